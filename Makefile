@@ -1,0 +1,40 @@
+# Two commands on a fresh machine with Python 3.11+ and make: `make run`, `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+
+.PHONY: run test lint typecheck bench build clean
+
+# The stamp files re-run the install when pyproject.toml changes.
+$(VENV)/.stamp-base: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "AgentDesk needs Python 3.11 or newer (PYTHON=$(PYTHON))")'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -e .
+	@touch $@
+
+$(VENV)/.stamp-test: $(VENV)/.stamp-base
+	$(PIP) install -e '.[test]'
+	@touch $@
+
+run: $(VENV)/.stamp-base
+	$(VENV)/bin/agentdesk
+
+test: $(VENV)/.stamp-test
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.stamp-test
+	$(VENV)/bin/ruff check agentdesk tests bench
+
+typecheck: $(VENV)/.stamp-test
+	$(VENV)/bin/mypy
+
+bench: $(VENV)/.stamp-test
+	QT_QPA_PLATFORM=offscreen $(PY) bench/policy_bench.py
+
+build: $(VENV)/.stamp-base
+	$(PIP) install -e '.[build]'
+	$(VENV)/bin/pyinstaller --noconfirm build.spec
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

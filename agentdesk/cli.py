@@ -1,0 +1,44 @@
+"""The ``agentdesk`` command: the desktop app by default, subcommands for the backend.
+
+Subcommands import their layer lazily so ``agentdesk --help`` stays fast and a server host
+never needs Qt loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="agentdesk",
+        description=(
+            "AgentDesk, the support team's workstation. With no subcommand, starts the desktop "
+            "app (local mode with demo data when no server is configured)."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"agentdesk {__version__}")
+    parser.add_argument(
+        "--server", metavar="URL", help="connect the desktop to a team server at URL"
+    )
+    parser.add_subparsers(dest="command", metavar="COMMAND")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        from .ui.app import run_desktop
+
+        return run_desktop(server=args.server)
+    parser.error(f"unknown command {args.command!r}")
+    return 2  # pragma: no cover - parser.error exits
+
+
+if __name__ == "__main__":
+    sys.exit(main())
