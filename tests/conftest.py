@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.databases import ENGINES
 
 # Headless everywhere, even when someone runs plain `pytest` outside `make test`.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -26,3 +29,25 @@ def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.setenv(var, str(path))
     monkeypatch.setenv("AGENTDESK_DATA_DIR", str(home / "agentdesk"))
     return home
+
+
+@pytest.fixture(params=ENGINES)
+def db_kind(request: pytest.FixtureRequest) -> str:
+    """Each database test runs on SQLite, and on PostgreSQL when CI provides one."""
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(db_kind: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh database migrated to head."""
+    from tests.databases import drop_database, new_database_url
+
+    url = new_database_url(db_kind, tmp_path)
+    yield url
+    drop_database(url)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from tests.databases import drop_template
+
+    drop_template()

@@ -1,0 +1,49 @@
+"""The typed SQLAlchemy 2.0 data model, shared by the server database and the desktop replica.
+
+Every synced table carries a client-made UUIDv7 ``id``, its ``tenant_id``, a server ``version``
+(from the tenant's counter row, see :mod:`.versioning`) and a ``deleted`` tombstone.
+"""
+
+from .base import Base, SyncedMixin, new_id, utcnow
+from .billing import Appointment, AppointmentStatus, HourBlock, RunningTimer, TimeEntry, TimeKind
+from .support import Calendar, Contact, Organisation, Plan
+from .tenancy import AuthToken, LoginFailure, Role, Tenant, TenantCounter, User
+from .tickets import (
+    EventKind,
+    Level,
+    Ticket,
+    TicketEvent,
+    TicketKind,
+    TicketStatus,
+    WaitingPeriod,
+)
+
+__all__ = [
+    "Appointment",
+    "AppointmentStatus",
+    "AuthToken",
+    "Base",
+    "Calendar",
+    "Contact",
+    "EventKind",
+    "HourBlock",
+    "Level",
+    "LoginFailure",
+    "Organisation",
+    "Plan",
+    "Role",
+    "RunningTimer",
+    "SyncedMixin",
+    "Tenant",
+    "TenantCounter",
+    "Ticket",
+    "TicketEvent",
+    "TicketKind",
+    "TicketStatus",
+    "TimeEntry",
+    "TimeKind",
+    "User",
+    "WaitingPeriod",
+    "new_id",
+    "utcnow",
+]

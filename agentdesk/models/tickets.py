@@ -1,0 +1,146 @@
+"""Tickets, their append-only history and their waiting-on-customer periods."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Numeric, SmallInteger, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, SyncedMixin, str_enum, synced_indexes, utcnow
+
+
+class TicketStatus(StrEnum):
+    """The workflow of seed 002: submitted -> reviewed and severity assessed -> customer told who
+    has it and what happens next -> completed and customer notified. ``redirected`` is seed 003's
+    request from a non-validated contact: recorded, never worked."""
+
+    NEW = "new"
+    TRIAGED = "triaged"
+    IN_PROGRESS = "in_progress"
+    WAITING_ON_CUSTOMER = "waiting_on_customer"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    REDIRECTED = "redirected"
+
+
+class Level(StrEnum):
+    """Seed 003: Level 1 for general usage, Level 2 for API, SSO, scripting, integrations."""
+
+    L1 = "L1"
+    L2 = "L2"
+
+
+class TicketKind(StrEnum):
+    """General support is never billable; 1-on-1 time is, from the escalation on (seed 001)."""
+
+    GENERAL = "general"
+    ONE_ON_ONE = "one_on_one"
+
+
+class EventKind(StrEnum):
+    CREATED = "created"
+    NOTE = "note"
+    REPLY = "reply"
+    STATUS = "status"
+    TRIAGE = "triage"
+    ASSIGNMENT = "assignment"
+    FIELD_CHANGE = "field_change"
+    REDIRECT = "redirect"
+    ESCALATION = "escalation"
+    NOTIFICATION = "notification"
+    EXTRA_CHARGES = "extra_charges"
+
+
+class Ticket(SyncedMixin, Base):
+    __tablename__ = "tickets"
+    __table_args__ = synced_indexes(
+        "tickets",
+        # The work queue: open tickets by effective urgency, plan rank, arrival, id.
+        Index(
+            "ix_tickets_queue", "tenant_id", "status", "urgency", "plan_rank", "arrived_at", "id"
+        ),
+        Index("ix_tickets_assignee_status", "assignee_id", "status"),
+        CheckConstraint("stated_urgency BETWEEN 1 AND 4", name="stated_urgency_range"),
+        CheckConstraint("tier IS NULL OR tier BETWEEN 1 AND 4", name="tier_range"),
+        CheckConstraint("urgency BETWEEN 1 AND 4", name="urgency_range"),
+        CheckConstraint(
+            "extra_charge_estimate IS NULL OR extra_charge_estimate >= 0",
+            name="extra_charge_non_negative",
+        ),
+    )
+
+    subject: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    channel: Mapped[str] = mapped_column(String(16))
+    organisation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisations.id", ondelete="RESTRICT"), index=True
+    )
+    requester_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("contacts.id", ondelete="RESTRICT"), index=True
+    )
+    #: What the customer said when submitting (1 = production down ... 4 = cosmetic).
+    stated_urgency: Mapped[int] = mapped_column(SmallInteger)
+    #: The coordinator's assessed severity tier; None until triaged.
+    tier: Mapped[int | None] = mapped_column(SmallInteger, default=None)
+    #: Denormalised sort columns (tier, else stated urgency; the plan's rank at arrival) so the
+    #: queue order is one index scan.
+    urgency: Mapped[int] = mapped_column(SmallInteger)
+    plan_rank: Mapped[int] = mapped_column(SmallInteger, default=0)
+    level: Mapped[Level] = mapped_column(str_enum(Level, "ticket_level"), default=Level.L1)
+    kind: Mapped[TicketKind] = mapped_column(
+        str_enum(TicketKind, "ticket_kind"), default=TicketKind.GENERAL
+    )
+    status: Mapped[TicketStatus] = mapped_column(
+        str_enum(TicketStatus, "ticket_status"), default=TicketStatus.NEW
+    )
+    assignee_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    arrived_at: Mapped[datetime]
+    first_response_at: Mapped[datetime | None] = mapped_column(default=None)
+    resolved_at: Mapped[datetime | None] = mapped_column(default=None)
+    #: When general support escalated to 1-on-1: time is billable from this instant (seed 001).
+    escalated_at: Mapped[datetime | None] = mapped_column(default=None)
+    extra_charges: Mapped[bool] = mapped_column(default=False)
+    extra_charge_estimate: Mapped[Decimal | None] = mapped_column(Numeric(12, 2), default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TicketEvent(SyncedMixin, Base):
+    """One entry of a ticket's history. Append-only: events are never edited."""
+
+    __tablename__ = "ticket_events"
+    __table_args__ = synced_indexes(
+        "ticket_events", Index("ix_ticket_events_ticket_at", "ticket_id", "at")
+    )
+
+    ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    kind: Mapped[EventKind] = mapped_column(str_enum(EventKind, "event_kind"))
+    author_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    body: Mapped[str] = mapped_column(Text, default="")
+    #: Structured detail: old/new values, notified contacts, estimates.
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class WaitingPeriod(SyncedMixin, Base):
+    """A stretch in which the ticket waited on the customer: it pauses the SLA clock."""
+
+    __tablename__ = "waiting_periods"
+    __table_args__ = synced_indexes(
+        "waiting_periods",
+        CheckConstraint("ended_at IS NULL OR ended_at >= started_at", name="end_after_start"),
+    )
+
+    ticket_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tickets.id", ondelete="CASCADE"), index=True
+    )
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)

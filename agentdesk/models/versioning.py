@@ -1,0 +1,85 @@
+"""Stamping changed rows with the tenant's next version, inside the write transaction.
+
+A session opts in with ``session.info["stamp_tenant"] = tenant_id`` (the server does; the desktop
+replica never stamps: its versions come from the server). On the first flush that changes a
+synced row, the tenant counter row is incremented with an ``UPDATE ... RETURNING`` - which
+locks it until commit - and every new or changed synced row of that transaction gets that value.
+One transaction, one version: a pull cursor can stop between transactions, never inside one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import event, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from .base import SyncedMixin
+from .tenancy import TenantCounter
+
+_VERSION_KEY = "stamp_version"
+_TENANT_KEY = "stamp_tenant"
+
+
+def next_version(session: Session, tenant_id: uuid.UUID) -> int:
+    """Take the tenant's next version (once per transaction) and hold its row lock to commit."""
+    held = session.info.get(_VERSION_KEY)
+    if held is not None:
+        return int(held)
+    stmt = (
+        update(TenantCounter)
+        .where(TenantCounter.tenant_id == tenant_id)
+        .values(version=TenantCounter.version + 1)
+        .returning(TenantCounter.version)
+    )
+    version = session.execute(stmt).scalar_one_or_none()
+    if version is None:
+        # First write of a tenant: create the row without racing another first writer, then
+        # take the lock through the same UPDATE as always.
+        dialect = session.get_bind().dialect.name
+        insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
+        session.execute(
+            insert_fn(TenantCounter)
+            .values(tenant_id=tenant_id, version=0)
+            .on_conflict_do_nothing(index_elements=["tenant_id"])
+        )
+        version = session.execute(stmt).scalar_one()
+    session.info[_VERSION_KEY] = version
+    return int(version)
+
+
+def current_version(session: Session, tenant_id: uuid.UUID) -> int:
+    counter = session.get(TenantCounter, tenant_id)
+    return counter.version if counter is not None else 0
+
+
+def enable_stamping(session: Session, tenant_id: uuid.UUID) -> None:
+    session.info[_TENANT_KEY] = tenant_id
+
+
+@event.listens_for(Session, "before_flush")
+def _stamp_changed_rows(session: Session, _context: Any, _instances: Any) -> None:
+    tenant_id = session.info.get(_TENANT_KEY)
+    if tenant_id is None:
+        return
+    changed = [
+        obj
+        for obj in (*session.new, *session.dirty)
+        if isinstance(obj, SyncedMixin) and (obj in session.new or session.is_modified(obj))
+    ]
+    if not changed:
+        return
+    version = next_version(session, tenant_id)
+    for obj in changed:
+        if obj.tenant_id != tenant_id:
+            raise PermissionError("a unit of work may only change its own tenant's rows")
+        obj.version = version
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _forget_version(session: Session) -> None:
+    session.info.pop(_VERSION_KEY, None)

@@ -1,0 +1,867 @@
+"""Billable 1-on-1 time and prepaid hour blocks (seed 001).
+
+Seed 001 sells 1-on-1 tech support by the hour. The rules, and the choices made where it is silent:
+
+Daily bill (:func:`bill_days`), per customer per local day of the support team's time zone:
+
+* Unscheduled billable work is pooled and rounded up *once* a day to the increment (30 minutes):
+  "one for 5 minutes and one for 30 minutes, 5 + 30 = 35 ... rounded up to 60 minutes billable
+  that day". Every person's time counts, including an extra engineer the customer asked for
+  ("billed in addition"): two people working at once is two people's time. One person cannot
+  bill twice for the same minute, so a person's overlapping items for a customer count once
+  (their union), and a person's unscheduled time inside their own billable pre-scheduled block
+  for that customer is not counted again (the block already bills it). Overlaps across different
+  customers are not this module's business: each customer is billed for their own items.
+* Work that crosses local midnight is split between the days and each day is rounded on its own
+  (23:50-00:10 is 10 + 10 minutes, billed 30 + 30). Local days may be 23 or 25 hours long.
+* Pre-scheduled blocks are "billed as scheduled": their booked length, rounded up to a whole
+  minute per block, never pooled with the unscheduled time, and billed whole on the local date
+  the block starts (a booking is one unit; it is not split at midnight).
+* A cancellation received less than 24 hours before the appointment's start is billed 30
+  minutes, on the local date of the appointment; exactly 24 hours' notice is free.
+* General support is not billable; after it escalates to 1-on-1 the time is
+  (:func:`escalate_at` splits the item at that moment). Non-billable items never reach a
+  :class:`DayBill` but are listed, marked non-billable, in the :func:`time_report`.
+
+Prepaid hours (:func:`balance`, :func:`statement`): "hours are non-refundable. They must be used
+within 90 days of purchase or they are forfeited." Balances are computed from the ledger
+(purchases and day bills), never stored:
+
+* A block expires at ``purchased_at + valid_for`` (90 days of elapsed time, computed in UTC so
+  equal instants always expire equally) and is usable strictly before that instant.
+* The rounding is daily, so a day's bill is charged as one amount, to the local day it was
+  billed for. It may draw on every block that was valid at some moment of that day: bought
+  before the day ended and not expired when the day began. Example (team in New York): hours
+  bought 2 January 10:00 EST expire 1 April 11:00 EDT; work billed for 1 April (day 90) draws on
+  them, work billed for 2 April (day 91) does not. Hours bought at 15:00 cover work done at 09:00
+  the same day.
+* A day draws from the oldest eligible block first (purchase time, then block id), spilling
+  into the next one. Whatever no block covers is recorded as overage, to be invoiced; a later
+  purchase never absorbs it.
+* Minutes left in a block when it expires are forfeited at its expiry instant; nothing is
+  refunded. Figures touching the current local day are provisional until it ends: the day's
+  total can still grow and a purchase later that day can still cover it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .errors import PolicyError
+
+__all__ = [
+    "DEFAULT_CANCEL_NOTICE",
+    "DEFAULT_INCREMENT_MINUTES",
+    "DEFAULT_LATE_CANCEL_MINUTES",
+    "DEFAULT_VALIDITY",
+    "Balance",
+    "BlockBalance",
+    "DayBill",
+    "Draw",
+    "ExpiryLine",
+    "HourBlock",
+    "PurchaseLine",
+    "Statement",
+    "TimeReport",
+    "TimeReportRow",
+    "UsageLine",
+    "WorkItem",
+    "WorkKind",
+    "balance",
+    "bill_days",
+    "cancellation_fee_minutes",
+    "escalate_at",
+    "round_up_to_increment",
+    "split_at",
+    "statement",
+    "time_report",
+]
+
+#: Seed 001: "time is billed in 30-minute increments rounded once daily".
+DEFAULT_INCREMENT_MINUTES = 30
+#: Seed 001: a late cancellation "will be billed for 30 minutes".
+DEFAULT_LATE_CANCEL_MINUTES = 30
+#: Seed 001: cancelling "at least 24 hours in advance" is free.
+DEFAULT_CANCEL_NOTICE = timedelta(hours=24)
+#: Seed 001: hours "must be used within 90 days of purchase or they are forfeited".
+DEFAULT_VALIDITY = timedelta(days=90)
+
+_MICRO = timedelta(microseconds=1)
+_MINUTE_US = 60_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class WorkKind(StrEnum):
+    """What a work item bills as: pooled and rounded, as booked, or a cancellation fee."""
+
+    UNSCHEDULED = "unscheduled"
+    SCHEDULED_BLOCK = "scheduled_block"
+    LATE_CANCELLATION = "late_cancellation"
+
+
+# --- small validators ----------------------------------------------------------------------------
+
+
+def _utc(value: object, field_name: str) -> datetime:
+    """Naive times are refused: billing days are local days, so an unzoned time is ambiguous."""
+    if not isinstance(value, datetime):
+        raise PolicyError(field_name, f"must be a datetime, got {value!r}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise PolicyError(field_name, "must be time-zone aware (a naive time is ambiguous)")
+    return value.astimezone(UTC)
+
+
+def _zone(tz: object) -> ZoneInfo:
+    if not isinstance(tz, str) or not tz.strip():
+        raise PolicyError("tz", f"must be a time zone name like 'America/New_York', got {tz!r}")
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise PolicyError("tz", f"unknown time zone {tz!r}") from None
+
+
+def _whole(value: object, field_name: str, *, positive: bool = False) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise PolicyError(field_name, f"must be a whole number, got {value!r}")
+    if positive and value <= 0:
+        raise PolicyError(field_name, f"must be positive, got {value}")
+    if value < 0:
+        raise PolicyError(field_name, f"must not be negative, got {value}")
+    return value
+
+
+def _text(value: object, field_name: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise PolicyError(field_name, "must not be empty")
+    return value
+
+
+def _us(instant: datetime) -> int:
+    """Microseconds since the epoch: exact, integer interval arithmetic."""
+    return (instant.astimezone(UTC) - _EPOCH) // _MICRO
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def round_up_to_increment(raw: timedelta,
+                          increment_minutes: int = DEFAULT_INCREMENT_MINUTES) -> int:
+    """Seed 001's daily rounding: exact time up to the next increment, in whole minutes.
+
+    30:00 is 30, 30:00.000001 is 60, nothing is 0. Durations are never rounded before this.
+    """
+    inc = _whole(increment_minutes, "increment_minutes", positive=True)
+    if not isinstance(raw, timedelta) or raw < timedelta(0):
+        raise PolicyError("raw", f"must be a non-negative duration, got {raw!r}")
+    return _ceil_div(raw // _MICRO, inc * _MINUTE_US) * inc
+
+
+# --- work items ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkItem:
+    """One piece of time on a customer's account, as an append-only fact.
+
+    ``billable`` is False for general support (seed 001: not billable even with an active 1-on-1
+    contract). ``extra_engineer`` marks a person the customer asked for: their time is "billed in
+    addition", i.e. simply more billable time in the same daily pool; the flag is kept for the
+    report. For a late cancellation, ``start``/``end`` are the cancelled appointment and
+    ``cancelled_at``, when known, lets the bill apply the 24-hour rule itself (without it the
+    item is taken to be late, as the caller decided).
+    """
+
+    customer_id: str
+    person: str
+    kind: WorkKind
+    start: datetime
+    end: datetime
+    billable: bool
+    extra_engineer: bool = False
+    cancelled_at: datetime | None = None
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        _text(self.customer_id, "customer_id")
+        _text(self.person, "person")
+        try:
+            object.__setattr__(self, "kind", WorkKind(self.kind))
+        except ValueError:
+            allowed = ", ".join(k.value for k in WorkKind)
+            raise PolicyError("kind", f"must be one of {allowed}, got {self.kind!r}") from None
+        start, end = _utc(self.start, "start"), _utc(self.end, "end")
+        if end < start:
+            raise PolicyError("end", "must not be before start")
+        for name in ("billable", "extra_engineer"):
+            if not isinstance(getattr(self, name), bool):
+                raise PolicyError(name, "must be true or false")
+        if self.cancelled_at is not None:
+            if self.kind is not WorkKind.LATE_CANCELLATION:
+                raise PolicyError("cancelled_at",
+                                  "only a late cancellation has a cancellation time")
+            _utc(self.cancelled_at, "cancelled_at")
+        if not isinstance(self.id, str):
+            raise PolicyError("id", "must be a string")
+
+    @property
+    def duration(self) -> timedelta:
+        """Exact elapsed time (computed in UTC: wall-clock subtraction would be off across DST)."""
+        return self.end.astimezone(UTC) - self.start.astimezone(UTC)
+
+
+def split_at(item: WorkItem, instant: datetime) -> tuple[WorkItem, WorkItem]:
+    """Cut unscheduled work in two at ``instant`` (either part may be empty).
+
+    Only unscheduled work splits: a scheduled block is billed as booked, and a late
+    cancellation is one fee.
+    """
+    at = _utc(instant, "instant")
+    if item.kind is not WorkKind.UNSCHEDULED:
+        raise PolicyError("item", "only unscheduled work can be split")
+    if not item.start.astimezone(UTC) <= at <= item.end.astimezone(UTC):
+        raise PolicyError("instant", "must lie within the item")
+    return replace(item, end=instant), replace(item, start=instant)
+
+
+def escalate_at(item: WorkItem, instant: datetime) -> tuple[WorkItem, WorkItem]:
+    """Seed 001: general support escalated to 1-on-1 is billable from the escalation on.
+
+    Returns (the general-support part, not billable; the 1-on-1 part, billable).
+    """
+    before, after = split_at(item, instant)
+    return replace(before, billable=False), replace(after, billable=True)
+
+
+def cancellation_fee_minutes(
+    appointment_start: datetime,
+    cancelled_at: datetime,
+    *,
+    notice: timedelta = DEFAULT_CANCEL_NOTICE,
+    fee_minutes: int = DEFAULT_LATE_CANCEL_MINUTES,
+) -> int:
+    """Seed 001: free with at least 24 hours' notice, else 30 minutes.
+
+    Exactly 24 hours before the start is free; 23:59:59 before, or after the start, is charged.
+    """
+    start = _utc(appointment_start, "appointment_start")
+    cancelled = _utc(cancelled_at, "cancelled_at")
+    if not isinstance(notice, timedelta) or notice < timedelta(0):
+        raise PolicyError("notice", f"must be a non-negative duration, got {notice!r}")
+    fee = _whole(fee_minutes, "fee_minutes")
+    return 0 if start - cancelled >= notice else fee
+
+
+# --- daily bills ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class DayBill:
+    """What one customer is billed for one local day of the team's time zone.
+
+    ``raw_unscheduled`` is exact (union per person, see the module notes);
+    ``unscheduled_minutes`` is it rounded up once to ``increment_minutes``. ``day_start`` and
+    ``day_end`` are the UTC instants bounding the local day, so the hour-block ledger can tell
+    which blocks were valid that day without the time zone. ``items`` are the billable items
+    billed on this day; unscheduled work crossing local midnight appears as this day's part.
+    """
+
+    customer_id: str
+    day: date
+    tz: str
+    day_start: datetime
+    day_end: datetime
+    increment_minutes: int
+    raw_unscheduled: timedelta
+    unscheduled_minutes: int
+    scheduled_minutes: int
+    late_cancellation_minutes: int
+    items: tuple[WorkItem, ...] = ()
+
+    def __post_init__(self) -> None:
+        _text(self.customer_id, "customer_id")
+        _zone(self.tz)
+        start, end = _utc(self.day_start, "day_start"), _utc(self.day_end, "day_end")
+        if end <= start:
+            raise PolicyError("day_end", "must be after day_start")
+        for name in ("unscheduled_minutes", "scheduled_minutes", "late_cancellation_minutes"):
+            _whole(getattr(self, name), name)
+        if round_up_to_increment(self.raw_unscheduled, self.increment_minutes) != (
+            self.unscheduled_minutes
+        ):
+            raise PolicyError("unscheduled_minutes",
+                              "must be raw_unscheduled rounded up to increment_minutes")
+
+    @property
+    def total_minutes(self) -> int:
+        return self.unscheduled_minutes + self.scheduled_minutes + self.late_cancellation_minutes
+
+    @property
+    def raw_unscheduled_seconds(self) -> int:
+        """Whole seconds, rounded up (display only: billing uses the exact duration)."""
+        return _ceil_div(self.raw_unscheduled // _MICRO, 1_000_000)
+
+
+def _day_start(day: date, zone: ZoneInfo) -> datetime:
+    """First instant of a local day. Where midnight is skipped by DST, fold=0 lands on 01:00."""
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+
+
+def _local_date(instant: datetime, zone: ZoneInfo) -> date:
+    return instant.astimezone(zone).date()
+
+
+def _day_parts(item: WorkItem, zone: ZoneInfo) -> list[tuple[date, WorkItem]]:
+    """Where an item is billed: unscheduled work per local day, anything else on its start date."""
+    start, end = item.start.astimezone(UTC), item.end.astimezone(UTC)
+    first = _local_date(start, zone)
+    if item.kind is not WorkKind.UNSCHEDULED or end <= _day_start(first + timedelta(days=1), zone):
+        return [(first, item)]
+    parts: list[tuple[date, WorkItem]] = []
+    cursor = start
+    while cursor < end:
+        day = _local_date(cursor, zone)
+        boundary = min(end, _day_start(day + timedelta(days=1), zone))
+        parts.append((day, replace(item, start=cursor, end=boundary)))
+        cursor = boundary
+    return parts
+
+
+def _merge(intervals: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for s, e in sorted(intervals):
+        if merged and s <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+        else:
+            merged.append((s, e))
+    return merged
+
+
+def _measure_minus(intervals: Iterable[tuple[int, int]], cuts: Iterable[tuple[int, int]]) -> int:
+    """Length of the union of ``intervals`` outside the union of ``cuts``."""
+    total = 0
+    holes = _merge(cuts)
+    for s, e in _merge(intervals):
+        covered = sum(max(0, min(e, he) - max(s, hs)) for hs, he in holes)
+        total += (e - s) - covered
+    return total
+
+
+def _charged_minutes(item: WorkItem, fee: int, notice: timedelta) -> int:
+    """Minutes a scheduled block or a late cancellation bills on its own (not pooled)."""
+    if item.kind is WorkKind.SCHEDULED_BLOCK:
+        return _ceil_div(item.duration // _MICRO, _MINUTE_US)
+    if item.kind is WorkKind.LATE_CANCELLATION:
+        if item.cancelled_at is None:
+            return fee
+        return cancellation_fee_minutes(item.start, item.cancelled_at, notice=notice,
+                                        fee_minutes=fee)
+    raise AssertionError("unscheduled work is pooled, not charged per item")
+
+
+@dataclass
+class _DayAcc:
+    unscheduled: dict[str, list[tuple[int, int]]] = field(default_factory=lambda: defaultdict(list))
+    scheduled_minutes: int = 0
+    late_minutes: int = 0
+    items: list[WorkItem] = field(default_factory=list)
+
+
+def _check_params(increment_minutes: int, late_cancel_minutes: int,
+                  cancel_notice: timedelta) -> tuple[int, int, timedelta]:
+    inc = _whole(increment_minutes, "increment_minutes", positive=True)
+    fee = _whole(late_cancel_minutes, "late_cancel_minutes")
+    if not isinstance(cancel_notice, timedelta) or cancel_notice < timedelta(0):
+        raise PolicyError("cancel_notice",
+                          f"must be a non-negative duration, got {cancel_notice!r}")
+    return inc, fee, cancel_notice
+
+
+def bill_days(
+    items: Iterable[WorkItem],
+    *,
+    tz: str,
+    increment_minutes: int = DEFAULT_INCREMENT_MINUTES,
+    late_cancel_minutes: int = DEFAULT_LATE_CANCEL_MINUTES,
+    cancel_notice: timedelta = DEFAULT_CANCEL_NOTICE,
+) -> list[DayBill]:
+    """Seed 001's daily bills, one per customer and local day with billable items.
+
+    Sorted by (customer_id, day). The order of ``items`` never matters.
+    """
+    zone = _zone(tz)
+    inc, fee, notice = _check_params(increment_minutes, late_cancel_minutes, cancel_notice)
+    billable = [item for item in items if item.billable]
+
+    # A person's own billable booking already bills that stretch of time.
+    booked: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
+    for item in billable:
+        if item.kind is WorkKind.SCHEDULED_BLOCK:
+            booked[item.customer_id, item.person].append((_us(item.start), _us(item.end)))
+
+    days: dict[tuple[str, date], _DayAcc] = defaultdict(_DayAcc)
+    for item in billable:
+        for day, part in _day_parts(item, zone):
+            acc = days[item.customer_id, day]
+            acc.items.append(part)
+            if item.kind is WorkKind.UNSCHEDULED:
+                acc.unscheduled[item.person].append((_us(part.start), _us(part.end)))
+            elif item.kind is WorkKind.SCHEDULED_BLOCK:
+                acc.scheduled_minutes += _charged_minutes(item, fee, notice)
+            else:
+                acc.late_minutes += _charged_minutes(item, fee, notice)
+
+    bills = []
+    for (customer_id, day), acc in sorted(days.items()):
+        raw_us = sum(_measure_minus(spans, booked.get((customer_id, person), ()))
+                     for person, spans in acc.unscheduled.items())
+        raw = timedelta(microseconds=raw_us)
+        bills.append(DayBill(
+            customer_id=customer_id,
+            day=day,
+            tz=tz,
+            day_start=_day_start(day, zone),
+            day_end=_day_start(day + timedelta(days=1), zone),
+            increment_minutes=inc,
+            raw_unscheduled=raw,
+            unscheduled_minutes=round_up_to_increment(raw, inc),
+            scheduled_minutes=acc.scheduled_minutes,
+            late_cancellation_minutes=acc.late_minutes,
+            items=tuple(sorted(acc.items, key=_item_order)),
+        ))
+    return bills
+
+
+def _item_order(item: WorkItem) -> tuple[datetime, datetime, str, str, str]:
+    return (item.start.astimezone(UTC), item.end.astimezone(UTC), item.person, item.kind.value,
+            item.id)
+
+
+# --- the time report -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimeReportRow:
+    """One line of the customer's time report.
+
+    ``start``/``end`` are in the report's time zone. ``duration`` is time worked (zero for a
+    late cancellation: ``start``/``end`` show the cancelled appointment). ``charged_minutes`` is
+    what the row bills on its own: a scheduled block's booked minutes, a cancellation fee, 0 for
+    non-billable time, and ``None`` for unscheduled work, which is billed through the day's pool.
+    """
+
+    day: date
+    customer_id: str
+    person: str
+    kind: WorkKind
+    start: datetime
+    end: datetime
+    duration: timedelta
+    billable: bool
+    extra_engineer: bool
+    item_id: str
+    charged_minutes: int | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimeReport:
+    """Seed 001: "reports can be requested at any time". Data only; rendering is the UI's."""
+
+    customer_id: str | None
+    start: date
+    end: date
+    tz: str
+    rows: tuple[TimeReportRow, ...]
+    days: tuple[DayBill, ...]
+
+    @property
+    def raw_unscheduled(self) -> timedelta:
+        return sum((d.raw_unscheduled for d in self.days), timedelta(0))
+
+    @property
+    def billed_minutes(self) -> int:
+        return sum(d.total_minutes for d in self.days)
+
+
+def _check_period(start: date, end: date) -> None:
+    for name, value in (("start", start), ("end", end)):
+        if not isinstance(value, date) or isinstance(value, datetime):
+            raise PolicyError(name, f"must be a date, got {value!r}")
+    if end < start:
+        raise PolicyError("end", "must not be before start")
+
+
+def time_report(
+    items: Iterable[WorkItem],
+    *,
+    tz: str,
+    start: date,
+    end: date,
+    customer_id: str | None = None,
+    increment_minutes: int = DEFAULT_INCREMENT_MINUTES,
+    late_cancel_minutes: int = DEFAULT_LATE_CANCEL_MINUTES,
+    cancel_notice: timedelta = DEFAULT_CANCEL_NOTICE,
+) -> TimeReport:
+    """Every item on the local days ``start``..``end`` (inclusive), raw and billed day totals.
+
+    Non-billable items are listed (marked) but count in no total.
+    """
+    zone = _zone(tz)
+    _check_period(start, end)
+    inc, fee, notice = _check_params(increment_minutes, late_cancel_minutes, cancel_notice)
+    chosen = [i for i in items if customer_id is None or i.customer_id == customer_id]
+    rows = []
+    for item in chosen:
+        for day, part in _day_parts(item, zone):
+            if not start <= day <= end:
+                continue
+            charged: int | None
+            if not item.billable:
+                charged = 0
+            elif item.kind is WorkKind.UNSCHEDULED:
+                charged = None
+            else:
+                charged = _charged_minutes(item, fee, notice)
+            rows.append(TimeReportRow(
+                day=day,
+                customer_id=item.customer_id,
+                person=item.person,
+                kind=item.kind,
+                start=part.start.astimezone(zone),
+                end=part.end.astimezone(zone),
+                duration=(timedelta(0) if item.kind is WorkKind.LATE_CANCELLATION
+                          else part.duration),
+                billable=item.billable,
+                extra_engineer=item.extra_engineer,
+                item_id=item.id,
+                charged_minutes=charged,
+            ))
+    rows.sort(key=lambda r: (r.day, r.customer_id, r.start.astimezone(UTC), r.person,
+                             r.kind.value, r.item_id))
+    days = [b for b in bill_days(chosen, tz=tz, increment_minutes=inc, late_cancel_minutes=fee,
+                                 cancel_notice=notice) if start <= b.day <= end]
+    return TimeReport(customer_id=customer_id, start=start, end=end, tz=tz, rows=tuple(rows),
+                      days=tuple(days))
+
+
+# --- prepaid hour blocks -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class HourBlock:
+    """A purchase of prepaid 1-on-1 minutes. ``valid_for`` travels with the purchase's terms."""
+
+    id: str
+    customer_id: str
+    purchased_at: datetime
+    minutes: int
+    valid_for: timedelta = DEFAULT_VALIDITY
+
+    def __post_init__(self) -> None:
+        _text(self.id, "id")
+        _text(self.customer_id, "customer_id")
+        _utc(self.purchased_at, "purchased_at")
+        _whole(self.minutes, "minutes", positive=True)
+        if not isinstance(self.valid_for, timedelta) or self.valid_for <= timedelta(0):
+            raise PolicyError("valid_for", f"must be a positive duration, got {self.valid_for!r}")
+
+    @classmethod
+    def of_hours(cls, *, id: str, customer_id: str, purchased_at: datetime, hours: int,
+                 valid_for: timedelta = DEFAULT_VALIDITY) -> HourBlock:
+        return cls(id=id, customer_id=customer_id, purchased_at=purchased_at,
+                   minutes=_whole(hours, "hours", positive=True) * 60, valid_for=valid_for)
+
+    @property
+    def expires_at(self) -> datetime:
+        """The first instant the block is no longer usable (elapsed time, in UTC)."""
+        return self.purchased_at.astimezone(UTC) + self.valid_for
+
+    def covers(self, bill: DayBill) -> bool:
+        """Valid at some moment of the bill's local day: bought before it ended, not expired
+        when it began."""
+        return (self.purchased_at.astimezone(UTC) < bill.day_end.astimezone(UTC)
+                and self.expires_at > bill.day_start.astimezone(UTC))
+
+
+@dataclass(frozen=True)
+class Draw:
+    """Minutes of one day's bill taken from one block."""
+
+    block_id: str
+    minutes: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class UsageLine:
+    """One billed day and how it was paid: ``drawn_minutes + overage_minutes == billed``."""
+
+    day: date
+    raw_unscheduled: timedelta
+    unscheduled_minutes: int
+    scheduled_minutes: int
+    late_cancellation_minutes: int
+    billed_minutes: int
+    draws: tuple[Draw, ...]
+    overage_minutes: int
+
+    @property
+    def drawn_minutes(self) -> int:
+        return sum(d.minutes for d in self.draws)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PurchaseLine:
+    block_id: str
+    purchased_at: datetime
+    minutes: int
+    expires_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExpiryLine:
+    """A block that expired; ``forfeited_minutes`` (possibly 0) were lost, not refunded."""
+
+    block_id: str
+    expires_at: datetime
+    purchased_minutes: int
+    forfeited_minutes: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class BlockBalance:
+    block_id: str
+    purchased_at: datetime
+    expires_at: datetime
+    purchased_minutes: int
+    used_minutes: int
+    remaining_minutes: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Balance:
+    """Prepaid minutes at ``as_of``: unexpired blocks bought by then, oldest first.
+
+    ``next_expiry`` is the earliest expiry among blocks with minutes left, and
+    ``next_expiry_minutes`` how many minutes it would forfeit. ``overage_minutes`` is all billed
+    time no block covered, up to ``as_of`` (to invoice).
+    """
+
+    customer_id: str | None
+    as_of: datetime
+    blocks: tuple[BlockBalance, ...]
+    total_minutes: int
+    next_expiry: datetime | None
+    next_expiry_minutes: int
+    overage_minutes: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Statement:
+    """A customer's hour-block statement for the local days ``start``..``end``.
+
+    The ledger always balances: ``opening_balance + purchased_minutes - drawn_minutes -
+    forfeited_minutes == closing_balance``, and ``drawn_minutes + overage_minutes ==
+    billed_minutes``. ``closes_at`` is the end of the period, or ``as_of`` if that is earlier
+    (the statement then knows nothing after ``as_of``). ``upcoming_expiries`` are the blocks with
+    minutes left at ``closes_at``, earliest expiry first: what expires when.
+    """
+
+    customer_id: str | None
+    start: date
+    end: date
+    tz: str
+    opens_at: datetime
+    closes_at: datetime
+    opening_balance: int
+    purchases: tuple[PurchaseLine, ...]
+    usage: tuple[UsageLine, ...]
+    expiries: tuple[ExpiryLine, ...]
+    closing_balance: int
+    upcoming_expiries: tuple[BlockBalance, ...]
+
+    @property
+    def purchased_minutes(self) -> int:
+        return sum(p.minutes for p in self.purchases)
+
+    @property
+    def billed_minutes(self) -> int:
+        return sum(u.billed_minutes for u in self.usage)
+
+    @property
+    def drawn_minutes(self) -> int:
+        return sum(u.drawn_minutes for u in self.usage)
+
+    @property
+    def overage_minutes(self) -> int:
+        return sum(u.overage_minutes for u in self.usage)
+
+    @property
+    def forfeited_minutes(self) -> int:
+        return sum(e.forfeited_minutes for e in self.expiries)
+
+
+@dataclass
+class _Ledger:
+    """One replay of purchases and day bills up to (not including) a cut-off instant."""
+
+    blocks: list[HourBlock]
+    used: dict[str, int]
+    usage: list[tuple[DayBill, UsageLine]]
+    forfeited: dict[str, int]
+
+    def remaining(self, block: HourBlock) -> int:
+        if block.id in self.forfeited:
+            return 0
+        return block.minutes - self.used[block.id]
+
+    def open_blocks(self) -> list[HourBlock]:
+        return [b for b in self.blocks if b.id not in self.forfeited]
+
+    def total(self) -> int:
+        return sum(self.remaining(b) for b in self.open_blocks())
+
+    def block_balances(self) -> list[BlockBalance]:
+        return [BlockBalance(block_id=b.id, purchased_at=b.purchased_at, expires_at=b.expires_at,
+                             purchased_minutes=b.minutes, used_minutes=self.used[b.id],
+                             remaining_minutes=self.remaining(b))
+                for b in self.open_blocks()]
+
+
+def _replay(blocks: Sequence[HourBlock], bills: Sequence[DayBill], cut: datetime) -> _Ledger:
+    known = sorted((b for b in blocks if b.purchased_at.astimezone(UTC) < cut),
+                   key=lambda b: (b.purchased_at.astimezone(UTC), b.id))
+    used = {b.id: 0 for b in known}
+    usage = []
+    for bill in sorted(bills, key=lambda d: d.day_start.astimezone(UTC)):
+        if bill.day_start.astimezone(UTC) >= cut:
+            continue
+        need = bill.total_minutes
+        draws = []
+        for block in known:
+            if need == 0:
+                break
+            left = block.minutes - used[block.id]
+            if left > 0 and block.covers(bill):
+                take = min(left, need)
+                used[block.id] += take
+                need -= take
+                draws.append(Draw(block.id, take))
+        usage.append((bill, UsageLine(
+            day=bill.day, raw_unscheduled=bill.raw_unscheduled,
+            unscheduled_minutes=bill.unscheduled_minutes,
+            scheduled_minutes=bill.scheduled_minutes,
+            late_cancellation_minutes=bill.late_cancellation_minutes,
+            billed_minutes=bill.total_minutes, draws=tuple(draws), overage_minutes=need,
+        )))
+    # Every day that could draw on a block starts before it expires, so by now its draws are in.
+    forfeited = {b.id: b.minutes - used[b.id] for b in known if b.expires_at < cut}
+    return _Ledger(blocks=known, used=used, usage=usage, forfeited=forfeited)
+
+
+def _one_customer(blocks: Iterable[HourBlock], bills: Iterable[DayBill],
+                  customer_id: str | None) -> tuple[str | None, list[HourBlock], list[DayBill]]:
+    """The ledger is per customer: pick one, or insist the input holds only one."""
+    all_blocks, all_bills = list(blocks), list(bills)
+    if customer_id is None:
+        found = {b.customer_id for b in all_blocks} | {d.customer_id for d in all_bills}
+        if len(found) > 1:
+            raise PolicyError("customer_id", "blocks and day bills belong to several customers: "
+                                             "name one")
+        customer_id = next(iter(found), None)
+    chosen_blocks = [b for b in all_blocks if b.customer_id == customer_id]
+    chosen_bills = [d for d in all_bills if d.customer_id == customer_id]
+    ids = [b.id for b in chosen_blocks]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise PolicyError("blocks", f"duplicate block id(s): {', '.join(dupes)}")
+    days = [d.day for d in chosen_bills]
+    dupe_days = sorted({d for d in days if days.count(d) > 1})
+    if dupe_days:
+        raise PolicyError("day_bills", f"more than one bill for {dupe_days[0].isoformat()}")
+    return customer_id, chosen_blocks, chosen_bills
+
+
+def _next_expiry(balances: Sequence[BlockBalance]) -> tuple[datetime | None, int]:
+    live = [b for b in balances if b.remaining_minutes > 0]
+    if not live:
+        return None, 0
+    first = min(b.expires_at for b in live)
+    return first, sum(b.remaining_minutes for b in live if b.expires_at == first)
+
+
+def balance(
+    blocks: Iterable[HourBlock],
+    day_bills: Iterable[DayBill],
+    as_of: datetime,
+    *,
+    customer_id: str | None = None,
+) -> Balance:
+    """Prepaid minutes left at ``as_of`` (inclusive), replayed from the ledger.
+
+    Counts purchases at or before ``as_of``, the bills of local days begun by then (today's is
+    provisional), and forfeits blocks whose expiry is at or before ``as_of``.
+    """
+    when = _utc(as_of, "as_of")
+    customer_id, chosen_blocks, chosen_bills = _one_customer(blocks, day_bills, customer_id)
+    ledger = _replay(chosen_blocks, chosen_bills, when + _MICRO)
+    balances = ledger.block_balances()
+    next_expiry, next_minutes = _next_expiry(balances)
+    return Balance(
+        customer_id=customer_id, as_of=as_of, blocks=tuple(balances), total_minutes=ledger.total(),
+        next_expiry=next_expiry, next_expiry_minutes=next_minutes,
+        overage_minutes=sum(line.overage_minutes for _, line in ledger.usage),
+    )
+
+
+def statement(
+    blocks: Iterable[HourBlock],
+    day_bills: Iterable[DayBill],
+    *,
+    start: date,
+    end: date,
+    tz: str,
+    as_of: datetime | None = None,
+    customer_id: str | None = None,
+) -> Statement:
+    """Purchases, billed usage, expiries and overage over the local days ``start``..``end``.
+
+    Opening balance is the ledger just before ``start`` begins; closing balance at the end of
+    ``end`` (or at ``as_of``, inclusive, if earlier). Day bills must be in the same time zone.
+    """
+    zone = _zone(tz)
+    _check_period(start, end)
+    customer_id, chosen_blocks, chosen_bills = _one_customer(blocks, day_bills, customer_id)
+    for bill in chosen_bills:
+        if bill.tz != tz:
+            raise PolicyError("tz", f"day bills were made in {bill.tz}, not {tz}")
+    opens = _day_start(start, zone)
+    closes = _day_start(end + timedelta(days=1), zone)
+    if as_of is not None:
+        known_until = _utc(as_of, "as_of")
+        if known_until < opens:
+            raise PolicyError("as_of", "is before the period starts")
+        closes = min(closes, known_until + _MICRO)
+    opening = _replay(chosen_blocks, chosen_bills, opens)
+    closing = _replay(chosen_blocks, chosen_bills, closes)
+    purchases = [PurchaseLine(block_id=b.id, purchased_at=b.purchased_at, minutes=b.minutes,
+                              expires_at=b.expires_at)
+                 for b in closing.blocks if b.purchased_at.astimezone(UTC) >= opens]
+    usage = [line for bill, line in closing.usage if bill.day_start.astimezone(UTC) >= opens]
+    expiries = sorted(
+        (ExpiryLine(block_id=b.id, expires_at=b.expires_at, purchased_minutes=b.minutes,
+                    forfeited_minutes=closing.forfeited[b.id])
+         for b in closing.blocks if b.id in closing.forfeited and b.expires_at >= opens),
+        key=lambda e: (e.expires_at, e.block_id))
+    upcoming = sorted((b for b in closing.block_balances() if b.remaining_minutes > 0),
+                      key=lambda b: (b.expires_at, b.block_id))
+    return Statement(
+        customer_id=customer_id, start=start, end=end, tz=tz, opens_at=opens, closes_at=closes,
+        opening_balance=opening.total(), purchases=tuple(purchases), usage=tuple(usage),
+        expiries=tuple(expiries), closing_balance=closing.total(),
+        upcoming_expiries=tuple(upcoming),
+    )

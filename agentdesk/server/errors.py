@@ -1,0 +1,87 @@
+"""One JSON error shape for every client mistake: ``{"error": {"code", "message", "field"}}``.
+
+A client's mistake is never a 500: validation errors name the field, rule violations from the
+rules engine keep their field, integrity conflicts become 409s.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..policy.errors import PolicyError
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(
+        self, status: int, code: str, message: str, field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        self.headers = headers
+
+
+def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "field": field}}
+
+
+def _loc_to_field(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(
+            error_body(exc.code, exc.message, exc.field), status_code=exc.status,
+            headers=exc.headers,
+        )
+
+    @app.exception_handler(PolicyError)
+    async def _policy_error(_request: Request, exc: PolicyError) -> JSONResponse:
+        return JSONResponse(error_body("invalid", exc.message, exc.field), status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request"}
+        field = _loc_to_field(first.get("loc", ("body",)))
+        message = str(first.get("msg", "invalid value"))
+        details = [
+            {"field": _loc_to_field(e.get("loc", ())), "message": str(e.get("msg", ""))}
+            for e in errors
+        ]
+        body = error_body("invalid", f"{field}: {message}", field)
+        body["error"]["details"] = details
+        return JSONResponse(body, status_code=422)
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity_error(_request: Request, exc: IntegrityError) -> JSONResponse:
+        log.info("integrity conflict: %s", exc.orig)
+        return JSONResponse(
+            error_body("conflict", "the change conflicts with existing data (duplicate or "
+                       "missing reference)"),
+            status_code=409,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+                413: "too_large"}.get(exc.status_code, "error")
+        return JSONResponse(
+            error_body(code, str(exc.detail)), status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )

@@ -1,0 +1,93 @@
+"""Sign-in and sign-out.
+
+Failed logins are counted in the database (not in process memory), so the limit holds however
+many server processes a team runs, per username and per client address.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Request
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from ...models import AuthToken, LoginFailure, User, utcnow
+from ..deps import CurrentUser, StateDep, WriteSession, bearer_token
+from ..errors import ApiError
+from ..schemas import LoginRequest, LoginResponse, UserOut
+from ..security import new_token, token_hash, verify_password
+from ..settings import ServerSettings
+
+router = APIRouter(tags=["auth"])
+
+
+def user_out(user: User) -> UserOut:
+    return UserOut(
+        id=user.id, username=user.username, display_name=user.display_name, email=user.email,
+        role=user.role.value, active=user.active, tenant_id=user.tenant_id,
+    )
+
+
+def _client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _check_rate_limit(
+    session: Session, settings: ServerSettings, username: str, address: str, now: datetime
+) -> None:
+    since = now - settings.login_failure_window
+    per_user = session.scalar(
+        select(func.count()).select_from(LoginFailure)
+        .where(LoginFailure.username == username, LoginFailure.at > since)
+    ) or 0
+    per_address = session.scalar(
+        select(func.count()).select_from(LoginFailure)
+        .where(LoginFailure.address == address, LoginFailure.at > since)
+    ) or 0
+    if per_user >= settings.login_failures_per_user or per_address >= (
+        settings.login_failures_per_address
+    ):
+        retry = int(settings.login_failure_window.total_seconds())
+        raise ApiError(429, "rate_limited", "too many failed sign-ins; try again later",
+                       headers={"Retry-After": str(retry)})
+
+
+@router.post("/login", response_model=LoginResponse, summary="Sign in; returns a bearer token")
+def login(body: LoginRequest, request: Request, state: StateDep, session: WriteSession) -> (
+    LoginResponse
+):
+    settings = state.settings
+    now = utcnow()
+    address = _client_address(request)
+    _check_rate_limit(session, settings, body.username, address, now)
+    user = session.scalar(select(User).where(User.username == body.username))
+    ok = verify_password(user.password_hash if user else None, body.password)
+    if not ok or user is None or not user.active or user.deleted:
+        session.add(LoginFailure(username=body.username, address=address, at=now))
+        # Commit the failure even though we answer with an error.
+        session.commit()
+        raise ApiError(401, "bad_credentials", "wrong username or password")
+    # Old failures for this user stop counting after a success; expired tokens are swept.
+    session.execute(delete(LoginFailure).where(LoginFailure.username == body.username))
+    session.execute(delete(AuthToken).where(AuthToken.user_id == user.id,
+                                            AuthToken.expires_at < now))
+    token = new_token()
+    expires = now + settings.token_ttl
+    session.add(AuthToken(user_id=user.id, token_hash=token_hash(token), created_at=now,
+                          expires_at=expires))
+    return LoginResponse(token=token, expires_at=expires, user=user_out(user))
+
+
+@router.post("/logout", status_code=204, summary="Revoke the token used for this request")
+def logout(request: Request, user: CurrentUser, session: WriteSession) -> None:
+    session.execute(
+        update(AuthToken)
+        .where(AuthToken.token_hash == token_hash(bearer_token(request)))
+        .values(revoked_at=utcnow())
+    )
+
+
+@router.get("/me", response_model=UserOut, summary="The signed-in user")
+def me(user: CurrentUser) -> UserOut:
+    return user_out(user)

@@ -1,0 +1,22 @@
+"""Server settings, declared once with their defaults and why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    database_url: str
+    #: How long a login token lives. Desktops sign in again after this; a day keeps a stolen
+    #: token's window short while sparing agents a sign-in every morning break.
+    token_ttl: timedelta = timedelta(hours=24)
+    #: Request bodies above this are refused with 413 before they are parsed.
+    max_body_bytes: int = 1024 * 1024
+    #: Failed logins allowed per username / per client address within the window.
+    login_failures_per_user: int = 5
+    login_failures_per_address: int = 20
+    login_failure_window: timedelta = timedelta(minutes=15)
+    #: Upgrade the database schema when the app starts.
+    migrate_on_start: bool = True
