@@ -125,6 +125,9 @@ class TicketEvent(SyncedMixin, Base):
         ForeignKey("users.id", ondelete="SET NULL"), default=None
     )
     at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: Position among the events one mutation wrote at the same instant: the history is ordered
+    #: by (at, version, seq), the same on every desktop.
+    seq: Mapped[int] = mapped_column(SmallInteger, default=0)
     body: Mapped[str] = mapped_column(Text, default="")
     #: Structured detail: old/new values, notified contacts, estimates.
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

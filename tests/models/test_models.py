@@ -99,7 +99,8 @@ def test_round_trip_keeps_aware_datetimes_decimals_and_enums(
         assert t.arrived_at.utcoffset() == timedelta(0)
         assert t.extra_charge_estimate == Decimal("149.90")
         assert t.status is TicketStatus.NEW
-        assert t.version == 0 and t.deleted is False
+        assert t.version == 0
+        assert t.deleted is False
         assert uuid.UUID(str(t.id)).version == 7
         plan = s.get_one(Plan, world["plan"]).to_policy("NY")
         assert plan.target_for(1).business_time == timedelta(minutes=20)

@@ -542,6 +542,7 @@ def upgrade() -> None:
         ),
         sa.Column("author_id", sa.Uuid(), nullable=True),
         sa.Column("at", agentdesk.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("seq", sa.SmallInteger(), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("data", sa.JSON(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
