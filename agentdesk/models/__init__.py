@@ -7,6 +7,7 @@ Every synced table carries a client-made UUIDv7 ``id``, its ``tenant_id``, a ser
 from .base import Base, SyncedMixin, new_id, utcnow
 from .billing import Appointment, AppointmentStatus, HourBlock, RunningTimer, TimeEntry, TimeKind
 from .support import Calendar, Contact, Organisation, Plan
+from .syncstate import MutationRecord, SyncClient
 from .tenancy import AuthToken, LoginFailure, Role, Tenant, TenantCounter, User
 from .tickets import (
     EventKind,
@@ -29,10 +30,12 @@ __all__ = [
     "HourBlock",
     "Level",
     "LoginFailure",
+    "MutationRecord",
     "Organisation",
     "Plan",
     "Role",
     "RunningTimer",
+    "SyncClient",
     "SyncedMixin",
     "Tenant",
     "TenantCounter",

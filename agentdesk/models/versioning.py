@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import event, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -22,6 +22,11 @@ from .tenancy import TenantCounter
 
 _VERSION_KEY = "stamp_version"
 _TENANT_KEY = "stamp_tenant"
+#: ``session.info`` key (set through ``sessionmaker(info=...)``) of a callable
+#: ``(tenant_id, version) -> None`` told after each commit that took a version.
+LISTENER_KEY = "version_listener"
+#: PostgreSQL channel on which every committed version is announced, to every server process.
+NOTIFY_CHANNEL = "agentdesk_versions"
 
 
 def next_version(session: Session, tenant_id: uuid.UUID) -> int:
@@ -48,7 +53,18 @@ def next_version(session: Session, tenant_id: uuid.UUID) -> int:
         )
         version = session.execute(stmt).scalar_one()
     session.info[_VERSION_KEY] = version
+    if session.get_bind().dialect.name == "postgresql":
+        # Sent inside the transaction: PostgreSQL delivers it on commit and drops it on
+        # rollback, so listeners never hear of a version that does not exist.
+        session.execute(
+            select(func.pg_notify(NOTIFY_CHANNEL, f"{tenant_id}:{version}"))
+        )
     return int(version)
+
+
+def forget_version(session: Session) -> None:
+    """After rolling back a savepoint that took a version: the counter update went with it."""
+    session.info.pop(_VERSION_KEY, None)
 
 
 def current_version(session: Session, tenant_id: uuid.UUID) -> int:
@@ -80,6 +96,13 @@ def _stamp_changed_rows(session: Session, _context: Any, _instances: Any) -> Non
 
 
 @event.listens_for(Session, "after_commit")
+def _announce_version(session: Session) -> None:
+    version = session.info.pop(_VERSION_KEY, None)
+    listener = session.info.get(LISTENER_KEY)
+    if version is not None and listener is not None:
+        listener(session.info[_TENANT_KEY], int(version))
+
+
 @event.listens_for(Session, "after_rollback")
 def _forget_version(session: Session) -> None:
     session.info.pop(_VERSION_KEY, None)

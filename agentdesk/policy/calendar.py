@@ -30,11 +30,17 @@ Rules every method follows (so that SLA clocks agree on the desktop and the serv
   for the next opening would otherwise run forever. Holidays and overrides are finite, so weekly
   hours guarantee an opening is always found.
 * All methods take and return time-zone-aware datetimes; results are in the calendar's zone.
-  Naive datetimes are rejected: guessing their zone is how SLA clocks drift by hours.
+  Naive datetimes are rejected: guessing their zone is how SLA clocks drift by hours. Compare
+  results as instants (``.astimezone(UTC)``): Python compares two datetimes that share a zone by
+  wall clock, ignoring ``fold``, so around a fall-back 01:59 (first) sorts after 01:00 (second).
 
-Speed: each local date's windows are converted to UTC once and cached, and long spans skip whole
-weeks at a time (a week without holidays, overrides or clock changes holds exactly the nominal
-weekly hours), so 10,000 business hours or 2,000 business days cost a few hundred steps at most.
+Speed: each local date's windows are converted to UTC once and cached (shared by calendars with
+equal rules, so rebuilding one from its dict stays fast), public holidays are cached per (country,
+year) for the process, and
+long spans skip whole weeks at a time (a week without holidays, overrides or clock changes holds
+exactly the nominal weekly hours; other weeks are summed from their days, then cached), so 10,000
+business hours or 2,000 business days cost a few hundred cached steps. A zone that changed its
+clocks and changed them back within a single week would be misread as a plain week; no zone does.
 """
 
 from __future__ import annotations
@@ -43,8 +49,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import cache
-from typing import Any
+from functools import cache, lru_cache
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import PolicyError
@@ -58,9 +64,9 @@ _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _DAY = timedelta(days=1)
 _WEEK = timedelta(days=7)
 _ZERO = timedelta(0)
-_TINY = timedelta(microseconds=1)
+_EMPTY: frozenset[int] = frozenset()
 _MINUTES_PER_DAY = 24 * 60
-_CACHE_LIMIT = 50_000  # cached dates/weeks per calendar before the cache is dropped
+_CACHE_LIMIT = 50_000  # cached dates/weeks per set of rules before the cache is dropped
 
 #: A window in minutes after local midnight: ``0 <= start < end <= 1440``.
 Window = tuple[int, int]
@@ -75,6 +81,14 @@ def _supported_countries() -> frozenset[str]:
     return frozenset(holidays.list_supported_countries())
 
 
+@lru_cache(maxsize=1024)
+def _public_holidays(country: str, year: int) -> frozenset[int]:
+    """One country's public holidays in one year (as date ordinals), shared process-wide."""
+    import holidays
+
+    return frozenset(day.toordinal() for day in holidays.country_holidays(country, years=year))
+
+
 @dataclass(frozen=True)
 class _Spec:
     """The calendar's rules in canonical form: what equality and hashing compare."""
@@ -86,19 +100,28 @@ class _Spec:
     holiday_country: str | None
 
 
-@dataclass(frozen=True)
-class _Day:
+class _Day(NamedTuple):
     spans: tuple[Span, ...]
     total: timedelta
 
 
-@dataclass(frozen=True)
-class _Week:
+class _Week(NamedTuple):
     """Summary of the Monday-to-Sunday week; ``end`` is the next Monday's local midnight."""
 
     total: timedelta
     days: int
     end: datetime
+
+
+@lru_cache(maxsize=64)
+def _caches_for(spec: _Spec) -> tuple[dict[int, _Day], dict[int, _Week]]:
+    """Per-date and per-week caches, shared by equal calendars.
+
+    The server rebuilds calendars from stored dicts for each request; sharing the caches by
+    rules (not by object) keeps those rebuilt calendars as fast as long-lived ones. Entries are
+    pure functions of the rules, so sharing them is safe.
+    """
+    return {}, {}
 
 
 class BusinessCalendar:
@@ -109,13 +132,14 @@ class BusinessCalendar:
     """
 
     __slots__ = (
-        "_country_years",
+        "_closed",
         "_days",
         "_nominal_days",
         "_nominal_total",
         "_overrides",
         "_spec",
         "_special",
+        "_weekly_minutes",
         "_weeks",
         "_zone",
         "name",
@@ -131,14 +155,13 @@ class BusinessCalendar:
         self.name = name
         self._zone = ZoneInfo(spec.tz)
         self._overrides: dict[date, tuple[Window, ...]] = dict(spec.overrides)
-        self._special: frozenset[date] = spec.holidays | frozenset(self._overrides)
-        self._nominal_total = timedelta(
-            minutes=sum(end - start for day in spec.weekly for start, end in day)
-        )
-        self._nominal_days = sum(1 for day in spec.weekly if day)
-        self._country_years: dict[int, frozenset[date]] = {}
-        self._days: dict[int, _Day] = {}
-        self._weeks: dict[int, _Week] = {}
+        # Date ordinals: listed holidays, and every date that is not a plain weekday.
+        self._closed = frozenset(day.toordinal() for day in spec.holidays)
+        self._special = self._closed | frozenset(day.toordinal() for day in self._overrides)
+        self._weekly_minutes = tuple(_minutes(day) for day in spec.weekly)
+        self._nominal_total = timedelta(minutes=sum(self._weekly_minutes))
+        self._nominal_days = sum(1 for minutes in self._weekly_minutes if minutes)
+        self._days, self._weeks = _caches_for(spec)
 
     # ----------------------------------------------------------------------------- building
 
@@ -209,7 +232,8 @@ class BusinessCalendar:
 
     def is_holiday(self, day: date) -> bool:
         """Whether ``day`` is a listed or (with ``holiday_country``) public holiday."""
-        return day in self._spec.holidays or day in self._country_holidays(day.year)
+        ordinal = day.toordinal()
+        return ordinal in self._closed or ordinal in self._country_holidays(day.year)
 
     def is_business_day(self, day: date) -> bool:
         """Whether ``day`` has any business hours (after holidays, overrides and clock changes)."""
@@ -338,17 +362,9 @@ class BusinessCalendar:
                     return open_ if open_ > u else u
             day += _DAY
 
-    def _country_holidays(self, year: int) -> frozenset[date]:
+    def _country_holidays(self, year: int) -> frozenset[int]:
         country = self._spec.holiday_country
-        if country is None:
-            return frozenset()
-        found = self._country_years.get(year)
-        if found is None:
-            import holidays
-
-            found = frozenset(holidays.country_holidays(country, years=year))
-            self._country_years[year] = found
-        return found
+        return _EMPTY if country is None else _public_holidays(country, year)
 
     def _windows_on(self, day: date) -> tuple[Window, ...]:
         override = self._overrides.get(day)
@@ -389,20 +405,33 @@ class BusinessCalendar:
         key = monday.toordinal()
         found = self._weeks.get(key)
         if found is None:
-            start, end = self._instant(monday, 0), self._instant(monday + _WEEK, 0)
-            days = [monday + timedelta(days=i) for i in range(7)]
-            plain = end - start == _WEEK and not any(
-                d in self._special or d in self._country_holidays(d.year) for d in days
-            )
-            if plain:
+            before = self._weeks.get(key - 7)
+            start = before.end if before is not None else self._instant(monday, 0)
+            end = self._instant(monday + _WEEK, 0)
+            if end - start != _WEEK:  # the clocks change this week: convert every window
+                totals = [self._day(monday + timedelta(days=i)).total for i in range(7)]
+                found = _Week(sum(totals, _ZERO), sum(1 for t in totals if t), end)
+            elif self._is_plain(key, monday.year):
                 found = _Week(self._nominal_total, self._nominal_days, end)
-            else:
-                totals = [self._day(d).total for d in days]
-                found = _Week(sum(totals, _ZERO), sum(1 for t in totals if t > _ZERO), end)
+            else:  # one UTC offset all week: wall-clock minutes are real minutes
+                minutes = [_minutes(self._windows_on(monday + timedelta(days=i))) for i in range(7)]
+                found = _Week(timedelta(minutes=sum(minutes)), sum(1 for m in minutes if m), end)
             if len(self._weeks) >= _CACHE_LIMIT:
                 self._weeks.clear()
             self._weeks[key] = found
         return found
+
+    def _is_plain(self, monday: int, year: int) -> bool:
+        """No holiday or override in the week starting on the ordinal ``monday``."""
+        week = range(monday, monday + 7)
+        if not self._special.isdisjoint(week):
+            return False
+        if self._spec.holiday_country is None:
+            return True
+        sunday_year = date.fromordinal(monday + 6).year
+        return self._country_holidays(year).isdisjoint(week) and (
+            sunday_year == year or self._country_holidays(sunday_year).isdisjoint(week)
+        )
 
 
 # --------------------------------------------------------------------------------- parsing
@@ -413,6 +442,8 @@ def _utc(t: object, field: str) -> datetime:
         raise PolicyError(field, "must be a datetime")
     if t.tzinfo is None or t.utcoffset() is None:
         raise PolicyError(field, "must be time-zone aware (a naive datetime has no known zone)")
+    if not 1 < t.year < 9999:  # room for the day before and the week after
+        raise PolicyError(field, "must be between the years 2 and 9998")
     return t.astimezone(UTC)
 
 
@@ -491,6 +522,10 @@ def _parse_country(value: object) -> str | None:
     if not isinstance(value, str) or value not in _supported_countries():
         raise PolicyError("holiday_country", f"unknown country code {value!r} (e.g. 'US', 'DE')")
     return value
+
+
+def _minutes(windows: Iterable[Window]) -> int:
+    return sum(end - start for start, end in windows)
 
 
 def _minute_out(minute: int) -> str:

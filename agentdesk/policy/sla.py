@@ -22,7 +22,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 
 from .calendar import BusinessCalendar
@@ -156,11 +156,16 @@ def _target(plan: SupportPlan, tier: int) -> ResponseTarget:
 
 
 def _aware(t: object, field: str) -> datetime:
+    """``t`` in UTC: every comparison here is between instants.
+
+    Two datetimes that share a zone compare by wall clock, ignoring ``fold``, so 01:59 before
+    the fall-back would wrongly sort after the repeated 01:00; in UTC that cannot happen.
+    """
     if not isinstance(t, datetime):
         raise PolicyError(field, "must be a datetime")
     if t.tzinfo is None or t.utcoffset() is None:
         raise PolicyError(field, "must be time-zone aware")
-    return t
+    return t.astimezone(UTC)
 
 
 def _pairs(paused: Iterable[Pause]) -> list[Pause]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -11,9 +13,11 @@ from sqlalchemy import text
 from .. import __version__
 from ..models.db import make_engine, make_session_factory
 from ..models.migrate import upgrade
+from ..models.versioning import LISTENER_KEY
 from .deps import ServerState
 from .errors import error_body, install_error_handlers
 from .metrics import Metrics
+from .notify import PostgresListener, VersionNotifier
 from .settings import ServerSettings
 
 
@@ -21,17 +25,42 @@ def create_app(settings: ServerSettings) -> FastAPI:
     engine = make_engine(settings.database_url)
     if settings.migrate_on_start:
         upgrade(engine)
+    notifier = VersionNotifier()
+    listener = (
+        PostgresListener(settings.database_url, notifier)
+        if engine.dialect.name == "postgresql"
+        else None
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        notifier.bind_loop(asyncio.get_running_loop())
+        if listener is not None:
+            listener.start()
+        try:
+            yield
+        finally:
+            if listener is not None:
+                listener.stop()
+            engine.dispose()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="AgentDesk server",
         version=__version__,
         description="The shared backend of AgentDesk desktops: auth, plans, organisations, "
         "and the sync protocol.",
     )
+    write_sessions = make_session_factory(engine, write=True)
+    # In-process pokes hear of each commit directly; other processes hear through PostgreSQL.
+    write_sessions.kw["info"] = {LISTENER_KEY: notifier.notify}
     app.state.agentdesk = ServerState(
         settings=settings,
-        write_sessions=make_session_factory(engine, write=True),
+        write_sessions=write_sessions,
         read_sessions=make_session_factory(engine, write=False),
+        notifier=notifier,
     )
+    app.state.listener = listener
     app.state.engine = engine
     metrics = Metrics(engine)
     app.state.metrics = metrics
@@ -45,8 +74,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
             with engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except Exception as exc:  # any database failure means unhealthy
-            return JSONResponse({"status": "unavailable", "error": type(exc).__name__},
-                                status_code=503)
+            return JSONResponse(
+                {"status": "unavailable", "error": type(exc).__name__}, status_code=503
+            )
         return JSONResponse({"status": "ok", "version": __version__})
 
     @app.get("/metrics", tags=["ops"], summary="Prometheus metrics (text format)")
@@ -54,8 +84,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     from .routes import register_routes
+    from .routes_sync import router as sync_router
 
     register_routes(app)
+    app.include_router(sync_router, prefix="/api/v1")
     return app
 
 

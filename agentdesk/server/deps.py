@@ -14,6 +14,7 @@ from ..models import AuthToken, Role, User, utcnow
 from ..models.db import session_scope
 from ..models.versioning import enable_stamping
 from .errors import ApiError
+from .notify import VersionNotifier
 from .security import token_hash
 from .settings import ServerSettings
 
@@ -23,6 +24,7 @@ class ServerState:
     settings: ServerSettings
     write_sessions: sessionmaker[Session]
     read_sessions: sessionmaker[Session]
+    notifier: VersionNotifier
 
 
 def get_state(request: Request) -> ServerState:
@@ -53,8 +55,12 @@ def bearer_token(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(401, "unauthorized", "sign in: an 'Authorization: Bearer <token>' header "
-                       "is required", headers=_UNAUTHORIZED)
+        raise ApiError(
+            401,
+            "unauthorized",
+            "sign in: an 'Authorization: Bearer <token>' header is required",
+            headers=_UNAUTHORIZED,
+        )
     return token.strip()
 
 
@@ -70,18 +76,20 @@ def current_user(request: Request, state: StateDep) -> User:
             .where(AuthToken.token_hash == token_hash(token))
         ).first()
         if row is None:
-            raise ApiError(401, "unauthorized", "the token is not valid; sign in again",
-                           headers=_UNAUTHORIZED)
+            raise ApiError(
+                401, "unauthorized", "the token is not valid; sign in again", headers=_UNAUTHORIZED
+            )
         auth, user = row
         if auth.revoked_at is not None:
-            raise ApiError(401, "unauthorized", "the token was revoked; sign in again",
-                           headers=_UNAUTHORIZED)
+            raise ApiError(
+                401, "unauthorized", "the token was revoked; sign in again", headers=_UNAUTHORIZED
+            )
         if auth.expires_at <= now:
-            raise ApiError(401, "unauthorized", "the token has expired; sign in again",
-                           headers=_UNAUTHORIZED)
+            raise ApiError(
+                401, "unauthorized", "the token has expired; sign in again", headers=_UNAUTHORIZED
+            )
         if not user.active or user.deleted:
-            raise ApiError(401, "unauthorized", "this account is disabled",
-                           headers=_UNAUTHORIZED)
+            raise ApiError(401, "unauthorized", "this account is disabled", headers=_UNAUTHORIZED)
         session.expunge(user)
     request.state.user = user
     return user
@@ -97,8 +105,9 @@ def require_roles(*roles: Role) -> Callable[[User], User]:
     def check(user: CurrentUser) -> User:
         if user.role not in allowed:
             names = ", ".join(sorted(r.value for r in allowed))
-            raise ApiError(403, "forbidden", f"this needs one of the roles: {names}; "
-                           f"you are {user.role.value}")
+            raise ApiError(
+                403, "forbidden", f"this needs one of the roles: {names}; you are {user.role.value}"
+            )
         return user
 
     return check

@@ -7,7 +7,7 @@ rules engine keep their field, integrity conflicts become 409s.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -43,6 +43,13 @@ def _loc_to_field(loc: Sequence[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+def _field_of(error: Mapping[str, Any]) -> str:
+    # Malformed JSON is located by character offset (``("body", 7)``), which names no field.
+    if error.get("type") == "json_invalid":
+        return "body"
+    return _loc_to_field(error.get("loc", ("body",)))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
@@ -59,10 +66,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request"}
-        field = _loc_to_field(first.get("loc", ("body",)))
+        field = _field_of(first)
         message = str(first.get("msg", "invalid value"))
         details = [
-            {"field": _loc_to_field(e.get("loc", ())), "message": str(e.get("msg", ""))}
+            {"field": _field_of(e), "message": str(e.get("msg", ""))}
             for e in errors
         ]
         body = error_body("invalid", f"{field}: {message}", field)

@@ -7,14 +7,15 @@ its own scrape target.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import Engine
 from sqlalchemy.pool import QueuePool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match
 
 
 class Metrics:
@@ -39,7 +40,8 @@ class Metrics:
     def _pool_stat(self, name: str) -> float:
         pool = self._engine.pool
         if isinstance(pool, QueuePool):
-            return float(getattr(pool, name)())
+            # QueuePool counts overflow from -pool_size until the pool is full; clamp at 0.
+            return float(max(getattr(pool, name)(), 0))
         return 0.0
 
     def render(self) -> bytes:
@@ -63,8 +65,18 @@ class Metrics:
 def _route_template(request: Request) -> str:
     """The route's path template (``/api/v1/organisations/{org_id}``), never the raw path, so
     label cardinality stays bounded whatever clients send."""
-    for route in request.app.router.routes:
+    for route in _flat_routes(request.app.router.routes):
         match, _ = route.matches(request.scope)
         if match == Match.FULL:
             return str(getattr(route, "path", "unmatched"))
     return "unmatched"
+
+
+def _flat_routes(routes: Sequence[BaseRoute]) -> Sequence[Any]:
+    """Routes with their full paths. Newer FastAPI keeps included routers as lazy groups
+    (which have no ``path``); ``iter_route_contexts`` flattens them."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # older FastAPI: included routes are already flat
+        return routes
+    return list(iter_route_contexts(routes))

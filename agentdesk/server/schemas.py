@@ -83,6 +83,11 @@ TimeZoneName = Annotated[str, _line_field(64), _single]
 Membership = Literal["active", "trial", "lapsed"]
 
 
+#: The default of a PATCH field: "not sent". Typed ``Any`` because ``None`` is not a valid value
+#: of those fields (a client's ``null`` is a 422), only the marker that it was left out.
+_ABSENT: Any = None
+
+
 class Request(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
@@ -171,9 +176,9 @@ class UserCreate(Request):
 class UserPatch(Request):
     """Only the fields sent are changed; ``null`` is not a value for any of them."""
 
-    role: Role = Field(default=None)
-    display_name: PersonName = Field(default=None)
-    active: Flag = Field(default=None)
+    role: Role = _ABSENT
+    display_name: PersonName = _ABSENT
+    active: Flag = _ABSENT
 
 
 # ---------------------------------------------------------------------------------- calendars
@@ -272,12 +277,12 @@ class OrganisationCreate(Request):
 class OrganisationPatch(Request):
     """Only the fields sent are changed; ``member_since`` alone may be set to ``null``."""
 
-    name: OrgName = Field(default=None)
-    plan_id: uuid.UUID = Field(default=None)
-    membership: Membership = Field(default=None)
+    name: OrgName = _ABSENT
+    plan_id: uuid.UUID = _ABSENT
+    membership: Membership = _ABSENT
     member_since: Instant | None = None
-    verified_reviews: Count = Field(default=None)
-    recent_reviews: Count = Field(default=None)
+    verified_reviews: Count = _ABSENT
+    recent_reviews: Count = _ABSENT
 
 
 class OrganisationOut(BaseModel):

@@ -184,6 +184,15 @@ def test_add_zero_is_the_next_business_moment() -> None:
     assert same_instant(SEED_002.add(inside, timedelta(0)), inside)
 
 
+def test_spans_past_the_year_9999_are_a_policy_error() -> None:
+    with pytest.raises(PolicyError) as err:
+        SEED_002.add(at(NY, 9998, 6, 1, 9), 100 * 45 * H)
+    assert err.value.field == "duration"
+    with pytest.raises(PolicyError) as err:
+        BusinessCalendar.always_open().add_days(datetime(9998, 12, 1, tzinfo=UTC), 500)
+    assert err.value.field == "days"
+
+
 def test_add_rejects_negative_or_non_timedelta() -> None:
     with pytest.raises(PolicyError) as err:
         SEED_002.add(at(NY, 2026, 1, 5, 9), -M)
@@ -573,6 +582,8 @@ NAIVE = datetime(2026, 1, 5, 9)  # noqa: DTZ001 - deliberately naive
         ("b", lambda c: c.between(at(NY, 2026, 1, 4), NAIVE)),
         ("t", lambda c: c.is_open(date(2026, 1, 5))),
         ("start", lambda c: c.add("2026-01-05T09:00", H)),
+        ("b", lambda c: c.between(at(NY, 2026, 1, 4), datetime.max.replace(tzinfo=UTC))),
+        ("t", lambda c: c.next_open(datetime.min.replace(tzinfo=UTC))),
     ],
 )
 def test_naive_or_non_datetimes_are_rejected(field: str, call: Any) -> None:

@@ -34,7 +34,7 @@ TRANSITIONS = [
     datetime(2026, m, d, 6, tzinfo=UTC)
     for m, d in ((3, 8), (11, 1), (3, 29), (10, 25), (4, 5), (10, 4), (9, 6), (3, 15))
 ]
-SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _hhmm(half_hours: int) -> str:
@@ -135,7 +135,7 @@ def is_closing(cal: BusinessCalendar, t: datetime) -> bool:
     return not cal.is_open(t) and cal.is_open(t - timedelta(microseconds=1))
 
 
-@SETTINGS
+@settings(max_examples=30, deadline=None)
 @given(calendars())
 def test_dict_round_trip(d: dict[str, Any]) -> None:
     cal = BusinessCalendar.from_dict(d)
@@ -162,7 +162,8 @@ def test_between_inverts_add(d: dict[str, Any], start: datetime, span: timedelta
 def test_add_is_monotonic(d: dict[str, Any], start: datetime, x: timedelta, y: timedelta) -> None:
     cal = BusinessCalendar.from_dict(d)
     short, long = sorted((x, y))
-    assert cal.add(start, short) <= cal.add(start, long)
+    # Compared in UTC: same-zone datetimes compare by wall clock and ignore fold.
+    assert cal.add(start, short).astimezone(UTC) <= cal.add(start, long).astimezone(UTC)
     # Adding in two steps lands on the same business moment (up to a closing/opening pair).
     two_steps = cal.add(cal.add(start, short), long - short)
     assert cal.between(start, two_steps) == long
@@ -199,7 +200,7 @@ def test_add_days_is_monotonic_and_open(d: dict[str, Any], start: datetime, x: i
     early, late = cal.add_days(start, few), cal.add_days(start, many)
     assert cal.is_open(early)
     assert cal.is_open(late)
-    assert early <= late
+    assert early.astimezone(UTC) <= late.astimezone(UTC)
     assert cal.add_days(start, 0) == cal.next_open(start)
 
 

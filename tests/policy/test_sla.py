@@ -10,6 +10,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agentdesk.policy.calendar import BusinessCalendar
 from agentdesk.policy.errors import PolicyError
@@ -118,9 +120,9 @@ def test_24x7_plan() -> None:
     assert response_due(saturday_night, 1, enterprise, always) == ny(1, 10, 3, 15)
     assert response_due(saturday_night, 2, enterprise, always) == ny(1, 10, 4)
     assert response_due(saturday_night, 3, enterprise, always) == ny(1, 11, 3)
-    st = sla_status(saturday_night, 1, enterprise, always, ny(1, 10, 3, 10))
-    assert st.state is SlaState.ON_TRACK
-    assert st.business_left == 5 * M
+    clock = sla_status(saturday_night, 1, enterprise, always, ny(1, 10, 3, 10))
+    assert clock.state is SlaState.ON_TRACK
+    assert clock.business_left == 5 * M
 
 
 def test_untriaged_ticket_uses_the_stated_urgency_then_triage_moves_the_due_time() -> None:
@@ -187,11 +189,11 @@ def test_open_ended_pause_runs_until_now() -> None:
 def test_paused_clock_keeps_the_business_time_left_constant() -> None:
     paused = [(ny(1, 6, 11), None)]  # waiting on the customer since 11:00, 3 h left then
     for now in (ny(1, 6, 11), ny(1, 6, 13), ny(1, 7, 9), ny(1, 9, 18)):
-        st = status(TUESDAY_10, now, paused=paused)
-        assert st.paused
-        assert st.business_left == 3 * H
-        assert st.state is SlaState.ON_TRACK
-        assert st.due == SEED_002.add(now, 3 * H)
+        clock = status(TUESDAY_10, now, paused=paused)
+        assert clock.paused
+        assert clock.business_left == 3 * H
+        assert clock.state is SlaState.ON_TRACK
+        assert clock.due == SEED_002.add(now, 3 * H)
 
 
 def test_paused_flag() -> None:
@@ -208,11 +210,11 @@ def test_paused_flag() -> None:
 
 
 def test_pause_after_the_first_response_does_not_rescue_a_late_response() -> None:
-    st = status(TUESDAY_10, ny(1, 6, 17), first_response=ny(1, 6, 14, 30),
+    clock = status(TUESDAY_10, ny(1, 6, 17), first_response=ny(1, 6, 14, 30),
                 paused=[(ny(1, 6, 14, 30), ny(1, 6, 16))])
-    assert st.due == ny(1, 6, 14)
-    assert st.state is SlaState.MET_LATE
-    assert st.business_left == -30 * M
+    assert clock.due == ny(1, 6, 14)
+    assert clock.state is SlaState.MET_LATE
+    assert clock.business_left == -30 * M
 
 
 def test_iterables_are_read_once() -> None:
@@ -224,8 +226,8 @@ def test_iterables_are_read_once() -> None:
 
 
 def test_on_track() -> None:
-    st = status(TUESDAY_10, ny(1, 6, 11))
-    assert st == SlaStatus(due=ny(1, 6, 14), target=DEFAULT_TARGETS[2], business_total=4 * H,
+    clock = status(TUESDAY_10, ny(1, 6, 11))
+    assert clock == SlaStatus(due=ny(1, 6, 14), target=DEFAULT_TARGETS[2], business_total=4 * H,
                            business_left=3 * H, state=SlaState.ON_TRACK, paused=False)
 
 
@@ -268,6 +270,18 @@ def test_breached() -> None:
     assert (saturday.state, saturday.business_left) == (SlaState.BREACHED, timedelta(0))
 
 
+def test_states_compare_instants_not_wall_clocks_at_fall_back() -> None:
+    always = BusinessCalendar.always_open("America/New_York")
+    arrival = datetime(2026, 11, 1, 0, 45, tzinfo=NY)  # EDT
+    due = response_due(arrival, 1, STANDARD, always)
+    assert due.astimezone(UTC) == datetime(2026, 11, 1, 5, 15, tzinfo=UTC)  # 01:15 EDT
+    later = datetime(2026, 11, 1, 1, 5, fold=1, tzinfo=NY)  # 01:05 EST: 50 min after 01:15 EDT
+    clock = sla_status(arrival, 1, STANDARD, always, later)
+    assert (clock.state, clock.business_left) == (SlaState.BREACHED, -50 * M)
+    answered = sla_status(arrival, 1, STANDARD, always, later, first_response=later)
+    assert answered.state is SlaState.MET_LATE
+
+
 def test_met_and_met_late() -> None:
     met = status(TUESDAY_10, ny(1, 7, 9), first_response=ny(1, 6, 13, 59))
     assert (met.state, met.business_left) == (SlaState.MET, M)
@@ -284,9 +298,9 @@ def test_met_and_met_late() -> None:
 def test_state_values_and_frozen_status() -> None:
     assert [s.value for s in SlaState] == ["on_track", "at_risk", "breached", "met", "met_late"]
     assert SlaState("met_late") is SlaState.MET_LATE
-    st = status(TUESDAY_10, ny(1, 6, 11))
+    clock = status(TUESDAY_10, ny(1, 6, 11))
     with pytest.raises(dataclasses.FrozenInstanceError):
-        st.state = SlaState.MET  # type: ignore[misc]
+        clock.state = SlaState.MET  # type: ignore[misc]
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -331,3 +345,34 @@ def test_bad_input_names_the_field(field: str, call: Any) -> None:
     with pytest.raises(PolicyError) as err:
         call()
     assert err.value.field == field
+
+
+# ----------------------------------------------------------------------------- invariants
+
+_MINUTES = st.integers(0, 14 * 24 * 60).map(lambda m: ny(1, 5) + timedelta(minutes=m))
+_PAUSES = st.lists(
+    st.tuples(_MINUTES, st.integers(0, 3 * 24 * 60).map(lambda m: timedelta(minutes=m))),
+    max_size=4,
+).map(lambda ps: [(s, s + length) for s, length in ps])
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.sampled_from([SEED_002, SEED_003, BusinessCalendar.always_open("America/New_York")]),
+    _MINUTES,
+    st.sampled_from([1, 2]),
+    _PAUSES,
+)
+def test_unpaused_business_time_to_due_is_the_target(
+    calendar: BusinessCalendar, arrival: datetime, tier: int, paused: list[Any]
+) -> None:
+    due = response_due(arrival, tier, STANDARD, calendar, paused)
+    # Business time waiting on the customer inside [arrival, due), overlaps counted once.
+    waiting, reach = timedelta(0), arrival
+    for start, end in sorted(paused):
+        start, end = max(start, reach), min(end, due)
+        if start < end:
+            waiting += calendar.between(start, end)
+            reach = end
+    assert calendar.between(arrival, due) - waiting == DEFAULT_TARGETS[tier].business_time
+    assert due.astimezone(UTC) >= response_due(arrival, tier, STANDARD, calendar).astimezone(UTC)

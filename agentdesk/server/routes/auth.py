@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Security
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
@@ -18,6 +18,7 @@ from ..errors import ApiError
 from ..schemas import LoginRequest, LoginResponse, UserOut
 from ..security import new_token, token_hash, verify_password
 from ..settings import ServerSettings
+from ._common import bearer_scheme
 
 router = APIRouter(tags=["auth"])
 
@@ -79,7 +80,8 @@ def login(body: LoginRequest, request: Request, state: StateDep, session: WriteS
     return LoginResponse(token=token, expires_at=expires, user=user_out(user))
 
 
-@router.post("/logout", status_code=204, summary="Revoke the token used for this request")
+@router.post("/logout", status_code=204, summary="Revoke the token used for this request",
+             dependencies=[Security(bearer_scheme)])
 def logout(request: Request, user: CurrentUser, session: WriteSession) -> None:
     session.execute(
         update(AuthToken)
@@ -88,6 +90,7 @@ def logout(request: Request, user: CurrentUser, session: WriteSession) -> None:
     )
 
 
-@router.get("/me", response_model=UserOut, summary="The signed-in user")
+@router.get("/me", response_model=UserOut, summary="The signed-in user",
+            dependencies=[Security(bearer_scheme)])
 def me(user: CurrentUser) -> UserOut:
     return user_out(user)

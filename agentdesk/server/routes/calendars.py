@@ -25,7 +25,8 @@ router = APIRouter(tags=["calendars"])
 
 def _canonical(body: CalendarIn) -> dict[str, Any]:
     """The rules engine's verdict on the body (PolicyError -> 422 naming the field)."""
-    return BusinessCalendar.from_dict(body.model_dump(exclude={"name"}, exclude_none=True)).to_dict()
+    fields = body.model_dump(exclude={"name"}, exclude_none=True)
+    return BusinessCalendar.from_dict(fields).to_dict()
 
 
 def _check_name_free(session: Session, user: User, name: str, own_id: uuid.UUID | None) -> None:

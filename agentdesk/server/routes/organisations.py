@@ -9,7 +9,7 @@ server), never a plain write.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -111,7 +111,7 @@ def _conversations_in(session: Session, org: Organisation, year: int, tz: str) -
     000). Redirected requests were never worked, so they use none of the allowance."""
     zone = ZoneInfo(tz)
     start = datetime(year, 1, 1, tzinfo=zone)
-    end = datetime(year + 1, 1, 1, tzinfo=zone) if year < 9999 else start + timedelta(days=366)
+    end = datetime(year + 1, 1, 1, tzinfo=zone)
     return session.scalar(
         select(func.count()).select_from(Ticket).where(
             Ticket.organisation_id == org.id, Ticket.deleted.is_(False),

@@ -1,0 +1,99 @@
+"""``/api/v1/sync``: push, pull and poke."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.concurrency import run_in_threadpool
+
+from ..models import User
+from ..models.db import session_scope
+from ..models.versioning import current_version
+from ..sync.protocol import (
+    MAX_POKE_WAIT,
+    PokeResponse,
+    PullRequest,
+    PullResponse,
+    PushRequest,
+    PushResponse,
+)
+from . import sync_service
+from .deps import CurrentUser, ServerState, StateDep, current_user
+from .errors import error_body
+
+router = APIRouter(prefix="/sync", tags=["sync"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {
+        "description": text,
+        "content": {"application/json": {"example": error_body(name, text)}},
+    }
+    for code, name, text in (
+        (401, "unauthorized", "Sign in first"),
+        (403, "forbidden", "The client id belongs to another user"),
+        (413, "too_large", "Body too large"),
+        (422, "invalid", "The body is malformed; the field is named"),
+    )
+}
+
+#: How often a waiting poke re-reads the version from the database, in case a notification was
+#: lost (a PostgreSQL listener reconnecting, say).
+RECHECK_SECONDS = 2.0
+
+
+@router.post(
+    "/push",
+    response_model=PushResponse,
+    responses=_ERRORS,
+    summary="Apply a batch of this client's mutations, each exactly once",
+)
+def push(body: PushRequest, state: StateDep, user: CurrentUser) -> PushResponse:
+    response = sync_service.push(state, user, body)
+    return response
+
+
+@router.post(
+    "/pull",
+    response_model=PullResponse,
+    responses=_ERRORS,
+    summary="Rows changed since the cursor, in version order, with tombstones",
+)
+def pull(body: PullRequest, state: StateDep, user: CurrentUser) -> PullResponse:
+    return sync_service.pull(state, user, body)
+
+
+def _version(state: ServerState, user: User) -> int:
+    with session_scope(state.read_sessions) as session:
+        return current_version(session, user.tenant_id)
+
+
+@router.get(
+    "/poke",
+    response_model=PokeResponse,
+    responses=_ERRORS,
+    summary="Long-poll: returns as soon as the team's version passes the cursor",
+)
+async def poke(
+    state: StateDep,
+    user: Annotated[User, Depends(current_user)],
+    cursor: Annotated[int, Query(ge=0)],
+    wait: Annotated[float, Query(ge=0, le=MAX_POKE_WAIT)] = MAX_POKE_WAIT,
+) -> PokeResponse:
+    version = await run_in_threadpool(_version, state, user)
+    if version > cursor or wait == 0:
+        return PokeResponse(version=version, changed=version > cursor)
+    notifier = state.notifier
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while True:
+        left = deadline - loop.time()
+        if left <= 0:
+            return PokeResponse(version=version, changed=False)
+        woke = await notifier.wait_beyond(user.tenant_id, cursor, min(left, RECHECK_SECONDS))
+        if woke is not None:
+            return PokeResponse(version=woke, changed=True)
+        version = await run_in_threadpool(_version, state, user)
+        if version > cursor:
+            return PokeResponse(version=version, changed=True)

@@ -1,0 +1,191 @@
+"""Every endpoint x every role (and anonymous) -> 2xx, 401 or 403.
+
+The table is checked against ``app.routes``: an endpoint added without a row here fails
+``test_every_route_has_a_row``, so each new endpoint must declare who may call it. Each row also
+says how to make a request that succeeds for an allowed role, so "allowed" is proven by a 2xx,
+not merely by the absence of a 403.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from sqlalchemy.orm import Session, sessionmaker
+
+from agentdesk.models import Plan, Role
+from agentdesk.models.db import session_scope
+from agentdesk.server.app import create_app
+from agentdesk.server.settings import ServerSettings
+from tests.server.helpers import NY_CALENDAR, PASSWORD, Login, TestClient, World
+
+ALL = frozenset(Role)
+LEADS = frozenset({Role.LEAD, Role.ADMIN})
+ORG_EDITORS = frozenset({Role.COORDINATOR, Role.LEAD, Role.ADMIN})
+PUBLIC = None  # no token needed
+
+
+@dataclass
+class Ctx:
+    world: World
+    sessions: sessionmaker[Session]
+    role: Role | None
+    n: int
+
+    @property
+    def tag(self) -> str:
+        return f"{self.role.value if self.role else 'anon'}{self.n}"
+
+    def fresh_plan(self) -> uuid.UUID:
+        with session_scope(self.sessions) as s:
+            plan = Plan(tenant_id=self.world.tenant, key=f"tmp-{uuid.uuid4().hex[:8]}",
+                        name="Temporary", rank=0, channels=["portal"], response_targets={})
+            s.add(plan)
+            s.flush()
+            return plan.id
+
+
+#: (method, path template) -> (who may call it, how to build a request that should succeed).
+Build = Callable[[Ctx], tuple[str, Any]]
+
+
+def _plan_body(ctx: Ctx) -> dict[str, Any]:
+    return {"key": f"plan-{ctx.tag}", "name": "Gold", "rank": 5, "channels": ["portal", "chat"],
+            "calendar_id": str(ctx.world.calendar),
+            "response_targets": {"1": {"minutes": 20}}}
+
+
+TABLE: dict[tuple[str, str], tuple[frozenset[Role] | None, Build]] = {
+    ("GET", "/healthz"): (PUBLIC, lambda c: ("/healthz", None)),
+    ("GET", "/metrics"): (PUBLIC, lambda c: ("/metrics", None)),
+    ("POST", "/api/v1/login"): (
+        PUBLIC, lambda c: ("/api/v1/login", {"username": "lead", "password": PASSWORD})),
+    ("POST", "/api/v1/logout"): (ALL, lambda c: ("/api/v1/logout", None)),
+    ("GET", "/api/v1/me"): (ALL, lambda c: ("/api/v1/me", None)),
+    ("GET", "/api/v1/users"): (ALL, lambda c: ("/api/v1/users", None)),
+    ("POST", "/api/v1/users"): (LEADS, lambda c: ("/api/v1/users", {
+        "username": f"new-{c.tag}", "display_name": "New Person", "email": "new@support.test",
+        "role": "agent", "password": "a long enough password"})),
+    ("PATCH", "/api/v1/users/{user_id}"): (LEADS, lambda c: (
+        f"/api/v1/users/{c.world.users[Role.CONSULTANT]}", {"display_name": f"C {c.tag}"})),
+    ("GET", "/api/v1/calendars"): (ALL, lambda c: ("/api/v1/calendars", None)),
+    ("GET", "/api/v1/calendars/{calendar_id}"): (
+        ALL, lambda c: (f"/api/v1/calendars/{c.world.calendar}", None)),
+    ("POST", "/api/v1/calendars"): (
+        LEADS, lambda c: ("/api/v1/calendars", {"name": f"Cal {c.tag}", **NY_CALENDAR})),
+    ("PUT", "/api/v1/calendars/{calendar_id}"): (LEADS, lambda c: (
+        f"/api/v1/calendars/{c.world.calendar}", {"name": "New York", **NY_CALENDAR})),
+    ("GET", "/api/v1/plans"): (ALL, lambda c: ("/api/v1/plans", None)),
+    ("GET", "/api/v1/plans/{plan_id}"): (ALL, lambda c: (f"/api/v1/plans/{c.world.basic}", None)),
+    ("POST", "/api/v1/plans"): (LEADS, lambda c: ("/api/v1/plans", _plan_body(c))),
+    ("PUT", "/api/v1/plans/{plan_id}"): (LEADS, lambda c: (
+        f"/api/v1/plans/{c.world.premium}", {**_plan_body(c), "key": "premium"})),
+    ("DELETE", "/api/v1/plans/{plan_id}"): (
+        LEADS, lambda c: (f"/api/v1/plans/{c.fresh_plan()}", None)),
+    ("GET", "/api/v1/organisations"): (
+        ALL, lambda c: ("/api/v1/organisations?query=globex&limit=5", None)),
+    ("GET", "/api/v1/organisations/{organisation_id}"): (
+        ALL, lambda c: (f"/api/v1/organisations/{c.world.org}", None)),
+    ("POST", "/api/v1/organisations"): (ORG_EDITORS, lambda c: (
+        "/api/v1/organisations", {"name": f"Org {c.tag}", "plan_id": str(c.world.basic)})),
+    ("PATCH", "/api/v1/organisations/{organisation_id}"): (ORG_EDITORS, lambda c: (
+        f"/api/v1/organisations/{c.world.org}", {"recent_reviews": c.n})),
+    ("POST", "/api/v1/organisations/{organisation_id}/contacts"): (ORG_EDITORS, lambda c: (
+        f"/api/v1/organisations/{c.world.org}/contacts",
+        {"name": "Bob Roe", "email": f"bob-{c.tag}@globex.test"})),
+    # Sync: every team member's desktop syncs (the sync tests cover what each role may mutate).
+    ("POST", "/api/v1/sync/pull"): (ALL, lambda c: (
+        "/api/v1/sync/pull", {"client_id": str(uuid.uuid4()), "cursor": 0, "limit": 10})),
+    ("POST", "/api/v1/sync/push"): (ALL, lambda c: (
+        "/api/v1/sync/push", {"client_id": str(uuid.uuid4()), "mutations": [
+            {"id": 1, "name": "no_such_mutation", "args": {}}]})),
+    ("GET", "/api/v1/sync/poke"): (ALL, lambda c: ("/api/v1/sync/poke?cursor=0&wait=0", None)),
+}
+
+
+def api_routes(app: FastAPI) -> set[tuple[str, str]]:
+    """Every (method, path) the app serves through its own routes (not FastAPI's docs pages).
+
+    Newer FastAPI keeps included routers as lazy groups in ``app.routes``;
+    ``iter_route_contexts`` flattens them into routes with their full paths.
+    """
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # older FastAPI: app.routes is already flat
+        flat: list[Any] = list(app.routes)
+    else:
+        flat = [ctx for ctx in iter_route_contexts(app.routes)
+                if isinstance(ctx.original_route, APIRoute)]
+    found: set[tuple[str, str]] = set()
+    for route in flat:
+        if isinstance(getattr(route, "original_route", route), APIRoute):
+            found.update((method, route.path) for method in set(route.methods) - {"HEAD"})
+    return found
+
+
+def test_every_route_has_a_row(tmp_path: Any) -> None:
+    app = create_app(ServerSettings(database_url=f"sqlite+pysqlite:///{tmp_path}/routes.db"))
+    try:
+        routes = api_routes(app)
+    finally:
+        app.state.engine.dispose()
+    missing = routes - set(TABLE)
+    stale = set(TABLE) - routes
+    assert not missing, f"endpoints without a row in the authorisation table: {sorted(missing)}"
+    assert not stale, f"rows for endpoints that no longer exist: {sorted(stale)}"
+
+
+def _expected(allowed: frozenset[Role] | None, role: Role | None) -> int:
+    """The expected status class: 2 (2xx), 401 or 403."""
+    if allowed is PUBLIC:
+        return 2
+    if role is None:
+        return 401
+    return 2 if role in allowed else 403
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(TABLE), ids=[f"{m} {p}" for m, p in
+                                                                  sorted(TABLE)])
+def test_role_matrix(method: str, path: str, app: FastAPI, client: TestClient, world: World,
+                     sessions: sessionmaker[Session], login: Login) -> None:
+    assert (method, path) in api_routes(app)
+    allowed, build = TABLE[(method, path)]
+    tokens = {role: login(role.value) for role in Role}
+    wrong: list[str] = []
+    for n, role in enumerate([None, *Role]):
+        url, body = build(Ctx(world, sessions, role, n))
+        headers = tokens[role] if role is not None else {}
+        response = client.request(method, url, json=body, headers=headers)
+        expected = _expected(allowed, role)
+        got = response.status_code // 100 if expected == 2 else response.status_code
+        if got != expected:
+            wrong.append(f"{role.value if role else 'anonymous'}: expected "
+                         f"{'2xx' if expected == 2 else expected}, got {response.status_code} "
+                         f"{response.text[:200]}")
+        elif expected in (401, 403):
+            assert response.json()["error"]["code"] == (
+                "unauthorized" if expected == 401 else "forbidden")
+    assert not wrong, f"{method} {path}:\n" + "\n".join(wrong)
+
+
+def test_lead_cannot_grant_admin(client: TestClient, world: World, login: Login) -> None:
+    lead = login("lead")
+    create = client.post("/api/v1/users", headers=lead, json={
+        "username": "sneaky", "display_name": "Sneaky", "role": "admin",
+        "password": "a long enough password"})
+    assert create.status_code == 403
+    assert create.json()["error"]["field"] == "role"
+    promote = client.patch(f"/api/v1/users/{world.users[Role.AGENT]}", headers=lead,
+                           json={"role": "admin"})
+    assert promote.status_code == 403
+    touch_admin = client.patch(f"/api/v1/users/{world.users[Role.ADMIN]}", headers=lead,
+                               json={"display_name": "Renamed"})
+    assert touch_admin.status_code == 403
+    admin = login("admin")
+    assert client.patch(f"/api/v1/users/{world.users[Role.AGENT]}", headers=admin,
+                        json={"role": "admin"}).status_code == 200
