@@ -51,3 +51,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from tests.databases import drop_template
 
     drop_template()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """PostgreSQL-only tests are deselected (not skipped) when no PostgreSQL is configured:
+    they cannot run there, and a skip would read as a feature that should work but doesn't."""
+    if "postgresql" in ENGINES:
+        return
+    keep, drop = [], []
+    for item in items:
+        (drop if item.get_closest_marker("postgres") else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
