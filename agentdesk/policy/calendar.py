@@ -32,7 +32,8 @@ Rules every method follows (so that SLA clocks agree on the desktop and the serv
 * All methods take and return time-zone-aware datetimes; results are in the calendar's zone.
   Naive datetimes are rejected: guessing their zone is how SLA clocks drift by hours. Compare
   results as instants (``.astimezone(UTC)``): Python compares two datetimes that share a zone by
-  wall clock, ignoring ``fold``, so around a fall-back 01:59 (first) sorts after 01:00 (second).
+  wall clock, ignoring ``fold``, so around a fall-back 01:59 (first) sorts after 01:00 (second),
+  and ``==`` across zones is always False for a repeated local time (PEP 495).
 
 Speed: each local date's windows are converted to UTC once and cached (shared by calendars with
 equal rules, so rebuilding one from its dict stays fast), public holidays are cached per (country,

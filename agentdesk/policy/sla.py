@@ -88,14 +88,15 @@ def response_due(
     target = _target(plan, tier)
     periods = _merged(_pairs(paused), None if now is None else _aware(now, "now"))
     if target.business_time is not None:
-        return _walk(calendar, arrival, target.business_time, periods)
+        return _walk(calendar, arrival_utc, target.business_time, periods)
     assert target.business_days is not None
     due = calendar.add_days(arrival, target.business_days)
-    if not any(end > arrival_utc and start < due for start, end in periods):
+    due_utc = due.astimezone(UTC)
+    if not any(end > arrival_utc and start < due_utc for start, end in periods):
         return due
     length = calendar.between(arrival, due)
     # Keep the unpaused rule that a day target's due time is an open moment, not a closing one.
-    return calendar.next_open(_walk(calendar, arrival, length, periods))
+    return calendar.next_open(_walk(calendar, arrival_utc, length, periods))
 
 
 def sla_status(
@@ -135,12 +136,13 @@ def sla_status(
     else:
         total = calendar.between(arrival, response_due(arrival, tier, plan, calendar))
     left = calendar.between(stop, due)
+    due_utc = due.astimezone(UTC)
     if first_response is not None:
-        state = SlaState.MET if stop <= due else SlaState.MET_LATE
+        state = SlaState.MET if stop <= due_utc else SlaState.MET_LATE
         is_paused = False
     else:
         is_paused = any(s <= now_utc and (e is None or now_utc < e) for s, e in pairs)
-        if now_utc > due:
+        if now_utc > due_utc:
             state = SlaState.BREACHED
         elif left * at_risk_share.denominator <= total * at_risk_share.numerator:
             state = SlaState.AT_RISK

@@ -347,7 +347,7 @@ class _Timeline:
         self.cursor = start - _SECOND
 
     def add(self, at: datetime, kind: EventKind, author: uuid.UUID | None, body: str,
-            data: dict[str, Any] | None = None, **updates: Any) -> datetime:
+            data: dict[str, Any] | None = None, /, **updates: Any) -> datetime:
         at = max(at, self.cursor + _SECOND)
         self.steps.append(_Step(at, kind, author, body, data or {}, updates))
         self.cursor = at
@@ -471,11 +471,13 @@ class _Builder:
         # Pacific day; Enterprise names the 24x7 calendar in the seed plans themselves.
         on_calendar = {"basic": "office", "standard": "office", "premium": "pacific"}
         self.plans: dict[str, tuple[uuid.UUID, SupportPlan]] = {}
+        self.plan_calendar: dict[str, BusinessCalendar] = {}
         for plan in seed_plans():
             key = plan.calendar or on_calendar[plan.key]
             named = replace(plan, calendar=self.calendars[key].name)
             plan_id = new_id()
             self.plans[plan.key] = (plan_id, named)
+            self.plan_calendar[plan.key] = self.calendars[key]
             d = plan.to_dict()
             self.rows["plans"].append(self._row(
                 id=plan_id, key=plan.key, name=plan.name, rank=plan.rank,
@@ -486,9 +488,6 @@ class _Builder:
                 min_recent_reviews=plan.min_recent_reviews,
                 calendar_id=calendar_ids[key], response_targets=d["response_targets"],
             ))
-        self.plan_calendar = {k: self.calendars[plan.calendar or on_calendar[k]]
-                              for k, (_, plan) in self.plans.items() if True
-                              for plan in [seed_plans()[list(self.plans).index(k)]]}
 
     def _organisations(self) -> None:
         rng = self.rng
@@ -927,9 +926,9 @@ class _Builder:
                 elif org.billing != "expiring" or day < forced:
                     self._maybe_purchase(org, day, blocks)
                 quiet = org.billing == "expiring" and day > forced
-                for ticket_id, earliest, length in sessions.get(day, []):
+                for ticket_id, earliest, latest, length in sessions.get(day, []):
                     self._work_session(org, day, length, blocks, ticket_id=ticket_id,
-                                       earliest=earliest)
+                                       earliest=earliest, latest=latest)
                 if rng.random() < (0.1 if quiet else intensity):
                     for _ in range(rng.randint(1, 2)):
                         self._work_session(org, day, rng.randint(5, 60), blocks,
@@ -941,9 +940,10 @@ class _Builder:
                                   self._open_ticket(escalations, day))
 
     def _ticket_sessions(self, org: _Org, escalations: list[_Escalation],
-                         ) -> dict[date, list[tuple[uuid.UUID, int, int]]]:
-        """The consultant's billable sessions on each escalated ticket, after the escalation."""
-        out: dict[date, list[tuple[uuid.UUID, int, int]]] = defaultdict(list)
+                         ) -> dict[date, list[tuple[uuid.UUID, int, int, int]]]:
+        """The consultant's billable sessions on each escalated ticket, between the escalation
+        and the resolution: (ticket, earliest minute, latest minute, length) by local day."""
+        out: dict[date, list[tuple[uuid.UUID, int, int, int]]] = defaultdict(list)
         for esc in escalations:
             first = esc.at.astimezone(self.zone)
             until = esc.until.astimezone(self.zone)
@@ -951,14 +951,15 @@ class _Builder:
                                          self.rng.randint(1, 3)))
             for day in days:
                 earliest = first.hour * 60 + first.minute + 1 if day == first.date() else 0
+                latest = until.hour * 60 + until.minute if day == until.date() else 24 * 60
                 out[day].append((esc.ticket_id, max(earliest, _OPEN_MINUTE),
-                                 self.rng.randint(15, 90)))
+                                 min(latest, _CLOSE_MINUTE), self.rng.randint(15, 90)))
         return out
 
-    @staticmethod
-    def _open_ticket(escalations: list[_Escalation], day: date) -> uuid.UUID | None:
+    def _open_ticket(self, escalations: list[_Escalation], day: date) -> uuid.UUID | None:
+        """An escalated ticket of the customer's that is being worked on ``day``, if any."""
         for esc in escalations:
-            if esc.at.date() <= day <= esc.until.date():
+            if esc.at.astimezone(self.zone).date() <= day <= esc.until.astimezone(self.zone).date():
                 return esc.ticket_id
         return None
 
@@ -990,11 +991,12 @@ class _Builder:
                 minutes -= taken
 
     def _work_session(self, org: _Org, day: date, length: int, blocks: list[list[Any]], *,
-                      ticket_id: uuid.UUID | None, earliest: int = _OPEN_MINUTE) -> None:
+                      ticket_id: uuid.UUID | None, earliest: int = _OPEN_MINUTE,
+                      latest: int = _CLOSE_MINUTE) -> None:
         rng = self.rng
         person = org.consultant if rng.random() < 0.85 else next(
             c for c in _CONSULTANTS if c != org.consultant)
-        minute = self._book(person, day, length, earliest=earliest)
+        minute = self._book(person, day, length, earliest=earliest, latest=latest)
         if minute is None:
             return
         start = self._local(day, minute, rng.randrange(60))
@@ -1129,6 +1131,8 @@ class _Builder:
                 version += 1
                 for row in chunk:
                     row["version"] = version
-                session.execute(insert(model), list(chunk))
+                # Core, not ORM bulk: the ORM splits rows into one statement per pattern of
+                # None values, which is thousands of round trips instead of one executemany.
+                session.execute(insert(model.__table__), list(chunk))
         session.add(TenantCounter(tenant_id=self.tenant_id, version=version))
         session.flush()

@@ -39,8 +39,11 @@ def error_body(code: str, message: str, field: str | None = None) -> dict[str, A
 
 
 def _loc_to_field(loc: Sequence[Any]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    return ".".join(parts) or "body"
+    # Only the leading element says where the value was; a parameter may itself be named
+    # "query" (``("query", "query")``).
+    if loc and loc[0] in ("body", "query", "path", "header", "cookie"):
+        loc = loc[1:]
+    return ".".join(str(p) for p in loc) or "body"
 
 
 def _field_of(error: Mapping[str, Any]) -> str:
@@ -87,9 +90,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-                413: "too_large"}.get(exc.status_code, "error")
+        code = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+                405: "method_not_allowed", 413: "too_large"}.get(exc.status_code, "error")
+        # A 400 from the framework is a body it could not parse (bad encoding, nesting too deep).
+        field = "body" if exc.status_code == 400 else None
         return JSONResponse(
-            error_body(code, str(exc.detail)), status_code=exc.status_code,
+            error_body(code, str(exc.detail), field), status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )

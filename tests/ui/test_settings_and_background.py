@@ -1,0 +1,85 @@
+"""The settings registry and the background-work pattern."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSettings
+from pytestqt.qtbot import QtBot
+
+from agentdesk.ui import background
+from agentdesk.ui.settings import ALL_SETTINGS, IDLE_MINUTES, NOTIFY_TIER1, THEME
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> QSettings:
+    return QSettings(str(tmp_path / "agentdesk.ini"), QSettings.Format.IniFormat)
+
+
+def test_defaults_then_round_trip(store: QSettings) -> None:
+    assert THEME.read(store) == "system"
+    assert NOTIFY_TIER1.read(store) is True
+    IDLE_MINUTES.write(store, 5)
+    NOTIFY_TIER1.write(store, False)
+    store.sync()
+    reread = QSettings(store.fileName(), QSettings.Format.IniFormat)
+    assert IDLE_MINUTES.read(reread) == 5
+    assert NOTIFY_TIER1.read(reread) is False
+
+
+def test_bad_values_are_refused_and_bad_files_fall_back(store: QSettings) -> None:
+    with pytest.raises(ValueError, match="theme"):
+        THEME.write(store, "neon")
+    with pytest.raises(TypeError, match="idle_minutes"):
+        IDLE_MINUTES.write(store, "ten")  # type: ignore[arg-type]
+    store.setValue(IDLE_MINUTES.key, "not a number")
+    store.setValue(THEME.key, "neon")
+    assert IDLE_MINUTES.read(store) == 10
+    assert THEME.read(store) == "system"
+
+
+def test_every_setting_is_documented_and_unique() -> None:
+    keys = [s.key for s in ALL_SETTINGS]
+    assert len(keys) == len(set(keys))
+    assert all(len(s.doc) > 20 for s in ALL_SETTINGS)
+    assert not any("password" in s.key or "token" in s.key for s in ALL_SETTINGS)
+
+
+def test_operation_runs_off_the_gui_thread_and_reports_back_on_it(qtbot: QtBot) -> None:
+    gui = threading.get_ident()
+    ran_on: list[int] = []
+    got: list[int] = []
+
+    def work() -> int:
+        ran_on.append(threading.get_ident())
+        return 42
+
+    def done(value: int) -> None:
+        assert threading.get_ident() == gui
+        got.append(value)
+
+    op = background.run_in_background(work, done)
+    qtbot.waitUntil(lambda: op.done, timeout=5000)
+    assert got == [42]
+    assert ran_on[0] != gui
+
+
+def test_failures_are_reported_not_swallowed(qtbot: QtBot) -> None:
+    errors: list[Exception] = []
+
+    def boom() -> None:
+        raise RuntimeError("disk full")
+
+    op = background.run_in_background(boom, lambda _v: None, errors.append)
+    qtbot.waitUntil(lambda: op.done, timeout=5000)
+    assert [str(e) for e in errors] == ["disk full"]
+
+
+def test_synchronous_mode_for_tests(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(background, "SYNCHRONOUS", True)
+    got: list[str] = []
+    op = background.run_in_background(lambda: "now", got.append)
+    assert op.done
+    assert got == ["now"]
