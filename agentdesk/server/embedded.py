@@ -29,7 +29,9 @@ class EmbeddedServer:
         log_level: str = "warning",
     ) -> None:
         self.settings = settings
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP explicitly: otherwise asyncio leaves Nagle on for accepted connections and
+        # each keep-alive request can wait ~40 ms for a delayed ACK.
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((host, port))
         self.host, self.port = self._sock.getsockname()[:2]
