@@ -25,7 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--server", metavar="URL", help="connect the desktop to a team server at URL"
     )
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from .server.cli import add_server_commands  # stdlib-only at import; the rest loads per command
+
+    add_server_commands(commands)
     return parser
 
 
@@ -36,6 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .ui.app import run_desktop
 
         return run_desktop(server=args.server)
+    handler = getattr(args, "handler", None)
+    if handler is not None:
+        return int(handler(args))
     parser.error(f"unknown command {args.command!r}")
     return 2  # pragma: no cover - parser.error exits
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy import text
 
 from .. import __version__
@@ -79,7 +79,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
             )
         return JSONResponse({"status": "ok", "version": __version__})
 
-    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics (text format)")
+    @app.get(
+        "/metrics", tags=["ops"], summary="Prometheus metrics (text format)",
+        response_class=PlainTextResponse,
+    )
     def metrics_endpoint() -> Response:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 

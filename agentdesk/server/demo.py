@@ -246,16 +246,18 @@ def _password_hash(password: str) -> str:
 
 
 def _summary(session: Session, tenant: Tenant, *, created: bool) -> DemoSummary:
-    counts = {
-        name: int(session.scalar(
-            select(func.count()).select_from(model).where(model.tenant_id == tenant.id)  # type: ignore[attr-defined]
+    counts = {}
+    for name, _model in _TABLES:
+        table = Base.metadata.tables[name]
+        counts[name] = int(session.scalar(
+            select(func.count()).select_from(table).where(table.c.tenant_id == tenant.id)
         ) or 0)
-        for name, model in _TABLES
+    by_status: dict[TicketStatus, int] = {
+        status: count for status, count in session.execute(
+            select(Ticket.status, func.count()).where(Ticket.tenant_id == tenant.id)
+            .group_by(Ticket.status)
+        )
     }
-    by_status = dict(session.execute(
-        select(Ticket.status, func.count()).where(Ticket.tenant_id == tenant.id)
-        .group_by(Ticket.status)
-    ).tuples().all())
     statuses = {s.value: int(by_status[s]) for s in TicketStatus if s in by_status}
     return DemoSummary(created=created, tenant_id=tenant.id, team_name=tenant.name,
                        counts=counts, ticket_statuses=statuses)
@@ -279,9 +281,15 @@ class _Org:
     weight: float
     contacts: list[PolicyContact] = field(default_factory=list)
     one_on_one: bool = False
-    #: "regular", "expiring" (hours bought ~80 days ago, lightly used) or "lapsed" (stopped).
+    #: "regular"; "expiring": its last hours, bought on ``last_purchase``, are used lightly and
+    #: run out soon; "lapsed": stopped after ``last_purchase`` and forfeited what was left.
     billing: str = "regular"
+    last_purchase: date | None = None
     consultant: str = "consultant"
+
+    def escalates_on(self, day: date) -> bool:
+        """Whether general support can hand this customer's tickets to 1-on-1 on ``day``."""
+        return self.one_on_one and (self.last_purchase is None or day < self.last_purchase)
 
     @property
     def validated(self) -> list[PolicyContact]:
@@ -312,6 +320,8 @@ class _Draft:
     entitlement: str
     target: TicketStatus = TicketStatus.NEW
     forced: bool = False
+    #: Handed to 1-on-1 whatever the dice say (so even a small demo has one escalation).
+    escalate: bool = False
 
     @property
     def redirected(self) -> bool:
@@ -380,6 +390,7 @@ class _Builder:
         self.rows: dict[str, list[Row]] = {name: [] for name, _ in _TABLES}
         self.user_ids: dict[str, uuid.UUID] = {}
         self.user_names: dict[uuid.UUID, str] = {}
+        self.usernames: dict[uuid.UUID, str] = {}
         self.calendars: dict[str, BusinessCalendar] = {}
         self.orgs: list[_Org] = []
         self.escalations: list[_Escalation] = []
@@ -444,6 +455,7 @@ class _Builder:
             uid = new_id()
             self.user_ids[user.username] = uid
             self.user_names[uid] = user.display_name
+            self.usernames[uid] = user.username
             self.rows["users"].append(self._row(
                 id=uid, username=user.username, display_name=user.display_name,
                 email=user.email, role=user.role, active=True,
@@ -565,18 +577,29 @@ class _Builder:
             ))
 
     def _choose_one_on_one(self) -> None:
-        """Ten paying organisations buy 1-on-1 hours; two let hours run towards expiry, one
-        stopped buying months ago (its last hours were forfeited)."""
+        """Ten paying organisations buy 1-on-1 hours. Of the three Standard ones (few tickets,
+        so their usage is easy to steer) two let their last hours run towards expiry, for the
+        "hours about to expire" dashboard, and one stopped months ago and forfeited the rest."""
         by_plan: dict[str, list[_Org]] = defaultdict(list)
         for org in self.orgs:
             by_plan[org.plan.key].append(org)
-        chosen = (self.rng.sample(by_plan["standard"], 2) + self.rng.sample(by_plan["premium"], 4)
-                  + self.rng.sample(by_plan["enterprise"], 4))
-        kinds = ("expiring", "regular", "lapsed", "regular", "expiring")
+        chosen = (self.rng.sample(by_plan["standard"], 3) + self.rng.sample(by_plan["premium"], 4)
+                  + self.rng.sample(by_plan["enterprise"], 3))
+        office = self.calendars["office"]
         for i, org in enumerate(chosen):
             org.one_on_one = True
-            org.billing = kinds[i] if i < len(kinds) else "regular"
             org.consultant = _CONSULTANTS[i % len(_CONSULTANTS)]
+            if i < 2:
+                org.billing = "expiring"
+                last = self.today - timedelta(days=self.rng.randint(76, 84))
+            elif i == 2:
+                org.billing = "lapsed"
+                last = self.today - timedelta(days=self.rng.randint(115, 125))
+            else:
+                continue
+            while not office.is_business_day(last):  # purchases happen on working days
+                last -= _DAY
+            org.last_purchase = last
         self.one_on_one = chosen
 
     # --- tickets ---
@@ -620,7 +643,8 @@ class _Builder:
         unlimited = [o for o in self.orgs if o.allowance is None]
         all_cum = list(itertools.accumulate(o.weight for o in self.orgs))
         unlimited_cum = list(itertools.accumulate(o.weight for o in unlimited))
-        assert limited and unlimited
+        assert limited
+        assert unlimited
         used: Counter[tuple[uuid.UUID, int]] = Counter()
         drafts = []
         for arrival in self._arrivals():
@@ -665,19 +689,23 @@ class _Builder:
         rng = self.rng
         s = TicketStatus
         n = len(drafts)
+        options: dict[TicketStatus, float]
         for i, d in enumerate(reversed(drafts)):
             share = i / n
             if d.redirected:
                 d.target = s.REDIRECTED
                 continue
-            if share < 0.02:
-                options = {s.NEW: 60, s.TRIAGED: 25, s.IN_PROGRESS: 15}
+            # The newest tickets are mostly headed somewhere; their history is cut at ``now``,
+            # so whatever has not been triaged or answered yet shows as new or triaged.
+            if share < 0.015:
+                options = {s.NEW: 12, s.TRIAGED: 10, s.IN_PROGRESS: 40,
+                           s.WAITING_ON_CUSTOMER: 10, s.RESOLVED: 28}
             elif share < 0.05:
-                options = {s.NEW: 8, s.TRIAGED: 20, s.IN_PROGRESS: 40,
-                           s.WAITING_ON_CUSTOMER: 22, s.RESOLVED: 10}
+                options = {s.NEW: 2, s.TRIAGED: 5, s.IN_PROGRESS: 35,
+                           s.WAITING_ON_CUSTOMER: 22, s.RESOLVED: 36}
             elif share < 0.12:
-                options = {s.NEW: 1, s.TRIAGED: 3, s.IN_PROGRESS: 22,
-                           s.WAITING_ON_CUSTOMER: 18, s.RESOLVED: 56}
+                options = {s.NEW: 0.5, s.TRIAGED: 1.5, s.IN_PROGRESS: 20,
+                           s.WAITING_ON_CUSTOMER: 15, s.RESOLVED: 63}
             else:
                 options = {s.IN_PROGRESS: 1, s.WAITING_ON_CUSTOMER: 1.5, s.RESOLVED: 22,
                            s.CLOSED: 75.5}
@@ -686,22 +714,34 @@ class _Builder:
             return
         # Every state on screen, even with few tickets: give a missing state to the newest
         # ticket old enough for its whole history to have happened by now.
+        # A target counts only if the ticket is old enough to have surely reached it; a newer
+        # one may still be cut short by ``now``.
         min_age = {s.NEW: 0, s.TRIAGED: 5, s.IN_PROGRESS: 8, s.WAITING_ON_CUSTOMER: 8,
                    s.RESOLVED: 20, s.CLOSED: 35, s.REDIRECTED: 0}
-        present = Counter(d.target for d in drafts)
+
+        def certain(d: _Draft) -> bool:
+            return d.arrival <= self.now - timedelta(days=min_age[d.target])
+
+        present = Counter(d.target for d in drafts if certain(d))
         for status in s:
             if present[status]:
                 continue
             cutoff = self.now - timedelta(days=min_age[status])
             for d in reversed(drafts):
                 if d.arrival <= cutoff and not d.forced and not d.redirected \
-                        and present[d.target] > 1:
-                    present[d.target] -= 1
+                        and (not certain(d) or present[d.target] > 1):
+                    if certain(d):
+                        present[d.target] -= 1
                     if status is s.REDIRECTED:
                         d.requester = rng.choice(d.org.unvalidated)
                     d.target, d.forced = status, True
                     present[status] += 1
                     break
+        for d in reversed(drafts):
+            if (d.target in (s.RESOLVED, s.CLOSED) and certain(d) and not d.redirected
+                    and d.org.escalates_on(d.arrival.astimezone(self.zone).date())):
+                d.escalate = True
+                break
 
     def _tickets(self) -> None:
         for draft in self._drafts():
@@ -800,14 +840,17 @@ class _Builder:
             tl.add(answered, EventKind.STATUS, None,
                    "Status: waiting on customer -> in progress (the customer replied).",
                    {"from": "waiting_on_customer", "to": "in_progress"}, status=s.IN_PROGRESS)
-        worker = agent
-        if (d.org.one_on_one and d.org.billing != "lapsed"
-                and target in (s.IN_PROGRESS, s.RESOLVED, s.CLOSED) and rng.random() < 0.3):
-            worker = self._escalate(d, tl, agent)
+        worker, work_cal = agent, cal
+        low, high = _WORK_MINUTES[d.tier]
+        if d.escalate or (d.org.escalates_on(d.arrival.astimezone(self.zone).date())
+                          and target in (s.IN_PROGRESS, s.RESOLVED, s.CLOSED)
+                          and rng.random() < 0.12):
+            # 1-on-1 consultants work office hours, whatever the plan's calendar.
+            worker, work_cal = self._escalate(d, tl, agent), self.calendars["office"]
+            low, high = 180, 1500
         if target is s.IN_PROGRESS:
             return
-        low, high = _WORK_MINUTES[d.tier]
-        done = tl.add(cal.add(tl.cursor, timedelta(minutes=rng.randint(low, high))),
+        done = tl.add(work_cal.add(tl.cursor, timedelta(minutes=rng.randint(low, high))),
                       EventKind.REPLY, worker,
                       f"Hi {_first(d.requester)}, {rng.choice(words.FIXES)}. I'm marking this "
                       "request as completed; just reply if anything comes back.",
@@ -899,9 +942,17 @@ class _Builder:
         """The agent's time before the escalation: recorded, never billable (seed 001)."""
         if esc.agent is None:
             return
-        start = esc.at - timedelta(minutes=self.rng.randint(10, 40))
+        length = self.rng.randint(10, 40)
         if esc.first_response is not None:
-            start = max(start, esc.first_response)
+            length = min(length, int((esc.at - esc.first_response).total_seconds() // 60))
+        local = esc.at.astimezone(self.zone)
+        end_minute = local.hour * 60 + local.minute
+        if length < 1 or end_minute < length:  # nothing to record, or it began the day before
+            return
+        person = self.usernames[esc.agent]
+        if self._book(person, local.date(), length + 1, at=end_minute - length) is None:
+            return
+        start = esc.at - timedelta(minutes=length)
         self._entry(org=esc.org, person=esc.agent, kind=TimeKind.UNSCHEDULED, start=start,
                     end=esc.at, ticket_id=esc.ticket_id, billable=False,
                     note="General support before the escalation (not billable).")
@@ -909,33 +960,36 @@ class _Builder:
     def _contract(self, org: _Org, escalations: list[_Escalation]) -> None:
         rng = self.rng
         start = self.today - timedelta(days=BILLING_HISTORY_DAYS - rng.randrange(20))
+        if org.last_purchase is not None:
+            start = min(start, org.last_purchase - timedelta(days=rng.randint(10, 25)))
         appt_weekday = rng.randrange(5)
         appt_minute = rng.choice((9 * 60, 10 * 60, 11 * 60, 13 * 60 + 30, 14 * 60, 15 * 60))
         every_weeks = rng.choice((1, 1, 2))
-        intensity = rng.uniform(0.25, 0.55)
-        lapse = self.today - timedelta(days=rng.randint(100, 112))
-        forced = self.today - timedelta(days=rng.randint(76, 84))
+        intensity = rng.uniform(0.2, 0.45)
         blocks: list[list[Any]] = []  # [purchased_at, minutes left]
         sessions = self._ticket_sessions(org, escalations)
         last = self.today + timedelta(days=FUTURE_DAYS)
+        final = org.last_purchase
         for day in self._business_days(start, last):
-            active = org.billing != "lapsed" or day <= lapse
+            # A lapsed customer stops soon after its last purchase (the rest is forfeited); an
+            # expiring one goes quiet after it: fortnightly calls and the odd small job.
+            active = org.billing != "lapsed" or final is None or day <= final + 10 * _DAY
+            quiet = org.billing == "expiring" and final is not None and day > final
             if day <= self.today and active:
-                if org.billing == "expiring" and day == forced:
-                    self._purchase(org, day, blocks, hours=20)
-                elif org.billing != "expiring" or day < forced:
+                if final is not None and day == final:
+                    self._purchase(org, day, blocks, hours=10 if org.billing == "lapsed" else 20)
+                elif final is None or day < final:
                     self._maybe_purchase(org, day, blocks)
-                quiet = org.billing == "expiring" and day > forced
                 for ticket_id, earliest, latest, length in sessions.get(day, []):
                     self._work_session(org, day, length, blocks, ticket_id=ticket_id,
                                        earliest=earliest, latest=latest)
-                if rng.random() < (0.1 if quiet else intensity):
+                if rng.random() < (0.08 if quiet else intensity):
                     for _ in range(rng.randint(1, 2)):
                         self._work_session(org, day, rng.randint(5, 60), blocks,
                                            ticket_id=self._open_ticket(escalations, day))
             weeks = (day - start).days // 7
             if (active and day.weekday() == appt_weekday and weeks >= 1
-                    and weeks % every_weeks == 0 and rng.random() < 0.85):
+                    and weeks % (2 if quiet else every_weeks) == 0 and rng.random() < 0.85):
                 self._appointment(org, day, appt_minute, blocks,
                                   self._open_ticket(escalations, day))
 
@@ -966,7 +1020,7 @@ class _Builder:
     def _maybe_purchase(self, org: _Org, day: date, blocks: list[list[Any]]) -> None:
         noon = self._local(day, 12 * 60)
         left = sum(b[1] for b in blocks if b[0] + timedelta(days=90) > noon)
-        if left < 120:
+        if left < 240:
             self._purchase(org, day, blocks, hours=self.rng.choices((5, 10, 20), (2, 4, 3))[0])
 
     def _purchase(self, org: _Org, day: date, blocks: list[list[Any]], *, hours: int) -> None:
@@ -977,13 +1031,16 @@ class _Builder:
         number = next(self.invoice_no)
         self.rows["hour_blocks"].append(self._row(
             id=new_id(), organisation_id=org.id, purchased_at=at, minutes=hours * 60,
-            price=_BLOCK_PRICES[hours], recorded_by_id=self._uid(self.rng.choice(("lead", "admin"))),
+            price=_BLOCK_PRICES[hours],
+            recorded_by_id=self._uid(self.rng.choice(("lead", "admin"))),
             note=f"Invoice INV-{at.year}-{number:04d}: {hours} hours of 1-on-1 tech support",
         ))
 
     @staticmethod
     def _draw(blocks: list[list[Any]], at: datetime, minutes: int) -> None:
-        """Roughly what the ledger will draw: enough to decide when the customer buys again."""
+        """Roughly what the ledger will draw (each piece rounded up to half an hour, as the
+        daily rounding may): enough to decide when the customer buys again."""
+        minutes = -(-minutes // 30) * 30
         for block in blocks:
             if block[0] <= at < block[0] + timedelta(days=90) and minutes > 0:
                 taken = min(block[1], minutes)
@@ -999,8 +1056,10 @@ class _Builder:
         minute = self._book(person, day, length, earliest=earliest, latest=latest)
         if minute is None:
             return
-        start = self._local(day, minute, rng.randrange(60))
-        end = start + timedelta(minutes=length, seconds=rng.randint(-30, 30))
+        # A timer's seconds, kept inside the booked minutes so entries never overlap.
+        slot = self._local(day, minute)
+        start = slot + timedelta(seconds=rng.randrange(30))
+        end = slot + timedelta(minutes=length, seconds=-rng.randrange(30))
         if end > self.now:
             return
         note = ("Working on the escalated ticket" if ticket_id is not None
@@ -1025,10 +1084,10 @@ class _Builder:
         if ends <= self.now:
             self.past_appointments += 1
             n, r = self.past_appointments, rng.random()
-            if n == 3 or (n != 5 and 0.92 <= r):  # cancelled with less than 24 hours' notice
+            if n == 3 or (n != 5 and r >= 0.92):  # cancelled with less than 24 hours' notice
                 status = AppointmentStatus.CANCELLED
                 cancelled_at = starts - timedelta(minutes=rng.randint(30, 20 * 60))
-            elif n == 5 or 0.84 <= r:  # cancelled in good time
+            elif n == 5 or r >= 0.84:  # cancelled in good time
                 status = AppointmentStatus.CANCELLED
                 cancelled_at = starts - timedelta(hours=rng.randint(26, 120))
             else:
@@ -1126,13 +1185,13 @@ class _Builder:
 
     def write(self, session: Session) -> None:
         version = 0
-        for name, model in _TABLES:
+        for name, _model in _TABLES:
             for chunk in _batched(self.rows[name], VERSION_BATCH):
                 version += 1
                 for row in chunk:
                     row["version"] = version
                 # Core, not ORM bulk: the ORM splits rows into one statement per pattern of
                 # None values, which is thousands of round trips instead of one executemany.
-                session.execute(insert(model.__table__), list(chunk))
+                session.execute(insert(Base.metadata.tables[name]), list(chunk))
         session.add(TenantCounter(tenant_id=self.tenant_id, version=version))
         session.flush()

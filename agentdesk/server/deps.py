@@ -46,7 +46,9 @@ def write_session(state: StateDep) -> Iterator[Session]:
 
 
 ReadSession = Annotated[Session, Depends(read_session)]
-WriteSession = Annotated[Session, Depends(write_session)]
+# scope="function": commit before the response is sent. FastAPI's default ends a yield
+# dependency after sending, so a client could use a token (or see a write) not yet committed.
+WriteSession = Annotated[Session, Depends(write_session, scope="function")]
 
 _UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 

@@ -90,11 +90,14 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                405: "method_not_allowed", 413: "too_large"}.get(exc.status_code, "error")
-        # A 400 from the framework is a body it could not parse (bad encoding, nesting too deep).
-        field = "body" if exc.status_code == 400 else None
+        if exc.status_code == 400:
+            # The framework's 400 is a body it could not parse (bad encoding, nesting too deep):
+            # the same client mistake as malformed JSON, so the same answer.
+            return JSONResponse(error_body("invalid", f"body: {exc.detail}", "body"),
+                                status_code=422)
+        code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+                413: "too_large"}.get(exc.status_code, "error")
         return JSONResponse(
-            error_body(code, str(exc.detail), field), status_code=exc.status_code,
+            error_body(code, str(exc.detail)), status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )

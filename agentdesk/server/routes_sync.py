@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Security
 from fastapi.concurrency import run_in_threadpool
 
 from ..models import User
@@ -21,22 +21,13 @@ from ..sync.protocol import (
 )
 from . import sync_service
 from .deps import CurrentUser, ServerState, StateDep, current_user
-from .errors import error_body
+from .routes._common import bearer_scheme
+from .schemas import ERROR_RESPONSES
 
-router = APIRouter(prefix="/sync", tags=["sync"])
-
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {
-        "description": text,
-        "content": {"application/json": {"example": error_body(name, text)}},
-    }
-    for code, name, text in (
-        (401, "unauthorized", "Sign in first"),
-        (403, "forbidden", "The client id belongs to another user"),
-        (413, "too_large", "Body too large"),
-        (422, "invalid", "The body is malformed; the field is named"),
-    )
-}
+router = APIRouter(
+    prefix="/sync", tags=["sync"], responses=ERROR_RESPONSES,
+    dependencies=[Security(bearer_scheme)],
+)
 
 #: How often a waiting poke re-reads the version from the database, in case a notification was
 #: lost (a PostgreSQL listener reconnecting, say).
@@ -46,7 +37,6 @@ RECHECK_SECONDS = 2.0
 @router.post(
     "/push",
     response_model=PushResponse,
-    responses=_ERRORS,
     summary="Apply a batch of this client's mutations, each exactly once",
 )
 def push(body: PushRequest, state: StateDep, user: CurrentUser) -> PushResponse:
@@ -57,7 +47,6 @@ def push(body: PushRequest, state: StateDep, user: CurrentUser) -> PushResponse:
 @router.post(
     "/pull",
     response_model=PullResponse,
-    responses=_ERRORS,
     summary="Rows changed since the cursor, in version order, with tombstones",
 )
 def pull(body: PullRequest, state: StateDep, user: CurrentUser) -> PullResponse:
@@ -72,7 +61,6 @@ def _version(state: ServerState, user: User) -> int:
 @router.get(
     "/poke",
     response_model=PokeResponse,
-    responses=_ERRORS,
     summary="Long-poll: returns as soon as the team's version passes the cursor",
 )
 async def poke(

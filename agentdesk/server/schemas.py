@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from ..models import Role
+from .security import MIN_PASSWORD_LENGTH
 
 # Control characters (tab, newline and carriage return are allowed in multi-line text only) and
 # lone surrogates: PostgreSQL refuses NUL, and no database can encode a surrogate as UTF-8.
@@ -43,14 +44,13 @@ def _line_field(max_length: int) -> Any:
     return Field(min_length=1, max_length=max_length, json_schema_extra={"pattern": _LINE_PATTERN})
 
 
-def _in_utc_range(value: datetime) -> datetime:
-    """Aware datetimes are stored as UTC; one that has no UTC equivalent (year 1 at +14:00) is
-    the client's mistake."""
+def _to_utc(value: datetime) -> datetime:
+    """Aware datetimes are stored and answered in UTC; one that has no UTC equivalent (year 1
+    at +14:00) is the client's mistake."""
     try:
-        value.astimezone(UTC)
+        return value.astimezone(UTC)
     except (OverflowError, ValueError):
         raise ValueError("is out of range") from None
-    return value
 
 
 _single = AfterValidator(_single_line)
@@ -66,9 +66,11 @@ Email = Annotated[
     Field(min_length=3, max_length=320, pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$"),
     AfterValidator(_single_line),
 ]
-Password = Annotated[str, Field(min_length=8, max_length=1024), AfterValidator(_no_control_chars)]
+Password = Annotated[
+    str, Field(min_length=MIN_PASSWORD_LENGTH, max_length=1024), AfterValidator(_no_control_chars)
+]
 #: A time-zone-aware instant; naive datetimes are refused (their zone would be a guess).
-Instant = Annotated[AwareDatetime, AfterValidator(_in_utc_range)]
+Instant = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 #: A non-negative count that fits a PostgreSQL INTEGER.
 Count = Annotated[int, Field(strict=True, ge=0, le=2_147_483_647)]
 Flag = Annotated[bool, Field(strict=True)]
@@ -120,7 +122,6 @@ def _err(description: str) -> dict[str, Any]:
 #: The error answers any API route may give, declared once so the published schema is honest
 #: about them (schemathesis checks responses against it).
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: _err("The body could not be parsed"),
     401: _err("Not signed in, or the token is expired, revoked or its user disabled"),
     403: _err("Signed in, but the caller's role may not do this"),
     404: _err("No such object in the caller's tenant"),
@@ -263,6 +264,14 @@ class PlanOut(BaseModel):
 
 
 # ------------------------------------------------------------------------------ organisations
+
+
+class OrganisationSearch(Request):
+    """``GET /organisations`` parameters; an unknown one (a typo like ``?qurey=``) is a 422,
+    not a silently unfiltered list."""
+
+    query: Line | None = Field(default=None, description="Part of the name; omit to list all")
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
 
 
 class OrganisationCreate(Request):

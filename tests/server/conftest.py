@@ -8,28 +8,76 @@ and verifies, not argon2's cost settings.
 
 from __future__ import annotations
 
-import itertools
+import shutil
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
 from fastapi import FastAPI
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
-from agentdesk.models.db import make_session_factory
+from agentdesk.models import Base
+from agentdesk.models.db import make_engine, make_session_factory, sqlite_url
 from agentdesk.server import security
 from agentdesk.server.app import create_app
 from agentdesk.server.settings import ServerSettings
-from tests.server.helpers import PASSWORD, Login, TestClient, World, seed_tenant
+from tests.server.helpers import PASSWORD, Login, TestClient, World, client_for, seed_tenant
 
 
 @pytest.fixture(autouse=True)
 def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(
-        security, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    )
+    hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    monkeypatch.setattr(security, "_hasher", hasher)
+    # Unknown usernames are verified against this dummy, so it must be cheap too.
+    monkeypatch.setattr(security, "_DUMMY_HASH", hasher.hash("not-a-real-password"))
+
+
+@pytest.fixture(scope="session")
+def _pg_database() -> Iterator[Engine]:
+    """One migrated PostgreSQL database for the server tests, emptied before each test."""
+    from tests.databases import drop_database, new_database_url
+
+    url = new_database_url("postgresql", Path("unused"))
+    engine = make_engine(url, poolclass=NullPool)
+    yield engine
+    engine.dispose()
+    drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (cheaper than migrating each time)."""
+    from tests.databases import new_database_url
+
+    url = new_database_url("sqlite", tmp_path_factory.mktemp("sqlite-template"))
+    path = Path(make_url(url).database or "")
+    assert path.is_file()
+    return path
+
+
+@pytest.fixture
+def database_url(db_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """Overrides the suite-wide fixture with the same guarantee (every test starts from an
+    empty, migrated schema) at a fraction of the cost: on SQLite a copy of a migrated file, on
+    PostgreSQL one database whose tables are truncated before each test."""
+    if db_kind != "postgresql":
+        template: Path = request.getfixturevalue("_sqlite_template")
+        copy = tmp_path / "server.sqlite3"
+        shutil.copyfile(template, copy)
+        yield sqlite_url(copy)
+        return
+    engine: Engine = request.getfixturevalue("_pg_database")
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        # A connection leaked by an earlier test would block TRUNCATE: fail, never hang.
+        conn.execute(text("SET LOCAL lock_timeout = '10s'"))
+        conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+    yield engine.url.render_as_string(hide_password=False)
 
 
 @pytest.fixture
@@ -55,8 +103,11 @@ def app(make_app: Callable[..., FastAPI]) -> FastAPI:
 
 @pytest.fixture
 def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, raise_server_exceptions=False) as c:
-        yield c
+    """A client that does not run the app's lifespan: these endpoints need none of it (it starts
+    the sync change feed), and starting it costs a PostgreSQL LISTEN connection per test. The
+    live-server test runs the app with its lifespan."""
+    with client_for(app) as client:
+        yield client
 
 
 @pytest.fixture
@@ -93,9 +144,3 @@ def login(client: TestClient, world: World) -> Login:
 
     return do_login
 
-
-@pytest.fixture
-def unique() -> Callable[[str], str]:
-    """``unique("plan")`` -> "plan-1", "plan-2", ...: names that never clash within a test."""
-    counter = itertools.count(1)
-    return lambda stem: f"{stem}-{next(counter)}"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from fastapi import FastAPI
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,7 +24,8 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 __all__ = [
-    "PASSWORD", "ROLES", "Login", "TestClient", "World", "db_snapshot", "seed_tenant",
+    "PASSWORD", "ROLES", "Login", "TestClient", "World", "client_for", "db_snapshot",
+    "seed_tenant",
 ]
 
 #: ``login("lead")`` -> the ``Authorization`` header of a fresh token for that user.
@@ -107,3 +110,14 @@ def db_snapshot(engine: Engine) -> dict[str, list[str]]:
         for table in Base.metadata.sorted_tables:
             out[table.name] = sorted(repr(tuple(row)) for row in conn.execute(select(table)))
     return out
+
+
+@contextmanager
+def client_for(app: FastAPI) -> Iterator[TestClient]:
+    """A TestClient that leaves the app's lifespan (the sync change feed) alone: entering
+    ``TestClient`` itself would start it, and on PostgreSQL that is a LISTEN connection."""
+    client = TestClient(app, raise_server_exceptions=False)
+    try:
+        yield client
+    finally:
+        client.close()

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from agentdesk.models import AuthToken, LoginFailure, Role, User, utcnow
 from agentdesk.models.db import session_scope
 from agentdesk.server.security import token_hash
-from tests.server.helpers import PASSWORD, Login, TestClient, World, db_snapshot
+from tests.server.helpers import PASSWORD, Login, TestClient, World, client_for, db_snapshot
 
 ME = "/api/v1/me"
 
@@ -60,7 +60,7 @@ def test_logout_revokes_only_that_token(client: TestClient, world: World, login:
 
 def test_token_ttl_is_honoured(make_app: Callable[..., FastAPI], world: World) -> None:
     app = make_app(token_ttl=timedelta(minutes=5))
-    with TestClient(app) as client:
+    with client_for(app) as client:
         before = utcnow()
         body = _login(client, "agent")
         expires = datetime.fromisoformat(str(body["expires_at"]))
@@ -80,7 +80,7 @@ def test_expired_token_is_refused(client: TestClient, world: World,
 
 
 def test_zero_ttl_token_is_dead_on_arrival(make_app: Callable[..., FastAPI], world: World) -> None:
-    with TestClient(make_app(token_ttl=timedelta(0))) as client:
+    with client_for(make_app(token_ttl=timedelta(0))) as client:
         token = _login(client, "agent")["token"]
         assert client.get(ME, headers=_bearer(token)).status_code == 401
 
@@ -124,7 +124,7 @@ def test_bad_credentials_give_no_hint(client: TestClient, world: World) -> None:
 def test_rate_limit_per_user(make_app: Callable[..., FastAPI], world: World) -> None:
     app = make_app(login_failures_per_user=3, login_failures_per_address=100,
                    login_failure_window=timedelta(minutes=10))
-    with TestClient(app) as client:
+    with client_for(app) as client:
         for _ in range(3):
             bad = client.post("/api/v1/login", json={"username": "agent", "password": "wrong!!"})
             assert bad.status_code == 401
@@ -141,7 +141,7 @@ def test_rate_limit_per_user_expires_with_the_window(
     make_app: Callable[..., FastAPI], world: World, sessions: sessionmaker[Session]
 ) -> None:
     app = make_app(login_failures_per_user=2, login_failure_window=timedelta(minutes=10))
-    with TestClient(app) as client:
+    with client_for(app) as client:
         for _ in range(2):
             client.post("/api/v1/login", json={"username": "agent", "password": "wrong!!"})
         assert client.post("/api/v1/login", json={"username": "agent", "password": PASSWORD}
@@ -157,7 +157,7 @@ def test_rate_limit_per_user_expires_with_the_window(
 
 def test_rate_limit_per_address(make_app: Callable[..., FastAPI], world: World) -> None:
     app = make_app(login_failures_per_user=100, login_failures_per_address=4)
-    with TestClient(app) as client:
+    with client_for(app) as client:
         for i in range(4):
             bad = client.post("/api/v1/login",
                               json={"username": f"guess{i}", "password": "wrong!!"})

@@ -167,7 +167,7 @@ def test_role_matrix(app: FastAPI, client: TestClient, world: World,
             response = client.request(method, url, json=body, headers=headers)
             expected = _expected(allowed, role)
             got = response.status_code // 100 if expected == 2 else response.status_code
-            code_ok = expected == 2 or response.json()["error"]["code"] == (
+            code_ok = got != expected or expected == 2 or response.json()["error"]["code"] == (
                 "unauthorized" if expected == 401 else "forbidden")
             if got != expected or not code_ok:
                 wrong.append(f"{method} {path} as {role.value if role else 'anonymous'}: "

@@ -14,7 +14,7 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from ...models import Contact, Organisation, Plan, Tenant, Ticket, TicketStatus, User, utcnow
@@ -27,17 +27,15 @@ from ..schemas import (
     AllowanceOut,
     ContactCreate,
     ContactOut,
-    Line,
     OrganisationCreate,
     OrganisationDetail,
     OrganisationOut,
     OrganisationPatch,
+    OrganisationSearch,
 )
 from ._common import OrgEditor, contact_out, get_owned, organisation_out, plan_out
 
 router = APIRouter(tags=["organisations"])
-
-MAX_LIMIT = 100
 
 
 def _live_plan(session: Session, user: User, plan_id: uuid.UUID) -> Plan:
@@ -56,16 +54,22 @@ def _live_plan(session: Session, user: User, plan_id: uuid.UUID) -> Plan:
 def search_organisations(
     user: CurrentUser,
     session: ReadSession,
-    query: Annotated[Line | None, Query(description="Part of the name; omit to list all")] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
+    params: Annotated[OrganisationSearch, Query()],
 ) -> list[OrganisationOut]:
+    query = params.query
     stmt = select(Organisation).where(
         Organisation.tenant_id == user.tenant_id, Organisation.deleted.is_(False)
     )
     if query is not None:
-        # autoescape: a "%" or "_" in the query matches itself, not any text.
-        stmt = stmt.where(func.lower(Organisation.name).contains(query.lower(), autoescape=True))
-    rows = session.scalars(stmt.order_by(Organisation.name, Organisation.id).limit(limit))
+        # autoescape: a "%" or "_" in the query matches itself, not any text. SQLite's lower()
+        # folds ASCII only, so the query as typed is tried too ("Ünï" still finds "Ünïcode").
+        stmt = stmt.where(or_(
+            func.lower(Organisation.name).contains(query.lower(), autoescape=True),
+            Organisation.name.contains(query, autoescape=True),
+        ))
+    rows = session.scalars(
+        stmt.order_by(Organisation.name, Organisation.id).limit(params.limit)
+    )
     return [organisation_out(o) for o in rows]
 
 

@@ -1,0 +1,598 @@
+"""The backend's subcommands: ``agentdesk server`` (and ``server init``), ``agentdesk user add``
+and ``agentdesk demo-data``.
+
+``agentdesk --help`` imports this module to list the commands, so it imports only the standard
+library at module level: FastAPI, SQLAlchemy, argon2 and uvicorn load when a command runs.
+
+Conventions shared by every command:
+
+* The database is ``--database-url``, else ``$AGENTDESK_DATABASE_URL`` (keeps a PostgreSQL
+  password out of the process list and shell history), else the local SQLite file under the user
+  data directory that ``agentdesk server`` and the desktop's local mode use.
+* Every command upgrades the schema first, so it works on a brand-new database.
+* Exit codes: 0 done (including "already there, nothing to do"), 1 refused or failed with a
+  message on stderr and nothing changed, 2 bad command line (argparse), 130 cancelled (Ctrl-C).
+* Passwords and tokens are never printed or logged, and a database URL is shown with its
+  password masked. The one exception is ``demo-data``, whose passwords are public by design.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session
+
+log = logging.getLogger("agentdesk.server")
+
+#: Mirrors :class:`agentdesk.models.Role` (a test keeps them equal); listed here so that building
+#: the parser does not import SQLAlchemy.
+ROLES: tuple[str, ...] = ("agent", "coordinator", "consultant", "lead", "admin")
+DATABASE_ENV = "AGENTDESK_DATABASE_URL"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+#: Matches what ``POST /api/v1/login`` accepts, so every user added here can sign in.
+_USERNAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_MAX_PASSWORD = 1024
+_SENSITIVE_QUERY = re.compile(
+    r"(?i)([?&](?:token|access_token|password|passwd|secret|api_key|key)=)[^&\s\"]*"
+)
+
+_DATABASE_HELP = (
+    f"database URL, e.g. sqlite+pysqlite:///path/to/agentdesk.sqlite3 or "
+    f"postgresql+psycopg://user@host/dbname (default: ${DATABASE_ENV}, else the local SQLite "
+    f"database under the user data directory)"
+)
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class CommandError(Exception):
+    """A refusal or failure to report on stderr (exit code 1); nothing was changed."""
+
+
+# --- the parsers ---------------------------------------------------------------------------------
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Wraps each paragraph of a description on its own and keeps example lines (indented, or
+    ending in a colon) exactly as written, so epilogs can show commands to copy."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=32)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        out = []
+        for paragraph in text.split("\n\n"):
+            lines = paragraph.splitlines()
+            if lines and all(line.startswith("  ") or line.endswith(":") for line in lines):
+                out.append("\n".join(indent + line for line in lines))
+            else:
+                out.append(textwrap.fill(" ".join(paragraph.split()), width,
+                                         initial_indent=indent, subsequent_indent=indent))
+        return "\n\n".join(out)
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be between 1 and 65535, got {port}")
+    return port
+
+
+def _count(low: int, high: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        try:
+            n = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+        if not low <= n <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {n}")
+        return n
+
+    return parse
+
+
+def add_server_commands(commands: Any) -> None:
+    """Register the backend's subcommands on the top-level ``agentdesk`` subparsers object."""
+    server = commands.add_parser(
+        "server",
+        formatter_class=_Formatter,
+        help="run the team's AgentDesk server (or set one up: server init)",
+        usage="%(prog)s [-h] [--database-url URL] [--host HOST] [--port PORT] "
+              "[--log-level LEVEL]\n       %(prog)s init [-h] [options]",
+        description=(
+            "Run the AgentDesk API server: sign-in, plans, organisations and the sync endpoints "
+            "desktops talk to. The database schema is upgraded on start.\n\n"
+            "SQLite suits one person or a small office; a team runs PostgreSQL and may start "
+            "several server processes (one command each, on different ports) behind a TLS "
+            "reverse proxy. Logs go to stderr; tokens and passwords are never logged."
+        ),
+        epilog=(
+            "examples:\n"
+            "  agentdesk server\n"
+            "  agentdesk server init --database-url postgresql+psycopg://agentdesk@db/agentdesk "
+            "--team-name 'Acme Support'\n"
+            "  AGENTDESK_DATABASE_URL=postgresql+psycopg://agentdesk@db/agentdesk \\\n"
+            "      agentdesk server --host 0.0.0.0 --port 8765"
+        ),
+    )
+    server.add_argument("--database-url", metavar="URL", help=_DATABASE_HELP)
+    server.add_argument(
+        "--host", default=DEFAULT_HOST,
+        help=f"address to listen on (default: {DEFAULT_HOST}, this machine only; 0.0.0.0 for "
+             "every interface, behind a TLS proxy)",
+    )
+    server.add_argument("--port", type=_port, default=DEFAULT_PORT,
+                        help=f"TCP port to listen on (default: {DEFAULT_PORT})")
+    server.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
+                        default="info", metavar="LEVEL",
+                        help="how much to log to stderr: debug, info, warning or error "
+                             "(default: info)")
+    server.set_defaults(handler=run_server)
+    server_commands = server.add_subparsers(dest="server_command", metavar="SUBCOMMAND",
+                                            title="optional subcommand")
+    init = server_commands.add_parser(
+        "init",
+        formatter_class=_Formatter,
+        help="create or upgrade the database and create the team",
+        description=(
+            "Create or upgrade the database schema, and create the team (tenant) if the "
+            "database has none yet. Safe to run again: an existing team is left as it is and "
+            "the command says so. Add people afterwards with 'agentdesk user add'."
+        ),
+        epilog=(
+            "example:\n"
+            "  agentdesk server init --team-name 'Acme Support' --timezone America/Chicago \\\n"
+            "      --database-url postgresql+psycopg://agentdesk@db/agentdesk"
+        ),
+    )
+    # SUPPRESS: without it the subcommand's unset option would erase the one given before it.
+    init.add_argument("--database-url", metavar="URL", default=argparse.SUPPRESS,
+                      help=_DATABASE_HELP)
+    init.add_argument("--team-name", metavar="NAME", default="Support team",
+                      help="the team's name, shown to its members (default: 'Support team')")
+    init.add_argument(
+        "--timezone", metavar="TZ", default="America/New_York",
+        help="IANA time zone the team's calendar years and billing days are counted in "
+             "(default: America/New_York)",
+    )
+    init.set_defaults(handler=run_init)
+
+    user = commands.add_parser(
+        "user",
+        formatter_class=_Formatter,
+        help="manage the people who sign in to the server",
+        description="Manage the people who sign in to the AgentDesk server.",
+        epilog="example:\n  agentdesk user add dana --role lead --display-name 'Dana Whitfield'",
+    )
+    user_commands = user.add_subparsers(dest="user_command", metavar="SUBCOMMAND", required=True)
+    add = user_commands.add_parser(
+        "add",
+        formatter_class=_Formatter,
+        help="add a person who can sign in",
+        description=(
+            "Add a person to a team. The password is asked for twice (it is not shown while "
+            "typed), or read from the first line of standard input with --password-stdin or "
+            "whenever standard input is not a terminal, for scripts. It is stored only as an "
+            "argon2 hash and never printed.\n\n"
+            "Roles: agent (works the queue), coordinator (triages and assigns), consultant "
+            "(1-on-1 billable work), lead (dashboards, plans and calendars), admin (everything, "
+            "including people)."
+        ),
+        epilog=(
+            "examples:\n"
+            "  agentdesk user add dana --role lead --display-name 'Dana Whitfield' "
+            "--email dana@example.com\n"
+            "  printf '%s\\n' \"$PASSWORD\" | agentdesk user add sam --role agent "
+            "--password-stdin"
+        ),
+    )
+    add.add_argument("username", metavar="NAME",
+                     help="sign-in name: up to 64 letters, digits and . _ @ -")
+    add.add_argument("--role", required=True, choices=ROLES,
+                     help=f"what the person may do: {', '.join(ROLES)}")
+    add.add_argument("--display-name", metavar="TEXT",
+                     help="the name colleagues see (default: the username)")
+    add.add_argument("--email", metavar="ADDRESS", help="email address (optional)")
+    add.add_argument("--team", metavar="NAME",
+                     help="the team to add the person to; needed only when the database holds "
+                          "more than one team")
+    add.add_argument("--password-stdin", action="store_true",
+                     help="read the password from the first line of standard input instead of "
+                          "prompting")
+    add.add_argument("--database-url", metavar="URL", help=_DATABASE_HELP)
+    add.set_defaults(handler=run_user_add)
+
+    from_demo = (
+        "Create a demo support team with realistic data, so every screen has something to "
+        "show: the four support plans and their business calendars, 36 customer "
+        "organisations with validated and unvalidated contacts, tickets from the last four "
+        "months in every workflow state with their history, 1-on-1 hour blocks (some expired, "
+        "some expiring soon), appointments and time entries. Times are relative to now, so the "
+        "demo always looks current.\n\n"
+        "The demo team gets its own users, one per role and more, whose usernames and "
+        "passwords are printed at the end (they are public: use a demo database, never a "
+        "production one). Running it again changes nothing: an existing demo team is "
+        "reported and left as it is. The same --seed gives the same data."
+    )
+    demo = commands.add_parser(
+        "demo-data",
+        formatter_class=_Formatter,
+        help="fill a database with a realistic demo team",
+        description=from_demo,
+        epilog=(
+            "examples:\n"
+            "  agentdesk demo-data\n"
+            "  agentdesk demo-data --database-url sqlite+pysqlite:///demo.sqlite3 --seed 7 "
+            "--tickets 10000"
+        ),
+    )
+    demo.add_argument("--database-url", metavar="URL", help=_DATABASE_HELP)
+    demo.add_argument("--seed", type=int, default=0,
+                      help="random seed; the same seed gives the same data (default: 0)")
+    demo.add_argument("--tickets", type=_count(0, 200_000), default=3000, metavar="N",
+                      help="how many tickets to create, 0 to 200000 (default: 3000)")
+    demo.set_defaults(handler=run_demo_data)
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def _fail(message: str) -> int:
+    print(f"agentdesk: error: {message}", file=sys.stderr)
+    return 1
+
+
+def _handle(run: Handler) -> Handler:
+    """Turn expected failures into a message and exit code 1, never a traceback."""
+
+    def wrapper(args: argparse.Namespace) -> int:
+        from sqlalchemy.exc import ArgumentError, OperationalError
+
+        try:
+            return run(args)
+        except CommandError as exc:
+            return _fail(str(exc))
+        except (KeyboardInterrupt, EOFError):  # Ctrl-C or Ctrl-D, e.g. at a password prompt
+            print("\nagentdesk: cancelled; nothing was changed", file=sys.stderr)
+            return 130
+        except ArgumentError:
+            return _fail(
+                "the database URL is not valid; expected e.g. sqlite+pysqlite:///path/to/file "
+                "or postgresql+psycopg://user@host/dbname"
+            )
+        except OperationalError as exc:
+            first_line = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+            return _fail(f"cannot use the database: {first_line}")
+
+    wrapper.__name__ = run.__name__
+    wrapper.__doc__ = run.__doc__
+    return wrapper
+
+
+def database_url(args: argparse.Namespace) -> str:
+    url = getattr(args, "database_url", None) or os.environ.get(DATABASE_ENV)
+    if url:
+        return str(url)
+    from ..paths import default_server_database_url
+
+    return default_server_database_url()
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password masked, for messages and logs."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@contextmanager
+def _database(url: str) -> Iterator[tuple[Engine, str | None, str | None]]:
+    """An engine on an upgraded database; yields (engine, revision before, revision after)."""
+    from ..models.db import make_engine
+    from ..models.migrate import current_revision, upgrade
+
+    engine = make_engine(url)
+    try:
+        before = current_revision(engine)
+        upgrade(engine)
+        yield engine, before, current_revision(engine)
+    finally:
+        engine.dispose()
+
+
+def _check_line(value: str, what: str, limit: int) -> str:
+    if not value.strip():
+        raise CommandError(f"{what} must not be empty")
+    if len(value) > limit:
+        raise CommandError(f"{what} must be at most {limit} characters")
+    if _CONTROL.search(value):
+        raise CommandError(f"{what} must not contain control characters")
+    return value
+
+
+# --- agentdesk server init -----------------------------------------------------------------------
+
+
+@_handle
+def run_init(args: argparse.Namespace) -> int:
+    """Create or upgrade the schema; create the team unless the database already has one."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from sqlalchemy import select
+
+    from ..models import Tenant, TenantCounter
+    from ..models.db import make_session_factory, session_scope
+
+    name = _check_line(args.team_name, "the team name", 200)
+    try:
+        ZoneInfo(args.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise CommandError(
+            f"unknown time zone {args.timezone!r}; use an IANA name such as America/New_York"
+        ) from None
+    url = database_url(args)
+    with _database(url) as (engine, before, after):
+        if before == after:
+            print(f"Database {safe_url(url)}: schema is up to date (revision {after}).")
+        else:
+            print(f"Database {safe_url(url)}: schema upgraded from revision "
+                  f"{before or '(empty)'} to {after}.")
+        with session_scope(make_session_factory(engine)) as session:
+            teams = session.scalars(select(Tenant).order_by(Tenant.created_at)).all()
+            if teams:
+                listed = ", ".join(repr(t.name) for t in teams)
+                exists = "Team {} already exists" if len(teams) == 1 else "Teams {} already exist"
+                print(f"{exists.format(listed)}; nothing to create.")
+                return 0
+            tenant = Tenant(name=name, timezone=args.timezone)
+            session.add(tenant)
+            session.flush()
+            session.add(TenantCounter(tenant_id=tenant.id, version=0))
+        print(f"Created team {name!r} (time zone {args.timezone}). "
+              "Next: add people with 'agentdesk user add NAME --role ROLE'.")
+    return 0
+
+
+# --- agentdesk user add --------------------------------------------------------------------------
+
+
+def _read_password(args: argparse.Namespace, username: str, stdin: TextIO) -> str:
+    """From stdin for scripts, else prompted twice without echo."""
+    if args.password_stdin or not stdin.isatty():
+        line = stdin.readline()
+        if not line:
+            raise CommandError("no password on standard input")
+        return line.rstrip("\r\n")
+    import getpass
+
+    first = getpass.getpass(f"Password for {username}: ")
+    second = getpass.getpass("Repeat the password: ")
+    if first != second:
+        raise CommandError("the two passwords do not match; nothing was created")
+    return first
+
+
+def _choose_team(session: Session, wanted: str | None) -> Any:
+    from sqlalchemy import select
+
+    from ..models import Tenant
+
+    teams = session.scalars(select(Tenant).order_by(Tenant.created_at)).all()
+    if not teams:
+        raise CommandError("the database has no team yet; run 'agentdesk server init' first")
+    if wanted is not None:
+        for team in teams:
+            if team.name == wanted:
+                return team
+        raise CommandError(f"no team named {wanted!r}; teams: "
+                           f"{', '.join(repr(t.name) for t in teams)}")
+    if len(teams) > 1:
+        raise CommandError("the database holds several teams; choose one with --team NAME: "
+                           f"{', '.join(repr(t.name) for t in teams)}")
+    return teams[0]
+
+
+@_handle
+def run_user_add(args: argparse.Namespace) -> int:
+    """Add one user; refuses duplicates, bad roles and short passwords without changing data."""
+    from sqlalchemy import select
+    from sqlalchemy.exc import IntegrityError
+
+    from ..models import Role, User, utcnow
+    from ..models.db import make_session_factory, session_scope
+    from ..models.versioning import enable_stamping
+    from .security import MIN_PASSWORD_LENGTH, hash_password
+
+    username = args.username
+    if not _USERNAME.fullmatch(username):
+        raise CommandError("the username must be 1 to 64 letters, digits or . _ @ - "
+                           f"(got {username!r})")
+    display = _check_line(args.display_name if args.display_name is not None else username,
+                          "the display name", 200)
+    email = args.email
+    if email is not None:
+        _check_line(email, "the email address", 320)
+        if email.count("@") != 1 or " " in email or email.startswith("@") or email.endswith("@"):
+            raise CommandError(f"not an email address: {email!r}")
+    url = database_url(args)
+    with _database(url) as (engine, _before, _after):
+        factory = make_session_factory(engine)
+        with session_scope(factory) as session:
+            team = _choose_team(session, args.team)
+            if session.scalar(select(User.id).where(User.username == username)) is not None:
+                raise CommandError(f"the username {username!r} is already taken; "
+                                   "nothing was changed")
+            team_id, team_name = team.id, team.name
+        password = _read_password(args, username, sys.stdin)
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise CommandError(f"the password must have at least {MIN_PASSWORD_LENGTH} "
+                               "characters; nothing was created")
+        if len(password) > _MAX_PASSWORD:
+            raise CommandError(f"the password must have at most {_MAX_PASSWORD} characters; "
+                               "nothing was created")
+        password_hash = hash_password(password)
+        del password
+        try:
+            with session_scope(factory) as session:
+                # Stamped with the team's next version so desktops receive the new colleague.
+                enable_stamping(session, team_id)
+                session.add(User(
+                    tenant_id=team_id, username=username, display_name=display, email=email,
+                    role=Role(args.role), active=True, password_hash=password_hash,
+                    created_at=utcnow(),
+                ))
+        except IntegrityError:
+            raise CommandError(f"the username {username!r} is already taken; "
+                               "nothing was changed") from None
+    print(f"Added {username!r} ({args.role}) to team {team_name!r}.")
+    return 0
+
+
+# --- agentdesk demo-data -------------------------------------------------------------------------
+
+
+@_handle
+def run_demo_data(args: argparse.Namespace) -> int:
+    """Create the demo team, or report the one already there."""
+    from .demo import DemoConflict, generate_demo
+
+    url = database_url(args)
+    started = time.perf_counter()
+    with _database(url) as (engine, _before, _after):
+        try:
+            summary = generate_demo(engine, seed=args.seed, tickets=args.tickets)
+        except DemoConflict as exc:
+            raise CommandError(f"{exc} Nothing was changed.") from None
+    elapsed = time.perf_counter() - started
+    c = summary.counts
+    if summary.created:
+        print(f"Created the demo team {summary.team_name!r} in {safe_url(url)} "
+              f"in {elapsed:.1f} s:")
+    else:
+        print(f"The demo team {summary.team_name!r} already exists in {safe_url(url)}; "
+              "nothing was changed. It holds:")
+    statuses = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in summary.ticket_statuses.items())
+    print(f"  {c['organisations']} organisations, {c['contacts']} contacts, {c['plans']} plans, "
+          f"{c['calendars']} calendars")
+    print(f"  {c['tickets']} tickets ({statuses or 'none'})")
+    print(f"  {c['ticket_events']} ticket events, {c['waiting_periods']} waiting periods")
+    print(f"  {c['hour_blocks']} hour blocks, {c['appointments']} appointments, "
+          f"{c['time_entries']} time entries")
+    print("Demo sign-ins (username / password):")
+    width = max(len(u.username) for u in summary.users)
+    pwidth = max(len(u.password) for u in summary.users)
+    for user in summary.users:
+        print(f"  {user.username:<{width}} / {user.password:<{pwidth}}  "
+              f"{user.display_name}, {user.duty}")
+    if not summary.created:
+        print("(the passwords are the ones the demo was created with, unless changed since)")
+    return 0
+
+
+# --- agentdesk server ----------------------------------------------------------------------------
+
+
+class RedactSecrets(logging.Filter):
+    """Masks the values of token/password-like query parameters in log lines (access logs
+    print the full request line; a client that ever put a token in a URL must not leak it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _SENSITIVE_QUERY.sub(r"\1***", a) if isinstance(a, str) else a
+                for a in record.args
+            )
+        if isinstance(record.msg, str):
+            record.msg = _SENSITIVE_QUERY.sub(r"\1***", record.msg)
+        return True
+
+
+def logging_config(level: str) -> dict[str, Any]:
+    """Everything to stderr (uvicorn sends access logs to stdout by default), one format."""
+    upper = level.upper()
+    handler = ["stderr"]
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"redact": {"()": RedactSecrets}},
+        "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
+                                "formatter": "plain", "filters": ["redact"]}},
+        "loggers": {
+            "agentdesk": {"handlers": handler, "level": upper, "propagate": False},
+            "uvicorn": {"handlers": handler, "level": upper, "propagate": False},
+            "uvicorn.error": {"level": upper},
+            "uvicorn.access": {"handlers": handler, "level": upper, "propagate": False},
+        },
+    }
+
+
+def run_server(args: argparse.Namespace) -> int:
+    """Serve the API until SIGINT/SIGTERM, then shut down gracefully and exit 0."""
+    import logging.config
+    import signal
+
+    import uvicorn
+    from sqlalchemy.exc import ArgumentError, OperationalError
+
+    from .. import __version__
+    from .app import create_app
+    from .settings import ServerSettings
+
+    logging.config.dictConfig(logging_config(args.log_level))
+    url = database_url(args)
+    try:
+        shown = safe_url(url)
+        log.info("AgentDesk server %s starting; database %s", __version__, shown)
+        app = create_app(ServerSettings(database_url=url))
+    except ArgumentError:
+        return _fail("the database URL is not valid; expected e.g. sqlite+pysqlite:///path "
+                     "or postgresql+psycopg://user@host/dbname")
+    except OperationalError as exc:
+        first_line = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        return _fail(f"cannot use the database {shown}: {first_line}")
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("listening on %s: serve the API to other machines only behind a TLS "
+                    "reverse proxy (sign-in sends passwords)", args.host)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None,
+                            log_level=args.log_level, access_log=True, server_header=False,
+                            lifespan="on")
+    server = uvicorn.Server(config)
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal against the
+    # handlers it found; with these no-ops in place the process ends with status 0, as a
+    # service manager expects from a clean stop.
+    previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.run()
+    except SystemExit as exc:  # uvicorn exits when it cannot bind (port in use, bad address)
+        if exc.code not in (0, None):
+            return _fail(f"could not serve on {args.host}:{args.port} (see the log above)")
+        raise
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        app.state.engine.dispose()
+    if not server.started:
+        return _fail(f"could not serve on {args.host}:{args.port} (see the log above)")
+    log.info("AgentDesk server stopped")
+    return 0
+
+
+def _ignore(_signum: int, _frame: Any) -> None:
+    """Stands in for the default handlers while uvicorn owns shutdown."""
