@@ -147,6 +147,9 @@ class UserOut(BaseModel):
     role: str
     active: bool
     tenant_id: uuid.UUID
+    #: The team's time zone (calendar years and billing days are counted in it); given on
+    #: sign-in and /me so a desktop's replica counts like the server.
+    team_timezone: str | None = None
 
 
 class LoginResponse(BaseModel):

@@ -167,6 +167,9 @@ def _apply(
 
 def pull(state: ServerState, user: User, request: PullRequest) -> PullResponse:
     with session_scope(state.read_sessions) as session:
+        if session.get_bind().dialect.name == "postgresql":
+            # One snapshot for the whole pull: the acknowledged mutation id and the rows agree.
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         client = session.get(SyncClient, request.client_id)
         if client is not None:
             _check_owner(client, user)

@@ -12,8 +12,8 @@ from fastapi import APIRouter, Request, Security
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from ...models import AuthToken, LoginFailure, User, utcnow
-from ..deps import CurrentUser, StateDep, WriteSession, bearer_token
+from ...models import AuthToken, LoginFailure, Tenant, User, utcnow
+from ..deps import CurrentUser, ReadSession, StateDep, WriteSession, bearer_token
 from ..errors import ApiError
 from ..schemas import LoginRequest, LoginResponse, UserOut
 from ..security import new_token, token_hash, verify_password
@@ -28,6 +28,11 @@ def user_out(user: User) -> UserOut:
         id=user.id, username=user.username, display_name=user.display_name, email=user.email,
         role=user.role.value, active=user.active, tenant_id=user.tenant_id,
     )
+
+
+def _with_team(out: UserOut, session: Session, user: User) -> UserOut:
+    tenant = session.get(Tenant, user.tenant_id)
+    return out.model_copy(update={"team_timezone": tenant.timezone if tenant else None})
 
 
 def _client_address(request: Request) -> str:
@@ -77,7 +82,8 @@ def login(body: LoginRequest, request: Request, state: StateDep, session: WriteS
     expires = now + settings.token_ttl
     session.add(AuthToken(user_id=user.id, token_hash=token_hash(token), created_at=now,
                           expires_at=expires))
-    return LoginResponse(token=token, expires_at=expires, user=user_out(user))
+    return LoginResponse(token=token, expires_at=expires,
+                         user=_with_team(user_out(user), session, user))
 
 
 @router.post("/logout", status_code=204, summary="Revoke the token used for this request",
@@ -92,5 +98,5 @@ def logout(request: Request, user: CurrentUser, session: WriteSession) -> None:
 
 @router.get("/me", response_model=UserOut, summary="The signed-in user",
             dependencies=[Security(bearer_scheme)])
-def me(user: CurrentUser) -> UserOut:
-    return user_out(user)
+def me(user: CurrentUser, session: ReadSession) -> UserOut:
+    return _with_team(user_out(user), session, user)

@@ -1,0 +1,367 @@
+"""The sync engine: moves the outbox to the server and the server's changes into the replica.
+
+One :meth:`SyncEngine.sync_once` pushes every pending mutation (in batches, resending from the
+id the server expects after a gap) and then pulls pages until the replica is at the server's
+head, rebasing pending work on each page. :meth:`SyncEngine.run` repeats that forever on a
+background thread: after each sync it long-polls ``/sync/poke`` (on a second HTTP session, so
+a local mutation can wake the loop at once through :meth:`SyncEngine.nudge` while the poke is
+still out), backs off exponentially with jitter while the server is unreachable, and stops when
+the server no longer accepts the token.
+
+No Qt here: status goes to plain callbacks; the UI wraps them in signals.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Literal
+
+from .client import (
+    ApiClient,
+    ApiError,
+    BadRequest,
+    Offline,
+    ResetRequired,
+    Unauthorized,
+)
+from .protocol import MAX_POKE_WAIT, MAX_PUSH_BATCH, PokeResponse, PullRequest, PushRequest
+from .replica import NotConfigured, Replica
+
+log = logging.getLogger(__name__)
+
+SyncState = Literal["online", "offline", "syncing", "signed_out"]
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    state: SyncState
+    pending: int
+    last_sync_at: datetime | None
+    last_error: str | None
+    server_url: str
+
+
+@dataclass(frozen=True)
+class PushSummary:
+    applied: int = 0
+    rejected: int = 0
+    duplicate: int = 0
+    #: How many times the server reported a gap and the engine resent from its expected id.
+    resent: int = 0
+    rebound: bool = False
+
+
+Observer = Callable[[SyncStatus], None]
+
+
+class SyncError(ApiError):
+    """The engine cannot make progress for a reason retrying will not fix soon."""
+
+
+class SyncEngine:
+    """Drives one replica against one server. ``sync_once`` and the public step methods run
+    synchronously on the caller's thread (tests use them); ``run`` is the background loop."""
+
+    def __init__(
+        self,
+        replica: Replica,
+        client: ApiClient,
+        *,
+        observer: Observer | None = None,
+        push_batch: int = 100,
+        pull_limit: int = 1000,
+        poke_wait: float = MAX_POKE_WAIT,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.replica = replica
+        self.client = client
+        self.push_batch = max(1, min(push_batch, MAX_PUSH_BATCH))
+        self.pull_limit = pull_limit
+        self.poke_wait = poke_wait
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self._rng = rng or random.Random()
+        self._lock = threading.Lock()
+        self._observers: list[Observer] = [observer] if observer else []
+        self._status = SyncStatus(
+            state="offline",
+            pending=replica.pending_count(),
+            last_sync_at=None,
+            last_error=None,
+            server_url=client.base_url,
+        )
+        #: Set by :meth:`nudge` (a local mutation) and by the poke thread when it returns.
+        self._wake = threading.Event()
+        self._nudged = threading.Event()
+        self._poke: _Poke | None = None
+        #: Pushed and acknowledged by push responses, but not yet confirmed by a pull.
+        self._pushed_through = 0
+        self._pushed_client: uuid.UUID | None = None
+
+    # ----------------------------------------------------------------- status
+
+    def add_observer(self, observer: Observer) -> None:
+        with self._lock:
+            self._observers.append(observer)
+
+    @property
+    def status(self) -> SyncStatus:
+        with self._lock:
+            return self._status
+
+    def _report(self, **changes: object) -> SyncStatus:
+        """Update the status (thread-safe) and tell observers if it changed, on this thread."""
+        if "pending" not in changes:
+            changes["pending"] = self.replica.pending_count()
+        with self._lock:
+            new = replace(self._status, **changes)  # type: ignore[arg-type]
+            changed = new != self._status
+            self._status = new
+            observers = list(self._observers)
+        if changed:
+            for observer in observers:
+                try:
+                    observer(new)
+                except Exception:  # an observer's bug must not stop syncing
+                    log.exception("sync status observer failed")
+        return new
+
+    # ----------------------------------------------------------------- waking
+
+    def nudge(self, kind: str = "mutate") -> None:
+        """Something was queued locally: sync now rather than after the poke. Cheap and
+        thread-safe (the GUI thread calls it). It is also a replica listener, told of every
+        change; only local mutations need a push."""
+        if kind == "mutate":
+            self._nudged.set()
+            self._wake.set()
+
+    def attach(self) -> None:
+        """Wake on every local mutation of the replica."""
+        self.replica.add_listener(self.nudge)
+
+    def detach(self) -> None:
+        self.replica.remove_listener(self.nudge)
+
+    # ----------------------------------------------------------------- steps
+
+    def sync_once(self) -> SyncStatus:
+        """Push everything, then pull to the head. Raises the client's typed errors (after
+        recording them in the status); the caller decides whether to retry."""
+        self._nudged.clear()
+        self._report(state="syncing")
+        try:
+            self.push_outbox()
+            self.pull_all()
+        except Unauthorized as exc:
+            self._report(state="signed_out", last_error=f"sign in again: {exc.message}")
+            raise
+        except ApiError as exc:
+            self._report(state="offline", last_error=exc.message)
+            raise
+        return self._report(
+            state="online", last_error=None, last_sync_at=self.replica.state.last_sync_at
+        )
+
+    def push_outbox(self, after: int | None = None) -> PushSummary:
+        """Send pending mutations with ids above ``after`` (default: everything the server
+        has not acknowledged yet) until none is left.
+
+        A gap answer (the server expects an id below what was sent) resends from that id;
+        if the outbox no longer holds it, the server has forgotten mutations it once
+        acknowledged, and the replica continues under a new client id.
+        """
+        state = self.replica.state
+        client_id = state.client_id
+        if client_id != self._pushed_client:
+            self._pushed_client, self._pushed_through = client_id, 0
+        if after is None:
+            after = max(state.last_mutation_id, self._pushed_through)
+        batch_size = self.push_batch
+        summary = PushSummary()
+        last_expected: int | None = None
+        while True:
+            batch = self.replica.outbox_batch(batch_size, after=after)
+            if not batch:
+                return summary
+            try:
+                resp = self.client.push(PushRequest(client_id=client_id, mutations=batch))
+            except BadRequest as exc:
+                if exc.status == 413 and batch_size > 1:
+                    batch_size = max(1, batch_size // 2)
+                    continue
+                raise
+            counts = {"applied": 0, "rejected": 0, "duplicate": 0}
+            for result in resp.results:
+                counts[result.status] += 1
+            summary = replace(
+                summary,
+                applied=summary.applied + counts["applied"],
+                rejected=summary.rejected + counts["rejected"],
+                duplicate=summary.duplicate + counts["duplicate"],
+            )
+            self._pushed_through = max(self._pushed_through, resp.last_mutation_id)
+            expected = resp.expected_mutation_id
+            if expected is None:
+                after = max(after, resp.last_mutation_id, batch[-1].id)
+                continue
+            if expected == last_expected:
+                raise SyncError(
+                    f"the server keeps expecting mutation {expected}; sync cannot continue",
+                    code="gap",
+                )
+            last_expected = expected
+            log.info("server expects mutation %d (sent from %d); resending", expected,
+                     batch[0].id)
+            if expected in self.replica.outbox_ids():
+                after = expected - 1
+                self._pushed_through = min(self._pushed_through, after)
+                summary = replace(summary, resent=summary.resent + 1)
+                continue
+            if summary.rebound:
+                raise SyncError("the server cannot place this desktop's changes", code="gap")
+            client_id = self.replica.rebind_client()
+            self._pushed_client, self._pushed_through = client_id, 0
+            after = 0
+            last_expected = None
+            summary = replace(summary, rebound=True)
+
+    def pull_all(self) -> int:
+        """Pull pages until the server says there is no more; returns the changes applied."""
+        applied = 0
+        reset_done = False
+        while True:
+            state = self.replica.state
+            request = PullRequest(
+                client_id=state.client_id,
+                cursor=state.cursor,
+                limit=self.pull_limit,
+                rejections_after=state.rejections_after,
+            )
+            try:
+                page = self.client.pull(request)
+            except ResetRequired:
+                if reset_done:
+                    raise
+                log.warning("the server cannot serve cursor %d; reloading", state.cursor)
+                self.replica.reset()
+                reset_done = True
+                continue
+            self.replica.apply_pull(page, since=state.cursor)
+            applied += len(page.changes)
+            if state.client_id == self._pushed_client:
+                self._pushed_through = max(self._pushed_through, page.last_mutation_id)
+            if not page.has_more:
+                return applied
+
+    # ----------------------------------------------------------------- the loop
+
+    def backoff_delay(self, failures: int) -> float:
+        """Exponential with "equal jitter": half fixed, half random, capped, so a team's
+        desktops do not all come back at the same instant after an outage."""
+        ceiling = min(self.backoff_cap, self.backoff_base * 2.0 ** min(max(0, failures - 1), 30))
+        return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
+
+    def run(self, stop: threading.Event) -> None:
+        """Sync until ``stop`` is set or the server refuses the token."""
+        self.attach()
+        poke_client = self.client.clone()
+        failures = 0
+        try:
+            while not stop.is_set():
+                try:
+                    self.sync_once()
+                    failures = 0
+                    self._await_news(stop, poke_client)
+                except Unauthorized as exc:
+                    self._report(state="signed_out", last_error=f"sign in again: {exc.message}")
+                    log.info("sync stopped: the server refused the sign-in")
+                    return
+                except NotConfigured:
+                    self._report(state="signed_out", last_error="sign in first")
+                    return
+                except Exception as exc:
+                    # Offline, a server error, or a bug of ours: never die silently; retry
+                    # later, and say why meanwhile.
+                    failures += 1
+                    delay = self.backoff_delay(failures)
+                    if isinstance(exc, ApiError):
+                        message = exc.message
+                        kind = "offline" if isinstance(exc, Offline) else "failed"
+                        log.info("sync %s (%s); retrying in %.1f s", kind, message, delay)
+                    else:
+                        message = f"internal error: {type(exc).__name__}"
+                        log.exception("sync failed unexpectedly; retrying in %.1f s", delay)
+                    self._report(state="offline", last_error=message)
+                    self._pause(stop, delay)
+        finally:
+            self.detach()
+            self._poke = None
+            poke_client.close()
+
+    def _pause(self, stop: threading.Event, seconds: float) -> None:
+        """Sleep through a backoff, keeping the pending count fresh for the UI. Local
+        mutations do not cut it short: the server is unreachable either way."""
+        deadline = time.monotonic() + seconds
+        while not stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            if self._wake.wait(min(left, 0.1)):
+                self._wake.clear()
+                if self._nudged.is_set():
+                    self._report(state="offline")
+
+    def _await_news(self, stop: threading.Event, poke_client: ApiClient) -> None:
+        """Return when there is something to sync: a local mutation, or a poke saying the
+        server moved. Raises the poke's error (Offline, Unauthorized...)."""
+        while not stop.is_set():
+            self._wake.clear()
+            if self._nudged.is_set():
+                return
+            poke = self._poke
+            if poke is not None and poke.done.is_set():
+                self._poke = None
+                if isinstance(poke.outcome, ApiError):
+                    raise poke.outcome
+                if poke.outcome is not None and poke.outcome.changed:
+                    return
+                poke = None
+            if poke is None:
+                self._poke = _Poke(self, poke_client, self.replica.state.cursor)
+            # Short slices: ``stop`` belongs to the caller and cannot wake this wait.
+            self._wake.wait(0.05)
+
+
+class _Poke:
+    """One long-poll in flight, on its own thread and HTTP session. It only reports into
+    its own fields, so a poke left over from a stopped loop cannot confuse the next one."""
+
+    def __init__(self, engine: SyncEngine, client: ApiClient, cursor: int) -> None:
+        self.outcome: PokeResponse | ApiError | None = None
+        self.done = threading.Event()
+        self._engine = engine
+        self._client = client
+        self._cursor = cursor
+        threading.Thread(target=self._run, name="agentdesk-poke", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            self.outcome = self._client.poke(self._cursor, self._engine.poke_wait)
+        except ApiError as exc:
+            self.outcome = exc
+        except Exception as exc:  # never die silently: the loop would wait forever
+            log.exception("poke failed unexpectedly")
+            self.outcome = ApiError(f"unexpected error: {type(exc).__name__}")
+        finally:
+            self.done.set()
+            self._engine._wake.set()
