@@ -1,0 +1,325 @@
+"""Benchmark of the work queue at 100,000 open tickets (``agentdesk.ui.queue_model`` and
+``agentdesk.ui.queue_view``), headless (``QT_QPA_PLATFORM=offscreen``).
+
+Builds a temporary SQLite replica with 100,000 open tickets (Core bulk inserts, the generator of
+``tests/ui/queue_fixtures.py``), then prints one JSON line per figure: the median (and p95 where
+steps vary) over repeated runs, in milliseconds, with the baseline measured in the same run and
+the ratio against it, so the figures stay comparable when the machine is busy:
+
+* ``select_ids`` (baseline): a bare ``SELECT id FROM tickets`` of all rows through the DBAPI.
+* ``model_load``: the model's key query (open tickets, queue order, keys built and sorted).
+* ``empty_table_paint`` (baseline): show an empty ``QTableView`` until its first paint.
+* ``first_paint``: model + view created from nothing and shown until the viewport painted.
+* ``queue_repaint`` (baseline): a full repaint of the loaded queue view, nothing changed (Qt's
+  text painting of every visible cell plus the model's ``data()`` calls).
+* ``scroll_step``: ``scrollTo`` a random row and process events until repainted (a cache miss
+  reads a 200-row block), 200 steps: the worst case, a jump to an unread part of the queue.
+* ``wheel_step``: scroll by three rows (one mouse-wheel notch) until repainted, 200 steps.
+* ``apply_changes_1`` / ``apply_changes_100``: a sync pull that changed 1 or 100 random tickets
+  (a tier change moves rows, a subject change repaints), applied and repainted; ``model_ms`` is
+  the model's part alone; the number of model resets is reported and must be 0.
+* ``search_query`` (the LIKE query, on the worker thread) and
+  ``search_apply`` (the GUI thread's part: applying the prepared diff or reset, and the
+  repaint), for several search texts.
+* ``countdown_tick``: the 1 s countdown repaint of the visible SLA and Age cells.
+* ``at_risk_view`` / ``breached_view`` / ``sla_sort``: SLA-dependent queries, cold (first pass,
+  due times computed) and warm (cached), on the worker thread.
+
+Run: ``QT_QPA_PLATFORM=offscreen python bench/queue_bench.py`` (about a minute on 2 cores).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import PySide6  # noqa: E402
+from PySide6.QtCore import QEvent, QObject, QtMsgType, qInstallMessageHandler  # noqa: E402
+from PySide6.QtGui import QStandardItemModel  # noqa: E402
+from PySide6.QtWidgets import QApplication, QTableView  # noqa: E402
+from sqlalchemy import update  # noqa: E402
+
+from agentdesk.models import Ticket  # noqa: E402
+from agentdesk.policy.calendar import BusinessCalendar  # noqa: E402
+from agentdesk.ui.queue_model import (  # noqa: E402
+    Column,
+    QueueModel,
+    QueueQuery,
+    SavedView,
+    fetch_keys,
+)
+from agentdesk.ui.queue_view import QueueView  # noqa: E402
+from agentdesk.ui.sla_display import SlaClock  # noqa: E402
+from tests.ui.queue_fixtures import OFFICE, generate  # noqa: E402
+
+N_TICKETS = 100_000
+TICKETS = Ticket.__table__
+
+
+class PaintCounter(QObject):
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def eventFilter(self, _watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint:
+            self.count += 1
+        return False
+
+
+def ms(seconds: float) -> float:
+    return round(seconds * 1000, 2)
+
+
+def report(metric: str, samples: list[float], *, baseline: str | None = None,
+           baseline_ms: float | None = None, **extra: Any) -> float:
+    median = statistics.median(samples)
+    line: dict[str, Any] = {
+        "bench": "queue", "metric": metric, "median_ms": ms(median), "runs": len(samples),
+    }
+    if len(samples) >= 20:
+        line["p95_ms"] = ms(sorted(samples)[int(len(samples) * 0.95) - 1])
+    line["max_ms"] = ms(max(samples))
+    if baseline is not None and baseline_ms:
+        line["baseline"] = baseline
+        line["ratio"] = round(ms(median) / baseline_ms, 2)
+    line.update(extra)
+    print(json.dumps(line), flush=True)
+    return ms(median)
+
+
+def timed(fn: Callable[[], object], runs: int) -> list[float]:
+    samples = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - began)
+    return samples
+
+
+def wait_painted(app: QApplication, counter: PaintCounter, before: int,
+                 limit: float = 10.0) -> None:
+    deadline = time.perf_counter() + limit
+    while counter.count == before:
+        app.processEvents()
+        if time.perf_counter() > deadline:
+            raise RuntimeError("no paint within the time limit")
+
+
+def quiet(kind: QtMsgType, _context: object, message: str) -> None:
+    """Drop the offscreen plugin's own noise; anything else still reaches stderr."""
+    if "propagateSizeHints" not in message:
+        print(message, file=sys.stderr)
+
+
+def main() -> None:
+    qInstallMessageHandler(quiet)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    rng = random.Random(42)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="agentdesk-queue-bench-") as tmp:
+        data = generate(Path(tmp) / "replica.sqlite3", N_TICKETS, open_only=True)
+        generated = time.perf_counter() - started
+        engine = data.engine()
+        calendar = BusinessCalendar.from_dict(OFFICE)
+
+        def new_clock() -> SlaClock:
+            return SlaClock(calendar)
+
+        def now() -> Any:
+            return data.now
+
+        print(json.dumps({
+            "bench": "queue", "metric": "environment", "tickets": N_TICKETS,
+            "generate_s": round(generated, 1), "python": platform.python_version(),
+            "pyside6": PySide6.__version__, "sqlite": sqlite3.sqlite_version,
+            "cpus": os.cpu_count(), "platform": os.environ["QT_QPA_PLATFORM"],
+        }), flush=True)
+
+        # -- id list ---------------------------------------------------------------------
+        raw = sqlite3.connect(data.path)
+        baseline_ids = report("select_ids", timed(
+            lambda: raw.execute("SELECT id FROM tickets").fetchall(), 7))
+        clock = new_clock()
+        with engine.connect() as conn:
+            clock.load(conn)
+            keys = fetch_keys(conn, clock, QueueQuery(), data.now)
+            load = timed(lambda: fetch_keys(conn, clock, QueueQuery(), data.now), 7)
+        key_bytes = sys.getsizeof(keys) + sum(sys.getsizeof(k) for k in keys)
+        report("model_load", load, baseline="select_ids", baseline_ms=baseline_ids,
+               rows=len(keys), keys_mb=round(key_bytes / 2**20, 1))
+
+        # -- first paint -----------------------------------------------------------------
+        def empty_paint() -> None:
+            table = QTableView()
+            table.setModel(QStandardItemModel(0, len(Column)))
+            counter = PaintCounter()
+            table.viewport().installEventFilter(counter)
+            table.resize(1280, 800)
+            table.show()
+            wait_painted(app, counter, 0)
+            table.close()
+            table.deleteLater()
+
+        baseline_paint = report("empty_table_paint", timed(empty_paint, 5))
+
+        def first_paint() -> QueueView:
+            model = QueueModel(engine, asynchronous=False, sla_clock=new_clock(), now=now)
+            view = QueueView(model)
+            model.setParent(view)
+            counter = PaintCounter()
+            view.table().viewport().installEventFilter(counter)
+            view.resize(1280, 800)
+            view.show()
+            wait_painted(app, counter, 0)
+            return view
+
+        views: list[QueueView] = []
+        paints = timed(lambda: views.append(first_paint()), 5)
+        for old in views[:-1]:
+            old.close()
+            old.deleteLater()
+        app.processEvents()
+        report("first_paint", paints, baseline="empty_table_paint", baseline_ms=baseline_paint,
+               includes="model load, view creation, first screen of rows read and painted")
+        view = views[-1]
+        model = view.model()
+        table = view.table()
+        counter = PaintCounter()
+        table.viewport().installEventFilter(counter)
+        resets = [0]
+        model.modelAboutToBeReset.connect(lambda: resets.__setitem__(0, resets[0] + 1))
+
+        # -- repaint baseline and scrolling --------------------------------------------------
+        def repaint() -> None:
+            before = counter.count
+            table.viewport().update()
+            wait_painted(app, counter, before)
+
+        full_repaint = report("queue_repaint", timed(repaint, 30))
+
+        def scroll_step() -> None:
+            before = counter.count
+            table.scrollTo(model.index(rng.randrange(model.rowCount()), 0))
+            wait_painted(app, counter, before)
+
+        report("scroll_step", timed(scroll_step, 200), baseline="queue_repaint",
+               baseline_ms=full_repaint, rows=model.rowCount())
+        bar = table.verticalScrollBar()
+        bar.setValue(model.rowCount() // 3)
+        app.processEvents()
+
+        def wheel_step() -> None:
+            before = counter.count
+            bar.setValue(bar.value() + 3)
+            wait_painted(app, counter, before)
+
+        report("wheel_step", timed(wheel_step, 200), baseline="queue_repaint",
+               baseline_ms=full_repaint)
+
+        # -- sync pulls --------------------------------------------------------------------
+        table.scrollTo(model.index(0, 0))
+        app.processEvents()
+
+        model_times: list[float] = []
+
+        def pull(n: int) -> float:
+            listed = [model.ticket_id(rng.randrange(model.rowCount())) for _ in range(n)]
+            with engine.begin() as conn:
+                for i, tid in enumerate(listed):
+                    values: dict[str, Any] = {"subject": f"changed {rng.random()}"}
+                    if i % 2 == 0:
+                        tier = rng.randint(1, 4)
+                        values.update(tier=tier, urgency=tier)
+                    conn.execute(update(TICKETS).where(TICKETS.c.id == tid).values(**values))
+            before = counter.count
+            began = time.perf_counter()
+            model.apply_changes({t for t in listed if t is not None})
+            model_times.append(time.perf_counter() - began)
+            table.viewport().update()  # count a repaint even when nothing visible changed
+            wait_painted(app, counter, before)
+            return time.perf_counter() - began
+
+        for n, runs in ((1, 30), (100, 10)):
+            model_times.clear()
+            samples = [pull(n) for _ in range(runs)]
+            report(f"apply_changes_{n}", samples, baseline="queue_repaint",
+                   baseline_ms=full_repaint, model_ms=ms(statistics.median(model_times)),
+                   resets=resets[0])
+
+        # -- countdown ---------------------------------------------------------------------
+        def tick() -> None:
+            before = counter.count
+            model.tick()
+            wait_painted(app, counter, before)
+
+        report("countdown_tick", timed(tick, 30), baseline="queue_repaint",
+               baseline_ms=full_repaint)
+
+        # -- search --------------------------------------------------------------------------
+        texts = ["slow", "invoice export", "org 01", "agent3", "zzz-no-match"]
+        with engine.connect() as conn:
+            queries = [t for text in texts for t in timed(
+                lambda text=text: fetch_keys(conn, clock, QueueQuery(search=text), data.now), 3)]
+        report("search_query", queries, baseline="select_ids", baseline_ms=baseline_ids,
+               texts=texts, thread="worker")
+        applies = []
+        install_started: list[float] = []
+        real_install = model._install
+
+        def timed_install(fetched: Any) -> None:  # the GUI thread's part starts here
+            install_started.append(time.perf_counter())
+            real_install(fetched)
+
+        model._install = timed_install  # type: ignore[method-assign]
+        for text in [*texts, ""] * 2:
+            before = counter.count
+            model.set_search(text)
+            table.viewport().update()
+            wait_painted(app, counter, before)
+            applies.append(time.perf_counter() - install_started[-1])
+        model._install = real_install  # type: ignore[method-assign]
+        report("search_apply", applies, baseline="queue_repaint", baseline_ms=full_repaint,
+               thread="gui", note="applying the prepared diff or reset, and the repaint")
+
+        # -- SLA views -----------------------------------------------------------------------
+        with engine.connect() as conn:
+            for metric, query in (
+                ("at_risk_view", QueueQuery(view=SavedView.AT_RISK)),
+                ("breached_view", QueueQuery(view=SavedView.BREACHED)),
+                ("sla_sort", QueueQuery(sort_column=Column.SLA)),
+            ):
+                cold_clock = new_clock()
+                cold_clock.load(conn)
+                began = time.perf_counter()
+                rows = len(fetch_keys(conn, cold_clock, query, data.now))
+                cold = time.perf_counter() - began
+                warm = timed(lambda q=query, c=cold_clock: fetch_keys(conn, c, q, data.now), 3)
+                report(metric, warm, baseline="model_load", baseline_ms=statistics.median(
+                    load) * 1000, cold_ms=ms(cold), rows=rows, thread="worker")
+
+        view.close()
+        raw.close()
+        engine.dispose()
+    print(json.dumps({"bench": "queue", "metric": "total", "seconds": round(
+        time.perf_counter() - started, 1)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
