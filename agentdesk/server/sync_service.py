@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -82,7 +83,12 @@ def push(state: ServerState, user: User, request: PushRequest) -> PushResponse:
             if mutation.id > last + 1:
                 expected = last + 1
                 break
-            results.append(_apply(session, client, user, mutation.id, mutation.name, mutation.args))
+            results.append(
+                _apply(
+                    session, client, user, mutation.id, mutation.name, mutation.args,
+                    mutation.client_time,
+                )
+            )
             last = client.last_mutation_id
     with session_scope(state.read_sessions) as session:
         version = current_version(session, user.tenant_id)
@@ -111,6 +117,7 @@ def _apply(
     mutation_id: int,
     name: str,
     args: dict[str, Any],
+    client_time: datetime | None = None,
 ) -> MutationResult:
     enable_stamping(session, user.tenant_id)
     ctx = MutationContext(
@@ -122,6 +129,7 @@ def _apply(
         client_id=client.id,
         mutation_id=mutation_id,
         authoritative=True,
+        id_time=client_time,
     )
     outcome: tuple[str, str | None, str | None, str | None]
     savepoint = session.begin_nested()

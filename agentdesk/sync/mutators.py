@@ -16,6 +16,7 @@ never written, only computed.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -81,6 +82,9 @@ class MutationContext:
     client_id: uuid.UUID
     mutation_id: int
     authoritative: bool
+    #: The creating desktop's clock for this mutation (``client_time``), known to both sides;
+    #: it dates the ids of rows the mutation creates. Ordering never depends on it.
+    id_time: datetime | None = None
     _derived: int = field(default=0, repr=False)
 
     @property
@@ -88,9 +92,21 @@ class MutationContext:
         return self._derived
 
     def derived_id(self) -> uuid.UUID:
-        """The next id for a row this mutation creates: equal on desktop and server."""
+        """The next id for a row this mutation creates: equal on desktop and server.
+
+        A UUIDv7 like every other id: the 48-bit time is the mutation's client time (so ids
+        still sort roughly by creation), the random bits a hash of (client, mutation, n).
+        """
         self._derived += 1
-        return uuid.uuid5(_DERIVED_NS, f"{self.client_id}:{self.mutation_id}:{self._derived}")
+        when = self.id_time or self.now
+        millis = int(when.timestamp() * 1000) & ((1 << 48) - 1)
+        digest = hashlib.sha256(
+            f"{_DERIVED_NS}:{self.client_id}:{self.mutation_id}:{self._derived}".encode()
+        ).digest()
+        raw = bytearray(millis.to_bytes(6, "big") + digest[:10])
+        raw[6] = 0x70 | (raw[6] & 0x0F)  # version 7
+        raw[8] = 0x80 | (raw[8] & 0x3F)  # RFC 4122 variant
+        return uuid.UUID(bytes=bytes(raw))
 
 
 A = TypeVar("A", bound=BaseModel)

@@ -512,18 +512,19 @@ class Replica:
         """
         payload: dict[str, Any] = to_jsonable_python(dict(args))
         now = utcnow()
+        client_time = client_time or now
         with self._transaction() as s:
             st = self._state_in(s)
             _require_configured(st)
             last_queued = s.scalar(select(func.max(outbox_table.c.mutation_id))) or 0
             mutation_id = max(st.last_mutation_id, int(last_queued)) + 1
-            self._run_captured(s, st, mutation_id, name, payload, now)
+            self._run_captured(s, st, mutation_id, name, payload, now, client_time)
             s.execute(
                 insert(outbox_table).values(
                     mutation_id=mutation_id,
                     name=name,
                     args=payload,
-                    client_time=client_time or now,
+                    client_time=client_time,
                     created_at=now,
                 )
             )
@@ -539,6 +540,7 @@ class Replica:
         name: str,
         args: Mapping[str, Any],
         now: datetime,
+        id_time: datetime | None,
     ) -> None:
         """Run one mutation exactly as the server would (through ``run_mutation``) inside a
         savepoint, then write its undo log. On refusal the savepoint is rolled back and
@@ -559,6 +561,7 @@ class Replica:
                 client_id=st.client_id,
                 mutation_id=mutation_id,
                 authoritative=False,
+                id_time=id_time,
             )
             run_mutation(ctx, name, args)
             session.flush()
@@ -619,7 +622,8 @@ class Replica:
         for entry in pending:
             try:
                 self._run_captured(
-                    session, st, entry.mutation_id, entry.name, entry.args, entry.created_at
+                    session, st, entry.mutation_id, entry.name, entry.args, entry.created_at,
+                    entry.client_time,
                 )
             except MutationRejected as exc:
                 log.debug(

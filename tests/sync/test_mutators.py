@@ -358,14 +358,30 @@ def test_extra_charges(world: World) -> None:
                      estimate="1.00").field == "estimate"
 
 
-def test_derived_ids_are_deterministic(world: World) -> None:
-    """The same mutation makes the same event ids wherever it runs (replica and server)."""
-    world.next_mutation = 41
-    tid = _new_ticket(world)
-    first = [e.id for e in _events(world, tid)]
-    from agentdesk.sync.mutators import _DERIVED_NS
+def test_derived_ids_are_deterministic_uuid7s() -> None:
+    """Rows a mutation creates get the same ids wherever it runs (replica and server, each with
+    its own clock), and they are UUIDv7s dated by the mutation's client time."""
+    from agentdesk.models import Role
+    from agentdesk.sync.mutators import MutationContext
 
-    assert first == [uuid.uuid5(_DERIVED_NS, f"{world.client_id}:41:1")]
+    client_time = datetime(2026, 3, 3, 14, 59, 58, tzinfo=UTC)
+
+    def ids(now: datetime) -> list[uuid.UUID]:
+        ctx = MutationContext(
+            session=None,  # type: ignore[arg-type]  # derived ids touch no database
+            tenant_id=uuid.UUID(int=1), actor_id=uuid.UUID(int=2), actor_role=Role.AGENT,
+            now=now, client_id=uuid.UUID(int=3), mutation_id=41, authoritative=False,
+            id_time=client_time,
+        )
+        return [ctx.derived_id() for _ in range(3)]
+
+    on_desktop = ids(client_time + timedelta(seconds=1))
+    on_server = ids(client_time + timedelta(minutes=7))
+    assert on_desktop == on_server
+    assert len(set(on_desktop)) == 3
+    assert all(i.version == 7 for i in on_desktop)
+    assert all(int.from_bytes(i.bytes[:6], "big") == int(client_time.timestamp() * 1000)
+               for i in on_desktop)
 
 
 def _count_tickets(w: World) -> int:
