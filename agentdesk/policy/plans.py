@@ -210,3 +210,37 @@ def seed_plans() -> list[SupportPlan]:
                     response_targets={1: ResponseTarget(business_time=timedelta(minutes=15)),
                                       2: ResponseTarget(business_time=timedelta(hours=1))}),
     ]
+
+
+def seed_calendars() -> dict[str, tuple[str, dict[str, Any]]]:
+    """The seeds' business calendars, in ``BusinessCalendar.from_dict`` form, by key.
+
+    ``office``: Mon-Fri 08:00-17:00 America/New_York with US holidays (seed 002); ``pacific``:
+    Mon-Fri 06:00-17:00 America/Los_Angeles (seed 003); ``24x7`` for plans that never close.
+    """
+    weekdays = ("mon", "tue", "wed", "thu", "fri")
+    closed: dict[str, list[list[str]]] = {"sat": [], "sun": []}
+    return {
+        "office": ("New York office hours", {
+            "tz": "America/New_York",
+            "hours": {**{d: [["08:00", "17:00"]] for d in weekdays}, **closed},
+            "holidays": [], "overrides": {}, "holiday_country": "US",
+        }),
+        "pacific": ("Pacific support hours", {
+            "tz": "America/Los_Angeles",
+            "hours": {**{d: [["06:00", "17:00"]] for d in weekdays}, **closed},
+            "holidays": [], "overrides": {},
+        }),
+        "24x7": ("24x7", {
+            "tz": "UTC",
+            "hours": {d: [["00:00", "24:00"]] for d in (*weekdays, "sat", "sun")},
+            "holidays": [], "overrides": {},
+        }),
+    }
+
+
+#: Which seed calendar each seed plan runs on: free and Standard members get the office's
+#: hours, Premium seed 003's longer Pacific day, Enterprise the 24x7 calendar.
+SEED_PLAN_CALENDARS: Mapping[str, str] = {
+    "basic": "office", "standard": "office", "premium": "pacific", "enterprise": "24x7",
+}

@@ -171,6 +171,11 @@ def add_server_commands(commands: Any) -> None:
         help="IANA time zone the team's calendar years and billing days are counted in "
              "(default: America/New_York)",
     )
+    init.add_argument(
+        "--no-default-plans", dest="default_plans", action="store_false",
+        help="start without plans and calendars (by default the team gets the support "
+             "policies' Basic/Free, Standard, Premium and Enterprise plans on their calendars)",
+    )
     init.set_defaults(handler=run_init)
 
     user = commands.add_parser(
@@ -338,6 +343,8 @@ def run_init(args: argparse.Namespace) -> int:
 
     from ..models import Tenant, TenantCounter
     from ..models.db import make_session_factory, session_scope
+    from ..models.versioning import enable_stamping
+    from .defaults import create_default_plans
 
     name = _check_line(args.team_name, "the team name", 200)
     try:
@@ -364,6 +371,13 @@ def run_init(args: argparse.Namespace) -> int:
             session.add(tenant)
             session.flush()
             session.add(TenantCounter(tenant_id=tenant.id, version=0))
+            session.flush()  # the counter row must exist before stamping takes a version
+            plans = []
+            if args.default_plans:
+                enable_stamping(session, tenant.id)
+                plans = [p.name for p in create_default_plans(session, tenant.id)]
+        if plans:
+            print(f"Created the plans {', '.join(plans)} with their calendars.")
         print(f"Created team {name!r} (time zone {args.timezone}). "
               "Next: add people with 'agentdesk user add NAME --role ROLE'.")
     return 0

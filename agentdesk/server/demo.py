@@ -76,7 +76,7 @@ from ..policy.calendar import BusinessCalendar
 from ..policy.contacts import Contact as PolicyContact
 from ..policy.contacts import route_request
 from ..policy.entitlements import calendar_year_of, check_request, conversation_allowance
-from ..policy.plans import SupportPlan, seed_plans
+from ..policy.plans import SEED_PLAN_CALENDARS, SupportPlan, seed_calendars, seed_plans
 from ..policy.sla import response_due
 from . import demo_text as words
 from .security import hash_password
@@ -463,29 +463,16 @@ class _Builder:
             ))
 
     def _calendars_and_plans(self) -> None:
-        weekdays = {day: [["08:00", "17:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
-        office = {"tz": "America/New_York", "hours": {**weekdays, "sat": [], "sun": []},
-                  "holidays": [], "overrides": {}, "holiday_country": "US"}
-        pacific_hours = {day: [["06:00", "17:00"]] for day in weekdays}
-        pacific = {"tz": "America/Los_Angeles", "hours": {**pacific_hours, "sat": [], "sun": []},
-                   "holidays": [], "overrides": {}}
-        specs = (
-            ("office", "New York office hours", office),  # seed 002
-            ("pacific", "Pacific support hours", pacific),  # seed 003
-            ("24x7", "24x7", BusinessCalendar.always_open("UTC").to_dict()),
-        )
+        specs = [(key, name, data) for key, (name, data) in seed_calendars().items()]
         calendar_ids: dict[str, uuid.UUID] = {}
         for key, name, data in specs:
             self.calendars[key] = BusinessCalendar.from_dict(data, name=name)
             calendar_ids[key] = new_id()
             self.rows["calendars"].append(self._row(id=calendar_ids[key], name=name, data=data))
-        # Free and Standard members get the office's hours; Premium gets seed 003's longer
-        # Pacific day; Enterprise names the 24x7 calendar in the seed plans themselves.
-        on_calendar = {"basic": "office", "standard": "office", "premium": "pacific"}
         self.plans: dict[str, tuple[uuid.UUID, SupportPlan]] = {}
         self.plan_calendar: dict[str, BusinessCalendar] = {}
         for plan in seed_plans():
-            key = plan.calendar or on_calendar[plan.key]
+            key = SEED_PLAN_CALENDARS[plan.key]
             named = replace(plan, calendar=self.calendars[key].name)
             plan_id = new_id()
             self.plans[plan.key] = (plan_id, named)

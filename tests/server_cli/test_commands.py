@@ -89,6 +89,43 @@ def test_init_is_idempotent(database_url: str, capsys: pytest.CaptureFixture[str
     engine.dispose()
 
 
+def test_init_gives_a_new_team_the_seed_plans(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sqlalchemy import select
+
+    from agentdesk.models import Calendar, Plan
+    from agentdesk.policy.calendar import BusinessCalendar
+
+    assert main(["server", "init", "--database-url", database_url]) == 0
+    assert "Basic/Free, Standard, Premium, Enterprise" in capsys.readouterr().out
+    engine = make_engine(database_url)
+    with Session(engine) as session:
+        plans = {p.key: p for p in session.scalars(select(Plan))}
+        calendars = {c.id: c for c in session.scalars(select(Calendar))}
+        assert sorted(plans) == ["basic", "enterprise", "premium", "standard"]
+        assert all(p.version > 0 for p in plans.values()), "stamped, so desktops pull them"
+        for plan in plans.values():
+            assert plan.calendar_id in calendars
+            BusinessCalendar.from_dict(calendars[plan.calendar_id].data)
+            plan.to_policy()
+        assert calendars[plans["enterprise"].calendar_id].name == "24x7"
+        assert calendars[plans["basic"].calendar_id].data["tz"] == "America/New_York"
+    engine.dispose()
+
+
+def test_init_without_default_plans(database_url: str) -> None:
+    from sqlalchemy import func, select
+
+    from agentdesk.models import Plan
+
+    assert main(["server", "init", "--database-url", database_url, "--no-default-plans"]) == 0
+    engine = make_engine(database_url)
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Plan)) == 0
+    engine.dispose()
+
+
 def test_init_creates_the_schema(db_kind: str, tmp_path: Path,
                                  capsys: pytest.CaptureFixture[str]) -> None:
     url = new_database_url(db_kind, tmp_path, migrated=False)

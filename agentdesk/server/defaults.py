@@ -1,0 +1,36 @@
+"""What a new team starts with: the seeds' plans on their calendars, so the first ticket can be
+filed the day the server is set up. Leads change them through the API afterwards."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.orm import Session
+
+from ..models import Calendar, Plan
+from ..policy.plans import SEED_PLAN_CALENDARS, seed_calendars, seed_plans
+
+
+def create_default_plans(session: Session, tenant_id: uuid.UUID) -> list[Plan]:
+    """Add the seed calendars and plans to ``tenant_id`` (the session's stamping, if enabled,
+    versions them for sync)."""
+    calendars: dict[str, Calendar] = {}
+    for key, (name, data) in seed_calendars().items():
+        calendars[key] = Calendar(tenant_id=tenant_id, name=name, data=data)
+        session.add(calendars[key])
+    plans = []
+    for plan in seed_plans():
+        d = plan.to_dict()
+        row = Plan(
+            tenant_id=tenant_id, key=plan.key, name=plan.name, rank=plan.rank,
+            channels=d["channels"], contact_allotment=plan.contact_allotment,
+            conversations_per_year=plan.conversations_per_year,
+            review_bonus_conversations=plan.review_bonus_conversations,
+            min_verified_reviews=plan.min_verified_reviews,
+            min_recent_reviews=plan.min_recent_reviews,
+            calendar_id=calendars[SEED_PLAN_CALENDARS[plan.key]].id,
+            response_targets=d["response_targets"],
+        )
+        session.add(row)
+        plans.append(row)
+    return plans
