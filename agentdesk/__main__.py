@@ -1,5 +1,8 @@
+"""``python -m agentdesk`` and the PyInstaller entry point (absolute import: a frozen entry
+script has no parent package)."""
+
 import sys
 
-from .cli import main
+from agentdesk.cli import main
 
 sys.exit(main())
