@@ -271,8 +271,8 @@ def _set_status(ctx: MutationContext, ticket: Ticket, target: TicketStatus, note
         )
     if target is TicketStatus.RESOLVED:
         ticket.resolved_at = ctx.now
-    elif current is TicketStatus.RESOLVED:
-        ticket.resolved_at = None
+    elif current is TicketStatus.RESOLVED and target is TicketStatus.IN_PROGRESS:
+        ticket.resolved_at = None  # reopened: the resolution no longer stands
     ticket.status = target
     _event(ctx, ticket, EventKind.STATUS, note, old=current.value, new=target.value)
     if target is TicketStatus.RESOLVED:

@@ -159,10 +159,23 @@ def test_the_seed_workflow_end_to_end(world: World) -> None:
     assert t.status is TicketStatus.RESOLVED
     assert t.resolved_at == world.now
     assert _events(world, tid)[-1].kind is EventKind.NOTIFICATION
+    resolved_at = world.now
+    world.now += timedelta(days=2)
     world.run("agent", "change_status", ticket_id=str(tid), status="closed")
+    assert _ticket(world, tid).resolved_at == resolved_at  # closing keeps the resolution time
     err = _rejected(world, "agent", "change_status", ticket_id=str(tid), status="in_progress")
     assert err.code == "invalid_transition"
     assert "closed" in err.message
+
+
+def test_reopening_clears_the_resolution(world: World) -> None:
+    tid = _new_ticket(world)
+    world.run("coordinator", "triage_ticket", ticket_id=str(tid), tier=3)
+    world.run("agent", "change_status", ticket_id=str(tid), status="resolved")
+    world.run("agent", "change_status", ticket_id=str(tid), status="in_progress")
+    t = _ticket(world, tid)
+    assert t.status is TicketStatus.IN_PROGRESS
+    assert t.resolved_at is None
 
 
 def test_untriaged_ticket_cannot_be_resolved(world: World) -> None:

@@ -1,0 +1,260 @@
+"""Small pieces shared by the ticket panel, the contact panel and the timer.
+
+* :class:`InlineMessage`: where a refusal or a confirmation is shown, inside the panel that
+  caused it (a message box would block the agent and hide the ticket they are reading).
+* :func:`show_availability`: every action button is enabled, or disabled with the rule that
+  forbids it as its tooltip, never just failing on click.
+* :func:`parse_money` / :class:`MoneyEdit`: money is a ``Decimal`` typed as text. A
+  ``QDoubleSpinBox`` would hand back a binary float (0.1 + 0.2 is not 0.3), so it is not used
+  for money anywhere.
+* Times are shown on the agent's own clock (the system zone); the rules keep working in UTC
+  and in the team's zone.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Hashable, Iterable, Mapping
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QAbstractButton, QApplication, QLabel, QLineEdit, QWidget
+
+from ..models import Role
+from ..sync.mutators import MutationRejected
+from ..sync.replica import Replica, ReplicaError
+
+__all__ = [
+    "InlineMessage",
+    "MoneyEdit",
+    "MutationRunner",
+    "capitalised",
+    "error_colour",
+    "local_text",
+    "money_text",
+    "parse_money",
+    "roles_text",
+    "show_availability",
+]
+
+_PLURAL = {
+    Role.AGENT: "agents",
+    Role.COORDINATOR: "coordinators",
+    Role.CONSULTANT: "consultants",
+    Role.LEAD: "leads",
+    Role.ADMIN: "admins",
+}
+
+
+def roles_text(roles: Iterable[Role]) -> str:
+    """``{coordinator, lead, admin}`` -> "coordinators, leads and admins" (enum order)."""
+    chosen = set(roles)
+    words = [_PLURAL[r] for r in Role if r in chosen]
+    if len(words) <= 1:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def capitalised(text: str) -> str:
+    """The rules word their reasons for the middle of a sentence; a tooltip starts one."""
+    return text[:1].upper() + text[1:] if text else text
+
+
+def local_text(t: datetime | None, *, empty: str = "—") -> str:
+    """An instant on the agent's own wall clock: "2026-03-03 10:00 EST"."""
+    if t is None:
+        return empty
+    local = t.astimezone()
+    zone = local.tzname() or ""
+    return f"{local:%Y-%m-%d %H:%M} {zone}".rstrip()
+
+
+def show_availability(button: QAbstractButton, refusal: str | None, purpose: str) -> None:
+    """Enable ``button`` with ``purpose`` as its tooltip, or disable it and say why not."""
+    button.setEnabled(refusal is None)
+    button.setToolTip(purpose if refusal is None else capitalised(refusal))
+
+
+def _is_dark(palette: QPalette) -> bool:
+    return palette.color(QPalette.ColorRole.Base).lightness() < 128
+
+
+def error_colour(palette: QPalette) -> QColor:
+    """A red readable on the palette's own background, light or dark."""
+    return QColor("#ff6e6e" if _is_dark(palette) else "#c62828")
+
+
+def ok_colour(palette: QPalette) -> QColor:
+    """A green readable on the palette's own background, light or dark."""
+    return QColor("#81c784" if _is_dark(palette) else "#2e7d32")
+
+
+class InlineMessage(QLabel):
+    """One line (wrapping) for the outcome of the last action; hidden when there is none."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWordWrap(True)
+        self.setVisible(False)
+        self.kind: str | None = None
+
+    def show_error(self, text: str) -> None:
+        self._show("error", capitalised(text))
+
+    def show_info(self, text: str) -> None:
+        self._show("info", capitalised(text))
+
+    def clear_message(self) -> None:
+        self.kind = None
+        self.setText("")
+        self.setVisible(False)
+
+    def _show(self, kind: str, text: str) -> None:
+        self.kind = kind
+        # From the application's palette, not our own: that one may hold the last error colour.
+        base = QApplication.palette(self)
+        palette = QPalette(self.palette())
+        role = QPalette.ColorRole.WindowText
+        palette.setColor(role, error_colour(base) if kind == "error" else base.color(role))
+        self.setPalette(palette)
+        self.setText(text)
+        self.setVisible(True)
+
+
+# --------------------------------------------------------------------------------- money
+
+_MONEY_PLAIN = re.compile(r"\d+(\.\d+)?")
+_MONEY_GROUPED = re.compile(r"\d{1,3}(,\d{3})+(\.\d+)?")
+#: Numeric(12, 2) in the schema: ten digits before the point, two after.
+_MAX_WHOLE_DIGITS = 10
+
+
+def parse_money(text: str) -> Decimal:
+    """A non-negative amount with at most two decimals, e.g. "150", "1,250.50".
+
+    Raises ``ValueError`` with a sentence for the agent. Exponents, "NaN", "Infinity" and
+    stray characters are refused even though ``Decimal`` would take some of them.
+    """
+    raw = text.strip().replace(" ", "")
+    if not raw:
+        raise ValueError("enter an amount, e.g. 150 or 1,250.50")
+    if raw.startswith("-"):
+        raise ValueError("an amount cannot be negative")
+    if not (_MONEY_PLAIN.fullmatch(raw) or _MONEY_GROUPED.fullmatch(raw)):
+        raise ValueError(
+            f"{text.strip()!r} is not an amount: use digits with an optional decimal point, "
+            "e.g. 1,250.50"
+        )
+    digits = raw.replace(",", "")
+    whole, _, cents = digits.partition(".")
+    if len(cents) > 2:
+        raise ValueError("use at most 2 decimal places")
+    if len(whole.lstrip("0")) > _MAX_WHOLE_DIGITS:
+        raise ValueError("the amount is too large")
+    try:
+        return Decimal(digits).quantize(Decimal("0.01"))
+    except InvalidOperation:  # pragma: no cover - the patterns above only let numbers through
+        raise ValueError(f"{text.strip()!r} is not an amount") from None
+
+
+def money_text(amount: Decimal) -> str:
+    return f"{amount:,.2f}"
+
+
+class MoneyEdit(QLineEdit):
+    """A line edit for an optional amount; :meth:`problem` says what is wrong with it."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setPlaceholderText("e.g. 1,250.00")
+        self.setMaxLength(32)
+
+    def amount(self) -> Decimal | None:
+        """The amount, or None when empty; raises ``ValueError`` when it is not an amount."""
+        if not self.text().strip():
+            return None
+        return parse_money(self.text())
+
+    def problem(self) -> str | None:
+        try:
+            self.amount()
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    def set_amount(self, amount: Decimal | None) -> None:
+        self.setText("" if amount is None else money_text(amount))
+
+
+# --------------------------------------------------------------------------------- mutations
+
+
+class MutationRunner:
+    """Runs a panel's mutations and keeps track of them until the server has answered.
+
+    ``run`` applies the mutation to the replica at once (optimistic, offline-safe) and shows a
+    local refusal in the panel's :class:`InlineMessage` instead of raising. The server may
+    still refuse later (a check-and-set conflict, a slot taken meanwhile by another desk); that
+    arrives with a sync pull as a stored rejection, and :meth:`report_server_refusals` shows it
+    in the panel that made the change, once, next to the thing (``context``) it was about.
+    """
+
+    def __init__(self, replica: Replica, message: InlineMessage) -> None:
+        self.replica = replica
+        self.message = message
+        self._issued: dict[tuple[uuid.UUID, int], tuple[Hashable, str]] = {}
+        self._reported: set[tuple[uuid.UUID, int]] = set()
+
+    def run(
+        self, name: str, args: Mapping[str, Any], *, done: str | None, what: str,
+        context: Hashable = None,
+    ) -> bool:
+        try:
+            client_id = self.replica.state.client_id
+            mutation_id = self.replica.mutate(name, args)
+        except MutationRejected as exc:
+            self.message.show_error(exc.message)
+            return False
+        except ReplicaError as exc:
+            self.message.show_error(str(exc))
+            return False
+        self._issued[(client_id, mutation_id)] = (context, what)
+        if done:
+            self.message.show_info(done)
+        return True
+
+    def report_server_refusals(self, context: Hashable = None) -> list[str]:
+        """Show the server's refusals of changes made here about ``context`` (not yet shown);
+        returns their texts."""
+        if not self._issued:
+            return []
+        # The state first: a pull landing between the two reads then only delays pruning.
+        state = self.replica.state
+        shown = []
+        refused: set[tuple[uuid.UUID, int]] = set()
+        for r in self.replica.rejections():
+            key = (r.client_id, r.mutation_id)
+            refused.add(key)
+            issued = self._issued.get(key)
+            if issued is None or key in self._reported or issued[0] != context:
+                continue
+            self._reported.add(key)
+            text = f"the server refused {issued[1]}: {r.message}"
+            shown.append(text)
+        if shown:
+            self.message.show_error("\n".join(shown))
+        # Everything up to the acknowledged id has been answered (a refusal arrives in the
+        # same pull as the acknowledgement): accepted changes, and refusals already shown, no
+        # longer need watching. A refusal about something not shown now waits for it.
+        answered = [
+            k for k in self._issued
+            if k[0] == state.client_id and k[1] <= state.last_mutation_id
+            and (k not in refused or k in self._reported)
+        ]
+        for key in answered:
+            del self._issued[key]
+            self._reported.discard(key)
+        return shown

@@ -1,0 +1,1075 @@
+"""The billable timer: always visible (a toolbar widget and a tray menu), kept in the replica.
+
+Seed 001 bills 1-on-1 time per customer per day, rounded up once a day to 30 minutes; general
+support is not billable until it escalates to 1-on-1. DESIGN.md: one running timer per person,
+persisted the moment it starts, so a crash or a kill loses nothing.
+
+So the timer holds no state of its own. The running timer *is* the replica's
+:class:`~agentdesk.models.RunningTimer` row of the signed-in user (``deleted`` False): starting
+writes it (``start_timer``, with a client-made UUIDv7 and the start instant), stopping turns it
+into a :class:`~agentdesk.models.TimeEntry` (``stop_timer``) in one mutation. A restarted app
+reads the same row and carries on from the original start; the stop is recorded exactly once
+because the entry id is made here, before the mutation is queued. All of it is replica
+mutations, so it works offline and syncs later.
+
+What the widget shows is computed, never stored: the elapsed time (a 1 s ``QTimer`` updating
+the labels only, from values read at the last :meth:`TimerWidget.refresh`), and today's raw vs
+billed minutes for the customer, with :func:`agentdesk.policy.billing.bill_days` over the
+customer's time entries of the team's local day (voided entries left out) plus the running
+timer as a provisional item, and "next 30-min increment in mm:ss" from the same bill.
+
+Manual time: :class:`TimeEntryDialog` adds an entry or a correction (a new entry voiding the
+old one); :class:`VoidEntryDialog` removes one with a reason. Idle time: an application-wide
+event filter (:class:`IdleMonitor`) records the last keyboard or mouse input; after
+``IDLE_MINUTES`` without any, :class:`IdlePrompt` offers to keep the idle stretch or discard
+it (stop the timer when idleness began, and start again now or stay stopped).
+
+The clock is injectable (``clock=``) so tests move time instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import shiboken6
+from PySide6.QtCore import QDateTime, QEvent, QObject, QSettings, QTimer, Slot
+from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPalette, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QApplication,
+    QCheckBox,
+    QComboBox,
+    QDateTimeEdit,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QMessageBox,
+    QPushButton,
+    QSystemTrayIcon,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..models import (
+    Organisation,
+    Role,
+    RunningTimer,
+    Tenant,
+    Ticket,
+    TicketKind,
+    TimeEntry,
+    TimeKind,
+    new_id,
+    utcnow,
+)
+from ..policy.billing import (
+    DEFAULT_INCREMENT_MINUTES,
+    DayBill,
+    WorkItem,
+    WorkKind,
+    bill_days,
+)
+from ..sync.mutators import TIMEKEEPERS
+from ..sync.replica import Replica
+from .panel_widgets import InlineMessage, MutationRunner, local_text, show_availability
+from .settings import IDLE_MINUTES
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "IdleMonitor",
+    "IdlePrompt",
+    "RunningInfo",
+    "TimeEntryDialog",
+    "TimerTray",
+    "TimerWidget",
+    "TodayTotals",
+    "VoidEntryDialog",
+    "elapsed_text",
+    "entry_problem",
+    "today_totals",
+]
+
+Clock = Callable[[], datetime]
+
+#: How far back the correction and void dialogs list entries.
+RECENT_ENTRIES = timedelta(days=30)
+
+
+# --------------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class RunningInfo:
+    """The signed-in user's running timer, as read from the replica."""
+
+    timer_id: uuid.UUID
+    organisation_id: uuid.UUID
+    organisation_name: str
+    ticket_id: uuid.UUID | None
+    ticket_subject: str | None
+    started_at: datetime
+    billable: bool
+
+
+@dataclass(frozen=True)
+class TicketInfo:
+    """The selected ticket, as far as the timer cares."""
+
+    ticket_id: uuid.UUID
+    subject: str
+    organisation_id: uuid.UUID
+    organisation_name: str
+    kind: TicketKind
+    escalated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class EntryInfo:
+    """A time entry that can still be corrected or voided (not voided yet)."""
+
+    entry_id: uuid.UUID
+    organisation_id: uuid.UUID
+    ticket_id: uuid.UUID | None
+    person_id: uuid.UUID
+    kind: TimeKind
+    started_at: datetime
+    ended_at: datetime
+    billable: bool
+    note: str
+
+    def label(self) -> str:
+        minutes = int((self.ended_at - self.started_at).total_seconds() // 60)
+        end = self.ended_at.astimezone()
+        text = f"{local_text(self.started_at)} to {end:%H:%M} ({minutes} min)"
+        if not self.billable:
+            text += ", not billable"
+        if self.note:
+            text += f": {self.note[:40]}"
+        return text
+
+
+@dataclass(frozen=True)
+class TodayTotals:
+    """Today's bill for one customer, with the running timer counted provisionally."""
+
+    organisation_id: uuid.UUID
+    day: date
+    raw: timedelta
+    billed_minutes: int
+    unscheduled_minutes: int
+    increment_minutes: int
+
+    @property
+    def to_next_increment(self) -> timedelta:
+        """Work left before the day's pooled time rounds up to one more increment."""
+        return timedelta(minutes=self.unscheduled_minutes) - self.raw
+
+
+def elapsed_text(elapsed: timedelta) -> str:
+    """"1:02:03": whole seconds, never negative (a clock set back shows 0:00:00)."""
+    total = max(int(elapsed.total_seconds()), 0)
+    hours, rest = divmod(total, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}"
+
+
+def _mm_ss(value: timedelta) -> str:
+    total = max(int(value.total_seconds()), 0)
+    minutes, seconds = divmod(total, 60)
+    return f"{minutes:02d}:{seconds:02d}"
+
+
+def _minutes_text(value: timedelta) -> str:
+    total = max(int(value.total_seconds()), 0)
+    hours, rest = divmod(total, 3600)
+    minutes = rest // 60
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m"
+
+
+def _zone(tz: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _valid_zone(tz: str) -> str:
+    """The team's zone name, or UTC when the replica holds one this machine does not know."""
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        log.warning("unknown team time zone %r; counting days in UTC", tz)
+        return "UTC"
+    return tz
+
+
+def _day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
+    zone = _zone(tz)
+    start = datetime.combine(day, datetime.min.time(), tzinfo=zone).astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=1), datetime.min.time(),
+                           tzinfo=zone).astimezone(UTC)
+    return start, end
+
+
+def _work_item(entry: TimeEntry) -> WorkItem:
+    return WorkItem(
+        customer_id=str(entry.organisation_id),
+        person=str(entry.person_id),
+        kind=WorkKind(entry.kind.value),
+        start=entry.started_at,
+        end=entry.ended_at,
+        billable=entry.billable,
+        extra_engineer=entry.extra_engineer,
+        id=str(entry.id),
+    )
+
+
+def _live_entries(session: Session, org_id: uuid.UUID, since: datetime,
+                  until: datetime) -> list[TimeEntry]:
+    """The organisation's ledger entries touching [since, until), minus voided ones and the
+    zero-length voiding entries themselves (append-only ledger: a correction is a new entry
+    that voids the old one, so only entries nobody voided count)."""
+    entries = list(session.scalars(
+        select(TimeEntry).where(
+            TimeEntry.organisation_id == org_id,
+            TimeEntry.deleted.is_(False),
+            TimeEntry.started_at < until,
+            TimeEntry.ended_at >= since,
+        )
+    ))
+    if not entries:
+        return []
+    voided = set(session.scalars(
+        select(TimeEntry.voids_id).where(
+            TimeEntry.voids_id.in_([e.id for e in entries]), TimeEntry.deleted.is_(False)
+        )
+    ))
+    return [e for e in entries if e.id not in voided and e.source != "void"]
+
+
+def today_totals(
+    items: Sequence[WorkItem],
+    organisation_id: uuid.UUID,
+    day: date,
+    tz: str,
+    running: RunningInfo | None,
+    person: str,
+    now: datetime,
+) -> TodayTotals:
+    """Seed 001's bill for ``day``: the closed entries plus the running timer so far."""
+    work = list(items)
+    if running is not None and running.organisation_id == organisation_id and (
+        now > running.started_at
+    ):
+        work.append(WorkItem(
+            customer_id=str(organisation_id), person=person, kind=WorkKind.UNSCHEDULED,
+            start=running.started_at, end=now, billable=running.billable, id="running",
+        ))
+    bill: DayBill | None = next(
+        (b for b in bill_days(work, tz=tz) if b.day == day), None
+    )
+    if bill is None:
+        return TodayTotals(organisation_id, day, timedelta(0), 0, 0, DEFAULT_INCREMENT_MINUTES)
+    return TodayTotals(
+        organisation_id, day, bill.raw_unscheduled, bill.total_minutes,
+        bill.unscheduled_minutes, bill.increment_minutes,
+    )
+
+
+def entry_problem(start: datetime, end: datetime, now: datetime) -> str | None:
+    """What is wrong with a manual time entry, in words (None: nothing)."""
+    if end < start:
+        return "The end is before the start."
+    if end == start:
+        return "The entry is empty: the end equals the start."
+    if start > now:
+        return "The start is in the future: record time once it has been worked."
+    if end > now:
+        return "The end is in the future: record time once it has been worked."
+    return None
+
+
+# --------------------------------------------------------------------------------- idle
+
+
+class IdleMonitor(QObject):
+    """Records when the agent last used the keyboard or mouse anywhere in the application
+    (an application-wide event filter; it only reads the event type and never consumes)."""
+
+    _INPUT = frozenset({
+        QEvent.Type.KeyPress,
+        QEvent.Type.MouseButtonPress,
+        QEvent.Type.MouseMove,
+        QEvent.Type.Wheel,
+        QEvent.Type.TouchBegin,
+    })
+
+    def __init__(self, clock: Clock, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._clock = clock
+        self.last_input = clock()
+
+    def note_input(self) -> None:
+        self.last_input = self._clock()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() in self._INPUT:
+            self.last_input = self._clock()
+        return False
+
+
+class IdlePrompt(QMessageBox):
+    """"You have been idle N minutes": keep the time, or discard it (and go on, or stop)."""
+
+    def __init__(self, idle_start: datetime, minutes: int, timer_id: uuid.UUID,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.idle_start = idle_start
+        self.timer_id = timer_id
+        self.minutes = minutes
+        self.setIcon(QMessageBox.Icon.Question)
+        self.setWindowTitle("Still working?")
+        self.setText(f"No keyboard or mouse input for {minutes} minutes "
+                     f"(since {idle_start.astimezone():%H:%M}). The timer kept running.")
+        self.keep_button = self.addButton("Keep", QMessageBox.ButtonRole.AcceptRole)
+        self.discard_button = self.addButton(
+            f"Discard the idle {minutes} minutes", QMessageBox.ButtonRole.DestructiveRole)
+        self.discard_stop_button = self.addButton(
+            f"Discard the idle {minutes} minutes and stop", QMessageBox.ButtonRole.RejectRole)
+        self.setDefaultButton(self.keep_button)
+
+
+# --------------------------------------------------------------------------------- dialogs
+
+
+class TimeEntryDialog(QDialog):
+    """Add time by hand, or correct an entry (the correction replaces it: the old entry is
+    voided by reference, never edited). ``submit`` runs the mutation and returns a refusal
+    to show, or None when it was recorded."""
+
+    def __init__(
+        self,
+        *,
+        organisation_name: str,
+        ticket_subject: str | None,
+        entries: Sequence[EntryInfo],
+        billable_default: bool,
+        clock: Clock,
+        submit: Callable[[dict[str, object]], str | None],
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Add or correct time")
+        self._clock = clock
+        self._submit = submit
+        self._entries = {str(e.entry_id): e for e in entries}
+        self.replaces_combo = QComboBox()
+        self.replaces_combo.addItem("— nothing: this is new time —", None)
+        for e in entries:
+            self.replaces_combo.addItem(e.label(), str(e.entry_id))
+        self.replaces_combo.currentIndexChanged.connect(self._replaces_changed)
+        now = clock()
+        self.start_edit = self._datetime_edit(now - timedelta(minutes=30))
+        self.end_edit = self._datetime_edit(now)
+        self.billable_check = QCheckBox("Billable (1-on-1 tech support)")
+        self.billable_check.setChecked(billable_default)
+        self.note_edit = QLineEdit()
+        self.note_edit.setMaxLength(2000)
+        self.error = InlineMessage()
+        form = QFormLayout()
+        form.addRow("Customer:", QLabel(organisation_name))
+        if ticket_subject:
+            form.addRow("Ticket:", QLabel(ticket_subject))
+        form.addRow("Replaces:", self.replaces_combo)
+        form.addRow("Start:", self.start_edit)
+        form.addRow("End:", self.end_edit)
+        form.addRow("", self.billable_check)
+        form.addRow("Note:", self.note_edit)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.save_button = buttons.addButton("Add time", QDialogButtonBox.ButtonRole.AcceptRole)
+        buttons.accepted.connect(self.save)
+        buttons.rejected.connect(self.reject)
+        for edit in (self.start_edit, self.end_edit):
+            edit.dateTimeChanged.connect(self._check)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.error)
+        layout.addWidget(buttons)
+        self._check()
+
+    @staticmethod
+    def _datetime_edit(value: datetime) -> QDateTimeEdit:
+        edit = QDateTimeEdit()
+        edit.setDisplayFormat("yyyy-MM-dd HH:mm")
+        edit.setCalendarPopup(True)
+        edit.setDateTime(QDateTime.fromSecsSinceEpoch(int(value.timestamp()) // 60 * 60))
+        return edit
+
+    @staticmethod
+    def _value(edit: QDateTimeEdit) -> datetime:
+        return datetime.fromtimestamp(edit.dateTime().toSecsSinceEpoch(), UTC)
+
+    def set_span(self, start: datetime, end: datetime) -> None:
+        self.start_edit.setDateTime(QDateTime.fromSecsSinceEpoch(int(start.timestamp())))
+        self.end_edit.setDateTime(QDateTime.fromSecsSinceEpoch(int(end.timestamp())))
+
+    def span(self) -> tuple[datetime, datetime]:
+        return self._value(self.start_edit), self._value(self.end_edit)
+
+    def _replaces_changed(self) -> None:
+        picked = self._entries.get(str(self.replaces_combo.currentData()))
+        if picked is not None:
+            self.set_span(picked.started_at, picked.ended_at)
+            self.billable_check.setChecked(picked.billable)
+            self.note_edit.setText(picked.note)
+        self.save_button.setText("Save correction" if picked is not None else "Add time")
+        self._check()
+
+    def problem(self) -> str | None:
+        start, end = self.span()
+        return entry_problem(start, end, self._clock())
+
+    def _check(self) -> None:
+        problem = self.problem()
+        if problem:
+            self.error.show_error(problem)
+        else:
+            self.error.clear_message()
+        show_availability(self.save_button, problem, "Record this time")
+
+    def save(self) -> None:
+        problem = self.problem()
+        if problem:
+            self.error.show_error(problem)
+            return
+        start, end = self.span()
+        replaces = self.replaces_combo.currentData()
+        refusal = self._submit({
+            "started_at": start,
+            "ended_at": end,
+            "billable": self.billable_check.isChecked(),
+            "note": self.note_edit.text().strip(),
+            "voids_id": uuid.UUID(replaces) if replaces else None,
+        })
+        if refusal:
+            self.error.show_error(refusal)
+            return
+        self.accept()
+
+
+class VoidEntryDialog(QDialog):
+    """Remove an entry without replacing it, saying why (the ledger keeps both)."""
+
+    def __init__(self, entries: Sequence[EntryInfo],
+                 submit: Callable[[uuid.UUID, str], str | None],
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Void a time entry")
+        self._submit = submit
+        self.entry_combo = QComboBox()
+        for e in entries:
+            self.entry_combo.addItem(e.label(), str(e.entry_id))
+        self.reason_edit = QLineEdit()
+        self.reason_edit.setMaxLength(2000)
+        self.reason_edit.setPlaceholderText("Why is this time removed?")
+        self.error = InlineMessage()
+        form = QFormLayout()
+        form.addRow("Entry:", self.entry_combo)
+        form.addRow("Reason:", self.reason_edit)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.void_button = buttons.addButton("Void entry", QDialogButtonBox.ButtonRole.AcceptRole)
+        buttons.accepted.connect(self.save)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.error)
+        layout.addWidget(buttons)
+        if not entries:
+            self.error.show_error("there is no entry to void")
+            self.void_button.setEnabled(False)
+
+    def save(self) -> None:
+        data = self.entry_combo.currentData()
+        if not data:
+            self.error.show_error("pick the entry to void")
+            return
+        reason = self.reason_edit.text().strip()
+        if not reason:
+            self.error.show_error("say why the time is removed")
+            return
+        refusal = self._submit(uuid.UUID(str(data)), reason)
+        if refusal:
+            self.error.show_error(refusal)
+            return
+        self.accept()
+
+
+# --------------------------------------------------------------------------------- widget
+
+
+class TimerWidget(QWidget):
+    """The timer for the toolbar. ``set_current_ticket`` tells it the selected ticket;
+    ``toggle`` starts (on that ticket) or stops. ``settings`` is where ``IDLE_MINUTES`` is
+    read (the application's QSettings by default)."""
+
+    def __init__(
+        self,
+        replica: Replica,
+        parent: QWidget | None = None,
+        *,
+        clock: Clock = utcnow,
+        settings: QSettings | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.replica = replica
+        self._clock = clock
+        self._settings = settings if settings is not None else QSettings()
+        self._ticket_id: uuid.UUID | None = None
+        self._ticket: TicketInfo | None = None
+        self._running: RunningInfo | None = None
+        self._user_id: uuid.UUID | None = None
+        self._role: Role | None = None
+        self._tz = "UTC"
+        self._customer: tuple[uuid.UUID, str] | None = None
+        self._day: date | None = None
+        self._items: list[WorkItem] = []
+        self._observers: list[Callable[[], None]] = []
+        self._split_tried: set[uuid.UUID] = set()
+        self.totals: TodayTotals | None = None
+        self.idle_prompt: IdlePrompt | None = None
+        self.entry_dialog: TimeEntryDialog | None = None
+        self.void_dialog: VoidEntryDialog | None = None
+        self._build()
+        self._runner = MutationRunner(replica, self.message)
+        self.idle_monitor = IdleMonitor(clock, self)
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self.idle_monitor)
+        self._ticker = QTimer(self)
+        self._ticker.setInterval(1000)
+        self._ticker.timeout.connect(self.tick)
+        self._ticker.start()
+        self.refresh()
+
+    def _build(self) -> None:
+        self.elapsed_label = QLabel()
+        font = self.elapsed_label.font()
+        font.setBold(True)
+        font.setStyleHint(QFont.StyleHint.Monospace)
+        self.elapsed_label.setFont(font)
+        self.subject_label = QLabel()
+        self.subject_label.setMaximumWidth(260)
+        self.toggle_button = QPushButton("Start")
+        self.toggle_button.clicked.connect(self.toggle)
+        self.switch_button = QPushButton("Switch here")
+        self.switch_button.clicked.connect(self.switch_to_current)
+        self.totals_label = QLabel()
+        self.more_button = QToolButton()
+        self.more_button.setText("Time…")
+        self.more_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.more_button)
+        self.add_time_action = menu.addAction("Add or correct time…")
+        self.add_time_action.triggered.connect(self.open_time_entry_dialog)
+        self.void_action = menu.addAction("Void an entry…")
+        self.void_action.triggered.connect(self.open_void_dialog)
+        self.more_button.setMenu(menu)
+        self.message = InlineMessage()
+        self.message.setMaximumWidth(360)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 0, 4, 0)
+        layout.addWidget(QLabel("Timer"))
+        layout.addWidget(self.elapsed_label)
+        layout.addWidget(self.subject_label)
+        layout.addWidget(self.toggle_button)
+        layout.addWidget(self.switch_button)
+        layout.addWidget(self.totals_label)
+        layout.addWidget(self.more_button)
+        layout.addWidget(self.message)
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def running(self) -> RunningInfo | None:
+        return self._running
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def add_observer(self, observer: Callable[[], None]) -> None:
+        """``observer()`` runs after every refresh and tick (the tray menu follows the timer
+        this way, without a Python-side signal emitted every second)."""
+        self._observers.append(observer)
+
+    def set_current_ticket(self, ticket_id: uuid.UUID | None) -> None:
+        self._ticket_id = ticket_id
+        self.refresh()
+
+    @Slot(object)
+    def replica_changed(self, _change: object = None) -> None:
+        """Connect the app's "replica changed" signal here (GUI thread only)."""
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-read the running timer, the selected ticket and today's entries for the
+        customer (a few indexed reads), then redraw."""
+        state = self.replica.state
+        self._user_id, self._role = state.user_id, state.role
+        now = self._clock()
+        with self.replica.session() as s:
+            tenant = s.get(Tenant, state.tenant_id) if state.tenant_id is not None else None
+            self._tz = _valid_zone(tenant.timezone if tenant is not None else "UTC")
+            self._running = self._read_running(s)
+            self._ticket = self._read_ticket(s, self._ticket_id)
+            self._customer = self._pick_customer()
+            self._day = now.astimezone(_zone(self._tz)).date()
+            self._items = []
+            if self._customer is not None:
+                since, until = _day_bounds(self._day, self._tz)
+                self._items = [_work_item(e) for e in
+                               _live_entries(s, self._customer[0], since, until)]
+        if self._split_at_escalation():
+            return  # the split refreshed already
+        self._render_state()
+        self.tick()
+
+    def toggle(self) -> None:
+        """Start on the selected ticket, or stop the running timer (the shortcut's action)."""
+        if self._running is not None:
+            self.stop()
+        else:
+            self.start()
+
+    def start(self) -> bool:
+        refusal = self._start_refusal()
+        if refusal is not None:
+            self.message.show_error(refusal)
+            return False
+        assert self._ticket is not None
+        ok = self._start_on(self._ticket, self._clock(), "timer started")
+        self.refresh()
+        return ok
+
+    def stop(self) -> bool:
+        if self._running is None:
+            self.message.show_error("no timer is running")
+            return False
+        ok = self._stop_at(self._running, self._clock(), "timer stopped")
+        self.refresh()
+        return ok
+
+    def switch_to_current(self) -> bool:
+        """Stop the running timer and start one on the selected ticket, at the same instant
+        (two mutations: the stopped time is recorded even if the start is refused)."""
+        refusal = self._switch_refusal()
+        if refusal is not None:
+            self.message.show_error(refusal)
+            return False
+        assert self._running is not None
+        assert self._ticket is not None
+        now = self._clock()
+        ok = self._stop_at(self._running, now, None) and self._start_on(
+            self._ticket, now, f"switched to {self._ticket.organisation_name}")
+        self.refresh()
+        return ok
+
+    # ------------------------------------------------------------------ reading
+
+    def _read_running(self, s: Session) -> RunningInfo | None:
+        if self._user_id is None:
+            return None
+        timer = s.scalar(select(RunningTimer).where(
+            RunningTimer.person_id == self._user_id, RunningTimer.deleted.is_(False)))
+        if timer is None:
+            return None
+        org = s.get(Organisation, timer.organisation_id)
+        ticket = s.get(Ticket, timer.ticket_id) if timer.ticket_id is not None else None
+        return RunningInfo(
+            timer_id=timer.id,
+            organisation_id=timer.organisation_id,
+            organisation_name=org.name if org is not None else "unknown customer",
+            ticket_id=timer.ticket_id,
+            ticket_subject=ticket.subject if ticket is not None else None,
+            started_at=timer.started_at,
+            billable=timer.billable,
+        )
+
+    @staticmethod
+    def _read_ticket(s: Session, ticket_id: uuid.UUID | None) -> TicketInfo | None:
+        if ticket_id is None:
+            return None
+        ticket = s.get(Ticket, ticket_id)
+        if ticket is None or ticket.deleted:
+            return None
+        org = s.get(Organisation, ticket.organisation_id)
+        return TicketInfo(
+            ticket_id=ticket.id,
+            subject=ticket.subject,
+            organisation_id=ticket.organisation_id,
+            organisation_name=org.name if org is not None else "unknown customer",
+            kind=ticket.kind,
+            escalated_at=ticket.escalated_at,
+        )
+
+    def _pick_customer(self) -> tuple[uuid.UUID, str] | None:
+        """Today's totals are for the customer being timed, else the selected ticket's."""
+        if self._running is not None:
+            return self._running.organisation_id, self._running.organisation_name
+        if self._ticket is not None:
+            return self._ticket.organisation_id, self._ticket.organisation_name
+        return None
+
+    def recent_entries(self) -> list[EntryInfo]:
+        """Entries of the customer (last 30 days) this user may correct or void."""
+        if self._customer is None or self._user_id is None:
+            return []
+        now = self._clock()
+        with self.replica.session() as s:
+            entries = _live_entries(s, self._customer[0], now - RECENT_ENTRIES,
+                                    now + timedelta(days=1))
+        mine_only = self._role not in TIMEKEEPERS
+        chosen = [e for e in entries if not mine_only or e.person_id == self._user_id]
+        chosen.sort(key=lambda e: (e.started_at, e.id), reverse=True)
+        return [
+            EntryInfo(e.id, e.organisation_id, e.ticket_id, e.person_id, e.kind, e.started_at,
+                      e.ended_at, e.billable, e.note)
+            for e in chosen[:100]
+        ]
+
+    # ------------------------------------------------------------------ rules
+
+    def _start_refusal(self) -> str | None:
+        if self._user_id is None:
+            return "sign in first"
+        if self._running is not None:
+            return (f"a timer is already running on {self._running.organisation_name}: stop "
+                    "it first (one running timer per person)")
+        if self._ticket is None:
+            return "select a ticket to time its organisation"
+        return None
+
+    def _switch_refusal(self) -> str | None:
+        if self._running is None:
+            return "no timer is running: start one instead"
+        if self._ticket is None:
+            return "select the ticket to switch to"
+        if self._ticket.ticket_id == self._running.ticket_id:
+            return "the timer is already on this ticket"
+        return None
+
+    # ------------------------------------------------------------------ mutations
+
+    def _start_on(self, ticket: TicketInfo, at: datetime, done: str | None) -> bool:
+        return self._runner.run(
+            "start_timer",
+            {
+                "timer_id": new_id(),
+                "organisation_id": ticket.organisation_id,
+                "ticket_id": ticket.ticket_id,
+                "started_at": at,
+                # Seed 001: general support is not billable; 1-on-1 time is.
+                "billable": ticket.kind is TicketKind.ONE_ON_ONE,
+            },
+            done=done,
+            what="starting the timer",
+        )
+
+    def _stop_at(self, running: RunningInfo, at: datetime, done: str | None) -> bool:
+        return self._runner.run(
+            "stop_timer",
+            {"timer_id": running.timer_id, "entry_id": new_id(), "ended_at": at},
+            done=done,
+            what="stopping the timer",
+        )
+
+    def _split_at_escalation(self) -> bool:
+        """Seed 001: once general support escalates to 1-on-1, time from then on is billable.
+        A non-billable timer on a ticket that has since escalated is stopped at the escalation
+        and a billable one started from that instant (once: the new timer is billable)."""
+        running = self._running
+        if running is None or running.billable or running.ticket_id is None:
+            return False
+        if running.timer_id in self._split_tried:
+            return False  # tried and refused (shown inline): never loop on it
+        with self.replica.session() as s:
+            ticket = self._read_ticket(s, running.ticket_id)
+        if ticket is None or ticket.kind is not TicketKind.ONE_ON_ONE:
+            return False
+        at = max(ticket.escalated_at or running.started_at, running.started_at)
+        at = min(at, self._clock())
+        self._split_tried.add(running.timer_id)
+        if self._stop_at(running, at, None):
+            self._start_on(ticket, at, "the ticket escalated to 1-on-1: the timer is billable "
+                           "from the escalation on")
+        self._running = None  # whatever happened, re-read
+        self.refresh()
+        return True
+
+    # ------------------------------------------------------------------ display
+
+    def _render_state(self) -> None:
+        running = self._running
+        if running is not None:
+            self.toggle_button.setText("Stop")
+            self.toggle_button.setEnabled(True)
+            self.toggle_button.setToolTip(
+                f"Stop timing {running.organisation_name} (started "
+                f"{local_text(running.started_at)})")
+            what = running.organisation_name
+            if running.ticket_subject:
+                what += f" · {running.ticket_subject}"
+            if not running.billable:
+                what += " (general support: not billable)"
+            self.subject_label.setText(what)
+            self.subject_label.setToolTip(what)
+        else:
+            self.toggle_button.setText("Start")
+            refusal = self._start_refusal()
+            purpose = (f"Start timing {self._ticket.organisation_name} on this ticket"
+                       if self._ticket is not None else "")
+            show_availability(self.toggle_button, refusal, purpose)
+            self.subject_label.setText("No timer running")
+            self.subject_label.setToolTip("")
+        switch_purpose = (f"Stop the running timer and start one on {self._ticket.subject}"
+                          if self._ticket is not None else "")
+        show_availability(self.switch_button, self._switch_refusal(), switch_purpose)
+        can_record = self._customer is not None
+        self.add_time_action.setEnabled(can_record)
+        self.void_action.setEnabled(can_record)
+        self.more_button.setToolTip(
+            "Add, correct or void time" if can_record
+            else "Select a ticket to record time for its organisation")
+
+    def tick(self) -> None:
+        """The 1 s tick: labels only, from the values read at the last refresh."""
+        now = self._clock()
+        running = self._running
+        if self._day is not None and now.astimezone(_zone(self._tz)).date() != self._day:
+            self.refresh()  # the team's day turned: today's entries are other entries
+            return
+        self.elapsed_label.setText(
+            elapsed_text(now - running.started_at) if running is not None else "0:00:00")
+        self.totals = None
+        if self._customer is not None and self._day is not None and self._user_id is not None:
+            self.totals = today_totals(self._items, self._customer[0], self._day, self._tz,
+                                       running, str(self._user_id), now)
+            t = self.totals
+            text = (f"Today, {self._customer[1]}: {_minutes_text(t.raw)} raw · "
+                    f"{t.billed_minutes}m billed")
+            if t.raw > timedelta(0):
+                text += (f" · next {t.increment_minutes}-min increment in "
+                         f"{_mm_ss(t.to_next_increment)}")
+            self.totals_label.setText(text)
+            self.totals_label.setToolTip(
+                "Billable 1-on-1 time outside scheduled blocks is added up per customer per "
+                f"day and rounded up once to {t.increment_minutes}-minute increments "
+                "(the running timer counts provisionally).")
+        else:
+            self.totals_label.setText("")
+        self.check_idle()
+        for observer in list(self._observers):
+            owner = getattr(observer, "__self__", None)
+            if isinstance(owner, QObject) and not shiboken6.isValid(owner):
+                self._observers.remove(observer)  # its widget was deleted
+                continue
+            observer()
+
+    def idle_minutes(self) -> int:
+        return IDLE_MINUTES.read(self._settings)
+
+    def check_idle(self) -> None:
+        """Offer to discard idle time once the agent has been away ``IDLE_MINUTES``."""
+        running = self._running
+        if running is None or self.idle_prompt is not None:
+            return
+        limit = self.idle_minutes()
+        if limit <= 0:
+            return
+        now = self._clock()
+        idle_since = max(self.idle_monitor.last_input, running.started_at)
+        if now - idle_since < timedelta(minutes=limit):
+            return
+        minutes = int((now - idle_since).total_seconds() // 60)
+        _discard(self.idle_prompt)
+        prompt = IdlePrompt(idle_since, minutes, running.timer_id, self)
+        prompt.buttonClicked.connect(self._idle_answered)
+        self.idle_prompt = prompt
+        prompt.open()
+
+    def _idle_answered(self, button: QAbstractButton) -> None:
+        prompt = self.idle_prompt
+        self.idle_prompt = None
+        if prompt is None:
+            return
+        _discard(prompt)
+        self.idle_monitor.note_input()
+        if button is prompt.keep_button:
+            self.message.show_info(f"kept the idle {prompt.minutes} minutes")
+            return
+        self.refresh()
+        running = self._running
+        if running is None or running.timer_id != prompt.timer_id:
+            self.message.show_error("the timer changed meanwhile; nothing was discarded")
+            return
+        with self.replica.session() as s:
+            ticket = self._read_ticket(s, running.ticket_id)
+        stopped = self._stop_at(running, prompt.idle_start,
+                                f"discarded the idle {prompt.minutes} minutes")
+        if stopped and button is prompt.discard_button:
+            if ticket is not None:
+                self._start_on(ticket, self._clock(),
+                               f"discarded the idle {prompt.minutes} minutes; timing again")
+            else:
+                self.message.show_error("the ticket is gone; the timer stays stopped")
+        self.refresh()
+
+    # ------------------------------------------------------------------ manual time
+
+    def open_time_entry_dialog(self) -> None:
+        if self._customer is None:
+            self.message.show_error("select a ticket to record time for its organisation")
+            return
+        org_id, org_name = self._customer
+        ticket = self._ticket if (
+            self._ticket is not None and self._ticket.organisation_id == org_id) else None
+        entries = self.recent_entries()
+
+        def submit(values: dict[str, object]) -> str | None:
+            return self._add_entry(org_id, ticket.ticket_id if ticket else None, values)
+
+        _discard(self.entry_dialog)
+        dialog = TimeEntryDialog(
+            organisation_name=org_name,
+            ticket_subject=ticket.subject if ticket else None,
+            entries=entries,
+            billable_default=ticket is None or ticket.kind is TicketKind.ONE_ON_ONE,
+            clock=self._clock,
+            submit=submit,
+            parent=self,
+        )
+        self.entry_dialog = dialog
+        dialog.open()
+
+    def _add_entry(self, org_id: uuid.UUID, ticket_id: uuid.UUID | None,
+                   values: dict[str, object]) -> str | None:
+        args = {"entry_id": new_id(), "organisation_id": org_id, "ticket_id": ticket_id,
+                **values}
+        correcting = values.get("voids_id") is not None
+        ok = self._runner.run(
+            "add_time_entry", args,
+            done="time corrected" if correcting else "time added",
+            what="the correction" if correcting else "the manual time",
+        )
+        self.refresh()
+        return None if ok else self.message.text()
+
+    def open_void_dialog(self) -> None:
+        if self._customer is None:
+            self.message.show_error("select a ticket to void time of its organisation")
+            return
+
+        def submit(entry_id: uuid.UUID, reason: str) -> str | None:
+            ok = self._runner.run(
+                "void_time_entry",
+                {"entry_id": new_id(), "voids_id": entry_id, "note": reason},
+                done="the entry was voided", what="voiding the entry",
+            )
+            self.refresh()
+            return None if ok else self.message.text()
+
+        _discard(self.void_dialog)
+        dialog = VoidEntryDialog(self.recent_entries(), submit, self)
+        self.void_dialog = dialog
+        dialog.open()
+
+
+def _discard(dialog: QObject | None) -> None:
+    """Drop the previous instance of a dialog the widget re-creates on each use."""
+    if dialog is not None:
+        dialog.deleteLater()
+
+
+# --------------------------------------------------------------------------------- tray
+
+
+def _clock_icon(palette: QPalette) -> QIcon:
+    """A small drawn stopwatch, in the palette's colours (no image file needed)."""
+    pixmap = QPixmap(32, 32)
+    pixmap.fill(QColor(0, 0, 0, 0))
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setPen(palette.color(QPalette.ColorRole.WindowText))
+    painter.setBrush(palette.color(QPalette.ColorRole.Highlight))
+    painter.drawEllipse(3, 5, 26, 26)
+    painter.drawLine(16, 18, 16, 9)
+    painter.drawLine(16, 18, 22, 18)
+    painter.drawRect(13, 0, 6, 4)
+    painter.end()
+    return QIcon(pixmap)
+
+
+class TimerTray(QObject):
+    """The timer in the system tray: a menu with the elapsed time, start/stop and switch.
+
+    Give it the app's own tray icon to add the timer to that icon's menu; without one it makes
+    its own icon, but only where a system tray exists (``isSystemTrayAvailable``), so a
+    desktop without one (or a headless test) gets no warning and still has :attr:`menu`.
+    """
+
+    def __init__(self, timer: TimerWidget, tray: QSystemTrayIcon | None = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent or timer)
+        self.timer = timer
+        self.menu = QMenu()
+        self.elapsed_action = self.menu.addAction("No timer running")
+        self.elapsed_action.setEnabled(False)
+        self.toggle_action = self.menu.addAction("Start timer")
+        self.toggle_action.triggered.connect(timer.toggle)
+        self.switch_action = self.menu.addAction("Switch timer to the selected ticket")
+        self.switch_action.triggered.connect(timer.switch_to_current)
+        self.icon: QSystemTrayIcon | None = None
+        if tray is not None:
+            self.icon = tray
+            existing = tray.contextMenu()
+            if existing is not None and existing.actions():
+                first = existing.actions()[0]
+                for action in (self.elapsed_action, self.toggle_action, self.switch_action):
+                    existing.insertAction(first, action)
+                existing.insertSeparator(first)
+            else:
+                tray.setContextMenu(self.menu)
+        elif QSystemTrayIcon.isSystemTrayAvailable():
+            self.icon = QSystemTrayIcon(_clock_icon(timer.palette()), self)
+            self.icon.setContextMenu(self.menu)
+            self.icon.show()
+        timer.add_observer(self.update)
+        self.update()
+
+    def update(self) -> None:
+        timer = self.timer
+        running = timer.running
+        if running is not None:
+            elapsed = elapsed_text(timer.now() - running.started_at)
+            text = f"{running.organisation_name}: {elapsed}"
+            self.toggle_action.setText("Stop timer")
+            self.toggle_action.setEnabled(True)
+        else:
+            text = "No timer running"
+            self.toggle_action.setText("Start timer")
+            self.toggle_action.setEnabled(timer.toggle_button.isEnabled())
+        self.elapsed_action.setText(text)
+        self.switch_action.setEnabled(timer.switch_button.isEnabled())
+        if self.icon is not None:
+            self.icon.setToolTip(f"AgentDesk timer — {text}")

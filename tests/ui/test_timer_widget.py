@@ -1,0 +1,411 @@
+"""The billable timer: kept in the replica (so it survives a kill), one per person, switched
+between tickets, today's raw vs billed time, manual entries and corrections, the idle prompt.
+
+Time is a :class:`~tests.ui.conftest.FakeClock` the widget reads; nothing sleeps. The clock
+starts 90 minutes in the past on the team's current day (the server refuses timer times in the
+future, and today's totals are per local day).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import shiboken6
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import QMenu, QSystemTrayIcon
+from pytestqt.qtbot import QtBot
+from sqlalchemy import select
+
+from agentdesk.models import RunningTimer, TimeEntry
+from agentdesk.sync.engine import SyncEngine
+from agentdesk.sync.replica import Replica
+from agentdesk.ui.settings import IDLE_MINUTES
+from agentdesk.ui.timer_widget import TimerTray, TimerWidget, entry_problem
+from tests.sync.conftest import Desk, Team
+from tests.ui.conftest import FakeClock, PanelDesk, new_ticket
+
+
+def _settings(tmp_path: Path, idle_minutes: int = 10) -> QSettings:
+    settings = QSettings(str(tmp_path / "timer.ini"), QSettings.Format.IniFormat)
+    IDLE_MINUTES.write(settings, idle_minutes)
+    return settings
+
+
+def _timer(qtbot: QtBot, desk: Desk, clock: FakeClock, tmp_path: Path,
+           idle_minutes: int = 10) -> TimerWidget:
+    timer = TimerWidget(desk.replica, clock=clock, settings=_settings(tmp_path, idle_minutes))
+    qtbot.addWidget(timer)
+    return timer
+
+
+def _one_on_one(desk: Desk, team: Team, **kw: object) -> uuid.UUID:
+    ticket_id = new_ticket(desk, team, **kw)
+    desk.replica.mutate("escalate_ticket", {"ticket_id": ticket_id})
+    return ticket_id
+
+
+def _entries(replica: Replica) -> list[TimeEntry]:
+    with replica.session() as s:
+        return list(s.scalars(select(TimeEntry).order_by(TimeEntry.started_at,
+                                                          TimeEntry.created_at)))
+
+
+def _live_timers(replica: Replica) -> list[RunningTimer]:
+    with replica.session() as s:
+        return list(s.scalars(select(RunningTimer).where(RunningTimer.deleted.is_(False))))
+
+
+def _server_entries(team: Team) -> list[TimeEntry]:
+    with team.db() as s:
+        entries = list(s.scalars(select(TimeEntry).order_by(TimeEntry.started_at,
+                                                             TimeEntry.created_at)))
+        s.expunge_all()
+        return entries
+
+
+def test_start_tick_and_stop_from_the_toolbar_and_the_tray(
+    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk, panel_clock: FakeClock,
+    tmp_path: Path
+) -> None:
+    desk = panel_desk("agent")
+    ticket_id = new_ticket(desk, panel_team)
+    timer = _timer(qtbot, desk, panel_clock, tmp_path)
+    tray = TimerTray(timer)
+    assert (tray.icon is None) == (not QSystemTrayIcon.isSystemTrayAvailable())
+    assert not timer.toggle_button.isEnabled()
+    assert timer.toggle_button.toolTip() == "Select a ticket to time its organisation"
+    assert not tray.toggle_action.isEnabled()
+
+    timer.set_current_ticket(ticket_id)
+    t0 = panel_clock.now
+    timer.toggle()  # the start/stop shortcut
+    running = timer.running
+    assert running is not None
+    assert running.started_at == t0
+    assert running.billable is False, "general support is not billable"
+    assert timer.subject_label.text() == (
+        "Globex · Checkout is down (general support: not billable)")
+    [row] = _live_timers(desk.replica)  # persisted the moment it started
+    assert (row.started_at, row.person_id, row.ticket_id) == (t0, desk.user_id, ticket_id)
+
+    panel_clock.advance(seconds=75)
+    timer.tick()
+    assert timer.elapsed_label.text() == "0:01:15"
+    assert tray.elapsed_action.text() == "Globex: 0:01:15"
+    assert tray.toggle_action.text() == "Stop timer"
+    assert not timer.switch_button.isEnabled()
+    assert timer.switch_button.toolTip() == "The timer is already on this ticket"
+
+    tray.toggle_action.trigger()
+    assert timer.running is None
+    assert _live_timers(desk.replica) == []
+    [entry] = _entries(desk.replica)
+    assert (entry.started_at, entry.ended_at) == (t0, t0 + timedelta(seconds=75))
+    assert entry.billable is False
+    assert entry.ticket_id == ticket_id
+    assert tray.elapsed_action.text() == "No timer running"
+    assert timer.toggle_button.text() == "Start"
+
+    # Given the app's own tray icon, the timer joins its menu instead of making another icon.
+    app_menu = QMenu()
+    quit_action = app_menu.addAction("Quit")
+    icon = QSystemTrayIcon()
+    icon.setContextMenu(app_menu)
+    joined = TimerTray(timer, icon)
+    assert joined.icon is icon
+    assert app_menu.actions()[0] is joined.elapsed_action
+    assert app_menu.actions()[-1] is quit_action
+
+
+def test_a_running_timer_survives_the_app_being_killed(
+    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk, panel_clock: FakeClock,
+    tmp_path: Path
+) -> None:
+    desk = panel_desk("consultant")
+    ticket_id = _one_on_one(desk, panel_team)
+    desk.sync()
+    timer = TimerWidget(desk.replica, clock=panel_clock, settings=_settings(tmp_path))
+    timer.set_current_ticket(ticket_id)
+    t0 = panel_clock.now
+    timer.toggle()
+    assert timer.running is not None
+    assert timer.running.billable is True
+    panel_clock.advance(minutes=20)
+    timer.tick()
+    assert timer.elapsed_label.text() == "0:20:00"
+
+    # Killed while offline: no stop, no sync, no close. The widget and the Replica object just
+    # vanish (the old object is kept aside, unused, only so its file handles close after the
+    # test), and a new app opens the same replica file.
+    path = desk.replica.path
+    graveyard = [desk.replica]
+    shiboken6.delete(timer)
+    del timer
+    desk.replica = Replica(path)
+    desk.engine = SyncEngine(desk.replica, desk.client)
+    try:
+        restored = _timer(qtbot, desk, panel_clock, tmp_path)
+        restored.set_current_ticket(ticket_id)
+        running = restored.running
+        assert running is not None, "the timer is still running after the restart"
+        assert running.started_at == t0, "from its original start"
+        assert running.billable is True
+        assert restored.elapsed_label.text() == "0:20:00"
+        assert restored.toggle_button.text() == "Stop"
+
+        desk.sync()  # the start, queued before the kill, reaches the server now
+        with panel_team.db() as s:
+            [server_timer] = s.scalars(select(RunningTimer))
+            assert server_timer.started_at == t0
+
+        panel_clock.advance(minutes=5)
+        restored.toggle()
+        assert restored.running is None
+        desk.sync()
+        desk.sync()  # a second sync must not send or apply anything again
+        assert desk.replica.pending_count() == 0
+        assert desk.replica.rejections() == []
+        [entry] = _server_entries(panel_team)
+        assert (entry.started_at, entry.ended_at) == (t0, t0 + timedelta(minutes=25))
+        assert entry.billable is True
+        assert entry.person_id == desk.user_id
+        with panel_team.db() as s:
+            assert s.scalars(select(RunningTimer).where(
+                RunningTimer.deleted.is_(False))).all() == []
+        assert [(e.id, e.started_at, e.ended_at) for e in _entries(desk.replica)] == [
+            (entry.id, entry.started_at, entry.ended_at)]
+        totals = restored.totals
+        assert totals is not None
+        assert totals.raw == timedelta(minutes=25)
+        assert totals.billed_minutes == 30
+        assert restored.totals_label.text() == (
+            "Today, Globex: 25m raw · 30m billed · next 30-min increment in 05:00")
+    finally:
+        for old in graveyard:
+            old.close()
+
+
+def test_switching_ticket_stops_one_timer_and_starts_the_other(
+    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk, panel_clock: FakeClock,
+    tmp_path: Path
+) -> None:
+    desk = panel_desk("consultant")
+    world = panel_team.world
+    globex = _one_on_one(desk, panel_team)
+    initech = new_ticket(desk, panel_team, organisation_id=str(world.orgs["initech"]),
+                         requester_id=str(world.contacts["dee"]), subject="Export fails")
+    timer = _timer(qtbot, desk, panel_clock, tmp_path)
+    timer.set_current_ticket(globex)
+    t0 = panel_clock.now
+    timer.start()
+    panel_clock.advance(minutes=7)
+    queued = desk.replica.pending_count()
+
+    timer.set_current_ticket(initech)
+    assert timer.toggle_button.text() == "Stop"  # the toggle stops the running one
+    assert timer.switch_button.isEnabled()
+    timer.start()  # one running timer per person: refused, in words
+    assert timer.message.text() == (
+        "A timer is already running on Globex: stop it first (one running timer per person)")
+    timer.switch_button.click()
+    assert desk.replica.pending_count() == queued + 2, "stop, then start: two mutations"
+    running = timer.running
+    assert running is not None
+    assert (running.ticket_id, running.started_at) == (initech, t0 + timedelta(minutes=7))
+    assert running.organisation_name == "Initech"
+    assert not timer.switch_button.isEnabled()
+    [entry] = _entries(desk.replica)
+    assert (entry.ticket_id, entry.started_at, entry.ended_at) == (
+        globex, t0, t0 + timedelta(minutes=7))
+
+    desk.sync()
+    assert desk.replica.rejections() == []
+    assert len(_server_entries(panel_team)) == 1
+    with panel_team.db() as s:
+        [live] = s.scalars(select(RunningTimer).where(RunningTimer.deleted.is_(False)))
+        assert live.ticket_id == initech
+
+
+def test_manual_time_corrections_and_today_raw_versus_billed(
+    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk, panel_clock: FakeClock,
+    tmp_path: Path
+) -> None:
+    desk = panel_desk("consultant")
+    ticket_id = _one_on_one(desk, panel_team)
+    timer = _timer(qtbot, desk, panel_clock, tmp_path)
+    timer.set_current_ticket(ticket_id)
+    t0 = panel_clock.now
+    panel_clock.advance(minutes=60)
+    now = panel_clock.now
+
+    def add(start: datetime, end: datetime, replaces: uuid.UUID | None = None) -> None:
+        timer.open_time_entry_dialog()
+        dialog = timer.entry_dialog
+        assert dialog is not None
+        if replaces is not None:
+            dialog.replaces_combo.setCurrentIndex(dialog.replaces_combo.findData(str(replaces)))
+            assert dialog.save_button.text() == "Save correction"
+        dialog.set_span(start, end)
+        assert dialog.save_button.isEnabled(), dialog.error.text()
+        dialog.save_button.click()
+        assert not dialog.isVisible()
+
+    # Bad input is explained in the dialog and never recorded.
+    timer.open_time_entry_dialog()
+    dialog = timer.entry_dialog
+    assert dialog is not None
+    for start, end, problem in (
+        (t0 + timedelta(minutes=10), t0, "The end is before the start."),
+        (t0, t0, "The entry is empty: the end equals the start."),
+        (t0, now + timedelta(minutes=5), "The end is in the future"),
+    ):
+        dialog.set_span(start, end)
+        assert not dialog.save_button.isEnabled()
+        assert dialog.error.text().startswith(problem)
+        dialog.save()  # even forced, nothing is queued
+    dialog.reject()
+    assert _entries(desk.replica) == []
+
+    # Seed 001's example: 5 + 30 = 35 minutes in a day bills 60.
+    add(t0, t0 + timedelta(minutes=5))
+    add(t0 + timedelta(minutes=10), t0 + timedelta(minutes=40))
+    assert timer.totals_label.text() == (
+        "Today, Globex: 35m raw · 60m billed · next 30-min increment in 25:00")
+    five, thirty = _entries(desk.replica)
+
+    # A correction is a new entry voiding the old one (5 -> 10 minutes)...
+    add(t0, t0 + timedelta(minutes=10), replaces=five.id)
+    assert timer.totals_label.text() == (
+        "Today, Globex: 40m raw · 60m billed · next 30-min increment in 20:00")
+    # ...and voiding removes time, with a reason.
+    timer.open_void_dialog()
+    void = timer.void_dialog
+    assert void is not None
+    void.entry_combo.setCurrentIndex(void.entry_combo.findData(str(thirty.id)))
+    void.save()
+    assert void.error.text() == "Say why the time is removed"
+    void.reason_edit.setText("Logged against the wrong customer")
+    void.void_button.click()
+    assert not void.isVisible()
+    assert timer.totals_label.text() == (
+        "Today, Globex: 10m raw · 30m billed · next 30-min increment in 20:00")
+
+    # The running timer counts provisionally, ticking.
+    timer.toggle()
+    panel_clock.advance(minutes=2, seconds=30)
+    timer.tick()
+    assert timer.totals_label.text() == (
+        "Today, Globex: 12m raw · 30m billed · next 30-min increment in 17:30")
+
+    desk.sync()
+    assert desk.replica.rejections() == []
+    server = _server_entries(panel_team)
+    assert len(server) == 4  # the 5, its correction, the 30 and the void
+    voided = {e.voids_id for e in server if e.voids_id is not None}
+    assert voided == {five.id, thirty.id}
+
+
+def test_entry_problems_in_words() -> None:
+    now = datetime.fromisoformat("2026-03-03T15:00:00+00:00")
+    hour = timedelta(hours=1)
+    assert entry_problem(now - hour, now, now) is None
+    assert entry_problem(now + hour, now + 2 * hour, now) == (
+        "The start is in the future: record time once it has been worked.")
+
+
+def test_idle_time_can_be_kept_or_discarded(
+    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk, panel_clock: FakeClock,
+    tmp_path: Path
+) -> None:
+    desk = panel_desk("consultant")
+    ticket_id = _one_on_one(desk, panel_team)
+    timer = _timer(qtbot, desk, panel_clock, tmp_path, idle_minutes=10)
+    timer.set_current_ticket(ticket_id)
+    t0 = panel_clock.now
+    timer.start()
+
+    panel_clock.advance(minutes=3)
+    qtbot.keyClick(timer, Qt.Key.Key_A)  # any input anywhere in the app counts
+    assert timer.idle_monitor.last_input == t0 + timedelta(minutes=3)
+    panel_clock.advance(minutes=9)
+    timer.tick()
+    assert timer.idle_prompt is None, "9 idle minutes are under the 10-minute limit"
+    panel_clock.advance(minutes=3)
+    timer.tick()
+    prompt = timer.idle_prompt
+    assert prompt is not None
+    assert prompt.isVisible()
+    assert prompt.idle_start == t0 + timedelta(minutes=3)
+    assert prompt.discard_button.text() == "Discard the idle 12 minutes"
+    timer.tick()
+    assert timer.idle_prompt is prompt, "one prompt at a time"
+
+    prompt.discard_button.click()  # stop when idleness began, start again now
+    [kept] = _entries(desk.replica)
+    assert (kept.started_at, kept.ended_at) == (t0, t0 + timedelta(minutes=3))
+    running = timer.running
+    assert running is not None
+    assert running.started_at == t0 + timedelta(minutes=15)
+    assert timer.message.text() == "Discarded the idle 12 minutes; timing again"
+
+    panel_clock.advance(minutes=10)
+    timer.tick()
+    assert timer.idle_prompt is not None
+    timer.idle_prompt.keep_button.click()
+    assert timer.running == running, "kept: the timer runs on"
+    assert len(_entries(desk.replica)) == 1
+
+    panel_clock.advance(minutes=11)
+    timer.tick()
+    assert timer.idle_prompt is not None
+    timer.idle_prompt.discard_stop_button.click()
+    assert timer.running is None
+    second = _entries(desk.replica)[-1]
+    assert (second.started_at, second.ended_at) == (
+        t0 + timedelta(minutes=15), t0 + timedelta(minutes=25))
+
+    desk.sync()
+    assert desk.replica.rejections() == []
+    assert [(e.started_at, e.ended_at) for e in _server_entries(panel_team)] == [
+        (kept.started_at, kept.ended_at), (second.started_at, second.ended_at)]
+
+    # With the prompt turned off (0 minutes), idleness is never questioned.
+    quiet = _timer(qtbot, desk, panel_clock, tmp_path, idle_minutes=0)
+    quiet.set_current_ticket(ticket_id)
+    quiet.start()
+    panel_clock.advance(minutes=4)
+    quiet.tick()
+    assert quiet.idle_prompt is None
+
+
+def test_escalating_the_ticket_makes_the_running_timer_billable_from_then_on(
+    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk, panel_clock: FakeClock,
+    tmp_path: Path
+) -> None:
+    desk = panel_desk("agent")
+    ticket_id = new_ticket(desk, panel_team)
+    timer = _timer(qtbot, desk, panel_clock, tmp_path)
+    timer.set_current_ticket(ticket_id)
+    t0 = panel_clock.now
+    timer.start()
+    assert timer.running is not None
+    assert timer.running.billable is False
+    panel_clock.advance(minutes=10)
+
+    desk.replica.mutate("escalate_ticket", {"ticket_id": ticket_id})
+    timer.refresh()  # the app refreshes on every replica change
+    running = timer.running
+    assert running is not None
+    assert running.billable is True
+    assert running.started_at == t0 + timedelta(minutes=10)
+    [general] = _entries(desk.replica)
+    assert (general.started_at, general.ended_at, general.billable) == (
+        t0, t0 + timedelta(minutes=10), False)
+    assert timer.message.text().startswith("The ticket escalated to 1-on-1")
+
+    desk.sync()
+    assert desk.replica.rejections() == []
+    [server_entry] = _server_entries(panel_team)
+    assert server_entry.billable is False
