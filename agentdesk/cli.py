@@ -36,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        from .ui.app import run_desktop
+        from .desktop import main as run_desktop
 
         return run_desktop(server=args.server)
     handler = getattr(args, "handler", None)

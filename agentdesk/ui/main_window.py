@@ -1,0 +1,586 @@
+"""The main window: the queue, the ticket and contact panels, the timer, the sync status.
+
+The window exists before there is anything to show (local mode takes a few seconds to start the
+first time): it opens on a message page, and :meth:`MainWindow.attach` later gives it a
+:class:`Workspace` (a signed-in replica with its sync engine) and builds the panels over it;
+:meth:`MainWindow.detach` takes them down again (sign out, switching servers, quitting) and
+joins the sync thread. Which workspace, and when, is the start-up controller's business
+(:mod:`agentdesk.ui.app`).
+
+Layout state (geometry, splitters, queue columns, the last saved view) is UI state, not a
+preference: it lives in QSettings under ``ui/`` and is restored silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QSystemTrayIcon,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .. import __version__
+from ..sync.client import ApiClient, UserInfo
+from ..sync.engine import SyncEngine, SyncStatus
+from ..sync.replica import RejectionInfo, Replica
+from . import background
+from .contact_panel import ContactPanel
+from .notifications import Notifier
+from .queue_model import VIEW_LABELS, QueueModel, SavedView
+from .queue_view import QueueView
+from .settings_dialog import SettingsDialog
+from .status_bar import SyncStatusBar
+from .sync_bridge import ReplicaChange, SyncBridge
+from .theme import app_icon
+from .ticket_panel import TicketPanel
+from .timer_widget import TimerTray, TimerWidget
+
+log = logging.getLogger(__name__)
+
+__all__ = ["MainWindow", "Workspace"]
+
+APP_TITLE = "AgentDesk"
+
+#: QSettings keys of the window's layout (UI state, restored silently).
+GEOMETRY_KEY = "ui/geometry"
+WINDOW_STATE_KEY = "ui/window_state"
+MAIN_SPLITTER_KEY = "ui/main_splitter"
+SIDE_SPLITTER_KEY = "ui/side_splitter"
+QUEUE_HEADER_KEY = "ui/queue_header"
+LAST_VIEW_KEY = "ui/last_view"
+
+_ROLE_NAMES = {"agent": "agent", "coordinator": "coordinator", "consultant": "consultant",
+               "lead": "team lead", "admin": "administrator"}
+
+
+@dataclass
+class Workspace:
+    """One signed-in desktop: its replica, the client holding the token, the sync engine.
+
+    Built by the start-up composition (:mod:`agentdesk.desktop`), owned by the window while
+    attached, closed by whoever detaches it.
+    """
+
+    replica: Replica
+    client: ApiClient
+    engine: SyncEngine
+    user: UserInfo
+    #: How the server is named to the agent: "Local mode" or the team server's host.
+    server_label: str
+    #: The server part of the keyring entry (local mode's port changes every start).
+    token_key: str
+    local: bool = False
+
+    @property
+    def server_url(self) -> str:
+        return self.client.base_url
+
+    def close(self) -> None:
+        self.client.close()
+        self.replica.close()
+
+
+def _restore(target: Any, store: QSettings, key: str) -> bool:
+    value = store.value(key)
+    if isinstance(value, QByteArray | bytes) and value:
+        return bool(target(QByteArray(value)))
+    return False
+
+
+class MessagePage(QWidget):
+    """What the window shows without a workspace: starting, signing in, signed out."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title = QLabel()
+        self.title.setObjectName("messageTitle")
+        font = self.title.font()
+        font.setPointSizeF(font.pointSizeF() * 1.4)
+        font.setBold(True)
+        self.title.setFont(font)
+        self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.detail = QLabel()
+        self.detail.setObjectName("messageDetail")
+        self.detail.setWordWrap(True)
+        self.detail.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 0)
+        self.progress.setTextVisible(False)
+        self.progress.setMaximumWidth(280)
+        self.button = QPushButton()
+        self.button.hide()
+        layout = QVBoxLayout(self)
+        layout.addStretch(2)
+        layout.addWidget(self.title)
+        layout.addWidget(self.detail)
+        layout.addSpacing(12)
+        layout.addWidget(self.progress, 0, Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(self.button, 0, Qt.AlignmentFlag.AlignCenter)
+        layout.addStretch(3)
+
+    def show_message(self, title: str, detail: str = "", *, busy: bool = False,
+                     button: str = "") -> None:
+        self.title.setText(title)
+        self.detail.setText(detail)
+        self.detail.setVisible(bool(detail))
+        self.progress.setVisible(busy)
+        self.button.setText(button)
+        self.button.setVisible(bool(button))
+
+
+class MainWindow(QMainWindow):
+    """The workstation window. ``MainWindow()`` alone opens empty, on the message page."""
+
+    connectRequested = Signal()
+    signOutRequested = Signal()
+    #: The message page's button was pressed (e.g. "Sign in…" after signing out).
+    messageActionRequested = Signal()
+    #: Settings were saved: the keys that changed.
+    settingsApplied = Signal(list)
+
+    def __init__(self, store: QSettings | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("mainWindow")
+        self.store = store if store is not None else QSettings()
+        self.setWindowTitle(APP_TITLE)
+        self.setWindowIcon(app_icon())
+        self.resize(1440, 860)
+        self.workspace: Workspace | None = None
+        self.bridge: SyncBridge | None = None
+        self.queue_model: QueueModel | None = None
+        self.queue_view: QueueView | None = None
+        self.ticket_panel: TicketPanel | None = None
+        self.contact_panel: ContactPanel | None = None
+        self.timer_widget: TimerWidget | None = None
+        self.timer_tray: TimerTray | None = None
+        self.notifier: Notifier | None = None
+        self.main_splitter: QSplitter | None = None
+        self.side_splitter: QSplitter | None = None
+        self._shown_ticket: uuid.UUID | None = None
+        self._ops: set[background.Operation[Any]] = set()
+
+        self.message_page = MessagePage()
+        self.message_page.button.clicked.connect(self.messageActionRequested)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.message_page)
+        self.setCentralWidget(self.stack)
+
+        self.status_bar = SyncStatusBar()
+        self.status_bar.rejectionsSeen.connect(self._rejections_seen)
+        self.setStatusBar(self.status_bar)
+
+        self.timer_bar = QToolBar("Timer")
+        self.timer_bar.setObjectName("timerToolBar")
+        self.timer_bar.setMovable(False)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.timer_bar)
+
+        self.tray: QSystemTrayIcon | None = None
+        if QSystemTrayIcon.isSystemTrayAvailable():
+            self.tray = QSystemTrayIcon(app_icon(), self)
+            self.tray.setToolTip(APP_TITLE)
+            menu = QMenu(self)
+            menu.addAction("Show AgentDesk", self._show_from_tray)
+            menu.addSeparator()
+            menu.addAction("Quit", self.close)
+            self.tray.setContextMenu(menu)
+            self.tray.activated.connect(self._tray_activated)
+            self.tray.show()
+
+        self._pick_ticket = QTimer(self)
+        self._pick_ticket.setSingleShot(True)
+        self._pick_ticket.setInterval(0)
+        self._pick_ticket.timeout.connect(self._show_current_ticket)
+
+        self._build_menus()
+        self._restore_window()
+        self.show_message("Welcome to AgentDesk")
+
+    # ------------------------------------------------------------------ menus
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self.connect_action = QAction("&Connect to a server…", self)
+        self.connect_action.setShortcut(QKeySequence("Ctrl+Shift+O"))
+        self.connect_action.triggered.connect(self.connectRequested)
+        file_menu.addAction(self.connect_action)
+        self.sign_out_action = QAction("Sign &out", self)
+        self.sign_out_action.triggered.connect(self.signOutRequested)
+        file_menu.addAction(self.sign_out_action)
+        file_menu.addSeparator()
+        self.settings_action = QAction("&Settings…", self)
+        self.settings_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Preferences))
+        self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
+        self.settings_action.triggered.connect(self.open_settings)
+        file_menu.addAction(self.settings_action)
+        file_menu.addSeparator()
+        self.quit_action = QAction("&Quit", self)
+        self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
+        self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
+        self.quit_action.triggered.connect(self.close)
+        file_menu.addAction(self.quit_action)
+
+        self.view_menu = bar.addMenu("&View")
+        self.view_actions = QActionGroup(self)
+        self.view_actions.setExclusive(True)
+        for n, (view, text) in enumerate(VIEW_LABELS.items(), start=1):
+            action = QAction(text, self)
+            action.setCheckable(True)
+            action.setData(view.value)
+            action.setShortcut(QKeySequence(f"Ctrl+{n}"))
+            action.triggered.connect(lambda _checked=False, v=view: self.set_view(v))
+            self.view_actions.addAction(action)
+            self.view_menu.addAction(action)
+        self.view_menu.addSeparator()
+        self.search_action = QAction("&Search the queue", self)
+        self.search_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Find))
+        self.search_action.triggered.connect(self.focus_search)
+        self.view_menu.addAction(self.search_action)
+        self.timer_action = QAction("Start/stop the &timer", self)
+        self.timer_action.setShortcut(QKeySequence("Ctrl+T"))
+        self.timer_action.triggered.connect(self.toggle_timer)
+        self.view_menu.addAction(self.timer_action)
+
+        help_menu = bar.addMenu("&Help")
+        about = QAction("&About AgentDesk", self)
+        about.setMenuRole(QAction.MenuRole.AboutRole)
+        about.triggered.connect(self.show_about)
+        help_menu.addAction(about)
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        attached = self.workspace is not None
+        for action in (self.sign_out_action, self.search_action, self.timer_action,
+                       *self.view_actions.actions()):
+            action.setEnabled(attached)
+
+    # ------------------------------------------------------------------ pages
+
+    def show_message(self, title: str, detail: str = "", *, busy: bool = False,
+                     button: str = "") -> None:
+        """Show the message page (no workspace attached)."""
+        self.message_page.show_message(title, detail, busy=busy, button=button)
+        self.stack.setCurrentWidget(self.message_page)
+
+    def show_starting(self, local: bool) -> None:
+        if local:
+            self.show_message(
+                "Starting local server and loading the demo team…",
+                "Local mode runs the AgentDesk server on this computer. The first start "
+                "creates a demo team with its queue; it takes a few seconds.",
+                busy=True,
+            )
+        else:
+            self.show_message("Opening your workspace…", busy=True)
+        self.status_bar.clear_status("Starting…")
+
+    # ------------------------------------------------------------------ workspace
+
+    def attach(self, workspace: Workspace) -> SyncBridge:
+        """Show ``workspace`` and start syncing it. Returns the bridge (already started)."""
+        if self.workspace is not None:
+            raise RuntimeError("detach the current workspace first")
+        self.workspace = workspace
+        replica = workspace.replica
+        user = workspace.user
+
+        view = self._saved_view()
+        self.queue_model = QueueModel(replica.engine, user_id=user.id, view=view, parent=self)
+        self.queue_view = QueueView(self.queue_model)
+        self.queue_view.setObjectName("queueView")
+        self._take_over_find_shortcut(self.queue_view)
+        self.queue_view.openRequested.connect(self.open_ticket)
+        self.queue_view.table().selectionModel().currentRowChanged.connect(
+            lambda *_: self._pick_ticket.start()
+        )
+        self.queue_view.view_selector().currentIndexChanged.connect(self._view_changed)
+        self.queue_model.modelReset.connect(self._pick_ticket.start)
+
+        self.ticket_panel = TicketPanel(replica)
+        self.ticket_panel.setObjectName("ticketPanel")
+        self.contact_panel = ContactPanel(replica)
+        self.contact_panel.setObjectName("contactPanel")
+
+        self.side_splitter = QSplitter(Qt.Orientation.Vertical)
+        self.side_splitter.setObjectName("sideSplitter")
+        self.side_splitter.addWidget(self.ticket_panel)
+        self.side_splitter.addWidget(self.contact_panel)
+        self.side_splitter.setStretchFactor(0, 3)
+        self.side_splitter.setStretchFactor(1, 2)
+        self.side_splitter.setChildrenCollapsible(False)
+        self.main_splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.main_splitter.setObjectName("mainSplitter")
+        self.main_splitter.addWidget(self.queue_view)
+        self.main_splitter.addWidget(self.side_splitter)
+        self.main_splitter.setStretchFactor(0, 3)
+        self.main_splitter.setStretchFactor(1, 2)
+        self.main_splitter.setChildrenCollapsible(False)
+        width = max(self.width(), 900)
+        self.main_splitter.setSizes([width * 56 // 100, width * 44 // 100])
+        self.stack.addWidget(self.main_splitter)
+        self.stack.setCurrentWidget(self.main_splitter)
+
+        self.timer_widget = TimerWidget(replica, settings=self.store)
+        self.timer_widget.setObjectName("timerWidget")
+        self.timer_bar.addWidget(self.timer_widget)
+        self.timer_tray = TimerTray(self.timer_widget, self.tray)
+
+        bridge = SyncBridge(replica, workspace.engine, parent=self)
+        self.bridge = bridge
+        bridge.statusChanged.connect(self._status_changed)
+        bridge.changesArrived.connect(self._replica_changed)
+        bridge.replicaChanged.connect(self.ticket_panel.replica_changed)
+        bridge.replicaChanged.connect(self.contact_panel.replica_changed)
+        bridge.replicaChanged.connect(self.timer_widget.replica_changed)
+        bridge.rejectionsArrived.connect(self.status_bar.add_rejections)
+
+        self.notifier = Notifier(replica.engine, user.id, self.store, self.tray, parent=self)
+        self.notifier.notified.connect(self._notified)
+        self.notifier.openRequested.connect(self._open_from_notification)
+        bridge.changesArrived.connect(self.notifier.on_change)
+
+        self.status_bar.clear_status()
+        self.status_bar.set_server(workspace.server_label, workspace.server_url)
+        role = _ROLE_NAMES.get(user.role.value, user.role.value)
+        self.status_bar.set_user(f"{user.display_name} · {role}",
+                                 f"Signed in as {user.username}")
+        self.status_bar.set_connecting()
+        self.status_bar.set_rejections(replica.unseen_rejections())
+        self._restore_layout()
+        self._update_title()
+        self._update_actions()
+        self._check_view_action(view)
+        bridge.start()
+        return bridge
+
+    def detach(self, timeout: float = 15.0) -> SyncBridge | None:
+        """Stop syncing and take the workspace's widgets down.
+
+        Returns the bridge, stopped (``running`` False) unless its thread outlived ``timeout``
+        (a request in flight); the caller closes the workspace once it has ended, and disposes
+        of the bridge. None when nothing was attached.
+        """
+        if self.workspace is None:
+            return None
+        self.save_layout()
+        bridge, self.bridge = self.bridge, None
+        if bridge is not None:
+            bridge.stop(timeout)
+        if self.notifier is not None:
+            self.notifier.stop()
+            self.notifier.deleteLater()
+            self.notifier = None
+        if self.timer_tray is not None:
+            # Its actions may sit in the tray's menu: they go with the menu that owns them.
+            self.timer_tray.menu.deleteLater()
+            self.timer_tray = None
+        for widget in (self.timer_widget, self.main_splitter):
+            if widget is not None:
+                widget.hide()
+                widget.setParent(None)
+                widget.deleteLater()
+        if self.queue_model is not None:
+            self.queue_model.deleteLater()
+        self.timer_widget = self.main_splitter = self.side_splitter = None
+        self.queue_view = self.queue_model = None
+        self.ticket_panel = self.contact_panel = None
+        self._shown_ticket = None
+        self.workspace = None
+        self.status_bar.clear_status()
+        self._update_title()
+        self._update_actions()
+        return bridge
+
+    # ------------------------------------------------------------------ actions
+
+    def set_view(self, view: SavedView) -> None:
+        if self.queue_view is not None:
+            self.queue_view.set_view(view)
+
+    def focus_search(self) -> None:
+        if self.queue_view is not None:
+            self.queue_view.focus_search()
+
+    def toggle_timer(self) -> None:
+        if self.timer_widget is not None:
+            self.timer_widget.toggle()
+
+    def open_ticket(self, ticket_id: uuid.UUID) -> None:
+        """Show the ticket in the panels and move the keyboard to its composer."""
+        if self.queue_view is not None and self.queue_view.current_ticket_id() != ticket_id:
+            self.queue_view.select_ticket(ticket_id)
+        self._show_ticket(ticket_id)
+        if self.ticket_panel is not None:
+            self.ticket_panel.composer.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def _open_from_notification(self, ticket_id: uuid.UUID) -> None:
+        self._show_from_tray()
+        self.open_ticket(ticket_id)
+
+    def open_settings(self) -> SettingsDialog:
+        dialog = SettingsDialog(self.store, self)
+        dialog.applied.connect(self.settingsApplied)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
+    def show_about(self) -> None:
+        where = ""
+        if self.workspace is not None:
+            where = (f"<p>Signed in as {self.workspace.user.display_name} "
+                     f"({self.workspace.user.username}) — {self.workspace.server_label}.</p>")
+        QMessageBox.about(
+            self,
+            "About AgentDesk",
+            f"<h3>AgentDesk {__version__}</h3>"
+            "<p>The support team's workstation: one priority queue with live SLA countdowns "
+            "in business time, the ticket workflow, validated contacts and the billable "
+            "1-on-1 timer. Works offline; syncs when it can.</p>" + where,
+        )
+
+    # ------------------------------------------------------------------ layout state
+
+    def _restore_window(self) -> None:
+        _restore(self.restoreGeometry, self.store, GEOMETRY_KEY)
+        _restore(self.restoreState, self.store, WINDOW_STATE_KEY)
+
+    def _restore_layout(self) -> None:
+        if self.main_splitter is not None:
+            _restore(self.main_splitter.restoreState, self.store, MAIN_SPLITTER_KEY)
+        if self.side_splitter is not None:
+            _restore(self.side_splitter.restoreState, self.store, SIDE_SPLITTER_KEY)
+        if self.queue_view is not None:
+            _restore(self.queue_view.restore_header_state, self.store, QUEUE_HEADER_KEY)
+
+    def save_layout(self) -> None:
+        """Write geometry, splitters, columns and the saved view to QSettings."""
+        self.store.setValue(GEOMETRY_KEY, self.saveGeometry())
+        self.store.setValue(WINDOW_STATE_KEY, self.saveState())
+        if self.main_splitter is not None:
+            self.store.setValue(MAIN_SPLITTER_KEY, self.main_splitter.saveState())
+        if self.side_splitter is not None:
+            self.store.setValue(SIDE_SPLITTER_KEY, self.side_splitter.saveState())
+        if self.queue_view is not None and self.queue_model is not None:
+            self.store.setValue(QUEUE_HEADER_KEY, self.queue_view.header_state())
+            self.store.setValue(LAST_VIEW_KEY, self.queue_model.view().value)
+        self.store.sync()
+
+    def _saved_view(self) -> SavedView:
+        raw = self.store.value(LAST_VIEW_KEY, SavedView.ALL_OPEN.value)
+        try:
+            return SavedView(str(raw))
+        except ValueError:
+            return SavedView.ALL_OPEN
+
+    # ------------------------------------------------------------------ internals
+
+    def _take_over_find_shortcut(self, view: QueueView) -> None:
+        """Ctrl+F searches the queue from anywhere in the window (the View menu's action), so
+        the queue's own Ctrl+F, active only while it has focus, would make it ambiguous."""
+        find = QKeySequence(QKeySequence.StandardKey.Find)
+        for shortcut in view.findChildren(QShortcut):
+            if shortcut.key() == find:
+                shortcut.setEnabled(False)
+
+    def _update_title(self) -> None:
+        ws = self.workspace
+        if ws is None:
+            self.setWindowTitle(APP_TITLE)
+            return
+        role = _ROLE_NAMES.get(ws.user.role.value, ws.user.role.value)
+        self.setWindowTitle(
+            f"{ws.user.display_name} ({role}) — {ws.server_label} — {APP_TITLE}"
+        )
+
+    def _check_view_action(self, view: SavedView) -> None:
+        for action in self.view_actions.actions():
+            if action.data() == view.value:
+                action.setChecked(True)
+
+    def _view_changed(self, _index: int) -> None:
+        if self.queue_view is None:
+            return
+        value = self.queue_view.view_selector().currentData()
+        if value:
+            self._check_view_action(SavedView(value))
+            self.store.setValue(LAST_VIEW_KEY, value)
+
+    def _show_current_ticket(self) -> None:
+        if self.queue_view is None:
+            return
+        ticket_id = self.queue_view.current_ticket_id()
+        if ticket_id is not None:
+            self._show_ticket(ticket_id)
+
+    def _show_ticket(self, ticket_id: uuid.UUID | None) -> None:
+        if ticket_id == self._shown_ticket:
+            return
+        self._shown_ticket = ticket_id
+        if self.ticket_panel is not None:
+            self.ticket_panel.show_ticket(ticket_id)
+        if self.contact_panel is not None:
+            self.contact_panel.show_ticket(ticket_id)
+        if self.timer_widget is not None:
+            self.timer_widget.set_current_ticket(ticket_id)
+
+    def _status_changed(self, status: SyncStatus) -> None:
+        self.status_bar.set_status(status)
+        # Notifications start from the first sync's outcome: the tickets a first pull brings
+        # are the baseline, not news.
+        if self.notifier is not None and status.state in ("online", "offline"):
+            self.notifier.start()
+
+    def _replica_changed(self, change: ReplicaChange) -> None:
+        model = self.queue_model
+        if model is None:
+            return
+        if change.everything or change.lookups:
+            model.invalidate_lookups()
+        if change.ticket_ids and not change.everything:
+            model.apply_changes(change.ticket_ids)
+
+    def _rejections_seen(self, seen: list[RejectionInfo]) -> None:
+        if self.workspace is None:
+            return
+        replica = self.workspace.replica
+        op: background.Operation[None] = background.Operation(
+            lambda: replica.mark_rejections_seen(seen), parent=self
+        )
+        self._ops.add(op)
+        op.succeeded.connect(lambda _r: self._ops.discard(op))
+        op.failed.connect(lambda _e: self._ops.discard(op))
+        op.start()
+
+    def _notified(self, title: str, message: str) -> None:
+        if self.tray is None or not self.tray.isVisible():
+            self.status_bar.showMessage(f"{title}: {message}", 15_000)
+
+    def _tray_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
+        if reason == QSystemTrayIcon.ActivationReason.Trigger:
+            self._show_from_tray()
+
+    def _show_from_tray(self) -> None:
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_layout()
+        super().closeEvent(event)

@@ -1,0 +1,247 @@
+"""Tray messages for what must not wait: a new tier-1 ticket, and a ticket assigned to me that
+is about to breach its response target.
+
+What to say is found by a scan of the replica on a worker thread (:mod:`agentdesk.ui.background`),
+never on the GUI thread: after a sync changes tickets (debounced), and every minute, since "about
+to breach" happens with the clock, not with data. Tier-1 tickets already open at start-up are
+the baseline, not news; each ticket is announced once per session. The preferences are read at
+announcement time, so switching a notification off in Settings takes effect at once.
+
+Without a system tray (some Linux desktops, the offscreen test platform) the messages still go
+out through :attr:`Notifier.notified`; the main window shows them in the status bar.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from PySide6.QtCore import QObject, QSettings, QTimer, Signal
+from PySide6.QtWidgets import QSystemTrayIcon
+from sqlalchemy import Engine, Table, false, select
+
+from ..models import Organisation, Ticket, WaitingPeriod
+from ..policy.sla import SlaState
+from ..policy.workflow import OPEN_STATUSES
+from . import background, settings
+from .queue_model import emit
+from .sla_display import SlaClock, SlaInputs, duration_text
+from .sync_bridge import ReplicaChange
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Notice", "Notifier", "Scan", "scan_replica"]
+
+TICKETS: Table = Ticket.__table__  # type: ignore[assignment]
+ORGS: Table = Organisation.__table__  # type: ignore[assignment]
+WAITS: Table = WaitingPeriod.__table__  # type: ignore[assignment]
+_OPEN = sorted(OPEN_STATUSES)
+
+
+@dataclass(frozen=True)
+class Notice:
+    ticket_id: uuid.UUID
+    subject: str
+    organisation: str
+    #: Business time left to respond (about-to-breach notices only).
+    left: str = ""
+
+
+@dataclass(frozen=True)
+class Scan:
+    tier1: dict[uuid.UUID, Notice]
+    at_risk_mine: dict[uuid.UUID, Notice]
+
+
+def scan_replica(engine: Engine, clock: SlaClock, user_id: uuid.UUID | None,
+                 now: datetime, *, reload_lookups: bool = False) -> Scan:
+    """Open tier-1 tickets, and my unanswered tickets whose SLA is at risk (worker thread)."""
+    with engine.connect() as conn:
+        if reload_lookups or not clock.loaded:
+            clock.load(conn)
+        open_ = TICKETS.c.status.in_(_OPEN) & (TICKETS.c.deleted == false())
+        joined = TICKETS.join(ORGS, ORGS.c.id == TICKETS.c.organisation_id)
+        tier1 = {
+            r.id: Notice(r.id, r.subject, r.name)
+            for r in conn.execute(
+                select(TICKETS.c.id, TICKETS.c.subject, ORGS.c.name)
+                .select_from(joined)
+                .where(open_, TICKETS.c.urgency == 1)
+            )
+        }
+        mine: dict[uuid.UUID, Notice] = {}
+        if user_id is not None:
+            rows = conn.execute(
+                select(TICKETS.c.id, TICKETS.c.subject, TICKETS.c.arrived_at,
+                       TICKETS.c.urgency, ORGS.c.plan_id, ORGS.c.name)
+                .select_from(joined)
+                .where(open_, TICKETS.c.assignee_id == user_id,
+                       TICKETS.c.first_response_at.is_(None))
+            ).all()
+            pauses: dict[uuid.UUID, list[tuple[datetime, datetime | None]]] = {}
+            if rows:
+                for w in conn.execute(
+                    select(WAITS.c.ticket_id, WAITS.c.started_at, WAITS.c.ended_at).where(
+                        WAITS.c.ticket_id.in_([r.id for r in rows]), WAITS.c.deleted == false()
+                    )
+                ):
+                    pauses.setdefault(w.ticket_id, []).append((w.started_at, w.ended_at))
+            for r in rows:
+                inputs = SlaInputs(r.arrived_at, r.urgency, r.plan_id, None,
+                                   tuple(sorted(pauses.get(r.id, []))))
+                status = clock.status(inputs, now)
+                if status is not None and status.state is SlaState.AT_RISK:
+                    mine[r.id] = Notice(r.id, r.subject, r.name,
+                                        duration_text(status.business_left))
+    return Scan(tier1=tier1, at_risk_mine=mine)
+
+
+class Notifier(QObject):
+    """Decides what to announce; shows it on ``tray`` when there is one."""
+
+    #: (title, message) of every announcement, tray or not.
+    notified = Signal(str, str)
+    #: The agent clicked a message: the ticket it was about.
+    openRequested = Signal(object)
+
+    DEBOUNCE_MS = 500
+    CHECK_MS = 60_000
+    MESSAGE_MS = 10_000
+
+    def __init__(
+        self,
+        engine: Engine,
+        user_id: uuid.UUID | None,
+        store: QSettings,
+        tray: QSystemTrayIcon | None = None,
+        *,
+        clock: SlaClock | None = None,
+        now: Callable[[], datetime] | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._engine = engine
+        self._user_id = user_id
+        self._store = store
+        self._tray = tray
+        self._clock = clock or SlaClock()
+        self._now = now or (lambda: datetime.now(UTC))
+        self._known_tier1: set[uuid.UUID] | None = None
+        self._warned: set[uuid.UUID] = set()
+        self._last_ticket: uuid.UUID | None = None
+        self._running: background.Operation[Scan] | None = None
+        self._again = False
+        self._reload = False
+        self._stopped = False
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(self.DEBOUNCE_MS)
+        self._debounce.timeout.connect(self.check)
+        self._periodic = QTimer(self)
+        self._periodic.setInterval(self.CHECK_MS)
+        self._periodic.timeout.connect(self.check)
+        if tray is not None:
+            tray.messageClicked.connect(self._clicked)
+
+    def start(self) -> None:
+        """Take the baseline now and check every minute from then on (once; later calls
+        do nothing)."""
+        if self._periodic.isActive() or self._stopped:
+            return
+        self._periodic.start()
+        self.check()
+
+    @property
+    def started(self) -> bool:
+        return self._periodic.isActive()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._periodic.stop()
+        self._debounce.stop()
+        if self._tray is not None:
+            self._tray.messageClicked.disconnect(self._clicked)
+
+    def busy(self) -> bool:
+        return self._running is not None and not self._running.done
+
+    def on_change(self, change: ReplicaChange) -> None:
+        """From :attr:`SyncBridge.changesArrived`: re-scan soon when tickets changed."""
+        if not self.started:
+            return  # the baseline is taken by start()
+        if change.lookups or change.everything:
+            self._reload = True
+        if change.ticket_ids or change.everything or change.lookups:
+            self._debounce.start()
+
+    def check(self) -> None:
+        """Scan the replica on a worker; announce what is new when it answers."""
+        if self._stopped:
+            return
+        if self.busy():
+            self._again = True
+            return
+        engine, clock, user_id, now = self._engine, self._clock, self._user_id, self._now()
+        reload_lookups, self._reload = self._reload, False
+        self._running = background.Operation(
+            lambda: scan_replica(engine, clock, user_id, now, reload_lookups=reload_lookups),
+            on_success=self._scanned,
+            on_failure=self._scan_failed,
+            parent=self,
+        )
+        self._running.start()
+
+    # ------------------------------------------------------------------ internals
+
+    def _scan_failed(self, exc: Exception) -> None:
+        log.warning("notification scan failed: %s", exc, exc_info=exc)
+        self._after_scan()
+
+    def _scanned(self, scan: Scan) -> None:
+        if self._stopped:
+            return
+        known = self._known_tier1
+        self._known_tier1 = set(scan.tier1)
+        if known is not None:
+            fresh = [n for tid, n in scan.tier1.items() if tid not in known]
+            if fresh and settings.NOTIFY_TIER1.read(self._store):
+                if len(fresh) == 1:
+                    n = fresh[0]
+                    self._announce("New tier-1 ticket", f"{n.organisation}: {n.subject}",
+                                   n.ticket_id, critical=True)
+                else:
+                    self._announce(f"{len(fresh)} new tier-1 tickets",
+                                   "; ".join(f"{n.organisation}: {n.subject}" for n in fresh[:3]),
+                                   fresh[0].ticket_id, critical=True)
+        due = [n for tid, n in scan.at_risk_mine.items() if tid not in self._warned]
+        self._warned.update(n.ticket_id for n in due)
+        # Forget tickets no longer at risk, so a ticket that comes back at risk warns again.
+        self._warned &= set(scan.at_risk_mine)
+        if due and settings.NOTIFY_BREACH.read(self._store):
+            for n in due[:3]:
+                self._announce("Ticket about to breach",
+                               f"{n.subject} ({n.organisation}): {n.left} left to respond",
+                               n.ticket_id, critical=False)
+        self._after_scan()
+
+    def _after_scan(self) -> None:
+        if self._again and not self._stopped:
+            self._again = False
+            self._debounce.start()
+
+    def _announce(self, title: str, message: str, ticket_id: uuid.UUID, *,
+                  critical: bool) -> None:
+        self._last_ticket = ticket_id
+        log.info("notification: %s", title)
+        if self._tray is not None and self._tray.isVisible():
+            icon = (QSystemTrayIcon.MessageIcon.Critical if critical
+                    else QSystemTrayIcon.MessageIcon.Warning)
+            self._tray.showMessage(title, message, icon, self.MESSAGE_MS)
+        emit(self.notified, title, message)
+
+    def _clicked(self) -> None:
+        if self._last_ticket is not None:
+            emit(self.openRequested, self._last_ticket)

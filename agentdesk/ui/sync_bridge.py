@@ -1,0 +1,333 @@
+"""The sync engine's loop on its own thread, reported to the GUI thread as Qt signals.
+
+The engine (:mod:`agentdesk.sync.engine`) knows nothing of Qt: it calls plain observers on the
+sync thread, and the replica calls its listeners on whatever thread committed (the sync thread
+for a pull, the GUI thread for a local mutation). :class:`SyncBridge` turns both into signals
+that always arrive on the GUI thread, through the event loop, so a slot never runs inside the
+replica's commit or on the wrong thread.
+
+The queue needs more than "something changed": it updates rows in place
+(:meth:`~agentdesk.ui.queue_model.QueueModel.apply_changes`) and so needs *which* tickets a pull
+touched. The engine reports status only, so the bridge reads the pages as they arrive: it wraps
+the engine client's ``pull`` for as long as the loop runs, and collects the ticket ids of the
+page (tickets, their events and waiting periods) plus the tickets of the pending mutations the
+page will rebase (a refused mutation is undone locally without the server sending that row).
+That is O(changes), where asking the replica "what has a version above the old cursor" would
+scan every ticket on every page. Changes arriving faster than the GUI takes them are merged
+into one delivery.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, Signal
+
+from ..sync.engine import SyncEngine, SyncStatus
+from ..sync.protocol import Mutation, PullRequest, PullResponse
+from ..sync.replica import RejectionInfo, Replica
+from .queue_model import emit
+
+log = logging.getLogger(__name__)
+
+__all__ = ["LOOKUP_TABLES", "ReplicaChange", "SyncBridge"]
+
+#: Tables the queue shows through joins (names, plans, validated marks): a change re-reads
+#: those lookups rather than single rows.
+LOOKUP_TABLES = frozenset({"plans", "calendars", "organisations", "contacts", "users"})
+#: Tables whose rows belong to one ticket (``ticket_id``): a change there changes that ticket.
+TICKET_CHILD_TABLES = frozenset({"ticket_events", "waiting_periods"})
+#: Mutations that change a contact (the queue's validated mark) rather than one ticket.
+CONTACT_MUTATIONS = frozenset({"validate_contact", "invalidate_contact", "swap_contact"})
+
+
+@dataclass(frozen=True)
+class ReplicaChange:
+    """What changed in the replica since the last delivery (several commits merged)."""
+
+    kinds: frozenset[str] = frozenset()
+    #: Tables with rows in the pulled pages (empty for a local mutation).
+    tables: frozenset[str] = frozenset()
+    ticket_ids: frozenset[uuid.UUID] = frozenset()
+    #: Plans, calendars, organisations, contacts or users changed.
+    lookups: bool = False
+    #: The replica started over (a reset): everything must be re-read.
+    everything: bool = False
+
+    def merged(self, other: ReplicaChange) -> ReplicaChange:
+        return ReplicaChange(
+            kinds=self.kinds | other.kinds,
+            tables=self.tables | other.tables,
+            ticket_ids=self.ticket_ids | other.ticket_ids,
+            lookups=self.lookups or other.lookups,
+            everything=self.everything or other.everything,
+        )
+
+    @property
+    def empty(self) -> bool:
+        """Nothing a view shows can differ (e.g. a pull that found the replica up to date)."""
+        return not (self.tables or self.ticket_ids or self.lookups or self.everything
+                    or "mutate" in self.kinds)
+
+
+def _uuid(raw: Any) -> uuid.UUID | None:
+    if isinstance(raw, uuid.UUID):
+        return raw
+    try:
+        return uuid.UUID(str(raw)) if raw else None
+    except ValueError:
+        return None
+
+
+def change_of_mutations(mutations: Iterable[Mutation]) -> ReplicaChange:
+    """The tickets (and lookups) some local mutations touch, from their arguments."""
+    tickets: set[uuid.UUID] = set()
+    lookups = False
+    for m in mutations:
+        ticket_id = _uuid(m.args.get("ticket_id"))
+        if ticket_id is not None:
+            tickets.add(ticket_id)
+        if m.name in CONTACT_MUTATIONS:
+            lookups = True
+    return ReplicaChange(ticket_ids=frozenset(tickets), lookups=lookups)
+
+
+def change_of_page(page: PullResponse) -> ReplicaChange:
+    tickets: set[uuid.UUID] = set()
+    lookups = False
+    for change in page.changes:
+        if change.table == "tickets":
+            tickets.add(change.id)
+        elif change.table in TICKET_CHILD_TABLES:
+            ticket_id = _uuid(change.values.get("ticket_id"))
+            if ticket_id is not None:
+                tickets.add(ticket_id)
+        elif change.table in LOOKUP_TABLES:
+            lookups = True
+    return ReplicaChange(tables=frozenset(c.table for c in page.changes),
+                         ticket_ids=frozenset(tickets), lookups=lookups, everything=page.reset)
+
+
+@dataclass
+class _Inbox:
+    """Changes on their way to the GUI thread, guarded by the bridge's lock."""
+
+    #: Read from pull pages whose transaction has not committed yet.
+    stashed: ReplicaChange = field(default_factory=ReplicaChange)
+    #: Committed, waiting for the GUI thread to take them.
+    ready: ReplicaChange = field(default_factory=ReplicaChange)
+    rejections: list[RejectionInfo] = field(default_factory=list)
+    scheduled: bool = False
+
+
+class SyncBridge(QObject):
+    """Runs ``engine.run`` on a thread of its own; create, connect, then :meth:`start`.
+
+    Every public signal is emitted on the GUI thread (the thread owning the bridge).
+    """
+
+    #: The engine's :class:`~agentdesk.sync.engine.SyncStatus` changed.
+    statusChanged = Signal(object)
+    #: The replica committed a change of this kind ("mutate", "pull" or "reset").
+    replicaChanged = Signal(str)
+    #: The details of the latest committed changes (a :class:`ReplicaChange`).
+    changesArrived = Signal(object)
+    #: The server refused local mutations the agent has not seen yet (``RejectionInfo`` list).
+    rejectionsArrived = Signal(list)
+    #: The loop ended on its own (the server no longer accepts the sign-in), or was stopped.
+    finished = Signal()
+
+    _wakeup = Signal()
+    _status = Signal(object)
+    _ended = Signal()
+
+    def __init__(self, replica: Replica, engine: SyncEngine,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.replica = replica
+        self.engine = engine
+        self._lock = threading.Lock()
+        self._inbox = _Inbox()
+        self._announced: set[tuple[uuid.UUID, int]] = set()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._original_pull: Any = None
+        self._closed = False
+        self._last_status: SyncStatus | None = None
+        queued = Qt.ConnectionType.QueuedConnection
+        self._wakeup.connect(self._deliver, queued)
+        self._status.connect(self._deliver_status, queued)
+        self._ended.connect(self._deliver_ended, queued)
+        engine.add_observer(self._on_status)
+        replica.add_listener(self._on_replica)
+
+    # ------------------------------------------------------------------ control
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def status(self) -> SyncStatus | None:
+        """The last status delivered to the GUI thread (None before the first)."""
+        return self._last_status
+
+    def start(self) -> None:
+        if self._closed:
+            raise RuntimeError("a stopped SyncBridge cannot start again; make a new one")
+        if self.running:
+            return
+        self._tap_pull()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="agentdesk-sync", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 15.0) -> bool:
+        """Stop the loop and wait for its thread; True when it ended within ``timeout``.
+
+        The loop checks for the stop every 50-100 ms; a request in flight finishes first
+        (bounded by the client's timeouts). Nothing is delivered after this returns.
+        """
+        self._closed = True
+        self._stop.set()
+        thread, self._thread = self._thread, None
+        stopped = True
+        if thread is not None:
+            thread.join(timeout)
+            stopped = not thread.is_alive()
+            if not stopped:
+                log.warning("the sync thread did not stop within %.0f s", timeout)
+        self.replica.remove_listener(self._on_replica)
+        self._untap_pull()
+        return stopped
+
+    def nudge(self) -> None:
+        """Sync soon (thread-safe): e.g. after the agent asked to retry."""
+        self.engine.nudge("mutate")
+
+    # ------------------------------------------------------------------ the sync thread
+
+    def _run(self) -> None:
+        try:
+            self.engine.run(self._stop)
+        except Exception:  # the engine handles its own errors; this is a last resort
+            log.exception("the sync loop failed")
+        finally:
+            emit(self._ended)
+
+    def _tap_pull(self) -> None:
+        """Wrap the engine client's ``pull`` to learn which tickets each page touches
+        (see the module docstring). Undone by :meth:`stop`."""
+        client = self.engine.client
+        original = client.pull
+        self._original_pull = original
+
+        def pull(request: PullRequest) -> PullResponse:
+            page = original(request)
+            try:
+                rebase = (page.changes or page.reset
+                          or page.last_mutation_id > self.replica.state.last_mutation_id)
+                pending = self.replica.outbox_batch(10_000, after=0) if rebase else []
+                change = change_of_page(page).merged(change_of_mutations(pending))
+                self._stash(change)
+            except Exception:  # never let bookkeeping break a sync
+                log.exception("could not read the changes of a pull page")
+                self._stash(ReplicaChange(everything=True))
+            return page
+
+        client.pull = pull  # type: ignore[method-assign]
+
+    def _untap_pull(self) -> None:
+        if self._original_pull is not None:
+            client: Any = self.engine.client
+            if "pull" in vars(client):
+                del client.pull
+            self._original_pull = None
+
+    # ------------------------------------------------------------------ callbacks (any thread)
+
+    def _on_status(self, status: SyncStatus) -> None:
+        if not self._closed:
+            emit(self._status, status)
+
+    def _on_replica(self, kind: str) -> None:
+        """A replica listener: runs right after a commit, on the committing thread."""
+        if self._closed:
+            return
+        change = ReplicaChange(kinds=frozenset({kind}), everything=kind == "reset")
+        rejections: list[RejectionInfo] = []
+        try:
+            if kind == "mutate":
+                change = change.merged(self._newest_mutation())
+            else:
+                with self._lock:
+                    change = change.merged(self._inbox.stashed)
+                    self._inbox.stashed = ReplicaChange()
+                rejections = self._fresh_rejections()
+        except Exception:
+            log.exception("could not read what the replica changed")
+            change = change.merged(ReplicaChange(everything=True))
+        self._post(change, rejections)
+
+    def _newest_mutation(self) -> ReplicaChange:
+        ids = self.replica.outbox_ids()
+        if not ids:
+            return ReplicaChange()
+        return change_of_mutations(self.replica.outbox_batch(1, after=ids[-1] - 1))
+
+    def _fresh_rejections(self) -> list[RejectionInfo]:
+        fresh = []
+        for r in self.replica.unseen_rejections():
+            key = (r.client_id, r.mutation_id)
+            if key not in self._announced:
+                self._announced.add(key)
+                fresh.append(r)
+        return fresh
+
+    def _stash(self, change: ReplicaChange) -> None:
+        """Held until the replica says the page committed (its "pull" listener call)."""
+        with self._lock:
+            self._inbox.stashed = self._inbox.stashed.merged(change)
+
+    def _post(self, change: ReplicaChange, rejections: list[RejectionInfo]) -> None:
+        with self._lock:
+            inbox = self._inbox
+            inbox.ready = inbox.ready.merged(change)
+            inbox.rejections.extend(rejections)
+            schedule = not inbox.scheduled
+            inbox.scheduled = True
+        if schedule:
+            emit(self._wakeup)
+
+    # ------------------------------------------------------------------ the GUI thread
+
+    def _deliver(self) -> None:
+        with self._lock:
+            inbox = self._inbox
+            change, inbox.ready = inbox.ready, ReplicaChange()
+            rejections, inbox.rejections = inbox.rejections, []
+            inbox.scheduled = False
+        if self._closed or (change.empty and not rejections):
+            return
+        for kind in ("reset", "pull", "mutate"):
+            if kind in change.kinds:
+                emit(self.replicaChanged, kind)
+        if change.kinds:
+            emit(self.changesArrived, change)
+        if rejections:
+            emit(self.rejectionsArrived, rejections)
+
+    def _deliver_status(self, status: SyncStatus) -> None:
+        if self._closed:
+            return
+        self._last_status = status
+        emit(self.statusChanged, status)
+
+    def _deliver_ended(self) -> None:
+        emit(self.finished)
+
