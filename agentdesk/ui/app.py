@@ -22,7 +22,6 @@ from ..sync.engine import SyncStatus
 from ..sync.replica import ReplicaBound
 from . import background, settings
 from .main_window import MainWindow, Workspace
-from .queue_model import emit
 from .sign_in import SignedIn, SignInDialog, normalise_server
 from .sync_bridge import SyncBridge
 from .theme import app_icon, apply_theme
@@ -206,7 +205,7 @@ class DesktopController(QObject):
             self._release()
         bridge = self.window.attach(ws)
         bridge.statusChanged.connect(lambda status: self._status(bridge, status))
-        emit(self.attached, ws)
+        self.attached.emit(ws)
 
     def _release(self) -> None:
         """Detach the current workspace and close it once its sync thread has ended."""
@@ -294,7 +293,7 @@ class DesktopController(QObject):
         log.error("%s: %s", title, message, exc_info=exc)
         self.window.show_message(title, message, button=button)
         self._message_action = retry
-        emit(self.failed, message)
+        self.failed.emit(message)
 
     def _resume_failed(self, attempt: int, server_url: str, username: str,
                        exc: BaseException) -> None:

@@ -27,7 +27,6 @@ from ..models import Organisation, Ticket, WaitingPeriod
 from ..policy.sla import SlaState
 from ..policy.workflow import OPEN_STATUSES
 from . import background, settings
-from .queue_model import emit
 from .sla_display import SlaClock, SlaInputs, duration_text
 from .sync_bridge import ReplicaChange
 
@@ -240,8 +239,8 @@ class Notifier(QObject):
             icon = (QSystemTrayIcon.MessageIcon.Critical if critical
                     else QSystemTrayIcon.MessageIcon.Warning)
             self._tray.showMessage(title, message, icon, self.MESSAGE_MS)
-        emit(self.notified, title, message)
+        self.notified.emit(title, message)
 
     def _clicked(self) -> None:
         if self._last_ticket is not None:
-            emit(self.openRequested, self._last_ticket)
+            self.openRequested.emit(self._last_ticket)

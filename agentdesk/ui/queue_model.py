@@ -138,12 +138,6 @@ __all__ = [
 ]
 
 
-def emit(signal: Any, *args: Any) -> None:
-    """Plain ``signal.emit(*args)``; kept only until its callers switch to ``.emit()``
-    (pyproject.toml excludes the PySide6 release this once worked around)."""
-    signal.emit(*args)
-
-
 TICKETS: Table = Ticket.__table__  # type: ignore[assignment]
 ORGS: Table = Organisation.__table__  # type: ignore[assignment]
 CONTACTS: Table = Contact.__table__  # type: ignore[assignment]

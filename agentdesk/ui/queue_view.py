@@ -50,7 +50,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .queue_model import VIEW_LABELS, Column, QueueModel, SavedView, TicketIdRole, emit
+from .queue_model import VIEW_LABELS, Column, QueueModel, SavedView, TicketIdRole
 
 __all__ = ["QueueTable", "QueueView"]
 
@@ -111,7 +111,7 @@ class QueueTable(QTableView):
         if index.isValid():
             ticket_id = index.siblingAtColumn(0).data(TicketIdRole)
             if ticket_id is not None:
-                emit(self.openRequested, ticket_id)
+                self.openRequested.emit(ticket_id)
 
 
 class QueueView(QWidget):

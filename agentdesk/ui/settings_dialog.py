@@ -30,7 +30,6 @@ from PySide6.QtWidgets import (
 
 from ..policy.sla import SlaState
 from . import settings
-from .queue_model import emit
 from .sign_in import normalise_server
 from .sla_display import sla_colour
 from .theme import THEMES
@@ -119,7 +118,7 @@ class SettingsDialog(QDialog):
             self.error.show()
             widget.setFocus()
             return
-        emit(self.applied, self.save())
+        self.applied.emit(self.save())
         super().accept()
 
     def problem(self) -> tuple[str, QWidget] | None:

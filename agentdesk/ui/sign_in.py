@@ -41,7 +41,6 @@ from ..sync.client import (
 )
 from ..sync.credentials import SaveOutcome, TokenStore, keyring_status
 from . import background
-from .queue_model import emit
 from .sla_display import sla_colour
 
 log = logging.getLogger(__name__)
@@ -270,7 +269,7 @@ class SignInDialog(QDialog):
 
     def _choose_local(self) -> None:
         self._attempt += 1
-        emit(self.localModeRequested)
+        self.localModeRequested.emit()
         super().reject()
 
     def _edited(self, _text: str) -> None:
@@ -292,7 +291,7 @@ class SignInDialog(QDialog):
         self._set_busy(False)
         self.password.clear()
         self.result_value = result
-        emit(self.signedIn, result)
+        self.signedIn.emit(result)
         self.accept()
 
     def _failed(self, attempt: int, url: str, exc: Exception) -> None:

@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
 from ..policy.sla import SlaState
 from ..sync.engine import SyncStatus
 from ..sync.replica import RejectionInfo
-from .queue_model import emit
 from .sla_display import is_dark, sla_colour
 
 __all__ = ["RejectionsDialog", "SyncStatusBar", "mutation_label", "relative_time"]
@@ -231,7 +230,7 @@ class SyncStatusBar(QStatusBar):
         self._dialog = RejectionsDialog(seen, self.window())
         self._dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self._dialog.open()
-        emit(self.rejectionsSeen, seen)
+        self.rejectionsSeen.emit(seen)
 
     # ------------------------------------------------------------------ internals
 

@@ -31,7 +31,6 @@ from PySide6.QtCore import QObject, Qt, Signal
 from ..sync.engine import SyncEngine, SyncStatus
 from ..sync.protocol import Mutation, PullRequest, PullResponse
 from ..sync.replica import RejectionInfo, Replica
-from .queue_model import emit
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +217,7 @@ class SyncBridge(QObject):
         except Exception:  # the engine handles its own errors; this is a last resort
             log.exception("the sync loop failed")
         finally:
-            emit(self._ended)
+            self._ended.emit()
 
     def _tap_pull(self) -> None:
         """Wrap the engine client's ``pull`` to learn which tickets each page touches
@@ -253,7 +252,7 @@ class SyncBridge(QObject):
 
     def _on_status(self, status: SyncStatus) -> None:
         if not self._closed:
-            emit(self._status, status)
+            self._status.emit(status)
 
     def _on_replica(self, kind: str) -> None:
         """A replica listener: runs right after a commit, on the committing thread."""
@@ -302,7 +301,7 @@ class SyncBridge(QObject):
             schedule = not inbox.scheduled
             inbox.scheduled = True
         if schedule:
-            emit(self._wakeup)
+            self._wakeup.emit()
 
     # ------------------------------------------------------------------ the GUI thread
 
@@ -316,18 +315,18 @@ class SyncBridge(QObject):
             return
         for kind in ("reset", "pull", "mutate"):
             if kind in change.kinds:
-                emit(self.replicaChanged, kind)
+                self.replicaChanged.emit(kind)
         if change.kinds:
-            emit(self.changesArrived, change)
+            self.changesArrived.emit(change)
         if rejections:
-            emit(self.rejectionsArrived, rejections)
+            self.rejectionsArrived.emit(rejections)
 
     def _deliver_status(self, status: SyncStatus) -> None:
         if self._closed:
             return
         self._last_status = status
-        emit(self.statusChanged, status)
+        self.statusChanged.emit(status)
 
     def _deliver_ended(self) -> None:
-        emit(self.finished)
+        self.finished.emit()
 
