@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint typecheck bench build clean
+.PHONY: run test lint typecheck bench build screenshot clean
 
 # The stamp files re-run the install when pyproject.toml changes.
 $(VENV)/.stamp-base: pyproject.toml
@@ -31,10 +31,15 @@ typecheck: $(VENV)/.stamp-test
 
 bench: $(VENV)/.stamp-test
 	QT_QPA_PLATFORM=offscreen $(PY) bench/policy_bench.py
+	QT_QPA_PLATFORM=offscreen $(PY) bench/queue_bench.py
+	QT_QPA_PLATFORM=offscreen $(PY) bench/sync_bench.py --quick
 
 build: $(VENV)/.stamp-base
 	$(PIP) install -e '.[build]'
 	$(VENV)/bin/pyinstaller --noconfirm build.spec
+
+screenshot: $(VENV)/.stamp-test
+	QT_QPA_PLATFORM=offscreen $(PY) scripts/screenshot.py
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
