@@ -31,7 +31,15 @@ from .client import (
     ResetRequired,
     Unauthorized,
 )
-from .protocol import MAX_POKE_WAIT, MAX_PUSH_BATCH, PokeResponse, PullRequest, PushRequest
+from .protocol import (
+    MAX_POKE_WAIT,
+    MAX_PUSH_BATCH,
+    Change,
+    PokeResponse,
+    PullRequest,
+    PullResponse,
+    PushRequest,
+)
 from .replica import NotConfigured, Replica
 
 log = logging.getLogger(__name__)
@@ -236,14 +244,24 @@ class SyncEngine:
             summary = replace(summary, rebound=True)
 
     def pull_all(self) -> int:
-        """Pull pages until the server says there is no more; returns the changes applied."""
+        """Pull pages until the server says there is no more; returns the changes applied.
+
+        While local work is pending, pages are held back and applied together with the last
+        one. A page before the last brings each row at its newest version only up to the
+        page's cursor, so pending work replayed on it can find its own rows half there (a
+        ticket's first event without the ticket, whose newer version is on a later page) and
+        drop out of the desk's view until the pull ends, or, if the desktop dies in between,
+        until its next sync. Without pending work pages apply one by one, which keeps the
+        transactions of a large first sync small.
+        """
         applied = 0
         reset_done = False
+        held: list[PullResponse] = []
         while True:
             state = self.replica.state
             request = PullRequest(
                 client_id=state.client_id,
-                cursor=state.cursor,
+                cursor=held[-1].cursor if held else state.cursor,
                 limit=self.pull_limit,
                 rejections_after=state.rejections_after,
             )
@@ -253,9 +271,16 @@ class SyncEngine:
                 if reset_done:
                     raise
                 log.warning("the server cannot serve cursor %d; reloading", state.cursor)
+                held.clear()
                 self.replica.reset()
                 reset_done = True
                 continue
+            if page.has_more and (held or self.replica.pending_count()):
+                held.append(page)
+                continue
+            if held:
+                page = _merge_pages([*held, page])
+                held.clear()
             self.replica.apply_pull(page, since=state.cursor)
             applied += len(page.changes)
             if state.client_id == self._pushed_client:
@@ -340,6 +365,24 @@ class SyncEngine:
                 self._poke = _Poke(self, poke_client, self.replica.state.cursor)
             # Short slices: ``stop`` belongs to the caller and cannot wake this wait.
             self._wake.wait(0.05)
+
+
+def _merge_pages(pages: list[PullResponse]) -> PullResponse:
+    """The pages of one pull as a single page from the first cursor to the last: the newest
+    version of each row (a row changed again mid-pull comes twice) and every rejection."""
+    newest: dict[tuple[str, uuid.UUID], Change] = {}
+    for page in pages:
+        for change in page.changes:
+            key = (change.table, change.id)
+            if key not in newest or change.version > newest[key].version:
+                newest[key] = change
+    rejections = {r.mutation_id: r for page in pages for r in page.rejections}
+    return pages[-1].model_copy(
+        update={
+            "changes": list(newest.values()),
+            "rejections": [rejections[k] for k in sorted(rejections)],
+        }
+    )
 
 
 class _Poke:
