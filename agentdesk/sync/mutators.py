@@ -354,22 +354,29 @@ def create_ticket(ctx: MutationContext, a: CreateTicket) -> None:
     routing = contact_rules.route_request(plan, _policy_contacts(ctx, org.id), str(requester.id))
     if not routing.worked:
         ticket.status = TicketStatus.REDIRECTED
+        _record_redirect(ctx, ticket, routing)
+
+
+def _record_redirect(
+    ctx: MutationContext, ticket: Ticket, routing: contact_rules.RequestRouting
+) -> None:
+    """Seed 003: the ticket records the redirect and whom it asked how to proceed."""
+    _event(
+        ctx,
+        ticket,
+        EventKind.REDIRECT,
+        routing.history,
+        notify=[c.id for c in routing.notify],
+        code=routing.code,
+    )
+    if routing.notify:
         _event(
             ctx,
             ticket,
-            EventKind.REDIRECT,
-            routing.history,
-            notify=[c.id for c in routing.notify],
-            code=routing.code,
+            EventKind.NOTIFICATION,
+            routing.requester_notice,
+            to=[c.id for c in routing.notify],
         )
-        if routing.notify:
-            _event(
-                ctx,
-                ticket,
-                EventKind.NOTIFICATION,
-                routing.requester_notice,
-                to=[c.id for c in routing.notify],
-            )
 
 
 def _conversations_this_year(ctx: MutationContext, org_id: uuid.UUID, exclude: uuid.UUID) -> int:
@@ -672,22 +679,7 @@ def redirect_ticket(ctx: MutationContext, a: RedirectTicket) -> None:
             "requester_id",
         )
     _set_status(ctx, ticket, TicketStatus.REDIRECTED, routing.history)
-    _event(
-        ctx,
-        ticket,
-        EventKind.REDIRECT,
-        routing.history,
-        notify=[c.id for c in routing.notify],
-        code=routing.code,
-    )
-    if routing.notify:
-        _event(
-            ctx,
-            ticket,
-            EventKind.NOTIFICATION,
-            routing.requester_notice,
-            to=[c.id for c in routing.notify],
-        )
+    _record_redirect(ctx, ticket, routing)
 
 
 # --------------------------------------------------------------------------- time
