@@ -38,8 +38,11 @@ build: $(VENV)/.stamp-base
 	$(PIP) install -e '.[build]'
 	$(VENV)/bin/pyinstaller --noconfirm build.spec
 
+# On a virtual X screen when xvfb-run is installed (as a person sees it), else offscreen.
 screenshot: $(VENV)/.stamp-test
-	QT_QPA_PLATFORM=offscreen $(PY) scripts/screenshot.py
+	if command -v xvfb-run >/dev/null; then \
+	  QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) scripts/screenshot.py; \
+	else QT_QPA_PLATFORM=offscreen $(PY) scripts/screenshot.py; fi
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

@@ -395,8 +395,12 @@ class ContactPanel(QWidget):
         self.fields["plan"].setText(f"{html.escape(view.plan.name)} (channels: {channels})")
 
         usage = view.usage
-        holders = ", ".join(html.escape(h.display) for h in usage.holders) or "nobody"
+        # Names only: eight addresses in a row fill the panel; the addresses are in the
+        # tooltip and in the holder picker below.
+        holders = ", ".join(html.escape(h.name) for h in usage.holders) or "nobody"
         allotment = f"{usage.used} of {usage.total} used — held by {holders}"
+        self.fields["allotment"].setToolTip(
+            "\n".join(h.display for h in usage.holders) or "No validated contacts yet.")
         if usage.over_allotment:
             allotment += (f". <b>Over the allotment by {usage.over_by}</b>: switch "
                           f"{usage.over_by} out before anyone new is validated")

@@ -322,8 +322,10 @@ class MainWindow(QMainWindow):
         self.side_splitter.setObjectName("sideSplitter")
         self.side_splitter.addWidget(self.ticket_panel)
         self.side_splitter.addWidget(self.contact_panel)
-        self.side_splitter.setStretchFactor(0, 3)
-        self.side_splitter.setStretchFactor(1, 2)
+        # The ticket card (actions, facts, history, composer) needs the height; the contact
+        # panel's facts fit in a third and scroll beyond.
+        self.side_splitter.setStretchFactor(0, 2)
+        self.side_splitter.setStretchFactor(1, 1)
         self.side_splitter.setChildrenCollapsible(False)
         self.main_splitter = QSplitter(Qt.Orientation.Horizontal)
         self.main_splitter.setObjectName("mainSplitter")

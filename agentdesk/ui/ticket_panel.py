@@ -29,15 +29,12 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
-    QFormLayout,
-    QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QMessageBox,
     QPlainTextEdit,
     QPushButton,
-    QScrollArea,
     QSplitter,
     QTextBrowser,
     QVBoxLayout,
@@ -204,27 +201,30 @@ class TicketPanel(QWidget):
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         self.fields: dict[str, QLabel] = {}
-        details = QFormLayout()
-        for key, caption in (
-            ("requester", "Requester"),
-            ("organisation", "Organisation"),
-            ("plan", "Plan"),
-            ("channel", "Channel"),
-            ("tier", "Severity"),
-            ("level", "Level"),
-            ("kind", "Kind"),
-            ("status", "Status"),
-            ("assignee", "Assignee"),
-            ("arrived", "Arrived"),
-            ("first_response", "First response"),
-            ("sla", "Response target"),
-            ("charges", "Extra charges"),
-        ):
-            label = QLabel()
-            label.setWordWrap(True)
-            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            self.fields[key] = label
-            details.addRow(caption + ":", label)
+        # Two columns of facts (what the ticket is | where it stands) so the whole card fits
+        # above the history without scrolling; the requester line is long and spans both.
+        details = QGridLayout()
+        details.setHorizontalSpacing(10)
+        details.setVerticalSpacing(3)
+        details.setColumnStretch(1, 1)
+        details.setColumnStretch(3, 1)
+        # Organisation, plan and channel share a line: the contact panel beside this one
+        # spells them out with the allotment and entitlement.
+        spanning = (("requester", "Requester"), ("customer", "Customer"))
+        left = (("tier", "Severity"), ("level", "Level"), ("kind", "Kind"),
+                ("arrived", "Arrived"))
+        right = (("status", "Status"), ("assignee", "Assignee"), ("sla", "Response target"),
+                 ("first_response", "First response"))
+        for row, (key, caption) in enumerate(spanning):
+            details.addWidget(_caption(caption), row, 0)
+            details.addWidget(self._field(key), row, 1, 1, 3)
+        for column, group in ((0, left), (2, right)):
+            for row, (key, caption) in enumerate(group, start=len(spanning)):
+                details.addWidget(_caption(caption), row, column)
+                details.addWidget(self._field(key), row, column + 1)
+        last = len(spanning) + max(len(left), len(right))
+        details.addWidget(_caption("Extra charges"), last, 0)
+        details.addWidget(self._field("charges"), last, 1, 1, 3)
 
         # Triage
         self.tier_combo = QComboBox()
@@ -301,18 +301,19 @@ class TicketPanel(QWidget):
 
         self.message = InlineMessage()
 
-        top = QWidget()
-        top_layout = QVBoxLayout(top)
-        top_layout.addWidget(self.title)
-        top_layout.addLayout(details)
-        top_layout.addLayout(actions)
-        top_layout.addLayout(flow)
-        top_layout.addWidget(self.message)
-        top_layout.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidget(top)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        # The card's top never scrolls away: the subject, what can be done next (the workflow
+        # buttons, the triage/assignment/charges controls), the outcome of the last action and
+        # the facts; the history and the composer share the rest.
+        header = QWidget()
+        header.setObjectName("ticketHeader")
+        header_layout = QVBoxLayout(header)
+        header_layout.setContentsMargins(0, 0, 0, 0)
+        header_layout.addWidget(self.title)
+        header_layout.addLayout(flow)
+        header_layout.addLayout(actions)
+        header_layout.addWidget(self.message)
+        header_layout.addSpacing(4)
+        header_layout.addLayout(details)
 
         self.history = QTextBrowser()
         self.history.setOpenLinks(False)
@@ -344,17 +345,28 @@ class TicketPanel(QWidget):
 
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.setObjectName("ticketPanelSplitter")
-        self.splitter.addWidget(scroll)
         self.splitter.addWidget(self.history)
         self.splitter.addWidget(composer)
         self.splitter.setStretchFactor(0, 3)
-        self.splitter.setStretchFactor(1, 3)
-        self.splitter.setStretchFactor(2, 1)
+        self.splitter.setStretchFactor(1, 1)
         self.placeholder = QLabel("Select a ticket to see it here.")
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.card = QWidget()
+        card_layout = QVBoxLayout(self.card)
+        card_layout.setContentsMargins(0, 0, 0, 0)
+        card_layout.addWidget(header)
+        card_layout.addWidget(self.splitter, 1)
         layout = QVBoxLayout(self)
         layout.addWidget(self.placeholder)
-        layout.addWidget(self.splitter)
+        layout.addWidget(self.card)
+
+    def _field(self, key: str) -> QLabel:
+        label = QLabel()
+        label.setWordWrap(True)
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.fields[key] = label
+        return label
 
     # ------------------------------------------------------------------ public API
 
@@ -403,7 +415,7 @@ class TicketPanel(QWidget):
                 view = load_ticket_view(s, self._ticket_id)
         self._view = view
         shown = view is not None and self._me is not None
-        self.splitter.setVisible(shown)
+        self.card.setVisible(shown)
         self.placeholder.setVisible(not shown)
         if self._ticket_id is None:
             self.placeholder.setText("Select a ticket to see it here.")
@@ -441,9 +453,9 @@ class TicketPanel(QWidget):
             f"{html.escape(view.requester_name)} &lt;{html.escape(view.requester_email)}&gt; "
             f"<span style='color:{mark[1].name()}; font-weight:bold'>{mark[0]}</span>"
         )
-        self.fields["organisation"].setText(html.escape(view.organisation_name))
-        self.fields["plan"].setText(html.escape(view.plan_name or "unknown plan"))
-        self.fields["channel"].setText(view.channel.capitalize())
+        self.fields["customer"].setText(
+            f"{html.escape(view.organisation_name)} · "
+            f"{html.escape(view.plan_name or 'unknown plan')} plan · via {view.channel}")
         if view.tier is not None:
             tier_text = f"Tier {view.tier} (assessed; customer stated {view.stated_urgency})"
         else:
@@ -790,6 +802,13 @@ class TicketPanel(QWidget):
         ):
             self.composer.clear()
             self._drafts.pop(ticket_id, None)
+
+
+def _caption(text: str) -> QLabel:
+    label = QLabel(text + ":")
+    label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
+    label.setEnabled(False)  # the disabled palette greys captions, so the values stand out
+    return label
 
 
 def _discard(dialog: QObject | None) -> None:
