@@ -567,6 +567,7 @@ def run_server(args: argparse.Namespace) -> int:
 
     from .. import __version__
     from .app import create_app
+    from .serving import AgentDeskServer
     from .settings import ServerSettings
 
     logging.config.dictConfig(logging_config(args.log_level))
@@ -587,7 +588,7 @@ def run_server(args: argparse.Namespace) -> int:
     config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None,
                             log_level=args.log_level, access_log=True, server_header=False,
                             lifespan="on")
-    server = uvicorn.Server(config)
+    server = AgentDeskServer(config, app)
     # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal against the
     # handlers it found; with these no-ops in place the process ends with status 0, as a
     # service manager expects from a clean stop.

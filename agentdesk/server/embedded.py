@@ -10,6 +10,7 @@ import time
 import uvicorn
 
 from .app import create_app
+from .serving import AgentDeskServer
 from .settings import ServerSettings
 
 
@@ -39,7 +40,7 @@ class EmbeddedServer:
         config = uvicorn.Config(
             self.app, log_level=log_level, lifespan="on", timeout_graceful_shutdown=2
         )
-        self._server = uvicorn.Server(config)
+        self._server = AgentDeskServer(config, self.app)
         self._thread = threading.Thread(target=self._serve, name="agentdesk-server", daemon=True)
 
     @property
@@ -59,7 +60,7 @@ class EmbeddedServer:
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._server.should_exit = True
+        self._server.request_exit()
         if self._thread.is_alive():
             self._thread.join(timeout)
         self._sock.close()

@@ -23,6 +23,10 @@ from ..models.versioning import NOTIFY_CHANNEL
 log = logging.getLogger(__name__)
 
 
+#: What a waiter is woken with when the notifier closes (versions are never negative).
+_CLOSED = -1
+
+
 class VersionNotifier:
     """Fan-out of "tenant T reached version V" to waiting coroutines, callable from any thread."""
 
@@ -31,6 +35,27 @@ class VersionNotifier:
         self._latest: dict[uuid.UUID, int] = {}
         self._waiters: defaultdict[uuid.UUID, set[asyncio.Future[int]]] = defaultdict(set)
         self._lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Thread-safe: the server is stopping. Every waiting poll returns now (as "nothing
+        new"), and later ones do not wait, so a graceful shutdown is not held up by held
+        long-polls until its timeout cancels them (which answered 500 and logged a traceback).
+        """
+        self._closed = True
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._release_all)
+
+    def _release_all(self) -> None:
+        for tenant_id in list(self._waiters):
+            for fut in self._waiters.pop(tenant_id, set()):
+                if not fut.done():
+                    fut.set_result(_CLOSED)
 
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -60,10 +85,13 @@ class VersionNotifier:
         known = self.latest(tenant_id)
         if known > cursor:
             return known
+        if self._closed:
+            return None
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._waiters[tenant_id].add(fut)
         try:
-            return await asyncio.wait_for(fut, timeout)
+            version = await asyncio.wait_for(fut, timeout)
+            return None if version == _CLOSED else version
         except TimeoutError:
             return None
         finally:

@@ -87,5 +87,6 @@ async def poke(
         if woke is not None:
             return PokeResponse(version=woke, changed=True)
         version = await run_in_threadpool(_version, state, user)
-        if version > cursor:
-            return PokeResponse(version=version, changed=True)
+        if version > cursor or notifier.closed:
+            # Closed: the server is stopping; the client polls again and finds it gone.
+            return PokeResponse(version=version, changed=version > cursor)
