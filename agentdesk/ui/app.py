@@ -11,11 +11,13 @@ and the server refusing the token - by attaching and detaching workspaces on the
 from __future__ import annotations
 
 import logging
+import signal
+import socket
 import sys
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
-from PySide6.QtCore import QObject, QSettings, QThreadPool, Signal
+from PySide6.QtCore import QObject, QSettings, QSocketNotifier, QThreadPool, QTimer, Signal
 from PySide6.QtWidgets import QApplication
 
 from ..sync.engine import SyncStatus
@@ -355,11 +357,56 @@ def run_desktop(server: str | None, launcher: Launcher) -> int:
     app.aboutToQuit.connect(controller.shutdown)
     window.show()
     controller.start()
+    restore_signals = quit_on_signals(app, window.close)
     try:
         return app.exec()
     finally:
+        restore_signals()
         controller.shutdown()
         # A launcher call still running (a local-mode start, say) finishes before the launcher
         # shuts down, so nothing it started outlives the app.
         QThreadPool.globalInstance().waitForDone(30_000)
         launcher.shutdown()
+
+
+def quit_on_signals(app: QApplication, close: Callable[[], object]) -> Callable[[], None]:
+    """Ctrl+C in a terminal or SIGTERM from a session manager closes the window as the Quit
+    action does (layout saved, sync stopped, the local server stopped cleanly) instead of
+    killing the process mid-write. Returns a function that restores the previous handlers.
+
+    Python runs a signal handler only when the interpreter gets control, which it does not
+    while Qt's event loop waits; the wakeup file descriptor turns the signal into a socket
+    event Qt's loop watches (qutebrowser does the same).
+    """
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    previous_fd = signal.set_wakeup_fd(writer.fileno())
+    notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Type.Read, app)
+
+    def drain() -> None:
+        try:
+            while reader.recv(64):
+                pass
+        except BlockingIOError:
+            pass
+
+    def handle(signum: int, _frame: object) -> None:
+        log.info("received %s: closing", signal.Signals(signum).name)
+        QTimer.singleShot(0, close)
+        QTimer.singleShot(0, app.quit)
+
+    notifier.activated.connect(drain)
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, handle) for sig in handled}
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        signal.set_wakeup_fd(previous_fd)
+        notifier.setEnabled(False)
+        notifier.deleteLater()
+        reader.close()
+        writer.close()
+
+    return restore
