@@ -11,9 +11,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import ColumnElement, Engine, String, create_engine, event, func
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import QueryableAttribute, Session, sessionmaker
 
 
 def sqlite_url(path: Path) -> str:
@@ -47,6 +47,25 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+    # SQLite's lower() and LIKE fold ASCII only; searches that must find "Émilie" from
+    # "émilie" compare unicode_lower() of both sides (see :func:`unicode_lower`).
+    dbapi_conn.create_function("unicode_lower", 1, _unicode_lower, deterministic=True)
+
+
+def _unicode_lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+def unicode_lower(
+    column: ColumnElement[str] | QueryableAttribute[str], dialect: str
+) -> ColumnElement[str]:
+    """``column`` lower-cased by Unicode rules on every engine (compare it with ``str.lower()``
+    of the query): PostgreSQL's lower() already is; SQLite's folds ASCII only, so there it is
+    the Python function registered on each connection (a call per row: use it when the query
+    needs it, e.g. a search word that is not plain ASCII)."""
+    if dialect == "sqlite":
+        return func.unicode_lower(column, type_=String)
+    return func.lower(column, type_=String)
 
 
 def _sqlite_on_begin(conn: Any) -> None:

@@ -844,3 +844,14 @@ def test_a_ticket_the_sla_policy_refuses_shows_no_sla_and_breaks_nothing(
     assert model.row_of(tid) is None
 
 
+
+
+def test_search_folds_case_beyond_ascii(model: QueueModel, engine: Engine) -> None:
+    listed = ids(model)
+    set_ticket(engine, listed[5], subject="Émilie's invoice shows ÖSTERREICH twice")
+    model.apply_changes({listed[5]})
+    for query in ("émilie", "ÉMILIE", "österreich", "Österreich émilie"):
+        model.set_search(query)
+        assert ids(model) == [listed[5]], query
+    model.set_search("émilia")
+    assert ids(model) == []

@@ -14,10 +14,11 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ...models import Contact, Organisation, Plan, Tenant, Ticket, TicketStatus, User, utcnow
+from ...models.db import unicode_lower
 from ...policy import contacts as contact_rules
 from ...policy.entitlements import calendar_year_of, conversation_allowance, review_bonus_applies
 from ..deps import CurrentUser, ReadSession, WriteSession, tenant_session
@@ -61,12 +62,11 @@ def search_organisations(
         Organisation.tenant_id == user.tenant_id, Organisation.deleted.is_(False)
     )
     if query is not None:
-        # autoescape: a "%" or "_" in the query matches itself, not any text. SQLite's lower()
-        # folds ASCII only, so the query as typed is tried too ("Ünï" still finds "Ünïcode").
-        stmt = stmt.where(or_(
-            func.lower(Organisation.name).contains(query.lower(), autoescape=True),
-            Organisation.name.contains(query, autoescape=True),
-        ))
+        # autoescape: a "%" or "_" in the query matches itself, not any text; Unicode case
+        # folding on both engines ("ünï" finds "Ünïcode").
+        dialect = session.get_bind().dialect.name
+        stmt = stmt.where(unicode_lower(Organisation.name, dialect).contains(
+            query.lower(), autoescape=True))
     rows = session.scalars(
         stmt.order_by(Organisation.name, Organisation.id).limit(params.limit)
     )
