@@ -57,6 +57,24 @@ class Plan(SyncedMixin, Base):
     #: ``{"1": {"minutes": 30}, "3": {"business_days": 1}}``: per-tier overrides.
     response_targets: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
+    @staticmethod
+    def columns_from_policy(plan: SupportPlan) -> dict[str, Any]:
+        """The stored columns of ``plan`` (not its tenant, id or calendar, which the caller
+        knows): for an ORM row, ``Plan(**columns, ...)``, or a bulk-inserted dict."""
+        d = plan.to_dict()
+        return {
+            "key": plan.key,
+            "name": plan.name,
+            "rank": plan.rank,
+            "channels": d["channels"],
+            "contact_allotment": plan.contact_allotment,
+            "conversations_per_year": plan.conversations_per_year,
+            "review_bonus_conversations": plan.review_bonus_conversations,
+            "min_verified_reviews": plan.min_verified_reviews,
+            "min_recent_reviews": plan.min_recent_reviews,
+            "response_targets": d["response_targets"],
+        }
+
     def to_policy(self, calendar_name: str | None = None) -> SupportPlan:
         return SupportPlan(
             key=self.key,

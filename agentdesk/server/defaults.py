@@ -20,16 +20,10 @@ def create_default_plans(session: Session, tenant_id: uuid.UUID) -> list[Plan]:
         session.add(calendars[key])
     plans = []
     for plan in seed_plans():
-        d = plan.to_dict()
         row = Plan(
-            tenant_id=tenant_id, key=plan.key, name=plan.name, rank=plan.rank,
-            channels=d["channels"], contact_allotment=plan.contact_allotment,
-            conversations_per_year=plan.conversations_per_year,
-            review_bonus_conversations=plan.review_bonus_conversations,
-            min_verified_reviews=plan.min_verified_reviews,
-            min_recent_reviews=plan.min_recent_reviews,
+            tenant_id=tenant_id,
             calendar_id=calendars[SEED_PLAN_CALENDARS[plan.key]].id,
-            response_targets=d["response_targets"],
+            **Plan.columns_from_policy(plan),
         )
         session.add(row)
         plans.append(row)

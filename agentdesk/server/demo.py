@@ -477,16 +477,8 @@ class _Builder:
             plan_id = new_id()
             self.plans[plan.key] = (plan_id, named)
             self.plan_calendar[plan.key] = self.calendars[key]
-            d = plan.to_dict()
             self.rows["plans"].append(self._row(
-                id=plan_id, key=plan.key, name=plan.name, rank=plan.rank,
-                channels=d["channels"], contact_allotment=plan.contact_allotment,
-                conversations_per_year=plan.conversations_per_year,
-                review_bonus_conversations=plan.review_bonus_conversations,
-                min_verified_reviews=plan.min_verified_reviews,
-                min_recent_reviews=plan.min_recent_reviews,
-                calendar_id=calendar_ids[key], response_targets=d["response_targets"],
-            ))
+                id=plan_id, calendar_id=calendar_ids[key], **Plan.columns_from_policy(plan)))
 
     def _organisations(self) -> None:
         rng = self.rng

@@ -57,12 +57,7 @@ def build_world(sessions: sessionmaker[Session]) -> World:
                       data={"tz": "America/New_York", "hours": NY_HOURS, "holidays": []})
         s.add(ny)
         for p in seed_plans():
-            d = p.to_dict()
-            row = Plan(tenant_id=tenant.id, key=p.key, name=p.name, rank=p.rank,
-                       channels=d["channels"], contact_allotment=p.contact_allotment,
-                       conversations_per_year=p.conversations_per_year,
-                       review_bonus_conversations=p.review_bonus_conversations,
-                       calendar_id=ny.id, response_targets=d["response_targets"])
+            row = Plan(tenant_id=tenant.id, calendar_id=ny.id, **Plan.columns_from_policy(p))
             s.add(row)
             w.plans[p.key] = row.id
         for role in ("agent", "agent2", "coordinator", "consultant", "consultant2", "lead",
