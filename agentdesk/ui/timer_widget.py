@@ -831,7 +831,8 @@ class TimerWidget(QWidget):
             if running.ticket_subject:
                 what += f" · {running.ticket_subject}"
             if not running.billable:
-                what += " (general support: not billable)"
+                # First, not last: the toolbar elides the end of a long subject.
+                what = f"Not billable (general support) · {what}"
             self.subject_label.setText(what)
             self.subject_label.setToolTip(what)
         else:
@@ -866,7 +867,7 @@ class TimerWidget(QWidget):
             self.totals = today_totals(self._items, self._customer[0], self._day, self._tz,
                                        running, str(self._user_id), now)
             t = self.totals
-            text = (f"Today, {self._customer[1]}: {_minutes_text(t.raw)} raw · "
+            text = (f"Today, {self._customer[1]}: {_minutes_text(t.raw)} raw billable · "
                     f"{t.billed_minutes}m billed")
             if t.raw > timedelta(0):
                 text += (f" · next {t.increment_minutes}-min increment in "

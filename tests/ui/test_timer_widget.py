@@ -86,7 +86,7 @@ def test_start_tick_and_stop_from_the_toolbar_and_the_tray(
     assert running.started_at == t0
     assert running.billable is False, "general support is not billable"
     assert timer.subject_label.text() == (
-        "Globex · Checkout is down (general support: not billable)")
+        "Not billable (general support) · Globex · Checkout is down")
     [row] = _live_timers(desk.replica)  # persisted the moment it started
     assert (row.started_at, row.person_id, row.ticket_id) == (t0, desk.user_id, ticket_id)
 
@@ -181,7 +181,7 @@ def test_a_running_timer_survives_the_app_being_killed(
         assert totals.raw == timedelta(minutes=25)
         assert totals.billed_minutes == 30
         assert restored.totals_label.text() == (
-            "Today, Globex: 25m raw · 30m billed · next 30-min increment in 05:00")
+            "Today, Globex: 25m raw billable · 30m billed · next 30-min increment in 05:00")
     finally:
         for old in graveyard:
             old.close()
@@ -272,13 +272,13 @@ def test_manual_time_corrections_and_today_raw_versus_billed(
     add(t0, t0 + timedelta(minutes=5))
     add(t0 + timedelta(minutes=10), t0 + timedelta(minutes=40))
     assert timer.totals_label.text() == (
-        "Today, Globex: 35m raw · 60m billed · next 30-min increment in 25:00")
+        "Today, Globex: 35m raw billable · 60m billed · next 30-min increment in 25:00")
     five, thirty = _entries(desk.replica)
 
     # A correction is a new entry voiding the old one (5 -> 10 minutes)...
     add(t0, t0 + timedelta(minutes=10), replaces=five.id)
     assert timer.totals_label.text() == (
-        "Today, Globex: 40m raw · 60m billed · next 30-min increment in 20:00")
+        "Today, Globex: 40m raw billable · 60m billed · next 30-min increment in 20:00")
     # ...and voiding removes time, with a reason.
     timer.open_void_dialog()
     void = timer.void_dialog
@@ -290,14 +290,14 @@ def test_manual_time_corrections_and_today_raw_versus_billed(
     void.void_button.click()
     assert not void.isVisible()
     assert timer.totals_label.text() == (
-        "Today, Globex: 10m raw · 30m billed · next 30-min increment in 20:00")
+        "Today, Globex: 10m raw billable · 30m billed · next 30-min increment in 20:00")
 
     # The running timer counts provisionally, ticking.
     timer.toggle()
     panel_clock.advance(minutes=2, seconds=30)
     timer.tick()
     assert timer.totals_label.text() == (
-        "Today, Globex: 12m raw · 30m billed · next 30-min increment in 17:30")
+        "Today, Globex: 12m raw billable · 30m billed · next 30-min increment in 17:30")
 
     desk.sync()
     assert desk.replica.rejections() == []
