@@ -1,10 +1,26 @@
 """Stamping changed rows with the tenant's next version, inside the write transaction.
 
 A session opts in with ``session.info["stamp_tenant"] = tenant_id`` (the server does; the desktop
-replica never stamps: its versions come from the server). On the first flush that changes a
-synced row, the tenant counter row is incremented with an ``UPDATE ... RETURNING`` - which
-locks it until commit - and every new or changed synced row of that transaction gets that value.
-One transaction, one version: a pull cursor can stop between transactions, never inside one.
+replica never stamps: its versions come from the server). On the first flush of a *unit of work*
+that changes a synced row, the tenant counter row is incremented with an ``UPDATE ... RETURNING``
+- which locks it until commit - and every new or changed synced row of that unit gets that value.
+
+A unit is normally the whole transaction: one transaction, one version. A push's group commit
+(``agentdesk.server.sync_service``) runs many mutations in one transaction, each in its own
+SAVEPOINT, and ends each mutation's unit with :func:`end_unit`, so each mutation still gets a
+version of its own. That keeps pulls exact: the counter row stays locked from a transaction's
+first version to its commit, so no other writer takes a version in between, and all of the
+transaction's versions become visible at once when it commits; a cursor may stop between two of
+them, never before one that has not committed. Because the lock is held, the later units'
+versions are counted on in the session and the counter row is written once, just before the
+commit (:func:`write_counter`), instead of once per unit. A SAVEPOINT that rolls back takes any
+counter update in it with it, and the stamping state here is restored to what it was when the
+savepoint began (so the number is simply taken again by the next unit: no gap, no stale
+version).
+
+Each committed transaction is announced once, with its highest version: to PostgreSQL listeners
+by a ``pg_notify`` sent just before the commit (delivered on commit, dropped on rollback), and to
+the in-process listener after the commit.
 """
 
 from __future__ import annotations
@@ -15,14 +31,22 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, event, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.orm.util import identity_key
 
 from .base import SyncedMixin
 from .tenancy import TenantCounter
 
+#: The version of the current unit of work (taken on its first stamping flush).
 _VERSION_KEY = "stamp_version"
+#: The highest version the transaction has taken: what its commit announces.
+_TOP_KEY = "stamp_top"
+#: The counter row's value as this transaction last wrote it (its lock is held from then on).
+_WRITTEN_KEY = "stamp_written"
 _TENANT_KEY = "stamp_tenant"
+#: Per open SAVEPOINT, the (unit, top, written) versions when it began, restored if it rolls
+#: back.
+_SAVED_KEY = "stamp_savepoints"
 #: ``session.info`` key (set through ``sessionmaker(info=...)``) of a callable
 #: ``(tenant_id, version) -> None`` told after each commit that took a version.
 LISTENER_KEY = "version_listener"
@@ -42,11 +66,26 @@ _TAKE_VERSION = (
 )
 
 
+_WRITE_COUNTER = (
+    update(_COUNTERS)
+    .where(_COUNTERS.c.tenant_id == bindparam("b_tenant"))
+    .values(version=bindparam("b_version"))
+)
+_KEYS = (_VERSION_KEY, _TOP_KEY, _WRITTEN_KEY)
+
+
 def next_version(session: Session, tenant_id: uuid.UUID) -> int:
-    """Take the tenant's next version (once per transaction) and hold its row lock to commit."""
+    """Take the tenant's next version (once per unit of work) and hold its row lock to commit."""
     held = session.info.get(_VERSION_KEY)
     if held is not None:
         return int(held)
+    top = session.info.get(_TOP_KEY)
+    if top is not None:
+        # A later unit of a transaction that already holds the counter row's lock: nobody else
+        # can take a version until it commits, so count on here; write_counter stores it.
+        following = int(top) + 1
+        session.info[_VERSION_KEY] = session.info[_TOP_KEY] = following
+        return following
     stmt, params = _TAKE_VERSION, {"b_tenant": tenant_id}
     version = session.execute(stmt, params).scalar_one_or_none()
     if version is None:
@@ -60,27 +99,63 @@ def next_version(session: Session, tenant_id: uuid.UUID) -> int:
             .on_conflict_do_nothing(index_elements=["tenant_id"])
         )
         version = session.execute(stmt, params).scalar_one()
-    session.info[_VERSION_KEY] = version
-    counter = session.identity_map.get(identity_key(TenantCounter, tenant_id))
-    if counter is not None:
-        session.expire(counter, ["version"])
-    if session.get_bind().dialect.name == "postgresql":
-        # Sent inside the transaction: PostgreSQL delivers it on commit and drops it on
-        # rollback, so listeners never hear of a version that does not exist.
-        session.execute(
-            select(func.pg_notify(NOTIFY_CHANNEL, f"{tenant_id}:{version}"))
-        )
+    session.info[_VERSION_KEY] = session.info[_TOP_KEY] = session.info[_WRITTEN_KEY] = version
+    _expire_counter(session, tenant_id)
     return int(version)
 
 
+def _expire_counter(session: Session, tenant_id: uuid.UUID) -> None:
+    counter = session.identity_map.get(identity_key(TenantCounter, tenant_id))
+    if counter is not None:
+        session.expire(counter, ["version"])
+
+
+def end_unit(session: Session) -> int | None:
+    """End the current unit of work: the next stamping flush takes a new version (the
+    transaction keeps the counter row's lock). Returns the version the unit stamped its rows
+    with, ``None`` if it changed no synced row.
+
+    Later units count their versions in the session: the transaction must call
+    :func:`write_counter` before it commits, or commit with no SAVEPOINT open (the commit then
+    writes the counter itself).
+    """
+    version = session.info.pop(_VERSION_KEY, None)
+    return None if version is None else int(version)
+
+
+def write_counter(session: Session) -> None:
+    """Store the transaction's highest version in the counter row, if it counted past what it
+    last wrote there. Call it outside any SAVEPOINT, after the last unit."""
+    top, written = session.info.get(_TOP_KEY), session.info.get(_WRITTEN_KEY)
+    if top is None or written is None or int(top) <= int(written):
+        return
+    tenant_id = session.info[_TENANT_KEY]
+    session.execute(_WRITE_COUNTER, {"b_tenant": tenant_id, "b_version": int(top)})
+    session.info[_WRITTEN_KEY] = top
+    _expire_counter(session, tenant_id)
+
+
+def transaction_version(session: Session) -> int | None:
+    """The highest version the session's transaction has taken so far (``None``: none yet, so
+    it does not hold the counter row's lock)."""
+    top = session.info.get(_TOP_KEY)
+    return None if top is None else int(top)
+
+
 def forget_version(session: Session) -> None:
-    """After rolling back a savepoint that took a version: the counter update went with it."""
-    session.info.pop(_VERSION_KEY, None)
+    """Drop the stamping state of a transaction that is being abandoned."""
+    for key in _KEYS:
+        session.info.pop(key, None)
 
 
 def current_version(session: Session, tenant_id: uuid.UUID) -> int:
+    """The tenant's version: the committed one, or inside a stamping transaction its own."""
     counter = session.get(TenantCounter, tenant_id)
-    return counter.version if counter is not None else 0
+    version = counter.version if counter is not None else 0
+    top = session.info.get(_TOP_KEY)
+    if top is not None and session.info.get(_TENANT_KEY) == tenant_id:
+        version = max(version, int(top))  # counted on in the session, not written yet
+    return version
 
 
 def enable_stamping(session: Session, tenant_id: uuid.UUID) -> None:
@@ -106,14 +181,68 @@ def _stamp_changed_rows(session: Session, _context: Any, _instances: Any) -> Non
         obj.version = version
 
 
+# SQLAlchemy fires before_commit/after_commit/after_rollback for a SAVEPOINT's release and
+# rollback too; ``get_nested_transaction()`` tells them apart (it is the savepoint itself while
+# one is being released or rolled back, and None for the outermost transaction).
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _remember_savepoint(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.nested and _TENANT_KEY in session.info:
+        saved = session.info.setdefault(_SAVED_KEY, {})
+        saved[transaction] = tuple(session.info.get(key) for key in _KEYS)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _drop_savepoint(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.nested:
+        saved = session.info.get(_SAVED_KEY)
+        if saved:
+            saved.pop(transaction, None)
+
+
+@event.listens_for(Session, "before_commit")
+def _write_and_notify(session: Session) -> None:
+    if session.get_nested_transaction() is not None or _TENANT_KEY not in session.info:
+        return  # a savepoint's release (or a commit closing open savepoints: see end_unit)
+    # Flush what is pending first, so a version taken by the commit's own flush is stored and
+    # announced.
+    session.flush()
+    write_counter(session)
+    top = session.info.get(_TOP_KEY)
+    if top is not None and session.get_bind().dialect.name == "postgresql":
+        # Sent inside the transaction: PostgreSQL delivers it on commit and drops it on
+        # rollback, so listeners never hear of a version that does not exist. Once per
+        # transaction, however many units it stamped: listeners only need the highest.
+        session.execute(
+            select(func.pg_notify(NOTIFY_CHANNEL, f"{session.info[_TENANT_KEY]}:{top}"))
+        )
+
+
 @event.listens_for(Session, "after_commit")
 def _announce_version(session: Session) -> None:
-    version = session.info.pop(_VERSION_KEY, None)
+    if session.get_nested_transaction() is not None:
+        return  # a savepoint was released: nothing is visible to others yet
+    top = session.info.get(_TOP_KEY)
+    forget_version(session)
     listener = session.info.get(LISTENER_KEY)
-    if version is not None and listener is not None:
-        listener(session.info[_TENANT_KEY], int(version))
+    if top is not None and listener is not None:
+        listener(session.info[_TENANT_KEY], int(top))
 
 
 @event.listens_for(Session, "after_rollback")
 def _forget_version(session: Session) -> None:
-    session.info.pop(_VERSION_KEY, None)
+    savepoint = session.get_nested_transaction()
+    if savepoint is None:
+        forget_version(session)
+        return
+    # The savepoint's counter update went with it: back to the state when it began.
+    saved = session.info.get(_SAVED_KEY, {}).get(savepoint)
+    if saved is None:
+        forget_version(session)  # stamping was enabled inside the savepoint: nothing to keep
+        return
+    for key, value in zip(_KEYS, saved, strict=True):
+        if value is None:
+            session.info.pop(key, None)
+        else:
+            session.info[key] = value

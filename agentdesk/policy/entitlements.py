@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -27,6 +27,7 @@ from .plans import CHANNELS, SupportPlan
 __all__ = [
     "EntitlementCode",
     "EntitlementDecision",
+    "calendar_year_bounds",
     "calendar_year_of",
     "check_request",
     "conversation_allowance",
@@ -119,11 +120,46 @@ def calendar_year_of(instant: datetime, tz: str) -> int:
     return _aware(instant, "instant").astimezone(zone).year
 
 
+def _year(year: object) -> int:
+    if not isinstance(year, int) or isinstance(year, bool) or not 1 <= year <= 9999:
+        raise PolicyError("year", f"must be a calendar year, got {year!r}")
+    return year
+
+
+def _new_year(year: int, zone: ZoneInfo) -> datetime:
+    """The UTC instant at which 1 January of ``year`` begins on ``zone``'s wall clock."""
+    midnight = datetime(year, 1, 1, tzinfo=zone)
+    try:
+        # Where clocks were turned back across midnight, 00:00 came twice and the year holds
+        # for good only from the second; where they jumped over midnight, fold=0 gives the
+        # jump itself. The later of the two readings is right in both cases.
+        return max(midnight.astimezone(UTC), midnight.replace(fold=1).astimezone(UTC))
+    except OverflowError:  # year 1 east of Greenwich begins before datetime.min
+        return datetime.min.replace(tzinfo=UTC)
+
+
+def calendar_year_bounds(year: int, tz: str) -> tuple[datetime, datetime | None]:
+    """Calendar ``year`` on the wall clock of ``tz`` as a half-open range of UTC instants.
+
+    An instant ``t`` lies in ``[start, end)`` exactly when ``calendar_year_of(t, tz) == year``,
+    so a database can count a year's arrivals with an indexed range on a UTC column instead of
+    converting every row. ``end`` is ``None`` for year 9999: no later year is representable.
+
+    One historical exception: on a dozen New Year's Eves before 1945 (the last America/Phoenix,
+    1944) a zone turned its clocks back across midnight, so 00:00 came twice and the year began,
+    briefly ended, and began again. The year is taken to begin at the second midnight, so the
+    minutes between the two (at most an hour) count for the old year. The tests check every
+    zone from 1945 on.
+    """
+    zone = _zone(tz)
+    year = _year(year)
+    return _new_year(year, zone), None if year == 9999 else _new_year(year + 1, zone)
+
+
 def conversations_in_year(arrivals: Iterable[datetime], year: int, tz: str) -> int:
     """How many of ``arrivals`` fall in calendar ``year`` in time zone ``tz`` (seed 000 count)."""
     zone = _zone(tz)
-    if not isinstance(year, int) or isinstance(year, bool) or not 1 <= year <= 9999:
-        raise PolicyError("year", f"must be a calendar year, got {year!r}")
+    year = _year(year)
     return sum(
         1
         for i, arrival in enumerate(arrivals)

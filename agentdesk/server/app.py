@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
+from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from .. import __version__
 from ..models.db import make_engine, make_session_factory
@@ -21,8 +24,30 @@ from .notify import PostgresListener, VersionNotifier
 from .settings import ServerSettings
 
 
+def pool_options(settings: ServerSettings) -> dict[str, Any]:
+    """Connection pool sized to the request threads.
+
+    Push and pull are sync handlers on AnyIO's worker threads (``request_threads``), each
+    holding one pooled connection at a time for its whole batch or page. SQLAlchemy's default
+    pool (5 + 10 overflow) under 40 threads made 50 concurrent pushing clients queue for a
+    connection, and on PostgreSQL some waited past the 30 s pool timeout (HTTP 500). With as
+    many pooled connections as threads, a handler never waits for one; the overflow (a quarter
+    more) covers requests whose yield-dependency session still holds its connection while they
+    wait for a thread to close it. Connections open only as load demands: a fully busy process
+    uses up to 51 on PostgreSQL (pool, overflow, LISTEN), so PostgreSQL's default
+    ``max_connections`` of 100 fits one such process; a deployment with several needs a larger
+    ``max_connections`` (or a smaller ``request_threads``). An in-memory SQLite database keeps
+    SQLAlchemy's single-connection pool.
+    """
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return {}
+    threads = settings.request_threads
+    return {"pool_size": threads, "max_overflow": max(threads // 4, 1)}
+
+
 def create_app(settings: ServerSettings) -> FastAPI:
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, **pool_options(settings))
     if settings.migrate_on_start:
         upgrade(engine)
     notifier = VersionNotifier()
@@ -34,6 +59,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # The thread count the pool was sized for (``pool_options``), for this event loop.
+        to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         notifier.bind_loop(asyncio.get_running_loop())
         if listener is not None:
             listener.start()

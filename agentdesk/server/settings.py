@@ -20,3 +20,7 @@ class ServerSettings:
     login_failure_window: timedelta = timedelta(minutes=15)
     #: Upgrade the database schema when the app starts.
     migrate_on_start: bool = True
+    #: Worker threads for sync (``def``) handlers - push, pull and most routes - and the size
+    #: of the database connection pool that serves them (see ``app.pool_options``). 40 is
+    #: AnyIO's own default; the app sets it explicitly so the pool cannot drift from it.
+    request_threads: int = 40

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import FrozenInstanceError, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 import pytest
 from hypothesis import given, settings
@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from agentdesk.policy.entitlements import (
     EntitlementDecision,
+    calendar_year_bounds,
     calendar_year_of,
     check_request,
     conversation_allowance,
@@ -328,3 +329,79 @@ def test_every_arrival_counts_in_exactly_one_year(arrivals: list[datetime], tz: 
         year = calendar_year_of(a, tz)
         local = a.astimezone(ZoneInfo(tz))
         assert local.year == year
+
+
+# --- the calendar year as a range of UTC instants (for indexed counts) ---------------------------
+
+US = timedelta(microseconds=1)
+
+
+def test_year_bounds_in_new_york() -> None:
+    start, end = calendar_year_bounds(2025, "America/New_York")
+    assert start == datetime(2025, 1, 1, 5, tzinfo=UTC)  # midnight in New York
+    assert end == datetime(2026, 1, 1, 5, tzinfo=UTC)
+    eve = datetime(2025, 12, 31, 23, 30, tzinfo=NY)  # 2026 in UTC, 2025 in New York
+    assert end is not None
+    assert start <= eve < end
+    assert calendar_year_of(start - US, "America/New_York") == 2024
+    assert calendar_year_of(end - US, "America/New_York") == 2025
+    assert calendar_year_bounds(2025, "UTC") == (datetime(2025, 1, 1, tzinfo=UTC),
+                                                 datetime(2026, 1, 1, tzinfo=UTC))
+
+
+def test_year_bounds_agree_with_calendar_year_of_in_every_zone() -> None:
+    """From 1945 to 2100 in every zone of the tz database: the bounds are exactly where the
+    wall clock's year changes, including where an offset change falls near New Year."""
+    for tz in sorted(available_timezones()):
+        zone = ZoneInfo(tz)
+        for year in range(1945, 2101):
+            start, end = calendar_year_bounds(year, tz)
+            assert end == calendar_year_bounds(year + 1, tz)[0]
+            assert start.astimezone(zone).year == year, (tz, year)
+            assert (start - US).astimezone(zone).year == year - 1, (tz, year)
+            offsets = {(start + timedelta(hours=h)).astimezone(zone).utcoffset()
+                       for h in range(-48, 49, 12)}
+            if len(offsets) > 1:
+                # A transition near New Year: walk it minute by minute.
+                for minutes in range(-48 * 60, 48 * 60):
+                    t = start + timedelta(minutes=minutes)
+                    assert (t.astimezone(zone).year == year) == (minutes >= 0), (tz, year, t)
+
+
+def test_year_bounds_where_clocks_went_back_across_midnight() -> None:
+    """Phoenix, New Year 1944: 00:01 war time became 23:01 the day before. The year counts from
+    the second midnight (documented); the minute before the turn-back counts for 1943."""
+    start, _ = calendar_year_bounds(1944, "America/Phoenix")
+    assert start == datetime(1944, 1, 1, 7, tzinfo=UTC)
+    assert calendar_year_of(start - US, "America/Phoenix") == 1943
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(min_value=datetime(1950, 1, 1),  # noqa: DTZ001 (bounds are naive)
+                    max_value=datetime(2090, 1, 1),  # noqa: DTZ001
+                    timezones=st.just(UTC)),
+       st.sampled_from(["America/New_York", "Pacific/Auckland", "Pacific/Kiritimati",
+                        "Pacific/Pago_Pago", "Asia/Kathmandu", "Europe/Dublin", "UTC"]))
+def test_an_instant_is_in_the_range_of_its_own_year_only(instant: datetime, tz: str) -> None:
+    year = calendar_year_of(instant, tz)
+    for y in (year - 1, year, year + 1):
+        start, end = calendar_year_bounds(y, tz)
+        assert end is not None
+        assert (start <= instant < end) == (y == year)
+
+
+def test_year_bounds_at_the_ends_of_the_calendar() -> None:
+    start, end = calendar_year_bounds(9999, "America/New_York")
+    assert start == datetime(9999, 1, 1, 5, tzinfo=UTC)
+    assert end is None  # no year 10000 to begin
+    assert calendar_year_bounds(1, "Asia/Tokyo")[0] == datetime.min.replace(tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("year", "tz", "field"), [
+    (0, "UTC", "year"), (10_000, "UTC", "year"), (True, "UTC", "year"), ("2025", "UTC", "year"),
+    (2025, "Mars/Olympus_Mons", "tz"), (2025, None, "tz"),
+])
+def test_year_bounds_bad_input_is_refused(year: Any, tz: Any, field: str) -> None:
+    with pytest.raises(PolicyError) as err:
+        calendar_year_bounds(year, tz)
+    assert err.value.field == field

@@ -7,8 +7,10 @@ import uuid
 from pathlib import Path
 
 import pytest
+from anyio import to_thread
+from sqlalchemy.pool import QueuePool
 
-from agentdesk.server.app import create_app
+from agentdesk.server.app import create_app, pool_options
 from agentdesk.server.settings import ServerSettings
 from tests.server.helpers import Login, TestClient, World
 
@@ -73,3 +75,25 @@ def test_metrics_are_labelled_by_route_template(client: TestClient, world: World
         value = _sample(text, "agentdesk_db_pool_connections", state=state)
         assert value is not None
         assert value >= 0
+
+
+def test_every_request_thread_has_a_pooled_connection(database_url: str) -> None:
+    """Push and pull hold one connection per worker thread: the pool is as large as the
+    thread limiter (plus overflow), and the app sets the limiter to that count."""
+    app = create_app(ServerSettings(database_url=database_url, migrate_on_start=False,
+                                    request_threads=12))
+    pool = app.state.engine.pool
+    assert isinstance(pool, QueuePool)
+    assert (pool.size(), pool._max_overflow) == (12, 3)
+    try:
+        with TestClient(app) as client:
+            async def tokens() -> float:
+                return to_thread.current_default_thread_limiter().total_tokens
+
+            assert client.portal is not None
+            assert client.portal.call(tokens) == 12
+            assert client.get("/healthz").status_code == 200
+    finally:
+        app.state.engine.dispose()
+    # An in-memory SQLite database keeps its single-connection pool.
+    assert pool_options(ServerSettings(database_url="sqlite://")) == {}

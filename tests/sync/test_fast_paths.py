@@ -5,9 +5,9 @@
   for the ORM object.
 * The replica writes pulled rows through the driver's executemany with SQLAlchemy's own bind
   processors (``replica._replace_rows``): the stored bytes must equal ``conn.execute(insert)``'s.
-* A push runs each mutation without a savepoint and undoes a refusal by rolling the whole
-  transaction back: a refused mutation must leave no trace, and a retry that slips in between
-  the rollback and the refusal's record must be answered as a duplicate.
+* A push runs each mutation of a group in a savepoint and undoes a refusal by rolling back to
+  it: a refused mutation must leave no trace (nor a version number), and a retry arriving
+  meanwhile must wait for the group and be answered as a duplicate.
 * The version counter is taken with a Core UPDATE: a counter object already loaded in the
   session must not go stale.
 """
@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -336,34 +337,38 @@ def test_a_refused_mutation_leaves_no_trace(
     assert (again.results[0].status, again.results[0].code) == ("duplicate", "invalid")
 
 
-def test_a_retry_that_slips_in_after_a_refusal_is_answered_as_a_duplicate(
+def test_a_retry_during_a_refusal_waits_for_the_group_and_is_a_duplicate(
     engine: Engine, busy_world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(MUTATORS, "test_flaky", _flaky([1]))
+    """A refusal rolls back to its savepoint only: the client row stays locked, so the
+    desktop's retry of the same push (on its own connection) cannot slip in between the
+    refusal and its record; it waits for the group's commit and gets the recorded refusal."""
     state, user = _state(engine), _user(engine, busy_world, "agent")
     tid, cid = _ticket_id(engine, busy_world), uuid.uuid4()
     request = PushRequest(client_id=cid, mutations=[
         Mutation(id=1, name="test_flaky", args={"ticket_id": str(tid)})])
-    real_lock = sync_service._lock_client
-    calls: list[int] = []
-    retried = []
+    flaky = _flaky([1])
+    retried: list[Any] = []
+    retry = threading.Thread(target=lambda: retried.append(sync_service.push(state, user,
+                                                                               request)))
 
-    def racing_lock(session: Session, client_id: uuid.UUID, who: User) -> int:
-        calls.append(1)
-        if len(calls) == 2:
-            # Between the refusal's rollback and its record: the desktop's retry of the same
-            # push (on its own connection) takes the lock first, and this time it applies.
-            retried.append(sync_service.push(state, who, request))
-        return real_lock(session, client_id, who)
+    def refuse_while_a_retry_arrives(ctx: MutationContext, a: _NoteArgs) -> None:
+        if not retry.is_alive():
+            retry.start()
+            retry.join(timeout=0.5)
+            assert retry.is_alive(), "the retry did not wait for the client lock"
+        flaky.apply(ctx, a)
 
-    monkeypatch.setattr(sync_service, "_lock_client", racing_lock)
+    monkeypatch.setitem(MUTATORS, "test_flaky", Mutator(
+        "test_flaky", _NoteArgs, flaky.roles, refuse_while_a_retry_arrives))
     resp = sync_service.push(state, user, request)
-    assert [r.status for r in retried[0].results] == ["applied"]
-    assert [(r.status, r.code) for r in resp.results] == [("duplicate", None)]
-    assert resp.last_mutation_id == 1
+    retry.join(timeout=30)
+    assert [(r.status, r.code) for r in resp.results] == [("rejected", "invalid")]
+    assert [(r.status, r.code) for r in retried[0].results] == [("duplicate", "invalid")]
+    assert retried[0].last_mutation_id == 1
     with Session(engine) as s:
         records = list(s.scalars(select(MutationRecord).where(MutationRecord.client_id == cid)))
-        assert [(r.mutation_id, r.status) for r in records] == [(1, "applied")]
+        assert [(r.mutation_id, r.status) for r in records] == [(1, "rejected")]
 
 
 def test_a_push_of_another_users_client_id_changes_nothing(

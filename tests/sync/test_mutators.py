@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -13,6 +14,7 @@ from sqlalchemy import select
 from agentdesk.models import (
     Contact,
     EventKind,
+    Role,
     RunningTimer,
     Ticket,
     TicketEvent,
@@ -23,7 +25,8 @@ from agentdesk.models import (
     WaitingPeriod,
 )
 from agentdesk.models.db import make_engine, make_session_factory, session_scope
-from agentdesk.sync.mutators import MutationRejected
+from agentdesk.policy.entitlements import calendar_year_of, conversations_in_year
+from agentdesk.sync.mutators import MutationContext, MutationRejected, _conversations_this_year
 from tests.sync.world import World, build_world
 
 
@@ -98,6 +101,54 @@ def test_basic_plan_allowance_is_checked(world: World) -> None:
     sixth = _new_ticket(world, requester="dee", org="initech")
     notes = [e for e in _events(world, sixth) if e.kind is EventKind.NOTE]
     assert [n.data["entitlement"] for n in notes] == ["allowance_used_up"]
+
+
+def test_conversations_are_counted_in_the_teams_calendar_year(world: World) -> None:
+    """Seed 000's yearly count, taken as an indexed range COUNT: the team's zone (New York)
+    decides the year, and redirected tickets, deleted tickets and the new ticket itself do
+    not count. The policy's per-arrival count is the oracle."""
+    ny = ZoneInfo("America/New_York")
+
+    def arrive(local: datetime, requester: str = "dee") -> uuid.UUID:
+        world.now = local.astimezone(UTC)
+        return _new_ticket(world, requester=requester, org="initech")
+
+    arrive(datetime(2024, 12, 31, 23, 59, 59, 999999, tzinfo=ny))  # 2024; 2025 in UTC
+    arrive(datetime(2025, 1, 1, 0, 0, tzinfo=ny))  # the first instant of 2025
+    arrive(datetime(2025, 12, 31, 23, 30, tzinfo=ny))  # 2025; already 2026 in UTC
+    arrive(datetime(2026, 1, 1, 0, 0, tzinfo=ny))  # 2026
+    redirected = arrive(datetime(2025, 6, 1, 12, tzinfo=ny), requester="eve")  # not validated
+    deleted = arrive(datetime(2025, 6, 2, 12, tzinfo=ny))
+    assert _ticket(world, redirected).status is TicketStatus.REDIRECTED
+    with session_scope(world.sessions) as s:
+        s.get_one(Ticket, deleted).deleted = True
+    with session_scope(world.sessions) as s:
+        rows = s.execute(select(Ticket.id, Ticket.arrived_at).where(
+            Ticket.organisation_id == world.orgs["initech"], Ticket.deleted.is_(False),
+            Ticket.status != TicketStatus.REDIRECTED)).all()
+    counted_ids = {r.id for r in rows}
+    assert redirected not in counted_ids
+    assert deleted not in counted_ids
+
+    def count(local: datetime, exclude: uuid.UUID | None = None) -> int:
+        with session_scope(world.sessions) as s:
+            ctx = MutationContext(session=s, tenant_id=world.tenant,
+                                  actor_id=world.users["agent"], actor_role=Role.AGENT,
+                                  now=local.astimezone(UTC), client_id=uuid.uuid4(),
+                                  mutation_id=1, authoritative=True)
+            got = _conversations_this_year(ctx, world.orgs["initech"], exclude or uuid.uuid4())
+        kept = [r.arrived_at for r in rows if r.id != exclude]
+        year = calendar_year_of(local, "America/New_York")
+        assert got == conversations_in_year(kept, year, "America/New_York")
+        return got
+
+    assert count(datetime(2024, 12, 31, 23, 59, tzinfo=ny)) == 1
+    assert count(datetime(2025, 1, 1, 0, 0, tzinfo=ny)) == 2
+    assert count(datetime(2025, 6, 1, tzinfo=ny)) == 2  # not the redirected or deleted one
+    assert count(datetime(2025, 12, 31, 23, 59, tzinfo=ny)) == 2
+    assert count(datetime(2026, 1, 1, 0, 0, tzinfo=ny)) == 1
+    assert count(datetime(2026, 1, 1, 0, 0, tzinfo=ny), exclude=next(
+        r.id for r in rows if r.arrived_at.astimezone(ny).year == 2026)) == 0
 
 
 def test_triage_is_for_coordinators(world: World) -> None:
