@@ -9,9 +9,13 @@ the ratio to it, so a busy machine moves both.
 * ``initial``: a team with ``--tickets`` tickets (bulk-written like the demo: the demo team's
   users, plans, organisations and contacts, then tickets stamped with versions through the tenant
   counter, a new version every 500 rows) synced into an empty replica by
-  :meth:`SyncEngine.pull_all` (HTTP pages + :meth:`Replica.apply_pull`). Baselines: a bare
-  ``SELECT`` of the same rows from the server database, and a bare executemany ``INSERT`` of
-  them into an empty SQLite file.
+  :meth:`SyncEngine.pull_all` (HTTP pages + :meth:`Replica.apply_pull`), with the engine's
+  default page size and each ``--pull-limit``, pipelined (the next page fetched while one is
+  applied: the engine's default) and sequential (``prefetch=False``, for comparison). Also
+  reported: how long applying one page takes (p50, p95), which is how long an agent's click
+  can wait for the replica's write lock during a first sync. Baselines: a bare ``SELECT`` of
+  the same rows from the server database, and a bare executemany ``INSERT`` of them into an
+  empty SQLite file.
 * ``push``: mutations per second through :meth:`ApiClient.push` (the raw protocol) in batches,
   through the desktop's path (:meth:`Replica.mutate` then :meth:`SyncEngine.push_outbox`), and
   from ``--clients`` concurrent clients (threads; one login, distinct client ids). Baselines:
@@ -78,7 +82,7 @@ from agentdesk.models.migrate import upgrade
 from agentdesk.server import demo_text
 from agentdesk.server.demo import DEMO_USERS, VERSION_BATCH, generate_demo
 from agentdesk.sync.client import ApiClient
-from agentdesk.sync.engine import SyncEngine
+from agentdesk.sync.engine import PULL_PAGE_ROWS, SyncEngine
 from agentdesk.sync.protocol import Mutation, PushRequest
 from agentdesk.sync.replica import Replica
 from agentdesk.sync.rows import SYNCED_MODELS
@@ -388,6 +392,7 @@ def new_replica(path: Path, client: ApiClient, url: str) -> Replica:
 class Timed:
     seconds: float = 0.0
     calls: int = 0
+    samples: list[float] = field(default_factory=list)
 
 
 def timed(fn: Callable[..., Any], into: Timed) -> Callable[..., Any]:
@@ -396,9 +401,22 @@ def timed(fn: Callable[..., Any], into: Timed) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         finally:
-            into.seconds += time.perf_counter() - began
+            took = time.perf_counter() - began
+            into.seconds += took
             into.calls += 1
+            into.samples.append(took)
     return wrapper
+
+
+def initial_variants(args: argparse.Namespace) -> list[tuple[int | None, bool]]:
+    """(rows per page or None for the engine's default, prefetch) for each timed variant."""
+    limits: list[int | None] = []
+    for limit in args.pull_limits or [0]:
+        value = None if limit == 0 else limit
+        if value not in limits:
+            limits.append(value)
+    modes = {"both": (True, False), "pipelined": (True,), "sequential": (False,)}
+    return [(limit, prefetch) for limit in limits for prefetch in modes[args.initial_modes]]
 
 
 def bench_initial(dbs: Databases, args: argparse.Namespace, workdir: Path) -> None:
@@ -418,13 +436,27 @@ def bench_initial(dbs: Databases, args: argparse.Namespace, workdir: Path) -> No
          median_rows_per_s=round(select_rate), runs=len(select_s))
     emit("baseline bare SQLite executemany INSERT", rows=total,
          median_rows_per_s=round(insert_rate), runs=len(insert_s))
+    variants = initial_variants(args)
     with ServerProcess(url) as server:
         client = sign_in(server.url)
-        for limit in args.pull_limits:
-            results = []
-            for run in range(args.runs):
+        # Runs are interleaved (run 1 of every variant, then run 2...), so a machine that gets
+        # busier or quieter during the bench moves every variant alike.
+        results: dict[tuple[int | None, bool], list[tuple[float, float, float, int]]] = {
+            v: [] for v in variants}
+        #: Per variant, how long each page's apply held the replica's write lock (the last
+        #: page of each run left out: it includes the checkpoint that ends a large pull).
+        page_applies: dict[tuple[int | None, bool], list[float]] = {v: [] for v in variants}
+        rows_per_page: dict[tuple[int | None, bool], int] = {}
+        for run in range(args.runs):
+            # ... and each run starts with another variant (the first pull after the server
+            # started is the coldest).
+            for limit, prefetch in variants[run % len(variants):] + variants[:run % len(variants)]:
+                options: dict[str, Any] = {"prefetch": prefetch}
+                if limit is not None:
+                    options["pull_limit"] = limit
                 replica = new_replica(workdir / f"initial-{run}.sqlite3", client, server.url)
-                engine = SyncEngine(replica, client, pull_limit=limit)
+                engine = SyncEngine(replica, client, **options)
+                rows_per_page[(limit, prefetch)] = engine.pull_limit
                 http, apply = Timed(), Timed()
                 client_pull, replica_apply = client.pull, replica.apply_pull
                 client.pull = timed(client_pull, http)  # type: ignore[method-assign]
@@ -435,19 +467,29 @@ def bench_initial(dbs: Databases, args: argparse.Namespace, workdir: Path) -> No
                 del client.pull
                 replica.close()
                 assert applied == total, (applied, total)
-                results.append((seconds, http.seconds, apply.seconds, http.calls))
-            med = statistics.median(r[0] for r in results)
+                results[(limit, prefetch)].append(
+                    (seconds, http.seconds, apply.seconds, http.calls))
+                page_applies[(limit, prefetch)].extend(apply.samples[:-1])
+        sequential_rate = {rows_per_page[v]: total / statistics.median(r[0] for r in t)
+                           for v, t in results.items() if not v[1]}
+        for (limit, prefetch), timings in results.items():
+            med = statistics.median(r[0] for r in timings)
             rate = total / med
-            emit("initial sync", rows=total, tickets=args.tickets, pull_limit=limit,
-                 pages=results[0][3], runs=len(results),
-                 median_s=round(med, 2), median_rows_per_s=round(rate),
-                 min_s=round(min(r[0] for r in results), 2),
-                 max_s=round(max(r[0] for r in results), 2),
-                 http_pull_s=round(statistics.median(r[1] for r in results), 2),
-                 apply_pull_s=round(statistics.median(r[2] for r in results), 2),
+            page_rows = rows_per_page[(limit, prefetch)]
+            extra: dict[str, Any] = {}
+            if prefetch and page_rows in sequential_rate:
+                extra["x_sequential"] = round(rate / sequential_rate[page_rows], 3)
+            emit("initial sync", rows=total, tickets=args.tickets, pull_limit=page_rows,
+                 engine_default=limit is None, prefetch=prefetch, pages=timings[0][3],
+                 runs=len(timings), median_s=round(med, 2), median_rows_per_s=round(rate),
+                 runs_s=[round(r[0], 2) for r in timings],
+                 http_pull_s=round(statistics.median(r[1] for r in timings), 2),
+                 apply_pull_s=round(statistics.median(r[2] for r in timings), 2),
+                 page_apply_ms_p50=ms(pct(page_applies[(limit, prefetch)], 50)),
+                 page_apply_ms_p95=ms(pct(page_applies[(limit, prefetch)], 95)),
                  target_rows_per_s=10_000, meets_target=rate >= 10_000,
                  x_bare_select=round(rate / select_rate, 3),
-                 x_bare_sqlite_insert=round(rate / insert_rate, 3))
+                 x_bare_sqlite_insert=round(rate / insert_rate, 3), **extra)
         client.close()
 
 
@@ -841,7 +883,11 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="comma-separated scenarios")
     p.add_argument("--tickets", type=int, help="tickets for the initial sync (100000)")
     p.add_argument("--pull-limit", type=int, action="append", dest="pull_limits",
-                   help="rows per pull page (repeatable; default the engine's 1000 and 5000)")
+                   help="rows per pull page for the initial sync (repeatable; 0 is the "
+                   f"engine's default, {PULL_PAGE_ROWS}; default: 0, 1000 and 5000)")
+    p.add_argument("--initial-modes", choices=("both", "pipelined", "sequential"),
+                   default="both", help="initial sync: the engine's pipelined pull (next page "
+                   "fetched while one is applied), the sequential one, or both (default)")
     p.add_argument("--runs", type=int, help="repetitions of each timed run (3)")
     p.add_argument("--clients", type=int, help="concurrent pushing clients (50)")
     p.add_argument("--changes", type=int, help="changes timed for propagation (200)")
@@ -862,7 +908,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         if getattr(args, key) is None:
             setattr(args, key, value)
     if not args.pull_limits:
-        args.pull_limits = [1000] if quick else [1000, 5000]
+        args.pull_limits = [0] if quick else [0, 1000, 5000]
     args.push_batches = 4 if quick else 8
     args.e2e_mutations = 200 if quick else 1000
     args.e2e_batch = 100

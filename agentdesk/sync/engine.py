@@ -2,13 +2,15 @@
 
 One :meth:`SyncEngine.sync_once` pushes every pending mutation (in batches, resending from the
 id the server expects after a gap) and then pulls pages until the replica is at the server's
-head, rebasing pending work on each page. :meth:`SyncEngine.run` repeats that forever on a
-background thread: after each sync it long-polls ``/sync/poke`` (on a second HTTP session, so
-a local mutation can wake the loop at once through :meth:`SyncEngine.nudge` while the poke is
-still out), backs off exponentially with jitter while the server is unreachable, and stops when
-the server no longer accepts the token.
+head, rebasing pending work on each page; while one page is applied to the replica, the
+request for the next is already out, on a short-lived thread. :meth:`SyncEngine.run` repeats
+that forever on a background thread: after each sync it long-polls ``/sync/poke`` (on a second
+HTTP session, so a local mutation can wake the loop at once through :meth:`SyncEngine.nudge`
+while the poke is still out), backs off exponentially with jitter while the server is
+unreachable, and stops when the server no longer accepts the token.
 
-No Qt here: status goes to plain callbacks; the UI wraps them in signals.
+No Qt here: status goes to plain callbacks, and so does what each committed pull page changed
+(:meth:`SyncEngine.add_page_observer`); the UI wraps them in signals.
 """
 
 from __future__ import annotations
@@ -40,11 +42,35 @@ from .protocol import (
     PullResponse,
     PushRequest,
 )
-from .replica import NotConfigured, Replica
+from .replica import AppliedPage, NotConfigured, Replica, ReplicaState
 
 log = logging.getLogger(__name__)
 
+__all__ = [
+    "PULL_PAGE_ROWS",
+    "AppliedPage",
+    "Observer",
+    "PageObserver",
+    "PushSummary",
+    "SyncEngine",
+    "SyncError",
+    "SyncState",
+    "SyncStatus",
+]
+
 SyncState = Literal["online", "offline", "syncing", "signed_out"]
+
+#: Rows per pull page, the engine's default. Larger pages mean fewer replica commits (each
+#: rewrites the same index pages) and fewer round trips, but a longer write transaction per
+#: page. Readers never wait for it (the replica runs in WAL mode: the GUI's queries read the
+#: last committed state while a page is written); a *writer* does: an agent's mutation on the
+#: GUI thread queues behind the page being applied (see ``Replica._transaction``), and so does
+#: a running timer's write. With the next page fetched while this one is applied, 1,000-row
+#: pages already clear 10,000 rows/s on a first sync (docs/performance.md), while applying
+#: one takes ~50-70 ms here, so a click during a first sync waits at most about that long; a
+#: 5,000-row page (the protocol's default) would hold it for a quarter to a third of a second
+#: for ~5% more throughput. Incremental pulls are one small page either way.
+PULL_PAGE_ROWS = 1000
 
 
 @dataclass(frozen=True)
@@ -67,6 +93,8 @@ class PushSummary:
 
 
 Observer = Callable[[SyncStatus], None]
+#: Told, on the engine's thread, right after each pull page is committed to the replica.
+PageObserver = Callable[[AppliedPage], None]
 
 
 class SyncError(ApiError):
@@ -84,7 +112,8 @@ class SyncEngine:
         *,
         observer: Observer | None = None,
         push_batch: int = 100,
-        pull_limit: int = 1000,
+        pull_limit: int = PULL_PAGE_ROWS,
+        prefetch: bool = True,
         poke_wait: float = MAX_POKE_WAIT,
         backoff_base: float = 0.5,
         backoff_cap: float = 30.0,
@@ -94,12 +123,15 @@ class SyncEngine:
         self.client = client
         self.push_batch = max(1, min(push_batch, MAX_PUSH_BATCH))
         self.pull_limit = pull_limit
+        #: Fetch the next pull page while applying one (off only to measure what it saves).
+        self.prefetch = prefetch
         self.poke_wait = poke_wait
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self._rng = rng or random.Random()
         self._lock = threading.Lock()
         self._observers: list[Observer] = [observer] if observer else []
+        self._page_observers: list[PageObserver] = []
         self._status = SyncStatus(
             state="offline",
             pending=replica.pending_count(),
@@ -114,12 +146,36 @@ class SyncEngine:
         #: Pushed and acknowledged by push responses, but not yet confirmed by a pull.
         self._pushed_through = 0
         self._pushed_client: uuid.UUID | None = None
+        #: The ``stop`` of a running :meth:`run`: a long pull ends after the page it is on.
+        self._stop: threading.Event | None = None
 
     # ----------------------------------------------------------------- status
 
     def add_observer(self, observer: Observer) -> None:
         with self._lock:
             self._observers.append(observer)
+
+    def add_page_observer(self, observer: PageObserver) -> None:
+        """``observer(applied)`` runs on the engine's thread right after each pull page (or a
+        reset) is committed to the replica, with what it changed (:class:`AppliedPage`).
+        Pages are told in the order they were applied. An observer's exception is logged and
+        does not disturb the sync; a slow observer delays the next page, so hand work off."""
+        with self._lock:
+            self._page_observers.append(observer)
+
+    def remove_page_observer(self, observer: PageObserver) -> None:
+        with self._lock:
+            if observer in self._page_observers:
+                self._page_observers.remove(observer)
+
+    def _tell_page(self, applied: AppliedPage) -> None:
+        with self._lock:
+            observers = list(self._page_observers)
+        for observer in observers:
+            try:
+                observer(applied)
+            except Exception:  # an observer's bug must not stop syncing
+                log.exception("pull page observer failed")
 
     @property
     def status(self) -> SyncStatus:
@@ -253,40 +309,83 @@ class SyncEngine:
         drop out of the desk's view until the pull ends, or, if the desktop dies in between,
         until its next sync. Without pending work pages apply one by one, which keeps the
         transactions of a large first sync small.
+
+        Pipelined: as soon as a page says there is more, the request for the next one goes
+        out on a thread of its own (:class:`_PageFetch`) while this thread applies (or holds)
+        the page. The next request depends only on the page's cursor, so it is the very
+        request the sequential loop would send next; pages are still applied one at a time,
+        in order, each in its own transaction. The fetch uses the engine's client: this
+        thread does not touch it until it has joined the fetch, so the session is never used
+        by two threads at once (and anything wrapping ``client.pull`` sees every page). An
+        error from the prefetched request surfaces once the page before it is applied,
+        exactly where the sequential loop would have met it; an error while applying waits
+        for the request in flight (bounded by the client's timeouts) and discards it. No
+        fetch thread outlives this call. When :meth:`run` is told to stop, the pull ends
+        after the page it is on.
         """
         applied = 0
         reset_done = False
         held: list[PullResponse] = []
-        while True:
-            state = self.replica.state
-            request = PullRequest(
-                client_id=state.client_id,
-                cursor=held[-1].cursor if held else state.cursor,
-                limit=self.pull_limit,
-                rejections_after=state.rejections_after,
-            )
-            try:
-                page = self.client.pull(request)
-            except ResetRequired:
-                if reset_done:
-                    raise
-                log.warning("the server cannot serve cursor %d; reloading", state.cursor)
-                held.clear()
-                self.replica.reset()
-                reset_done = True
-                continue
-            if page.has_more and (held or self.replica.pending_count()):
-                held.append(page)
-                continue
-            if held:
-                page = _merge_pages([*held, page])
-                held.clear()
-            self.replica.apply_pull(page, since=state.cursor)
-            applied += len(page.changes)
-            if state.client_id == self._pushed_client:
-                self._pushed_through = max(self._pushed_through, page.last_mutation_id)
-            if not page.has_more:
-                return applied
+        state = self.replica.state
+        #: The replica's cursor: where the next page to apply (the first held one) starts.
+        base = state.cursor
+        request = self._pull_request(state, base)
+        fetch: _PageFetch | None = None
+        try:
+            while True:
+                try:
+                    if fetch is not None:
+                        fetched, fetch = fetch, None
+                        page = fetched.result()
+                    else:
+                        page = self.client.pull(request)
+                except ResetRequired:
+                    if reset_done:
+                        raise
+                    log.warning("the server cannot serve cursor %d; reloading", base)
+                    held.clear()
+                    self._tell_page(self.replica.reset())
+                    reset_done = True
+                    state = self.replica.state
+                    base = state.cursor
+                    request = self._pull_request(state, base)
+                    continue
+                if page.has_more:
+                    request = self._pull_request(state, page.cursor)
+                    if self.prefetch:
+                        fetch = _PageFetch(self.client, request)
+                if page.has_more and (held or self.replica.pending_count()):
+                    held.append(page)
+                    if self._stopping():
+                        return applied
+                    continue
+                if held:
+                    page = _merge_pages([*held, page])
+                    held.clear()
+                done = self.replica.apply_pull(page, since=base)
+                applied += len(page.changes)
+                if state.client_id == self._pushed_client:
+                    self._pushed_through = max(self._pushed_through, page.last_mutation_id)
+                self._tell_page(done)
+                if not page.has_more or self._stopping():
+                    return applied
+                state = self.replica.state
+                base = page.cursor
+        finally:
+            if fetch is not None:
+                fetch.discard()
+
+    def _pull_request(self, state: ReplicaState, cursor: int) -> PullRequest:
+        return PullRequest(
+            client_id=state.client_id,
+            cursor=cursor,
+            limit=self.pull_limit,
+            rejections_after=state.rejections_after,
+        )
+
+    def _stopping(self) -> bool:
+        stop = self._stop
+        return stop is not None and stop.is_set()
 
     # ----------------------------------------------------------------- the loop
 
@@ -301,6 +400,7 @@ class SyncEngine:
         self.attach()
         poke_client = self.client.clone()
         failures = 0
+        self._stop = stop
         try:
             while not stop.is_set():
                 try:
@@ -329,6 +429,7 @@ class SyncEngine:
                     self._report(state="offline", last_error=message)
                     self._pause(stop, delay)
         finally:
+            self._stop = None
             self.detach()
             self._poke = None
             poke_client.close()
@@ -383,6 +484,40 @@ def _merge_pages(pages: list[PullResponse]) -> PullResponse:
             "rejections": [rejections[k] for k in sorted(rejections)],
         }
     )
+
+
+class _PageFetch:
+    """One pull request in flight on a thread of its own: the next page, fetched while the
+    engine applies the current one. The engine joins it before it uses the client again."""
+
+    def __init__(self, client: ApiClient, request: PullRequest) -> None:
+        self._client = client
+        self._request = request
+        self._page: PullResponse | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="agentdesk-pull-prefetch",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._page = self._client.pull(self._request)
+        except BaseException as exc:  # everything, to be raised on the engine's thread
+            self._error = exc
+
+    def result(self) -> PullResponse:
+        """The page, or the request's error raised here, as if the request were made here."""
+        self._thread.join()
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+        assert self._page is not None
+        return self._page
+
+    def discard(self) -> None:
+        """Wait for the request to end and forget its outcome (the pull ended without it)."""
+        self._thread.join()
+        self._page = self._error = None
 
 
 class _Poke:

@@ -18,11 +18,13 @@ import logging
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from pydantic_core import to_jsonable_python
@@ -54,7 +56,7 @@ from ..models.base import UTCDateTime
 from ..models.db import make_engine, make_session_factory, sqlite_url
 from ..models.migrate import upgrade
 from .mutators import MutationContext, MutationRejected, run_mutation
-from .protocol import Mutation, PullResponse
+from .protocol import Change, Mutation, PullResponse, Rejection
 from .rows import (
     MODELS_BY_TABLE,
     SYNCED_MODELS,
@@ -172,6 +174,43 @@ class RejectionInfo:
     field: str | None
     seen: bool
     received_at: datetime
+
+
+@dataclass(frozen=True)
+class AppliedPage:
+    """What one committed :meth:`Replica.apply_pull` (or :meth:`Replica.reset`) changed, for
+    views that update rows in place rather than re-read everything."""
+
+    #: The replica's cursor before the page, and after it (0 after a reset).
+    since: int
+    cursor: int
+    #: The replica started over: every synced row may have changed or gone.
+    reset: bool
+    #: The server's rows the page wrote, tombstones included.
+    changes: tuple[Change, ...]
+    #: The local mutations that were pending when the page was applied. Their optimistic
+    #: effects were undone and replayed (or dropped, once acknowledged or refused), so the rows
+    #: they touch may have changed without being among ``changes``: a refused mutation is
+    #: undone locally with no server row to say so.
+    rebased: tuple[Mutation, ...]
+    rejections: tuple[Rejection, ...]
+
+    @cached_property
+    def changed(self) -> Mapping[str, frozenset[uuid.UUID]]:
+        """Per table, the ids of the rows written (not tombstones)."""
+        return _ids_by_table(c for c in self.changes if not c.deleted)
+
+    @cached_property
+    def deleted(self) -> Mapping[str, frozenset[uuid.UUID]]:
+        """Per table, the ids of the rows the server deleted (tombstones)."""
+        return _ids_by_table(c for c in self.changes if c.deleted)
+
+
+def _ids_by_table(changes: Iterable[Change]) -> Mapping[str, frozenset[uuid.UUID]]:
+    ids: dict[str, set[uuid.UUID]] = {}
+    for change in changes:
+        ids.setdefault(change.table, set()).add(change.id)
+    return MappingProxyType({table: frozenset(found) for table, found in ids.items()})
 
 
 #: Told after each committed change: "mutate", "pull" or "reset".
@@ -470,10 +509,7 @@ class Replica:
                 .order_by(outbox_table.c.mutation_id)
                 .limit(limit)
             ).all()
-        return [
-            Mutation(id=r.mutation_id, name=r.name, args=r.args, client_time=r.client_time)
-            for r in rows
-        ]
+        return [_mutation(r) for r in rows]
 
     def outbox_ids(self) -> list[int]:
         with self.session() as s:
@@ -684,8 +720,9 @@ class Replica:
             # row is replaced here and comes back in its newer version later in the pull.
             _replace_rows(conn, table_name, wires)
 
-    def apply_pull(self, resp: PullResponse, *, since: int | None = None) -> None:
-        """Rebase on one pull page, in one transaction (see the module docstring).
+    def apply_pull(self, resp: PullResponse, *, since: int | None = None) -> AppliedPage:
+        """Rebase on one pull page, in one transaction (see the module docstring); returns
+        what it changed.
 
         ``since`` is the cursor the page was requested with; a page for another cursor is
         refused (:class:`StaleCursor`) rather than applied out of order.
@@ -707,7 +744,13 @@ class Replica:
                 .where(outbox_table.c.mutation_id <= last_acked)
             )
             rebase = bool(resp.changes) or resp.reset or bool(acked)
+            rebased: tuple[Mutation, ...] = ()
             if rebase:
+                rebased = tuple(
+                    _mutation(r) for r in s.execute(
+                        select(outbox_table).order_by(outbox_table.c.mutation_id)
+                    )
+                )
                 self._revert_pending(s)
                 if resp.reset:
                     self._wipe_synced(s)
@@ -750,6 +793,14 @@ class Replica:
             last_acked,
         )
         self._announce("reset" if resp.reset else "pull")
+        return AppliedPage(
+            since=st.cursor,
+            cursor=0 if resp.reset else resp.cursor,
+            reset=resp.reset,
+            changes=tuple(resp.changes),
+            rebased=rebased,
+            rejections=tuple(resp.rejections),
+        )
 
     def _store_rejections(
         self, session: Session, st: ReplicaState, resp: PullResponse, now: datetime
@@ -786,10 +837,10 @@ class Replica:
                 log.info("the server refused mutation %d (%s): %s", r.mutation_id, r.name,
                          r.code)
 
-    def reset(self) -> None:
+    def reset(self) -> AppliedPage:
         """Start over from cursor 0 (the server cannot serve our cursor, e.g. its database
         was restored). Server rows are dropped; the outbox is kept and replayed."""
-        self.apply_pull(
+        return self.apply_pull(
             PullResponse(
                 cursor=0,
                 has_more=False,
@@ -1029,6 +1080,11 @@ class _FairLock:
         with self._cond:
             self._serving += 1
             self._cond.notify_all()
+
+
+def _mutation(row: Any) -> Mutation:
+    """An outbox row as the protocol's mutation."""
+    return Mutation(id=row.mutation_id, name=row.name, args=row.args, client_time=row.client_time)
 
 
 def normalise_url(url: str) -> str:

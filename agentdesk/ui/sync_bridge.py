@@ -8,13 +8,14 @@ replica's commit or on the wrong thread.
 
 The queue needs more than "something changed": it updates rows in place
 (:meth:`~agentdesk.ui.queue_model.QueueModel.apply_changes`) and so needs *which* tickets a pull
-touched. The engine reports status only, so the bridge reads the pages as they arrive: it wraps
-the engine client's ``pull`` for as long as the loop runs, and collects the ticket ids of the
-page (tickets, their events and waiting periods) plus the tickets of the pending mutations the
-page will rebase (a refused mutation is undone locally without the server sending that row).
-That is O(changes), where asking the replica "what has a version above the old cursor" would
-scan every ticket on every page. Changes arriving faster than the GUI takes them are merged
-into one delivery.
+touched. The engine tells its page observers (:meth:`SyncEngine.add_page_observer`) what each
+committed page changed, so the bridge collects the ticket ids of the page (tickets, their
+events and waiting periods) plus the tickets of the pending mutations the page rebased (a
+refused mutation is undone locally without the server sending that row). That is O(changes),
+where asking the replica "what has a version above the old cursor" would scan every ticket on
+every page. Pulls are reported from the page observer only (it runs right after the commit, on
+the sync thread); the replica's listener reports local mutations. Changes arriving faster than
+the GUI takes them are merged into one delivery.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
 
-from ..sync.engine import SyncEngine, SyncStatus
-from ..sync.protocol import Mutation, PullRequest, PullResponse
+from ..sync.engine import AppliedPage, SyncEngine, SyncStatus
+from ..sync.protocol import Change, Mutation, PullResponse
 from ..sync.replica import RejectionInfo, Replica
 
 log = logging.getLogger(__name__)
@@ -96,10 +97,12 @@ def change_of_mutations(mutations: Iterable[Mutation]) -> ReplicaChange:
     return ReplicaChange(ticket_ids=frozenset(tickets), lookups=lookups)
 
 
-def change_of_page(page: PullResponse) -> ReplicaChange:
+def _change_of_rows(changes: Iterable[Change], *, reset: bool) -> ReplicaChange:
     tickets: set[uuid.UUID] = set()
+    tables: set[str] = set()
     lookups = False
-    for change in page.changes:
+    for change in changes:
+        tables.add(change.table)
         if change.table == "tickets":
             tickets.add(change.id)
         elif change.table in TICKET_CHILD_TABLES:
@@ -108,16 +111,28 @@ def change_of_page(page: PullResponse) -> ReplicaChange:
                 tickets.add(ticket_id)
         elif change.table in LOOKUP_TABLES:
             lookups = True
-    return ReplicaChange(tables=frozenset(c.table for c in page.changes),
-                         ticket_ids=frozenset(tickets), lookups=lookups, everything=page.reset)
+    return ReplicaChange(tables=frozenset(tables), ticket_ids=frozenset(tickets),
+                         lookups=lookups, everything=reset)
+
+
+def change_of_page(page: PullResponse) -> ReplicaChange:
+    """The tickets (and lookups) the server's rows of a pull page touch."""
+    return _change_of_rows(page.changes, reset=page.reset)
+
+
+def change_of_applied(applied: AppliedPage) -> ReplicaChange:
+    """What a committed pull page changed: its rows, plus the tickets of the local mutations
+    it rebased; a reset changes everything."""
+    kind = "reset" if applied.reset else "pull"
+    return ReplicaChange(kinds=frozenset({kind})).merged(
+        _change_of_rows(applied.changes, reset=applied.reset)
+    ).merged(change_of_mutations(applied.rebased))
 
 
 @dataclass
 class _Inbox:
     """Changes on their way to the GUI thread, guarded by the bridge's lock."""
 
-    #: Read from pull pages whose transaction has not committed yet.
-    stashed: ReplicaChange = field(default_factory=ReplicaChange)
     #: Committed, waiting for the GUI thread to take them.
     ready: ReplicaChange = field(default_factory=ReplicaChange)
     rejections: list[RejectionInfo] = field(default_factory=list)
@@ -155,7 +170,6 @@ class SyncBridge(QObject):
         self._announced: set[tuple[uuid.UUID, int]] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._original_pull: Any = None
         self._closed = False
         self._last_status: SyncStatus | None = None
         queued = Qt.ConnectionType.QueuedConnection
@@ -163,6 +177,7 @@ class SyncBridge(QObject):
         self._status.connect(self._deliver_status, queued)
         self._ended.connect(self._deliver_ended, queued)
         engine.add_observer(self._on_status)
+        engine.add_page_observer(self._on_page)
         replica.add_listener(self._on_replica)
 
     # ------------------------------------------------------------------ control
@@ -181,7 +196,6 @@ class SyncBridge(QObject):
             raise RuntimeError("a stopped SyncBridge cannot start again; make a new one")
         if self.running:
             return
-        self._tap_pull()
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="agentdesk-sync", daemon=True)
         self._thread.start()
@@ -202,7 +216,7 @@ class SyncBridge(QObject):
             if not stopped:
                 log.warning("the sync thread did not stop within %.0f s", timeout)
         self.replica.remove_listener(self._on_replica)
-        self._untap_pull()
+        self.engine.remove_page_observer(self._on_page)
         return stopped
 
     def nudge(self) -> None:
@@ -219,35 +233,6 @@ class SyncBridge(QObject):
         finally:
             self._ended.emit()
 
-    def _tap_pull(self) -> None:
-        """Wrap the engine client's ``pull`` to learn which tickets each page touches
-        (see the module docstring). Undone by :meth:`stop`."""
-        client = self.engine.client
-        original = client.pull
-        self._original_pull = original
-
-        def pull(request: PullRequest) -> PullResponse:
-            page = original(request)
-            try:
-                rebase = (page.changes or page.reset
-                          or page.last_mutation_id > self.replica.state.last_mutation_id)
-                pending = self.replica.outbox_batch(10_000, after=0) if rebase else []
-                change = change_of_page(page).merged(change_of_mutations(pending))
-                self._stash(change)
-            except Exception:  # never let bookkeeping break a sync
-                log.exception("could not read the changes of a pull page")
-                self._stash(ReplicaChange(everything=True))
-            return page
-
-        client.pull = pull  # type: ignore[method-assign]
-
-    def _untap_pull(self) -> None:
-        if self._original_pull is not None:
-            client: Any = self.engine.client
-            if "pull" in vars(client):
-                del client.pull
-            self._original_pull = None
-
     # ------------------------------------------------------------------ callbacks (any thread)
 
     def _on_status(self, status: SyncStatus) -> None:
@@ -255,21 +240,31 @@ class SyncBridge(QObject):
             self._status.emit(status)
 
     def _on_replica(self, kind: str) -> None:
-        """A replica listener: runs right after a commit, on the committing thread."""
-        if self._closed:
+        """A replica listener: runs right after a commit, on the committing thread. Only
+        local mutations are taken from here; pulls come through :meth:`_on_page`."""
+        if self._closed or kind != "mutate":
             return
-        change = ReplicaChange(kinds=frozenset({kind}), everything=kind == "reset")
-        rejections: list[RejectionInfo] = []
+        change = ReplicaChange(kinds=frozenset({kind}))
         try:
-            if kind == "mutate":
-                change = change.merged(self._newest_mutation())
-            else:
-                with self._lock:
-                    change = change.merged(self._inbox.stashed)
-                    self._inbox.stashed = ReplicaChange()
-                rejections = self._fresh_rejections()
+            change = change.merged(self._newest_mutation())
         except Exception:
             log.exception("could not read what the replica changed")
+            change = change.merged(ReplicaChange(everything=True))
+        self._post(change, [])
+
+    def _on_page(self, applied: AppliedPage) -> None:
+        """The engine's page observer: runs on the sync thread right after a pull page (or a
+        reset) was committed, with what it changed."""
+        if self._closed:
+            return
+        kind = "reset" if applied.reset else "pull"
+        change = ReplicaChange(kinds=frozenset({kind}), everything=applied.reset)
+        rejections: list[RejectionInfo] = []
+        try:
+            change = change_of_applied(applied)
+            rejections = self._fresh_rejections()
+        except Exception:  # never let bookkeeping break a sync, nor lose a change
+            log.exception("could not read the changes of a pull page")
             change = change.merged(ReplicaChange(everything=True))
         self._post(change, rejections)
 
@@ -287,11 +282,6 @@ class SyncBridge(QObject):
                 self._announced.add(key)
                 fresh.append(r)
         return fresh
-
-    def _stash(self, change: ReplicaChange) -> None:
-        """Held until the replica says the page committed (its "pull" listener call)."""
-        with self._lock:
-            self._inbox.stashed = self._inbox.stashed.merged(change)
 
     def _post(self, change: ReplicaChange, rejections: list[RejectionInfo]) -> None:
         with self._lock:

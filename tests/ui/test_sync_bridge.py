@@ -2,8 +2,9 @@
 
 Against a real server (``panel_team`` in tests/ui/conftest.py): statuses and replica changes
 arrive on the GUI thread, pulls name the tickets they changed (what the queue needs to update
-rows in place), refusals surface, going offline and coming back is reported with the pending
-count, and stop() joins the thread.
+rows in place) once they are committed, refusals surface, going offline and coming back is
+reported with the pending count, and stop() joins the thread. The bridge learns what a pull
+changed from the engine's page observer, not by wrapping the client.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ from collections.abc import Iterator
 
 import pytest
 from pytestqt.qtbot import QtBot
+from sqlalchemy import select
 
-from agentdesk.sync.engine import SyncStatus
+from agentdesk.models import Ticket
+from agentdesk.sync.engine import AppliedPage, SyncStatus
 from agentdesk.sync.protocol import Change, Mutation, PullResponse
 from agentdesk.ui.sync_bridge import (
     ReplicaChange,
     SyncBridge,
+    change_of_applied,
     change_of_mutations,
     change_of_page,
 )
@@ -159,7 +163,8 @@ def test_stop_joins_the_thread_and_nothing_arrives_after(
     new_ticket(desk, panel_team)  # the bridge no longer listens to the replica
     qtbot.wait(50)
     assert len(rec.changes) == seen
-    assert "pull" not in vars(desk.engine.client), "the client's pull was not restored"
+    assert "pull" not in vars(desk.engine.client), "the client is never wrapped"
+    assert bridge._on_page not in desk.engine._page_observers, "still observing pages"
     with pytest.raises(RuntimeError, match="cannot start again"):
         bridge.start()
 
@@ -185,3 +190,60 @@ def test_change_of_a_page_and_of_mutations() -> None:
     assert mutations.lookups
     assert ReplicaChange(kinds=frozenset({"pull"})).empty
     assert not change.merged(mutations).empty
+
+
+def test_a_paged_pull_names_each_ticket_once_it_is_committed(
+    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk,
+) -> None:
+    """A pull of many small pages (the next one fetched while one is applied): every ticket
+    reaches the GUI, and only once the replica holds it (a ticket named before its page
+    committed would be re-read too early, and not named again)."""
+    writer = panel_desk("coordinator")
+    reader = panel_team.desk("agent", pull_limit=2)
+    reader.sync()
+    created = [new_ticket(writer, panel_team, subject=f"Paged {i}") for i in range(8)]
+    writer.sync()
+    bridge = SyncBridge(reader.replica, reader.engine)
+    named: list[uuid.UUID] = []
+    missing: list[uuid.UUID] = []
+
+    def check(change: ReplicaChange) -> None:
+        with reader.replica.session() as s:
+            present = set(s.scalars(select(Ticket.id)))
+        named.extend(change.ticket_ids)
+        missing.extend(t for t in change.ticket_ids if t not in present)
+
+    bridge.changesArrived.connect(check)
+    assert "pull" not in vars(reader.client)
+    bridge.start()
+    try:
+        qtbot.waitUntil(lambda: set(created) <= set(named), timeout=10_000)
+    finally:
+        assert bridge.stop()
+    assert missing == []
+
+
+def test_what_an_applied_page_changed() -> None:
+    ticket, event, gone, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    applied = AppliedPage(
+        since=4, cursor=9, reset=False, rejections=(),
+        changes=(
+            Change(table="tickets", id=ticket, version=5, deleted=False, values={}),
+            Change(table="ticket_events", id=event, version=6, deleted=False,
+                   values={"ticket_id": str(ticket)}),
+            Change(table="tickets", id=gone, version=7, deleted=True, values={}),
+        ),
+        rebased=(Mutation(id=3, name="add_note", args={"ticket_id": str(other), "body": "x"}),),
+    )
+    change = change_of_applied(applied)
+    assert change.kinds == {"pull"}
+    assert change.ticket_ids == {ticket, gone, other}
+    assert change.tables == {"tickets", "ticket_events"}
+    assert not change.lookups
+    assert not change.everything
+    assert applied.changed == {"tickets": {ticket}, "ticket_events": {event}}
+    assert applied.deleted == {"tickets": {gone}}
+    reset = change_of_applied(AppliedPage(since=9, cursor=0, reset=True, changes=(),
+                                          rebased=(), rejections=()))
+    assert reset.kinds == {"reset"}
+    assert reset.everything
