@@ -18,6 +18,12 @@ counter update in it with it, and the stamping state here is restored to what it
 savepoint began (so the number is simply taken again by the next unit: no gap, no stale
 version).
 
+A push group may also *defer* its flushes (:func:`stamp_unit`): each mutation's unit stamps the
+rows it changed with its version in memory, and the group writes everything in one flush at the
+end - one multi-row ``INSERT`` and one ``executemany`` ``UPDATE`` per table instead of a round
+trip per row per mutation. A row stamped that way keeps its version until a later unit changes
+it again (compared with the values it had when stamped), exactly as if each unit had flushed.
+
 Each committed transaction is announced once, with its highest version: to PostgreSQL listeners
 by a ``pg_notify`` sent just before the commit (delivered on commit, dropped on rollback), and to
 the in-process listener after the commit.
@@ -26,12 +32,13 @@ the in-process listener after the commit.
 from __future__ import annotations
 
 import uuid
+from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, event, func, select, update
+from sqlalchemy import Table, bindparam, event, func, inspect, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Mapper, Session, SessionTransaction
 from sqlalchemy.orm.util import identity_key
 
 from .base import SyncedMixin
@@ -47,6 +54,9 @@ _TENANT_KEY = "stamp_tenant"
 #: Per open SAVEPOINT, the (unit, top, written) versions when it began, restored if it rolls
 #: back.
 _SAVED_KEY = "stamp_savepoints"
+#: Rows stamped by :func:`stamp_unit` and not flushed yet: ``id(row) -> (row, values)``, the
+#: row's column values when it was stamped.
+_DEFERRED_KEY = "stamp_deferred"
 #: ``session.info`` key (set through ``sessionmaker(info=...)``) of a callable
 #: ``(tenant_id, version) -> None`` told after each commit that took a version.
 LISTENER_KEY = "version_listener"
@@ -146,6 +156,79 @@ def forget_version(session: Session) -> None:
     """Drop the stamping state of a transaction that is being abandoned."""
     for key in _KEYS:
         session.info.pop(key, None)
+    session.info.pop(_DEFERRED_KEY, None)
+
+
+@cache
+def _column_keys(mapper: Mapper[Any]) -> tuple[str, ...]:
+    return tuple(attr.key for attr in mapper.column_attrs)
+
+
+def _values(obj: object) -> tuple[Any, ...]:
+    """A row's column values as loaded or set in the session (never loads anything)."""
+    state = inspect(obj)
+    loaded = state.dict
+    return tuple(loaded.get(key) for key in _column_keys(state.mapper))
+
+
+def _changed_rows(session: Session) -> tuple[list[object], bool]:
+    """The rows the current unit changed, and whether it changed a row that is not synced.
+
+    A row stamped by an earlier deferred unit and not flushed since counts only if its values
+    moved since it was stamped; any other row counts if it is new or modified.
+    """
+    deferred: dict[int, tuple[object, tuple[Any, ...]]] = session.info.get(_DEFERRED_KEY) or {}
+    new = session.new
+    changed: list[object] = []
+    unsynced = bool(session.deleted)
+    for obj in (*new, *session.dirty):
+        held = deferred.get(id(obj))
+        if held is not None:
+            if held[1] == _values(obj):
+                continue
+        elif obj not in new and not session.is_modified(obj):
+            continue
+        if isinstance(obj, SyncedMixin):
+            changed.append(obj)
+        else:
+            unsynced = True
+    return changed, unsynced
+
+
+def _stamp(session: Session, tenant_id: uuid.UUID, changed: list[object]) -> None:
+    version = next_version(session, tenant_id)
+    for obj in changed:
+        assert isinstance(obj, SyncedMixin)
+        if obj.tenant_id != tenant_id:
+            raise PermissionError("a unit of work may only change its own tenant's rows")
+        obj.version = version
+
+
+def stamp_unit(session: Session) -> bool:
+    """Stamp what the current unit changed with its version, without flushing.
+
+    For a caller that ends many units in one transaction and flushes once at the end (a push
+    group): the rows keep the version stamped here unless a later unit changes them again.
+    Returns False, stamping nothing, if the unit changed a row that is not synced (or deleted
+    one): no stamp could tell later units whether such a row moved, so the caller flushes.
+    """
+    tenant_id = session.info[_TENANT_KEY]
+    changed, unsynced = _changed_rows(session)
+    if unsynced:
+        return False
+    if changed:
+        with session.no_autoflush:  # taking the first version must not flush what it stamps
+            _stamp(session, tenant_id, changed)
+        deferred = session.info.setdefault(_DEFERRED_KEY, {})
+        for obj in changed:
+            deferred[id(obj)] = (obj, _values(obj))
+    return True
+
+
+def unit_changed_anything(session: Session) -> bool:
+    """Whether the current unit has changes not yet stamped (or a row not synced)."""
+    changed, unsynced = _changed_rows(session)
+    return bool(changed) or unsynced
 
 
 def current_version(session: Session, tenant_id: uuid.UUID) -> int:
@@ -167,18 +250,11 @@ def _stamp_changed_rows(session: Session, _context: Any, _instances: Any) -> Non
     tenant_id = session.info.get(_TENANT_KEY)
     if tenant_id is None:
         return
-    changed = [
-        obj
-        for obj in (*session.new, *session.dirty)
-        if isinstance(obj, SyncedMixin) and (obj in session.new or session.is_modified(obj))
-    ]
-    if not changed:
-        return
-    version = next_version(session, tenant_id)
-    for obj in changed:
-        if obj.tenant_id != tenant_id:
-            raise PermissionError("a unit of work may only change its own tenant's rows")
-        obj.version = version
+    changed, _unsynced = _changed_rows(session)
+    # Everything pending is written now, the deferred rows with the versions they have.
+    session.info.pop(_DEFERRED_KEY, None)
+    if changed:
+        _stamp(session, tenant_id, changed)
 
 
 # SQLAlchemy fires before_commit/after_commit/after_rollback for a SAVEPOINT's release and
@@ -190,7 +266,9 @@ def _stamp_changed_rows(session: Session, _context: Any, _instances: Any) -> Non
 def _remember_savepoint(session: Session, transaction: SessionTransaction) -> None:
     if transaction.nested and _TENANT_KEY in session.info:
         saved = session.info.setdefault(_SAVED_KEY, {})
-        saved[transaction] = tuple(session.info.get(key) for key in _KEYS)
+        deferred = session.info.get(_DEFERRED_KEY)
+        saved[transaction] = (*(session.info.get(key) for key in _KEYS),
+                              None if deferred is None else dict(deferred))
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -241,7 +319,7 @@ def _forget_version(session: Session) -> None:
     if saved is None:
         forget_version(session)  # stamping was enabled inside the savepoint: nothing to keep
         return
-    for key, value in zip(_KEYS, saved, strict=True):
+    for key, value in zip((*_KEYS, _DEFERRED_KEY), saved, strict=True):
         if value is None:
             session.info.pop(key, None)
         else:

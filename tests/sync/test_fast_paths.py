@@ -289,18 +289,25 @@ def _ticket_id(engine: Engine, world: World) -> uuid.UUID:
         return s.scalars(select(Ticket.id).where(Ticket.tenant_id == world.tenant)).first()  # type: ignore[return-value]
 
 
-def _flaky(refusals: list[int]) -> Mutator:
-    """A mutator that writes (and flushes) an event, then refuses while ``refusals`` has
-    items left; applies normally after."""
+def _flaky(refusals: int) -> Mutator:
+    """A mutator that writes (and flushes) an event, then refuses if the mutation is one of
+    the first ``refusals`` it met; applies normally otherwise. Like the real rules it decides
+    the same every time a mutation runs (a fast group that meets the refusal runs it again)."""
+    seen: set[tuple[uuid.UUID, int]] = set()
+    refused: set[tuple[uuid.UUID, int]] = set()
 
     def apply(ctx: MutationContext, a: _NoteArgs) -> None:
+        key = (ctx.client_id, ctx.mutation_id)
+        if key not in seen:
+            seen.add(key)
+            if len(refused) < refusals:
+                refused.add(key)
         ticket = ctx.session.get_one(Ticket, a.ticket_id)
         ctx.session.add(TicketEvent(id=ctx.derived_id(), tenant_id=ctx.tenant_id,
                                     ticket_id=ticket.id, kind=EventKind.NOTE, body="half done"))
         ticket.subject = "changed by a refused mutation"
         ctx.session.flush()
-        if refusals:
-            refusals.pop()
+        if key in refused:
             raise MutationRejected("invalid", "refused after writing")
 
     return Mutator("test_flaky", _NoteArgs, frozenset(MUTATORS["add_note"].roles), apply)
@@ -309,7 +316,7 @@ def _flaky(refusals: list[int]) -> Mutator:
 def test_a_refused_mutation_leaves_no_trace(
     engine: Engine, busy_world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(MUTATORS, "test_flaky", _flaky([1]))
+    monkeypatch.setitem(MUTATORS, "test_flaky", _flaky(1))
     state, user = _state(engine), _user(engine, busy_world, "agent")
     tid, cid = _ticket_id(engine, busy_world), uuid.uuid4()
     with Session(engine) as s:
@@ -347,7 +354,7 @@ def test_a_retry_during_a_refusal_waits_for_the_group_and_is_a_duplicate(
     tid, cid = _ticket_id(engine, busy_world), uuid.uuid4()
     request = PushRequest(client_id=cid, mutations=[
         Mutation(id=1, name="test_flaky", args={"ticket_id": str(tid)})])
-    flaky = _flaky([1])
+    flaky = _flaky(1)
     retried: list[Any] = []
     retry = threading.Thread(target=lambda: retried.append(sync_service.push(state, user,
                                                                                request)))

@@ -11,6 +11,11 @@
 * Reads within a group are current: a check-and-set sees the earlier mutations of its group,
   and rows read before the group holds the counter lock are read again (PostgreSQL).
 * The stamping state follows savepoints: one rolled back gives its version back.
+* A group runs fast first (no savepoints, one flush at its end: one multi-row INSERT per
+  table), with each mutation's rows stamped with its own version as if it had flushed; a
+  refusal before writing is recorded without leaving the fast path; a refusal after writing,
+  or a constraint met by the group's flush, replays the group carefully, with the same
+  results.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from typing import Any
 import psycopg
 import pytest
 from pydantic import BaseModel
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -45,6 +50,7 @@ from agentdesk.models.versioning import (
     current_version,
     enable_stamping,
     end_unit,
+    stamp_unit,
     transaction_version,
 )
 from agentdesk.server import sync_service
@@ -483,3 +489,167 @@ def test_a_rolled_back_savepoint_gives_its_version_back(engine: Engine, world: W
         assert (s.get_one(Ticket, tid).version, s.get_one(Ticket, other).version) == (
             start + 1, start + 2)
         assert s.get_one(Ticket, other).subject == "second unit"
+
+
+# --------------------------------------------------------------------------- the fast path
+
+
+class _Statements:
+    """The SQL the push's engine sends, by kind."""
+
+    def __init__(self, state: ServerState) -> None:
+        self.sent: list[tuple[str, bool]] = []
+        self.engine = state.write_sessions.kw["bind"]
+        event.listen(self.engine, "before_cursor_execute", self._record)
+
+    def _record(self, _conn: Any, _cursor: Any, statement: str, _params: Any, _ctx: Any,
+                many: bool) -> None:
+        self.sent.append((" ".join(statement.split()), many))
+
+    def count(self, prefix: str) -> int:
+        return sum(1 for text, _many in self.sent if text.upper().startswith(prefix.upper()))
+
+    def close(self) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._record)
+
+
+@pytest.fixture
+def statements(state: ServerState) -> Iterator[_Statements]:
+    recorder = _Statements(state)
+    yield recorder
+    recorder.close()
+
+
+def _alternating_notes(tickets: list[uuid.UUID], count: int) -> list[Mutation]:
+    return [Mutation(id=i, name="add_note", args={"ticket_id": str(tickets[(i - 1) % 2]),
+                                                   "body": f"note {i}"})
+            for i in range(1, count + 1)]
+
+
+def test_a_fast_group_writes_each_table_once_with_a_version_per_mutation(
+    engine: Engine, world: World, state: ServerState, statements: _Statements,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sync_service, "GROUP_MAX_SECONDS", 60.0)
+    user, tickets = _user(engine, world), _ticket_ids(engine, world)
+    before, cid = _head(engine, world), uuid.uuid4()
+    # Notes on tickets A, B, A, B, ..., A: A changes again in the last mutation, B last in the
+    # one before, and B stays untouched (but unflushed) while the last one runs.
+    resp = sync_service.push(state, user, PushRequest(
+        client_id=cid, mutations=_alternating_notes(tickets, 21)))
+    assert [r.status for r in resp.results] == ["applied"] * 21
+    assert resp.version == before + 21
+    assert statements.count("SAVEPOINT") == 1, "the group's own, none per mutation"
+    assert statements.count("INSERT INTO ticket_events") == 1, statements.sent
+    assert statements.count("UPDATE tickets") == 1, statements.sent
+    with Session(engine) as s:
+        versions = dict(s.execute(select(MutationRecord.mutation_id, MutationRecord.version)
+                                  .where(MutationRecord.client_id == cid)).all())
+        notes = dict(s.execute(select(TicketEvent.body, TicketEvent.version)
+                               .where(TicketEvent.body.like("note %"))).all())
+        a, b = (s.get_one(Ticket, t) for t in tickets)
+        assert (a.version, b.version) == (before + 21, before + 20)
+        assert a.updated_at == max(
+            e.at for e in s.scalars(select(TicketEvent).where(TicketEvent.ticket_id == a.id)))
+    assert versions == {i: before + i for i in range(1, 22)}
+    assert notes == {f"note {i}": before + i for i in range(1, 22)}
+
+
+def test_a_refusal_before_writing_stays_on_the_fast_path(
+    engine: Engine, world: World, state: ServerState, statements: _Statements,
+) -> None:
+    user, (tid, _) = _user(engine, world, "coordinator"), _ticket_ids(engine, world)
+    grab = [Mutation(id=i, name="assign_ticket", args={
+        "ticket_id": str(tid), "assignee_id": str(world.users[who]),
+        "expected_assignee_id": None}) for i, who in ((1, "agent"), (2, "agent2"))]
+    resp = sync_service.push(state, user, PushRequest(client_id=uuid.uuid4(), mutations=[
+        *grab, *_notes(tid, 2, first=3)]))
+    assert [(r.status, r.code) for r in resp.results] == [
+        ("applied", None), ("rejected", "conflict"), ("applied", None), ("applied", None)]
+    assert statements.count("SAVEPOINT") == 1
+    assert statements.count("ROLLBACK") == 0
+
+
+def test_a_refusal_after_writing_replays_the_group_carefully_and_the_next_runs_fast(
+    engine: Engine, world: World, state: ServerState, statements: _Statements,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sync_service, "GROUP_MAX_MUTATIONS", 3)
+    monkeypatch.setattr(sync_service, "GROUP_MAX_SECONDS", 60.0)
+    monkeypatch.setitem(MUTATORS, "test_refuse", Mutator(
+        "test_refuse", _NoteArgs, MUTATORS["add_note"].roles, _refusing_after_writing))
+    user, (tid, _) = _user(engine, world), _ticket_ids(engine, world)
+    before = _head(engine, world)
+    resp = sync_service.push(state, user, PushRequest(client_id=uuid.uuid4(), mutations=[
+        *_notes(tid, 1), Mutation(id=2, name="test_refuse", args={"ticket_id": str(tid)}),
+        *_notes(tid, 4, first=3)]))
+    assert [(r.id, r.status) for r in resp.results] == [
+        (1, "applied"), (2, "rejected"), *((i, "applied") for i in range(3, 7))]
+    assert resp.version == before + 5
+    # The first group (1-3) ran again, a savepoint per mutation; the second (4-6) ran fast.
+    assert statements.count("SAVEPOINT") == 1 + 3 + 1
+    assert statements.count("ROLLBACK TO SAVEPOINT") == 2, "the fast try, test_refuse's own"
+    assert statements.count("INSERT INTO ticket_events") == 1 + 1 + 3 + 1, (
+        "the fast try's flush inside test_refuse, the careful one's, two notes, one group")
+    assert _note_bodies(engine) == Counter({f"note {i}": 1 for i in (1, 3, 4, 5, 6)})
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).where(TicketEvent.body == "half done")) == 0
+
+
+def test_a_constraint_met_by_the_groups_flush_replays_it_carefully(
+    engine: Engine, world: World, state: ServerState, statements: _Statements,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The clash only shows when the fast group flushes at its end: the group is rolled back
+    and replayed, and the careful run refuses the clashing mutation alone."""
+    user, (tid, _) = _user(engine, world), _ticket_ids(engine, world)
+
+    def duplicate_event_id(ctx: MutationContext, a: _NoteArgs) -> None:
+        taken = ctx.session.execute(select(TicketEvent.id).where(
+            TicketEvent.ticket_id == a.ticket_id)).scalars().first()
+        ctx.session.get_one(Ticket, a.ticket_id).subject = "clashing"
+        ctx.session.add(TicketEvent(id=taken, tenant_id=ctx.tenant_id, ticket_id=a.ticket_id,
+                                    kind=EventKind.NOTE, body="clash"))
+
+    monkeypatch.setitem(MUTATORS, "test_clash", Mutator(
+        "test_clash", _NoteArgs, MUTATORS["add_note"].roles, duplicate_event_id))
+    before = _head(engine, world)
+    resp = sync_service.push(state, user, PushRequest(client_id=uuid.uuid4(), mutations=[
+        *_notes(tid, 1), Mutation(id=2, name="test_clash", args={"ticket_id": str(tid)}),
+        *_notes(tid, 1, first=3)]))
+    assert [(r.status, r.code) for r in resp.results] == [
+        ("applied", None), ("rejected", "conflict"), ("applied", None)]
+    assert resp.version == before + 2
+    assert statements.count("SAVEPOINT") == 1 + 3
+    with Session(engine) as s:
+        assert s.get_one(Ticket, tid).subject != "clashing"
+        assert s.scalar(select(func.count()).where(TicketEvent.body == "clash")) == 0
+    assert _note_bodies(engine) == Counter({"note 1": 1, "note 3": 1})
+
+
+def test_deferred_units_keep_their_versions_until_changed_again(
+    engine: Engine, world: World
+) -> None:
+    a, b = _ticket_ids(engine, world)
+    with session_scope(world.sessions) as s:
+        enable_stamping(s, world.tenant)
+        start = current_version(s, world.tenant)
+        s.get_one(Ticket, a).subject = "unit 1"
+        assert stamp_unit(s)
+        assert end_unit(s) == start + 1
+        s.get_one(Ticket, b).subject = "unit 2"
+        assert stamp_unit(s)
+        assert end_unit(s) == start + 2
+        assert stamp_unit(s), "a unit that changed nothing"
+        assert end_unit(s) is None
+        s.get_one(Ticket, b).subject = "unit 3"
+        # An autoflush in the middle of a unit writes the earlier units' rows as stamped.
+        s.execute(select(func.count(Ticket.id))).scalar()
+        assert end_unit(s) == start + 3
+        s.get_one(Ticket, a).subject = "unit 1"  # set to the value it has: not a change
+        assert stamp_unit(s)
+        assert end_unit(s) is None
+    with Session(engine) as s:
+        assert (s.get_one(Ticket, a).version, s.get_one(Ticket, b).version) == (
+            start + 1, start + 3)
+        assert current_version(s, world.tenant) == start + 3
