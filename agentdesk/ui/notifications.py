@@ -1,5 +1,6 @@
 """Tray messages for what must not wait: a new tier-1 ticket, and a ticket assigned to me that
-is about to breach its response target.
+is about to breach its response target - or already has, when it was never seen at risk (it was
+assigned to me late, or the desktop was closed or asleep through its at-risk stretch).
 
 What to say is found by a scan of the replica on a worker thread (:mod:`agentdesk.ui.background`),
 never on the GUI thread: after a sync changes tickets (debounced), and every minute, since "about
@@ -45,19 +46,23 @@ class Notice:
     ticket_id: uuid.UUID
     subject: str
     organisation: str
-    #: Business time left to respond (about-to-breach notices only).
+    #: Business time left to respond, or by how much it is overdue (my-ticket notices only).
     left: str = ""
+    #: Past its response target already.
+    overdue: bool = False
 
 
 @dataclass(frozen=True)
 class Scan:
     tier1: dict[uuid.UUID, Notice]
+    #: My unanswered tickets at risk or breached.
     at_risk_mine: dict[uuid.UUID, Notice]
 
 
 def scan_replica(engine: Engine, clock: SlaClock, user_id: uuid.UUID | None,
                  now: datetime, *, reload_lookups: bool = False) -> Scan:
-    """Open tier-1 tickets, and my unanswered tickets whose SLA is at risk (worker thread)."""
+    """Open tier-1 tickets, and my unanswered tickets whose SLA is at risk or breached (worker
+    thread)."""
     with engine.connect() as conn:
         if reload_lookups or not clock.loaded:
             clock.load(conn)
@@ -92,9 +97,11 @@ def scan_replica(engine: Engine, clock: SlaClock, user_id: uuid.UUID | None,
                 inputs = SlaInputs(r.arrived_at, r.urgency, r.plan_id, None,
                                    tuple(sorted(pauses.get(r.id, []))))
                 status = clock.status(inputs, now)
-                if status is not None and status.state is SlaState.AT_RISK:
+                if status is not None and status.state in (SlaState.AT_RISK,
+                                                            SlaState.BREACHED):
                     mine[r.id] = Notice(r.id, r.subject, r.name,
-                                        duration_text(status.business_left))
+                                        duration_text(status.business_left),
+                                        overdue=status.state is SlaState.BREACHED)
     return Scan(tier1=tier1, at_risk_mine=mine)
 
 
@@ -215,15 +222,26 @@ class Notifier(QObject):
                     self._announce(f"{len(fresh)} new tier-1 tickets",
                                    "; ".join(f"{n.organisation}: {n.subject}" for n in fresh[:3]),
                                    fresh[0].ticket_id, critical=True)
+        # Each of my tickets once, at risk or (if it got there unseen) breached: a ticket warned
+        # at risk is not announced again when it breaches.
         due = [n for tid, n in scan.at_risk_mine.items() if tid not in self._warned]
         self._warned.update(n.ticket_id for n in due)
         # Forget tickets no longer at risk, so a ticket that comes back at risk warns again.
         self._warned &= set(scan.at_risk_mine)
         if due and settings.NOTIFY_BREACH.read(self._store):
             for n in due[:3]:
-                self._announce("Ticket about to breach",
-                               f"{n.subject} ({n.organisation}): {n.left} left to respond",
-                               n.ticket_id, critical=False)
+                if n.overdue:
+                    self._announce("Ticket past its response target",
+                                   f"{n.subject} ({n.organisation}): overdue by {n.left}",
+                                   n.ticket_id, critical=True)
+                else:
+                    self._announce("Ticket about to breach",
+                                   f"{n.subject} ({n.organisation}): {n.left} left to respond",
+                                   n.ticket_id, critical=False)
+            if len(due) > 3:
+                self._announce(f"{len(due) - 3} more of your tickets need a response",
+                               "See the At risk and Breached views", due[3].ticket_id,
+                               critical=False)
         self._after_scan()
 
     def _after_scan(self) -> None:

@@ -330,7 +330,7 @@ def test_theme_override_and_back_to_the_system(qtbot: QtBot) -> None:
     assert is_dark(app.palette()) == system_dark
 
 
-def test_notifications_for_new_tier1_and_my_tickets_about_to_breach(
+def test_notifications_for_new_tier1_and_my_tickets_about_to_breach_or_breached(
     qtbot: QtBot, shell_settings: QSettings, panel_team: Team, panel_desk: PanelDesk,
 ) -> None:
     desk = panel_desk("agent")
@@ -373,6 +373,31 @@ def test_notifications_for_new_tier1_and_my_tickets_about_to_breach(
     notifier.check()  # announced once only
     qtbot.waitUntil(lambda: not notifier.busy())
     assert len(heard) == 2
+    # Once it breaches it is not announced again: the agent was warned.
+    moment[0] = status.due + timedelta(minutes=5)
+    notifier.check()
+    qtbot.waitUntil(lambda: not notifier.busy())
+    assert len(heard) == 2
+
+    # A ticket assigned to me only after its target passed (never seen at risk): overdue.
+    late = new_ticket(desk, panel_team, stated_urgency=2, subject="Export is slow")
+    desk.replica.mutate("assign_ticket", {"ticket_id": str(late),
+                                          "assignee_id": str(desk.user_id),
+                                          "expected_assignee_id": None})
+    with desk.replica.session() as s:
+        t2 = s.get(Ticket, late)
+        assert t2 is not None
+        late_status = clock.status(SlaInputs(t2.arrived_at, t2.urgency, plan_id, None, ()),
+                                   t2.arrived_at)
+    assert late_status is not None
+    moment[0] = max(moment[0], late_status.due + timedelta(hours=1))
+    notifier.on_change(ReplicaChange(kinds=frozenset({"mutate"}), ticket_ids=frozenset({late})))
+    qtbot.waitUntil(lambda: len(heard) == 3, timeout=5_000)
+    assert heard[2][0] == "Ticket past its response target"
+    assert heard[2][1].startswith("Export is slow (Globex): overdue by ")
+    notifier.check()
+    qtbot.waitUntil(lambda: not notifier.busy())
+    assert len(heard) == 3
 
     # Switched off in Settings: nothing more is said.
     settings.NOTIFY_TIER1.write(shell_settings, False)
@@ -380,6 +405,6 @@ def test_notifications_for_new_tier1_and_my_tickets_about_to_breach(
     notifier.on_change(ReplicaChange(kinds=frozenset({"pull"}), ticket_ids=frozenset({third})))
     qtbot.wait(700)
     qtbot.waitUntil(lambda: not notifier.busy())
-    assert len(heard) == 2
+    assert len(heard) == 3
     notifier.stop()
     assert threading.current_thread() is threading.main_thread()
