@@ -350,7 +350,7 @@ class MainWindow(QMainWindow):
         self.bridge = bridge
         bridge.statusChanged.connect(self._status_changed)
         bridge.changesArrived.connect(self._replica_changed)
-        bridge.replicaChanged.connect(self.ticket_panel.replica_changed)
+        bridge.changesArrived.connect(self.ticket_panel.changes_arrived)
         bridge.replicaChanged.connect(self.contact_panel.replica_changed)
         bridge.replicaChanged.connect(self.timer_widget.replica_changed)
         bridge.rejectionsArrived.connect(self.status_bar.add_rejections)

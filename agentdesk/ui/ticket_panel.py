@@ -57,6 +57,7 @@ from .panel_widgets import (
     show_availability,
 )
 from .sla_display import sla_colour, sla_text, sla_tooltip
+from .sync_bridge import ReplicaChange
 from .ticket_view import (
     Action,
     HistoryItem,
@@ -400,6 +401,16 @@ class TicketPanel(QWidget):
     def replica_changed(self, _change: object = None) -> None:
         """Connect the app's "replica changed" signal here (GUI thread only)."""
         self.refresh()
+
+    @Slot(object)
+    def changes_arrived(self, change: ReplicaChange) -> None:
+        """The sync bridge's ``changesArrived``: re-read only when the change can touch the
+        ticket on show (its rows, events or waits; the people, plans and contacts it names; a
+        reset), not on every pull of a busy team's queue."""
+        shown = self._ticket_id
+        if shown is not None and (change.everything or change.lookups
+                                  or shown in change.ticket_ids):
+            self.refresh()
 
     def refresh(self) -> None:
         """Re-read the ticket and re-render it, leaving what the agent is typing alone."""

@@ -193,7 +193,11 @@ def _mm_ss(value: timedelta) -> str:
 
 
 def _minutes_text(value: timedelta) -> str:
+    """Whole minutes, towards zero; a first minute under way is "<1m", not "0m" (beside
+    "30m billed", "0m" reads as a billing error)."""
     total = max(int(value.total_seconds()), 0)
+    if 0 < total < 60:
+        return "<1m"
     hours, rest = divmod(total, 3600)
     minutes = rest // 60
     return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m"

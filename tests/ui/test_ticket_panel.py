@@ -556,3 +556,37 @@ def test_a_ticket_the_replica_does_not_have_is_said_so(
     assert panel.placeholder.text() == "This ticket is not on this desktop (yet)."
     panel.show_ticket(None)
     assert panel.placeholder.text() == "Select a ticket to see it here."
+
+
+def test_the_panel_rereads_only_for_changes_that_touch_its_ticket(
+    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentdesk.ui import ticket_panel
+    from agentdesk.ui.sync_bridge import ReplicaChange
+
+    desk = panel_desk("agent")
+    shown, other = new_ticket(desk, panel_team), new_ticket(desk, panel_team)
+    panel = _panel(qtbot, desk, shown)
+    loads: list[uuid.UUID] = []
+    real = ticket_panel.load_ticket_view
+
+    def counting(session: object, ticket_id: uuid.UUID) -> object:
+        loads.append(ticket_id)
+        return real(session, ticket_id)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ticket_panel, "load_ticket_view", counting)
+    pull = frozenset({"pull"})
+    panel.changes_arrived(ReplicaChange(kinds=pull, tables=frozenset({"tickets"}),
+                                        ticket_ids=frozenset({other})))
+    assert loads == []
+    # Another desk's note on the shown ticket arrives: re-read, and it shows.
+    desk.replica.mutate("add_note", {"ticket_id": str(shown), "body": "Seen by ops"})
+    panel.changes_arrived(ReplicaChange(kinds=pull, ticket_ids=frozenset({other, shown})))
+    assert loads == [shown]
+    assert "Seen by ops" in panel.history.toPlainText()
+    panel.changes_arrived(ReplicaChange(kinds=pull, lookups=True))
+    panel.changes_arrived(ReplicaChange(kinds=frozenset({"reset"}), everything=True))
+    assert loads == [shown, shown, shown]
+    panel.show_ticket(None)
+    panel.changes_arrived(ReplicaChange(kinds=pull, everything=True))
+    assert loads == [shown, shown, shown]

@@ -409,3 +409,13 @@ def test_escalating_the_ticket_makes_the_running_timer_billable_from_then_on(
     assert desk.replica.rejections() == []
     [server_entry] = _server_entries(panel_team)
     assert server_entry.billable is False
+
+
+def test_raw_minutes_never_read_as_zero_while_time_counts() -> None:
+    from agentdesk.ui.timer_widget import _minutes_text
+
+    assert _minutes_text(timedelta(0)) == "0m"
+    assert _minutes_text(timedelta(seconds=2)) == "<1m"
+    assert _minutes_text(timedelta(seconds=59)) == "<1m"
+    assert _minutes_text(timedelta(minutes=1, seconds=59)) == "1m"
+    assert _minutes_text(timedelta(hours=2, minutes=5)) == "2h 05m"
