@@ -63,6 +63,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..models import (
+    HourBlock,
     Organisation,
     Role,
     RunningTimer,
@@ -74,6 +75,7 @@ from ..models import (
     new_id,
     utcnow,
 )
+from ..policy import billing
 from ..policy.billing import (
     DEFAULT_INCREMENT_MINUTES,
     DayBill,
@@ -91,6 +93,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "IdleMonitor",
     "IdlePrompt",
+    "Prepaid",
     "RunningInfo",
     "TimeEntryDialog",
     "TimerTray",
@@ -291,6 +294,103 @@ def today_totals(
         organisation_id, day, bill.raw_unscheduled, bill.total_minutes,
         bill.unscheduled_minutes, bill.increment_minutes,
     )
+
+
+#: Billing days are local days: a block expiring during a day still covers that day, so the
+#: ledger window reaches this far before the earliest block that matters.
+_DAY_SLACK = timedelta(days=2)
+
+
+@dataclass(frozen=True)
+class Prepaid:
+    """A customer's prepaid 1-on-1 hour blocks (seed 001: used within 90 days of purchase or
+    forfeited, never refunded) and the ledger entries that draw on them, oldest block first.
+
+    Only the blocks that still matter are kept: the ones not yet expired, and older ones whose
+    validity overlaps theirs (a day's bill draws from the oldest valid block first), with the
+    entries since the first of those. ``last_expired`` is set when every block has expired.
+    """
+
+    organisation_id: uuid.UUID
+    blocks: tuple[billing.HourBlock, ...]
+    items: tuple[WorkItem, ...]
+    last_expired: datetime | None = None
+
+
+def read_prepaid(session: Session, org_id: uuid.UUID, now: datetime) -> Prepaid | None:
+    """The organisation's prepaid ledger (None: it never bought 1-on-1 hours)."""
+    blocks = [
+        billing.HourBlock(id=str(r.id), customer_id=str(org_id), purchased_at=r.purchased_at,
+                          minutes=r.minutes)
+        for r in session.scalars(
+            select(HourBlock)
+            .where(HourBlock.organisation_id == org_id, HourBlock.deleted.is_(False))
+            .order_by(HourBlock.purchased_at)
+        )
+    ]
+    if not blocks:
+        return None
+    start = now
+    for block in reversed(blocks):  # newest first: each one may reach the window further back
+        if block.expires_at > start - _DAY_SLACK:
+            start = min(start, block.purchased_at)
+    since = start - _DAY_SLACK
+    kept = tuple(b for b in blocks if b.expires_at > since and b.purchased_at <= now)
+    if not any(b.expires_at > now for b in kept):
+        return Prepaid(org_id, (), (), last_expired=max(b.expires_at for b in blocks))
+    items = tuple(_work_item(e) for e in _live_entries(session, org_id, since,
+                                                       now + timedelta(days=1)))
+    return Prepaid(org_id, kept, items)
+
+
+def prepaid_balance(prepaid: Prepaid, running: RunningInfo | None, person: str, tz: str,
+                    now: datetime) -> billing.Balance | None:
+    """What is left now, the running timer counted provisionally (None: all expired)."""
+    if not prepaid.blocks:
+        return None
+    work = [i for i in prepaid.items if i.start <= now]
+    if running is not None and running.organisation_id == prepaid.organisation_id and (
+        now > running.started_at
+    ):
+        work.append(WorkItem(
+            customer_id=str(prepaid.organisation_id), person=person, kind=WorkKind.UNSCHEDULED,
+            start=running.started_at, end=now, billable=running.billable, id="running",
+        ))
+    return billing.balance(prepaid.blocks, bill_days(work, tz=tz), now,
+                           customer_id=str(prepaid.organisation_id))
+
+
+def prepaid_text(prepaid: Prepaid | None, left: billing.Balance | None) -> tuple[str, str]:
+    """The toolbar's prepaid-hours label and its tooltip."""
+    rule = ("Prepaid 1-on-1 hours must be used within 90 days of purchase or they are "
+            "forfeited; they are never refunded. Each day's billed time draws on the oldest "
+            "valid block first.")
+    if prepaid is None:
+        return ("No prepaid hours",
+                "This customer has bought no 1-on-1 hours: billable time is invoiced as it "
+                "is worked.")
+    if left is None:
+        expired = local_text(prepaid.last_expired)
+        return ("Prepaid hours expired", f"The last block expired {expired}. {rule}")
+    minutes = timedelta(minutes=left.total_minutes)
+    if left.total_minutes <= 0:
+        text = "Prepaid: none left"
+    else:
+        text = f"Prepaid: {_minutes_text(minutes)} left"
+    if left.next_expiry is not None and left.next_expiry_minutes > 0:
+        expiring = _minutes_text(timedelta(minutes=left.next_expiry_minutes))
+        text += f" · {expiring} expire {local_text(left.next_expiry)[:10]}"
+    lines = [
+        f"Block bought {local_text(b.purchased_at)[:10]}: "
+        f"{_minutes_text(timedelta(minutes=b.purchased_minutes))}, "
+        f"{_minutes_text(timedelta(minutes=b.used_minutes))} used, "
+        f"{_minutes_text(timedelta(minutes=b.remaining_minutes))} left, "
+        f"expires {local_text(b.expires_at)}"
+        for b in left.blocks if b.expires_at > left.as_of
+    ]
+    if left.total_minutes <= 0:
+        lines.append("Billable time beyond the prepaid hours is invoiced as overage.")
+    return text, "\n".join([*lines, rule])
 
 
 def entry_problem(start: datetime, end: datetime, now: datetime) -> str | None:
@@ -553,6 +653,10 @@ class TimerWidget(QWidget):
         self._observers: list[Callable[[], None]] = []
         self._split_tried: set[uuid.UUID] = set()
         self.totals: TodayTotals | None = None
+        #: The selected customer's prepaid hours now (None: none bought, or all expired).
+        self.balance: billing.Balance | None = None
+        self._prepaid: Prepaid | None = None
+        self._prepaid_shown: tuple[datetime, RunningInfo | None] | None = None
         self.idle_prompt: IdlePrompt | None = None
         self.entry_dialog: TimeEntryDialog | None = None
         self.void_dialog: VoidEntryDialog | None = None
@@ -581,6 +685,7 @@ class TimerWidget(QWidget):
         self.switch_button = QPushButton("Switch here")
         self.switch_button.clicked.connect(self.switch_to_current)
         self.totals_label = QLabel()
+        self.prepaid_label = QLabel()
         self.more_button = QToolButton()
         self.more_button.setText("Time…")
         self.more_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
@@ -600,6 +705,7 @@ class TimerWidget(QWidget):
         layout.addWidget(self.toggle_button)
         layout.addWidget(self.switch_button)
         layout.addWidget(self.totals_label)
+        layout.addWidget(self.prepaid_label)
         layout.addWidget(self.more_button)
         layout.addWidget(self.message)
 
@@ -640,10 +746,13 @@ class TimerWidget(QWidget):
             self._customer = self._pick_customer()
             self._day = now.astimezone(_zone(self._tz)).date()
             self._items = []
+            self._prepaid = None
             if self._customer is not None:
                 since, until = _day_bounds(self._day, self._tz)
                 self._items = [_work_item(e) for e in
                                _live_entries(s, self._customer[0], since, until)]
+                self._prepaid = read_prepaid(s, self._customer[0], now)
+        self._prepaid_shown = None
         if self._split_at_escalation():
             return  # the split refreshed already
         self._render_state()
@@ -857,6 +966,20 @@ class TimerWidget(QWidget):
             "Add, correct or void time" if can_record
             else "Select a ticket to record time for its organisation")
 
+    def _show_prepaid(self, now: datetime, running: RunningInfo | None) -> None:
+        """The customer's prepaid balance, recomputed once a minute while time runs (the
+        ledger replay is the heaviest part of a tick)."""
+        minute = (now.replace(second=0, microsecond=0), running)
+        if minute == self._prepaid_shown:
+            return
+        self._prepaid_shown = minute
+        prepaid = self._prepaid
+        self.balance = (prepaid_balance(prepaid, running, str(self._user_id), self._tz, now)
+                        if prepaid is not None else None)
+        text, tip = prepaid_text(prepaid, self.balance)
+        self.prepaid_label.setText(text)
+        self.prepaid_label.setToolTip(tip)
+
     def tick(self) -> None:
         """The 1 s tick: labels only, from the values read at the last refresh."""
         now = self._clock()
@@ -881,8 +1004,11 @@ class TimerWidget(QWidget):
                 "Billable 1-on-1 time outside scheduled blocks is added up per customer per "
                 f"day and rounded up once to {t.increment_minutes}-minute increments "
                 "(the running timer counts provisionally).")
+            self._show_prepaid(now, running)
         else:
             self.totals_label.setText("")
+            self.prepaid_label.setText("")
+            self.prepaid_label.setToolTip("")
         self.check_idle()
         for observer in list(self._observers):
             owner = getattr(observer, "__self__", None)

@@ -9,7 +9,7 @@ future, and today's totals are per local day).
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import shiboken6
@@ -21,6 +21,7 @@ from sqlalchemy import select
 from agentdesk.models import RunningTimer, TimeEntry
 from agentdesk.sync.engine import SyncEngine
 from agentdesk.sync.replica import Replica
+from agentdesk.ui.panel_widgets import local_text
 from agentdesk.ui.settings import IDLE_MINUTES
 from agentdesk.ui.timer_widget import TimerTray, TimerWidget, entry_problem
 from tests.sync.conftest import Desk, Team
@@ -419,3 +420,73 @@ def test_raw_minutes_never_read_as_zero_while_time_counts() -> None:
     assert _minutes_text(timedelta(seconds=59)) == "<1m"
     assert _minutes_text(timedelta(minutes=1, seconds=59)) == "1m"
     assert _minutes_text(timedelta(hours=2, minutes=5)) == "2h 05m"
+
+
+def test_the_prepaid_balance_and_what_expires_next(
+    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk, panel_clock: FakeClock,
+    tmp_path: Path
+) -> None:
+    """Seed 001: hours are used within 90 days of purchase or forfeited; the day's billed time
+    (rounded) draws on the oldest valid block first; the running timer counts provisionally."""
+    lead = panel_desk("lead")
+    desk = panel_desk("consultant")
+    ticket_id = _one_on_one(desk, panel_team)
+    globex = str(panel_team.world.orgs["globex"])
+    timer = _timer(qtbot, desk, panel_clock, tmp_path)
+    timer.set_current_ticket(ticket_id)
+    assert timer.prepaid_label.text() == "No prepaid hours"
+    assert timer.balance is None
+
+    now = panel_clock.now
+    old, recent, lapsed = (now - timedelta(days=80), now - timedelta(days=10),
+                           now - timedelta(days=200))
+    for minutes, bought in ((600, old), (300, recent), (120, lapsed)):
+        lead.replica.mutate("record_hour_purchase", {
+            "block_id": str(uuid.uuid4()), "organisation_id": globex, "minutes": minutes,
+            "purchased_at": bought.isoformat()})
+    lead.sync()
+    desk.sync()
+    timer.refresh()
+    first_expiry = old + timedelta(days=90)
+    assert timer.prepaid_label.text() == (
+        f"Prepaid: 15h 00m left · 10h 00m expire {local_text(first_expiry)[:10]}")
+    tip = timer.prepaid_label.toolTip()
+    assert "10h 00m, 0m used, 10h 00m left" in tip
+    assert "within 90 days of purchase or they are forfeited" in tip
+    assert "2h 00m" not in tip, "the lapsed block is not listed"
+
+    # 5 + 30 minutes today bill 60, drawn from the oldest block.
+    for start, length in ((0, 5), (10, 30)):
+        desk.replica.mutate("add_time_entry", {
+            "entry_id": str(uuid.uuid4()), "organisation_id": globex,
+            "ticket_id": str(ticket_id),
+            "started_at": (now + timedelta(minutes=start)).isoformat(),
+            "ended_at": (now + timedelta(minutes=start + length)).isoformat()})
+    panel_clock.advance(minutes=45)
+    timer.refresh()
+    assert timer.balance is not None
+    assert timer.balance.total_minutes == 900 - 60
+    assert timer.prepaid_label.text().startswith("Prepaid: 14h 00m left · 9h 00m expire ")
+
+    # A running timer past the next increment draws another 30 minutes, provisionally.
+    timer.toggle()
+    panel_clock.advance(minutes=26)
+    timer.tick()
+    assert timer.prepaid_label.text().startswith("Prepaid: 13h 30m left · 8h 30m expire ")
+    timer.toggle()
+
+
+def test_prepaid_text_when_every_block_expired_or_is_used_up() -> None:
+    from agentdesk.policy import billing
+    from agentdesk.ui.timer_widget import Prepaid, prepaid_text
+
+    org = uuid.uuid4()
+    when = datetime(2026, 9, 1, 12, 0, tzinfo=UTC)
+    text, tip = prepaid_text(Prepaid(org, (), (), last_expired=when), None)
+    assert text == "Prepaid hours expired"
+    assert local_text(when) in tip
+    used_up = billing.Balance(customer_id=str(org), as_of=when, blocks=(), total_minutes=0,
+                              next_expiry=None, next_expiry_minutes=0, overage_minutes=30)
+    text, tip = prepaid_text(Prepaid(org, (), ()), used_up)
+    assert text == "Prepaid: none left"
+    assert "invoiced as overage" in tip
