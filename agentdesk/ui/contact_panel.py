@@ -498,12 +498,21 @@ class ContactPanel(QWidget):
             self.message.show_error(refusal)
         return refusal is not None
 
+    @staticmethod
+    def _next_step(view: ContactView) -> str:
+        """After the requester is validated on a redirected ticket, what the agent does next
+        (the ticket is not reopened behind their back: the validated contacts may have asked
+        for something else)."""
+        if view.status is TicketStatus.REDIRECTED:
+            return "; use Reopen on the ticket to work it"
+        return ""
+
     def validate_requester(self) -> None:
         view = self._view
         if view is None or self._refused(validate_refusal(view)):
             return
         self._run("validate_contact", {"contact_id": view.requester.id},
-                  f"{view.requester.name} is now a validated contact",
+                  f"{view.requester.name} is now a validated contact{self._next_step(view)}",
                   f"validating {view.requester.name}")
 
     def swap_requester_in(self) -> None:
@@ -514,7 +523,7 @@ class ContactPanel(QWidget):
         leaving = view.contact(picked)
         name = leaving.name if leaving is not None else "the contact"
         self._run("swap_contact", {"out_id": picked, "in_id": view.requester.id},
-                  f"swapped {name} out and {view.requester.name} in",
+                  f"swapped {name} out and {view.requester.name} in{self._next_step(view)}",
                   f"the swap of {name} for {view.requester.name}")
 
     def switch_out(self) -> None:

@@ -107,6 +107,15 @@ def test_redirecting_a_requester_who_is_no_longer_validated(
         assert redirect.data["notify"] == [str(world.contacts["bo"])]
     assert _validated(panel_team)["Ann"] is False
 
+    # Bo answers: validate Ann again. The panel says what comes next; the ticket stays
+    # redirected until someone reopens it.
+    panel.validate_button.click()
+    assert panel.message.text() == (
+        "Ann is now a validated contact; use Reopen on the ticket to work it")
+    tickets.refresh()
+    assert tickets.fields["status"].text() == "Redirected"
+    assert tickets.reopen_button.isEnabled()
+
 
 def test_validation_within_the_allotment_refusal_naming_the_holders_and_a_swap(
     qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk
@@ -130,7 +139,9 @@ def test_validation_within_the_allotment_refusal_naming_the_holders_and_a_swap(
     assert panel.swap_button.text() == "Swap Eve in for them"
     assert panel.swap_button.isEnabled()
     panel.swap_button.click()
-    assert panel.message.text() == "Swapped Dee out and Eve in"
+    # Eve's request was redirected on arrival: the panel says what comes next.
+    assert panel.message.text() == (
+        "Swapped Dee out and Eve in; use Reopen on the ticket to work it")
     assert panel.mark.text() == "✔ Validated contact"
     assert panel.fields["allotment"].text() == "1 of 1 used — held by Eve"
 
@@ -147,7 +158,8 @@ def test_validation_within_the_allotment_refusal_naming_the_holders_and_a_swap(
     assert panel.validate_button.toolTip() == (
         "Validate Cy as a support contact (takes a free slot)")
     panel.validate_button.click()
-    assert panel.message.text() == "Cy is now a validated contact"
+    assert panel.message.text() == (  # redirected on arrival, like Eve's
+        "Cy is now a validated contact; use Reopen on the ticket to work it")
     assert panel.fields["allotment"].text() == (
         "2 of 2 used — held by Ann, Cy")
 
