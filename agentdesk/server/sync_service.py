@@ -56,7 +56,16 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..models import MutationRecord, SyncClient, SyncedMixin, Ticket, User, utcnow
+from ..models import (
+    Contact,
+    MutationRecord,
+    Organisation,
+    SyncClient,
+    SyncedMixin,
+    Ticket,
+    User,
+    utcnow,
+)
 from ..models.db import session_scope
 from ..models.versioning import (
     current_version,
@@ -350,7 +359,11 @@ class _Group:
 
 
 #: Mutation arguments that name a row most mutators load first, and the row's model.
-_PRELOAD: dict[str, type[SyncedMixin]] = {"ticket_id": Ticket}
+_PRELOAD: dict[str, type[SyncedMixin]] = {
+    "ticket_id": Ticket,
+    "organisation_id": Organisation,  # create_ticket, timers, time entries, hour purchases
+    "requester_id": Contact,  # create_ticket
+}
 
 
 #: Per SQLite database, the process's queue for its write lock (see _write_gate).

@@ -340,7 +340,10 @@ def create_ticket(ctx: MutationContext, a: CreateTicket) -> None:
         reported_at=a.reported_at,
     )
 
-    used = _conversations_this_year(ctx, org.id, exclude=ticket.id)
+    # Counted only where a plan limits conversations (seed 000's basic/free): on an unlimited
+    # plan the count changes no decision and no wording, and it is a query per request.
+    limited = plan.conversations_per_year is not None
+    used = _conversations_this_year(ctx, org.id, exclude=ticket.id) if limited else 0
     decision = entitlements.check_request(
         plan,
         channel=a.channel,
