@@ -95,6 +95,18 @@ class PaintCounter(QObject):
         return False
 
 
+def change_tickets(engine: Any, ticket_ids: Any, rng: random.Random) -> None:
+    """What a sync pull writes: every ticket's subject changes, and every other one's tier
+    (which moves its row)."""
+    with engine.begin() as conn:
+        for i, tid in enumerate(ticket_ids):
+            values: dict[str, Any] = {"subject": f"changed {rng.random()}"}
+            if i % 2 == 0:
+                tier = rng.randint(1, 4)
+                values.update(tier=tier, urgency=tier)
+            conn.execute(update(TICKETS).where(TICKETS.c.id == tid).values(**values))
+
+
 def ms(seconds: float) -> float:
     return round(seconds * 1000, 2)
 
@@ -254,13 +266,7 @@ def main() -> None:
 
         def pull(n: int) -> float:
             listed = [model.ticket_id(rng.randrange(model.rowCount())) for _ in range(n)]
-            with engine.begin() as conn:
-                for i, tid in enumerate(listed):
-                    values: dict[str, Any] = {"subject": f"changed {rng.random()}"}
-                    if i % 2 == 0:
-                        tier = rng.randint(1, 4)
-                        values.update(tier=tier, urgency=tier)
-                    conn.execute(update(TICKETS).where(TICKETS.c.id == tid).values(**values))
+            change_tickets(engine, listed, rng)
             before = counter.count
             began = time.perf_counter()
             model.apply_changes({t for t in listed if t is not None})
@@ -464,13 +470,7 @@ def desktop(path: str, tenant: str, user: str) -> None:
         for _ in range(5):
             listed = {model.ticket_id(rng.randrange(model.rowCount())) for _ in range(1000)}
             listed.discard(None)
-            with replica.engine.begin() as conn:
-                for i, tid in enumerate(listed):
-                    values: dict[str, Any] = {"subject": f"changed {rng.random()}"}
-                    if i % 2 == 0:
-                        tier = rng.randint(1, 4)
-                        values.update(tier=tier, urgency=tier)
-                    conn.execute(update(TICKETS).where(TICKETS.c.id == tid).values(**values))
+            change_tickets(replica.engine, listed, rng)
             painted = table_counter.count
             start = time.perf_counter()
             window._replica_changed(ReplicaChange(kinds=frozenset({"pull"}),

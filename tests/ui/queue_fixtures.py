@@ -334,3 +334,13 @@ def ticket_row(data: QueueData, **values: Any) -> dict[str, Any]:
     }
     row.update(values)
     return row
+
+
+def listed_ids(model: Any) -> list[uuid.UUID]:
+    """The ticket ids a queue model lists, in its order (every row must name a ticket)."""
+    out = []
+    for row in range(model.rowCount()):
+        ticket_id = model.ticket_id(row)
+        assert ticket_id is not None
+        out.append(ticket_id)
+    return out

@@ -28,6 +28,7 @@ from agentdesk.policy.workflow import OPEN_STATUSES
 from agentdesk.ui.main_window import MainWindow
 from agentdesk.ui.queue_model import Column, QueueModel, SavedView, TicketIdRole
 from agentdesk.ui.ticket_panel import TellCustomerDialog, TicketPanel
+from tests.ui.queue_fixtures import listed_ids
 from tests.ui.shell_fixtures import (
     Shell,
     shell_app,
@@ -63,15 +64,6 @@ def _expected_queue_order(window: MainWindow) -> list[uuid.UUID]:
     return [r.id for r in sorted(rows, key=lambda r: queue_key(
         tier=r.tier, stated_urgency=r.stated_urgency, plan_rank=r.plan_rank,
         arrival=_aware(r.arrived_at), ticket_id=str(r.id)))]
-
-
-def _listed(model: QueueModel) -> list[uuid.UUID]:
-    out = []
-    for row in range(model.rowCount()):
-        ticket_id = model.ticket_id(row)
-        assert ticket_id is not None
-        out.append(ticket_id)
-    return out
 
 
 def _cell(model: QueueModel, ticket_id: uuid.UUID, column: Column) -> str | None:
@@ -142,7 +134,7 @@ def test_local_mode_drives_a_demo_ticket_from_new_to_resolved(
     assert model.view() is SavedView.ALL_OPEN
 
     # The demo's open tickets, in priority order (tier, plan, arrival, id).
-    listed = _listed(model)
+    listed = listed_ids(model)
     assert listed == _expected_queue_order(window)
     assert len(listed) >= 3
 
@@ -203,7 +195,7 @@ def test_local_mode_drives_a_demo_ticket_from_new_to_resolved(
                     and _cell(model, ticket_id, Column.TIER) == f"T{tier}"
                     and _cell(model, ticket_id, Column.LEVEL) == "L2", timeout=STEP_TIMEOUT)
     assert view.current_ticket_id() == ticket_id, "the selection follows the moved row"
-    assert _listed(model) == _expected_queue_order(window), "moved to its new place"
+    assert listed_ids(model) == _expected_queue_order(window), "moved to its new place"
 
     # ---------------------------------------------------------------- 2. assign to me
     assert panel.assign_me_button.isEnabled(), panel.assign_me_button.toolTip()

@@ -44,7 +44,7 @@ from agentdesk.ui.sla_display import (
     sla_colour,
     sla_text,
 )
-from tests.ui.queue_fixtures import OFFICE, QueueData, queue_db, ticket_row
+from tests.ui.queue_fixtures import OFFICE, QueueData, listed_ids, queue_db, ticket_row
 
 TICKETS = Ticket.__table__
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -80,13 +80,7 @@ def model(engine: Engine, data: QueueData) -> QueueModel:
     return make_model(engine, data)
 
 
-def ids(model: QueueModel) -> list[uuid.UUID]:
-    out = []
-    for row in range(model.rowCount()):
-        tid = model.ticket_id(row)
-        assert tid is not None
-        out.append(tid)
-    return out
+ids = listed_ids
 
 
 def open_tickets(data: QueueData) -> list[dict[str, Any]]:
