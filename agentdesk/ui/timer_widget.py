@@ -267,6 +267,21 @@ def _live_entries(session: Session, org_id: uuid.UUID, since: datetime,
     return [e for e in entries if e.id not in voided and e.source != "void"]
 
 
+def _with_running(items: Sequence[WorkItem], organisation_id: uuid.UUID,
+                  running: RunningInfo | None, person: str, now: datetime) -> list[WorkItem]:
+    """The customer's work items plus the running timer so far, if it runs for them (counted
+    provisionally: unscheduled time from its start to ``now``)."""
+    work = list(items)
+    if running is not None and running.organisation_id == organisation_id and (
+        now > running.started_at
+    ):
+        work.append(WorkItem(
+            customer_id=str(organisation_id), person=person, kind=WorkKind.UNSCHEDULED,
+            start=running.started_at, end=now, billable=running.billable, id="running",
+        ))
+    return work
+
+
 def today_totals(
     items: Sequence[WorkItem],
     organisation_id: uuid.UUID,
@@ -277,14 +292,7 @@ def today_totals(
     now: datetime,
 ) -> TodayTotals:
     """Seed 001's bill for ``day``: the closed entries plus the running timer so far."""
-    work = list(items)
-    if running is not None and running.organisation_id == organisation_id and (
-        now > running.started_at
-    ):
-        work.append(WorkItem(
-            customer_id=str(organisation_id), person=person, kind=WorkKind.UNSCHEDULED,
-            start=running.started_at, end=now, billable=running.billable, id="running",
-        ))
+    work = _with_running(items, organisation_id, running, person, now)
     bill: DayBill | None = next(
         (b for b in bill_days(work, tz=tz) if b.day == day), None
     )
@@ -348,14 +356,8 @@ def prepaid_balance(prepaid: Prepaid, running: RunningInfo | None, person: str, 
     """What is left now, the running timer counted provisionally (None: all expired)."""
     if not prepaid.blocks:
         return None
-    work = [i for i in prepaid.items if i.start <= now]
-    if running is not None and running.organisation_id == prepaid.organisation_id and (
-        now > running.started_at
-    ):
-        work.append(WorkItem(
-            customer_id=str(prepaid.organisation_id), person=person, kind=WorkKind.UNSCHEDULED,
-            start=running.started_at, end=now, billable=running.billable, id="running",
-        ))
+    work = _with_running([i for i in prepaid.items if i.start <= now],
+                         prepaid.organisation_id, running, person, now)
     return billing.balance(prepaid.blocks, bill_days(work, tz=tz), now,
                            customer_id=str(prepaid.organisation_id))
 
