@@ -1,0 +1,58 @@
+"""CSV that a spreadsheet opens as data, never as formulas.
+
+A cell that starts with ``=``, ``+``, ``-``, ``@`` (or a tab / carriage return, which some
+spreadsheets strip before looking) is read by Excel, LibreOffice and Google Sheets as a formula:
+customer text such as ``=HYPERLINK(...)`` in a subject would run on the reader's machine (OWASP
+"CSV injection"). Such cells get a leading apostrophe, the convention those programs display as
+literal text. Numbers are written as numbers (a negative balance stays ``-1.5``, not text).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import IO
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+Cell = str | int | float | Decimal | None
+
+
+def escape_cell(value: Cell) -> str:
+    """The text of one cell, made safe to open in a spreadsheet."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float | Decimal):
+        return str(value)
+    text = str(value)
+    if text.startswith(_FORMULA_STARTS):
+        return "'" + text
+    return text
+
+
+def write_csv(out: IO[str], header: Sequence[str], rows: Iterable[Sequence[Cell]]) -> int:
+    """Write ``header`` and ``rows`` to ``out``; returns the number of data rows written."""
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([escape_cell(h) for h in header])
+    count = 0
+    for row in rows:
+        writer.writerow([escape_cell(cell) for cell in row])
+        count += 1
+    return count
+
+
+def csv_text(header: Sequence[str], rows: Iterable[Sequence[Cell]]) -> str:
+    buffer = io.StringIO()
+    write_csv(buffer, header, rows)
+    return buffer.getvalue()
+
+
+def save_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Cell]]) -> int:
+    """Write a CSV file with a UTF-8 byte-order mark (Excel then reads accents correctly)."""
+    with path.open("w", encoding="utf-8-sig", newline="") as out:
+        return write_csv(out, header, rows)
