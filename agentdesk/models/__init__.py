@@ -6,6 +6,13 @@ Every synced table carries a client-made UUIDv7 ``id``, its ``tenant_id``, a ser
 
 from .base import Base, SyncedMixin, new_id, utcnow
 from .billing import Appointment, AppointmentStatus, HourBlock, RunningTimer, TimeEntry, TimeKind
+from .notifications import (
+    ApiKey,
+    DeliveryStatus,
+    Notification,
+    NotificationDelivery,
+    NotificationKind,
+)
 from .support import Calendar, Contact, Organisation, Plan
 from .syncstate import MutationRecord, SyncClient
 from .tenancy import AuthToken, LoginFailure, Role, Tenant, TenantCounter, User
@@ -20,17 +27,22 @@ from .tickets import (
 )
 
 __all__ = [
+    "ApiKey",
     "Appointment",
     "AppointmentStatus",
     "AuthToken",
     "Base",
     "Calendar",
     "Contact",
+    "DeliveryStatus",
     "EventKind",
     "HourBlock",
     "Level",
     "LoginFailure",
     "MutationRecord",
+    "Notification",
+    "NotificationDelivery",
+    "NotificationKind",
     "Organisation",
     "Plan",
     "Role",

@@ -88,6 +88,7 @@ from ..sync.protocol import (
 from ..sync.rows import SYNCED_MODELS, TABLE_ORDER, mapping_to_wire, wire_select
 from .deps import ServerState
 from .errors import ApiError
+from .notifications import outbox
 
 log = logging.getLogger(__name__)
 
@@ -226,6 +227,10 @@ class _Group:
         self.loaded: list[Any] = []
         self.preloaded_until = 0
         self.flushes = 0
+        #: Rows the session was given (``transient_to_pending``), and the notifications the
+        #: group's applied mutations owe: written with its records, in its transaction.
+        self.added: list[object] = []
+        self.notifications: list[outbox.Pending] = []
 
     def mark(self) -> tuple[int, int, int]:
         return self.position, self.last, len(self.results)
@@ -234,6 +239,7 @@ class _Group:
         self.position, self.last, results = mark
         del self.results[results:]
         self.expected = None
+        self.notifications = []
 
     def run(self, session: Session) -> None:
         client_id, user = self.client_id, self.user
@@ -242,8 +248,10 @@ class _Group:
         # rows only weakly, and the next mutation would otherwise read the same organisation,
         # plan or ticket again (safe to reuse: see _preload).
         self.loaded = []
+        self.added, self.notifications = [], []
         event.listen(session, "loaded_as_persistent", lambda _s, row: self.loaded.append(row))
         event.listen(session, "after_flush", self._count_flush)
+        event.listen(session, "transient_to_pending", lambda _s, row: self.added.append(row))
         self.last = _lock_client(session, client_id, user)
         mark = self.mark()
         # Fast, inside one SAVEPOINT for the whole group: a replay rolls back to it, so the
@@ -262,6 +270,7 @@ class _Group:
             conn = session.connection()
             conn.execute(_ACKNOWLEDGE, {"b_client": client_id, "b_last": self.last})
             conn.execute(_RECORD, records)
+            outbox.write(session, user.tenant_id, self.notifications, utcnow())
 
     def _mutations(self, session: Session, *, careful: bool) -> list[dict[str, Any]]:
         """Process the group's mutations; returns their records."""
@@ -295,7 +304,7 @@ class _Group:
                 # other writer can change a synced row until this group commits.
                 session.expire_all()
             if careful:
-                result, record = _apply(session, client_id, user, mutation)
+                result, record = _apply(session, client_id, user, mutation, self)
             else:
                 result, record = self._apply_fast(session, mutation)
             self.results.append(result)
@@ -312,6 +321,12 @@ class _Group:
                 break
         return records
 
+    def owe(self, ctx: MutationContext, start: int) -> None:
+        """Queue the notifications the mutation that added ``self.added[start:]`` owes."""
+        self.notifications.extend(outbox.derive(
+            ctx.session, ctx.tenant_id, ctx.actor_id, self.added[start:], self.notifications
+        ))
+
     def _count_flush(self, _session: Session, _context: Any) -> None:
         self.flushes += 1
 
@@ -321,8 +336,10 @@ class _Group:
         """Run one mutation without a savepoint, its rows stamped but not flushed."""
         ctx = _context(session, self.client_id, self.user, mutation)
         flushes = self.flushes
+        start = len(self.added)
         try:
             run_mutation(ctx, mutation.name, mutation.args)
+            self.owe(ctx, start)
             if not stamp_unit(session):
                 session.flush()  # a row that cannot be deferred: written now, as carefully
         except MutationRejected as exc:
@@ -430,19 +447,23 @@ _Outcome = tuple[str, str | None, str | None, str | None]
 
 
 def _apply(
-    session: Session, client_id: uuid.UUID, user: User, mutation: Mutation
+    session: Session, client_id: uuid.UUID, user: User, mutation: Mutation, group: _Group
 ) -> tuple[MutationResult, dict[str, Any]]:
     """Run one mutation in its own SAVEPOINT; returns its result and its record's values."""
     ctx = _context(session, client_id, user, mutation)
     outcome: _Outcome
+    start, owed = len(group.added), len(group.notifications)
     try:
         with session.begin_nested():
             run_mutation(ctx, mutation.name, mutation.args)
+            group.owe(ctx, start)
             session.flush()
         outcome = ("applied", None, None, None)
     except MutationRejected as exc:
+        del group.notifications[owed:]
         outcome = ("rejected", exc.code, exc.message, exc.field)
     except IntegrityError as exc:
+        del group.notifications[owed:]
         # A constraint the rules did not foresee (e.g. two timers racing the unique index):
         # the data stays consistent and the client gets a readable refusal.
         log.info("mutation %s/%s hit a constraint: %s", client_id, mutation.id, exc.orig)
