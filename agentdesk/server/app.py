@@ -118,6 +118,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     register_routes(app)
     app.include_router(sync_router, prefix="/api/v1")
+    from .intake import register as register_intake
+
+    register_intake(app)
     return app
 
 

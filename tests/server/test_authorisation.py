@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session, sessionmaker
 
-from agentdesk.models import Plan, Role
+from agentdesk.models import ApiKey, Plan, Role
 from agentdesk.models.db import session_scope
 from agentdesk.server.app import create_app
 from agentdesk.server.settings import ServerSettings
@@ -47,6 +47,14 @@ class Ctx:
             s.add(plan)
             s.flush()
             return plan.id
+
+    def fresh_key(self) -> uuid.UUID:
+        with session_scope(self.sessions) as s:
+            key = ApiKey(tenant_id=self.world.tenant, name=f"key-{self.tag}", prefix="adk_",
+                         key_hash=uuid.uuid4().hex, settings={})
+            s.add(key)
+            s.flush()
+            return key.id
 
 
 #: (method, path template) -> (who may call it, how to build a request that should succeed).
@@ -104,6 +112,14 @@ TABLE: dict[tuple[str, str], tuple[frozenset[Role] | None, Build]] = {
         "/api/v1/sync/push", {"client_id": str(uuid.uuid4()), "mutations": [
             {"id": 1, "name": "no_such_mutation", "args": {}}]})),
     ("GET", "/api/v1/sync/poke"): (ALL, lambda c: ("/api/v1/sync/poke?cursor=0&wait=0", None)),
+    # Integrations: leads manage the keys; a request is filed with a key, never a user's token
+    # (tests/intake/test_api.py files them with a key).
+    ("GET", "/api/v1/api-keys"): (LEADS, lambda c: ("/api/v1/api-keys", None)),
+    ("POST", "/api/v1/api-keys"): (LEADS, lambda c: ("/api/v1/api-keys", {"name": c.tag})),
+    ("DELETE", "/api/v1/api-keys/{key_id}"): (LEADS, lambda c: (
+        f"/api/v1/api-keys/{c.fresh_key()}", None)),
+    ("POST", "/api/v1/requests"): (frozenset(), lambda c: ("/api/v1/requests", {
+        "email": "ann@globex.test", "organisation": "Globex", "subject": "Hi", "urgency": 4})),
 }
 
 
@@ -143,7 +159,7 @@ def _expected(allowed: frozenset[Role] | None, role: Role | None) -> int:
     """The expected status class: 2 (2xx), 401 or 403."""
     if allowed is PUBLIC:
         return 2
-    if role is None:
+    if role is None or not allowed:  # no role at all: an integration's key is needed
         return 401
     return 2 if role in allowed else 403
 
