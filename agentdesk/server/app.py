@@ -64,9 +64,14 @@ def create_app(settings: ServerSettings) -> FastAPI:
         notifier.bind_loop(asyncio.get_running_loop())
         if listener is not None:
             listener.start()
+        from .notifications.sender import start_sender
+
+        sender = start_sender(write_sessions)  # None without SMTP: the outbox just holds
         try:
             yield
         finally:
+            if sender is not None:
+                sender.stop()
             if listener is not None:
                 listener.stop()
             engine.dispose()

@@ -1,0 +1,329 @@
+"""The SMTP sender: delivers the outbox, one recipient at a time, exactly once each.
+
+Each delivery row is one recipient of one notification, with a Message-ID fixed when it was
+queued. The sender *claims* a batch of due deliveries in a short transaction (PostgreSQL:
+``SELECT ... FOR UPDATE SKIP LOCKED``, so several server processes take disjoint batches without
+waiting on each other; SQLite: its single writer), marking them ``sending`` with a lease, then
+talks SMTP outside any transaction, then records each outcome. So:
+
+* a refused recipient fails (or retries) alone: the other recipients have rows of their own,
+  and a message always goes to exactly one recipient;
+* the mail server being down puts the batch back with a backoff; nothing is lost;
+* two processes never hold the same delivery. The one gap no outbox closes: if a process dies
+  after the server accepted a message but before the row says so, the lease expires and the
+  message is sent again, with the same Message-ID, which receiving systems use to drop repeats.
+
+Credentials come from the environment (``AGENTDESK_SMTP_*``) and are never stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import smtplib
+import ssl
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+from typing import Literal
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from ...models import DeliveryStatus, Notification, NotificationDelivery, utcnow
+from ...models.db import session_scope
+
+log = logging.getLogger(__name__)
+
+Security = Literal["starttls", "tls", "none"]
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str
+    port: int = 587
+    security: Security = "starttls"
+    username: str | None = None
+    password: str | None = None
+    sender: str = "support@localhost"
+    timeout: float = 20.0
+    #: Verify the server's certificate (off only for a test server on loopback).
+    verify: bool = True
+
+    def __repr__(self) -> str:  # never show the password in logs or tracebacks
+        return (f"SmtpConfig(host={self.host!r}, port={self.port}, security={self.security!r}, "
+                f"username={self.username!r}, sender={self.sender!r})")
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> SmtpConfig | None:
+        """``AGENTDESK_SMTP_HOST`` (unset: delivery is off), ``_PORT``, ``_SECURITY``
+        (starttls, tls or none), ``_USERNAME``, ``_PASSWORD``, ``_FROM``."""
+        env = dict(os.environ if env is None else env)
+        host = env.get("AGENTDESK_SMTP_HOST", "").strip()
+        if not host:
+            return None
+        security = env.get("AGENTDESK_SMTP_SECURITY", "starttls").strip().lower()
+        if security not in ("starttls", "tls", "none"):
+            raise ValueError("AGENTDESK_SMTP_SECURITY must be starttls, tls or none")
+        default_port = {"starttls": 587, "tls": 465, "none": 25}[security]
+        return cls(
+            host=host, port=int(env.get("AGENTDESK_SMTP_PORT", default_port)),
+            security=security,  # type: ignore[arg-type]
+            username=env.get("AGENTDESK_SMTP_USERNAME") or None,
+            password=env.get("AGENTDESK_SMTP_PASSWORD") or None,
+            sender=env.get("AGENTDESK_SMTP_FROM", "support@localhost"),
+        )
+
+
+class HeaderRefused(ValueError):
+    """A header value holds a line break: it could smuggle headers into the message."""
+
+
+def _header(value: str, name: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise HeaderRefused(f"the {name} header holds a line break; refused")
+    return value
+
+
+def build_message(config: SmtpConfig, delivery: NotificationDelivery,
+                  note: Notification) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = _header(config.sender, "From")
+    msg["To"] = _header(formataddr((delivery.name, delivery.email)), "To")
+    msg["Subject"] = _header(note.subject, "Subject")
+    msg["Message-ID"] = _header(delivery.message_id, "Message-ID")
+    msg["Date"] = format_datetime(note.created_at)
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg.set_content(note.body_text)
+    msg.add_alternative(note.body_html, subtype="html")
+    return msg
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    first: timedelta = timedelta(seconds=30)
+    longest: timedelta = timedelta(hours=1)
+    attempts: int = 8
+    #: How long a claimed delivery is ours before another process may take it over.
+    lease: timedelta = timedelta(minutes=5)
+
+    def delay(self, attempts: int) -> timedelta:
+        delay: timedelta = self.first * (2 ** max(attempts - 1, 0))
+        return delay if delay < self.longest else self.longest
+
+
+@dataclass
+class BatchResult:
+    claimed: int = 0
+    sent: int = 0
+    failed: int = 0
+    retrying: int = 0
+
+
+class Sender:
+    def __init__(self, sessions: sessionmaker[Session], config: SmtpConfig,
+                 retry: RetryPolicy | None = None, batch: int = 200,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.sessions = sessions
+        self.config = config
+        self.retry = retry or RetryPolicy()
+        self.batch = batch
+        self.clock = clock
+
+    # ----------------------------------------------------------------- claim and record
+
+    def claim(self) -> list[uuid.UUID]:
+        now = self.clock()
+        with session_scope(self.sessions) as s:
+            due = (
+                select(NotificationDelivery.id)
+                .where(
+                    or_(NotificationDelivery.status == DeliveryStatus.QUEUED,
+                        NotificationDelivery.status == DeliveryStatus.SENDING),  # lease expired
+                    NotificationDelivery.next_attempt_at <= now,
+                )
+                .order_by(NotificationDelivery.next_attempt_at, NotificationDelivery.id)
+                .limit(self.batch)
+            )
+            if s.get_bind().dialect.name == "postgresql":
+                due = due.with_for_update(skip_locked=True)
+            ids = list(s.scalars(due))
+            if ids:
+                s.execute(update(NotificationDelivery)
+                          .where(NotificationDelivery.id.in_(ids))
+                          .values(status=DeliveryStatus.SENDING,
+                                  next_attempt_at=now + self.retry.lease))
+        return ids
+
+    def _load(self, ids: list[uuid.UUID]) -> list[tuple[NotificationDelivery, Notification]]:
+        with session_scope(self.sessions) as s:
+            rows = s.execute(
+                select(NotificationDelivery, Notification)
+                .join(Notification, Notification.id == NotificationDelivery.notification_id)
+                .where(NotificationDelivery.id.in_(ids))
+                .order_by(NotificationDelivery.next_attempt_at, NotificationDelivery.id)
+            ).all()
+            out = [(d, n) for d, n in rows]
+            s.expunge_all()
+        return out
+
+    def _record(self, outcomes: list[tuple[uuid.UUID, int, str | None, bool]]) -> None:
+        """``(delivery id, attempts so far, error or None, permanent)`` each."""
+        now = self.clock()
+        with session_scope(self.sessions) as s:
+            for delivery_id, attempts, error, permanent in outcomes:
+                values: dict[str, object]
+                if error is None:
+                    values = {"status": DeliveryStatus.SENT, "sent_at": now, "last_error": "",
+                              "attempts": attempts + 1}
+                elif permanent or attempts + 1 >= self.retry.attempts:
+                    values = {"status": DeliveryStatus.FAILED, "last_error": error[:2000],
+                              "attempts": attempts + 1}
+                else:
+                    values = {"status": DeliveryStatus.QUEUED, "last_error": error[:2000],
+                              "attempts": attempts + 1,
+                              "next_attempt_at": now + self.retry.delay(attempts + 1)}
+                s.execute(update(NotificationDelivery)
+                          .where(NotificationDelivery.id == delivery_id).values(**values))
+
+    def _release(self, rows: list[tuple[NotificationDelivery, Notification]], error: str) -> None:
+        """The server could not be reached: each unsent delivery counts an attempt and waits."""
+        self._record([(d.id, d.attempts, error, False) for d, _ in rows])
+
+    # ----------------------------------------------------------------- SMTP
+
+    def _connect(self) -> smtplib.SMTP:
+        c = self.config
+        context = ssl.create_default_context()
+        if not c.verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        smtp: smtplib.SMTP
+        if c.security == "tls":
+            smtp = smtplib.SMTP_SSL(c.host, c.port, timeout=c.timeout, context=context)
+        else:
+            smtp = smtplib.SMTP(c.host, c.port, timeout=c.timeout)
+            if c.security == "starttls":
+                smtp.starttls(context=context)
+        if c.username and c.password:
+            smtp.login(c.username, c.password)
+        return smtp
+
+    def run_once(self) -> BatchResult:
+        """Claim one batch and deliver it over one connection."""
+        ids = self.claim()
+        result = BatchResult(claimed=len(ids))
+        if not ids:
+            return result
+        rows = self._load(ids)
+        try:
+            smtp = self._connect()
+        except (OSError, smtplib.SMTPException) as exc:
+            log.warning("mail server unreachable: %s", exc)
+            self._release(rows, f"mail server unreachable: {exc}")
+            result.retrying = len(rows)
+            return result
+        outcomes: list[tuple[uuid.UUID, int, str | None, bool]] = []
+        try:
+            for i, (delivery, note) in enumerate(rows):
+                try:
+                    msg = build_message(self.config, delivery, note)
+                    smtp.send_message(msg, from_addr=self.config.sender,
+                                      to_addrs=[delivery.email])
+                except HeaderRefused as exc:
+                    outcomes.append((delivery.id, delivery.attempts, str(exc), True))
+                except smtplib.SMTPRecipientsRefused as exc:
+                    code, text = next(iter(exc.recipients.values()))
+                    outcomes.append((delivery.id, delivery.attempts,
+                                     f"{code} {_text(text)}", code >= 500))
+                except smtplib.SMTPResponseException as exc:
+                    outcomes.append((delivery.id, delivery.attempts,
+                                     f"{exc.smtp_code} {_text(exc.smtp_error)}",
+                                     exc.smtp_code >= 500))
+                    if exc.smtp_code in (421,):  # the server is closing the connection
+                        self._record(outcomes)
+                        self._release(rows[i + 1:], "the mail server closed the connection")
+                        return _tally(result, outcomes, len(rows) - i - 1)
+                except (OSError, smtplib.SMTPException) as exc:
+                    # The connection broke: this one and the rest wait for the next round.
+                    self._record(outcomes)
+                    self._release(rows[i:], f"connection lost: {exc}")
+                    return _tally(result, outcomes, len(rows) - i)
+                else:
+                    outcomes.append((delivery.id, delivery.attempts, None, False))
+        finally:
+            try:
+                smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                smtp.close()
+        self._record(outcomes)
+        return _tally(result, outcomes, 0)
+
+    def drain(self, max_batches: int = 1000) -> BatchResult:
+        """Deliver until nothing is due (tests, benchmarks)."""
+        total = BatchResult()
+        for _ in range(max_batches):
+            r = self.run_once()
+            if not r.claimed:
+                break
+            total.claimed += r.claimed
+            total.sent += r.sent
+            total.failed += r.failed
+            total.retrying += r.retrying
+        return total
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _tally(result: BatchResult, outcomes: list[tuple[uuid.UUID, int, str | None, bool]],
+           released: int) -> BatchResult:
+    result.sent += sum(1 for o in outcomes if o[2] is None)
+    result.failed += sum(1 for o in outcomes if o[2] is not None and o[3])
+    result.retrying += released + sum(1 for o in outcomes if o[2] is not None and not o[3])
+    return result
+
+
+class SenderThread:
+    """Runs the sender in the server process while SMTP is configured."""
+
+    def __init__(self, sender: Sender, interval: float = 1.0) -> None:
+        self.sender = sender
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="smtp-sender", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self.sender.run_once().claimed > 0
+            except Exception:  # a database hiccup must not kill delivery for good
+                log.exception("notification sender failed; retrying")
+                busy = False
+            if not busy:
+                self._stop.wait(self.interval)
+
+
+def start_sender(sessions: sessionmaker[Session],
+                 config: SmtpConfig | None = None) -> SenderThread | None:
+    """Start delivering if SMTP is configured; ``None`` (local mode): mail stays queued."""
+    config = config or SmtpConfig.from_env()
+    if config is None:
+        log.info("email delivery is off (no AGENTDESK_SMTP_HOST): notifications stay queued")
+        return None
+    thread = SenderThread(Sender(sessions, config))
+    thread.start()
+    return thread
