@@ -21,6 +21,7 @@ from typing import Any
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QDialog,
     QLabel,
     QMainWindow,
     QMenu,
@@ -225,6 +226,11 @@ class MainWindow(QMainWindow):
         self.sign_out_action.triggered.connect(self.signOutRequested)
         file_menu.addAction(self.sign_out_action)
         file_menu.addSeparator()
+        self.new_ticket_action = QAction("&New ticket (phone or chat)…", self)
+        self.new_ticket_action.setShortcut(QKeySequence("Ctrl+N"))
+        self.new_ticket_action.triggered.connect(self.new_ticket)
+        file_menu.addAction(self.new_ticket_action)
+        file_menu.addSeparator()
         self.settings_action = QAction("&Settings…", self)
         # The platform's own binding (Cmd+, on macOS); most Linux desktops define none.
         preferences = QKeySequence.keyBindings(QKeySequence.StandardKey.Preferences)
@@ -270,7 +276,7 @@ class MainWindow(QMainWindow):
     def _update_actions(self) -> None:
         attached = self.workspace is not None
         for action in (self.sign_out_action, self.search_action, self.timer_action,
-                       *self.view_actions.actions()):
+                       self.new_ticket_action, *self.view_actions.actions()):
             action.setEnabled(attached)
 
     # ------------------------------------------------------------------ pages
@@ -425,6 +431,18 @@ class MainWindow(QMainWindow):
     def toggle_timer(self) -> None:
         if self.timer_widget is not None:
             self.timer_widget.toggle()
+
+    def new_ticket(self) -> QDialog | None:
+        """Log a phone call or chat as a ticket (``ui.intake``); opens it once created."""
+        if self.workspace is None:
+            return None
+        from .intake.new_ticket import NewTicketDialog
+
+        dialog = NewTicketDialog(self.workspace.replica, parent=self)
+        dialog.created.connect(lambda ticket_id: self.open_ticket(ticket_id))
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
 
     def open_ticket(self, ticket_id: uuid.UUID) -> None:
         """Show the ticket in the panels and move the keyboard to its composer."""

@@ -1,0 +1,1 @@
+"""Logging a phone call or chat as a ticket from the desktop."""
