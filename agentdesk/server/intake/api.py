@@ -145,15 +145,16 @@ def integration(
     """The calling integration, from a live key (401 otherwise)."""
     if not key:
         raise ApiError(401, "unauthorized", "an 'X-API-Key' header is required")
-    with session_scope(state.write_sessions) as session:
+    with session_scope(state.read_sessions) as session:
         row = session.scalar(select(ApiKey).where(ApiKey.key_hash == key_hash(key)))
         if row is None or row.revoked:
             raise ApiError(401, "unauthorized", "the API key is not valid or was revoked")
-        now = utcnow()
-        if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
-            # At most once a minute: a busy integration must not serialise on its key's row.
-            session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
         session.expunge(row)
+    now = utcnow()
+    if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
+        # At most once a minute: a busy integration must not serialise on its key's row.
+        with session_scope(state.write_sessions) as session:
+            session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
     return row
 
 

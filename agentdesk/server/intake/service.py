@@ -82,9 +82,21 @@ class IntakeOutcome:
     expectation: str
 
 
+#: Intake accounts by (database, tenant): read once per process, not once per request.
+_INTAKE_USERS: dict[tuple[str, uuid.UUID], User] = {}
+
+
 def intake_user(state: ServerState, tenant_id: uuid.UUID) -> User:
     """The team's intake account: the author of requests that arrive without a desktop. It
-    has no password, so nobody can sign in as it."""
+    has no password and is inactive, so nobody can sign in as it or assign it work."""
+    key = (str(state.write_sessions.kw["bind"].url), tenant_id)
+    cached = _INTAKE_USERS.get(key)
+    if cached is None:
+        cached = _INTAKE_USERS[key] = _intake_user(state, tenant_id)
+    return cached
+
+
+def _intake_user(state: ServerState, tenant_id: uuid.UUID) -> User:
     username = f"intake-{tenant_id.hex[:20]}"
     with session_scope(state.read_sessions) as s:
         user = s.scalar(select(User).where(User.username == username))
@@ -117,8 +129,16 @@ def _find_or_record(
     """``(organisation id, contact id, organisation known, contact known)``."""
     email = req.email.strip().lower()
     with session_scope(state.read_sessions) as s:
-        org_id = _org_by_name(s, tenant_id, req.organisation)
-        contact_id = _contact_by_email(s, org_id, email) if org_id is not None else None
+        # One round trip for the usual case: a known organisation and a known contact.
+        found = s.execute(
+            select(Organisation.id, Contact.id)
+            .outerjoin(Contact, (Contact.organisation_id == Organisation.id)
+                       & Contact.deleted.is_(False) & (func.lower(Contact.email) == email))
+            .where(Organisation.tenant_id == tenant_id, Organisation.deleted.is_(False),
+                   func.lower(Organisation.name) == req.organisation.strip().lower())
+            .order_by(Organisation.id, Contact.validated.desc(), Contact.id).limit(1)
+        ).first()
+    org_id, contact_id = (found[0], found[1]) if found is not None else (None, None)
     if org_id is not None and contact_id is not None:
         return org_id, contact_id, True, True
     org_known = org_id is not None
