@@ -89,7 +89,7 @@ def main() -> None:
             server.should_exit = True
             thread.join(10)
             app.state.engine.dispose()
-    print(f"wrote {OUT / 'portal-form.png'} and {OUT / 'portal-answer.png'}", file=sys.stderr)
+    sys.stderr.write(f"wrote {OUT / 'portal-form.png'} and {OUT / 'portal-answer.png'}\n")
 
 
 if __name__ == "__main__":

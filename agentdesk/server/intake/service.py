@@ -15,7 +15,10 @@ its history), never decided a second time here.
 
 from __future__ import annotations
 
+import queue
+import threading
 import uuid
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -40,7 +43,7 @@ from ...models import (
 from ...models.db import session_scope
 from ...models.versioning import enable_stamping
 from ...policy import intake as words
-from ...sync.protocol import Mutation, PushRequest
+from ...sync.protocol import Mutation, MutationResult, PushRequest
 from ..deps import ServerState
 from ..errors import ApiError
 from ..sync_service import push
@@ -82,18 +85,72 @@ class IntakeOutcome:
     expectation: str
 
 
-#: Intake accounts by (database, tenant): read once per process, not once per request.
-_INTAKE_USERS: dict[tuple[str, uuid.UUID], User] = {}
+class _Batcher:
+    """Group commit for requests: the requests that arrive while a push is being written go
+    out together as the next push (one transaction, up to ``MAX_BATCH``).
+
+    Why: every write of a team holds its version-counter row until it commits, so one push per
+    request made intake as slow as one transaction's round trips; a desktop's push batches its
+    mutations the same way. Each request is still its own mutation: a refusal affects only it.
+    """
+
+    MAX_BATCH = 50
+
+    def __init__(self, state: ServerState, user: User) -> None:
+        self.state, self.user = state, user
+        self.queue: queue.Queue[tuple[dict[str, object], datetime, Future[MutationResult]]] = (
+            queue.Queue())
+        threading.Thread(target=self._run, name="intake-batcher", daemon=True).start()
+
+    def push(self, args: dict[str, object], client_time: datetime) -> MutationResult:
+        future: Future[MutationResult] = Future()
+        self.queue.put((args, client_time, future))
+        return future.result(timeout=120)
+
+    def _run(self) -> None:
+        while True:
+            items = [self.queue.get()]
+            while len(items) < self.MAX_BATCH:
+                try:
+                    items.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                response = push(self.state, self.user, PushRequest(
+                    client_id=uuid.uuid4(),
+                    mutations=[Mutation(id=i, name="create_ticket", args=args, client_time=at)
+                               for i, (args, at, _f) in enumerate(items, 1)]))
+                results = {r.id: r for r in response.results}
+                for i, (_a, _t, future) in enumerate(items, 1):
+                    if i in results:
+                        future.set_result(results[i])
+                    else:
+                        future.set_exception(RuntimeError("the request was not processed"))
+            except Exception as exc:  # reported to every waiting request, never swallowed
+                for _a, _t, future in items:
+                    if not future.done():
+                        future.set_exception(exc)
+
+
+#: Per server state and tenant: the intake account and its batcher (read and started once per
+#: process). Keyed by the state's id and holding it, so the id cannot be reused.
+_BATCHERS: dict[tuple[int, uuid.UUID], tuple[ServerState, _Batcher]] = {}
+_BATCHERS_LOCK = threading.Lock()
+
+
+def _batcher(state: ServerState, tenant_id: uuid.UUID) -> _Batcher:
+    key = (id(state), tenant_id)
+    with _BATCHERS_LOCK:
+        found = _BATCHERS.get(key)
+        if found is None:
+            found = _BATCHERS[key] = (state, _Batcher(state, intake_user(state, tenant_id)))
+    return found[1]
 
 
 def intake_user(state: ServerState, tenant_id: uuid.UUID) -> User:
     """The team's intake account: the author of requests that arrive without a desktop. It
     has no password and is inactive, so nobody can sign in as it or assign it work."""
-    key = (str(state.write_sessions.kw["bind"].url), tenant_id)
-    cached = _INTAKE_USERS.get(key)
-    if cached is None:
-        cached = _INTAKE_USERS[key] = _intake_user(state, tenant_id)
-    return cached
+    return _intake_user(state, tenant_id)
 
 
 def _intake_user(state: ServerState, tenant_id: uuid.UUID) -> User:
@@ -185,7 +242,6 @@ def submit(state: ServerState, tenant_id: uuid.UUID, req: IntakeRequest,
            *, client_time: datetime | None = None) -> IntakeOutcome:
     """Record ``req`` (already validated for shape) and say what happens next."""
     org_id, contact_id, org_known, contact_known = _find_or_record(state, tenant_id, req)
-    user = intake_user(state, tenant_id)
     ticket_id = new_id()
     subject = req.subject if org_known else f"{req.subject} [organisation given: " \
         f"{req.organisation.strip()}]"[:300]
@@ -194,11 +250,7 @@ def submit(state: ServerState, tenant_id: uuid.UUID, req: IntakeRequest,
         "channel": req.channel, "organisation_id": str(org_id),
         "requester_id": str(contact_id), "stated_urgency": req.urgency,
     }
-    # A client id of its own per request: the request is its own one-mutation batch, so
-    # concurrent requests never wait on each other's client row.
-    response = push(state, user, PushRequest(client_id=uuid.uuid4(), mutations=[
-        Mutation(id=1, name="create_ticket", args=args, client_time=client_time or utcnow())]))
-    result = response.results[0]
+    result = _batcher(state, tenant_id).push(args, client_time or utcnow())
     if result.status != "applied":
         raise ApiError(422, "invalid", result.message or "the request was refused", result.field)
     return _outcome(state, ticket_id, org_known, contact_known, req)
