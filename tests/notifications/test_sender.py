@@ -259,3 +259,31 @@ def test_two_sender_processes_deliver_each_message_once(
     ids = [str(m["Message-ID"]) for m in smtp.inbox.messages]
     assert len(ids) == 300
     assert len(set(ids)) == 300
+
+
+def test_leads_see_failures_with_the_reason_and_retry_only_that_recipient(
+    api: Api, smtp: Smtp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = api.world
+    api.push("agent", ("create_ticket", ticket_args(w, who="cy")))
+    smtp.inbox.refuse = {"ann@globex.test"}
+    sender = Sender(w.sessions, smtp.config())
+    sender.drain()
+    monkeypatch.delenv("AGENTDESK_SMTP_HOST", raising=False)
+    lead = api.headers("lead")
+    outbox = api.client.get("/api/v1/notifications", headers=lead).json()
+    assert outbox["delivery"] is False  # this server sends nothing itself: local mode
+    failed = [d for d in outbox["deliveries"] if d["status"] == "failed"]
+    assert [(d["email"], d["last_error"][:3]) for d in failed] == [("ann@globex.test", "550")]
+    assert api.client.get("/api/v1/notifications", headers=api.headers("agent")).status_code == 403
+    sent_id = next(d["id"] for d in outbox["deliveries"] if d["status"] == "sent")
+    refused = api.client.post(f"/api/v1/notifications/deliveries/{sent_id}/retry", headers=lead)
+    assert refused.status_code == 409
+
+    smtp.inbox.refuse = set()
+    retried = api.client.post(f"/api/v1/notifications/deliveries/{failed[0]['id']}/retry",
+                              headers=lead)
+    assert retried.json()["status"] == "queued"
+    assert sender.drain().sent == 1
+    assert sorted(str(m["To"]) for m in smtp.inbox.messages) == [
+        "Ann <ann@globex.test>", "Bo <bo@globex.test>", "Cy <cy@globex.test>"]

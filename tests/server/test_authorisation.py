@@ -17,7 +17,15 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session, sessionmaker
 
-from agentdesk.models import ApiKey, Plan, Role
+from agentdesk.models import (
+    ApiKey,
+    DeliveryStatus,
+    Notification,
+    NotificationDelivery,
+    NotificationKind,
+    Plan,
+    Role,
+)
 from agentdesk.models.db import session_scope
 from agentdesk.server.app import create_app
 from agentdesk.server.settings import ServerSettings
@@ -47,6 +55,20 @@ class Ctx:
             s.add(plan)
             s.flush()
             return plan.id
+
+    def failed_delivery(self) -> uuid.UUID:
+        with session_scope(self.sessions) as s:
+            note = Notification(tenant_id=self.world.tenant, kind=NotificationKind.REPLY,
+                                subject="s", body_text="t", body_html="h", cause="")
+            s.add(note)
+            s.flush()
+            delivery = NotificationDelivery(
+                notification_id=note.id, tenant_id=self.world.tenant, email="a@b.test",
+                name="", message_id=f"<{uuid.uuid4().hex}@t>", status=DeliveryStatus.FAILED,
+                attempts=8, last_error="550")
+            s.add(delivery)
+            s.flush()
+            return delivery.id
 
     def fresh_key(self) -> uuid.UUID:
         with session_scope(self.sessions) as s:
@@ -118,6 +140,9 @@ TABLE: dict[tuple[str, str], tuple[frozenset[Role] | None, Build]] = {
     ("POST", "/api/v1/api-keys"): (LEADS, lambda c: ("/api/v1/api-keys", {"name": c.tag})),
     ("DELETE", "/api/v1/api-keys/{key_id}"): (LEADS, lambda c: (
         f"/api/v1/api-keys/{c.fresh_key()}", None)),
+    ("GET", "/api/v1/notifications"): (LEADS, lambda c: ("/api/v1/notifications", None)),
+    ("POST", "/api/v1/notifications/deliveries/{delivery_id}/retry"): (LEADS, lambda c: (
+        f"/api/v1/notifications/deliveries/{c.failed_delivery()}/retry", None)),
     ("POST", "/api/v1/requests"): (frozenset(), lambda c: ("/api/v1/requests", {
         "email": "ann@globex.test", "organisation": "Globex", "subject": "Hi", "urgency": 4})),
 }

@@ -7,9 +7,11 @@ from fastapi import FastAPI
 
 def register(app: FastAPI) -> None:
     """Mount the intake API, the API-key routes and the portal on the server's app."""
+    from ..notifications.routes import router as notifications_router
     from .api import keys_router, requests_router
     from .portal import mount_portal
 
     app.include_router(keys_router, prefix="/api/v1")
     app.include_router(requests_router, prefix="/api/v1")
+    app.include_router(notifications_router, prefix="/api/v1")
     mount_portal(app, app.state.agentdesk)
