@@ -24,6 +24,7 @@ from agentdesk.models import (
     Notification,
     NotificationDelivery,
     NotificationKind,
+    TicketEvent,
     new_id,
     utcnow,
 )
@@ -185,6 +186,12 @@ def test_a_refused_recipient_fails_alone_and_nobody_gets_a_resend(api: Api, smtp
     ann = next(d for d in _deliveries(api) if d.email == "ann@globex.test")
     assert ann.status is DeliveryStatus.FAILED
     assert ann.last_error.startswith("550")
+    # The ticket's history tells the agent; desktops get the note with their next pull.
+    with session_scope(w.sessions) as s:
+        notes = [e for e in s.scalars(select(TicketEvent)) if e.data.get("delivery_failed")]
+        assert [n.body[:45] for n in notes] == ["Email not delivered to ann@globex.test: \"[AD-"]
+        assert "550" in notes[0].body
+        assert notes[0].version > 0
 
 
 def test_line_breaks_in_header_values_are_refused(api: Api, smtp: Smtp) -> None:

@@ -34,8 +34,16 @@ from typing import Literal
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from ...models import DeliveryStatus, Notification, NotificationDelivery, utcnow
+from ...models import (
+    DeliveryStatus,
+    EventKind,
+    Notification,
+    NotificationDelivery,
+    TicketEvent,
+    utcnow,
+)
 from ...models.db import session_scope
+from ...models.versioning import enable_stamping
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +186,8 @@ class Sender:
         now = self.clock()
         table = NotificationDelivery
         sent = [delivery_id for delivery_id, _a, error, _p in outcomes if error is None]
+        gave_up = [(delivery_id, error) for delivery_id, attempts, error, permanent in outcomes
+                   if error is not None and (permanent or attempts + 1 >= self.retry.attempts)]
         with session_scope(self.sessions) as s:
             if sent:
                 s.execute(update(table).where(table.id.in_(sent)).values(
@@ -195,6 +205,34 @@ class Sender:
                               "attempts": attempts + 1,
                               "next_attempt_at": now + self.retry.delay(attempts + 1)}
                 s.execute(update(table).where(table.id == delivery_id).values(**values))
+        if gave_up:
+            self._note_failures(gave_up, now)
+
+    def _note_failures(self, gave_up: list[tuple[uuid.UUID, str]], now: datetime) -> None:
+        """A delivery that will not be retried leaves an internal note on its ticket, so the
+        agent working it knows the customer did not get the message."""
+        with session_scope(self.sessions) as s:
+            rows = s.execute(
+                select(NotificationDelivery.email, Notification.subject, Notification.ticket_id,
+                       Notification.tenant_id)
+                .join(Notification, Notification.id == NotificationDelivery.notification_id)
+                .where(NotificationDelivery.id.in_([d for d, _e in gave_up]),
+                       Notification.ticket_id.is_not(None))
+            ).all()
+            errors = dict(gave_up)
+            by_email = {d.email: errors[d.id] for d in s.scalars(
+                select(NotificationDelivery).where(
+                    NotificationDelivery.id.in_([d for d, _e in gave_up])))}
+            for email_address, subject, ticket_id, tenant_id in rows:
+                enable_stamping(s, tenant_id)
+                s.add(TicketEvent(
+                    tenant_id=tenant_id, ticket_id=ticket_id, kind=EventKind.NOTE,
+                    author_id=None, at=now,
+                    body=(f"Email not delivered to {email_address}: \"{subject}\" "
+                          f"({by_email.get(email_address) or 'refused'}). Contact the customer "
+                          f"another way, or retry it from the outbox."),
+                    data={"delivery_failed": email_address},
+                ))
 
     def _release(self, rows: list[tuple[NotificationDelivery, Notification]], error: str) -> None:
         """The server could not be reached: each unsent delivery counts an attempt and waits."""
