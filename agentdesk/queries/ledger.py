@@ -1,0 +1,280 @@
+"""One organisation's 1-on-1 ledger (hour blocks and live time entries), read for a window.
+
+Every consultant read model (statement, contracts, timesheet) replays the same facts through
+:mod:`agentdesk.policy.billing`; this module is the one place that turns rows into the policy's
+:class:`~agentdesk.policy.billing.HourBlock` and :class:`~agentdesk.policy.billing.WorkItem`.
+
+Cost is bounded by the window asked for, never by the size of the ledger:
+
+* A period longer than :data:`MAX_PERIOD` is refused (:class:`QueryError`): a ten-year statement
+  is a typo, and answering it would read a decade of rows.
+* A balance at a date depends on older blocks only while their validity overlaps (a day's bill
+  draws from the oldest valid block first), so the replay starts at the earliest purchase of an
+  unbroken chain of overlapping blocks reaching the window, but never more than
+  :data:`MAX_LOOKBACK` before it. Beyond that the older purchases are not read: a customer
+  whose purchases overlap without a gap for more than two years gets their replay started
+  there (the blocks bought before it are then counted as if they did not exist). Rows read are
+  at most the period plus the lookback, both capped.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..models import (
+    HourBlock,
+    Organisation,
+    Plan,
+    Tenant,
+    Ticket,
+    TicketKind,
+    TimeEntry,
+    TimeKind,
+    User,
+)
+from ..policy import billing
+from ..policy.billing import WorkItem, WorkKind
+
+__all__ = [
+    "MAX_LOOKBACK",
+    "MAX_PERIOD",
+    "EntryFacts",
+    "Ledger",
+    "OrgFacts",
+    "QueryError",
+    "check_period",
+    "day_bounds",
+    "find_organisation",
+    "load_ledger",
+    "org_facts",
+    "person_names",
+    "team_timezone",
+]
+
+#: The longest period a statement or report covers (three years and a leap day).
+MAX_PERIOD = timedelta(days=3 * 365 + 1)
+#: How far before a window the replay may start to pick up overlapping older blocks.
+MAX_LOOKBACK = timedelta(days=2 * 365)
+#: A local day is at most 25 hours; a block expiring during a day still covers it.
+_DAY_SLACK = timedelta(days=2)
+
+
+class QueryError(ValueError):
+    """A request the read side refuses, with a message naming what is wrong (nothing changed)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def check_period(start: date, end: date) -> None:
+    """Refuse an inverted or over-long period before any row is read."""
+    if end < start:
+        raise QueryError("to", f"the period ends ({end}) before it starts ({start})")
+    if end - start >= MAX_PERIOD:
+        raise QueryError(
+            "to", f"the period from {start} to {end} is longer than "
+                  f"{MAX_PERIOD.days} days; ask for at most three years at a time")
+
+
+def _zone(tz: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def day_bounds(start: date, end: date, tz: str) -> tuple[datetime, datetime]:
+    """UTC instants bounding the local days ``start``..``end`` (inclusive)."""
+    zone = _zone(tz)
+    opens = datetime.combine(start, time(0), tzinfo=zone).astimezone(UTC)
+    closes = datetime.combine(end + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
+    return opens, closes
+
+
+def team_timezone(session: Session, tenant_id: uuid.UUID) -> str:
+    tz = session.scalar(select(Tenant.timezone).where(Tenant.id == tenant_id)) or "UTC"
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "UTC"
+    return tz
+
+
+@dataclass(frozen=True)
+class OrgFacts:
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    name: str
+    plan: str
+    tz: str
+
+
+def org_facts(session: Session, org_id: uuid.UUID) -> OrgFacts:
+    row = session.execute(
+        select(Organisation.tenant_id, Organisation.name, Plan.name)
+        .join(Plan, Plan.id == Organisation.plan_id)
+        .where(Organisation.id == org_id, Organisation.deleted.is_(False))
+    ).first()
+    if row is None:
+        raise QueryError("organisation", "no such organisation")
+    tenant_id, name, plan = row
+    return OrgFacts(org_id, tenant_id, name, plan, team_timezone(session, tenant_id))
+
+
+def find_organisation(session: Session, name: str) -> OrgFacts:
+    """The organisation called ``name`` (exact, then case-insensitive), or a clear refusal."""
+    wanted = name.strip()
+    if not wanted:
+        raise QueryError("org", "name an organisation")
+    rows = list(session.execute(
+        select(Organisation.id, Organisation.name).where(Organisation.deleted.is_(False))
+        .where(Organisation.name.ilike(wanted.replace("\\", "\\\\").replace("%", "\\%")
+                                       .replace("_", "\\_"), escape="\\"))
+    ))
+    exact = [r for r in rows if r[1] == wanted]
+    chosen = exact or rows
+    if not chosen:
+        raise QueryError("org", f"no organisation is called {wanted!r}")
+    if len(chosen) > 1:
+        raise QueryError("org", f"{len(chosen)} organisations are called {wanted!r}")
+    return org_facts(session, chosen[0][0])
+
+
+def person_names(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    if not ids:
+        return {}
+    return {i: n for i, n in session.execute(
+        select(User.id, User.display_name).where(User.id.in_(ids)))}
+
+
+@dataclass(frozen=True)
+class EntryFacts:
+    """What the policy's work item does not carry but a reader wants to see."""
+
+    id: uuid.UUID
+    organisation_id: uuid.UUID
+    person_id: uuid.UUID
+    ticket_id: uuid.UUID | None
+    ticket_subject: str
+    general_support: bool
+    kind: TimeKind
+    started_at: datetime
+    ended_at: datetime
+    billable: bool
+    extra_engineer: bool
+    note: str
+    source: str
+    voids_id: uuid.UUID | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """Blocks (with price) and live work items of one organisation from ``since`` to ``until``.
+
+    ``items`` are the policy's view; ``facts`` the rows behind them, by item id.
+    """
+
+    organisation_id: uuid.UUID
+    since: datetime
+    until: datetime
+    blocks: tuple[billing.HourBlock, ...]
+    prices: dict[str, Decimal | None]
+    items: tuple[WorkItem, ...]
+    facts: dict[str, EntryFacts]
+
+
+def work_item(e: EntryFacts) -> WorkItem:
+    return WorkItem(
+        customer_id=str(e.organisation_id), person=str(e.person_id),
+        kind=WorkKind(e.kind.value), start=e.started_at, end=e.ended_at, billable=e.billable,
+        extra_engineer=e.extra_engineer, id=str(e.id),
+    )
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands back naive UTC; PostgreSQL aware times."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def live_entries(session: Session, *, since: datetime, until: datetime,
+                 org_id: uuid.UUID | None = None,
+                 person_id: uuid.UUID | None = None) -> list[EntryFacts]:
+    """Entries touching [since, until) that nobody voided, voiding entries left out (the
+    ledger is append-only: a correction is a new entry voiding the old one)."""
+    query = (
+        select(TimeEntry, Ticket.subject, Ticket.kind)
+        .outerjoin(Ticket, Ticket.id == TimeEntry.ticket_id)
+        .where(TimeEntry.deleted.is_(False), TimeEntry.started_at < until,
+               TimeEntry.ended_at >= since)
+    )
+    if org_id is not None:
+        query = query.where(TimeEntry.organisation_id == org_id)
+    if person_id is not None:
+        query = query.where(TimeEntry.person_id == person_id)
+    rows = list(session.execute(query))
+    if not rows:
+        return []
+    ids = [e.id for e, _, _ in rows]
+    voided: set[uuid.UUID] = set()
+    for chunk in range(0, len(ids), 500):
+        voided.update(v for v in session.scalars(
+            select(TimeEntry.voids_id).where(TimeEntry.voids_id.in_(ids[chunk:chunk + 500]),
+                                             TimeEntry.deleted.is_(False))
+        ) if v is not None)
+    out = []
+    for e, subject, kind in rows:
+        if e.id in voided or e.source == "void":
+            continue
+        out.append(EntryFacts(
+            id=e.id, organisation_id=e.organisation_id, person_id=e.person_id,
+            ticket_id=e.ticket_id, ticket_subject=subject or "",
+            general_support=kind is TicketKind.GENERAL, kind=e.kind,
+            started_at=_aware(e.started_at), ended_at=_aware(e.ended_at), billable=e.billable,
+            extra_engineer=e.extra_engineer, note=e.note, source=e.source,
+            voids_id=e.voids_id, created_at=_aware(e.created_at),
+        ))
+    return out
+
+
+def replay_start(blocks: Sequence[billing.HourBlock], since: datetime) -> datetime:
+    """Where a replay must begin for balances at ``since`` to be right (see the module notes)."""
+    start = since
+    floor = since - MAX_LOOKBACK
+    for block in sorted(blocks, key=lambda b: b.purchased_at, reverse=True):
+        if block.purchased_at >= start:
+            continue
+        if block.expires_at > start - _DAY_SLACK:
+            start = max(floor, min(start, _aware(block.purchased_at)))
+    return start - _DAY_SLACK
+
+
+def load_ledger(session: Session, org_id: uuid.UUID, since: datetime,
+                until: datetime) -> Ledger:
+    """The ledger a replay needs for balances from ``since`` to ``until``."""
+    horizon = since - MAX_LOOKBACK - billing.DEFAULT_VALIDITY
+    rows = list(session.execute(
+        select(HourBlock.id, HourBlock.purchased_at, HourBlock.minutes, HourBlock.price)
+        .where(HourBlock.organisation_id == org_id, HourBlock.deleted.is_(False),
+               HourBlock.purchased_at >= horizon, HourBlock.purchased_at < until)
+        .order_by(HourBlock.purchased_at, HourBlock.id)
+    ))
+    all_blocks = [billing.HourBlock(id=str(i), customer_id=str(org_id),
+                                    purchased_at=_aware(at), minutes=m)
+                  for i, at, m, _ in rows]
+    start = replay_start(all_blocks, since)
+    blocks = tuple(b for b in all_blocks if b.expires_at > start)
+    prices = {str(i): p for i, _, _, p in rows}
+    facts = live_entries(session, since=start, until=until, org_id=org_id)
+    return Ledger(org_id, start, until, blocks, prices,
+                  tuple(work_item(f) for f in facts), {str(f.id): f for f in facts})
