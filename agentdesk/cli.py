@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .server.cli import add_server_commands  # stdlib-only at import; the rest loads per command
 
     add_server_commands(commands)
+    from .exports.cli import add_report_commands
+
+    add_report_commands(commands)
     return parser
 
 

@@ -1,0 +1,82 @@
+"""The time statement as CSV: one table, one line per fact, written by :mod:`.csv_safe`.
+
+A spreadsheet user filters on the ``Section`` column (opening, purchase, entry, day, expiry,
+total, closing); every number is in minutes so sums in a spreadsheet are exact. The ``total``
+line carries the same figures as the PDF's totals (a test reads both back and compares).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import date
+from pathlib import Path
+from typing import IO
+from zoneinfo import ZoneInfo
+
+from ..queries.statement import StatementView, hours_text
+from .csv_safe import Cell, save_csv, write_csv
+
+__all__ = ["HEADER", "save_statement_csv", "statement_rows", "write_statement_csv"]
+
+HEADER = (
+    "Section", "Date", "Description", "Person", "Start", "End", "Raw minutes",
+    "Billed minutes", "Drawn minutes", "Overage minutes", "Purchased minutes",
+    "Forfeited minutes", "Balance minutes",
+)
+
+
+def _blank(n: int) -> list[Cell]:
+    return [None] * n
+
+
+def statement_rows(view: StatementView) -> Iterator[Sequence[Cell]]:
+    zone = ZoneInfo(view.tz)
+    yield ["opening", view.start.isoformat(),
+           f"Opening balance, {view.organisation} ({view.plan})", *_blank(9), view.opening]
+    for p in view.statement.purchases:
+        yield ["purchase", p.purchased_at.astimezone(zone).date().isoformat(),
+               f"Purchased {hours_text(p.minutes)}, expires "
+               f"{p.expires_at.astimezone(zone).date().isoformat()}",
+               *_blank(7), p.minutes, None, None]
+    entries_by_day: dict[date, list[Sequence[Cell]]] = {}
+    for e in view.entries:
+        what = e.kind + (", extra engineer" if e.extra_engineer else "")
+        if not e.billable:
+            what += ", not billable"
+        label = " - ".join(x for x in (what, e.ticket, e.note) if x)
+        entries_by_day.setdefault(e.day, []).append([
+            "entry", e.day.isoformat(), label, e.person, e.start.strftime("%H:%M"),
+            e.end.strftime("%H:%M"), e.minutes, e.charged_minutes, *_blank(5)])
+    billed_days = {d.day: d for d in view.days}
+    for day in sorted(set(entries_by_day) | set(billed_days)):
+        yield from entries_by_day.get(day, [])
+        d = billed_days.get(day)
+        if d is None:
+            continue
+        parts = [f"work rounded up once: {d.work_billed} min"]
+        if d.scheduled:
+            parts.append(f"scheduled blocks {d.scheduled} min")
+        if d.late_cancellation:
+            parts.append(f"late cancellation {d.late_cancellation} min")
+        if d.extra_engineer_minutes:
+            parts.append(f"includes extra engineer {d.extra_engineer_minutes} min")
+        yield ["day", d.day.isoformat(), "Day total: " + "; ".join(parts), None, None, None,
+               d.raw_minutes, d.billed, d.drawn, d.overage, None, None, None]
+    for x in view.statement.expiries:
+        yield ["expiry", x.expires_at.astimezone(zone).date().isoformat(),
+               f"Block of {hours_text(x.purchased_minutes)} expired; unused hours forfeited",
+               *_blank(8), x.forfeited_minutes, None]
+    yield ["total", view.end.isoformat(), view.identity_text, None, None, None,
+           sum(d.raw_minutes for d in view.days), view.billed, view.drawn, view.overage,
+           view.purchased, view.forfeited, None]
+    yield ["closing", view.end.isoformat(), "Closing balance", *_blank(9), view.closing]
+    for line in view.expiry_lines:
+        yield ["upcoming expiry", None, line, *_blank(10)]
+
+
+def write_statement_csv(out: IO[str], view: StatementView) -> int:
+    return write_csv(out, HEADER, statement_rows(view))
+
+
+def save_statement_csv(path: Path, view: StatementView) -> int:
+    return save_csv(path, HEADER, statement_rows(view))

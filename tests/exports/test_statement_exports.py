@@ -1,0 +1,136 @@
+"""The statement's CSV and PDF (read back with pypdf) and ``agentdesk report time``, end to end
+on real databases with ledgers written through the real mutators."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from agentdesk.cli import main
+from agentdesk.exports.statement_csv import HEADER, write_statement_csv
+from agentdesk.exports.statement_pdf import render_statement_pdf
+from agentdesk.queries.statement import read_statement
+from tests.queries.conftest import Ledger, ledger  # noqa: F401  (the fixture)
+from tests.queries.test_consultant_queries import at
+
+
+def _month_of_work(ledger: Ledger) -> None:  # noqa: F811
+    ledger.buy(at("2026-09-01", "09:00"), 10)
+    ledger.buy(at("2026-10-02", "09:00"), 20)
+    for day in range(1, 31):
+        stamp = f"2026-10-{day:02d}"
+        ledger.work(at(stamp, "09:00"), at(stamp, "09:05"), note="=HYPERLINK(\"x\")")
+        ledger.work(at(stamp, "14:00"), at(stamp, "14:30"), note="Set up the pipeline")
+        if day % 7 == 0:
+            ledger.work(at(stamp, "14:00"), at(stamp, "14:45"), who="consultant2",
+                        extra_engineer=True, note="Asked for by the customer")
+
+
+def _csv_rows(view: object) -> list[dict[str, str]]:
+    out = io.StringIO()
+    write_statement_csv(out, view)  # type: ignore[arg-type]
+    return list(csv.DictReader(io.StringIO(out.getvalue())))
+
+
+def _pdf_text(data: bytes) -> tuple[int, list[str]]:
+    reader = PdfReader(io.BytesIO(data))
+    return len(reader.pages), [p.extract_text() for p in reader.pages]
+
+
+def test_csv_and_pdf_totals_equal_the_statement(ledger: Ledger) -> None:  # noqa: F811
+    _month_of_work(ledger)
+    with ledger.session() as s:
+        view = read_statement(s, ledger.org(), date(2026, 10, 1), date(2026, 10, 31))
+    assert view.billed == 30 * 60 + 4 * 30  # 5 + 30 -> 60 daily; with the extra 45: 80 -> 90
+    rows = _csv_rows(view)
+    assert list(rows[0]) == list(HEADER)
+    (total,) = [r for r in rows if r["Section"] == "total"]
+    (closing,) = [r for r in rows if r["Section"] == "closing"]
+    assert int(total["Billed minutes"]) == view.billed
+    assert int(total["Drawn minutes"]) == view.drawn
+    assert int(closing["Balance minutes"]) == view.closing
+    assert sum(int(r["Billed minutes"]) for r in rows if r["Section"] == "day") == view.billed
+    notes = [r["Description"] for r in rows if r["Section"] == "entry"]
+    assert any(n.startswith("work - =HYPERLINK") for n in notes)  # not at the cell start
+    assert all(not n.startswith("=") for n in notes)
+
+    pages, texts = _pdf_text(render_statement_pdf(view))
+    assert pages >= 3
+    whole = "\n".join(texts)
+    assert "Time statement: Globex" in texts[0]
+    assert "rounded up once a day to the next 30 minutes" in " ".join(texts[0].split())
+    assert f"Total billed in the period {view.billed} min" in whole
+    found = re.search(r"Total billed in the period (\d+) min", whole)
+    assert found is not None
+    assert int(found.group(1)) == int(total["Billed minutes"])
+    assert view.identity_text in whole
+    for number, text in enumerate(texts, start=1):
+        assert f"Page {number} of {pages}" in text
+    detail_pages = [t for t in texts if "Day total" in t]
+    assert len(detail_pages) >= 2
+    assert all("Worked" in t and "Billed" in t for t in detail_pages)  # header repeats
+
+
+def test_report_time_command_writes_csv_and_pdf(ledger: Ledger, database_url: str,  # noqa: F811
+                                                tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    _month_of_work(ledger)
+    base = ["report", "time", "--org", "globex", "--from", "2026-10-01", "--to", "2026-10-31",
+            "--database-url", database_url]
+    assert main([*base, "--out", str(tmp_path / "s.csv")]) == 0
+    assert main([*base, "--format", "pdf", "--out", str(tmp_path / "s.pdf")]) == 0
+    assert "wrote the PDF time statement of Globex" in capsys.readouterr().out
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "s.csv").read_text("utf-8-sig"))))
+    (total,) = [r for r in rows if r["Section"] == "total"]
+    _, texts = _pdf_text((tmp_path / "s.pdf").read_bytes())
+    found = re.search(r"Total billed in the period (\d+) min", "\n".join(texts))
+    assert found is not None
+    assert found.group(1) == total["Billed minutes"] == "1920"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--org", "Nobody Inc", "--from", "2026-10-01", "--to", "2026-10-31"],
+     "no organisation is called 'Nobody Inc'"),
+    (["--org", "Globex", "--from", "2026-10-31", "--to", "2026-10-01"],
+     "the period ends (2026-10-01) before it starts (2026-10-31)"),
+    (["--org", "Globex", "--from", "2016-10-01", "--to", "2026-09-30"], "longer than"),
+])
+def test_report_time_refuses_bad_input_and_writes_nothing(
+        ledger: Ledger, database_url: str, tmp_path: Path,  # noqa: F811
+        capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
+    out = tmp_path / "s.pdf"
+    code = main(["report", "time", *args, "--out", str(out), "--database-url", database_url])
+    assert code == 1
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.glob("*.pdf*")) == []
+
+
+def test_report_time_help_and_bad_dates() -> None:
+    out = subprocess.run([sys.executable, "-m", "agentdesk", "report", "time", "--help"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "--org NAME" in out
+    assert "--format {csv,pdf}" in out
+    assert "AGENTDESK_DATABASE_URL" in out
+    bad = subprocess.run([sys.executable, "-m", "agentdesk", "report", "time", "--org", "x",
+                          "--from", "yesterday", "--to", "2026-01-01", "--out", "x.csv"],
+                         capture_output=True, text=True, check=False)
+    assert bad.returncode == 2
+    assert "not a date (YYYY-MM-DD): 'yesterday'" in bad.stderr
+
+
+def test_without_a_database_the_local_mode_data_is_used(tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AGENTDESK_DATABASE_URL", raising=False)
+    code = main(["report", "time", "--org", "Globex", "--from", "2026-10-01", "--to",
+                 "2026-10-02", "--out", str(tmp_path / "s.csv")])
+    assert code == 1
+    assert "no local-mode data at" in capsys.readouterr().err
