@@ -60,6 +60,7 @@ from ..models import (
     Contact,
     MutationRecord,
     Organisation,
+    Role,
     SyncClient,
     SyncedMixin,
     Ticket,
@@ -549,6 +550,10 @@ def pull_body(state: ServerState, user: User, request: PullRequest) -> dict[str,
             else []
         )
         changes = [mapping_to_wire(model, row) for model, row in rows]
+        if user.role is Role.AGENT:  # agents see no prices (issue 11): not even in their replica
+            for change in changes:
+                if change["table"] == "hour_blocks":
+                    change["values"]["price"] = None
         return _page(cursor, has_more, changes, last, rejections)
 
 

@@ -808,12 +808,15 @@ def add_time_entry(ctx: MutationContext, a: AddTimeEntry) -> None:
         raise MutationRejected("duplicate", "a time entry with this id exists", "entry_id")
     _get(ctx, Organisation, a.organisation_id, "organisation")
     _get(ctx, User, person_id, "person")
+    billable = a.billable
     if a.ticket_id is not None:
         ticket = _ticket(ctx, a.ticket_id)
         if ticket.organisation_id != a.organisation_id:
             raise MutationRejected(
                 "invalid", "the ticket belongs to another organisation", "ticket_id"
             )
+        # Seed 001: general support time is never billable (as for the timer).
+        billable = billable and ticket.kind is TicketKind.ONE_ON_ONE
     if a.voids_id is not None:
         voided: TimeEntry = _get(ctx, TimeEntry, a.voids_id, "voided entry")
         if _is_voided(ctx, voided.id):
@@ -828,7 +831,7 @@ def add_time_entry(ctx: MutationContext, a: AddTimeEntry) -> None:
             kind=TimeKind(a.kind),
             started_at=a.started_at,
             ended_at=a.ended_at,
-            billable=a.billable,
+            billable=billable,
             extra_engineer=a.extra_engineer,
             note=a.note,
             voids_id=a.voids_id,
@@ -891,6 +894,9 @@ class ScheduleAppointment(Args):
     starts_at: AwareDatetime
     ends_at: AwareDatetime
     note: Body = ""
+    #: Rescheduling: the appointment this booking replaces (cancelled right after), which the
+    #: new slot may overlap.
+    replaces_id: uuid.UUID | None = None
 
 
 @mutator("schedule_appointment", ScheduleAppointment, TIMEKEEPERS | TRIAGERS)
@@ -902,6 +908,20 @@ def schedule_appointment(ctx: MutationContext, a: ScheduleAppointment) -> None:
     _get(ctx, Organisation, a.organisation_id, "organisation")
     if a.consultant_id is not None:
         _get(ctx, User, a.consultant_id, "consultant")
+    clash = ctx.session.scalar(
+        select(Appointment.starts_at).where(
+            Appointment.consultant_id == (a.consultant_id or ctx.actor_id),
+            Appointment.deleted.is_(False),
+            Appointment.status == AppointmentStatus.SCHEDULED,
+            Appointment.starts_at < a.ends_at,
+            Appointment.ends_at > a.starts_at,
+            Appointment.id != (a.replaces_id or a.appointment_id),
+        ).limit(1)
+    )
+    if clash is not None:
+        raise MutationRejected(
+            "conflict", "the consultant already has an appointment overlapping this time "
+            f"(starting {clash:%Y-%m-%d %H:%M} UTC)", "starts_at")
     ctx.session.add(
         Appointment(
             id=a.appointment_id,

@@ -189,3 +189,51 @@ def test_bad_periods_are_refused_with_a_clear_message(ledger: Ledger, start: dat
         read_statement(s, ledger.org(), start, end)
     with ledger.session() as s, pytest.raises(QueryError, match=re.escape(words)):
         read_timesheet(s, ledger.world.tenant, ledger.user("consultant"), start, end)
+
+
+def _appointments(ledger: Ledger) -> list[tuple[datetime, str]]:
+    from sqlalchemy import select
+
+    from agentdesk.models import Appointment
+
+    with ledger.session() as s:
+        return [(a.starts_at, a.status.value) for a in s.scalars(
+            select(Appointment).order_by(Appointment.starts_at))]
+
+
+def test_overlapping_appointments_for_one_consultant_are_refused(ledger: Ledger) -> None:
+    from agentdesk.sync.mutators import MutationRejected
+
+    w = ledger.at(at("2026-10-01", "09:00")).world
+    first = str(uuid.uuid4())
+    w.run("consultant", "schedule_appointment", appointment_id=first,
+          organisation_id=str(ledger.org()), starts_at=at("2026-10-07", "10:00").isoformat(),
+          ends_at=at("2026-10-07", "11:00").isoformat())
+    before = _appointments(ledger)
+    with pytest.raises(MutationRejected, match="already has an appointment overlapping"):
+        w.run("consultant", "schedule_appointment", appointment_id=str(uuid.uuid4()),
+              organisation_id=str(ledger.org("umbrella")),
+              starts_at=at("2026-10-07", "10:30").isoformat(),
+              ends_at=at("2026-10-07", "11:30").isoformat())
+    with pytest.raises(MutationRejected, match="must end after it starts"):
+        w.run("consultant", "schedule_appointment", appointment_id=str(uuid.uuid4()),
+              organisation_id=str(ledger.org()), starts_at=at("2026-10-08", "10:30").isoformat(),
+              ends_at=at("2026-10-08", "09:30").isoformat())
+    assert _appointments(ledger) == before
+    # Another consultant may take the slot; a reschedule may overlap the slot it replaces.
+    w.run("consultant2", "schedule_appointment", appointment_id=str(uuid.uuid4()),
+          organisation_id=str(ledger.org()), starts_at=at("2026-10-07", "10:30").isoformat(),
+          ends_at=at("2026-10-07", "11:30").isoformat())
+    w.run("consultant", "schedule_appointment", appointment_id=str(uuid.uuid4()),
+          organisation_id=str(ledger.org()), starts_at=at("2026-10-07", "10:30").isoformat(),
+          ends_at=at("2026-10-07", "11:30").isoformat(), replaces_id=first)
+    assert len(_appointments(ledger)) == 3
+
+
+def test_manual_time_on_general_support_is_not_billable(ledger: Ledger) -> None:
+    ticket = ledger.ticket()
+    ledger.work(at("2026-10-05", "09:00"), at("2026-10-05", "09:30"), ticket_id=str(ticket))
+    with ledger.session() as s:
+        view = read_statement(s, ledger.org(), date(2026, 10, 5), date(2026, 10, 5))
+    assert view.days == ()
+    assert [(e.minutes, e.billable) for e in view.entries] == [(30, False)]
