@@ -61,6 +61,7 @@ class TimesheetEntry:
     end: datetime
     organisation_id: uuid.UUID
     organisation: str
+    ticket_id: uuid.UUID | None
     ticket: str
     kind: WorkKind
     source: str
@@ -160,7 +161,7 @@ def read_timesheet(session: Session, tenant_id: uuid.UUID, person_id: uuid.UUID,
         entries.append(TimesheetEntry(
             entry_id=row.item_id, day=row.day, start=row.start, end=row.end,
             organisation_id=f.organisation_id, organisation=orgs.get(f.organisation_id, "?"),
-            ticket=f.ticket_subject, kind=row.kind, source=f.source,
+            ticket_id=f.ticket_id, ticket=f.ticket_subject, kind=row.kind, source=f.source,
             minutes=-(-seconds // 60), billable=row.billable, extra_engineer=row.extra_engineer,
             note=f.note, flags=tuple(flags),
         ))

@@ -22,6 +22,7 @@ from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QDialog,
+    QDockWidget,
     QLabel,
     QMainWindow,
     QMenu,
@@ -41,6 +42,7 @@ from ..sync.client import ApiClient, UserInfo
 from ..sync.engine import SyncEngine, SyncStatus
 from ..sync.replica import RejectionInfo, Replica
 from . import background
+from .consultant.workbench import ConsultantWorkbench
 from .contact_panel import ContactPanel
 from .notifications import Notifier
 from .queue_model import VIEW_LABELS, QueueModel, SavedView
@@ -187,6 +189,15 @@ class MainWindow(QMainWindow):
         self.status_bar.rejectionsSeen.connect(self._rejections_seen)
         self.setStatusBar(self.status_bar)
 
+        # Consultant workbench (issue 11): contracts, timesheet, appointments, statements.
+        self.workbench: ConsultantWorkbench | None = None
+        self.workbench_dock = QDockWidget("Consultant workbench", self)
+        self.workbench_dock.setObjectName("consultantDock")
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.workbench_dock)
+        self.workbench_dock.hide()
+        self.workbench_dock.visibilityChanged.connect(
+            lambda shown: shown and self.workbench is not None and self.workbench.refresh())
+
         self.timer_bar = QToolBar("Timer")
         self.timer_bar.setObjectName("timerToolBar")
         self.timer_bar.setMovable(False)
@@ -265,6 +276,10 @@ class MainWindow(QMainWindow):
         self.timer_action.setShortcut(QKeySequence("Ctrl+T"))
         self.timer_action.triggered.connect(self.toggle_timer)
         self.view_menu.addAction(self.timer_action)
+        self.workbench_action = self.workbench_dock.toggleViewAction()
+        self.workbench_action.setText("Consultant &workbench")
+        self.workbench_action.setShortcut(QKeySequence("Ctrl+Shift+W"))
+        self.view_menu.addAction(self.workbench_action)
 
         help_menu = bar.addMenu("&Help")
         about = QAction("&About AgentDesk", self)
@@ -276,7 +291,8 @@ class MainWindow(QMainWindow):
     def _update_actions(self) -> None:
         attached = self.workspace is not None
         for action in (self.sign_out_action, self.search_action, self.timer_action,
-                       self.new_ticket_action, *self.view_actions.actions()):
+                       self.new_ticket_action, self.workbench_action,
+                       *self.view_actions.actions()):
             action.setEnabled(attached)
 
     # ------------------------------------------------------------------ pages
@@ -360,6 +376,9 @@ class MainWindow(QMainWindow):
         bridge.replicaChanged.connect(self.contact_panel.replica_changed)
         bridge.replicaChanged.connect(self.timer_widget.replica_changed)
         bridge.rejectionsArrived.connect(self.status_bar.add_rejections)
+        self.workbench = ConsultantWorkbench(replica)
+        self.workbench_dock.setWidget(self.workbench)
+        bridge.replicaChanged.connect(self.workbench.replica_changed)
 
         self.notifier = Notifier(replica.engine, user.id, self.store, self.tray, parent=self)
         self.notifier.notified.connect(self._notified)
@@ -401,7 +420,8 @@ class MainWindow(QMainWindow):
             # Its actions may sit in the tray's menu: they go with the menu that owns them.
             self.timer_tray.menu.deleteLater()
             self.timer_tray = None
-        for widget in (self.timer_widget, self.main_splitter):
+        self.workbench_dock.hide()
+        for widget in (self.timer_widget, self.main_splitter, self.workbench):
             if widget is not None:
                 widget.hide()
                 widget.setParent(None)
@@ -409,6 +429,7 @@ class MainWindow(QMainWindow):
         if self.queue_model is not None:
             self.queue_model.deleteLater()
         self.timer_widget = self.main_splitter = self.side_splitter = None
+        self.workbench = None
         self.queue_view = self.queue_model = None
         self.ticket_panel = self.contact_panel = None
         self._shown_ticket = None
