@@ -26,8 +26,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session, aliased
 
 from ..models import (
     HourBlock,
@@ -175,7 +175,6 @@ class EntryFacts:
     note: str
     source: str
     voids_id: uuid.UUID | None
-    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -211,40 +210,37 @@ def live_entries(session: Session, *, since: datetime, until: datetime,
                  org_id: uuid.UUID | None = None,
                  person_id: uuid.UUID | None = None) -> list[EntryFacts]:
     """Entries touching [since, until) that nobody voided, voiding entries left out (the
-    ledger is append-only: a correction is a new entry voiding the old one)."""
+    ledger is append-only: a correction is a new entry voiding the old one).
+
+    One query, plain columns (no ORM objects: a year holds 20,000 entries); voided entries are
+    dropped by ``NOT EXISTS`` on the indexed ``voids_id``, wherever the voiding entry lies.
+    """
+    voiding = aliased(TimeEntry)
+    te = TimeEntry
     query = (
-        select(TimeEntry, Ticket.subject, Ticket.kind)
-        .outerjoin(Ticket, Ticket.id == TimeEntry.ticket_id)
-        .where(TimeEntry.deleted.is_(False), TimeEntry.started_at < until,
-               TimeEntry.ended_at >= since)
+        select(te.id, te.organisation_id, te.person_id, te.ticket_id, te.kind, te.started_at,
+               te.ended_at, te.billable, te.extra_engineer, te.note, te.source, te.voids_id,
+               Ticket.subject, Ticket.kind)
+        .outerjoin(Ticket, Ticket.id == te.ticket_id)
+        .where(te.deleted.is_(False), te.started_at < until, te.ended_at >= since,
+               te.source != "void",
+               ~exists().where(voiding.voids_id == te.id, voiding.deleted.is_(False)))
     )
     if org_id is not None:
-        query = query.where(TimeEntry.organisation_id == org_id)
+        query = query.where(te.organisation_id == org_id)
     if person_id is not None:
-        query = query.where(TimeEntry.person_id == person_id)
-    rows = list(session.execute(query))
-    if not rows:
-        return []
-    ids = [e.id for e, _, _ in rows]
-    voided: set[uuid.UUID] = set()
-    for chunk in range(0, len(ids), 500):
-        voided.update(v for v in session.scalars(
-            select(TimeEntry.voids_id).where(TimeEntry.voids_id.in_(ids[chunk:chunk + 500]),
-                                             TimeEntry.deleted.is_(False))
-        ) if v is not None)
-    out = []
-    for e, subject, kind in rows:
-        if e.id in voided or e.source == "void":
-            continue
-        out.append(EntryFacts(
-            id=e.id, organisation_id=e.organisation_id, person_id=e.person_id,
-            ticket_id=e.ticket_id, ticket_subject=subject or "",
-            general_support=kind is TicketKind.GENERAL, kind=e.kind,
-            started_at=_aware(e.started_at), ended_at=_aware(e.ended_at), billable=e.billable,
-            extra_engineer=e.extra_engineer, note=e.note, source=e.source,
-            voids_id=e.voids_id, created_at=_aware(e.created_at),
-        ))
-    return out
+        query = query.where(te.person_id == person_id)
+    general = TicketKind.GENERAL
+    return [
+        EntryFacts(
+            id=i, organisation_id=org, person_id=person, ticket_id=ticket,
+            ticket_subject=subject or "", general_support=ticket_kind is general, kind=kind,
+            started_at=_aware(start), ended_at=_aware(end), billable=billable,
+            extra_engineer=extra, note=note, source=source, voids_id=voids,
+        )
+        for (i, org, person, ticket, kind, start, end, billable, extra, note, source, voids,
+             subject, ticket_kind) in session.execute(query)
+    ]
 
 
 def replay_start(blocks: Sequence[billing.HourBlock], since: datetime) -> datetime:

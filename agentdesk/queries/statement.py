@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
@@ -157,8 +158,6 @@ class StatementView:
 
 
 def _local(instant: datetime, tz: str) -> datetime:
-    from zoneinfo import ZoneInfo
-
     return instant.astimezone(ZoneInfo(tz))
 
 
@@ -183,19 +182,23 @@ def read_statement(session: Session, org_id: uuid.UUID, start: date, end: date, 
         raise QueryError("from", f"the period starts ({start}) in the future")
     ledger = load_ledger(session, org_id, opens, min(closes, now))
     items = [i for i in ledger.items if i.start <= now]
+    # One report from the start of the replay: its day bills feed the hour-block ledger (days
+    # before the period give the opening balance), its rows in the period are the detail.
+    first = min(start, ledger.since.astimezone(ZoneInfo(org.tz)).date())
     try:
-        bills = billing.bill_days(items, tz=org.tz)
-        stmt = billing.statement(ledger.blocks, bills, start=start, end=end, tz=org.tz,
+        report = billing.time_report(items, tz=org.tz, start=first, end=end,
+                                     customer_id=str(org_id))
+        stmt = billing.statement(ledger.blocks, report.days, start=start, end=end, tz=org.tz,
                                  as_of=now if now < closes else None,
                                  customer_id=str(org_id))
-        report = billing.time_report(items, tz=org.tz, start=start, end=end,
-                                     customer_id=str(org_id))
     except PolicyError as exc:
         raise QueryError(exc.field, exc.message) from None
     names = person_names(session, {f.person_id for f in ledger.facts.values()})
     extra: dict[date, int] = {}
     entries = []
     for row in report.rows:
+        if row.day < start:
+            continue
         facts = ledger.facts.get(row.item_id)
         minutes = _ceil_minutes(row.duration.total_seconds())
         if row.extra_engineer and row.billable:
@@ -207,7 +210,7 @@ def read_statement(session: Session, org_id: uuid.UUID, start: date, end: date, 
             billable=row.billable, extra_engineer=row.extra_engineer,
             ticket=facts.ticket_subject if facts else "", note=facts.note if facts else "",
         ))
-    raw = {d.day: d.raw_unscheduled_seconds for d in report.days}
+    raw = {d.day: d.raw_unscheduled_seconds for d in report.days if d.day >= start}
     days = tuple(
         StatementDay(day=u.day, raw_minutes=_ceil_minutes(raw.get(u.day, 0)),
                      work_billed=u.unscheduled_minutes, scheduled=u.scheduled_minutes,

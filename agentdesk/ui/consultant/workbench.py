@@ -94,9 +94,12 @@ def _table(model: RowsModel[Any]) -> QTableView:
     view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     view.verticalHeader().hide()
     view.setAlternatingRowColors(True)
-    view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
     view.horizontalHeader().setStretchLastSection(True)
     view.setWordWrap(False)
+    # Fit the columns to what arrived (the rows come from a background read, after layout).
+    model.rowsInserted.connect(lambda *_: view.resizeColumnsToContents())
+    model.dataChanged.connect(lambda *_: view.resizeColumnsToContents())
     return view
 
 
@@ -358,6 +361,8 @@ class ContractsPage(_Page):
                 self.blocks = RowsModel(_block_columns(contract.prices_shown),
                                         key=lambda b: b.block_id, parent=self)
                 self.blocks_view.setModel(self.blocks)
+                self.blocks.rowsInserted.connect(
+                    lambda *_: self.blocks_view.resizeColumnsToContents())
             self.blocks.set_rows(contract.blocks)
             self.summary.setText(
                 f"{contract.organisation} ({contract.plan}) as of "
