@@ -237,3 +237,15 @@ def test_manual_time_on_general_support_is_not_billable(ledger: Ledger) -> None:
         view = read_statement(s, ledger.org(), date(2026, 10, 5), date(2026, 10, 5))
     assert view.days == ()
     assert [(e.minutes, e.billable) for e in view.entries] == [(30, False)]
+
+
+@pytest.mark.parametrize("who", ["agent", "coordinator", "consultant"])
+def test_only_leads_and_admins_record_purchases(ledger: Ledger, who: str) -> None:
+    from agentdesk.sync.mutators import MutationRejected
+
+    with pytest.raises(MutationRejected) as refused:
+        ledger.buy(at("2026-10-01", "09:00"), 10, who=who)
+    assert refused.value.code == "forbidden"
+    with ledger.session() as s:
+        assert read_contract(s, ledger.org(), at("2026-10-02", "09:00"),
+                             show_prices=True).blocks == ()
