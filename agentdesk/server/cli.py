@@ -114,7 +114,9 @@ def add_server_commands(commands: Any) -> None:
         formatter_class=_Formatter,
         help="run the team's AgentDesk server (or set one up: server init)",
         usage="%(prog)s [-h] [--database-url URL] [--host HOST] [--port PORT] "
-              "[--log-level LEVEL]\n       %(prog)s init [-h] [options]",
+              "[--log-level LEVEL]\n       %(prog)s init [-h] [options]"
+              "\n       %(prog)s backup --out FILE [--database-url URL]"
+              "\n       %(prog)s restore FILE [--database-url URL]",
         description=(
             "Run the AgentDesk API server: sign-in, plans, organisations and the sync endpoints "
             "desktops talk to. The database schema is upgraded on start.\n\n"
@@ -143,6 +145,10 @@ def add_server_commands(commands: Any) -> None:
                         default="info", metavar="LEVEL",
                         help="how much to log to stderr: debug, info, warning or error "
                              "(default: info)")
+    server.add_argument("--backup-first", metavar="DIR",
+                        help="if the database schema needs upgrading, back the database up "
+                             "into DIR first (a new file; see 'server backup') and refuse to "
+                             "start if that fails")
     server.set_defaults(handler=run_server)
     server_commands = server.add_subparsers(dest="server_command", metavar="SUBCOMMAND",
                                             title="optional subcommand")
@@ -176,7 +182,12 @@ def add_server_commands(commands: Any) -> None:
         help="start without plans and calendars (by default the team gets the support "
              "policies' Basic/Free, Standard, Premium and Enterprise plans on their calendars)",
     )
+    init.add_argument("--backup-first", metavar="DIR", default=argparse.SUPPRESS,
+                      help="if the schema needs upgrading, back the database up into DIR first")
     init.set_defaults(handler=run_init)
+    from .backup_cli import add_backup_commands
+
+    add_backup_commands(server_commands)
 
     user = commands.add_parser(
         "user",
@@ -269,6 +280,8 @@ def _handle(run: Handler) -> Handler:
     def wrapper(args: argparse.Namespace) -> int:
         from sqlalchemy.exc import ArgumentError, OperationalError
 
+        from ..models.migrate import SchemaTooNew
+
         try:
             return run(args)
         except CommandError as exc:
@@ -281,6 +294,8 @@ def _handle(run: Handler) -> Handler:
                 "the database URL is not valid; expected e.g. sqlite+pysqlite:///path/to/file "
                 "or postgresql+psycopg://user@host/dbname"
             )
+        except SchemaTooNew as exc:
+            return _fail(f"{exc}; nothing was changed")
         except OperationalError as exc:
             first_line = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
             return _fail(f"cannot use the database: {first_line}")
@@ -307,7 +322,9 @@ def safe_url(url: str) -> str:
 
 
 @contextmanager
-def _database(url: str) -> Iterator[tuple[Engine, str | None, str | None]]:
+def _database(
+    url: str, backup_dir: str | None = None
+) -> Iterator[tuple[Engine, str | None, str | None]]:
     """An engine on an upgraded database; yields (engine, revision before, revision after)."""
     from ..models.db import make_engine
     from ..models.migrate import current_revision, upgrade
@@ -315,10 +332,40 @@ def _database(url: str) -> Iterator[tuple[Engine, str | None, str | None]]:
     engine = make_engine(url)
     try:
         before = current_revision(engine)
+        if backup_dir is not None:
+            backup_before_upgrade(url, engine, backup_dir)
         upgrade(engine)
         yield engine, before, current_revision(engine)
     finally:
         engine.dispose()
+
+
+def backup_before_upgrade(url: str, engine: Engine, directory: str) -> None:
+    """``--backup-first DIR``: when the schema is about to change, back the database up into
+    DIR first (a new file named after the revision and the time); a current schema needs none.
+    Refuses (raises) rather than upgrade without the backup that was asked for."""
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from ..models.migrate import current_revision, head_revision, needs_upgrade
+    from .backup import BackupError, backup
+
+    if not needs_upgrade(engine):
+        return
+    before = current_revision(engine)
+    if before is None:
+        return  # an empty database: nothing to keep
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = Path(directory) / f"agentdesk-before-{head_revision()}-from-{before}-{stamp}.sqlite3"
+    try:
+        summary = backup(url, out)
+    except BackupError as exc:
+        raise CommandError(f"backup before the schema upgrade failed: {exc}; the database "
+                           "was not upgraded") from None
+    log.info("schema upgrade %s -> %s: backed up first to %s (%d rows)", before,
+             head_revision(), summary.path, summary.total_rows)
+    print(f"Backed up the database (schema revision {before}) to {summary.path} before "
+          f"upgrading it to {head_revision()}.", file=sys.stderr)
 
 
 def _check_line(value: str, what: str, limit: int) -> str:
@@ -354,7 +401,7 @@ def run_init(args: argparse.Namespace) -> int:
             f"unknown time zone {args.timezone!r}; use an IANA name such as America/New_York"
         ) from None
     url = database_url(args)
-    with _database(url) as (engine, before, after):
+    with _database(url, getattr(args, "backup_first", None)) as (engine, before, after):
         if before == after:
             print(f"Database {safe_url(url)}: schema is up to date (revision {after}).")
         else:
@@ -566,6 +613,7 @@ def run_server(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import ArgumentError, OperationalError
 
     from .. import __version__
+    from ..models.migrate import SchemaTooNew
     from .app import create_app
     from .serving import AgentDeskServer
     from .settings import ServerSettings
@@ -575,7 +623,19 @@ def run_server(args: argparse.Namespace) -> int:
     try:
         shown = safe_url(url)
         log.info("AgentDesk server %s starting; database %s", __version__, shown)
+        if args.backup_first:
+            from ..models.db import make_engine
+
+            engine = make_engine(url)
+            try:
+                backup_before_upgrade(url, engine, args.backup_first)
+            finally:
+                engine.dispose()
         app = create_app(ServerSettings(database_url=url))
+    except CommandError as exc:
+        return _fail(str(exc))
+    except SchemaTooNew as exc:
+        return _fail(f"{exc}; the server did not start and nothing was changed")
     except ArgumentError:
         return _fail("the database URL is not valid; expected e.g. sqlite+pysqlite:///path "
                      "or postgresql+psycopg://user@host/dbname")
