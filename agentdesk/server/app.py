@@ -20,6 +20,7 @@ from ..models.versioning import LISTENER_KEY
 from ..sync.protocol import PROTOCOL_HEADER, PROTOCOL_VERSION, UNDECLARED_PROTOCOL
 from .deps import ServerState
 from .errors import error_body, install_error_handlers
+from .logs import RequestIdMiddleware
 from .metrics import Metrics
 from .notify import PostgresListener, VersionNotifier
 from .settings import ServerSettings
@@ -103,6 +104,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.middleware("http")(_body_limit(settings.max_body_bytes))
     app.middleware("http")(_protocol_check(settings.min_client_protocol))
     app.middleware("http")(metrics.middleware)
+    app.add_middleware(RequestIdMiddleware)  # last added, outermost: ids every line
 
     @app.get("/healthz", tags=["ops"], summary="Liveness: the database answers")
     def healthz() -> JSONResponse:

@@ -45,9 +45,6 @@ DEFAULT_PORT = 8765
 _USERNAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_PASSWORD = 1024
-_SENSITIVE_QUERY = re.compile(
-    r"(?i)([?&](?:token|access_token|password|passwd|secret|api_key|key)=)[^&\s\"]*"
-)
 
 _DATABASE_HELP = (
     f"database URL, e.g. sqlite+pysqlite:///path/to/agentdesk.sqlite3 or "
@@ -145,6 +142,10 @@ def add_server_commands(commands: Any) -> None:
                         default="info", metavar="LEVEL",
                         help="how much to log to stderr: debug, info, warning or error "
                              "(default: info)")
+    server.add_argument("--log-format", choices=("auto", "json", "text"), default="auto",
+                        metavar="FORMAT",
+                        help="log lines as json (one object per line), text, or auto: text on "
+                             "a terminal, json otherwise (default: auto)")
     server.add_argument("--backup-first", metavar="DIR",
                         help="if the database schema needs upgrading, back the database up "
                              "into DIR first (a new file; see 'server backup') and refuse to "
@@ -569,41 +570,6 @@ def run_demo_data(args: argparse.Namespace) -> int:
 # --- agentdesk server ----------------------------------------------------------------------------
 
 
-class RedactSecrets(logging.Filter):
-    """Masks the values of token/password-like query parameters in log lines (access logs
-    print the full request line; a client that ever put a token in a URL must not leak it)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                _SENSITIVE_QUERY.sub(r"\1***", a) if isinstance(a, str) else a
-                for a in record.args
-            )
-        if isinstance(record.msg, str):
-            record.msg = _SENSITIVE_QUERY.sub(r"\1***", record.msg)
-        return True
-
-
-def logging_config(level: str) -> dict[str, Any]:
-    """Everything to stderr (uvicorn sends access logs to stdout by default), one format."""
-    upper = level.upper()
-    handler = ["stderr"]
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "filters": {"redact": {"()": RedactSecrets}},
-        "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
-                                "formatter": "plain", "filters": ["redact"]}},
-        "loggers": {
-            "agentdesk": {"handlers": handler, "level": upper, "propagate": False},
-            "uvicorn": {"handlers": handler, "level": upper, "propagate": False},
-            "uvicorn.error": {"level": upper},
-            "uvicorn.access": {"handlers": handler, "level": upper, "propagate": False},
-        },
-    }
-
-
 def run_server(args: argparse.Namespace) -> int:
     """Serve the API until SIGINT/SIGTERM, then shut down gracefully and exit 0."""
     import logging.config
@@ -615,10 +581,11 @@ def run_server(args: argparse.Namespace) -> int:
     from .. import __version__
     from ..models.migrate import SchemaTooNew
     from .app import create_app
+    from .logs import logging_config
     from .serving import AgentDeskServer
     from .settings import ServerSettings
 
-    logging.config.dictConfig(logging_config(args.log_level))
+    logging.config.dictConfig(logging_config(args.log_level, args.log_format))
     url = database_url(args)
     try:
         shown = safe_url(url)
@@ -646,7 +613,7 @@ def run_server(args: argparse.Namespace) -> int:
         log.warning("listening on %s: serve the API to other machines only behind a TLS "
                     "reverse proxy (sign-in sends passwords)", args.host)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None,
-                            log_level=args.log_level, access_log=True, server_header=False,
+                            log_level=args.log_level, access_log=False, server_header=False,
                             lifespan="on")
     server = AgentDeskServer(config, app)
     # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal against the
