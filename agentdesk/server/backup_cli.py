@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .cli import _DATABASE_HELP, CommandError, _Formatter, _handle, database_url
+from .cli import _DATABASE_HELP, CommandError, _Formatter, _handle, database_url, safe_url
 
 
 def add_backup_commands(server_commands: Any) -> None:
@@ -69,9 +69,12 @@ def run_backup(args: argparse.Namespace) -> int:
 
     url = database_url(args)
     try:
-        backup(url, args.out)
+        summary = backup(url, args.out)
     except (BackupError, SchemaTooNew) as exc:
         raise CommandError(f"{exc}; no backup was written") from None
+    print(f"Backed up {safe_url(url)} (schema revision {summary.revision}) to {summary.path}: "
+          f"{summary.total_rows} rows in {len(summary.rows)} tables, "
+          f"{summary.path.stat().st_size / 1e6:.1f} MB, {summary.seconds:.1f} s.")
     return 0
 
 
@@ -83,7 +86,9 @@ def run_restore(args: argparse.Namespace) -> int:
 
     url = database_url(args)
     try:
-        restore(args.file, url)
+        summary = restore(args.file, url)
     except (BackupError, SchemaTooNew) as exc:
         raise CommandError(f"{exc}; nothing was restored") from None
+    print(f"Restored {summary.path} (schema revision {summary.revision}) into {safe_url(url)}: "
+          f"{summary.total_rows} rows in {len(summary.rows)} tables, {summary.seconds:.1f} s.")
     return 0
