@@ -35,23 +35,29 @@ def _start(url: str, *extra: str) -> tuple[subprocess.Popen[str], str]:
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        if proc.poll() is not None:
-            raise AssertionError(proc.communicate()[1])
-        try:
-            if requests.get(f"{base}/healthz", timeout=1).ok:
-                return proc, base
-        except requests.ConnectionError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError("server did not start")
-        time.sleep(0.1)
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(proc.communicate()[1])
+            try:
+                if requests.get(f"{base}/healthz", timeout=10).ok:
+                    return proc, base
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("server did not start")
+            time.sleep(0.1)
+    except BaseException:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+        raise
 
 
 def _stop(proc: subprocess.Popen[str]) -> str:
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=30)
+    out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert out == ""
     return err

@@ -68,22 +68,29 @@ def start_server(url: str, *extra: str) -> tuple[subprocess.Popen[str], int]:
 
 
 def wait_healthy(proc: subprocess.Popen[str], port: int) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited: {proc.communicate()[1]}")
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("server did not become healthy")
+    """Until /healthz answers; on failure the process is stopped and its pipes closed."""
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise AssertionError(f"server exited: {proc.communicate()[1]}")
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10).ok:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise AssertionError("server did not become healthy")
+    except BaseException:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+        raise
 
 
 def stop(proc: subprocess.Popen[str]) -> str:
     proc.send_signal(signal.SIGTERM)
-    _out, err = proc.communicate(timeout=30)
+    _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     return err
 
@@ -97,7 +104,7 @@ def test_server_refuses_a_database_newer_than_itself(database_url: str) -> None:
         conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
     before = raw_snapshot(engine)
     proc, _port = start_server(database_url)
-    _out, err = proc.communicate(timeout=60)
+    _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1
     assert "schema revision 9999" in err
     assert f"AgentDesk {__version__}" in err
