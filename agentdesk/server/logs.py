@@ -38,6 +38,7 @@ FIELDS = ("method", "path", "status", "duration_ms", "client", "bytes")
 
 request_id: ContextVar[str | None] = ContextVar("agentdesk_request_id", default=None)
 access_log = logging.getLogger("agentdesk.access")
+log = logging.getLogger("agentdesk.server")
 
 
 def new_request_id() -> str:
@@ -62,20 +63,37 @@ class RequestIdMiddleware:
         started = time.perf_counter()
         status = 500
         sent = 0
+        began = finished = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status, sent
+            nonlocal status, sent, began, finished
             if message["type"] == "http.response.start":
+                began = True
                 status = int(message["status"])
                 headers = list(message.get("headers", []))
                 headers.append((REQUEST_ID_HEADER.lower().encode(), rid.encode()))
                 message = {**message, "headers": headers}
             elif message["type"] == "http.response.body":
                 sent += len(message.get("body", b""))
+                finished = not message.get("more_body", False)
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Logged here, inside the request's context, so the traceback carries its id
+            # (uvicorn would log it after the context is gone); answered like any other error.
+            log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
+            if finished:
+                return  # the framework already answered 500; it is logged, with the id
+            if began:
+                raise  # half a response: let the server close the connection
+            body = json.dumps({"error": {"code": "internal", "field": None,
+                                         "message": f"internal error (request {rid})"}}).encode()
+            await send_with_id({"type": "http.response.start", "status": 500, "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode())]})
+            await send_with_id({"type": "http.response.body", "body": body})
         finally:
             client = scope.get("client")
             access_log.info(

@@ -155,3 +155,41 @@ def test_formats_and_redaction_helpers() -> None:
     assert line["message"] == "hi there"
     assert line["request_id"] == "-"
     assert line["level"] == "warning"
+
+
+def test_an_unhandled_error_is_logged_with_its_request_id_and_answered_500(
+    tmp_path: Any,
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from agentdesk.models.db import sqlite_url
+    from agentdesk.server.app import create_app
+    from agentdesk.server.settings import ServerSettings
+
+    app = create_app(ServerSettings(database_url=sqlite_url(tmp_path / "s.sqlite3")))
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("a bug")
+
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Keep()
+    handler.addFilter(RequestIdFilter())
+    logger = logging.getLogger("agentdesk.server")
+    logger.addHandler(handler)
+    try:
+        with TestClient(app, raise_server_exceptions=False) as client:
+            response = client.get("/boom", headers={"X-Request-ID": "bug-report-7"})
+    finally:
+        logger.removeHandler(handler)
+        app.state.engine.dispose()
+    assert response.status_code == 500
+    assert response.headers["X-Request-ID"] == "bug-report-7"
+    errors = [r for r in records if r.exc_info]
+    assert [getattr(r, "request_id", None) for r in errors] == ["bug-report-7"]
+    assert "RuntimeError: a bug" in JsonFormatter().format(errors[0])
