@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint typecheck bench build screenshot clean
+.PHONY: run test lint typecheck bench build build-test soak screenshot clean
 
 # The stamp files re-run the install when pyproject.toml changes.
 $(VENV)/.stamp-base: pyproject.toml
@@ -37,6 +37,19 @@ bench: $(VENV)/.stamp-test
 build: $(VENV)/.stamp-base
 	$(PIP) install -e '.[build]'
 	$(VENV)/bin/pyinstaller --noconfirm build.spec
+
+# Build the bundle, then run the bundle's own self-test (offscreen, temporary data, local mode,
+# one sync round): proves the frozen app has its Qt plugins, migrations and resources.
+build-test: build
+	QT_QPA_PLATFORM=offscreen dist/AgentDesk/AgentDesk --self-test
+	@du -sh dist/AgentDesk | sed 's/^/bundle size: /'
+
+# The seeded fault simulation (tests/sync/test_convergence.py) over many seeds, on SQLite and,
+# when AGENTDESK_TEST_DATABASE_URL is set, PostgreSQL. CI runs 4 seeds; SOAK_SEEDS=1000 for a soak.
+SOAK_SEEDS ?= 100
+soak: $(VENV)/.stamp-test
+	AGENTDESK_SIM_SEEDS=$(SOAK_SEEDS) QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q \
+	  -p no:cacheprovider tests/sync/test_convergence.py -k simulation_converges
 
 # On a virtual X screen when xvfb-run is installed (as a person sees it), else offscreen.
 screenshot: $(VENV)/.stamp-test

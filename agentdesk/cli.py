@@ -25,6 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--server", metavar="URL", help="connect the desktop to a team server at URL"
     )
+    parser.add_argument(
+        "--self-test", action="store_true",
+        help="check this installation headless: local mode with demo data in a temporary "
+             "directory, the main window, one sync round; prints a short report, exit 0 if OK",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     from .server.cli import add_server_commands  # stdlib-only at import; the rest loads per command
 
@@ -38,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.self_test:
+        from .selftest import run_self_test
+
+        return run_self_test()
     if args.command is None:
         from .desktop import main as run_desktop
 

@@ -17,11 +17,15 @@ from .. import __version__
 from ..models.db import make_engine, make_session_factory
 from ..models.migrate import upgrade
 from ..models.versioning import LISTENER_KEY
+from ..sync.protocol import PROTOCOL_HEADER, PROTOCOL_VERSION, UNDECLARED_PROTOCOL
 from .deps import ServerState
 from .errors import error_body, install_error_handlers
+from .logs import RequestIdMiddleware
 from .metrics import Metrics
 from .notify import PostgresListener, VersionNotifier
 from .settings import ServerSettings
+
+SYNC_PREFIX = "/api/v1/sync/"
 
 
 def pool_options(settings: ServerSettings) -> dict[str, Any]:
@@ -98,7 +102,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.state.metrics = metrics
     install_error_handlers(app)
     app.middleware("http")(_body_limit(settings.max_body_bytes))
+    app.middleware("http")(_protocol_check(settings.min_client_protocol))
     app.middleware("http")(metrics.middleware)
+    app.add_middleware(RequestIdMiddleware)  # last added, outermost: ids every line
 
     @app.get("/healthz", tags=["ops"], summary="Liveness: the database answers")
     def healthz() -> JSONResponse:
@@ -127,6 +133,50 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     register_intake(app)
     return app
+
+
+def _protocol_check(
+    oldest: int,
+) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
+    """Refuse sync requests from desktops whose protocol this server does not serve (426), so
+    an old desktop never misreads a newer schema's rows or pushes what the server would
+    misapply; every response says the server's protocol."""
+
+    async def middleware(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        if request.url.path.startswith(SYNC_PREFIX):
+            declared = request.headers.get(PROTOCOL_HEADER)
+            try:
+                theirs = int(declared) if declared is not None else UNDECLARED_PROTOCOL
+            except ValueError:
+                return JSONResponse(
+                    error_body("invalid", f"bad {PROTOCOL_HEADER} header", PROTOCOL_HEADER),
+                    400, headers={PROTOCOL_HEADER: str(PROTOCOL_VERSION)},
+                )
+            refusal = None
+            if theirs < oldest:
+                refusal = error_body(
+                    "client_too_old",
+                    f"this AgentDesk is too old for the server (sync protocol {theirs}; the "
+                    f"server, AgentDesk {__version__}, needs {oldest} or newer): update "
+                    "AgentDesk on this computer. Work not sent yet stays on it until then.",
+                )
+            elif theirs > PROTOCOL_VERSION:
+                refusal = error_body(
+                    "server_too_old",
+                    f"the server (AgentDesk {__version__}, sync protocol {PROTOCOL_VERSION}) "
+                    f"is older than this AgentDesk (protocol {theirs}): ask whoever runs it to "
+                    "upgrade it. Work not sent yet stays on this computer until then.",
+                )
+            if refusal is not None:
+                return JSONResponse(refusal, 426,
+                                    headers={PROTOCOL_HEADER: str(PROTOCOL_VERSION)})
+        response = await call_next(request)
+        response.headers[PROTOCOL_HEADER] = str(PROTOCOL_VERSION)
+        return response
+
+    return middleware
 
 
 def _body_limit(

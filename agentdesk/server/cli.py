@@ -45,9 +45,6 @@ DEFAULT_PORT = 8765
 _USERNAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_PASSWORD = 1024
-_SENSITIVE_QUERY = re.compile(
-    r"(?i)([?&](?:token|access_token|password|passwd|secret|api_key|key)=)[^&\s\"]*"
-)
 
 _DATABASE_HELP = (
     f"database URL, e.g. sqlite+pysqlite:///path/to/agentdesk.sqlite3 or "
@@ -114,7 +111,9 @@ def add_server_commands(commands: Any) -> None:
         formatter_class=_Formatter,
         help="run the team's AgentDesk server (or set one up: server init)",
         usage="%(prog)s [-h] [--database-url URL] [--host HOST] [--port PORT] "
-              "[--log-level LEVEL]\n       %(prog)s init [-h] [options]",
+              "[--log-level LEVEL]\n       %(prog)s init [-h] [options]"
+              "\n       %(prog)s backup --out FILE [--database-url URL]"
+              "\n       %(prog)s restore FILE [--database-url URL]",
         description=(
             "Run the AgentDesk API server: sign-in, plans, organisations and the sync endpoints "
             "desktops talk to. The database schema is upgraded on start.\n\n"
@@ -143,6 +142,14 @@ def add_server_commands(commands: Any) -> None:
                         default="info", metavar="LEVEL",
                         help="how much to log to stderr: debug, info, warning or error "
                              "(default: info)")
+    server.add_argument("--log-format", choices=("auto", "json", "text"), default="auto",
+                        metavar="FORMAT",
+                        help="log lines as json (one object per line), text, or auto: text on "
+                             "a terminal, json otherwise (default: auto)")
+    server.add_argument("--backup-first", metavar="DIR",
+                        help="if the database schema needs upgrading, back the database up "
+                             "into DIR first (a new file; see 'server backup') and refuse to "
+                             "start if that fails")
     server.set_defaults(handler=run_server)
     server_commands = server.add_subparsers(dest="server_command", metavar="SUBCOMMAND",
                                             title="optional subcommand")
@@ -176,7 +183,12 @@ def add_server_commands(commands: Any) -> None:
         help="start without plans and calendars (by default the team gets the support "
              "policies' Basic/Free, Standard, Premium and Enterprise plans on their calendars)",
     )
+    init.add_argument("--backup-first", metavar="DIR", default=argparse.SUPPRESS,
+                      help="if the schema needs upgrading, back the database up into DIR first")
     init.set_defaults(handler=run_init)
+    from .backup_cli import add_backup_commands
+
+    add_backup_commands(server_commands)
 
     user = commands.add_parser(
         "user",
@@ -269,6 +281,8 @@ def _handle(run: Handler) -> Handler:
     def wrapper(args: argparse.Namespace) -> int:
         from sqlalchemy.exc import ArgumentError, OperationalError
 
+        from ..models.migrate import SchemaTooNew
+
         try:
             return run(args)
         except CommandError as exc:
@@ -281,6 +295,8 @@ def _handle(run: Handler) -> Handler:
                 "the database URL is not valid; expected e.g. sqlite+pysqlite:///path/to/file "
                 "or postgresql+psycopg://user@host/dbname"
             )
+        except SchemaTooNew as exc:
+            return _fail(f"{exc}; nothing was changed")
         except OperationalError as exc:
             first_line = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
             return _fail(f"cannot use the database: {first_line}")
@@ -307,7 +323,9 @@ def safe_url(url: str) -> str:
 
 
 @contextmanager
-def _database(url: str) -> Iterator[tuple[Engine, str | None, str | None]]:
+def _database(
+    url: str, backup_dir: str | None = None
+) -> Iterator[tuple[Engine, str | None, str | None]]:
     """An engine on an upgraded database; yields (engine, revision before, revision after)."""
     from ..models.db import make_engine
     from ..models.migrate import current_revision, upgrade
@@ -315,10 +333,40 @@ def _database(url: str) -> Iterator[tuple[Engine, str | None, str | None]]:
     engine = make_engine(url)
     try:
         before = current_revision(engine)
+        if backup_dir is not None:
+            backup_before_upgrade(url, engine, backup_dir)
         upgrade(engine)
         yield engine, before, current_revision(engine)
     finally:
         engine.dispose()
+
+
+def backup_before_upgrade(url: str, engine: Engine, directory: str) -> None:
+    """``--backup-first DIR``: when the schema is about to change, back the database up into
+    DIR first (a new file named after the revision and the time); a current schema needs none.
+    Refuses (raises) rather than upgrade without the backup that was asked for."""
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from ..models.migrate import current_revision, head_revision, needs_upgrade
+    from .backup import BackupError, backup
+
+    if not needs_upgrade(engine):
+        return
+    before = current_revision(engine)
+    if before is None:
+        return  # an empty database: nothing to keep
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = Path(directory) / f"agentdesk-before-{head_revision()}-from-{before}-{stamp}.sqlite3"
+    try:
+        summary = backup(url, out)
+    except BackupError as exc:
+        raise CommandError(f"backup before the schema upgrade failed: {exc}; the database "
+                           "was not upgraded") from None
+    log.info("schema upgrade %s -> %s: backed up first to %s (%d rows)", before,
+             head_revision(), summary.path, summary.total_rows)
+    print(f"Backed up the database (schema revision {before}) to {summary.path} before "
+          f"upgrading it to {head_revision()}.", file=sys.stderr)
 
 
 def _check_line(value: str, what: str, limit: int) -> str:
@@ -354,7 +402,7 @@ def run_init(args: argparse.Namespace) -> int:
             f"unknown time zone {args.timezone!r}; use an IANA name such as America/New_York"
         ) from None
     url = database_url(args)
-    with _database(url) as (engine, before, after):
+    with _database(url, getattr(args, "backup_first", None)) as (engine, before, after):
         if before == after:
             print(f"Database {safe_url(url)}: schema is up to date (revision {after}).")
         else:
@@ -522,41 +570,6 @@ def run_demo_data(args: argparse.Namespace) -> int:
 # --- agentdesk server ----------------------------------------------------------------------------
 
 
-class RedactSecrets(logging.Filter):
-    """Masks the values of token/password-like query parameters in log lines (access logs
-    print the full request line; a client that ever put a token in a URL must not leak it)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                _SENSITIVE_QUERY.sub(r"\1***", a) if isinstance(a, str) else a
-                for a in record.args
-            )
-        if isinstance(record.msg, str):
-            record.msg = _SENSITIVE_QUERY.sub(r"\1***", record.msg)
-        return True
-
-
-def logging_config(level: str) -> dict[str, Any]:
-    """Everything to stderr (uvicorn sends access logs to stdout by default), one format."""
-    upper = level.upper()
-    handler = ["stderr"]
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "filters": {"redact": {"()": RedactSecrets}},
-        "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
-                                "formatter": "plain", "filters": ["redact"]}},
-        "loggers": {
-            "agentdesk": {"handlers": handler, "level": upper, "propagate": False},
-            "uvicorn": {"handlers": handler, "level": upper, "propagate": False},
-            "uvicorn.error": {"level": upper},
-            "uvicorn.access": {"handlers": handler, "level": upper, "propagate": False},
-        },
-    }
-
-
 def run_server(args: argparse.Namespace) -> int:
     """Serve the API until SIGINT/SIGTERM, then shut down gracefully and exit 0."""
     import logging.config
@@ -566,16 +579,30 @@ def run_server(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import ArgumentError, OperationalError
 
     from .. import __version__
+    from ..models.migrate import SchemaTooNew
     from .app import create_app
+    from .logs import logging_config
     from .serving import AgentDeskServer
     from .settings import ServerSettings
 
-    logging.config.dictConfig(logging_config(args.log_level))
+    logging.config.dictConfig(logging_config(args.log_level, args.log_format))
     url = database_url(args)
     try:
         shown = safe_url(url)
         log.info("AgentDesk server %s starting; database %s", __version__, shown)
+        if args.backup_first:
+            from ..models.db import make_engine
+
+            engine = make_engine(url)
+            try:
+                backup_before_upgrade(url, engine, args.backup_first)
+            finally:
+                engine.dispose()
         app = create_app(ServerSettings(database_url=url))
+    except CommandError as exc:
+        return _fail(str(exc))
+    except SchemaTooNew as exc:
+        return _fail(f"{exc}; the server did not start and nothing was changed")
     except ArgumentError:
         return _fail("the database URL is not valid; expected e.g. sqlite+pysqlite:///path "
                      "or postgresql+psycopg://user@host/dbname")
@@ -586,7 +613,7 @@ def run_server(args: argparse.Namespace) -> int:
         log.warning("listening on %s: serve the API to other machines only behind a TLS "
                     "reverse proxy (sign-in sends passwords)", args.host)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None,
-                            log_level=args.log_level, access_log=True, server_header=False,
+                            log_level=args.log_level, access_log=False, server_header=False,
                             lifespan="on")
     server = AgentDeskServer(config, app)
     # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal against the

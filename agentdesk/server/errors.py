@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..policy.errors import PolicyError
+from .logs import db_error
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(IntegrityError)
     async def _integrity_error(_request: Request, exc: IntegrityError) -> JSONResponse:
-        log.info("integrity conflict: %s", exc.orig)
+        log.info("integrity conflict: %s", db_error(exc))
         return JSONResponse(
             error_body("conflict", "the change conflicts with existing data (duplicate or "
                        "missing reference)"),

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from ..sync.protocol import PROTOCOL_VERSION
+
 
 @dataclass(frozen=True)
 class ServerSettings:
@@ -24,3 +26,6 @@ class ServerSettings:
     #: of the database connection pool that serves them (see ``app.pool_options``). 40 is
     #: AnyIO's own default; the app sets it explicitly so the pool cannot drift from it.
     request_threads: int = 40
+    #: The oldest desktop sync protocol served (``sync.protocol.PROTOCOL_VERSION``). Older
+    #: desktops get 426 ``client_too_old`` on ``/api/v1/sync/*`` and keep their unsent work.
+    min_client_protocol: int = PROTOCOL_VERSION

@@ -89,6 +89,7 @@ from ..sync.protocol import (
 from ..sync.rows import SYNCED_MODELS, TABLE_ORDER, mapping_to_wire, wire_select
 from .deps import ServerState
 from .errors import ApiError
+from .logs import db_error
 from .notifications import outbox
 
 log = logging.getLogger(__name__)
@@ -165,6 +166,9 @@ def push(state: ServerState, user: User, request: PushRequest) -> PushResponse:
                 group.run(session)
     with session_scope(state.read_sessions) as session:
         version = current_version(session, user.tenant_id)
+    log.debug("push from client %s (user %s): %d mutation(s), %d rejected, through %d",
+             request.client_id, user.id, len(results),
+             sum(r.status == "rejected" for r in results), group.last)
     return PushResponse(
         last_mutation_id=group.last, results=results, expected_mutation_id=group.expected,
         version=version,
@@ -467,7 +471,7 @@ def _apply(
         del group.notifications[owed:]
         # A constraint the rules did not foresee (e.g. two timers racing the unique index):
         # the data stays consistent and the client gets a readable refusal.
-        log.info("mutation %s/%s hit a constraint: %s", client_id, mutation.id, exc.orig)
+        log.info("mutation %s/%s hit a constraint: %s", client_id, mutation.id, db_error(exc))
         outcome = ("rejected", "conflict", "the change conflicts with data changed meanwhile", None)
     # The savepoint is released or rolled back (with any version it took: the stamping state
     # is back to what it was); the next mutation stamps with a version of its own.

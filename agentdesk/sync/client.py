@@ -38,6 +38,8 @@ from .. import __version__
 from ..models import Role
 from .protocol import (
     MAX_POKE_WAIT,
+    PROTOCOL_HEADER,
+    PROTOCOL_VERSION,
     PokeResponse,
     PullRequest,
     PullResponse,
@@ -100,6 +102,11 @@ class BadRequest(ApiError):
 
 class ServerError(ApiError):
     """5xx (after retries), or an answer that does not follow the protocol."""
+
+
+class IncompatibleVersion(ApiError):
+    """426: the server does not serve this desktop's sync protocol (``code`` says which side
+    is too old). Nothing was sent or changed; the outbox waits for an update."""
 
 
 class ResetRequired(ApiError):
@@ -202,6 +209,7 @@ class ApiClient(requests.Session):
         self.auth = _BearerAuth(token)
         self.headers["User-Agent"] = user_agent()
         self.headers["Accept"] = "application/json"
+        self.headers[PROTOCOL_HEADER] = str(PROTOCOL_VERSION)
         retry = Retry(
             total=retries,
             connect=retries,
@@ -418,6 +426,8 @@ def _error_for(response: requests.Response) -> ApiError:
         kind = Unauthorized
     elif status == 403:
         kind = Forbidden
+    elif status == 426:
+        kind = IncompatibleVersion
     elif status >= 500:
         kind = ServerError
     else:

@@ -226,6 +226,7 @@ class SyncEngine:
         try:
             self.push_outbox()
             self.pull_all()
+            self._reload_after_schema_change()
         except Unauthorized as exc:
             self._report(state="signed_out", last_error=f"sign in again: {exc.message}")
             raise
@@ -235,6 +236,18 @@ class SyncEngine:
         return self._report(
             state="online", last_error=None, last_sync_at=self.replica.state.last_sync_at
         )
+
+    def _reload_after_schema_change(self) -> None:
+        """After an update migrated the replica, its rows lack what the new schema adds: reload
+        everything from the server, but only once the push and pull just done have drained the
+        outbox, so no unsent work is ever replayed onto a half-empty replica (if new work was
+        queued meanwhile, the next round tries again)."""
+        change = self.replica.schema_reset_pending()
+        if change is None or self.replica.pending_count():
+            return
+        log.info("schema changed (%s): reloading the replica from the server", change)
+        self._tell_page(self.replica.reset())
+        self.pull_all()
 
     def push_outbox(self, after: int | None = None) -> PushSummary:
         """Send pending mutations with ids above ``after`` (default: everything the server

@@ -24,6 +24,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+#: The sync protocol's version. Raise it with any change an older desktop would misread: a
+#: schema change to a synced table (a new column it would drop, a new mutation it cannot
+#: replay) or a change of these messages. Desktops send theirs in :data:`PROTOCOL_HEADER` on
+#: every sync request; the server refuses versions it no longer serves with 426 and code
+#: ``client_too_old`` (or ``server_too_old`` for a desktop newer than the server), and the
+#: desktop keeps its outbox until it is updated.
+PROTOCOL_VERSION = 1
+PROTOCOL_HEADER = "X-AgentDesk-Protocol"
+#: What a request without the header speaks: the desktops released before the header existed.
+UNDECLARED_PROTOCOL = 1
+
 #: Mutations per push, rows per pull page: bounds on request size and transaction length.
 MAX_PUSH_BATCH = 500
 DEFAULT_PULL_LIMIT = 5000

@@ -54,7 +54,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 from ..models import Role, SyncedMixin, Tenant, User, utcnow
 from ..models.base import UTCDateTime
 from ..models.db import make_engine, make_session_factory, sqlite_url
-from ..models.migrate import upgrade
+from ..models.migrate import current_revision, upgrade
 from .mutators import MutationContext, MutationRejected, run_mutation
 from .protocol import Change, Mutation, PullResponse, Rejection
 from .rows import (
@@ -123,6 +123,18 @@ rejection_table = Table(
 )
 
 _STATE_ID = 1
+
+#: Replica facts that outlive a session (a key each); a table of its own, so that replicas
+#: made before it existed get it from ``create_all`` without a migration.
+meta_table = Table(
+    "replica_meta",
+    replica_metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+#: Set when opening the replica upgraded its schema: rows pulled under the old schema lack what
+#: the new one adds, so the replica reloads from the server once its outbox is drained.
+SCHEMA_RESET_KEY = "schema_reset"
 
 
 # --------------------------------------------------------------------------- public types
@@ -282,7 +294,9 @@ class Replica:
         self.path = Path(path)
         self._engine: Engine = make_engine(sqlite_url(self.path))
         event.listen(self._engine, "connect", _replica_pragmas)
+        before = current_revision(self._engine)
         upgrade(self._engine)
+        after = current_revision(self._engine)
         replica_metadata.create_all(self._engine)
         self._read_sessions: sessionmaker[Session] = make_session_factory(
             self._engine, write=False
@@ -301,6 +315,12 @@ class Replica:
                         rejections_after=0,
                     )
                 )
+            if before is not None and before != after:
+                log.info("replica schema upgraded %s -> %s; it reloads from the server once "
+                         "its unsent work is acknowledged", before, after)
+                s.execute(delete(meta_table).where(meta_table.c.key == SCHEMA_RESET_KEY))
+                s.execute(insert(meta_table).values(key=SCHEMA_RESET_KEY,
+                                                    value=f"{before}->{after}"))
 
     @property
     def engine(self) -> Engine:
@@ -492,6 +512,13 @@ class Replica:
         return state
 
     # ----------------------------------------------------------------- reads
+
+    def schema_reset_pending(self) -> str | None:
+        """``"old->new"`` while rows pulled under an older schema still await a reload."""
+        with self.session() as s:
+            value = s.scalar(select(meta_table.c.value).where(
+                meta_table.c.key == SCHEMA_RESET_KEY))
+            return str(value) if value is not None else None
 
     def pending_count(self) -> int:
         with self.session() as s:
@@ -839,8 +866,9 @@ class Replica:
 
     def reset(self) -> AppliedPage:
         """Start over from cursor 0 (the server cannot serve our cursor, e.g. its database
-        was restored). Server rows are dropped; the outbox is kept and replayed."""
-        return self.apply_pull(
+        was restored; or the schema changed). Server rows are dropped; the outbox is kept and
+        replayed. A pending schema reload is done by this too."""
+        applied = self.apply_pull(
             PullResponse(
                 cursor=0,
                 has_more=False,
@@ -850,6 +878,9 @@ class Replica:
                 reset=True,
             )
         )
+        with self._transaction() as s:
+            s.execute(delete(meta_table).where(meta_table.c.key == SCHEMA_RESET_KEY))
+        return applied
 
     def rebind_client(self) -> uuid.UUID:
         """Continue under a new client id, renumbering the pending mutations from 1.

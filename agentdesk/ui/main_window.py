@@ -37,7 +37,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .. import __version__
 from ..sync.client import ApiClient, UserInfo
 from ..sync.engine import SyncEngine, SyncStatus
 from ..sync.replica import RejectionInfo, Replica
@@ -484,19 +483,10 @@ class MainWindow(QMainWindow):
         dialog.open()
         return dialog
 
-    def show_about(self) -> None:
-        where = ""
-        if self.workspace is not None:
-            where = (f"<p>Signed in as {self.workspace.user.display_name} "
-                     f"({self.workspace.user.username}) — {self.workspace.server_label}.</p>")
-        QMessageBox.about(
-            self,
-            "About AgentDesk",
-            f"<h3>AgentDesk {__version__}</h3>"
-            "<p>The support team's workstation: one priority queue with live SLA countdowns "
-            "in business time, the ticket workflow, validated contacts and the billable "
-            "1-on-1 timer. Works offline; syncs when it can.</p>" + where,
-        )
+    def show_about(self) -> QMessageBox:
+        from .about import show_about
+
+        return show_about(self, self.workspace)
 
     # ------------------------------------------------------------------ layout state
 

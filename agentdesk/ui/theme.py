@@ -10,8 +10,10 @@ palette of the requested scheme is installed instead.
 from __future__ import annotations
 
 import logging
+import sys
+from pathlib import Path
 
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QApplication, QStyleFactory
 
@@ -89,11 +91,41 @@ def apply_theme(app: QApplication, choice: str) -> None:
     app.setPalette(dark_palette() if choice == "dark" else light_palette())
 
 
+#: The icon's PNG sizes in ``resources/`` (made from agentdesk.svg by scripts/make_icons.py).
+ICON_SIZES = (16, 32, 48, 64, 128, 256)
+
+
+def resources_dir() -> Path | None:
+    """``resources/``: beside the executable in the bundle (PyInstaller's ``_MEIPASS``), at the
+    repository root when run from source; None for an install that has neither."""
+    candidates = []
+    frozen = getattr(sys, "_MEIPASS", None)
+    if frozen:
+        candidates.append(Path(frozen) / "resources")
+    candidates.append(Path(__file__).resolve().parents[2] / "resources")
+    for path in candidates:
+        if (path / "agentdesk-256.png").is_file():
+            return path
+    return None
+
+
 def app_icon() -> QIcon:
-    """The AgentDesk mark (a white "A" on a blue rounded square), drawn at run time: the
-    project ships no image files, and a drawn icon is crisp at every tray and title size."""
+    """The application icon from ``resources/`` (every size, so each title bar, tray and
+    launcher picks a crisp one); drawn at run time where the files are not installed."""
+    resources = resources_dir()
+    if resources is not None:
+        icon = QIcon()
+        for size in ICON_SIZES:
+            icon.addFile(str(resources / f"agentdesk-{size}.png"), QSize(size, size))
+        return icon
+    return _drawn_icon()
+
+
+def _drawn_icon() -> QIcon:
+    """A stand-in mark (a white "A" on the brand-blue rounded square) for installs without
+    ``resources/`` (a bare wheel)."""
     icon = QIcon()
-    for size in (16, 22, 24, 32, 48, 64, 128, 256):
+    for size in ICON_SIZES:
         pixmap = QPixmap(size, size)
         pixmap.fill(Qt.GlobalColor.transparent)
         painter = QPainter(pixmap)

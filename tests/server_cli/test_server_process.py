@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import socket
@@ -92,7 +93,11 @@ def test_server_process_serves_and_stops_cleanly(database_url: str,
     assert proc.returncode == 0, err
     assert out == ""  # everything is logged to stderr
     assert "AgentDesk server 0" in err
-    assert '"POST /api/v1/login HTTP/1.1" 200' in err
+    # stderr is a pipe, not a terminal: one JSON object per line (tests/server_cli/
+    # test_server_logs.py checks them in detail).
+    logged = [json.loads(line) for line in err.splitlines() if line.strip()]
+    assert {"method": "POST", "path": "/api/v1/login", "status": 200} in [
+        {k: line.get(k) for k in ("method", "path", "status")} for line in logged]
     assert "AgentDesk server stopped" in err
     for secret in (PASSWORD, "wrong-password", token):
         assert secret not in err

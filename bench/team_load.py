@@ -1,0 +1,458 @@
+"""A team's working day, compressed: many desktops on several server processes on one PostgreSQL.
+
+Three ``agentdesk server`` processes (the real command, JSON logs to files) share one
+PostgreSQL database holding the demo team. ``--desktops`` simulated desktops, each a thread
+speaking the sync protocol through the desktop's own :class:`ApiClient` (one client id each,
+one sign-in per person shared by that person's desktops), do what an agent's desktop does:
+hold a long-poll (``/sync/poke``) and pull when the team's version moves, and every so often
+(``--think`` seconds on average, exponential) push one action from an agent's mix: internal
+notes, replies, triage (coordinators and leads), new tickets from a customer, the 1-on-1 timer
+started and stopped (consultants and leads). Desktops are spread over the servers; a desktop
+whose server is unreachable moves to the next one (what the reverse proxy's
+``proxy_next_upstream`` does), and resends (pushes are idempotent).
+
+Halfway through, one server process is killed (SIGKILL) and started again.
+
+Reported (JSON lines): errors (any failed request other than "unreachable" while its server was
+down), mutations acknowledged vs. found in the database exactly once (a note's body carries its
+client id and mutation id), push latency p50/p99, propagation p50/p99 (from a push's answer to
+each other desktop's pull reaching that version), every server process's RSS sampled over time,
+and the most PostgreSQL connections the database had. Loopback only; bounded by ``--duration``.
+
+    python bench/team_load.py --duration 600
+    python bench/team_load.py --duration 60 --desktops 50   (a smoke run)
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import json
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import requests
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
+
+from agentdesk.models import Contact, Organisation, Role, Ticket, TicketStatus
+from agentdesk.models.db import make_engine
+from agentdesk.models.migrate import upgrade
+from agentdesk.server.demo import DEMO_USERS, generate_demo
+from agentdesk.sync.client import ApiClient, ApiError, Offline
+from agentdesk.sync.protocol import Mutation, PullRequest, PushRequest
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Mutations that leave their "load <client>/<id>" marker in a row (a note's body, a new
+#: ticket's subject, a time entry's note), so each applied one is counted in the database.
+MARKED = frozenset({"add_note", "create_ticket", "stop_timer"})
+
+
+def emit(**fields: Any) -> None:
+    print(json.dumps(fields), flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+
+# --------------------------------------------------------------------------- servers
+
+
+class Server:
+    def __init__(self, url: str, logdir: Path, index: int) -> None:
+        self.url, self.index, self.port = url, index, free_port()
+        self.log = logdir / f"server-{index}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.down_since: float | None = None
+        self.down_until: float | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        env = {**os.environ, "AGENTDESK_DATABASE_URL": self.url}
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "agentdesk", "server", "--port", str(self.port),
+                 "--log-format", "json", "--log-level", "warning"],
+                env=env, stdout=subprocess.DEVNULL, stderr=log, cwd=ROOT)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{self.base}/healthz", timeout=5).ok:
+                    return
+            except (requests.ConnectionError, requests.Timeout):
+                time.sleep(0.2)
+        raise RuntimeError(f"server {self.index} did not start; see {self.log}")
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=30)
+
+    def rss_mib(self) -> float | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return None
+        try:
+            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+        except OSError:
+            return None
+        return None
+
+
+# --------------------------------------------------------------------------- the team's data
+
+
+@dataclass
+class TeamData:
+    tickets: list[uuid.UUID]
+    contacts: list[tuple[uuid.UUID, uuid.UUID]]  # (organisation, validated contact)
+
+
+def team_data(url: str) -> TeamData:
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        tickets = list(conn.execute(select(Ticket.id).where(
+            Ticket.status.notin_([TicketStatus.CLOSED, TicketStatus.RESOLVED,
+                                   TicketStatus.REDIRECTED]))).scalars())
+        contacts = [(r.organisation_id, r.id) for r in conn.execute(
+            select(Contact.organisation_id, Contact.id).join(
+                Organisation, Organisation.id == Contact.organisation_id)
+            .where(Contact.validated.is_(True), Contact.deleted.is_(False)))]
+    engine.dispose()
+    return TeamData(tickets, contacts)
+
+
+# --------------------------------------------------------------------------- a desktop
+
+
+@dataclass
+class Stats:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    errors: list[str] = field(default_factory=list)
+    offline: int = 0
+    failovers: int = 0
+    push_ms: list[float] = field(default_factory=list)
+    #: (version, monotonic time the push was answered, desktop index)
+    pushes: list[tuple[int, float, int]] = field(default_factory=list)
+    #: client id -> mutation id -> (status, mutation name)
+    acknowledged: dict[str, dict[int, tuple[str, str]]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+class Desktop(threading.Thread):
+    def __init__(self, index: int, servers: list[Server], token: str, role: Role,
+                 data: TeamData, stats: Stats, stop: threading.Event, think: float,
+                 seed: int) -> None:
+        super().__init__(name=f"desk-{index}", daemon=True)
+        self.index, self.servers, self.token, self.role = index, servers, token, role
+        self.data, self.stats, self.stop_event, self.think = data, stats, stop, think
+        self.rng = random.Random(seed)
+        self.server = index % len(servers)
+        self.client_id = uuid.uuid4()
+        self.cursor = 0
+        self.next_id = 1
+        self.outbox: list[Mutation] = []
+        self.timer: tuple[uuid.UUID, datetime] | None = None
+        #: (monotonic time, cursor) after each pull.
+        self.seen: list[tuple[float, int]] = []
+        self.client = self._client()
+
+    def _client(self) -> ApiClient:
+        return ApiClient(self.servers[self.server].base, token=self.token, retries=1,
+                         backoff_factor=0.1, connect_timeout=2.0, read_timeout=40.0)
+
+    def _failover(self) -> None:
+        self.client.close()
+        self.server = (self.server + 1) % len(self.servers)
+        self.client = self._client()
+        with self.stats.lock:
+            self.stats.failovers += 1
+
+    def _call(self, what: str, fn: Any) -> Any:
+        """Run a request; unreachable -> next server and retry, anything else -> an error."""
+        for _attempt in range(len(self.servers) * 3):
+            if self.stop_event.is_set():
+                return None
+            try:
+                return fn()
+            except Offline:
+                with self.stats.lock:
+                    self.stats.offline += 1
+                self._failover()
+                time.sleep(0.2)
+            except ApiError as exc:
+                with self.stats.lock:
+                    self.stats.errors.append(f"{what}: {exc.status} {exc.code} {exc.message}")
+                return None
+        with self.stats.lock:
+            self.stats.errors.append(f"{what}: no server reachable")
+        return None
+
+    def pull_all(self) -> None:
+        while True:
+            page = self._call("pull", lambda: self.client.pull(PullRequest(
+                client_id=self.client_id, cursor=self.cursor, limit=5000)))
+            if page is None:
+                return
+            self.cursor = page.cursor
+            if not page.has_more:
+                self.seen.append((time.monotonic(), self.cursor))
+                return
+
+    def action(self) -> Mutation:
+        rng, name = self.rng, "add_note"
+        ticket = str(rng.choice(self.data.tickets))
+        roll = rng.random()
+        mid = self.next_id
+        marker = f"load {self.client_id}/{mid}"
+        args: dict[str, Any] = {"ticket_id": ticket, "body": f"{marker}: checked the logs"}
+        now = datetime.now(UTC)
+        if self.timer is not None:
+            timer_id, _started = self.timer
+            name, args = "stop_timer", {"timer_id": str(timer_id), "entry_id": str(uuid.uuid4()),
+                                        "ended_at": now.isoformat(), "note": marker}
+            self.timer = None
+        elif roll < 0.40:
+            pass  # an internal note
+        elif roll < 0.60:
+            args["kind"] = "reply"
+        elif roll < 0.72 and self.role in (Role.COORDINATOR, Role.LEAD, Role.ADMIN):
+            name = "triage_ticket"
+            args = {"ticket_id": ticket, "tier": rng.choice([1, 2, 3]), "level": "L1"}
+        elif roll < 0.82:
+            org, contact = rng.choice(self.data.contacts)
+            name = "create_ticket"
+            args = {"ticket_id": str(uuid.uuid4()), "subject": marker, "channel": "email",
+                    "organisation_id": str(org), "requester_id": str(contact),
+                    "stated_urgency": rng.choice([1, 2, 3])}
+        elif self.role in (Role.CONSULTANT, Role.LEAD, Role.ADMIN):
+            org, _contact = rng.choice(self.data.contacts)
+            timer_id = uuid.uuid4()
+            name = "start_timer"
+            args = {"timer_id": str(timer_id), "organisation_id": str(org),
+                    "started_at": (now - timedelta(seconds=1)).isoformat()}
+            self.timer = (timer_id, now)
+        self.next_id += 1
+        return Mutation(id=mid, name=name, args=args, client_time=now)
+
+    def push(self) -> None:
+        request = PushRequest(client_id=self.client_id, mutations=self.outbox)
+        started = time.monotonic()
+        resp = self._call("push", lambda: self.client.push(request))
+        if resp is None:
+            return
+        done = time.monotonic()
+        with self.stats.lock:
+            self.stats.push_ms.append((done - started) * 1000)
+            self.stats.pushes.append((resp.version, done, self.index))
+            acked = self.stats.acknowledged.setdefault(str(self.client_id), {})
+            for result, mutation in zip(resp.results, self.outbox, strict=False):
+                acked[result.id] = (result.status, mutation.name)
+                key = f"{mutation.name}:{result.status}"
+                self.stats.counts[key] = self.stats.counts.get(key, 0) + 1
+        self.outbox = [m for m in self.outbox if m.id > resp.last_mutation_id]
+
+    def run(self) -> None:
+        time.sleep(self.rng.uniform(0, min(30.0, self.think)))  # desktops start over time
+        self.pull_all()
+        due = time.monotonic() + self.rng.expovariate(1 / self.think)
+        while not self.stop_event.is_set():
+            left = due - time.monotonic()
+            if left > 0.05:
+                wait = min(left, 25.0)
+                poke = self._call("poke", lambda w=wait: self.client.poke(self.cursor, wait=w))
+                if poke is not None and poke.changed:
+                    self.pull_all()
+                continue
+            self.outbox.append(self.action())
+            self.push()
+            self.pull_all()
+            due = time.monotonic() + self.rng.expovariate(1 / self.think)
+        self.client.close()
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--database-url", default=os.environ.get(
+        "AGENTDESK_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
+        help="a PostgreSQL server (as a role that may create databases); the bench makes and "
+             "drops its own database there")
+    p.add_argument("--servers", type=int, default=3)
+    p.add_argument("--desktops", type=int, default=200)
+    p.add_argument("--duration", type=float, default=600.0, help="seconds of load")
+    p.add_argument("--think", type=float, default=20.0,
+                   help="mean seconds between one desktop's actions (default 20: 200 desktops "
+                        "make ~10 actions/s, a busy team's pace)")
+    p.add_argument("--tickets", type=int, default=500)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--no-kill", action="store_true", help="do not kill a server mid-run")
+    args = p.parse_args()
+
+    admin_url = make_url(args.database_url)
+    name = f"agentdesk_load_{os.getpid()}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = admin_url.set(database=name).render_as_string(hide_password=False)
+    logdir = Path(f"/tmp/agentdesk-team-load-{os.getpid()}")
+    logdir.mkdir()
+    servers = [Server(url, logdir, i) for i in range(args.servers)]
+    stop = threading.Event()
+    try:
+        engine = make_engine(url)
+        upgrade(engine)
+        generate_demo(engine, seed=args.seed, tickets=args.tickets)
+        engine.dispose()
+        data = team_data(url)
+        for server in servers:
+            server.start()
+        tokens: dict[str, tuple[str, Role]] = {}
+        for user in DEMO_USERS:
+            with ApiClient(servers[0].base) as c:
+                tokens[user.username] = (c.login(user.username, user.password).token, user.role)
+        stats = Stats()
+        usernames = list(tokens)
+        desks = [Desktop(i, servers, *tokens[usernames[i % len(usernames)]], data, stats,
+                         stop, args.think, args.seed * 100_003 + i)
+                 for i in range(args.desktops)]
+        emit(scenario="team_load", event="start", desktops=args.desktops, servers=args.servers,
+             duration_s=args.duration, think_s=args.think, tickets=args.tickets,
+             open_tickets=len(data.tickets))
+        started = time.monotonic()
+        for d in desks:
+            d.start()
+        rss: list[dict[str, Any]] = []
+        max_connections = 0
+        killed = False
+        watcher = create_engine(admin_url, pool_size=1)
+        while time.monotonic() - started < args.duration:
+            elapsed = time.monotonic() - started
+            if not killed and not args.no_kill and elapsed >= args.duration / 2:
+                victim = servers[1 % len(servers)]
+                victim.kill()
+                emit(scenario="team_load", event="killed", server=victim.index,
+                     at_s=round(elapsed, 1))
+                time.sleep(2.0)
+                victim.start()
+                emit(scenario="team_load", event="restarted", server=victim.index,
+                     at_s=round(time.monotonic() - started, 1))
+                killed = True
+            with watcher.connect() as conn:
+                n = conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = :d"),
+                                 {"d": name}).scalar_one()
+            max_connections = max(max_connections, int(n))
+            rss.append({"t_s": round(elapsed), "rss_mib": [s.rss_mib() for s in servers],
+                        "pg_connections": int(n)})
+            time.sleep(min(10.0, max(0.5, args.duration / 60)))
+        stop.set()
+        for d in desks:
+            d.join(timeout=60)
+        watcher.dispose()
+        report(url, stats, desks, rss, max_connections, time.monotonic() - started)
+        return 0 if not stats.errors else 1
+    finally:
+        stop.set()
+        for server in servers:
+            server.stop()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def report(url: str, stats: Stats, desks: list[Desktop], rss: list[dict[str, Any]],
+           max_connections: int, seconds: float) -> None:
+    # Acknowledged mutations: every one has exactly one record, and every applied note, reply,
+    # new ticket and stopped timer carries its marker exactly once in the database.
+    engine = make_engine(url)
+    lost = twice = applied = 0
+    with engine.connect() as conn:
+        records = {(str(r.client_id), r.mutation_id): r.status for r in conn.execute(text(
+            "SELECT client_id, mutation_id, status FROM mutation_records"))}
+        bodies = [r[0] for r in conn.execute(text(
+            "SELECT body FROM ticket_events WHERE body LIKE 'load %' "
+            "UNION ALL SELECT subject FROM tickets WHERE subject LIKE 'load %' "
+            "UNION ALL SELECT note FROM time_entries WHERE note LIKE 'load %'"))]
+    engine.dispose()
+    markers: dict[str, int] = {}
+    for body in bodies:
+        key = body.split(":")[0]
+        markers[key] = markers.get(key, 0) + 1
+    for client, acked in stats.acknowledged.items():
+        for mid, (status, mutation) in acked.items():
+            if records.get((str(uuid.UUID(client)), mid)) is None:
+                lost += 1
+            if status == "applied":
+                applied += 1
+                if mutation in MARKED:
+                    n = markers.get(f"load {client}/{mid}", 0)
+                    if n == 0:
+                        lost += 1
+                    elif n > 1:
+                        twice += 1
+    # Propagation: from a push's answer to each other desktop's pull reaching its version.
+    seen = {d.index: ([t for t, _ in d.seen], [c for _, c in d.seen]) for d in desks}
+    propagation: list[float] = []
+    for version, at, origin in stats.pushes:
+        for index, (times, cursors) in seen.items():
+            if index == origin:
+                continue
+            # the first pull after the push that reached the version
+            start = bisect.bisect_left(times, at)
+            for i in range(start, len(times)):
+                if cursors[i] >= version:
+                    propagation.append((times[i] - at) * 1000)
+                    break
+    emit(scenario="team_load", event="result", seconds=round(seconds),
+         errors=len(stats.errors), error_samples=stats.errors[:5],
+         unreachable_retries=stats.offline, failovers=stats.failovers,
+         pushes=len(stats.push_ms), mutations=stats.counts,
+         acknowledged_applied=applied, lost=lost, applied_twice=twice,
+         push_ms_p50=pct(stats.push_ms, 0.5), push_ms_p99=pct(stats.push_ms, 0.99),
+         propagation_ms_p50=pct(propagation, 0.5), propagation_ms_p99=pct(propagation, 0.99),
+         propagation_samples=len(propagation), max_pg_connections=max_connections)
+    for sample in rss:
+        emit(scenario="team_load", event="sample", **sample)
+    firsts = [s["rss_mib"] for s in rss[:2]]
+    lasts = [s["rss_mib"] for s in rss[-2:]]
+    emit(scenario="team_load", event="rss_summary", first=firsts, last=lasts,
+         median_per_server=[statistics.median([s["rss_mib"][i] for s in rss
+                                               if s["rss_mib"][i] is not None] or [0])
+                            for i in range(len(rss[0]["rss_mib"]) if rss else 0)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
