@@ -92,7 +92,15 @@ from ..queries.balances import (
 from ..sync.mutators import TIMEKEEPERS
 from ..sync.replica import Replica
 from . import background
-from .panel_widgets import InlineMessage, MutationRunner, local_text, show_availability
+from .panel_widgets import (
+    InlineMessage,
+    MutationRunner,
+    local_text,
+    plain_label,
+    plain_tooltip,
+    show_availability,
+    tray_text,
+)
 from .settings import IDLE_MINUTES
 
 log = logging.getLogger(__name__)
@@ -319,9 +327,9 @@ class TimeEntryDialog(QDialog):
         self.note_edit.setMaxLength(2000)
         self.error = InlineMessage()
         form = QFormLayout()
-        form.addRow("Customer:", QLabel(organisation_name))
+        form.addRow("Customer:", plain_label(organisation_name))
         if ticket_subject:
-            form.addRow("Ticket:", QLabel(ticket_subject))
+            form.addRow("Ticket:", plain_label(ticket_subject))
         form.addRow("Replaces:", self.replaces_combo)
         form.addRow("Start:", self.start_edit)
         form.addRow("End:", self.end_edit)
@@ -504,7 +512,7 @@ class TimerWidget(QWidget):
         font.setBold(True)
         font.setStyleHint(QFont.StyleHint.Monospace)
         self.elapsed_label.setFont(font)
-        self.subject_label = QLabel()
+        self.subject_label = plain_label()
         self.subject_label.setMaximumWidth(260)
         self.toggle_button = QPushButton("Start")
         self.toggle_button.clicked.connect(self.toggle)
@@ -771,7 +779,7 @@ class TimerWidget(QWidget):
                 # First, not last: the toolbar elides the end of a long subject.
                 what = f"Not billable (general support) · {what}"
             self.subject_label.setText(what)
-            self.subject_label.setToolTip(what)
+            self.subject_label.setToolTip(plain_tooltip(what))
         else:
             self.toggle_button.setText("Start")
             refusal = self._start_refusal()
@@ -1046,4 +1054,4 @@ class TimerTray(QObject):
         self.elapsed_action.setText(text)
         self.switch_action.setEnabled(timer.switch_button.isEnabled())
         if self.icon is not None:
-            self.icon.setToolTip(f"AgentDesk timer — {text}")
+            self.icon.setToolTip(tray_text(f"AgentDesk timer — {text}"))
