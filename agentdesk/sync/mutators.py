@@ -92,10 +92,22 @@ class MutationRejected(Exception):
     """The rules refuse the mutation. ``code`` is for machines, ``message`` for people."""
 
     def __init__(self, code: str, message: str, field: str | None = None) -> None:
+        # A refusal may quote what the client sent (pydantic names the bad character, an
+        # unknown argument is its own field name): stored and shown, it must be printable text
+        # of a bounded size - PostgreSQL refuses NUL in text, and ``field`` is a String(200).
+        message, field = _printable(message, 2000), _printable(field, 200)
         super().__init__(message)
         self.code = code
         self.message = message
         self.field = field
+
+
+def _printable(text: str | None, limit: int) -> Any:
+    if text is None:
+        return None
+    clean = "".join(c if c in "\n\t" or (ord(c) >= 32 and ord(c) != 127) else repr(c)[1:-1]
+                    for c in text[:limit])
+    return clean[:limit]
 
 
 @dataclass

@@ -252,3 +252,16 @@ def test_protocol_integers_are_bounded(team: Team, http: Http) -> None:
     ok = http.post("agent", "pull", {"client_id": client, "cursor": 0,
                                      "rejections_after": 2**53 - 1})
     assert ok.status_code == 200, ok.text
+
+
+def test_a_refusal_quoting_control_characters_is_stored_printably(team: Team, http: Http) -> None:
+    """Found by the property test on PostgreSQL: pydantic's message quotes the NUL it refused,
+    and PostgreSQL refuses NUL in text - the rejection record failed and the push answered 500."""
+    bad_id = http.push("agent", "invalidate_contact", contact_id="\x00")
+    assert (bad_id["code"], bad_id["field"]) == ("invalid", "contact_id")
+    assert "\x00" not in bad_id["message"]
+    odd_name = http.push("agent", "add_note", ticket_id=str(uuid.uuid4()), body="x",
+                         **{"\x00" + "k" * 300: 1})
+    assert odd_name["code"] == "invalid"
+    assert "\x00" not in odd_name["field"]
+    assert len(odd_name["field"]) <= 200
