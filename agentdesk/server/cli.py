@@ -138,6 +138,11 @@ def add_server_commands(commands: Any) -> None:
     )
     server.add_argument("--port", type=_port, default=DEFAULT_PORT,
                         help=f"TCP port to listen on (default: {DEFAULT_PORT})")
+    server.add_argument(
+        "--trusted-proxy", action="append", metavar="ADDRESS",
+        help="a reverse proxy (IP address or network) whose X-Forwarded-For header names the "
+             "client; repeat for several. Default: none, the connecting address counts "
+             "(sign-in throttling is per address)")
     server.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
                         default="info", metavar="LEVEL",
                         help="how much to log to stderr: debug, info, warning or error "
@@ -582,7 +587,7 @@ def run_server(args: argparse.Namespace) -> int:
     from ..models.migrate import SchemaTooNew
     from .app import create_app
     from .logs import logging_config
-    from .serving import AgentDeskServer
+    from .serving import AgentDeskServer, proxy_options
     from .settings import ServerSettings
 
     logging.config.dictConfig(logging_config(args.log_level, args.log_format))
@@ -598,7 +603,8 @@ def run_server(args: argparse.Namespace) -> int:
                 backup_before_upgrade(url, engine, args.backup_first)
             finally:
                 engine.dispose()
-        app = create_app(ServerSettings(database_url=url))
+        app = create_app(ServerSettings(database_url=url,
+                                        trusted_proxies=tuple(args.trusted_proxy or ())))
     except CommandError as exc:
         return _fail(str(exc))
     except SchemaTooNew as exc:
@@ -614,7 +620,8 @@ def run_server(args: argparse.Namespace) -> int:
                     "reverse proxy (sign-in sends passwords)", args.host)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None,
                             log_level=args.log_level, access_log=False, server_header=False,
-                            lifespan="on")
+                            lifespan="on",
+                            **proxy_options(app.state.agentdesk.settings))  # type: ignore[arg-type]
     server = AgentDeskServer(config, app)
     # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal against the
     # handlers it found; with these no-ops in place the process ends with status 0, as a

@@ -12,6 +12,7 @@ from pydantic_core import to_json
 from ..models import User
 from ..models.db import session_scope
 from ..models.versioning import current_version
+from ..sync.bounds import MAX_WIRE_INT
 from ..sync.protocol import (
     MAX_POKE_WAIT,
     PokeResponse,
@@ -70,7 +71,7 @@ def _version(state: ServerState, user: User) -> int:
 async def poke(
     state: StateDep,
     user: Annotated[User, Depends(current_user)],
-    cursor: Annotated[int, Query(ge=0)],
+    cursor: Annotated[int, Query(ge=0, le=MAX_WIRE_INT)],
     wait: Annotated[float, Query(ge=0, le=MAX_POKE_WAIT)] = MAX_POKE_WAIT,
 ) -> PokeResponse:
     version = await run_in_threadpool(_version, state, user)

@@ -15,6 +15,17 @@ import uvicorn
 from fastapi import FastAPI
 
 from .deps import ServerState
+from .settings import ServerSettings
+
+
+def proxy_options(settings: ServerSettings) -> dict[str, object]:
+    """uvicorn's options for ``X-Forwarded-For``: believed only from the trusted proxies.
+
+    uvicorn's own default trusts 127.0.0.1, so any process on the server machine (or a proxy
+    that passes the header through unchanged) could pick the address a sign-in is throttled by.
+    """
+    trusted = list(settings.trusted_proxies)
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or ""}
 
 
 class AgentDeskServer(uvicorn.Server):

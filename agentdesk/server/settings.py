@@ -16,10 +16,19 @@ class ServerSettings:
     token_ttl: timedelta = timedelta(hours=24)
     #: Request bodies above this are refused with 413 before they are parsed.
     max_body_bytes: int = 1024 * 1024
-    #: Failed logins allowed per username / per client address within the window.
+    #: Sign-in throttling (``routes.auth``). Failures count per (username, address): after
+    #: ``login_failures_per_user`` of them that pair waits ``login_delay``, doubling with every
+    #: further failure up to the window; the right password from another address is never
+    #: held up by them (a lockout by username let anyone lock a teammate out). An address is
+    #: refused outright after ``login_failures_per_address`` failures for any usernames.
     login_failures_per_user: int = 5
     login_failures_per_address: int = 20
     login_failure_window: timedelta = timedelta(minutes=15)
+    login_delay: timedelta = timedelta(seconds=30)
+    #: Reverse proxies whose ``X-Forwarded-For`` names the client (IP addresses or networks,
+    #: as uvicorn's ``forwarded_allow_ips``). None by default: a made-up header from anyone
+    #: else must not move a client to another address and out of its throttle.
+    trusted_proxies: tuple[str, ...] = ()
     #: Upgrade the database schema when the app starts.
     migrate_on_start: bool = True
     #: Worker threads for sync (``def``) handlers - push, pull and most routes - and the size

@@ -53,17 +53,14 @@ from sqlalchemy import Integer, Select, Table, bindparam, event, insert, select,
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..models import (
-    Contact,
     MutationRecord,
-    Organisation,
     Role,
     SyncClient,
     SyncedMixin,
-    Ticket,
     User,
     utcnow,
 )
@@ -77,7 +74,14 @@ from ..models.versioning import (
     unit_changed_anything,
     write_counter,
 )
-from ..sync.mutators import MutationContext, MutationRejected, run_mutation
+from ..sync.bounds import Ref
+from ..sync.mutators import (
+    INTERNAL_ERROR,
+    MUTATORS,
+    MutationContext,
+    MutationRejected,
+    run_mutation,
+)
 from ..sync.protocol import (
     Mutation,
     MutationResult,
@@ -266,7 +270,7 @@ class _Group:
             records = self._mutations(session, careful=False)
             session.flush()  # the group's rows, all at once
             fast.commit()
-        except (_Replay, IntegrityError):
+        except (_Replay, IntegrityError, DataError):
             fast.rollback()
             self.restore(mark)
             records = self._mutations(session, careful=True)
@@ -351,26 +355,29 @@ class _Group:
             if self.flushes != flushes or unit_changed_anything(session):
                 raise _Replay from exc
             return _outcome(ctx, mutation, ("rejected", exc.code, exc.message, exc.field), None)
-        except IntegrityError as exc:  # an autoflush inside the mutation
+        except (IntegrityError, DataError) as exc:  # an autoflush inside the mutation
             raise _Replay from exc
         return _outcome(ctx, mutation, ("applied", None, None, None), end_unit(session))
 
     def _preload(self, session: Session, count: int) -> None:
-        """Load the rows the group's next ``count`` mutations name, in one query per model.
+        """Load the rows the group's next ``count`` mutations name, in one query per model:
+        every argument its mutator declares a reference (``Ref``), which the mutation runner
+        resolves first thing - so a refusal from the rules still comes before any flush.
 
         Only once the group holds the counter row's lock: from then on no other writer can
         change a synced row of the tenant until this group commits, so the rows read now are
         the rows each mutation would read itself (from the identity map, instead of one
         round trip each).
         """
-        wanted: dict[type[SyncedMixin], set[uuid.UUID]] = {}
+        wanted: dict[type[Any], set[uuid.UUID]] = {}
         self.preloaded_until = self.position + count
         for mutation in self.mutations[self.position:self.preloaded_until]:
-            for arg, model in _PRELOAD.items():
+            m = MUTATORS.get(mutation.name)
+            for arg, marker in m.references if m is not None else ():
                 value = mutation.args.get(arg)
-                if isinstance(value, str):
+                if isinstance(marker, Ref) and isinstance(value, str):
                     with suppress(ValueError):  # the mutation's own validation says so
-                        wanted.setdefault(model, set()).add(uuid.UUID(value))
+                        wanted.setdefault(marker.model, set()).add(uuid.UUID(value))
         # Without an autoflush: a fast group's rows wait for its one flush at the end, and rows
         # already in the session keep their unflushed state (a query does not overwrite them).
         with session.no_autoflush:
@@ -378,14 +385,6 @@ class _Group:
                 session.scalars(
                     select(model).where(model.id.in_(ids), model.tenant_id == self.user.tenant_id)
                 ).all()
-
-
-#: Mutation arguments that name a row most mutators load first, and the row's model.
-_PRELOAD: dict[str, type[SyncedMixin]] = {
-    "ticket_id": Ticket,
-    "organisation_id": Organisation,  # create_ticket, timers, time entries, hour purchases
-    "requester_id": Contact,  # create_ticket
-}
 
 
 #: Per SQLite database, the process's queue for its write lock (see _write_gate).
@@ -473,6 +472,14 @@ def _apply(
         # the data stays consistent and the client gets a readable refusal.
         log.info("mutation %s/%s hit a constraint: %s", client_id, mutation.id, db_error(exc))
         outcome = ("rejected", "conflict", "the change conflicts with data changed meanwhile", None)
+    except DataError as exc:
+        # A value the database cannot hold that the argument bounds let through: refused and
+        # logged, never a 500 (which would leave the mutation at the head of the outbox).
+        log.error("mutation %s/%s (%s) refused by the database: %s", client_id, mutation.id,
+                  mutation.name, exc.orig)
+        outcome = ("rejected", INTERNAL_ERROR,
+                   f"{mutation.name} could not be stored (a value is out of range); nothing was"
+                   " changed", None)
     # The savepoint is released or rolled back (with any version it took: the stamping state
     # is back to what it was); the next mutation stamps with a version of its own.
     return _outcome(ctx, mutation, outcome, end_unit(session))

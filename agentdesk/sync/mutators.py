@@ -17,15 +17,17 @@ never written, only computed.
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ..models import (
@@ -54,20 +56,58 @@ from ..policy import entitlements, workflow
 from ..policy.billing import cancellation_fee_minutes
 from ..policy.errors import PolicyError
 from ..policy.plans import SupportPlan
+from .bounds import (
+    MAX_SPAN,
+    Body,
+    Instant,
+    Line,
+    Money,
+    NewRow,
+    Ref,
+    Text,
+    Tier,
+    _no_control,
+    unbounded_fields,
+)
+
+log = logging.getLogger(__name__)
 
 #: How far in the future a client's clock may claim a timer started (clock skew, not time travel).
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 _DERIVED_NS = uuid.UUID("6f1c7c52-3f8e-4f55-9a55-6a0d5c1e7f00")
+
+#: Rejection codes (``MutationRejected.code``) a client may see. ``INTERNAL_ERROR`` is a mutator
+#: failing in a way the rules did not foresee: refused, logged with the mutation id, never a 500
+#: (a 500 would leave the mutation at the head of the client's outbox forever).
+INVALID = "invalid"
+NOT_FOUND = "not_found"
+DUPLICATE = "duplicate"
+FORBIDDEN = "forbidden"
+CONFLICT = "conflict"
+TOO_LONG = "too_long"
+INTERNAL_ERROR = "internal_error"
 
 
 class MutationRejected(Exception):
     """The rules refuse the mutation. ``code`` is for machines, ``message`` for people."""
 
     def __init__(self, code: str, message: str, field: str | None = None) -> None:
+        # A refusal may quote what the client sent (pydantic names the bad character, an
+        # unknown argument is its own field name): stored and shown, it must be printable text
+        # of a bounded size - PostgreSQL refuses NUL in text, and ``field`` is a String(200).
+        message, field = _printable(message, 2000), _printable(field, 200)
         super().__init__(message)
         self.code = code
         self.message = message
         self.field = field
+
+
+def _printable(text: str | None, limit: int) -> Any:
+    if text is None:
+        return None
+    clean = "".join(c if c in "\n\t" or (ord(c) >= 32 and ord(c) != 127) else repr(c)[1:-1]
+                    for c in text[:limit])
+    return clean[:limit]
 
 
 @dataclass
@@ -118,6 +158,8 @@ class Mutator:
     args: type[BaseModel]
     roles: frozenset[Role]
     apply: Callable[[MutationContext, Any], None]
+    #: The id arguments and what they name (see :func:`resolve_references`).
+    references: tuple[tuple[str, Ref | NewRow], ...] = ()
 
 
 MUTATORS: dict[str, Mutator] = {}
@@ -134,7 +176,13 @@ def mutator(
     def register(fn: Callable[[MutationContext, A], None]) -> Callable[[MutationContext, A], None]:
         if name in MUTATORS:
             raise RuntimeError(f"mutator {name!r} defined twice")
-        MUTATORS[name] = Mutator(name, args, roles, fn)
+        loose = unbounded_fields(args)
+        if loose:
+            raise TypeError(
+                f"mutator {name!r}: arguments {', '.join(loose)} have no bound; declare them"
+                " with the types of agentdesk.sync.bounds (or Ref/NewRow for ids)"
+            )
+        MUTATORS[name] = Mutator(name, args, roles, fn, _references(args))
         return fn
 
     return register
@@ -153,25 +201,44 @@ def run_mutation(ctx: MutationContext, name: str, raw_args: Mapping[str, Any]) -
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "args"
-        raise MutationRejected("invalid", f"{where}: {first['msg']}", where) from None
+        raise MutationRejected(INVALID, f"{where}: {first['msg']}", where) from None
+    except (ValueError, TypeError, ArithmeticError) as exc:  # raised by a type, not a rule
+        raise MutationRejected(INVALID, f"invalid arguments: {exc}") from None
     try:
+        resolve_references(ctx, m, args)
         m.apply(ctx, args)
     except PolicyError as exc:
-        raise MutationRejected("invalid", exc.message, exc.field) from None
+        raise MutationRejected(INVALID, exc.message, exc.field) from None
+    except (MutationRejected, SQLAlchemyError):
+        raise  # a refusal, or the database's word (a constraint, a lost connection): the caller's
+    except Exception:
+        log.exception(
+            "mutation %s/%s (%s) failed unexpectedly; refused", ctx.client_id, ctx.mutation_id, name
+        )
+        raise MutationRejected(
+            INTERNAL_ERROR,
+            f"{name} could not be applied (an unexpected error, logged as mutation"
+            f" {ctx.mutation_id}); nothing was changed",
+        ) from None
 
 
 # --------------------------------------------------------------------------- argument types
 
 
-def _no_control(value: str) -> str:
-    if any((ord(c) < 32 and c not in "\n\t\r") or ord(c) == 127 for c in value):
-        raise ValueError("must not contain control characters")
-    return value
-
-
-Line = Annotated[str, Field(min_length=1, max_length=300), AfterValidator(_no_control)]
-Body = Annotated[str, Field(max_length=100_000), AfterValidator(_no_control)]
-Tier = Annotated[int, Field(ge=1, le=4)]
+# Bounded types live in .bounds (one place for every limit); these name the references.
+TicketRef = Annotated[uuid.UUID, Ref(Ticket, "ticket")]
+OrganisationRef = Annotated[uuid.UUID, Ref(Organisation, "organisation")]
+ContactRef = Annotated[uuid.UUID, Ref(Contact, "contact")]
+UserRef = Annotated[uuid.UUID, Ref(User, "user")]
+EntryRef = Annotated[uuid.UUID, Ref(TimeEntry, "time entry")]
+TimerRef = Annotated[uuid.UUID, Ref(RunningTimer, "timer")]
+AppointmentRef = Annotated[uuid.UUID, Ref(Appointment, "appointment")]
+BlockRef = Annotated[uuid.UUID, Ref(HourBlock, "hour block")]
+NewTicketId = Annotated[uuid.UUID, NewRow(Ticket)]
+NewTimerId = Annotated[uuid.UUID, NewRow(RunningTimer)]
+NewEntryId = Annotated[uuid.UUID, NewRow(TimeEntry)]
+NewAppointmentId = Annotated[uuid.UUID, NewRow(Appointment)]
+NewBlockId = Annotated[uuid.UUID, NewRow(HourBlock)]
 
 
 class Args(BaseModel):
@@ -181,11 +248,43 @@ class Args(BaseModel):
 # --------------------------------------------------------------------------- lookups
 
 
-def _get(ctx: MutationContext, model: type[Any], row_id: uuid.UUID, what: str) -> Any:
+def _get(
+    ctx: MutationContext, model: type[Any], row_id: uuid.UUID, what: str, where: str | None = None
+) -> Any:
     row = ctx.session.get(model, row_id)
     if row is None or row.deleted or row.tenant_id != ctx.tenant_id:
-        raise MutationRejected("not_found", f"no such {what}", f"{what}_id")
+        raise MutationRejected(NOT_FOUND, f"no such {what}", where or f"{what}_id")
     return row
+
+
+def _references(args: type[BaseModel]) -> tuple[tuple[str, Ref | NewRow], ...]:
+    """The fields of ``args`` that name rows, with what they name."""
+    found: list[tuple[str, Ref | NewRow]] = []
+    for name, info in args.model_fields.items():
+        markers = [m for m in info.metadata if isinstance(m, Ref | NewRow)]
+        for arg in get_args(info.annotation):  # Optional[Annotated[UUID, Ref]]
+            if get_origin(arg) is Annotated:
+                markers += [m for m in get_args(arg)[1:] if isinstance(m, Ref | NewRow)]
+        if markers:
+            found.append((name, markers[0]))
+    return tuple(found)
+
+
+def resolve_references(ctx: MutationContext, m: Mutator, args: BaseModel) -> None:
+    """Check every id argument in the caller's tenant before the mutator runs: a reference to a
+    missing, deleted or other tenant's row is ``not_found`` (the same answer either way, so a
+    tenant learns nothing of another's ids); a new row's id already in use anywhere is
+    ``duplicate`` with one generic message. The rows stay in the session for the mutator."""
+    for name, marker in m.references:
+        value = getattr(args, name)
+        if value is None:
+            continue
+        if isinstance(marker, Ref):
+            _get(ctx, marker.model, value, marker.what, name)
+        elif ctx.session.get(marker.model, value) is not None:
+            raise MutationRejected(
+                DUPLICATE, "this id is already in use; retry with a new one", name
+            )
 
 
 def _ticket(ctx: MutationContext, ticket_id: uuid.UUID) -> Ticket:
@@ -289,15 +388,15 @@ def _set_status(ctx: MutationContext, ticket: Ticket, target: TicketStatus, note
 
 
 class CreateTicket(Args):
-    ticket_id: uuid.UUID
+    ticket_id: NewTicketId
     subject: Line
     description: Body = ""
     channel: Literal["portal", "chat", "phone", "email"]
-    organisation_id: uuid.UUID
-    requester_id: uuid.UUID
+    organisation_id: OrganisationRef
+    requester_id: ContactRef
     stated_urgency: Tier
     #: When the customer asked, by the submitting desktop's clock: kept as data in the history.
-    reported_at: AwareDatetime | None = None
+    reported_at: Instant | None = None
 
 
 @mutator("create_ticket", CreateTicket)
@@ -306,8 +405,6 @@ def create_ticket(ctx: MutationContext, a: CreateTicket) -> None:
     the authoritative copy), so queue order never depends on a desktop's clock. Entitlement and
     contact validation are checked and written into the history; a request from a non-validated
     contact is redirected (seed 003), never silently dropped."""
-    if ctx.session.get(Ticket, a.ticket_id) is not None:
-        raise MutationRejected("duplicate", "a ticket with this id already exists", "ticket_id")
     org: Organisation = _get(ctx, Organisation, a.organisation_id, "organisation")
     requester: Contact = _get(ctx, Contact, a.requester_id, "requester")
     if requester.organisation_id != org.id:
@@ -409,7 +506,7 @@ def _team_timezone(ctx: MutationContext) -> str:
 
 
 class UpdateTicket(Args):
-    ticket_id: uuid.UUID
+    ticket_id: TicketRef
     subject: Line | None = None
     description: Body | None = None
     stated_urgency: Tier | None = None
@@ -431,7 +528,7 @@ def update_ticket(ctx: MutationContext, a: UpdateTicket) -> None:
 
 
 class TriageTicket(Args):
-    ticket_id: uuid.UUID
+    ticket_id: TicketRef
     tier: Tier
     level: Literal["L1", "L2"] = "L1"
 
@@ -466,10 +563,10 @@ def triage_ticket(ctx: MutationContext, a: TriageTicket) -> None:
 
 
 class AssignTicket(Args):
-    ticket_id: uuid.UUID
-    assignee_id: uuid.UUID | None
+    ticket_id: TicketRef
+    assignee_id: UserRef | None
     #: The assignee the client saw: the server assigns only if it is still the same (CAS).
-    expected_assignee_id: uuid.UUID | None
+    expected_assignee_id: UserRef | None
 
 
 @mutator("assign_ticket", AssignTicket)
@@ -504,7 +601,7 @@ def assign_ticket(ctx: MutationContext, a: AssignTicket) -> None:
 
 
 class ChangeStatus(Args):
-    ticket_id: uuid.UUID
+    ticket_id: TicketRef
     status: Literal["in_progress", "waiting_on_customer", "resolved", "closed", "new"]
     note: Body = ""
 
@@ -516,8 +613,8 @@ def change_status(ctx: MutationContext, a: ChangeStatus) -> None:
 
 
 class TellCustomer(Args):
-    ticket_id: uuid.UUID
-    message: Annotated[str, Field(min_length=1, max_length=100_000), AfterValidator(_no_control)]
+    ticket_id: TicketRef
+    message: Text
 
 
 @mutator("tell_customer", TellCustomer)
@@ -545,8 +642,8 @@ def _reply(ctx: MutationContext, ticket: Ticket, body: str, **data: Any) -> None
 
 
 class AddNote(Args):
-    ticket_id: uuid.UUID
-    body: Annotated[str, Field(min_length=1, max_length=100_000), AfterValidator(_no_control)]
+    ticket_id: TicketRef
+    body: Text
     kind: Literal["note", "reply"] = "note"
 
 
@@ -563,7 +660,7 @@ def add_note(ctx: MutationContext, a: AddNote) -> None:
 
 
 class EscalateTicket(Args):
-    ticket_id: uuid.UUID
+    ticket_id: TicketRef
     note: Body = ""
 
 
@@ -587,9 +684,9 @@ def escalate_ticket(ctx: MutationContext, a: EscalateTicket) -> None:
 
 
 class SetExtraCharges(Args):
-    ticket_id: uuid.UUID
+    ticket_id: TicketRef
     applies: bool
-    estimate: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)] | None = None
+    estimate: Money | None = None
     note: Body = ""
 
 
@@ -608,12 +705,12 @@ def set_extra_charges(ctx: MutationContext, a: SetExtraCharges) -> None:
 
 
 class ContactArgs(Args):
-    contact_id: uuid.UUID
+    contact_id: ContactRef
 
 
 class SwapContact(Args):
-    out_id: uuid.UUID
-    in_id: uuid.UUID
+    out_id: ContactRef
+    in_id: ContactRef
 
 
 def _apply_contact_result(ctx: MutationContext, result: contact_rules.ContactResult) -> None:
@@ -667,7 +764,7 @@ def swap_contact(ctx: MutationContext, a: SwapContact) -> None:
 
 
 class RedirectTicket(Args):
-    ticket_id: uuid.UUID
+    ticket_id: TicketRef
 
 
 @mutator("redirect_ticket", RedirectTicket)
@@ -694,11 +791,11 @@ def redirect_ticket(ctx: MutationContext, a: RedirectTicket) -> None:
 
 
 class StartTimer(Args):
-    timer_id: uuid.UUID
-    organisation_id: uuid.UUID
-    ticket_id: uuid.UUID | None = None
+    timer_id: NewTimerId
+    organisation_id: OrganisationRef
+    ticket_id: TicketRef | None = None
     #: The desktop's clock when the consultant pressed start: billing data, checked for skew.
-    started_at: AwareDatetime
+    started_at: Instant
     billable: bool = True
 
 
@@ -738,9 +835,9 @@ def start_timer(ctx: MutationContext, a: StartTimer) -> None:
 
 
 class StopTimer(Args):
-    timer_id: uuid.UUID
-    entry_id: uuid.UUID
-    ended_at: AwareDatetime
+    timer_id: TimerRef
+    entry_id: NewEntryId
+    ended_at: Instant
     note: Body = ""
 
 
@@ -755,6 +852,14 @@ def stop_timer(ctx: MutationContext, a: StopTimer) -> None:
         )
     if a.ended_at < timer.started_at:
         raise MutationRejected("invalid", "the timer cannot stop before it started", "ended_at")
+    if a.ended_at - timer.started_at > MAX_SPAN:
+        raise MutationRejected(
+            TOO_LONG,
+            f"the timer ran longer than {_span_text()}: stop it when the work ended (at most"
+            f" {_span_text()} after it started) and record the rest as manual entries, split"
+            " into one per day",
+            "ended_at",
+        )
     if a.ended_at > ctx.now + MAX_CLOCK_SKEW:
         raise MutationRejected("invalid", "the timer cannot stop in the future", "ended_at")
     timer.deleted = True
@@ -777,18 +882,18 @@ def stop_timer(ctx: MutationContext, a: StopTimer) -> None:
 
 
 class AddTimeEntry(Args):
-    entry_id: uuid.UUID
-    organisation_id: uuid.UUID
-    person_id: uuid.UUID | None = None
-    ticket_id: uuid.UUID | None = None
+    entry_id: NewEntryId
+    organisation_id: OrganisationRef
+    person_id: UserRef | None = None
+    ticket_id: TicketRef | None = None
     kind: Literal["unscheduled", "scheduled_block"] = "unscheduled"
-    started_at: AwareDatetime
-    ended_at: AwareDatetime
+    started_at: Instant
+    ended_at: Instant
     billable: bool = True
     extra_engineer: bool = False
     note: Body = ""
     #: A correction: the entry this one replaces (it is voided, never edited).
-    voids_id: uuid.UUID | None = None
+    voids_id: EntryRef | None = None
 
 
 @mutator("add_time_entry", AddTimeEntry)
@@ -802,10 +907,15 @@ def add_time_entry(ctx: MutationContext, a: AddTimeEntry) -> None:
         )
     if a.ended_at < a.started_at:
         raise MutationRejected("invalid", "end is before start", "ended_at")
+    if a.ended_at - a.started_at > MAX_SPAN:
+        raise MutationRejected(
+            TOO_LONG,
+            f"one time entry covers at most {_span_text()}; split longer work into one entry"
+            " per day",
+            "ended_at",
+        )
     if a.ended_at > ctx.now + MAX_CLOCK_SKEW:
         raise MutationRejected("invalid", "time cannot be recorded in the future", "ended_at")
-    if ctx.session.get(TimeEntry, a.entry_id) is not None:
-        raise MutationRejected("duplicate", "a time entry with this id exists", "entry_id")
     _get(ctx, Organisation, a.organisation_id, "organisation")
     _get(ctx, User, person_id, "person")
     billable = a.billable
@@ -818,7 +928,14 @@ def add_time_entry(ctx: MutationContext, a: AddTimeEntry) -> None:
         # Seed 001: general support time is never billable (as for the timer).
         billable = billable and ticket.kind is TicketKind.ONE_ON_ONE
     if a.voids_id is not None:
-        voided: TimeEntry = _get(ctx, TimeEntry, a.voids_id, "voided entry")
+        voided: TimeEntry = _get(ctx, TimeEntry, a.voids_id, "voided entry", "voids_id")
+        _check_may_void(ctx, voided)
+        if voided.organisation_id != a.organisation_id:
+            raise MutationRejected(
+                INVALID,
+                "a correction must be for the same organisation as the entry it replaces",
+                "voids_id",
+            )
         if _is_voided(ctx, voided.id):
             raise MutationRejected("conflict", "that entry was already corrected", "voids_id")
     ctx.session.add(
@@ -842,8 +959,8 @@ def add_time_entry(ctx: MutationContext, a: AddTimeEntry) -> None:
 
 
 class VoidTimeEntry(Args):
-    entry_id: uuid.UUID
-    voids_id: uuid.UUID
+    entry_id: NewEntryId
+    voids_id: EntryRef
     note: Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(_no_control)]
 
 
@@ -851,11 +968,8 @@ class VoidTimeEntry(Args):
 def void_time_entry(ctx: MutationContext, a: VoidTimeEntry) -> None:
     """Cancel an entry without replacing it: a zero-length voiding entry keeps the ledger
     append-only and says who removed the time and why."""
-    voided: TimeEntry = _get(ctx, TimeEntry, a.voids_id, "voided entry")
-    if voided.person_id != ctx.actor_id and ctx.actor_role not in TIMEKEEPERS:
-        raise MutationRejected(
-            "forbidden", "only consultants and leads void others' time", "voids_id"
-        )
+    voided: TimeEntry = _get(ctx, TimeEntry, a.voids_id, "voided entry", "voids_id")
+    _check_may_void(ctx, voided)
     if _is_voided(ctx, voided.id):
         raise MutationRejected("conflict", "that entry was already corrected", "voids_id")
     ctx.session.add(
@@ -877,6 +991,19 @@ def void_time_entry(ctx: MutationContext, a: VoidTimeEntry) -> None:
     )
 
 
+def _check_may_void(ctx: MutationContext, entry: TimeEntry) -> None:
+    """The one rule for voiding or correcting recorded time (``void_time_entry`` and
+    ``add_time_entry``'s ``voids_id`` alike): the entry's owner, or a lead or admin."""
+    if entry.person_id != ctx.actor_id and ctx.actor_role not in BILLING_ADMINS:
+        raise MutationRejected(
+            FORBIDDEN, "only the person who recorded the time, or a lead, can void it", "voids_id"
+        )
+
+
+def _span_text() -> str:
+    return f"{int(MAX_SPAN.total_seconds() // 3600)} hours"
+
+
 def _is_voided(ctx: MutationContext, entry_id: uuid.UUID) -> bool:
     count = ctx.session.scalar(
         select(func.count())
@@ -887,29 +1014,41 @@ def _is_voided(ctx: MutationContext, entry_id: uuid.UUID) -> bool:
 
 
 class ScheduleAppointment(Args):
-    appointment_id: uuid.UUID
-    organisation_id: uuid.UUID
-    consultant_id: uuid.UUID | None = None
-    ticket_id: uuid.UUID | None = None
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    appointment_id: NewAppointmentId
+    organisation_id: OrganisationRef
+    consultant_id: UserRef | None = None
+    ticket_id: TicketRef | None = None
+    starts_at: Instant
+    ends_at: Instant
     note: Body = ""
     #: Rescheduling: the appointment this booking replaces (cancelled right after), which the
     #: new slot may overlap.
-    replaces_id: uuid.UUID | None = None
+    replaces_id: AppointmentRef | None = None
 
 
 @mutator("schedule_appointment", ScheduleAppointment, TIMEKEEPERS | TRIAGERS)
 def schedule_appointment(ctx: MutationContext, a: ScheduleAppointment) -> None:
     if a.ends_at <= a.starts_at:
         raise MutationRejected("invalid", "the appointment must end after it starts", "ends_at")
-    if ctx.session.get(Appointment, a.appointment_id) is not None:
-        raise MutationRejected("duplicate", "an appointment with this id exists", "appointment_id")
+    if a.ends_at - a.starts_at > MAX_SPAN:
+        raise MutationRejected(
+            TOO_LONG,
+            f"an appointment lasts at most {_span_text()}; book longer work as one appointment"
+            " per day",
+            "ends_at",
+        )
     _get(ctx, Organisation, a.organisation_id, "organisation")
     if a.consultant_id is not None:
         _get(ctx, User, a.consultant_id, "consultant")
+    if a.ticket_id is not None:
+        ticket = _ticket(ctx, a.ticket_id)
+        if ticket.organisation_id != a.organisation_id:
+            raise MutationRejected(
+                INVALID, "the ticket belongs to another organisation", "ticket_id"
+            )
     clash = ctx.session.scalar(
         select(Appointment.starts_at).where(
+            Appointment.tenant_id == ctx.tenant_id,
             Appointment.consultant_id == (a.consultant_id or ctx.actor_id),
             Appointment.deleted.is_(False),
             Appointment.status == AppointmentStatus.SCHEDULED,
@@ -937,9 +1076,9 @@ def schedule_appointment(ctx: MutationContext, a: ScheduleAppointment) -> None:
 
 
 class CancelAppointment(Args):
-    appointment_id: uuid.UUID
+    appointment_id: AppointmentRef
     #: When the customer cancelled (they may have phoned before the desktop recorded it).
-    cancelled_at: AwareDatetime | None = None
+    cancelled_at: Instant | None = None
 
 
 @mutator("cancel_appointment", CancelAppointment, TIMEKEEPERS | TRIAGERS)
@@ -977,11 +1116,11 @@ def cancel_appointment(ctx: MutationContext, a: CancelAppointment) -> None:
 
 
 class RecordHourPurchase(Args):
-    block_id: uuid.UUID
-    organisation_id: uuid.UUID
+    block_id: NewBlockId
+    organisation_id: OrganisationRef
     minutes: Annotated[int, Field(gt=0, le=100_000 * 60)]
-    purchased_at: AwareDatetime
-    price: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)] | None = None
+    purchased_at: Instant
+    price: Money | None = None
     note: Body = ""
 
 
@@ -989,8 +1128,6 @@ class RecordHourPurchase(Args):
 def record_hour_purchase(ctx: MutationContext, a: RecordHourPurchase) -> None:
     if a.purchased_at > ctx.now + MAX_CLOCK_SKEW:
         raise MutationRejected("invalid", "a purchase cannot be in the future", "purchased_at")
-    if ctx.session.get(HourBlock, a.block_id) is not None:
-        raise MutationRejected("duplicate", "an hour block with this id exists", "block_id")
     _get(ctx, Organisation, a.organisation_id, "organisation")
     ctx.session.add(
         HourBlock(

@@ -22,7 +22,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from .bounds import MAX_WIRE_INT, ClientClock, WireInt
 
 #: The sync protocol's version. Raise it with any change an older desktop would misread: a
 #: schema change to a synced table (a new column it would drop, a new mutation it cannot
@@ -48,10 +50,11 @@ class _Model(BaseModel):
 
 
 class Mutation(_Model):
-    id: Annotated[int, Field(ge=1)]
+    id: Annotated[int, Field(ge=1, le=MAX_WIRE_INT)]
     name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z_]+$")]
-    args: dict[str, Any]
-    client_time: AwareDatetime | None = None
+    #: Bounded field by field by the mutator's own ``Args`` model (``sync.bounds``).
+    args: Annotated[dict[str, Any], Field(max_length=64)]
+    client_time: ClientClock = None
 
 
 class PushRequest(_Model):
@@ -82,10 +85,10 @@ class PushResponse(_Model):
 
 class PullRequest(_Model):
     client_id: uuid.UUID
-    cursor: Annotated[int, Field(ge=0)]
+    cursor: WireInt
     limit: Annotated[int, Field(ge=1, le=MAX_PULL_LIMIT)] = DEFAULT_PULL_LIMIT
     #: Report rejections of this client's mutations with ids above this.
-    rejections_after: Annotated[int, Field(ge=0)] = 0
+    rejections_after: WireInt = 0
 
 
 class Change(_Model):

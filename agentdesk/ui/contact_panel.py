@@ -53,6 +53,8 @@ from .panel_widgets import (
     MutationRunner,
     error_colour,
     ok_colour,
+    plain_label,
+    rich_label,
     show_availability,
 )
 
@@ -255,13 +257,13 @@ class ContactPanel(QWidget):
         self.refresh()
 
     def _build(self) -> None:
-        self.mark = QLabel()
+        self.mark = plain_label()
         font = QFont(self.mark.font())
         font.setPointSizeF(font.pointSizeF() * 1.6)
         font.setBold(True)
         self.mark.setFont(font)
         self.mark.setWordWrap(True)
-        self.requester_label = QLabel()
+        self.requester_label = rich_label()  # the requester's name is escaped into it
         self.requester_label.setWordWrap(True)
         self.fields: dict[str, QLabel] = {}
         form = QFormLayout()
@@ -274,7 +276,7 @@ class ContactPanel(QWidget):
             ("channel", "Channel"),
             ("request", "This request"),
         ):
-            label = QLabel()
+            label = rich_label()  # names in these are escaped (html.escape) into our markup
             label.setWordWrap(True)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.fields[key] = label
@@ -411,7 +413,8 @@ class ContactPanel(QWidget):
         allowance = entitlements.conversation_allowance(
             view.plan, view.verified_reviews, view.recent_reviews)
         if allowance is None:
-            conversations = f"{view.used_this_year} in {view.year} (unlimited on {view.plan.name})"
+            conversations = (f"{view.used_this_year} in {view.year} "
+                             f"(unlimited on {html.escape(view.plan.name)})")
         else:
             left = max(allowance - view.used_this_year, 0)
             conversations = (

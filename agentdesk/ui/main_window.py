@@ -111,6 +111,7 @@ class MessagePage(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.title = QLabel()
+        self.title.setTextFormat(Qt.TextFormat.PlainText)  # may quote a server's words
         self.title.setObjectName("messageTitle")
         font = self.title.font()
         font.setPointSizeF(font.pointSizeF() * 1.4)
@@ -118,6 +119,7 @@ class MessagePage(QWidget):
         self.title.setFont(font)
         self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.detail = QLabel()
+        self.detail.setTextFormat(Qt.TextFormat.PlainText)
         self.detail.setObjectName("messageDetail")
         self.detail.setWordWrap(True)
         self.detail.setAlignment(Qt.AlignmentFlag.AlignCenter)

@@ -28,6 +28,7 @@ from ..models import Organisation, Ticket, WaitingPeriod
 from ..policy.sla import SlaState
 from ..policy.workflow import OPEN_STATUSES
 from . import background, settings
+from .panel_widgets import tray_text
 from .sla_display import SlaClock, SlaInputs, duration_text
 from .sync_bridge import ReplicaChange
 
@@ -256,7 +257,7 @@ class Notifier(QObject):
         if self._tray is not None and self._tray.isVisible():
             icon = (QSystemTrayIcon.MessageIcon.Critical if critical
                     else QSystemTrayIcon.MessageIcon.Warning)
-            self._tray.showMessage(title, message, icon, self.MESSAGE_MS)
+            self._tray.showMessage(tray_text(title), tray_text(message), icon, self.MESSAGE_MS)
         self.notified.emit(title, message)
 
     def _clicked(self) -> None:

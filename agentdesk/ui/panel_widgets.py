@@ -13,13 +13,16 @@
 
 from __future__ import annotations
 
+import html
 import re
+import sys
 import uuid
 from collections.abc import Hashable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QAbstractButton, QApplication, QLabel, QLineEdit, QWidget
 
@@ -258,3 +261,36 @@ class MutationRunner:
             del self._issued[key]
             self._reported.discard(key)
         return shown
+
+
+# --------------------------------------------------------------------------- user text
+
+def plain_label(text: str = "") -> QLabel:
+    """A label for text someone typed (a subject, a name, a note): shown as it was typed.
+
+    Qt labels guess rich text by default, so a subject of ``<img src=...>`` would be rendered
+    (and fetched); ``PlainText`` shows it literally.
+    """
+    label = QLabel(text)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    return label
+
+
+def rich_label() -> QLabel:
+    """A label whose markup is ours and whose user text went through ``html.escape``: rich text
+    said explicitly, since an escaped string without a tag would be guessed plain and show
+    its ``&lt;`` entities."""
+    label = QLabel()
+    label.setTextFormat(Qt.TextFormat.RichText)
+    return label
+
+
+def plain_tooltip(text: str) -> str:
+    """A tooltip showing ``text`` literally (tooltips guess rich text and cannot be told)."""
+    return f"<p>{html.escape(text)}</p>" if text else ""
+
+
+def tray_text(text: str) -> str:
+    """Text for a tray balloon: freedesktop notification servers (Linux) read the body as
+    markup, other platforms show it as it is."""
+    return html.escape(text) if sys.platform.startswith("linux") else text

@@ -131,9 +131,11 @@ class SyncStatusBar(QStatusBar):
         self.last_sync_label.setObjectName("lastSync")
         self.last_sync_label.setAccessibleName("Last successful sync")
         self.server_label = QLabel()
+        self.server_label.setTextFormat(Qt.TextFormat.PlainText)  # names and URLs as typed
         self.server_label.setObjectName("serverName")
         self.server_label.setAccessibleName("Server")
         self.user_label = QLabel()
+        self.user_label.setTextFormat(Qt.TextFormat.PlainText)  # names and URLs as typed
         self.user_label.setObjectName("signedInUser")
         self.user_label.setAccessibleName("Signed in as")
         self.user_label.setContentsMargins(4, 0, 8, 0)

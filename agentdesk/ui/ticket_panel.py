@@ -54,6 +54,8 @@ from .panel_widgets import (
     local_text,
     money_text,
     ok_colour,
+    plain_label,
+    rich_label,
     show_availability,
 )
 from .sla_display import sla_colour, sla_text, sla_tooltip
@@ -193,7 +195,7 @@ class TicketPanel(QWidget):
     # ------------------------------------------------------------------ building
 
     def _build(self) -> None:
-        self.title = QLabel()
+        self.title = plain_label()
         font = QFont(self.title.font())
         font.setPointSizeF(font.pointSizeF() * 1.3)
         font.setBold(True)
@@ -362,7 +364,8 @@ class TicketPanel(QWidget):
         layout.addWidget(self.card)
 
     def _field(self, key: str) -> QLabel:
-        label = QLabel()
+        # Our markup only where the text was escaped first (requester, customer).
+        label = rich_label() if key in ("requester", "customer") else plain_label()
         label.setWordWrap(True)
         label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)

@@ -34,7 +34,6 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import shiboken6
 from PySide6.QtCore import QDateTime, QEvent, QObject, QSettings, QTimer, Slot
@@ -63,29 +62,45 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..models import (
-    HourBlock,
     Organisation,
     Role,
     RunningTimer,
     Tenant,
     Ticket,
     TicketKind,
-    TimeEntry,
     TimeKind,
     new_id,
     utcnow,
 )
 from ..policy import billing
 from ..policy.billing import (
-    DEFAULT_INCREMENT_MINUTES,
-    DayBill,
     WorkItem,
-    WorkKind,
-    bill_days,
+)
+from ..queries.balances import (
+    Prepaid,
+    PrepaidFigures,
+    RunningInfo,
+    TodayTotals,
+    clipped_work,
+    day_bounds,
+    live_entries,
+    prepaid_figures,
+    today_totals,
+    valid_zone,
+    zone_of,
 )
 from ..sync.mutators import TIMEKEEPERS
 from ..sync.replica import Replica
-from .panel_widgets import InlineMessage, MutationRunner, local_text, show_availability
+from . import background
+from .panel_widgets import (
+    InlineMessage,
+    MutationRunner,
+    local_text,
+    plain_label,
+    plain_tooltip,
+    show_availability,
+    tray_text,
+)
 from .settings import IDLE_MINUTES
 
 log = logging.getLogger(__name__)
@@ -112,19 +127,6 @@ RECENT_ENTRIES = timedelta(days=30)
 
 
 # --------------------------------------------------------------------------------- data
-
-
-@dataclass(frozen=True)
-class RunningInfo:
-    """The signed-in user's running timer, as read from the replica."""
-
-    timer_id: uuid.UUID
-    organisation_id: uuid.UUID
-    organisation_name: str
-    ticket_id: uuid.UUID | None
-    ticket_subject: str | None
-    started_at: datetime
-    billable: bool
 
 
 @dataclass(frozen=True)
@@ -164,23 +166,6 @@ class EntryInfo:
         return text
 
 
-@dataclass(frozen=True)
-class TodayTotals:
-    """Today's bill for one customer, with the running timer counted provisionally."""
-
-    organisation_id: uuid.UUID
-    day: date
-    raw: timedelta
-    billed_minutes: int
-    unscheduled_minutes: int
-    increment_minutes: int
-
-    @property
-    def to_next_increment(self) -> timedelta:
-        """Work left before the day's pooled time rounds up to one more increment."""
-        return timedelta(minutes=self.unscheduled_minutes) - self.raw
-
-
 def elapsed_text(elapsed: timedelta) -> str:
     """"1:02:03": whole seconds, never negative (a clock set back shows 0:00:00)."""
     total = max(int(elapsed.total_seconds()), 0)
@@ -206,160 +191,6 @@ def _minutes_text(value: timedelta) -> str:
     return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m"
 
 
-def _zone(tz: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
-def _valid_zone(tz: str) -> str:
-    """The team's zone name, or UTC when the replica holds one this machine does not know."""
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        log.warning("unknown team time zone %r; counting days in UTC", tz)
-        return "UTC"
-    return tz
-
-
-def _day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
-    zone = _zone(tz)
-    start = datetime.combine(day, datetime.min.time(), tzinfo=zone).astimezone(UTC)
-    end = datetime.combine(day + timedelta(days=1), datetime.min.time(),
-                           tzinfo=zone).astimezone(UTC)
-    return start, end
-
-
-def _work_item(entry: TimeEntry) -> WorkItem:
-    return WorkItem(
-        customer_id=str(entry.organisation_id),
-        person=str(entry.person_id),
-        kind=WorkKind(entry.kind.value),
-        start=entry.started_at,
-        end=entry.ended_at,
-        billable=entry.billable,
-        extra_engineer=entry.extra_engineer,
-        id=str(entry.id),
-    )
-
-
-def _live_entries(session: Session, org_id: uuid.UUID, since: datetime,
-                  until: datetime) -> list[TimeEntry]:
-    """The organisation's ledger entries touching [since, until), minus voided ones and the
-    zero-length voiding entries themselves (append-only ledger: a correction is a new entry
-    that voids the old one, so only entries nobody voided count)."""
-    entries = list(session.scalars(
-        select(TimeEntry).where(
-            TimeEntry.organisation_id == org_id,
-            TimeEntry.deleted.is_(False),
-            TimeEntry.started_at < until,
-            TimeEntry.ended_at >= since,
-        )
-    ))
-    if not entries:
-        return []
-    voided = set(session.scalars(
-        select(TimeEntry.voids_id).where(
-            TimeEntry.voids_id.in_([e.id for e in entries]), TimeEntry.deleted.is_(False)
-        )
-    ))
-    return [e for e in entries if e.id not in voided and e.source != "void"]
-
-
-def _with_running(items: Sequence[WorkItem], organisation_id: uuid.UUID,
-                  running: RunningInfo | None, person: str, now: datetime) -> list[WorkItem]:
-    """The customer's work items plus the running timer so far, if it runs for them (counted
-    provisionally: unscheduled time from its start to ``now``)."""
-    work = list(items)
-    if running is not None and running.organisation_id == organisation_id and (
-        now > running.started_at
-    ):
-        work.append(WorkItem(
-            customer_id=str(organisation_id), person=person, kind=WorkKind.UNSCHEDULED,
-            start=running.started_at, end=now, billable=running.billable, id="running",
-        ))
-    return work
-
-
-def today_totals(
-    items: Sequence[WorkItem],
-    organisation_id: uuid.UUID,
-    day: date,
-    tz: str,
-    running: RunningInfo | None,
-    person: str,
-    now: datetime,
-) -> TodayTotals:
-    """Seed 001's bill for ``day``: the closed entries plus the running timer so far."""
-    work = _with_running(items, organisation_id, running, person, now)
-    bill: DayBill | None = next(
-        (b for b in bill_days(work, tz=tz) if b.day == day), None
-    )
-    if bill is None:
-        return TodayTotals(organisation_id, day, timedelta(0), 0, 0, DEFAULT_INCREMENT_MINUTES)
-    return TodayTotals(
-        organisation_id, day, bill.raw_unscheduled, bill.total_minutes,
-        bill.unscheduled_minutes, bill.increment_minutes,
-    )
-
-
-#: Billing days are local days: a block expiring during a day still covers that day, so the
-#: ledger window reaches this far before the earliest block that matters.
-_DAY_SLACK = timedelta(days=2)
-
-
-@dataclass(frozen=True)
-class Prepaid:
-    """A customer's prepaid 1-on-1 hour blocks (seed 001: used within 90 days of purchase or
-    forfeited, never refunded) and the ledger entries that draw on them, oldest block first.
-
-    Only the blocks that still matter are kept: the ones not yet expired, and older ones whose
-    validity overlaps theirs (a day's bill draws from the oldest valid block first), with the
-    entries since the first of those. ``last_expired`` is set when every block has expired.
-    """
-
-    organisation_id: uuid.UUID
-    blocks: tuple[billing.HourBlock, ...]
-    items: tuple[WorkItem, ...]
-    last_expired: datetime | None = None
-
-
-def read_prepaid(session: Session, org_id: uuid.UUID, now: datetime) -> Prepaid | None:
-    """The organisation's prepaid ledger (None: it never bought 1-on-1 hours)."""
-    blocks = [
-        billing.HourBlock(id=str(r.id), customer_id=str(org_id), purchased_at=r.purchased_at,
-                          minutes=r.minutes)
-        for r in session.scalars(
-            select(HourBlock)
-            .where(HourBlock.organisation_id == org_id, HourBlock.deleted.is_(False))
-            .order_by(HourBlock.purchased_at)
-        )
-    ]
-    if not blocks:
-        return None
-    start = now
-    for block in reversed(blocks):  # newest first: each one may reach the window further back
-        if block.expires_at > start - _DAY_SLACK:
-            start = min(start, block.purchased_at)
-    since = start - _DAY_SLACK
-    kept = tuple(b for b in blocks if b.expires_at > since and b.purchased_at <= now)
-    if not any(b.expires_at > now for b in kept):
-        return Prepaid(org_id, (), (), last_expired=max(b.expires_at for b in blocks))
-    items = tuple(_work_item(e) for e in _live_entries(session, org_id, since,
-                                                       now + timedelta(days=1)))
-    return Prepaid(org_id, kept, items)
-
-
-def prepaid_balance(prepaid: Prepaid, running: RunningInfo | None, person: str, tz: str,
-                    now: datetime) -> billing.Balance | None:
-    """What is left now, the running timer counted provisionally (None: all expired)."""
-    if not prepaid.blocks:
-        return None
-    work = _with_running([i for i in prepaid.items if i.start <= now],
-                         prepaid.organisation_id, running, person, now)
-    return billing.balance(prepaid.blocks, bill_days(work, tz=tz), now,
-                           customer_id=str(prepaid.organisation_id))
 
 
 def prepaid_text(prepaid: Prepaid | None, left: billing.Balance | None) -> tuple[str, str]:
@@ -496,9 +327,9 @@ class TimeEntryDialog(QDialog):
         self.note_edit.setMaxLength(2000)
         self.error = InlineMessage()
         form = QFormLayout()
-        form.addRow("Customer:", QLabel(organisation_name))
+        form.addRow("Customer:", plain_label(organisation_name))
         if ticket_subject:
-            form.addRow("Ticket:", QLabel(ticket_subject))
+            form.addRow("Ticket:", plain_label(ticket_subject))
         form.addRow("Replaces:", self.replaces_combo)
         form.addRow("Start:", self.start_edit)
         form.addRow("End:", self.end_edit)
@@ -659,6 +490,7 @@ class TimerWidget(QWidget):
         self.balance: billing.Balance | None = None
         self._prepaid: Prepaid | None = None
         self._prepaid_shown: tuple[datetime, RunningInfo | None] | None = None
+        self._prepaid_generation = 0
         self.idle_prompt: IdlePrompt | None = None
         self.entry_dialog: TimeEntryDialog | None = None
         self.void_dialog: VoidEntryDialog | None = None
@@ -680,7 +512,7 @@ class TimerWidget(QWidget):
         font.setBold(True)
         font.setStyleHint(QFont.StyleHint.Monospace)
         self.elapsed_label.setFont(font)
-        self.subject_label = QLabel()
+        self.subject_label = plain_label()
         self.subject_label.setMaximumWidth(260)
         self.toggle_button = QPushButton("Start")
         self.toggle_button.clicked.connect(self.toggle)
@@ -742,18 +574,16 @@ class TimerWidget(QWidget):
         now = self._clock()
         with self.replica.session() as s:
             tenant = s.get(Tenant, state.tenant_id) if state.tenant_id is not None else None
-            self._tz = _valid_zone(tenant.timezone if tenant is not None else "UTC")
+            self._tz = valid_zone(tenant.timezone if tenant is not None else "UTC")
             self._running = self._read_running(s)
             self._ticket = self._read_ticket(s, self._ticket_id)
             self._customer = self._pick_customer()
-            self._day = now.astimezone(_zone(self._tz)).date()
+            self._day = now.astimezone(zone_of(self._tz)).date()
             self._items = []
             self._prepaid = None
             if self._customer is not None:
-                since, until = _day_bounds(self._day, self._tz)
-                self._items = [_work_item(e) for e in
-                               _live_entries(s, self._customer[0], since, until)]
-                self._prepaid = read_prepaid(s, self._customer[0], now)
+                since, until = day_bounds(self._day, self._tz)
+                self._items = clipped_work(s, self._customer[0], since, until)
         self._prepaid_shown = None
         if self._split_at_escalation():
             return  # the split refreshed already
@@ -852,7 +682,7 @@ class TimerWidget(QWidget):
             return []
         now = self._clock()
         with self.replica.session() as s:
-            entries = _live_entries(s, self._customer[0], now - RECENT_ENTRIES,
+            entries = live_entries(s, self._customer[0], now - RECENT_ENTRIES,
                                     now + timedelta(days=1))
         mine_only = self._role not in TIMEKEEPERS
         chosen = [e for e in entries if not mine_only or e.person_id == self._user_id]
@@ -949,7 +779,7 @@ class TimerWidget(QWidget):
                 # First, not last: the toolbar elides the end of a long subject.
                 what = f"Not billable (general support) · {what}"
             self.subject_label.setText(what)
-            self.subject_label.setToolTip(what)
+            self.subject_label.setToolTip(plain_tooltip(what))
         else:
             self.toggle_button.setText("Start")
             refusal = self._start_refusal()
@@ -969,24 +799,43 @@ class TimerWidget(QWidget):
             else "Select a ticket to record time for its organisation")
 
     def _show_prepaid(self, now: datetime, running: RunningInfo | None) -> None:
-        """The customer's prepaid balance, recomputed once a minute while time runs (the
-        ledger replay is the heaviest part of a tick)."""
+        """The customer's prepaid balance, recomputed once a minute while time runs. The
+        ledger read and replay (the heaviest part of a tick) run on a worker
+        (``queries.balances.prepaid_figures``); the answer to the latest request is shown."""
         minute = (now.replace(second=0, microsecond=0), running)
-        if minute == self._prepaid_shown:
+        if minute == self._prepaid_shown or self._customer is None:
             return
         self._prepaid_shown = minute
-        prepaid = self._prepaid
-        self.balance = (prepaid_balance(prepaid, running, str(self._user_id), self._tz, now)
-                        if prepaid is not None else None)
-        text, tip = prepaid_text(prepaid, self.balance)
-        self.prepaid_label.setText(text)
-        self.prepaid_label.setToolTip(tip)
+        self._prepaid_generation += 1
+        generation, replica = self._prepaid_generation, self.replica
+        org_id, person, tz = self._customer[0], str(self._user_id), self._tz
+
+        def work() -> PrepaidFigures:
+            with replica.session() as s:
+                return prepaid_figures(s, org_id, running, person, tz, now)
+
+        def done(result: PrepaidFigures) -> None:
+            op.deleteLater()
+            if generation != self._prepaid_generation:
+                return  # a newer request is on its way
+            self._prepaid, self.balance = result.prepaid, result.balance
+            text, tip = prepaid_text(result.prepaid, result.balance)
+            self.prepaid_label.setText(text)
+            self.prepaid_label.setToolTip(tip)
+
+        def failed(exc: Exception) -> None:
+            op.deleteLater()
+            log.error("prepaid balance failed: %s", exc, exc_info=exc)
+
+        op: background.Operation[PrepaidFigures] = background.Operation(
+            work, on_success=done, on_failure=failed, parent=self)
+        op.start()
 
     def tick(self) -> None:
         """The 1 s tick: labels only, from the values read at the last refresh."""
         now = self._clock()
         running = self._running
-        if self._day is not None and now.astimezone(_zone(self._tz)).date() != self._day:
+        if self._day is not None and now.astimezone(zone_of(self._tz)).date() != self._day:
             self.refresh()  # the team's day turned: today's entries are other entries
             return
         self.elapsed_label.setText(
@@ -1205,4 +1054,4 @@ class TimerTray(QObject):
         self.elapsed_action.setText(text)
         self.switch_action.setEnabled(timer.switch_button.isEnabled())
         if self.icon is not None:
-            self.icon.setToolTip(f"AgentDesk timer — {text}")
+            self.icon.setToolTip(tray_text(f"AgentDesk timer — {text}"))

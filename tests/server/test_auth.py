@@ -121,36 +121,59 @@ def test_bad_credentials_give_no_hint(client: TestClient, world: World) -> None:
     assert wrong_password.json()["error"]["message"] == "wrong username or password"
 
 
-def test_rate_limit_per_user(make_app: Callable[..., FastAPI], world: World) -> None:
+def test_failures_slow_down_that_username_from_that_address_only(
+    make_app: Callable[..., FastAPI], world: World
+) -> None:
+    """Finding 5 of issue 9: five wrong passwords used to lock the username for everyone,
+    the owner's right password included, so anyone could lock a teammate out."""
     app = make_app(login_failures_per_user=3, login_failures_per_address=100,
-                   login_failure_window=timedelta(minutes=10))
-    with client_for(app) as client:
+                   login_failure_window=timedelta(minutes=10),
+                   login_delay=timedelta(seconds=30))
+    with client_for(app) as attacker:
         for _ in range(3):
-            bad = client.post("/api/v1/login", json={"username": "agent", "password": "wrong!!"})
+            bad = attacker.post("/api/v1/login", json={"username": "agent", "password": "wrong!!"})
             assert bad.status_code == 401
-        # Locked now: even the right password is refused until the window passes.
-        locked = client.post("/api/v1/login", json={"username": "agent", "password": PASSWORD})
-        assert locked.status_code == 429
-        assert locked.headers["retry-after"] == "600"
-        assert locked.json()["error"]["code"] == "rate_limited"
-        # Other users are not affected by agent's lock.
-        _login(client, "lead")
+        # From the failing address, even the right password waits now.
+        held = attacker.post("/api/v1/login", json={"username": "agent", "password": PASSWORD})
+        assert held.status_code == 429
+        assert held.headers["retry-after"] == "30"
+        assert held.json()["error"]["code"] == "rate_limited"
+        # Other users are not affected.
+        _login(attacker, "lead")
+    # The owner, from an address that has not been failing, gets in at once.
+    owner = TestClient(app, raise_server_exceptions=False, client=("192.0.2.7", 40000))
+    try:
+        assert owner.post("/api/v1/login",
+                          json={"username": "agent", "password": PASSWORD}).status_code == 200
+    finally:
+        owner.close()
 
 
-def test_rate_limit_per_user_expires_with_the_window(
+def test_the_delay_grows_with_every_further_failure(
     make_app: Callable[..., FastAPI], world: World, sessions: sessionmaker[Session]
 ) -> None:
-    app = make_app(login_failures_per_user=2, login_failure_window=timedelta(minutes=10))
+    app = make_app(login_failures_per_user=2, login_failures_per_address=100,
+                   login_failure_window=timedelta(minutes=10), login_delay=timedelta(seconds=30))
+    waits = []
     with client_for(app) as client:
         for _ in range(2):
             client.post("/api/v1/login", json={"username": "agent", "password": "wrong!!"})
-        assert client.post("/api/v1/login", json={"username": "agent", "password": PASSWORD}
-                           ).status_code == 429
+        for _ in range(4):
+            held = client.post("/api/v1/login", json={"username": "agent", "password": "x" * 9})
+            assert held.status_code == 429
+            waits.append(int(held.headers["retry-after"]))
+            with session_scope(sessions) as s:  # the wait passes; the next guess is wrong too
+                for failure in s.scalars(select(LoginFailure)):
+                    failure.at -= timedelta(seconds=waits[-1])
+            bad = client.post("/api/v1/login", json={"username": "agent", "password": "wrong!!"})
+            assert bad.status_code == 401
+        assert waits == [30, 60, 120, 240]
+        # Capped at the window, and gone with it.
         with session_scope(sessions) as s:
             s.execute(update(LoginFailure).values(at=utcnow() - timedelta(minutes=11)))
         _login(client, "agent")
         with session_scope(sessions) as s:
-            # A success clears the user's failures.
+            # A success clears that address's failures for the user.
             assert s.scalars(select(LoginFailure).where(LoginFailure.username == "agent")
                              ).all() == []
 

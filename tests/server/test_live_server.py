@@ -13,6 +13,8 @@ import requests
 import uvicorn
 from fastapi import FastAPI
 
+from agentdesk.server.embedded import EmbeddedServer
+from agentdesk.server.settings import ServerSettings
 from tests.server.helpers import PASSWORD, World
 
 
@@ -65,3 +67,27 @@ def test_login_me_logout_over_real_http(live_url: str, world: World) -> None:
                         headers={"content-type": "application/json"})
         assert bad.status_code == 422
         assert bad.json()["error"]["field"] == "body"
+
+
+@pytest.mark.parametrize("trusted", [(), ("127.0.0.1",)])
+def test_forwarded_for_counts_only_from_a_trusted_proxy(
+    database_url: str, world: World, trusted: tuple[str, ...]
+) -> None:
+    """Finding 5 of issue 9: uvicorn believed ``X-Forwarded-For`` from 127.0.0.1 by default,
+    so a made-up header dodged the per-address sign-in limit."""
+    settings = ServerSettings(database_url=database_url, login_failures_per_address=3,
+                              login_failures_per_user=100, trusted_proxies=trusted)
+    server = EmbeddedServer(settings).start()
+    try:
+        with requests.Session() as http:
+            statuses = [
+                http.post(f"{server.url}/api/v1/login", timeout=10,
+                          headers={"X-Forwarded-For": f"203.0.113.{i}"},
+                          json={"username": f"guess{i}", "password": "wrong!!"}).status_code
+                for i in range(5)
+            ]
+    finally:
+        server.stop()
+    # Untrusted: every attempt comes from 127.0.0.1 whatever the header says, and the fourth
+    # is refused. Behind a trusted proxy, each forwarded client has its own count.
+    assert statuses == ([401, 401, 401, 429, 429] if not trusted else [401] * 5)

@@ -97,6 +97,18 @@ def test_deactivated_user_is_locked_out(client: TestClient, world: World, login:
                        ).status_code == 401
 
 
+def test_reactivation_does_not_revive_old_tokens(client: TestClient, world: World,
+                                                 login: Login) -> None:
+    agent, admin = login("agent"), login("admin")
+    url = f"{API}/users/{world.users[Role.AGENT]}"
+    assert client.patch(url, headers=admin, json={"active": False}).status_code == 200
+    assert client.patch(url, headers=admin, json={"active": True}).status_code == 200
+    response = client.get(f"{API}/me", headers=agent)
+    assert response.status_code == 401
+    assert "revoked" in response.json()["error"]["message"]
+    assert client.get(f"{API}/me", headers=login("agent")).status_code == 200
+
+
 def test_self_demotion_is_refused_with_a_clear_message(client: TestClient, world: World,
                                                        login: Login) -> None:
     response = client.patch(f"{API}/users/{world.users[Role.LEAD]}", headers=login("lead"),

@@ -32,7 +32,7 @@ import pytest
 from pydantic import BaseModel
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from agentdesk.models import (
@@ -222,8 +222,9 @@ def test_a_constraint_tripped_in_a_group_is_rolled_back_alone(
     assert _note_bodies(engine) == Counter({"note 1": 1, "note 3": 1})
 
 
-class _Boom(RuntimeError):
-    pass
+class _Boom(SQLAlchemyError):
+    """The server dying mid-push (a lost database connection, say): not a refusal a mutator's
+    unforeseen error becomes (``internal_error``), but the end of the request."""
 
 
 def test_a_failure_after_a_committed_group_keeps_it_and_the_retry_applies_the_rest_once(

@@ -46,9 +46,11 @@ class World:
             run_mutation(ctx, name, args)
 
 
-def build_world(sessions: sessionmaker[Session]) -> World:
+def build_world(sessions: sessionmaker[Session], prefix: str = "",
+                name: str = "Acme Support") -> World:
+    """The team; ``prefix`` starts its usernames, so a second team can share the database."""
     with session_scope(sessions) as s:
-        tenant = Tenant(name="Acme Support", timezone="America/New_York")
+        tenant = Tenant(name=name, timezone="America/New_York")
         s.add(tenant)
         s.flush()
         enable_stamping(s, tenant.id)
@@ -62,7 +64,7 @@ def build_world(sessions: sessionmaker[Session]) -> World:
             w.plans[p.key] = row.id
         for role in ("agent", "agent2", "coordinator", "consultant", "consultant2", "lead",
                      "admin"):
-            u = User(tenant_id=tenant.id, username=role, display_name=role.title(),
+            u = User(tenant_id=tenant.id, username=prefix + role, display_name=role.title(),
                      role=Role(role.rstrip("0123456789")))
             s.add(u)
             w.users[role] = u.id

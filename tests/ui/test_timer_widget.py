@@ -12,6 +12,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 import shiboken6
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
@@ -21,11 +22,18 @@ from sqlalchemy import select
 from agentdesk.models import RunningTimer, TimeEntry
 from agentdesk.sync.engine import SyncEngine
 from agentdesk.sync.replica import Replica
+from agentdesk.ui import background
 from agentdesk.ui.panel_widgets import local_text
 from agentdesk.ui.settings import IDLE_MINUTES
 from agentdesk.ui.timer_widget import TimerTray, TimerWidget, entry_problem
 from tests.sync.conftest import Desk, Team
 from tests.ui.conftest import FakeClock, PanelDesk, new_ticket
+
+
+@pytest.fixture(autouse=True)
+def _inline_background(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The prepaid balance is computed by a background operation; here it runs inline."""
+    monkeypatch.setattr(background, "SYNCHRONOUS", True)
 
 
 def _settings(tmp_path: Path, idle_minutes: int = 10) -> QSettings:

@@ -6,7 +6,8 @@ many server processes a team runs, per username and per client address.
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Request, Security
 from sqlalchemy import delete, func, select, update
@@ -39,24 +40,40 @@ def _client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def login_wait(settings: ServerSettings, failures: int, last: datetime | None,
+               now: datetime) -> timedelta:
+    """How long a (username, address) pair must still wait after ``failures`` recent failures,
+    the latest at ``last``: nothing for the first few, then ``login_delay`` doubling with each
+    further failure, never more than the window."""
+    over = failures - settings.login_failures_per_user
+    if over < 0 or last is None:
+        return timedelta(0)
+    delay: timedelta = min(settings.login_delay * (2 ** min(over, 32)),
+                           settings.login_failure_window)
+    left: timedelta = last + delay - now
+    return max(left, timedelta(0))
+
+
 def _check_rate_limit(
     session: Session, settings: ServerSettings, username: str, address: str, now: datetime
 ) -> None:
     since = now - settings.login_failure_window
-    per_user = session.scalar(
-        select(func.count()).select_from(LoginFailure)
-        .where(LoginFailure.username == username, LoginFailure.at > since)
-    ) or 0
+    pair, last = session.execute(
+        select(func.count(), func.max(LoginFailure.at))
+        .where(LoginFailure.username == username, LoginFailure.address == address,
+               LoginFailure.at > since)
+    ).one()
+    wait = login_wait(settings, int(pair or 0), last, now)
     per_address = session.scalar(
         select(func.count()).select_from(LoginFailure)
         .where(LoginFailure.address == address, LoginFailure.at > since)
     ) or 0
-    if per_user >= settings.login_failures_per_user or per_address >= (
-        settings.login_failures_per_address
-    ):
-        retry = int(settings.login_failure_window.total_seconds())
-        raise ApiError(429, "rate_limited", "too many failed sign-ins; try again later",
-                       headers={"Retry-After": str(retry)})
+    if per_address >= settings.login_failures_per_address:
+        wait = max(wait, settings.login_failure_window)
+    if wait > timedelta(0):
+        raise ApiError(429, "rate_limited", "too many failed sign-ins from here; try again "
+                       f"in {math.ceil(wait.total_seconds())} seconds",
+                       headers={"Retry-After": str(math.ceil(wait.total_seconds()))})
 
 
 @router.post("/login", response_model=LoginResponse, summary="Sign in; returns a bearer token")
@@ -74,8 +91,10 @@ def login(body: LoginRequest, request: Request, state: StateDep, session: WriteS
         # Commit the failure even though we answer with an error.
         session.commit()
         raise ApiError(401, "bad_credentials", "wrong username or password")
-    # Old failures for this user stop counting after a success; expired tokens are swept.
-    session.execute(delete(LoginFailure).where(LoginFailure.username == body.username))
+    # This address's failures for this user stop counting after a success (another address's
+    # do not: the owner signing in must not wipe an attacker's slate); expired tokens go.
+    session.execute(delete(LoginFailure).where(LoginFailure.username == body.username,
+                                               LoginFailure.address == address))
     session.execute(delete(AuthToken).where(AuthToken.user_id == user.id,
                                             AuthToken.expires_at < now))
     token = new_token()

@@ -10,9 +10,9 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from ...models import Role, User, utcnow
+from ...models import AuthToken, Role, User, utcnow
 from ..deps import CurrentUser, ReadSession, WriteSession, tenant_session
 from ..errors import ApiError
 from ..schemas import TeamMemberOut, UserCreate, UserOut, UserPatch
@@ -77,6 +77,12 @@ def update_user(user_id: uuid.UUID, body: UserPatch, user: Lead, session: WriteS
     if "display_name" in sent:
         target.display_name = body.display_name
     if "active" in sent:
+        if target.active and not body.active:
+            # Deactivation ends every session for good: the tokens are revoked, so turning the
+            # account back on later does not bring a lost laptop's token back to life.
+            session.execute(update(AuthToken)
+                            .where(AuthToken.user_id == target.id, AuthToken.revoked_at.is_(None))
+                            .values(revoked_at=utcnow()))
         target.active = body.active
     session.flush()
     return user_out(target)
