@@ -89,6 +89,7 @@ from ..queries.balances import (
     valid_zone,
     zone_of,
 )
+from ..sync.bounds import MAX_SPAN
 from ..sync.mutators import TIMEKEEPERS
 from ..sync.replica import Replica
 from . import background
@@ -407,6 +408,58 @@ class TimeEntryDialog(QDialog):
         self.accept()
 
 
+class ForgottenTimerDialog(QDialog):
+    """A timer left running past a day's work (``MAX_SPAN``) cannot be stopped "now": the
+    server refuses an entry that long. The person says when the work ended instead (between the
+    start and the longest span allowed), and the entry ends there."""
+
+    #: The first guess: a working day after the start.
+    GUESS = timedelta(hours=8)
+
+    def __init__(self, running: RunningInfo, now: datetime,
+                 submit: Callable[[datetime], str | None],
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("When did the work end?")
+        self._submit = submit
+        self._latest = min(running.started_at + MAX_SPAN, now)
+        hours = int((now - running.started_at).total_seconds() // 3600)
+        explanation = plain_label(
+            f"The timer on {running.organisation_name} has been running for {hours} hours, since "
+            f"{local_text(running.started_at)}. It was probably left running: say when the work "
+            "ended. Record any further work as manual entries, one per day.")
+        explanation.setWordWrap(True)
+        self.end_edit = TimeEntryDialog._datetime_edit(
+            min(running.started_at + self.GUESS, self._latest))
+        self.end_edit.setMinimumDateTime(
+            QDateTime.fromSecsSinceEpoch(int(running.started_at.timestamp())))
+        self.end_edit.setMaximumDateTime(QDateTime.fromSecsSinceEpoch(
+            int(self._latest.timestamp()) // 60 * 60))
+        self.error = InlineMessage()
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.stop_button = buttons.addButton("Stop at this time",
+                                             QDialogButtonBox.ButtonRole.AcceptRole)
+        buttons.accepted.connect(self.save)
+        buttons.rejected.connect(self.reject)
+        form = QFormLayout()
+        form.addRow("Work ended:", self.end_edit)
+        layout = QVBoxLayout(self)
+        layout.addWidget(explanation)
+        layout.addLayout(form)
+        layout.addWidget(self.error)
+        layout.addWidget(buttons)
+
+    def ended_at(self) -> datetime:
+        return TimeEntryDialog._value(self.end_edit)
+
+    def save(self) -> None:
+        refusal = self._submit(self.ended_at())
+        if refusal:
+            self.error.show_error(refusal)
+            return
+        self.accept()
+
+
 class VoidEntryDialog(QDialog):
     """Remove an entry without replacing it, saying why (the ledger keeps both)."""
 
@@ -494,6 +547,7 @@ class TimerWidget(QWidget):
         self.idle_prompt: IdlePrompt | None = None
         self.entry_dialog: TimeEntryDialog | None = None
         self.void_dialog: VoidEntryDialog | None = None
+        self.forgotten_dialog: ForgottenTimerDialog | None = None
         self._build()
         self._runner = MutationRunner(replica, self.message)
         self.idle_monitor = IdleMonitor(clock, self)
@@ -611,9 +665,24 @@ class TimerWidget(QWidget):
         if self._running is None:
             self.message.show_error("no timer is running")
             return False
-        ok = self._stop_at(self._running, self._clock(), "timer stopped")
+        now = self._clock()
+        if now - self._running.started_at > MAX_SPAN:
+            self.open_forgotten_timer_dialog(self._running, now)
+            return False
+        ok = self._stop_at(self._running, now, "timer stopped")
         self.refresh()
         return ok
+
+    def open_forgotten_timer_dialog(self, running: RunningInfo, now: datetime) -> None:
+        def submit(at: datetime) -> str | None:
+            ok = self._stop_at(running, at, "timer stopped at the time you gave")
+            self.refresh()
+            return None if ok else self.message.text()
+
+        _discard(self.forgotten_dialog)
+        dialog = ForgottenTimerDialog(running, now, submit, self)
+        self.forgotten_dialog = dialog
+        dialog.open()
 
     def switch_to_current(self) -> bool:
         """Stop the running timer and start one on the selected ticket, at the same instant

@@ -498,3 +498,37 @@ def test_prepaid_text_when_every_block_expired_or_is_used_up() -> None:
     text, tip = prepaid_text(Prepaid(org, (), ()), used_up)
     assert text == "Prepaid: none left"
     assert "invoiced as overage" in tip
+
+
+def test_a_timer_left_running_for_days_stops_at_the_time_the_person_gives(
+    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk, tmp_path: Path
+) -> None:
+    """Entries are capped at a day's work (MAX_SPAN), so "stop now" after a weekend would be
+    refused for good; the widget asks when the work ended instead, within the allowed span."""
+    desk = panel_desk("consultant")
+    ticket_id = _one_on_one(desk, panel_team)
+    clock = FakeClock(datetime.now(UTC) - timedelta(hours=50))
+    timer = _timer(qtbot, desk, clock, tmp_path)
+    timer.set_current_ticket(ticket_id)
+    t0 = clock.now
+    assert timer.start()
+    clock.advance(hours=49)
+
+    assert timer.stop() is False, "not stopped yet: the person is asked first"
+    dialog = timer.forgotten_dialog
+    assert dialog is not None
+    assert dialog.isVisible()
+    guess = t0 + timedelta(hours=8) - dialog.ended_at()
+    assert timedelta(0) <= guess < timedelta(minutes=1), "a working day (to the minute) first"
+    latest = dialog.end_edit.maximumDateTime().toSecsSinceEpoch()
+    assert latest <= int((t0 + timedelta(hours=24)).timestamp())
+    assert [e for e in _entries(desk.replica) if e.source == "timer"] == []
+
+    dialog.end_edit.setDateTime(dialog.end_edit.dateTime().addSecs(-3 * 3600))
+    qtbot.mouseClick(dialog.stop_button, Qt.MouseButton.LeftButton)
+    assert not dialog.isVisible()
+    assert timer.running is None
+    [entry] = [e for e in _entries(desk.replica) if e.source == "timer"]
+    assert entry.started_at == t0
+    assert entry.ended_at == dialog.ended_at()
+    assert timedelta(hours=4, minutes=59) < entry.ended_at - t0 <= timedelta(hours=5)
