@@ -69,6 +69,9 @@ class Ticket(SyncedMixin, Base):
         # is a range scan. Its leading column serves every by-organisation lookup too (the
         # foreign key's RESTRICT check included), so there is no separate organisation index.
         Index("ix_tickets_organisation_arrived", "organisation_id", "arrived_at"),
+        # The dashboard's SLA buckets: unanswered open tickets by their stored instants, as
+        # range counts over an index-only scan (no business-time walk per ticket).
+        Index("ix_tickets_sla", "first_response_at", "status", "sla_due_at", "sla_risk_at"),
         CheckConstraint("stated_urgency BETWEEN 1 AND 4", name="stated_urgency_range"),
         CheckConstraint("tier IS NULL OR tier BETWEEN 1 AND 4", name="tier_range"),
         CheckConstraint("urgency BETWEEN 1 AND 4", name="urgency_range"),
@@ -107,6 +110,12 @@ class Ticket(SyncedMixin, Base):
     )
     arrived_at: Mapped[datetime]
     first_response_at: Mapped[datetime | None] = mapped_column(default=None)
+    #: When the first response is due and when the ticket turns at risk
+    #: (:func:`agentdesk.policy.sla.response_instants`), kept current by the mutators whenever
+    #: an input changes; None while it waits on the customer (the due time moves then) and for
+    #: redirected tickets (never worked). Dashboards count SLA states as ranges over them.
+    sla_due_at: Mapped[datetime | None] = mapped_column(default=None)
+    sla_risk_at: Mapped[datetime | None] = mapped_column(default=None)
     resolved_at: Mapped[datetime | None] = mapped_column(default=None)
     #: When general support escalated to 1-on-1: time is billable from this instant (seed 001).
     escalated_at: Mapped[datetime | None] = mapped_column(default=None)
