@@ -72,6 +72,8 @@ class Ticket(SyncedMixin, Base):
         # The dashboard's SLA buckets: unanswered open tickets by their stored instants, as
         # range counts over an index-only scan (no business-time walk per ticket).
         Index("ix_tickets_sla", "first_response_at", "status", "sla_due_at", "sla_risk_at"),
+        # Resolutions of the last days (the dashboard's days-to-clear rate) as a range scan.
+        Index("ix_tickets_resolved", "resolved_at"),
         CheckConstraint("stated_urgency BETWEEN 1 AND 4", name="stated_urgency_range"),
         CheckConstraint("tier IS NULL OR tier BETWEEN 1 AND 4", name="tier_range"),
         CheckConstraint("urgency BETWEEN 1 AND 4", name="urgency_range"),

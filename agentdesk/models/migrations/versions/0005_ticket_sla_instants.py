@@ -2,8 +2,9 @@
 
 Each ticket stores when its first response is due and when it turns at risk, so the dashboard's
 on track / at risk / breached counts are range queries over ``ix_tickets_sla`` instead of a
-business-time walk per ticket. Existing rows start with NULL (no fixed instant) until a mutation
-or an admin change recomputes them.
+business-time walk per ticket; ``ix_tickets_resolved`` makes the recent resolution rate a range.
+Existing rows start with NULL (no fixed instant) until a mutation or an admin change recomputes
+them.
 
 Revision ID: 0005
 Revises: 0003
@@ -32,10 +33,12 @@ def upgrade() -> None:
             ["first_response_at", "status", "sla_due_at", "sla_risk_at"],
             unique=False,
         )
+        batch_op.create_index("ix_tickets_resolved", ["resolved_at"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("tickets", schema=None) as batch_op:
+        batch_op.drop_index("ix_tickets_resolved")
         batch_op.drop_index("ix_tickets_sla")
         batch_op.drop_column("sla_risk_at")
         batch_op.drop_column("sla_due_at")
