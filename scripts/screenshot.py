@@ -7,7 +7,8 @@ works the demo data as an agent would and saves three pictures in ``--out-dir``:
 - ``main-window.png``: the queue with live SLA countdowns and the selected ticket;
 - ``ticket-and-contacts.png``: that ticket after triage and "assign to me", with the
   contact-validation panel;
-- ``timer.png``: the billable timer running on a 1-on-1 ticket (toolbar and ticket card).
+- ``timer.png``: the billable timer running on a 1-on-1 ticket (toolbar and ticket card);
+- ``dashboard.png``: the team lead's dashboard after that work.
 
 ``make screenshot`` runs it on a virtual X screen (Xvfb, Qt's xcb platform) when ``xvfb-run``
 is installed, as a person would see it; without it, on Qt's offscreen platform.
@@ -153,6 +154,17 @@ def main(argv: list[str] | None = None) -> int:
         history = panel.history.mapTo(window, QPoint(0, 0)).y()
         save(window, "timer.png", QRect(0, 0, window.width(), history))
         timer.stop()
+
+        # The team lead's dashboard (local mode signs in as the demo's lead).
+        from agentdesk.ui import dashboard
+
+        board = window.dashboard_view
+        if board is not None:
+            dashboard.show_dashboard(window)
+            wait(lambda: board.dashboard is not None and board._running is None,
+                 "the dashboard")
+            settle(1.5)
+            save(window, "dashboard.png")
         return 0
     finally:
         controller.shutdown()

@@ -59,8 +59,7 @@ from ..policy.workflow import OPEN_STATUSES
 OPEN: tuple[TicketStatus, ...] = tuple(sorted(TicketStatus(s) for s in OPEN_STATUSES))
 #: Ageing buckets of the open queue, in business days of the team calendar.
 AGE_EDGES: tuple[int, ...] = (1, 2, 5)
-AGE_LABELS: tuple[str, ...] = ("< 1 business day", "1-2 business days", "2-5 business days",
-                               "> 5 business days")
+AGE_LABELS: tuple[str, ...] = ("< 1 day", "1-2 days", "2-5 days", "> 5 days")
 BREACHING_SOON = 10
 #: An organisation is "near" its yearly allowance from this share on (4 of 5, 8 of 10).
 NEAR_SHARE = (4, 5)
@@ -628,7 +627,8 @@ def ageing(ctx: _Context, open_total: int) -> Ageing:
         .where(t.deleted == false(), t.status.in_(OPEN))
     ).one()
     buckets = tuple(
-        Count(label, int(n), _base(f"Open, {label} old", arrived_from=lo, arrived_before=hi))
+        Count(label, int(n), _base(f"Open, {label} old (business days)", arrived_from=lo,
+                                   arrived_before=hi))
         for label, n, (lo, hi) in zip(AGE_LABELS, row, bounds, strict=True)
     )
     resolved = int(ctx.session.scalar(

@@ -18,7 +18,7 @@ import pytest
 from agentdesk.models.db import make_engine, sqlite_url
 from agentdesk.models.migrate import upgrade
 from agentdesk.server.demo import DEMO_USERS, generate_demo
-from agentdesk.sync.client import ApiClient
+from agentdesk.sync.client import ApiClient, UserInfo
 from agentdesk.sync.engine import SyncEngine
 from agentdesk.sync.replica import Replica
 from tests.sync.conftest import LiveServer
@@ -33,6 +33,7 @@ class LeadDesk:
     client: ApiClient
     engine: SyncEngine
     database: Path
+    user: UserInfo
 
     def sync(self) -> None:
         self.engine.sync_once()
@@ -60,7 +61,7 @@ def desk_for(server: LiveServer, tmp_path: Path, who: str, database: Path) -> Le
                       user_id=login.user.id, username=who, role=login.user.role,
                       timezone=login.user.team_timezone)
     engine = SyncEngine(replica, client, poke_wait=1.0, backoff_base=0.05, backoff_cap=0.3)
-    desk = LeadDesk(server, replica, client, engine, database)
+    desk = LeadDesk(server, replica, client, engine, database, login.user)
     desk.sync()
     return desk
 
