@@ -8,7 +8,17 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Numeric, SmallInteger, String, Text
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    SmallInteger,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, SyncedMixin, str_enum, synced_indexes, utcnow
@@ -118,6 +128,9 @@ class Ticket(SyncedMixin, Base):
     #: redirected tickets (never worked). Dashboards count SLA states as ranges over them.
     sla_due_at: Mapped[datetime | None] = mapped_column(default=None)
     sla_risk_at: Mapped[datetime | None] = mapped_column(default=None)
+    #: Business seconds the first response took (pauses excluded), stored with it so that
+    #: response-time percentiles over a range need no calendar walk per ticket.
+    first_response_business_s: Mapped[int | None] = mapped_column(Integer, default=None)
     resolved_at: Mapped[datetime | None] = mapped_column(default=None)
     #: When general support escalated to 1-on-1: time is billable from this instant (seed 001).
     escalated_at: Mapped[datetime | None] = mapped_column(default=None)

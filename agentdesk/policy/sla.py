@@ -201,6 +201,25 @@ def response_instants(
     return due.astimezone(UTC), min(at_risk, due.astimezone(UTC))
 
 
+def response_business_time(
+    arrival: datetime,
+    first_response: datetime,
+    due: datetime,
+    tier: int,
+    plan: SupportPlan,
+    calendar: BusinessCalendar,
+) -> timedelta:
+    """Business time the first response took, pauses excluded, given its ``due`` time (from
+    :func:`response_instants`): the target's length minus what was left when it came, exactly
+    ``business_total - business_left`` of :func:`sla_status` at the response."""
+    target = _target(plan, tier)
+    if target.business_time is not None:
+        total = target.business_time
+    else:
+        total = calendar.between(arrival, response_due(arrival, tier, plan, calendar))
+    return total - calendar.between(first_response, due)
+
+
 def _target(plan: SupportPlan, tier: int) -> ResponseTarget:
     if isinstance(tier, bool) or not isinstance(tier, int) or tier not in TIERS:
         raise PolicyError("tier", f"must be one of {list(TIERS)}, got {tier!r}")

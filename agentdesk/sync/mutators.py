@@ -56,7 +56,7 @@ from ..policy.billing import cancellation_fee_minutes
 from ..policy.calendar import BusinessCalendar
 from ..policy.errors import PolicyError
 from ..policy.plans import SupportPlan, seed_calendars
-from ..policy.sla import response_instants
+from ..policy.sla import response_business_time, response_instants
 
 #: How far in the future a client's clock may claim a timer started (clock skew, not time travel).
 MAX_CLOCK_SKEW = timedelta(minutes=5)
@@ -345,14 +345,19 @@ def refresh_sla(session: Session, ticket: Ticket) -> None:
             found.extend(session.scalars(
                 select(WaitingPeriod).where(WaitingPeriod.ticket_id == ticket.id)))
     pauses = {w.id: (w.started_at, w.ended_at) for w in found if not w.deleted}
+    took = None
     try:
-        instants = response_instants(
-            ticket.arrived_at, ticket.urgency, plan_row.to_policy(),
-            plan_calendar(session, plan_row), list(pauses.values()), ticket.first_response_at,
-        )
+        plan, calendar = plan_row.to_policy(), plan_calendar(session, plan_row)
+        instants = response_instants(ticket.arrived_at, ticket.urgency, plan, calendar,
+                                     list(pauses.values()), ticket.first_response_at)
+        if instants is not None and ticket.first_response_at is not None:
+            took = int(response_business_time(ticket.arrived_at, ticket.first_response_at,
+                                              instants[0], ticket.urgency, plan,
+                                              calendar).total_seconds())
     except PolicyError:
         instants = None  # unreadable plan targets: no promise to count down
     ticket.sla_due_at, ticket.sla_risk_at = instants if instants is not None else (None, None)
+    ticket.first_response_business_s = took
 
 
 def refresh_open_sla(

@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 from ..sync.client import ApiClient, UserInfo
 from ..sync.engine import SyncEngine, SyncStatus
 from ..sync.replica import RejectionInfo, Replica
-from . import background, dashboard
+from . import admin, background, dashboard
 from .consultant.workbench import ConsultantWorkbench
 from .contact_panel import ContactPanel
 from .notifications import Notifier
@@ -398,6 +398,7 @@ class MainWindow(QMainWindow):
         self._update_actions()
         self._check_view_action(view)
         dashboard.attach(self, workspace, bridge)  # the dashboard page (leads, coordinators)
+        admin.attach(self, workspace)  # File > Team administration… (leads, admins)
         bridge.start()
         return bridge
 
@@ -412,6 +413,7 @@ class MainWindow(QMainWindow):
             return None
         self.save_layout()
         dashboard.detach(self)
+        admin.detach(self)
         bridge, self.bridge = self.bridge, None
         if bridge is not None:
             bridge.stop(timeout)

@@ -205,7 +205,8 @@ def test_first_response_against_target(figures: Any) -> None:
         _, plan, cal = w.plan_of(t)
         st = sla_status(t.arrived_at, t.urgency, plan, cal, at, t.first_response_at,
                         w.pauses[t.id])
-        item = (st.business_total - st.business_left, st.state is SlaState.MET)
+        took = st.business_total - st.business_left  # stored in whole seconds
+        item = (timedelta(seconds=int(took.total_seconds())), st.state is SlaState.MET)
         for key in (("team", None), ("tier", t.urgency), ("agent", t.assignee_id),
                     ("plan", w.orgs[t.organisation_id].plan_id)):
             groups[key].append(item)

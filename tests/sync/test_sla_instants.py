@@ -87,6 +87,9 @@ def test_every_input_change_recomputes_the_instants(world: World) -> None:
     world.run("agent", "add_note", ticket_id=str(tid), body="On it", kind="reply")
     answered = _check(world, tid)
     assert answered.first_response_at == world.now
+    # Answered 2 h 5 min after arrival (Tuesday morning in New York) with a 2 h wait between:
+    # the pause does not count, so the response took 5 business minutes.
+    assert answered.first_response_business_s == 300
 
 
 def test_stated_urgency_change_before_triage_and_redirect(world: World) -> None:

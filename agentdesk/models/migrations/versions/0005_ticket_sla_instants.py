@@ -2,9 +2,10 @@
 
 Each ticket stores when its first response is due and when it turns at risk, so the dashboard's
 on track / at risk / breached counts are range queries over ``ix_tickets_sla`` instead of a
-business-time walk per ticket; ``ix_tickets_resolved`` makes the recent resolution rate a range.
-Existing rows start with NULL (no fixed instant) until a mutation or an admin change recomputes
-them.
+business-time walk per ticket, and the business time its first response took (percentiles over
+a range without a calendar walk per ticket); ``ix_tickets_resolved`` makes the recent
+resolution rate a range. Existing rows start with NULL until a mutation or an admin change
+recomputes them.
 
 Revision ID: 0005
 Revises: 0003
@@ -28,6 +29,7 @@ def upgrade() -> None:
     with op.batch_alter_table("tickets", schema=None) as batch_op:
         batch_op.add_column(sa.Column("sla_due_at", UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("sla_risk_at", UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("first_response_business_s", sa.Integer(), nullable=True))
         batch_op.create_index(
             "ix_tickets_sla",
             ["first_response_at", "status", "sla_due_at", "sla_risk_at"],
@@ -40,5 +42,6 @@ def downgrade() -> None:
     with op.batch_alter_table("tickets", schema=None) as batch_op:
         batch_op.drop_index("ix_tickets_resolved")
         batch_op.drop_index("ix_tickets_sla")
+        batch_op.drop_column("first_response_business_s")
         batch_op.drop_column("sla_risk_at")
         batch_op.drop_column("sla_due_at")
