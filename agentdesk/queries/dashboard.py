@@ -33,7 +33,7 @@ from math import ceil
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import ColumnElement, and_, case, false, func, select, true
+from sqlalchemy import ColumnElement, String, and_, case, false, func, select, true, type_coerce
 from sqlalchemy.orm import Session
 
 from ..models import (
@@ -473,6 +473,11 @@ def breaching_soon(ctx: _Context, limit: int = BREACHING_SOON) -> tuple[SoonRow,
     return tuple(out)
 
 
+def _uuid(text: Any) -> uuid.UUID:
+    """A UUID read as text: SQLite stores 32 hex digits, PostgreSQL the canonical form."""
+    return text if isinstance(text, uuid.UUID) else uuid.UUID(str(text))
+
+
 def nearest_rank(values: Sequence[timedelta], share: float) -> timedelta | None:
     """The nearest-rank percentile (the smallest value with ``share`` of values at or below)."""
     if not values:
@@ -485,20 +490,27 @@ def first_response(ctx: _Context, start: datetime, end: datetime) -> FirstRespon
     """First responses given in ``[start, end)``: a range scan of ``ix_tickets_sla``'s leading
     column, reading the business time each response took (stored with it by the mutators)."""
     t = Ticket.__table__.c
-    rows = ctx.session.execute(
+    # Ids read as text (no UUID object per row): only the distinct ones are converted.
+    result = ctx.session.execute(
         select(t.first_response_business_s, t.first_response_at <= t.sla_due_at, t.urgency,
-               t.organisation_id, t.assignee_id)
+               type_coerce(t.organisation_id, String), type_coerce(t.assignee_id, String))
         .where(t.deleted == false(), t.first_response_at >= start, t.first_response_at < end,
                t.sla_due_at.is_not(None), t.first_response_business_s.is_not(None))
-    ).all()
+    )
+    raw: dict[tuple[str, Any], list[tuple[int, bool]]] = defaultdict(list)
+    for seconds, met, urgency, org_id, assignee in result:
+        item = (seconds, bool(met))
+        raw[("team", None)].append(item)
+        raw[("tier", urgency)].append(item)
+        raw[("org", org_id)].append(item)
+        raw[("agent", assignee)].append(item)
     groups: dict[tuple[str, Any], list[tuple[timedelta, bool]]] = defaultdict(list)
-    for seconds, met, urgency, org_id, assignee in rows:
-        plan_id = ctx.org_plan.get(org_id)
-        item = (timedelta(seconds=seconds), bool(met))
-        groups[("team", None)].append(item)
-        groups[("tier", urgency)].append(item)
-        groups[("plan", plan_id)].append(item)
-        groups[("agent", assignee)].append(item)
+    for (kind, key), items in raw.items():
+        if kind == "org":
+            kind, key = "plan", ctx.org_plan.get(_uuid(key))
+        elif kind == "agent" and key is not None:
+            key = _uuid(key)
+        groups[(kind, key)].extend((timedelta(seconds=s), ok) for s, ok in items)
     rng = {"responded_from": start, "responded_before": end, "open_only": False}
 
     def stats(label: str, key: tuple[str, Any], **kw: Any) -> ResponseStats:

@@ -4,8 +4,8 @@ Each ticket stores when its first response is due and when it turns at risk, so 
 on track / at risk / breached counts are range queries over ``ix_tickets_sla`` instead of a
 business-time walk per ticket, and the business time its first response took (percentiles over
 a range without a calendar walk per ticket); ``ix_tickets_resolved`` makes the recent
-resolution rate a range. Existing rows start with NULL until a mutation or an admin change
-recomputes them.
+resolution rate a range; ``ix_tickets_dashboard`` covers the open-queue aggregates. Existing
+rows start with NULL until a mutation or an admin change recomputes them.
 
 Revision ID: 0005
 Revises: 0003
@@ -36,10 +36,17 @@ def upgrade() -> None:
             unique=False,
         )
         batch_op.create_index("ix_tickets_resolved", ["resolved_at"], unique=False)
+        batch_op.create_index(
+            "ix_tickets_dashboard",
+            ["status", "deleted", "tier", "level", "organisation_id", "assignee_id",
+             "arrived_at", "first_response_at", "sla_due_at", "sla_risk_at"],
+            unique=False,
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("tickets", schema=None) as batch_op:
+        batch_op.drop_index("ix_tickets_dashboard")
         batch_op.drop_index("ix_tickets_resolved")
         batch_op.drop_index("ix_tickets_sla")
         batch_op.drop_column("first_response_business_s")
