@@ -7,7 +7,9 @@ works the demo data as an agent would and saves three pictures in ``--out-dir``:
 - ``main-window.png``: the queue with live SLA countdowns and the selected ticket;
 - ``ticket-and-contacts.png``: that ticket after triage and "assign to me", with the
   contact-validation panel;
-- ``timer.png``: the billable timer running on a 1-on-1 ticket (toolbar and ticket card).
+- ``timer.png``: the billable timer running on a 1-on-1 ticket (toolbar and ticket card);
+- ``dashboard.png``: the team lead's dashboard after that work;
+- ``admin-calendars.png``: the admin screens' business calendar with its two-week preview.
 
 ``make screenshot`` runs it on a virtual X screen (Xvfb, Qt's xcb platform) when ``xvfb-run``
 is installed, as a person would see it; without it, on Qt's offscreen platform.
@@ -153,6 +155,32 @@ def main(argv: list[str] | None = None) -> int:
         history = panel.history.mapTo(window, QPoint(0, 0)).y()
         save(window, "timer.png", QRect(0, 0, window.width(), history))
         timer.stop()
+
+        # The team lead's dashboard (local mode signs in as the demo's lead).
+        from agentdesk.ui import dashboard
+
+        board = window.dashboard_view
+        if board is not None:
+            dashboard.show_dashboard(window)
+            wait(lambda: board.dashboard is not None and board._running is None,
+                 "the dashboard")
+            settle(1.5)
+            save(window, "dashboard.png")
+
+        # One admin screen: a business calendar with its two-week preview.
+        from agentdesk.ui.admin import AdminDialog
+
+        workspace = window.workspace
+        assert workspace is not None
+        admin_dialog = AdminDialog(workspace.client, workspace.user.role, window)
+        admin_dialog.resize(1100, 760)
+        admin_dialog.show()
+        admin_dialog.tabs.setCurrentWidget(admin_dialog.calendars)
+        wait(lambda: admin_dialog.calendars.items.count() > 0, "the calendars")
+        admin_dialog.calendars.items.setCurrentRow(0)
+        settle(1.0)
+        save(admin_dialog, "admin-calendars.png")
+        admin_dialog.close()
         return 0
     finally:
         controller.shutdown()

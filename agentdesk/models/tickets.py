@@ -8,7 +8,17 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Numeric, SmallInteger, String, Text
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    SmallInteger,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, SyncedMixin, str_enum, synced_indexes, utcnow
@@ -69,6 +79,16 @@ class Ticket(SyncedMixin, Base):
         # is a range scan. Its leading column serves every by-organisation lookup too (the
         # foreign key's RESTRICT check included), so there is no separate organisation index.
         Index("ix_tickets_organisation_arrived", "organisation_id", "arrived_at"),
+        # The dashboard's SLA buckets: unanswered open tickets by their stored instants, as
+        # range counts over an index-only scan (no business-time walk per ticket).
+        Index("ix_tickets_sla", "first_response_at", "status", "sla_due_at", "sla_risk_at"),
+        # The dashboard's aggregates over the open queue (by tier, level, organisation,
+        # assignee, age, SLA instants) as index-only scans of the open statuses, instead of
+        # reading every ticket row with its subject and description.
+        Index("ix_tickets_dashboard", "status", "deleted", "tier", "level", "organisation_id",
+              "assignee_id", "arrived_at", "first_response_at", "sla_due_at", "sla_risk_at"),
+        # Resolutions of the last days (the dashboard's days-to-clear rate) as a range scan.
+        Index("ix_tickets_resolved", "resolved_at"),
         CheckConstraint("stated_urgency BETWEEN 1 AND 4", name="stated_urgency_range"),
         CheckConstraint("tier IS NULL OR tier BETWEEN 1 AND 4", name="tier_range"),
         CheckConstraint("urgency BETWEEN 1 AND 4", name="urgency_range"),
@@ -107,6 +127,15 @@ class Ticket(SyncedMixin, Base):
     )
     arrived_at: Mapped[datetime]
     first_response_at: Mapped[datetime | None] = mapped_column(default=None)
+    #: When the first response is due and when the ticket turns at risk
+    #: (:func:`agentdesk.policy.sla.response_instants`), kept current by the mutators whenever
+    #: an input changes; None while it waits on the customer (the due time moves then) and for
+    #: redirected tickets (never worked). Dashboards count SLA states as ranges over them.
+    sla_due_at: Mapped[datetime | None] = mapped_column(default=None)
+    sla_risk_at: Mapped[datetime | None] = mapped_column(default=None)
+    #: Business seconds the first response took (pauses excluded), stored with it so that
+    #: response-time percentiles over a range need no calendar walk per ticket.
+    first_response_business_s: Mapped[int | None] = mapped_column(Integer, default=None)
     resolved_at: Mapped[datetime | None] = mapped_column(default=None)
     #: When general support escalated to 1-on-1: time is billable from this instant (seed 001).
     escalated_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -151,6 +151,75 @@ def sla_status(
     return SlaStatus(due, target, total, left, state, is_paused)
 
 
+def response_instants(
+    arrival: datetime,
+    tier: int,
+    plan: SupportPlan,
+    calendar: BusinessCalendar,
+    paused: Iterable[Pause] = (),
+    first_response: datetime | None = None,
+    at_risk_share: Fraction | int = Fraction(1, 4),
+) -> tuple[datetime, datetime] | None:
+    """``(due, at_risk)``: the instants at which an unpaused ticket becomes breached (any time
+    after ``due``) and at risk (from ``at_risk`` up to ``due``), so that stored on the ticket
+    they turn :func:`sla_status`'s states into range comparisons with ``now``:
+    ``now < at_risk`` on track, ``at_risk <= now <= due`` at risk, ``now > due`` breached.
+
+    None while the ticket waits on the customer (an open pause and no first response): its due
+    time moves with the clock then, so it has no fixed instant until the wait ends. Once
+    answered, pauses after the first response no longer count (as in :func:`sla_status`), and
+    ``due`` is what the first response is measured against.
+
+    ``at_risk`` is the first instant with at most ``at_risk_share`` of the target's business
+    length left before ``due`` (business time, as ``sla_status`` measures what is left).
+    """
+    if isinstance(at_risk_share, bool) or not isinstance(at_risk_share, Fraction | int):
+        raise PolicyError("at_risk_share", "must be a Fraction (no floats), e.g. Fraction(1, 4)")
+    if not 0 <= at_risk_share <= 1:
+        raise PolicyError("at_risk_share", "must be between 0 and 1")
+    arrival_utc = _aware(arrival, "arrival")
+    pairs = _pairs(paused)
+    if first_response is None:
+        if any(end is None for _, end in pairs):
+            return None
+        periods = pairs
+    else:
+        stop = _aware(first_response, "first_response")
+        if stop < arrival_utc:
+            raise PolicyError("first_response", "is before the ticket arrived")
+        periods = [(s, stop if e is None else min(e, stop)) for s, e in pairs if s < stop]
+    target = _target(plan, tier)
+    due = response_due(arrival, tier, plan, calendar, periods)
+    if target.business_time is not None:
+        total = target.business_time
+    else:
+        total = calendar.between(arrival, response_due(arrival, tier, plan, calendar))
+    share = Fraction(at_risk_share)
+    risky = total * share.numerator // share.denominator
+    before = calendar.between(arrival, due) - risky
+    at_risk = calendar.add(arrival, max(before, _ZERO)).astimezone(UTC)
+    return due.astimezone(UTC), min(at_risk, due.astimezone(UTC))
+
+
+def response_business_time(
+    arrival: datetime,
+    first_response: datetime,
+    due: datetime,
+    tier: int,
+    plan: SupportPlan,
+    calendar: BusinessCalendar,
+) -> timedelta:
+    """Business time the first response took, pauses excluded, given its ``due`` time (from
+    :func:`response_instants`): the target's length minus what was left when it came, exactly
+    ``business_total - business_left`` of :func:`sla_status` at the response."""
+    target = _target(plan, tier)
+    if target.business_time is not None:
+        total = target.business_time
+    else:
+        total = calendar.between(arrival, response_due(arrival, tier, plan, calendar))
+    return total - calendar.between(first_response, due)
+
+
 def _target(plan: SupportPlan, tier: int) -> ResponseTarget:
     if isinstance(tier, bool) or not isinstance(tier, int) or tier not in TIERS:
         raise PolicyError("tier", f"must be one of {list(TIERS)}, got {tier!r}")

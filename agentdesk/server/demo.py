@@ -77,7 +77,7 @@ from ..policy.contacts import Contact as PolicyContact
 from ..policy.contacts import route_request
 from ..policy.entitlements import calendar_year_of, check_request, conversation_allowance
 from ..policy.plans import SEED_PLAN_CALENDARS, SupportPlan, seed_calendars, seed_plans
-from ..policy.sla import response_due
+from ..policy.sla import response_business_time, response_due, response_instants
 from . import demo_text as words
 from .security import hash_password
 
@@ -889,6 +889,20 @@ class _Builder:
                 ended_at=state["wait_end"],
             ))
         tier = state["tier"]
+        instants = None
+        if state["status"] is not TicketStatus.REDIRECTED:
+            waits = ([(state["wait_start"], state["wait_end"])]
+                     if state["wait_start"] is not None else [])
+            instants = response_instants(d.arrival, tier if tier is not None else d.stated,
+                                         d.org.plan, d.org.calendar, waits,
+                                         state["first_response_at"])
+        sla_due_at, sla_risk_at = instants if instants is not None else (None, None)
+        took = None
+        if instants is not None and state["first_response_at"] is not None:
+            took = int(response_business_time(
+                d.arrival, state["first_response_at"], instants[0],
+                tier if tier is not None else d.stated, d.org.plan, d.org.calendar,
+            ).total_seconds())
         self.rows["tickets"].append(self._row(
             id=ticket_id, subject=d.subject, description=d.description, channel=d.channel,
             organisation_id=d.org.id, requester_id=uuid.UUID(d.requester.id),
@@ -898,6 +912,7 @@ class _Builder:
             first_response_at=state["first_response_at"], resolved_at=state["resolved_at"],
             escalated_at=state["escalated_at"], extra_charges=state["extra_charges"],
             extra_charge_estimate=state["extra_charge_estimate"], updated_at=kept[-1].at,
+            sla_due_at=sla_due_at, sla_risk_at=sla_risk_at, first_response_business_s=took,
         ))
         if state["escalated_at"] is not None:
             agent = next((s.author for s in kept if s.kind is EventKind.ESCALATION), None)

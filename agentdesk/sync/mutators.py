@@ -17,16 +17,17 @@ never written, only computed.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -54,8 +55,10 @@ from ..models import (
 from ..policy import contacts as contact_rules
 from ..policy import entitlements, workflow
 from ..policy.billing import cancellation_fee_minutes
+from ..policy.calendar import BusinessCalendar
 from ..policy.errors import PolicyError
-from ..policy.plans import SupportPlan
+from ..policy.plans import SupportPlan, seed_calendars
+from ..policy.sla import response_business_time, response_instants
 from .bounds import (
     MAX_SPAN,
     Body,
@@ -373,6 +376,7 @@ def _set_status(ctx: MutationContext, ticket: Ticket, target: TicketStatus, note
     elif current is TicketStatus.RESOLVED and target is TicketStatus.IN_PROGRESS:
         ticket.resolved_at = None  # reopened: the resolution no longer stands
     ticket.status = target
+    refresh_sla(ctx.session, ticket)  # a wait starts or ends, a redirect or its reopening
     _event(ctx, ticket, EventKind.STATUS, note, old=current.value, new=target.value)
     if target is TicketStatus.RESOLVED:
         _event(
@@ -382,6 +386,105 @@ def _set_status(ctx: MutationContext, ticket: Ticket, target: TicketStatus, note
             "Customer notified: the request is resolved.",
             to="requester",
         )
+
+
+# --------------------------------------------------------------------------- SLA instants
+
+#: Calendars by their stored data: a mutation reads the plan's calendar row, and building a
+#: BusinessCalendar (holiday tables, week caches) per mutation would cost more than the rules.
+_CALENDARS: dict[str, BusinessCalendar] = {}
+
+
+def team_default_calendar() -> BusinessCalendar:
+    """Seed 002's office hours: the calendar of a plan that names none (as the desktop's SLA
+    column assumes)."""
+    return _calendar_from(seed_calendars()["office"][1])
+
+
+def _calendar_from(data: Mapping[str, Any]) -> BusinessCalendar:
+    key = json.dumps(data, sort_keys=True)
+    found = _CALENDARS.get(key)
+    if found is None:
+        if len(_CALENDARS) > 256:
+            _CALENDARS.clear()
+        found = _CALENDARS[key] = BusinessCalendar.from_dict(data)
+    return found
+
+
+def plan_calendar(session: Session, plan: Plan) -> BusinessCalendar:
+    """The business calendar a plan's targets count in (the team default without one, or
+    with a deleted or unreadable one: a broken calendar never stops a ticket)."""
+    if plan.calendar_id is not None:
+        row = session.get(Calendar, plan.calendar_id)
+        if row is not None and not row.deleted:
+            try:
+                return _calendar_from(row.data)
+            except PolicyError:
+                pass
+    return team_default_calendar()
+
+
+def refresh_sla(session: Session, ticket: Ticket) -> None:
+    """Recompute the ticket's stored first-response instants (``sla_due_at``,
+    ``sla_risk_at``) from its inputs: arrival, tier (else stated urgency), the organisation's
+    plan and its calendar, waiting periods, first response. Every mutator that changes one of
+    them calls this; the server's admin routes call it for the tickets a plan or calendar
+    change touches. Pending rows count (a push group may not have flushed them yet)."""
+    if ticket.status is TicketStatus.REDIRECTED:
+        ticket.sla_due_at = ticket.sla_risk_at = None
+        return
+    org = session.get(Organisation, ticket.organisation_id)
+    plan_row = session.get(Plan, org.plan_id) if org is not None else None
+    if plan_row is None:
+        ticket.sla_due_at = ticket.sla_risk_at = None
+        return
+    found = [o for o in session.new if isinstance(o, WaitingPeriod) and o.ticket_id == ticket.id]
+    if ticket not in session.new:  # a ticket not flushed yet has no stored periods
+        with session.no_autoflush:
+            found.extend(session.scalars(
+                select(WaitingPeriod).where(WaitingPeriod.ticket_id == ticket.id)))
+    pauses = {w.id: (w.started_at, w.ended_at) for w in found if not w.deleted}
+    took = None
+    try:
+        plan, calendar = plan_row.to_policy(), plan_calendar(session, plan_row)
+        instants = response_instants(ticket.arrived_at, ticket.urgency, plan, calendar,
+                                     list(pauses.values()), ticket.first_response_at)
+        if instants is not None and ticket.first_response_at is not None:
+            took = int(response_business_time(ticket.arrived_at, ticket.first_response_at,
+                                              instants[0], ticket.urgency, plan,
+                                              calendar).total_seconds())
+    except PolicyError:
+        instants = None  # unreadable plan targets: no promise to count down
+    ticket.sla_due_at, ticket.sla_risk_at = instants if instants is not None else (None, None)
+    ticket.first_response_business_s = took
+
+
+def refresh_open_sla(
+    session: Session,
+    tenant_id: uuid.UUID,
+    *,
+    organisation_ids: Collection[uuid.UUID] = (),
+    plan_ids: Collection[uuid.UUID] = (),
+) -> int:
+    """After a plan, calendar or organisation change (the server's admin routes): recompute
+    the instants of the unanswered open tickets it affects. Answered and closed tickets keep
+    the target they were held to when they were answered. Returns how many were recomputed."""
+    if not organisation_ids and not plan_ids:
+        return 0
+    orgs = select(Organisation.id).where(
+        Organisation.tenant_id == tenant_id,
+        or_(Organisation.id.in_(list(organisation_ids)), Organisation.plan_id.in_(list(plan_ids))),
+    )
+    tickets = session.scalars(select(Ticket).where(
+        Ticket.tenant_id == tenant_id,
+        Ticket.organisation_id.in_(orgs),
+        Ticket.deleted.is_(False),
+        Ticket.first_response_at.is_(None),
+        Ticket.status.in_([TicketStatus(s) for s in workflow.OPEN_STATUSES]),
+    )).all()
+    for ticket in tickets:
+        refresh_sla(session, ticket)
+    return len(tickets)
 
 
 # --------------------------------------------------------------------------- tickets
@@ -455,6 +558,7 @@ def create_ticket(ctx: MutationContext, a: CreateTicket) -> None:
     if not routing.worked:
         ticket.status = TicketStatus.REDIRECTED
         _record_redirect(ctx, ticket, routing)
+    refresh_sla(ctx.session, ticket)
 
 
 def _record_redirect(
@@ -523,8 +627,9 @@ def update_ticket(ctx: MutationContext, a: UpdateTicket) -> None:
             continue
         setattr(ticket, name, new)
         _event(ctx, ticket, EventKind.FIELD_CHANGE, f"{name} changed", field=name, old=old, new=new)
-    if ticket.tier is None:
+    if ticket.tier is None and ticket.urgency != ticket.stated_urgency:
         ticket.urgency = ticket.stated_urgency
+        refresh_sla(ctx.session, ticket)
 
 
 class TriageTicket(Args):
@@ -550,6 +655,7 @@ def triage_ticket(ctx: MutationContext, a: TriageTicket) -> None:
     ticket.tier = a.tier
     ticket.urgency = a.tier
     ticket.level = Level(a.level)
+    refresh_sla(ctx.session, ticket)
     _event(
         ctx,
         ticket,
@@ -638,6 +744,7 @@ def tell_customer(ctx: MutationContext, a: TellCustomer) -> None:
 def _reply(ctx: MutationContext, ticket: Ticket, body: str, **data: Any) -> None:
     if ticket.first_response_at is None:
         ticket.first_response_at = ctx.now
+        refresh_sla(ctx.session, ticket)  # pauses after it no longer count
     _event(ctx, ticket, EventKind.REPLY, body, **data)
 
 

@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 from ..sync.client import ApiClient, UserInfo
 from ..sync.engine import SyncEngine, SyncStatus
 from ..sync.replica import RejectionInfo, Replica
-from . import background
+from . import admin, background, dashboard
 from .consultant.workbench import ConsultantWorkbench
 from .contact_panel import ContactPanel
 from .notifications import Notifier
@@ -179,6 +179,8 @@ class MainWindow(QMainWindow):
         self.side_splitter: QSplitter | None = None
         self._shown_ticket: uuid.UUID | None = None
         self._ops: set[background.Operation[Any]] = set()
+        self.dashboard_view: dashboard.DashboardView | None = None
+        self.dashboard_actions: list[QAction] = []
 
         self.message_page = MessagePage()
         self.message_page.button.clicked.connect(self.messageActionRequested)
@@ -397,6 +399,8 @@ class MainWindow(QMainWindow):
         self._update_title()
         self._update_actions()
         self._check_view_action(view)
+        dashboard.attach(self, workspace, bridge)  # the dashboard page (leads, coordinators)
+        admin.attach(self, workspace)  # File > Team administration… (leads, admins)
         bridge.start()
         return bridge
 
@@ -410,6 +414,8 @@ class MainWindow(QMainWindow):
         if self.workspace is None:
             return None
         self.save_layout()
+        dashboard.detach(self)
+        admin.detach(self)
         bridge, self.bridge = self.bridge, None
         if bridge is not None:
             bridge.stop(timeout)

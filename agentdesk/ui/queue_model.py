@@ -111,6 +111,7 @@ from ..models.db import unicode_lower
 from ..policy.plans import TIERS, ResponseTarget
 from ..policy.sla import SlaState, SlaStatus
 from ..policy.workflow import NEW, OPEN_STATUSES, STATUSES, WAITING_ON_CUSTOMER, label
+from ..queries.dashboard import TicketFilter
 from . import background
 from .sla_display import (
     AT_RISK_SHARE,
@@ -240,10 +241,12 @@ class QueueQuery:
     descending: bool = False
     user_id: uuid.UUID | None = None
     tenant_id: uuid.UUID | None = None
+    #: A dashboard figure's tickets (its click-through), on top of the view; None: no filter.
+    scope: TicketFilter | None = None
 
     def rows_key(self) -> tuple[Any, ...]:
         """What decides the set of rows apart from the search (a change means a reset)."""
-        return (self.view, self.user_id, self.tenant_id)
+        return (self.view, self.user_id, self.tenant_id, self.scope)
 
     @property
     def words(self) -> list[str]:
@@ -453,7 +456,11 @@ def _sla_bound(state: SlaState, clock: SlaClock, now: datetime) -> ColumnElement
 def filter_clauses(query: QueueQuery, clock: SlaClock, now: datetime) -> list[ColumnElement[bool]]:
     """The WHERE clauses of a query (SLA views: the SQL pre-filter; the exact test is Python)."""
     t = TICKETS
-    clauses: list[ColumnElement[bool]] = [t.c.deleted == false(), t.c.status.in_(_OPEN)]
+    clauses: list[ColumnElement[bool]] = [t.c.deleted == false()]
+    if query.scope is None or query.scope.open_only:
+        clauses.append(t.c.status.in_(_OPEN))
+    if query.scope is not None:
+        clauses.extend(query.scope.clauses())
     if query.tenant_id is not None:
         clauses.append(t.c.tenant_id == query.tenant_id)
     view = query.view
@@ -934,6 +941,14 @@ class QueueModel(QAbstractTableModel):
 
     def set_user_id(self, user_id: uuid.UUID | None) -> None:
         self._change(user_id=user_id)
+
+    def scope(self) -> TicketFilter | None:
+        return self._wanted.scope
+
+    def set_scope(self, scope: TicketFilter | None) -> None:
+        """List exactly a dashboard figure's tickets (with the view and search as they are:
+        the caller picks "All open" and clears the search for an exact click-through)."""
+        self._change(scope=scope)
 
     def reset_order(self) -> None:
         """Back to the queue order (seed 003)."""

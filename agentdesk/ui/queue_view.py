@@ -155,6 +155,22 @@ class QueueView(QWidget):
         self._status = QLabel()
         self._status.setAccessibleName("Queue status")
 
+        # A dashboard figure's filter: visible while it applies, removable with one click.
+        self._scope_label = QLabel()
+        self._scope_label.setTextFormat(Qt.TextFormat.PlainText)
+        self._scope_label.setAccessibleName("Dashboard filter")
+        self._scope_clear = QToolButton()
+        self._scope_clear.setText("Remove filter")
+        self._scope_clear.setToolTip("Show the whole view again")
+        self._scope_clear.clicked.connect(lambda: self._model.set_scope(None))
+        self._scope_bar = QWidget()
+        self._scope_bar.setObjectName("scopeBar")
+        scope_row = QHBoxLayout(self._scope_bar)
+        scope_row.setContentsMargins(0, 0, 0, 0)
+        scope_row.addWidget(self._scope_label, 1)
+        scope_row.addWidget(self._scope_clear)
+        self._scope_bar.setVisible(False)
+
         self._table = QueueTable()
         self._table.setModel(model)
         self._configure_table()
@@ -169,6 +185,7 @@ class QueueView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
+        layout.addWidget(self._scope_bar)
         layout.addWidget(self._table, 1)
 
         find = QShortcut(QKeySequence(QKeySequence.StandardKey.Find), self)
@@ -337,7 +354,16 @@ class QueueView(QWidget):
         self._update_status()
         QTimer.singleShot(0, self, self.update_visible_rows)
 
+    def scope_bar(self) -> tuple[QLabel, QToolButton]:
+        return self._scope_label, self._scope_clear
+
+    def _update_scope(self) -> None:
+        scope = self._model.scope()
+        self._scope_bar.setVisible(scope is not None)
+        self._scope_label.setText(f"Filtered from the dashboard: {scope.label}" if scope else "")
+
     def _update_status(self) -> None:
+        self._update_scope()
         if self._model.is_loading():
             self._status.setText("Loading…")
             return

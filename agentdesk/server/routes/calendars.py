@@ -13,8 +13,9 @@ from fastapi import APIRouter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ...models import Calendar, User
+from ...models import Calendar, Plan, User
 from ...policy.calendar import BusinessCalendar
+from ...sync.mutators import refresh_open_sla
 from ..deps import CurrentUser, ReadSession, WriteSession, tenant_session
 from ..errors import ApiError
 from ..schemas import CalendarIn, CalendarOut
@@ -74,5 +75,8 @@ def replace_calendar(calendar_id: uuid.UUID, body: CalendarIn, user: Lead,
     _check_name_free(session, user, body.name, cal.id)
     cal.name = body.name
     cal.data = data
+    session.flush()
+    plans = session.scalars(select(Plan.id).where(Plan.calendar_id == cal.id)).all()
+    refresh_open_sla(session, user.tenant_id, plan_ids=plans)  # their tickets' hours moved
     session.flush()
     return calendar_out(cal)

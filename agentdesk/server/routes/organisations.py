@@ -21,6 +21,7 @@ from ...models import Contact, Organisation, Plan, Tenant, Ticket, TicketStatus,
 from ...models.db import unicode_lower
 from ...policy import contacts as contact_rules
 from ...policy.entitlements import calendar_year_of, conversation_allowance, review_bonus_applies
+from ...sync.mutators import refresh_open_sla
 from ..deps import CurrentUser, ReadSession, WriteSession, tenant_session
 from ..errors import ApiError
 from ..schemas import (
@@ -150,6 +151,9 @@ def update_organisation(organisation_id: uuid.UUID, body: OrganisationPatch, use
     for name, value in changes.items():
         setattr(org, name, value)
     session.flush()
+    if "plan_id" in changes:
+        refresh_open_sla(session, user.tenant_id, organisation_ids=[org.id])
+        session.flush()
     return organisation_out(org)
 
 

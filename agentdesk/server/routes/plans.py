@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from ...models import Calendar, Organisation, Plan, User
 from ...policy.plans import SupportPlan
+from ...sync.mutators import refresh_open_sla
 from ..deps import CurrentUser, ReadSession, WriteSession, tenant_session
 from ..errors import ApiError
 from ..schemas import PlanIn, PlanOut
@@ -88,6 +89,8 @@ def replace_plan(plan_id: uuid.UUID, body: PlanIn, user: Lead, session: WriteSes
     tenant_session(session, user)
     for name, value in fields.items():
         setattr(plan, name, value)
+    session.flush()
+    refresh_open_sla(session, user.tenant_id, plan_ids=[plan.id])  # targets or calendar moved
     session.flush()
     return plan_out(plan)
 

@@ -1,0 +1,741 @@
+"""The team lead's dashboard: figures over the replica (or the server's database), Qt-free.
+
+Every figure is a SQL aggregate over indexed columns, never a Python loop over every ticket:
+
+* SLA states are range comparisons on the instants each ticket stores (``sla_due_at``,
+  ``sla_risk_at``, kept current by the mutators with :func:`agentdesk.policy.sla.
+  response_instants`): ``at < risk`` on track, ``risk <= at <= due`` at risk, ``at > due``
+  breached, no instant while waiting on the customer (paused).
+* Open tickets by tier, level and plan are one ``GROUP BY`` over the open tickets.
+* Ageing buckets turn "business days old" into arrival thresholds (found once per refresh on
+  the team calendar), so each bucket is an arrival range.
+* Loops are bounded by what is shown: first responses inside the chosen range (their business
+  time needs the calendar), the ten tickets next to breach, organisations with prepaid hours.
+
+Every figure carries a :class:`TicketFilter`: the exact WHERE clauses that select the tickets
+behind it. The desktop's queue applies the same clauses when a figure is clicked, so the rows
+it lists are the rows counted, by construction.
+
+The 1-on-1 block (billed hours per week, prepaid hours left, what expires in 30 days) replays
+each customer's ledger with :mod:`agentdesk.policy.billing`; it is deliberately minimal (no
+statement lines), pending the contracts read model (``agentdesk/queries/contracts.py``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from math import ceil
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import ColumnElement, String, and_, case, false, func, select, true, type_coerce
+from sqlalchemy.orm import Session
+
+from ..models import (
+    Calendar,
+    HourBlock,
+    Level,
+    Organisation,
+    Plan,
+    Tenant,
+    Ticket,
+    TicketStatus,
+    TimeEntry,
+    User,
+)
+from ..policy import billing
+from ..policy.calendar import BusinessCalendar
+from ..policy.entitlements import calendar_year_bounds, calendar_year_of, conversation_allowance
+from ..policy.errors import PolicyError
+from ..policy.plans import SupportPlan, seed_calendars
+from ..policy.workflow import OPEN_STATUSES
+
+OPEN: tuple[TicketStatus, ...] = tuple(sorted(TicketStatus(s) for s in OPEN_STATUSES))
+#: Ageing buckets of the open queue, in business days of the team calendar.
+AGE_EDGES: tuple[int, ...] = (1, 2, 5)
+AGE_LABELS: tuple[str, ...] = ("< 1 day", "1-2 days", "2-5 days", "> 5 days")
+BREACHING_SOON = 10
+#: An organisation is "near" its yearly allowance from this share on (4 of 5, 8 of 10).
+NEAR_SHARE = (4, 5)
+RESOLUTION_WINDOW = timedelta(days=14)
+EXPIRY_WINDOW = timedelta(days=30)
+_DAY_SLACK = timedelta(days=2)
+
+
+class SlaBucket(StrEnum):
+    ON_TRACK = "on_track"
+    AT_RISK = "at_risk"
+    BREACHED = "breached"
+    PAUSED = "paused"
+
+
+SLA_LABELS = {SlaBucket.ON_TRACK: "On track", SlaBucket.AT_RISK: "At risk",
+              SlaBucket.BREACHED: "Breached", SlaBucket.PAUSED: "Paused (waiting on customer)"}
+
+
+@dataclass(frozen=True)
+class TicketFilter:
+    """The tickets behind a figure, as WHERE clauses over ``tickets`` (see :meth:`clauses`).
+
+    Instants (``at``, arrival and response ranges) are frozen when the figure was computed, so
+    clicking a figure lists exactly what was counted at that instant; ``label`` is what the
+    queue shows in its removable filter chip.
+    """
+
+    label: str
+    open_only: bool = True
+    statuses: tuple[TicketStatus, ...] = ()
+    tier: int | None = None
+    untriaged: bool = False
+    #: The urgency the SLA clock runs on (the assessed tier, else the stated urgency).
+    urgency: int | None = None
+    level: Level | None = None
+    plan_id: uuid.UUID | None = None
+    organisation_ids: tuple[uuid.UUID, ...] = ()
+    assignee_id: uuid.UUID | None = None
+    unassigned: bool = False
+    sla: SlaBucket | None = None
+    at: datetime | None = None
+    arrived_from: datetime | None = None
+    arrived_before: datetime | None = None
+    responded_from: datetime | None = None
+    responded_before: datetime | None = None
+    met: bool | None = None
+    exclude_redirected: bool = False
+    ticket_ids: tuple[uuid.UUID, ...] = ()
+
+    def clauses(self) -> list[ColumnElement[bool]]:
+        t = Ticket.__table__.c
+        out: list[ColumnElement[bool]] = [t.deleted == false()]
+        if self.open_only:
+            out.append(t.status.in_(OPEN))
+        if self.statuses:
+            out.append(t.status.in_(self.statuses))
+        if self.exclude_redirected:
+            out.append(t.status != TicketStatus.REDIRECTED)
+        if self.untriaged:
+            out.append(t.tier.is_(None))
+        elif self.tier is not None:
+            out.append(t.tier == self.tier)
+        if self.urgency is not None:
+            out.append(t.urgency == self.urgency)
+        if self.level is not None:
+            out.append(t.level == self.level)
+        if self.plan_id is not None:
+            # Not correlated: the queue's own query may join organisations around it.
+            out.append(t.organisation_id.in_(
+                select(Organisation.id).where(Organisation.plan_id == self.plan_id)
+                .correlate(None)))
+        if self.organisation_ids:
+            out.append(t.organisation_id.in_(self.organisation_ids))
+        if self.unassigned:
+            out.append(t.assignee_id.is_(None))
+        elif self.assignee_id is not None:
+            out.append(t.assignee_id == self.assignee_id)
+        if self.sla is not None:
+            out.extend(sla_clauses(self.sla, self.at or datetime.now(UTC)))
+        if self.arrived_from is not None:
+            out.append(t.arrived_at >= self.arrived_from)
+        if self.arrived_before is not None:
+            out.append(t.arrived_at < self.arrived_before)
+        if self.responded_from is not None:
+            out.append(t.first_response_at >= self.responded_from)
+        if self.responded_before is not None:
+            out.append(t.first_response_at < self.responded_before)
+        if self.met is not None:
+            out.append(t.sla_due_at.is_not(None))
+            met = t.first_response_at <= t.sla_due_at
+            out.append(met if self.met else ~met)
+        if self.ticket_ids:
+            out.append(t.id.in_(self.ticket_ids))
+        return out
+
+
+def sla_clauses(bucket: SlaBucket, at: datetime) -> list[ColumnElement[bool]]:
+    """An SLA state at ``at`` as ranges on the stored instants (unanswered tickets only)."""
+    t = Ticket.__table__.c
+    base = [t.first_response_at.is_(None)]
+    if bucket is SlaBucket.PAUSED:
+        return [*base, t.sla_due_at.is_(None)]
+    if bucket is SlaBucket.BREACHED:
+        return [*base, t.sla_due_at < at]
+    if bucket is SlaBucket.AT_RISK:
+        return [*base, t.sla_risk_at <= at, t.sla_due_at >= at]
+    return [*base, t.sla_risk_at > at]
+
+
+@dataclass(frozen=True)
+class Count:
+    label: str
+    value: int
+    filter: TicketFilter
+    oldest: datetime | None = None
+
+
+@dataclass(frozen=True)
+class OpenTickets:
+    total: Count
+    by_tier: tuple[Count, ...]  # untriaged first, then tiers 1-4
+    by_plan: tuple[Count, ...]
+    by_level: tuple[Count, ...]
+
+
+@dataclass(frozen=True)
+class SoonRow:
+    ticket_id: uuid.UUID
+    subject: str
+    organisation: str
+    urgency: int
+    due: datetime
+    business_left: timedelta
+    filter: TicketFilter
+
+
+@dataclass(frozen=True)
+class ResponseStats:
+    """First responses in the range for one group: business time to respond (nearest-rank
+    median and 90th percentile) and how many met their target."""
+
+    label: str
+    responded: int
+    median: timedelta | None
+    p90: timedelta | None
+    met: int
+    filter: TicketFilter
+
+    @property
+    def met_share(self) -> float | None:
+        return None if not self.responded else self.met / self.responded
+
+
+@dataclass(frozen=True)
+class FirstResponse:
+    start: datetime
+    end: datetime
+    team: ResponseStats
+    by_tier: tuple[ResponseStats, ...]
+    by_plan: tuple[ResponseStats, ...]
+    by_agent: tuple[ResponseStats, ...]
+
+
+@dataclass(frozen=True)
+class AgentLoad:
+    user_id: uuid.UUID
+    name: str
+    open: Count
+    at_risk: Count
+    breached: Count
+
+
+@dataclass(frozen=True)
+class Ageing:
+    buckets: tuple[Count, ...]
+    resolved_last_14_days: int
+    #: Open tickets / the daily resolution rate of the last 14 days (None: nothing resolved).
+    days_to_clear: float | None
+
+
+@dataclass(frozen=True)
+class AllowanceRow:
+    organisation_id: uuid.UUID
+    name: str
+    plan: str
+    used: int
+    allowance: int
+    over: bool
+    filter: TicketFilter
+
+
+@dataclass(frozen=True)
+class OneOnOneRow:
+    organisation_id: uuid.UUID
+    name: str
+    #: (Monday of the week, billed minutes) for every week of the range.
+    weekly_billed: tuple[tuple[date, int], ...]
+    prepaid_left_minutes: int
+    #: (expiry instant, minutes that would be forfeited) within the next 30 days.
+    expiring: tuple[tuple[datetime, int], ...]
+    filter: TicketFilter
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    at: datetime
+    start: datetime
+    end: datetime
+    open: OpenTickets | None = None
+    sla: tuple[Count, ...] = ()
+    breaching_soon: tuple[SoonRow, ...] = ()
+    first_response: FirstResponse | None = None
+    load: tuple[AgentLoad, ...] = ()
+    unassigned: Count | None = None
+    untriaged: Count | None = None
+    ageing: Ageing | None = None
+    redirected: Count | None = None
+    allowances: tuple[AllowanceRow, ...] = ()
+    one_on_one: tuple[OneOnOneRow, ...] = ()
+    weeks: tuple[date, ...] = field(default=())
+
+
+class Section(StrEnum):
+    """Parts of the dashboard recomputed on their own when a pull touches their tables."""
+
+    TICKETS = "tickets"
+    ALLOWANCES = "allowances"
+    ONE_ON_ONE = "one_on_one"
+
+
+#: Which synced tables each section reads (a pull touching none of them leaves it alone).
+SECTION_TABLES: dict[Section, frozenset[str]] = {
+    Section.TICKETS: frozenset({"tickets", "waiting_periods", "organisations", "plans",
+                                "calendars", "users"}),
+    Section.ALLOWANCES: frozenset({"tickets", "organisations", "plans"}),
+    Section.ONE_ON_ONE: frozenset({"hour_blocks", "time_entries", "organisations"}),
+}
+
+
+# ------------------------------------------------------------------------------- context
+
+
+@dataclass
+class _Context:
+    session: Session
+    at: datetime
+    tz: str
+    plans: dict[uuid.UUID, tuple[Plan, SupportPlan, BusinessCalendar]]
+    team_calendar: BusinessCalendar
+    org_plan: dict[uuid.UUID, uuid.UUID]
+    org_name: dict[uuid.UUID, str]
+
+
+def _zone_name(session: Session, tenant_id: uuid.UUID | None) -> str:
+    stmt = select(Tenant.timezone)
+    if tenant_id is not None:
+        stmt = stmt.where(Tenant.id == tenant_id)
+    tz = session.scalar(stmt.limit(1)) or "UTC"
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "UTC"
+    return tz
+
+
+def team_calendar() -> BusinessCalendar:
+    """Seed 002's office hours: plans without a calendar and the ageing buckets count in it."""
+    return BusinessCalendar.from_dict(seed_calendars()["office"][1])
+
+
+def _context(session: Session, at: datetime, tenant_id: uuid.UUID | None) -> _Context:
+    default = team_calendar()
+    calendars: dict[uuid.UUID, BusinessCalendar] = {}
+    for row in session.scalars(select(Calendar).where(Calendar.deleted.is_(False))):
+        try:
+            calendars[row.id] = BusinessCalendar.from_dict(row.data)
+        except PolicyError:
+            continue
+    plans: dict[uuid.UUID, tuple[Plan, SupportPlan, BusinessCalendar]] = {}
+    for plan in session.scalars(select(Plan).where(Plan.deleted.is_(False))):
+        try:
+            policy = plan.to_policy()
+        except PolicyError:
+            continue
+        cal = calendars.get(plan.calendar_id) if plan.calendar_id else None
+        plans[plan.id] = (plan, policy, cal or default)
+    org_plan: dict[uuid.UUID, uuid.UUID] = {}
+    org_name: dict[uuid.UUID, str] = {}
+    for oid, pid, name in session.execute(
+        select(Organisation.id, Organisation.plan_id, Organisation.name)
+        .where(Organisation.deleted.is_(False))
+    ):
+        org_plan[oid], org_name[oid] = pid, name
+    return _Context(session, at, _zone_name(session, tenant_id), plans, default, org_plan,
+                    org_name)
+
+
+# ------------------------------------------------------------------------------- figures
+
+
+def compute(
+    session: Session,
+    at: datetime,
+    start: datetime,
+    end: datetime,
+    *,
+    sections: Iterable[Section] = tuple(Section),
+    previous: Dashboard | None = None,
+    tenant_id: uuid.UUID | None = None,
+) -> Dashboard:
+    """The dashboard at ``at``, first responses and billed weeks over ``[start, end)``.
+
+    Only ``sections`` are computed; the others are taken from ``previous`` (an incremental
+    refresh after a pull that touched only some tables)."""
+    wanted = set(sections)
+    ctx = _context(session, at, tenant_id)
+    parts: dict[str, Any] = {}
+    if previous is not None:
+        parts = {name: getattr(previous, name) for name in (
+            "open", "sla", "breaching_soon", "first_response", "load", "unassigned",
+            "untriaged", "ageing", "redirected", "allowances", "one_on_one", "weeks")}
+    if Section.TICKETS in wanted or previous is None:
+        parts["open"] = open_tickets(ctx)
+        parts["sla"] = sla_now(ctx)
+        parts["breaching_soon"] = breaching_soon(ctx)
+        parts["first_response"] = first_response(ctx, start, end)
+        parts["load"] = agent_load(ctx)
+        parts["unassigned"], parts["untriaged"] = queue_health(ctx)
+        parts["ageing"] = ageing(ctx, parts["open"].total.value)
+        parts["redirected"] = redirected(ctx)
+    if Section.ALLOWANCES in wanted or previous is None:
+        parts["allowances"] = allowances(ctx)
+    if Section.ONE_ON_ONE in wanted or previous is None:
+        parts["weeks"], parts["one_on_one"] = one_on_one(ctx, start, end)
+    return Dashboard(at=at, start=start, end=end, **parts)
+
+
+def count(session: Session, flt: TicketFilter) -> int:
+    """How many tickets a filter selects (what a click-through lists)."""
+    return int(session.scalar(select(func.count()).select_from(Ticket).where(*flt.clauses()))
+               or 0)
+
+
+def _base(label: str, **kw: Any) -> TicketFilter:
+    return TicketFilter(label=label, **kw)
+
+
+def open_tickets(ctx: _Context) -> OpenTickets:
+    t = Ticket.__table__.c
+    rows = ctx.session.execute(
+        select(t.tier, t.level, t.organisation_id, func.count())
+        .where(t.deleted == false(), t.status.in_(OPEN))
+        .group_by(t.tier, t.level, t.organisation_id)
+    ).all()
+    tiers: dict[int | None, int] = defaultdict(int)
+    levels: dict[Level, int] = defaultdict(int)
+    plans: dict[uuid.UUID | None, int] = defaultdict(int)
+    total = 0
+    for tier, level, org_id, n in rows:
+        tiers[tier] += n
+        levels[Level(level)] += n
+        plans[ctx.org_plan.get(org_id)] += n
+        total += n
+    by_tier = [Count("Untriaged", tiers.get(None, 0), _base("Open, untriaged", untriaged=True))]
+    by_tier += [Count(f"Tier {k}", tiers.get(k, 0), _base(f"Open, tier {k}", tier=k))
+                for k in (1, 2, 3, 4)]
+    by_plan = []
+    ordered = sorted(ctx.plans.values(), key=lambda p: (-p[0].rank, p[0].name))
+    for plan, _policy, _cal in ordered:
+        by_plan.append(Count(plan.name, plans.get(plan.id, 0),
+                             _base(f"Open, plan {plan.name}", plan_id=plan.id)))
+    by_level = [Count(f"Level {lv.value[1]}", levels.get(lv, 0),
+                      _base(f"Open, Level {lv.value[1]}", level=lv)) for lv in Level]
+    return OpenTickets(Count("Open", total, _base("Open")), tuple(by_tier), tuple(by_plan),
+                       tuple(by_level))
+
+
+def sla_now(ctx: _Context) -> tuple[Count, ...]:
+    """Unanswered open tickets by first-response SLA state at ``ctx.at``: one scan of
+    ``ix_tickets_sla`` with a CASE per state."""
+    t = Ticket.__table__.c
+    at = ctx.at
+    states = {b: and_(*sla_clauses(b, at)[1:]) for b in SlaBucket}
+    row = ctx.session.execute(
+        select(*(func.coalesce(func.sum(case((cond, 1), else_=0)), 0) for cond in
+                 states.values()))
+        .where(t.deleted == false(), t.status.in_(OPEN), t.first_response_at.is_(None))
+    ).one()
+    return tuple(
+        Count(SLA_LABELS[b], int(n), _base(f"SLA {SLA_LABELS[b].lower()}", sla=b, at=at))
+        for b, n in zip(states, row, strict=True)
+    )
+
+
+def breaching_soon(ctx: _Context, limit: int = BREACHING_SOON) -> tuple[SoonRow, ...]:
+    """The next unanswered tickets to breach, with business time left on their calendar."""
+    t = Ticket.__table__.c
+    rows = ctx.session.execute(
+        select(t.id, t.subject, t.organisation_id, t.urgency, t.sla_due_at)
+        .where(t.deleted == false(), t.status.in_(OPEN), t.first_response_at.is_(None),
+               t.sla_due_at >= ctx.at)
+        .order_by(t.sla_due_at, t.id).limit(limit)
+    ).all()
+    out = []
+    for tid, subject, org_id, urgency, due in rows:
+        plan = ctx.plans.get(ctx.org_plan.get(org_id) or uuid.UUID(int=0))
+        cal = plan[2] if plan else ctx.team_calendar
+        out.append(SoonRow(tid, subject, ctx.org_name.get(org_id, ""), urgency, due,
+                           cal.between(ctx.at, due),
+                           _base(f"Ticket: {subject[:40]}", ticket_ids=(tid,))))
+    return tuple(out)
+
+
+def _uuid(text: Any) -> uuid.UUID:
+    """A UUID read as text: SQLite stores 32 hex digits, PostgreSQL the canonical form."""
+    return text if isinstance(text, uuid.UUID) else uuid.UUID(str(text))
+
+
+def nearest_rank(values: Sequence[timedelta], share: float) -> timedelta | None:
+    """The nearest-rank percentile (the smallest value with ``share`` of values at or below)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, ceil(share * len(ordered)) - 1)]
+
+
+def first_response(ctx: _Context, start: datetime, end: datetime) -> FirstResponse:
+    """First responses given in ``[start, end)``: a range scan of ``ix_tickets_sla``'s leading
+    column, reading the business time each response took (stored with it by the mutators)."""
+    t = Ticket.__table__.c
+    # Ids read as text (no UUID object per row): only the distinct ones are converted.
+    result = ctx.session.execute(
+        select(t.first_response_business_s, t.first_response_at <= t.sla_due_at, t.urgency,
+               type_coerce(t.organisation_id, String), type_coerce(t.assignee_id, String))
+        .where(t.deleted == false(), t.first_response_at >= start, t.first_response_at < end,
+               t.sla_due_at.is_not(None), t.first_response_business_s.is_not(None))
+    )
+    raw: dict[tuple[str, Any], list[tuple[int, bool]]] = defaultdict(list)
+    for seconds, met, urgency, org_id, assignee in result:
+        item = (seconds, bool(met))
+        raw[("team", None)].append(item)
+        raw[("tier", urgency)].append(item)
+        raw[("org", org_id)].append(item)
+        raw[("agent", assignee)].append(item)
+    groups: dict[tuple[str, Any], list[tuple[timedelta, bool]]] = defaultdict(list)
+    for (kind, key), items in raw.items():
+        if kind == "org":
+            kind, key = "plan", ctx.org_plan.get(_uuid(key))
+        elif kind == "agent" and key is not None:
+            key = _uuid(key)
+        groups[(kind, key)].extend((timedelta(seconds=s), ok) for s, ok in items)
+    rng = {"responded_from": start, "responded_before": end, "open_only": False}
+
+    def stats(label: str, key: tuple[str, Any], **kw: Any) -> ResponseStats:
+        items = groups.get(key, [])
+        took = [x for x, _ in items]
+        return ResponseStats(label, len(items), nearest_rank(took, 0.5), nearest_rank(took, 0.9),
+                             sum(1 for _, ok in items if ok),
+                             _base(f"First responses: {label}", **rng, **kw))
+
+    team = stats("Team", ("team", None))
+    by_tier = tuple(stats(f"Tier {k}", ("tier", k), urgency=k) for k in (1, 2, 3, 4))
+    by_plan = tuple(stats(p[0].name, ("plan", pid), plan_id=pid)
+                    for pid, p in sorted(ctx.plans.items(), key=lambda i: -i[1][0].rank))
+    names = dict(ctx.session.execute(select(User.id, User.display_name)).all())
+    agents = sorted((k[1] for k in groups if k[0] == "agent" and k[1] is not None),
+                    key=lambda u: names.get(u, ""))
+    by_agent = tuple(stats(names.get(a, "?"), ("agent", a), assignee_id=a) for a in agents)
+    return FirstResponse(start, end, team, by_tier, by_plan, by_agent)
+
+
+def agent_load(ctx: _Context) -> tuple[AgentLoad, ...]:
+    t = Ticket.__table__.c
+    at = ctx.at
+    risk = and_(*sla_clauses(SlaBucket.AT_RISK, at))
+    late = and_(*sla_clauses(SlaBucket.BREACHED, at))
+    rows = ctx.session.execute(
+        select(t.assignee_id, func.count(), func.min(t.arrived_at),
+               func.coalesce(func.sum(case((risk, 1), else_=0)), 0),
+               func.coalesce(func.sum(case((late, 1), else_=0)), 0))
+        .where(t.deleted == false(), t.status.in_(OPEN), t.assignee_id.is_not(None))
+        .group_by(t.assignee_id)
+    ).all()
+    names = dict(ctx.session.execute(select(User.id, User.display_name)).all())
+    out = []
+    for uid, n, oldest, n_risk, n_late in sorted(rows, key=lambda r: names.get(r[0], "")):
+        name = names.get(uid, "?")
+        out.append(AgentLoad(
+            uid, name,
+            Count("Open", n, _base(f"Open, assigned to {name}", assignee_id=uid), oldest),
+            Count("At risk", int(n_risk), _base(f"At risk, {name}", assignee_id=uid,
+                                                sla=SlaBucket.AT_RISK, at=at)),
+            Count("Breached", int(n_late), _base(f"Breached, {name}", assignee_id=uid,
+                                                 sla=SlaBucket.BREACHED, at=at)),
+        ))
+    return tuple(out)
+
+
+def _count_oldest(ctx: _Context, label: str, flt: TicketFilter) -> Count:
+    n, oldest = ctx.session.execute(
+        select(func.count(), func.min(Ticket.__table__.c.arrived_at)).where(*flt.clauses())
+    ).one()
+    return Count(label, int(n), flt, oldest)
+
+
+def queue_health(ctx: _Context) -> tuple[Count, Count]:
+    return (_count_oldest(ctx, "Unassigned", _base("Open, unassigned", unassigned=True)),
+            _count_oldest(ctx, "Untriaged", _base("Untriaged (new)",
+                                                  statuses=(TicketStatus.NEW,))))
+
+
+def redirected(ctx: _Context) -> Count:
+    """Seed 003's redirected requests, waiting for the organisation's validated contacts."""
+    return _count_oldest(ctx, "Redirected, waiting", _base(
+        "Redirected, waiting for the organisation", open_only=False,
+        statuses=(TicketStatus.REDIRECTED,)))
+
+
+def business_age_threshold(cal: BusinessCalendar, at: datetime, days: int) -> datetime:
+    """The latest arrival that is at least ``days`` business days old at ``at``
+    (``cal.add_days(arrival, days) <= at``), found by bisection: ``add_days`` only moves
+    forward as its start does. Tickets older than ``days`` arrived at or before it."""
+    lo = at - timedelta(days=7 * days + 40)  # surely old enough, holidays included
+    hi = at
+    if cal.add_days(lo, days) > at:
+        return lo
+    step = timedelta(microseconds=1)
+    while hi - lo > step:
+        mid = lo + (hi - lo) / 2
+        mid = mid.replace(microsecond=mid.microsecond)
+        if cal.add_days(mid, days) <= at:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def ageing(ctx: _Context, open_total: int) -> Ageing:
+    """Open tickets by business-day age on the team calendar, and days to clear the queue."""
+    t = Ticket.__table__.c
+    edges = [business_age_threshold(ctx.team_calendar, ctx.at, d) for d in AGE_EDGES]
+    # Younger than d days: arrived after edge_d. Bucket i: (edge_{i}, edge_{i-1}] ages.
+    bounds: list[tuple[datetime | None, datetime | None]] = []
+    newer: datetime | None = None
+    for edge in edges:
+        bounds.append((edge + timedelta(microseconds=1), newer))  # arrived after edge
+        newer = edge + timedelta(microseconds=1)
+    bounds.append((None, newer))
+    conds = []
+    for lo, hi in bounds:
+        parts: list[ColumnElement[bool]] = [true()]
+        if lo is not None:
+            parts.append(t.arrived_at >= lo)
+        if hi is not None:
+            parts.append(t.arrived_at < hi)
+        conds.append(and_(*parts))
+    row = ctx.session.execute(
+        select(*(func.coalesce(func.sum(case((c, 1), else_=0)), 0) for c in conds))
+        .where(t.deleted == false(), t.status.in_(OPEN))
+    ).one()
+    buckets = tuple(
+        Count(label, int(n), _base(f"Open, {label} old (business days)", arrived_from=lo,
+                                   arrived_before=hi))
+        for label, n, (lo, hi) in zip(AGE_LABELS, row, bounds, strict=True)
+    )
+    resolved = int(ctx.session.scalar(
+        select(func.count()).select_from(Ticket)
+        .where(t.deleted == false(), t.resolved_at >= ctx.at - RESOLUTION_WINDOW,
+               t.resolved_at < ctx.at)
+    ) or 0)
+    rate = resolved / RESOLUTION_WINDOW.days
+    return Ageing(buckets, resolved, (open_total / rate) if rate else None)
+
+
+def allowances(ctx: _Context) -> tuple[AllowanceRow, ...]:
+    """Organisations on a limited plan (seed 000: 5 a year, 10 with the review bonus) at or
+    above :data:`NEAR_SHARE` of this calendar year's allowance."""
+    limited = {pid: p for pid, p in ctx.plans.items() if p[1].conversations_per_year is not None}
+    if not limited:
+        return ()
+    year = calendar_year_of(ctx.at, ctx.tz)
+    start, end = calendar_year_bounds(year, ctx.tz)
+    t = Ticket.__table__.c
+    conds = [t.deleted == false(), t.arrived_at >= start, t.status != TicketStatus.REDIRECTED,
+             t.organisation_id.in_(select(Organisation.id).where(
+                 Organisation.plan_id.in_(list(limited)), Organisation.deleted.is_(False)))]
+    if end is not None:
+        conds.append(t.arrived_at < end)
+    used: dict[uuid.UUID, int] = dict(ctx.session.execute(
+        select(t.organisation_id, func.count()).where(*conds).group_by(t.organisation_id)
+    ).all())
+    orgs = ctx.session.execute(
+        select(Organisation.id, Organisation.name, Organisation.plan_id,
+               Organisation.verified_reviews, Organisation.recent_reviews)
+        .where(Organisation.id.in_(list(used)))
+    ).all()
+    out = []
+    for oid, name, pid, verified, recent in orgs:
+        plan = limited[pid]
+        allowance = conversation_allowance(plan[1], verified, recent)
+        if allowance is None:
+            continue
+        n = used[oid]
+        if n * NEAR_SHARE[1] < allowance * NEAR_SHARE[0]:
+            continue
+        out.append(AllowanceRow(oid, name, plan[0].name, n, allowance, n >= allowance, _base(
+            f"{name}: conversations in {year}", open_only=False, organisation_ids=(oid,),
+            arrived_from=start, arrived_before=end, exclude_redirected=True)))
+    out.sort(key=lambda r: (-r.used / max(r.allowance, 1), r.name))
+    return tuple(out)
+
+
+def _weeks(start: datetime, end: datetime, zone: ZoneInfo) -> tuple[date, ...]:
+    first = start.astimezone(zone).date()
+    first -= timedelta(days=first.weekday())
+    last = (end - timedelta(microseconds=1)).astimezone(zone).date()
+    out = []
+    while first <= last:
+        out.append(first)
+        first += timedelta(days=7)
+    return tuple(out)
+
+
+def one_on_one(ctx: _Context, start: datetime, end: datetime
+               ) -> tuple[tuple[date, ...], tuple[OneOnOneRow, ...]]:
+    """Per organisation with prepaid hours or billed time: billed minutes per week of the
+    range, prepaid minutes left at ``at`` and what expires in the next 30 days (seed 001)."""
+    zone = ZoneInfo(ctx.tz)
+    weeks = _weeks(start, end, zone)
+    blocks: dict[uuid.UUID, list[billing.HourBlock]] = defaultdict(list)
+    for r in ctx.session.scalars(select(HourBlock).where(HourBlock.deleted.is_(False))
+                                 .order_by(HourBlock.purchased_at)):
+        blocks[r.organisation_id].append(billing.HourBlock(
+            id=str(r.id), customer_id=str(r.organisation_id), purchased_at=r.purchased_at,
+            minutes=r.minutes))
+    # The ledger reaches back to the oldest block whose validity overlaps a block that still
+    # matters (a day draws on the oldest valid block first), with two days' slack for local
+    # billing days; older time cannot change what is left.
+    window_start = start
+    for own in blocks.values():
+        reach = ctx.at
+        for block in reversed(own):
+            if block.expires_at > reach - _DAY_SLACK:
+                reach = min(reach, block.purchased_at)
+        window_start = min(window_start, reach - _DAY_SLACK)
+    entries = list(ctx.session.scalars(select(TimeEntry).where(
+        TimeEntry.deleted.is_(False), TimeEntry.ended_at >= window_start,
+        TimeEntry.started_at < max(end, ctx.at))))
+    voided = {e.voids_id for e in entries if e.voids_id is not None}
+    items: dict[uuid.UUID, list[billing.WorkItem]] = defaultdict(list)
+    for e in entries:
+        if e.id in voided or e.source == "void" or e.ended_at < e.started_at:
+            continue
+        items[e.organisation_id].append(billing.WorkItem(
+            customer_id=str(e.organisation_id), person=str(e.person_id),
+            kind=billing.WorkKind(e.kind.value), start=e.started_at, end=e.ended_at,
+            billable=e.billable, extra_engineer=e.extra_engineer, id=str(e.id)))
+    rows = []
+    for oid in sorted(set(blocks) | set(items), key=lambda o: ctx.org_name.get(o, "")):
+        bills = billing.bill_days(items.get(oid, []), tz=ctx.tz)
+        per_week: dict[date, int] = defaultdict(int)
+        for bill in bills:
+            if start <= bill.day_start.astimezone(UTC) < end:
+                per_week[bill.day - timedelta(days=bill.day.weekday())] += bill.total_minutes
+        left, expiring = 0, []
+        known = [b for b in blocks.get(oid, []) if b.purchased_at <= ctx.at]
+        if known:
+            past = [b for b in bills if b.day_start.astimezone(UTC) <= ctx.at]
+            bal = billing.balance(known, past, ctx.at, customer_id=str(oid))
+            left = bal.total_minutes
+            expiring = [(b.expires_at, b.remaining_minutes) for b in bal.blocks
+                        if b.remaining_minutes and b.expires_at <= ctx.at + EXPIRY_WINDOW]
+        weekly = tuple((w, per_week.get(w, 0)) for w in weeks)
+        if not left and not any(m for _, m in weekly) and not expiring:
+            continue
+        name = ctx.org_name.get(oid, "?")
+        rows.append(OneOnOneRow(oid, name, weekly, left, tuple(sorted(expiring)), _base(
+            f"{name}: open tickets", organisation_ids=(oid,))))
+    return weeks, tuple(rows)

@@ -1,0 +1,164 @@
+"""Clickable bar charts for the dashboard, on pyqtgraph.
+
+Why pyqtgraph (>= 0.14) and not Qt Charts or Qt Graphs: Qt Charts is deprecated since Qt 6.10
+("use Qt Graphs instead"); Qt Graphs draws through Qt Quick, so embedding it needs a
+``QQuickWidget`` with an OpenGL/RHI backend, which the offscreen platform our tests run on and
+software-rendered Xvfb sessions do not reliably provide. pyqtgraph's plots are plain
+``QGraphicsView`` widgets: they render on every platform plugin (offscreen, xcb under Xvfb,
+Windows, macOS), take the palette like any widget, and their items are Python objects we can
+hit-test, which is what click-through needs. The cost is one dependency (with numpy).
+
+A chart never stands alone: :class:`BarChart` puts the same numbers under the plot as buttons
+("Tier 1: 4"), so every value is readable as text, reachable by keyboard and clickable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QGridLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+__all__ = ["BarChart"]
+
+_BAR_WIDTH = 0.62
+_PER_ROW = 3
+
+
+class BarChart(QWidget):
+    """Vertical bars with a category axis; clicking a bar (or its text button) emits
+    :attr:`barClicked` with the bar's index."""
+
+    barClicked = Signal(int)
+
+    def __init__(self, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName(f"chart:{title}")
+        self._labels: list[str] = []
+        self._values: list[int] = []
+        self._colours: list[QColor] = []
+        self._title = QLabel(title)
+        self._title.setTextFormat(Qt.TextFormat.PlainText)
+        font = self._title.font()
+        font.setBold(True)
+        self._title.setFont(font)
+        self.plot = pg.PlotWidget(enableMenu=False)
+        self.plot.setAccessibleName(f"{title} chart")
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.hideButtons()
+        self.plot.setMinimumHeight(150)
+        item = self.plot.getPlotItem()
+        item.showGrid(x=False, y=True, alpha=0.25)
+        item.getAxis("left").setWidth(36)
+        self._bars = pg.BarGraphItem(x=[], height=[], width=_BAR_WIDTH)
+        self.plot.addItem(self._bars)
+        self._texts: list[pg.TextItem] = []
+        self.plot.scene().sigMouseClicked.connect(self._scene_clicked)
+        # The numbers as text, three to a row so the chart can be narrow.
+        self._buttons = QGridLayout()
+        self._buttons.setContentsMargins(0, 0, 0, 0)
+        self._buttons.setSpacing(2)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self._title)
+        layout.addWidget(self.plot, 1)
+        layout.addLayout(self._buttons)
+        self._apply_palette()
+
+    # ------------------------------------------------------------------ data
+
+    def values(self) -> list[int]:
+        return list(self._values)
+
+    def labels(self) -> list[str]:
+        return list(self._labels)
+
+    def buttons(self) -> list[QPushButton]:
+        found = []
+        for i in range(self._buttons.count()):
+            item = self._buttons.itemAt(i)
+            widget = item.widget() if item is not None else None
+            if isinstance(widget, QPushButton):
+                found.append(widget)
+        return found
+
+    def set_data(self, labels: Sequence[str], values: Sequence[int],
+                 colours: Sequence[QColor] | None = None) -> None:
+        """Show ``values`` (same length as ``labels``); unchanged data repaints nothing."""
+        labels, values = list(labels), [int(v) for v in values]
+        colours = list(colours) if colours is not None else [self._accent()] * len(values)
+        if labels == self._labels and values == self._values and colours == self._colours:
+            return
+        relabel = labels != self._labels
+        self._labels, self._values, self._colours = labels, values, colours
+        xs = list(range(len(values)))
+        self._bars.setOpts(x=xs, height=values, width=_BAR_WIDTH,
+                           brushes=[pg.mkBrush(c) for c in colours],
+                           pens=[pg.mkPen(None)] * len(xs))
+        item = self.plot.getPlotItem()
+        item.getAxis("bottom").setTicks([[(i, text) for i, text in enumerate(labels)]])
+        top = max(values, default=0)
+        item.setXRange(-0.6, max(len(values) - 0.4, 0.4), padding=0)
+        item.setYRange(0, max(top * 1.18, 1), padding=0)
+        for text in self._texts:
+            self.plot.removeItem(text)
+        self._texts = []
+        for i, v in enumerate(values):
+            label = pg.TextItem(str(v), anchor=(0.5, 1.0), color=self._text_colour())
+            label.setPos(i, v)
+            self.plot.addItem(label)
+            self._texts.append(label)
+        if relabel:
+            self._rebuild_buttons()
+        else:
+            for button, text, v in zip(self.buttons(), labels, values, strict=True):
+                button.setText(f"{text}: {v:,}")
+
+    def bar_scene_pos(self, index: int) -> QPointF:
+        """The middle of a bar in scene coordinates (for tests that click like a user)."""
+        vb = self.plot.getPlotItem().getViewBox()
+        point: QPointF = vb.mapViewToScene(QPointF(index, self._values[index] / 2))
+        return point
+
+    # ------------------------------------------------------------------ internals
+
+    def _rebuild_buttons(self) -> None:
+        while self._buttons.count():
+            item = self._buttons.takeAt(0)
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.deleteLater()
+        for i, (text, v) in enumerate(zip(self._labels, self._values, strict=True)):
+            button = QPushButton(f"{text}: {v:,}")
+            button.setFlat(True)
+            button.setToolTip(f"Open the queue filtered to these tickets ({text})")
+            button.clicked.connect(lambda _checked=False, n=i: self.barClicked.emit(n))
+            self._buttons.addWidget(button, i // _PER_ROW, i % _PER_ROW)
+
+    def _scene_clicked(self, event: object) -> None:
+        pos = event.scenePos()  # type: ignore[attr-defined]
+        vb = self.plot.getPlotItem().getViewBox()
+        if not vb.sceneBoundingRect().contains(pos):
+            return
+        point = vb.mapSceneToView(pos)
+        index = round(point.x())
+        if 0 <= index < len(self._values) and abs(point.x() - index) <= _BAR_WIDTH / 2:
+            event.accept()  # type: ignore[attr-defined]
+            self.barClicked.emit(index)
+
+    def _accent(self) -> QColor:
+        return self.palette().color(QPalette.ColorRole.Highlight)
+
+    def _text_colour(self) -> QColor:
+        return self.palette().color(QPalette.ColorRole.WindowText)
+
+    def _apply_palette(self) -> None:
+        pal = self.palette()
+        self.plot.setBackground(pal.color(QPalette.ColorRole.Base))
+        pen = pg.mkPen(pal.color(QPalette.ColorRole.WindowText))
+        item = self.plot.getPlotItem()
+        for axis in ("left", "bottom"):
+            item.getAxis(axis).setPen(pen)
+            item.getAxis(axis).setTextPen(pen)

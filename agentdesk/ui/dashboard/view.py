@@ -1,0 +1,461 @@
+"""The team lead's (and coordinator's) home: the live state of the queue and of the 1-on-1
+business, every number a way into the tickets behind it.
+
+* Figures come from :func:`agentdesk.queries.dashboard.compute`, run as a background operation
+  (:mod:`agentdesk.ui.background`): the GUI thread only swaps results into widgets.
+* Live: :meth:`DashboardView.changes_arrived` takes the sync bridge's :class:`ReplicaChange`
+  and recomputes only the sections whose tables the pull touched (a pull of tickets leaves the
+  1-on-1 hours alone), coalescing pulls that arrive while a computation runs. SLA states also
+  move with the clock, so the ticket figures are recomputed once a minute.
+* Click-through: every figure carries its :class:`TicketFilter`; :attr:`filterRequested` hands
+  it to the main window, which shows the queue filtered to exactly those tickets.
+* Remembered per user in QSettings: the time range (or dates), the splitter and the open tab.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from PySide6.QtCore import QDate, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDateEdit,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ...exports.csv_safe import Cell
+from ...queries import dashboard as figures
+from ...queries.dashboard import Count, Dashboard, Section, TicketFilter
+from ...sync.replica import Replica
+from .. import background
+from ..sync_bridge import ReplicaChange
+from .charts import BarChart
+from .tables import FigureRow, FigureTable
+
+log = logging.getLogger(__name__)
+
+__all__ = ["RANGES", "DashboardView"]
+
+#: The time ranges offered (days back from now); "dates" picks two dates.
+RANGES: dict[str, int | None] = {"7 days": 7, "30 days": 30, "90 days": 90, "Dates": None}
+CLOCK_REFRESH_MS = 60_000
+
+_SLA_COLOURS = {"on_track": "#3a9a5b", "at_risk": "#d9a21b", "breached": "#d64545",
+                "paused": "#8a8f98"}
+
+
+def _duration(value: timedelta | None) -> str:
+    if value is None:
+        return "-"
+    minutes = int(value.total_seconds() // 60)
+    sign = "-" if minutes < 0 else ""
+    hours, rest = divmod(abs(minutes), 60)
+    return f"{sign}{hours}h {rest:02d}m" if hours else f"{sign}{rest}m"
+
+
+def _age(oldest: datetime | None, now: datetime) -> str:
+    if oldest is None:
+        return "-"
+    days = (now - oldest).total_seconds() / 86400
+    return f"{days:.1f} d" if days >= 1 else f"{(now - oldest).total_seconds() / 3600:.1f} h"
+
+
+def _day(value: QDate) -> date:
+    return date(value.year(), value.month(), value.day())
+
+
+def _when(t: datetime) -> str:
+    return t.astimezone().strftime("%a %d %b %H:%M")
+
+
+class _Tile(QPushButton):
+    """One headline number, clickable (its tickets), readable as text."""
+
+    def __init__(self, title: str) -> None:
+        super().__init__()
+        self.title = title
+        self.figure: Count | None = None
+        self.setObjectName(f"tile:{title}")
+        self.setMinimumHeight(58)
+        self.setText(f"{title}\n-")
+
+    def show_count(self, figure: Count | None, text: str | None = None) -> None:
+        self.figure = figure
+        value = text if text is not None else (f"{figure.value:,}" if figure else "-")
+        self.setText(f"{self.title}\n{value}")
+        self.setToolTip(f"Open the queue: {figure.filter.label}" if figure else "")
+        self.setEnabled(figure is not None)
+
+
+class DashboardView(QWidget):
+    """The dashboard page. ``now`` is injectable (tests freeze time)."""
+
+    filterRequested = Signal(object)
+    #: A computation finished and the widgets show its result.
+    refreshed = Signal(object)
+
+    def __init__(self, replica: Replica, store: QSettings, *, username: str = "",
+                 now: Callable[[], datetime] | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("dashboardView")
+        self._replica = replica
+        self._store = store
+        self._prefix = f"dashboard/{username or 'default'}"
+        self._now = now or (lambda: datetime.now(UTC))
+        self.dashboard: Dashboard | None = None
+        self._running: background.Operation[Dashboard] | None = None
+        self._pending: set[Section] = set()
+        self._pending_full = False
+
+        # --- range
+        self.range_box = QComboBox()
+        self.range_box.setAccessibleName("Time range")
+        self.range_box.addItems(list(RANGES))
+        self.date_from = QDateEdit()
+        self.date_to = QDateEdit()
+        for edit in (self.date_from, self.date_to):
+            edit.setCalendarPopup(True)
+            edit.setDisplayFormat("yyyy-MM-dd")
+        self.status = QLabel()
+        self.status.setTextFormat(Qt.TextFormat.PlainText)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("First responses and billed hours over"))
+        top.addWidget(self.range_box)
+        self._to = QLabel("to")
+        top.addWidget(self.date_from)
+        top.addWidget(self._to)
+        top.addWidget(self.date_to)
+        top.addStretch(1)
+        top.addWidget(self.status)
+
+        # --- headline numbers
+        self.tiles: dict[str, _Tile] = {}
+        grid = QGridLayout()
+        names = ("Open", "Untriaged", "Unassigned", "On track", "At risk", "Breached",
+                 "Paused", "Redirected", "Days to clear")
+        for i, name in enumerate(names):
+            tile = _Tile(name)
+            tile.clicked.connect(lambda _c=False, t=tile: self._tile_clicked(t))
+            self.tiles[name] = tile
+            grid.addWidget(tile, 0, i)
+
+        # --- charts
+        self.tier_chart = BarChart("Open tickets by tier")
+        self.sla_chart = BarChart("First-response SLA now")
+        self.age_chart = BarChart("Open queue by age (business days)")
+        self.plan_chart = BarChart("Open tickets by plan")
+        self._chart_filters: dict[BarChart, list[TicketFilter]] = {}
+        charts = QSplitter(Qt.Orientation.Horizontal)
+        charts.setObjectName("dashboardCharts")
+        for chart in (self.tier_chart, self.sla_chart, self.age_chart, self.plan_chart):
+            chart.barClicked.connect(lambda i, c=chart: self._bar_clicked(c, i))
+            charts.addWidget(chart)
+        self.charts_splitter = charts
+
+        # --- tables
+        self.soon = FigureTable("Breaching soon", ["Ticket", "Organisation", "Urgency",
+                                                   "Due", "Business time left"])
+        self.response = FigureTable("First response vs target", [
+            "Group", "Responses", "Median", "90th percentile", "Met", "% met"])
+        self.load = FigureTable("Load per agent", ["Agent", "Open", "Oldest", "At risk",
+                                                   "Breached"])
+        self.levels = FigureTable("Queue health", ["Figure", "Tickets", "Oldest"])
+        self.allowance = FigureTable("Conversation allowance", [
+            "Organisation", "Plan", "Used this year", "Allowance", "State"])
+        self.hours = FigureTable("1-on-1 hours", ["Organisation", "Prepaid left (h)",
+                                                  "Expiring in 30 days (h)", "Expires"])
+        self.weekly = FigureTable("Billed hours per week", ["Organisation"])
+        self.tables = (self.soon, self.response, self.load, self.levels, self.allowance,
+                       self.hours, self.weekly)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("dashboardTabs")
+        for table in self.tables:
+            table.filterRequested.connect(self.filterRequested)
+            self.tabs.addTab(table, table.title)
+
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.setObjectName("dashboardSplitter")
+        self.splitter.addWidget(charts)
+        self.splitter.addWidget(self.tabs)
+        self.splitter.setStretchFactor(0, 2)
+        self.splitter.setStretchFactor(1, 3)
+        self.splitter.setChildrenCollapsible(False)
+
+        # Scrolled, so the page's natural size never becomes the main window's minimum.
+        content = QWidget()
+        layout = QVBoxLayout(content)
+        layout.addLayout(top)
+        layout.addLayout(grid)
+        layout.addWidget(self.splitter, 1)
+        content.setMinimumSize(900, 620)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+
+        self._clock = QTimer(self)
+        self._clock.setInterval(CLOCK_REFRESH_MS)
+        self._clock.timeout.connect(lambda: self.refresh([Section.TICKETS]))
+        self._restore()
+        self.range_box.currentIndexChanged.connect(self._range_changed)
+        self.date_from.dateChanged.connect(self._range_changed)
+        self.date_to.dateChanged.connect(self._range_changed)
+        self.tabs.currentChanged.connect(lambda _i: self.save_layout())
+        self.splitter.splitterMoved.connect(lambda *_: self.save_layout())
+        charts.splitterMoved.connect(lambda *_: self.save_layout())
+
+    # ------------------------------------------------------------------ range and layout
+
+    def time_range(self) -> tuple[datetime, datetime]:
+        """``[start, end)`` of the chosen range: the last N days, or whole local dates."""
+        now = self._now()
+        days = RANGES.get(self.range_box.currentText())
+        if days is not None:
+            return now - timedelta(days=days), now
+        start = datetime.combine(_day(self.date_from.date()), time.min).astimezone()
+        end = datetime.combine(_day(self.date_to.date()) + timedelta(days=1),
+                               time.min).astimezone()
+        return start.astimezone(UTC), max(end, start + timedelta(days=1)).astimezone(UTC)
+
+    def set_range(self, name: str) -> None:
+        self.range_box.setCurrentText(name)
+
+    def _key(self, name: str) -> str:
+        return f"{self._prefix}/{name}"
+
+    def _restore(self) -> None:
+        chosen = str(self._store.value(self._key("range"), "30 days"))
+        self.range_box.setCurrentText(chosen if chosen in RANGES else "30 days")
+        today = datetime.now().astimezone().date()
+        for edit, key, default in ((self.date_from, "from", today - timedelta(days=30)),
+                                   (self.date_to, "to", today)):
+            raw = str(self._store.value(self._key(key), default.isoformat()))
+            stored = QDate.fromString(raw, "yyyy-MM-dd")
+            edit.setDate(stored if stored.isValid()
+                         else QDate(default.year, default.month, default.day))
+        for splitter, key in ((self.splitter, "splitter"), (self.charts_splitter, "charts")):
+            state = self._store.value(self._key(key))
+            if state is not None:
+                splitter.restoreState(state)
+        tab = str(self._store.value(self._key("tab"), 0))
+        self.tabs.setCurrentIndex(int(tab) if tab.isdigit() else 0)
+        self._show_dates()
+
+    def save_layout(self) -> None:
+        self._store.setValue(self._key("range"), self.range_box.currentText())
+        self._store.setValue(self._key("from"), self.date_from.date().toString("yyyy-MM-dd"))
+        self._store.setValue(self._key("to"), self.date_to.date().toString("yyyy-MM-dd"))
+        self._store.setValue(self._key("splitter"), self.splitter.saveState())
+        self._store.setValue(self._key("charts"), self.charts_splitter.saveState())
+        self._store.setValue(self._key("tab"), self.tabs.currentIndex())
+
+    def _show_dates(self) -> None:
+        dates = RANGES.get(self.range_box.currentText(), 0) is None
+        for widget in (self.date_from, self._to, self.date_to):
+            widget.setVisible(dates)
+
+    def _range_changed(self, *_args: Any) -> None:
+        self._show_dates()
+        self.save_layout()
+        self.refresh()
+
+    # ------------------------------------------------------------------ refresh
+
+    def start(self) -> None:
+        """First computation, then the clock's once-a-minute refresh of the SLA figures."""
+        self.refresh()
+        self._clock.start()
+
+    def stop(self) -> None:
+        self._clock.stop()
+        self.save_layout()
+
+    def changes_arrived(self, change: ReplicaChange) -> None:
+        """A pull or a local mutation changed the replica: recompute what it touched."""
+        if change.empty:
+            return
+        if change.everything or change.lookups:
+            self.refresh()
+            return
+        sections = {s for s, tables in figures.SECTION_TABLES.items() if tables & change.tables}
+        if change.ticket_ids:
+            sections |= {Section.TICKETS, Section.ALLOWANCES}
+        if not sections:
+            sections = set(Section)  # a local mutation of something else: recheck all
+        self.refresh(sections)
+
+    def refresh(self, sections: Iterable[Section] | None = None) -> None:
+        """Recompute ``sections`` (all when None) on a worker; coalesced while one runs."""
+        wanted = set(Section) if sections is None else set(sections)
+        if self._running is not None and not self._running.done:
+            self._pending |= wanted
+            self._pending_full = self._pending_full or sections is None
+            return
+        previous = None if sections is None else self.dashboard
+        if previous is not None and self.time_range()[0] != previous.start and (
+                RANGES.get(self.range_box.currentText()) is None):
+            previous = None  # the dates moved: the range-bound figures must be recomputed
+        start, end = self.time_range()
+        at = self._now()
+        replica = self._replica
+
+        def work() -> Dashboard:
+            with replica.session() as s:
+                return figures.compute(s, at, start, end, sections=wanted, previous=previous)
+
+        self.status.setText("Updating…")
+        self._running = background.run_in_background(work, self._show, self._failed,
+                                                     parent=self)
+
+    def _next(self) -> None:
+        if self._pending:
+            pending, full = self._pending, self._pending_full
+            self._pending, self._pending_full = set(), False
+            self.refresh(None if full else pending)
+
+    def _failed(self, exc: Exception) -> None:
+        log.error("dashboard refresh failed: %s", exc, exc_info=exc)
+        self.status.setText("Could not update the dashboard (see the log)")
+        self._running = None
+        self._next()
+
+    # ------------------------------------------------------------------ showing results
+
+    def _show(self, d: Dashboard) -> None:
+        self._running = None
+        self.dashboard = d
+        self._show_tiles(d)
+        self._show_charts(d)
+        self._show_tables(d)
+        self.status.setText(f"Updated {d.at.astimezone():%H:%M:%S}")
+        self.refreshed.emit(d)
+        self._next()
+
+    def _show_tiles(self, d: Dashboard) -> None:
+        sla = {c.filter.sla.value: c for c in d.sla if c.filter.sla is not None}
+        t = self.tiles
+        t["Open"].show_count(d.open.total if d.open else None)
+        t["Untriaged"].show_count(d.untriaged)
+        t["Unassigned"].show_count(d.unassigned)
+        for name, key in (("On track", "on_track"), ("At risk", "at_risk"),
+                          ("Breached", "breached"), ("Paused", "paused")):
+            t[name].show_count(sla.get(key))
+        t["Redirected"].show_count(d.redirected)
+        clear = d.ageing.days_to_clear if d.ageing else None
+        t["Days to clear"].show_count(d.open.total if d.open else None,
+                                      "-" if clear is None else f"{clear:.1f}")
+        if d.ageing is not None:
+            t["Days to clear"].setToolTip(
+                f"Open tickets / the last 14 days' daily resolution rate "
+                f"({d.ageing.resolved_last_14_days} resolved in 14 days)")
+
+    def _set_chart(self, chart: BarChart, counts: Iterable[Count],
+                   colours: list[QColor] | None = None) -> None:
+        items = list(counts)
+        self._chart_filters[chart] = [c.filter for c in items]
+        chart.set_data([c.label for c in items], [c.value for c in items], colours)
+
+    def _show_charts(self, d: Dashboard) -> None:
+        if d.open is not None:
+            self._set_chart(self.tier_chart, d.open.by_tier)
+            self._set_chart(self.plan_chart, d.open.by_plan)
+        if d.sla:
+            colours = [QColor(_SLA_COLOURS[c.filter.sla.value]) for c in d.sla
+                       if c.filter.sla is not None]
+            self._set_chart(self.sla_chart, d.sla, colours)
+        if d.ageing is not None:
+            self._set_chart(self.age_chart, d.ageing.buckets)
+
+    def _show_tables(self, d: Dashboard) -> None:
+        now = d.at
+        self.soon.model.set_rows([
+            _row((r.subject, r.filter), (r.organisation, None), (r.urgency, r.filter),
+                 (r.due.isoformat(), r.filter, _when(r.due)),
+                 (round(r.business_left.total_seconds() / 60), r.filter,
+                  _duration(r.business_left)))
+            for r in d.breaching_soon])
+        if d.first_response is not None:
+            fr = d.first_response
+            groups = [fr.team, *fr.by_tier, *fr.by_plan, *fr.by_agent]
+            self.response.model.set_rows([_response_row(g) for g in groups])
+            self.response.note.setText(
+                f"First responses from {_when(fr.start)} to {_when(fr.end)}; business time, "
+                "nearest-rank percentiles")
+        self.load.model.set_rows([
+            _row((a.name, a.open.filter), (a.open.value, a.open.filter),
+                 (_age(a.open.oldest, now), a.open.filter),
+                 (a.at_risk.value, a.at_risk.filter), (a.breached.value, a.breached.filter))
+            for a in d.load])
+        health: list[Count] = []
+        if d.open is not None:
+            health += [*d.open.by_level]
+        health += [c for c in (d.unassigned, d.untriaged, d.redirected) if c is not None]
+        self.levels.model.set_rows([
+            _row((c.label, c.filter), (c.value, c.filter), (_age(c.oldest, now), c.filter))
+            for c in health])
+        self.allowance.model.set_rows([
+            _row((r.name, r.filter), (r.plan, None), (r.used, r.filter), (r.allowance, None),
+                 ("over" if r.over else "near", None))
+            for r in d.allowances])
+        self.hours.model.set_rows([
+            _row((r.name, r.filter), (round(r.prepaid_left_minutes / 60, 1), None),
+                 (round(sum(m for _, m in r.expiring) / 60, 1), None),
+                 ("; ".join(f"{t:%Y-%m-%d}: {m / 60:.1f} h" for t, m in r.expiring), None))
+            for r in d.one_on_one])
+        self.weekly.model.headers = ["Organisation", *(f"Week of {w:%d %b}" for w in d.weeks)]
+        self.weekly.model.headerDataChanged.emit(Qt.Orientation.Horizontal, 0,
+                                                 max(len(self.weekly.model.headers) - 1, 0))
+        self.weekly.model.set_rows([
+            _row((r.name, r.filter), *((round(m / 60, 1), None) for _, m in r.weekly_billed))
+            for r in d.one_on_one])
+
+    # ------------------------------------------------------------------ click-through
+
+    def _tile_clicked(self, tile: _Tile) -> None:
+        if tile.figure is not None:
+            self.filterRequested.emit(tile.figure.filter)
+
+    def _bar_clicked(self, chart: BarChart, index: int) -> None:
+        found = self._chart_filters.get(chart, [])
+        if 0 <= index < len(found):
+            self.filterRequested.emit(found[index])
+
+
+def _row(*cells: tuple[Any, ...]) -> FigureRow:
+    """``(value, filter)`` or ``(value, filter, text)`` per cell."""
+    values: list[Cell] = []
+    texts: list[str] = []
+    filters: list[TicketFilter | None] = []
+    for cell in cells:
+        value, flt = cell[0], cell[1]
+        text = cell[2] if len(cell) > 2 else (f"{value:,}" if isinstance(value, int) else
+                                               str(value))
+        values.append(value)
+        texts.append(text)
+        filters.append(flt)
+    return FigureRow(tuple(values), tuple(texts), tuple(filters))
+
+
+def _response_row(g: figures.ResponseStats) -> FigureRow:
+    share = g.met_share
+    met = replace(g.filter, met=True, label=f"{g.filter.label}, target met")
+    return _row((g.label, g.filter), (g.responded, g.filter),
+                (_duration(g.median), None), (_duration(g.p90), None), (g.met, met),
+                ("-" if share is None else f"{share:.0%}", None))

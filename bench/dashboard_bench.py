@@ -1,0 +1,255 @@
+"""Benchmark of the team lead's dashboard (``agentdesk.queries.dashboard`` and
+``agentdesk.ui.dashboard``) on a replica with 100,000 open tickets and a year of closed ones.
+
+Builds a temporary SQLite replica with the queue bench's generator (100,000 open tickets) plus
+a year of resolved and closed tickets (one per open ticket), stores every ticket's SLA instants
+with :func:`agentdesk.policy.sla.response_instants` as the mutators do, then prints one JSON line
+per figure: the median over repeated runs in milliseconds, with a baseline measured in the same
+run and the ratio against it (the machine is shared: absolute numbers wander, ratios less so):
+
+* ``queue_first_load`` (baseline): the queue model's key query for the same replica (what the
+  queue does on its first load, ``fetch_keys``), on this thread.
+* ``dashboard_full``: every figure (``compute``, 30-day range), as the worker thread runs it.
+* ``dashboard_incremental``: after a pull of 1,000 changed tickets (tier changes with their new
+  instants, written as a pull writes them), the refresh the view runs for it (the sections whose
+  tables the pull touched: tickets and allowances; the 1-on-1 section is reused).
+* ``gui_stall``: the longest gap between two runs of a 5 ms GUI-thread timer while a real
+  :class:`DashboardView` recomputes everything on the worker thread (``max_ms``: the stall).
+
+Run: ``QT_QPA_PLATFORM=offscreen python bench/dashboard_bench.py`` (a few minutes on 2 cores,
+most of it generating the replica; ``DASHBOARD_BENCH_OPEN=20000`` for a smaller replica).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import PySide6  # noqa: E402
+from PySide6.QtCore import (  # noqa: E402
+    QElapsedTimer,
+    QSettings,
+    QTimer,
+    QtMsgType,
+    qInstallMessageHandler,
+)
+from PySide6.QtWidgets import QApplication  # noqa: E402
+from sqlalchemy import bindparam, select, update  # noqa: E402
+
+from agentdesk.models import Ticket, TicketStatus  # noqa: E402
+from agentdesk.models.base import new_id  # noqa: E402
+from agentdesk.policy.calendar import BusinessCalendar  # noqa: E402
+from agentdesk.policy.sla import response_business_time, response_instants  # noqa: E402
+from agentdesk.queries import dashboard as figures  # noqa: E402
+from agentdesk.queries.dashboard import Section  # noqa: E402
+from agentdesk.sync.replica import Replica  # noqa: E402
+from agentdesk.ui.dashboard import DashboardView  # noqa: E402
+from agentdesk.ui.queue_model import QueueQuery, fetch_keys  # noqa: E402
+from agentdesk.ui.sla_display import SlaClock  # noqa: E402
+from tests.ui.queue_fixtures import OFFICE, QueueData, generate  # noqa: E402
+
+N_OPEN = int(os.environ.get("DASHBOARD_BENCH_OPEN", "100000"))
+TICKETS = Ticket.__table__
+
+
+def ms(seconds: float) -> float:
+    return round(seconds * 1000, 2)
+
+
+def report(metric: str, samples: list[float], *, baseline: str | None = None,
+           baseline_ms: float | None = None, **extra: Any) -> float:
+    median = statistics.median(samples)
+    line: dict[str, Any] = {"bench": "dashboard", "metric": metric, "median_ms": ms(median),
+                            "runs": len(samples), "max_ms": ms(max(samples))}
+    if baseline is not None and baseline_ms:
+        line["baseline"] = baseline
+        line["ratio"] = round(ms(median) / baseline_ms, 2)
+    line.update(extra)
+    print(json.dumps(line), flush=True)
+    return ms(median)
+
+
+def timed(fn: Callable[[], object], runs: int) -> list[float]:
+    samples = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - began)
+    return samples
+
+
+def quiet(_kind: QtMsgType, _context: object, message: str) -> None:
+    if "propagateSizeHints" not in message:
+        print(message, file=sys.stderr)
+
+
+def add_closed_year(data: QueueData, rng: random.Random) -> None:
+    """One resolved or closed ticket per open one, spread over the past year."""
+    engine = data.engine()
+    rows = []
+    template = data.tickets[0]
+    for _ in range(N_OPEN):
+        oid = data.org_ids[rng.randrange(len(data.org_ids))]
+        arrived = data.now - timedelta(days=365 * rng.random(), seconds=rng.randrange(86400))
+        answered = arrived + timedelta(minutes=rng.randrange(5, 2000))
+        resolved = answered + timedelta(hours=rng.randrange(1, 200))
+        tier = rng.choice((1, 2, 3, 3, 4))
+        rows.append({
+            **template, "id": new_id(), "organisation_id": oid,
+            "requester_id": data.contact_ids[oid][0], "stated_urgency": tier, "tier": tier,
+            "urgency": tier, "status": rng.choice((TicketStatus.RESOLVED, TicketStatus.CLOSED)),
+            "assignee_id": data.user_ids[rng.randrange(len(data.user_ids))],
+            "arrived_at": arrived, "first_response_at": min(answered, data.now),
+            "resolved_at": min(resolved, data.now), "updated_at": arrived,
+        })
+    with engine.begin() as conn:
+        for start in range(0, len(rows), 5000):
+            conn.execute(TICKETS.insert(), rows[start:start + 5000])
+    engine.dispose()
+
+
+def store_instants(data: QueueData, where: Any = None) -> int:
+    """The instants the mutators would store, for every ticket (or those ``where`` selects)."""
+    engine = data.engine()
+    waits: dict[uuid.UUID, list[Any]] = {}
+    for w in data.waits:
+        waits.setdefault(w["ticket_id"], []).append((w["started_at"], w["ended_at"]))
+    plans = {oid: data.policy_plan(oid) for oid in data.org_ids}
+    stmt = select(TICKETS.c.id, TICKETS.c.organisation_id, TICKETS.c.arrived_at,
+                  TICKETS.c.urgency, TICKETS.c.first_response_at)
+    if where is not None:
+        stmt = stmt.where(where)
+    updates = []
+    with engine.connect() as conn:
+        for tid, oid, arrived, urgency, responded in conn.execute(stmt):
+            plan, cal = plans[oid]
+            got = response_instants(arrived, urgency, plan, cal, waits.get(tid, ()), responded)
+            due, risk = got if got is not None else (None, None)
+            took = None
+            if due is not None and responded is not None:
+                took = int(response_business_time(arrived, responded, due, urgency, plan,
+                                                  cal).total_seconds())
+            updates.append({"tid": tid, "due": due, "risk": risk, "took": took})
+    with engine.begin() as conn:
+        conn.execute(update(TICKETS).where(TICKETS.c.id == bindparam("tid"))
+                     .values(sla_due_at=bindparam("due"), sla_risk_at=bindparam("risk"),
+                             first_response_business_s=bindparam("took")),
+                     updates)
+    engine.dispose()
+    return len(updates)
+
+
+def main() -> None:
+    qInstallMessageHandler(quiet)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    rng = random.Random(12)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="agentdesk-dashboard-bench-") as tmp:
+        data = generate(Path(tmp) / "replica.sqlite3", N_OPEN, open_only=True)
+        add_closed_year(data, rng)
+        stored = store_instants(data)
+        replica = Replica(data.path)
+        print(json.dumps({
+            "bench": "dashboard", "metric": "environment", "open_tickets": N_OPEN,
+            "closed_tickets": N_OPEN, "instants_stored": stored,
+            "generate_s": round(time.perf_counter() - started, 1),
+            "python": platform.python_version(), "pyside6": PySide6.__version__,
+            "sqlite": sqlite3.sqlite_version, "cpus": os.cpu_count(),
+        }), flush=True)
+        at = data.now
+        start, end = at - timedelta(days=30), at
+
+        # -- baseline: the queue's own first load of the same replica ---------------------
+        clock = SlaClock(BusinessCalendar.from_dict(OFFICE))
+        with replica.engine.connect() as conn:
+            clock.load(conn)
+            fetch_keys(conn, clock, QueueQuery(), at)
+            baseline = report("queue_first_load", timed(
+                lambda: fetch_keys(conn, clock, QueueQuery(), at), 5))
+
+        # -- the whole dashboard ----------------------------------------------------------
+        def full() -> figures.Dashboard:
+            with replica.session() as s:
+                return figures.compute(s, at, start, end)
+
+        board = full()
+        assert board.open is not None
+        report("dashboard_full", timed(full, 5), baseline="queue_first_load",
+               baseline_ms=baseline, open=board.open.total.value, target_ms=200)
+
+        # -- incremental refresh after a pull of 1,000 changed tickets --------------------
+        ids = [t["id"] for t in rng.sample(data.tickets, 1000)]
+        samples = []
+        for _ in range(5):
+            engine = data.engine()
+            with engine.begin() as conn:
+                tier = rng.randint(1, 4)
+                conn.execute(update(TICKETS).where(TICKETS.c.id.in_(ids))
+                             .values(tier=tier, urgency=tier))
+            engine.dispose()
+            store_instants(data, TICKETS.c.id.in_(ids))
+            began = time.perf_counter()
+            with replica.session() as s:
+                board = figures.compute(s, at, start, end, previous=board,
+                                        sections={Section.TICKETS, Section.ALLOWANCES})
+            samples.append(time.perf_counter() - began)
+        report("dashboard_incremental", samples, baseline="queue_first_load",
+               baseline_ms=baseline, changed=1000, target_ms=100)
+
+        # -- the GUI thread while the view recomputes on its worker -----------------------
+        settings = QSettings(str(Path(tmp) / "bench.ini"), QSettings.Format.IniFormat)
+        view = DashboardView(replica, settings, username="lead", now=lambda: at)
+        view.resize(1500, 950)
+        view.show()
+        gaps: list[float] = []
+        elapsed = QElapsedTimer()
+        ticker = QTimer()
+        ticker.setInterval(5)
+
+        def tick() -> None:
+            gaps.append(elapsed.nsecsElapsed() / 1e9)
+            elapsed.restart()
+
+        ticker.timeout.connect(tick)
+        stalls = []
+        for _ in range(5):
+            done: list[object] = []
+            view.refreshed.connect(done.append)
+            elapsed.start()
+            gaps.clear()
+            ticker.start()
+            view.refresh()
+            deadline = time.perf_counter() + 60
+            while not done and time.perf_counter() < deadline:
+                app.processEvents()
+                time.sleep(0.001)
+            ticker.stop()
+            view.refreshed.disconnect(done.append)
+            stalls.append(max(gaps, default=0.0))
+        report("gui_stall", stalls, target_ms=50,
+               note="longest gap of a 5 ms GUI timer while the view recomputes everything; "
+                    "includes applying the result to the widgets on the GUI thread")
+        view.close()
+        replica.close()
+
+
+if __name__ == "__main__":
+    main()
