@@ -29,17 +29,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from PySide6.QtCore import QEvent, Qt, Slot
 from PySide6.QtGui import QFont, QPalette
 from PySide6.QtWidgets import (
+    QAbstractButton,
     QComboBox,
     QFormLayout,
     QFrame,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QPushButton,
     QScrollArea,
     QVBoxLayout,
     QWidget,
 )
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..models import Contact, Organisation, Plan, Tenant, Ticket, TicketStatus, utcnow
@@ -187,6 +189,18 @@ def load_contact_view(session: Session, ticket_id: uuid.UUID, now: datetime,
     )
 
 
+def open_tickets_of(session: Session, organisation_id: uuid.UUID, contact_id: uuid.UUID) -> int:
+    """How many open tickets ``contact_id`` asked (read through the organisation's index)."""
+    return int(session.scalar(
+        select(func.count()).select_from(Ticket).where(
+            Ticket.organisation_id == organisation_id,
+            Ticket.requester_id == contact_id,
+            Ticket.deleted.is_(False),
+            Ticket.status.in_([TicketStatus(s) for s in sorted(workflow.OPEN_STATUSES)]),
+        )
+    ) or 0)
+
+
 # --------------------------------------------------------------------------------- rules
 
 
@@ -250,6 +264,8 @@ class ContactPanel(QWidget):
         self._clock = clock
         self._ticket_id: uuid.UUID | None = None
         self._view: ContactView | None = None
+        #: The open "switch out?" question, if any (tests answer it).
+        self.confirm_box: QMessageBox | None = None
         self._build()
         self._runner = MutationRunner(replica, self.message)
         self.refresh()
@@ -527,14 +543,49 @@ class ContactPanel(QWidget):
                   f"the swap of {name} for {view.requester.name}")
 
     def switch_out(self) -> None:
+        """Ask first: switching a contact out stops the work on every open ticket they asked
+        (seed 003), not only on the one shown."""
         view = self._view
         picked = self._picked_holder()
         if view is None or self._refused(switch_out_refusal(view, picked)) or picked is None:
             return
         leaving = view.contact(picked)
         name = leaving.name if leaving is not None else "the contact"
-        self._run("invalidate_contact", {"contact_id": picked},
-                  f"{name} was switched out", f"switching {name} out")
+        with self.replica.session() as s:
+            open_tickets = open_tickets_of(s, view.organisation_id, uuid.UUID(picked))
+        if open_tickets:
+            tickets = "1 open ticket" if open_tickets == 1 else f"{open_tickets} open tickets"
+            consequence = (
+                f"{name} has {tickets}. Once switched out, none of them can be replied to or "
+                "resolved: each must be redirected to the validated contacts, or "
+                f"{name} validated again.")
+        else:
+            consequence = f"{name} has no open tickets."
+        if self.confirm_box is not None:
+            self.confirm_box.deleteLater()
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Switch out a validated contact?",
+            f"Switch {name} out of {view.organisation_name}'s validated support contacts?"
+            f"\n\n{consequence}",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            self,
+        )
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        yes = box.button(QMessageBox.StandardButton.Yes)
+        yes.setText("Switch out")
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        ticket_id = view.ticket_id
+
+        def answered(button: QAbstractButton) -> None:
+            shown = self._view
+            if button is yes and shown is not None and shown.ticket_id == ticket_id:
+                self._run("invalidate_contact", {"contact_id": picked},
+                          f"{name} was switched out", f"switching {name} out")
+
+        box.buttonClicked.connect(answered)
+        self.confirm_box = box
+        box.open()
 
     def redirect(self) -> None:
         view = self._view

@@ -99,6 +99,8 @@ _PURPOSE = {
     Action.RESOLVE: "Mark the request resolved; the customer is notified",
     Action.CLOSE: "Close the resolved ticket",
     Action.REOPEN: "Reopen the ticket",
+    Action.REDIRECT: "Do not work the ticket (seed 003): the requester is not a validated "
+    "contact; the organisation's validated contacts are notified and asked how to proceed",
     Action.REPLY: "Send the text to the customer (Ctrl+Enter)",
     Action.NOTE: "Add the text as an internal note the customer never sees (Ctrl+Enter)",
 }
@@ -263,6 +265,10 @@ class TicketPanel(QWidget):
         self.close_button.clicked.connect(self.close_ticket)
         self.reopen_button = QPushButton("Reopen")
         self.reopen_button.clicked.connect(self.reopen)
+        # Seed 003's next step for a requester who is not (any longer) validated: shown only
+        # then, first in the row, since replying and resolving are refused.
+        self.redirect_button = QPushButton("Redirect to validated contacts")
+        self.redirect_button.clicked.connect(self.redirect)
 
         # Extra charges
         self.charges_check = QCheckBox("Extra charges apply")
@@ -294,7 +300,8 @@ class TicketPanel(QWidget):
         actions.addWidget(self.charges_button, 2, 3)
         actions.addWidget(self.estimate_error, 3, 1, 1, 3)
         flow = QHBoxLayout()
-        for button in (self.tell_button, self.wait_button, self.resume_button,
+        for button in (self.redirect_button, self.tell_button, self.wait_button,
+                       self.resume_button,
                        self.escalate_button, self.resolve_button, self.close_button,
                        self.reopen_button):
             flow.addWidget(button)
@@ -584,8 +591,10 @@ class TicketPanel(QWidget):
             (Action.RESOLVE, self.resolve_button),
             (Action.CLOSE, self.close_button),
             (Action.REOPEN, self.reopen_button),
+            (Action.REDIRECT, self.redirect_button),
         ):
             show_availability(button, refusals[action], _PURPOSE[action])
+        self.redirect_button.setVisible(refusals[Action.REDIRECT] is None)
         target = reopen_target(view.status)
         self.reopen_button.setText(
             "Reopen as new" if target is TicketStatus.NEW else "Reopen"
@@ -732,6 +741,12 @@ class TicketPanel(QWidget):
     def resolve(self) -> None:
         if self._view is not None and not self._refuse_if(Action.RESOLVE):
             self._status(TicketStatus.RESOLVED, "resolved; the customer is notified")
+
+    def redirect(self) -> None:
+        if self._view is not None and not self._refuse_if(Action.REDIRECT):
+            self._mutate("redirect_ticket", {"ticket_id": self._view.id},
+                         "redirected; the validated contacts are asked how to proceed",
+                         "the redirect")
 
     def close_ticket(self) -> None:
         if self._view is not None and not self._refuse_if(Action.CLOSE):

@@ -1,0 +1,150 @@
+"""The agent's day, second pass (issue 15), through the real desktop in local mode.
+
+``shell_app`` is the real start-up on a copy of a small demo team: the embedded server, the
+controller, the main window and its sync thread (tests/ui/shell_fixtures.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
+from pytestqt.qtbot import QtBot
+from sqlalchemy import select
+
+from agentdesk.models import EventKind, Ticket, TicketEvent, TicketStatus
+from agentdesk.ui.contact_panel import ContactPanel
+from agentdesk.ui.ticket_panel import TicketPanel
+from tests.sync.conftest import Team
+from tests.ui.conftest import PanelDesk, new_ticket
+from tests.ui.shell_fixtures import (
+    Shell,
+    shell_app,
+    shell_keyring,
+    shell_local_data,
+    shell_local_template,
+    shell_settings,
+)
+
+__all__ = ["shell_app", "shell_keyring", "shell_local_data", "shell_local_template",
+           "shell_settings"]
+
+START_TIMEOUT = 30_000
+
+
+def _online(shell: Shell, qtbot: QtBot) -> None:
+    window = shell.window
+    qtbot.waitExposed(window)
+    shell.controller.start()
+
+    def ready() -> bool:
+        status = window.status_bar.status()
+        model = window.queue_model
+        return (model is not None and model.rowCount() > 0 and not model.is_loading()
+                and status is not None and status.state == "online" and status.pending == 0)
+
+    qtbot.waitUntil(ready, timeout=START_TIMEOUT)
+
+
+def test_demo_history_reads_right_for_every_event_kind(qtbot: QtBot, shell_app: Shell) -> None:
+    """Issue 15 item 3: the demo's events render in the panel's history without a "?", with
+    the assignee's name and the charges the message is about."""
+    _online(shell_app, qtbot)
+    window = shell_app.window
+    ws = window.workspace
+    assert ws is not None
+    panel = window.ticket_panel
+    assert isinstance(panel, TicketPanel)
+    with ws.replica.session() as s:
+        example: dict[EventKind, uuid.UUID] = {}
+        for kind, ticket_id in s.execute(select(TicketEvent.kind, TicketEvent.ticket_id)):
+            example.setdefault(kind, ticket_id)
+    assert {EventKind.CREATED, EventKind.STATUS, EventKind.TRIAGE, EventKind.ASSIGNMENT,
+            EventKind.REPLY, EventKind.NOTIFICATION, EventKind.REDIRECT,
+            EventKind.ESCALATION} <= set(example)
+    for kind, ticket_id in example.items():
+        panel.show_ticket(ticket_id)
+        view = panel.view
+        assert view is not None
+        assert view.id == ticket_id
+        shown = panel.history.toPlainText()
+        for item in view.history:
+            assert "?" not in item.title, (kind, item)
+            assert "(was nobody)" not in item.title, (kind, item)
+            assert item.title in shown, (kind, item.title)
+            if item.kind is EventKind.EXTRA_CHARGES:
+                assert item.title.startswith("Extra charges apply"), item
+
+
+def test_a_switched_out_requester_is_not_helped_and_redirect_is_the_next_step(
+    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk
+) -> None:
+    """Issue 15 item 7 (seed 003): switching a contact out asks first (it stops the work on
+    all their open tickets); after it, Reply, Tell customer and Resolve are disabled with the
+    reason, and Redirect works on a ticket already in progress."""
+    desk = panel_desk("coordinator")
+    world = panel_team.world
+    ticket_id = new_ticket(desk, panel_team)  # Ann at Globex, validated when she asked
+    second = new_ticket(desk, panel_team, subject="And the invoices")
+    tickets = TicketPanel(desk.replica)
+    qtbot.addWidget(tickets)
+    tickets.show_ticket(ticket_id)
+    contacts = ContactPanel(desk.replica)
+    qtbot.addWidget(contacts)
+    contacts.show_ticket(ticket_id)
+
+    # Triage, take it, tell the customer: in progress.
+    tickets.triage_button.click()
+    tickets.assign_me_button.click()
+    tickets.open_tell_customer()
+    assert tickets.tell_dialog is not None
+    tickets.tell_dialog.accept()
+    assert tickets.fields["status"].text() == "In progress"
+    assert not tickets.redirect_button.isVisibleTo(tickets)
+
+    # Switch Ann out: asked first, naming what it does to her open tickets. Cancel changes
+    # nothing.
+    contacts.holder_combo.setCurrentIndex(contacts.holder_combo.findData(
+        str(world.contacts["ann"])))
+    contacts.switch_out_button.click()
+    box = contacts.confirm_box
+    assert box is not None
+    assert box.isVisible()
+    assert box.textFormat() is Qt.TextFormat.PlainText
+    assert "Switch Ann out of Globex's validated support contacts?" in box.text()
+    assert "Ann has 2 open tickets." in box.text()
+    assert "none of them can be replied to or resolved" in box.text()
+    assert box.defaultButton() is box.button(QMessageBox.StandardButton.Cancel)
+    box.button(QMessageBox.StandardButton.Cancel).click()
+    assert contacts.mark.text() == "✔ Validated contact"
+    contacts.switch_out_button.click()
+    assert contacts.confirm_box is not None
+    contacts.confirm_box.button(QMessageBox.StandardButton.Yes).click()
+    assert contacts.message.text() == "Ann was switched out"
+
+    # The ticket panel refuses to help her, says why and what to do instead.
+    tickets.refresh()
+    for button in (tickets.reply_mode, tickets.resolve_button):
+        assert not button.isEnabled()
+        assert "Ann is not a validated support contact" in button.toolTip()
+        assert "Redirect the ticket to the organisation's validated contacts" in (
+            button.toolTip())
+    assert tickets.note_mode.isChecked(), "the composer falls back to an internal note"
+    tickets.resolve()  # a stale click: refused inline, nothing queued
+    assert tickets.message.kind == "error"
+    assert "Ann is not a validated support contact" in tickets.message.text()
+    assert tickets.fields["status"].text() == "In progress"
+    assert tickets.redirect_button.isVisibleTo(tickets)
+    assert tickets.redirect_button.isEnabled()
+
+    # The way on: redirect, from in progress.
+    qtbot.mouseClick(tickets.redirect_button, Qt.MouseButton.LeftButton)
+    assert tickets.message.kind != "error", tickets.message.text()
+    assert tickets.fields["status"].text() == "Redirected"
+    assert not tickets.redirect_button.isVisibleTo(tickets)
+    desk.sync()
+    assert desk.replica.rejections() == []
+    with panel_team.db() as s:
+        assert s.get_one(Ticket, ticket_id).status is TicketStatus.REDIRECTED
+        assert s.get_one(Ticket, second).status is TicketStatus.NEW
