@@ -7,19 +7,24 @@ controller, the main window and its sync thread (tests/ui/shell_fixtures.py).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 from sqlalchemy import select
 
-from agentdesk.models import EventKind, Ticket, TicketEvent, TicketStatus
+from agentdesk.models import EventKind, Role, Ticket, TicketEvent, TicketStatus
+from agentdesk.server.demo import DEMO_USERS
+from agentdesk.ui import settings
 from agentdesk.ui.contact_panel import ContactPanel
+from agentdesk.ui.sign_in import SignInDialog
 from agentdesk.ui.ticket_panel import TicketPanel
 from tests.sync.conftest import Team
 from tests.ui.conftest import PanelDesk, new_ticket
 from tests.ui.shell_fixtures import (
     Shell,
+    make_shell,
     shell_app,
     shell_keyring,
     shell_local_data,
@@ -148,3 +153,73 @@ def test_a_switched_out_requester_is_not_helped_and_redirect_is_the_next_step(
     with panel_team.db() as s:
         assert s.get_one(Ticket, ticket_id).status is TicketStatus.REDIRECTED
         assert s.get_one(Ticket, second).status is TicketStatus.NEW
+
+
+def test_local_mode_signs_in_as_any_demo_user_and_never_saves_its_address(
+    qtbot: QtBot, shell_app: Shell, shell_settings: QSettings,
+) -> None:
+    """Issue 15 item 2: the sign-in dialog lists the demo team's people and roles for local
+    mode; a sign-in to the local server's temporary address is local mode, not a team server
+    to remember; the next start signs in as the same person."""
+    window = shell_app.window
+    _online(shell_app, qtbot)
+    ws = window.workspace
+    assert ws is not None
+    assert ws.local
+    assert ws.user.role is Role.LEAD
+    local_url = ws.server_url
+
+    window.connect_action.trigger()  # File > Connect...
+    dialog = shell_app.controller.dialog
+    assert isinstance(dialog, SignInDialog)
+    combo = dialog.local_person
+    assert combo is not None
+    people = {str(combo.itemData(i)): combo.itemText(i) for i in range(combo.count())}
+    assert people == {u.username: f"{u.display_name} ({u.duty})" for u in DEMO_USERS}
+    assert combo.currentData() == "lead"
+    combo.setCurrentIndex(combo.findData("agent"))
+    assert dialog.local_button is not None
+    dialog.local_button.click()
+
+    def signed_in_as(username: str) -> Callable[[], bool]:
+        def check() -> bool:
+            current = window.workspace
+            status = window.status_bar.status()
+            return (current is not None and current.local
+                    and current.user.username == username
+                    and status is not None and status.state == "online")
+        return check
+
+    qtbot.waitUntil(signed_in_as("agent"), timeout=START_TIMEOUT)
+    assert window.workspace is not None
+    assert window.workspace.user.role is Role.AGENT
+    assert window.windowTitle().startswith("Sam Okafor (")
+    assert settings.LOCAL_USER.read(shell_settings) == "agent"
+    assert settings.SERVER_URL.read(shell_settings) == ""
+
+    # Signing in to the local server's own address (what people did to try a role): local
+    # mode as that user, and its temporary address is not remembered.
+    window.connect_action.trigger()
+    dialog = shell_app.controller.dialog
+    assert isinstance(dialog, SignInDialog)
+    dialog.server.setText(local_url)
+    dialog.username.setText("coordinator")
+    dialog.password.setText("demo-coordinator-pass")
+    dialog.sign_in_button.click()
+    qtbot.waitUntil(signed_in_as("coordinator"), timeout=START_TIMEOUT)
+    assert settings.SERVER_URL.read(shell_settings) == ""
+    assert settings.LOCAL_USER.read(shell_settings) == "coordinator"
+
+    # The next start: local mode again, as the coordinator.
+    shell_app.quit()
+    again = make_shell(qtbot, shell_settings)
+    try:
+        again.controller.start()
+        qtbot.waitUntil(lambda: again.window.workspace is not None
+                        and again.window.workspace.user.username == "coordinator",
+                        timeout=START_TIMEOUT)
+        assert again.window.workspace is not None
+        assert again.window.workspace.local
+        assert again.controller.dialog is None
+    finally:
+        again.quit()
