@@ -99,6 +99,12 @@ class ContactDataError(Exception):
     """The replica holds data the rules refuse (e.g. a contact without an email address)."""
 
 
+class ContactDataLoading(Exception):
+    """The ticket is here but its requester, organisation or plan has not arrived yet: nothing
+    can be said about validation or entitlement until it has (never assert a rule on missing
+    data)."""
+
+
 def _policy_contact(c: Contact) -> contact_rules.Contact:
     return contact_rules.Contact(id=str(c.id), name=c.name, email=c.email, validated=c.validated)
 
@@ -111,7 +117,8 @@ def _year_bounds(year: int, zone: ZoneInfo) -> tuple[datetime, datetime]:
 
 def load_contact_view(session: Session, ticket_id: uuid.UUID, now: datetime,
                       tenant_id: uuid.UUID | None) -> ContactView | None:
-    """One ticket's contact and entitlement picture; None when the replica lacks its rows.
+    """One ticket's contact and entitlement picture; None when the replica lacks the ticket,
+    :class:`ContactDataLoading` when it lacks the requester, organisation or plan (yet).
 
     Conversations are counted with the rules' own year function over the organisation's
     arrivals, read within a day's margin of the years concerned (an indexed range read, not
@@ -124,7 +131,9 @@ def load_contact_view(session: Session, ticket_id: uuid.UUID, now: datetime,
     requester = session.get(Contact, ticket.requester_id)
     plan_row = session.get(Plan, org.plan_id) if org is not None else None
     if org is None or requester is None or plan_row is None:
-        return None
+        missing = [what for what, row in (("requester", requester), ("organisation", org),
+                                          ("plan", plan_row)) if row is None]
+        raise ContactDataLoading(" and ".join(missing))
     tenant = session.get(Tenant, tenant_id) if tenant_id is not None else None
     tz = tenant.timezone if tenant is not None else "UTC"
     try:
@@ -367,6 +376,9 @@ class ContactPanel(QWidget):
                     view = load_contact_view(s, self._ticket_id, self._clock(), tenant_id)
             except ContactDataError as exc:
                 problem = f"The organisation's data cannot be checked: {exc}"
+            except ContactDataLoading as exc:
+                problem = (f"Loading the ticket's {exc}… Validation and entitlement are shown "
+                           "once they have arrived.")
         self._view = view
         self.body.setVisible(view is not None)
         self.placeholder.setVisible(view is None)

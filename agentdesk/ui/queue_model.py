@@ -114,6 +114,7 @@ from ..policy.workflow import NEW, OPEN_STATUSES, STATUSES, WAITING_ON_CUSTOMER,
 from . import background
 from .sla_display import (
     AT_RISK_SHARE,
+    LOADING,
     SlaClock,
     SlaInputs,
     age_text,
@@ -611,15 +612,18 @@ class QueueRow:
         self.sla_second = -1
         self.sla_status: SlaStatus | None = None
         plan = clock.plan(self.plan_id)
-        if self.requester_validated:
-            requester = f"✓ {self.requester_name or '?'}"
+        if self.requester_name is None:
+            # The contact row has not arrived yet: say so, assert nothing about validation.
+            requester = LOADING
+        elif self.requester_validated:
+            requester = f"✓ {self.requester_name}"
         else:
-            requester = f"⚠ {self.requester_name or '?'} (not validated)"
+            requester = f"⚠ {self.requester_name} (not validated)"
         self.display: list[str] = [
             f"T{self.urgency}" if self.tier is not None else f"T{self.urgency}?",
             "",
-            plan.name if plan is not None else "—",
-            self.organisation_name or "—",
+            plan.name if plan is not None else (LOADING if self.plan_id is not None else "—"),
+            self.organisation_name or LOADING,
             requester,
             self.subject,
             self.channel.capitalize(),
@@ -649,7 +653,10 @@ class QueueRow:
             return (f"Not triaged yet: the customer's stated urgency ({self.urgency}) "
                     "stands in until a coordinator assesses the severity")
         if column == Column.REQUESTER:
-            who = f"{self.requester_name or '?'} <{self.requester_email or '?'}>"
+            if self.requester_name is None:
+                return ("The requester's details are still arriving from the server; whether "
+                        "they are a validated contact is shown once they are here.")
+            who = f"{self.requester_name} <{self.requester_email or 'no email address'}>"
             if self.requester_validated:
                 return f"{who}\nA validated support contact of {self.organisation_name}."
             return (f"{who}\nNot a validated support contact: requests from this person are "

@@ -56,7 +56,7 @@ from .panel_widgets import (
     ok_colour,
     show_availability,
 )
-from .sla_display import sla_colour, sla_text, sla_tooltip
+from .sla_display import LOADING, sla_colour, sla_text, sla_tooltip
 from .sync_bridge import ReplicaChange
 from .ticket_view import (
     Action,
@@ -465,15 +465,20 @@ class TicketPanel(QWidget):
     def _render_details(self, view: TicketView) -> None:
         palette = self.palette()
         self.title.setText(view.subject)
-        mark = ("✔ validated contact", ok_colour(palette)) if view.requester_validated else (
-            "✖ not a validated contact", error_colour(palette))
-        self.fields["requester"].setText(
-            f"{html.escape(view.requester_name)} &lt;{html.escape(view.requester_email)}&gt; "
-            f"<span style='color:{mark[1].name()}; font-weight:bold'>{mark[0]}</span>"
-        )
+        if "requester" in view.missing:
+            # Not arrived yet: no "unknown contact <>", and no verdict on validation.
+            self.fields["requester"].setText(f"{LOADING} (the requester's details arrive "
+                                             "with the next sync)")
+        else:
+            mark = ("✔ validated contact", ok_colour(palette)) if view.requester_validated else (
+                "✖ not a validated contact", error_colour(palette))
+            self.fields["requester"].setText(
+                f"{html.escape(view.requester_name)} &lt;{html.escape(view.requester_email)}&gt; "
+                f"<span style='color:{mark[1].name()}; font-weight:bold'>{mark[0]}</span>"
+            )
         self.fields["customer"].setText(
             f"{html.escape(view.organisation_name)} · "
-            f"{html.escape(view.plan_name or 'unknown plan')} plan · via {view.channel}")
+            f"{html.escape(view.plan_name or LOADING)} plan · via {view.channel}")
         if view.tier is not None:
             tier_text = f"Tier {view.tier} (assessed; customer stated {view.stated_urgency})"
         else:

@@ -52,7 +52,7 @@ from ..policy.plans import SupportPlan
 from ..policy.sla import SlaStatus, sla_status
 from ..sync.mutators import MUTATORS
 from .panel_widgets import money_text, roles_text
-from .sla_display import AT_RISK_SHARE, default_team_calendar, target_text
+from .sla_display import AT_RISK_SHARE, LOADING, default_team_calendar, target_text
 
 __all__ = [
     "Action",
@@ -153,6 +153,9 @@ class TicketView:
     pauses: tuple[Pause, ...] = ()
     history: tuple[HistoryItem, ...] = ()
     members: tuple[Person, ...] = ()
+    #: Rows the ticket names that have not arrived yet ("requester", "organisation", "plan"):
+    #: shown as loading, and no rule is asserted on them.
+    missing: frozenset[str] = frozenset()
 
     @property
     def effective_tier(self) -> int:
@@ -221,11 +224,11 @@ def load_ticket_view(session: Session, ticket_id: uuid.UUID) -> TicketView | Non
         assignee_id=ticket.assignee_id,
         assignee_name=names.get(ticket.assignee_id) if ticket.assignee_id else None,
         requester_id=ticket.requester_id,
-        requester_name=requester.name if requester is not None else "unknown contact",
+        requester_name=requester.name if requester is not None else LOADING,
         requester_email=requester.email if requester is not None else "",
         requester_validated=bool(requester is not None and requester.validated),
         organisation_id=ticket.organisation_id,
-        organisation_name=org.name if org is not None else "unknown organisation",
+        organisation_name=org.name if org is not None else LOADING,
         plan_name=plan_row.name if plan_row is not None else None,
         plan=plan,
         calendar=calendar,
@@ -238,6 +241,8 @@ def load_ticket_view(session: Session, ticket_id: uuid.UUID) -> TicketView | Non
         pauses=pauses,
         history=history,
         members=members,
+        missing=frozenset(what for what, row in (("requester", requester), ("organisation", org),
+                                                 ("plan", plan_row)) if row is None),
     )
 
 
@@ -423,7 +428,10 @@ def _not_worked(view: TicketView) -> str | None:
 
 def not_helped(view: TicketView, doing: str) -> str | None:
     """Seed 003: an open ticket whose requester is not (any longer) a validated contact is
-    not helped; the refusal names the redirect as the way on. Mirrors the mutators' check."""
+    not helped; the refusal names the redirect as the way on. Mirrors the mutators' check.
+    While the requester's row has not arrived, it says so instead of judging."""
+    if view.is_open and "requester" in view.missing:
+        return f"cannot {doing} yet: the requester's details are still loading"
     if view.is_open and not view.requester_validated:
         return contact_rules.not_validated_refusal(view.requester_name, doing)
     return None
@@ -431,6 +439,8 @@ def not_helped(view: TicketView, doing: str) -> str | None:
 
 def redirect_refusal(view: TicketView) -> str | None:
     """Why the ticket cannot be redirected now (the mutator's and the workflow's rules)."""
+    if "requester" in view.missing:
+        return "the requester's details are still loading"
     if view.requester_validated:
         return "the requester is a validated contact; work the ticket instead"
     return _transition(view, TicketStatus.REDIRECTED)

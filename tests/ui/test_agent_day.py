@@ -14,13 +14,16 @@ from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 from sqlalchemy import select
 
-from agentdesk.models import EventKind, Role, Ticket, TicketEvent, TicketStatus
+from agentdesk.models import Contact, EventKind, Role, Ticket, TicketEvent, TicketStatus
+from agentdesk.models.versioning import enable_stamping
 from agentdesk.server.demo import DEMO_USERS
+from agentdesk.sync.protocol import PullRequest
 from agentdesk.ui import settings
 from agentdesk.ui.contact_panel import ContactPanel
+from agentdesk.ui.queue_model import Column, QueueModel
 from agentdesk.ui.sign_in import SignInDialog
 from agentdesk.ui.ticket_panel import TicketPanel
-from tests.sync.conftest import Team
+from tests.sync.conftest import Desk, Team
 from tests.ui.conftest import PanelDesk, new_ticket
 from tests.ui.shell_fixtures import (
     Shell,
@@ -223,3 +226,65 @@ def test_local_mode_signs_in_as_any_demo_user_and_never_saves_its_address(
         assert again.controller.dialog is None
     finally:
         again.quit()
+
+
+def test_loading_not_a_verdict_until_the_lookup_rows_arrive(
+    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk
+) -> None:
+    """Issue 15 item 6: a first sync can bring a ticket before its requester's row (the
+    contact changed later, so it comes at its newer version). Until it is there, the queue,
+    the ticket panel and the contact panel say "loading" and refuse nothing on a rule; once
+    it arrives they show the verdict."""
+    world = panel_team.world
+    coordinator = panel_desk("coordinator")
+    ticket_id = new_ticket(coordinator, panel_team)  # Ann, validated
+    coordinator.sync()
+    with panel_team.db() as s:  # Ann's email changes on the server afterwards
+        enable_stamping(s, world.tenant)
+        s.get_one(Contact, world.contacts["ann"]).email = "ann.lee@globex.test"
+
+    desk = panel_team.desk("agent")  # a fresh desktop: its first sync, page by page
+    client_id = desk.replica.state.client_id
+    cursor = 0
+    while not _has_ticket(desk, ticket_id):
+        page = desk.client.pull(PullRequest(client_id=client_id, cursor=cursor, limit=1))
+        desk.replica.apply_pull(page)
+        cursor = page.cursor
+    with desk.replica.session() as s:
+        assert s.get(Contact, world.contacts["ann"]) is None, "Ann's row is still to come"
+
+    tickets = TicketPanel(desk.replica)
+    qtbot.addWidget(tickets)
+    tickets.show_ticket(ticket_id)
+    contacts = ContactPanel(desk.replica)
+    qtbot.addWidget(contacts)
+    contacts.show_ticket(ticket_id)
+    model = QueueModel(desk.replica.engine, asynchronous=False)
+
+    requester = tickets.fields["requester"].text()
+    assert requester.startswith("loading…")
+    assert "unknown contact" not in requester
+    assert "not a validated contact" not in requester
+    assert tickets.reply_mode.toolTip() == (
+        "Cannot reply to the customer yet: the requester's details are still loading")
+    assert not tickets.redirect_button.isVisibleTo(tickets)
+    assert contacts.placeholder.text().startswith("Loading the ticket's requester…")
+    row = model.row_of(ticket_id)
+    assert row is not None
+    cell = model.index(row, Column.REQUESTER)
+    assert cell.data() == "loading…"
+    assert "still arriving" in cell.data(Qt.ItemDataRole.ToolTipRole)
+
+    desk.sync()  # the rest arrives
+    tickets.refresh()
+    contacts.refresh()
+    model.invalidate_lookups()
+    assert "✔ validated contact" in tickets.fields["requester"].text()
+    assert tickets.reply_mode.isEnabled()
+    assert contacts.mark.text() == "✔ Validated contact"
+    assert model.index(row, Column.REQUESTER).data() == "✓ Ann"
+
+
+def _has_ticket(desk: Desk, ticket_id: uuid.UUID) -> bool:
+    with desk.replica.session() as s:
+        return s.get(Ticket, ticket_id) is not None
