@@ -308,6 +308,14 @@ class TicketPanel(QWidget):
         flow.addStretch(1)
 
         self.message = InlineMessage()
+        #: Shown when the ticket left the queue's list (resolved, changed elsewhere) while on
+        #: show: it stays here until the agent picks another, and this says why it is missing.
+        self.left_view_note = QLabel()
+        self.left_view_note.setObjectName("leftViewNote")
+        self.left_view_note.setTextFormat(Qt.TextFormat.PlainText)
+        self.left_view_note.setWordWrap(True)
+        self.left_view_note.hide()
+        self._left_view: str | None = None
 
         # The card's top never scrolls away: the subject, what can be done next (the workflow
         # buttons, the triage/assignment/charges controls), the outcome of the last action and
@@ -316,6 +324,7 @@ class TicketPanel(QWidget):
         header.setObjectName("ticketHeader")
         header_layout = QVBoxLayout(header)
         header_layout.setContentsMargins(0, 0, 0, 0)
+        header_layout.addWidget(self.left_view_note)
         header_layout.addWidget(self.title)
         header_layout.addLayout(flow)
         header_layout.addLayout(actions)
@@ -386,6 +395,23 @@ class TicketPanel(QWidget):
     def view(self) -> TicketView | None:
         return self._view
 
+    def set_left_view(self, where: str | None) -> None:
+        """``where``: the list the shown ticket is no longer in (e.g. the “All open” view), or
+        None while it is listed."""
+        self._left_view = where
+        self._render_left_view()
+
+    def _render_left_view(self) -> None:
+        view, where = self._view, self._left_view
+        if view is None or where is None:
+            self.left_view_note.hide()
+            return
+        status = workflow.label(view.status.value)
+        self.left_view_note.setText(
+            f"No longer in {where} (it is {status} now). It stays here until you pick another "
+            "ticket.")
+        self.left_view_note.show()
+
     def show_ticket(self, ticket_id: uuid.UUID | None) -> None:
         """Show another ticket; the unsent text of the previous one is kept as its draft."""
         if ticket_id == self._ticket_id:
@@ -445,6 +471,7 @@ class TicketPanel(QWidget):
             self._sla_timer.stop()
             return
         self._render_details(view)
+        self._render_left_view()
         self._render_inputs(view)
         self._render_history(view)
         self._update_actions()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QMessageBox
@@ -17,7 +19,10 @@ from sqlalchemy import select
 from agentdesk.models import Contact, EventKind, Role, Ticket, TicketEvent, TicketStatus
 from agentdesk.models.versioning import enable_stamping
 from agentdesk.server.demo import DEMO_USERS
+from agentdesk.sync.client import ApiClient
+from agentdesk.sync.engine import SyncEngine
 from agentdesk.sync.protocol import PullRequest
+from agentdesk.sync.replica import Replica
 from agentdesk.ui import settings
 from agentdesk.ui.contact_panel import ContactPanel
 from agentdesk.ui.queue_model import Column, QueueModel
@@ -25,6 +30,7 @@ from agentdesk.ui.sign_in import SignInDialog
 from agentdesk.ui.ticket_panel import TicketPanel
 from tests.sync.conftest import Desk, Team
 from tests.ui.conftest import PanelDesk, new_ticket
+from tests.ui.queue_fixtures import listed_ids
 from tests.ui.shell_fixtures import (
     Shell,
     make_shell,
@@ -288,3 +294,103 @@ def test_loading_not_a_verdict_until_the_lookup_rows_arrive(
 def _has_ticket(desk: Desk, ticket_id: uuid.UUID) -> bool:
     with desk.replica.session() as s:
         return s.get(Ticket, ticket_id) is not None
+
+
+def _in_progress_validated(shell: Shell) -> list[uuid.UUID]:
+    """Listed in-progress tickets whose requester is validated (Resolve is allowed)."""
+    ws = shell.window.workspace
+    model = shell.window.queue_model
+    assert ws is not None
+    assert model is not None
+    with ws.replica.session() as s:
+        rows = set(s.scalars(select(Ticket.id).join(Contact, Contact.id == Ticket.requester_id)
+                             .where(Ticket.status == TicketStatus.IN_PROGRESS,
+                                    Contact.validated.is_(True))))
+    return [t for t in listed_ids(model) if t in rows]
+
+
+def _click(qtbot: QtBot, shell: Shell, ticket_id: uuid.UUID) -> None:
+    view, model = shell.window.queue_view, shell.window.queue_model
+    assert view is not None
+    assert model is not None
+    row = model.row_of(ticket_id)
+    assert row is not None
+    table = view.table()
+    index = model.index(row, Column.SUBJECT)
+    table.scrollTo(index)
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton,
+                     pos=table.visualRect(index).center())
+    panel = shell.window.ticket_panel
+    qtbot.waitUntil(lambda: panel is not None and panel.ticket_id == ticket_id, timeout=5_000)
+
+
+def test_the_shown_ticket_never_changes_behind_the_agents_back(
+    qtbot: QtBot, shell_app: Shell, tmp_path: Path,
+) -> None:
+    """Issue 15 item 5: after Resolve, or when another desktop takes the shown ticket out of
+    the view, the panel keeps showing it and says it left the view; nothing else is picked
+    until the agent picks it."""
+    _online(shell_app, qtbot)
+    window = shell_app.window
+    panel, view, model = window.ticket_panel, window.queue_view, window.queue_model
+    assert isinstance(panel, TicketPanel)
+    assert view is not None
+    assert model is not None
+    first, second, third = _in_progress_validated(shell_app)[:3]
+
+    # Resolve the shown ticket here: it leaves "All open", the panel stays on it.
+    _click(qtbot, shell_app, first)
+    assert not panel.left_view_note.isVisible()
+    qtbot.mouseClick(panel.resolve_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: model.row_of(first) is None, timeout=10_000)
+    qtbot.wait(200)  # any deferred "pick the current row" has run
+    assert panel.ticket_id == first
+    assert panel.fields["status"].text() == "Resolved"
+    assert view.current_ticket_id() is None, "no neighbour was made current"
+    assert panel.left_view_note.isVisible()
+    assert panel.left_view_note.text() == (
+        "No longer in the “All open” view (it is resolved now). It stays here until you pick "
+        "another ticket.")
+
+    # Another desktop resolves the ticket shown here.
+    _click(qtbot, shell_app, second)
+    assert not panel.left_view_note.isVisible()
+    ws = window.workspace
+    assert ws is not None
+    other = _other_desk(ws.server_url, "agent2", tmp_path)
+    try:
+        other.engine.sync_once()
+        other.replica.mutate("change_status", {"ticket_id": str(second), "status": "resolved"})
+        other.engine.sync_once()
+        assert other.replica.rejections() == []
+    finally:
+        other.client.close()
+        other.replica.close()
+    qtbot.waitUntil(lambda: model.row_of(second) is None, timeout=15_000)
+    qtbot.waitUntil(lambda: panel.fields["status"].text() == "Resolved", timeout=10_000)
+    qtbot.wait(200)
+    assert panel.ticket_id == second
+    assert view.current_ticket_id() is None
+    assert "(it is resolved now)" in panel.left_view_note.text()
+
+    # The agent moves on: the note goes with the old ticket.
+    _click(qtbot, shell_app, third)
+    assert not panel.left_view_note.isVisible()
+
+
+@dataclass
+class _OtherDesk:
+    replica: Replica
+    client: ApiClient
+    engine: SyncEngine
+
+
+def _other_desk(url: str, username: str, tmp_path: Path) -> _OtherDesk:
+    """A second desktop (replica, client, sync engine) on the same server."""
+    client = ApiClient(url)
+    login = client.login(username, f"demo-{username}-pass")
+    replica = Replica(tmp_path / f"other-{username}.sqlite3")
+    replica.configure(server_url=url, tenant_id=login.user.tenant_id, user_id=login.user.id,
+                      username=username, role=login.user.role,
+                      timezone=login.user.team_timezone)
+    return _OtherDesk(replica, client, SyncEngine(replica, client))
