@@ -262,7 +262,8 @@ class MainWindow(QMainWindow):
             action = QAction(text, self)
             action.setCheckable(True)
             action.setData(view.value)
-            action.setShortcut(QKeySequence(f"Ctrl+{n}"))
+            if n <= 9:
+                action.setShortcut(QKeySequence(f"Ctrl+{n}"))
             action.triggered.connect(lambda _checked=False, v=view: self.set_view(v))
             self.view_actions.addAction(action)
             self.view_menu.addAction(action)

@@ -106,7 +106,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import sessionmaker
 
-from ..models import Contact, Organisation, Ticket, User, WaitingPeriod
+from ..models import Contact, Organisation, Ticket, TicketEvent, User, WaitingPeriod
 from ..models.db import unicode_lower
 from ..policy.plans import TIERS, ResponseTarget
 from ..policy.sla import SlaState, SlaStatus
@@ -145,6 +145,7 @@ ORGS: Table = Organisation.__table__  # type: ignore[assignment]
 CONTACTS: Table = Contact.__table__  # type: ignore[assignment]
 USERS: Table = User.__table__  # type: ignore[assignment]
 WAITS: Table = WaitingPeriod.__table__  # type: ignore[assignment]
+EVENTS: Table = TicketEvent.__table__  # type: ignore[assignment]
 
 #: A row's sort key: queue-order bytes, or ``(column value, queue-order bytes)`` for a column sort
 #: (typed loosely: one list only ever holds one of the two shapes, which mypy cannot express).
@@ -202,6 +203,11 @@ class SavedView(StrEnum):
     AT_RISK = "at_risk"
     BREACHED = "breached"
     WAITING = "waiting_on_customer"
+    RECENT = "recent"
+    EVERY = "every"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    REDIRECTED = "redirected"
 
 
 VIEW_LABELS: dict[SavedView, str] = {
@@ -212,7 +218,20 @@ VIEW_LABELS: dict[SavedView, str] = {
     SavedView.BREACHED: "Breached",
     SavedView.WAITING: "Waiting on customer",
     SavedView.ALL_OPEN: "All open",
+    SavedView.RECENT: "Recent (what I touched)",
+    SavedView.EVERY: "Every ticket (open or not)",
+    SavedView.RESOLVED: "Resolved",
+    SavedView.CLOSED: "Closed",
+    SavedView.REDIRECTED: "Redirected",
 }
+#: Views of finished tickets, and the status each lists.
+STATUS_VIEWS: dict[SavedView, str] = {
+    SavedView.RESOLVED: "resolved",
+    SavedView.CLOSED: "closed",
+    SavedView.REDIRECTED: "redirected",
+}
+#: How far back the Recent view looks for what the person wrote (notes, replies, changes).
+RECENT_DAYS = 14
 #: Views whose membership is an SLA state, and that state.
 SLA_VIEWS: dict[SavedView, SlaState] = {
     SavedView.AT_RISK: SlaState.AT_RISK,
@@ -397,7 +416,8 @@ _SORT_FIELDS: dict[int, tuple[str, ...]] = {
 
 
 def _search_clause(word: str) -> ColumnElement[bool]:
-    """The ticket's subject, organisation, requester or assignee contains ``word``, in any case.
+    """The ticket's subject, organisation, requester or assignee contains ``word``, in any case,
+    or its reference (id) does.
 
     SQLite's LIKE folds ASCII letters only; a word with other letters ("émilie") compares
     Unicode-lowered text instead, which costs a Python call per row, so plain words keep the
@@ -414,7 +434,14 @@ def _search_clause(word: str) -> ColumnElement[bool]:
         def matches(column: ColumnElement[str]) -> ColumnElement[bool]:
             return unicode_lower(column, "sqlite").like(pattern, escape="\\")
 
+    reference = word.lstrip("#").replace("-", "").lower()
+    by_reference: list[ColumnElement[bool]] = []
+    if len(reference) >= 6 and all(c in "0123456789abcdef" for c in reference):
+        # The ticket's reference is its id (the replica keeps it as 32 hex digits): any part
+        # of six digits or more, with or without the dashes, finds it.
+        by_reference.append(type_coerce(t.c.id, String).like(f"%{reference}%"))
     return or_(
+        *by_reference,
         matches(t.c.subject),
         t.c.organisation_id.in_(select(ORGS.c.id).where(matches(ORGS.c.name))),
         t.c.requester_id.in_(select(CONTACTS.c.id).where(
@@ -454,10 +481,20 @@ def _sla_bound(state: SlaState, clock: SlaClock, now: datetime) -> ColumnElement
 def filter_clauses(query: QueueQuery, clock: SlaClock, now: datetime) -> list[ColumnElement[bool]]:
     """The WHERE clauses of a query (SLA views: the SQL pre-filter; the exact test is Python)."""
     t = TICKETS
-    clauses: list[ColumnElement[bool]] = [t.c.deleted == false(), t.c.status.in_(_OPEN)]
+    view = query.view
+    clauses: list[ColumnElement[bool]] = [t.c.deleted == false()]
+    if view in STATUS_VIEWS:
+        clauses.append(t.c.status == STATUS_VIEWS[view])
+    elif view is SavedView.RECENT:
+        # Any status: what the person touched lately, finished or not (ix_ticket_events_author_at).
+        touched = select(EVENTS.c.ticket_id).where(
+            EVENTS.c.author_id == query.user_id, EVENTS.c.at >= now - timedelta(days=RECENT_DAYS),
+            EVENTS.c.deleted == false())
+        clauses.append(t.c.id.in_(touched) if query.user_id else false())
+    elif view is not SavedView.EVERY:
+        clauses.append(t.c.status.in_(_OPEN))
     if query.tenant_id is not None:
         clauses.append(t.c.tenant_id == query.tenant_id)
-    view = query.view
     if view is SavedView.MY_TICKETS:
         clauses.append(t.c.assignee_id == query.user_id if query.user_id else false())
     elif view is SavedView.UNASSIGNED:

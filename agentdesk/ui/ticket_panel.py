@@ -213,7 +213,8 @@ class TicketPanel(QWidget):
         details.setColumnStretch(3, 1)
         # Organisation, plan and channel share a line: the contact panel beside this one
         # spells them out with the allotment and entitlement.
-        spanning = (("requester", "Requester"), ("customer", "Customer"))
+        spanning = (("requester", "Requester"), ("customer", "Customer"),
+                    ("reference", "Reference"))
         left = (("tier", "Severity"), ("level", "Level"), ("kind", "Kind"),
                 ("arrived", "Arrived"))
         right = (("status", "Status"), ("assignee", "Assignee"), ("sla", "Response target"),
@@ -506,6 +507,10 @@ class TicketPanel(QWidget):
         self.fields["customer"].setText(
             f"{html.escape(view.organisation_name)} · "
             f"{html.escape(view.plan_name or LOADING)} plan · via {view.channel}")
+        self.fields["reference"].setText(str(view.id))
+        self.fields["reference"].setToolTip(
+            "The ticket's reference: search for any part of it (six characters or more) in "
+            "the Every ticket view")
         if view.tier is not None:
             tier_text = f"Tier {view.tier} (assessed; customer stated {view.stated_urgency})"
         else:

@@ -25,7 +25,7 @@ from agentdesk.sync.protocol import PullRequest
 from agentdesk.sync.replica import Replica
 from agentdesk.ui import settings
 from agentdesk.ui.contact_panel import ContactPanel
-from agentdesk.ui.queue_model import Column, QueueModel
+from agentdesk.ui.queue_model import Column, QueueModel, SavedView
 from agentdesk.ui.sign_in import SignInDialog
 from agentdesk.ui.ticket_panel import TicketPanel
 from tests.sync.conftest import Desk, Team
@@ -394,3 +394,61 @@ def _other_desk(url: str, username: str, tmp_path: Path) -> _OtherDesk:
                       username=username, role=login.user.role,
                       timezone=login.user.team_timezone)
     return _OtherDesk(replica, client, SyncEngine(replica, client))
+
+
+def _listed_after(qtbot: QtBot, model: QueueModel, change: Callable[[], None]) -> list[uuid.UUID]:
+    change()
+    qtbot.waitUntil(lambda: not model.is_loading(), timeout=10_000)
+    return listed_ids(model)
+
+
+def test_finished_tickets_have_views_and_every_ticket_is_searchable(
+    qtbot: QtBot, shell_app: Shell,
+) -> None:
+    """Issue 15 item 1: Resolved, Closed and Redirected views (Close and Reopen reachable), a
+    Recent view of what I touched, and a search over every ticket by subject, requester,
+    organisation and reference."""
+    _online(shell_app, qtbot)
+    window = shell_app.window
+    model, view, panel = window.queue_model, window.queue_view, window.ticket_panel
+    ws = window.workspace
+    assert model is not None
+    assert view is not None
+    assert isinstance(panel, TicketPanel)
+    assert ws is not None
+    with ws.replica.session() as s:
+        by_status = {st: set(s.scalars(select(Ticket.id).where(Ticket.status == st)))
+                     for st in TicketStatus}
+        closed_id = sorted(by_status[TicketStatus.CLOSED])[0]
+        closed = s.get_one(Ticket, closed_id)
+        requester = s.get_one(Contact, closed.requester_id).name
+        subject = closed.subject
+    for saved, status in ((SavedView.RESOLVED, TicketStatus.RESOLVED),
+                          (SavedView.CLOSED, TicketStatus.CLOSED),
+                          (SavedView.REDIRECTED, TicketStatus.REDIRECTED)):
+        listed = _listed_after(qtbot, model, lambda v=saved: view.set_view(v))
+        assert set(listed) == by_status[status], saved
+        assert listed, saved
+
+    # A resolved ticket can be closed from its view; a redirected one reopened.
+    closed_here = _listed_after(qtbot, model, lambda: view.set_view(SavedView.RESOLVED))[0]
+    _click(qtbot, shell_app, closed_here)
+    assert panel.close_button.isEnabled(), panel.close_button.toolTip()
+    qtbot.mouseClick(panel.close_button, Qt.MouseButton.LeftButton)
+    assert panel.fields["status"].text() == "Closed"
+    assert panel.ticket_id == closed_here, "the closed ticket stays on show"
+    listed = _listed_after(qtbot, model, lambda: view.set_view(SavedView.REDIRECTED))
+    _click(qtbot, shell_app, listed[0])
+    assert panel.reopen_button.isEnabled()
+
+    # Recent: what I touched (the lead has written nothing else in the demo), finished or not.
+    assert _listed_after(qtbot, model, lambda: view.set_view(SavedView.RECENT)) == [closed_here]
+
+    # Every ticket, searched: subject, requester, organisation, reference.
+    _listed_after(qtbot, model, lambda: view.set_view(SavedView.EVERY))
+    assert model.rowCount() == sum(len(ids) for ids in by_status.values())
+    for text in (subject, requester, closed_id.hex[-10:], str(closed_id)[:13]):
+        found = _listed_after(qtbot, model, lambda t=text: model.set_search(t))
+        assert closed_id in found, text
+    assert _listed_after(qtbot, model, lambda: model.set_search("zzzz-nothing")) == []
+
