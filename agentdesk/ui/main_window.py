@@ -592,6 +592,8 @@ class MainWindow(QMainWindow):
 
     def _status_changed(self, status: SyncStatus) -> None:
         self.status_bar.set_status(status)
+        if self.ticket_panel is not None:
+            self.ticket_panel.set_online(status.state == "online")
         # Notifications start from the first sync's outcome: the tickets a first pull brings
         # are the baseline, not news.
         if self.notifier is not None and status.state in ("online", "offline"):

@@ -73,7 +73,9 @@ class SignedIn:
         """What to tell the agent when the sign-in will not survive a restart."""
         if self.saved.persisted:
             return None
-        return f"{self.saved.problem}: you'll need to sign in again next time."
+        problem = self.saved.problem or "the sign-in could not be kept"
+        # A sentence of its own ("Signed in. This computer has no ..."): capital first letter.
+        return f"{problem[:1].upper()}{problem[1:]}: you'll need to sign in again next time."
 
 
 def normalise_server(text: str) -> str:

@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..models import Level, TicketKind, TicketStatus, utcnow
+from ..models import Level, Role, TicketKind, TicketStatus, utcnow
 from ..policy import workflow
 from ..policy.sla import SlaState
 from ..sync.replica import Replica
@@ -65,6 +65,7 @@ from .ticket_view import (
     TicketView,
     action_refusals,
     assign_picker_refusal,
+    assignee_choices,
     load_ticket_view,
     reopen_target,
     sla_of,
@@ -86,6 +87,14 @@ _LEVEL_LABELS = {
     Level.L1: "Level 1 — general usage",
     Level.L2: "Level 2 — API, SSO, scripting, integrations",
 }
+_ROLE_WORDS = {
+    Role.AGENT: "agent",
+    Role.COORDINATOR: "coordinator",
+    Role.LEAD: "team lead",
+    Role.CONSULTANT: "consultant",
+    Role.ADMIN: "administrator",
+}
+
 _PURPOSE = {
     Action.TRIAGE: "Record the assessed severity tier and route to Level 1 or Level 2",
     Action.ASSIGN_ME: "Take this ticket",
@@ -99,6 +108,8 @@ _PURPOSE = {
     Action.RESOLVE: "Mark the request resolved; the customer is notified",
     Action.CLOSE: "Close the resolved ticket",
     Action.REOPEN: "Reopen the ticket",
+    Action.ASK_TRIAGE: "Only coordinators assess the severity: add a note asking one to triage "
+    "this ticket (it waits in their Triage view)",
     Action.REDIRECT: "Do not work the ticket (seed 003): the requester is not a validated "
     "contact; the organisation's validated contacts are notified and asked how to proceed",
     Action.REPLY: "Send the text to the customer (Ctrl+Enter)",
@@ -239,6 +250,9 @@ class TicketPanel(QWidget):
             self.level_combo.addItem(text, level.value)
         self.triage_button = QPushButton("Triage")
         self.triage_button.clicked.connect(self.triage)
+        # For those who may not triage (seed 002: a coordinator assesses the severity).
+        self.ask_triage_button = QPushButton("Ask a coordinator to triage")
+        self.ask_triage_button.clicked.connect(self.ask_for_triage)
 
         # Assignment
         self.assign_me_button = QPushButton("Assign to me")
@@ -285,6 +299,7 @@ class TicketPanel(QWidget):
         actions.addWidget(self.tier_combo, 0, 1)
         actions.addWidget(self.level_combo, 0, 2)
         actions.addWidget(self.triage_button, 0, 3)
+        actions.addWidget(self.ask_triage_button, 0, 4)
         actions.addWidget(QLabel("Assignment:"), 1, 0)
         actions.addWidget(self.assign_me_button, 1, 1)
         picker = QHBoxLayout()
@@ -317,6 +332,9 @@ class TicketPanel(QWidget):
         self.left_view_note.setWordWrap(True)
         self.left_view_note.hide()
         self._left_view: str | None = None
+        #: Whether the sync engine reaches the server (the main window says): a reply made
+        #: offline is queued, and the panel must not claim it was sent.
+        self._online = True
 
         # The card's top never scrolls away: the subject, what can be done next (the workflow
         # buttons, the triage/assignment/charges controls), the outcome of the last action and
@@ -395,6 +413,9 @@ class TicketPanel(QWidget):
     @property
     def view(self) -> TicketView | None:
         return self._view
+
+    def set_online(self, online: bool) -> None:
+        self._online = online
 
     def set_left_view(self, where: str | None) -> None:
         """``where``: the list the shown ticket is no longer in (e.g. the “All open” view), or
@@ -581,7 +602,8 @@ class TicketPanel(QWidget):
             self.charges_check.setChecked(view.extra_charges)
             self.estimate_edit.set_amount(view.extra_charge_estimate)
         picked = self.assignee_combo.currentData()
-        people = [(p.id, p.name) for p in view.members if p.active]
+        people = [(p.id, f"{p.name} — {_ROLE_WORDS.get(p.role, p.role.value)}, {p.load} open")
+                  for p in assignee_choices(view)]
         if self._changed("members", tuple(people)):
             self.assignee_combo.blockSignals(True)
             self.assignee_combo.clear()
@@ -629,8 +651,10 @@ class TicketPanel(QWidget):
             (Action.CLOSE, self.close_button),
             (Action.REOPEN, self.reopen_button),
             (Action.REDIRECT, self.redirect_button),
+            (Action.ASK_TRIAGE, self.ask_triage_button),
         ):
             show_availability(button, refusals[action], _PURPOSE[action])
+        self.ask_triage_button.setVisible(refusals[Action.ASK_TRIAGE] is None)
         self.redirect_button.setVisible(refusals[Action.REDIRECT] is None)
         target = reopen_target(view.status)
         self.reopen_button.setText(
@@ -779,6 +803,20 @@ class TicketPanel(QWidget):
         if self._view is not None and not self._refuse_if(Action.RESOLVE):
             self._status(TicketStatus.RESOLVED, "resolved; the customer is notified")
 
+    def ask_for_triage(self) -> None:
+        if self._view is None or self._refuse_if(Action.ASK_TRIAGE):
+            return
+        me = self._view.member_name(self._me.user_id) if self._me is not None else "Someone"
+        self._mutate(
+            "add_note",
+            {"ticket_id": self._view.id, "kind": "note",
+             "body": f"{me} asks a coordinator to triage this ticket: assess its severity and "
+                     "route it to Level 1 or Level 2 (it waits in the Triage view)."},
+            "a coordinator is asked to triage it (a note; the ticket waits in their Triage "
+            "view)",
+            "the request for triage",
+        )
+
     def redirect(self) -> None:
         if self._view is not None and not self._refuse_if(Action.REDIRECT):
             self._mutate("redirect_ticket", {"ticket_id": self._view.id},
@@ -860,7 +898,9 @@ class TicketPanel(QWidget):
         if self._mutate(
             "add_note",
             {"ticket_id": ticket_id, "body": body, "kind": "reply" if reply else "note"},
-            "reply sent" if reply else "note added",
+            ("reply sent" if self._online else
+             "reply queued: it is sent when this desktop is back online") if reply
+            else "note added",
             "the reply" if reply else "the note",
         ):
             self.composer.clear()

@@ -25,7 +25,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..models import (
@@ -62,6 +62,7 @@ __all__ = [
     "TicketView",
     "action_refusals",
     "assign_picker_refusal",
+    "assignee_choices",
     "describe_event",
     "load_ticket_view",
     "not_helped",
@@ -88,6 +89,7 @@ class Action(StrEnum):
     CLOSE = "close"
     REOPEN = "reopen"
     REDIRECT = "redirect"
+    ASK_TRIAGE = "ask_triage"
     REPLY = "reply"
     NOTE = "note"
 
@@ -106,6 +108,27 @@ class Person:
     name: str
     role: Role
     active: bool
+    #: Open tickets assigned to them (their load, shown when picking an assignee).
+    load: int = 0
+
+
+#: Who works which kind of ticket, best first: general support goes to agents (then the
+#: coordinators and leads who also take tickets); 1-on-1 work to consultants. Admins are not
+#: offered.
+ASSIGNEE_ROLES: Mapping[TicketKind, tuple[Role, ...]] = {
+    TicketKind.GENERAL: (Role.AGENT, Role.COORDINATOR, Role.LEAD),
+    TicketKind.ONE_ON_ONE: (Role.CONSULTANT, Role.AGENT, Role.LEAD),
+}
+
+
+def assignee_choices(view: TicketView) -> list[Person]:
+    """The people offered in the "assign to" list: active, of the roles that work this kind
+    of ticket, in that order, then the lightest load first, then by name."""
+    roles = ASSIGNEE_ROLES[view.kind]
+    return sorted(
+        (p for p in view.members if p.active and p.role in roles),
+        key=lambda p: (roles.index(p.role), p.load, p.name.casefold()),
+    )
 
 
 @dataclass(frozen=True)
@@ -186,8 +209,18 @@ def load_ticket_view(session: Session, ticket_id: uuid.UUID) -> TicketView | Non
     plan_row = session.get(Plan, org.plan_id) if org is not None else None
     plan, calendar = _plan_and_calendar(session, plan_row)
     users = list(session.scalars(select(User).where(User.deleted.is_(False))))
+    loads: dict[uuid.UUID, int] = {
+        row[0]: int(row[1])
+        for row in session.execute(
+            select(Ticket.assignee_id, func.count())
+            .where(Ticket.assignee_id.is_not(None), Ticket.deleted.is_(False),
+                   Ticket.status.in_([TicketStatus(s) for s in sorted(workflow.OPEN_STATUSES)]))
+            .group_by(Ticket.assignee_id)
+        )
+        if row[0] is not None
+    }
     members = tuple(
-        Person(u.id, u.display_name, u.role, u.active)
+        Person(u.id, u.display_name, u.role, u.active, loads.get(u.id, 0))
         for u in sorted(users, key=lambda u: (u.display_name.casefold(), u.id))
     )
     names = {u.id: u.display_name for u in users}
@@ -529,6 +562,14 @@ def action_refusals(
     out[Action.REPLY] = _not_worked(view) or not_helped(view, "reply to the customer")
     out[Action.NOTE] = None
     out[Action.REDIRECT] = redirect_refusal(view)
+    # Seed 002: a coordinator assesses the severity. Whoever may not triage can ask for it:
+    # an internal note, and the ticket waits in the coordinators' Triage view.
+    if view.status is not TicketStatus.NEW:
+        out[Action.ASK_TRIAGE] = "the ticket is triaged already"
+    elif me.role in _TRIAGERS:
+        out[Action.ASK_TRIAGE] = "you can triage it yourself"
+    else:
+        out[Action.ASK_TRIAGE] = None
     return out
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QLabel, QMessageBox
 from pytestqt.qtbot import QtBot
 from sqlalchemy import select
 
@@ -20,13 +20,15 @@ from agentdesk.models import Contact, EventKind, Role, Ticket, TicketEvent, Tick
 from agentdesk.models.versioning import enable_stamping
 from agentdesk.server.demo import DEMO_USERS
 from agentdesk.sync.client import ApiClient
+from agentdesk.sync.credentials import SaveOutcome
 from agentdesk.sync.engine import SyncEngine
 from agentdesk.sync.protocol import PullRequest
 from agentdesk.sync.replica import Replica
 from agentdesk.ui import settings
 from agentdesk.ui.contact_panel import ContactPanel
 from agentdesk.ui.queue_model import Column, QueueModel, SavedView
-from agentdesk.ui.sign_in import SignInDialog
+from agentdesk.ui.settings_dialog import SettingsDialog
+from agentdesk.ui.sign_in import SignedIn, SignInDialog
 from agentdesk.ui.ticket_panel import TicketPanel
 from tests.sync.conftest import Desk, Team
 from tests.ui.conftest import PanelDesk, new_ticket
@@ -297,14 +299,17 @@ def _has_ticket(desk: Desk, ticket_id: uuid.UUID) -> bool:
 
 
 def _in_progress_validated(shell: Shell) -> list[uuid.UUID]:
-    """Listed in-progress tickets whose requester is validated (Resolve is allowed)."""
+    """Listed triaged, in-progress or waiting tickets whose requester is validated (Resolve
+    is allowed)."""
     ws = shell.window.workspace
     model = shell.window.queue_model
     assert ws is not None
     assert model is not None
     with ws.replica.session() as s:
         rows = set(s.scalars(select(Ticket.id).join(Contact, Contact.id == Ticket.requester_id)
-                             .where(Ticket.status == TicketStatus.IN_PROGRESS,
+                             .where(Ticket.status.in_([TicketStatus.TRIAGED,
+                                                       TicketStatus.IN_PROGRESS,
+                                                       TicketStatus.WAITING_ON_CUSTOMER]),
                                     Contact.validated.is_(True))))
     return [t for t in listed_ids(model) if t in rows]
 
@@ -336,7 +341,8 @@ def test_the_shown_ticket_never_changes_behind_the_agents_back(
     assert isinstance(panel, TicketPanel)
     assert view is not None
     assert model is not None
-    first, second, third = _in_progress_validated(shell_app)[:3]
+    first, second = _in_progress_validated(shell_app)[:2]
+    third = next(t for t in listed_ids(model) if t not in (first, second))
 
     # Resolve the shown ticket here: it leaves "All open", the panel stays on it.
     _click(qtbot, shell_app, first)
@@ -452,3 +458,94 @@ def test_finished_tickets_have_views_and_every_ticket_is_searchable(
         assert closed_id in found, text
     assert _listed_after(qtbot, model, lambda: model.set_search("zzzz-nothing")) == []
 
+
+
+def test_a_level1_agent_can_ask_a_coordinator_to_triage(
+    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk
+) -> None:
+    """Issue 15 item 8: an agent who took an untriaged ticket is not stuck behind a tooltip."""
+    desk = panel_desk("agent")
+    ticket_id = new_ticket(desk, panel_team)
+    panel = TicketPanel(desk.replica)
+    qtbot.addWidget(panel)
+    panel.show_ticket(ticket_id)
+    panel.assign_me_button.click()
+    assert not panel.triage_button.isEnabled()
+    assert panel.ask_triage_button.isVisibleTo(panel)
+    assert panel.ask_triage_button.isEnabled()
+    qtbot.mouseClick(panel.ask_triage_button, Qt.MouseButton.LeftButton)
+    assert panel.message.kind != "error", panel.message.text()
+    assert "asked to triage" in panel.message.text()
+    history = panel.history.toPlainText()
+    assert "Agent asks a coordinator to triage this ticket" in history
+    desk.sync()
+    assert desk.replica.rejections() == []
+
+    # The coordinator finds it in the Triage view, and triages it; the button goes away.
+    coordinator = panel_desk("coordinator")
+    model = QueueModel(coordinator.replica.engine, view=SavedView.TRIAGE, asynchronous=False)
+    assert ticket_id in listed_ids(model)
+    theirs = TicketPanel(coordinator.replica)
+    qtbot.addWidget(theirs)
+    theirs.show_ticket(ticket_id)
+    assert not theirs.ask_triage_button.isVisibleTo(theirs)
+    theirs.triage_button.click()
+    coordinator.sync()
+    desk.sync()
+    panel.refresh()
+    assert not panel.ask_triage_button.isVisibleTo(panel)
+
+
+def test_the_assign_list_offers_agents_first_with_their_load(
+    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk
+) -> None:
+    """Issue 15 item 10: no admins or consultants for a support ticket; role and open load."""
+    desk = panel_desk("coordinator")
+    busy = new_ticket(desk, panel_team)
+    panel = TicketPanel(desk.replica)
+    qtbot.addWidget(panel)
+    panel.show_ticket(busy)
+    panel.triage_button.click()
+    panel.assign_me_button.click()
+    fresh = new_ticket(desk, panel_team, subject="Another one")
+    panel.show_ticket(fresh)
+    combo = panel.assignee_combo
+    assert [combo.itemText(i) for i in range(combo.count())] == [
+        "Choose a person…", "Agent — agent, 0 open", "Agent2 — agent, 0 open",
+        "Coordinator — coordinator, 1 open", "Lead — team lead, 0 open"]
+
+
+def test_offline_the_reply_is_queued_and_the_bar_does_not_claim_a_fresh_sync(
+    qtbot: QtBot, shell_app: Shell,
+) -> None:
+    """Issue 15 item 10: offline, "Reply sent" and "Synced just now" were both untrue."""
+    _online(shell_app, qtbot)
+    window = shell_app.window
+    panel, bar = window.ticket_panel, window.status_bar
+    assert isinstance(panel, TicketPanel)
+    ticket_id = _in_progress_validated(shell_app)[0]
+    _click(qtbot, shell_app, ticket_id)
+    mode = shell_app.launcher.local_mode
+    assert mode is not None
+    mode.server.stop()
+    qtbot.waitUntil(lambda: bar.state_label.text() == "● Offline", timeout=10_000)
+    panel.composer.setPlainText("We are on it.")
+    panel.send()
+    assert panel.message.text() == (
+        "Reply queued: it is sent when this desktop is back online")
+    qtbot.waitUntil(lambda: bar.pending_label.isVisible(), timeout=5_000)
+    assert bar.last_sync_label.text().startswith("Last synced ")
+
+
+def test_settings_shows_no_literal_ampersand_and_the_keyring_warning_is_a_sentence(
+    qtbot: QtBot, shell_settings: QSettings,
+) -> None:
+    dialog = SettingsDialog(shell_settings)
+    qtbot.addWidget(dialog)
+    labels = [w for w in dialog.findChildren(QLabel) if w.text() == "&CA bundle:"]
+    assert len(labels) == 1
+    assert labels[0].buddy() is dialog.ca_bundle, "a buddy: the & is a mnemonic, not shown"
+    saved = SaveOutcome(persisted=False, problem="this computer has no usable keyring")
+    signed = SignedIn("https://x.test", "dana", None, None, saved)  # type: ignore[arg-type]
+    assert signed.warning == (
+        "This computer has no usable keyring: you'll need to sign in again next time.")
