@@ -593,7 +593,8 @@ class MainWindow(QMainWindow):
     def _status_changed(self, status: SyncStatus) -> None:
         self.status_bar.set_status(status)
         if self.ticket_panel is not None:
-            self.ticket_panel.set_online(status.state == "online")
+            # Syncing or starting still reaches the server: only these states queue work.
+            self.ticket_panel.set_online(status.state not in ("offline", "signed_out"))
         # Notifications start from the first sync's outcome: the tickets a first pull brings
         # are the baseline, not news.
         if self.notifier is not None and status.state in ("online", "offline"):

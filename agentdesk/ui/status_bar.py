@@ -247,7 +247,7 @@ class SyncStatusBar(QStatusBar):
         self.last_sync_label.setVisible(True)
         if when is None:
             text = "Not synced yet"
-        elif status.state == "online":
+        elif status.state not in ("offline", "signed_out"):
             text = f"Synced {relative_time(when)}"
         else:
             # Offline (maybe with changes waiting): "Synced just now" would claim too much.
