@@ -5,7 +5,7 @@ since a moment, read as a range of (author_id, at) rather than a scan of every t
 history.
 
 Revision ID: 0009
-Revises: 0003
+Revises: 0006
 Create Date: 2026-12-06 21:00:00.000000
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0009"
-down_revision = "0003"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
