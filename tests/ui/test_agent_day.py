@@ -533,7 +533,9 @@ def test_offline_the_reply_is_queued_and_the_bar_does_not_claim_a_fresh_sync(
     panel.send()
     assert panel.message.text() == (
         "Reply queued: it is sent when this desktop is back online")
-    qtbot.waitUntil(lambda: bar.pending_label.isVisible(), timeout=5_000)
+    # The push of the reply fails (a moment of "syncing"), and the bar settles offline.
+    qtbot.waitUntil(lambda: bar.pending_label.isVisible()
+                    and bar.state_label.text() == "● Offline", timeout=10_000)
     assert bar.last_sync_label.text().startswith("Last synced ")
 
 
