@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .local_mode import LocalMode, start_local_mode
+from .local_mode import LOCAL_PEOPLE, LocalMode, local_password, start_local_mode
 from .models import User
 from .paths import data_dir
 from .sync.client import ApiClient, ApiError, Unauthorized, UserInfo
@@ -36,7 +36,7 @@ from .sync.engine import SyncEngine
 from .sync.replica import Replica, normalise_url
 from .ui.app import run_desktop
 from .ui.main_window import Workspace
-from .ui.sign_in import SignedIn, normalise_server
+from .ui.sign_in import LocalPerson, SignedIn, normalise_server
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +95,21 @@ class DesktopLauncher:
 
     # ------------------------------------------------------------------ local mode
 
-    def start_local(self) -> Workspace:
-        """Start (or reuse) local mode and sign in to it; blocks for seconds on a first start."""
+    @staticmethod
+    def local_people() -> list[LocalPerson]:
+        """Whom local mode can sign in as: the demo team, in its order (the lead first of the
+        people who work tickets is the default)."""
+        return [LocalPerson(username, label) for username, label in LOCAL_PEOPLE]
+
+    def local_url(self) -> str | None:
+        """The running local server's address (its port changes on every start), or None.
+        A sign-in to it is local mode, never a team server to remember."""
+        mode = self._local
+        return normalise_url(mode.url) if mode is not None else None
+
+    def start_local(self, username: str = "") -> Workspace:
+        """Start (or reuse) local mode and sign in to it as ``username`` (a demo user; "" is
+        the team lead); blocks for seconds on a first start."""
         with self._lock:
             if self._closed:
                 raise LocalModeClosed("AgentDesk is quitting")
@@ -105,12 +118,14 @@ class DesktopLauncher:
                 log.info("local mode at %s (demo created now: %s)", self._local.url,
                          self._local.seeded_now)
             mode = self._local
-        store = TokenStore(LOCAL_KEY, mode.username)
+        username = username or mode.username
+        password = mode.password if username == mode.username else local_password(username)
+        store = TokenStore(LOCAL_KEY, username)
         client = ApiClient(mode.url)
         try:
             user = self._reuse_token(client, store)
             if user is None:
-                result = client.login(mode.username, mode.password)
+                result = client.login(username, password)
                 # Kept or not, it does not matter much: local mode can always sign in again.
                 store.save(result.token)
                 user = result.user

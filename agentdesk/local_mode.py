@@ -26,8 +26,22 @@ from .server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
 
-#: Local mode signs in as the demo team lead: one person wearing every hat sees every screen.
+#: Local mode signs in as the demo team lead unless told otherwise: one person wearing every
+#: hat sees every screen. Any demo user can be chosen (:data:`LOCAL_PEOPLE`) to try a role.
 LOCAL_USER = next(u for u in DEMO_USERS if u.username == "lead")
+#: The demo team's people, whom local mode may sign in as: (username, "Name (duty)").
+LOCAL_PEOPLE: tuple[tuple[str, str], ...] = tuple(
+    (u.username, f"{u.display_name} ({u.duty})") for u in DEMO_USERS
+)
+
+
+def local_password(username: str) -> str:
+    """The demo password of ``username`` (public by design); KeyError for anyone else."""
+    for user in DEMO_USERS:
+        if user.username == username:
+            return user.password
+    raise KeyError(f"{username!r} is not a demo user; local mode signs in as one of "
+                   f"{', '.join(u.username for u in DEMO_USERS)}")
 
 
 @dataclass

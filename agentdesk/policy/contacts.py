@@ -46,6 +46,7 @@ __all__ = [
     "allotment_usage",
     "apply_change",
     "invalidate_contact",
+    "not_validated_refusal",
     "route_request",
     "swap_contact",
     "validate_contact",
@@ -288,6 +289,16 @@ def apply_change(contacts: Iterable[Contact], change: ContactChange) -> tuple[Co
         else c
         for c in listed
     )
+
+
+def not_validated_refusal(requester: str, doing: str) -> str:
+    """Why a ticket from a non-validated requester is not helped (replied to, told who has it,
+    resolved), with the next step: seed 003's "we are only able to assist Support contacts
+    that your organization has validated ... we will redirect them". The same words serve the
+    disabled button's tooltip and the server's refusal."""
+    return (f"cannot {doing}: {requester} is not a validated support contact, and we only "
+            "assist validated contacts (seed 003). Redirect the ticket to the organisation's "
+            "validated contacts, or validate the requester first")
 
 
 def route_request(plan: SupportPlan, contacts: Iterable[Contact],

@@ -7,7 +7,9 @@ Seed 002: "Your request is reviewed by a Support Coordinator, and assessed for i
 pauses the SLA clock), and ends ``resolved`` (customer notified) and later ``closed``.
 
 A request from a non-validated contact (seed 003) is ``redirected``: recorded, never worked. When
-the organisation's validated contacts answer how to proceed, it can be reopened as ``new``.
+the organisation's validated contacts answer how to proceed, it can be reopened as ``new``. A
+ticket can be redirected from every open status: a requester may be switched out while their
+ticket is in progress or waiting, and seed 003 then forbids working it any further.
 
 Status names are plain strings here so the rules engine stays free of the ORM's enums; the
 models use the same values.
@@ -42,8 +44,8 @@ OPEN_STATUSES: frozenset[str] = frozenset({NEW, TRIAGED, IN_PROGRESS, WAITING_ON
 TRANSITIONS: Mapping[str, frozenset[str]] = {
     NEW: frozenset({TRIAGED, REDIRECTED}),
     TRIAGED: frozenset({IN_PROGRESS, WAITING_ON_CUSTOMER, RESOLVED, REDIRECTED}),
-    IN_PROGRESS: frozenset({WAITING_ON_CUSTOMER, RESOLVED}),
-    WAITING_ON_CUSTOMER: frozenset({IN_PROGRESS, RESOLVED}),
+    IN_PROGRESS: frozenset({WAITING_ON_CUSTOMER, RESOLVED, REDIRECTED}),
+    WAITING_ON_CUSTOMER: frozenset({IN_PROGRESS, RESOLVED, REDIRECTED}),
     RESOLVED: frozenset({CLOSED, IN_PROGRESS}),
     CLOSED: frozenset(),
     REDIRECTED: frozenset({NEW}),

@@ -160,24 +160,33 @@ def add_server_commands(commands: Any) -> None:
                                             title="optional subcommand")
     init = server_commands.add_parser(
         "init",
+        # Named outright: argparse would build it from the server's two-line usage.
+        prog="agentdesk server init",
         formatter_class=_Formatter,
         help="create or upgrade the database and create the team",
         description=(
             "Create or upgrade the database schema, and create the team (tenant) if the "
             "database has none yet. Safe to run again: an existing team is left as it is and "
-            "the command says so. Add people afterwards with 'agentdesk user add'."
+            "the command says so. Add people afterwards with 'agentdesk user add'.\n\n"
+            "With --demo the team is created with the realistic demo data of 'agentdesk "
+            "demo-data' (plans, customers, tickets, hour blocks and the demo users, whose "
+            "public passwords are printed): one team to try everything with, to which 'user "
+            "add' then adds people."
         ),
         epilog=(
-            "example:\n"
+            "examples:\n"
             "  agentdesk server init --team-name 'Acme Support' --timezone America/Chicago \\\n"
-            "      --database-url postgresql+psycopg://agentdesk@db/agentdesk"
+            "      --database-url postgresql+psycopg://agentdesk@db/agentdesk\n"
+            "  agentdesk server init --demo --team-name 'Acme Support' \\\n"
+            "      --database-url sqlite+pysqlite:///demo.sqlite3"
         ),
     )
     # SUPPRESS: without it the subcommand's unset option would erase the one given before it.
     init.add_argument("--database-url", metavar="URL", default=argparse.SUPPRESS,
                       help=_DATABASE_HELP)
-    init.add_argument("--team-name", metavar="NAME", default="Support team",
-                      help="the team's name, shown to its members (default: 'Support team')")
+    init.add_argument("--team-name", metavar="NAME", default=None,
+                      help="the team's name, shown to its members (default: 'Support team', "
+                           "or the demo's name with --demo)")
     init.add_argument(
         "--timezone", metavar="TZ", default="America/New_York",
         help="IANA time zone the team's calendar years and billing days are counted in "
@@ -190,6 +199,11 @@ def add_server_commands(commands: Any) -> None:
     )
     init.add_argument("--backup-first", metavar="DIR", default=argparse.SUPPRESS,
                       help="if the schema needs upgrading, back the database up into DIR first")
+    init.add_argument("--demo", action="store_true",
+                      help="create the team with demo data and the demo users (a trial or "
+                           "training database, never a production one)")
+    init.add_argument("--tickets", type=_count(0, 200_000), default=3000, metavar="N",
+                      help="with --demo: how many demo tickets, 0 to 200000 (default: 3000)")
     init.set_defaults(handler=run_init)
     from .backup_cli import add_backup_commands
 
@@ -259,7 +273,7 @@ def add_server_commands(commands: Any) -> None:
         description=from_demo,
         epilog=(
             "examples:\n"
-            "  agentdesk demo-data\n"
+            "  agentdesk demo-data                  # into agentdesk server's default file\n"
             "  agentdesk demo-data --database-url sqlite+pysqlite:///demo.sqlite3 --seed 7 "
             "--tickets 10000"
         ),
@@ -399,7 +413,16 @@ def run_init(args: argparse.Namespace) -> int:
     from ..models.versioning import enable_stamping
     from .defaults import create_default_plans
 
-    name = _check_line(args.team_name, "the team name", 200)
+    if args.demo:
+        from .demo import DEMO_TIMEZONE
+
+        if args.timezone != DEMO_TIMEZONE:
+            raise CommandError(f"the demo team's calendars and billing days are in "
+                               f"{DEMO_TIMEZONE}; leave --timezone out with --demo")
+        if args.team_name is not None:
+            _check_line(args.team_name, "the team name", 200)
+        return _init_demo(args)
+    name = _check_line(args.team_name or "Support team", "the team name", 200)
     try:
         ZoneInfo(args.timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -433,6 +456,40 @@ def run_init(args: argparse.Namespace) -> int:
             print(f"Created the plans {', '.join(plans)} with their calendars.")
         print(f"Created team {name!r} (time zone {args.timezone}). "
               "Next: add people with 'agentdesk user add NAME --role ROLE'.")
+    return 0
+
+
+def _init_demo(args: argparse.Namespace) -> int:
+    """``server init --demo``: the database's one team is the demo team (renamed if asked),
+    so 'user add' puts people into the team that holds the data."""
+    from sqlalchemy import select
+
+    from ..models import Tenant
+    from ..models.db import make_session_factory, session_scope
+    from .demo import generate_demo
+
+    url = database_url(args)
+    with _database(url) as (engine, before, after):
+        print(f"Database {safe_url(url)}: schema at revision {after}"
+              + (f" (upgraded from {before or '(empty)'})." if before != after else "."))
+        with session_scope(make_session_factory(engine, write=False)) as session:
+            teams = session.scalars(select(Tenant).order_by(Tenant.created_at)).all()
+            listed = ", ".join(repr(t.name) for t in teams)
+        if teams:
+            print(f"The database already holds {listed}; nothing to create. 'server init "
+                  "--demo' fills a new database only.")
+            return 0
+        started = time.perf_counter()
+        summary = generate_demo(engine, seed=0, tickets=args.tickets)
+        if args.team_name is not None:
+            with session_scope(make_session_factory(engine)) as session:
+                tenant = session.get_one(Tenant, summary.tenant_id)
+                tenant.name = args.team_name
+        name = args.team_name or summary.team_name
+        print(f"Created team {name!r} with demo data in {time.perf_counter() - started:.1f} s.")
+    _print_demo(summary)
+    print("Next: add people with 'agentdesk user add NAME --role ROLE', or sign in as one of "
+          "the demo users above.")
     return 0
 
 
@@ -537,23 +594,50 @@ def run_user_add(args: argparse.Namespace) -> int:
 @_handle
 def run_demo_data(args: argparse.Namespace) -> int:
     """Create the demo team, or report the one already there."""
-    from .demo import DemoConflict, generate_demo
+    from sqlalchemy import select
+
+    from ..models import Tenant
+    from ..models.db import make_session_factory, session_scope
+    from .demo import DEMO_TEAM_NAME, DemoConflict, generate_demo
 
     url = database_url(args)
+    if not (getattr(args, "database_url", None) or os.environ.get(DATABASE_ENV)):
+        from ..paths import data_dir
+
+        print(f"Writing into {safe_url(url)}: the database 'agentdesk server' uses when given "
+              f"no --database-url. The desktop's local mode keeps its own demo in "
+              f"{data_dir() / 'local-server.sqlite3'}.")
     started = time.perf_counter()
     with _database(url) as (engine, _before, _after):
+        with session_scope(make_session_factory(engine, write=False)) as session:
+            others = [n for n in session.scalars(select(Tenant.name).order_by(Tenant.created_at))
+                      if n != DEMO_TEAM_NAME]
+        if others:
+            raise CommandError(
+                f"the database already holds the team {others[0]!r}: the demo would be a "
+                "second team, whose data that team's people never see. Use a new database, "
+                "or create a team with demo data there: agentdesk server init --demo "
+                "--team-name NAME. Nothing was changed.")
         try:
             summary = generate_demo(engine, seed=args.seed, tickets=args.tickets)
         except DemoConflict as exc:
             raise CommandError(f"{exc} Nothing was changed.") from None
     elapsed = time.perf_counter() - started
-    c = summary.counts
     if summary.created:
         print(f"Created the demo team {summary.team_name!r} in {safe_url(url)} "
               f"in {elapsed:.1f} s:")
     else:
         print(f"The demo team {summary.team_name!r} already exists in {safe_url(url)}; "
               "nothing was changed. It holds:")
+    _print_demo(summary)
+    if not summary.created:
+        print("(the passwords are the ones the demo was created with, unless changed since)")
+    return 0
+
+
+def _print_demo(summary: Any) -> None:
+    """What a demo team holds, and its public sign-ins."""
+    c = summary.counts
     statuses = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in summary.ticket_statuses.items())
     print(f"  {c['organisations']} organisations, {c['contacts']} contacts, {c['plans']} plans, "
           f"{c['calendars']} calendars")
@@ -567,9 +651,6 @@ def run_demo_data(args: argparse.Namespace) -> int:
     for user in summary.users:
         print(f"  {user.username:<{width}} / {user.password:<{pwidth}}  "
               f"{user.display_name}, {user.duty}")
-    if not summary.created:
-        print("(the passwords are the ones the demo was created with, unless changed since)")
-    return 0
 
 
 # --- agentdesk server ----------------------------------------------------------------------------

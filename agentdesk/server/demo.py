@@ -70,6 +70,7 @@ from ..models import (
     WaitingPeriod,
     new_id,
 )
+from ..models import event_payloads as ev
 from ..models.base import Base
 from ..models.db import make_session_factory, session_scope
 from ..policy.calendar import BusinessCalendar
@@ -331,11 +332,14 @@ class _Draft:
 @dataclass
 class _Step:
     at: datetime
-    kind: EventKind
     author: uuid.UUID | None
     body: str
-    data: dict[str, Any]
+    payload: ev.Payload
     updates: dict[str, Any]
+
+    @property
+    def kind(self) -> EventKind:
+        return self.payload.KIND
 
 
 @dataclass
@@ -356,10 +360,10 @@ class _Timeline:
         self.steps: list[_Step] = []
         self.cursor = start - _SECOND
 
-    def add(self, at: datetime, kind: EventKind, author: uuid.UUID | None, body: str,
-            data: dict[str, Any] | None = None, /, **updates: Any) -> datetime:
+    def add(self, at: datetime, payload: ev.Payload, author: uuid.UUID | None, body: str,
+            /, **updates: Any) -> datetime:
         at = max(at, self.cursor + _SECOND)
-        self.steps.append(_Step(at, kind, author, body, data or {}, updates))
+        self.steps.append(_Step(at, author, body, payload, updates))
         self.cursor = at
         return at
 
@@ -726,10 +730,10 @@ class _Builder:
         for draft in self._drafts():
             ticket_id = new_id()
             timeline = _Timeline(draft.arrival)
-            timeline.add(draft.arrival, EventKind.CREATED, None, draft.description, {
-                "channel": draft.channel, "requester_id": draft.requester.id,
-                "stated_urgency": draft.stated, "entitlement": draft.entitlement,
-            })
+            timeline.add(draft.arrival, ev.Created(
+                channel=draft.channel, requester_id=draft.requester.id,
+                stated_urgency=draft.stated, entitlement=draft.entitlement,
+            ), None, draft.description)
             if draft.redirected:
                 self._redirect(draft, timeline)
             else:
@@ -743,17 +747,16 @@ class _Builder:
         room = int((self.now - d.arrival).total_seconds()) - len(routing.notify) - 3
         at = d.arrival + timedelta(seconds=max(1, min(self.rng.randint(60, 1800), room)))
         coordinator = self._uid("coordinator")
-        tl.add(at, EventKind.REDIRECT, coordinator, routing.history, {
-            "code": routing.code, "requester_id": d.requester.id,
-            "notified": [c.id for c in routing.notify],
-        }, status=TicketStatus.REDIRECTED)
+        tl.add(at, ev.Redirect(
+            code=routing.code, requester_id=d.requester.id,
+            notify=tuple(c.id for c in routing.notify),
+        ), coordinator, routing.history, status=TicketStatus.REDIRECTED)
         for contact in routing.notify:
-            tl.add(at, EventKind.NOTIFICATION, coordinator,
+            tl.add(at, ev.Notification(to=(contact.id,), about="redirect"), coordinator,
                    f"Asked {contact.display} how they would like to proceed with the request "
-                   f"from {d.requester.display}.",
-                   {"to": [contact.id], "channel": "email", "about": "redirect"})
-        tl.add(at, EventKind.NOTIFICATION, coordinator, routing.requester_notice,
-               {"to": [d.requester.id], "channel": "email", "about": "redirect"})
+                   f"from {d.requester.display}.")
+        tl.add(at, ev.Notification(to=(d.requester.id,), about="redirect"), coordinator,
+               routing.requester_notice)
 
     def _work(self, d: _Draft, tl: _Timeline) -> None:
         """Seed 002's workflow: triage, "who has it and what happens next", completion."""
@@ -771,54 +774,51 @@ class _Builder:
         stated_note = (f" The customer stated urgency {d.stated}." if d.stated != d.tier else "")
         triaged_at = tl.add(
             cal.add(open_at, timedelta(minutes=triage_off)) + rng.randrange(60) * _SECOND,
-            EventKind.TRIAGE, coordinator,
+            ev.Triage(tier=d.tier, level=d.level.value), coordinator,
             f"Assessed as tier {d.tier} ({words.TIER_LABELS[d.tier]}); routed to Level "
             f"{level_no}.{stated_note}",
-            {"tier": d.tier, "level": d.level.value, "stated_urgency": d.stated},
             tier=d.tier, level=d.level, status=s.TRIAGED)
         pool = _L2_AGENTS if d.level is Level.L2 else _L1_AGENTS
         agent_name = rng.choices(pool, weights=[3, 2, 1][:len(pool)])[0]
         agent = self._uid(agent_name)
         if target is s.TRIAGED and rng.random() < 0.5:
             return
-        tl.add(triaged_at + rng.randint(1, 5) * 60 * _SECOND, EventKind.ASSIGNMENT, coordinator,
-               f"Assigned to {self.user_names[agent]}.", {"from": None, "to": str(agent)},
-               assignee_id=agent)
+        tl.add(triaged_at + rng.randint(1, 5) * 60 * _SECOND, ev.Assignment(new=str(agent)),
+               coordinator, f"Assigned to {self.user_names[agent]}.", assignee_id=agent)
         if target is s.TRIAGED:
             return
         late = rng.random() < 0.12
         offset = (total + rng.randint(5, 240) if late
                   else rng.randint(min(triage_off + 1, total), total))
         responded = cal.add(open_at, timedelta(minutes=offset)) + rng.randrange(60) * _SECOND
-        tl.add(responded, EventKind.STATUS, agent, "Status: triaged -> in progress.",
-               {"from": "triaged", "to": "in_progress"}, status=s.IN_PROGRESS)
-        tl.add(responded, EventKind.REPLY, agent,
+        tl.add(responded, ev.StatusChange(old="triaged", new="in_progress"), agent,
+               "Status: triaged -> in progress.", status=s.IN_PROGRESS)
+        tl.add(responded, ev.Reply(notification="assignment", to=(d.requester.id,)), agent,
                f"Hi {_first(d.requester)}, thanks for getting in touch. I'm "
                f"{self.user_names[agent].split(' ')[0]} from our Level {level_no} team and I've "
                f"taken your request (tier {d.tier}: {words.TIER_LABELS[d.tier]}). Next step: "
                f"{rng.choice(words.NEXT_STEPS)}.",
-               {"to": [d.requester.id]}, first_response_at=_AT)
+               first_response_at=_AT)
         if rng.random() < 0.4:
-            tl.add(cal.add(tl.cursor, timedelta(minutes=rng.randint(5, 90))), EventKind.NOTE,
+            tl.add(cal.add(tl.cursor, timedelta(minutes=rng.randint(5, 90))), ev.Note(),
                    agent, rng.choice(words.NOTES))
         waits = (target is s.WAITING_ON_CUSTOMER
                  or (target in (s.RESOLVED, s.CLOSED) and rng.random() < 0.3)
                  or (target is s.IN_PROGRESS and rng.random() < 0.2))
         if waits:
             asked = tl.add(cal.add(tl.cursor, timedelta(minutes=rng.randint(10, 300))),
-                           EventKind.REPLY, agent, rng.choice(words.QUESTIONS),
-                           {"to": [d.requester.id]})
-            tl.add(asked, EventKind.STATUS, agent, "Status: in progress -> waiting on customer.",
-                   {"from": "in_progress", "to": "waiting_on_customer"},
+                           ev.Reply(to=(d.requester.id,)), agent, rng.choice(words.QUESTIONS))
+            tl.add(asked, ev.StatusChange(old="in_progress", new="waiting_on_customer"), agent,
+                   "Status: in progress -> waiting on customer.",
                    status=s.WAITING_ON_CUSTOMER, wait_start=_AT)
             if target is s.WAITING_ON_CUSTOMER:
                 return
             answered = tl.add(tl.cursor + timedelta(minutes=rng.randint(30, 4320)),
-                              EventKind.REPLY, None, rng.choice(words.CUSTOMER_ANSWERS),
-                              {"from": d.requester.id}, wait_end=_AT)
-            tl.add(answered, EventKind.STATUS, None,
+                              ev.Reply(from_contact=d.requester.id), None,
+                              rng.choice(words.CUSTOMER_ANSWERS), wait_end=_AT)
+            tl.add(answered, ev.StatusChange(old="waiting_on_customer", new="in_progress"), None,
                    "Status: waiting on customer -> in progress (the customer replied).",
-                   {"from": "waiting_on_customer", "to": "in_progress"}, status=s.IN_PROGRESS)
+                   status=s.IN_PROGRESS)
         worker, work_cal = agent, cal
         low, high = _WORK_MINUTES[d.tier]
         if d.escalate or (d.org.escalates_on(d.arrival.astimezone(self.zone).date())
@@ -830,42 +830,39 @@ class _Builder:
         if target is s.IN_PROGRESS:
             return
         done = tl.add(work_cal.add(tl.cursor, timedelta(minutes=rng.randint(low, high))),
-                      EventKind.REPLY, worker,
+                      ev.Reply(to=(d.requester.id,)), worker,
                       f"Hi {_first(d.requester)}, {rng.choice(words.FIXES)}. I'm marking this "
-                      "request as completed; just reply if anything comes back.",
-                      {"to": [d.requester.id]})
-        tl.add(done, EventKind.STATUS, worker, "Status: in progress -> resolved.",
-               {"from": "in_progress", "to": "resolved"}, status=s.RESOLVED, resolved_at=_AT)
-        tl.add(done, EventKind.NOTIFICATION, None,
-               f"Notified {d.requester.display} that the request is completed.",
-               {"to": [d.requester.id], "channel": "email", "about": "resolved"})
+                      "request as completed; just reply if anything comes back.")
+        tl.add(done, ev.StatusChange(old="in_progress", new="resolved"), worker,
+               "Status: in progress -> resolved.", status=s.RESOLVED, resolved_at=_AT)
+        tl.add(done, ev.Notification(to=(d.requester.id,), about="resolved"), None,
+               f"Notified {d.requester.display} that the request is completed.")
         if target is s.CLOSED:
             tl.add(tl.cursor + timedelta(days=rng.randint(3, 7), minutes=rng.randrange(1440)),
-                   EventKind.STATUS, None,
+                   ev.StatusChange(old="resolved", new="closed"), None,
                    "Status: resolved -> closed (no reply since the request was completed).",
-                   {"from": "resolved", "to": "closed"}, status=s.CLOSED)
+                   status=s.CLOSED)
 
     def _escalate(self, d: _Draft, tl: _Timeline, agent: uuid.UUID) -> uuid.UUID:
         """Seed 001: general support hands the ticket to 1-on-1; billable from this moment."""
         rng = self.rng
         consultant = self._uid(d.org.consultant)
         at = tl.add(d.org.calendar.add(tl.cursor, timedelta(minutes=rng.randint(15, 480))),
-                    EventKind.ESCALATION, agent,
+                    ev.Escalation(consultant_id=str(consultant)), agent,
                     "Outside the scope of general support: escalated to 1-on-1 tech support. "
                     "Time spent from now on is billable.",
-                    {"to": "one_on_one", "consultant_id": str(consultant)},
                     kind=TicketKind.ONE_ON_ONE, escalated_at=_AT)
-        tl.add(at, EventKind.ASSIGNMENT, agent,
+        tl.add(at, ev.Assignment(old=str(agent), new=str(consultant)), agent,
                f"Assigned to {self.user_names[consultant]} (1-on-1 tech support).",
-               {"from": str(agent), "to": str(consultant)}, assignee_id=consultant)
+               assignee_id=consultant)
         if rng.random() < 0.5:
             hours = rng.randint(1, 4)
             estimate = (_HOURLY_RATE * hours).quantize(Decimal("0.01"))
-            tl.add(at, EventKind.EXTRA_CHARGES, consultant,
+            tl.add(at, ev.ExtraCharges(applies=True, estimate=str(estimate), hours=hours,
+                                       to=(d.requester.id,)), consultant,
                    f"Hi {_first(d.requester)}, resolving this needs about {hours} hour"
                    f"{'s' if hours > 1 else ''} of 1-on-1 tech support, billed from your "
                    f"prepaid hours (about ${estimate}). Reply to confirm and we'll get started.",
-                   {"hours": hours, "estimate": str(estimate), "to": [d.requester.id]},
                    extra_charges=True, extra_charge_estimate=estimate)
         return consultant
 
@@ -881,7 +878,7 @@ class _Builder:
             state.update({k: step.at if v is _AT else v for k, v in step.updates.items()})
             self.rows["ticket_events"].append(self._row(
                 id=new_id(), ticket_id=ticket_id, kind=step.kind, author_id=step.author,
-                at=step.at, body=step.body, data=step.data,
+                at=step.at, body=step.body, data=step.payload.to_data(),
             ))
         if state["wait_start"] is not None:
             self.rows["waiting_periods"].append(self._row(

@@ -23,7 +23,6 @@ import uuid
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
@@ -36,7 +35,6 @@ from ..models import (
     AppointmentStatus,
     Calendar,
     Contact,
-    EventKind,
     HourBlock,
     Level,
     Organisation,
@@ -52,6 +50,7 @@ from ..models import (
     User,
     WaitingPeriod,
 )
+from ..models import event_payloads as ev
 from ..policy import contacts as contact_rules
 from ..policy import entitlements, workflow
 from ..policy.billing import cancellation_fee_minutes
@@ -305,37 +304,25 @@ def _plan_of(ctx: MutationContext, org: Organisation) -> tuple[Plan, SupportPlan
 
 
 def _event(
-    ctx: MutationContext, ticket: Ticket, kind: EventKind, body: str = "", **data: Any
+    ctx: MutationContext, ticket: Ticket, payload: ev.Payload, body: str = ""
 ) -> TicketEvent:
+    """Append one history entry; its data is ``payload`` (the one definition of each kind's
+    keys, shared with the demo and the ticket view)."""
     event_id = ctx.derived_id()
     event = TicketEvent(
         id=event_id,
         seq=ctx.derived_count,
         tenant_id=ctx.tenant_id,
         ticket_id=ticket.id,
-        kind=kind,
+        kind=payload.KIND,
         author_id=ctx.actor_id,
         at=ctx.now,
         body=body,
-        data=_jsonable(data),
+        data=payload.to_data(),
     )
     ctx.session.add(event)
     ticket.updated_at = ctx.now
     return event
-
-
-def _jsonable(data: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in data.items():
-        if isinstance(v, uuid.UUID | Decimal):
-            out[k] = str(v)
-        elif isinstance(v, datetime):
-            out[k] = v.isoformat()
-        elif isinstance(v, list | tuple):
-            out[k] = [str(x) if isinstance(x, uuid.UUID) else x for x in v]
-        else:
-            out[k] = v
-    return out
 
 
 def _policy_contacts(ctx: MutationContext, org_id: uuid.UUID) -> list[contact_rules.Contact]:
@@ -377,14 +364,13 @@ def _set_status(ctx: MutationContext, ticket: Ticket, target: TicketStatus, note
         ticket.resolved_at = None  # reopened: the resolution no longer stands
     ticket.status = target
     refresh_sla(ctx.session, ticket)  # a wait starts or ends, a redirect or its reopening
-    _event(ctx, ticket, EventKind.STATUS, note, old=current.value, new=target.value)
+    _event(ctx, ticket, ev.StatusChange(old=current.value, new=target.value), note)
     if target is TicketStatus.RESOLVED:
         _event(
             ctx,
             ticket,
-            EventKind.NOTIFICATION,
+            ev.Notification(to=(str(ticket.requester_id),), about="resolved"),
             "Customer notified: the request is resolved.",
-            to="requester",
         )
 
 
@@ -533,11 +519,13 @@ def create_ticket(ctx: MutationContext, a: CreateTicket) -> None:
     _event(
         ctx,
         ticket,
-        EventKind.CREATED,
+        ev.Created(
+            channel=a.channel,
+            stated_urgency=a.stated_urgency,
+            reported_at=a.reported_at.isoformat() if a.reported_at is not None else None,
+            requester_id=str(requester.id),
+        ),
         a.description[:500],
-        channel=a.channel,
-        stated_urgency=a.stated_urgency,
-        reported_at=a.reported_at,
     )
 
     # Counted only where a plan limits conversations (seed 000's basic/free): on an unlimited
@@ -552,7 +540,7 @@ def create_ticket(ctx: MutationContext, a: CreateTicket) -> None:
         conversations_this_year=used,
     )
     if not decision.allowed:
-        _event(ctx, ticket, EventKind.NOTE, decision.reason, entitlement=decision.code)
+        _event(ctx, ticket, ev.Note(entitlement=decision.code), decision.reason)
 
     routing = contact_rules.route_request(plan, _policy_contacts(ctx, org.id), str(requester.id))
     if not routing.worked:
@@ -568,18 +556,19 @@ def _record_redirect(
     _event(
         ctx,
         ticket,
-        EventKind.REDIRECT,
+        ev.Redirect(
+            code=routing.code,
+            notify=tuple(c.id for c in routing.notify),
+            requester_id=str(ticket.requester_id),
+        ),
         routing.history,
-        notify=[c.id for c in routing.notify],
-        code=routing.code,
     )
     if routing.notify:
         _event(
             ctx,
             ticket,
-            EventKind.NOTIFICATION,
+            ev.Notification(to=tuple(c.id for c in routing.notify), about="redirect"),
             routing.requester_notice,
-            to=[c.id for c in routing.notify],
         )
 
 
@@ -626,7 +615,7 @@ def update_ticket(ctx: MutationContext, a: UpdateTicket) -> None:
         if new is None or new == old:
             continue
         setattr(ticket, name, new)
-        _event(ctx, ticket, EventKind.FIELD_CHANGE, f"{name} changed", field=name, old=old, new=new)
+        _event(ctx, ticket, ev.FieldChange(field=name, old=old, new=new), f"{name} changed")
     if ticket.tier is None and ticket.urgency != ticket.stated_urgency:
         ticket.urgency = ticket.stated_urgency
         refresh_sla(ctx.session, ticket)
@@ -659,12 +648,8 @@ def triage_ticket(ctx: MutationContext, a: TriageTicket) -> None:
     _event(
         ctx,
         ticket,
-        EventKind.TRIAGE,
+        ev.Triage(tier=a.tier, level=a.level, old_tier=old_tier, old_level=old_level.value),
         f"Severity tier {a.tier}, Level {a.level[1]}",
-        old_tier=old_tier,
-        tier=a.tier,
-        old_level=old_level.value,
-        level=a.level,
     )
 
 
@@ -703,7 +688,21 @@ def assign_ticket(ctx: MutationContext, a: AssignTicket) -> None:
             )
     old = ticket.assignee_id
     ticket.assignee_id = a.assignee_id
-    _event(ctx, ticket, EventKind.ASSIGNMENT, "", old=old, new=a.assignee_id)
+    _event(ctx, ticket, ev.Assignment(old=ev.as_id(old), new=ev.as_id(a.assignee_id)))
+
+
+def _require_validated_requester(ctx: MutationContext, ticket: Ticket, doing: str) -> None:
+    """Seed 003: "we are only able to assist Support contacts that your organization has
+    validated". Replying, telling the customer and resolving help the requester, so they are
+    refused while the requester is not validated (switched out after the ticket arrived); the
+    redirect is the way on. Internal notes and triage stay allowed."""
+    requester = ctx.session.get(Contact, ticket.requester_id)
+    if requester is not None and requester.validated:
+        return
+    name = requester.name if requester is not None else "the requester"
+    raise MutationRejected(
+        "not_validated", contact_rules.not_validated_refusal(name, doing), "requester_id"
+    )
 
 
 class ChangeStatus(Args):
@@ -715,6 +714,8 @@ class ChangeStatus(Args):
 @mutator("change_status", ChangeStatus)
 def change_status(ctx: MutationContext, a: ChangeStatus) -> None:
     ticket = _ticket(ctx, a.ticket_id)
+    if a.status == TicketStatus.RESOLVED.value and ticket.status is not TicketStatus.RESOLVED:
+        _require_validated_requester(ctx, ticket, "resolve the ticket")
     _set_status(ctx, ticket, TicketStatus(a.status), a.note)
 
 
@@ -734,18 +735,22 @@ def tell_customer(ctx: MutationContext, a: TellCustomer) -> None:
             "assign the ticket first, so the customer can be told who has it",
             "assignee_id",
         )
+    if ticket.status is TicketStatus.NEW:
+        raise MutationRejected("invalid_transition", "triage the ticket first", "status")
+    _require_validated_requester(ctx, ticket, "tell the customer who has the ticket")
     if ticket.status is TicketStatus.TRIAGED:
         _set_status(ctx, ticket, TicketStatus.IN_PROGRESS)
-    elif ticket.status is TicketStatus.NEW:
-        raise MutationRejected("invalid_transition", "triage the ticket first", "status")
     _reply(ctx, ticket, a.message, notification="assignment")
 
 
-def _reply(ctx: MutationContext, ticket: Ticket, body: str, **data: Any) -> None:
+def _reply(
+    ctx: MutationContext, ticket: Ticket, body: str, notification: str | None = None
+) -> None:
     if ticket.first_response_at is None:
         ticket.first_response_at = ctx.now
         refresh_sla(ctx.session, ticket)  # pauses after it no longer count
-    _event(ctx, ticket, EventKind.REPLY, body, **data)
+    to = (str(ticket.requester_id),)
+    _event(ctx, ticket, ev.Reply(notification=notification, to=to), body)
 
 
 class AddNote(Args):
@@ -761,9 +766,10 @@ def add_note(ctx: MutationContext, a: AddNote) -> None:
     if ticket.status in (TicketStatus.CLOSED,) and a.kind == "reply":
         raise MutationRejected("invalid_transition", "the ticket is closed", "status")
     if a.kind == "reply":
+        _require_validated_requester(ctx, ticket, "reply to the customer")
         _reply(ctx, ticket, a.body)
     else:
-        _event(ctx, ticket, EventKind.NOTE, a.body)
+        _event(ctx, ticket, ev.Note(), a.body)
 
 
 class EscalateTicket(Args):
@@ -784,9 +790,8 @@ def escalate_ticket(ctx: MutationContext, a: EscalateTicket) -> None:
     _event(
         ctx,
         ticket,
-        EventKind.ESCALATION,
+        ev.Escalation(),
         a.note or "Escalated to 1-on-1 tech support; time is billable from now on.",
-        at=ctx.now,
     )
 
 
@@ -805,7 +810,8 @@ def set_extra_charges(ctx: MutationContext, a: SetExtraCharges) -> None:
         raise MutationRejected("invalid", "an estimate needs extra charges to apply", "estimate")
     ticket.extra_charges = a.applies
     ticket.extra_charge_estimate = a.estimate if a.applies else None
-    _event(ctx, ticket, EventKind.EXTRA_CHARGES, a.note, applies=a.applies, estimate=a.estimate)
+    estimate = str(a.estimate) if a.applies and a.estimate is not None else None
+    _event(ctx, ticket, ev.ExtraCharges(applies=a.applies, estimate=estimate), a.note)
 
 
 # --------------------------------------------------------------------------- contacts

@@ -24,7 +24,7 @@ from ..sync.engine import SyncStatus
 from ..sync.replica import ReplicaBound
 from . import background, settings
 from .main_window import MainWindow, Workspace
-from .sign_in import SignedIn, SignInDialog, normalise_server
+from .sign_in import LocalPerson, SignedIn, SignInDialog, normalise_server
 from .sync_bridge import SyncBridge
 from .theme import app_icon, apply_theme
 
@@ -43,7 +43,15 @@ class Launcher(Protocol):
         """The team server to start with, or "" for local mode."""
         ...
 
-    def start_local(self) -> Workspace: ...
+    def start_local(self, username: str = "") -> Workspace: ...
+
+    def local_people(self) -> list[LocalPerson]:
+        """Whom local mode can sign in as (the demo team)."""
+        ...
+
+    def local_url(self) -> str | None:
+        """The running local server's (temporary) address, or None."""
+        ...
 
     def resume(self, server_url: str, username: str, ca_bundle: str = "") -> Workspace | None:
         ...
@@ -113,9 +121,11 @@ class DesktopController(QObject):
             self.open_local()
 
     def open_local(self) -> None:
+        """Local mode, as the demo user chosen last time (the team lead at first)."""
         attempt = self._next_attempt()
         self.window.show_starting(local=True)
-        self._run(self.launcher.start_local,
+        username = settings.LOCAL_USER.read(self.store)
+        self._run(lambda: self.launcher.start_local(username),
                   lambda ws: self._attach(attempt, ws),
                   lambda exc: self._start_failed(attempt, "Local mode could not start", exc,
                                                  retry=self.open_local))
@@ -156,7 +166,8 @@ class DesktopController(QObject):
             self._message_action = lambda: self.show_sign_in(server_url, username)
         dialog = SignInDialog(server_url, username,
                               ca_bundle=settings.CA_BUNDLE.read(self.store),
-                              message=message, parent=self.window)
+                              message=message, local_people=self.launcher.local_people(),
+                              local_user=self._local_user(), parent=self.window)
         dialog.signedIn.connect(self._signed_in)
         dialog.localModeRequested.connect(self._choose_local)
         dialog.finished.connect(self._dialog_closed)
@@ -248,7 +259,22 @@ class DesktopController(QObject):
                           "The server asked you to sign in again. Your local changes are kept "
                           "and sent once you do.")
 
+    def _local_user(self) -> str:
+        """Who local mode is (or was last) signed in as."""
+        ws = self.window.workspace
+        if ws is not None and ws.local:
+            return ws.user.username
+        return settings.LOCAL_USER.read(self.store)
+
     def _signed_in(self, signed: SignedIn) -> None:
+        local = self.launcher.local_url()
+        if local is not None and signed.server_url.rstrip("/") == local:
+            # The local server's port changes on every start: remembering it as a team server
+            # would make the next start ask for a sign-in to a dead address. It is local mode,
+            # as the user who signed in.
+            signed.client.close()
+            self._choose_local(signed.username)
+            return
         settings.SERVER_URL.write(self.store, signed.server_url)
         settings.LAST_USER.write(self.store, signed.username)
         self.store.sync()
@@ -269,11 +295,13 @@ class DesktopController(QObject):
 
         self._run(lambda: self.launcher.open_signed_in(signed), opened, failed)
 
-    def _choose_local(self) -> None:
+    def _choose_local(self, username: str = "") -> None:
         settings.SERVER_URL.write(self.store, "")
+        if username:
+            settings.LOCAL_USER.write(self.store, username)
         self.store.sync()
         ws = self.window.workspace
-        if ws is not None and ws.local:
+        if ws is not None and ws.local and (not username or ws.user.username == username):
             return
         self._release()
         self.open_local()

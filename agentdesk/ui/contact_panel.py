@@ -29,17 +29,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from PySide6.QtCore import QEvent, Qt, Slot
 from PySide6.QtGui import QFont, QPalette
 from PySide6.QtWidgets import (
+    QAbstractButton,
     QComboBox,
     QFormLayout,
     QFrame,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QPushButton,
     QScrollArea,
     QVBoxLayout,
     QWidget,
 )
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..models import Contact, Organisation, Plan, Tenant, Ticket, TicketStatus, utcnow
@@ -99,6 +101,12 @@ class ContactDataError(Exception):
     """The replica holds data the rules refuse (e.g. a contact without an email address)."""
 
 
+class ContactDataLoading(Exception):
+    """The ticket is here but its requester, organisation or plan has not arrived yet: nothing
+    can be said about validation or entitlement until it has (never assert a rule on missing
+    data)."""
+
+
 def _policy_contact(c: Contact) -> contact_rules.Contact:
     return contact_rules.Contact(id=str(c.id), name=c.name, email=c.email, validated=c.validated)
 
@@ -111,7 +119,8 @@ def _year_bounds(year: int, zone: ZoneInfo) -> tuple[datetime, datetime]:
 
 def load_contact_view(session: Session, ticket_id: uuid.UUID, now: datetime,
                       tenant_id: uuid.UUID | None) -> ContactView | None:
-    """One ticket's contact and entitlement picture; None when the replica lacks its rows.
+    """One ticket's contact and entitlement picture; None when the replica lacks the ticket,
+    :class:`ContactDataLoading` when it lacks the requester, organisation or plan (yet).
 
     Conversations are counted with the rules' own year function over the organisation's
     arrivals, read within a day's margin of the years concerned (an indexed range read, not
@@ -124,7 +133,9 @@ def load_contact_view(session: Session, ticket_id: uuid.UUID, now: datetime,
     requester = session.get(Contact, ticket.requester_id)
     plan_row = session.get(Plan, org.plan_id) if org is not None else None
     if org is None or requester is None or plan_row is None:
-        return None
+        missing = [what for what, row in (("requester", requester), ("organisation", org),
+                                          ("plan", plan_row)) if row is None]
+        raise ContactDataLoading(" and ".join(missing))
     tenant = session.get(Tenant, tenant_id) if tenant_id is not None else None
     tz = tenant.timezone if tenant is not None else "UTC"
     try:
@@ -187,6 +198,18 @@ def load_contact_view(session: Session, ticket_id: uuid.UUID, now: datetime,
         used_before_ticket=used_before,
         ticket_year=ticket_year,
     )
+
+
+def open_tickets_of(session: Session, organisation_id: uuid.UUID, contact_id: uuid.UUID) -> int:
+    """How many open tickets ``contact_id`` asked (read through the organisation's index)."""
+    return int(session.scalar(
+        select(func.count()).select_from(Ticket).where(
+            Ticket.organisation_id == organisation_id,
+            Ticket.requester_id == contact_id,
+            Ticket.deleted.is_(False),
+            Ticket.status.in_([TicketStatus(s) for s in sorted(workflow.OPEN_STATUSES)]),
+        )
+    ) or 0)
 
 
 # --------------------------------------------------------------------------------- rules
@@ -252,6 +275,8 @@ class ContactPanel(QWidget):
         self._clock = clock
         self._ticket_id: uuid.UUID | None = None
         self._view: ContactView | None = None
+        #: The open "switch out?" question, if any (tests answer it).
+        self.confirm_box: QMessageBox | None = None
         self._build()
         self._runner = MutationRunner(replica, self.message)
         self.refresh()
@@ -353,6 +378,9 @@ class ContactPanel(QWidget):
                     view = load_contact_view(s, self._ticket_id, self._clock(), tenant_id)
             except ContactDataError as exc:
                 problem = f"The organisation's data cannot be checked: {exc}"
+            except ContactDataLoading as exc:
+                problem = (f"Loading the ticket's {exc}… Validation and entitlement are shown "
+                           "once they have arrived.")
         self._view = view
         self.body.setVisible(view is not None)
         self.placeholder.setVisible(view is None)
@@ -530,14 +558,49 @@ class ContactPanel(QWidget):
                   f"the swap of {name} for {view.requester.name}")
 
     def switch_out(self) -> None:
+        """Ask first: switching a contact out stops the work on every open ticket they asked
+        (seed 003), not only on the one shown."""
         view = self._view
         picked = self._picked_holder()
         if view is None or self._refused(switch_out_refusal(view, picked)) or picked is None:
             return
         leaving = view.contact(picked)
         name = leaving.name if leaving is not None else "the contact"
-        self._run("invalidate_contact", {"contact_id": picked},
-                  f"{name} was switched out", f"switching {name} out")
+        with self.replica.session() as s:
+            open_tickets = open_tickets_of(s, view.organisation_id, uuid.UUID(picked))
+        if open_tickets:
+            tickets = "1 open ticket" if open_tickets == 1 else f"{open_tickets} open tickets"
+            consequence = (
+                f"{name} has {tickets}. Once switched out, none of them can be replied to or "
+                "resolved: each must be redirected to the validated contacts, or "
+                f"{name} validated again.")
+        else:
+            consequence = f"{name} has no open tickets."
+        if self.confirm_box is not None:
+            self.confirm_box.deleteLater()
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Switch out a validated contact?",
+            f"Switch {name} out of {view.organisation_name}'s validated support contacts?"
+            f"\n\n{consequence}",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            self,
+        )
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        yes = box.button(QMessageBox.StandardButton.Yes)
+        yes.setText("Switch out")
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        ticket_id = view.ticket_id
+
+        def answered(button: QAbstractButton) -> None:
+            shown = self._view
+            if button is yes and shown is not None and shown.ticket_id == ticket_id:
+                self._run("invalidate_contact", {"contact_id": picked},
+                          f"{name} was switched out", f"switching {name} out")
+
+        box.buttonClicked.connect(answered)
+        self.confirm_box = box
+        box.open()
 
     def redirect(self) -> None:
         view = self._view

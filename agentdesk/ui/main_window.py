@@ -266,7 +266,8 @@ class MainWindow(QMainWindow):
             action = QAction(text, self)
             action.setCheckable(True)
             action.setData(view.value)
-            action.setShortcut(QKeySequence(f"Ctrl+{n}"))
+            if n <= 9:
+                action.setShortcut(QKeySequence(f"Ctrl+{n}"))
             action.triggered.connect(lambda _checked=False, v=view: self.set_view(v))
             self.view_actions.addAction(action)
             self.view_menu.addAction(action)
@@ -339,6 +340,10 @@ class MainWindow(QMainWindow):
         )
         self.queue_view.view_selector().currentIndexChanged.connect(self._view_changed)
         self.queue_model.modelReset.connect(self._pick_ticket.start)
+        # The shown ticket may leave the list (resolved, changed elsewhere): the panel says so.
+        for signal in (self.queue_model.rowsRemoved, self.queue_model.rowsInserted,
+                       self.queue_model.modelReset, self.queue_model.loadingChanged):
+            signal.connect(lambda *_: self._check_shown_listed())
 
         self.ticket_panel = TicketPanel(replica)
         self.ticket_panel.setObjectName("ticketPanel")
@@ -580,9 +585,24 @@ class MainWindow(QMainWindow):
             self.contact_panel.show_ticket(ticket_id)
         if self.timer_widget is not None:
             self.timer_widget.set_current_ticket(ticket_id)
+        self._check_shown_listed()
+
+    def _check_shown_listed(self) -> None:
+        """Tell the ticket panel whether its ticket is still in the queue's list (it stays on
+        show either way, until the agent picks another)."""
+        model, panel, shown = self.queue_model, self.ticket_panel, self._shown_ticket
+        if model is None or panel is None or model.is_loading():
+            return
+        listed = shown is None or model.row_of(shown) is not None
+        where = VIEW_LABELS.get(model.view(), "this view")
+        panel.set_left_view(None if listed else
+                            (f"the “{where}” view" + (" and search" if model.search() else "")))
 
     def _status_changed(self, status: SyncStatus) -> None:
         self.status_bar.set_status(status)
+        if self.ticket_panel is not None:
+            # Syncing or starting still reaches the server: only these states queue work.
+            self.ticket_panel.set_online(status.state not in ("offline", "signed_out"))
         # Notifications start from the first sync's outcome: the tickets a first pull brings
         # are the baseline, not news.
         if self.notifier is not None and status.state in ("online", "offline"):

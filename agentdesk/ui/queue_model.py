@@ -106,7 +106,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import sessionmaker
 
-from ..models import Contact, Organisation, Ticket, User, WaitingPeriod
+from ..models import Contact, Organisation, Ticket, TicketEvent, User, WaitingPeriod
 from ..models.db import unicode_lower
 from ..policy.plans import TIERS, ResponseTarget
 from ..policy.sla import SlaState, SlaStatus
@@ -115,6 +115,7 @@ from ..queries.dashboard import TicketFilter
 from . import background
 from .sla_display import (
     AT_RISK_SHARE,
+    LOADING,
     SlaClock,
     SlaInputs,
     age_text,
@@ -145,6 +146,7 @@ ORGS: Table = Organisation.__table__  # type: ignore[assignment]
 CONTACTS: Table = Contact.__table__  # type: ignore[assignment]
 USERS: Table = User.__table__  # type: ignore[assignment]
 WAITS: Table = WaitingPeriod.__table__  # type: ignore[assignment]
+EVENTS: Table = TicketEvent.__table__  # type: ignore[assignment]
 
 #: A row's sort key: queue-order bytes, or ``(column value, queue-order bytes)`` for a column sort
 #: (typed loosely: one list only ever holds one of the two shapes, which mypy cannot express).
@@ -202,6 +204,11 @@ class SavedView(StrEnum):
     AT_RISK = "at_risk"
     BREACHED = "breached"
     WAITING = "waiting_on_customer"
+    RECENT = "recent"
+    EVERY = "every"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    REDIRECTED = "redirected"
 
 
 VIEW_LABELS: dict[SavedView, str] = {
@@ -212,7 +219,20 @@ VIEW_LABELS: dict[SavedView, str] = {
     SavedView.BREACHED: "Breached",
     SavedView.WAITING: "Waiting on customer",
     SavedView.ALL_OPEN: "All open",
+    SavedView.RECENT: "Recent (what I touched)",
+    SavedView.EVERY: "Every ticket (open or not)",
+    SavedView.RESOLVED: "Resolved",
+    SavedView.CLOSED: "Closed",
+    SavedView.REDIRECTED: "Redirected",
 }
+#: Views of finished tickets, and the status each lists.
+STATUS_VIEWS: dict[SavedView, str] = {
+    SavedView.RESOLVED: "resolved",
+    SavedView.CLOSED: "closed",
+    SavedView.REDIRECTED: "redirected",
+}
+#: How far back the Recent view looks for what the person wrote (notes, replies, changes).
+RECENT_DAYS = 14
 #: Views whose membership is an SLA state, and that state.
 SLA_VIEWS: dict[SavedView, SlaState] = {
     SavedView.AT_RISK: SlaState.AT_RISK,
@@ -399,7 +419,8 @@ _SORT_FIELDS: dict[int, tuple[str, ...]] = {
 
 
 def _search_clause(word: str) -> ColumnElement[bool]:
-    """The ticket's subject, organisation, requester or assignee contains ``word``, in any case.
+    """The ticket's subject, organisation, requester or assignee contains ``word``, in any case,
+    or its reference (id) does.
 
     SQLite's LIKE folds ASCII letters only; a word with other letters ("émilie") compares
     Unicode-lowered text instead, which costs a Python call per row, so plain words keep the
@@ -416,7 +437,14 @@ def _search_clause(word: str) -> ColumnElement[bool]:
         def matches(column: ColumnElement[str]) -> ColumnElement[bool]:
             return unicode_lower(column, "sqlite").like(pattern, escape="\\")
 
+    reference = word.lstrip("#").replace("-", "").lower()
+    by_reference: list[ColumnElement[bool]] = []
+    if len(reference) >= 6 and all(c in "0123456789abcdef" for c in reference):
+        # The ticket's reference is its id (the replica keeps it as 32 hex digits): any part
+        # of six digits or more, with or without the dashes, finds it.
+        by_reference.append(type_coerce(t.c.id, String).like(f"%{reference}%"))
     return or_(
+        *by_reference,
         matches(t.c.subject),
         t.c.organisation_id.in_(select(ORGS.c.id).where(matches(ORGS.c.name))),
         t.c.requester_id.in_(select(CONTACTS.c.id).where(
@@ -456,14 +484,25 @@ def _sla_bound(state: SlaState, clock: SlaClock, now: datetime) -> ColumnElement
 def filter_clauses(query: QueueQuery, clock: SlaClock, now: datetime) -> list[ColumnElement[bool]]:
     """The WHERE clauses of a query (SLA views: the SQL pre-filter; the exact test is Python)."""
     t = TICKETS
+    view = query.view
     clauses: list[ColumnElement[bool]] = [t.c.deleted == false()]
-    if query.scope is None or query.scope.open_only:
-        clauses.append(t.c.status.in_(_OPEN))
     if query.scope is not None:
+        # A dashboard figure's tickets: its own filter says whether only open ones count.
+        if query.scope.open_only:
+            clauses.append(t.c.status.in_(_OPEN))
         clauses.extend(query.scope.clauses())
+    elif view in STATUS_VIEWS:
+        clauses.append(t.c.status == STATUS_VIEWS[view])
+    elif view is SavedView.RECENT:
+        # Any status: what the person touched lately, finished or not (ix_ticket_events_author_at).
+        touched = select(EVENTS.c.ticket_id).where(
+            EVENTS.c.author_id == query.user_id, EVENTS.c.at >= now - timedelta(days=RECENT_DAYS),
+            EVENTS.c.deleted == false())
+        clauses.append(t.c.id.in_(touched) if query.user_id else false())
+    elif view is not SavedView.EVERY:
+        clauses.append(t.c.status.in_(_OPEN))
     if query.tenant_id is not None:
         clauses.append(t.c.tenant_id == query.tenant_id)
-    view = query.view
     if view is SavedView.MY_TICKETS:
         clauses.append(t.c.assignee_id == query.user_id if query.user_id else false())
     elif view is SavedView.UNASSIGNED:
@@ -618,15 +657,18 @@ class QueueRow:
         self.sla_second = -1
         self.sla_status: SlaStatus | None = None
         plan = clock.plan(self.plan_id)
-        if self.requester_validated:
-            requester = f"✓ {self.requester_name or '?'}"
+        if self.requester_name is None:
+            # The contact row has not arrived yet: say so, assert nothing about validation.
+            requester = LOADING
+        elif self.requester_validated:
+            requester = f"✓ {self.requester_name}"
         else:
-            requester = f"⚠ {self.requester_name or '?'} (not validated)"
+            requester = f"⚠ {self.requester_name} (not validated)"
         self.display: list[str] = [
             f"T{self.urgency}" if self.tier is not None else f"T{self.urgency}?",
             "",
-            plan.name if plan is not None else "—",
-            self.organisation_name or "—",
+            plan.name if plan is not None else (LOADING if self.plan_id is not None else "—"),
+            self.organisation_name or LOADING,
             requester,
             self.subject,
             self.channel.capitalize(),
@@ -656,7 +698,10 @@ class QueueRow:
             return (f"Not triaged yet: the customer's stated urgency ({self.urgency}) "
                     "stands in until a coordinator assesses the severity")
         if column == Column.REQUESTER:
-            who = f"{self.requester_name or '?'} <{self.requester_email or '?'}>"
+            if self.requester_name is None:
+                return ("The requester's details are still arriving from the server; whether "
+                        "they are a validated contact is shown once they are here.")
+            who = f"{self.requester_name} <{self.requester_email or 'no email address'}>"
             if self.requester_validated:
                 return f"{who}\nA validated support contact of {self.organisation_name}."
             return (f"{who}\nNot a validated support contact: requests from this person are "

@@ -15,6 +15,10 @@ sorting happen in SQL on the model's worker, see that module). What this widget 
 * **The current ticket survives re-queries.** Diffs keep the selection by themselves; across a
   reset (another saved view, a large change) the widget re-selects the same ticket if it is
   still listed.
+* **The selection never moves by itself.** When the current ticket's row leaves the list
+  (resolved, changed on another desktop), Qt would make a neighbour current and the panels
+  would follow it; the widget clears the current row instead, so the agent's ticket stays on
+  show until they pick another.
 * Column widths and order are saved with :meth:`QueueView.header_state` and restored with
   :meth:`QueueView.restore_header_state`; the main window keeps them in QSettings.
 
@@ -126,6 +130,7 @@ class QueueView(QWidget):
         super().__init__(parent)
         self._model = model
         self._restore_id: uuid.UUID | None = None
+        self._losing_current = False
 
         self._views = QComboBox()
         self._views.setAccessibleName("Saved view")
@@ -172,6 +177,9 @@ class QueueView(QWidget):
         self._scope_bar.setVisible(False)
 
         self._table = QueueTable()
+        # Before setModel: this must see the current row before the selection model moves it
+        # to a neighbour (slots run in connection order).
+        model.rowsAboutToBeRemoved.connect(self._rows_about_to_go)
         self._table.setModel(model)
         self._configure_table()
         self._table.openRequested.connect(self.openRequested)
@@ -199,6 +207,7 @@ class QueueView(QWidget):
         model.queryFailed.connect(self._query_failed)
         model.modelAboutToBeReset.connect(self._remember_current)
         model.modelReset.connect(self._restore_current)
+        model.rowsRemoved.connect(self._rows_gone)
         self._table.verticalScrollBar().valueChanged.connect(self.update_visible_rows)
         self._table.viewport().installEventFilter(self)
         self._update_status()
@@ -373,6 +382,15 @@ class QueueView(QWidget):
     def _query_failed(self, message: str) -> None:
         self._status.setText("Could not load the queue")
         self._status.setToolTip(message)
+
+    def _rows_about_to_go(self, _parent: QModelIndex, first: int, last: int) -> None:
+        current = self._table.currentIndex()
+        self._losing_current = current.isValid() and first <= current.row() <= last
+
+    def _rows_gone(self, *_args: object) -> None:
+        if self._losing_current:
+            self._losing_current = False
+            self._table.selectionModel().clear()
 
     def _remember_current(self) -> None:
         self._restore_id = self.current_ticket_id()

@@ -64,6 +64,12 @@ LAST_USER = Setting(
     "",
     "The last user signed in to the team server, offered again in the sign-in dialog.",
 )
+LOCAL_USER = Setting(
+    "connection/local_user",
+    str,
+    "",
+    "The demo user local mode signs in as (empty: the team lead).",
+)
 CA_BUNDLE = Setting(
     "connection/ca_bundle",
     str,
@@ -100,6 +106,7 @@ IDLE_MINUTES = Setting(
 ALL_SETTINGS: tuple[Setting[Any], ...] = (
     SERVER_URL,
     LAST_USER,
+    LOCAL_USER,
     CA_BUNDLE,
     THEME,
     NOTIFY_TIER1,

@@ -92,7 +92,11 @@ class SettingsDialog(QDialog):
         form = QFormLayout()
         form.addRow("Team &server:", self.server)
         form.addRow("", self.server_note)
-        form.addRow("&CA bundle:", ca_row)
+        # addRow(str, layout) makes a plain label that shows the "&" literally: give it a
+        # buddy so the mnemonic works and the ampersand is not shown.
+        ca_label = QLabel("&CA bundle:")
+        ca_label.setBuddy(self.ca_bundle)
+        form.addRow(ca_label, ca_row)
         form.addRow("&Theme:", self.theme)
         form.addRow("Notify me when:", self.notify_tier1)
         form.addRow("", self.notify_breach)

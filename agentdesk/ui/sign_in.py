@@ -11,12 +11,14 @@ until the app quits.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -45,7 +47,15 @@ from .sla_display import sla_colour
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SignInDialog", "SignedIn", "describe_sign_in_error", "sign_in"]
+__all__ = ["LocalPerson", "SignInDialog", "SignedIn", "describe_sign_in_error", "sign_in"]
+
+
+@dataclass(frozen=True)
+class LocalPerson:
+    """Someone local mode can sign in as (a demo user): ``label`` is "Name (duty)"."""
+
+    username: str
+    label: str
 
 
 @dataclass(frozen=True)
@@ -63,7 +73,9 @@ class SignedIn:
         """What to tell the agent when the sign-in will not survive a restart."""
         if self.saved.persisted:
             return None
-        return f"{self.saved.problem}: you'll need to sign in again next time."
+        problem = self.saved.problem or "the sign-in could not be kept"
+        # A sentence of its own ("Signed in. This computer has no ..."): capital first letter.
+        return f"{problem[:1].upper()}{problem[1:]}: you'll need to sign in again next time."
 
 
 def normalise_server(text: str) -> str:
@@ -127,8 +139,9 @@ class SignInDialog(QDialog):
     """Ask for a server, user and password; emits :attr:`signedIn` with a :class:`SignedIn`."""
 
     signedIn = Signal(object)
-    #: The agent chose to work in local mode instead (the dialog closes).
-    localModeRequested = Signal()
+    #: The agent chose to work in local mode instead, as the demo user named (the dialog
+    #: closes).
+    localModeRequested = Signal(str)
 
     def __init__(
         self,
@@ -138,6 +151,8 @@ class SignInDialog(QDialog):
         ca_bundle: str = "",
         allow_local: bool = True,
         message: str = "",
+        local_people: Sequence[LocalPerson] = (),
+        local_user: str = "",
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -193,6 +208,10 @@ class SignInDialog(QDialog):
         self.buttons.addButton(self.sign_in_button, QDialogButtonBox.ButtonRole.AcceptRole)
         self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
         self.local_button: QPushButton | None = None
+        #: Whom local mode signs in as: the demo team's people and roles, so every role can
+        #: be tried without a team server (None when local mode is not offered).
+        self.local_person: QComboBox | None = None
+        local_row: QFormLayout | None = None
         if allow_local:
             self.local_button = QPushButton("Work in local mode")
             self.local_button.setToolTip(
@@ -200,6 +219,17 @@ class SignInDialog(QDialog):
             )
             self.buttons.addButton(self.local_button, QDialogButtonBox.ButtonRole.ActionRole)
             self.local_button.clicked.connect(self._choose_local)
+            if local_people:
+                self.local_person = QComboBox()
+                self.local_person.setAccessibleName("Local mode as")
+                self.local_person.setToolTip(
+                    "The demo team member local mode signs in as: try any role")
+                for person in local_people:
+                    self.local_person.addItem(person.label, person.username)
+                index = self.local_person.findData(local_user) if local_user else -1
+                self.local_person.setCurrentIndex(max(index, 0))
+                local_row = QFormLayout()
+                local_row.addRow("Local mode &as:", self.local_person)
         self.buttons.accepted.connect(self.submit)
         self.buttons.rejected.connect(self.reject)
 
@@ -208,6 +238,8 @@ class SignInDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.error)
         layout.addWidget(self.keyring_note)
+        if local_row is not None:
+            layout.addLayout(local_row)
         layout.addWidget(self.buttons)
 
         first_empty = next((e for e in (self.server, self.username, self.password)
@@ -269,7 +301,8 @@ class SignInDialog(QDialog):
 
     def _choose_local(self) -> None:
         self._attempt += 1
-        self.localModeRequested.emit()
+        person = self.local_person.currentData() if self.local_person is not None else ""
+        self.localModeRequested.emit(str(person or ""))
         super().reject()
 
     def _edited(self, _text: str) -> None:

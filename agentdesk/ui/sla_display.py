@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "AT_RISK_SHARE",
+    "LOADING",
     "SlaClock",
     "SlaInputs",
     "age_text",
@@ -67,6 +68,9 @@ __all__ = [
 
 #: The share of the target left at which a ticket counts as at risk (sla_status's default).
 AT_RISK_SHARE = Fraction(1, 4)
+#: What a cell or field says while the row it shows (contact, organisation, plan) has not
+#: arrived from the server yet: never a "?" or a rule asserted on missing data.
+LOADING = "loading…"
 
 #: Seed 002's hours: Monday-Friday 08:00-17:00 New York time, US public holidays off.
 DEFAULT_CALENDAR_DATA: Mapping[str, Any] = {

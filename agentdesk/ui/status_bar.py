@@ -247,7 +247,14 @@ class SyncStatusBar(QStatusBar):
             return
         when = status.last_sync_at
         self.last_sync_label.setVisible(True)
-        self.last_sync_label.setText(f"Synced {relative_time(when)}" if when else "Not synced yet")
+        if when is None:
+            text = "Not synced yet"
+        elif status.state not in ("offline", "signed_out"):
+            text = f"Synced {relative_time(when)}"
+        else:
+            # Offline (maybe with changes waiting): "Synced just now" would claim too much.
+            text = f"Last synced {relative_time(when)}"
+        self.last_sync_label.setText(text)
         self.last_sync_label.setToolTip(
             when.astimezone().strftime("Last successful sync: %A %d %B %Y, %H:%M:%S")
             if when else "This desktop has not completed a sync with this server yet."

@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..models import Level, TicketKind, TicketStatus, utcnow
+from ..models import Level, Role, TicketKind, TicketStatus, utcnow
 from ..policy import workflow
 from ..policy.sla import SlaState
 from ..sync.replica import Replica
@@ -58,7 +58,7 @@ from .panel_widgets import (
     rich_label,
     show_availability,
 )
-from .sla_display import sla_colour, sla_text, sla_tooltip
+from .sla_display import LOADING, sla_colour, sla_text, sla_tooltip
 from .sync_bridge import ReplicaChange
 from .ticket_view import (
     Action,
@@ -67,6 +67,7 @@ from .ticket_view import (
     TicketView,
     action_refusals,
     assign_picker_refusal,
+    assignee_choices,
     load_ticket_view,
     reopen_target,
     sla_of,
@@ -88,6 +89,14 @@ _LEVEL_LABELS = {
     Level.L1: "Level 1 — general usage",
     Level.L2: "Level 2 — API, SSO, scripting, integrations",
 }
+_ROLE_WORDS = {
+    Role.AGENT: "agent",
+    Role.COORDINATOR: "coordinator",
+    Role.LEAD: "team lead",
+    Role.CONSULTANT: "consultant",
+    Role.ADMIN: "administrator",
+}
+
 _PURPOSE = {
     Action.TRIAGE: "Record the assessed severity tier and route to Level 1 or Level 2",
     Action.ASSIGN_ME: "Take this ticket",
@@ -101,6 +110,10 @@ _PURPOSE = {
     Action.RESOLVE: "Mark the request resolved; the customer is notified",
     Action.CLOSE: "Close the resolved ticket",
     Action.REOPEN: "Reopen the ticket",
+    Action.ASK_TRIAGE: "Only coordinators assess the severity: add a note asking one to triage "
+    "this ticket (it waits in their Triage view)",
+    Action.REDIRECT: "Do not work the ticket (seed 003): the requester is not a validated "
+    "contact; the organisation's validated contacts are notified and asked how to proceed",
     Action.REPLY: "Send the text to the customer (Ctrl+Enter)",
     Action.NOTE: "Add the text as an internal note the customer never sees (Ctrl+Enter)",
 }
@@ -213,7 +226,8 @@ class TicketPanel(QWidget):
         details.setColumnStretch(3, 1)
         # Organisation, plan and channel share a line: the contact panel beside this one
         # spells them out with the allotment and entitlement.
-        spanning = (("requester", "Requester"), ("customer", "Customer"))
+        spanning = (("requester", "Requester"), ("customer", "Customer"),
+                    ("reference", "Reference"))
         left = (("tier", "Severity"), ("level", "Level"), ("kind", "Kind"),
                 ("arrived", "Arrived"))
         right = (("status", "Status"), ("assignee", "Assignee"), ("sla", "Response target"),
@@ -238,6 +252,9 @@ class TicketPanel(QWidget):
             self.level_combo.addItem(text, level.value)
         self.triage_button = QPushButton("Triage")
         self.triage_button.clicked.connect(self.triage)
+        # For those who may not triage (seed 002: a coordinator assesses the severity).
+        self.ask_triage_button = QPushButton("Ask a coordinator to triage")
+        self.ask_triage_button.clicked.connect(self.ask_for_triage)
 
         # Assignment
         self.assign_me_button = QPushButton("Assign to me")
@@ -265,6 +282,10 @@ class TicketPanel(QWidget):
         self.close_button.clicked.connect(self.close_ticket)
         self.reopen_button = QPushButton("Reopen")
         self.reopen_button.clicked.connect(self.reopen)
+        # Seed 003's next step for a requester who is not (any longer) validated: shown only
+        # then, first in the row, since replying and resolving are refused.
+        self.redirect_button = QPushButton("Redirect to validated contacts")
+        self.redirect_button.clicked.connect(self.redirect)
 
         # Extra charges
         self.charges_check = QCheckBox("Extra charges apply")
@@ -280,6 +301,7 @@ class TicketPanel(QWidget):
         actions.addWidget(self.tier_combo, 0, 1)
         actions.addWidget(self.level_combo, 0, 2)
         actions.addWidget(self.triage_button, 0, 3)
+        actions.addWidget(self.ask_triage_button, 0, 4)
         actions.addWidget(QLabel("Assignment:"), 1, 0)
         actions.addWidget(self.assign_me_button, 1, 1)
         picker = QHBoxLayout()
@@ -296,13 +318,25 @@ class TicketPanel(QWidget):
         actions.addWidget(self.charges_button, 2, 3)
         actions.addWidget(self.estimate_error, 3, 1, 1, 3)
         flow = QHBoxLayout()
-        for button in (self.tell_button, self.wait_button, self.resume_button,
+        for button in (self.redirect_button, self.tell_button, self.wait_button,
+                       self.resume_button,
                        self.escalate_button, self.resolve_button, self.close_button,
                        self.reopen_button):
             flow.addWidget(button)
         flow.addStretch(1)
 
         self.message = InlineMessage()
+        #: Shown when the ticket left the queue's list (resolved, changed elsewhere) while on
+        #: show: it stays here until the agent picks another, and this says why it is missing.
+        self.left_view_note = QLabel()
+        self.left_view_note.setObjectName("leftViewNote")
+        self.left_view_note.setTextFormat(Qt.TextFormat.PlainText)
+        self.left_view_note.setWordWrap(True)
+        self.left_view_note.hide()
+        self._left_view: str | None = None
+        #: Whether the sync engine reaches the server (the main window says): a reply made
+        #: offline is queued, and the panel must not claim it was sent.
+        self._online = True
 
         # The card's top never scrolls away: the subject, what can be done next (the workflow
         # buttons, the triage/assignment/charges controls), the outcome of the last action and
@@ -311,6 +345,7 @@ class TicketPanel(QWidget):
         header.setObjectName("ticketHeader")
         header_layout = QVBoxLayout(header)
         header_layout.setContentsMargins(0, 0, 0, 0)
+        header_layout.addWidget(self.left_view_note)
         header_layout.addWidget(self.title)
         header_layout.addLayout(flow)
         header_layout.addLayout(actions)
@@ -382,6 +417,26 @@ class TicketPanel(QWidget):
     def view(self) -> TicketView | None:
         return self._view
 
+    def set_online(self, online: bool) -> None:
+        self._online = online
+
+    def set_left_view(self, where: str | None) -> None:
+        """``where``: the list the shown ticket is no longer in (e.g. the “All open” view), or
+        None while it is listed."""
+        self._left_view = where
+        self._render_left_view()
+
+    def _render_left_view(self) -> None:
+        view, where = self._view, self._left_view
+        if view is None or where is None:
+            self.left_view_note.hide()
+            return
+        status = workflow.label(view.status.value)
+        self.left_view_note.setText(
+            f"No longer in {where} (it is {status} now). It stays here until you pick another "
+            "ticket.")
+        self.left_view_note.show()
+
     def show_ticket(self, ticket_id: uuid.UUID | None) -> None:
         """Show another ticket; the unsent text of the previous one is kept as its draft."""
         if ticket_id == self._ticket_id:
@@ -441,6 +496,7 @@ class TicketPanel(QWidget):
             self._sla_timer.stop()
             return
         self._render_details(view)
+        self._render_left_view()
         self._render_inputs(view)
         self._render_history(view)
         self._update_actions()
@@ -461,15 +517,24 @@ class TicketPanel(QWidget):
     def _render_details(self, view: TicketView) -> None:
         palette = self.palette()
         self.title.setText(view.subject)
-        mark = ("✔ validated contact", ok_colour(palette)) if view.requester_validated else (
-            "✖ not a validated contact", error_colour(palette))
-        self.fields["requester"].setText(
-            f"{html.escape(view.requester_name)} &lt;{html.escape(view.requester_email)}&gt; "
-            f"<span style='color:{mark[1].name()}; font-weight:bold'>{mark[0]}</span>"
-        )
+        if "requester" in view.missing:
+            # Not arrived yet: no "unknown contact <>", and no verdict on validation.
+            self.fields["requester"].setText(f"{LOADING} (the requester's details arrive "
+                                             "with the next sync)")
+        else:
+            mark = ("✔ validated contact", ok_colour(palette)) if view.requester_validated else (
+                "✖ not a validated contact", error_colour(palette))
+            self.fields["requester"].setText(
+                f"{html.escape(view.requester_name)} &lt;{html.escape(view.requester_email)}&gt; "
+                f"<span style='color:{mark[1].name()}; font-weight:bold'>{mark[0]}</span>"
+            )
         self.fields["customer"].setText(
             f"{html.escape(view.organisation_name)} · "
-            f"{html.escape(view.plan_name or 'unknown plan')} plan · via {view.channel}")
+            f"{html.escape(view.plan_name or LOADING)} plan · via {view.channel}")
+        self.fields["reference"].setText(str(view.id))
+        self.fields["reference"].setToolTip(
+            "The ticket's reference: search for any part of it (six characters or more) in "
+            "the Every ticket view")
         if view.tier is not None:
             tier_text = f"Tier {view.tier} (assessed; customer stated {view.stated_urgency})"
         else:
@@ -540,7 +605,8 @@ class TicketPanel(QWidget):
             self.charges_check.setChecked(view.extra_charges)
             self.estimate_edit.set_amount(view.extra_charge_estimate)
         picked = self.assignee_combo.currentData()
-        people = [(p.id, p.name) for p in view.members if p.active]
+        people = [(p.id, f"{p.name} — {_ROLE_WORDS.get(p.role, p.role.value)}, {p.load} open")
+                  for p in assignee_choices(view)]
         if self._changed("members", tuple(people)):
             self.assignee_combo.blockSignals(True)
             self.assignee_combo.clear()
@@ -587,8 +653,12 @@ class TicketPanel(QWidget):
             (Action.RESOLVE, self.resolve_button),
             (Action.CLOSE, self.close_button),
             (Action.REOPEN, self.reopen_button),
+            (Action.REDIRECT, self.redirect_button),
+            (Action.ASK_TRIAGE, self.ask_triage_button),
         ):
             show_availability(button, refusals[action], _PURPOSE[action])
+        self.ask_triage_button.setVisible(refusals[Action.ASK_TRIAGE] is None)
+        self.redirect_button.setVisible(refusals[Action.REDIRECT] is None)
         target = reopen_target(view.status)
         self.reopen_button.setText(
             "Reopen as new" if target is TicketStatus.NEW else "Reopen"
@@ -736,6 +806,26 @@ class TicketPanel(QWidget):
         if self._view is not None and not self._refuse_if(Action.RESOLVE):
             self._status(TicketStatus.RESOLVED, "resolved; the customer is notified")
 
+    def ask_for_triage(self) -> None:
+        if self._view is None or self._refuse_if(Action.ASK_TRIAGE):
+            return
+        me = self._view.member_name(self._me.user_id) if self._me is not None else "Someone"
+        self._mutate(
+            "add_note",
+            {"ticket_id": self._view.id, "kind": "note",
+             "body": f"{me} asks a coordinator to triage this ticket: assess its severity and "
+                     "route it to Level 1 or Level 2 (it waits in the Triage view)."},
+            "a coordinator is asked to triage it (a note; the ticket waits in their Triage "
+            "view)",
+            "the request for triage",
+        )
+
+    def redirect(self) -> None:
+        if self._view is not None and not self._refuse_if(Action.REDIRECT):
+            self._mutate("redirect_ticket", {"ticket_id": self._view.id},
+                         "redirected; the validated contacts are asked how to proceed",
+                         "the redirect")
+
     def close_ticket(self) -> None:
         if self._view is not None and not self._refuse_if(Action.CLOSE):
             self._status(TicketStatus.CLOSED, "closed")
@@ -811,7 +901,9 @@ class TicketPanel(QWidget):
         if self._mutate(
             "add_note",
             {"ticket_id": ticket_id, "body": body, "kind": "reply" if reply else "note"},
-            "reply sent" if reply else "note added",
+            ("reply sent" if self._online else
+             "reply queued: it is sent when this desktop is back online") if reply
+            else "note added",
             "the reply" if reply else "the note",
         ):
             self.composer.clear()

@@ -17,7 +17,7 @@ customer only once triaged (seed 002 step 2 follows step 1).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,7 +25,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..models import (
@@ -43,6 +43,8 @@ from ..models import (
     User,
     WaitingPeriod,
 )
+from ..models import event_payloads as ev
+from ..policy import contacts as contact_rules
 from ..policy import workflow
 from ..policy.calendar import BusinessCalendar
 from ..policy.errors import PolicyError
@@ -50,7 +52,7 @@ from ..policy.plans import SupportPlan
 from ..policy.sla import SlaStatus, sla_status
 from ..sync.mutators import MUTATORS
 from .panel_widgets import money_text, roles_text
-from .sla_display import AT_RISK_SHARE, default_team_calendar, target_text
+from .sla_display import AT_RISK_SHARE, LOADING, default_team_calendar, target_text
 
 __all__ = [
     "Action",
@@ -60,8 +62,11 @@ __all__ = [
     "TicketView",
     "action_refusals",
     "assign_picker_refusal",
+    "assignee_choices",
     "describe_event",
     "load_ticket_view",
+    "not_helped",
+    "redirect_refusal",
     "reopen_target",
     "sla_of",
     "tell_customer_message",
@@ -83,6 +88,8 @@ class Action(StrEnum):
     RESOLVE = "resolve"
     CLOSE = "close"
     REOPEN = "reopen"
+    REDIRECT = "redirect"
+    ASK_TRIAGE = "ask_triage"
     REPLY = "reply"
     NOTE = "note"
 
@@ -101,6 +108,27 @@ class Person:
     name: str
     role: Role
     active: bool
+    #: Open tickets assigned to them (their load, shown when picking an assignee).
+    load: int = 0
+
+
+#: Who works which kind of ticket, best first: general support goes to agents (then the
+#: coordinators and leads who also take tickets); 1-on-1 work to consultants. Admins are not
+#: offered.
+ASSIGNEE_ROLES: Mapping[TicketKind, tuple[Role, ...]] = {
+    TicketKind.GENERAL: (Role.AGENT, Role.COORDINATOR, Role.LEAD),
+    TicketKind.ONE_ON_ONE: (Role.CONSULTANT, Role.AGENT, Role.LEAD),
+}
+
+
+def assignee_choices(view: TicketView) -> list[Person]:
+    """The people offered in the "assign to" list: active, of the roles that work this kind
+    of ticket, in that order, then the lightest load first, then by name."""
+    roles = ASSIGNEE_ROLES[view.kind]
+    return sorted(
+        (p for p in view.members if p.active and p.role in roles),
+        key=lambda p: (roles.index(p.role), p.load, p.name.casefold()),
+    )
 
 
 @dataclass(frozen=True)
@@ -148,6 +176,9 @@ class TicketView:
     pauses: tuple[Pause, ...] = ()
     history: tuple[HistoryItem, ...] = ()
     members: tuple[Person, ...] = ()
+    #: Rows the ticket names that have not arrived yet ("requester", "organisation", "plan"):
+    #: shown as loading, and no rule is asserted on them.
+    missing: frozenset[str] = frozenset()
 
     @property
     def effective_tier(self) -> int:
@@ -178,8 +209,18 @@ def load_ticket_view(session: Session, ticket_id: uuid.UUID) -> TicketView | Non
     plan_row = session.get(Plan, org.plan_id) if org is not None else None
     plan, calendar = _plan_and_calendar(session, plan_row)
     users = list(session.scalars(select(User).where(User.deleted.is_(False))))
+    loads: dict[uuid.UUID, int] = {
+        row[0]: int(row[1])
+        for row in session.execute(
+            select(Ticket.assignee_id, func.count())
+            .where(Ticket.assignee_id.is_not(None), Ticket.deleted.is_(False),
+                   Ticket.status.in_([TicketStatus(s) for s in sorted(workflow.OPEN_STATUSES)]))
+            .group_by(Ticket.assignee_id)
+        )
+        if row[0] is not None
+    }
     members = tuple(
-        Person(u.id, u.display_name, u.role, u.active)
+        Person(u.id, u.display_name, u.role, u.active, loads.get(u.id, 0))
         for u in sorted(users, key=lambda u: (u.display_name.casefold(), u.id))
     )
     names = {u.id: u.display_name for u in users}
@@ -216,11 +257,11 @@ def load_ticket_view(session: Session, ticket_id: uuid.UUID) -> TicketView | Non
         assignee_id=ticket.assignee_id,
         assignee_name=names.get(ticket.assignee_id) if ticket.assignee_id else None,
         requester_id=ticket.requester_id,
-        requester_name=requester.name if requester is not None else "unknown contact",
+        requester_name=requester.name if requester is not None else LOADING,
         requester_email=requester.email if requester is not None else "",
         requester_validated=bool(requester is not None and requester.validated),
         organisation_id=ticket.organisation_id,
-        organisation_name=org.name if org is not None else "unknown organisation",
+        organisation_name=org.name if org is not None else LOADING,
         plan_name=plan_row.name if plan_row is not None else None,
         plan=plan,
         calendar=calendar,
@@ -233,6 +274,8 @@ def load_ticket_view(session: Session, ticket_id: uuid.UUID) -> TicketView | Non
         pauses=pauses,
         history=history,
         members=members,
+        missing=frozenset(what for what, row in (("requester", requester), ("organisation", org),
+                                                 ("plan", plan_row)) if row is None),
     )
 
 
@@ -259,12 +302,11 @@ def _plan_and_calendar(
 # --------------------------------------------------------------------------------- history
 
 
-def _name_list(ids: Any, contacts: Mapping[str, str]) -> str:
-    if isinstance(ids, str):
-        return "the requester" if ids == "requester" else contacts.get(ids, ids)
-    if not isinstance(ids, Sequence):
-        return ""
-    names = [contacts.get(str(i), "a contact") for i in ids]
+def _name_list(raw: Any, contacts: Mapping[str, str]) -> str:
+    """Contact ids in words ("Ann, Bo and Cy"); "requester" is the ticket's requester."""
+    names = [
+        "the requester" if i == "requester" else contacts.get(i, "a contact") for i in ev.ids(raw)
+    ]
     if len(names) <= 1:
         return "".join(names)
     return f"{', '.join(names[:-1])} and {names[-1]}"
@@ -286,67 +328,69 @@ def _tier_text(tier: Any) -> str:
 def describe_event(
     event: TicketEvent, names: Mapping[uuid.UUID, str], contacts: Mapping[str, str]
 ) -> HistoryItem:
-    """One history entry in words: who, when, what changed (old -> new where it applies)."""
-    data: Mapping[str, Any] = event.data or {}
+    """One history entry in words: who, when, what changed (old -> new where it applies).
+
+    The data is read through :mod:`agentdesk.models.event_payloads`, the definition the
+    mutators and the demo write with, so a renamed key cannot turn into a "?" here.
+    """
+    p = ev.payload_of(event.kind, event.data)
     who = names.get(event.author_id, "someone") if event.author_id is not None else "System"
     body = event.body or ""
     style = "event"
-    kind = event.kind
-    if kind is EventKind.CREATED:
-        title = f"Request submitted via {data.get('channel', 'an unknown channel')}"
-        if data.get("stated_urgency") is not None:
-            title += f", stated urgency {data['stated_urgency']}"
-    elif kind is EventKind.NOTE:
+    if isinstance(p, ev.Created):
+        title = f"Request submitted via {p.channel or 'an unknown channel'}"
+        if p.stated_urgency is not None:
+            title += f", stated urgency {p.stated_urgency}"
+    elif isinstance(p, ev.Note):
         style = "note"
-        title = "Entitlement check" if data.get("entitlement") else "Internal note"
-    elif kind is EventKind.REPLY:
+        title = "Entitlement check" if p.entitlement else "Internal note"
+    elif isinstance(p, ev.Reply):
         style = "reply"
-        title = (
-            "Customer told who has it and what is next"
-            if data.get("notification") == "assignment"
-            else "Reply to customer"
-        )
-    elif kind is EventKind.STATUS:
-        old = workflow.label(str(data.get("old", "?")))
-        new = workflow.label(str(data.get("new", "?")))
-        title = f"Status: {old} → {new}"
-    elif kind is EventKind.TRIAGE:
-        title = (
-            f"Triaged: {_tier_text(data.get('old_tier'))} → {_tier_text(data.get('tier'))}, "
-            f"Level {str(data.get('level', 'L1'))[-1]}"
-        )
-        old_level = data.get("old_level")
-        if old_level and old_level != data.get("level"):
-            title += f" (was Level {str(old_level)[-1]})"
-        body = ""
-    elif kind is EventKind.ASSIGNMENT:
-        before, after = data.get("old"), data.get("new")
-        if after in (None, ""):
-            title = f"Unassigned (was {_user(before, names)})"
-        elif before in (None, ""):
-            title = f"Assigned to {_user(after, names)}"
+        if p.from_contact is not None:
+            title = f"Reply from {_name_list(p.from_contact, contacts) or 'the customer'}"
+            if event.author_id is None:
+                who = "Customer"
+        elif p.notification == "assignment":
+            title = "Customer told who has it and what is next"
         else:
-            title = f"Reassigned from {_user(before, names)} to {_user(after, names)}"
-    elif kind is EventKind.FIELD_CHANGE:
-        field = str(data.get("field", "field")).replace("_", " ")
-        title = f"Changed {field}: {data.get('old')!s} → {data.get('new')!s}"
+            title = "Reply to customer"
+    elif isinstance(p, ev.StatusChange):
+        old = workflow.label(p.old) if p.old else "unknown"
+        new = workflow.label(p.new) if p.new else "unknown"
+        title = f"Status: {old} → {new}"
+    elif isinstance(p, ev.Triage):
+        level = f", Level {p.level[-1]}" if p.level else ""
+        title = f"Triaged: {_tier_text(p.old_tier)} → {_tier_text(p.tier)}{level}"
+        if p.old_level and p.level and p.old_level != p.level:
+            title += f" (was Level {p.old_level[-1]})"
         body = ""
-    elif kind is EventKind.REDIRECT:
-        notified = _name_list(data.get("notify", []), contacts)
+    elif isinstance(p, ev.Assignment):
+        if p.new is None:
+            title = f"Unassigned (was {_user(p.old, names)})"
+        elif p.old is None:
+            title = f"Assigned to {_user(p.new, names)}"
+        else:
+            title = f"Reassigned from {_user(p.old, names)} to {_user(p.new, names)}"
+    elif isinstance(p, ev.FieldChange):
+        field = (p.field or "field").replace("_", " ")
+        title = f"Changed {field}: {p.old!s} → {p.new!s}"
+        body = ""
+    elif isinstance(p, ev.Redirect):
+        notified = _name_list(p.notify, contacts)
         title = (
             f"Redirected; validated contacts notified: {notified}"
             if notified
             else "Redirected; no validated contacts to notify"
         )
-    elif kind is EventKind.ESCALATION:
+    elif isinstance(p, ev.Escalation):
         title = "Escalated to 1-on-1 tech support: time is billable from here on"
-    elif kind is EventKind.NOTIFICATION:
+    elif isinstance(p, ev.Notification):
         style = "notification"
-        target = _name_list(data.get("to", ""), contacts)
+        target = _name_list(p.to, contacts)
         title = f"Notification sent to {target}" if target else "Notification sent"
-    elif kind is EventKind.EXTRA_CHARGES:
-        if data.get("applies"):
-            estimate = _money(data.get("estimate"))
+    elif isinstance(p, ev.ExtraCharges):
+        if p.applies:
+            estimate = _money(p.estimate)
             title = (
                 f"Extra charges apply (estimate {estimate})"
                 if estimate
@@ -354,9 +398,9 @@ def describe_event(
             )
         else:
             title = "No extra charges"
-    else:  # pragma: no cover - every EventKind is handled above
-        title = kind.value
-    return HistoryItem(event.id, kind, style, who, event.at, title, body)
+    else:  # pragma: no cover - every EventKind has a payload class
+        title = event.kind.value
+    return HistoryItem(event.id, event.kind, style, who, event.at, title, body)
 
 
 def _money(raw: Any) -> str:
@@ -415,6 +459,26 @@ def _not_worked(view: TicketView) -> str | None:
     return None
 
 
+def not_helped(view: TicketView, doing: str) -> str | None:
+    """Seed 003: an open ticket whose requester is not (any longer) a validated contact is
+    not helped; the refusal names the redirect as the way on. Mirrors the mutators' check.
+    While the requester's row has not arrived, it says so instead of judging."""
+    if view.is_open and "requester" in view.missing:
+        return f"cannot {doing} yet: the requester's details are still loading"
+    if view.is_open and not view.requester_validated:
+        return contact_rules.not_validated_refusal(view.requester_name, doing)
+    return None
+
+
+def redirect_refusal(view: TicketView) -> str | None:
+    """Why the ticket cannot be redirected now (the mutator's and the workflow's rules)."""
+    if "requester" in view.missing:
+        return "the requester's details are still loading"
+    if view.requester_validated:
+        return "the requester is a validated contact; work the ticket instead"
+    return _transition(view, TicketStatus.REDIRECTED)
+
+
 def action_refusals(
     view: TicketView, me: Me, *, assign_to: uuid.UUID | None = None
 ) -> dict[Action, str | None]:
@@ -462,6 +526,9 @@ def action_refusals(
         tell.append(_not_worked(view) or f"the ticket is {workflow.label(view.status.value)}")
     if view.assignee_id is None and view.status is not TicketStatus.CLOSED:
         tell.append("assign the ticket first, so the customer can be told who has it")
+    helping = not_helped(view, "tell the customer who has the ticket")
+    if helping and view.status is not TicketStatus.NEW:
+        tell.append(helping)
     out[Action.TELL] = "; ".join(tell) or None
 
     out[Action.WAIT] = _transition(view, TicketStatus.WAITING_ON_CUSTOMER)
@@ -479,7 +546,9 @@ def action_refusals(
         out[Action.ESCALATE] = None
 
     out[Action.CHARGES] = _not_worked(view)
-    out[Action.RESOLVE] = _transition(view, TicketStatus.RESOLVED)
+    out[Action.RESOLVE] = _transition(view, TicketStatus.RESOLVED) or not_helped(
+        view, "resolve the ticket"
+    )
     out[Action.CLOSE] = _transition(view, TicketStatus.CLOSED)
     target = reopen_target(view.status)
     if target is None:
@@ -490,8 +559,17 @@ def action_refusals(
         )
     else:
         out[Action.REOPEN] = _transition(view, target)
-    out[Action.REPLY] = _not_worked(view)
+    out[Action.REPLY] = _not_worked(view) or not_helped(view, "reply to the customer")
     out[Action.NOTE] = None
+    out[Action.REDIRECT] = redirect_refusal(view)
+    # Seed 002: a coordinator assesses the severity. Whoever may not triage can ask for it:
+    # an internal note, and the ticket waits in the coordinators' Triage view.
+    if view.status is not TicketStatus.NEW:
+        out[Action.ASK_TRIAGE] = "the ticket is triaged already"
+    elif me.role in _TRIAGERS:
+        out[Action.ASK_TRIAGE] = "you can triage it yourself"
+    else:
+        out[Action.ASK_TRIAGE] = None
     return out
 
 

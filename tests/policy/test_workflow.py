@@ -36,7 +36,7 @@ def test_the_seed_workflow_is_allowed(current: str, target: str) -> None:
         (wf.CLOSED, wf.IN_PROGRESS, "closed"),
         (wf.REDIRECTED, wf.IN_PROGRESS, "validated contacts"),
         (wf.IN_PROGRESS, wf.IN_PROGRESS, "already in progress"),
-        (wf.WAITING_ON_CUSTOMER, wf.NEW, "can go to: in progress, resolved"),
+        (wf.WAITING_ON_CUSTOMER, wf.NEW, "can go to: in progress, resolved, redirected"),
     ],
 )
 def test_refusals_explain_themselves(current: str, target: str, words: str) -> None:
@@ -47,6 +47,15 @@ def test_refusals_explain_themselves(current: str, target: str, words: str) -> N
     with pytest.raises(PolicyError) as exc:
         wf.require_transition(current, target)
     assert exc.value.field == "status"
+
+
+@pytest.mark.parametrize("current", sorted(wf.OPEN_STATUSES))
+def test_every_open_ticket_can_be_redirected(current: str) -> None:
+    """Seed 003 (issue 15): a requester switched out mid-conversation is no longer helped,
+    whatever the ticket's status; redirecting was refused once it was in progress or waiting."""
+    assert wf.transition_refusal(current, wf.REDIRECTED) is None
+    assert not wf.can_transition(wf.RESOLVED, wf.REDIRECTED)
+    assert not wf.can_transition(wf.CLOSED, wf.REDIRECTED)
 
 
 def test_closed_is_terminal_and_every_status_is_reachable_from_new() -> None:

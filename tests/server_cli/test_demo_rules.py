@@ -33,6 +33,7 @@ from agentdesk.policy.sla import SlaState, sla_status
 from agentdesk.server.app import create_app
 from agentdesk.server.demo import DEMO_TEAM_NAME, DEMO_TIMEZONE, DEMO_USERS, VERSION_BATCH
 from agentdesk.server.settings import ServerSettings
+from agentdesk.ui.ticket_view import describe_event
 from tests.server_cli.conftest import NOW, DemoDatabase, billing_overview
 
 OPEN = {TicketStatus.NEW, TicketStatus.TRIAGED, TicketStatus.IN_PROGRESS,
@@ -207,7 +208,7 @@ def test_redirects_notify_every_validated_contact(demo_db: DemoDatabase) -> None
     for t in redirected:
         data = redirect_data[t.id]
         codes.add(data["code"])
-        assert set(data["notified"]) == validated[t.organisation_id]
+        assert set(data["notify"]) == validated[t.organisation_id]
         assert notified[t.id] == validated[t.organisation_id] | {str(t.requester_id)}
     assert codes == {"redirected", "no_validated_contacts"}
 
@@ -351,3 +352,32 @@ def test_demo_users_can_sign_in(demo_db: DemoDatabase) -> None:
     finally:
         app.state.engine.dispose()
 
+
+
+def test_every_event_the_demo_writes_reads_right_in_the_history(demo_db: DemoDatabase) -> None:
+    """Issue 15: the demo wrote other keys than the ticket view read, so every demo history
+    said "Status: ? -> ?", "Unassigned (was nobody)" and "No extra charges" above a charges
+    message. Every event, rendered as the ticket panel does, names what happened."""
+    rows = demo_db.rows
+    names = {u.id: u.display_name for u in rows["users"]}
+    contacts = {str(c.id): c.name for c in rows["contacts"]}
+    tickets = {t.id: t for t in rows["tickets"]}
+    seen: set[EventKind] = set()
+    for e in rows["ticket_events"]:
+        item = describe_event(e, names, contacts)
+        seen.add(e.kind)
+        where = f"{e.kind} {e.data}: {item.title!r}"
+        assert "?" not in item.title, where
+        assert "unknown" not in item.title, where
+        assert "someone" not in item.title, where
+        assert "a contact" not in item.title, where
+        if e.kind is EventKind.ASSIGNMENT:
+            assert item.title.startswith(("Assigned to ", "Reassigned from ")), where
+        if e.kind is EventKind.EXTRA_CHARGES:
+            assert item.title == f"Extra charges apply (estimate {e.data['estimate']})", where
+        if e.kind is EventKind.STATUS:
+            assert item.title != "Status: unknown → unknown", where
+        if e.kind is EventKind.REPLY and e.author_id is None:
+            requester = contacts[str(tickets[e.ticket_id].requester_id)]
+            assert item.title == f"Reply from {requester}", where
+    assert seen == set(EventKind) - {EventKind.FIELD_CHANGE}

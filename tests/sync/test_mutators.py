@@ -455,3 +455,43 @@ def _count_tickets(w: World) -> int:
 
 def test_world_clock_is_aware() -> None:
     assert World.__dataclass_fields__["now"].default == datetime(2026, 3, 3, 15, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("status", ["triaged", "in_progress", "waiting_on_customer"])
+def test_a_switched_out_requester_is_not_helped_and_can_be_redirected(
+    world: World, status: str
+) -> None:
+    """Seed 003 (issue 15): once the requester is no longer validated, replying, telling the
+    customer and resolving are refused with the reason and the way on (the redirect), which
+    works from every open status."""
+    tid = _new_ticket(world)
+    world.run("coordinator", "triage_ticket", ticket_id=str(tid), tier=2)
+    world.run("coordinator", "assign_ticket", ticket_id=str(tid),
+              assignee_id=str(world.users["agent"]), expected_assignee_id=None)
+    if status != "triaged":
+        world.run("agent", "tell_customer", ticket_id=str(tid), message="Olga has it.")
+    if status == "waiting_on_customer":
+        world.run("agent", "change_status", ticket_id=str(tid), status=status)
+    world.run("lead", "invalidate_contact", contact_id=str(world.contacts["ann"]))
+    before = len(_events(world, tid))
+
+    for name, args, doing in (
+        ("add_note", {"body": "Try this.", "kind": "reply"}, "reply to the customer"),
+        ("tell_customer", {"message": "Olga has it."}, "tell the customer who has the ticket"),
+        ("change_status", {"status": "resolved"}, "resolve the ticket"),
+    ):
+        if name == "tell_customer" and status != "triaged":
+            continue
+        exc = _rejected(world, "agent", name, ticket_id=str(tid), **args)
+        assert exc.code == "not_validated"
+        assert exc.field == "requester_id"
+        assert exc.message.startswith(f"cannot {doing}: Ann is not a validated support contact")
+        assert "Redirect the ticket to the organisation's validated contacts" in exc.message
+    assert _ticket(world, tid).status.value == status
+    assert len(_events(world, tid)) == before, "a refusal changes nothing"
+
+    world.run("agent", "add_note", ticket_id=str(tid), body="Ann was switched out.")
+    world.run("agent", "redirect_ticket", ticket_id=str(tid))
+    assert _ticket(world, tid).status is TicketStatus.REDIRECTED
+    kinds = [e.kind for e in _events(world, tid)]
+    assert kinds[-3:] == [EventKind.STATUS, EventKind.REDIRECT, EventKind.NOTIFICATION]

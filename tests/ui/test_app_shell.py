@@ -254,7 +254,7 @@ def test_status_bar_says_where_the_desktop_stands(qtbot: QtBot) -> None:
     assert "Connection refused" in bar.state_label.toolTip()
     assert bar.pending_label.text() == "3 changes waiting to sync"
     assert bar.pending_label.isVisible()
-    assert bar.last_sync_label.text() == "Synced 5 min ago"
+    assert bar.last_sync_label.text() == "Last synced 5 min ago"  # offline: not "Synced"
     bar.set_status(SyncStatus("online", 0, now, None, "http://h"))
     assert bar.state_label.text() == "● Online"
     assert not bar.pending_label.isVisible()

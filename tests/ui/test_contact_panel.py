@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 from sqlalchemy import select
 
@@ -76,6 +77,8 @@ def test_redirecting_a_requester_who_is_no_longer_validated(
     # Globex switches Ann out: her open request may no longer be worked.
     panel.holder_combo.setCurrentIndex(panel.holder_combo.findData(str(world.contacts["ann"])))
     panel.switch_out_button.click()
+    assert panel.confirm_box is not None
+    panel.confirm_box.button(QMessageBox.StandardButton.Yes).click()
     assert panel.message.text() == "Ann was switched out"
     assert panel.mark.text() == "✖ Not a validated contact"
     assert panel.fields["allotment"].text().startswith("1 of 2 used — held by Bo")
@@ -154,6 +157,8 @@ def test_validation_within_the_allotment_refusal_naming_the_holders_and_a_swap(
         panel.validate_button.toolTip())
     panel.holder_combo.setCurrentIndex(panel.holder_combo.findData(str(world.contacts["bo"])))
     panel.switch_out_button.click()
+    assert panel.confirm_box is not None
+    panel.confirm_box.button(QMessageBox.StandardButton.Yes).click()
     assert panel.validate_button.isEnabled()
     assert panel.validate_button.toolTip() == (
         "Validate Cy as a support contact (takes a free slot)")

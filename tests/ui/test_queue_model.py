@@ -193,14 +193,22 @@ def test_queue_key_bytes_sort_like_the_policy_key() -> None:
     assert by_bytes == by_policy
 
 
-@pytest.mark.parametrize("view", list(SavedView))
+@pytest.mark.parametrize("view", [v for v in SavedView if v is not SavedView.RECENT])
 def test_saved_views_list_exactly_their_tickets(
     engine: Engine, data: QueueData, view: SavedView
 ) -> None:
+    """(Recent needs ticket histories, which this fixture has not: see
+    tests/ui/test_agent_day.py.)"""
     me = data.user_ids[0]
     model = make_model(engine, data, view=view, user_id=me)
     candidates = open_tickets(data)
+    if view in (SavedView.EVERY, SavedView.RESOLVED, SavedView.CLOSED, SavedView.REDIRECTED):
+        candidates = [t for t in data.tickets if not t["deleted"]]
     wanted = {
+        SavedView.EVERY: lambda t: True,
+        SavedView.RESOLVED: lambda t: t["status"] is TicketStatus.RESOLVED,
+        SavedView.CLOSED: lambda t: t["status"] is TicketStatus.CLOSED,
+        SavedView.REDIRECTED: lambda t: t["status"] is TicketStatus.REDIRECTED,
         SavedView.ALL_OPEN: lambda t: True,
         SavedView.MY_TICKETS: lambda t: t["assignee_id"] == me,
         SavedView.UNASSIGNED: lambda t: t["assignee_id"] is None,

@@ -134,7 +134,8 @@ def test_saved_view_selector_switches_and_keeps_the_current_ticket(
     model, selector = view.model(), view.view_selector()
     assert [selector.itemText(i) for i in range(selector.count())] == [
         "My tickets", "Unassigned", "Triage (untriaged)", "At risk", "Breached",
-        "Waiting on customer", "All open"]
+        "Waiting on customer", "All open", "Recent (what I touched)",
+        "Every ticket (open or not)", "Resolved", "Closed", "Redirected"]
     assert selector.currentText() == "All open"
     unassigned = {t["id"] for t in data.tickets if t["assignee_id"] is None}
     row = next(r for r in range(model.rowCount()) if model.ticket_id(r) in unassigned)

@@ -8,7 +8,7 @@ resolution rate a range; ``ix_tickets_dashboard`` covers the open-queue aggregat
 rows start with NULL until a mutation or an admin change recomputes them.
 
 Revision ID: 0005
-Revises: 0006
+Revises: 0004
 Create Date: 2026-12-06 21:00:00.000000
 """
 
@@ -20,7 +20,7 @@ from alembic import op
 from agentdesk.models.base import UTCDateTime
 
 revision = "0005"
-down_revision = "0006"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

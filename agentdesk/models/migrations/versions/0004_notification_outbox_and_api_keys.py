@@ -3,7 +3,7 @@
 The outbox (one notification per message owed, one delivery per recipient with a fixed
 Message-ID) and the intake API's per-integration keys, stored hashed. Server-side only.
 
-Revision ID: 0006
+Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-06 20:50:00.000000
 """
@@ -15,7 +15,7 @@ from alembic import op
 
 import agentdesk.models.base
 
-revision = "0006"
+revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
