@@ -4,17 +4,17 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint typecheck bench build build-test soak screenshot clean
+.PHONY: run test test-quick lint typecheck bench build build-test soak screenshot clean
 
 # The stamp files re-run the install when pyproject.toml changes.
 $(VENV)/.stamp-base: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "AgentDesk needs Python 3.11 or newer (PYTHON=$(PYTHON))")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -e .
+	$(PIP) install -e '.[desktop,server]'
 	@touch $@
 
 $(VENV)/.stamp-test: $(VENV)/.stamp-base
-	$(PIP) install -e '.[test]'
+	$(PIP) install -e '.[desktop,server,test]'
 	@touch $@
 
 run: $(VENV)/.stamp-base
@@ -23,8 +23,13 @@ run: $(VENV)/.stamp-base
 test: $(VENV)/.stamp-test
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
 
+# A quick local run: everything but the tests marked slow (simulations, fresh-venv installs).
+test-quick: $(VENV)/.stamp-test
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
 lint: $(VENV)/.stamp-test
 	$(VENV)/bin/ruff check agentdesk tests bench
+	$(VENV)/bin/lint-imports
 
 typecheck: $(VENV)/.stamp-test
 	$(VENV)/bin/mypy

@@ -40,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: What `agentdesk[desktop]` adds (pyproject.toml); a server-only install lacks them.
+_DESKTOP_EXTRA = frozenset({"PySide6", "shiboken6", "keyring", "requests"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -48,8 +52,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_self_test()
     if args.command is None:
-        from .desktop import main as run_desktop
-
+        try:
+            from .desktop import main as run_desktop
+        except ModuleNotFoundError as exc:  # a server-only install: `agentdesk[server]`
+            if (exc.name or "").split(".")[0] not in _DESKTOP_EXTRA:
+                raise
+            print(f"agentdesk: the desktop needs {exc.name}, which is not installed: "
+                  "pip install 'agentdesk[desktop]'", file=sys.stderr)
+            return 2
         return run_desktop(server=args.server)
     handler = getattr(args, "handler", None)
     if handler is not None:

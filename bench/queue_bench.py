@@ -53,8 +53,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,7 +66,7 @@ import PySide6  # noqa: E402
 from PySide6.QtCore import QEvent, QObject, QtMsgType, qInstallMessageHandler  # noqa: E402
 from PySide6.QtGui import QStandardItemModel  # noqa: E402
 from PySide6.QtWidgets import QApplication, QTableView  # noqa: E402
-from sqlalchemy import update  # noqa: E402
+from sqlalchemy import Table, update  # noqa: E402
 
 from agentdesk.models import Ticket  # noqa: E402
 from agentdesk.policy.calendar import BusinessCalendar  # noqa: E402
@@ -81,7 +82,7 @@ from agentdesk.ui.sla_display import SlaClock  # noqa: E402
 from tests.ui.queue_fixtures import OFFICE, generate  # noqa: E402
 
 N_TICKETS = 100_000
-TICKETS = Ticket.__table__
+TICKETS = cast(Table, Ticket.__table__)
 
 
 class PaintCounter(QObject):
@@ -275,9 +276,9 @@ def main() -> None:
             wait_painted(app, counter, before)
             return time.perf_counter() - began
 
-        for n, runs in ((1, 30), (100, 10), (1000, 7)):
+        for n, repeats in ((1, 30), (100, 10), (1000, 7)):
             model_times.clear()
-            samples = [pull(n) for _ in range(runs)]
+            samples = [pull(n) for _ in range(repeats)]
             report(f"apply_changes_{n}", samples, baseline="queue_repaint",
                    baseline_ms=full_repaint, model_ms=ms(statistics.median(model_times)),
                    resets=resets[0])
@@ -295,7 +296,7 @@ def main() -> None:
         texts = ["slow", "invoice export", "org 01", "agent3", "zzz-no-match"]
         with engine.connect() as conn:
             queries = [t for text in texts for t in timed(
-                lambda text=text: fetch_keys(conn, clock, QueueQuery(search=text), data.now), 3)]
+                partial(fetch_keys, conn, clock, QueueQuery(search=text), data.now), 3)]
         report("search_query", queries, baseline="select_ids", baseline_ms=baseline_ids,
                texts=texts, thread="worker")
         applies = []
@@ -329,7 +330,7 @@ def main() -> None:
                 began = time.perf_counter()
                 rows = len(fetch_keys(conn, cold_clock, query, data.now))
                 cold = time.perf_counter() - began
-                warm = timed(lambda q=query, c=cold_clock: fetch_keys(conn, c, q, data.now), 3)
+                warm = timed(partial(fetch_keys, conn, cold_clock, query, data.now), 3)
                 report(metric, warm, baseline="model_load", baseline_ms=statistics.median(
                     load) * 1000, cold_ms=ms(cold), rows=rows, thread="worker")
 
@@ -474,7 +475,7 @@ def desktop(path: str, tenant: str, user: str) -> None:
             painted = table_counter.count
             start = time.perf_counter()
             window._replica_changed(ReplicaChange(kinds=frozenset({"pull"}),
-                                                  ticket_ids=frozenset(listed)))
+                                                  ticket_ids=frozenset(t for t in listed if t)))
             view.table().viewport().update()
             wait_painted(app, table_counter, painted)
             samples.append(time.perf_counter() - start)

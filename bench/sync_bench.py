@@ -54,8 +54,9 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 try:
     import agentdesk  # noqa: F401
@@ -63,7 +64,7 @@ except ImportError:  # a checkout without the editable install
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import requests
-from sqlalchemy import Engine, create_engine, insert, select, text, update
+from sqlalchemy import Engine, Table, create_engine, insert, select, text, update
 from sqlalchemy.engine import make_url
 
 from agentdesk.models import (
@@ -105,6 +106,11 @@ def pct(samples: Sequence[float], q: float) -> float:
     ordered = sorted(samples)
     rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
     return ordered[rank - 1]
+
+
+def _reached(state: dict[str, float], target: int) -> bool:
+    """The replica's cursor has caught up with ``target`` (read under the condition's lock)."""
+    return state["cursor"] >= target
 
 
 def ms(seconds: float) -> float:
@@ -180,7 +186,7 @@ def seed_team(url: str, tickets: int, *, seed: int = 0) -> dict[str, Any]:
     rng = random.Random(seed)
     now = datetime.now(UTC)
     tenant_id = summary.tenant_id
-    tickets_table = Ticket.__table__  # type: ignore[attr-defined]
+    tickets_table = cast(Table, Ticket.__table__)
     with engine.begin() as conn:
         orgs = conn.execute(
             select(Organisation.id, Plan.rank)
@@ -717,7 +723,7 @@ def bench_propagation(team: WorkTeam, args: argparse.Namespace, workdir: Path) -
             returned = time.perf_counter()
             target = resp.version
             with seen:
-                ok = seen.wait_for(lambda t=target: state["cursor"] >= t, timeout=5)
+                ok = seen.wait_for(partial(_reached, state, target), timeout=5)
                 at = state["at"]
             if i < 5:  # warm-up
                 continue

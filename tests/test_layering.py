@@ -1,103 +1,91 @@
-"""The architecture's import rules, checked on the source so they cannot rot.
-
-policy <- models <- sync/server <- ui. Only ``agentdesk.ui`` may import Qt, the rules engine
-imports nothing of ours and no framework, and the desktop reaches a server only through sync.
-Function-local imports count too: a lazy import is still a dependency.
-"""
+"""The architecture's import rules are import-linter contracts in pyproject.toml, checked by
+``lint-imports`` in ``make lint``. These tests keep the checker honest: the real package passes,
+and a planted violation of each kind is caught (a checker that sees nothing passes too)."""
 
 from __future__ import annotations
 
-import ast
+import shutil
+import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parent.parent / "agentdesk"
-
-QT = {"PySide6", "shiboken6", "PyQt5", "PyQt6"}
-FRAMEWORKS = {
-    "sqlalchemy", "alembic", "requests", "fastapi", "starlette", "uvicorn", "keyring",
-    "psycopg", "platformdirs", "httpx",
-}
-# What each layer may import from the project (besides itself).
-ALLOWED_INTERNAL = {
-    "policy": set(),
-    "models": {"policy"},
-    "sync": {"policy", "models"},
-    "server": {"policy", "models", "sync"},
-    "ui": {"policy", "models", "sync"},
-}
+ROOT = Path(__file__).resolve().parent.parent
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
-def _imports(path: Path) -> list[tuple[int, str]]:
-    """Absolute module names imported by a file, relative imports resolved."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
-    if parts[-1] == "__init__":
-        parts = parts[:-1]
-    package = parts if path.name == "__init__.py" else parts[:-1]
-    found: list[tuple[int, str]] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.extend((node.lineno, alias.name) for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package[: len(package) - node.level + 1]
-                mod = ".".join([*base, node.module] if node.module else base)
-            else:
-                mod = node.module or ""
-            found.append((node.lineno, mod))
-            # ``from agentdesk import server`` imports the subpackage.
-            if mod == "agentdesk":
-                found.extend((node.lineno, f"agentdesk.{a.name}") for a in node.names)
-    return found
-
-
-def _layer_files(layer: str) -> list[Path]:
-    root = PACKAGE / layer
-    return sorted(root.rglob("*.py")) if root.exists() else []
-
-
-def _violations(layer: str) -> list[str]:
-    bad = []
-    for path in _layer_files(layer):
-        for lineno, mod in _imports(path):
-            top = mod.split(".")[0]
-            where = f"{path.relative_to(PACKAGE.parent)}:{lineno} imports {mod}"
-            if top in QT and layer != "ui":
-                bad.append(where + " (only agentdesk.ui may import Qt)")
-            if layer == "policy" and top in FRAMEWORKS:
-                bad.append(where + " (the rules engine stays free of frameworks and I/O)")
-            if top == "agentdesk" and mod != "agentdesk":
-                other = mod.split(".")[1]
-                allowed = ALLOWED_INTERNAL[layer]
-                if other != layer and other in ALLOWED_INTERNAL and other not in allowed:
-                    bad.append(where + f" ({layer} may not depend on {other})")
-    return bad
-
-
-@pytest.mark.parametrize("layer", sorted(ALLOWED_INTERNAL))
-def test_layer_imports_respect_the_architecture(layer: str) -> None:
-    assert _violations(layer) == []
-
-
-def test_the_checker_catches_a_violation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Guard against a checker that passes because it sees nothing."""
-    fake = tmp_path / "agentdesk"
-    (fake / "policy").mkdir(parents=True)
-    (fake / "policy" / "__init__.py").write_text("")
-    (fake / "policy" / "bad.py").write_text(
-        "def f():\n    from PySide6 import QtCore\n"
-        "    from ..models import x\n    import sqlalchemy\n"
+def _lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
+    """``lint-imports`` over the package in ``root`` (its own copy first on the path)."""
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache", "--config", str(root / "pyproject.toml")],
+        cwd=root, env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "COLUMNS": "200"},
+        capture_output=True, text=True, timeout=300, check=False,
     )
-    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", fake)
-    found = _violations("policy")
-    assert len(found) == 3
-    assert any("Qt" in v for v in found)
-    assert any("may not depend on models" in v for v in found)
-    assert any("frameworks" in v for v in found)
 
 
-def test_policy_exists_and_is_scanned() -> None:
-    assert _layer_files("policy"), "agentdesk/policy must exist and hold the rules engine"
+@pytest.fixture(scope="module")
+def copy_of_the_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("layering")
+    shutil.copytree(ROOT / "agentdesk", root / "agentdesk",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copy(ROOT / "pyproject.toml", root / "pyproject.toml")
+    return root
+
+
+def test_the_contracts_cover_every_top_level_module() -> None:
+    """A new top-level module or package must be placed in the layers, not slip past them."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    contracts = config["tool"]["importlinter"]["contracts"]
+    layers = next(c for c in contracts if c["type"] == "layers")["layers"]
+    layered = {name.strip() for layer in layers for name in layer.split("|")}
+    ours = {
+        f"agentdesk.{p.stem if p.suffix else p.name}"
+        for p in (ROOT / "agentdesk").iterdir()
+        if (p.suffix == ".py" and p.stem not in ("__init__", "__main__"))
+        or (p.is_dir() and (p / "__init__.py").exists())
+    }
+    assert ours - layered == set()
+
+
+def test_the_package_keeps_its_contracts(copy_of_the_package: Path) -> None:
+    result = _lint_imports(copy_of_the_package)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("where", "planted", "contract"),
+    [
+        # A lazy import inside a function is still a dependency.
+        ("policy/planted.py", "def f():\n    from PySide6 import QtCore\n",
+         "Only ui imports Qt"),
+        ("policy/planted.py", "import sqlalchemy\n", "policy imports nothing"),
+        ("policy/planted.py", "from ..models import Ticket\n", "Layers"),
+        ("queries/planted.py", "from ..server import app\n", "queries and exports"),
+        ("exports/planted.py", "from PySide6 import QtCore\n", "Only ui imports Qt"),
+        ("server/planted.py", "from ..sync.replica import Replica\n", "server: not the desktop"),
+        ("server/planted.py", "import keyring\n", "server: not the desktop"),
+        ("sync/planted.py", "from .. import ui\n", "Layers"),
+        ("ui/planted.py", "from ..server.app import create_app\n", "Layers"),
+        ("paths.py", "def f():\n    from .models import Ticket\n", "Layers"),
+        ("local_mode.py", "def f():\n    from .desktop import main\n", "Layers"),
+    ],
+)
+def test_a_planted_violation_is_caught(
+    copy_of_the_package: Path, where: str, planted: str, contract: str
+) -> None:
+    path = copy_of_the_package / "agentdesk" / where
+    original = path.read_text(encoding="utf-8") if path.exists() else None
+    path.write_text((original or "") + "\n" + planted, encoding="utf-8")
+    try:
+        result = _lint_imports(copy_of_the_package)
+    finally:
+        if original is None:
+            path.unlink()
+        else:
+            path.write_text(original, encoding="utf-8")
+    assert result.returncode == 1, result.stdout + result.stderr
+    broken = [line for line in result.stdout.splitlines() if "BROKEN" in line]
+    assert any(line.startswith(contract) for line in broken), result.stdout

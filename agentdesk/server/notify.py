@@ -15,7 +15,6 @@ import threading
 import uuid
 from collections import defaultdict
 
-import psycopg
 from sqlalchemy.engine import make_url
 
 from ..models.versioning import NOTIFY_CHANNEL
@@ -127,6 +126,10 @@ class PostgresListener:
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
+        # Imported here: the driver is the `server` extra, which a desktop (SQLite only, never
+        # a listener) does not install.
+        import psycopg
+
         backoff = 0.5
         while not self._stop.is_set():
             try:

@@ -27,7 +27,7 @@ from agentdesk.server.demo import (
 )
 from agentdesk.server.settings import ServerSettings
 from tests.databases import drop_database, new_database_url
-from tests.server_cli.conftest import NOW, billing_overview, load_rows
+from tests.plugins.demo_data import NOW, billing_overview, load_rows
 
 SYNCED = ("users", "calendars", "plans", "organisations", "contacts", "tickets", "ticket_events",
           "waiting_periods", "hour_blocks", "appointments", "time_entries")

@@ -1,6 +1,6 @@
 """The full-size demo team obeys the rules engine and the model, row by row.
 
-Everything here reads one 3,000-ticket demo per engine (see ``conftest.demo_db``).
+Everything here reads one 3,000-ticket demo per engine (``demo_db``, tests/plugins/demo_data.py).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from agentdesk.server.app import create_app
 from agentdesk.server.demo import DEMO_TEAM_NAME, DEMO_TIMEZONE, DEMO_USERS, VERSION_BATCH
 from agentdesk.server.settings import ServerSettings
 from agentdesk.ui.ticket_view import describe_event
-from tests.server_cli.conftest import NOW, DemoDatabase, billing_overview
+from tests.plugins.demo_data import NOW, DemoDatabase, billing_overview
 
 OPEN = {TicketStatus.NEW, TicketStatus.TRIAGED, TicketStatus.IN_PROGRESS,
         TicketStatus.WAITING_ON_CUSTOMER}

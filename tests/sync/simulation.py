@@ -65,7 +65,7 @@ from agentdesk.sync.mutators import MUTATORS, MutationContext, MutationRejected
 from agentdesk.sync.protocol import PushRequest, PushResponse
 from agentdesk.sync.replica import Replica, state_table
 from agentdesk.sync.rows import SYNCED_MODELS, row_to_wire
-from tests.sync.conftest import Team
+from tests.plugins.live_team import Team
 
 PUSH = "/api/v1/sync/push"
 PULL = "/api/v1/sync/pull"

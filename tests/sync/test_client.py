@@ -25,7 +25,7 @@ from agentdesk.sync.client import (
 )
 from agentdesk.sync.credentials import TokenStore
 from agentdesk.sync.protocol import Mutation, PullRequest, PushRequest
-from tests.sync.conftest import PASSWORD, MemoryKeyring, Team, free_port, ticket_args
+from tests.plugins.live_team import PASSWORD, MemoryKeyring, Team, free_port, ticket_args
 
 
 def test_login_returns_the_user_and_the_token_goes_to_the_keyring(

@@ -33,7 +33,7 @@ from agentdesk.models import (
 )
 from agentdesk.sync.client import Offline
 from agentdesk.sync.protocol import PullRequest, PullResponse, PushRequest, PushResponse
-from tests.sync.conftest import Team, ticket_args
+from tests.plugins.live_team import Team, ticket_args
 from tests.sync.simulation import (
     PULL,
     PUSH,

@@ -13,7 +13,7 @@ from keyring.errors import KeyringLocked
 
 from agentdesk.sync import credentials
 from agentdesk.sync.credentials import TokenStore, account_key, keyring_status
-from tests.sync.conftest import MemoryKeyring, keyring_backend
+from tests.plugins.live_team import MemoryKeyring, keyring_backend
 
 URL = "https://support.example:8443"
 TOKEN = "s3cr3t-token-0123456789abcdef"

@@ -20,7 +20,7 @@ from agentdesk.sync.engine import SyncEngine, SyncStatus
 from agentdesk.sync.protocol import PullRequest, PullResponse
 from agentdesk.sync.replica import Replica
 from agentdesk.sync.rows import MODELS_BY_TABLE
-from tests.sync.conftest import Desk, Team, ticket_args, wait_for
+from tests.plugins.live_team import Desk, Team, ticket_args, wait_for
 
 
 def _server_ticket(team: Team, tid: uuid.UUID) -> Ticket | None:

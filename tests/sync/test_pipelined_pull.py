@@ -22,7 +22,7 @@ from agentdesk.models import TenantCounter, Ticket
 from agentdesk.sync.client import ApiError, Offline, ResetRequired, Unauthorized
 from agentdesk.sync.engine import PULL_PAGE_ROWS, AppliedPage, SyncEngine
 from agentdesk.sync.protocol import DEFAULT_PULL_LIMIT, PullRequest, PullResponse
-from tests.sync.conftest import Desk, Team, ticket_args
+from tests.plugins.live_team import Desk, Team, ticket_args
 
 #: Rows per page in these tests: each ticket comes with its first event (one version, so
 #: never split), so every page holds one ticket and the pull takes one page per ticket.

@@ -21,7 +21,7 @@ from agentdesk.sync.replica import (
     undo_table,
 )
 from agentdesk.sync.rows import row_to_wire
-from tests.sync.conftest import Desk, Team, ticket_args
+from tests.plugins.live_team import Desk, Team, ticket_args
 
 
 def _ticket(desk: Desk, ticket_id: uuid.UUID) -> Ticket | None:

@@ -1,7 +1,7 @@
 """Fixtures for the application shell's tests (main window, start-up, sign-in, sync bridge).
 
 Import the ones a module uses (``from tests.ui.shell_fixtures import shell_settings``); names are
-prefixed ``shell_`` like the other engineers' ``panel_`` fixtures in tests/ui/conftest.py.
+prefixed ``shell_`` like the other engineers' ``panel_`` fixtures in tests/plugins/panels.py.
 
 * ``shell_settings``: QSettings in a per-test INI file, also made the default location, so no
   test reads or writes the real user's preferences or window layout.
@@ -31,7 +31,7 @@ from agentdesk.local_mode import start_local_mode
 from agentdesk.paths import data_dir
 from agentdesk.ui.app import DesktopController
 from agentdesk.ui.main_window import MainWindow
-from tests.sync.conftest import MemoryKeyring
+from tests.plugins.live_team import MemoryKeyring
 
 #: Tickets in the test demo (the demo resolves most; a handful stay open).
 DEMO_TICKETS = 60
@@ -118,7 +118,7 @@ def shell_app(qtbot: QtBot, shell_settings: QSettings, shell_keyring: MemoryKeyr
 def shell_keyring() -> Iterator[MemoryKeyring]:
     """A working keyring that forgets everything after the test (tokens included)."""
     from agentdesk.sync import credentials
-    from tests.sync.conftest import keyring_backend
+    from tests.plugins.live_team import keyring_backend
 
     with keyring_backend(MemoryKeyring()) as backend:
         yield backend  # type: ignore[misc]

@@ -36,8 +36,8 @@ from agentdesk.ui.sla_display import SlaClock, SlaInputs, is_dark
 from agentdesk.ui.status_bar import RejectionsDialog, SyncStatusBar, relative_time
 from agentdesk.ui.sync_bridge import ReplicaChange
 from agentdesk.ui.theme import apply_theme
-from tests.sync.conftest import Desk, Team
-from tests.ui.conftest import PanelDesk, new_ticket
+from tests.plugins.live_team import Desk, Team
+from tests.plugins.panels import PanelDesk, new_ticket
 from tests.ui.shell_fixtures import shell_settings, sync_threads
 
 __all__ = ["shell_settings"]

@@ -15,8 +15,8 @@ from agentdesk.models import Contact, EventKind, Organisation, Ticket, TicketEve
 from agentdesk.models.versioning import enable_stamping
 from agentdesk.ui.contact_panel import ContactPanel
 from agentdesk.ui.ticket_panel import TicketPanel
-from tests.sync.conftest import Desk, Team, ticket_args
-from tests.ui.conftest import TEAM_TZ, FakeClock, PanelDesk, new_ticket
+from tests.plugins.live_team import Desk, Team, ticket_args
+from tests.plugins.panels import TEAM_TZ, FakeClock, PanelDesk, new_ticket
 
 
 def _panel(qtbot: QtBot, desk: Desk, ticket_id: uuid.UUID, **kw: object) -> ContactPanel:

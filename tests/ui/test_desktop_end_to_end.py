@@ -24,7 +24,7 @@ from agentdesk.sync.client import ApiClient, Unauthorized
 from agentdesk.ui import settings
 from agentdesk.ui.main_window import MainWindow
 from agentdesk.ui.sign_in import SignInDialog
-from tests.sync.conftest import PASSWORD, MemoryKeyring, Team
+from tests.plugins.live_team import PASSWORD, MemoryKeyring, Team
 from tests.ui.shell_fixtures import (
     Shell,
     make_shell,

@@ -1,6 +1,6 @@
 """The sync bridge: the engine's loop on its own thread, reported as signals on the GUI thread.
 
-Against a real server (``panel_team`` in tests/ui/conftest.py): statuses and replica changes
+Against a real server (``panel_team`` in tests/plugins/panels.py): statuses and replica changes
 arrive on the GUI thread, pulls name the tickets they changed (what the queue needs to update
 rows in place) once they are committed, refusals surface, going offline and coming back is
 reported with the pending count, and stop() joins the thread. The bridge learns what a pull
@@ -27,8 +27,8 @@ from agentdesk.ui.sync_bridge import (
     change_of_mutations,
     change_of_page,
 )
-from tests.sync.conftest import Desk, Team
-from tests.ui.conftest import PanelDesk, new_ticket
+from tests.plugins.live_team import Desk, Team
+from tests.plugins.panels import PanelDesk, new_ticket
 
 
 class Recorder:

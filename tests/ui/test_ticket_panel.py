@@ -30,8 +30,8 @@ from agentdesk.ui.panel_widgets import parse_money
 from agentdesk.ui.sla_display import default_team_calendar
 from agentdesk.ui.ticket_panel import TicketPanel
 from agentdesk.ui.ticket_view import Action, Me, Person, TicketView, action_refusals
-from tests.sync.conftest import Desk, Team, ticket_args
-from tests.ui.conftest import PanelDesk, new_ticket
+from tests.plugins.live_team import Desk, Team, ticket_args
+from tests.plugins.panels import PanelDesk, new_ticket
 
 # --------------------------------------------------------------------------------- rules
 

@@ -1,7 +1,7 @@
 """The billable timer: kept in the replica (so it survives a kill), one per person, switched
 between tickets, today's raw vs billed time, manual entries and corrections, the idle prompt.
 
-Time is a :class:`~tests.ui.conftest.FakeClock` the widget reads; nothing sleeps. The clock
+Time is a :class:`~tests.plugins.panels.FakeClock` the widget reads; nothing sleeps. The clock
 starts 90 minutes in the past on the team's current day (the server refuses timer times in the
 future, and today's totals are per local day).
 """
@@ -26,8 +26,8 @@ from agentdesk.ui import background
 from agentdesk.ui.panel_widgets import local_text
 from agentdesk.ui.settings import IDLE_MINUTES
 from agentdesk.ui.timer_widget import TimerTray, TimerWidget, entry_problem
-from tests.sync.conftest import Desk, Team
-from tests.ui.conftest import FakeClock, PanelDesk, new_ticket
+from tests.plugins.live_team import Desk, Team
+from tests.plugins.panels import FakeClock, PanelDesk, new_ticket
 
 
 @pytest.fixture(autouse=True)

@@ -28,7 +28,7 @@ from sqlalchemy import update
 from agentdesk.models import User
 from agentdesk.models.db import make_engine, make_session_factory, session_scope
 from tests.databases import new_database_url
-from tests.sync.conftest import PASSWORD, Desk, LiveServer, Team, ticket_args
+from tests.plugins.live_team import PASSWORD, Desk, LiveServer, Team, ticket_args
 from tests.sync.world import build_world
 
 TEAM_TZ = "America/New_York"
