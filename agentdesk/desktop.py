@@ -33,10 +33,11 @@ from .paths import data_dir
 from .sync.client import ApiClient, ApiError, Unauthorized, UserInfo
 from .sync.credentials import TokenStore
 from .sync.engine import SyncEngine
-from .sync.replica import Replica, normalise_url
+from .sync.replica import Replica
+from .sync.server_url import normalise_server, normalise_url
 from .ui.app import run_desktop
 from .ui.main_window import Workspace
-from .ui.sign_in import LocalPerson, SignedIn, normalise_server
+from .ui.sign_in import LocalPerson, SignedIn
 
 log = logging.getLogger(__name__)
 

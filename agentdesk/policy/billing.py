@@ -50,9 +50,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from .errors import PolicyError
+from .zones import zone as _zone
 
 __all__ = [
     "DEFAULT_CANCEL_NOTICE",
@@ -114,15 +115,6 @@ def _utc(value: object, field_name: str) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise PolicyError(field_name, "must be time-zone aware (a naive time is ambiguous)")
     return value.astimezone(UTC)
-
-
-def _zone(tz: object) -> ZoneInfo:
-    if not isinstance(tz, str) or not tz.strip():
-        raise PolicyError("tz", f"must be a time zone name like 'America/New_York', got {tz!r}")
-    try:
-        return ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise PolicyError("tz", f"unknown time zone {tz!r}") from None
 
 
 def _whole(value: object, field_name: str, *, positive: bool = False) -> int:

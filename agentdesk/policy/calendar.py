@@ -52,9 +52,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache, lru_cache
 from typing import Any, NamedTuple
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from .errors import PolicyError
+from .zones import zone as _resolve_zone
 
 #: Weekday keys of the dict form, Monday first (``date.weekday()`` order).
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -449,12 +450,8 @@ def _utc(t: object, field: str) -> datetime:
 
 
 def _parse_tz(value: object) -> str:
-    if not isinstance(value, str) or not value:
-        raise PolicyError("tz", "must be an IANA time zone name like 'America/New_York'")
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise PolicyError("tz", f"unknown time zone {value!r}") from None
+    _resolve_zone(value)
+    assert isinstance(value, str)  # zone() refused everything else
     return value
 
 

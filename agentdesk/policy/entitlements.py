@@ -19,10 +19,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from .errors import PolicyError
 from .plans import CHANNELS, SupportPlan
+from .zones import zone as _zone
 
 __all__ = [
     "EntitlementCode",
@@ -95,15 +96,6 @@ def conversation_allowance(plan: SupportPlan, verified_reviews: int,
     if plan.conversations_per_year is None:
         return None
     return plan.conversations_per_year + (plan.review_bonus_conversations if bonus else 0)
-
-
-def _zone(tz: object) -> ZoneInfo:
-    if not isinstance(tz, str) or not tz:
-        raise PolicyError("tz", f"must be an IANA time-zone name, got {tz!r}")
-    try:
-        return ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise PolicyError("tz", f"unknown time zone {tz!r}") from None
 
 
 def _aware(instant: object, field: str) -> datetime:

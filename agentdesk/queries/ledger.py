@@ -24,7 +24,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, aliased
@@ -42,6 +41,7 @@ from ..models import (
 )
 from ..policy import billing
 from ..policy.billing import WorkItem, WorkKind
+from ..policy.zones import zone_or_utc
 
 __all__ = [
     "MAX_LOOKBACK",
@@ -86,16 +86,9 @@ def check_period(start: date, end: date) -> None:
                   f"{MAX_PERIOD.days} days; ask for at most three years at a time")
 
 
-def _zone(tz: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
 def day_bounds(start: date, end: date, tz: str) -> tuple[datetime, datetime]:
     """UTC instants bounding the local days ``start``..``end`` (inclusive)."""
-    zone = _zone(tz)
+    zone = zone_or_utc(tz)[1]
     opens = datetime.combine(start, time(0), tzinfo=zone).astimezone(UTC)
     closes = datetime.combine(end + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
     return opens, closes
@@ -103,11 +96,7 @@ def day_bounds(start: date, end: date, tz: str) -> tuple[datetime, datetime]:
 
 def team_timezone(session: Session, tenant_id: uuid.UUID) -> str:
     tz = session.scalar(select(Tenant.timezone).where(Tenant.id == tenant_id)) or "UTC"
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        return "UTC"
-    return tz
+    return zone_or_utc(tz)[0]
 
 
 @dataclass(frozen=True)

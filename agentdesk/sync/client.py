@@ -46,6 +46,7 @@ from .protocol import (
     PushRequest,
     PushResponse,
 )
+from .server_url import normalise_url
 
 log = logging.getLogger(__name__)
 
@@ -195,10 +196,10 @@ class ApiClient(requests.Session):
         backoff_factor: float = 0.25,
     ) -> None:
         super().__init__()
-        parts = urlsplit(base_url)
+        parts = urlsplit(normalise_url(base_url))
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"not a server address: {base_url!r} (expected http(s)://host)")
-        self.base_url = base_url.strip().rstrip("/")
+        self.base_url = normalise_url(base_url)
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.ca_bundle = ca_bundle

@@ -574,21 +574,12 @@ def _record_redirect(
 
 def _conversations_this_year(ctx: MutationContext, org_id: uuid.UUID, exclude: uuid.UUID) -> int:
     """The organisation's conversations in the team's current calendar year (seed 000), not
-    counting ``exclude``, redirected or deleted tickets: a COUNT over the year's range of UTC
-    instants (``ix_tickets_organisation_arrived``), so its cost follows this year's tickets,
-    not the organisation's whole history. Same semantics as ``conversations_in_year``."""
-    tz = _team_timezone(ctx)
-    start, end = entitlements.calendar_year_bounds(entitlements.calendar_year_of(ctx.now, tz), tz)
-    stmt = select(func.count()).select_from(Ticket).where(
-        Ticket.organisation_id == org_id,
-        Ticket.arrived_at >= start,
-        Ticket.deleted.is_(False),
-        Ticket.id != exclude,
-        Ticket.status != TicketStatus.REDIRECTED,
+    counting ``exclude`` (the ticket being opened)."""
+    from ..queries.conversations import conversations_this_year
+
+    return conversations_this_year(
+        ctx.session, org_id, ctx.now, _team_timezone(ctx), exclude=exclude
     )
-    if end is not None:
-        stmt = stmt.where(Ticket.arrived_at < end)
-    return int(ctx.session.scalar(stmt) or 0)
 
 
 def _team_timezone(ctx: MutationContext) -> str:

@@ -65,6 +65,7 @@ from .rows import (
     wire_decoders,
     wire_to_values,
 )
+from .server_url import normalise_url
 
 log = logging.getLogger(__name__)
 
@@ -1116,10 +1117,6 @@ class _FairLock:
 def _mutation(row: Any) -> Mutation:
     """An outbox row as the protocol's mutation."""
     return Mutation(id=row.mutation_id, name=row.name, args=row.args, client_time=row.client_time)
-
-
-def normalise_url(url: str) -> str:
-    return url.strip().rstrip("/")
 
 
 def _require_configured(st: ReplicaState) -> None:

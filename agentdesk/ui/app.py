@@ -22,9 +22,10 @@ from PySide6.QtWidgets import QApplication
 
 from ..sync.engine import SyncStatus
 from ..sync.replica import ReplicaBound
+from ..sync.server_url import normalise_server
 from . import background, settings
 from .main_window import MainWindow, Workspace
-from .sign_in import LocalPerson, SignedIn, SignInDialog, normalise_server
+from .sign_in import LocalPerson, SignedIn, SignInDialog
 from .sync_bridge import SyncBridge
 from .theme import app_icon, apply_theme
 

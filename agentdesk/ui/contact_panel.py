@@ -23,8 +23,7 @@ import html
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import datetime
 
 from PySide6.QtCore import QEvent, Qt, Slot
 from PySide6.QtGui import QFont, QPalette
@@ -49,6 +48,8 @@ from ..policy import contacts as contact_rules
 from ..policy import entitlements, workflow
 from ..policy.errors import PolicyError
 from ..policy.plans import SupportPlan
+from ..policy.zones import zone_or_utc
+from ..queries.conversations import conversations_in_year
 from ..sync.replica import Replica
 from .panel_widgets import (
     InlineMessage,
@@ -111,20 +112,13 @@ def _policy_contact(c: Contact) -> contact_rules.Contact:
     return contact_rules.Contact(id=str(c.id), name=c.name, email=c.email, validated=c.validated)
 
 
-def _year_bounds(year: int, zone: ZoneInfo) -> tuple[datetime, datetime]:
-    start = datetime(year, 1, 1, tzinfo=zone).astimezone(UTC)
-    end = datetime(year + 1, 1, 1, tzinfo=zone).astimezone(UTC)
-    return start, end
-
-
 def load_contact_view(session: Session, ticket_id: uuid.UUID, now: datetime,
                       tenant_id: uuid.UUID | None) -> ContactView | None:
     """One ticket's contact and entitlement picture; None when the replica lacks the ticket,
     :class:`ContactDataLoading` when it lacks the requester, organisation or plan (yet).
 
-    Conversations are counted with the rules' own year function over the organisation's
-    arrivals, read within a day's margin of the years concerned (an indexed range read, not
-    a scan of the organisation's whole history).
+    Conversations are counted by :mod:`agentdesk.queries.conversations`, the count the server
+    and the create-ticket mutator use.
     """
     ticket = session.get(Ticket, ticket_id)
     if ticket is None or ticket.deleted:
@@ -137,11 +131,7 @@ def load_contact_view(session: Session, ticket_id: uuid.UUID, now: datetime,
                                           ("plan", plan_row)) if row is None]
         raise ContactDataLoading(" and ".join(missing))
     tenant = session.get(Tenant, tenant_id) if tenant_id is not None else None
-    tz = tenant.timezone if tenant is not None else "UTC"
-    try:
-        zone = ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        tz, zone = "UTC", ZoneInfo("UTC")
+    tz, _ = zone_or_utc(tenant.timezone if tenant is not None else "UTC")
     try:
         plan = plan_row.to_policy()
         catalogue = tuple(
@@ -161,23 +151,9 @@ def load_contact_view(session: Session, ticket_id: uuid.UUID, now: datetime,
     except PolicyError as exc:
         raise ContactDataError(f"{exc.field}: {exc.message}") from None
 
-    first, last = min(year, ticket_year), max(year, ticket_year)
-    lo, _ = _year_bounds(first, zone)
-    _, hi = _year_bounds(last, zone)
-    rows = session.execute(
-        select(Ticket.arrived_at, Ticket.id).where(
-            Ticket.organisation_id == org.id,
-            Ticket.deleted.is_(False),
-            Ticket.status != TicketStatus.REDIRECTED,
-            Ticket.arrived_at >= lo - timedelta(days=1),
-            Ticket.arrived_at < hi + timedelta(days=1),
-        )
-    ).all()
-    used_this_year = entitlements.conversations_in_year((r[0] for r in rows), year, tz)
-    before = (ticket.arrived_at, str(ticket.id))
-    used_before = entitlements.conversations_in_year(
-        (r[0] for r in rows if r[1] != ticket.id and (r[0], str(r[1])) < before),
-        ticket_year, tz,
+    used_this_year = conversations_in_year(session, org.id, year, tz)
+    used_before = conversations_in_year(
+        session, org.id, ticket_year, tz, before=(ticket.arrived_at, ticket.id)
     )
     return ContactView(
         ticket_id=ticket.id,

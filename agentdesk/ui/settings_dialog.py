@@ -29,8 +29,8 @@ from PySide6.QtWidgets import (
 )
 
 from ..policy.sla import SlaState
+from ..sync.server_url import normalise_server
 from . import settings
-from .sign_in import normalise_server
 from .sla_display import sla_colour
 from .theme import THEMES
 

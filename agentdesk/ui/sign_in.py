@@ -42,6 +42,7 @@ from ..sync.client import (
     Unauthorized,
 )
 from ..sync.credentials import SaveOutcome, TokenStore, keyring_status
+from ..sync.server_url import normalise_server
 from . import background
 from .sla_display import sla_colour
 
@@ -76,14 +77,6 @@ class SignedIn:
         problem = self.saved.problem or "the sign-in could not be kept"
         # A sentence of its own ("Signed in. This computer has no ..."): capital first letter.
         return f"{problem[:1].upper()}{problem[1:]}: you'll need to sign in again next time."
-
-
-def normalise_server(text: str) -> str:
-    """What the agent typed, as a base URL: ``support.example.com`` -> ``https://...``."""
-    url = text.strip().rstrip("/")
-    if url and "://" not in url:
-        url = f"https://{url}"
-    return url
 
 
 def sign_in(server_url: str, username: str, password: str, *, ca_bundle: str = "",

@@ -9,18 +9,17 @@ server), never a plain write.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ...models import Contact, Organisation, Plan, Tenant, Ticket, TicketStatus, User, utcnow
+from ...models import Contact, Organisation, Plan, Tenant, User, utcnow
 from ...models.db import unicode_lower
 from ...policy import contacts as contact_rules
 from ...policy.entitlements import calendar_year_of, conversation_allowance, review_bonus_applies
+from ...queries.conversations import conversations_in_year
 from ...sync.mutators import refresh_open_sla
 from ..deps import CurrentUser, ReadSession, WriteSession, tenant_session
 from ..errors import ApiError
@@ -94,7 +93,7 @@ def get_organisation(organisation_id: uuid.UUID, user: CurrentUser, session: Rea
     tenant = session.get_one(Tenant, user.tenant_id)
     year = calendar_year_of(utcnow(), tenant.timezone)
     allowance = conversation_allowance(plan, org.verified_reviews, org.recent_reviews)
-    used = _conversations_in(session, org, year, tenant.timezone)
+    used = conversations_in_year(session, org.id, year, tenant.timezone)
     return OrganisationDetail(
         **organisation_out(org).model_dump(),
         plan=plan_out(plan_row),
@@ -109,21 +108,6 @@ def get_organisation(organisation_id: uuid.UUID, user: CurrentUser, session: Rea
             bonus_applies=review_bonus_applies(plan, org.verified_reviews, org.recent_reviews),
         ),
     )
-
-
-def _conversations_in(session: Session, org: Organisation, year: int, tz: str) -> int:
-    """Support conversations the organisation opened in ``year`` of the team's calendar (seed
-    000). Redirected requests were never worked, so they use none of the allowance."""
-    zone = ZoneInfo(tz)
-    start = datetime(year, 1, 1, tzinfo=zone)
-    end = datetime(year + 1, 1, 1, tzinfo=zone)
-    return session.scalar(
-        select(func.count()).select_from(Ticket).where(
-            Ticket.organisation_id == org.id, Ticket.deleted.is_(False),
-            Ticket.status != TicketStatus.REDIRECTED,
-            Ticket.arrived_at >= start, Ticket.arrived_at < end,
-        )
-    ) or 0
 
 
 @router.post("/organisations", response_model=OrganisationOut, status_code=201,
