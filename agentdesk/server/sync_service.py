@@ -3,14 +3,12 @@
 Push applies a batch with *group commit*: one database transaction per group of up to
 :data:`GROUP_MAX_MUTATIONS` mutations or :data:`GROUP_MAX_SECONDS` of work, whichever comes
 first, then a new transaction for the rest of the batch. Why: a durable commit is the floor under
-"one transaction per mutation" - on the 2-core CI VM a bare one-row PostgreSQL transaction
-manages ~1,350-1,650/s (it waits for the WAL flush) - and committing each mutation on its own
-held the push at 715 mutations/s on SQLite and 255/s on PostgreSQL. A group first runs *fast*
+"one transaction per mutation" (it waits for the WAL flush), and committing each mutation on its
+own held the push far below its target. A group first runs *fast*
 (see :class:`_Group`): no savepoint per mutation and one flush at the end, so its rows go out as
 one multi-row statement per table; only a group that meets a refusal after writing, or a
-constraint, is replayed with a savepoint per mutation. ``add_note`` batches of 100 run at
-~2,300/s on SQLite and ~1,650/s on PostgreSQL, 50 concurrent clients at ~1,770/s and ~1,380/s
-(``docs/performance.md``, "Push throughput").
+constraint, is replayed with a savepoint per mutation. The figures, before and after, are in
+``docs/performance.md`` ("Push throughput").
 
 What each mutation keeps from having had a transaction of its own:
 
@@ -182,9 +180,9 @@ def push(state: ServerState, user: User, request: PushRequest) -> PushResponse:
 #: Group commit bounds: a group ends at whichever comes first. A group holds the client's row
 #: lock and, from its first version on, the tenant's version-counter row lock until it commits,
 #: so every other writer of the tenant (other desktops' pushes, the REST routes) waits for it:
-#: it must stay short. 25 ms is 15-40 small mutations on the 2-core VM (0.6-1.7 ms each),
-#: enough to spread a durable commit (~0.7 ms on PostgreSQL) to a few per cent of the work,
-#: while a writer queued behind it waits about as long as one push round trip. The time counts
+#: it must stay short. 25 ms holds a few dozen small mutations, enough to spread a durable
+#: commit to a few per cent of the work, while a writer queued behind it waits about as long as
+#: one push round trip (the costs measured: docs/performance.md, "Push throughput"). The time counts
 #: from when the group took the counter lock, not from when it began waiting for it. The count
 #: bound keeps cheap mutations from making one transaction (and its redo after a crash) large,
 #: and stays under PostgreSQL's 64 cached subtransactions per backend: every mutation's

@@ -66,10 +66,10 @@ SyncState = Literal["online", "offline", "syncing", "signed_out"]
 #: last committed state while a page is written); a *writer* does: an agent's mutation on the
 #: GUI thread queues behind the page being applied (see ``Replica._transaction``), and so does
 #: a running timer's write. With the next page fetched while this one is applied, 1,000-row
-#: pages already clear 10,000 rows/s on a first sync (docs/performance.md), while applying
-#: one takes ~50-70 ms here, so a click during a first sync waits at most about that long; a
-#: 5,000-row page (the protocol's default) would hold it for a quarter to a third of a second
-#: for ~5% more throughput. Incremental pulls are one small page either way.
+#: pages already clear 10,000 rows/s on a first sync, and a click during a first sync waits
+#: at most one page's apply; a 5,000-row page (the protocol's default) would hold it five times
+#: as long for a few per cent more throughput (figures: docs/performance.md, "Initial sync").
+#: Incremental pulls are one small page either way.
 PULL_PAGE_ROWS = 1000
 
 

@@ -16,7 +16,7 @@ subtleties). The query does not filter by tenant unless a ``tenant_id`` is given
 replica holds one team, and SQLite answers the unfiltered scan faster than the index path.
 
 **Row data is lazy.** ``data()`` for a row whose ticket is not cached reads the block of 200
-neighbouring rows in one primary-key query (~10 ms) into a bounded LRU cache of 4,000 rows;
+neighbouring rows in one primary-key query into a bounded LRU cache of 4,000 rows;
 nothing is ever read for rows nobody looks at. Roles the model never provides return before any
 lookup, so a full repaint costs little more than Qt's own text painting.
 
@@ -24,12 +24,12 @@ lookup, so a full repaint costs little more than Qt's own text painting.
 a ``QSortFilterProxyModel`` would call ``data()`` on all 100k rows, defeating the lazy cache, and
 its filtering would run on the GUI thread. Every re-query (view switch, search, column sort, the
 periodic At risk / Breached refresh) runs on Qt's thread pool (:mod:`agentdesk.ui.background`):
-the key query takes ~0.2 s at 100k rows and a LIKE search ~0.07 s, over the 30 ms a GUI thread
-may spend. The worker also does the O(n) part of applying the result (the id index, the diff
-against a snapshot of the list on screen), so the GUI thread only emits signals (~4 ms at most);
-if a sync pull changed the list meanwhile the snapshot is stale and the diff is redone on the GUI
-thread. Only the newest request's result is applied; changes that arrive while a query runs are
-re-applied on top of its result.
+at 100k rows the key query and a LIKE search each take longer than the 30 ms a GUI thread may
+spend (docs/performance.md, "Work queue"). The worker also does the O(n) part of applying the
+result (the id index, the diff against a snapshot of the list on screen), so the GUI thread only
+emits signals; if a sync pull changed the list meanwhile the snapshot is stale and the diff is
+redone on the GUI thread. Only the newest request's result is applied; changes that arrive while
+a query runs are re-applied on top of its result.
 
 **How a result is applied** (compared with the list on screen):
 
@@ -45,8 +45,8 @@ re-applied on top of its result.
 **Sync pulls** call :meth:`QueueModel.apply_changes` with the changed ticket ids. The model re-reads
 just those rows (with the current filter evaluated in the same query), and for each one: moves
 it (``beginMoveRows``, found by binary search on the keys) when its place changed, removes or
-inserts it when it left or joined the view, and emits ``dataChanged`` for its row (~1 ms for one
-ticket, ~10 ms for a hundred). It never resets for that; more than 20% of the rows (and more than
+inserts it when it left or joined the view, and emits ``dataChanged`` for its row. It never
+resets for that; more than 20% of the rows (and more than
 50) is a re-query instead, applied as above.
 
 **Countdown.** A 1 s timer emits ``dataChanged`` for the SLA and Age cells of the rows the view
