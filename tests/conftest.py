@@ -11,7 +11,12 @@ import pytest
 from tests.databases import ENGINES
 
 # Shared test support: loaded here once, so no conftest imports another (see tests/plugins/).
-pytest_plugins = ["tests.plugins.live_team", "tests.plugins.panels", "tests.plugins.demo_data"]
+pytest_plugins = [
+    "tests.plugins.live_team",
+    "tests.plugins.panels",
+    "tests.plugins.demo_data",
+    "tests.plugins.silent_server",
+]
 
 # Headless everywhere, even when someone runs plain `pytest` outside `make test`.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")

@@ -16,12 +16,16 @@ and timing only.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import platform
 import re
+import socket
+import threading
 import time
 import uuid
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -32,6 +36,8 @@ from pydantic import BaseModel, ValidationError
 from requests.__version__ import __version__ as _REQUESTS_VERSION
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util.retry import Retry
 
 from .. import __version__
@@ -176,6 +182,92 @@ def user_agent() -> str:
     )
 
 
+# --------------------------------------------------------------------------- interrupting
+
+
+class _Interrupted(Exception):
+    """Raised from inside urllib3 when a client is interrupted. Deliberately not an OSError:
+    urllib3 retries those, and an interrupted client must give up at once."""
+
+
+class _Connections:
+    """The open connections of one client, so that another thread can cut them.
+
+    A thread blocked reading from a server that never answers only returns when its socket
+    is shut down; closing the session from another thread does not reach a connection in use.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: weakref.WeakSet[HTTPConnection] = weakref.WeakSet()
+        self._interrupted = False
+
+    def check(self) -> None:
+        if self._interrupted:
+            raise _Interrupted
+
+    def opened(self, conn: HTTPConnection) -> None:
+        with self._lock:
+            if self._interrupted:
+                conn.close()
+                raise _Interrupted
+            self._open.add(conn)
+
+    def interrupt(self) -> None:
+        with self._lock:
+            self._interrupted = True
+            conns = list(self._open)
+        for conn in conns:
+            sock = conn.sock
+            if sock is not None:
+                # The plain socket's shutdown, also under TLS: SSLSocket.shutdown would drop
+                # its TLS object under the thread still reading from it.
+                with contextlib.suppress(OSError):
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    def resume(self) -> None:
+        with self._lock:
+            self._interrupted = False
+
+
+def _interruptible_pools(
+    connections: _Connections,
+) -> dict[str, type[HTTPConnectionPool]]:
+    """Connection pools whose connections register with ``connections`` once connected."""
+
+    class Plain(HTTPConnection):
+        def _new_conn(self) -> socket.socket:
+            connections.check()
+            sock = super()._new_conn()
+            connections.opened(self)
+            return sock
+
+    class Tls(HTTPSConnection):
+        def _new_conn(self) -> socket.socket:
+            connections.check()
+            sock = super()._new_conn()
+            connections.opened(self)
+            return sock
+
+    class PlainPool(HTTPConnectionPool):
+        ConnectionCls = Plain
+
+    class TlsPool(HTTPSConnectionPool):
+        ConnectionCls = Tls
+
+    return {"http": PlainPool, "https": TlsPool}
+
+
+class _InterruptibleAdapter(HTTPAdapter):
+    def __init__(self, connections: _Connections, **kwargs: Any) -> None:
+        self._connections = connections
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _interruptible_pools(self._connections)
+
+
 # --------------------------------------------------------------------------- the session
 
 
@@ -225,7 +317,8 @@ class ApiClient(requests.Session):
             raise_on_status=False,
             respect_retry_after_header=True,
         )
-        adapter = HTTPAdapter(max_retries=retry)
+        self._connections = _Connections()
+        adapter = _InterruptibleAdapter(self._connections, max_retries=retry)
         self.mount("https://", adapter)
         self.mount("http://", adapter)
 
@@ -257,6 +350,16 @@ class ApiClient(requests.Session):
             backoff_factor=self.backoff_factor,
         )
 
+    def interrupt(self) -> None:
+        """Make this client's requests fail now with :class:`Offline`, including one blocked on
+        another thread waiting for a server that does not answer, and every request made
+        until :meth:`resume`. Thread-safe: quitting calls it so as not to wait out a timeout."""
+        self._connections.interrupt()
+
+    def resume(self) -> None:
+        """Undo :meth:`interrupt`: requests go out again."""
+        self._connections.resume()
+
     def __repr__(self) -> str:
         state = "signed in" if self.signed_in else "signed out"
         return f"<ApiClient {self.base_url} ({state}; token redacted)>"
@@ -267,6 +370,7 @@ class ApiClient(requests.Session):
         self, method: str, url: str, *args: Any, **kwargs: Any
     ) -> requests.Response:
         """Resolve paths against the base URL and apply the default timeouts."""
+        self._connections.check()
         if not url.startswith(("http://", "https://")):
             url = f"{self.base_url}/{url.lstrip('/')}"
         kwargs.setdefault("timeout", (self.connect_timeout, self.read_timeout))
@@ -290,6 +394,8 @@ class ApiClient(requests.Session):
         started = time.monotonic()
         try:
             response = self.request(method, path, **kwargs)
+        except _Interrupted:
+            raise Offline(f"stopped talking to {self.base_url}") from None
         except requests.exceptions.SSLError as exc:
             raise TlsError(f"the server's certificate is not trusted: {_reason(exc)}") from None
         except (

@@ -209,6 +209,17 @@ class SyncEngine:
             self._nudged.set()
             self._wake.set()
 
+    def interrupt(self) -> None:
+        """Make the request in flight fail now, and every request until :meth:`resume`
+        (thread-safe). Stopping calls it, so a server that does not answer never holds up
+        quitting or signing out for the client's timeouts and retries."""
+        self.client.interrupt()
+        self._wake.set()
+
+    def resume(self) -> None:
+        """Requests go out again (after the loop that was interrupted has ended)."""
+        self.client.resume()
+
     def attach(self) -> None:
         """Wake on every local mutation of the replica."""
         self.replica.add_listener(self.nudge)
@@ -445,6 +456,7 @@ class SyncEngine:
             self._stop = None
             self.detach()
             self._poke = None
+            poke_client.interrupt()  # a long-poll left waiting would hold a server slot
             poke_client.close()
 
     def _pause(self, stop: threading.Event, seconds: float) -> None:

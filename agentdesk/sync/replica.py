@@ -305,6 +305,11 @@ class Replica:
         self._listeners: list[Listener] = []
         self._listeners_lock = threading.Lock()
         self._write_lock = _FairLock()
+        #: The state row and the outbox's size as of the last committed write. Every write is a
+        #: :meth:`_transaction`, which refreshes them before it commits (under the write lock),
+        #: so :attr:`state` and :meth:`pending_count` are memory reads: the UI asks often, and a
+        #: SELECT from the GUI thread could wait behind a pull page's checkpoint.
+        self._snapshot: tuple[ReplicaState, int] | None = None
         with self._transaction() as s:
             if s.execute(select(state_table.c.id)).first() is None:
                 s.execute(
@@ -386,7 +391,10 @@ class Replica:
                 session = Session(bind=conn, expire_on_commit=False)
                 try:
                     yield session
+                    session.flush()
+                    snapshot = (self._state_in(session), self._outbox_size(session))
                     session.commit()
+                    self._snapshot = snapshot
                 except BaseException:
                     session.rollback()
                     raise
@@ -439,10 +447,16 @@ class Replica:
             last_sync_at=row.last_sync_at,
         )
 
+    @staticmethod
+    def _outbox_size(session: Session) -> int:
+        return int(session.scalar(select(func.count()).select_from(outbox_table)) or 0)
+
     @property
     def state(self) -> ReplicaState:
-        with self.session() as s:
-            return self._state_in(s)
+        """The replica's state as of its last committed write (no I/O)."""
+        snapshot = self._snapshot
+        assert snapshot is not None  # set by the constructor's first transaction
+        return snapshot[0]
 
     def configure(
         self,
@@ -522,8 +536,10 @@ class Replica:
             return str(value) if value is not None else None
 
     def pending_count(self) -> int:
-        with self.session() as s:
-            return int(s.scalar(select(func.count()).select_from(outbox_table)) or 0)
+        """Mutations waiting to be pushed, as of the last committed write (no I/O)."""
+        snapshot = self._snapshot
+        assert snapshot is not None
+        return snapshot[1]
 
     def outbox_batch(self, limit: int, after: int | None = None) -> list[Mutation]:
         """The oldest pending mutations with ids above ``after`` (default: the acknowledged

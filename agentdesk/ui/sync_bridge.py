@@ -203,17 +203,22 @@ class SyncBridge(QObject):
     def stop(self, timeout: float = 15.0) -> bool:
         """Stop the loop and wait for its thread; True when it ended within ``timeout``.
 
-        The loop checks for the stop every 50-100 ms; a request in flight finishes first
-        (bounded by the client's timeouts). Nothing is delivered after this returns.
+        The loop checks for the stop every 50-100 ms, and a request in flight is cut
+        (:meth:`SyncEngine.interrupt`) rather than waited for: a server that does not answer
+        must not hold up quitting. A page being applied to the replica finishes first.
+        Nothing is delivered after this returns.
         """
         self._closed = True
         self._stop.set()
         thread, self._thread = self._thread, None
         stopped = True
         if thread is not None:
+            self.engine.interrupt()
             thread.join(timeout)
             stopped = not thread.is_alive()
-            if not stopped:
+            if stopped:
+                self.engine.resume()  # the client serves the sign-out's token revocation
+            else:
                 log.warning("the sync thread did not stop within %.0f s", timeout)
         self.replica.remove_listener(self._on_replica)
         self.engine.remove_page_observer(self._on_page)

@@ -1,0 +1,94 @@
+"""The replica's state (cursor, client id, who is signed in) and its outbox size are held in
+memory: the UI reads them constantly, so a read costs no SQL, and every committed write,
+whoever makes it, leaves them current. A rolled-back write leaves them as they were."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from agentdesk.sync.protocol import PullResponse
+from agentdesk.sync.replica import Replica
+from tests.plugins.live_team import Team, ticket_args
+
+
+@contextmanager
+def statements(replica: Replica) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(replica.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(replica.engine, "before_cursor_execute", record)
+
+
+def test_reading_the_state_runs_no_sql(tmp_path: Path) -> None:
+    with Replica(tmp_path / "r.sqlite3") as replica:
+        replica.configure(server_url="https://desk.example.com/", tenant_id=uuid.uuid4(),
+                          user_id=uuid.uuid4(), username="ann", role="agent")
+        with statements(replica) as seen:
+            for _ in range(100):
+                state = replica.state
+                assert replica.pending_count() == 0
+        assert seen == []
+        assert state.configured
+        assert (state.server_url, state.username, state.cursor) == (
+            "https://desk.example.com", "ann", 0)
+
+
+def test_a_new_replica_object_reads_what_the_file_holds(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite3"
+    with Replica(path) as first:
+        client_id = first.state.client_id
+        first.configure(server_url="http://127.0.0.1:1", tenant_id=uuid.uuid4(),
+                        user_id=uuid.uuid4(), username="bo", role="lead")
+    with Replica(path) as again:
+        assert again.state.client_id == client_id
+        assert again.state.username == "bo"
+
+
+def test_every_committed_write_keeps_state_and_outbox_current(team: Team) -> None:
+    desk = team.desk("agent")
+    desk.sync()
+    pulled = desk.replica.state.cursor
+    assert pulled > 0
+    desk.replica.mutate("create_ticket", ticket_args(team.world))
+    desk.replica.mutate("create_ticket", ticket_args(team.world))
+    assert desk.replica.pending_count() == 2
+    desk.sync()  # pushed and acknowledged, then pulled back
+    assert desk.replica.pending_count() == 0
+    state = desk.replica.state
+    assert state.last_mutation_id == 2
+    assert state.cursor > pulled
+    assert state.last_sync_at is not None
+
+
+def test_a_write_that_fails_to_commit_leaves_the_state_as_it_was(team: Team) -> None:
+    desk = team.desk("agent")
+    desk.sync()
+    before = desk.replica.state
+    page = PullResponse(cursor=before.cursor + 5, has_more=False, changes=[],
+                        last_mutation_id=before.last_mutation_id, rejections=[])
+
+    def disk_full(_conn: Any) -> None:
+        raise OSError("disk full")
+
+    event.listen(desk.replica.engine, "commit", disk_full)
+    with pytest.raises(OSError, match="disk full"):
+        desk.replica.apply_pull(page, since=before.cursor)
+    event.remove(desk.replica.engine, "commit", disk_full)
+    assert desk.replica.state == before
+    with desk.replica.session() as s:
+        assert Replica._state_in(s) == before  # the file agrees
+    desk.replica.apply_pull(page, since=before.cursor)
+    assert desk.replica.state.cursor == before.cursor + 5
