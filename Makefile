@@ -38,6 +38,7 @@ bench: $(VENV)/.stamp-test
 	QT_QPA_PLATFORM=offscreen $(PY) bench/policy_bench.py
 	QT_QPA_PLATFORM=offscreen $(PY) bench/queue_bench.py
 	QT_QPA_PLATFORM=offscreen $(PY) bench/sync_bench.py --quick
+	QT_QPA_PLATFORM=offscreen $(PY) bench/gui_latency_bench.py
 
 build: $(VENV)/.stamp-base
 	$(PIP) install -e '.[build]'

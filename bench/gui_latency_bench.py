@@ -1,0 +1,353 @@
+"""How long the GUI thread stalls while pulls arrive and the agent clicks, over 100,000 tickets.
+
+Drives the real :class:`~agentdesk.ui.main_window.MainWindow` (queue, ticket panel, contact
+panel, timer, sync bridge) attached to a replica of 100,000 open tickets, in a process of its
+own (the replica is built first, by the generator of ``tests/ui/queue_fixtures.py``, as
+``bench/queue_bench.py`` does). While it runs:
+
+* pulls: a feeder thread stands in for the sync thread and applies pull pages of 1,000 changed
+  tickets (subject, tier) with :meth:`Replica.apply_pull`, then tells the engine's page
+  observers, so the sync bridge delivers them to the window exactly as after a real pull. No
+  server: the figure is the desktop's, not the network's;
+* clicks: every ``CLICK_EVERY`` seconds the agent clicks a visible row of the queue (the ticket
+  and contact panels and the timer follow it), and the next time "Assign to me" when it is
+  enabled: a mutation of the replica on the GUI thread, which queues behind a pull page holding
+  the replica's write lock;
+* a probe: a ``QTimer`` due every ``PROBE_MS`` ms records how late each tick runs. Its lateness
+  is the event loop's latency (how long an input event or repaint would have waited); the
+  longest gap between two ticks is the GUI thread's longest stall.
+
+Figures (JSON lines): ``idle`` (the probe alone with the window attached: the baseline, same
+process), ``under_load`` (pulls and clicks) with ``ratio`` against idle, ``click`` (how long a
+click's handler held the GUI thread) and ``pull_page`` (how long each page held the replica's
+write lock, on the feeder thread). Medians over the child processes. Targets: event-loop
+latency p99 <= 16 ms, longest stall <= 50 ms.
+
+Run: ``QT_QPA_PLATFORM=offscreen python bench/gui_latency_bench.py [--processes N] [--pulls N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import (
+    QPoint,
+    QSettings,
+    Qt,
+    QTimer,
+    QtMsgType,
+    qInstallMessageHandler,
+)
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
+from sqlalchemy import select
+
+from agentdesk.models import Role, Ticket
+from agentdesk.sync.client import ApiClient, UserInfo
+from agentdesk.sync.engine import SyncEngine
+from agentdesk.sync.protocol import PullResponse
+from agentdesk.sync.replica import Replica
+from agentdesk.sync.rows import row_to_wire
+from agentdesk.ui.main_window import MainWindow, Workspace
+from tests.ui.queue_fixtures import generate
+
+N_TICKETS = 100_000
+PAGE_ROWS = 1000
+PROBE_MS = 5
+CLICK_EVERY = 0.25
+PULL_EVERY = 1.0
+IDLE_SECONDS = 3.0
+TARGET_P99_MS = 16.0
+TARGET_MAX_MS = 50.0
+
+
+def quiet(kind: QtMsgType, _context: Any, message: str) -> None:
+    if kind != QtMsgType.QtDebugMsg and "propagateSizeHints" not in message:
+        print(message, file=sys.stderr)
+
+
+def pct(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
+
+
+class Probe:
+    """A timer due every ``PROBE_MS``: records each tick's lateness and the gap since the
+    previous tick. Runs on the GUI thread, so it is late exactly when that thread is busy."""
+
+    def __init__(self) -> None:
+        self.timer = QTimer()
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(PROBE_MS)
+        self.timer.timeout.connect(self._tick)
+        self.gaps: list[float] = []
+        self.last = 0.0
+
+    def start(self) -> None:
+        self.gaps.clear()
+        self.last = time.perf_counter()
+        self.timer.start()
+
+    def stop(self) -> None:
+        self.timer.stop()
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.gaps.append(now - self.last)
+        self.last = now
+
+    def figures(self) -> dict[str, float]:
+        late = [max(0.0, g - PROBE_MS / 1000) for g in self.gaps]
+        return {"ticks": len(self.gaps), "latency_p50_ms": ms(pct(late, 0.5)),
+                "latency_p99_ms": ms(pct(late, 0.99)), "longest_stall_ms": ms(max(self.gaps))}
+
+
+class StallSampler(threading.Thread):
+    """Where the GUI thread is while it stalls: every 20 ms that the probe has not ticked for
+    over 50 ms, the innermost AgentDesk frame of the GUI thread's stack is counted. The
+    top sites name what a stall is made of (the figures' "why")."""
+
+    def __init__(self, probe: Probe, gui_thread: int) -> None:
+        super().__init__(name="bench-stall-sampler", daemon=True)
+        self.probe, self.gui_thread = probe, gui_thread
+        self.sites: Counter[str] = Counter()
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        root = str(Path(__file__).resolve().parent.parent / "agentdesk")
+        while not self.halt.wait(0.02):
+            if time.perf_counter() - self.probe.last < 0.05:
+                continue
+            frame = sys._current_frames().get(self.gui_thread)
+            outer = None
+            while frame is not None:
+                code = frame.f_code
+                if code.co_filename.startswith(root):
+                    where = code.co_filename[len(root) - len("agentdesk"):]
+                    outer = f"{where}:{code.co_name}"
+                    break
+                frame = frame.f_back
+            self.sites[outer or "(outside agentdesk: Qt or the bench)"] += 1
+
+
+def run_loop(app: QApplication, seconds: float) -> None:
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        app.processEvents()
+        time.sleep(0.001)
+
+
+class Feeder(threading.Thread):
+    """Stands in for the sync thread: pull pages of ``PAGE_ROWS`` changed tickets, applied
+    with ``Replica.apply_pull`` and announced to the engine's page observers (the bridge)."""
+
+    def __init__(self, replica: Replica, engine: SyncEngine, pulls: int, seed: int) -> None:
+        super().__init__(name="bench-feeder", daemon=True)
+        self.replica, self.engine, self.pulls = replica, engine, pulls
+        self.rng = random.Random(seed)
+        self.page_seconds: list[float] = []
+        self.error: BaseException | None = None
+        with replica.session() as s:
+            self.ids = list(s.scalars(select(Ticket.id)))
+
+    def run(self) -> None:
+        try:
+            for _ in range(self.pulls):
+                began = time.perf_counter()
+                self._one_pull()
+                time.sleep(max(0.0, PULL_EVERY - (time.perf_counter() - began)))
+        except BaseException as exc:  # reported by the process
+            self.error = exc
+
+    def _one_pull(self) -> None:
+        state = self.replica.state
+        chosen = self.rng.sample(self.ids, PAGE_ROWS)
+        with self.replica.session() as s:
+            tickets = list(s.scalars(select(Ticket).where(Ticket.id.in_(chosen))))
+        changes = []
+        for i, ticket in enumerate(tickets, start=1):
+            wire = row_to_wire(ticket)
+            wire["version"] = state.cursor + i
+            wire["values"]["subject"] = f"changed {self.rng.random():.6f}"
+            if i % 2:
+                tier = self.rng.randint(1, 4)
+                wire["values"]["tier"] = wire["values"]["urgency"] = tier
+            changes.append(wire)
+        page = PullResponse.model_validate({
+            "cursor": state.cursor + len(changes), "has_more": False, "changes": changes,
+            "last_mutation_id": state.last_mutation_id, "rejections": []})
+        began = time.perf_counter()
+        applied = self.replica.apply_pull(page, since=state.cursor)
+        self.page_seconds.append(time.perf_counter() - began)
+        self.engine._tell_page(applied)
+
+
+def desktop(path: str, tenant: str, user: str, pulls: int, seed: int) -> None:
+    """One measurement, in a fresh process (see the module docstring)."""
+    qInstallMessageHandler(quiet)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    rng = random.Random(seed)
+    with tempfile.TemporaryDirectory(prefix="agentdesk-gui-bench-") as tmp:
+        store = QSettings(str(Path(tmp) / "bench.ini"), QSettings.Format.IniFormat)
+        url = "http://127.0.0.1:9"  # closed: the engine goes offline and backs off
+        replica = Replica(path)
+        user_id = uuid.UUID(user)
+        replica.configure(server_url=url, tenant_id=uuid.UUID(tenant), user_id=user_id,
+                          username="agent0", role=Role.AGENT, timezone="America/New_York")
+        client = ApiClient(url)
+        engine = SyncEngine(replica, client, backoff_base=30.0, backoff_cap=60.0)
+        workspace = Workspace(
+            replica=replica, client=client, engine=engine,
+            user=UserInfo(id=user_id, username="agent0", display_name="Bench Agent",
+                          role=Role.AGENT, tenant_id=uuid.UUID(tenant)),
+            server_label="Bench", token_key=url)
+        window = MainWindow(store)
+        window.resize(1440, 860)
+        window.show()
+        window.attach(workspace)
+        model, view, panel = window.queue_model, window.queue_view, window.ticket_panel
+        assert model is not None
+        assert view is not None
+        assert panel is not None
+        deadline = time.perf_counter() + 120
+        while model.rowCount() == 0:
+            app.processEvents()
+            if time.perf_counter() > deadline:
+                raise RuntimeError("the queue never filled")
+        run_loop(app, 2.0)  # first paint, panels, the engine's first (failed) attempt
+
+        probe = Probe()
+        probe.start()
+        run_loop(app, IDLE_SECONDS)
+        probe.stop()
+        idle = probe.figures()
+
+        table = view.table()
+        clicks: list[float] = []
+        mutations = [0]
+
+        def click() -> None:
+            began = time.perf_counter()
+            if panel.assign_me_button.isVisible() and panel.assign_me_button.isEnabled() \
+                    and rng.random() < 0.5:
+                QTest.mouseClick(panel.assign_me_button, Qt.MouseButton.LeftButton)
+                mutations[0] += 1
+            else:
+                first = table.rowAt(0)
+                visible = max(1, table.viewport().height() // max(1, table.rowHeight(0)) - 1)
+                row = first + rng.randrange(visible)
+                rect = table.visualRect(model.index(row, 1))
+                QTest.mouseClick(table.viewport(), Qt.MouseButton.LeftButton,
+                                 Qt.KeyboardModifier.NoModifier, QPoint(rect.center()))
+            clicks.append(time.perf_counter() - began)
+
+        clicker = QTimer()
+        clicker.setInterval(int(CLICK_EVERY * 1000))
+        clicker.timeout.connect(click)
+        feeder = Feeder(replica, engine, pulls, seed)
+        sampler = StallSampler(probe, threading.get_ident())
+        probe.start()
+        sampler.start()
+        clicker.start()
+        feeder.start()
+        while feeder.is_alive():
+            run_loop(app, 0.1)
+        run_loop(app, 0.5)  # the last page's delivery
+        clicker.stop()
+        probe.stop()
+        sampler.halt.set()
+        if feeder.error is not None:
+            raise feeder.error
+        load = probe.figures()
+        print(json.dumps({
+            "metric": "run", "idle": idle, "under_load": load,
+            "clicks": len(clicks), "mutations": mutations[0],
+            "click_p50_ms": ms(pct(clicks, 0.5)), "click_max_ms": ms(max(clicks)),
+            "pulls": len(feeder.page_seconds),
+            "page_apply_p50_ms": ms(pct(feeder.page_seconds, 0.5)),
+            "page_apply_max_ms": ms(max(feeder.page_seconds)),
+            "stall_samples": sampler.sites.most_common(6),
+        }), flush=True)
+        window.detach(timeout=5)
+        window.close()
+        workspace.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--processes", type=int, default=3)
+    parser.add_argument("--pulls", type=int, default=12)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="agentdesk-gui-bench-") as tmp:
+        data = generate(Path(tmp) / "replica.sqlite3", N_TICKETS, open_only=True)
+        generated = round(time.perf_counter() - started, 1)
+        print(json.dumps({"bench": "gui_latency", "metric": "environment",
+                          "tickets": N_TICKETS, "generate_s": generated,
+                          "cpus": os.cpu_count(), "platform": os.environ["QT_QPA_PLATFORM"],
+                          "page_rows": PAGE_ROWS, "probe_ms": PROBE_MS,
+                          "click_every_s": CLICK_EVERY, "pull_every_s": PULL_EVERY}), flush=True)
+        runs = []
+        for i in range(args.processes):
+            child = subprocess.run(
+                [sys.executable, __file__, "--desktop", str(data.path), str(data.tenant_id),
+                 str(data.user_ids[0]), str(args.pulls), str(i)],
+                check=True, timeout=900, capture_output=True, text=True,
+            )
+            for line in child.stdout.splitlines():
+                figure = json.loads(line)
+                runs.append(figure)
+                print(json.dumps({"bench": "gui_latency", "process": i, **figure}), flush=True)
+
+        def med(key: str, part: str | None = None) -> float:
+            values = [float(r[part][key] if part else r[key]) for r in runs]
+            return round(statistics.median(values), 1)
+
+        sites: Counter[str] = Counter()
+        for r in runs:
+            sites.update(dict(r["stall_samples"]))
+        p99, stall = med("latency_p99_ms", "under_load"), med("longest_stall_ms", "under_load")
+        idle_p99 = med("latency_p99_ms", "idle")
+        print(json.dumps({
+            "bench": "gui_latency", "metric": "gui_thread_under_load", "processes": len(runs),
+            "latency_p50_ms": med("latency_p50_ms", "under_load"), "latency_p99_ms": p99,
+            "longest_stall_ms": stall, "longest_stall_runs_ms":
+                [r["under_load"]["longest_stall_ms"] for r in runs],
+            "baseline": "idle (same window, no pulls or clicks)", "idle_p99_ms": idle_p99,
+            "idle_longest_stall_ms": med("longest_stall_ms", "idle"),
+            "ratio_p99": round(p99 / idle_p99, 1) if idle_p99 else None,
+            "click_p50_ms": med("click_p50_ms"), "click_max_ms": med("click_max_ms"),
+            "page_apply_p50_ms": med("page_apply_p50_ms"),
+            "page_apply_max_ms": med("page_apply_max_ms"),
+            "stall_samples_20ms": sites.most_common(6),
+            "target_p99_ms": TARGET_P99_MS, "target_max_ms": TARGET_MAX_MS,
+            "meets_target": p99 <= TARGET_P99_MS and stall <= TARGET_MAX_MS,
+        }), flush=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 7 and sys.argv[1] == "--desktop":
+        desktop(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
+    else:
+        main()
