@@ -206,12 +206,14 @@ class _Connections:
         if self._interrupted:
             raise _Interrupted
 
-    def opened(self, conn: HTTPConnection) -> None:
+    def opened(self, conn: HTTPConnection, sock: socket.socket) -> None:
+        """Register a connection that just connected (``sock`` is not yet its ``sock``)."""
         with self._lock:
-            if self._interrupted:
-                conn.close()
-                raise _Interrupted
-            self._open.add(conn)
+            if not self._interrupted:
+                self._open.add(conn)
+                return
+        sock.close()  # interrupted while connecting: nobody else would close it
+        raise _Interrupted
 
     def interrupt(self) -> None:
         with self._lock:
@@ -239,14 +241,14 @@ def _interruptible_pools(
         def _new_conn(self) -> socket.socket:
             connections.check()
             sock = super()._new_conn()
-            connections.opened(self)
+            connections.opened(self, sock)
             return sock
 
     class Tls(HTTPSConnection):
         def _new_conn(self) -> socket.socket:
             connections.check()
             sock = super()._new_conn()
-            connections.opened(self)
+            connections.opened(self, sock)
             return sock
 
     class PlainPool(HTTPConnectionPool):

@@ -3,6 +3,7 @@ later ones are refused until the client is resumed, then requests go out again."
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 import uuid
@@ -71,3 +72,20 @@ def test_a_stopping_sync_loop_does_not_wait_for_the_server(
     engine.resume()
     client.close()
     replica.close()
+
+
+def test_a_connection_made_while_interrupting_is_closed_not_leaked(
+    silent_server: SilentServer,
+) -> None:
+    """The race: interrupt() lands between connecting and registering the connection."""
+    from urllib3.connection import HTTPConnection
+
+    from agentdesk.sync.client import _Connections, _Interrupted
+
+    connections = _Connections()
+    connections.interrupt()
+    host, port = silent_server.url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)))
+    with pytest.raises(_Interrupted):
+        connections.opened(HTTPConnection(host, int(port)), sock)
+    assert sock.fileno() == -1
