@@ -15,7 +15,7 @@ from sqlalchemy import update
 from agentdesk.models import AuthToken, User, utcnow
 from agentdesk.models.db import make_engine, make_session_factory, session_scope
 from agentdesk.server.security import token_hash
-from tests.sync.conftest import LiveServer
+from tests.plugins.live_team import LiveServer
 from tests.sync.world import World, build_world
 
 

@@ -31,7 +31,7 @@ from agentdesk.models import (
 from agentdesk.models.db import session_scope
 from agentdesk.server.notifications.sender import RetryPolicy, Sender, SmtpConfig, start_sender
 from tests.notifications.conftest import Api, ticket_args
-from tests.sync.conftest import free_port
+from tests.plugins.live_team import free_port
 
 
 class Inbox:

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from agentdesk.models import EventKind, Notification, Ticket, TicketEvent
 from agentdesk.ui import background
 from agentdesk.ui.intake.new_ticket import NewTicketDialog
-from tests.sync.conftest import Team
-from tests.ui.conftest import PanelDesk
+from tests.plugins.live_team import Team
+from tests.plugins.panels import PanelDesk
 
 
 @pytest.fixture(autouse=True)
