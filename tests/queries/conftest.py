@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from agentdesk.models.db import make_engine, make_session_factory
-from tests.sync.conftest import ticket_args
+from tests.plugins.live_team import ticket_args
 from tests.sync.world import World, build_world
 
 #: Late in the year, so a test's ledger (the months before) is all in the past.

@@ -28,8 +28,8 @@ from agentdesk.queries.timesheet import BILLED_HEADER
 from agentdesk.ui import background
 from agentdesk.ui.consultant.models import Column, RowsModel
 from agentdesk.ui.consultant.workbench import ConsultantWorkbench
-from tests.sync.conftest import Team
-from tests.ui.conftest import TEAM_TZ, PanelDesk, quiet_past
+from tests.plugins.live_team import Team
+from tests.plugins.panels import TEAM_TZ, PanelDesk, quiet_past
 
 NY = ZoneInfo(TEAM_TZ)
 
