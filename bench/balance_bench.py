@@ -156,6 +156,7 @@ def gui_stall_ms(app: QApplication, sessions: Any, org_id: uuid.UUID, person: st
 def main() -> None:
     runs = 5
     app = QApplication.instance() or QApplication([])
+    assert isinstance(app, QApplication)
     results: dict[str, dict[str, list[float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for label, hostile in (("baseline", False), ("hostile", True)):

@@ -21,7 +21,7 @@ from agentdesk.models import Ticket
 from agentdesk.models.db import make_engine
 from agentdesk.server.demo import generate_demo
 from agentdesk.server.logs import JsonFormatter, RequestIdFilter, redact, resolve_format
-from tests.sync.conftest import free_port
+from tests.plugins.live_team import free_port
 
 MARKER = "Customer says: my card 4111-1111-1111-1111 and grandma's maiden name Zyxwq"
 

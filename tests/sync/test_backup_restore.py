@@ -20,7 +20,7 @@ from agentdesk.models.migrate import head_revision, upgrade
 from agentdesk.server.backup import table_counts
 from agentdesk.server.demo import generate_demo
 from tests.databases import ENGINES, drop_database, new_database_url
-from tests.sync.conftest import Team, ticket_args
+from tests.plugins.live_team import Team, ticket_args
 
 
 def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:

@@ -20,7 +20,7 @@ from agentdesk.models.db import make_session_factory
 from agentdesk.server.security import token_hash
 from agentdesk.sync import mutators
 from agentdesk.sync.mutators import MUTATORS, MutationContext
-from tests.sync.conftest import Team, ticket_args
+from tests.plugins.live_team import Team, ticket_args
 from tests.sync.world import World, build_world
 
 

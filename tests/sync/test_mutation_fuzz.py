@@ -30,7 +30,7 @@ from agentdesk.server.security import token_hash
 from agentdesk.sync.bounds import NewRow, Ref
 from agentdesk.sync.mutators import MUTATORS, Mutator
 from agentdesk.sync.rows import SYNCED_MODELS
-from tests.sync.conftest import Team, ticket_args
+from tests.plugins.live_team import Team, ticket_args
 from tests.sync.world import World, build_world
 
 #: Kept modest: each example is a push and two reads over real HTTP on a shared CI machine.

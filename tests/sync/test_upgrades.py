@@ -31,7 +31,7 @@ from agentdesk.sync.client import IncompatibleVersion, Offline
 from agentdesk.sync.engine import SyncEngine
 from agentdesk.sync.protocol import PROTOCOL_HEADER, PROTOCOL_VERSION
 from agentdesk.sync.replica import Replica
-from tests.sync.conftest import Team, free_port, ticket_args
+from tests.plugins.live_team import Team, free_port, ticket_args
 
 
 def previous_revision() -> str:

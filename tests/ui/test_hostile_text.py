@@ -21,8 +21,8 @@ from agentdesk.ui.contact_panel import ContactPanel
 from agentdesk.ui.queue_model import Column, QueueModel
 from agentdesk.ui.queue_view import QueueView
 from agentdesk.ui.ticket_panel import TicketPanel
-from tests.sync.conftest import Desk, Team, ticket_args
-from tests.ui.conftest import PanelDesk
+from tests.plugins.live_team import Desk, Team, ticket_args
+from tests.plugins.panels import PanelDesk
 
 SUBJECT = "<b>Bold</b> <img src=http://198.51.100.1/x.png> <a href='http://evil'>click</a>"
 NAME = "<b>Ann</b> <img src=x>"
