@@ -35,7 +35,7 @@ import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,7 +51,7 @@ from PySide6.QtCore import (  # noqa: E402
     qInstallMessageHandler,
 )
 from PySide6.QtWidgets import QApplication  # noqa: E402
-from sqlalchemy import bindparam, select, update  # noqa: E402
+from sqlalchemy import Table, bindparam, select, update  # noqa: E402
 
 from agentdesk.models import Ticket, TicketStatus  # noqa: E402
 from agentdesk.models.base import new_id  # noqa: E402
@@ -66,7 +66,7 @@ from agentdesk.ui.sla_display import SlaClock  # noqa: E402
 from tests.ui.queue_fixtures import OFFICE, QueueData, generate  # noqa: E402
 
 N_OPEN = int(os.environ.get("DASHBOARD_BENCH_OPEN", "100000"))
-TICKETS = Ticket.__table__
+TICKETS = cast(Table, Ticket.__table__)
 
 
 def ms(seconds: float) -> float:

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -70,7 +71,7 @@ def main() -> None:
                 ("closed_view", QueueQuery(view=SavedView.CLOSED)),
                 ("redirected_view", QueueQuery(view=SavedView.REDIRECTED)),
             ):
-                ms, keys = timed(lambda q=query: fetch_keys(conn, clock, q, data.now))
+                ms, keys = timed(partial(fetch_keys, conn, clock, query, data.now))
                 print(json.dumps({"bench": name, "tickets": TICKETS, "median_ms": round(ms, 1),
                                   "matches": len(keys),  # type: ignore[arg-type]
                                   "ratio_to_baseline": round(ms / baseline, 2),

@@ -21,7 +21,7 @@ from agentdesk.server.demo import DEMO_USERS, generate_demo
 from agentdesk.sync.client import ApiClient, UserInfo
 from agentdesk.sync.engine import SyncEngine
 from agentdesk.sync.replica import Replica
-from tests.sync.conftest import LiveServer
+from tests.plugins.live_team import LiveServer
 
 DEMO_TICKETS = 400
 

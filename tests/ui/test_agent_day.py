@@ -30,8 +30,8 @@ from agentdesk.ui.queue_model import Column, QueueModel, SavedView
 from agentdesk.ui.settings_dialog import SettingsDialog
 from agentdesk.ui.sign_in import SignedIn, SignInDialog
 from agentdesk.ui.ticket_panel import TicketPanel
-from tests.sync.conftest import Desk, Team
-from tests.ui.conftest import PanelDesk, new_ticket
+from tests.plugins.live_team import Desk, Team
+from tests.plugins.panels import PanelDesk, new_ticket
 from tests.ui.queue_fixtures import listed_ids
 from tests.ui.shell_fixtures import (
     Shell,
