@@ -1,7 +1,10 @@
 """One JSON error shape for every client mistake: ``{"error": {"code", "message", "field"}}``.
 
 A client's mistake is never a 500: validation errors name the field, rule violations from the
-rules engine keep their field, integrity conflicts become 409s.
+rules engine keep their field, integrity conflicts become 409s. A database the server cannot
+reach or get a connection to (down, restarting, every pooled connection busy, PostgreSQL's
+``max_connections`` reached) is the server's momentary trouble, not a fault in the request: a
+503 with ``Retry-After``, which the desktop's client retries with backoff (a 500 it would not).
 """
 
 from __future__ import annotations
@@ -13,13 +16,17 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..policy.errors import PolicyError
 from .logs import db_error
 
 log = logging.getLogger(__name__)
+
+#: What a 503 asks a client to wait: long enough for a pooled connection to come free.
+RETRY_AFTER_SECONDS = 1
 
 
 class ApiError(Exception):
@@ -87,6 +94,17 @@ def install_error_handlers(app: FastAPI) -> None:
             error_body("conflict", "the change conflicts with existing data (duplicate or "
                        "missing reference)"),
             status_code=409,
+        )
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(PoolTimeoutError)
+    async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        detail = db_error(exc) if isinstance(exc, OperationalError) else "connection pool timeout"
+        log.warning("database unavailable for %s %s: %s", request.method, request.url.path, detail)
+        return JSONResponse(
+            error_body("unavailable", "the server cannot reach its database just now; nothing "
+                       "was changed, try again shortly"),
+            status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
 
     @app.exception_handler(StarletteHTTPException)
