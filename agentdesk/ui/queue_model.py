@@ -79,6 +79,7 @@ from enum import IntEnum, StrEnum
 from fractions import Fraction
 from typing import Any, TypeAlias
 
+import shiboken6
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
@@ -1157,6 +1158,8 @@ class QueueModel(QAbstractTableModel):
         self._set_loading(True)
 
         def finished(result: object) -> None:
+            if not shiboken6.isValid(self):
+                return  # the model was deleted (its window closed) while the query ran
             # Dropped on the next loop iteration, never inside its own signal emission.
             QTimer.singleShot(0, self, lambda: self._ops.discard(op))
             if generation != self._generation:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import shiboken6
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QColor, QPalette
 from pytestqt.qtbot import QtBot
@@ -526,6 +527,36 @@ def test_changes_during_a_query_in_flight_are_not_lost(
     reference = make_model(engine, data)
     reference.set_search("slow")
     assert ids(model) == ids(reference)
+
+
+def test_a_query_finishing_after_the_model_was_deleted_is_dropped_quietly(
+    qtbot: QtBot, engine: Engine, data: QueueData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closing the window deletes the model while a worker may still be reading; its result
+    arriving afterwards must not touch the deleted C++ object (an exception in the Qt loop)."""
+    import agentdesk.ui.queue_model as qm
+
+    model = make_model(engine, data, asynchronous=True)
+    with qtbot.waitSignal(model.queryApplied, timeout=10_000):
+        pass
+    computed, release = threading.Event(), threading.Event()
+    real = qm.fetch_keys
+
+    def slow_fetch(*args: Any) -> Any:
+        keys = real(*args)
+        computed.set()
+        assert release.wait(10)
+        return keys
+
+    monkeypatch.setattr(qm, "fetch_keys", slow_fetch)
+    model.set_search("slow")
+    assert computed.wait(10)
+    in_flight = list(model._ops)
+    assert in_flight
+    shiboken6.delete(model)
+    release.set()
+    qtbot.waitUntil(lambda: all(op.done for op in in_flight), timeout=10_000)
+    qtbot.wait(50)  # the finished signal is delivered on the GUI thread
 
 
 def test_only_the_newest_of_overlapping_queries_is_applied(
