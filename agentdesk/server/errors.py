@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -94,6 +94,17 @@ def install_error_handlers(app: FastAPI) -> None:
             error_body("conflict", "the change conflicts with existing data (duplicate or "
                        "missing reference)"),
             status_code=409,
+        )
+
+    @app.exception_handler(DataError)
+    async def _data_error(request: Request, exc: DataError) -> JSONResponse:
+        # A value the request validation let through but the column cannot hold (a length or
+        # range the schema is stricter about): the client's input, so a 422, never a 500.
+        log.warning("value refused by the database for %s %s: %s", request.method,
+                    request.url.path, db_error(exc))
+        return JSONResponse(
+            error_body("invalid", "a value is too long or out of range; nothing was changed"),
+            status_code=422,
         )
 
     @app.exception_handler(OperationalError)

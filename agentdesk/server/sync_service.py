@@ -56,7 +56,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..models import (
     MutationRecord,
-    Role,
     SyncClient,
     SyncedMixin,
     User,
@@ -72,6 +71,7 @@ from ..models.versioning import (
     unit_changed_anything,
     write_counter,
 )
+from ..queries.contracts import may_see_prices
 from ..sync.bounds import Ref
 from ..sync.mutators import (
     INTERNAL_ERROR,
@@ -559,7 +559,7 @@ def pull_body(state: ServerState, user: User, request: PullRequest) -> dict[str,
             else []
         )
         changes = [mapping_to_wire(model, row) for model, row in rows]
-        if user.role is Role.AGENT:  # agents see no prices (issue 11): not even in their replica
+        if not may_see_prices(user.role):  # not even in the replica of those who may not
             for change in changes:
                 if change["table"] == "hour_blocks":
                     change["values"]["price"] = None

@@ -83,6 +83,26 @@ def test_an_unknown_sender_is_recorded_as_a_contact_then_redirected(door: Door) 
     assert _checks(again)["Contact"] is True
 
 
+def test_a_redirect_answer_never_lists_the_validated_contacts(door: Door) -> None:
+    body = door.file(email="cy@globex.test").json()
+    checks = {c["name"]: c for c in body["checks"]}
+    assert "validated support contacts" in checks["Validated contact"]["words"]
+    assert "ann@globex.test" not in str(body)
+    assert "bo@globex.test" not in str(body)
+
+
+def test_a_long_address_with_no_name_is_recorded_within_the_name_column(door: Door) -> None:
+    """The address stands in for a missing name; contacts.name holds 200 characters and
+    PostgreSQL refuses more (once a 500)."""
+    email = "z" * 230 + "@globex.test"
+    r = door.file(email=email)  # no name
+    assert r.status_code == 201, r.text
+    with session_scope(door.world.sessions) as s:
+        contact = s.scalar(select(Contact).where(Contact.email == email))
+        assert contact is not None
+        assert contact.name == email[:200]
+
+
 def test_a_channel_not_on_the_plan_is_kept_and_flagged(door: Door) -> None:
     body = door.file(email="dee@initech.test", organisation="Initech", channel="phone").json()
     assert body["status"] == "flagged"

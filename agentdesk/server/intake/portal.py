@@ -151,7 +151,7 @@ def create_portal(state: ServerState, limit: RateLimit | None = None) -> FastAPI
                 "email": values["email"].strip(), "name": values["name"].strip() or None,
                 "organisation": values["organisation"].strip(),
                 "subject": values["subject"].strip(), "description": values["description"],
-                "urgency": int(values["urgency"]) if values["urgency"].isdigit() else 0,
+                "urgency": _urgency(values["urgency"]),
                 "channel": "portal",
             })
         except ValidationError as exc:
@@ -193,3 +193,11 @@ def mount_portal(app: FastAPI, state: ServerState) -> None:
     install_error_handlers(portal)
     app.state.portal = portal
     app.mount("/portal", portal)
+
+
+def _urgency(text: str) -> int:
+    """The form's urgency as a number for validation to judge; anything that is not one or two
+    ASCII digits ("²", a 5,000-digit string) is 0, which validation then names as out of range.
+    ``str.isdigit`` alone admits characters ``int`` refuses."""
+    text = text.strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 2 else 0

@@ -19,10 +19,11 @@ import queue
 import threading
 import uuid
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import String, func, select
 from sqlalchemy.orm import Session
 
 from ...models import (
@@ -47,6 +48,10 @@ from ...sync.protocol import Mutation, MutationResult, PushRequest
 from ..deps import ServerState
 from ..errors import ApiError
 from ..sync_service import push
+
+#: ``contacts.name``'s length: an address used as the name (no name given) may be longer.
+_NAME_TYPE = Contact.__table__.c.name.type
+CONTACT_NAME_MAX = (_NAME_TYPE.length or 200) if isinstance(_NAME_TYPE, String) else 200
 
 #: The organisation that holds requests naming an organisation we do not know.
 HOLDING_ORGANISATION = "Unmatched requests"
@@ -105,7 +110,12 @@ class _Batcher:
     def push(self, args: dict[str, object], client_time: datetime) -> MutationResult:
         future: Future[MutationResult] = Future()
         self.queue.put((args, client_time, future))
-        return future.result(timeout=120)
+        try:
+            return future.result(timeout=120)
+        except FutureTimeout:
+            raise ApiError(503, "unavailable", "the support desk is too busy to record your "
+                           "request just now; please try again in a minute",
+                           headers={"Retry-After": "60"}) from None
 
     def _run(self) -> None:
         while True:
@@ -155,8 +165,11 @@ def intake_user(state: ServerState, tenant_id: uuid.UUID) -> User:
 
 def _intake_user(state: ServerState, tenant_id: uuid.UUID) -> User:
     username = f"intake-{tenant_id.hex[:20]}"
+    # In this team only, and only the password-less account intake made: a username chosen
+    # in another team must never stand in for it.
+    mine = (User.username == username, User.tenant_id == tenant_id, User.password_hash.is_(None))
     with session_scope(state.read_sessions) as s:
-        user = s.scalar(select(User).where(User.username == username))
+        user = s.scalar(select(User).where(*mine))
         if user is not None:
             s.expunge(user)
             return user
@@ -165,7 +178,7 @@ def _intake_user(state: ServerState, tenant_id: uuid.UUID) -> User:
         s.add(User(tenant_id=tenant_id, username=username, display_name="Support portal",
                    email=None, role=Role.AGENT, active=False, password_hash=None))
     with session_scope(state.read_sessions) as s:
-        user = s.scalar(select(User).where(User.username == username))
+        user = s.scalar(select(User).where(*mine))
         assert user is not None
         s.expunge(user)
         return user
@@ -217,7 +230,8 @@ def _find_or_record(
             contact_id = _contact_by_email(s, org_id, email)
         if contact_id is None:
             contact = Contact(tenant_id=tenant_id, organisation_id=org_id,
-                              name=req.name.strip() or email, email=email, validated=False)
+                              name=(req.name.strip() or email)[:CONTACT_NAME_MAX],
+                              email=email, validated=False)
             s.add(contact)
             s.flush()
             contact_id = contact.id
@@ -283,7 +297,11 @@ def _outcome(state: ServerState, ticket_id: uuid.UUID, org_known: bool, contact_
               "This is the first request from this email address; we recorded you as a "
               "contact of your organisation."),
         Check("Validated contact", redirect is None,
-              "You are a validated support contact." if redirect is None else redirect.body),
+              "You are a validated support contact." if redirect is None else
+              # Never the internal history line: it names the validated contacts and their
+              # email addresses, which a public form must not hand to whoever types a name.
+              "You are not one of your organisation's validated support contacts yet, so we "
+              "cannot work on this request until one of them confirms it."),
         Check("Channel", code != "channel_not_in_plan",
               f"{req.channel.capitalize()} support is included in the plan."
               if code != "channel_not_in_plan" else entitlement.body if entitlement else ""),
