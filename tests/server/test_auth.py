@@ -121,8 +121,17 @@ def test_bad_credentials_give_no_hint(client: TestClient, world: World) -> None:
     assert wrong_password.json()["error"]["message"] == "wrong username or password"
 
 
+@pytest.fixture
+def frozen_sign_in_clock(monkeypatch: pytest.MonkeyPatch) -> datetime:
+    """Sign-in's clock stands still, so a Retry-After is exact however slow the machine is (a
+    loaded CI once took over a second between a failure and the next try and read 29, not 30)."""
+    now = utcnow()
+    monkeypatch.setattr("agentdesk.server.routes.auth.utcnow", lambda: now)
+    return now
+
+
 def test_failures_slow_down_that_username_from_that_address_only(
-    make_app: Callable[..., FastAPI], world: World
+    make_app: Callable[..., FastAPI], world: World, frozen_sign_in_clock: datetime
 ) -> None:
     """Finding 5 of issue 9: five wrong passwords used to lock the username for everyone,
     the owner's right password included, so anyone could lock a teammate out."""
@@ -150,7 +159,8 @@ def test_failures_slow_down_that_username_from_that_address_only(
 
 
 def test_the_delay_grows_with_every_further_failure(
-    make_app: Callable[..., FastAPI], world: World, sessions: sessionmaker[Session]
+    make_app: Callable[..., FastAPI], world: World, sessions: sessionmaker[Session],
+    frozen_sign_in_clock: datetime,
 ) -> None:
     app = make_app(login_failures_per_user=2, login_failures_per_address=100,
                    login_failure_window=timedelta(minutes=10), login_delay=timedelta(seconds=30))
