@@ -1,8 +1,9 @@
 """The desktop's start-up composition: which server, which replica, which sign-in.
 
 This module joins layers the UI may not: it starts local mode (the embedded server, i.e.
-``agentdesk.server`` code) and hands the UI plain objects - a :class:`~agentdesk.ui.main_window.
-Workspace` holding the replica, the API client and the sync engine. Every method of
+``agentdesk.server`` code) and hands the UI plain objects - a
+:class:`~agentdesk.ui.shell.main_window.Workspace` holding the replica, the API client and the
+sync engine. Every method of
 :class:`DesktopLauncher` blocks (network, disk, starting a server); the UI calls them from its
 background operations, never on the GUI thread.
 
@@ -35,9 +36,9 @@ from .sync.credentials import TokenStore
 from .sync.engine import SyncEngine
 from .sync.replica import Replica
 from .sync.server_url import normalise_server, normalise_url
-from .ui.app import run_desktop
-from .ui.main_window import Workspace
-from .ui.sign_in import LocalPerson, SignedIn
+from .ui.shell.app import run_desktop
+from .ui.shell.main_window import Workspace
+from .ui.shell.sign_in import LocalPerson, SignedIn
 
 log = logging.getLogger(__name__)
 

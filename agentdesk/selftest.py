@@ -63,8 +63,8 @@ def _run(out: TextIO, work: Path, started: float, timeout: float) -> int:
     from . import __version__
     from .desktop import DesktopLauncher
     from .models import Ticket
-    from .ui.app import DesktopController
-    from .ui.main_window import MainWindow
+    from .ui.shell.app import DesktopController
+    from .ui.shell.main_window import MainWindow
     from .ui.theme import app_icon, resources_dir
 
     class MemoryKeyring(KeyringBackend):

@@ -61,7 +61,7 @@ from agentdesk.queries import dashboard as figures  # noqa: E402
 from agentdesk.queries.dashboard import Section  # noqa: E402
 from agentdesk.sync.replica import Replica  # noqa: E402
 from agentdesk.ui.dashboard import DashboardView  # noqa: E402
-from agentdesk.ui.queue_model import QueueQuery, fetch_keys  # noqa: E402
+from agentdesk.ui.queue.model import QueueQuery, fetch_keys  # noqa: E402
 from agentdesk.ui.sla_display import SlaClock  # noqa: E402
 from tests.ui.queue_fixtures import OFFICE, QueueData, generate  # noqa: E402
 

@@ -33,8 +33,8 @@ def _one(data: Path) -> tuple[float, float, float, float]:
     from agentdesk.models.db import make_engine, sqlite_url
     from agentdesk.models.migrate import upgrade
     from agentdesk.server.demo import generate_demo
-    from agentdesk.ui.app import DesktopController
-    from agentdesk.ui.main_window import MainWindow
+    from agentdesk.ui.shell.app import DesktopController
+    from agentdesk.ui.shell.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([])
     store = QSettings(str(data / "settings.ini"), QSettings.Format.IniFormat)

@@ -1,6 +1,6 @@
 """How long the GUI thread stalls while pulls arrive and the agent clicks, over 100,000 tickets.
 
-Drives the real :class:`~agentdesk.ui.main_window.MainWindow` (queue, ticket panel, contact
+Drives the real :class:`~agentdesk.ui.shell.main_window.MainWindow` (queue, ticket panel, contact
 panel, timer, sync bridge) attached to a replica of 100,000 open tickets, in a process of its
 own (the replica is built first, by the generator of ``tests/ui/queue_fixtures.py``, as
 ``bench/queue_bench.py`` does). While it runs:
@@ -64,7 +64,7 @@ from agentdesk.sync.engine import SyncEngine
 from agentdesk.sync.protocol import PullResponse
 from agentdesk.sync.replica import Replica
 from agentdesk.sync.rows import row_to_wire
-from agentdesk.ui.main_window import MainWindow, Workspace
+from agentdesk.ui.shell.main_window import MainWindow, Workspace
 from tests.ui.queue_fixtures import generate
 
 N_TICKETS = 100_000

@@ -1,5 +1,5 @@
-"""Benchmark of the work queue at 100,000 open tickets (``agentdesk.ui.queue_model`` and
-``agentdesk.ui.queue_view``), headless (``QT_QPA_PLATFORM=offscreen``).
+"""Benchmark of the work queue at 100,000 open tickets (``agentdesk.ui.queue.model`` and
+``agentdesk.ui.queue.view``), headless (``QT_QPA_PLATFORM=offscreen``).
 
 Builds a temporary SQLite replica with 100,000 open tickets (Core bulk inserts, the generator of
 ``tests/ui/queue_fixtures.py``), then prints one JSON line per figure: the median (and p95 where
@@ -26,7 +26,7 @@ the ratio against it, so the figures stay comparable when the machine is busy:
   due times computed) and warm (cached), on the worker thread.
 
 * ``desktop``: in a child process started after the rest, as the desktop runs: the real
-  :class:`~agentdesk.ui.main_window.MainWindow` attached to a :class:`Replica` over the same
+  :class:`~agentdesk.ui.shell.main_window.MainWindow` attached to a :class:`Replica` over the same
   100k-ticket file (its sync engine pointed at a closed loopback port, so it goes offline as
   a desktop without a network would), timed from ``attach`` to the window's first paint and
   to the first screen of queue rows painted (the key query runs on a worker thread, as in the
@@ -70,14 +70,14 @@ from sqlalchemy import Table, update  # noqa: E402
 
 from agentdesk.models import Ticket  # noqa: E402
 from agentdesk.policy.calendar import BusinessCalendar  # noqa: E402
-from agentdesk.ui.queue_model import (  # noqa: E402
+from agentdesk.ui.queue.model import (  # noqa: E402
     Column,
     QueueModel,
     QueueQuery,
     SavedView,
     fetch_keys,
 )
-from agentdesk.ui.queue_view import QueueView  # noqa: E402
+from agentdesk.ui.queue.view import QueueView  # noqa: E402
 from agentdesk.ui.sla_display import SlaClock  # noqa: E402
 from tests.ui.queue_fixtures import OFFICE, generate  # noqa: E402
 
@@ -402,8 +402,8 @@ def desktop(path: str, tenant: str, user: str) -> None:
     from agentdesk.sync.client import ApiClient, UserInfo
     from agentdesk.sync.engine import SyncEngine
     from agentdesk.sync.replica import Replica
-    from agentdesk.ui.main_window import MainWindow, Workspace
-    from agentdesk.ui.sync_bridge import ReplicaChange
+    from agentdesk.ui.shell.main_window import MainWindow, Workspace
+    from agentdesk.ui.shell.sync_bridge import ReplicaChange
 
     qInstallMessageHandler(quiet)
     app = QApplication.instance() or QApplication(sys.argv[:1])

@@ -45,8 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     from agentdesk.exports.statement_pdf import save_statement_pdf
     from agentdesk.models import HourBlock, Organisation
     from agentdesk.queries.statement import read_statement
-    from agentdesk.ui.app import DesktopController
-    from agentdesk.ui.main_window import MainWindow
+    from agentdesk.ui.shell.app import DesktopController
+    from agentdesk.ui.shell.main_window import MainWindow
     from agentdesk.ui.theme import app_icon, apply_theme
 
     app = QApplication(sys.argv[:1])

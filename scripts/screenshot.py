@@ -53,9 +53,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from agentdesk.desktop import DesktopLauncher
     from agentdesk.ui import settings
-    from agentdesk.ui.app import DesktopController
-    from agentdesk.ui.main_window import MainWindow
-    from agentdesk.ui.queue_model import SlaStateRole
+    from agentdesk.ui.queue.model import SlaStateRole
+    from agentdesk.ui.shell.app import DesktopController
+    from agentdesk.ui.shell.main_window import MainWindow
     from agentdesk.ui.theme import app_icon, apply_theme
 
     app = QApplication(sys.argv[:1])

@@ -93,7 +93,7 @@ def test_without_the_desktop_extra_the_app_says_what_to_install(tmp_path: Path) 
 
 def test_the_desktop_starts_without_the_postgres_driver(tmp_path: Path) -> None:
     _run_without({"psycopg", "psycopg_binary"}, """
-        import agentdesk.desktop, agentdesk.local_mode, agentdesk.ui.main_window
+        import agentdesk.desktop, agentdesk.local_mode, agentdesk.ui.shell.main_window
         assert "psycopg" not in sys.modules
     """, tmp_path)
 

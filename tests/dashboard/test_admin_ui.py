@@ -16,7 +16,7 @@ from agentdesk.models import Role
 from agentdesk.sync import admin as api
 from agentdesk.sync.client import Forbidden, Unauthorized
 from agentdesk.ui.admin import AdminDialog, calendar_preview, parse_hours
-from agentdesk.ui.main_window import MainWindow, Workspace
+from agentdesk.ui.shell.main_window import MainWindow, Workspace
 from tests.dashboard.conftest import LeadDesk, desk_for
 from tests.ui.shell_fixtures import shell_settings
 

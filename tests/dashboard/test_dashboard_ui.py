@@ -21,7 +21,7 @@ from agentdesk.queries import dashboard as figures
 from agentdesk.queries.dashboard import SlaBucket, TicketFilter
 from agentdesk.ui.dashboard import DashboardView
 from agentdesk.ui.dashboard.charts import BarChart
-from agentdesk.ui.main_window import MainWindow, Workspace
+from agentdesk.ui.shell.main_window import MainWindow, Workspace
 from tests.dashboard.conftest import LeadDesk, desk_for
 from tests.ui.shell_fixtures import shell_settings, sync_threads
 

@@ -33,7 +33,7 @@ from agentdesk.policy.sla import SlaState, sla_status
 from agentdesk.server.app import create_app
 from agentdesk.server.demo import DEMO_TEAM_NAME, DEMO_TIMEZONE, DEMO_USERS, VERSION_BATCH
 from agentdesk.server.settings import ServerSettings
-from agentdesk.ui.ticket_view import describe_event
+from agentdesk.ui.ticket.view import describe_event
 from tests.plugins.demo_data import NOW, DemoDatabase, billing_overview
 
 OPEN = {TicketStatus.NEW, TicketStatus.TRIAGED, TicketStatus.IN_PROGRESS,

@@ -9,7 +9,8 @@ prefixed ``shell_`` like the other engineers' ``panel_`` fixtures in tests/plugi
   demo team (the demo hashes eleven passwords with production argon2 settings: seconds) and
   copied into the test's data directory, so each test starts local mode as a second start.
 * ``shell_app``: the real start-up (:class:`~agentdesk.desktop.DesktopLauncher` +
-  :class:`~agentdesk.ui.app.DesktopController` + :class:`~agentdesk.ui.main_window.MainWindow`)
+  :class:`~agentdesk.ui.shell.app.DesktopController` +
+  :class:`~agentdesk.ui.shell.main_window.MainWindow`)
   with fast sync timings, shut down (and checked to have stopped its threads) after the test.
 """
 
@@ -29,8 +30,8 @@ from pytestqt.qtbot import QtBot
 from agentdesk.desktop import DesktopLauncher
 from agentdesk.local_mode import start_local_mode
 from agentdesk.paths import data_dir
-from agentdesk.ui.app import DesktopController
-from agentdesk.ui.main_window import MainWindow
+from agentdesk.ui.shell.app import DesktopController
+from agentdesk.ui.shell.main_window import MainWindow
 from tests.plugins.live_team import MemoryKeyring
 
 #: Tickets in the test demo (the demo resolves most; a handful stay open).

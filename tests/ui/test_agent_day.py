@@ -25,11 +25,11 @@ from agentdesk.sync.engine import SyncEngine
 from agentdesk.sync.protocol import PullRequest
 from agentdesk.sync.replica import Replica
 from agentdesk.ui import settings
-from agentdesk.ui.contact_panel import ContactPanel
-from agentdesk.ui.queue_model import Column, QueueModel, SavedView
-from agentdesk.ui.settings_dialog import SettingsDialog
-from agentdesk.ui.sign_in import SignedIn, SignInDialog
-from agentdesk.ui.ticket_panel import TicketPanel
+from agentdesk.ui.contacts.panel import ContactPanel
+from agentdesk.ui.queue.model import Column, QueueModel, SavedView
+from agentdesk.ui.shell.settings_dialog import SettingsDialog
+from agentdesk.ui.shell.sign_in import SignedIn, SignInDialog
+from agentdesk.ui.ticket.panel import TicketPanel
 from tests.plugins.live_team import Desk, Team
 from tests.plugins.panels import PanelDesk, new_ticket
 from tests.ui.queue_fixtures import listed_ids

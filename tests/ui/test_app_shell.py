@@ -21,7 +21,8 @@ from pytestqt.qtbot import QtBot
 from agentdesk.sync.engine import SyncStatus
 from agentdesk.sync.replica import RejectionInfo
 from agentdesk.ui import settings
-from agentdesk.ui.main_window import (
+from agentdesk.ui.queue.model import Column, SavedView
+from agentdesk.ui.shell.main_window import (
     GEOMETRY_KEY,
     LAST_VIEW_KEY,
     MAIN_SPLITTER_KEY,
@@ -30,11 +31,10 @@ from agentdesk.ui.main_window import (
     MainWindow,
     Workspace,
 )
-from agentdesk.ui.notifications import Notifier
-from agentdesk.ui.queue_model import Column, SavedView
+from agentdesk.ui.shell.notifications import Notifier
+from agentdesk.ui.shell.status_bar import RejectionsDialog, SyncStatusBar, relative_time
+from agentdesk.ui.shell.sync_bridge import ReplicaChange
 from agentdesk.ui.sla_display import SlaClock, SlaInputs, is_dark
-from agentdesk.ui.status_bar import RejectionsDialog, SyncStatusBar, relative_time
-from agentdesk.ui.sync_bridge import ReplicaChange
 from agentdesk.ui.theme import apply_theme
 from tests.plugins.live_team import Desk, Team
 from tests.plugins.panels import PanelDesk, new_ticket

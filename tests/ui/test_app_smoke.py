@@ -25,9 +25,9 @@ from agentdesk.models import EventKind, Level, Role, Ticket, TicketEvent, Ticket
 from agentdesk.models.db import make_engine, make_session_factory, session_scope, sqlite_url
 from agentdesk.policy.queue import queue_key
 from agentdesk.policy.workflow import OPEN_STATUSES
-from agentdesk.ui.main_window import MainWindow
-from agentdesk.ui.queue_model import Column, QueueModel, SavedView, TicketIdRole
-from agentdesk.ui.ticket_panel import TellCustomerDialog, TicketPanel
+from agentdesk.ui.queue.model import Column, QueueModel, SavedView, TicketIdRole
+from agentdesk.ui.shell.main_window import MainWindow
+from agentdesk.ui.ticket.panel import TellCustomerDialog, TicketPanel
 from tests.ui.queue_fixtures import listed_ids
 from tests.ui.shell_fixtures import (
     Shell,

@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from agentdesk.models import Contact, EventKind, Organisation, Ticket, TicketEvent, TicketStatus
 from agentdesk.models.versioning import enable_stamping
-from agentdesk.ui.contact_panel import ContactPanel
-from agentdesk.ui.ticket_panel import TicketPanel
+from agentdesk.ui.contacts.panel import ContactPanel
+from agentdesk.ui.ticket.panel import TicketPanel
 from tests.plugins.live_team import Desk, Team, ticket_args
 from tests.plugins.panels import TEAM_TZ, FakeClock, PanelDesk, new_ticket
 

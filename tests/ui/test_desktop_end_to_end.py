@@ -22,8 +22,8 @@ from agentdesk.server.embedded import EmbeddedServer
 from agentdesk.server.settings import ServerSettings
 from agentdesk.sync.client import ApiClient, Unauthorized
 from agentdesk.ui import settings
-from agentdesk.ui.main_window import MainWindow
-from agentdesk.ui.sign_in import SignInDialog
+from agentdesk.ui.shell.main_window import MainWindow
+from agentdesk.ui.shell.sign_in import SignInDialog
 from tests.plugins.live_team import PASSWORD, MemoryKeyring, Team
 from tests.ui.shell_fixtures import (
     Shell,

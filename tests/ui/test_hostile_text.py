@@ -17,10 +17,10 @@ from sqlalchemy import update
 
 from agentdesk.models import Contact, Organisation
 from agentdesk.ui import panel_widgets
-from agentdesk.ui.contact_panel import ContactPanel
-from agentdesk.ui.queue_model import Column, QueueModel
-from agentdesk.ui.queue_view import QueueView
-from agentdesk.ui.ticket_panel import TicketPanel
+from agentdesk.ui.contacts.panel import ContactPanel
+from agentdesk.ui.queue.model import Column, QueueModel
+from agentdesk.ui.queue.view import QueueView
+from agentdesk.ui.ticket.panel import TicketPanel
 from tests.plugins.live_team import Desk, Team, ticket_args
 from tests.plugins.panels import PanelDesk
 

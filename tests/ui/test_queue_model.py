@@ -28,7 +28,7 @@ from agentdesk.policy.queue import queue_key as policy_queue_key
 from agentdesk.policy.sla import SlaState, sla_status
 from agentdesk.policy.workflow import OPEN_STATUSES
 from agentdesk.ui import background
-from agentdesk.ui.queue_model import (
+from agentdesk.ui.queue.model import (
     Column,
     QueueModel,
     SavedView,
@@ -498,7 +498,7 @@ def test_changes_during_a_query_in_flight_are_not_lost(
 ) -> None:
     """The worker reads the list, then a pull changes a ticket before the list is applied:
     the change must be re-applied on top of the (older) list."""
-    import agentdesk.ui.queue_model as qm
+    import agentdesk.ui.queue.model as qm
 
     model = make_model(engine, data, asynchronous=True)
     with qtbot.waitSignal(model.queryApplied, timeout=10_000):
@@ -534,7 +534,7 @@ def test_a_query_finishing_after_the_model_was_deleted_is_dropped_quietly(
 ) -> None:
     """Closing the window deletes the model while a worker may still be reading; its result
     arriving afterwards must not touch the deleted C++ object (an exception in the Qt loop)."""
-    import agentdesk.ui.queue_model as qm
+    import agentdesk.ui.queue.model as qm
 
     model = make_model(engine, data, asynchronous=True)
     with qtbot.waitSignal(model.queryApplied, timeout=10_000):
@@ -584,7 +584,7 @@ def test_query_failures_are_reported(qtbot: QtBot, engine: Engine, data: QueueDa
     model = make_model(engine, data, asynchronous=True)
     with qtbot.waitSignal(model.queryApplied, timeout=10_000):
         pass
-    import agentdesk.ui.queue_model as qm
+    import agentdesk.ui.queue.model as qm
 
     def broken(*_args: Any) -> list[Any]:
         raise RuntimeError("replica is locked")

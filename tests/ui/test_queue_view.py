@@ -17,8 +17,8 @@ from sqlalchemy import Engine, event
 
 from agentdesk.policy.calendar import BusinessCalendar
 from agentdesk.policy.sla import SlaState
-from agentdesk.ui.queue_model import Column, QueueModel, SavedView, SlaStateRole
-from agentdesk.ui.queue_view import QueueView
+from agentdesk.ui.queue.model import Column, QueueModel, SavedView, SlaStateRole
+from agentdesk.ui.queue.view import QueueView
 from agentdesk.ui.sla_display import SlaClock
 from tests.ui.queue_fixtures import OFFICE, QueueData, queue_db
 

@@ -13,7 +13,7 @@ from pytestqt.qtbot import QtBot
 from agentdesk.sync.client import ApiClient, Offline
 from agentdesk.sync.engine import SyncEngine
 from agentdesk.sync.replica import Replica
-from agentdesk.ui.sync_bridge import SyncBridge
+from agentdesk.ui.shell.sync_bridge import SyncBridge
 from tests.plugins.silent_server import SilentServer
 
 

@@ -14,7 +14,7 @@ from pytestqt.qtbot import QtBot
 from agentdesk import __version__
 from agentdesk.cli import build_parser
 from agentdesk.paths import data_dir
-from agentdesk.ui.about import about_lines
+from agentdesk.ui.shell.about import about_lines
 from agentdesk.ui.theme import ICON_SIZES, app_icon, resources_dir
 from tests.ui.shell_fixtures import (
     Shell,

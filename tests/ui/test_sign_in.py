@@ -11,7 +11,7 @@ from pytestqt.qtbot import QtBot
 from agentdesk.sync.client import BadRequest, Offline, ServerError, TlsError, Unauthorized
 from agentdesk.sync.credentials import TokenStore
 from agentdesk.sync.server_url import normalise_server
-from agentdesk.ui.sign_in import SignedIn, SignInDialog, describe_sign_in_error
+from agentdesk.ui.shell.sign_in import SignedIn, SignInDialog, describe_sign_in_error
 from tests.plugins.live_team import PASSWORD, MemoryKeyring, Team, free_port, keyring_backend
 from tests.ui.shell_fixtures import shell_keyring
 

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from agentdesk.models import Ticket
 from agentdesk.sync.engine import AppliedPage, SyncStatus
 from agentdesk.sync.protocol import Change, Mutation, PullResponse
-from agentdesk.ui.sync_bridge import (
+from agentdesk.ui.shell.sync_bridge import (
     ReplicaChange,
     SyncBridge,
     change_of_applied,

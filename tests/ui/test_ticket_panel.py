@@ -28,8 +28,8 @@ from agentdesk.models import (
 from agentdesk.policy.plans import seed_plans
 from agentdesk.ui.panel_widgets import parse_money
 from agentdesk.ui.sla_display import default_team_calendar
-from agentdesk.ui.ticket_panel import TicketPanel
-from agentdesk.ui.ticket_view import Action, Me, Person, TicketView, action_refusals
+from agentdesk.ui.ticket.panel import TicketPanel
+from agentdesk.ui.ticket.view import Action, Me, Person, TicketView, action_refusals
 from tests.plugins.live_team import Desk, Team, ticket_args
 from tests.plugins.panels import PanelDesk, new_ticket
 
@@ -561,8 +561,8 @@ def test_a_ticket_the_replica_does_not_have_is_said_so(
 def test_the_panel_rereads_only_for_changes_that_touch_its_ticket(
     qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from agentdesk.ui import ticket_panel
-    from agentdesk.ui.sync_bridge import ReplicaChange
+    from agentdesk.ui.shell.sync_bridge import ReplicaChange
+    from agentdesk.ui.ticket import panel as ticket_panel
 
     desk = panel_desk("agent")
     shown, other = new_ticket(desk, panel_team), new_ticket(desk, panel_team)

@@ -25,7 +25,7 @@ from agentdesk.sync.replica import Replica
 from agentdesk.ui import background
 from agentdesk.ui.panel_widgets import local_text
 from agentdesk.ui.settings import IDLE_MINUTES
-from agentdesk.ui.timer_widget import TimerTray, TimerWidget, entry_problem
+from agentdesk.ui.timer.widget import TimerTray, TimerWidget, entry_problem
 from tests.plugins.live_team import Desk, Team
 from tests.plugins.panels import FakeClock, PanelDesk, new_ticket
 
@@ -421,7 +421,7 @@ def test_escalating_the_ticket_makes_the_running_timer_billable_from_then_on(
 
 
 def test_raw_minutes_never_read_as_zero_while_time_counts() -> None:
-    from agentdesk.ui.timer_widget import _minutes_text
+    from agentdesk.ui.timer.widget import _minutes_text
 
     assert _minutes_text(timedelta(0)) == "0m"
     assert _minutes_text(timedelta(seconds=2)) == "<1m"
@@ -486,7 +486,7 @@ def test_the_prepaid_balance_and_what_expires_next(
 
 def test_prepaid_text_when_every_block_expired_or_is_used_up() -> None:
     from agentdesk.policy import billing
-    from agentdesk.ui.timer_widget import Prepaid, prepaid_text
+    from agentdesk.ui.timer.widget import Prepaid, prepaid_text
 
     org = uuid.uuid4()
     when = datetime(2026, 9, 1, 12, 0, tzinfo=UTC)

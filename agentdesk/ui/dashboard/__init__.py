@@ -17,12 +17,12 @@ from PySide6.QtGui import QAction, QKeySequence
 
 from ...models import Role
 from ...queries.dashboard import TicketFilter
-from ..queue_model import SavedView
+from ..queue.model import SavedView
 from .view import DashboardView
 
 if TYPE_CHECKING:
-    from ..main_window import MainWindow, Workspace
-    from ..sync_bridge import SyncBridge
+    from ..shell.main_window import MainWindow, Workspace
+    from ..shell.sync_bridge import SyncBridge
 
 __all__ = ["DASHBOARD_ROLES", "DashboardView", "attach", "detach", "show_dashboard",
            "show_filtered"]

@@ -41,7 +41,7 @@ from ...queries import dashboard as figures
 from ...queries.dashboard import Count, Dashboard, Section, TicketFilter
 from ...sync.replica import Replica
 from .. import background
-from ..sync_bridge import ReplicaChange
+from ..shell.sync_bridge import ReplicaChange
 from .charts import BarChart
 from .tables import FigureRow, FigureTable
 

@@ -107,14 +107,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import sessionmaker
 
-from ..models import Contact, Organisation, Ticket, TicketEvent, User, WaitingPeriod
-from ..models.db import unicode_lower
-from ..policy.plans import TIERS, ResponseTarget
-from ..policy.sla import SlaState, SlaStatus
-from ..policy.workflow import NEW, OPEN_STATUSES, STATUSES, WAITING_ON_CUSTOMER, label
-from ..queries.dashboard import TicketFilter
-from . import background
-from .sla_display import (
+from ...models import Contact, Organisation, Ticket, TicketEvent, User, WaitingPeriod
+from ...models.db import unicode_lower
+from ...policy.plans import TIERS, ResponseTarget
+from ...policy.sla import SlaState, SlaStatus
+from ...policy.workflow import NEW, OPEN_STATUSES, STATUSES, WAITING_ON_CUSTOMER, label
+from ...queries.dashboard import TicketFilter
+from .. import background
+from ..sla_display import (
     AT_RISK_SHARE,
     LOADING,
     SlaClock,

@@ -61,7 +61,7 @@ from PySide6.QtWidgets import (
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..models import (
+from ...models import (
     Organisation,
     Role,
     RunningTimer,
@@ -72,11 +72,11 @@ from ..models import (
     new_id,
     utcnow,
 )
-from ..policy import billing
-from ..policy.billing import (
+from ...policy import billing
+from ...policy.billing import (
     WorkItem,
 )
-from ..queries.balances import (
+from ...queries.balances import (
     Prepaid,
     PrepaidFigures,
     RunningInfo,
@@ -89,11 +89,11 @@ from ..queries.balances import (
     valid_zone,
     zone_of,
 )
-from ..sync.bounds import MAX_SPAN
-from ..sync.mutators import TIMEKEEPERS
-from ..sync.replica import Replica
-from . import background
-from .panel_widgets import (
+from ...sync.bounds import MAX_SPAN
+from ...sync.mutators import TIMEKEEPERS
+from ...sync.replica import Replica
+from .. import background
+from ..panel_widgets import (
     InlineMessage,
     MutationRunner,
     local_text,
@@ -102,7 +102,7 @@ from .panel_widgets import (
     show_availability,
     tray_text,
 )
-from .settings import IDLE_MINUTES
+from ..settings import IDLE_MINUTES
 
 log = logging.getLogger(__name__)
 

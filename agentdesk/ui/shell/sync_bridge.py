@@ -7,7 +7,7 @@ that always arrive on the GUI thread, through the event loop, so a slot never ru
 replica's commit or on the wrong thread.
 
 The queue needs more than "something changed": it updates rows in place
-(:meth:`~agentdesk.ui.queue_model.QueueModel.apply_changes`) and so needs *which* tickets a pull
+(:meth:`~agentdesk.ui.queue.model.QueueModel.apply_changes`) and so needs *which* tickets a pull
 touched. The engine tells its page observers (:meth:`SyncEngine.add_page_observer`) what each
 committed page changed, so the bridge collects the ticket ids of the page (tickets, their
 events and waiting periods) plus the tickets of the pending mutations the page rebased (a
@@ -29,9 +29,9 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
 
-from ..sync.engine import AppliedPage, SyncEngine, SyncStatus
-from ..sync.protocol import Change, Mutation, PullResponse
-from ..sync.replica import RejectionInfo, Replica
+from ...sync.engine import AppliedPage, SyncEngine, SyncStatus
+from ...sync.protocol import Change, Mutation, PullResponse
+from ...sync.replica import RejectionInfo, Replica
 
 log = logging.getLogger(__name__)
 

@@ -29,8 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..policy.sla import SlaState
-from ..sync.client import (
+from ...policy.sla import SlaState
+from ...sync.client import (
     ApiClient,
     ApiError,
     BadRequest,
@@ -41,10 +41,10 @@ from ..sync.client import (
     TlsError,
     Unauthorized,
 )
-from ..sync.credentials import SaveOutcome, TokenStore, keyring_status
-from ..sync.server_url import normalise_server
-from . import background
-from .sla_display import sla_colour
+from ...sync.credentials import SaveOutcome, TokenStore, keyring_status
+from ...sync.server_url import normalise_server
+from .. import background
+from ..sla_display import sla_colour
 
 log = logging.getLogger(__name__)
 

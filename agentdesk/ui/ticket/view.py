@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..models import (
+from ...models import (
     Calendar,
     Contact,
     EventKind,
@@ -43,16 +43,16 @@ from ..models import (
     User,
     WaitingPeriod,
 )
-from ..models import event_payloads as ev
-from ..policy import contacts as contact_rules
-from ..policy import workflow
-from ..policy.calendar import BusinessCalendar
-from ..policy.errors import PolicyError
-from ..policy.plans import SupportPlan
-from ..policy.sla import SlaStatus, sla_status
-from ..sync.mutators import MUTATORS
-from .panel_widgets import money_text, roles_text
-from .sla_display import AT_RISK_SHARE, LOADING, default_team_calendar, target_text
+from ...models import event_payloads as ev
+from ...policy import contacts as contact_rules
+from ...policy import workflow
+from ...policy.calendar import BusinessCalendar
+from ...policy.errors import PolicyError
+from ...policy.plans import SupportPlan
+from ...policy.sla import SlaStatus, sla_status
+from ...sync.mutators import MUTATORS
+from ..panel_widgets import money_text, roles_text
+from ..sla_display import AT_RISK_SHARE, LOADING, default_team_calendar, target_text
 
 __all__ = [
     "Action",

@@ -43,15 +43,15 @@ from PySide6.QtWidgets import (
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..models import Contact, Organisation, Plan, Tenant, Ticket, TicketStatus, utcnow
-from ..policy import contacts as contact_rules
-from ..policy import entitlements, workflow
-from ..policy.errors import PolicyError
-from ..policy.plans import SupportPlan
-from ..policy.zones import zone_or_utc
-from ..queries.conversations import conversations_in_year
-from ..sync.replica import Replica
-from .panel_widgets import (
+from ...models import Contact, Organisation, Plan, Tenant, Ticket, TicketStatus, utcnow
+from ...policy import contacts as contact_rules
+from ...policy import entitlements, workflow
+from ...policy.errors import PolicyError
+from ...policy.plans import SupportPlan
+from ...policy.zones import zone_or_utc
+from ...queries.conversations import conversations_in_year
+from ...sync.replica import Replica
+from ..panel_widgets import (
     InlineMessage,
     MutationRunner,
     error_colour,

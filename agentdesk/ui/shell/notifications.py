@@ -24,12 +24,12 @@ from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 from PySide6.QtWidgets import QSystemTrayIcon
 from sqlalchemy import Engine, Table, false, select
 
-from ..models import Organisation, Ticket, WaitingPeriod
-from ..policy.sla import SlaState
-from ..policy.workflow import OPEN_STATUSES
-from . import background, settings
-from .panel_widgets import tray_text
-from .sla_display import SlaClock, SlaInputs, duration_text
+from ...models import Organisation, Ticket, WaitingPeriod
+from ...policy.sla import SlaState
+from ...policy.workflow import OPEN_STATUSES
+from .. import background, settings
+from ..panel_widgets import tray_text
+from ..sla_display import SlaClock, SlaInputs, duration_text
 from .sync_bridge import ReplicaChange
 
 log = logging.getLogger(__name__)

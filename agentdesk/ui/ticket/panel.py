@@ -1,13 +1,13 @@
 """The ticket panel: details, history, the reply/note composer and the workflow actions.
 
-It reads one ticket from the local replica (:mod:`agentdesk.ui.ticket_view`) and changes it only
+It reads one ticket from the local replica (:mod:`agentdesk.ui.ticket.view`) and changes it only
 through ``replica.mutate`` (optimistic, so it works offline; the sync engine sends it later).
 A refusal the replica makes at once is shown inline; a refusal the server makes later (a
 check-and-set conflict on assignment, say) arrives with a sync pull as a stored rejection, and
 the panel shows it beside the ticket it concerns.
 
 Every action button is enabled or disabled from the rules, with the reason as its tooltip
-(:func:`agentdesk.ui.ticket_view.action_refusals`). :meth:`TicketPanel.refresh` re-reads and
+(:func:`agentdesk.ui.ticket.view.action_refusals`). :meth:`TicketPanel.refresh` re-reads and
 re-renders without touching what the agent is typing: the composer, the picked tier and level,
 the assignee picked and an unsaved estimate all survive a sync pull.
 """
@@ -41,11 +41,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..models import Level, Role, TicketKind, TicketStatus, utcnow
-from ..policy import workflow
-from ..policy.sla import SlaState
-from ..sync.replica import Replica
-from .panel_widgets import (
+from ...models import Level, Role, TicketKind, TicketStatus, utcnow
+from ...policy import workflow
+from ...policy.sla import SlaState
+from ...sync.replica import Replica
+from ..panel_widgets import (
     InlineMessage,
     MoneyEdit,
     MutationRunner,
@@ -58,9 +58,9 @@ from .panel_widgets import (
     rich_label,
     show_availability,
 )
-from .sla_display import LOADING, sla_colour, sla_text, sla_tooltip
-from .sync_bridge import ReplicaChange
-from .ticket_view import (
+from ..shell.sync_bridge import ReplicaChange
+from ..sla_display import LOADING, sla_colour, sla_text, sla_tooltip
+from .view import (
     Action,
     HistoryItem,
     Me,

@@ -26,10 +26,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..policy.sla import SlaState
-from ..sync.engine import SyncStatus
-from ..sync.replica import RejectionInfo
-from .sla_display import is_dark, sla_colour
+from ...policy.sla import SlaState
+from ...sync.engine import SyncStatus
+from ...sync.replica import RejectionInfo
+from ..sla_display import is_dark, sla_colour
 
 __all__ = ["RejectionsDialog", "SyncStatusBar", "mutation_label", "relative_time"]
 

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from ... import __version__
-from ..theme import app_icon
+from .... import __version__
+from ...theme import app_icon
 
 if TYPE_CHECKING:
     from ..main_window import Workspace

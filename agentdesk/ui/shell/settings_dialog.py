@@ -28,11 +28,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..policy.sla import SlaState
-from ..sync.server_url import normalise_server
-from . import settings
-from .sla_display import sla_colour
-from .theme import THEMES
+from ...policy.sla import SlaState
+from ...sync.server_url import normalise_server
+from .. import settings
+from ..sla_display import sla_colour
+from ..theme import THEMES
 
 __all__ = ["SettingsDialog"]
 

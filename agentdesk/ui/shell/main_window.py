@@ -5,7 +5,7 @@ first time): it opens on a message page, and :meth:`MainWindow.attach` later giv
 :class:`Workspace` (a signed-in replica with its sync engine) and builds the panels over it;
 :meth:`MainWindow.detach` takes them down again (sign out, switching servers, quitting) and
 joins the sync thread. Which workspace, and when, is the start-up controller's business
-(:mod:`agentdesk.ui.app`).
+(:mod:`agentdesk.ui.shell.app`).
 
 Layout state (geometry, splitters, queue columns, the last saved view) is UI state, not a
 preference: it lives in QSettings under ``ui/`` and is restored silently.
@@ -37,21 +37,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..sync.client import ApiClient, UserInfo
-from ..sync.engine import SyncEngine, SyncStatus
-from ..sync.replica import RejectionInfo, Replica
-from . import admin, background, dashboard
-from .consultant.workbench import ConsultantWorkbench
-from .contact_panel import ContactPanel
+from ...sync.client import ApiClient, UserInfo
+from ...sync.engine import SyncEngine, SyncStatus
+from ...sync.replica import RejectionInfo, Replica
+from .. import admin, background, dashboard
+from ..consultant.workbench import ConsultantWorkbench
+from ..contacts.panel import ContactPanel
+from ..queue.model import VIEW_LABELS, QueueModel, SavedView
+from ..queue.view import QueueView
+from ..theme import app_icon
+from ..ticket.panel import TicketPanel
+from ..timer.widget import TimerTray, TimerWidget
 from .notifications import Notifier
-from .queue_model import VIEW_LABELS, QueueModel, SavedView
-from .queue_view import QueueView
 from .settings_dialog import SettingsDialog
 from .status_bar import SyncStatusBar
 from .sync_bridge import ReplicaChange, SyncBridge
-from .theme import app_icon
-from .ticket_panel import TicketPanel
-from .timer_widget import TimerTray, TimerWidget
 
 log = logging.getLogger(__name__)
 
@@ -469,7 +469,7 @@ class MainWindow(QMainWindow):
         """Log a phone call or chat as a ticket (``ui.intake``); opens it once created."""
         if self.workspace is None:
             return None
-        from .intake.new_ticket import NewTicketDialog
+        from ..intake.new_ticket import NewTicketDialog
 
         dialog = NewTicketDialog(self.workspace.replica, parent=self)
         dialog.created.connect(lambda ticket_id: self.open_ticket(ticket_id))

@@ -20,14 +20,14 @@ from typing import Any, Protocol, TypeVar
 from PySide6.QtCore import QObject, QSettings, QSocketNotifier, QThreadPool, QTimer, Signal
 from PySide6.QtWidgets import QApplication
 
-from ..sync.engine import SyncStatus
-from ..sync.replica import ReplicaBound
-from ..sync.server_url import normalise_server
-from . import background, settings
+from ...sync.engine import SyncStatus
+from ...sync.replica import ReplicaBound
+from ...sync.server_url import normalise_server
+from .. import background, settings
+from ..theme import app_icon, apply_theme
 from .main_window import MainWindow, Workspace
 from .sign_in import LocalPerson, SignedIn, SignInDialog
 from .sync_bridge import SyncBridge
-from .theme import app_icon, apply_theme
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The work-queue widget: saved-view selector, search box and the ticket table.
 
-A thin view over :class:`~agentdesk.ui.queue_model.QueueModel` (no proxy model: filtering and
+A thin view over :class:`~agentdesk.ui.queue.model.QueueModel` (no proxy model: filtering and
 sorting happen in SQL on the model's worker, see that module). What this widget adds:
 
 * **Search as you type, debounced.** Keystrokes restart a 150 ms timer; only the pause sends the
@@ -54,7 +54,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .queue_model import VIEW_LABELS, Column, QueueModel, SavedView, TicketIdRole
+from .model import VIEW_LABELS, Column, QueueModel, SavedView, TicketIdRole
 
 __all__ = ["QueueTable", "QueueView"]
 
