@@ -4,7 +4,8 @@
   be a valid ``PullResponse`` byte for byte, and each change the wire form ``row_to_wire`` gives
   for the ORM object.
 * The replica writes pulled rows through the driver's executemany with SQLAlchemy's own bind
-  processors (``replica._replace_rows``): the stored bytes must equal ``conn.execute(insert)``'s.
+  processors (``replica_upsert.replace_rows``): the stored bytes must equal
+  ``conn.execute(insert)``'s.
 * A push runs each mutation of a group in a savepoint and undoes a refusal by rolling back to
   it: a refused mutation must leave no trace (nor a version number), and a retry arriving
   meanwhile must wait for the group and be answered as a duplicate.
@@ -51,8 +52,10 @@ from agentdesk.server.errors import ApiError
 from agentdesk.server.security import token_hash
 from agentdesk.server.settings import ServerSettings
 from agentdesk.sync import replica as replica_module
+from agentdesk.sync import replica_upsert
 from agentdesk.sync.mutators import MUTATORS, MutationContext, MutationRejected, Mutator
 from agentdesk.sync.protocol import Mutation, PullRequest, PullResponse, PushRequest
+from agentdesk.sync.replica import BULK_WAL_PAGES, REPLICA_CACHE_KIB, WAL_PAGES, Replica
 from agentdesk.sync.rows import (
     MODELS_BY_TABLE,
     SYNCED_MODELS,
@@ -239,7 +242,7 @@ def test_bulk_replace_stores_what_sqlalchemy_stores(
                     # Twice: the second round replaces every row with itself.
                     for _ in range(2):
                         if fast_path:
-                            replica_module._replace_rows(conn, name, rows)
+                            replica_upsert.replace_rows(conn, name, rows)
                         else:
                             conn.execute(insert(table).prefix_with("OR REPLACE"),
                                          [wire_to_values(name, w) for w in rows])
@@ -248,23 +251,23 @@ def test_bulk_replace_stores_what_sqlalchemy_stores(
         assert _stored(fast, name) == _stored(slow, name), name
         assert len(_stored(fast, name)) == sum(w["table"] == name for w in wires)
     # users keep their password hash column to its default: that table takes the plain path.
-    assert replica_module._REPLACE_PLANS["users"] is None
-    assert replica_module._REPLACE_PLANS["tickets"] is not None
+    assert replica_upsert._REPLACE_PLANS["users"] is None
+    assert replica_upsert._REPLACE_PLANS["tickets"] is not None
 
 
 def test_the_stored_instant_shortcut_agrees_with_sqlalchemy() -> None:
     dialect = make_engine("sqlite://").dialect
-    slow = replica_module._composed_or_none(
+    slow = replica_upsert._composed_or_none(
         datetime.fromisoformat, UTCDateTime().dialect_impl(dialect).bind_processor(dialect))
-    assert replica_module._utc_text_agrees(slow)
-    convert = replica_module._utc_text_or(slow)
+    assert replica_upsert._utc_text_agrees(slow)
+    convert = replica_upsert._utc_text_or(slow)
     for text in ("2026-03-03T15:00:00+00:00", "2026-03-03T15:00:00.000001+00:00",
                  "2026-03-03T10:00:00-05:00", "2026-03-03T15:00:00.5+00:00", None):
         assert convert(text) == slow(text)
     with pytest.raises(ValueError, match="day is out of range"):
         convert("2026-02-30T15:00:00+00:00")  # no such day: refused as on the slow path
     # A processor storing instants some other way is used as it is, never the shortcut.
-    assert not replica_module._utc_text_agrees(lambda v: None if v is None else f"<{v}>")
+    assert not replica_upsert._utc_text_agrees(lambda v: None if v is None else f"<{v}>")
 
 
 # --------------------------------------------------------------------------- push
@@ -420,10 +423,10 @@ def test_a_counter_loaded_in_the_session_does_not_go_stale(
 
 
 def test_replica_connections_get_the_larger_page_cache(tmp_path: Path) -> None:
-    with replica_module.Replica(tmp_path / "replica.sqlite3") as replica, \
+    with Replica(tmp_path / "replica.sqlite3") as replica, \
             replica.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == (
-            -replica_module.REPLICA_CACHE_KIB)
+            -REPLICA_CACHE_KIB)
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # the rest kept
 
 
@@ -437,7 +440,7 @@ def test_a_bulk_page_lets_the_log_grow_then_checkpoints_it(
         agent = s.get_one(User, busy_world.users["agent"])
     at_commit: list[int] = []
     checkpoints: list[int] = []
-    with replica_module.Replica(tmp_path / "replica.sqlite3") as replica:
+    with Replica(tmp_path / "replica.sqlite3") as replica:
         replica.configure(server_url="http://127.0.0.1:1", tenant_id=busy_world.tenant,
                           user_id=agent.id, username="agent", role=agent.role)
         listen(replica.engine, "commit", lambda conn: at_commit.append(
@@ -463,5 +466,5 @@ def test_a_bulk_page_lets_the_log_grow_then_checkpoints_it(
             assert raw is not None
             assert raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
             assert raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[0] == 0
-    assert at_commit[-3:] == [replica_module.BULK_WAL_PAGES, replica_module.BULK_WAL_PAGES,
-                              replica_module.WAL_PAGES]
+    assert at_commit[-3:] == [BULK_WAL_PAGES, BULK_WAL_PAGES,
+                              WAL_PAGES]

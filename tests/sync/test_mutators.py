@@ -26,7 +26,8 @@ from agentdesk.models import (
 )
 from agentdesk.models.db import make_engine, make_session_factory, session_scope
 from agentdesk.policy.entitlements import calendar_year_of, conversations_in_year
-from agentdesk.sync.mutators import MutationContext, MutationRejected, _conversations_this_year
+from agentdesk.sync.mutators import MutationContext, MutationRejected
+from agentdesk.sync.mutators.tickets import _conversations_this_year
 from tests.sync.world import World, build_world
 
 
