@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import QMenu
 from pytestqt.qtbot import QtBot
 
 from agentdesk.models import Role
@@ -33,6 +34,13 @@ def dialog(qtbot: QtBot, lead_desk: LeadDesk) -> AdminDialog:
                         timeout=15_000)
         assert tab.error.text() == ""
     return d
+
+
+def _first_menu(window: MainWindow) -> QMenu:
+    """The window's first menu (the app menu, where Admin... would be)."""
+    menu = window.menuBar().actions()[0].menu()
+    assert isinstance(menu, QMenu)
+    return menu
 
 
 def pick(qtbot: QtBot, tab: object, row: int = 0) -> None:
@@ -156,7 +164,7 @@ def test_agents_get_no_admin_screens_and_the_server_refuses_them(
         window.attach(Workspace(replica=agent.replica, client=agent.client,
                                 engine=agent.engine, user=agent.user, server_label="test",
                                 token_key=agent.server.url))
-        names = [a.objectName() for a in window.menuBar().actions()[0].menu().actions()]
+        names = [a.objectName() for a in _first_menu(window).actions()]
         assert "adminAction" not in names
         window.detach()
         calendar = api.list_calendars(agent.client)[0]
@@ -177,7 +185,7 @@ def test_leads_find_the_admin_screens_in_the_file_menu(
     window.attach(Workspace(replica=lead_desk.replica, client=lead_desk.client,
                             engine=lead_desk.engine, user=lead_desk.user, server_label="test",
                             token_key=lead_desk.server.url))
-    action = next(a for a in window.menuBar().actions()[0].menu().actions()
+    action = next(a for a in _first_menu(window).actions()
                   if a.objectName() == "adminAction")
     action.trigger()
     dialog = window.admin_dialog  # type: ignore[attr-defined]

@@ -104,6 +104,7 @@ def test_click_through_opens_exactly_the_rows_behind_a_figure(
     assert queue is not None
     d = view.dashboard
     # A bar of the tier chart, clicked with the mouse.
+    assert d.open is not None
     tiers = d.open.by_tier
     index = max(range(len(tiers)), key=lambda i: tiers[i].value)
     click_bar(qtbot, view.tier_chart, index)

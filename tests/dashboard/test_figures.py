@@ -218,10 +218,10 @@ def test_first_response_against_target(figures: Any) -> None:
     assert fr.team.responded > 0
     for stats, key in pairs:
         items = groups.get(key, [])
-        took = [x for x, _ in items]
+        durations = [x for x, _ in items]
         assert stats.responded == len(items), stats.label
-        assert stats.median == nearest(took, 0.5), stats.label
-        assert stats.p90 == nearest(took, 0.9), stats.label
+        assert stats.median == nearest(durations, 0.5), stats.label
+        assert stats.p90 == nearest(durations, 0.9), stats.label
         assert stats.met == sum(ok for _, ok in items), stats.label
         assert len(ids_of(s, stats.filter)) == stats.responded, stats.label
 

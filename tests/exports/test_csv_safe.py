@@ -33,7 +33,7 @@ def test_numbers_stay_numbers() -> None:
 
 
 def test_round_trip_through_the_csv_reader(tmp_path: Path) -> None:
-    rows = [["=1+1", 3, "Émilie, \"quoted\"\nline"]]
+    rows: list[list[str | int]] = [["=1+1", 3, "Émilie, \"quoted\"\nline"]]
     text = csv_text(["Subject", "Minutes", "Note"], rows)
     assert list(csv.reader(io.StringIO(text))) == [
         ["Subject", "Minutes", "Note"],

@@ -205,10 +205,10 @@ def team(database_url: str, live_server: LiveServer, tmp_path: Path) -> Iterator
 class MemoryKeyring(KeyringBackend):
     """A keyring that forgets everything at the end of the test."""
 
-    priority = 1  # type: ignore[assignment]
+    priority = 1
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # keyring's base is unannotated
         self.secrets: dict[tuple[str, str], str] = {}
 
     def get_password(self, service: str, username: str) -> str | None:

@@ -139,7 +139,7 @@ def test_validating_an_already_validated_contact_is_refused() -> None:
 
 def test_over_allotment_refuses_validation_until_enough_are_switched_out() -> None:
     # Downgraded from Premium to Basic/Free (1 slot) with three validated contacts.
-    contacts = (ANN, BO, replace(CY, validated=True), DEE)
+    contacts: tuple[Contact, ...] = (ANN, BO, replace(CY, validated=True), DEE)
     r = refused(validate_contact(BASIC, contacts, "c4"))
     assert r.code == "allotment_full"
     assert r.message == ("Basic/Free includes 1 validated contact but 3 are validated: Ann Lee "
@@ -228,7 +228,7 @@ def test_inputs_are_never_mutated() -> None:
     after = apply_change(contacts, change)
     route_request(STANDARD, contacts, "c4")
     assert contacts == snapshot
-    assert after is not contacts
+    assert after is not contacts  # type: ignore[comparison-overlap]  # a tuple is never the list
     assert after[0] is not ANN
     assert ANN.validated
 

@@ -7,9 +7,10 @@ something fails its own snapshot check, so sharing cannot hide a bug).
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -83,7 +84,7 @@ class Case:
     field: str | None
     json: Any = None
     raw: bytes | None = None
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
     role: Role = Role.LEAD
 
 

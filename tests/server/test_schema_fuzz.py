@@ -142,7 +142,7 @@ def _fuzz(strategy: Any, headers: Callable[[], dict[str, str]], checks: list[Any
     @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck), print_blob=False)
     @given(case=strategy)
-    def run(case: schemathesis.Case) -> None:
+    def run(case: schemathesis.Case) -> None:  # type: ignore[type-arg]
         response = case.call(headers=headers())
         case.validate_response(response, checks=checks)
 

@@ -15,6 +15,7 @@ import pytest
 import requests
 from fastapi import FastAPI
 
+from agentdesk.models import Role
 from agentdesk.server.embedded import EmbeddedServer
 from agentdesk.server.notify import VersionNotifier
 from agentdesk.server.serving import AgentDeskServer
@@ -52,7 +53,7 @@ def test_stopping_the_embedded_server_answers_a_held_poke(
     answers: list[requests.Response | BaseException] = []
     try:
         token = requests.post(f"{server.url}/api/v1/login", timeout=10, json={
-            "username": world.usernames["agent"], "password": PASSWORD}).json()["token"]
+            "username": world.usernames[Role.AGENT], "password": PASSWORD}).json()["token"]
         head = requests.get(f"{server.url}/api/v1/sync/poke?cursor=0&wait=0", timeout=10,
                             headers={"Authorization": f"Bearer {token}"}).json()["version"]
 

@@ -33,7 +33,7 @@ class FakeTerminal(io.StringIO):
     def isatty(self) -> bool:
         return True
 
-    def readline(self, size: int | None = -1) -> str:
+    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]  # a text stream
         raise AssertionError("prompted input must go through getpass, never plain stdin")
 
 
@@ -106,11 +106,13 @@ def test_init_gives_a_new_team_the_seed_plans(
         assert sorted(plans) == ["basic", "enterprise", "premium", "standard"]
         assert all(p.version > 0 for p in plans.values()), "stamped, so desktops pull them"
         for plan in plans.values():
+            assert plan.calendar_id is not None
             assert plan.calendar_id in calendars
             BusinessCalendar.from_dict(calendars[plan.calendar_id].data)
             plan.to_policy()
-        assert calendars[plans["enterprise"].calendar_id].name == "24x7"
-        assert calendars[plans["basic"].calendar_id].data["tz"] == "America/New_York"
+        by_plan = {key: calendars[p.calendar_id] for key, p in plans.items() if p.calendar_id}
+        assert by_plan["enterprise"].name == "24x7"
+        assert by_plan["basic"].data["tz"] == "America/New_York"
     engine.dispose()
 
 

@@ -229,7 +229,8 @@ def test_a_sync_pull_pages_through_the_whole_demo(database_url: str) -> None:
             login = client.post("/api/v1/login", json={"username": "agent",
                                                        "password": "demo-agent-pass"})
             headers = {"Authorization": f"Bearer {login.json()['token']}"}
-            client_id, cursor, pages, seen = str(uuid.uuid4()), 0, 0, set()
+            client_id, cursor, pages = str(uuid.uuid4()), 0, 0
+            seen: set[str] = set()
             while True:
                 response = client.post("/api/v1/sync/pull", headers=headers, json={
                     "client_id": client_id, "cursor": cursor, "limit": 1000})

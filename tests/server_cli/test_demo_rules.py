@@ -101,7 +101,7 @@ def test_validated_contacts_within_allotment_and_review_bonus_mix(demo_db: DemoD
     contacts = defaultdict(list)
     for c in rows["contacts"]:
         contacts[c.organisation_id].append(c)
-    bonus = Counter()
+    bonus: Counter[int | None] = Counter()
     for org in rows["organisations"]:
         plan = plans[org.plan_id]
         mine = [PolicyContact(id=str(c.id), name=c.name, email=c.email, validated=c.validated)
@@ -221,7 +221,7 @@ def test_sla_clock_runs_on_every_ticket(demo_db: DemoDatabase) -> None:
     waits = defaultdict(list)
     for w in rows["waiting_periods"]:
         waits[w.ticket_id].append((w.started_at, w.ended_at))
-    states = Counter()
+    states: Counter[SlaState] = Counter()
     for t in rows["tickets"]:
         if t.status is TicketStatus.REDIRECTED:
             continue

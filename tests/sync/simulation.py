@@ -151,7 +151,7 @@ class FaultyAdapter(HTTPAdapter):
         self.network = network
         self._die = die
 
-    def send(  # type: ignore[override]
+    def send(
         self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
     ) -> requests.Response:
         net = self.network
@@ -240,7 +240,7 @@ class SimDesk:
         self.replica = Replica(self.path)
         self.client = ApiClient(self.team.url, token=self.token, backoff_factor=0.01,
                                 connect_timeout=2.0)
-        retry = self.client.get_adapter(self.team.url).max_retries
+        retry = self.client.get_adapter(self.team.url).max_retries  # type: ignore[attr-defined]
         self.client.mount("http://", FaultyAdapter(self.network, retry, self._die))
         self.engine = SyncEngine(self.replica, self.client, push_batch=self.push_batch,
                                  pull_limit=self.pull_limit, rng=random.Random(0))

@@ -161,9 +161,10 @@ def flaky() -> Iterator[str]:
 
 
 def test_pushes_are_retried_on_503_and_4xx_are_not(flaky: str) -> None:
-    unavailable = (503, {"error": {"code": "busy", "message": "try again", "field": None}})
-    pushed = (200, {"last_mutation_id": 1, "results": [{"id": 1, "status": "applied"}],
-                    "version": 7})
+    unavailable: tuple[int, dict[str, object]] = (
+        503, {"error": {"code": "busy", "message": "try again", "field": None}})
+    pushed: tuple[int, dict[str, object]] = (
+        200, {"last_mutation_id": 1, "results": [{"id": 1, "status": "applied"}], "version": 7})
     _Flaky.script = {
         "/api/v1/sync/push": [unavailable, unavailable, pushed],
         "/api/v1/sync/pull": [(409, {"error": {"code": "conflict", "message": "no",

@@ -390,7 +390,7 @@ def test_the_checks_notice_a_diverged_replica(
     desk.engine.sync_once()
     check_replica_equals_server(team, desk, "[meta]")
     with desk.replica.engine.begin() as conn:
-        conn.execute(update(Ticket.__table__).values(subject="Tampered"))
+        conn.execute(update(Ticket).values(subject="Tampered"))
     with pytest.raises(AssertionError, match=rf"tickets {tid}: .*'subject': \('Original', "
                                              "'Tampered'\\)"):
         check_replica_equals_server(team, desk, "[meta]")

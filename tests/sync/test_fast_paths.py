@@ -446,8 +446,11 @@ def test_a_bulk_page_lets_the_log_grow_then_checkpoints_it(
         listen(replica.engine, "commit", lambda conn: at_commit.append(
             conn.connection.driver_connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0]))
         real_checkpoint = replica._checkpoint
-        monkeypatch.setattr(replica, "_checkpoint",
-                            lambda: (checkpoints.append(len(at_commit)), real_checkpoint()))
+        def counted() -> None:
+            checkpoints.append(len(at_commit))
+            real_checkpoint()
+
+        monkeypatch.setattr(replica, "_checkpoint", counted)
 
         def page(changes: list[dict[str, Any]], cursor: int, more: bool) -> PullResponse:
             return PullResponse.model_validate({"cursor": cursor, "has_more": more,

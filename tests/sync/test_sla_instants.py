@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -62,6 +62,7 @@ def _check(w: World, tid: uuid.UUID) -> Ticket:
         assert ticket.sla_risk_at is None
     else:
         assert ticket.sla_risk_at is not None
+        assert isinstance(due, datetime)
         assert ticket.sla_risk_at <= due
     return ticket
 

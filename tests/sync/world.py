@@ -74,12 +74,12 @@ def build_world(sessions: sessionmaker[Session], prefix: str = "",
             s.add(org)
             w.orgs[key] = org.id
         s.flush()
-        for name, org, validated in (
+        for name, org_key, validated in (
             ("ann", "globex", True), ("bo", "globex", True), ("cy", "globex", False),
             ("dee", "initech", True), ("eve", "initech", False), ("fay", "umbrella", True),
         ):
-            c = Contact(tenant_id=tenant.id, organisation_id=w.orgs[org], name=name.title(),
-                        email=f"{name}@{org}.test", validated=validated)
+            c = Contact(tenant_id=tenant.id, organisation_id=w.orgs[org_key], name=name.title(),
+                        email=f"{name}@{org_key}.test", validated=validated)
             s.add(c)
             w.contacts[name] = c.id
     return w

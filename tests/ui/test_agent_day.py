@@ -6,6 +6,7 @@ controller, the main window and its sync thread (tests/ui/shell_fixtures.py).
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -432,7 +433,7 @@ def test_finished_tickets_have_views_and_every_ticket_is_searchable(
     for saved, status in ((SavedView.RESOLVED, TicketStatus.RESOLVED),
                           (SavedView.CLOSED, TicketStatus.CLOSED),
                           (SavedView.REDIRECTED, TicketStatus.REDIRECTED)):
-        listed = _listed_after(qtbot, model, lambda v=saved: view.set_view(v))
+        listed = _listed_after(qtbot, model, functools.partial(view.set_view, saved))
         assert set(listed) == by_status[status], saved
         assert listed, saved
 
@@ -454,7 +455,7 @@ def test_finished_tickets_have_views_and_every_ticket_is_searchable(
     _listed_after(qtbot, model, lambda: view.set_view(SavedView.EVERY))
     assert model.rowCount() == sum(len(ids) for ids in by_status.values())
     for text in (subject, requester, closed_id.hex[-10:], str(closed_id)[:13]):
-        found = _listed_after(qtbot, model, lambda t=text: model.set_search(t))
+        found = _listed_after(qtbot, model, functools.partial(model.set_search, text))
         assert closed_id in found, text
     assert _listed_after(qtbot, model, lambda: model.set_search("zzzz-nothing")) == []
 

@@ -223,7 +223,9 @@ def test_refusals_show_in_the_status_bar_and_are_marked_seen(
     dialogs = [w for w in QApplication.topLevelWidgets()
                if isinstance(w, RejectionsDialog) and w.isVisible()]
     assert len(dialogs) == 1
-    assert dialogs[0].table.topLevelItem(0).text(1) == "Assign ticket"
+    first = dialogs[0].table.topLevelItem(0)
+    assert first is not None
+    assert first.text(1) == "Assign ticket"
     dialogs[0].close()
     assert not bar.rejections_button.isVisible()
     qtbot.waitUntil(lambda: agent.replica.unseen_rejections() == [], timeout=5_000)

@@ -10,8 +10,10 @@ import csv
 import io
 import re
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -39,8 +41,10 @@ def _synchronous(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(background, "SYNCHRONOUS", True)
 
 
-def _bench(qtbot: QtBot, desk: object, clock: object = None) -> ConsultantWorkbench:
-    bench = ConsultantWorkbench(desk.replica, **({"clock": clock} if clock else {}))  # type: ignore[attr-defined]
+def _bench(qtbot: QtBot, desk: Any, clock: Callable[[], datetime] | None = None
+           ) -> ConsultantWorkbench:
+    bench = (ConsultantWorkbench(desk.replica, clock=clock) if clock
+             else ConsultantWorkbench(desk.replica))
     qtbot.addWidget(bench)
     bench.resize(1200, 700)
     bench.show()

@@ -114,7 +114,11 @@ def test_search_is_debounced_and_filters(qtbot: QtBot, view: QueueView,
     model = view.model()
     sent: list[str] = []
     real = model.set_search
-    monkeypatch.setattr(model, "set_search", lambda text: (sent.append(text), real(text)))
+    def recorded(text: str) -> None:
+        sent.append(text)
+        real(text)
+
+    monkeypatch.setattr(model, "set_search", recorded)
     qtbot.keyClicks(view.search_box(), "slow")
     assert sent == []  # no query per keystroke
     qtbot.waitUntil(lambda: sent == ["slow"], timeout=2000)

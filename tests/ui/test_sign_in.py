@@ -25,7 +25,7 @@ def no_keyring() -> Iterator[None]:
 
     from agentdesk.sync import credentials
 
-    with keyring_backend(FailKeyring()):
+    with keyring_backend(FailKeyring()):  # type: ignore[no-untyped-call]
         yield
     credentials._memory.clear()
 
