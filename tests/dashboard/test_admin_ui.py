@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QLineEdit, QPushButton
+from PySide6.QtGui import QStandardItemModel
+from PySide6.QtWidgets import QLabel, QLineEdit, QPushButton
 from pytestqt.qtbot import QtBot
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -152,7 +153,14 @@ def test_people_add_refuse_and_deactivate(
     before = api.list_users(lead_desk.client)
     assert saved_or_refused(qtbot, tab).startswith("Not saved: password")
     assert api.list_users(lead_desk.client) == before
-    assert tab.role.findData("admin") == -1  # a lead cannot grant the admin role
+    # A lead cannot grant the admin role: it is listed (an admin's row shows it) but disabled.
+    model = tab.role.model()
+    assert isinstance(model, QStandardItemModel)
+    assert not model.item(tab.role.findData("admin")).isEnabled()
+    admin_row = next(i for i, r in enumerate(tab.rows) if r["role"] == "admin")
+    pick(qtbot, tab, admin_row)
+    assert tab.role.currentData() == "admin"
+    qtbot.mouseClick(tab.new_button, Qt.MouseButton.LeftButton)
     # Deactivating an agent stops their sign-ins at once.
     agent_dir = tmp_path / "agent"
     agent_dir.mkdir()
@@ -187,6 +195,7 @@ def test_agents_see_admin_read_only_and_the_server_refuses_their_writes(
         dialog = window.admin_dialog  # type: ignore[attr-defined]
         assert isinstance(dialog, AdminDialog)
         assert dialog.read_only
+        assert dialog.findChild(QLabel, "adminReadOnlyNote") is not None
         assert [dialog.tabs.tabText(i) for i in range(dialog.tabs.count())] == [
             "People", "Calendars", "Plans"]
         for tab in (dialog.people, dialog.calendars, dialog.plans):
@@ -294,7 +303,9 @@ def test_organisations_and_contacts_are_added_and_edited(
     qtbot.mouseClick(tab.new_button, Qt.MouseButton.LeftButton)
     tab.name.setText("")
     before = api.list_organisations(lead_desk.client)
-    assert saved_or_refused(qtbot, tab).startswith("Not saved: name")
+    message = saved_or_refused(qtbot, tab)
+    assert message.startswith("Not saved: name: ")
+    assert message.count("name") == 1
     assert api.list_organisations(lead_desk.client) == before
     tab.name.setText(name)
     tab.plan.setCurrentIndex(1)
@@ -310,11 +321,11 @@ def test_organisations_and_contacts_are_added_and_edited(
     assert tab.contacts.count() == 0
 
     def save_contact() -> str:
-        tab.error.clear()
+        tab.contact_error.clear()
         qtbot.mouseClick(tab.save_contact_button, Qt.MouseButton.LeftButton)
-        qtbot.waitUntil(lambda: tab.error.text() != "", timeout=15_000)
+        qtbot.waitUntil(lambda: tab.contact_error.text() != "", timeout=15_000)
         qtbot.waitUntil(lambda: tab.busy is None, timeout=15_000)
-        return str(tab.error.text())
+        return str(tab.contact_error.text())
 
     tab.contact_name.setText("Åsa Öberg")
     tab.contact_email.setText("not an address")

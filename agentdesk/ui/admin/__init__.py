@@ -22,7 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QStandardItemModel
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -201,7 +201,10 @@ class _Tab(QWidget):
         for button in self.findChildren(QPushButton):
             button.hide()
         for widget in self.findChildren(QWidget):
-            if isinstance(widget, QLineEdit | QPlainTextEdit | QSpinBox):
+            if isinstance(widget, QSpinBox):
+                widget.setReadOnly(True)
+                widget.setButtonSymbols(QSpinBox.ButtonSymbols.NoButtons)
+            elif isinstance(widget, QLineEdit | QPlainTextEdit):
                 widget.setReadOnly(True)
             elif isinstance(widget, QComboBox | QCheckBox):
                 widget.setEnabled(False)
@@ -277,15 +280,20 @@ class _Tab(QWidget):
         self.busy = background.run_in_background(lambda: self.send(row_id, body), done,
                                                  self._failed, parent=self)
 
-    def _failed(self, exc: Exception) -> None:
+    def _failed(self, exc: Exception, label: QLabel | None = None) -> None:
+        """Show why a change was refused, naming the field (once, however the server's
+        message begins), under the form it came from."""
         self.busy = None
+        label = label or self.error
         if isinstance(exc, ApiError | FieldError):
             self.last_error = exc
             field = getattr(exc, "field", None)
             text = exc.message if isinstance(exc, ApiError) else str(exc).split(": ", 1)[-1]
-            self.error.setText(f"Not saved: {field}: {text}" if field else f"Not saved: {text}")
+            if field and text.startswith(f"{field}: "):
+                text = text[len(field) + 2:]
+            label.setText(f"Not saved: {field}: {text}" if field else f"Not saved: {text}")
         else:
-            self.error.setText(f"Not saved: {exc}")
+            label.setText(f"Not saved: {exc}")
 
     def _picked(self, item: QListWidgetItem | None) -> None:
         if item is None:
@@ -304,6 +312,7 @@ class PasswordDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("passwordDialog")
         self.setWindowTitle(f"Reset the password of {member}")
+        self.setMinimumWidth(440)
         self.first = QLineEdit()
         self.second = QLineEdit()
         for edit, name in ((self.first, "New password"), (self.second, "New password again")):
@@ -363,8 +372,15 @@ class PeopleTab(_Tab):
         self.email = QLineEdit()
         self.role = QComboBox()
         for role in Role:
-            if role is not Role.ADMIN or can_grant_admin:
-                self.role.addItem(role.value, role.value)
+            self.role.addItem(role.value, role.value)
+        if not can_grant_admin:
+            # Listed (an admin's row shows their role) but not choosable: only an admin grants
+            # it, and the server refuses it to anyone else anyway.
+            model = self.role.model()
+            assert isinstance(model, QStandardItemModel)  # QComboBox's own model
+            admin_item = model.item(self.role.findData(Role.ADMIN.value))
+            assert admin_item is not None
+            admin_item.setEnabled(False)
         self.password = QLineEdit()
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
         self.password.setPlaceholderText("only for a new member")
@@ -376,7 +392,10 @@ class PeopleTab(_Tab):
         self.reset_button = QPushButton("Reset password…")
         self.reset_button.setObjectName("resetPasswordButton")
         self.reset_button.clicked.connect(self.ask_password)
-        self.form.addRow("", self.reset_button)
+        reset_row = QHBoxLayout()
+        reset_row.addWidget(self.reset_button)
+        reset_row.addStretch(1)
+        self.form.addRow("", reset_row)
         self.password_dialog: PasswordDialog | None = None
         if read_only:
             for label in ("Email", "Password"):  # the server shares no emails with non-leads
@@ -679,6 +698,11 @@ class OrganisationsTab(_Tab):
         self.contact_form.addRow("Email", self.contact_email)
         self.contact_form.addRow("Phone", self.contact_phone)
         self.contact_form.addRow(contact_buttons)
+        self.contact_error = QLabel()
+        self.contact_error.setTextFormat(Qt.TextFormat.PlainText)
+        self.contact_error.setWordWrap(True)
+        self.contact_error.setObjectName("adminError")
+        self.contact_form.addRow(self.contact_error)
         self.right.insertLayout(2, self.contact_form)
         self.contact_rows: list[dict[str, Any]] = []
         self.current_contact: dict[str, Any] | None = None
@@ -718,6 +742,7 @@ class OrganisationsTab(_Tab):
         self.contacts.clear()
         self.contact_rows = []
         self.current_contact = None
+        self.contact_error.clear()
         self._fill_contact(None)
         has_org = row is not None
         for widget in (self.contacts, self.contact_name, self.contact_email,
@@ -765,20 +790,20 @@ class OrganisationsTab(_Tab):
             return
         wanted = item.data(Qt.ItemDataRole.UserRole)
         self.current_contact = next((c for c in self.contact_rows if c["id"] == wanted), None)
-        self.error.clear()
+        self.contact_error.clear()
         self._fill_contact(self.current_contact)
 
     def new_contact(self) -> None:
         self.contacts.clearSelection()
         self.current_contact = None
-        self.error.clear()
+        self.contact_error.clear()
         self._fill_contact(None)
 
     def save_contact(self) -> None:
         """Add the typed contact to the chosen organisation, or change the chosen contact."""
         if self.current is None:
             return
-        self.error.clear()
+        self.contact_error.clear()
         org_id = uuid.UUID(str(self.current["id"]))
         contact_id = (uuid.UUID(str(self.current_contact["id"]))
                       if self.current_contact else None)
@@ -794,11 +819,12 @@ class OrganisationsTab(_Tab):
         def done(saved: dict[str, Any]) -> None:
             self.busy = None
             self.last_error = None
-            self.error.setText("Contact saved.")
+            self.contact_error.setText("Contact saved.")
             self.changed.emit()
             self.load_contacts(org_id, select=str(saved["id"]))
 
-        self.busy = background.run_in_background(send, done, self._failed, parent=self)
+        self.busy = background.run_in_background(
+            send, done, lambda exc: self._failed(exc, self.contact_error), parent=self)
 
 
 class AdminDialog(QDialog):
@@ -825,6 +851,11 @@ class AdminDialog(QDialog):
         for tab, title in shown:
             self.tabs.addTab(tab, title)
         layout = QVBoxLayout(self)
+        if self.read_only:
+            note = QLabel("Read-only: team leads and admins change these settings.")
+            note.setObjectName("adminReadOnlyNote")
+            note.setTextFormat(Qt.TextFormat.PlainText)
+            layout.addWidget(note)
         layout.addWidget(self.tabs)
         for tab, _title in shown:
             tab.reload()
