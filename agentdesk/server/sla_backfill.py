@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import Engine, select
 
-from ..models import Ticket, TicketStatus
+from ..models import Calendar, Organisation, Plan, Ticket, TicketStatus
 from ..models.db import make_session_factory, session_scope
 from ..models.migrate import needs_upgrade, upgrade
 from ..models.versioning import enable_stamping
@@ -54,12 +54,22 @@ def _fill(engine: Engine, tenant_id: uuid.UUID, ticket_ids: Sequence[uuid.UUID])
     changed = 0
     with session_scope(make_session_factory(engine)) as session:
         enable_stamping(session, tenant_id)
+        # The rule looks each ticket's organisation, plan and calendar up by id; holding them
+        # here keeps them in the (weak) identity map, so those are not a query per ticket.
         tickets = session.scalars(select(Ticket).where(Ticket.id.in_(list(ticket_ids)))).all()
+        orgs = session.scalars(select(Organisation).where(
+            Organisation.id.in_({t.organisation_id for t in tickets}))).all()
+        held = [
+            *orgs,
+            *session.scalars(select(Plan).where(Plan.id.in_({o.plan_id for o in orgs}))),
+            *session.scalars(select(Calendar).where(Calendar.tenant_id == tenant_id)),
+        ]
         with session.no_autoflush:  # count the changes before anything is written
             for ticket in tickets:
                 refresh_sla(session, ticket)
                 if session.is_modified(ticket):
                     changed += 1
+        del held
     return changed
 
 
