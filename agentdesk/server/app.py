@@ -15,7 +15,6 @@ from sqlalchemy.engine import make_url
 
 from .. import __version__
 from ..models.db import make_engine, make_session_factory
-from ..models.migrate import upgrade
 from ..models.versioning import LISTENER_KEY
 from ..sync.protocol import PROTOCOL_HEADER, PROTOCOL_VERSION, UNDECLARED_PROTOCOL
 from .deps import ServerState
@@ -24,6 +23,7 @@ from .logs import RequestIdMiddleware
 from .metrics import Metrics
 from .notify import PostgresListener, VersionNotifier
 from .settings import ServerSettings
+from .sla_backfill import upgrade_and_backfill
 
 SYNC_PREFIX = "/api/v1/sync/"
 
@@ -53,7 +53,7 @@ def pool_options(settings: ServerSettings) -> dict[str, Any]:
 def create_app(settings: ServerSettings) -> FastAPI:
     engine = make_engine(settings.database_url, **pool_options(settings))
     if settings.migrate_on_start:
-        upgrade(engine)
+        upgrade_and_backfill(engine)
     notifier = VersionNotifier()
     listener = (
         PostgresListener(settings.database_url, notifier)

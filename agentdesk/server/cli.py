@@ -113,7 +113,8 @@ def add_server_commands(commands: Any) -> None:
         usage="%(prog)s [-h] [--database-url URL] [--host HOST] [--port PORT] "
               "[--log-level LEVEL]\n       %(prog)s init [-h] [options]"
               "\n       %(prog)s backup --out FILE [--database-url URL]"
-              "\n       %(prog)s restore FILE [--database-url URL]",
+              "\n       %(prog)s restore FILE [--database-url URL]"
+              "\n       %(prog)s backfill-sla [--database-url URL]",
         description=(
             "Run the AgentDesk API server: sign-in, plans, organisations and the sync endpoints "
             "desktops talk to. The database schema is upgraded on start.\n\n"
@@ -208,6 +209,23 @@ def add_server_commands(commands: Any) -> None:
     from .backup_cli import add_backup_commands
 
     add_backup_commands(server_commands)
+
+    backfill = server_commands.add_parser(
+        "backfill-sla",
+        formatter_class=_Formatter,
+        help="compute the stored SLA instants of tickets from before they were stored",
+        description=(
+            "Compute each ticket's stored first-response due and at-risk instants (what the "
+            "dashboard's SLA counts read) where none is stored yet: tickets created before an "
+            "upgrade added them. The server does this after each schema upgrade it performs; "
+            "run it once on a database an earlier AgentDesk already upgraded. Safe to repeat "
+            "and to run while the server serves; desktops receive the values with their next "
+            "pull."
+        ),
+    )
+    backfill.add_argument("--database-url", metavar="URL", default=argparse.SUPPRESS,
+                          help=_DATABASE_HELP)
+    backfill.set_defaults(handler=run_backfill_sla)
 
     user = commands.add_parser(
         "user",
@@ -347,14 +365,15 @@ def _database(
 ) -> Iterator[tuple[Engine, str | None, str | None]]:
     """An engine on an upgraded database; yields (engine, revision before, revision after)."""
     from ..models.db import make_engine
-    from ..models.migrate import current_revision, upgrade
+    from ..models.migrate import current_revision
+    from .sla_backfill import upgrade_and_backfill
 
     engine = make_engine(url)
     try:
         before = current_revision(engine)
         if backup_dir is not None:
             backup_before_upgrade(url, engine, backup_dir)
-        upgrade(engine)
+        upgrade_and_backfill(engine)
         yield engine, before, current_revision(engine)
     finally:
         engine.dispose()
@@ -651,6 +670,27 @@ def _print_demo(summary: Any) -> None:
     for user in summary.users:
         print(f"  {user.username:<{width}} / {user.password:<{pwidth}}  "
               f"{user.display_name}, {user.duty}")
+
+
+# --- agentdesk server backfill-sla ---------------------------------------------------------------
+
+
+@_handle
+def run_backfill_sla(args: argparse.Namespace) -> int:
+    """Fill the stored SLA instants that older tickets lack (idempotent)."""
+    from ..models.db import make_engine
+    from ..models.migrate import upgrade
+    from .sla_backfill import backfill_sla
+
+    url = database_url(args)
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        changed = backfill_sla(engine)
+    finally:
+        engine.dispose()
+    print(f"Stored SLA instants computed for {changed} ticket(s) in {safe_url(url)}.")
+    return 0
 
 
 # --- agentdesk server ----------------------------------------------------------------------------

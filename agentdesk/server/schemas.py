@@ -177,6 +177,12 @@ class UserCreate(Request):
     password: Password
 
 
+class PasswordReset(Request):
+    """A lead sets a member's new password (the member's sign-ins are revoked)."""
+
+    password: Password
+
+
 class UserPatch(Request):
     """Only the fields sent are changed; ``null`` is not a value for any of them."""
 
@@ -311,6 +317,14 @@ class OrganisationOut(BaseModel):
 class ContactCreate(Request):
     name: PersonName
     email: Email
+    phone: Phone | None = None
+
+
+class ContactPatch(Request):
+    """Only the fields sent are changed; ``phone`` alone may be set to ``null``."""
+
+    name: PersonName = _ABSENT
+    email: Email = _ABSENT
     phone: Phone | None = None
 
 

@@ -4,19 +4,43 @@ field and changes nothing, and roles hold in the UI and at the server."""
 
 from __future__ import annotations
 
+import logging
 import uuid
-from datetime import date
+from collections.abc import Callable
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QMenu
+from PySide6.QtGui import QStandardItemModel
+from PySide6.QtWidgets import QLabel, QLineEdit, QMenu, QPushButton
 from pytestqt.qtbot import QtBot
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from agentdesk.models import Role
+from agentdesk.models import (
+    Calendar,
+    Organisation,
+    Plan,
+    Role,
+    Ticket,
+    TicketStatus,
+    WaitingPeriod,
+)
+from agentdesk.models.db import make_engine, sqlite_url
+from agentdesk.policy.calendar import BusinessCalendar
+from agentdesk.policy.sla import response_instants
+from agentdesk.policy.workflow import OPEN_STATUSES
 from agentdesk.sync import admin as api
-from agentdesk.sync.client import Forbidden, Unauthorized
-from agentdesk.ui.admin import AdminDialog, calendar_preview, parse_hours
+from agentdesk.sync.client import ApiClient, Forbidden, Unauthorized
+from agentdesk.ui.admin import (
+    AdminDialog,
+    PasswordDialog,
+    PeopleTab,
+    calendar_preview,
+    parse_hours,
+)
 from agentdesk.ui.shell.main_window import MainWindow, Workspace
 from tests.dashboard.conftest import LeadDesk, desk_for
 from tests.ui.shell_fixtures import shell_settings
@@ -30,6 +54,7 @@ def dialog(qtbot: QtBot, lead_desk: LeadDesk) -> AdminDialog:
     qtbot.addWidget(d)
     d.show()
     for tab in (d.people, d.calendars, d.plans, d.organisations):
+        assert tab is not None
         qtbot.waitUntil(lambda t=tab: t.items.count() > 0 or t.error.text() != "",  # type: ignore[misc]
                         timeout=15_000)
         assert tab.error.text() == ""
@@ -111,6 +136,7 @@ def test_organisation_plan_and_review_counts(
     qtbot: QtBot, dialog: AdminDialog, lead_desk: LeadDesk,
 ) -> None:
     tab = dialog.organisations
+    assert tab is not None
     pick(qtbot, tab)
     org = tab.current
     assert org is not None
@@ -135,7 +161,14 @@ def test_people_add_refuse_and_deactivate(
     before = api.list_users(lead_desk.client)
     assert saved_or_refused(qtbot, tab).startswith("Not saved: password")
     assert api.list_users(lead_desk.client) == before
-    assert tab.role.findData("admin") == -1  # a lead cannot grant the admin role
+    # A lead cannot grant the admin role: it is listed (an admin's row shows it) but disabled.
+    model = tab.role.model()
+    assert isinstance(model, QStandardItemModel)
+    assert not model.item(tab.role.findData("admin")).isEnabled()
+    admin_row = next(i for i, r in enumerate(tab.rows) if r["role"] == "admin")
+    pick(qtbot, tab, admin_row)
+    assert tab.role.currentData() == "admin"
+    qtbot.mouseClick(tab.new_button, Qt.MouseButton.LeftButton)
     # Deactivating an agent stops their sign-ins at once.
     agent_dir = tmp_path / "agent"
     agent_dir.mkdir()
@@ -152,7 +185,7 @@ def test_people_add_refuse_and_deactivate(
         agent.replica.close()
 
 
-def test_agents_get_no_admin_screens_and_the_server_refuses_them(
+def test_agents_see_admin_read_only_and_the_server_refuses_their_writes(
     qtbot: QtBot, shell_settings: QSettings, lead_desk: LeadDesk, tmp_path: Path,
 ) -> None:
     agent_dir = tmp_path / "agent"
@@ -164,17 +197,162 @@ def test_agents_get_no_admin_screens_and_the_server_refuses_them(
         window.attach(Workspace(replica=agent.replica, client=agent.client,
                                 engine=agent.engine, user=agent.user, server_label="test",
                                 token_key=agent.server.url))
-        names = [a.objectName() for a in _first_menu(window).actions()]
-        assert "adminAction" not in names
+        action = next(a for a in _first_menu(window).actions()
+                      if a.objectName() == "adminAction")
+        action.trigger()
+        dialog = window.admin_dialog  # type: ignore[attr-defined]
+        assert isinstance(dialog, AdminDialog)
+        assert dialog.read_only
+        assert dialog.findChild(QLabel, "adminReadOnlyNote") is not None
+        assert [dialog.tabs.tabText(i) for i in range(dialog.tabs.count())] == [
+            "People", "Calendars", "Plans"]
+        for tab in (dialog.people, dialog.calendars, dialog.plans):
+            qtbot.waitUntil(lambda t=tab: t.items.count() > 0,  # type: ignore[misc]
+                            timeout=15_000)
+            pick(qtbot, tab)
+            assert not any(b.isVisible() for b in tab.findChildren(QPushButton)), tab
+            assert all(e.isReadOnly() for e in tab.findChildren(QLineEdit))
+        assert dialog.calendars.name.text() == dialog.calendars.current["name"]  # type: ignore[index]
+        assert not dialog.people.active.isEnabled()
+        assert not dialog.plans.calendar.isEnabled()
         window.detach()
+        # The server refuses every admin write of theirs, whatever a client sends.
         calendar = api.list_calendars(agent.client)[0]
-        with pytest.raises(Forbidden):
-            api.save_calendar(agent.client, uuid.UUID(calendar["id"]),
-                              {k: v for k, v in calendar.items()
-                               if k not in ("id", "version")})
+        plan = api.list_plans(agent.client)[0]
+        lead_id = uuid.UUID(str(lead_desk.user.id))
+        writes: list[Callable[[], object]] = [
+            lambda: api.save_calendar(agent.client, uuid.UUID(calendar["id"]),
+                                      {k: v for k, v in calendar.items()
+                                       if k not in ("id", "version")}),
+            lambda: api.save_plan(agent.client, uuid.UUID(plan["id"]),
+                                  {k: v for k, v in plan.items() if k not in ("id", "version")}),
+            lambda: api.create_user(agent.client, {
+                "username": "sneaky", "display_name": "Sneaky", "role": "lead",
+                "password": "a long enough secret"}),
+            lambda: api.update_user(agent.client, lead_id, {"active": False}),
+            lambda: api.reset_password(agent.client, lead_id, "a long enough secret"),
+        ]
+        before = (api.list_calendars(lead_desk.client), api.list_plans(lead_desk.client),
+                  api.list_users(lead_desk.client))
+        for write in writes:
+            with pytest.raises(Forbidden):
+                write()
+        assert (api.list_calendars(lead_desk.client), api.list_plans(lead_desk.client),
+                api.list_users(lead_desk.client)) == before
+        assert lead_desk.client.me().id == lead_desk.user.id
     finally:
         agent.client.close()
         agent.replica.close()
+
+
+def reset_dialog(qtbot: QtBot, tab: PeopleTab) -> PasswordDialog:
+    qtbot.mouseClick(tab.reset_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: tab.password_dialog is not None and tab.password_dialog.isVisible())
+    assert tab.password_dialog is not None
+    return tab.password_dialog
+
+
+def test_lead_resets_a_password_from_a_dialog_that_keeps_it_nowhere(
+    qtbot: QtBot, dialog: AdminDialog, lead_desk: LeadDesk, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture, shell_settings: QSettings,
+) -> None:
+    secret = "Tr0ub4dor & 3 #plenty"
+    tab = dialog.people
+    agent_dir = tmp_path / "agent"
+    agent_dir.mkdir()
+    agent = desk_for(lead_desk.server, agent_dir, "agent", lead_desk.database)
+    try:
+        pick(qtbot, tab, next(i for i, r in enumerate(tab.rows) if r["username"] == "agent"))
+        # Too short: the server refuses naming the field, and nothing changes.
+        asked = reset_dialog(qtbot, tab)
+        asked.first.setText("short")
+        asked.second.setText("short")
+        qtbot.mouseClick(asked.ok, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: tab.error.text() != "", timeout=15_000)
+        assert tab.error.text().startswith("Not saved: password")
+        assert agent.client.me().username == "agent"
+        qtbot.waitUntil(lambda: tab.password_dialog is None)
+        with caplog.at_level(logging.DEBUG):
+            asked = reset_dialog(qtbot, tab)
+            asked.first.setText(secret)
+            asked.second.setText(secret + "x")
+            assert not asked.ok.isEnabled()
+            assert asked.hint.text() == "The two passwords differ."
+            asked.second.setText(secret)
+            assert asked.ok.isEnabled()
+            assert asked.first.echoMode() is QLineEdit.EchoMode.Password
+            qtbot.mouseClick(asked.ok, Qt.MouseButton.LeftButton)
+            assert (asked.first.text(), asked.second.text()) == ("", "")
+            qtbot.waitUntil(lambda: tab.busy is None and tab.error.text() != "",
+                            timeout=15_000)
+        member = tab.current["display_name"]  # type: ignore[index]
+        assert tab.error.text() == f"Password of {member} reset; their sign-ins were revoked."
+        with pytest.raises(Unauthorized):
+            agent.client.me()
+        fresh = ApiClient(lead_desk.server.url, backoff_factor=0.01, connect_timeout=2.0)
+        try:
+            assert fresh.login("agent", secret).user.username == "agent"
+        finally:
+            fresh.close()
+        assert secret not in caplog.text
+        shell_settings.sync()
+        assert all(secret not in str(shell_settings.value(k)) for k in shell_settings.allKeys())
+    finally:
+        agent.client.close()
+        agent.replica.close()
+
+
+def test_organisations_and_contacts_are_added_and_edited(
+    qtbot: QtBot, dialog: AdminDialog, lead_desk: LeadDesk,
+) -> None:
+    tab = dialog.organisations
+    assert tab is not None
+    name = "Ünïcorn & Sons #7 (100%)"
+    qtbot.mouseClick(tab.new_button, Qt.MouseButton.LeftButton)
+    tab.name.setText("")
+    before = api.list_organisations(lead_desk.client)
+    message = saved_or_refused(qtbot, tab)
+    assert message.startswith("Not saved: name: ")
+    assert message.count("name") == 1
+    assert api.list_organisations(lead_desk.client) == before
+    tab.name.setText(name)
+    tab.plan.setCurrentIndex(1)
+    tab.verified.setValue(3)
+    assert saved_or_refused(qtbot, tab) == "Saved."
+    found = api.list_organisations(lead_desk.client, query=name)
+    assert [(o["name"], o["plan_id"], o["verified_reviews"]) for o in found] == [
+        (name, tab.plan.itemData(1), 3)]
+    qtbot.waitUntil(lambda: tab.current is not None and tab.current["name"] == name,
+                    timeout=15_000)
+    qtbot.waitUntil(lambda: tab.busy is None and tab.new_contact_button.isEnabled(),
+                    timeout=15_000)
+    assert tab.contacts.count() == 0
+
+    def save_contact() -> str:
+        tab.contact_error.clear()
+        qtbot.mouseClick(tab.save_contact_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: tab.contact_error.text() != "", timeout=15_000)
+        qtbot.waitUntil(lambda: tab.busy is None, timeout=15_000)
+        return str(tab.contact_error.text())
+
+    tab.contact_name.setText("Åsa Öberg")
+    tab.contact_email.setText("not an address")
+    assert save_contact().startswith("Not saved: email")
+    tab.contact_email.setText("asa@unicorn.test")
+    assert save_contact() == "Contact saved."
+    qtbot.waitUntil(lambda: tab.contacts.count() == 1, timeout=15_000)
+    assert tab.current_contact is not None
+    assert tab.contacts.currentItem().text() == "Åsa Öberg <asa@unicorn.test>"
+    tab.contact_phone.setText("+46 8 123 456")
+    assert save_contact() == "Contact saved."
+    qtbot.mouseClick(tab.new_contact_button, Qt.MouseButton.LeftButton)
+    tab.contact_name.setText("Bo Berg")
+    tab.contact_email.setText("ASA@unicorn.test")  # Åsa's address: refused, naming the field
+    assert save_contact().startswith("Not saved: email")
+    org_id = uuid.UUID(str(found[0]["id"]))
+    contacts = api.get_organisation(lead_desk.client, org_id)["contacts"]
+    assert [(c["name"], c["email"], c["phone"], c["validated"]) for c in contacts] == [
+        ("Åsa Öberg", "asa@unicorn.test", "+46 8 123 456", False)]
 
 
 def test_leads_find_the_admin_screens_in_the_file_menu(
@@ -192,3 +370,78 @@ def test_leads_find_the_admin_screens_in_the_file_menu(
     assert isinstance(dialog, AdminDialog)
     qtbot.waitUntil(lambda: dialog.people.items.count() > 0, timeout=15_000)
     window.detach()
+
+
+def _unanswered_ticket_on(database: Path) -> tuple[uuid.UUID, uuid.UUID]:
+    """(ticket, calendar): an open, unanswered, never paused ticket whose plan counts in a
+    calendar of its own, with a stored due instant."""
+    engine = make_engine(sqlite_url(database))
+    try:
+        with Session(engine) as s:
+            paused = select(WaitingPeriod.ticket_id)
+            row = s.execute(
+                select(Ticket.id, Plan.calendar_id)
+                .join(Organisation, Organisation.id == Ticket.organisation_id)
+                .join(Plan, Plan.id == Organisation.plan_id)
+                .where(Plan.calendar_id.is_not(None), Ticket.first_response_at.is_(None),
+                       Ticket.sla_due_at.is_not(None), Ticket.deleted.is_(False),
+                       Ticket.status.in_([TicketStatus(x) for x in OPEN_STATUSES]),
+                       Ticket.id.not_in(paused))
+                .order_by(Ticket.arrived_at.desc()).limit(1)
+            ).one()
+            assert row.calendar_id is not None
+            return row.id, row.calendar_id
+    finally:
+        engine.dispose()
+
+
+def _stored_due(database: Path, ticket_id: uuid.UUID) -> tuple[datetime, datetime]:
+    """The server's stored instants, and a straightforward recomputation with the rules."""
+    engine = make_engine(sqlite_url(database))
+    try:
+        with Session(engine) as s:
+            ticket = s.get_one(Ticket, ticket_id)
+            plan = s.get_one(Plan, s.get_one(Organisation, ticket.organisation_id).plan_id)
+            assert plan.calendar_id is not None
+            calendar = BusinessCalendar.from_dict(s.get_one(Calendar, plan.calendar_id).data)
+            expected = response_instants(ticket.arrived_at, ticket.urgency, plan.to_policy(),
+                                         calendar)
+            assert ticket.sla_due_at is not None
+            assert expected is not None
+            return ticket.sla_due_at, expected[0]
+    finally:
+        engine.dispose()
+
+
+def test_a_one_off_closed_day_moves_the_sla_clock(
+    qtbot: QtBot, dialog: AdminDialog, lead_desk: LeadDesk,
+) -> None:
+    ticket_id, calendar_id = _unanswered_ticket_on(lead_desk.database)
+    due_before, _ = _stored_due(lead_desk.database, ticket_id)
+    tab = dialog.calendars
+    pick(qtbot, tab, next(i for i, r in enumerate(tab.rows) if r["id"] == str(calendar_id)))
+    zone = ZoneInfo(tab.tz.text())
+    closed = due_before.astimezone(zone).date()
+    # Not an override line: refused before sending, naming the field.
+    tab.overrides.setPlainText(f"{closed.isoformat()}")
+    assert saved_or_refused(qtbot, tab).startswith("Not saved: overrides")
+    tab.overrides.setPlainText(f"{closed.isoformat()} 25:00-26:00")  # the rules refuse it
+    assert saved_or_refused(qtbot, tab).startswith(f"Not saved: overrides.{closed.isoformat()}")
+    assert _stored_due(lead_desk.database, ticket_id)[0] == due_before
+    tab.overrides.setPlainText(f"{closed.isoformat()} closed\n2031-12-24 08:00-12:00")
+    assert any(line.startswith(f"{closed:%a %d %b}: closed")
+               for line in calendar_preview(tab.calendar_data(), closed))
+    assert saved_or_refused(qtbot, tab) == "Saved."
+    stored = next(c for c in api.list_calendars(lead_desk.client) if c["id"] == str(calendar_id))
+    assert stored["overrides"] == {closed.isoformat(): [], "2031-12-24": [["08:00", "12:00"]]}
+    due_after, recomputed = _stored_due(lead_desk.database, ticket_id)
+    assert due_after == recomputed
+    assert due_after.astimezone(zone).date() > closed
+    # The desktop's replica gets the moved instant with its next pull.
+    lead_desk.sync()
+    with lead_desk.replica.session() as s:
+        assert s.get_one(Ticket, ticket_id).sla_due_at == due_after
+    # Removing the override gives the day back.
+    tab.overrides.setPlainText("2031-12-24 08:00-12:00")
+    assert saved_or_refused(qtbot, tab) == "Saved."
+    assert _stored_due(lead_desk.database, ticket_id)[0] == due_before

@@ -25,6 +25,8 @@ from agentdesk.models import (
     NotificationKind,
     Plan,
     Role,
+    User,
+    utcnow,
 )
 from agentdesk.models.db import session_scope
 from agentdesk.server.app import create_app
@@ -70,6 +72,15 @@ class Ctx:
             s.flush()
             return delivery.id
 
+    def fresh_member(self) -> uuid.UUID:
+        """An agent of the tenant whose sign-ins no other row relies on."""
+        with session_scope(self.sessions) as s:
+            member = User(tenant_id=self.world.tenant, username=f"m-{self.tag}",
+                          display_name="Member", role=Role.AGENT, created_at=utcnow())
+            s.add(member)
+            s.flush()
+            return member.id
+
     def fresh_key(self) -> uuid.UUID:
         with session_scope(self.sessions) as s:
             key = ApiKey(tenant_id=self.world.tenant, name=f"key-{self.tag}", prefix="adk_",
@@ -102,6 +113,8 @@ TABLE: dict[tuple[str, str], tuple[frozenset[Role] | None, Build]] = {
         "role": "agent", "password": "a long enough password"})),
     ("PATCH", "/api/v1/users/{user_id}"): (LEADS, lambda c: (
         f"/api/v1/users/{c.world.users[Role.CONSULTANT]}", {"display_name": f"C {c.tag}"})),
+    ("POST", "/api/v1/users/{user_id}/password"): (LEADS, lambda c: (
+        f"/api/v1/users/{c.fresh_member()}/password", {"password": "a long enough password"})),
     ("GET", "/api/v1/calendars"): (ALL, lambda c: ("/api/v1/calendars", None)),
     ("GET", "/api/v1/calendars/{calendar_id}"): (
         ALL, lambda c: (f"/api/v1/calendars/{c.world.calendar}", None)),
@@ -127,6 +140,8 @@ TABLE: dict[tuple[str, str], tuple[frozenset[Role] | None, Build]] = {
     ("POST", "/api/v1/organisations/{organisation_id}/contacts"): (ORG_EDITORS, lambda c: (
         f"/api/v1/organisations/{c.world.org}/contacts",
         {"name": "Bob Roe", "email": f"bob-{c.tag}@globex.test"})),
+    ("PATCH", "/api/v1/contacts/{contact_id}"): (ORG_EDITORS, lambda c: (
+        f"/api/v1/contacts/{c.world.contact}", {"phone": f"+1 555 {c.n:04d}"})),
     # Sync: every team member's desktop syncs (the sync tests cover what each role may mutate).
     ("POST", "/api/v1/sync/pull"): (ALL, lambda c: (
         "/api/v1/sync/pull", {"client_id": str(uuid.uuid4()), "cursor": 0, "limit": 10})),

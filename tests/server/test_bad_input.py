@@ -228,6 +228,20 @@ CASES = [
          json={"active": False}, role=Role.ADMIN),
     Case("duplicate-contact-email", "POST", f"{ORG_ONE}/contacts", 409, "email",
          json={"name": "Ann Again", "email": "ANN@globex.test"}, role=Role.COORDINATOR),
+    Case("reset-own-password", "POST", "/api/v1/users/{lead}/password", 409, "user_id",
+         json={"password": "a long enough secret"}),
+    Case("reset-short-password", "POST", "/api/v1/users/{agent}/password", 422, "password",
+         json={"password": "short"}),
+    Case("reset-admin-password-as-lead", "POST", "/api/v1/users/{admin}/password", 403, "role",
+         json={"password": "a long enough secret"}),
+    Case("reset-password-null", "POST", "/api/v1/users/{agent}/password", 422, "password",
+         json={"password": None}),
+    Case("contact-bad-email", "PATCH", "/api/v1/contacts/{contact}", 422, "email",
+         json={"email": "not an address"}, role=Role.COORDINATOR),
+    Case("contact-blank-name", "PATCH", "/api/v1/contacts/{contact}", 422, "name",
+         json={"name": ""}, role=Role.COORDINATOR),
+    Case("contact-null-email", "PATCH", "/api/v1/contacts/{contact}", 422, "email",
+         json={"email": None}, role=Role.COORDINATOR),
     # Size limit, declared and undeclared (chunked).
     Case("body-too-large", "POST", ORG, 413, None, json=_org(name="x" * (MAX_BODY + 10))),
     Case("wrong-method", "DELETE", "/api/v1/users", 405, None),
@@ -236,7 +250,8 @@ CASES = [
 
 def _fill(template: str, world: World) -> str:
     ids = {"basic": world.basic, "premium": world.premium, "calendar": world.calendar,
-           "org": world.org, **{role.value: uid for role, uid in world.users.items()}}
+           "org": world.org, "contact": world.contact,
+           **{role.value: uid for role, uid in world.users.items()}}
     for name, value in ids.items():
         template = template.replace("{" + name + "}", str(value))
     return template

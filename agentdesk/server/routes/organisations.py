@@ -28,6 +28,7 @@ from ..schemas import (
     AllowanceOut,
     ContactCreate,
     ContactOut,
+    ContactPatch,
     OrganisationCreate,
     OrganisationDetail,
     OrganisationOut,
@@ -148,18 +149,40 @@ def create_contact(organisation_id: uuid.UUID, body: ContactCreate, user: OrgEdi
     org = get_owned(session, Organisation, organisation_id, user, "organisation")
     contact = Contact(tenant_id=user.tenant_id, organisation_id=org.id, name=body.name,
                       email=body.email, phone=body.phone, validated=False)
-    # The rules engine's own checks on a contact (name, email), before anything is stored.
-    contact_rules.Contact(id=str(contact.id), name=body.name, email=body.email)
-    duplicate = session.scalar(
-        select(Contact.id).where(
-            Contact.organisation_id == org.id, Contact.deleted.is_(False),
-            func.lower(Contact.email) == body.email.lower(),
+    _check_contact(session, contact)
+    tenant_session(session, user)
+    session.add(contact)
+    session.flush()
+    return contact_out(contact)
+
+
+def _check_contact(session: Session, contact: Contact) -> None:
+    """The rules engine's own checks on a contact (name, email), and one address per
+    organisation, before anything is stored."""
+    contact_rules.Contact(id=str(contact.id), name=contact.name, email=contact.email)
+    with session.no_autoflush:
+        duplicate = session.scalar(
+            select(Contact.id).where(
+                Contact.organisation_id == contact.organisation_id, Contact.deleted.is_(False),
+                Contact.id != contact.id, func.lower(Contact.email) == contact.email.lower(),
+            )
         )
-    )
     if duplicate is not None:
         raise ApiError(409, "conflict", "this organisation already has a contact with this "
                        "email address", field="email")
+
+
+@router.patch("/contacts/{contact_id}", response_model=ContactOut,
+              summary="Change a contact's name, email address or phone")
+def update_contact(contact_id: uuid.UUID, body: ContactPatch, user: OrgEditor,
+                   session: WriteSession) -> ContactOut:
+    """Validation (a slot of the plan's allotment) is not changed here: that is the sync
+    mutators' rule, the same on desktop and server."""
+    contact = get_owned(session, Contact, contact_id, user, "contact")
+    changes = body.model_dump(include=body.model_fields_set)
     tenant_session(session, user)
-    session.add(contact)
+    for name, value in changes.items():
+        setattr(contact, name, value)
+    _check_contact(session, contact)
     session.flush()
     return contact_out(contact)

@@ -7,20 +7,25 @@ must never lock out its last lead by accident; another lead or admin does it.
 
 from __future__ import annotations
 
+import logging
 import uuid
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from ...models import AuthToken, Role, User, utcnow
 from ..deps import CurrentUser, ReadSession, WriteSession, tenant_session
 from ..errors import ApiError
-from ..schemas import TeamMemberOut, UserCreate, UserOut, UserPatch
+from ..schemas import PasswordReset, TeamMemberOut, UserCreate, UserOut, UserPatch
 from ..security import hash_password
 from ._common import Lead, get_owned, member_out
 from .auth import user_out
 
 router = APIRouter(tags=["users"])
+#: Who changed whose credentials: ids only (never a password), one line per change, with the
+#: request id the server's log formatter adds.
+audit_log = logging.getLogger("agentdesk.audit")
 
 
 @router.get("/users", response_model=list[TeamMemberOut], summary="The team's members")
@@ -80,9 +85,34 @@ def update_user(user_id: uuid.UUID, body: UserPatch, user: Lead, session: WriteS
         if target.active and not body.active:
             # Deactivation ends every session for good: the tokens are revoked, so turning the
             # account back on later does not bring a lost laptop's token back to life.
-            session.execute(update(AuthToken)
-                            .where(AuthToken.user_id == target.id, AuthToken.revoked_at.is_(None))
-                            .values(revoked_at=utcnow()))
+            _revoke_sign_ins(session, target)
+            audit_log.info("user %s deactivated by user %s", target.id, user.id)
         target.active = body.active
     session.flush()
     return user_out(target)
+
+
+def _revoke_sign_ins(session: Session, target: User) -> None:
+    session.execute(update(AuthToken)
+                    .where(AuthToken.user_id == target.id, AuthToken.revoked_at.is_(None))
+                    .values(revoked_at=utcnow()))
+
+
+@router.post("/users/{user_id}/password", status_code=204,
+             summary="Set a member's new password and revoke their sign-ins")
+def reset_password(user_id: uuid.UUID, body: PasswordReset, user: Lead,
+                   session: WriteSession) -> Response:
+    """For a member who forgot theirs or whose password leaked: every token they hold stops
+    working at once, so whoever knew the old password is signed out too. Only an admin resets
+    an admin's; nobody resets their own here (a second lead or admin vouches for the change)."""
+    target = get_owned(session, User, user_id, user, "user")
+    _check_admin_rights(user, target.role)
+    if target.id == user.id:
+        raise ApiError(409, "self_change", "you cannot reset your own password here; ask "
+                       "another lead or admin", field="user_id")
+    tenant_session(session, user)
+    target.password_hash = hash_password(body.password)
+    _revoke_sign_ins(session, target)
+    session.flush()
+    audit_log.info("password of user %s reset by user %s", target.id, user.id)
+    return Response(status_code=204)

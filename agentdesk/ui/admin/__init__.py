@@ -5,8 +5,12 @@ Every change goes to the server's REST API through the sync client's session
 (:mod:`agentdesk.sync.admin`), on a worker thread: the server's rules judge it as for any client,
 a refusal shows the server's message with the field it names, and nothing is half-saved (one
 transaction per change). Lists are re-read from the server after each change; other desktops
-see the change with their next pull. Agents, consultants and coordinators do not get these
-screens (:data:`ADMIN_ROLES`); the server refuses them the writes anyway.
+see the change with their next pull. Everyone else (agents, consultants, coordinators) opens
+them read-only: people, calendars and plans, without edit buttons (:data:`ADMIN_ROLES` edit);
+the server refuses them the writes anyway.
+
+A password typed for a reset lives only in its dialog's fields and the one request that sends
+it: it is never logged, stored, or put in QSettings, and the fields are emptied once sent.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QStandardItemModel
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -44,8 +48,8 @@ from ...sync import admin as api
 from ...sync.client import ApiClient, ApiError
 from .. import background
 
-__all__ = ["ADMIN_ROLES", "AdminDialog", "attach", "calendar_preview", "detach", "parse_hours",
-           "parse_target"]
+__all__ = ["ADMIN_ROLES", "AdminDialog", "PasswordDialog", "attach", "calendar_preview", "detach",
+           "overrides_text", "parse_hours", "parse_overrides", "parse_target"]
 
 ADMIN_ROLES = frozenset({Role.LEAD, Role.ADMIN})
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -70,6 +74,32 @@ def parse_hours(text: str, field: str) -> list[list[str]]:
             raise FieldError(field, f"write intervals as 08:00-17:00, not {part!r}")
         out.append(bounds)
     return out
+
+
+def parse_overrides(text: str) -> dict[str, list[list[str]]]:
+    """One line a date: ``2026-12-24 08:00-12:00`` (changed hours) or ``2026-12-31 closed``.
+
+    Only the shape is read here; the rules engine judges the dates and times (on the server
+    and in the preview), naming ``overrides.<date>`` when one is wrong."""
+    out: dict[str, list[list[str]]] = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line:
+            continue
+        day, _, rest = line.partition(" ")
+        rest = rest.strip()
+        if not rest:
+            raise FieldError("overrides", f"line {n}: write a date then its hours "
+                             "(2026-12-24 08:00-12:00) or 'closed'")
+        if day in out:
+            raise FieldError("overrides", f"line {n}: {day} is listed twice")
+        out[day] = [] if rest.lower() == "closed" else parse_hours(rest, f"overrides.{day}")
+    return out
+
+
+def overrides_text(overrides: dict[str, list[list[str]]]) -> str:
+    return "\n".join(f"{day} " + (", ".join(f"{a}-{b}" for a, b in windows) or "closed")
+                     for day, windows in sorted(overrides.items()))
 
 
 def parse_target(text: str, field: str) -> dict[str, int] | None:
@@ -126,9 +156,10 @@ class _Tab(QWidget):
 
     changed = Signal()
 
-    def __init__(self, client: ApiClient, title: str) -> None:
+    def __init__(self, client: ApiClient, title: str, read_only: bool = False) -> None:
         super().__init__()
         self.client = client
+        self.read_only = read_only
         self.setObjectName(f"admin:{title}")
         self.items = QListWidget()
         self.items.setAccessibleName(f"{title} list")
@@ -151,6 +182,7 @@ class _Tab(QWidget):
         right.addWidget(self.error)
         right.addStretch(1)
         right.addLayout(buttons)
+        self.right = right
         layout = QHBoxLayout(self)
         layout.addWidget(self.items, 1)
         layout.addLayout(right, 2)
@@ -160,6 +192,26 @@ class _Tab(QWidget):
         self.last_error: ApiError | FieldError | None = None
 
     # subclasses: fetch(), label(row), show_row(row | None), body() -> (id | None, dict), send()
+
+    def lock(self) -> None:
+        """Read-only: the values stay readable (and selectable), nothing can be sent. Called
+        by subclasses once their form is built."""
+        if not self.read_only:
+            return
+        for button in self.findChildren(QPushButton):
+            button.hide()
+        for widget in self.findChildren(QWidget):
+            if isinstance(widget, QSpinBox):
+                widget.setReadOnly(True)
+                widget.setButtonSymbols(QSpinBox.ButtonSymbols.NoButtons)
+            elif isinstance(widget, QLineEdit | QPlainTextEdit):
+                widget.setReadOnly(True)
+            elif isinstance(widget, QComboBox | QCheckBox):
+                widget.setEnabled(False)
+        self.preview_only()
+
+    def preview_only(self) -> None:
+        """Widgets that stay usable in read-only mode (a subclass re-enables them here)."""
 
     def fetch(self) -> list[dict[str, Any]]:
         raise NotImplementedError
@@ -208,6 +260,8 @@ class _Tab(QWidget):
 
     def save(self) -> None:
         """Send the form; the server's refusal (with its field) shows under the form."""
+        if self.read_only:
+            return
         self.error.clear()
         try:
             body = self.body()
@@ -226,15 +280,20 @@ class _Tab(QWidget):
         self.busy = background.run_in_background(lambda: self.send(row_id, body), done,
                                                  self._failed, parent=self)
 
-    def _failed(self, exc: Exception) -> None:
+    def _failed(self, exc: Exception, label: QLabel | None = None) -> None:
+        """Show why a change was refused, naming the field (once, however the server's
+        message begins), under the form it came from."""
         self.busy = None
+        label = label or self.error
         if isinstance(exc, ApiError | FieldError):
             self.last_error = exc
             field = getattr(exc, "field", None)
             text = exc.message if isinstance(exc, ApiError) else str(exc).split(": ", 1)[-1]
-            self.error.setText(f"Not saved: {field}: {text}" if field else f"Not saved: {text}")
+            if field and text.startswith(f"{field}: "):
+                text = text[len(field) + 2:]
+            label.setText(f"Not saved: {field}: {text}" if field else f"Not saved: {text}")
         else:
-            self.error.setText(f"Not saved: {exc}")
+            label.setText(f"Not saved: {exc}")
 
     def _picked(self, item: QListWidgetItem | None) -> None:
         if item is None:
@@ -245,16 +304,83 @@ class _Tab(QWidget):
         self.show_row(self.current)
 
 
+class PasswordDialog(QDialog):
+    """Asks for a member's new password twice (typed blind). It keeps the text nowhere but its
+    two fields, which ``take()`` empties as it hands the password over."""
+
+    def __init__(self, member: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("passwordDialog")
+        self.setWindowTitle(f"Reset the password of {member}")
+        self.setMinimumWidth(440)
+        self.first = QLineEdit()
+        self.second = QLineEdit()
+        for edit, name in ((self.first, "New password"), (self.second, "New password again")):
+            edit.setEchoMode(QLineEdit.EchoMode.Password)
+            edit.setAccessibleName(name)
+            edit.textChanged.connect(self._check)
+        self.hint = QLabel()
+        self.hint.setTextFormat(Qt.TextFormat.PlainText)
+        self.hint.setWordWrap(True)
+        note = QLabel(f"{member} is signed out everywhere at once and signs in again with "
+                      "the new password. Tell them the password in person or by phone.")
+        note.setWordWrap(True)
+        note.setTextFormat(Qt.TextFormat.PlainText)
+        self.ok = QPushButton("Reset password")
+        self.ok.setObjectName("resetPasswordOk")
+        self.ok.setDefault(True)
+        self.ok.clicked.connect(self.accept)
+        cancel = QPushButton("Cancel")
+        cancel.clicked.connect(self.reject)
+        form = QFormLayout()
+        form.addRow("New password", self.first)
+        form.addRow("Again", self.second)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(cancel)
+        buttons.addWidget(self.ok)
+        layout = QVBoxLayout(self)
+        layout.addWidget(note)
+        layout.addLayout(form)
+        layout.addWidget(self.hint)
+        layout.addLayout(buttons)
+        self.rejected.connect(self._forget)
+        self._check()
+
+    def _check(self) -> None:
+        """The two must match; the server judges the length and says so naming the field."""
+        first, second = self.first.text(), self.second.text()
+        same = first == second
+        self.ok.setEnabled(bool(first) and same)
+        self.hint.setText("" if same or not second else "The two passwords differ.")
+
+    def take(self) -> str:
+        password = self.first.text()
+        self._forget()
+        return password
+
+    def _forget(self) -> None:
+        self.first.clear()
+        self.second.clear()
+
+
 class PeopleTab(_Tab):
-    def __init__(self, client: ApiClient, can_grant_admin: bool) -> None:
-        super().__init__(client, "People")
+    def __init__(self, client: ApiClient, can_grant_admin: bool, read_only: bool = False) -> None:
+        super().__init__(client, "People", read_only)
         self.username = QLineEdit()
         self.display_name = QLineEdit()
         self.email = QLineEdit()
         self.role = QComboBox()
         for role in Role:
-            if role is not Role.ADMIN or can_grant_admin:
-                self.role.addItem(role.value, role.value)
+            self.role.addItem(role.value, role.value)
+        if not can_grant_admin:
+            # Listed (an admin's row shows their role) but not choosable: only an admin grants
+            # it, and the server refuses it to anyone else anyway.
+            model = self.role.model()
+            assert isinstance(model, QStandardItemModel)  # QComboBox's own model
+            admin_item = model.item(self.role.findData(Role.ADMIN.value))
+            assert admin_item is not None
+            admin_item.setEnabled(False)
         self.password = QLineEdit()
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
         self.password.setPlaceholderText("only for a new member")
@@ -263,7 +389,59 @@ class PeopleTab(_Tab):
                               ("Email", self.email), ("Role", self.role),
                               ("Password", self.password), ("", self.active)):
             self.form.addRow(label, widget)
+        self.reset_button = QPushButton("Reset password…")
+        self.reset_button.setObjectName("resetPasswordButton")
+        self.reset_button.clicked.connect(self.ask_password)
+        reset_row = QHBoxLayout()
+        reset_row.addWidget(self.reset_button)
+        reset_row.addStretch(1)
+        self.form.addRow("", reset_row)
+        self.password_dialog: PasswordDialog | None = None
+        if read_only:
+            for label in ("Email", "Password"):  # the server shares no emails with non-leads
+                self.form.setRowVisible(self._row_of(label), False)
         self.show_row(None)
+        self.lock()
+
+    def _row_of(self, label: str) -> int:
+        for row in range(self.form.rowCount()):
+            item = self.form.itemAt(row, QFormLayout.ItemRole.LabelRole)
+            widget = item.widget() if item is not None else None
+            if isinstance(widget, QLabel) and widget.text() == label:
+                return row
+        raise KeyError(label)
+
+    def ask_password(self) -> None:
+        """A dialog for the chosen member's new password; OK sends it on a worker."""
+        if self.current is None or self.read_only:
+            return
+        member = dict(self.current)
+        dialog = PasswordDialog(str(member["display_name"]), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.password_dialog = dialog
+
+        def accepted() -> None:
+            self.reset_password(uuid.UUID(str(member["id"])), dialog.take(),
+                                str(member["display_name"]))
+
+        def gone() -> None:
+            self.password_dialog = None
+
+        dialog.accepted.connect(accepted)
+        dialog.destroyed.connect(gone)
+        dialog.open()
+
+    def reset_password(self, user_id: uuid.UUID, password: str, member: str) -> None:
+        self.error.clear()
+
+        def done(_: None) -> None:
+            self.busy = None
+            self.last_error = None
+            self.error.setText(f"Password of {member} reset; their sign-ins were revoked.")
+
+        self.busy = background.run_in_background(
+            lambda: api.reset_password(self.client, user_id, password), done, self._failed,
+            parent=self)
 
     def fetch(self) -> list[dict[str, Any]]:
         return api.list_users(self.client)
@@ -280,7 +458,8 @@ class PeopleTab(_Tab):
         self.password.setEnabled(row is None)
         self.role.setCurrentIndex(max(0, self.role.findData(row["role"] if row else "agent")))
         self.active.setChecked(bool(row["active"]) if row else True)
-        self.active.setEnabled(row is not None)
+        self.active.setEnabled(row is not None and not self.read_only)
+        self.reset_button.setEnabled(row is not None)
 
     def body(self) -> dict[str, Any]:
         if self.current is None:
@@ -298,8 +477,9 @@ class PeopleTab(_Tab):
 
 
 class CalendarsTab(_Tab):
-    def __init__(self, client: ApiClient, today: Callable[[], date] = date.today) -> None:
-        super().__init__(client, "Calendars")
+    def __init__(self, client: ApiClient, today: Callable[[], date] = date.today,
+                 read_only: bool = False) -> None:
+        super().__init__(client, "Calendars", read_only)
         self._today = today
         self.name = QLineEdit()
         self.tz = QLineEdit()
@@ -310,6 +490,11 @@ class CalendarsTab(_Tab):
         self.holidays = QPlainTextEdit()
         self.holidays.setPlaceholderText("One date a line: 2026-12-24")
         self.holidays.setMaximumHeight(70)
+        self.overrides = QPlainTextEdit()
+        self.overrides.setPlaceholderText("One date a line: 2026-12-24 08:00-12:00, or "
+                                          "2026-12-31 closed")
+        self.overrides.setAccessibleName("Changed hours on one-off dates")
+        self.overrides.setMaximumHeight(70)
         self.preview = QPlainTextEdit()
         self.preview.setReadOnly(True)
         self.preview.setAccessibleName("Next two weeks' open hours")
@@ -320,11 +505,14 @@ class CalendarsTab(_Tab):
             self.form.addRow(day.title(), edit)
         self.form.addRow("Holiday country", self.country)
         self.form.addRow("Extra holidays", self.holidays)
+        self.form.addRow("Changed hours", self.overrides)
         self.form.addRow("Next two weeks", self.preview)
         for edit in (self.tz, self.country, *self.hours.values()):
             edit.textChanged.connect(self.update_preview)
         self.holidays.textChanged.connect(self.update_preview)
+        self.overrides.textChanged.connect(self.update_preview)
         self.show_row(None)
+        self.lock()
 
     def fetch(self) -> list[dict[str, Any]]:
         return api.list_calendars(self.client)
@@ -341,7 +529,7 @@ class CalendarsTab(_Tab):
             edit.setText(", ".join(f"{a}-{b}" for a, b in row["hours"].get(day, [])))
         self.country.setText(row.get("holiday_country") or "")
         self.holidays.setPlainText("\n".join(row.get("holidays", [])))
-        self._overrides = row.get("overrides", {})
+        self.overrides.setPlainText(overrides_text(row.get("overrides", {})))
         self.update_preview()
 
     def calendar_data(self) -> dict[str, Any]:
@@ -351,7 +539,7 @@ class CalendarsTab(_Tab):
                       for day, edit in self.hours.items()},
             "holidays": [d.strip() for d in self.holidays.toPlainText().splitlines()
                          if d.strip()],
-            "overrides": getattr(self, "_overrides", {}),
+            "overrides": parse_overrides(self.overrides.toPlainText()),
             "holiday_country": self.country.text().strip() or None,
         }
 
@@ -371,8 +559,8 @@ class CalendarsTab(_Tab):
 
 
 class PlansTab(_Tab):
-    def __init__(self, client: ApiClient) -> None:
-        super().__init__(client, "Plans")
+    def __init__(self, client: ApiClient, read_only: bool = False) -> None:
+        super().__init__(client, "Plans", read_only)
         self.key = QLineEdit()
         self.name = QLineEdit()
         self.rank = QSpinBox()
@@ -400,14 +588,12 @@ class PlansTab(_Tab):
             edit.setPlaceholderText("default (30m, 4h, 1d, 2d)")
             self.form.addRow(f"Tier {tier} target", edit)
         self.show_row(None)
+        self.lock()
 
     def fetch(self) -> list[dict[str, Any]]:
         calendars = api.list_calendars(self.client)
         self._calendars = [(c["name"], c["id"]) for c in calendars]
         return api.list_plans(self.client)
-
-    def reload(self, select: str | None = None) -> None:
-        super().reload(select)
 
     def label(self, row: dict[str, Any]) -> str:
         self._fill_calendars()
@@ -463,9 +649,14 @@ class PlansTab(_Tab):
 
 
 class OrganisationsTab(_Tab):
+    """Organisations (name, plan, review counts) and, below, the chosen one's contacts.
+
+    Contacts are added unvalidated and their name, email and phone changed here; validating
+    one takes a slot of the plan's allotment (seed 003's swap), which is the sync mutators'
+    rule: it is done in a ticket's contact panel, never by a plain write."""
+
     def __init__(self, client: ApiClient) -> None:
         super().__init__(client, "Organisations")
-        self.new_button.hide()  # organisations arrive through intake and the API
         self.name = QLineEdit()
         self.plan = QComboBox()
         self.verified = QSpinBox()
@@ -477,71 +668,204 @@ class OrganisationsTab(_Tab):
         self.form.addRow("Verified reviews", self.verified)
         self.form.addRow("Reviews, last 6 months", self.recent)
         note = QLabel("Seed 000: 5 more conversations a year with at least 25 verified reviews "
-                      "and 10 in the last six months. Validated contacts are switched in the "
-                      "contact panel of a ticket. The first 100 organisations by name are "
+                      "and 10 in the last six months. The first 100 organisations by name are "
                       "listed.")
         note.setWordWrap(True)
         note.setTextFormat(Qt.TextFormat.PlainText)
         self.form.addRow(note)
+        self.contacts = QListWidget()
+        self.contacts.setAccessibleName("Contacts of the organisation")
+        self.contacts.setMaximumHeight(120)
+        self.contacts.currentItemChanged.connect(lambda item, _old: self._contact_picked(item))
+        self.contact_name = QLineEdit()
+        self.contact_email = QLineEdit()
+        self.contact_phone = QLineEdit()
+        self.contact_phone.setPlaceholderText("optional")
+        self.new_contact_button = QPushButton("New contact")
+        self.new_contact_button.clicked.connect(self.new_contact)
+        self.save_contact_button = QPushButton("Save contact")
+        self.save_contact_button.clicked.connect(self.save_contact)
+        contact_buttons = QHBoxLayout()
+        contact_buttons.addWidget(self.new_contact_button)
+        contact_buttons.addStretch(1)
+        contact_buttons.addWidget(self.save_contact_button)
+        self.contact_form = QFormLayout()
+        self.contact_form.addRow(QLabel("Contacts (validated ones hold a slot of the plan's "
+                                        "allotment; validate in a ticket's contact panel)")
+                                 )
+        self.contact_form.addRow(self.contacts)
+        self.contact_form.addRow("Contact name", self.contact_name)
+        self.contact_form.addRow("Email", self.contact_email)
+        self.contact_form.addRow("Phone", self.contact_phone)
+        self.contact_form.addRow(contact_buttons)
+        self.contact_error = QLabel()
+        self.contact_error.setTextFormat(Qt.TextFormat.PlainText)
+        self.contact_error.setWordWrap(True)
+        self.contact_error.setObjectName("adminError")
+        self.contact_form.addRow(self.contact_error)
+        self.right.insertLayout(2, self.contact_form)
+        self.contact_rows: list[dict[str, Any]] = []
+        self.current_contact: dict[str, Any] | None = None
+        self._plans: list[tuple[str, Any]] = []
+        self._show_contacts_for(None)
 
     def fetch(self) -> list[dict[str, Any]]:
         self._plans = [(p["name"], p["id"]) for p in api.list_plans(self.client)]
         return api.list_organisations(self.client)
 
     def label(self, row: dict[str, Any]) -> str:
-        if self.plan.count() != len(getattr(self, "_plans", [])):
+        if [self.plan.itemData(i) for i in range(self.plan.count())] != [
+                v for _, v in self._plans]:
             self.plan.clear()
             for text, value in self._plans:
                 self.plan.addItem(text, value)
         return str(row["name"])
 
     def show_row(self, row: dict[str, Any] | None) -> None:
-        if row is None:
-            return
-        self.name.setText(row["name"])
-        self.plan.setCurrentIndex(max(0, self.plan.findData(row["plan_id"])))
-        self.verified.setValue(row["verified_reviews"])
-        self.recent.setValue(row["recent_reviews"])
+        self.name.setText(row["name"] if row else "")
+        self.plan.setCurrentIndex(max(0, self.plan.findData(row["plan_id"] if row else None)))
+        self.verified.setValue(row["verified_reviews"] if row else 0)
+        self.recent.setValue(row["recent_reviews"] if row else 0)
+        self._show_contacts_for(row)
 
     def body(self) -> dict[str, Any]:
-        if self.current is None:
-            raise FieldError("organisation", "pick an organisation first")
         return {"name": self.name.text().strip(), "plan_id": self.plan.currentData(),
                 "verified_reviews": self.verified.value(),
                 "recent_reviews": self.recent.value()}
 
     def send(self, row_id: uuid.UUID | None, body: dict[str, Any]) -> dict[str, Any]:
-        assert row_id is not None
-        return api.update_organisation(self.client, row_id, body)
+        return api.save_organisation(self.client, row_id, body)
+
+    # ----------------------------------------------------------------- contacts
+
+    def _show_contacts_for(self, row: dict[str, Any] | None) -> None:
+        self.contacts.clear()
+        self.contact_rows = []
+        self.current_contact = None
+        self.contact_error.clear()
+        self._fill_contact(None)
+        has_org = row is not None
+        for widget in (self.contacts, self.contact_name, self.contact_email,
+                       self.contact_phone, self.new_contact_button, self.save_contact_button):
+            widget.setEnabled(has_org)
+        if row is not None:
+            self.load_contacts(uuid.UUID(str(row["id"])))
+
+    def load_contacts(self, organisation_id: uuid.UUID, select: str | None = None) -> None:
+        def done(detail: dict[str, Any]) -> None:
+            self.busy = None
+            if self.current is None or self.current["id"] != detail["id"]:
+                return  # another organisation was picked meanwhile
+            self.contact_rows = list(detail["contacts"])
+            self.contacts.blockSignals(True)
+            try:
+                self.contacts.clear()
+                for contact in self.contact_rows:
+                    mark = " ✓ validated" if contact["validated"] else ""
+                    item = QListWidgetItem(f"{contact['name']} <{contact['email']}>{mark}")
+                    item.setData(Qt.ItemDataRole.UserRole, contact["id"])
+                    self.contacts.addItem(item)
+                    if contact["id"] == select:
+                        self.contacts.setCurrentItem(item)
+                        self.current_contact = contact
+                        self._fill_contact(contact)
+            finally:
+                self.contacts.blockSignals(False)
+
+        def failed(exc: Exception) -> None:
+            self.busy = None
+            self.error.setText(f"Could not load the contacts: {getattr(exc, 'message', exc)}")
+
+        self.busy = background.run_in_background(
+            lambda: api.get_organisation(self.client, organisation_id), done, failed,
+            parent=self)
+
+    def _fill_contact(self, contact: dict[str, Any] | None) -> None:
+        self.contact_name.setText(contact["name"] if contact else "")
+        self.contact_email.setText(contact["email"] if contact else "")
+        self.contact_phone.setText((contact.get("phone") or "") if contact else "")
+
+    def _contact_picked(self, item: QListWidgetItem | None) -> None:
+        if item is None:
+            return
+        wanted = item.data(Qt.ItemDataRole.UserRole)
+        self.current_contact = next((c for c in self.contact_rows if c["id"] == wanted), None)
+        self.contact_error.clear()
+        self._fill_contact(self.current_contact)
+
+    def new_contact(self) -> None:
+        self.contacts.clearSelection()
+        self.current_contact = None
+        self.contact_error.clear()
+        self._fill_contact(None)
+
+    def save_contact(self) -> None:
+        """Add the typed contact to the chosen organisation, or change the chosen contact."""
+        if self.current is None:
+            return
+        self.contact_error.clear()
+        org_id = uuid.UUID(str(self.current["id"]))
+        contact_id = (uuid.UUID(str(self.current_contact["id"]))
+                      if self.current_contact else None)
+        phone = self.contact_phone.text().strip() or None
+        body: dict[str, Any] = {"name": self.contact_name.text().strip(),
+                                "email": self.contact_email.text().strip(), "phone": phone}
+
+        def send() -> dict[str, Any]:
+            if contact_id is None:
+                return api.create_contact(self.client, org_id, body)
+            return api.update_contact(self.client, contact_id, body)
+
+        def done(saved: dict[str, Any]) -> None:
+            self.busy = None
+            self.last_error = None
+            self.contact_error.setText("Contact saved.")
+            self.changed.emit()
+            self.load_contacts(org_id, select=str(saved["id"]))
+
+        self.busy = background.run_in_background(
+            send, done, lambda exc: self._failed(exc, self.contact_error), parent=self)
 
 
 class AdminDialog(QDialog):
-    """The four admin tabs; each loads its rows from the server when first shown."""
+    """The admin tabs; each loads its rows from the server when first shown. Roles outside
+    :data:`ADMIN_ROLES` get people, calendars and plans read-only (no edit buttons)."""
 
     def __init__(self, client: ApiClient, role: Role, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.read_only = role not in ADMIN_ROLES
         self.setObjectName("adminDialog")
-        self.setWindowTitle("Team administration")
-        self.resize(980, 680)
-        self.people = PeopleTab(client, can_grant_admin=role is Role.ADMIN)
-        self.calendars = CalendarsTab(client)
-        self.plans = PlansTab(client)
-        self.organisations = OrganisationsTab(client)
+        self.setWindowTitle("Team administration (read-only)" if self.read_only
+                            else "Team administration")
+        self.resize(980, 720)
+        self.people = PeopleTab(client, can_grant_admin=role is Role.ADMIN,
+                                read_only=self.read_only)
+        self.calendars = CalendarsTab(client, read_only=self.read_only)
+        self.plans = PlansTab(client, read_only=self.read_only)
+        self.organisations = None if self.read_only else OrganisationsTab(client)
         self.tabs = QTabWidget()
-        for tab, title in ((self.people, "People"), (self.calendars, "Calendars"),
-                           (self.plans, "Plans"), (self.organisations, "Organisations")):
+        shown: list[tuple[_Tab, str]] = [(self.people, "People"),
+                                         (self.calendars, "Calendars"), (self.plans, "Plans")]
+        if self.organisations is not None:
+            shown.append((self.organisations, "Organisations"))
+        for tab, title in shown:
             self.tabs.addTab(tab, title)
         layout = QVBoxLayout(self)
+        if self.read_only:
+            note = QLabel("Read-only: team leads and admins change these settings.")
+            note.setObjectName("adminReadOnlyNote")
+            note.setTextFormat(Qt.TextFormat.PlainText)
+            layout.addWidget(note)
         layout.addWidget(self.tabs)
-        for tab in (self.people, self.calendars, self.plans, self.organisations):
+        for tab, _title in shown:
             tab.reload()
 
 
-def attach(window: Any, workspace: Any) -> QAction | None:
-    """File > Team administration… for leads and admins (None: not theirs)."""
-    if workspace.user.role not in ADMIN_ROLES:
-        return None
-    action = QAction("Team &administration…", window)
+def attach(window: Any, workspace: Any) -> QAction:
+    """File > Team administration… (read-only for roles outside :data:`ADMIN_ROLES`)."""
+    editing = workspace.user.role in ADMIN_ROLES
+    action = QAction("Team &administration…" if editing else "Team &settings (read-only)…",
+                     window)
     action.setObjectName("adminAction")
 
     def open_dialog() -> None:
