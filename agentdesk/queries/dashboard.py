@@ -16,9 +16,9 @@ Every figure carries a :class:`TicketFilter`: the exact WHERE clauses that selec
 behind it. The desktop's queue applies the same clauses when a figure is clicked, so the rows
 it lists are the rows counted, by construction.
 
-The 1-on-1 block (billed hours per week, prepaid hours left, what expires in 30 days) replays
-each customer's ledger with :mod:`agentdesk.policy.billing`; it is deliberately minimal (no
-statement lines), pending the contracts read model (``agentdesk/queries/contracts.py``).
+The 1-on-1 block (billed hours per week, prepaid hours left, what expires in 30 days) reads
+and replays each customer's ledger through :mod:`.balances` and :mod:`.ledger` (the timer's
+rule); the allowance figures count conversations with :mod:`.conversations`' grouped form.
 """
 
 from __future__ import annotations
@@ -54,6 +54,8 @@ from ..policy.entitlements import calendar_year_bounds, calendar_year_of, conver
 from ..policy.errors import PolicyError
 from ..policy.plans import SupportPlan, seed_calendars
 from ..policy.workflow import OPEN_STATUSES
+from . import balances, ledger
+from .conversations import conversations_in_year_by_organisation
 
 OPEN: tuple[TicketStatus, ...] = tuple(sorted(TicketStatus(s) for s in OPEN_STATUSES))
 #: Ageing buckets of the open queue, in business days of the team calendar.
@@ -642,15 +644,10 @@ def allowances(ctx: _Context) -> tuple[AllowanceRow, ...]:
         return ()
     year = calendar_year_of(ctx.at, ctx.tz)
     start, end = calendar_year_bounds(year, ctx.tz)
-    t = Ticket.__table__.c
-    conds = [t.deleted == false(), t.arrived_at >= start, t.status != TicketStatus.REDIRECTED,
-             t.organisation_id.in_(select(Organisation.id).where(
-                 Organisation.plan_id.in_(list(limited)), Organisation.deleted.is_(False)))]
-    if end is not None:
-        conds.append(t.arrived_at < end)
-    used: dict[uuid.UUID, int] = dict(ctx.session.execute(
-        select(t.organisation_id, func.count()).where(*conds).group_by(t.organisation_id)
-    ).all())
+    used = conversations_in_year_by_organisation(
+        ctx.session, select(Organisation.id).where(
+            Organisation.plan_id.in_(list(limited)), Organisation.deleted.is_(False)),
+        year, ctx.tz)
     orgs = ctx.session.execute(
         select(Organisation.id, Organisation.name, Organisation.plan_id,
                Organisation.verified_reviews, Organisation.recent_reviews)
@@ -686,49 +683,34 @@ def _weeks(start: datetime, end: datetime, zone: ZoneInfo) -> tuple[date, ...]:
 def one_on_one(ctx: _Context, start: datetime, end: datetime
                ) -> tuple[tuple[date, ...], tuple[OneOnOneRow, ...]]:
     """Per organisation with prepaid hours or billed time: billed minutes per week of the
-    range, prepaid minutes left at ``at`` and what expires in the next 30 days (seed 001)."""
+    range, prepaid minutes left at ``at`` and what expires in the next 30 days (seed 001).
+
+    The ledger is read and the balance replayed by :mod:`.balances` (the timer's figure, the
+    one rule of which entries count and how far back a balance reaches); only organisations
+    that bought hours or worked in the range are read, each with its own indexed reads."""
     zone = ZoneInfo(ctx.tz)
     weeks = _weeks(start, end, zone)
-    blocks: dict[uuid.UUID, list[billing.HourBlock]] = defaultdict(list)
-    for r in ctx.session.scalars(select(HourBlock).where(HourBlock.deleted.is_(False))
-                                 .order_by(HourBlock.purchased_at)):
-        blocks[r.organisation_id].append(billing.HourBlock(
-            id=str(r.id), customer_id=str(r.organisation_id), purchased_at=r.purchased_at,
-            minutes=r.minutes))
-    # The ledger reaches back to the oldest block whose validity overlaps a block that still
-    # matters (a day draws on the oldest valid block first), with two days' slack for local
-    # billing days; older time cannot change what is left.
-    window_start = start
-    for own in blocks.values():
-        reach = ctx.at
-        for block in reversed(own):
-            if block.expires_at > reach - _DAY_SLACK:
-                reach = min(reach, block.purchased_at)
-        window_start = min(window_start, reach - _DAY_SLACK)
-    entries = list(ctx.session.scalars(select(TimeEntry).where(
-        TimeEntry.deleted.is_(False), TimeEntry.ended_at >= window_start,
-        TimeEntry.started_at < max(end, ctx.at))))
-    voided = {e.voids_id for e in entries if e.voids_id is not None}
-    items: dict[uuid.UUID, list[billing.WorkItem]] = defaultdict(list)
-    for e in entries:
-        if e.id in voided or e.source == "void" or e.ended_at < e.started_at:
-            continue
-        items[e.organisation_id].append(billing.WorkItem(
-            customer_id=str(e.organisation_id), person=str(e.person_id),
-            kind=billing.WorkKind(e.kind.value), start=e.started_at, end=e.ended_at,
-            billable=e.billable, extra_engineer=e.extra_engineer, id=str(e.id)))
+    te = TimeEntry
+    # Whole local days either side of the range, so clipping leaves its days' bills alone.
+    since, until = start - _DAY_SLACK, end + _DAY_SLACK
+    with_blocks = set(ctx.session.scalars(
+        select(HourBlock.organisation_id).where(HourBlock.deleted.is_(False)).distinct()))
+    with_work = set(ctx.session.scalars(
+        ledger.live_clauses(select(te.organisation_id), te, since, until).distinct()))
     rows = []
-    for oid in sorted(set(blocks) | set(items), key=lambda o: ctx.org_name.get(o, "")):
-        bills = billing.bill_days(items.get(oid, []), tz=ctx.tz)
+    for oid in sorted(with_blocks | with_work, key=lambda o: ctx.org_name.get(o, "")):
         per_week: dict[date, int] = defaultdict(int)
-        for bill in bills:
-            if start <= bill.day_start.astimezone(UTC) < end:
-                per_week[bill.day - timedelta(days=bill.day.weekday())] += bill.total_minutes
+        if oid in with_work:
+            for bill in billing.bill_days(ledger.clipped_work(ctx.session, oid, since, until),
+                                          tz=ctx.tz):
+                if start <= bill.day_start.astimezone(UTC) < end:
+                    per_week[bill.day - timedelta(days=bill.day.weekday())] += (
+                        bill.total_minutes)
         left, expiring = 0, []
-        known = [b for b in blocks.get(oid, []) if b.purchased_at <= ctx.at]
-        if known:
-            past = [b for b in bills if b.day_start.astimezone(UTC) <= ctx.at]
-            bal = billing.balance(known, past, ctx.at, customer_id=str(oid))
+        prepaid = balances.read_prepaid(ctx.session, oid, ctx.at) if oid in with_blocks else None
+        bal = (balances.prepaid_balance(prepaid, None, "", ctx.tz, ctx.at)
+               if prepaid is not None else None)
+        if bal is not None:
             left = bal.total_minutes
             expiring = [(b.expires_at, b.remaining_minutes) for b in bal.blocks
                         if b.remaining_minutes and b.expires_at <= ctx.at + EXPIRY_WINDOW]
