@@ -26,7 +26,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import String, exists, select, type_coerce
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, aliased
 
 from ..models import (
@@ -43,6 +43,7 @@ from ..models import (
 from ..policy import billing
 from ..policy.billing import WorkItem, WorkKind
 from ..policy.zones import zone_or_utc
+from .raw import Texts, Uuids, instant, raw, uuid_text
 
 __all__ = [
     "MAX_LOOKBACK",
@@ -200,57 +201,9 @@ def _aware(value: datetime) -> datetime:
 
 # -- the lean read -------------------------------------------------------------------------
 #
-# A year or five of one customer's ledger is ~20,000 rows. Read through the columns' own types,
-# SQLAlchemy runs a Python result processor per value (a UUID object per id, a regex parse and a
-# TypeDecorator call per instant): that was most of a statement's read and held the GIL long
-# enough to stall the desktop's GUI thread by 60-70 ms while the timer's balance loaded
-# (docs/performance.md). So the ledger is read with no result processing (``type_coerce`` to
-# String: SQLite's stored text and PostgreSQL's driver values come back as they are) and each
-# value is turned into what the caller needs in one step: ids as canonical text (what the
-# policy's items carry), instants as aware UTC datetimes, the few distinct UUIDs memoised.
-
-
-def _raw(column: Any) -> Any:
-    """``column`` read with no result processing (the driver's value as it is)."""
-    return type_coerce(column, String).label(column.key)
-
-
-def _instant(value: Any) -> datetime:
-    """An instant as :class:`~agentdesk.models.base.UTCDateTime` returns it (aware UTC), from
-    SQLite's stored text or PostgreSQL's datetime."""
-    if type(value) is str:
-        try:  # one C call; ``.replace(tzinfo=UTC)`` per value cost several times the parse
-            return datetime.fromisoformat(value + "+00:00")
-        except ValueError:  # text that carries its own offset
-            value = datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
-    return value.astimezone(UTC)  # type: ignore[no-any-return]
-
-
-def _uuid_text(value: Any) -> str:
-    """A UUID as ``str(uuid.UUID(...))``: SQLite stores 32 lower-case hex digits, PostgreSQL's
-    driver hands back ``uuid.UUID``."""
-    if type(value) is str and len(value) == 32:
-        return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
-    return str(value if type(value) is uuid.UUID else uuid.UUID(str(value)))
-
-
-class _Uuids(dict[Any, uuid.UUID]):
-    """Driver value -> ``uuid.UUID``, for columns with few distinct values (people, tickets)."""
-
-    def __missing__(self, key: Any) -> uuid.UUID:
-        value = self[key] = uuid.UUID(_uuid_text(key))
-        return value
-
-
-class _Texts(dict[Any, str]):
-    """Driver value -> canonical text, for columns with few distinct values."""
-
-    def __missing__(self, key: Any) -> str:
-        value = self[key] = _uuid_text(key)
-        return value
-
+# A year or five of one customer's ledger is ~20,000 rows, read with no per-value result
+# processing (:mod:`.raw`): typed, that was most of a statement's read and stalled the desktop's
+# GUI thread 60-70 ms while the timer's balance loaded (docs/performance.md).
 
 _WORK_KINDS = {k.value: k for k in WorkKind}
 _TIME_KINDS = {k.value: k for k in TimeKind}
@@ -275,24 +228,24 @@ def live_entries(session: Session, *, since: datetime, until: datetime,
     :func:`live_clauses`): one query, read lean (see the notes above)."""
     te = TimeEntry
     query = live_clauses(
-        select(_raw(te.id), _raw(te.organisation_id), _raw(te.person_id), _raw(te.ticket_id),
-               _raw(te.kind), _raw(te.started_at), _raw(te.ended_at), te.billable,
-               te.extra_engineer, te.note, te.source, _raw(te.voids_id), Ticket.subject,
-               _raw(Ticket.kind).label("ticket_kind"))
+        select(raw(te.id), raw(te.organisation_id), raw(te.person_id), raw(te.ticket_id),
+               raw(te.kind), raw(te.started_at), raw(te.ended_at), te.billable,
+               te.extra_engineer, te.note, te.source, raw(te.voids_id), Ticket.subject,
+               raw(Ticket.kind).label("ticket_kind"))
         .outerjoin(Ticket, Ticket.id == te.ticket_id), te, since, until)
     if org_id is not None:
         query = query.where(te.organisation_id == org_id)
     if person_id is not None:
         query = query.where(te.person_id == person_id)
     general = TicketKind.GENERAL.value
-    uuids = _Uuids()
+    uuids = Uuids()
     kinds = _TIME_KINDS
     return [
         EntryFacts(
-            id=_uuid_text(i), organisation_id=uuids[org], person_id=uuids[person],
+            id=uuid_text(i), organisation_id=uuids[org], person_id=uuids[person],
             ticket_id=None if ticket is None else uuids[ticket], ticket_subject=subject or "",
             general_support=ticket_kind == general, kind=kinds[kind],
-            started_at=_instant(start), ended_at=_instant(end), billable=billable,
+            started_at=instant(start), ended_at=instant(end), billable=billable,
             extra_engineer=extra, note=note, source=source,
             voids_id=None if voids is None else uuids[voids],
         )
@@ -314,21 +267,21 @@ def clipped_work(session: Session, org_id: uuid.UUID, since: datetime,
     """
     te = TimeEntry
     query = live_clauses(
-        select(_raw(te.id), _raw(te.person_id), _raw(te.kind), _raw(te.started_at),
-               _raw(te.ended_at), te.billable, te.extra_engineer), te, since, until,
+        select(raw(te.id), raw(te.person_id), raw(te.kind), raw(te.started_at),
+               raw(te.ended_at), te.billable, te.extra_engineer), te, since, until,
     ).where(te.organisation_id == org_id)
     customer = str(org_id)
-    people = _Texts()
+    people = Texts()
     kinds = _WORK_KINDS
     items = []
     for i, person, kind, start, end, billable, extra in session.execute(query):
-        start, end = _instant(start), _instant(end)
+        start, end = instant(start), instant(end)
         if start < since or end > until:
             start, end = max(start, since), min(end, until)
             end = max(start, end)
         items.append(WorkItem(
             customer_id=customer, person=people[person], kind=kinds[kind], start=start,
-            end=end, billable=billable, extra_engineer=extra, id=_uuid_text(i)))
+            end=end, billable=billable, extra_engineer=extra, id=uuid_text(i)))
     return items
 
 
