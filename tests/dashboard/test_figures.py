@@ -351,7 +351,8 @@ def test_the_open_queue_is_read_in_one_pass(shared_lead: LeadDesk) -> None:
                                  sections={dash.Section.TICKETS})
     finally:
         event.remove(engine, "before_cursor_execute", seen)
-    assert board.open is not None and board.open.total.value > 0
+    assert board.open is not None
+    assert board.open.total.value > 0
     scans = [st for st in statements
              if "FROM tickets" in st and open_filter in st and " LIMIT " not in st]
     assert len(scans) == 1, scans

@@ -147,7 +147,7 @@ def test_pdf_table_shortcut_writes_what_fpdf2s_text_writes(
 
     _month_of_work(ledger)
     ledger.work(at("2026-10-09", "16:00"), at("2026-10-09", "16:20"),
-                note="Zoë's Ωmega – 漢字 migration")
+                note="Zoë's Ωmega \u2013 漢字 migration")
     with ledger.session() as s:
         view = read_statement(s, ledger.org(), date(2026, 10, 1), date(2026, 10, 31))
     for fonts in (statement_pdf._font_files(), None):
