@@ -45,8 +45,8 @@ def statement_rows(view: StatementView) -> Iterator[Sequence[Cell]]:
             what += ", not billable"
         label = " - ".join(x for x in (what, e.ticket, e.note) if x)
         entries_by_day.setdefault(e.day, []).append([
-            "entry", e.day.isoformat(), label, e.person, e.start.strftime("%H:%M"),
-            e.end.strftime("%H:%M"), e.minutes, e.charged_minutes, *_blank(5)])
+            "entry", e.day.isoformat(), label, e.person, f"{e.start.hour:02}:{e.start.minute:02}",
+            f"{e.end.hour:02}:{e.end.minute:02}", e.minutes, e.charged_minutes, *_blank(5)])
     billed_days = {d.day: d for d in view.days}
     for day in sorted(set(entries_by_day) | set(billed_days)):
         yield from entries_by_day.get(day, [])

@@ -20,7 +20,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from fpdf import FPDF
-from fpdf.enums import XPos, YPos
+from fpdf.enums import TextMode, XPos, YPos
 
 from ..queries.statement import StatementView, hours_text
 
@@ -65,6 +65,8 @@ class _StatementPdf(FPDF):
         self.set_creator("AgentDesk")
         self.columns: Sequence[_Column] = ()
         self._widths: dict[tuple[str, float, str], float] = {}
+        self._fits: dict[tuple[str, float, str, float], str] = {}
+        self._shown: dict[tuple[int, str], str] = {}
 
     def text_of(self, value: str) -> str:
         if self.unicode:
@@ -94,6 +96,14 @@ class _StatementPdf(FPDF):
         return width
 
     def fit(self, text: str, width: float) -> str:
+        """``text`` cut to fit ``width`` with "...", cached like :meth:`width_of`."""
+        key = (self.font_style, self.font_size_pt, text, width)
+        fitted = self._fits.get(key)
+        if fitted is None:
+            fitted = self._fits[key] = self._fit(text, width)
+        return fitted
+
+    def _fit(self, text: str, width: float) -> str:
         text = self.text_of(text)
         room = width - 2 * self.c_margin
         if self.width_of(text) <= room:
@@ -140,6 +150,7 @@ class _StatementPdf(FPDF):
             self.set_font(self.family, "B", 8)
         x = self.l_margin
         baseline = y + _ROW_H * 0.7
+        lines: list[str] = []
         for col, value in zip(self.columns, cells, strict=True):
             text = self.fit(value, col.width) if value else ""
             if text:
@@ -147,11 +158,42 @@ class _StatementPdf(FPDF):
                     left = x + col.width - self.c_margin - self.width_of(text)
                 else:
                     left = x + self.c_margin
-                self.text(left, baseline, text)
+                shown = self._text_op(left, baseline, text)
+                if shown is not None:
+                    lines.append(shown)
+                else:  # what the shortcut does not cover: fpdf2's own text(), in order
+                    if lines:
+                        self._out("\n".join(lines))
+                        lines.clear()
+                    self.text(left, baseline, text)
             x += col.width
+        if lines:
+            self._out("\n".join(lines))
         self.set_y(y + _ROW_H)
         if bold:
             self.set_font(self.family, "", 8)
+
+    def _text_op(self, x: float, y: float, text: str) -> str | None:
+        """The content-stream line fpdf2's ``text(x, y, text)`` writes, built here with each
+        distinct string encoded once per font (a year's statement draws ~100,000 cells and
+        ``text()``'s checks and encoding were most of the PDF's time). None when the state is
+        one this does not reproduce (the font not yet set on the page, a text mode, underline,
+        quad points): the caller then uses ``text()`` itself, so the output is the same bytes.
+        """
+        font = self.current_font
+        if (font is None or not self.current_font_is_set_on_page
+                or self.text_mode != TextMode.FILL or self.underline or self.strikethrough
+                or self._record_text_quad_points):
+            return None
+        key = (id(font), text)
+        encoded = self._shown.get(key)
+        if encoded is None:  # encoding also records the glyphs the font subset needs
+            encoded = self._shown[key] = font.encode_text(self.normalize_text(text))
+        op = f"BT {x * self.k:.2f} {(self.h - y) * self.k:.2f} Td {encoded} ET"
+        if self.fill_color != self.text_color:
+            assert self.text_color is not None
+            op = f"q {self.text_color.serialize().lower()} {op} Q"
+        return op
 
 
 def _minutes(value: int | None) -> str:

@@ -19,9 +19,28 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..models import HourBlock, TimeEntry
+from ..models import TimeEntry
 from ..policy import billing
 from ..policy.billing import DEFAULT_INCREMENT_MINUTES, DayBill, WorkItem, WorkKind, bill_days
+from . import ledger
+from .ledger import clipped_work, live_clauses
+
+__all__ = [
+    "Prepaid",
+    "PrepaidFigures",
+    "RunningInfo",
+    "TodayTotals",
+    "clipped_work",
+    "day_bounds",
+    "live_entries",
+    "prepaid_balance",
+    "prepaid_figures",
+    "read_prepaid",
+    "today_totals",
+    "valid_zone",
+    "with_running",
+    "zone_of",
+]
 
 log = logging.getLogger(__name__)
 
@@ -81,92 +100,14 @@ def day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
     return start, end
 
 
-def work_item(entry: TimeEntry) -> WorkItem:
-    return WorkItem(
-        customer_id=str(entry.organisation_id),
-        person=str(entry.person_id),
-        kind=WorkKind(entry.kind.value),
-        start=entry.started_at,
-        end=entry.ended_at,
-        billable=entry.billable,
-        extra_engineer=entry.extra_engineer,
-        id=str(entry.id),
-    )
-
-
 def live_entries(session: Session, org_id: uuid.UUID, since: datetime,
                   until: datetime) -> list[TimeEntry]:
-    """The organisation's ledger entries touching [since, until), minus voided ones and the
-    zero-length voiding entries themselves (append-only ledger: a correction is a new entry
-    that voids the old one, so only entries nobody voided count)."""
-    entries = list(session.scalars(
-        select(TimeEntry).where(
-            TimeEntry.organisation_id == org_id,
-            TimeEntry.deleted.is_(False),
-            TimeEntry.started_at < until,
-            TimeEntry.ended_at >= since,
-        )
-    ))
-    if not entries:
-        return []
-    voided = set(session.scalars(
-        select(TimeEntry.voids_id).where(
-            TimeEntry.voids_id.in_([e.id for e in entries]), TimeEntry.deleted.is_(False)
-        )
-    ))
-    return [e for e in entries if e.id not in voided and e.source != "void"]
-
-
-def clipped_work(session: Session, org_id: uuid.UUID, since: datetime,
-                 until: datetime) -> list[WorkItem]:
-    """The organisation's live work touching [since, until), each item clipped to it.
-
-    Why clip: the cost of a day-by-day bill follows the span of the items it is given, and one
-    entry spanning centuries (recorded before arguments were bounded, or imported) would
-    otherwise make a desktop replay ~740,000 days to show today's figure. The window is a
-    whole number of the team's local days (today) or reaches days before anything that
-    matters (a prepaid balance), so clipping at its edges changes no bill inside it.
-    """
-    # Columns, not ORM objects: five years of a busy customer's ledger is ~20,000 rows, and
-    # building and tracking an object per row cost more than the bill itself.
-    rows = session.execute(
-        select(*_WORK_COLUMNS).where(
-            TimeEntry.organisation_id == org_id,
-            TimeEntry.deleted.is_(False),
-            TimeEntry.started_at < until,
-            TimeEntry.ended_at >= since,
-        )
-    ).all()
-    if not rows:
-        return []
-    voided = set(session.scalars(
-        select(TimeEntry.voids_id).where(
-            TimeEntry.organisation_id == org_id,
-            TimeEntry.voids_id.is_not(None),
-            TimeEntry.deleted.is_(False),
-        )
-    ))
-    customer = str(org_id)
-    items = []
-    for row in rows:
-        if row.id in voided or row.source == "void":
-            continue
-        start, end = row.started_at, row.ended_at
-        if start < since or end > until:
-            start, end = max(start, since), min(end, until)
-            end = max(start, end)
-        items.append(WorkItem(
-            customer_id=customer, person=str(row.person_id), kind=WorkKind(row.kind.value),
-            start=start, end=end, billable=row.billable, extra_engineer=row.extra_engineer,
-            id=str(row.id),
-        ))
-    return items
-
-
-_WORK_COLUMNS = (
-    TimeEntry.id, TimeEntry.person_id, TimeEntry.kind, TimeEntry.started_at, TimeEntry.ended_at,
-    TimeEntry.billable, TimeEntry.extra_engineer, TimeEntry.source,
-)
+    """The organisation's live ledger entries touching [since, until) as ORM objects (the
+    timer's list of recent entries to correct or void: a month, not the ledger), by the
+    ledger's one rule of which entries count (:func:`.ledger.live_clauses`)."""
+    return list(session.scalars(
+        live_clauses(select(TimeEntry), TimeEntry, since, until)
+        .where(TimeEntry.organisation_id == org_id)))
 
 
 def with_running(items: Sequence[WorkItem], organisation_id: uuid.UUID,
@@ -206,11 +147,6 @@ def today_totals(
     )
 
 
-#: Billing days are local days: a block expiring during a day still covers that day, so the
-#: ledger window reaches this far before the earliest block that matters.
-_DAY_SLACK = timedelta(days=2)
-
-
 @dataclass(frozen=True)
 class Prepaid:
     """A customer's prepaid 1-on-1 hour blocks (seed 001: used within 90 days of purchase or
@@ -228,23 +164,12 @@ class Prepaid:
 
 
 def read_prepaid(session: Session, org_id: uuid.UUID, now: datetime) -> Prepaid | None:
-    """The organisation's prepaid ledger (None: it never bought 1-on-1 hours)."""
-    blocks = [
-        billing.HourBlock(id=str(r.id), customer_id=str(org_id), purchased_at=r.purchased_at,
-                          minutes=r.minutes)
-        for r in session.scalars(
-            select(HourBlock)
-            .where(HourBlock.organisation_id == org_id, HourBlock.deleted.is_(False))
-            .order_by(HourBlock.purchased_at)
-        )
-    ]
+    """The organisation's prepaid ledger (None: it never bought 1-on-1 hours), read through
+    :mod:`.ledger` (its lean read of the entries, clipped to the window)."""
+    blocks, _prices = ledger.read_blocks(session, org_id)
     if not blocks:
         return None
-    start = now
-    for block in reversed(blocks):  # newest first: each one may reach the window further back
-        if block.expires_at > start - _DAY_SLACK:
-            start = min(start, block.purchased_at)
-    since = start - _DAY_SLACK
+    since = ledger.replay_start(blocks, now, lookback=None)
     kept = tuple(b for b in blocks if b.expires_at > since and b.purchased_at <= now)
     if not any(b.expires_at > now for b in kept):
         return Prepaid(org_id, (), (), last_expired=max(b.expires_at for b in blocks))

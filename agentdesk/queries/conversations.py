@@ -11,15 +11,21 @@ worked) use none of the allowance.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..models import Ticket, TicketStatus
 from ..policy import entitlements
 
-__all__ = ["conversations_in_year", "conversations_this_year"]
+__all__ = [
+    "conversations_in_year",
+    "conversations_in_year_by_organisation",
+    "conversations_this_year",
+]
 
 
 def conversations_in_year(
@@ -38,15 +44,8 @@ def conversations_in_year(
     in the same microsecond still get distinct positions in the year's order.
     Raises :class:`~agentdesk.policy.errors.PolicyError` for an unknown zone or a bad year.
     """
-    start, end = entitlements.calendar_year_bounds(year, tz)
     stmt = select(func.count()).select_from(Ticket).where(
-        Ticket.organisation_id == organisation_id,
-        Ticket.deleted.is_(False),
-        Ticket.status != TicketStatus.REDIRECTED,
-        Ticket.arrived_at >= start,
-    )
-    if end is not None:
-        stmt = stmt.where(Ticket.arrived_at < end)
+        Ticket.organisation_id == organisation_id, *_counted_in_year(year, tz))
     if exclude is not None:
         stmt = stmt.where(Ticket.id != exclude)
     if before is not None:
@@ -55,6 +54,33 @@ def conversations_in_year(
             or_(Ticket.arrived_at < at, and_(Ticket.arrived_at == at, Ticket.id < ticket_id))
         )
     return int(session.scalar(stmt) or 0)
+
+
+def _counted_in_year(year: int, tz: str) -> list[ColumnElement[bool]]:
+    """The tickets that use a year's allowance: the rule both counts below apply."""
+    start, end = entitlements.calendar_year_bounds(year, tz)
+    clauses = [Ticket.deleted.is_(False), Ticket.status != TicketStatus.REDIRECTED,
+               Ticket.arrived_at >= start]
+    if end is not None:
+        clauses.append(Ticket.arrived_at < end)
+    return clauses
+
+
+def conversations_in_year_by_organisation(
+    session: Session,
+    organisations: Select[Any] | Sequence[uuid.UUID],
+    year: int,
+    tz: str,
+) -> dict[uuid.UUID, int]:
+    """:func:`conversations_in_year` for many organisations in one grouped query (the team
+    lead's allowance figures): ``organisations`` is a list of ids or a SELECT of them.
+    Organisations that opened none are absent from the answer."""
+    query = (
+        select(Ticket.organisation_id, func.count())
+        .where(Ticket.organisation_id.in_(organisations), *_counted_in_year(year, tz))
+        .group_by(Ticket.organisation_id)
+    )
+    return {org: int(n) for org, n in session.execute(query)}
 
 
 def conversations_this_year(

@@ -16,9 +16,9 @@ Every figure carries a :class:`TicketFilter`: the exact WHERE clauses that selec
 behind it. The desktop's queue applies the same clauses when a figure is clicked, so the rows
 it lists are the rows counted, by construction.
 
-The 1-on-1 block (billed hours per week, prepaid hours left, what expires in 30 days) replays
-each customer's ledger with :mod:`agentdesk.policy.billing`; it is deliberately minimal (no
-statement lines), pending the contracts read model (``agentdesk/queries/contracts.py``).
+The 1-on-1 block (billed hours per week, prepaid hours left, what expires in 30 days) reads
+and replays each customer's ledger through :mod:`.balances` and :mod:`.ledger` (the timer's
+rule); the allowance figures count conversations with :mod:`.conversations`' grouped form.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from math import ceil
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import ColumnElement, String, and_, case, false, func, select, true, type_coerce
@@ -54,6 +54,11 @@ from ..policy.entitlements import calendar_year_bounds, calendar_year_of, conver
 from ..policy.errors import PolicyError
 from ..policy.plans import SupportPlan, seed_calendars
 from ..policy.workflow import OPEN_STATUSES
+from . import balances, ledger
+from .conversations import conversations_in_year_by_organisation
+from .raw import Uuids, instant, raw
+
+T = TypeVar("T")
 
 OPEN: tuple[TicketStatus, ...] = tuple(sorted(TicketStatus(s) for s in OPEN_STATUSES))
 #: Ageing buckets of the open queue, in business days of the team calendar.
@@ -382,13 +387,14 @@ def compute(
             "open", "sla", "breaching_soon", "first_response", "load", "unassigned",
             "untriaged", "ageing", "redirected", "allowances", "one_on_one", "weeks")}
     if Section.TICKETS in wanted or previous is None:
-        parts["open"] = open_tickets(ctx)
-        parts["sla"] = sla_now(ctx)
+        queue = open_queue(ctx)
+        parts["open"] = open_tickets(ctx, queue)
+        parts["sla"] = sla_now(ctx, queue)
         parts["breaching_soon"] = breaching_soon(ctx)
         parts["first_response"] = first_response(ctx, start, end)
-        parts["load"] = agent_load(ctx)
-        parts["unassigned"], parts["untriaged"] = queue_health(ctx)
-        parts["ageing"] = ageing(ctx, parts["open"].total.value)
+        parts["load"] = agent_load(ctx, queue)
+        parts["unassigned"], parts["untriaged"] = queue_health(ctx, queue)
+        parts["ageing"] = ageing(ctx, parts["open"].total.value, queue)
         parts["redirected"] = redirected(ctx)
     if Section.ALLOWANCES in wanted or previous is None:
         parts["allowances"] = allowances(ctx)
@@ -407,50 +413,138 @@ def _base(label: str, **kw: Any) -> TicketFilter:
     return TicketFilter(label=label, **kw)
 
 
-def open_tickets(ctx: _Context) -> OpenTickets:
+@dataclass(frozen=True)
+class OpenQueue:
+    """Every aggregate of the open queue, from one pass over it (see :func:`open_queue`)."""
+
+    at: datetime
+    total: int
+    by_tier: dict[int | None, int]
+    by_level: dict[Level, int]
+    by_plan: dict[uuid.UUID | None, int]
+    #: In :class:`SlaBucket` order, unanswered tickets only.
+    sla: tuple[int, ...]
+    #: Per :data:`AGE_LABELS` bucket, and the arrival bounds each bucket counts.
+    ages: tuple[int, ...]
+    age_bounds: tuple[tuple[datetime | None, datetime | None], ...]
+    #: (assignee, open, oldest arrival, at risk, breached), assigned tickets only.
+    agents: tuple[tuple[uuid.UUID, int, datetime | None, int, int], ...]
+    unassigned: tuple[int, datetime | None]
+    untriaged: tuple[int, datetime | None]
+
+
+def _sum_of(cond: ColumnElement[bool]) -> Any:
+    """How many rows meet ``cond`` (``COUNT(*) FILTER (WHERE ...)``: SQLite 3.30+ and
+    PostgreSQL; cheaper per row than a ``SUM(CASE ...)``)."""
+    return func.count().filter(cond)
+
+
+def _age_bounds(ctx: _Context) -> tuple[tuple[datetime | None, datetime | None], ...]:
+    """Arrival ranges of the ageing buckets: "younger than d business days" is "arrived after
+    the latest arrival that is d business days old"."""
+    edges = [business_age_threshold(ctx.team_calendar, ctx.at, d) for d in AGE_EDGES]
+    # Younger than d days: arrived after edge_d. Bucket i: (edge_{i}, edge_{i-1}] ages.
+    bounds: list[tuple[datetime | None, datetime | None]] = []
+    newer: datetime | None = None
+    for edge in edges:
+        bounds.append((edge + timedelta(microseconds=1), newer))  # arrived after edge
+        newer = edge + timedelta(microseconds=1)
+    bounds.append((None, newer))
+    return tuple(bounds)
+
+
+def open_queue(ctx: _Context) -> OpenQueue:
+    """The open queue's figures in one scan of ``ix_tickets_dashboard`` (index-only), grouped
+    by assignee, every per-ticket condition a filtered count (SLA states at ``ctx.at``, age
+    buckets, tiers, levels, plans, untriaged). Before, each figure scanned the open queue
+    again (eight scans), and the rows came back through per-value type processing."""
     t = Ticket.__table__.c
+    at = ctx.at
+    sla_conds = [and_(*sla_clauses(b, at)) for b in SlaBucket]
+    bounds = _age_bounds(ctx)
+    age_conds = []
+    for lo, hi in bounds:
+        parts: list[ColumnElement[bool]] = [true()]
+        if lo is not None:
+            parts.append(t.arrived_at >= lo)
+        if hi is not None:
+            parts.append(t.arrived_at < hi)
+        age_conds.append(and_(*parts))
+    tiers: tuple[int | None, ...] = (None, 1, 2, 3, 4)
+    tier_conds = [t.tier.is_(None) if k is None else t.tier == k for k in tiers]
+    levels = tuple(Level)
+    level_conds = [t.level == lv for lv in levels]
+    plan_ids = list(ctx.plans)
+    plan_conds = [t.organisation_id.in_(
+        select(Organisation.id).where(Organisation.plan_id == pid,
+                                      Organisation.deleted.is_(False)).correlate(None))
+        for pid in plan_ids]
+    is_new = t.status == TicketStatus.NEW
     rows = ctx.session.execute(
-        select(t.tier, t.level, t.organisation_id, func.count())
-        .where(t.deleted == false(), t.status.in_(OPEN))
-        .group_by(t.tier, t.level, t.organisation_id)
+        select(raw(t.assignee_id), func.count(), type_coerce(func.min(t.arrived_at), String),
+               _sum_of(is_new),
+               type_coerce(func.min(case((is_new, t.arrived_at), else_=None)), String),
+               *(_sum_of(c) for c in (*sla_conds, *age_conds, *tier_conds, *level_conds,
+                                      *plan_conds)))
+        .where(t.deleted == false(), t.status.in_(OPEN)).group_by(t.assignee_id)
     ).all()
-    tiers: dict[int | None, int] = defaultdict(int)
-    levels: dict[Level, int] = defaultdict(int)
-    plans: dict[uuid.UUID | None, int] = defaultdict(int)
+    n_sla, n_age, n_tier, n_level = len(sla_conds), len(age_conds), len(tiers), len(levels)
     total = 0
-    for tier, level, org_id, n in rows:
-        tiers[tier] += n
-        levels[Level(level)] += n
-        plans[ctx.org_plan.get(org_id)] += n
+    sums = [0] * (n_sla + n_age + n_tier + n_level + len(plan_ids))
+    agents = []
+    unassigned: tuple[int, datetime | None] = (0, None)
+    new_count, new_oldest = 0, None
+    users = Uuids()
+    risk_i, late_i = list(SlaBucket).index(SlaBucket.AT_RISK), list(SlaBucket).index(
+        SlaBucket.BREACHED)
+    for assignee, n, oldest_raw, n_new, new_raw, *figures in rows:
         total += n
-    by_tier = [Count("Untriaged", tiers.get(None, 0), _base("Open, untriaged", untriaged=True))]
-    by_tier += [Count(f"Tier {k}", tiers.get(k, 0), _base(f"Open, tier {k}", tier=k))
+        sums = [a + int(b) for a, b in zip(sums, figures, strict=True)]
+        oldest = instant(oldest_raw) if oldest_raw is not None else None
+        if assignee is None:
+            unassigned = (n, oldest)
+        else:
+            agents.append((users[assignee], n, oldest, int(figures[risk_i]),
+                           int(figures[late_i])))
+        new_count += int(n_new)
+        if new_raw is not None:
+            first_new = instant(new_raw)
+            new_oldest = first_new if new_oldest is None else min(new_oldest, first_new)
+    sla = tuple(sums[:n_sla])
+    ages = tuple(sums[n_sla:n_sla + n_age])
+    by_tier = dict(zip(tiers, sums[n_sla + n_age:n_sla + n_age + n_tier], strict=True))
+    at_level = n_sla + n_age + n_tier
+    by_level = dict(zip(levels, sums[at_level:at_level + n_level], strict=True))
+    by_plan: dict[uuid.UUID | None, int] = dict(zip(plan_ids, sums[at_level + n_level:],
+                                                     strict=True))
+    return OpenQueue(at, total, by_tier, by_level, by_plan, sla, ages, bounds,
+                     tuple(agents), unassigned, (new_count, new_oldest))
+
+
+def open_tickets(ctx: _Context, queue: OpenQueue | None = None) -> OpenTickets:
+    q = queue or open_queue(ctx)
+    by_tier = [Count("Untriaged", q.by_tier.get(None, 0), _base("Open, untriaged",
+                                                               untriaged=True))]
+    by_tier += [Count(f"Tier {k}", q.by_tier.get(k, 0), _base(f"Open, tier {k}", tier=k))
                 for k in (1, 2, 3, 4)]
     by_plan = []
     ordered = sorted(ctx.plans.values(), key=lambda p: (-p[0].rank, p[0].name))
     for plan, _policy, _cal in ordered:
-        by_plan.append(Count(plan.name, plans.get(plan.id, 0),
+        by_plan.append(Count(plan.name, q.by_plan.get(plan.id, 0),
                              _base(f"Open, plan {plan.name}", plan_id=plan.id)))
-    by_level = [Count(f"Level {lv.value[1]}", levels.get(lv, 0),
+    by_level = [Count(f"Level {lv.value[1]}", q.by_level.get(lv, 0),
                       _base(f"Open, Level {lv.value[1]}", level=lv)) for lv in Level]
-    return OpenTickets(Count("Open", total, _base("Open")), tuple(by_tier), tuple(by_plan),
+    return OpenTickets(Count("Open", q.total, _base("Open")), tuple(by_tier), tuple(by_plan),
                        tuple(by_level))
 
 
-def sla_now(ctx: _Context) -> tuple[Count, ...]:
-    """Unanswered open tickets by first-response SLA state at ``ctx.at``: one scan of
-    ``ix_tickets_sla`` with a CASE per state."""
-    t = Ticket.__table__.c
-    at = ctx.at
-    states = {b: and_(*sla_clauses(b, at)[1:]) for b in SlaBucket}
-    row = ctx.session.execute(
-        select(*(func.coalesce(func.sum(case((cond, 1), else_=0)), 0) for cond in
-                 states.values()))
-        .where(t.deleted == false(), t.status.in_(OPEN), t.first_response_at.is_(None))
-    ).one()
+def sla_now(ctx: _Context, queue: OpenQueue | None = None) -> tuple[Count, ...]:
+    """Unanswered open tickets by first-response SLA state at ``ctx.at`` (ranges on the
+    stored instants, counted in :func:`open_queue`'s pass)."""
+    q = queue or open_queue(ctx)
     return tuple(
-        Count(SLA_LABELS[b], int(n), _base(f"SLA {SLA_LABELS[b].lower()}", sla=b, at=at))
-        for b, n in zip(states, row, strict=True)
+        Count(SLA_LABELS[b], n, _base(f"SLA {SLA_LABELS[b].lower()}", sla=b, at=ctx.at))
+        for b, n in zip(SlaBucket, q.sla, strict=True)
     )
 
 
@@ -478,45 +572,52 @@ def _uuid(text: Any) -> uuid.UUID:
     return text if isinstance(text, uuid.UUID) else uuid.UUID(str(text))
 
 
-def nearest_rank(values: Sequence[timedelta], share: float) -> timedelta | None:
+def nearest_rank(values: Sequence[T], share: float) -> T | None:
     """The nearest-rank percentile (the smallest value with ``share`` of values at or below)."""
     if not values:
         return None
-    ordered = sorted(values)
+    ordered = sorted(values)  # type: ignore[type-var]
     return ordered[max(0, ceil(share * len(ordered)) - 1)]
+
+
+def _seconds(value: int | None) -> timedelta | None:
+    return None if value is None else timedelta(seconds=value)
 
 
 def first_response(ctx: _Context, start: datetime, end: datetime) -> FirstResponse:
     """First responses given in ``[start, end)``: a range scan of ``ix_tickets_sla``'s leading
     column, reading the business time each response took (stored with it by the mutators)."""
     t = Ticket.__table__.c
-    # Ids read as text (no UUID object per row): only the distinct ones are converted.
+    # Read with no per-value processing (a month can hold tens of thousands of responses);
+    # grouped by the few distinct ids, then each group's ids converted once.
     result = ctx.session.execute(
         select(t.first_response_business_s, t.first_response_at <= t.sla_due_at, t.urgency,
-               type_coerce(t.organisation_id, String), type_coerce(t.assignee_id, String))
+               raw(t.organisation_id), raw(t.assignee_id))
         .where(t.deleted == false(), t.first_response_at >= start, t.first_response_at < end,
                t.sla_due_at.is_not(None), t.first_response_business_s.is_not(None))
     )
-    raw: dict[tuple[str, Any], list[tuple[int, bool]]] = defaultdict(list)
+    raw_groups: dict[tuple[str, Any], list[tuple[int, bool]]] = defaultdict(list)
     for seconds, met, urgency, org_id, assignee in result:
         item = (seconds, bool(met))
-        raw[("team", None)].append(item)
-        raw[("tier", urgency)].append(item)
-        raw[("org", org_id)].append(item)
-        raw[("agent", assignee)].append(item)
-    groups: dict[tuple[str, Any], list[tuple[timedelta, bool]]] = defaultdict(list)
-    for (kind, key), items in raw.items():
-        if kind == "org":
+        raw_groups[("tier", urgency)].append(item)
+        raw_groups[("org", org_id)].append(item)
+        raw_groups[("agent", assignee)].append(item)
+    groups: dict[tuple[str, Any], list[tuple[int, bool]]] = defaultdict(list)
+    for (kind, key), items in raw_groups.items():
+        if kind == "tier":
+            groups[("team", None)].extend(items)
+        elif kind == "org":
             kind, key = "plan", ctx.org_plan.get(_uuid(key))
-        elif kind == "agent" and key is not None:
+        elif key is not None:
             key = _uuid(key)
-        groups[(kind, key)].extend((timedelta(seconds=s), ok) for s, ok in items)
+        groups[(kind, key)].extend(items)
     rng = {"responded_from": start, "responded_before": end, "open_only": False}
 
     def stats(label: str, key: tuple[str, Any], **kw: Any) -> ResponseStats:
         items = groups.get(key, [])
-        took = [x for x, _ in items]
-        return ResponseStats(label, len(items), nearest_rank(took, 0.5), nearest_rank(took, 0.9),
+        took = sorted(x for x, _ in items)  # whole seconds: the same ranks as the durations
+        return ResponseStats(label, len(items), _seconds(nearest_rank(took, 0.5)),
+                             _seconds(nearest_rank(took, 0.9)),
                              sum(1 for _, ok in items if ok),
                              _base(f"First responses: {label}", **rng, **kw))
 
@@ -531,29 +632,20 @@ def first_response(ctx: _Context, start: datetime, end: datetime) -> FirstRespon
     return FirstResponse(start, end, team, by_tier, by_plan, by_agent)
 
 
-def agent_load(ctx: _Context) -> tuple[AgentLoad, ...]:
-    t = Ticket.__table__.c
+def agent_load(ctx: _Context, queue: OpenQueue | None = None) -> tuple[AgentLoad, ...]:
+    q = queue or open_queue(ctx)
     at = ctx.at
-    risk = and_(*sla_clauses(SlaBucket.AT_RISK, at))
-    late = and_(*sla_clauses(SlaBucket.BREACHED, at))
-    rows = ctx.session.execute(
-        select(t.assignee_id, func.count(), func.min(t.arrived_at),
-               func.coalesce(func.sum(case((risk, 1), else_=0)), 0),
-               func.coalesce(func.sum(case((late, 1), else_=0)), 0))
-        .where(t.deleted == false(), t.status.in_(OPEN), t.assignee_id.is_not(None))
-        .group_by(t.assignee_id)
-    ).all()
     names = dict(ctx.session.execute(select(User.id, User.display_name)).all())
     out = []
-    for uid, n, oldest, n_risk, n_late in sorted(rows, key=lambda r: names.get(r[0], "")):
+    for uid, n, oldest, n_risk, n_late in sorted(q.agents, key=lambda r: names.get(r[0], "")):
         name = names.get(uid, "?")
         out.append(AgentLoad(
             uid, name,
             Count("Open", n, _base(f"Open, assigned to {name}", assignee_id=uid), oldest),
-            Count("At risk", int(n_risk), _base(f"At risk, {name}", assignee_id=uid,
-                                                sla=SlaBucket.AT_RISK, at=at)),
-            Count("Breached", int(n_late), _base(f"Breached, {name}", assignee_id=uid,
-                                                 sla=SlaBucket.BREACHED, at=at)),
+            Count("At risk", n_risk, _base(f"At risk, {name}", assignee_id=uid,
+                                           sla=SlaBucket.AT_RISK, at=at)),
+            Count("Breached", n_late, _base(f"Breached, {name}", assignee_id=uid,
+                                            sla=SlaBucket.BREACHED, at=at)),
         ))
     return tuple(out)
 
@@ -565,10 +657,13 @@ def _count_oldest(ctx: _Context, label: str, flt: TicketFilter) -> Count:
     return Count(label, int(n), flt, oldest)
 
 
-def queue_health(ctx: _Context) -> tuple[Count, Count]:
-    return (_count_oldest(ctx, "Unassigned", _base("Open, unassigned", unassigned=True)),
-            _count_oldest(ctx, "Untriaged", _base("Untriaged (new)",
-                                                  statuses=(TicketStatus.NEW,))))
+def queue_health(ctx: _Context, queue: OpenQueue | None = None) -> tuple[Count, Count]:
+    q = queue or open_queue(ctx)
+    return (Count("Unassigned", q.unassigned[0], _base("Open, unassigned", unassigned=True),
+                  q.unassigned[1]),
+            Count("Untriaged", q.untriaged[0], _base("Untriaged (new)",
+                                                     statuses=(TicketStatus.NEW,)),
+                  q.untriaged[1]))
 
 
 def redirected(ctx: _Context) -> Count:
@@ -597,33 +692,14 @@ def business_age_threshold(cal: BusinessCalendar, at: datetime, days: int) -> da
     return lo
 
 
-def ageing(ctx: _Context, open_total: int) -> Ageing:
+def ageing(ctx: _Context, open_total: int, queue: OpenQueue | None = None) -> Ageing:
     """Open tickets by business-day age on the team calendar, and days to clear the queue."""
     t = Ticket.__table__.c
-    edges = [business_age_threshold(ctx.team_calendar, ctx.at, d) for d in AGE_EDGES]
-    # Younger than d days: arrived after edge_d. Bucket i: (edge_{i}, edge_{i-1}] ages.
-    bounds: list[tuple[datetime | None, datetime | None]] = []
-    newer: datetime | None = None
-    for edge in edges:
-        bounds.append((edge + timedelta(microseconds=1), newer))  # arrived after edge
-        newer = edge + timedelta(microseconds=1)
-    bounds.append((None, newer))
-    conds = []
-    for lo, hi in bounds:
-        parts: list[ColumnElement[bool]] = [true()]
-        if lo is not None:
-            parts.append(t.arrived_at >= lo)
-        if hi is not None:
-            parts.append(t.arrived_at < hi)
-        conds.append(and_(*parts))
-    row = ctx.session.execute(
-        select(*(func.coalesce(func.sum(case((c, 1), else_=0)), 0) for c in conds))
-        .where(t.deleted == false(), t.status.in_(OPEN))
-    ).one()
+    q = queue or open_queue(ctx)
     buckets = tuple(
-        Count(label, int(n), _base(f"Open, {label} old (business days)", arrived_from=lo,
-                                   arrived_before=hi))
-        for label, n, (lo, hi) in zip(AGE_LABELS, row, bounds, strict=True)
+        Count(label, n, _base(f"Open, {label} old (business days)", arrived_from=lo,
+                              arrived_before=hi))
+        for label, n, (lo, hi) in zip(AGE_LABELS, q.ages, q.age_bounds, strict=True)
     )
     resolved = int(ctx.session.scalar(
         select(func.count()).select_from(Ticket)
@@ -642,15 +718,10 @@ def allowances(ctx: _Context) -> tuple[AllowanceRow, ...]:
         return ()
     year = calendar_year_of(ctx.at, ctx.tz)
     start, end = calendar_year_bounds(year, ctx.tz)
-    t = Ticket.__table__.c
-    conds = [t.deleted == false(), t.arrived_at >= start, t.status != TicketStatus.REDIRECTED,
-             t.organisation_id.in_(select(Organisation.id).where(
-                 Organisation.plan_id.in_(list(limited)), Organisation.deleted.is_(False)))]
-    if end is not None:
-        conds.append(t.arrived_at < end)
-    used: dict[uuid.UUID, int] = dict(ctx.session.execute(
-        select(t.organisation_id, func.count()).where(*conds).group_by(t.organisation_id)
-    ).all())
+    used = conversations_in_year_by_organisation(
+        ctx.session, select(Organisation.id).where(
+            Organisation.plan_id.in_(list(limited)), Organisation.deleted.is_(False)),
+        year, ctx.tz)
     orgs = ctx.session.execute(
         select(Organisation.id, Organisation.name, Organisation.plan_id,
                Organisation.verified_reviews, Organisation.recent_reviews)
@@ -686,49 +757,34 @@ def _weeks(start: datetime, end: datetime, zone: ZoneInfo) -> tuple[date, ...]:
 def one_on_one(ctx: _Context, start: datetime, end: datetime
                ) -> tuple[tuple[date, ...], tuple[OneOnOneRow, ...]]:
     """Per organisation with prepaid hours or billed time: billed minutes per week of the
-    range, prepaid minutes left at ``at`` and what expires in the next 30 days (seed 001)."""
+    range, prepaid minutes left at ``at`` and what expires in the next 30 days (seed 001).
+
+    The ledger is read and the balance replayed by :mod:`.balances` (the timer's figure, the
+    one rule of which entries count and how far back a balance reaches); only organisations
+    that bought hours or worked in the range are read, each with its own indexed reads."""
     zone = ZoneInfo(ctx.tz)
     weeks = _weeks(start, end, zone)
-    blocks: dict[uuid.UUID, list[billing.HourBlock]] = defaultdict(list)
-    for r in ctx.session.scalars(select(HourBlock).where(HourBlock.deleted.is_(False))
-                                 .order_by(HourBlock.purchased_at)):
-        blocks[r.organisation_id].append(billing.HourBlock(
-            id=str(r.id), customer_id=str(r.organisation_id), purchased_at=r.purchased_at,
-            minutes=r.minutes))
-    # The ledger reaches back to the oldest block whose validity overlaps a block that still
-    # matters (a day draws on the oldest valid block first), with two days' slack for local
-    # billing days; older time cannot change what is left.
-    window_start = start
-    for own in blocks.values():
-        reach = ctx.at
-        for block in reversed(own):
-            if block.expires_at > reach - _DAY_SLACK:
-                reach = min(reach, block.purchased_at)
-        window_start = min(window_start, reach - _DAY_SLACK)
-    entries = list(ctx.session.scalars(select(TimeEntry).where(
-        TimeEntry.deleted.is_(False), TimeEntry.ended_at >= window_start,
-        TimeEntry.started_at < max(end, ctx.at))))
-    voided = {e.voids_id for e in entries if e.voids_id is not None}
-    items: dict[uuid.UUID, list[billing.WorkItem]] = defaultdict(list)
-    for e in entries:
-        if e.id in voided or e.source == "void" or e.ended_at < e.started_at:
-            continue
-        items[e.organisation_id].append(billing.WorkItem(
-            customer_id=str(e.organisation_id), person=str(e.person_id),
-            kind=billing.WorkKind(e.kind.value), start=e.started_at, end=e.ended_at,
-            billable=e.billable, extra_engineer=e.extra_engineer, id=str(e.id)))
+    te = TimeEntry
+    # Whole local days either side of the range, so clipping leaves its days' bills alone.
+    since, until = start - _DAY_SLACK, end + _DAY_SLACK
+    with_blocks = set(ctx.session.scalars(
+        select(HourBlock.organisation_id).where(HourBlock.deleted.is_(False)).distinct()))
+    with_work = set(ctx.session.scalars(
+        ledger.live_clauses(select(te.organisation_id), te, since, until).distinct()))
     rows = []
-    for oid in sorted(set(blocks) | set(items), key=lambda o: ctx.org_name.get(o, "")):
-        bills = billing.bill_days(items.get(oid, []), tz=ctx.tz)
+    for oid in sorted(with_blocks | with_work, key=lambda o: ctx.org_name.get(o, "")):
         per_week: dict[date, int] = defaultdict(int)
-        for bill in bills:
-            if start <= bill.day_start.astimezone(UTC) < end:
-                per_week[bill.day - timedelta(days=bill.day.weekday())] += bill.total_minutes
+        if oid in with_work:
+            for bill in billing.bill_days(ledger.clipped_work(ctx.session, oid, since, until),
+                                          tz=ctx.tz):
+                if start <= bill.day_start.astimezone(UTC) < end:
+                    per_week[bill.day - timedelta(days=bill.day.weekday())] += (
+                        bill.total_minutes)
         left, expiring = 0, []
-        known = [b for b in blocks.get(oid, []) if b.purchased_at <= ctx.at]
-        if known:
-            past = [b for b in bills if b.day_start.astimezone(UTC) <= ctx.at]
-            bal = billing.balance(known, past, ctx.at, customer_id=str(oid))
+        prepaid = balances.read_prepaid(ctx.session, oid, ctx.at) if oid in with_blocks else None
+        bal = (balances.prepaid_balance(prepaid, None, "", ctx.tz, ctx.at)
+               if prepaid is not None else None)
+        if bal is not None:
             left = bal.total_minutes
             expiring = [(b.expires_at, b.remaining_minutes) for b in bal.blocks
                         if b.remaining_minutes and b.expires_at <= ctx.at + EXPIRY_WINDOW]

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, aliased
@@ -42,6 +43,7 @@ from ..models import (
 from ..policy import billing
 from ..policy.billing import WorkItem, WorkKind
 from ..policy.zones import zone_or_utc
+from .raw import Texts, Uuids, instant, raw, uuid_text
 
 __all__ = [
     "MAX_LOOKBACK",
@@ -51,11 +53,13 @@ __all__ = [
     "OrgFacts",
     "QueryError",
     "check_period",
+    "clipped_work",
     "day_bounds",
     "find_organisation",
     "load_ledger",
     "org_facts",
     "person_names",
+    "read_blocks",
     "team_timezone",
 ]
 
@@ -150,7 +154,7 @@ def person_names(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
 class EntryFacts:
     """What the policy's work item does not carry but a reader wants to see."""
 
-    id: uuid.UUID
+    id: str
     organisation_id: uuid.UUID
     person_id: uuid.UUID
     ticket_id: uuid.UUID | None
@@ -186,7 +190,7 @@ def work_item(e: EntryFacts) -> WorkItem:
     return WorkItem(
         customer_id=str(e.organisation_id), person=str(e.person_id),
         kind=WorkKind(e.kind.value), start=e.started_at, end=e.ended_at, billable=e.billable,
-        extra_engineer=e.extra_engineer, id=str(e.id),
+        extra_engineer=e.extra_engineer, id=e.id,
     )
 
 
@@ -195,47 +199,121 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+# -- the lean read -------------------------------------------------------------------------
+#
+# A year or five of one customer's ledger is ~20,000 rows, read with no per-value result
+# processing (:mod:`.raw`): typed, that was most of a statement's read and stalled the desktop's
+# GUI thread 60-70 ms while the timer's balance loaded (docs/performance.md).
+
+_WORK_KINDS = {k.value: k for k in WorkKind}
+_TIME_KINDS = {k.value: k for k in TimeKind}
+
+
+def live_clauses(query: Any, te: Any, since: datetime, until: datetime) -> Any:
+    """Entries touching [since, until) that nobody voided, voiding entries left out (the
+    ledger is append-only: a correction is a new entry voiding the old one). Voided entries
+    are dropped by ``NOT EXISTS`` on the indexed ``voids_id``, wherever the voiding entry
+    lies."""
+    voiding = aliased(TimeEntry)
+    return query.where(
+        te.deleted.is_(False), te.started_at < until, te.ended_at >= since,
+        te.source != "void",
+        ~exists().where(voiding.voids_id == te.id, voiding.deleted.is_(False)))
+
+
 def live_entries(session: Session, *, since: datetime, until: datetime,
                  org_id: uuid.UUID | None = None,
                  person_id: uuid.UUID | None = None) -> list[EntryFacts]:
-    """Entries touching [since, until) that nobody voided, voiding entries left out (the
-    ledger is append-only: a correction is a new entry voiding the old one).
-
-    One query, plain columns (no ORM objects: a year holds 20,000 entries); voided entries are
-    dropped by ``NOT EXISTS`` on the indexed ``voids_id``, wherever the voiding entry lies.
-    """
-    voiding = aliased(TimeEntry)
+    """Live entries touching [since, until) with what a reader shows next to them (see
+    :func:`live_clauses`): one query, read lean (see the notes above)."""
     te = TimeEntry
-    query = (
-        select(te.id, te.organisation_id, te.person_id, te.ticket_id, te.kind, te.started_at,
-               te.ended_at, te.billable, te.extra_engineer, te.note, te.source, te.voids_id,
-               Ticket.subject, Ticket.kind)
-        .outerjoin(Ticket, Ticket.id == te.ticket_id)
-        .where(te.deleted.is_(False), te.started_at < until, te.ended_at >= since,
-               te.source != "void",
-               ~exists().where(voiding.voids_id == te.id, voiding.deleted.is_(False)))
-    )
+    query = live_clauses(
+        select(raw(te.id), raw(te.organisation_id), raw(te.person_id), raw(te.ticket_id),
+               raw(te.kind), raw(te.started_at), raw(te.ended_at), te.billable,
+               te.extra_engineer, te.note, te.source, raw(te.voids_id), Ticket.subject,
+               raw(Ticket.kind).label("ticket_kind"))
+        .outerjoin(Ticket, Ticket.id == te.ticket_id), te, since, until)
     if org_id is not None:
         query = query.where(te.organisation_id == org_id)
     if person_id is not None:
         query = query.where(te.person_id == person_id)
-    general = TicketKind.GENERAL
+    general = TicketKind.GENERAL.value
+    uuids = Uuids()
+    kinds = _TIME_KINDS
     return [
         EntryFacts(
-            id=i, organisation_id=org, person_id=person, ticket_id=ticket,
-            ticket_subject=subject or "", general_support=ticket_kind is general, kind=kind,
-            started_at=_aware(start), ended_at=_aware(end), billable=billable,
-            extra_engineer=extra, note=note, source=source, voids_id=voids,
+            id=uuid_text(i), organisation_id=uuids[org], person_id=uuids[person],
+            ticket_id=None if ticket is None else uuids[ticket], ticket_subject=subject or "",
+            general_support=ticket_kind == general, kind=kinds[kind],
+            started_at=instant(start), ended_at=instant(end), billable=billable,
+            extra_engineer=extra, note=note, source=source,
+            voids_id=None if voids is None else uuids[voids],
         )
         for (i, org, person, ticket, kind, start, end, billable, extra, note, source, voids,
              subject, ticket_kind) in session.execute(query)
     ]
 
 
-def replay_start(blocks: Sequence[billing.HourBlock], since: datetime) -> datetime:
-    """Where a replay must begin for balances at ``since`` to be right (see the module notes)."""
+def clipped_work(session: Session, org_id: uuid.UUID, since: datetime,
+                 until: datetime) -> list[WorkItem]:
+    """The organisation's live work touching [since, until), each item clipped to it, as the
+    policy's items (nothing else read: the timer's balance and today's figures).
+
+    Why clip: the cost of a day-by-day bill follows the span of the items it is given, and one
+    entry spanning centuries (recorded before arguments were bounded, or imported) would
+    otherwise make a desktop replay ~740,000 days to show today's figure. The window is a
+    whole number of the team's local days (today) or reaches days before anything that
+    matters (a prepaid balance), so clipping at its edges changes no bill inside it.
+    """
+    te = TimeEntry
+    query = live_clauses(
+        select(raw(te.id), raw(te.person_id), raw(te.kind), raw(te.started_at),
+               raw(te.ended_at), te.billable, te.extra_engineer), te, since, until,
+    ).where(te.organisation_id == org_id)
+    customer = str(org_id)
+    people = Texts()
+    kinds = _WORK_KINDS
+    items = []
+    for i, person, kind, start, end, billable, extra in session.execute(query):
+        start, end = instant(start), instant(end)
+        if start < since or end > until:
+            start, end = max(start, since), min(end, until)
+            end = max(start, end)
+        items.append(WorkItem(
+            customer_id=customer, person=people[person], kind=kinds[kind], start=start,
+            end=end, billable=billable, extra_engineer=extra, id=uuid_text(i)))
+    return items
+
+
+def read_blocks(session: Session, org_id: uuid.UUID, *, since: datetime | None = None,
+                until: datetime | None = None
+                ) -> tuple[list[billing.HourBlock], dict[str, Decimal | None]]:
+    """The organisation's live hour blocks purchased in [since, until) (either end open),
+    oldest first, and their prices by block id."""
+    query = (
+        select(HourBlock.id, HourBlock.purchased_at, HourBlock.minutes, HourBlock.price)
+        .where(HourBlock.organisation_id == org_id, HourBlock.deleted.is_(False))
+        .order_by(HourBlock.purchased_at, HourBlock.id)
+    )
+    if since is not None:
+        query = query.where(HourBlock.purchased_at >= since)
+    if until is not None:
+        query = query.where(HourBlock.purchased_at < until)
+    rows = list(session.execute(query))
+    blocks = [billing.HourBlock(id=str(i), customer_id=str(org_id), purchased_at=_aware(at),
+                                minutes=m)
+              for i, at, m, _ in rows]
+    return blocks, {str(i): p for i, _, _, p in rows}
+
+
+def replay_start(blocks: Sequence[billing.HourBlock], since: datetime, *,
+                 lookback: timedelta | None = MAX_LOOKBACK) -> datetime:
+    """Where a replay must begin for balances at ``since`` to be right (see the module notes).
+
+    ``lookback=None``: follow the chain of overlapping blocks however far back it goes (the
+    timer's prepaid balance, which has always counted every block of the chain)."""
     start = since
-    floor = since - MAX_LOOKBACK
+    floor = since - lookback if lookback is not None else datetime.min.replace(tzinfo=UTC)
     for block in sorted(blocks, key=lambda b: b.purchased_at, reverse=True):
         if block.purchased_at >= start:
             continue
@@ -247,19 +325,17 @@ def replay_start(blocks: Sequence[billing.HourBlock], since: datetime) -> dateti
 def load_ledger(session: Session, org_id: uuid.UUID, since: datetime,
                 until: datetime) -> Ledger:
     """The ledger a replay needs for balances from ``since`` to ``until``."""
-    horizon = since - MAX_LOOKBACK - billing.DEFAULT_VALIDITY
-    rows = list(session.execute(
-        select(HourBlock.id, HourBlock.purchased_at, HourBlock.minutes, HourBlock.price)
-        .where(HourBlock.organisation_id == org_id, HourBlock.deleted.is_(False),
-               HourBlock.purchased_at >= horizon, HourBlock.purchased_at < until)
-        .order_by(HourBlock.purchased_at, HourBlock.id)
-    ))
-    all_blocks = [billing.HourBlock(id=str(i), customer_id=str(org_id),
-                                    purchased_at=_aware(at), minutes=m)
-                  for i, at, m, _ in rows]
+    all_blocks, prices = read_blocks(
+        session, org_id, since=since - MAX_LOOKBACK - billing.DEFAULT_VALIDITY, until=until)
     start = replay_start(all_blocks, since)
     blocks = tuple(b for b in all_blocks if b.expires_at > start)
-    prices = {str(i): p for i, _, _, p in rows}
     facts = live_entries(session, since=start, until=until, org_id=org_id)
-    return Ledger(org_id, start, until, blocks, prices,
-                  tuple(work_item(f) for f in facts), {str(f.id): f for f in facts})
+    texts: dict[uuid.UUID, str] = {}  # few people: one str(UUID) each, not one per row
+    items = tuple(
+        WorkItem(customer_id=texts.get(f.organisation_id) or texts.setdefault(
+                     f.organisation_id, str(f.organisation_id)),
+                 person=texts.get(f.person_id) or texts.setdefault(f.person_id, str(f.person_id)),
+                 kind=_WORK_KINDS[f.kind.value], start=f.started_at, end=f.ended_at,
+                 billable=f.billable, extra_engineer=f.extra_engineer, id=f.id)
+        for f in facts)
+    return Ledger(org_id, start, until, blocks, prices, items, {f.id: f for f in facts})

@@ -193,7 +193,8 @@ def read_statement(session: Session, org_id: uuid.UUID, start: date, end: date, 
                                  customer_id=str(org_id))
     except PolicyError as exc:
         raise QueryError(exc.field, exc.message) from None
-    names = person_names(session, {f.person_id for f in ledger.facts.values()})
+    people = person_names(session, {f.person_id for f in ledger.facts.values()})
+    names = {str(i): n for i, n in people.items()}  # by the report rows' text ids
     extra: dict[date, int] = {}
     entries = []
     for row in report.rows:
@@ -205,7 +206,7 @@ def read_statement(session: Session, org_id: uuid.UUID, start: date, end: date, 
             extra[row.day] = extra.get(row.day, 0) + minutes
         entries.append(StatementEntry(
             day=row.day, start=row.start, end=row.end,
-            person=names.get(uuid.UUID(row.person), "someone") if facts else row.person,
+            person=names.get(row.person, "someone") if facts else row.person,
             kind=_KIND_TEXT[row.kind], minutes=minutes, charged_minutes=row.charged_minutes,
             billable=row.billable, extra_engineer=row.extra_engineer,
             ticket=facts.ticket_subject if facts else "", note=facts.note if facts else "",

@@ -327,3 +327,32 @@ def test_one_on_one_hours(figures: Any) -> None:
         assert row.prepaid_left_minutes == left, row.name
         assert list(row.expiring) == expiring, row.name
         assert {wk: m for wk, m in row.weekly_billed if m} == dict(weekly), row.name
+
+
+def test_the_open_queue_is_read_in_one_pass(shared_lead: LeadDesk) -> None:
+    """Every figure over the open queue (tiers, levels, plans, SLA states, ages, load per
+    agent, unassigned, untriaged) comes from one scan of the open tickets, not one scan per
+    figure: at 100,000 open tickets each scan cost about as much as the target for the whole
+    dashboard. The figures themselves are checked against the reference by the tests above."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    open_filter = "tickets.status IN (" + ", ".join("?" * len(dash.OPEN)) + ")"
+    engine = shared_lead.replica.engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        at = datetime.now(UTC).replace(microsecond=0)
+        with shared_lead.replica.session() as s:
+            board = dash.compute(s, at, at - timedelta(days=30), at,
+                                 sections={dash.Section.TICKETS})
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert board.open is not None
+    assert board.open.total.value > 0
+    scans = [st for st in statements
+             if "FROM tickets" in st and open_filter in st and " LIMIT " not in st]
+    assert len(scans) == 1, scans

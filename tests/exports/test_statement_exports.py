@@ -134,3 +134,27 @@ def test_without_a_database_the_local_mode_data_is_used(tmp_path: Path,
                  "2026-10-02", "--out", str(tmp_path / "s.csv")])
     assert code == 1
     assert "no local-mode data at" in capsys.readouterr().err
+
+
+def test_pdf_table_shortcut_writes_what_fpdf2s_text_writes(
+        ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """Table cells are written as content-stream lines built by the exporter (each string
+    encoded once per font) instead of one fpdf2 ``text()`` call per cell: the PDF's bytes are
+    the same as through ``text()`` (unicode names and notes, shaded bold day rows, page breaks
+    with repeated headers, the latin-1 fallback font). If an fpdf2 upgrade changes what
+    ``text()`` writes, this fails and the shortcut must follow it."""
+    from agentdesk.exports import statement_pdf
+
+    _month_of_work(ledger)
+    ledger.work(at("2026-10-09", "16:00"), at("2026-10-09", "16:20"),
+                note="Zoë's Ωmega \u2013 漢字 migration")
+    with ledger.session() as s:
+        view = read_statement(s, ledger.org(), date(2026, 10, 1), date(2026, 10, 31))
+    for fonts in (statement_pdf._font_files(), None):
+        monkeypatch.setattr(statement_pdf, "_font_files", lambda fonts=fonts: fonts)
+        fast = render_statement_pdf(view)
+        with monkeypatch.context() as m:
+            m.setattr(statement_pdf._StatementPdf, "_text_op", lambda *_a: None)
+            plain = render_statement_pdf(view)
+        assert fast == plain
+        assert _pdf_text(fast)[0] >= 3

@@ -16,7 +16,11 @@ from agentdesk.models.db import make_engine, make_session_factory, session_scope
 from agentdesk.models.versioning import enable_stamping
 from agentdesk.policy import entitlements
 from agentdesk.policy.errors import PolicyError
-from agentdesk.queries.conversations import conversations_in_year, conversations_this_year
+from agentdesk.queries.conversations import (
+    conversations_in_year,
+    conversations_in_year_by_organisation,
+    conversations_this_year,
+)
 from tests.sync.world import World, build_world
 
 NY = "America/New_York"
@@ -116,3 +120,27 @@ def test_unknown_zone_is_a_policy_error(world: World) -> None:
     with pytest.raises(PolicyError) as err:
         count(world.sessions, world.orgs["initech"], 2026, "Mars/Olympus_Mons")
     assert err.value.field == "tz"
+
+
+def test_the_grouped_count_is_the_same_rule_per_organisation(world: World) -> None:
+    """The team lead's allowance figures count every organisation at once; each count is what
+    the one-organisation count says (year edges in the team's zone, deleted and redirected
+    tickets left out)."""
+    for org in ("initech", "globex"):
+        add_ticket(world, datetime(2026, 1, 1, 3, 0, tzinfo=UTC), org=org)  # 2025 in New York
+        add_ticket(world, datetime(2026, 1, 1, 6, 0, tzinfo=UTC), org=org)
+        add_ticket(world, datetime(2027, 1, 1, 5, 0, tzinfo=UTC), org=org)
+    add_ticket(world, datetime(2026, 6, 1, tzinfo=UTC), deleted=True)
+    add_ticket(world, datetime(2026, 6, 1, tzinfo=UTC), status=TicketStatus.REDIRECTED)
+    add_ticket(world, datetime(2026, 6, 1, tzinfo=UTC), status=TicketStatus.CLOSED)
+    orgs = [world.orgs["initech"], world.orgs["globex"]]
+    for year in (2025, 2026, 2027):
+        with session_scope(world.sessions) as s:
+            grouped = conversations_in_year_by_organisation(s, orgs, year, NY)
+        expected = {o: count(world.sessions, o, year, NY) for o in orgs}
+        assert grouped == {o: n for o, n in expected.items() if n}, year
+    with session_scope(world.sessions) as s:
+        assert conversations_in_year_by_organisation(s, orgs, 2026, NY) == {
+            world.orgs["initech"]: 2, world.orgs["globex"]: 1}
+        assert conversations_in_year_by_organisation(s, orgs[1:], 2026, NY) == {
+            world.orgs["globex"]: 1}
