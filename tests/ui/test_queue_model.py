@@ -573,6 +573,45 @@ def test_changes_during_a_query_in_flight_are_not_lost(
     assert ids(model) == ids(reference)
 
 
+def test_changes_queued_behind_a_pull_in_flight_survive_a_requery(
+    qtbot: QtBot, engine: Engine, data: QueueData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One pull's tickets are being re-read, a second pull's wait behind them, and then a
+    re-query starts: both pulls must reach the screen after it."""
+    import agentdesk.ui.queue.model as qm
+
+    model = make_model(engine, data, asynchronous=True)
+    with qtbot.waitSignal(model.queryApplied, timeout=10_000):
+        pass
+    listed = ids(model)
+    reading, release = threading.Event(), threading.Event()
+    real = qm.read_changes
+
+    def slow_read(*args: Any) -> Any:
+        reading.set()
+        assert release.wait(10)
+        return real(*args)
+
+    for row in (1, 2):
+        model.index(row, Column.SUBJECT).data()  # cached: only a re-read shows the change
+    monkeypatch.setattr(qm, "read_changes", slow_read)
+    set_ticket(engine, listed[1], subject="First pull")
+    model.apply_changes({listed[1]})
+    assert reading.wait(10)
+    set_ticket(engine, listed[2], subject="Second pull")
+    model.apply_changes({listed[2]})  # waits behind the first
+    model.refresh()
+    monkeypatch.setattr(qm, "read_changes", real)
+    release.set()
+    qtbot.waitUntil(lambda: not model.is_loading() and model._change_op is None
+                    and not model._changes, timeout=10_000)
+    qtbot.wait(50)
+    for tid, subject in ((listed[1], "First pull"), (listed[2], "Second pull")):
+        row = model.row_of(tid)
+        assert row is not None
+        assert model.index(row, Column.SUBJECT).data() == subject
+
+
 def test_a_query_finishing_after_the_model_was_deleted_is_dropped_quietly(
     qtbot: QtBot, engine: Engine, data: QueueData, monkeypatch: pytest.MonkeyPatch
 ) -> None:

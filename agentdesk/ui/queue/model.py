@@ -442,7 +442,11 @@ class QueueModel(QAbstractTableModel):
 
         if not self._async:
             self._change_op = True
-            self._changes_planned(work())
+            try:
+                plan = work()
+            finally:
+                self._change_op = None
+            self._changes_planned(plan)
             return
 
         def finished(result: object) -> None:
@@ -479,7 +483,10 @@ class QueueModel(QAbstractTableModel):
         self._after_changes()
 
     def _after_changes(self) -> None:
-        if self._changes and not self._loading:
+        if self._loading:  # a re-query replaces the list: these are applied after it
+            self._pending |= self._changes
+            self._changes = set()
+        if self._changes:
             self._start_changes()
             return
         if self._change_op is None and not self._changes:
