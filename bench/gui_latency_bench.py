@@ -24,6 +24,8 @@ write lock, on the feeder thread). Medians over the child processes. Targets: ev
 latency p99 <= 16 ms, longest stall <= 50 ms.
 
 Run: ``QT_QPA_PLATFORM=offscreen python bench/gui_latency_bench.py [--processes N] [--pulls N]``.
+With ``--baseline-tree DIR`` (a checkout of the code before a change) the two trees' desktops
+run alternately on the same replica, so the before and the after share the machine's load.
 """
 
 from __future__ import annotations
@@ -294,12 +296,54 @@ def desktop(path: str, tenant: str, user: str, pulls: int, seed: int) -> None:
         workspace.close()
 
 
+def summary(runs: list[dict[str, Any]], code: str | None) -> dict[str, Any]:
+    """The medians over some child processes' ``run`` lines."""
+
+    def med(key: str, part: str | None = None) -> float:
+        values = [float(r[part][key] if part else r[key]) for r in runs]
+        return round(statistics.median(values), 1)
+
+    sites: Counter[str] = Counter()
+    for r in runs:
+        sites.update(dict(r["stall_samples"]))
+    p99, stall = med("latency_p99_ms", "under_load"), med("longest_stall_ms", "under_load")
+    idle_p99 = med("latency_p99_ms", "idle")
+    return {
+        "bench": "gui_latency", "metric": "gui_thread_under_load",
+        **({"code": code} if code else {}), "processes": len(runs),
+        "latency_p50_ms": med("latency_p50_ms", "under_load"), "latency_p99_ms": p99,
+        "longest_stall_ms": stall, "longest_stall_runs_ms":
+            [r["under_load"]["longest_stall_ms"] for r in runs],
+        "baseline": "idle (same window, no pulls or clicks)", "idle_p99_ms": idle_p99,
+        "idle_longest_stall_ms": med("longest_stall_ms", "idle"),
+        "ratio_p99": round(p99 / idle_p99, 1) if idle_p99 else None,
+        "click_p50_ms": med("click_p50_ms"), "click_max_ms": med("click_max_ms"),
+        "page_apply_p50_ms": med("page_apply_p50_ms"),
+        "page_apply_max_ms": med("page_apply_max_ms"),
+        "stall_samples_20ms": sites.most_common(6),
+        "target_p99_ms": TARGET_P99_MS, "target_max_ms": TARGET_MAX_MS,
+        "meets_target": p99 <= TARGET_P99_MS and stall <= TARGET_MAX_MS,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--processes", type=int, default=3)
     parser.add_argument("--pulls", type=int, default=12)
+    parser.add_argument(
+        "--baseline-tree", type=Path, default=None,
+        help="a checkout of the code to compare with (e.g. `git worktree add` of main): its "
+             "bench runs alternately with this one's, on the same replica, so the before and "
+             "after share the machine's load; one summary line each")
     args = parser.parse_args()
     started = time.perf_counter()
+    here = Path(__file__).resolve()
+    trees: list[tuple[str | None, Path]] = [(None, here)]
+    if args.baseline_tree is not None:
+        baseline = args.baseline_tree.resolve() / "bench" / here.name
+        if not baseline.is_file():
+            parser.error(f"--baseline-tree: no {baseline}")
+        trees = [("baseline", baseline), ("this tree", here)]
     with tempfile.TemporaryDirectory(prefix="agentdesk-gui-bench-") as tmp:
         data = generate(Path(tmp) / "replica.sqlite3", N_TICKETS, open_only=True)
         generated = round(time.perf_counter() - started, 1)
@@ -308,42 +352,23 @@ def main() -> None:
                           "cpus": os.cpu_count(), "platform": os.environ["QT_QPA_PLATFORM"],
                           "page_rows": PAGE_ROWS, "probe_ms": PROBE_MS,
                           "click_every_s": CLICK_EVERY, "pull_every_s": PULL_EVERY}), flush=True)
-        runs = []
+        runs: dict[str | None, list[dict[str, Any]]] = {code: [] for code, _ in trees}
         for i in range(args.processes):
-            child = subprocess.run(
-                [sys.executable, __file__, "--desktop", str(data.path), str(data.tenant_id),
-                 str(data.user_ids[0]), str(args.pulls), str(i)],
-                check=True, timeout=900, capture_output=True, text=True,
-            )
-            for line in child.stdout.splitlines():
-                figure = json.loads(line)
-                runs.append(figure)
-                print(json.dumps({"bench": "gui_latency", "process": i, **figure}), flush=True)
-
-        def med(key: str, part: str | None = None) -> float:
-            values = [float(r[part][key] if part else r[key]) for r in runs]
-            return round(statistics.median(values), 1)
-
-        sites: Counter[str] = Counter()
-        for r in runs:
-            sites.update(dict(r["stall_samples"]))
-        p99, stall = med("latency_p99_ms", "under_load"), med("longest_stall_ms", "under_load")
-        idle_p99 = med("latency_p99_ms", "idle")
-        print(json.dumps({
-            "bench": "gui_latency", "metric": "gui_thread_under_load", "processes": len(runs),
-            "latency_p50_ms": med("latency_p50_ms", "under_load"), "latency_p99_ms": p99,
-            "longest_stall_ms": stall, "longest_stall_runs_ms":
-                [r["under_load"]["longest_stall_ms"] for r in runs],
-            "baseline": "idle (same window, no pulls or clicks)", "idle_p99_ms": idle_p99,
-            "idle_longest_stall_ms": med("longest_stall_ms", "idle"),
-            "ratio_p99": round(p99 / idle_p99, 1) if idle_p99 else None,
-            "click_p50_ms": med("click_p50_ms"), "click_max_ms": med("click_max_ms"),
-            "page_apply_p50_ms": med("page_apply_p50_ms"),
-            "page_apply_max_ms": med("page_apply_max_ms"),
-            "stall_samples_20ms": sites.most_common(6),
-            "target_p99_ms": TARGET_P99_MS, "target_max_ms": TARGET_MAX_MS,
-            "meets_target": p99 <= TARGET_P99_MS and stall <= TARGET_MAX_MS,
-        }), flush=True)
+            for code, script in trees:
+                child = subprocess.run(
+                    [sys.executable, str(script), "--desktop", str(data.path),
+                     str(data.tenant_id), str(data.user_ids[0]), str(args.pulls), str(i)],
+                    check=True, timeout=900, capture_output=True, text=True,
+                    cwd=script.parent.parent,
+                )
+                for line in child.stdout.splitlines():
+                    figure = json.loads(line)
+                    runs[code].append(figure)
+                    print(json.dumps({"bench": "gui_latency", "process": i,
+                                      **({"code": code} if code else {}), **figure}),
+                          flush=True)
+        for code, _ in trees:
+            print(json.dumps(summary(runs[code], code)), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Search over every ticket (open or not) in a 150,000-ticket replica, and the finished views.
 
-The queue model's key query (``agentdesk.ui.queue.model.fetch_keys``, run on a worker thread
+The queue model's key query (``agentdesk.queries.queue.fetch_keys``, run on a worker thread
 in the app) for the "Every ticket" view with searches by subject word, requester, organisation
 and reference (part of the id), and for the Resolved / Closed / Redirected views. Baseline in
 the same run: a bare ``SELECT id FROM tickets`` of every row through the DBAPI. Medians of 5
@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from agentdesk.policy.calendar import BusinessCalendar  # noqa: E402
-from agentdesk.ui.queue.model import QueueQuery, SavedView, fetch_keys  # noqa: E402
-from agentdesk.ui.sla_display import SlaClock  # noqa: E402
+from agentdesk.queries.queue import QueueQuery, SavedView, fetch_keys  # noqa: E402
+from agentdesk.queries.sla_clock import SlaClock  # noqa: E402
 from tests.ui.queue_fixtures import OFFICE, generate  # noqa: E402
 
 TICKETS = 150_000

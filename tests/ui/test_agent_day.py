@@ -81,7 +81,8 @@ def test_demo_history_reads_right_for_every_event_kind(qtbot: QtBot, shell_app: 
             EventKind.REPLY, EventKind.NOTIFICATION, EventKind.REDIRECT,
             EventKind.ESCALATION} <= set(example)
     for kind, ticket_id in example.items():
-        panel.show_ticket(ticket_id)
+        with qtbot.waitSignal(panel.cardLoaded, timeout=10_000):  # read on a worker
+            panel.show_ticket(ticket_id)
         view = panel.view
         assert view is not None
         assert view.id == ticket_id
@@ -327,7 +328,9 @@ def _click(qtbot: QtBot, shell: Shell, ticket_id: uuid.UUID) -> None:
     qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton,
                      pos=table.visualRect(index).center())
     panel = shell.window.ticket_panel
-    qtbot.waitUntil(lambda: panel is not None and panel.ticket_id == ticket_id, timeout=5_000)
+    # The app's panel reads its card on a worker: wait for that card, not just the pick.
+    qtbot.waitUntil(lambda: panel is not None and panel.view is not None
+                    and panel.view.id == ticket_id, timeout=5_000)
 
 
 def test_the_shown_ticket_never_changes_behind_the_agents_back(

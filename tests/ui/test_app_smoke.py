@@ -169,7 +169,9 @@ def test_local_mode_drives_a_demo_ticket_from_new_to_resolved(
     qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton,
                      pos=table.visualRect(index).center())
     assert view.current_ticket_id() == ticket_id
-    qtbot.waitUntil(lambda: panel.ticket_id == ticket_id, timeout=STEP_TIMEOUT)
+    # The panel reads its card on a worker: wait for that card, not just the pick.
+    qtbot.waitUntil(lambda: panel.ticket_id == ticket_id and panel.view is not None
+                    and panel.view.id == ticket_id, timeout=STEP_TIMEOUT)
     assert panel.view is not None
     assert panel.title.text() == fresh[ticket_id].subject
     assert panel.fields["status"].text() == "New"

@@ -590,3 +590,42 @@ def test_the_panel_rereads_only_for_changes_that_touch_its_ticket(
     panel.show_ticket(None)
     panel.changes_arrived(ReplicaChange(kinds=pull, everything=True))
     assert loads == [shown, shown, shown]
+
+
+def test_the_apps_panel_reads_its_card_off_the_gui_thread(
+    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from agentdesk.ui.shell.sync_bridge import ReplicaChange
+    from agentdesk.ui.ticket import panel as ticket_panel
+
+    desk = panel_desk("agent")
+    first, second = new_ticket(desk, panel_team), new_ticket(desk, panel_team)
+    threads: list[int] = []
+    real = ticket_panel.load_ticket_view  # type: ignore[attr-defined]  # patched where it is used
+
+    def recording(session: object, ticket_id: uuid.UUID) -> object:
+        threads.append(threading.get_ident())
+        return real(session, ticket_id)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ticket_panel, "load_ticket_view", recording)
+    panel = TicketPanel(desk.replica, asynchronous=True)
+    qtbot.addWidget(panel)
+    with qtbot.waitSignal(panel.cardLoaded, timeout=10_000):
+        panel.show_ticket(first)
+        assert panel.view is None  # nothing read on the GUI thread
+    assert panel.view is not None
+    assert panel.view.id == first
+    # Another pick: the card on show stays (its actions act on it) until the new one is read.
+    with qtbot.waitSignal(panel.cardLoaded, timeout=10_000):
+        panel.show_ticket(second)
+        assert panel.view.id == first
+    assert panel.view.id == second
+    desk.replica.mutate("add_note", {"ticket_id": str(second), "body": "Seen by ops"})
+    with qtbot.waitSignal(panel.cardLoaded, timeout=10_000):
+        panel.changes_arrived(ReplicaChange(kinds=frozenset({"pull"}),
+                                            ticket_ids=frozenset({second})))
+    assert "Seen by ops" in panel.history.toPlainText()
+    assert len(threads) == 3
+    assert threading.get_ident() not in threads

@@ -345,7 +345,7 @@ class MainWindow(QMainWindow):
                        self.queue_model.modelReset, self.queue_model.loadingChanged):
             signal.connect(lambda *_: self._check_shown_listed())
 
-        self.ticket_panel = TicketPanel(replica)
+        self.ticket_panel = TicketPanel(replica, asynchronous=True)
         self.ticket_panel.setObjectName("ticketPanel")
         self.contact_panel = ContactPanel(replica)
         self.contact_panel.setObjectName("contactPanel")

@@ -15,12 +15,14 @@ the assignee picked and an unsaved estimate all survive a sync pull.
 from __future__ import annotations
 
 import html
+import logging
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Slot
+import shiboken6
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QColor, QFont, QKeyEvent, QPalette
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -45,6 +47,7 @@ from ...models import Level, Role, TicketKind, TicketStatus, utcnow
 from ...policy import workflow
 from ...policy.sla import SlaState
 from ...sync.replica import Replica
+from .. import background
 from ..panel_widgets import (
     InlineMessage,
     MoneyEdit,
@@ -74,6 +77,8 @@ from .view import (
     target_words,
     tell_customer_message,
 )
+
+log = logging.getLogger(__name__)
 
 __all__ = ["ComposerEdit", "TellCustomerDialog", "TicketPanel"]
 
@@ -183,12 +188,20 @@ def _tint(palette: QPalette, colour: str, share: float) -> str:
 class TicketPanel(QWidget):
     """One ticket, worked through the seeds' workflow. ``clock`` is injectable for tests."""
 
+    #: The card was read and rendered (after a background read: the newest one).
+    cardLoaded = Signal()
+
     def __init__(
-        self, replica: Replica, parent: QWidget | None = None, *, clock: Clock = utcnow
+        self, replica: Replica, parent: QWidget | None = None, *, clock: Clock = utcnow,
+        asynchronous: bool = False,
     ) -> None:
         super().__init__(parent)
         self.replica = replica
         self._clock = clock
+        #: Read the card on a worker (the app's window): a busy replica never stalls the GUI
+        #: thread. Tests of the panel alone read inline, to assert right after a call.
+        self._async = asynchronous
+        self._reads = 0
         self._ticket_id: uuid.UUID | None = None
         self._view: TicketView | None = None
         self._me: Me | None = None
@@ -470,18 +483,52 @@ class TicketPanel(QWidget):
                                   or shown in change.ticket_ids):
             self.refresh()
 
-    def refresh(self) -> None:
-        """Re-read the ticket and re-render it, leaving what the agent is typing alone."""
+    def refresh(self, *, inline: bool = False) -> None:
+        """Re-read the ticket and re-render it, leaving what the agent is typing alone.
+
+        With ``asynchronous`` the read runs on a worker and the card on show stays (actions
+        act on the card the agent sees) until the newest read's result is rendered. ``inline``:
+        read here, right after this panel's own mutation wrote the replica on this thread, so
+        the card shows its outcome at once."""
         state = self.replica.state
         self._me = (
             Me(state.user_id, state.role)
             if state.user_id is not None and state.role is not None
             else None
         )
-        view = None
-        if self._ticket_id is not None:
-            with self.replica.session() as s:
-                view = load_ticket_view(s, self._ticket_id)
+        self._reads += 1
+        ticket_id, replica, generation = self._ticket_id, self.replica, self._reads
+        if ticket_id is None or inline or not self._async:
+            view = None
+            if ticket_id is not None:
+                with replica.session() as s:
+                    view = load_ticket_view(s, ticket_id)
+            self._show(view)
+            return
+
+        def read() -> TicketView | None:
+            with replica.session() as s:
+                return load_ticket_view(s, ticket_id)
+
+        def done(result: object) -> None:
+            if not shiboken6.isValid(self):
+                return  # the panel was closed while the worker read
+            op.deleteLater()
+            if generation != self._reads:
+                return  # another ticket picked, or a newer change arrived: its read follows
+            if isinstance(result, Exception):
+                log.error("reading ticket %s failed: %s", ticket_id, result, exc_info=result)
+                self.message.show_error("Could not read this ticket from the local copy: "
+                                        f"{result}")
+                return
+            assert result is None or isinstance(result, TicketView)
+            self._show(result)
+
+        op: background.Operation[TicketView | None] = background.Operation(
+            read, on_success=done, on_failure=done, parent=self)
+        op.start()
+
+    def _show(self, view: TicketView | None) -> None:
         self._view = view
         shown = view is not None and self._me is not None
         self.card.setVisible(shown)
@@ -494,6 +541,7 @@ class TicketPanel(QWidget):
             self.placeholder.setText("This ticket is not on this desktop (yet).")
         if view is None:
             self._sla_timer.stop()
+            self.cardLoaded.emit()
             return
         self._render_details(view)
         self._render_left_view()
@@ -503,6 +551,7 @@ class TicketPanel(QWidget):
         self._runner.report_server_refusals(view.id)
         if not self._sla_timer.isActive():
             self._sla_timer.start()
+        self.cardLoaded.emit()
 
     def changeEvent(self, event: QEvent) -> None:
         """A palette change (light/dark switch) re-tints the history and the marks."""
@@ -718,7 +767,7 @@ class TicketPanel(QWidget):
             return False
         if not self._runner.run(name, args, done=done, what=what, context=self._view.id):
             return False
-        self.refresh()
+        self.refresh(inline=True)
         return True
 
     def _refuse_if(self, action: Action) -> bool:
