@@ -70,7 +70,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
             listener.start()
         from .notifications.sender import start_sender
 
-        sender = start_sender(write_sessions)  # None without SMTP: the outbox just holds
+        # None without SMTP: the outbox just holds.
+        sender = start_sender(write_sessions, settings.smtp)
         try:
             yield
         finally:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from ..sync.protocol import PROTOCOL_VERSION
+from .notifications.config import SmtpConfig
 
 
 @dataclass(frozen=True)
@@ -38,3 +39,7 @@ class ServerSettings:
     #: The oldest desktop sync protocol served (``sync.protocol.PROTOCOL_VERSION``). Older
     #: desktops get 426 ``client_too_old`` on ``/api/v1/sync/*`` and keep their unsent work.
     min_client_protocol: int = PROTOCOL_VERSION
+    #: Outgoing mail, read once at start (``SmtpConfig.from_env`` in the entry points) and
+    #: validated then: ``None`` keeps every notification queued (local mode). Nothing reads the
+    #: environment per request.
+    smtp: SmtpConfig | None = None

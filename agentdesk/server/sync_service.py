@@ -93,6 +93,7 @@ from .deps import ServerState
 from .errors import ApiError
 from .logs import db_error
 from .notifications import outbox
+from .notifications.config import mail_domain
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +158,8 @@ def _not_yours() -> ApiError:
 def push(state: ServerState, user: User, request: PushRequest) -> PushResponse:
     mutations = sorted(request.mutations, key=lambda m: m.id)
     results: list[MutationResult] = []
-    group = _Group(request.client_id, user, mutations, results)
+    group = _Group(request.client_id, user, mutations, results,
+                   mail_domain(state.settings.smtp))
     # One connection for the whole batch, one transaction per group on it: checking a
     # connection out of the pool (and, on PostgreSQL, pinging it) per group costs as much as
     # a small mutation.
@@ -223,8 +225,10 @@ class _Group:
         user: User,
         mutations: list[Mutation],
         results: list[MutationResult],
+        domain: str,
     ) -> None:
         self.client_id = client_id
+        self.domain = domain
         self.user = user
         self.mutations = mutations
         self.results = results
@@ -277,7 +281,7 @@ class _Group:
             conn = session.connection()
             conn.execute(_ACKNOWLEDGE, {"b_client": client_id, "b_last": self.last})
             conn.execute(_RECORD, records)
-            outbox.write(session, user.tenant_id, self.notifications, utcnow())
+            outbox.write(session, user.tenant_id, self.notifications, utcnow(), self.domain)
 
     def _mutations(self, session: Session, *, careful: bool) -> list[dict[str, Any]]:
         """Process the group's mutations; returns their records."""

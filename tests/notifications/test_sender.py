@@ -29,7 +29,8 @@ from agentdesk.models import (
     utcnow,
 )
 from agentdesk.models.db import session_scope
-from agentdesk.server.notifications.sender import RetryPolicy, Sender, SmtpConfig, start_sender
+from agentdesk.server.notifications.config import SmtpConfig
+from agentdesk.server.notifications.sender import RetryPolicy, Sender, start_sender
 from tests.notifications.conftest import Api, ticket_args
 from tests.plugins.live_team import free_port
 
@@ -209,7 +210,7 @@ def test_without_smtp_mail_stays_queued(api: Api, monkeypatch: pytest.MonkeyPatc
     api.push("agent", ("create_ticket", ticket_args(w)))
     monkeypatch.delenv("AGENTDESK_SMTP_HOST", raising=False)
     assert SmtpConfig.from_env({}) is None
-    assert start_sender(w.sessions) is None
+    assert start_sender(w.sessions, None) is None
     assert [d.status for d in _deliveries(api)] == [DeliveryStatus.QUEUED]
 
 
@@ -242,7 +243,8 @@ def _queue(api: Api, n: int, subject: str = "Bulk") -> None:
 _WORKER = textwrap.dedent("""
     import sys
     from agentdesk.models.db import make_engine, make_session_factory
-    from agentdesk.server.notifications.sender import Sender, SmtpConfig
+    from agentdesk.server.notifications.config import SmtpConfig
+    from agentdesk.server.notifications.sender import Sender
     engine = make_engine(sys.argv[1])
     sender = Sender(make_session_factory(engine, write=True),
                     SmtpConfig(host="127.0.0.1", port=int(sys.argv[2]), security="none"),

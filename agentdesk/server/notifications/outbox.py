@@ -13,7 +13,6 @@ customer gets what was true when the change happened, however late the mail serv
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -50,13 +49,6 @@ from .templates import render
 
 _NOTIFICATIONS = cast(Table, Notification.__table__)
 _DELIVERIES = cast(Table, NotificationDelivery.__table__)
-
-
-def mail_domain() -> str:
-    """The right-hand side of our Message-IDs: the sender's domain when configured."""
-    sender = os.environ.get("AGENTDESK_SMTP_FROM", "")
-    domain = sender.rpartition("@")[2].strip(" >")
-    return domain or "agentdesk.localdomain"
 
 
 @dataclass
@@ -300,12 +292,12 @@ def _make(
 
 
 def write(session: Session, tenant_id: uuid.UUID, pending: Sequence[Pending], now: Any,
-          cause: str = "") -> None:
-    """Insert ``pending`` and one delivery per recipient, in the caller's transaction."""
+          domain: str, cause: str = "") -> None:
+    """Insert ``pending`` and one delivery per recipient, in the caller's transaction;
+    ``domain`` is the right-hand side of their Message-IDs (``config.mail_domain``)."""
     notes = [p for p in pending if p.recipients]
     if not notes:
         return
-    domain = mail_domain()
     conn = session.connection()
     conn.execute(insert(_NOTIFICATIONS), [
         {"id": p.id, "tenant_id": tenant_id, "kind": p.kind, "ticket_id": p.ticket_id,

@@ -15,11 +15,10 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from ...models import DeliveryStatus, Notification, NotificationDelivery, utcnow
-from ..deps import ReadSession, WriteSession
+from ..deps import ReadSession, StateDep, WriteSession
 from ..errors import ApiError
 from ..routes._common import Lead, bearer_scheme
 from ..schemas import ERROR_RESPONSES
-from .sender import SmtpConfig
 
 router = APIRouter(tags=["notifications"], responses=ERROR_RESPONSES,
                    dependencies=[Security(bearer_scheme)])
@@ -61,7 +60,7 @@ def _out(d: NotificationDelivery, n: Notification) -> DeliveryOut:
 @router.get("/notifications", response_model=OutboxOut,
             summary="The outbox: queued, sent and failed deliveries, newest first")
 def list_deliveries(
-    user: Lead, session: ReadSession,
+    user: Lead, session: ReadSession, state: StateDep,
     status: Annotated[Literal["queued", "sending", "sent", "failed"] | None, Query()] = None,
     ticket_id: Annotated[uuid.UUID | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -76,7 +75,7 @@ def list_deliveries(
     if ticket_id is not None:
         stmt = stmt.where(Notification.ticket_id == ticket_id)
     rows = session.execute(stmt).all()
-    return OutboxOut(delivery=SmtpConfig.from_env() is not None,
+    return OutboxOut(delivery=state.settings.smtp is not None,
                      deliveries=[_out(d, n) for d, n in rows])
 
 

@@ -13,13 +13,13 @@ talks SMTP outside any transaction, then records each outcome. So:
   after the server accepted a message but before the row says so, the lease expires and the
   message is sent again, with the same Message-ID, which receiving systems use to drop repeats.
 
-Credentials come from the environment (``AGENTDESK_SMTP_*``) and are never stored.
+Credentials come from the environment (``AGENTDESK_SMTP_*``, read once at start: ``config``)
+and are never stored.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import smtplib
 import ssl
 import threading
@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
-from typing import Literal
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -44,48 +43,9 @@ from ...models import (
 )
 from ...models.db import session_scope
 from ...models.versioning import enable_stamping
+from .config import SmtpConfig
 
 log = logging.getLogger(__name__)
-
-Security = Literal["starttls", "tls", "none"]
-
-
-@dataclass(frozen=True)
-class SmtpConfig:
-    host: str
-    port: int = 587
-    security: Security = "starttls"
-    username: str | None = None
-    password: str | None = None
-    sender: str = "support@localhost"
-    timeout: float = 20.0
-    #: Verify the server's certificate (off only for a test server on loopback).
-    verify: bool = True
-
-    def __repr__(self) -> str:  # never show the password in logs or tracebacks
-        return (f"SmtpConfig(host={self.host!r}, port={self.port}, security={self.security!r}, "
-                f"username={self.username!r}, sender={self.sender!r})")
-
-    @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> SmtpConfig | None:
-        """``AGENTDESK_SMTP_HOST`` (unset: delivery is off), ``_PORT``, ``_SECURITY``
-        (starttls, tls or none), ``_USERNAME``, ``_PASSWORD``, ``_FROM``."""
-        env = dict(os.environ if env is None else env)
-        host = env.get("AGENTDESK_SMTP_HOST", "").strip()
-        if not host:
-            return None
-        security = env.get("AGENTDESK_SMTP_SECURITY", "starttls").strip().lower()
-        if security not in ("starttls", "tls", "none"):
-            raise ValueError("AGENTDESK_SMTP_SECURITY must be starttls, tls or none")
-        default_port = {"starttls": 587, "tls": 465, "none": 25}[security]
-        return cls(
-            host=host, port=int(env.get("AGENTDESK_SMTP_PORT", default_port)),
-            security=security,  # type: ignore[arg-type]
-            username=env.get("AGENTDESK_SMTP_USERNAME") or None,
-            password=env.get("AGENTDESK_SMTP_PASSWORD") or None,
-            sender=env.get("AGENTDESK_SMTP_FROM", "support@localhost"),
-        )
-
 
 class HeaderRefused(ValueError):
     """A header value holds a line break: it could smuggle headers into the message."""
@@ -242,7 +202,7 @@ class Sender:
 
     def _connect(self) -> smtplib.SMTP:
         c = self.config
-        context = ssl.create_default_context()
+        context = ssl.create_default_context(cafile=c.ca_file)
         if not c.verify:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
@@ -361,9 +321,9 @@ class SenderThread:
 
 
 def start_sender(sessions: sessionmaker[Session],
-                 config: SmtpConfig | None = None) -> SenderThread | None:
-    """Start delivering if SMTP is configured; ``None`` (local mode): mail stays queued."""
-    config = config or SmtpConfig.from_env()
+                 config: SmtpConfig | None) -> SenderThread | None:
+    """Start delivering if SMTP is configured (``ServerSettings.smtp``, read at start);
+    ``None`` (local mode): mail stays queued."""
     if config is None:
         log.info("email delivery is off (no AGENTDESK_SMTP_HOST): notifications stay queued")
         return None
