@@ -82,8 +82,18 @@ class _Facts:
         default_factory=dict
     )
 
+    _pending: dict[tuple[type[Any], uuid.UUID], Any] | None = None
+
     def get(self, model: type[Any], row_id: uuid.UUID | None) -> Any:
-        return None if row_id is None else self.session.get(model, row_id)
+        """The row, flushed or not: a push group writes its rows once, at its end, and
+        ``Session.get`` without an autoflush does not see a row that is only pending."""
+        if row_id is None:
+            return None
+        if self._pending is None:
+            self._pending = {(type(o), o.id): o for o in self.session.new
+                             if getattr(o, "id", None) is not None}
+        found = self._pending.get((model, row_id))
+        return found if found is not None else self.session.get(model, row_id)
 
     def plan(self, org: Organisation) -> tuple[SupportPlan, BusinessCalendar | None]:
         if org.plan_id not in self._plans:
