@@ -15,7 +15,7 @@ from .notifications import (
 )
 from .support import Calendar, Contact, Organisation, Plan
 from .syncstate import MutationRecord, SyncClient
-from .tenancy import AuthToken, LoginFailure, Role, Tenant, TenantCounter, User
+from .tenancy import AuthToken, LoginFailure, RateLimitHit, Role, Tenant, TenantCounter, User
 from .tickets import (
     EventKind,
     Level,
@@ -45,6 +45,7 @@ __all__ = [
     "NotificationKind",
     "Organisation",
     "Plan",
+    "RateLimitHit",
     "Role",
     "RunningTimer",
     "SyncClient",

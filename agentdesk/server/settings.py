@@ -26,6 +26,10 @@ class ServerSettings:
     login_failures_per_address: int = 20
     login_failure_window: timedelta = timedelta(minutes=15)
     login_delay: timedelta = timedelta(seconds=30)
+    #: The portal's limit: valid submissions per client address per window, counted in the
+    #: database so it holds across server processes (``intake.portal.RateLimit``).
+    portal_submissions_per_address: int = 5
+    portal_submission_window: timedelta = timedelta(minutes=10)
     #: Reverse proxies whose ``X-Forwarded-For`` names the client (IP addresses or networks,
     #: as uvicorn's ``forwarded_allow_ips``). None by default: a made-up header from anyone
     #: else must not move a client to another address and out of its throttle.
