@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 from fastapi import FastAPI
 
@@ -17,4 +18,5 @@ def app_from_env() -> FastAPI:
     """Every setting read from the environment here, once: a bad value stops the start with
     :class:`~.notifications.config.SmtpConfigError` naming the variable."""
     url = os.environ.get("AGENTDESK_DATABASE_URL") or default_server_database_url()
-    return create_app(ServerSettings(database_url=url, smtp=SmtpConfig.from_env()))
+    return create_app(ServerSettings(database_url=url, smtp=SmtpConfig.from_env(),
+                                     expiry_check_interval=timedelta(hours=1)))

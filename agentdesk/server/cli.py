@@ -660,6 +660,7 @@ def run_server(args: argparse.Namespace) -> int:
     """Serve the API until SIGINT/SIGTERM, then shut down gracefully and exit 0."""
     import logging.config
     import signal
+    from datetime import timedelta
 
     import uvicorn
     from sqlalchemy.exc import ArgumentError, OperationalError
@@ -691,7 +692,8 @@ def run_server(args: argparse.Namespace) -> int:
             finally:
                 engine.dispose()
         app = create_app(ServerSettings(database_url=url, smtp=smtp,
-                                        trusted_proxies=tuple(args.trusted_proxy or ())))
+                                        trusted_proxies=tuple(args.trusted_proxy or ()),
+                                        expiry_check_interval=timedelta(hours=1)))
     except CommandError as exc:
         return _fail(str(exc))
     except SchemaTooNew as exc:

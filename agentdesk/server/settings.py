@@ -47,3 +47,8 @@ class ServerSettings:
     #: validated then: ``None`` keeps every notification queued (local mode). Nothing reads the
     #: environment per request.
     smtp: SmtpConfig | None = None
+    #: How often this process looks for prepaid-hours expiry warnings owed (``notifications.
+    #: expiry``); ``None``: never. The server's entry points turn it on (hourly); tests and the
+    #: desktop's local mode call the check themselves. Each warning is queued once per block
+    #: and threshold however many processes check.
+    expiry_check_interval: timedelta | None = None

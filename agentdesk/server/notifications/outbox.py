@@ -70,6 +70,8 @@ class Pending:
     recipients: list[Recipient]
     cause: str = ""
     id: uuid.UUID = field(default_factory=new_id)
+    #: Owed once whatever happens (``Notification.once_key``, unique per team).
+    once_key: str | None = None
 
 
 @dataclass
@@ -183,7 +185,7 @@ def _for_event(
         notice = None
         if calendar is not None:
             notice = intake.hours_notice(calendar, ticket.arrived_at, intake.hours_text(calendar))
-        return [_make(NotificationKind.ACKNOWLEDGEMENT, ticket.id, to_requester,
+        return [make(NotificationKind.ACKNOWLEDGEMENT, ticket.id, to_requester,
                       {**base, "hours_notice": notice, "entitlement": _flag(facts, ticket)})]
     if kind is EventKind.NOTE and data.get("entitlement") == "allowance_used_up":
         coordinators = facts.session.scalars(
@@ -193,18 +195,18 @@ def _for_event(
             ).order_by(User.username)
         ).all()
         people = [Recipient(u.email or "", u.display_name) for u in coordinators]
-        return [_make(NotificationKind.ALLOWANCE_COORDINATORS, ticket.id, people, base)]
+        return [make(NotificationKind.ALLOWANCE_COORDINATORS, ticket.id, people, base)]
     if kind is EventKind.REDIRECT:
         out = []
         notify = [uuid.UUID(c) for c in data.get("notify", [])]
         contacts = [c for c in (facts.get(Contact, cid) for cid in notify) if c is not None]
         if contacts:
-            out.append(_make(
+            out.append(make(
                 NotificationKind.REDIRECT_CONTACTS, ticket.id,
                 [Recipient(c.email, c.name, c.id) for c in contacts], base,
             ))
         notice = _requester_notice(facts, ticket)
-        out.append(_make(NotificationKind.REDIRECT_REQUESTER, ticket.id, to_requester,
+        out.append(make(NotificationKind.REDIRECT_REQUESTER, ticket.id, to_requester,
                          {**base, "body": notice}))
         return out
     if kind is EventKind.ASSIGNMENT:
@@ -214,24 +216,24 @@ def _for_event(
             return []
         assignee: User | None = facts.get(User, ticket.assignee_id)
         name = assignee.display_name if assignee is not None else "A member of our team"
-        return [_make(NotificationKind.ASSIGNMENT, ticket.id, to_requester,
+        return [make(NotificationKind.ASSIGNMENT, ticket.id, to_requester,
                       {**base, "assignee": name})]
     if kind is EventKind.REPLY:
         author: User | None = facts.get(User, event.author_id or actor_id)
-        return [_make(NotificationKind.REPLY, ticket.id, to_requester,
+        return [make(NotificationKind.REPLY, ticket.id, to_requester,
                       {**base, "author": author.display_name if author else base["team"]})]
     if kind is EventKind.EXTRA_CHARGES:
         if not data.get("applies"):
             return []
         estimate = data.get("estimate")
-        return [_make(NotificationKind.EXTRA_CHARGES, ticket.id, to_requester,
+        return [make(NotificationKind.EXTRA_CHARGES, ticket.id, to_requester,
                       {**base, "estimate": estimate or ""})]
     if kind is EventKind.STATUS:
         new = data.get("new")
         if new == TicketStatus.WAITING_ON_CUSTOMER.value:
-            return [_make(NotificationKind.WAITING_ON_CUSTOMER, ticket.id, to_requester, base)]
+            return [make(NotificationKind.WAITING_ON_CUSTOMER, ticket.id, to_requester, base)]
         if new == TicketStatus.RESOLVED.value:
-            return [_make(NotificationKind.RESOLUTION, ticket.id, to_requester, base)]
+            return [make(NotificationKind.RESOLUTION, ticket.id, to_requester, base)]
     return []
 
 
@@ -279,11 +281,11 @@ def _late_cancellation(facts: _Facts, entry: TimeEntry) -> list[Pending]:
         return []
     context = {"team": facts.team(), "starts": f"{start:%A %d %B %Y at %H:%M} ({zone})",
                "ref": org.name}
-    return [_make(NotificationKind.LATE_CANCELLATION, entry.ticket_id,
+    return [make(NotificationKind.LATE_CANCELLATION, entry.ticket_id,
                   [Recipient(c.email, c.name, c.id) for c in contacts], context)]
 
 
-def _make(
+def make(
     kind: NotificationKind,
     ticket_id: uuid.UUID | None,
     recipients: Iterable[Recipient],
@@ -312,7 +314,7 @@ def write(session: Session, tenant_id: uuid.UUID, pending: Sequence[Pending], no
     conn.execute(insert(_NOTIFICATIONS), [
         {"id": p.id, "tenant_id": tenant_id, "kind": p.kind, "ticket_id": p.ticket_id,
          "subject": p.subject, "body_text": p.text, "body_html": p.html, "created_at": now,
-         "cause": p.cause or cause}
+         "cause": p.cause or cause, "once_key": p.once_key}
         for p in notes
     ])
     rows = []

@@ -122,6 +122,18 @@ SOURCES: dict[NotificationKind, tuple[str, str, str]] = {
         "cancellations at least 24 hours in advance are free).</p><p>To reschedule, open a "
         "support ticket as soon as you know you cannot make an appointment.</p>",
     ),
+    NotificationKind.PREPAID_EXPIRY: (
+        "{{ hours }} of your prepaid 1-on-1 hours expire on {{ expires }}",
+        "Hello {{ name }},\n\n{{ organisation }} has {{ hours }} of prepaid 1-on-1 Tech Support "
+        "left in a block that expires on {{ expires }}.\n\nPrepaid hours are used within 90 "
+        "days of purchase; hours not used by then are forfeited and not refunded. To use them, "
+        "book a 1-on-1 appointment or open a support ticket before that date.",
+        "<p>Hello {{ name }},</p><p>{{ organisation }} has <b>{{ hours }}</b> of prepaid 1-on-1 "
+        "Tech Support left in a block that expires on <b>{{ expires }}</b>.</p><p>Prepaid hours "
+        "are used within 90 days of purchase; hours not used by then are forfeited and not "
+        "refunded. To use them, book a 1-on-1 appointment or open a support ticket before that "
+        "date.</p>",
+    ),
     NotificationKind.ALLOWANCE_COORDINATORS: (
         "[{{ ref }}] Over allowance: {{ organisation }}: {{ subject }}",
         "A request from {{ requester }} of {{ organisation }} is over its allowance.\n\n"
