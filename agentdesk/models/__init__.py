@@ -12,6 +12,7 @@ from .notifications import (
     Notification,
     NotificationDelivery,
     NotificationKind,
+    NotificationTemplate,
 )
 from .support import Calendar, Contact, Organisation, Plan
 from .syncstate import MutationRecord, SyncClient
@@ -43,6 +44,7 @@ __all__ = [
     "Notification",
     "NotificationDelivery",
     "NotificationKind",
+    "NotificationTemplate",
     "Organisation",
     "Plan",
     "RateLimitHit",

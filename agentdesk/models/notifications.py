@@ -137,3 +137,27 @@ class ApiKey(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
     #: Why keys carry extra data at all: room for per-key limits without another migration.
     settings: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+
+
+class NotificationTemplate(Base):
+    """A team's own wording for one kind of notification, edited by its leads; a kind without
+    a row uses the built-in template (``server.notifications.templates.SOURCES``). Only the
+    subject and the bodies: the footer and the HTML frame are always the built-in ones."""
+
+    __tablename__ = "notification_templates"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "kind", name="uq_notification_templates_kind"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    kind: Mapped[NotificationKind] = mapped_column(
+        str_enum(NotificationKind, "notification_template_kind")
+    )
+    subject: Mapped[str] = mapped_column(Text)
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )

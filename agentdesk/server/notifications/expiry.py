@@ -104,7 +104,9 @@ def _warning(s: Session, tenant: Tenant, item: ExpiringHours, key: str) -> outbo
         "hours": f"{hours:g} hour{'s' if hours != 1 else ''}",
         "expires": f"{item.expires_at.astimezone(zone):%A %d %B %Y at %H:%M} ({tenant.timezone})",
     }
-    pending = outbox.make(NotificationKind.PREPAID_EXPIRY, None, people, context)
+    kind = NotificationKind.PREPAID_EXPIRY
+    pending = outbox.make(kind, None, people, context,
+                          outbox.team_templates(s, tenant.id).get(kind))
     pending.once_key = key
     return pending
 
