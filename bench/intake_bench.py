@@ -51,7 +51,8 @@ from agentdesk.models import (
 from agentdesk.models.db import make_engine, make_session_factory, session_scope
 from agentdesk.policy.plans import seed_calendars, seed_plans
 from agentdesk.server.intake.api import key_hash
-from agentdesk.server.notifications.sender import Sender, SmtpConfig
+from agentdesk.server.notifications.config import SmtpConfig
+from agentdesk.server.notifications.sender import Sender
 
 KEY = "adk_bench-key-not-secret"
 

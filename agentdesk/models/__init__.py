@@ -12,10 +12,11 @@ from .notifications import (
     Notification,
     NotificationDelivery,
     NotificationKind,
+    NotificationTemplate,
 )
 from .support import Calendar, Contact, Organisation, Plan
 from .syncstate import MutationRecord, SyncClient
-from .tenancy import AuthToken, LoginFailure, Role, Tenant, TenantCounter, User
+from .tenancy import AuthToken, LoginFailure, RateLimitHit, Role, Tenant, TenantCounter, User
 from .tickets import (
     EventKind,
     Level,
@@ -43,8 +44,10 @@ __all__ = [
     "Notification",
     "NotificationDelivery",
     "NotificationKind",
+    "NotificationTemplate",
     "Organisation",
     "Plan",
+    "RateLimitHit",
     "Role",
     "RunningTimer",
     "SyncClient",

@@ -40,6 +40,7 @@ class NotificationKind(StrEnum):
     REDIRECT_CONTACTS = "redirect_contacts"
     LATE_CANCELLATION = "late_cancellation"
     ALLOWANCE_COORDINATORS = "allowance_coordinators"
+    PREPAID_EXPIRY = "prepaid_expiry"
 
 
 class DeliveryStatus(StrEnum):
@@ -53,7 +54,10 @@ class Notification(Base):
     """One message the team owes someone, rendered when the change happened."""
 
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_ticket_kind", "ticket_id", "kind"),)
+    __table_args__ = (
+        Index("ix_notifications_ticket_kind", "ticket_id", "kind"),
+        UniqueConstraint("tenant_id", "once_key", name="uq_notifications_once_key"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
@@ -69,6 +73,9 @@ class Notification(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     #: Who or what caused it (a user id, "portal", an integration's name): for the history.
     cause: Mapped[str] = mapped_column(String(200), default="")
+    #: Set for a message owed once whatever happens (an expiry warning: its block and
+    #: threshold): the unique constraint makes a second one fail, in any process, at any time.
+    once_key: Mapped[str | None] = mapped_column(String(200), default=None)
 
 
 class NotificationDelivery(Base):
@@ -130,3 +137,27 @@ class ApiKey(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
     #: Why keys carry extra data at all: room for per-key limits without another migration.
     settings: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+
+
+class NotificationTemplate(Base):
+    """A team's own wording for one kind of notification, edited by its leads; a kind without
+    a row uses the built-in template (``server.notifications.templates.SOURCES``). Only the
+    subject and the bodies: the footer and the HTML frame are always the built-in ones."""
+
+    __tablename__ = "notification_templates"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "kind", name="uq_notification_templates_kind"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    kind: Mapped[NotificationKind] = mapped_column(
+        str_enum(NotificationKind, "notification_template_kind")
+    )
+    subject: Mapped[str] = mapped_column(Text)
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )

@@ -92,3 +92,19 @@ class LoginFailure(Base):
     username: Mapped[str] = mapped_column(String(64))
     address: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RateLimitHit(Base):
+    """One counted action of a client address (a portal submission), so a rate limit holds
+    across every server process sharing the database, as login failures do. Rows older than
+    the limit's window are deleted as the address comes back."""
+
+    __tablename__ = "rate_limit_hits"
+    __table_args__ = (Index("ix_rate_limit_hits_scope_key_at", "scope", "key", "at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    #: What is limited ("portal"): each limit counts its own actions.
+    scope: Mapped[str] = mapped_column(String(32))
+    #: Who is limited: the client address.
+    key: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -70,10 +70,21 @@ def create_app(settings: ServerSettings) -> FastAPI:
             listener.start()
         from .notifications.sender import start_sender
 
-        sender = start_sender(write_sessions)  # None without SMTP: the outbox just holds
+        # None without SMTP: the outbox just holds.
+        sender = start_sender(write_sessions, settings.smtp)
+        watch = None
+        if settings.expiry_check_interval is not None:
+            from .notifications.config import mail_domain
+            from .notifications.expiry import ExpiryWatch
+
+            watch = ExpiryWatch(write_sessions, mail_domain(settings.smtp),
+                                settings.expiry_check_interval)
+            watch.start()
         try:
             yield
         finally:
+            if watch is not None:
+                watch.stop()
             if sender is not None:
                 sender.stop()
             if listener is not None:

@@ -700,6 +700,7 @@ def run_server(args: argparse.Namespace) -> int:
     """Serve the API until SIGINT/SIGTERM, then shut down gracefully and exit 0."""
     import logging.config
     import signal
+    from datetime import timedelta
 
     import uvicorn
     from sqlalchemy.exc import ArgumentError, OperationalError
@@ -708,11 +709,17 @@ def run_server(args: argparse.Namespace) -> int:
     from ..models.migrate import SchemaTooNew
     from .app import create_app
     from .logs import logging_config
+    from .notifications.config import SmtpConfig, SmtpConfigError
     from .serving import AgentDeskServer, proxy_options
     from .settings import ServerSettings
 
     logging.config.dictConfig(logging_config(args.log_level, args.log_format))
     url = database_url(args)
+    try:
+        smtp = SmtpConfig.from_env()
+    except SmtpConfigError as exc:
+        return _fail(f"{exc}; the server did not start (unset AGENTDESK_SMTP_HOST to keep "
+                     "notifications queued without sending them)")
     try:
         shown = safe_url(url)
         log.info("AgentDesk server %s starting; database %s", __version__, shown)
@@ -724,8 +731,9 @@ def run_server(args: argparse.Namespace) -> int:
                 backup_before_upgrade(url, engine, args.backup_first)
             finally:
                 engine.dispose()
-        app = create_app(ServerSettings(database_url=url,
-                                        trusted_proxies=tuple(args.trusted_proxy or ())))
+        app = create_app(ServerSettings(database_url=url, smtp=smtp,
+                                        trusted_proxies=tuple(args.trusted_proxy or ()),
+                                        expiry_check_interval=timedelta(hours=1)))
     except CommandError as exc:
         return _fail(str(exc))
     except SchemaTooNew as exc:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from ..sync.protocol import PROTOCOL_VERSION
+from .notifications.config import SmtpConfig
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,10 @@ class ServerSettings:
     login_failures_per_address: int = 20
     login_failure_window: timedelta = timedelta(minutes=15)
     login_delay: timedelta = timedelta(seconds=30)
+    #: The portal's limit: valid submissions per client address per window, counted in the
+    #: database so it holds across server processes (``intake.portal.RateLimit``).
+    portal_submissions_per_address: int = 5
+    portal_submission_window: timedelta = timedelta(minutes=10)
     #: Reverse proxies whose ``X-Forwarded-For`` names the client (IP addresses or networks,
     #: as uvicorn's ``forwarded_allow_ips``). None by default: a made-up header from anyone
     #: else must not move a client to another address and out of its throttle.
@@ -38,3 +43,12 @@ class ServerSettings:
     #: The oldest desktop sync protocol served (``sync.protocol.PROTOCOL_VERSION``). Older
     #: desktops get 426 ``client_too_old`` on ``/api/v1/sync/*`` and keep their unsent work.
     min_client_protocol: int = PROTOCOL_VERSION
+    #: Outgoing mail, read once at start (``SmtpConfig.from_env`` in the entry points) and
+    #: validated then: ``None`` keeps every notification queued (local mode). Nothing reads the
+    #: environment per request.
+    smtp: SmtpConfig | None = None
+    #: How often this process looks for prepaid-hours expiry warnings owed (``notifications.
+    #: expiry``); ``None``: never. The server's entry points turn it on (hourly); tests and the
+    #: desktop's local mode call the check themselves. Each warning is queued once per block
+    #: and threshold however many processes check.
+    expiry_check_interval: timedelta | None = None

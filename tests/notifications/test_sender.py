@@ -29,7 +29,8 @@ from agentdesk.models import (
     utcnow,
 )
 from agentdesk.models.db import session_scope
-from agentdesk.server.notifications.sender import RetryPolicy, Sender, SmtpConfig, start_sender
+from agentdesk.server.notifications.config import SmtpConfig
+from agentdesk.server.notifications.sender import RetryPolicy, Sender, start_sender
 from tests.notifications.conftest import Api, ticket_args
 from tests.plugins.live_team import free_port
 
@@ -209,7 +210,7 @@ def test_without_smtp_mail_stays_queued(api: Api, monkeypatch: pytest.MonkeyPatc
     api.push("agent", ("create_ticket", ticket_args(w)))
     monkeypatch.delenv("AGENTDESK_SMTP_HOST", raising=False)
     assert SmtpConfig.from_env({}) is None
-    assert start_sender(w.sessions) is None
+    assert start_sender(w.sessions, None) is None
     assert [d.status for d in _deliveries(api)] == [DeliveryStatus.QUEUED]
 
 
@@ -242,7 +243,8 @@ def _queue(api: Api, n: int, subject: str = "Bulk") -> None:
 _WORKER = textwrap.dedent("""
     import sys
     from agentdesk.models.db import make_engine, make_session_factory
-    from agentdesk.server.notifications.sender import Sender, SmtpConfig
+    from agentdesk.server.notifications.config import SmtpConfig
+    from agentdesk.server.notifications.sender import Sender
     engine = make_engine(sys.argv[1])
     sender = Sender(make_session_factory(engine, write=True),
                     SmtpConfig(host="127.0.0.1", port=int(sys.argv[2]), security="none"),
@@ -294,3 +296,36 @@ def test_leads_see_failures_with_the_reason_and_retry_only_that_recipient(
     assert sender.drain().sent == 1
     assert sorted(str(m["To"]) for m in smtp.inbox.messages) == [
         "Ann <ann@globex.test>", "Bo <bo@globex.test>", "Cy <cy@globex.test>"]
+
+
+def test_non_ascii_names_subjects_and_bodies_arrive_as_written(api: Api, smtp: Smtp) -> None:
+    """The messages are built with the compat32 MIME classes (fast); every header that is not
+    ASCII must still be RFC 2047-encoded so that it reads back exactly."""
+    subject = "Café ☕ down: " + "a long subject that has to be folded " * 4 + "end"
+    with session_scope(api.world.sessions) as s:
+        note_id, delivery_id = new_id(), new_id()
+        s.execute(insert(Notification), [{
+            "id": note_id, "tenant_id": api.world.tenant, "kind": NotificationKind.REPLY,
+            "ticket_id": None, "subject": subject, "body_text": "Grüße, Zoë\n\n— Ann",
+            "body_html": "<p>Grüße, Zoë</p>", "created_at": utcnow(), "cause": ""}])
+        s.execute(insert(NotificationDelivery), [{
+            "id": delivery_id, "notification_id": note_id, "tenant_id": api.world.tenant,
+            "email": "zoe@example.test", "name": "Zoë Ångström, Jr.", "contact_id": None,
+            "message_id": f"<{delivery_id.hex}@acme.test>", "status": DeliveryStatus.QUEUED,
+            "attempts": 0, "next_attempt_at": utcnow(), "last_error": "", "sent_at": None}])
+    config = smtp.config()
+    sender = Sender(api.world.sessions, SmtpConfig(
+        host=config.host, port=config.port, security="none", sender="Équipe Support <s@acme.test>",
+        timeout=5))
+    assert sender.drain().sent == 1
+    [msg] = smtp.inbox.messages
+    assert str(msg["Subject"]) == subject
+    assert str(msg["To"]) == '"Zoë Ångström, Jr." <zoe@example.test>'
+    assert str(msg["From"]) == "Équipe Support <s@acme.test>"
+    assert msg["Message-ID"] == f"<{delivery_id.hex}@acme.test>"
+    text, html = msg.get_body(("plain",)), msg.get_body(("html",))
+    assert text is not None
+    assert html is not None
+    # Text travels in its canonical form, CRLF line ends (quoted-printable keeps them).
+    assert text.get_content().replace("\r\n", "\n").rstrip("\n") == "Grüße, Zoë\n\n— Ann"
+    assert html.get_content().rstrip("\r\n") == "<p>Grüße, Zoë</p>"

@@ -158,6 +158,19 @@ TABLE: dict[tuple[str, str], tuple[frozenset[Role] | None, Build]] = {
     ("GET", "/api/v1/notifications"): (LEADS, lambda c: ("/api/v1/notifications", None)),
     ("POST", "/api/v1/notifications/deliveries/{delivery_id}/retry"): (LEADS, lambda c: (
         f"/api/v1/notifications/deliveries/{c.failed_delivery()}/retry", None)),
+    # Notification templates: leads only (tests/notifications/test_templates_api.py).
+    ("GET", "/api/v1/notifications/templates"): (LEADS, lambda c: (
+        "/api/v1/notifications/templates", None)),
+    ("GET", "/api/v1/notifications/templates/{kind}"): (LEADS, lambda c: (
+        "/api/v1/notifications/templates/reply", None)),
+    ("PUT", "/api/v1/notifications/templates/{kind}"): (LEADS, lambda c: (
+        "/api/v1/notifications/templates/reply", {
+            "subject": "Re: {{ subject }}", "body_text": "Hello {{ name }}, {{ body }}",
+            "body_html": "<p>Hello {{ name }}</p><p>{{ body }}</p>"})),
+    ("DELETE", "/api/v1/notifications/templates/{kind}"): (LEADS, lambda c: (
+        "/api/v1/notifications/templates/reply", None)),
+    ("POST", "/api/v1/notifications/templates/{kind}/preview"): (LEADS, lambda c: (
+        "/api/v1/notifications/templates/reply/preview", None)),
     ("POST", "/api/v1/requests"): (frozenset(), lambda c: ("/api/v1/requests", {
         "email": "ann@globex.test", "organisation": "Globex", "subject": "Hi", "urgency": 4})),
 }

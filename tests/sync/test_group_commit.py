@@ -661,3 +661,60 @@ def test_deferred_units_keep_their_versions_until_changed_again(
         assert (s.get_one(Ticket, a).version, s.get_one(Ticket, b).version) == (
             start + 1, start + 3)
         assert current_version(s, world.tenant) == start + 3
+
+
+def _new_tickets(world: World, count: int, who: str = "ann", first: int = 1,
+                 ids: list[uuid.UUID] | None = None) -> list[Mutation]:
+    ids = ids or [uuid.uuid4() for _ in range(count)]
+    return [Mutation(id=first + i, name="create_ticket", args={
+        "ticket_id": str(ids[i]), "subject": f"Request {i}", "channel": "portal",
+        "organisation_id": str(world.orgs["globex"]), "requester_id": str(world.contacts[who]),
+        "stated_urgency": 2}) for i in range(count)]
+
+
+def test_a_burst_of_new_tickets_is_written_once_and_owes_each_its_acknowledgement(
+    engine: Engine, world: World, state: ServerState, statements: _Statements,
+) -> None:
+    """Intake's shape: a group of create_ticket mutations. Their new ids are checked unused in
+    one query and nothing flushes them one by one (the contact rules' query did, through the
+    autoflush, so each request cost its own INSERTs and an SLA UPDATE); the outbox still finds
+    each ticket though it is not flushed yet."""
+    from agentdesk.models import Notification, NotificationKind
+
+    user = _user(engine, world)
+    resp = sync_service.push(state, user, PushRequest(client_id=uuid.uuid4(),
+                                                      mutations=_new_tickets(world, 12)))
+    assert [r.status for r in resp.results] == ["applied"] * 12
+    # At most the first mutation alone (taking the version counter), then the rest as one.
+    assert statements.count("INSERT INTO tickets") <= 2, statements.sent
+    assert statements.count("UPDATE tickets") == 0, statements.sent
+    assert statements.count("SELECT tickets.id FROM tickets WHERE tickets.id IN") == 1
+    with Session(engine) as s:
+        kinds = list(s.scalars(select(Notification.kind).where(
+            Notification.subject.like("%Request %"))))
+    assert kinds == [NotificationKind.ACKNOWLEDGEMENT] * 12
+
+
+def test_two_new_tickets_with_one_id_in_a_group_refuse_the_second_as_a_duplicate(
+    engine: Engine, world: World, state: ServerState,
+) -> None:
+    user, same = _user(engine, world), uuid.uuid4()
+    resp = sync_service.push(state, user, PushRequest(client_id=uuid.uuid4(), mutations=[
+        *_new_tickets(world, 2), *_new_tickets(world, 2, first=3, ids=[same, same])]))
+    assert [(r.status, r.code) for r in resp.results] == [
+        ("applied", None), ("applied", None), ("applied", None), ("rejected", "duplicate")]
+
+
+def test_a_contact_invalidated_earlier_in_the_group_is_redirected(
+    engine: Engine, world: World, state: ServerState,
+) -> None:
+    """The contact rules read the organisation's contacts as this transaction left them."""
+    coordinator = _user(engine, world, "coordinator")
+    tid = uuid.uuid4()
+    resp = sync_service.push(state, coordinator, PushRequest(client_id=uuid.uuid4(), mutations=[
+        *_new_tickets(world, 1),
+        Mutation(id=2, name="invalidate_contact", args={"contact_id": str(world.contacts["bo"])}),
+        *_new_tickets(world, 1, who="bo", first=3, ids=[tid])]))
+    assert [(r.status, r.message) for r in resp.results] == [("applied", None)] * 3
+    with Session(engine) as s:
+        assert s.get_one(Ticket, tid).status.value == "redirected"

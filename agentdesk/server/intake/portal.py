@@ -6,17 +6,16 @@ intake API (its request model, then :func:`service.submit`), so the two doors ca
 Abuse guards, in order: a CSRF token (double-submit: a random value in a ``SameSite=Strict``
 cookie and in the form, compared in constant time), a honeypot field that people never see, a
 per-address rate limit, and the API's size limits on every field (the server's body limit caps
-the whole post). Rate limits are counted in this process: several server processes each allow
-the limit (enough against bursts; a shared limit would cost a database write per view).
+the whole post). The rate limit is counted in the database (one small write per valid
+submission, none per view), so several server processes enforce one limit.
 """
 
 from __future__ import annotations
 
 import hmac
 import secrets
-import threading
-import time
-from collections import deque
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +24,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, sessionmaker
 
-from ...models import Calendar, Plan
+from ...models import Calendar, Plan, RateLimitHit, utcnow
 from ...models.db import session_scope
 from ...policy.calendar import BusinessCalendar
 from ...policy.intake import TIER_WORDS, hours_text
@@ -47,26 +47,38 @@ _ENV = Environment(
 
 
 class RateLimit:
-    """At most ``limit`` submissions per ``window`` seconds per client address."""
+    """At most ``limit`` submissions per ``window`` per client address, counted in the database
+    (``rate_limit_hits``) so that every server process sharing it enforces one limit: counted
+    per process, N processes behind nginx gave a client N times the limit.
 
-    def __init__(self, limit: int = 5, window: float = 600.0) -> None:
-        self.limit, self.window = limit, window
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+    Concurrent submissions from one address are counted one at a time: on PostgreSQL under a
+    transaction-scoped advisory lock on the address, on SQLite under its single writer.
+    """
+
+    SCOPE = "portal"
+
+    def __init__(self, sessions: sessionmaker[Session], limit: int = 5,
+                 window: timedelta = timedelta(minutes=10),
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.sessions, self.limit, self.window, self.clock = sessions, limit, window, clock
 
     def allow(self, address: str) -> float | None:
         """``None`` if allowed (and counted), else the seconds until the next one is."""
-        now = time.monotonic()
-        with self._lock:
-            hits = self._hits.setdefault(address, deque())
-            while hits and hits[0] <= now - self.window:
-                hits.popleft()
+        key = address[:64]
+        now = self.clock()
+        mine = (RateLimitHit.scope == self.SCOPE, RateLimitHit.key == key)
+        with session_scope(self.sessions) as s:
+            if s.get_bind().dialect.name == "postgresql":
+                s.execute(select(func.pg_advisory_xact_lock(
+                    func.hashtextextended(f"{self.SCOPE}:{key}", 0))))
+            s.execute(delete(RateLimitHit).where(*mine, RateLimitHit.at <= now - self.window))
+            hits = list(s.scalars(select(RateLimitHit.at).where(*mine)
+                                  .order_by(RateLimitHit.at)))
             if len(hits) >= self.limit:
-                return hits[0] + self.window - now
-            hits.append(now)
-            if len(self._hits) > 100_000:  # forget idle addresses rather than grow unbounded
-                self._hits = {a: h for a, h in self._hits.items() if h and h[-1] > now - 60}
-            return None
+                wait = hits[-self.limit] + self.window - now
+                return max(wait.total_seconds(), 1.0)
+            s.add(RateLimitHit(scope=self.SCOPE, key=key, at=now))
+        return None
 
 
 def _messages(exc: ValidationError) -> dict[str, str]:
@@ -86,7 +98,10 @@ def _messages(exc: ValidationError) -> dict[str, str]:
 
 def create_portal(state: ServerState, limit: RateLimit | None = None) -> FastAPI:
     portal = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    portal.state.rate_limit = limit or RateLimit()
+    settings = state.settings
+    portal.state.rate_limit = limit or RateLimit(
+        state.write_sessions, settings.portal_submissions_per_address,
+        settings.portal_submission_window)
 
     def team_and_hours() -> tuple[str, str]:
         from ...models import Tenant
@@ -159,7 +174,7 @@ def create_portal(state: ServerState, limit: RateLimit | None = None) -> FastAPI
                 form, 422, values, _messages(exc), "Please check the fields marked below.")
         # Counted once the form is valid: a request that would be recorded is what costs.
         address = request.client.host if request.client else "unknown"
-        wait = portal.state.rate_limit.allow(address)
+        wait = await run_in_threadpool(portal.state.rate_limit.allow, address)
         if wait is not None:
             minutes = max(1, round(wait / 60))
             response = await run_in_threadpool(

@@ -13,7 +13,6 @@ customer gets what was true when the change happened, however late the mail serv
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from ...models import (
     Notification,
     NotificationDelivery,
     NotificationKind,
+    NotificationTemplate,
     Organisation,
     Plan,
     Role,
@@ -46,17 +46,10 @@ from ...models.billing import Appointment
 from ...policy import intake
 from ...policy.calendar import BusinessCalendar
 from ...policy.plans import SupportPlan
-from .templates import render
+from . import templates
 
 _NOTIFICATIONS = cast(Table, Notification.__table__)
 _DELIVERIES = cast(Table, NotificationDelivery.__table__)
-
-
-def mail_domain() -> str:
-    """The right-hand side of our Message-IDs: the sender's domain when configured."""
-    sender = os.environ.get("AGENTDESK_SMTP_FROM", "")
-    domain = sender.rpartition("@")[2].strip(" >")
-    return domain or "agentdesk.localdomain"
 
 
 @dataclass
@@ -78,6 +71,8 @@ class Pending:
     recipients: list[Recipient]
     cause: str = ""
     id: uuid.UUID = field(default_factory=new_id)
+    #: Owed once whatever happens (``Notification.once_key``, unique per team).
+    once_key: str | None = None
 
 
 @dataclass
@@ -90,8 +85,18 @@ class _Facts:
         default_factory=dict
     )
 
+    _pending: dict[tuple[type[Any], uuid.UUID], Any] | None = None
+
     def get(self, model: type[Any], row_id: uuid.UUID | None) -> Any:
-        return None if row_id is None else self.session.get(model, row_id)
+        """The row, flushed or not: a push group writes its rows once, at its end, and
+        ``Session.get`` without an autoflush does not see a row that is only pending."""
+        if row_id is None:
+            return None
+        if self._pending is None:
+            self._pending = {(type(o), o.id): o for o in self.session.new
+                             if getattr(o, "id", None) is not None}
+        found = self._pending.get((model, row_id))
+        return found if found is not None else self.session.get(model, row_id)
 
     def plan(self, org: Organisation) -> tuple[SupportPlan, BusinessCalendar | None]:
         if org.plan_id not in self._plans:
@@ -102,6 +107,15 @@ class _Facts:
                 cal.to_policy() if cal is not None else None,
             )
         return self._plans[org.plan_id]
+
+    def template(self, kind: NotificationKind) -> templates.Override | None:
+        """The team's own template for ``kind``, if a lead wrote one: read once per
+        transaction (a push group owes many notifications; its templates do not change)."""
+        return team_templates(self.session, self.tenant_id).get(kind)
+
+    def make(self, kind: NotificationKind, ticket_id: uuid.UUID | None,
+             recipients: Iterable[Recipient], base: dict[str, Any]) -> Pending:
+        return make(kind, ticket_id, recipients, base, self.template(kind))
 
     def team(self) -> str:
         tenant = self.session.get(Tenant, self.tenant_id)
@@ -181,7 +195,7 @@ def _for_event(
         notice = None
         if calendar is not None:
             notice = intake.hours_notice(calendar, ticket.arrived_at, intake.hours_text(calendar))
-        return [_make(NotificationKind.ACKNOWLEDGEMENT, ticket.id, to_requester,
+        return [facts.make(NotificationKind.ACKNOWLEDGEMENT, ticket.id, to_requester,
                       {**base, "hours_notice": notice, "entitlement": _flag(facts, ticket)})]
     if kind is EventKind.NOTE and data.get("entitlement") == "allowance_used_up":
         coordinators = facts.session.scalars(
@@ -191,18 +205,18 @@ def _for_event(
             ).order_by(User.username)
         ).all()
         people = [Recipient(u.email or "", u.display_name) for u in coordinators]
-        return [_make(NotificationKind.ALLOWANCE_COORDINATORS, ticket.id, people, base)]
+        return [facts.make(NotificationKind.ALLOWANCE_COORDINATORS, ticket.id, people, base)]
     if kind is EventKind.REDIRECT:
         out = []
         notify = [uuid.UUID(c) for c in data.get("notify", [])]
         contacts = [c for c in (facts.get(Contact, cid) for cid in notify) if c is not None]
         if contacts:
-            out.append(_make(
+            out.append(facts.make(
                 NotificationKind.REDIRECT_CONTACTS, ticket.id,
                 [Recipient(c.email, c.name, c.id) for c in contacts], base,
             ))
         notice = _requester_notice(facts, ticket)
-        out.append(_make(NotificationKind.REDIRECT_REQUESTER, ticket.id, to_requester,
+        out.append(facts.make(NotificationKind.REDIRECT_REQUESTER, ticket.id, to_requester,
                          {**base, "body": notice}))
         return out
     if kind is EventKind.ASSIGNMENT:
@@ -212,24 +226,24 @@ def _for_event(
             return []
         assignee: User | None = facts.get(User, ticket.assignee_id)
         name = assignee.display_name if assignee is not None else "A member of our team"
-        return [_make(NotificationKind.ASSIGNMENT, ticket.id, to_requester,
+        return [facts.make(NotificationKind.ASSIGNMENT, ticket.id, to_requester,
                       {**base, "assignee": name})]
     if kind is EventKind.REPLY:
         author: User | None = facts.get(User, event.author_id or actor_id)
-        return [_make(NotificationKind.REPLY, ticket.id, to_requester,
+        return [facts.make(NotificationKind.REPLY, ticket.id, to_requester,
                       {**base, "author": author.display_name if author else base["team"]})]
     if kind is EventKind.EXTRA_CHARGES:
         if not data.get("applies"):
             return []
         estimate = data.get("estimate")
-        return [_make(NotificationKind.EXTRA_CHARGES, ticket.id, to_requester,
+        return [facts.make(NotificationKind.EXTRA_CHARGES, ticket.id, to_requester,
                       {**base, "estimate": estimate or ""})]
     if kind is EventKind.STATUS:
         new = data.get("new")
         if new == TicketStatus.WAITING_ON_CUSTOMER.value:
-            return [_make(NotificationKind.WAITING_ON_CUSTOMER, ticket.id, to_requester, base)]
+            return [facts.make(NotificationKind.WAITING_ON_CUSTOMER, ticket.id, to_requester, base)]
         if new == TicketStatus.RESOLVED.value:
-            return [_make(NotificationKind.RESOLUTION, ticket.id, to_requester, base)]
+            return [facts.make(NotificationKind.RESOLUTION, ticket.id, to_requester, base)]
     return []
 
 
@@ -277,15 +291,34 @@ def _late_cancellation(facts: _Facts, entry: TimeEntry) -> list[Pending]:
         return []
     context = {"team": facts.team(), "starts": f"{start:%A %d %B %Y at %H:%M} ({zone})",
                "ref": org.name}
-    return [_make(NotificationKind.LATE_CANCELLATION, entry.ticket_id,
+    return [facts.make(NotificationKind.LATE_CANCELLATION, entry.ticket_id,
                   [Recipient(c.email, c.name, c.id) for c in contacts], context)]
 
 
-def _make(
+_TEMPLATES_KEY = "agentdesk.notification_templates"
+
+
+def team_templates(session: Session, tenant_id: uuid.UUID
+                   ) -> dict[NotificationKind, templates.Override]:
+    """The team's own templates by kind, cached in the session for its transaction."""
+    cache: dict[uuid.UUID, dict[NotificationKind, templates.Override]] = (
+        session.info.setdefault(_TEMPLATES_KEY, {}))
+    if tenant_id not in cache:
+        with session.no_autoflush:
+            rows = session.execute(
+                select(NotificationTemplate.kind, NotificationTemplate.subject,
+                       NotificationTemplate.body_text, NotificationTemplate.body_html)
+                .where(NotificationTemplate.tenant_id == tenant_id)).all()
+        cache[tenant_id] = {kind: (subject, text, html) for kind, subject, text, html in rows}
+    return cache[tenant_id]
+
+
+def make(
     kind: NotificationKind,
     ticket_id: uuid.UUID | None,
     recipients: Iterable[Recipient],
     base: dict[str, Any],
+    override: templates.Override | None = None,
 ) -> Pending:
     unique: dict[str, Recipient] = {}
     for r in recipients:
@@ -295,22 +328,22 @@ def _make(
     # one person, and stays general when it goes to several.
     people = list(unique.values())
     name = people[0].name if len(people) == 1 else "there"
-    subject, text, html = render(kind, {**base, "name": name})
+    subject, text, html = templates.render(kind, {**base, "name": name}, override)
     return Pending(kind, ticket_id, subject, text, html, people)
 
 
 def write(session: Session, tenant_id: uuid.UUID, pending: Sequence[Pending], now: Any,
-          cause: str = "") -> None:
-    """Insert ``pending`` and one delivery per recipient, in the caller's transaction."""
+          domain: str, cause: str = "") -> None:
+    """Insert ``pending`` and one delivery per recipient, in the caller's transaction;
+    ``domain`` is the right-hand side of their Message-IDs (``config.mail_domain``)."""
     notes = [p for p in pending if p.recipients]
     if not notes:
         return
-    domain = mail_domain()
     conn = session.connection()
     conn.execute(insert(_NOTIFICATIONS), [
         {"id": p.id, "tenant_id": tenant_id, "kind": p.kind, "ticket_id": p.ticket_id,
          "subject": p.subject, "body_text": p.text, "body_html": p.html, "created_at": now,
-         "cause": p.cause or cause}
+         "cause": p.cause or cause, "once_key": p.once_key}
         for p in notes
     ])
     rows = []

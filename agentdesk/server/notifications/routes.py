@@ -1,4 +1,5 @@
-"""Leads' view of the outbox: what was queued, sent or failed, to whom and why, and a retry.
+"""Leads' view of the outbox: what was queued, sent or failed, to whom and why, and a retry;
+and the team's notification templates, edited and previewed by leads.
 
 Delivery state lives on the server only (desktop replicas never hold mail), so this is a plain
 API for leads; ``delivery`` says whether this server sends at all (no SMTP configured: local
@@ -11,15 +12,25 @@ import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Security
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from ...models import DeliveryStatus, Notification, NotificationDelivery, utcnow
-from ..deps import ReadSession, WriteSession
+from ...models import (
+    DeliveryStatus,
+    Notification,
+    NotificationDelivery,
+    NotificationKind,
+    NotificationTemplate,
+    Tenant,
+    utcnow,
+)
+from ..deps import ReadSession, StateDep, WriteSession
 from ..errors import ApiError
 from ..routes._common import Lead, bearer_scheme
 from ..schemas import ERROR_RESPONSES
-from .sender import SmtpConfig
+from ..schemas import Request as Body
+from . import templates
 
 router = APIRouter(tags=["notifications"], responses=ERROR_RESPONSES,
                    dependencies=[Security(bearer_scheme)])
@@ -61,7 +72,7 @@ def _out(d: NotificationDelivery, n: Notification) -> DeliveryOut:
 @router.get("/notifications", response_model=OutboxOut,
             summary="The outbox: queued, sent and failed deliveries, newest first")
 def list_deliveries(
-    user: Lead, session: ReadSession,
+    user: Lead, session: ReadSession, state: StateDep,
     status: Annotated[Literal["queued", "sending", "sent", "failed"] | None, Query()] = None,
     ticket_id: Annotated[uuid.UUID | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -76,7 +87,7 @@ def list_deliveries(
     if ticket_id is not None:
         stmt = stmt.where(Notification.ticket_id == ticket_id)
     rows = session.execute(stmt).all()
-    return OutboxOut(delivery=SmtpConfig.from_env() is not None,
+    return OutboxOut(delivery=state.settings.smtp is not None,
                      deliveries=[_out(d, n) for d, n in rows])
 
 
@@ -101,3 +112,133 @@ def retry_delivery(delivery_id: uuid.UUID, user: Lead, session: WriteSession) ->
     delivery.attempts = 0
     session.flush()
     return _out(delivery, note)
+
+
+# ----------------------------------------------------------------------------- templates
+
+
+class TemplateOut(BaseModel):
+    kind: NotificationKind
+    #: True when the team wrote its own; False: the built-in wording is in use.
+    customised: bool
+    subject: str
+    body_text: str
+    body_html: str
+    #: The variables this kind's templates may use (``{{ name }}``); anything else is refused.
+    variables: list[str]
+    updated_at: str | None
+    updated_by: uuid.UUID | None
+
+
+class TemplateIn(Body):
+    """A kind's subject and bodies (Jinja2; the HTML body is autoescaped). The reference and
+    automatic-message footer and the HTML frame are added to every message, as built in."""
+
+    subject: Annotated[str, Field(min_length=1, max_length=400)]
+    body_text: Annotated[str, Field(min_length=1, max_length=20_000)]
+    body_html: Annotated[str, Field(min_length=1, max_length=40_000)]
+
+
+class PreviewIn(Body):
+    """A draft to preview without saving it; leave it out to preview the template in use."""
+
+    subject: Annotated[str, Field(min_length=1, max_length=400)]
+    body_text: Annotated[str, Field(min_length=1, max_length=20_000)]
+    body_html: Annotated[str, Field(min_length=1, max_length=40_000)]
+
+
+class PreviewOut(BaseModel):
+    kind: NotificationKind
+    subject: str
+    body_text: str
+    body_html: str
+    #: The sample values the variables were filled with.
+    sample: dict[str, str]
+
+
+def _template_out(kind: NotificationKind, row: NotificationTemplate | None) -> TemplateOut:
+    subject, text, html = ((row.subject, row.body_text, row.body_html) if row is not None
+                           else templates.SOURCES[kind])
+    return TemplateOut(
+        kind=kind, customised=row is not None, subject=subject, body_text=text, body_html=html,
+        variables=sorted(templates.variables(kind)),
+        updated_at=row.updated_at.isoformat() if row is not None else None,
+        updated_by=row.updated_by_id if row is not None else None)
+
+
+def _row(session: Session, tenant_id: uuid.UUID,
+         kind: NotificationKind) -> NotificationTemplate | None:
+    return session.scalar(select(NotificationTemplate).where(
+        NotificationTemplate.tenant_id == tenant_id, NotificationTemplate.kind == kind))
+
+
+def _checked(kind: NotificationKind, body: TemplateIn | PreviewIn) -> templates.Override:
+    override = (body.subject, body.body_text, body.body_html)
+    try:
+        templates.check(kind, override)
+    except templates.TemplateProblem as exc:
+        raise ApiError(422, "invalid", str(exc), exc.field) from None
+    return override
+
+
+@router.get("/notifications/templates", response_model=list[TemplateOut],
+            summary="Every kind's notification template: the team's own or the built-in one")
+def list_templates(user: Lead, session: ReadSession) -> list[TemplateOut]:
+    rows = {r.kind: r for r in session.scalars(select(NotificationTemplate).where(
+        NotificationTemplate.tenant_id == user.tenant_id))}
+    return [_template_out(kind, rows.get(kind)) for kind in NotificationKind]
+
+
+@router.get("/notifications/templates/{kind}", response_model=TemplateOut,
+            summary="One kind's notification template and the variables it may use")
+def read_template(kind: NotificationKind, user: Lead, session: ReadSession) -> TemplateOut:
+    return _template_out(kind, _row(session, user.tenant_id, kind))
+
+
+@router.put(
+    "/notifications/templates/{kind}", response_model=TemplateOut,
+    summary="Replace one kind's template with the team's own wording",
+    description="Refused with 422 (naming the field and the problem; nothing is changed) when "
+    "a part does not compile or uses a variable the kind does not have. Messages already "
+    "queued keep the wording they were rendered with.",
+)
+def update_template(kind: NotificationKind, body: TemplateIn, user: Lead,
+                    session: WriteSession) -> TemplateOut:
+    subject, text, html = _checked(kind, body)
+    row = _row(session, user.tenant_id, kind)
+    if row is None:
+        row = NotificationTemplate(tenant_id=user.tenant_id, kind=kind)
+        session.add(row)
+    row.subject, row.body_text, row.body_html = subject, text, html
+    row.updated_at, row.updated_by_id = utcnow(), user.id
+    session.flush()
+    return _template_out(kind, row)
+
+
+@router.delete("/notifications/templates/{kind}", response_model=TemplateOut,
+               summary="Go back to the built-in template for one kind")
+def reset_template(kind: NotificationKind, user: Lead, session: WriteSession) -> TemplateOut:
+    row = _row(session, user.tenant_id, kind)
+    if row is not None:
+        session.delete(row)
+        session.flush()
+    return _template_out(kind, None)
+
+
+@router.post(
+    "/notifications/templates/{kind}/preview", response_model=PreviewOut,
+    summary="Render a kind's template (or an unsaved draft) with sample data",
+)
+def preview_template(kind: NotificationKind, user: Lead, session: ReadSession,
+                     body: PreviewIn | None = None) -> PreviewOut:
+    if body is not None:
+        override: templates.Override | None = _checked(kind, body)
+    else:
+        row = _row(session, user.tenant_id, kind)
+        override = (row.subject, row.body_text, row.body_html) if row is not None else None
+    tenant = session.get(Tenant, user.tenant_id)
+    sample = {name: templates.SAMPLE[name] for name in sorted(templates.variables(kind))}
+    if tenant is not None and "team" in sample:
+        sample["team"] = tenant.name
+    subject, text, html = templates.render(kind, dict(sample), override)
+    return PreviewOut(kind=kind, subject=subject, body_text=text, body_html=html, sample=sample)

@@ -7,9 +7,19 @@ breaks in customer text are folded to spaces so a subject can never become two h
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
-from jinja2 import DictLoader, Environment, StrictUndefined, select_autoescape
+from jinja2 import (
+    DictLoader,
+    Environment,
+    StrictUndefined,
+    Template,
+    TemplateSyntaxError,
+    meta,
+    select_autoescape,
+)
+from jinja2.sandbox import SandboxedEnvironment
 
 from ...models import NotificationKind
 
@@ -122,6 +132,18 @@ SOURCES: dict[NotificationKind, tuple[str, str, str]] = {
         "cancellations at least 24 hours in advance are free).</p><p>To reschedule, open a "
         "support ticket as soon as you know you cannot make an appointment.</p>",
     ),
+    NotificationKind.PREPAID_EXPIRY: (
+        "{{ hours }} of your prepaid 1-on-1 hours expire on {{ expires }}",
+        "Hello {{ name }},\n\n{{ organisation }} has {{ hours }} of prepaid 1-on-1 Tech Support "
+        "left in a block that expires on {{ expires }}.\n\nPrepaid hours are used within 90 "
+        "days of purchase; hours not used by then are forfeited and not refunded. To use them, "
+        "book a 1-on-1 appointment or open a support ticket before that date.",
+        "<p>Hello {{ name }},</p><p>{{ organisation }} has <b>{{ hours }}</b> of prepaid 1-on-1 "
+        "Tech Support left in a block that expires on <b>{{ expires }}</b>.</p><p>Prepaid hours "
+        "are used within 90 days of purchase; hours not used by then are forfeited and not "
+        "refunded. To use them, book a 1-on-1 appointment or open a support ticket before that "
+        "date.</p>",
+    ),
     NotificationKind.ALLOWANCE_COORDINATORS: (
         "[{{ ref }}] Over allowance: {{ organisation }}: {{ subject }}",
         "A request from {{ requester }} of {{ organisation }} is over its allowance.\n\n"
@@ -132,15 +154,16 @@ SOURCES: dict[NotificationKind, tuple[str, str, str]] = {
 }
 
 
+_FRAME_HTML = ('<!doctype html><html><body style="font-family:sans-serif;font-size:14px">',
+               "</body></html>")
+
+
 def _loader() -> DictLoader:
     mapping: dict[str, str] = {}
     for kind, (subject, text, html) in SOURCES.items():
         mapping[f"{kind.value}.subject"] = subject
         mapping[f"{kind.value}.txt"] = text + _FOOTER_TEXT
-        mapping[f"{kind.value}.html"] = (
-            '<!doctype html><html><body style="font-family:sans-serif;font-size:14px">'
-            + html + _FOOTER_HTML + "</body></html>"
-        )
+        mapping[f"{kind.value}.html"] = _FRAME_HTML[0] + html + _FOOTER_HTML + _FRAME_HTML[1]
     return DictLoader(mapping)
 
 
@@ -150,12 +173,99 @@ _ENV = Environment(
     undefined=StrictUndefined,
     keep_trailing_newline=False,
 )
+#: Leads' own templates: sandboxed (a template cannot reach Python internals), undefined
+#: variables fail, and HTML bodies are autoescaped like the built-in ones.
+_LEAD_ENV = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=False)
+_LEAD_HTML_ENV = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=False,
+                                      autoescape=True)
+
+#: A team's own (subject, text body, HTML body) for a kind: ``NotificationTemplate`` rows.
+Override = tuple[str, str, str]
+FIELDS = ("subject", "body_text", "body_html")
 
 
-def render(kind: NotificationKind, context: dict[str, Any]) -> tuple[str, str, str]:
-    """``(subject, text, html)`` for ``kind``; the subject is one line of at most 400 chars."""
-    subject = _ENV.get_template(f"{kind.value}.subject").render(context)
+def variables(kind: NotificationKind) -> frozenset[str]:
+    """The names a template of ``kind`` may use: exactly those the built-in one uses (the
+    outbox passes them all, so an edited template can never meet an undefined one)."""
+    return _VARIABLES[kind]
+
+
+def _used(env: Environment, source: str) -> set[str]:
+    return set(meta.find_undeclared_variables(env.parse(source)))
+
+
+_VARIABLES: dict[NotificationKind, frozenset[str]] = {
+    kind: frozenset({"name", *_used(_ENV, subject), *_used(_ENV, text + _FOOTER_TEXT),
+                     *_used(_ENV, html + _FOOTER_HTML)})
+    for kind, (subject, text, html) in SOURCES.items()
+}
+
+
+class TemplateProblem(ValueError):
+    """A lead's template that does not compile, or names a variable the kind does not have."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def check(kind: NotificationKind, override: Override) -> None:
+    """Raise :class:`TemplateProblem` naming the first field that would fail to render."""
+    allowed = variables(kind)
+    for field_name, source in zip(FIELDS, override, strict=True):
+        env = _LEAD_HTML_ENV if field_name == "body_html" else _LEAD_ENV
+        try:
+            used = _used(env, source)
+        except TemplateSyntaxError as exc:
+            raise TemplateProblem(
+                field_name, f"{field_name} does not compile: {exc.message} (line {exc.lineno})"
+            ) from None
+        unknown = sorted(used - allowed)
+        if unknown:
+            raise TemplateProblem(
+                field_name,
+                f"{field_name} uses {', '.join(repr(u) for u in unknown)}, which a "
+                f"{kind.value} notification does not have; it can use: "
+                f"{', '.join(sorted(allowed))}")
+        try:  # what only rendering shows: the sandbox's refusals, a filter misused
+            env.from_string(source).render(SAMPLE)
+        except Exception as exc:  # any failure here is the template's, reported as such
+            raise TemplateProblem(
+                field_name, f"{field_name} cannot be rendered: {exc}") from None
+
+
+@lru_cache(maxsize=256)
+def _compiled(source: str, html: bool) -> Template:
+    return (_LEAD_HTML_ENV if html else _LEAD_ENV).from_string(source)
+
+
+def render(kind: NotificationKind, context: dict[str, Any],
+           override: Override | None = None) -> tuple[str, str, str]:
+    """``(subject, text, html)`` for ``kind``; the subject is one line of at most 400 chars.
+    ``override``: the team's own template (checked by :func:`check` when it was saved)."""
+    if override is None:
+        subject = _ENV.get_template(f"{kind.value}.subject").render(context)
+        text = _ENV.get_template(f"{kind.value}.txt").render(context)
+        html = _ENV.get_template(f"{kind.value}.html").render(context)
+    else:
+        subject_src, text_src, html_src = override
+        subject = _compiled(subject_src, False).render(context)
+        text = _compiled(text_src + _FOOTER_TEXT, False).render(context)
+        html = _compiled(_FRAME_HTML[0] + html_src + _FOOTER_HTML + _FRAME_HTML[1],
+                         True).render(context)
     subject = " ".join(subject.split())[:400]
-    text = _ENV.get_template(f"{kind.value}.txt").render(context)
-    html = _ENV.get_template(f"{kind.value}.html").render(context)
     return subject, text, html
+
+
+#: What a preview fills each variable with: a plausible request from a plausible customer.
+SAMPLE: dict[str, str] = {
+    "name": "Ann Lee", "ref": "AD-1A2B-3C4D", "subject": "Checkout is down",
+    "team": "Acme Support", "organisation": "Globex", "requester": "Ann Lee",
+    "requester_email": "ann@globex.example",
+    "expectation": "For a Tier 1 request on the Premium plan, a first response within 1 "
+                   "business hour.",
+    "body": "Customers see an error at checkout since 09:00.",
+    "hours_notice": "", "entitlement": "", "assignee": "Sam Rivera", "author": "Sam Rivera",
+    "estimate": "2 hours", "starts": "Monday 14 December 2026 at 10:00 (America/New_York)",
+    "hours": "4.5 hours", "expires": "Friday 18 December 2026 at 11:00 (America/New_York)",
+}

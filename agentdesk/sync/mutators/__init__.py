@@ -31,6 +31,7 @@ from .core import (
     FORBIDDEN,
     INTERNAL_ERROR,
     INVALID,
+    KNOWN_UNUSED_IDS,
     MUTATORS,
     NOT_FOUND,
     TIMEKEEPERS,
@@ -48,6 +49,7 @@ from .sla_refresh import plan_calendar, refresh_open_sla, refresh_sla, team_defa
 
 __all__ = [
     "BILLING_ADMINS", "CONFLICT", "DUPLICATE", "FORBIDDEN", "INTERNAL_ERROR", "INVALID",
+    "KNOWN_UNUSED_IDS",
     "MUTATORS", "NOT_FOUND", "TIMEKEEPERS", "TOO_LONG", "TRIAGERS", "Args", "MutationContext",
     "MutationRejected", "Mutator", "appointments", "contacts", "hour_blocks", "mutator",
     "plan_calendar", "refresh_open_sla", "refresh_sla", "resolve_references", "run_mutation",

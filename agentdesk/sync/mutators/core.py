@@ -241,6 +241,13 @@ def _references(args: type[BaseModel]) -> tuple[tuple[str, Ref | NewRow], ...]:
     return tuple(found)
 
 
+#: ``Session.info`` key: ids of new rows the caller already found unused in this transaction
+#: (the server's push group checks the ids a group creates in one query instead of one
+#: round trip each), so :func:`resolve_references` need not look them up again. The primary key
+#: still refuses a clash at the flush, where the caller's careful replay decides it.
+KNOWN_UNUSED_IDS = "agentdesk.known_unused_ids"
+
+
 def resolve_references(ctx: MutationContext, m: Mutator, args: BaseModel) -> None:
     """Check every id argument in the caller's tenant before the mutator runs: a reference to a
     missing, deleted or other tenant's row is ``not_found`` (the same answer either way, so a
@@ -252,6 +259,8 @@ def resolve_references(ctx: MutationContext, m: Mutator, args: BaseModel) -> Non
             continue
         if isinstance(marker, Ref):
             get_row(ctx, marker.model, value, marker.what, name)
+        elif value in ctx.session.info.get(KNOWN_UNUSED_IDS, ()):
+            continue
         elif ctx.session.get(marker.model, value) is not None:
             raise MutationRejected(
                 DUPLICATE, "this id is already in use; retry with a new one", name
@@ -295,11 +304,20 @@ def record_event(
 
 
 def policy_contacts(ctx: MutationContext, org_id: uuid.UUID) -> list[contact_rules.Contact]:
-    rows = ctx.session.scalars(
-        select(Contact)
-        .where(Contact.organisation_id == org_id, Contact.deleted.is_(False))
-        .order_by(Contact.name, Contact.id)
-    )
+    session = ctx.session
+    ordered = select(Contact).order_by(Contact.name, Contact.id)
+    if any(isinstance(o, Contact) for o in (*session.new, *session.dirty)):
+        # A contact added or changed in this transaction: let the autoflush write it so the
+        # database filters and orders it like the others.
+        rows = list(session.scalars(
+            ordered.where(Contact.organisation_id == org_id, Contact.deleted.is_(False))))
+    else:
+        # No autoflush: a server push group writes its tickets once, at its end (a flush here
+        # cost every request its own INSERTs). Filtered on the rows' session state, which is
+        # the database's, since no contact is pending.
+        with session.no_autoflush:
+            rows = [c for c in session.scalars(ordered.where(Contact.organisation_id == org_id))
+                    if not c.deleted]
     return [
         contact_rules.Contact(id=str(c.id), name=c.name, email=c.email, validated=c.validated)
         for c in rows
