@@ -17,16 +17,19 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ...models import EventKind, Notification, NotificationDelivery, TicketEvent
+from ...models import EventKind, Notification, NotificationDelivery, TicketEvent, new_id
 from ...models import event_payloads as ev
 from ...models.db import session_scope
-from ...models.versioning import enable_stamping
+from ...models.versioning import enable_stamping, next_version
 
 __all__ = ["record_sent"]
+
+_EVENTS = cast(Table, TicketEvent.__table__)
 
 
 def record_sent(sessions: sessionmaker[Session], delivery_ids: Sequence[uuid.UUID],
@@ -45,19 +48,26 @@ def record_sent(sessions: sessionmaker[Session], delivery_ids: Sequence[uuid.UUI
                    Notification.ticket_id.is_not(None))
             .order_by(Notification.created_at, NotificationDelivery.email)
         ).all()
-    by_tenant: dict[uuid.UUID, list[TicketEvent]] = defaultdict(list)
+    by_tenant: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
     for delivery_id, address, name, contact_id, tenant_id, ticket_id, subject, kind in rows:
         payload = ev.Notification(
             to=ev.ids(contact_id), about=kind.value, email=address, name=name or None,
             subject=subject, delivery="sent", delivery_id=str(delivery_id),
         )
-        by_tenant[tenant_id].append(TicketEvent(
-            tenant_id=tenant_id, ticket_id=ticket_id, kind=EventKind.NOTIFICATION,
-            author_id=None, at=now, seq=min(len(by_tenant[tenant_id]), 32767),
-            body="", data=payload.to_data(),
-        ))
+        events = by_tenant[tenant_id]
+        events.append({
+            "id": new_id(), "tenant_id": tenant_id, "ticket_id": ticket_id,
+            "kind": EventKind.NOTIFICATION, "author_id": None, "at": now,
+            "seq": min(len(events), 32767), "body": "", "data": payload.to_data(),
+            "deleted": False,
+        })
     for tenant_id, events in by_tenant.items():
         with session_scope(sessions) as s:
+            # One multi-row INSERT with the unit's version (a batch is up to a few hundred
+            # rows; the ORM's per-object bookkeeping cost the sender a fifth of its rate).
+            # The commit writes the counter and announces the version, as for any stamped
+            # transaction.
             enable_stamping(s, tenant_id)
-            s.add_all(events)
+            version = next_version(s, tenant_id)
+            s.execute(insert(_EVENTS), [{**e, "version": version} for e in events])
     return sum(len(e) for e in by_tenant.values())

@@ -152,7 +152,7 @@ class OutboxDialog(QDialog):
         self.client = client
         self.setObjectName("outboxDialog")
         self.setWindowTitle("Email notifications")
-        self.resize(1100, 560)
+        self.resize(1180, 560)
         self.filter = QComboBox()
         self.filter.setAccessibleName("Show deliveries")
         self.filter.addItem("All", None)
@@ -174,6 +174,7 @@ class OutboxDialog(QDialog):
         self.message.setObjectName("outboxMessage")
         self.message.setWordWrap(True)
         self.message.setTextFormat(Qt.TextFormat.PlainText)
+        self.message.hide()
         self.model = OutboxModel(self)
         self.table = QTableView()
         self.table.setModel(self.model)
@@ -185,7 +186,7 @@ class OutboxDialog(QDialog):
         self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        for column, width in zip(range(len(COLUMNS)), (80, 230, 300, 90, 70, 200, 130),
+        for column, width in zip(range(len(COLUMNS)), (70, 210, 290, 120, 70, 200, 140),
                                  strict=True):
             header.resizeSection(column, width)
         header.setStretchLastSection(True)
@@ -205,6 +206,11 @@ class OutboxDialog(QDialog):
         self.busy: background.Operation[Any] | None = None
         self.delivery_on: bool | None = None
 
+    def say(self, text: str) -> None:
+        """The line above the table: loading, a refusal, an outage, a retry's outcome."""
+        self.message.setText(text)
+        self.message.setVisible(bool(text))
+
     def show_status(self, status: str | None) -> None:
         """Show only deliveries with ``status`` (None: all)."""
         self.filter.setCurrentIndex(max(self.filter.findData(status), 0))
@@ -215,7 +221,7 @@ class OutboxDialog(QDialog):
 
     def reload(self) -> None:
         status = self.status()
-        self.message.setText("Loading…")
+        self.say("Loading…")
 
         def done(outbox: api.Outbox) -> None:
             self.busy = None
@@ -228,13 +234,13 @@ class OutboxDialog(QDialog):
                 "messages are kept here and not sent.")
             self.model.set_rows(outbox.deliveries)
             shown = len(outbox.deliveries)
-            self.message.setText("" if shown else "No deliveries to show.")
+            self.say("" if shown else "No deliveries to show.")
             self._update_retry()
 
         def failed(exc: Exception) -> None:
             self.busy = None
             self.model.set_rows(())
-            self.message.setText(error_text(exc))
+            self.say(error_text(exc))
             self._update_retry()
 
         self.busy = background.run_in_background(
@@ -256,12 +262,12 @@ class OutboxDialog(QDialog):
         def done(changed: api.Delivery) -> None:
             self.busy = None
             self.model.replace(changed)
-            self.message.setText(f"Queued again for {changed.email}.")
+            self.say(f"Queued again for {changed.email}.")
             self._update_retry()
 
         def failed(exc: Exception) -> None:
             self.busy = None
-            self.message.setText(f"Not retried: {getattr(exc, 'message', None) or exc}"
+            self.say(f"Not retried: {getattr(exc, 'message', None) or exc}"
                                  if not isinstance(exc, Forbidden | Offline | Unauthorized)
                                  else error_text(exc))
             self._update_retry()
