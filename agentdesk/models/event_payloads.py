@@ -106,6 +106,9 @@ class Note(Payload):
     KIND = EventKind.NOTE
     #: Set when the note records an entitlement refusal (seed 000), e.g. "allowance_used_up".
     entitlement: str | None = None
+    #: The address an email about this ticket could not be delivered to (the sender gave up:
+    #: refused for good, or out of retries).
+    delivery_failed: str | None = None
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,15 @@ class Notification(Payload):
     channel: str = "email"
     #: What it is about: "redirect", "resolved", ...
     about: str | None = None
+    #: Set by the server's mail sender once an email went out (the outbox's delivery row, which
+    #: desktops never hold): to whom, what, and which delivery. A notification recorded by a
+    #: mutator has none of these: it says the team owes the message, not that it was sent.
+    email: str | None = None
+    name: str | None = None
+    subject: str | None = None
+    #: "sent": the mail server accepted it.
+    delivery: str | None = None
+    delivery_id: str | None = None
 
 
 @dataclass(frozen=True)

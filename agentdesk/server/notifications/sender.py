@@ -48,6 +48,7 @@ from ...models import (
 from ...models.db import session_scope
 from ...models.versioning import enable_stamping
 from .config import SmtpConfig
+from .history import record_sent
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +191,8 @@ class Sender:
                               "attempts": attempts + 1,
                               "next_attempt_at": now + self.retry.delay(attempts + 1)}
                 s.execute(update(table).where(table.id == delivery_id).values(**values))
+        if sent:
+            record_sent(self.sessions, sent, now)  # the tickets' histories: sent to whom
         if gave_up:
             self._note_failures(gave_up, now)
 

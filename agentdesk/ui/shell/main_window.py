@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 from ...sync.client import ApiClient, UserInfo
 from ...sync.engine import SyncEngine, SyncStatus
 from ...sync.replica import RejectionInfo, Replica
-from .. import admin, background, dashboard
+from .. import admin, background, dashboard, outbox
 from ..consultant.workbench import ConsultantWorkbench
 from ..contacts.panel import ContactPanel
 from ..queue.model import VIEW_LABELS, QueueModel, SavedView
@@ -406,6 +406,7 @@ class MainWindow(QMainWindow):
         self._check_view_action(view)
         dashboard.attach(self, workspace, bridge)  # the dashboard page (leads, coordinators)
         admin.attach(self, workspace)  # File > Team administration… (leads, admins)
+        outbox.attach(self, workspace)  # File > Email notifications… (leads, admins)
         bridge.start()
         return bridge
 
@@ -421,6 +422,7 @@ class MainWindow(QMainWindow):
         self.save_layout()
         dashboard.detach(self)
         admin.detach(self)
+        outbox.detach(self)
         bridge, self.bridge = self.bridge, None
         if bridge is not None:
             bridge.stop(timeout)

@@ -343,7 +343,10 @@ def describe_event(
             title += f", stated urgency {p.stated_urgency}"
     elif isinstance(p, ev.Note):
         style = "note"
-        title = "Entitlement check" if p.entitlement else "Internal note"
+        if p.delivery_failed:
+            title = f"Email not delivered to {p.delivery_failed}"
+        else:
+            title = "Entitlement check" if p.entitlement else "Internal note"
     elif isinstance(p, ev.Reply):
         style = "reply"
         if p.from_contact is not None:
@@ -386,8 +389,13 @@ def describe_event(
         title = "Escalated to 1-on-1 tech support: time is billable from here on"
     elif isinstance(p, ev.Notification):
         style = "notification"
-        target = _name_list(p.to, contacts)
-        title = f"Notification sent to {target}" if target else "Notification sent"
+        if p.delivery == "sent" and p.email:
+            # The mail sender's record: the address the mail server accepted it for.
+            title = f"Email sent to {f'{p.name} <{p.email}>' if p.name else p.email}"
+            body = p.subject or body
+        else:
+            target = _name_list(p.to, contacts)
+            title = f"Notification sent to {target}" if target else "Notification sent"
     elif isinstance(p, ev.ExtraCharges):
         if p.applies:
             estimate = _money(p.estimate)
