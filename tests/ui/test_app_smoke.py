@@ -253,7 +253,7 @@ def test_local_mode_drives_a_demo_ticket_from_new_to_resolved(
     assert panel.message.text() == "Resolved; the customer is notified"
     history = panel.history.toPlainText()
     assert "Status: in progress → resolved" in history
-    assert f"Notification sent to {panel.view.requester_name}" in history
+    assert f"Email to {panel.view.requester_name} queued" in history
     assert panel.reopen_button.isEnabled()
     t = _replica_ticket(window, ticket_id)
     assert t.status is TicketStatus.RESOLVED

@@ -96,7 +96,7 @@ def test_redirecting_a_requester_who_is_no_longer_validated(
     assert tickets.fields["status"].text() == "Redirected"
     history = tickets.history.toPlainText()
     assert "Redirected; validated contacts notified: Bo" in history
-    assert "Notification sent to Bo" in history
+    assert "Email to Bo queued" in history
     assert not tickets.reply_mode.isEnabled(), "a redirected request is not worked"
 
     desk.sync()

@@ -472,7 +472,7 @@ def test_resolve_notifies_the_customer_then_close_and_reopen(
     assert panel.fields["status"].text() == "Resolved"
     history = panel.history.toPlainText()
     assert "Status: in progress → resolved" in history
-    assert "Notification sent to Ann" in history
+    assert "Email to Ann queued" in history
     assert "Customer notified: the request is resolved." in history
     assert panel.message.text() == "Resolved; the customer is notified"
     assert panel.reopen_button.isEnabled()

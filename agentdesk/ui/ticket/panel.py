@@ -981,7 +981,7 @@ def history_html(items: tuple[HistoryItem, ...], palette: QPalette) -> str:
         "note": _tint(palette, "#fbc02d", 0.22),
         "notification": _tint(palette, "#43a047", 0.14),
     }
-    badges = {"reply": "REPLY TO CUSTOMER", "note": "INTERNAL NOTE", "notification": "SENT"}
+    badges = {"reply": "REPLY TO CUSTOMER", "note": "INTERNAL NOTE", "notification": "EMAIL"}
     parts = []
     for item in items:
         body = (

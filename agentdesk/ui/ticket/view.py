@@ -395,7 +395,9 @@ def describe_event(
             body = p.subject or body
         else:
             target = _name_list(p.to, contacts)
-            title = f"Notification sent to {target}" if target else "Notification sent"
+            # Written when the change is made: the mail is queued then, and whether it went out
+            # is the sender's own line ("Email sent to ..." / "Email not delivered to ...").
+            title = (f"Email to {target} queued" if target else "Customer notification queued")
     elif isinstance(p, ev.ExtraCharges):
         if p.applies:
             estimate = _money(p.estimate)
