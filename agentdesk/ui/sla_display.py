@@ -48,6 +48,7 @@ from ..policy.calendar import BusinessCalendar
 from ..policy.errors import PolicyError
 from ..policy.plans import ResponseTarget, SupportPlan
 from ..policy.sla import SlaState, SlaStatus, sla_status
+from .shown_time import clock_text, to_local
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ __all__ = [
     "SlaInputs",
     "age_text",
     "default_team_calendar",
+    "due_text",
     "duration_text",
     "is_dark",
     "sla_colour",
@@ -343,7 +345,9 @@ def target_text(target: ResponseTarget) -> str:
 
 
 def _when(t: datetime, calendar: BusinessCalendar, now: datetime) -> str:
-    """"Tue 14:00 EST", with the date added when it is not within the coming week.
+    """"Tue 14:00 EST" on the plan's business clock (the hours that count), with the date
+    added when it is not within the coming week, and the person's own clock beside it when
+    that reads differently: "Tue 14:00 EST (20:00 CET your time)".
 
     Weekday and month names are spelled here, not by strftime, whose names follow the
     process locale (Qt sets it from the environment).
@@ -353,8 +357,20 @@ def _when(t: datetime, calendar: BusinessCalendar, now: datetime) -> str:
     clock = f"{local.hour:02d}:{local.minute:02d} {zone}"
     day = _WEEKDAY_NAMES[local.weekday()]
     if timedelta(days=-1) <= t - now <= timedelta(days=6):
-        return f"{day} {clock}"
-    return f"{day} {local.day} {_MONTH_NAMES[local.month - 1]} {local.year} {clock}"
+        text = f"{day} {clock}"
+    else:
+        text = f"{day} {local.day} {_MONTH_NAMES[local.month - 1]} {local.year} {clock}"
+    mine = to_local(t)
+    if (mine.utcoffset(), mine.tzname()) != (local.utcoffset(), local.tzname()):
+        text += f" ({clock_text(t, now)} your time)"
+    return text
+
+
+def due_text(status: SlaStatus, now: datetime) -> str:
+    """The due instant on the person's clock, beside the live countdown (:func:`sla_text`)
+    that says how much business time is left: "due 14:00 CET", "was due Tue 09:30 CET"."""
+    when = clock_text(status.due, now)
+    return f"due {when}" if now <= status.due else f"was due {when}"
 
 
 def sla_tooltip(

@@ -40,11 +40,12 @@ from PySide6.QtWidgets import (
 from ...sync.client import ApiClient, UserInfo
 from ...sync.engine import SyncEngine, SyncStatus
 from ...sync.replica import RejectionInfo, Replica
-from .. import admin, background, dashboard
+from .. import admin, background, dashboard, settings
 from ..consultant.workbench import ConsultantWorkbench
 from ..contacts.panel import ContactPanel
 from ..queue.model import VIEW_LABELS, QueueModel, SavedView
 from ..queue.view import QueueView
+from ..shown_time import set_display_zone
 from ..theme import app_icon
 from ..ticket.panel import TicketPanel
 from ..timer.widget import TimerTray, TimerWidget
@@ -63,9 +64,13 @@ APP_TITLE = "AgentDesk"
 GEOMETRY_KEY = "ui/geometry"
 WINDOW_STATE_KEY = "ui/window_state"
 MAIN_SPLITTER_KEY = "ui/main_splitter"
-SIDE_SPLITTER_KEY = "ui/side_splitter"
+SIDE_SPLITTER_KEY = "ui/queue_splitter"
 QUEUE_HEADER_KEY = "ui/queue_header"
 LAST_VIEW_KEY = "ui/last_view"
+
+#: The contact panel's first height under the queue, in pixels: its verdict, facts and
+#: action buttons without scrolling at the width the queue has on a 1366x768 screen.
+CONTACT_PANE_HEIGHT = 340
 
 _ROLE_NAMES = {"agent": "agent", "coordinator": "coordinator", "consultant": "consultant",
                "lead": "team lead", "admin": "administrator"}
@@ -163,9 +168,11 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.setObjectName("mainWindow")
         self.store = store if store is not None else QSettings()
+        set_display_zone(settings.TIME_ZONE.read(self.store))
+        self.settingsApplied.connect(self._apply_settings)
         self.setWindowTitle(APP_TITLE)
         self.setWindowIcon(app_icon())
-        self.resize(1440, 860)
+        self._fit_to_screen()
         self.workspace: Workspace | None = None
         self.bridge: SyncBridge | None = None
         self.queue_model: QueueModel | None = None
@@ -226,6 +233,17 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._restore_window()
         self.show_message("Welcome to AgentDesk")
+
+    def _fit_to_screen(self) -> None:
+        """Open at a comfortable size that fits the screen's free area (a 1366x768 laptop as
+        well as a 1920x1080 monitor); a saved geometry replaces it in :meth:`_restore_window`."""
+        screen = self.screen()
+        if screen is None:
+            self.resize(1440, 860)
+            return
+        free = screen.availableGeometry()
+        self.resize(min(1600, free.width() * 96 // 100), min(1000, free.height() * 92 // 100))
+        self.move(free.center() - self.rect().center())
 
     # ------------------------------------------------------------------ menus
 
@@ -350,24 +368,33 @@ class MainWindow(QMainWindow):
         self.contact_panel = ContactPanel(replica)
         self.contact_panel.setObjectName("contactPanel")
 
+        # The queue with the requester's contact panel below it, the ticket card beside them
+        # at full height: its history and composer need the height more than the queue needs
+        # its last rows, and the contact panel's facts and actions read well in the queue's
+        # width (issue 15: at 1366x768 a stacked card and contact panel left the history five
+        # lines and the contact actions below a scroll bar).
         self.side_splitter = QSplitter(Qt.Orientation.Vertical)
-        self.side_splitter.setObjectName("sideSplitter")
-        self.side_splitter.addWidget(self.ticket_panel)
+        self.side_splitter.setObjectName("queueSplitter")
+        self.side_splitter.addWidget(self.queue_view)
         self.side_splitter.addWidget(self.contact_panel)
-        # The ticket card (actions, facts, history, composer) needs the height; the contact
-        # panel's facts fit in a third and scroll beyond.
-        self.side_splitter.setStretchFactor(0, 2)
-        self.side_splitter.setStretchFactor(1, 1)
+        self.side_splitter.setStretchFactor(0, 1)
+        self.side_splitter.setStretchFactor(1, 0)
         self.side_splitter.setChildrenCollapsible(False)
         self.main_splitter = QSplitter(Qt.Orientation.Horizontal)
         self.main_splitter.setObjectName("mainSplitter")
-        self.main_splitter.addWidget(self.queue_view)
         self.main_splitter.addWidget(self.side_splitter)
-        self.main_splitter.setStretchFactor(0, 3)
-        self.main_splitter.setStretchFactor(1, 2)
+        self.main_splitter.addWidget(self.ticket_panel)
+        self.main_splitter.setStretchFactor(0, 1)
+        self.main_splitter.setStretchFactor(1, 1)
         self.main_splitter.setChildrenCollapsible(False)
         width = max(self.width(), 900)
-        self.main_splitter.setSizes([width * 56 // 100, width * 44 // 100])
+        self.main_splitter.setSizes([width // 2, width - width // 2])
+        height = max(self.height(), 600)
+        # Enough for the contact's facts and its actions (no ticket is shown yet, so its own
+        # size hint cannot tell), never more than half the height.
+        contact = min(max(self.contact_panel.sizeHint().height(), CONTACT_PANE_HEIGHT),
+                      height // 2)
+        self.side_splitter.setSizes([height - contact, contact])
         self.stack.addWidget(self.main_splitter)
         self.stack.setCurrentWidget(self.main_splitter)
 
@@ -616,6 +643,16 @@ class MainWindow(QMainWindow):
             model.invalidate_lookups()
         if change.ticket_ids and not change.everything:
             model.apply_changes(change.ticket_ids)
+
+    def _apply_settings(self, changed: list[str]) -> None:
+        if settings.TIME_ZONE.key in changed:
+            set_display_zone(settings.TIME_ZONE.read(self.store))
+            # Everything that shows a time draws it again on the new clock.
+            for panel in (self.ticket_panel, self.contact_panel, self.timer_widget):
+                if panel is not None:
+                    panel.replica_changed()
+            if self.queue_view is not None:
+                self.queue_view.table().viewport().update()
 
     def _rejections_seen(self, seen: list[RejectionInfo]) -> None:
         if self.workspace is None:

@@ -94,6 +94,7 @@ from ...sync.mutators import TIMEKEEPERS
 from ...sync.replica import Replica
 from .. import background
 from ..panel_widgets import (
+    ElidedLabel,
     InlineMessage,
     MutationRunner,
     local_text,
@@ -103,6 +104,7 @@ from ..panel_widgets import (
     tray_text,
 )
 from ..settings import IDLE_MINUTES
+from ..shown_time import to_local
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +160,7 @@ class EntryInfo:
 
     def label(self) -> str:
         minutes = int((self.ended_at - self.started_at).total_seconds() // 60)
-        end = self.ended_at.astimezone()
+        end = to_local(self.ended_at)
         text = f"{local_text(self.started_at)} to {end:%H:%M} ({minutes} min)"
         if not self.billable:
             text += ", not billable"
@@ -281,7 +283,7 @@ class IdlePrompt(QMessageBox):
         self.setIcon(QMessageBox.Icon.Question)
         self.setWindowTitle("Still working?")
         self.setText(f"No keyboard or mouse input for {minutes} minutes "
-                     f"(since {idle_start.astimezone():%H:%M}). The timer kept running.")
+                     f"(since {to_local(idle_start):%H:%M}). The timer kept running.")
         self.keep_button = self.addButton("Keep", QMessageBox.ButtonRole.AcceptRole)
         self.discard_button = self.addButton(
             f"Discard the idle {minutes} minutes", QMessageBox.ButtonRole.DestructiveRole)
@@ -566,14 +568,15 @@ class TimerWidget(QWidget):
         font.setBold(True)
         font.setStyleHint(QFont.StyleHint.Monospace)
         self.elapsed_label.setFont(font)
-        self.subject_label = plain_label()
+        # Elided, not clipped or widening: the toolbar keeps its buttons on screen.
+        self.subject_label = ElidedLabel()
         self.subject_label.setMaximumWidth(260)
         self.toggle_button = QPushButton("Start")
         self.toggle_button.clicked.connect(self.toggle)
         self.switch_button = QPushButton("Switch here")
         self.switch_button.clicked.connect(self.switch_to_current)
-        self.totals_label = QLabel()
-        self.prepaid_label = QLabel()
+        self.totals_label = ElidedLabel()
+        self.prepaid_label = ElidedLabel()
         self.more_button = QToolButton()
         self.more_button.setText("Time…")
         self.more_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
