@@ -294,3 +294,97 @@ def test_asking_a_coordinator_twice_makes_one_request(
 
     assert len(requests()) == 1
     assert isinstance(ticket_id, uuid.UUID)
+
+
+# ------------------------------------------------------------------------------ my day
+
+
+def test_my_day_counts_off_the_gui_thread_and_follows_my_work(
+    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from agentdesk.ui.shell import my_day
+    from agentdesk.ui.shell.sync_bridge import ReplicaChange
+
+    threads: list[threading.Thread] = []
+    real = my_day.agent_stats
+
+    def counted(*args: Any) -> Any:
+        threads.append(threading.current_thread())
+        return real(*args)
+
+    monkeypatch.setattr(my_day, "agent_stats", counted)
+    coordinator = panel_desk("coordinator")
+    ticket_id = new_ticket(coordinator, panel_team)  # filed by someone else
+    coordinator.sync()
+    desk = panel_desk("agent")
+    user_id = desk.replica.state.user_id
+    assert user_id is not None
+    label = my_day.MyDayLabel(desk.replica, user_id)
+    qtbot.addWidget(label)
+    qtbot.waitUntil(lambda: label.text().startswith("Today: 0 handled"))
+    assert threads
+    assert all(t is not threading.main_thread() for t in threads)
+
+    panel = TicketPanel(desk.replica)
+    qtbot.addWidget(panel)
+    panel.show_ticket(ticket_id)
+    panel.assign_me_button.click()
+    label.changes_arrived(ReplicaChange(kinds=frozenset({"mutate"})))
+    qtbot.waitUntil(lambda: label.text().startswith("Today: 1 handled"))
+    # A pull that touched no ticket does not read again.
+    reads = len(threads)
+    label.changes_arrived(ReplicaChange(kinds=frozenset({"pull"}), tables=frozenset({"users"})))
+    qtbot.wait(label.DEBOUNCE_MS + 200)
+    assert len(threads) == reads
+
+
+# ------------------------------------------------------------------------------ the look
+
+
+def _stroke_lightness(image_icon: Any) -> float:
+    image = image_icon.pixmap(32, 32).toImage()
+    values = [image.pixelColor(x, y) for x in range(image.width()) for y in range(image.height())]
+    drawn = [c.lightness() for c in values if c.alpha() > 128]
+    assert drawn, "the icon drew nothing"
+    return sum(drawn) / len(drawn)
+
+
+def test_the_icon_set_is_bundled_with_its_licence_and_follows_the_theme(qapp: Any) -> None:
+    from agentdesk.ui import icons
+    from agentdesk.ui.theme import dark_palette, light_palette
+
+    folder = icons.icons_dir()
+    assert folder is not None
+    assert "ISC License" in (folder / "LICENSE").read_text(encoding="utf-8")
+    assert "lucide-static" in (folder / "SOURCE.md").read_text(encoding="utf-8")
+    for name, drawn in icons.ICONS.items():
+        for variant in icons.VARIANTS:
+            assert (folder / variant / f"{drawn}.svg").is_file(), (name, variant)
+        assert not icons.icon(name).isNull(), name
+    with pytest.raises(KeyError):
+        icons.icon("no-such-icon")
+    before = qapp.palette()
+    try:
+        qapp.setPalette(light_palette())
+        on_light = _stroke_lightness(icons.icon("resolve"))
+        qapp.setPalette(dark_palette())
+        on_dark = _stroke_lightness(icons.icon("resolve"))
+    finally:
+        qapp.setPalette(before)
+    assert on_light < 100 < 160 < on_dark
+
+
+def test_the_ticket_actions_have_icons_and_say_what_they_do(
+    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk
+) -> None:
+    desk = panel_desk("agent")
+    ticket_id = new_ticket(desk, panel_team)
+    panel = TicketPanel(desk.replica)
+    qtbot.addWidget(panel)
+    panel.show_ticket(ticket_id)
+    for button in (panel.tell_button, panel.wait_button, panel.resolve_button,
+                   panel.assign_me_button, panel.send_button, panel.reopen_button):
+        assert not button.icon().isNull(), button.text()
+        assert button.toolTip(), button.text()

@@ -56,6 +56,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..icons import icon
 from .model import VIEW_LABELS, Column, QueueModel, SavedView, TicketIdRole
 
 __all__ = ["QueueTable", "QueueView"]
@@ -162,6 +163,8 @@ class QueueView(QWidget):
         self._order.setText("Queue order")
         self._order.setToolTip("Back to the queue order: tier, then plan, then arrival")
         self._order.clicked.connect(self.reset_order)
+        self._order.setIcon(icon("queue-order"))
+        self._order.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
 
         self._status = QLabel()
         self._status.setAccessibleName("Queue status")

@@ -43,12 +43,14 @@ from ...sync.replica import RejectionInfo, Replica
 from .. import admin, background, dashboard, settings
 from ..consultant.workbench import ConsultantWorkbench
 from ..contacts.panel import ContactPanel
+from ..icons import icon
 from ..queue.model import VIEW_LABELS, QueueModel, SavedView
 from ..queue.view import QueueView
 from ..shown_time import set_display_zone
 from ..theme import app_icon
 from ..ticket.panel import TicketPanel
 from ..timer.widget import TimerTray, TimerWidget
+from .my_day import MyDayLabel
 from .notifications import Notifier
 from .settings_dialog import SettingsDialog
 from .status_bar import SyncStatusBar
@@ -182,6 +184,7 @@ class MainWindow(QMainWindow):
         self.timer_widget: TimerWidget | None = None
         self.timer_tray: TimerTray | None = None
         self.notifier: Notifier | None = None
+        self.my_day: MyDayLabel | None = None
         self.main_splitter: QSplitter | None = None
         self.side_splitter: QSplitter | None = None
         self._shown_ticket: uuid.UUID | None = None
@@ -218,9 +221,9 @@ class MainWindow(QMainWindow):
             self.tray = QSystemTrayIcon(app_icon(), self)
             self.tray.setToolTip(APP_TITLE)
             menu = QMenu(self)
-            menu.addAction("Show AgentDesk", self._show_from_tray)
+            menu.addAction(icon("show-window"), "Show AgentDesk", self._show_from_tray)
             menu.addSeparator()
-            menu.addAction("Quit", self.close)
+            menu.addAction(icon("quit"), "Quit", self.close)
             self.tray.setContextMenu(menu)
             self.tray.activated.connect(self._tray_activated)
             self.tray.show()
@@ -303,6 +306,18 @@ class MainWindow(QMainWindow):
         self.workbench_action.setShortcut(QKeySequence("Ctrl+Shift+W"))
         self.view_menu.addAction(self.workbench_action)
 
+        for action, name, tip in (
+            (self.connect_action, "connect", "Sign in to a team server, or work in local mode"),
+            (self.sign_out_action, "sign-out", "Sign out of this server (your changes are kept)"),
+            (self.new_ticket_action, "new-ticket", "Log a phone call or chat as a ticket"),
+            (self.settings_action, "settings", "Server, theme, time zone, notifications"),
+            (self.quit_action, "quit", "Quit AgentDesk"),
+            (self.search_action, "search", "Search the queue (Ctrl+F)"),
+            (self.timer_action, "timer", "Start or stop the timer on the shown ticket"),
+        ):
+            action.setIcon(icon(name))
+            action.setToolTip(tip)
+            action.setStatusTip(tip)
         help_menu = bar.addMenu("&Help")
         about = QAction("&About AgentDesk", self)
         about.setMenuRole(QAction.MenuRole.AboutRole)
@@ -420,6 +435,10 @@ class MainWindow(QMainWindow):
         self.notifier.openRequested.connect(self._open_from_notification)
         bridge.changesArrived.connect(self.notifier.on_change)
 
+        self.my_day = MyDayLabel(replica, user.id, parent=self.status_bar)
+        self.status_bar.addWidget(self.my_day)
+        bridge.changesArrived.connect(self.my_day.changes_arrived)
+
         self.status_bar.clear_status()
         self.status_bar.set_server(workspace.server_label, workspace.server_url)
         role = _ROLE_NAMES.get(user.role.value, user.role.value)
@@ -460,7 +479,9 @@ class MainWindow(QMainWindow):
             self.timer_tray.menu.deleteLater()
             self.timer_tray = None
         self.workbench_dock.hide()
-        for widget in (self.timer_widget, self.main_splitter, self.workbench):
+        if self.my_day is not None:
+            self.status_bar.removeWidget(self.my_day)
+        for widget in (self.timer_widget, self.main_splitter, self.workbench, self.my_day):
             if widget is not None:
                 widget.hide()
                 widget.setParent(None)
@@ -468,7 +489,7 @@ class MainWindow(QMainWindow):
         if self.queue_model is not None:
             self.queue_model.deleteLater()
         self.timer_widget = self.main_splitter = self.side_splitter = None
-        self.workbench = None
+        self.workbench = self.my_day = None
         self.queue_view = self.queue_model = None
         self.ticket_panel = self.contact_panel = None
         self._shown_ticket = None

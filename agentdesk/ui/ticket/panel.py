@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -45,6 +46,7 @@ from ...models import Level, Role, TicketKind, TicketStatus, utcnow
 from ...policy import workflow
 from ...policy.sla import SlaState
 from ...sync.replica import Replica
+from ..icons import icon
 from ..panel_widgets import (
     InlineMessage,
     MoneyEdit,
@@ -319,6 +321,16 @@ class TicketPanel(QWidget):
         actions.addLayout(estimate, 2, 2)
         actions.addWidget(self.charges_button, 2, 3)
         actions.addWidget(self.estimate_error, 3, 1, 1, 3)
+        for button, name in (
+            (self.triage_button, "triage"), (self.ask_triage_button, "ask-triage"),
+            (self.assign_me_button, "assign-me"), (self.assign_button, "assign"),
+            (self.release_button, "unassign"), (self.tell_button, "tell-customer"),
+            (self.wait_button, "wait"), (self.resume_button, "resume"),
+            (self.escalate_button, "escalate"), (self.resolve_button, "resolve"),
+            (self.close_button, "close"), (self.reopen_button, "reopen"),
+            (self.redirect_button, "redirect"), (self.charges_button, "charges"),
+        ):
+            button.setIcon(icon(name))
         flow = QHBoxLayout()
         for button in (self.redirect_button, self.tell_button, self.wait_button,
                        self.resume_button,
@@ -352,6 +364,12 @@ class TicketPanel(QWidget):
         header_layout.addLayout(flow)
         header_layout.addLayout(actions)
         header_layout.addWidget(self.message)
+        # The facts stand apart from the actions: a rule and some air between them.
+        header_layout.addSpacing(6)
+        rule = QFrame()
+        rule.setFrameShape(QFrame.Shape.HLine)
+        rule.setFrameShadow(QFrame.Shadow.Sunken)
+        header_layout.addWidget(rule)
         header_layout.addSpacing(4)
         header_layout.addLayout(details)
 
@@ -380,6 +398,9 @@ class TicketPanel(QWidget):
         self.composer = ComposerEdit()
         self.composer.send_requested = self.send
         self.send_button = QPushButton("Send reply")
+        self.send_button.setIcon(icon("send"))
+        self.reply_mode.setIcon(icon("reply"))
+        self.note_mode.setIcon(icon("note"))
         self.send_button.clicked.connect(self.send)
         composer = QWidget()
         composer_layout = QVBoxLayout(composer)

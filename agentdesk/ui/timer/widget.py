@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import shiboken6
-from PySide6.QtCore import QDateTime, QEvent, QObject, QSettings, QTimer, Slot
+from PySide6.QtCore import QDateTime, QEvent, QObject, QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -93,6 +93,7 @@ from ...sync.bounds import MAX_SPAN
 from ...sync.mutators import TIMEKEEPERS
 from ...sync.replica import Replica
 from .. import background
+from ..icons import icon
 from ..panel_widgets import (
     ElidedLabel,
     InlineMessage,
@@ -588,6 +589,13 @@ class TimerWidget(QWidget):
         self.more_button.setMenu(menu)
         self.message = InlineMessage()
         self.message.setMaximumWidth(360)
+        # The look (issue 15): icons on the buttons, the menu button an icon alone.
+        self.toggle_button.setIcon(icon("timer"))
+        self.switch_button.setIcon(icon("timer-switch"))
+        self.more_button.setIcon(icon("time-menu"))
+        self.more_button.setToolTip("Add or correct time, or void an entry")
+        if not self.more_button.icon().isNull():
+            self.more_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 0, 4, 0)
         layout.addWidget(QLabel("Timer"))
