@@ -68,9 +68,11 @@ def agent_stats(session: Session, user_id: uuid.UUID, now: datetime,
         .where(mine, t.first_response_at >= day_start, t.first_response_at <= now,
                t.sla_due_at.is_not(None))
     ).one()
-    queue = and_(mine, t.status.in_(OPEN))
-    at_risk = session.scalar(
-        select(func.count()).where(queue, *sla_clauses(SlaBucket.AT_RISK, now))) or 0
-    overdue = session.scalar(
-        select(func.count()).where(queue, *sla_clauses(SlaBucket.BREACHED, now))) or 0
+    # One pass over the person's open tickets counts both states.
+    risk = case((and_(*sla_clauses(SlaBucket.AT_RISK, now)), 1), else_=0)
+    late = case((and_(*sla_clauses(SlaBucket.BREACHED, now)), 1), else_=0)
+    at_risk, overdue = session.execute(
+        select(func.coalesce(func.sum(risk), 0), func.coalesce(func.sum(late), 0))
+        .where(mine, t.status.in_(OPEN), t.first_response_at.is_(None))
+    ).one()
     return AgentStats(int(handled), int(responses), int(in_time), int(at_risk), int(overdue))
