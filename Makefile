@@ -59,9 +59,11 @@ soak: $(VENV)/.stamp-test
 
 # On a virtual X screen when xvfb-run is installed (as a person sees it), else offscreen.
 screenshot: $(VENV)/.stamp-test
-	if command -v xvfb-run >/dev/null; then \
-	  QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) scripts/screenshot.py; \
-	else QT_QPA_PLATFORM=offscreen $(PY) scripts/screenshot.py; fi
+	for theme in light dark; do \
+	  if command -v xvfb-run >/dev/null; then \
+	    QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) scripts/screenshot.py --theme $$theme || exit 1; \
+	  else QT_QPA_PLATFORM=offscreen $(PY) scripts/screenshot.py --theme $$theme || exit 1; fi; \
+	done
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

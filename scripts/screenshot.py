@@ -7,6 +7,7 @@ works the demo data as an agent would and saves three pictures in ``--out-dir``:
 - ``main-window.png``: the queue with live SLA countdowns and the selected ticket;
 - ``ticket-and-contacts.png``: that ticket after triage and "assign to me", with the
   contact-validation panel;
+- with ``--theme dark`` each picture is saved as ``NAME-dark.png`` instead;
 - ``timer.png``: the billable timer running on a 1-on-1 ticket (toolbar and ticket card);
 - ``dashboard.png``: the team lead's dashboard after that work;
 - ``admin-calendars.png``: the admin screens' business calendar with its two-week preview.
@@ -95,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def save(widget: QWidget, name: str, rect: QRect | None = None) -> None:
         args.out_dir.mkdir(parents=True, exist_ok=True)
+        if args.theme == "dark":  # both themes side by side: main-window.png, -dark.png
+            name = name.replace(".png", "-dark.png")
         path = args.out_dir / name
         picture = widget.grab(rect) if rect is not None else widget.grab()
         if not picture.save(str(path)):
@@ -139,9 +142,8 @@ def main(argv: list[str] | None = None) -> int:
             panel.assign_to_me()
             wait(lambda: not panel.assign_me_button.isEnabled(), "the assignment")
         settle(1.0)
-        side = window.side_splitter
-        assert side is not None
-        save(side, "ticket-and-contacts.png")
+        # The ticket card beside the contact panel (below the queue): the whole window.
+        save(window, "ticket-and-contacts.png")
 
         # The timer on billable work: a 1-on-1 ticket, running for a few seconds.
         one_on_one = _open_one_on_one(window)

@@ -7,8 +7,8 @@
 * :func:`parse_money` / :class:`MoneyEdit`: money is a ``Decimal`` typed as text. A
   ``QDoubleSpinBox`` would hand back a binary float (0.1 + 0.2 is not 0.3), so it is not used
   for money anywhere.
-* Times are shown on the agent's own clock (the system zone); the rules keep working in UTC
-  and in the team's zone.
+* Times are shown on the agent's own clock (:mod:`agentdesk.ui.shown_time`, re-exported here
+  as :func:`local_text`); the rules keep working in UTC and in the team's zone.
 """
 
 from __future__ import annotations
@@ -18,19 +18,20 @@ import re
 import sys
 import uuid
 from collections.abc import Hashable, Iterable, Mapping
-from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import QAbstractButton, QApplication, QLabel, QLineEdit, QWidget
 
 from ..models import Role
 from ..sync.mutators import MutationRejected
 from ..sync.replica import Replica, ReplicaError
+from .shown_time import local_text
 
 __all__ = [
+    "ElidedLabel",
     "InlineMessage",
     "MoneyEdit",
     "MutationRunner",
@@ -64,15 +65,6 @@ def roles_text(roles: Iterable[Role]) -> str:
 def capitalised(text: str) -> str:
     """The rules word their reasons for the middle of a sentence; a tooltip starts one."""
     return text[:1].upper() + text[1:] if text else text
-
-
-def local_text(t: datetime | None, *, empty: str = "—") -> str:
-    """An instant on the agent's own wall clock: "2026-03-03 10:00 EST"."""
-    if t is None:
-        return empty
-    local = t.astimezone()
-    zone = local.tzname() or ""
-    return f"{local:%Y-%m-%d %H:%M} {zone}".rstrip()
 
 
 def show_availability(button: QAbstractButton, refusal: str | None, purpose: str) -> None:
@@ -264,6 +256,38 @@ class MutationRunner:
 
 
 # --------------------------------------------------------------------------- user text
+
+class ElidedLabel(QLabel):
+    """One line of plain text that gives up width before its window does: it shows what fits,
+    ending in "…" (the tooltip, set by its owner, says the rest).
+
+    A plain QLabel's minimum width is its whole text, so a long customer name or balance in a
+    toolbar would push the buttons beside it off the edge and widen the window.
+    """
+
+    MINIMUM_CHARACTERS = 8
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setWordWrap(False)
+
+    def minimumSizeHint(self) -> QSize:
+        hint = super().minimumSizeHint()
+        least = self.fontMetrics().averageCharWidth() * self.MINIMUM_CHARACTERS
+        return QSize(min(hint.width(), least), hint.height())
+
+    def shown_text(self) -> str:
+        """What is on screen: the text, elided to the label's width."""
+        return self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight,
+                                             self.contentsRect().width())
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        self.style().drawItemText(painter, self.contentsRect(), int(self.alignment()),
+                                  self.palette(), self.isEnabled(), self.shown_text(),
+                                  self.foregroundRole())
+
 
 def plain_label(text: str = "") -> QLabel:
     """A label for text someone typed (a subject, a name, a note): shown as it was typed.

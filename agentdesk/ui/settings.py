@@ -83,6 +83,13 @@ THEME = Setting(
     "Follow the system's light/dark palette, or force one.",
     choices=("system", "light", "dark"),
 )
+TIME_ZONE = Setting(
+    "appearance/time_zone",
+    str,
+    "",
+    "The time zone every time is shown in (empty: this computer's own). Response targets keep "
+    "counting business hours on each customer plan's own calendar.",
+)
 NOTIFY_TIER1 = Setting(
     "notifications/new_tier1",
     bool,
@@ -109,6 +116,7 @@ ALL_SETTINGS: tuple[Setting[Any], ...] = (
     LOCAL_USER,
     CA_BUNDLE,
     THEME,
+    TIME_ZONE,
     NOTIFY_TIER1,
     NOTIFY_BREACH,
     IDLE_MINUTES,

@@ -23,6 +23,7 @@ from ..queries.sla_clock import (
     SlaInputs,
     default_team_calendar,
 )
+from .shown_time import clock_text, to_local
 
 __all__ = [
     "AT_RISK_SHARE",
@@ -31,6 +32,7 @@ __all__ = [
     "SlaInputs",
     "age_text",
     "default_team_calendar",
+    "due_text",
     "duration_text",
     "is_dark",
     "sla_colour",
@@ -103,7 +105,9 @@ def target_text(target: ResponseTarget) -> str:
 
 
 def _when(t: datetime, calendar: BusinessCalendar, now: datetime) -> str:
-    """"Tue 14:00 EST", with the date added when it is not within the coming week.
+    """"Tue 14:00 EST" on the plan's business clock (the hours that count), with the date
+    added when it is not within the coming week, and the person's own clock beside it when
+    that reads differently: "Tue 14:00 EST (20:00 CET your time)".
 
     Weekday and month names are spelled here, not by strftime, whose names follow the
     process locale (Qt sets it from the environment).
@@ -113,8 +117,20 @@ def _when(t: datetime, calendar: BusinessCalendar, now: datetime) -> str:
     clock = f"{local.hour:02d}:{local.minute:02d} {zone}"
     day = _WEEKDAY_NAMES[local.weekday()]
     if timedelta(days=-1) <= t - now <= timedelta(days=6):
-        return f"{day} {clock}"
-    return f"{day} {local.day} {_MONTH_NAMES[local.month - 1]} {local.year} {clock}"
+        text = f"{day} {clock}"
+    else:
+        text = f"{day} {local.day} {_MONTH_NAMES[local.month - 1]} {local.year} {clock}"
+    mine = to_local(t)
+    if (mine.utcoffset(), mine.tzname()) != (local.utcoffset(), local.tzname()):
+        text += f" ({clock_text(t, now)} your time)"
+    return text
+
+
+def due_text(status: SlaStatus, now: datetime) -> str:
+    """The due instant on the person's clock, beside the live countdown (:func:`sla_text`)
+    that says how much business time is left: "due 14:00 CET", "was due Tue 09:30 CET"."""
+    when = clock_text(status.due, now)
+    return f"due {when}" if now <= status.due else f"was due {when}"
 
 
 def sla_tooltip(

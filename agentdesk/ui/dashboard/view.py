@@ -42,6 +42,7 @@ from ...queries.dashboard import Count, Dashboard, Section, TicketFilter
 from ...sync.replica import Replica
 from .. import background
 from ..shell.sync_bridge import ReplicaChange
+from ..shown_time import to_local
 from .charts import BarChart
 from .tables import FigureRow, FigureTable
 
@@ -78,7 +79,7 @@ def _day(value: QDate) -> date:
 
 
 def _when(t: datetime) -> str:
-    return t.astimezone().strftime("%a %d %b %H:%M")
+    return to_local(t).strftime("%a %d %b %H:%M")
 
 
 class _Tile(QPushButton):
@@ -344,7 +345,7 @@ class DashboardView(QWidget):
         self._show_tiles(d)
         self._show_charts(d)
         self._show_tables(d)
-        self.status.setText(f"Updated {d.at.astimezone():%H:%M:%S}")
+        self.status.setText(f"Updated {to_local(d.at):%H:%M:%S}")
         self.refreshed.emit(d)
         self._next()
 

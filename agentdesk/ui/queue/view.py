@@ -19,6 +19,8 @@ sorting happen in SQL on the model's worker, see that module). What this widget 
   (resolved, changed on another desktop), Qt would make a neighbour current and the panels
   would follow it; the widget clears the current row instead, so the agent's ticket stays on
   show until they pick another.
+* **The subject is never cut off** by default: it stands third, after tier and SLA, so it
+  fits a laptop's half screen (issue 15).
 * Column widths and order are saved with :meth:`QueueView.header_state` and restored with
   :meth:`QueueView.restore_header_state`; the main window keeps them in QSettings.
 
@@ -54,24 +56,29 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..icons import icon
 from .model import VIEW_LABELS, Column, QueueModel, SavedView, TicketIdRole
 
 __all__ = ["QueueTable", "QueueView"]
 
-#: Default column widths in pixels (the subject gets the rest).
+#: Default column widths in pixels.
 DEFAULT_WIDTHS: dict[Column, int] = {
     Column.TIER: 48,
     Column.SLA: 120,
     Column.PLAN: 90,
     Column.ORGANISATION: 170,
     Column.REQUESTER: 190,
-    Column.SUBJECT: 320,
+    Column.SUBJECT: 340,
     Column.CHANNEL: 70,
     Column.LEVEL: 48,
     Column.STATUS: 130,
     Column.ASSIGNEE: 130,
     Column.AGE: 60,
 }
+#: Where the subject stands by default: right after the urgency and the clock, so that on a
+#: laptop's half screen (about 560 px at 1366x768) what the ticket is about is never cut off.
+#: The agent may move it; the moved order is saved with the widths.
+SUBJECT_POSITION = 2
 
 
 class QueueTable(QTableView):
@@ -156,6 +163,8 @@ class QueueView(QWidget):
         self._order.setText("Queue order")
         self._order.setToolTip("Back to the queue order: tier, then plan, then arrival")
         self._order.clicked.connect(self.reset_order)
+        self._order.setIcon(icon("queue-order"))
+        self._order.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
 
         self._status = QLabel()
         self._status.setAccessibleName("Queue status")
@@ -350,9 +359,13 @@ class QueueView(QWidget):
         self._set_default_widths()
 
     def _set_default_widths(self) -> None:
+        """The default layout: these widths, and the subject early (:data:`SUBJECT_POSITION`)."""
         header = self._table.horizontalHeader()
         for column, width in DEFAULT_WIDTHS.items():
             header.resizeSection(column, width)
+        for logical in range(header.count()):  # the model's own order first
+            header.moveSection(header.visualIndex(logical), logical)
+        header.moveSection(header.visualIndex(Column.SUBJECT), SUBJECT_POSITION)
 
     def _view_chosen(self, _index: int) -> None:
         value = self._views.currentData()

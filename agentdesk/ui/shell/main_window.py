@@ -40,14 +40,17 @@ from PySide6.QtWidgets import (
 from ...sync.client import ApiClient, UserInfo
 from ...sync.engine import SyncEngine, SyncStatus
 from ...sync.replica import RejectionInfo, Replica
-from .. import admin, background, dashboard, outbox
+from .. import admin, background, dashboard, outbox, settings
 from ..consultant.workbench import ConsultantWorkbench
 from ..contacts.panel import ContactPanel
+from ..icons import icon
 from ..queue.model import VIEW_LABELS, QueueModel, SavedView
 from ..queue.view import QueueView
+from ..shown_time import set_display_zone
 from ..theme import app_icon
 from ..ticket.panel import TicketPanel
 from ..timer.widget import TimerTray, TimerWidget
+from .my_day import MyDayLabel
 from .notifications import Notifier
 from .settings_dialog import SettingsDialog
 from .status_bar import SyncStatusBar
@@ -63,9 +66,13 @@ APP_TITLE = "AgentDesk"
 GEOMETRY_KEY = "ui/geometry"
 WINDOW_STATE_KEY = "ui/window_state"
 MAIN_SPLITTER_KEY = "ui/main_splitter"
-SIDE_SPLITTER_KEY = "ui/side_splitter"
+SIDE_SPLITTER_KEY = "ui/queue_splitter"
 QUEUE_HEADER_KEY = "ui/queue_header"
 LAST_VIEW_KEY = "ui/last_view"
+
+#: The contact panel's first height under the queue, in pixels: its verdict, facts and
+#: action buttons without scrolling at the width the queue has on a 1366x768 screen.
+CONTACT_PANE_HEIGHT = 340
 
 _ROLE_NAMES = {"agent": "agent", "coordinator": "coordinator", "consultant": "consultant",
                "lead": "team lead", "admin": "administrator"}
@@ -163,9 +170,11 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.setObjectName("mainWindow")
         self.store = store if store is not None else QSettings()
+        set_display_zone(settings.TIME_ZONE.read(self.store))
+        self.settingsApplied.connect(self._apply_settings)
         self.setWindowTitle(APP_TITLE)
         self.setWindowIcon(app_icon())
-        self.resize(1440, 860)
+        self._fit_to_screen()
         self.workspace: Workspace | None = None
         self.bridge: SyncBridge | None = None
         self.queue_model: QueueModel | None = None
@@ -175,6 +184,7 @@ class MainWindow(QMainWindow):
         self.timer_widget: TimerWidget | None = None
         self.timer_tray: TimerTray | None = None
         self.notifier: Notifier | None = None
+        self.my_day: MyDayLabel | None = None
         self.main_splitter: QSplitter | None = None
         self.side_splitter: QSplitter | None = None
         self._shown_ticket: uuid.UUID | None = None
@@ -211,9 +221,9 @@ class MainWindow(QMainWindow):
             self.tray = QSystemTrayIcon(app_icon(), self)
             self.tray.setToolTip(APP_TITLE)
             menu = QMenu(self)
-            menu.addAction("Show AgentDesk", self._show_from_tray)
+            menu.addAction(icon("show-window"), "Show AgentDesk", self._show_from_tray)
             menu.addSeparator()
-            menu.addAction("Quit", self.close)
+            menu.addAction(icon("quit"), "Quit", self.close)
             self.tray.setContextMenu(menu)
             self.tray.activated.connect(self._tray_activated)
             self.tray.show()
@@ -226,6 +236,17 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._restore_window()
         self.show_message("Welcome to AgentDesk")
+
+    def _fit_to_screen(self) -> None:
+        """Open at a comfortable size that fits the screen's free area (a 1366x768 laptop as
+        well as a 1920x1080 monitor); a saved geometry replaces it in :meth:`_restore_window`."""
+        screen = self.screen()
+        if screen is None:
+            self.resize(1440, 860)
+            return
+        free = screen.availableGeometry()
+        self.resize(min(1600, free.width() * 96 // 100), min(1000, free.height() * 92 // 100))
+        self.move(free.center() - self.rect().center())
 
     # ------------------------------------------------------------------ menus
 
@@ -285,6 +306,18 @@ class MainWindow(QMainWindow):
         self.workbench_action.setShortcut(QKeySequence("Ctrl+Shift+W"))
         self.view_menu.addAction(self.workbench_action)
 
+        for action, name, tip in (
+            (self.connect_action, "connect", "Sign in to a team server, or work in local mode"),
+            (self.sign_out_action, "sign-out", "Sign out of this server (your changes are kept)"),
+            (self.new_ticket_action, "new-ticket", "Log a phone call or chat as a ticket"),
+            (self.settings_action, "settings", "Server, theme, time zone, notifications"),
+            (self.quit_action, "quit", "Quit AgentDesk"),
+            (self.search_action, "search", "Search the queue (Ctrl+F)"),
+            (self.timer_action, "timer", "Start or stop the timer on the shown ticket"),
+        ):
+            action.setIcon(icon(name))
+            action.setToolTip(tip)
+            action.setStatusTip(tip)
         help_menu = bar.addMenu("&Help")
         about = QAction("&About AgentDesk", self)
         about.setMenuRole(QAction.MenuRole.AboutRole)
@@ -350,24 +383,33 @@ class MainWindow(QMainWindow):
         self.contact_panel = ContactPanel(replica)
         self.contact_panel.setObjectName("contactPanel")
 
+        # The queue with the requester's contact panel below it, the ticket card beside them
+        # at full height: its history and composer need the height more than the queue needs
+        # its last rows, and the contact panel's facts and actions read well in the queue's
+        # width (issue 15: at 1366x768 a stacked card and contact panel left the history five
+        # lines and the contact actions below a scroll bar).
         self.side_splitter = QSplitter(Qt.Orientation.Vertical)
-        self.side_splitter.setObjectName("sideSplitter")
-        self.side_splitter.addWidget(self.ticket_panel)
+        self.side_splitter.setObjectName("queueSplitter")
+        self.side_splitter.addWidget(self.queue_view)
         self.side_splitter.addWidget(self.contact_panel)
-        # The ticket card (actions, facts, history, composer) needs the height; the contact
-        # panel's facts fit in a third and scroll beyond.
-        self.side_splitter.setStretchFactor(0, 2)
-        self.side_splitter.setStretchFactor(1, 1)
+        self.side_splitter.setStretchFactor(0, 1)
+        self.side_splitter.setStretchFactor(1, 0)
         self.side_splitter.setChildrenCollapsible(False)
         self.main_splitter = QSplitter(Qt.Orientation.Horizontal)
         self.main_splitter.setObjectName("mainSplitter")
-        self.main_splitter.addWidget(self.queue_view)
         self.main_splitter.addWidget(self.side_splitter)
-        self.main_splitter.setStretchFactor(0, 3)
-        self.main_splitter.setStretchFactor(1, 2)
+        self.main_splitter.addWidget(self.ticket_panel)
+        self.main_splitter.setStretchFactor(0, 1)
+        self.main_splitter.setStretchFactor(1, 1)
         self.main_splitter.setChildrenCollapsible(False)
         width = max(self.width(), 900)
-        self.main_splitter.setSizes([width * 56 // 100, width * 44 // 100])
+        self.main_splitter.setSizes([width // 2, width - width // 2])
+        height = max(self.height(), 600)
+        # Enough for the contact's facts and its actions (no ticket is shown yet, so its own
+        # size hint cannot tell), never more than half the height.
+        contact = min(max(self.contact_panel.sizeHint().height(), CONTACT_PANE_HEIGHT),
+                      height // 2)
+        self.side_splitter.setSizes([height - contact, contact])
         self.stack.addWidget(self.main_splitter)
         self.stack.setCurrentWidget(self.main_splitter)
 
@@ -392,6 +434,10 @@ class MainWindow(QMainWindow):
         self.notifier.notified.connect(self._notified)
         self.notifier.openRequested.connect(self._open_from_notification)
         bridge.changesArrived.connect(self.notifier.on_change)
+
+        self.my_day = MyDayLabel(replica, user.id, parent=self.status_bar)
+        self.status_bar.addWidget(self.my_day)
+        bridge.changesArrived.connect(self.my_day.changes_arrived)
 
         self.status_bar.clear_status()
         self.status_bar.set_server(workspace.server_label, workspace.server_url)
@@ -435,7 +481,9 @@ class MainWindow(QMainWindow):
             self.timer_tray.menu.deleteLater()
             self.timer_tray = None
         self.workbench_dock.hide()
-        for widget in (self.timer_widget, self.main_splitter, self.workbench):
+        if self.my_day is not None:
+            self.status_bar.removeWidget(self.my_day)
+        for widget in (self.timer_widget, self.main_splitter, self.workbench, self.my_day):
             if widget is not None:
                 widget.hide()
                 widget.setParent(None)
@@ -443,7 +491,7 @@ class MainWindow(QMainWindow):
         if self.queue_model is not None:
             self.queue_model.deleteLater()
         self.timer_widget = self.main_splitter = self.side_splitter = None
-        self.workbench = None
+        self.workbench = self.my_day = None
         self.queue_view = self.queue_model = None
         self.ticket_panel = self.contact_panel = None
         self._shown_ticket = None
@@ -618,6 +666,16 @@ class MainWindow(QMainWindow):
             model.invalidate_lookups()
         if change.ticket_ids and not change.everything:
             model.apply_changes(change.ticket_ids)
+
+    def _apply_settings(self, changed: list[str]) -> None:
+        if settings.TIME_ZONE.key in changed:
+            set_display_zone(settings.TIME_ZONE.read(self.store))
+            # Everything that shows a time draws it again on the new clock.
+            for panel in (self.ticket_panel, self.contact_panel, self.timer_widget):
+                if panel is not None:
+                    panel.replica_changed()
+            if self.queue_view is not None:
+                self.queue_view.table().viewport().update()
 
     def _rejections_seen(self, seen: list[RejectionInfo]) -> None:
         if self.workspace is None:

@@ -1,4 +1,5 @@
-"""Preferences: the team server, appearance, notifications, the idle prompt, the CA bundle.
+"""Preferences: the team server, appearance and time zone, notifications, the idle prompt, the
+CA bundle.
 
 Every field edits one :class:`~agentdesk.ui.settings.Setting` and shows its documented reason as
 the tooltip. Nothing is written until OK, and OK refuses values that cannot work (a server
@@ -10,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import available_timezones
 
 from PySide6.QtCore import QSettings, Signal
 from PySide6.QtWidgets import (
@@ -28,7 +30,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...policy.errors import PolicyError
 from ...policy.sla import SlaState
+from ...policy.zones import zone
 from ...sync.server_url import normalise_server
 from .. import settings
 from ..sla_display import sla_colour
@@ -70,6 +74,18 @@ class SettingsDialog(QDialog):
         self.theme.setCurrentIndex(max(0, self.theme.findData(settings.THEME.read(store))))
         self.theme.setToolTip(settings.THEME.doc)
 
+        # Editable: a zone can be typed ("Europe/Berlin") as well as picked; OK checks it.
+        self.time_zone = QComboBox()
+        self.time_zone.setEditable(True)
+        self.time_zone.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.time_zone.addItem("")
+        self.time_zone.addItems(sorted(available_timezones()))
+        zone_edit = self.time_zone.lineEdit()
+        if zone_edit is not None:  # always, the combo being editable
+            zone_edit.setPlaceholderText("this computer's own zone")
+        self.time_zone.setCurrentText(settings.TIME_ZONE.read(store))
+        self.time_zone.setToolTip(settings.TIME_ZONE.doc)
+
         self.notify_tier1 = QCheckBox("A new tier-1 (production down) ticket arrives")
         self.notify_tier1.setChecked(settings.NOTIFY_TIER1.read(store))
         self.notify_tier1.setToolTip(settings.NOTIFY_TIER1.doc)
@@ -98,6 +114,7 @@ class SettingsDialog(QDialog):
         ca_label.setBuddy(self.ca_bundle)
         form.addRow(ca_label, ca_row)
         form.addRow("&Theme:", self.theme)
+        form.addRow("Time &zone:", self.time_zone)
         form.addRow("Notify me when:", self.notify_tier1)
         form.addRow("", self.notify_breach)
         form.addRow("&Idle prompt after:", self.idle_minutes)
@@ -136,6 +153,13 @@ class SettingsDialog(QDialog):
         ca = self.ca_bundle.text().strip()
         if ca and not Path(ca).expanduser().is_file():
             return (f"There is no CA bundle file at {ca}.", self.ca_bundle)
+        tz = self.time_zone.currentText().strip()
+        if tz:
+            try:
+                zone(tz)
+            except PolicyError as exc:
+                return (f"Time zone: {exc.message} (pick one from the list, or leave it empty "
+                        "for this computer's own).", self.time_zone)
         return None
 
     def save(self) -> list[str]:
@@ -145,6 +169,7 @@ class SettingsDialog(QDialog):
             settings.CA_BUNDLE: str(Path(self.ca_bundle.text().strip()).expanduser())
             if self.ca_bundle.text().strip() else "",
             settings.THEME: str(self.theme.currentData()),
+            settings.TIME_ZONE: self.time_zone.currentText().strip(),
             settings.NOTIFY_TIER1: self.notify_tier1.isChecked(),
             settings.NOTIFY_BREACH: self.notify_breach.isChecked(),
             settings.IDLE_MINUTES: self.idle_minutes.value(),

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from ...policy.sla import SlaState
 from ...sync.engine import SyncStatus
 from ...sync.replica import RejectionInfo
+from ..shown_time import to_local
 from ..sla_display import is_dark, sla_colour
 
 __all__ = ["RejectionsDialog", "SyncStatusBar", "mutation_label", "relative_time"]
@@ -86,7 +87,7 @@ class RejectionsDialog(QDialog):
         self.table.setAccessibleName("Refused changes")
         for r in rejections:
             item = QTreeWidgetItem([
-                r.received_at.astimezone().strftime("%a %H:%M"),
+                to_local(r.received_at).strftime("%a %H:%M"),
                 mutation_label(r.name),
                 r.message,
             ])
@@ -256,7 +257,7 @@ class SyncStatusBar(QStatusBar):
             text = f"Last synced {relative_time(when)}"
         self.last_sync_label.setText(text)
         self.last_sync_label.setToolTip(
-            when.astimezone().strftime("Last successful sync: %A %d %B %Y, %H:%M:%S")
+            to_local(when).strftime("Last successful sync: %A %d %B %Y, %H:%M:%S")
             if when else "This desktop has not completed a sync with this server yet."
         )
 

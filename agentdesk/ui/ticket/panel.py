@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -48,6 +49,7 @@ from ...policy import workflow
 from ...policy.sla import SlaState
 from ...sync.replica import Replica
 from .. import background
+from ..icons import icon
 from ..panel_widgets import (
     InlineMessage,
     MoneyEdit,
@@ -62,8 +64,10 @@ from ..panel_widgets import (
     show_availability,
 )
 from ..shell.sync_bridge import ReplicaChange
-from ..sla_display import LOADING, sla_colour, sla_text, sla_tooltip
+from ..shown_time import ago_text
+from ..sla_display import LOADING, due_text, sla_colour, sla_text, sla_tooltip
 from .view import (
+    TRIAGE_REQUEST,
     Action,
     HistoryItem,
     Me,
@@ -330,6 +334,16 @@ class TicketPanel(QWidget):
         actions.addLayout(estimate, 2, 2)
         actions.addWidget(self.charges_button, 2, 3)
         actions.addWidget(self.estimate_error, 3, 1, 1, 3)
+        for button, name in (
+            (self.triage_button, "triage"), (self.ask_triage_button, "ask-triage"),
+            (self.assign_me_button, "assign-me"), (self.assign_button, "assign"),
+            (self.release_button, "unassign"), (self.tell_button, "tell-customer"),
+            (self.wait_button, "wait"), (self.resume_button, "resume"),
+            (self.escalate_button, "escalate"), (self.resolve_button, "resolve"),
+            (self.close_button, "close"), (self.reopen_button, "reopen"),
+            (self.redirect_button, "redirect"), (self.charges_button, "charges"),
+        ):
+            button.setIcon(icon(name))
         flow = QHBoxLayout()
         for button in (self.redirect_button, self.tell_button, self.wait_button,
                        self.resume_button,
@@ -363,12 +377,27 @@ class TicketPanel(QWidget):
         header_layout.addLayout(flow)
         header_layout.addLayout(actions)
         header_layout.addWidget(self.message)
+        # The facts stand apart from the actions: a rule and some air between them.
+        header_layout.addSpacing(6)
+        rule = QFrame()
+        rule.setFrameShape(QFrame.Shape.HLine)
+        rule.setFrameShadow(QFrame.Shadow.Sunken)
+        header_layout.addWidget(rule)
         header_layout.addSpacing(4)
         header_layout.addLayout(details)
 
         self.history = QTextBrowser()
         self.history.setOpenLinks(False)
         self.history.setPlaceholderText("No history yet.")
+        # Never fewer than about eight lines, however much the card above it holds.
+        self.history.setMinimumHeight(self.history.fontMetrics().lineSpacing() * 8)
+        #: Whether the history follows its end (the newest entry) as it grows: the document
+        #: is laid out lazily, so the scroll range is only right later (rangeChanged).
+        self._history_at_end = True
+        self._history_to_end = False
+        bar = self.history.verticalScrollBar()
+        bar.rangeChanged.connect(self._history_range_changed)
+        bar.actionTriggered.connect(self._history_scrolled)
 
         self.reply_mode = QPushButton("Reply to customer")
         self.note_mode = QPushButton("Internal note")
@@ -382,6 +411,9 @@ class TicketPanel(QWidget):
         self.composer = ComposerEdit()
         self.composer.send_requested = self.send
         self.send_button = QPushButton("Send reply")
+        self.send_button.setIcon(icon("send"))
+        self.reply_mode.setIcon(icon("reply"))
+        self.note_mode.setIcon(icon("note"))
         self.send_button.clicked.connect(self.send)
         composer = QWidget()
         composer_layout = QVBoxLayout(composer)
@@ -598,8 +630,6 @@ class TicketPanel(QWidget):
         self.fields["kind"].setText(kind)
         self.fields["status"].setText(workflow.label(view.status.value).capitalize())
         self.fields["assignee"].setText(view.assignee_name or "Unassigned")
-        self.fields["arrived"].setText(local_text(view.arrived_at))
-        self.fields["first_response"].setText(local_text(view.first_response_at, empty="None yet"))
         if view.extra_charges:
             estimate = view.extra_charge_estimate
             self.fields["charges"].setText(
@@ -617,12 +647,17 @@ class TicketPanel(QWidget):
         if view is None:
             return
         now = self._clock()
+        # Relative times ("2 h ago, 14:02 CET") move with the clock: they tick with the SLA.
+        for key, at, empty in (("arrived", view.arrived_at, "—"),
+                               ("first_response", view.first_response_at, "None yet")):
+            self.fields[key].setText(ago_text(at, now, empty=empty))
+            self.fields[key].setToolTip(local_text(at, empty=""))
         status = sla_of(view, now)
         if status is None:
             label.setText("— (the plan is not known on this desktop yet)")
             label.setToolTip("")
             return
-        text = f"{target_words(view)}, due {local_text(status.due)} · {sla_text(status)}"
+        text = f"{target_words(view)}, {due_text(status, now)} · {sla_text(status)}"
         if status.state not in (SlaState.MET, SlaState.MET_LATE):
             text += f" ({status.state.value.replace('_', ' ')})"
         label.setText(text)
@@ -670,11 +705,24 @@ class TicketPanel(QWidget):
         if view.history == self._rendered_history:
             return
         bar = self.history.verticalScrollBar()
-        at_end = self._rendered_history is None or bar.value() >= bar.maximum() - 4
+        # A new ticket, a reply just sent, or a reader already at the end: show the newest.
+        at_end = (self._rendered_history is None or self._history_to_end
+                  or bar.value() >= bar.maximum() - 4)
+        self._history_to_end = False
         previous = bar.value()
         self._rendered_history = view.history
+        self._history_at_end = at_end
         self.history.setHtml(history_html(view.history, self.palette()))
         bar.setValue(bar.maximum() if at_end else previous)
+
+    def _history_range_changed(self, _minimum: int, maximum: int) -> None:
+        if self._history_at_end:
+            self.history.verticalScrollBar().setValue(maximum)
+
+    def _history_scrolled(self, _action: int) -> None:
+        """The reader scrolled: follow the end again only once they are back at it."""
+        bar = self.history.verticalScrollBar()
+        self._history_at_end = bar.sliderPosition() >= bar.maximum() - 4
 
     def _assign_target(self) -> uuid.UUID | None:
         data = self.assignee_combo.currentData()
@@ -862,7 +910,7 @@ class TicketPanel(QWidget):
         self._mutate(
             "add_note",
             {"ticket_id": self._view.id, "kind": "note",
-             "body": f"{me} asks a coordinator to triage this ticket: assess its severity and "
+             "body": f"{me} {TRIAGE_REQUEST}: assess its severity and "
                      "route it to Level 1 or Level 2 (it waits in the Triage view)."},
             "a coordinator is asked to triage it (a note; the ticket waits in their Triage "
             "view)",
@@ -947,6 +995,7 @@ class TicketPanel(QWidget):
         if self._refuse_if(Action.REPLY if reply else Action.NOTE):
             return
         ticket_id = self._view.id
+        self._history_to_end = True  # what was just sent is what the agent wants to see
         if self._mutate(
             "add_note",
             {"ticket_id": ticket_id, "body": body, "kind": "reply" if reply else "note"},

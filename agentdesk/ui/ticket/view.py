@@ -578,9 +578,28 @@ def action_refusals(
         out[Action.ASK_TRIAGE] = "the ticket is triaged already"
     elif me.role in _TRIAGERS:
         out[Action.ASK_TRIAGE] = "you can triage it yourself"
+    elif triage_asked(view):
+        out[Action.ASK_TRIAGE] = ("a coordinator has been asked already; the ticket waits in "
+                                  "their Triage view")
     else:
         out[Action.ASK_TRIAGE] = None
     return out
+
+
+#: The words of the note that asks a coordinator to triage (the panel writes it, and
+#: :func:`triage_asked` finds it again: asking twice must not add a second request).
+TRIAGE_REQUEST = "asks a coordinator to triage this ticket"
+
+
+def triage_asked(view: TicketView) -> bool:
+    """Whether a request for triage is open: a note asking for it since the ticket last
+    became new (a ticket reopened as new needs asking again)."""
+    for item in reversed(view.history):
+        if item.kind is EventKind.NOTE and TRIAGE_REQUEST in item.body:
+            return True
+        if item.kind in (EventKind.STATUS, EventKind.TRIAGE, EventKind.CREATED):
+            return False
+    return False
 
 
 # --------------------------------------------------------------------------------- words

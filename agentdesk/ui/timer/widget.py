@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import shiboken6
-from PySide6.QtCore import QDateTime, QEvent, QObject, QSettings, QTimer, Slot
+from PySide6.QtCore import QDateTime, QEvent, QObject, QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -93,7 +93,9 @@ from ...sync.bounds import MAX_SPAN
 from ...sync.mutators import TIMEKEEPERS
 from ...sync.replica import Replica
 from .. import background
+from ..icons import icon
 from ..panel_widgets import (
+    ElidedLabel,
     InlineMessage,
     MutationRunner,
     local_text,
@@ -103,6 +105,7 @@ from ..panel_widgets import (
     tray_text,
 )
 from ..settings import IDLE_MINUTES
+from ..shown_time import to_local
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +161,7 @@ class EntryInfo:
 
     def label(self) -> str:
         minutes = int((self.ended_at - self.started_at).total_seconds() // 60)
-        end = self.ended_at.astimezone()
+        end = to_local(self.ended_at)
         text = f"{local_text(self.started_at)} to {end:%H:%M} ({minutes} min)"
         if not self.billable:
             text += ", not billable"
@@ -281,7 +284,7 @@ class IdlePrompt(QMessageBox):
         self.setIcon(QMessageBox.Icon.Question)
         self.setWindowTitle("Still working?")
         self.setText(f"No keyboard or mouse input for {minutes} minutes "
-                     f"(since {idle_start.astimezone():%H:%M}). The timer kept running.")
+                     f"(since {to_local(idle_start):%H:%M}). The timer kept running.")
         self.keep_button = self.addButton("Keep", QMessageBox.ButtonRole.AcceptRole)
         self.discard_button = self.addButton(
             f"Discard the idle {minutes} minutes", QMessageBox.ButtonRole.DestructiveRole)
@@ -566,14 +569,15 @@ class TimerWidget(QWidget):
         font.setBold(True)
         font.setStyleHint(QFont.StyleHint.Monospace)
         self.elapsed_label.setFont(font)
-        self.subject_label = plain_label()
+        # Elided, not clipped or widening: the toolbar keeps its buttons on screen.
+        self.subject_label = ElidedLabel()
         self.subject_label.setMaximumWidth(260)
         self.toggle_button = QPushButton("Start")
         self.toggle_button.clicked.connect(self.toggle)
         self.switch_button = QPushButton("Switch here")
         self.switch_button.clicked.connect(self.switch_to_current)
-        self.totals_label = QLabel()
-        self.prepaid_label = QLabel()
+        self.totals_label = ElidedLabel()
+        self.prepaid_label = ElidedLabel()
         self.more_button = QToolButton()
         self.more_button.setText("Time…")
         self.more_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
@@ -585,6 +589,13 @@ class TimerWidget(QWidget):
         self.more_button.setMenu(menu)
         self.message = InlineMessage()
         self.message.setMaximumWidth(360)
+        # The look (issue 15): icons on the buttons, the menu button an icon alone.
+        self.toggle_button.setIcon(icon("timer"))
+        self.switch_button.setIcon(icon("timer-switch"))
+        self.more_button.setIcon(icon("time-menu"))
+        self.more_button.setToolTip("Add or correct time, or void an entry")
+        if not self.more_button.icon().isNull():
+            self.more_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 0, 4, 0)
         layout.addWidget(QLabel("Timer"))
