@@ -27,6 +27,9 @@ def browser() -> Iterator[webdriver.Chrome]:
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
     driver.set_page_load_timeout(30)
+    # A submit's answer page may still be loading when the next lookup runs (a loaded CI
+    # machine once read the old page's zero errors): lookups wait for what they look for.
+    driver.implicitly_wait(15)
     try:
         yield driver
     finally:
