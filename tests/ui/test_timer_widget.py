@@ -25,7 +25,8 @@ from agentdesk.sync.replica import Replica
 from agentdesk.ui import background
 from agentdesk.ui.panel_widgets import local_text
 from agentdesk.ui.settings import IDLE_MINUTES
-from agentdesk.ui.timer.widget import TimerTray, TimerWidget, entry_problem
+from agentdesk.ui.timer.tray import TimerTray
+from agentdesk.ui.timer.widget import TimerWidget
 from tests.plugins.live_team import Desk, Team
 from tests.plugins.panels import FakeClock, PanelDesk, new_ticket
 
@@ -316,14 +317,6 @@ def test_manual_time_corrections_and_today_raw_versus_billed(
     assert voided == {five.id, thirty.id}
 
 
-def test_entry_problems_in_words() -> None:
-    now = datetime.fromisoformat("2026-03-03T15:00:00+00:00")
-    hour = timedelta(hours=1)
-    assert entry_problem(now - hour, now, now) is None
-    assert entry_problem(now + hour, now + 2 * hour, now) == (
-        "The start is in the future: record time once it has been worked.")
-
-
 def test_idle_time_can_be_kept_or_discarded(
     qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk, panel_clock: FakeClock,
     tmp_path: Path
@@ -486,7 +479,8 @@ def test_the_prepaid_balance_and_what_expires_next(
 
 def test_prepaid_text_when_every_block_expired_or_is_used_up() -> None:
     from agentdesk.policy import billing
-    from agentdesk.ui.timer.widget import Prepaid, prepaid_text
+    from agentdesk.queries.balances import Prepaid
+    from agentdesk.ui.timer.widget import prepaid_text
 
     org = uuid.uuid4()
     when = datetime(2026, 9, 1, 12, 0, tzinfo=UTC)

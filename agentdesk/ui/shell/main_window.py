@@ -47,7 +47,8 @@ from ..queue.model import VIEW_LABELS, QueueModel, SavedView
 from ..queue.view import QueueView
 from ..theme import app_icon
 from ..ticket.panel import TicketPanel
-from ..timer.widget import TimerTray, TimerWidget
+from ..timer.tray import TimerTray
+from ..timer.widget import TimerWidget
 from .notifications import Notifier
 from .settings_dialog import SettingsDialog
 from .status_bar import SyncStatusBar
