@@ -76,6 +76,8 @@ class TimerView:
     tz: str
     running: RunningInfo | None
     ticket: TicketInfo | None
+    #: The running timer's ticket (its kind and escalation decide a billable split).
+    running_ticket: TicketInfo | None
     #: Today's totals are for the customer being timed, else the selected ticket's.
     customer: tuple[uuid.UUID, str] | None
     day: date
@@ -143,7 +145,8 @@ def read_ticket(session: Session, ticket_id: uuid.UUID | None) -> TicketInfo | N
 
 def read_timer(session: Session, *, user_id: uuid.UUID | None, tenant_id: uuid.UUID | None,
                ticket_id: uuid.UUID | None, now: datetime) -> TimerView:
-    """The running timer, the selected ticket and today's entries for the customer."""
+    """The running timer (and its ticket), the selected ticket and today's entries for the
+    customer: one short read, run on a worker thread by the desktop."""
     tz = team_zone(session, tenant_id)
     running = read_running(session, user_id)
     ticket = read_ticket(session, ticket_id)
@@ -157,7 +160,9 @@ def read_timer(session: Session, *, user_id: uuid.UUID | None, tenant_id: uuid.U
     if customer is not None:
         since, until = day_bounds(day, tz)
         items = tuple(clipped_work(session, customer[0], since, until))
-    return TimerView(tz, running, ticket, customer, day, items)
+    running_ticket = (read_ticket(session, running.ticket_id)
+                      if running is not None and running.ticket_id is not None else None)
+    return TimerView(tz, running, ticket, running_ticket, customer, day, items)
 
 
 def recent_entries(session: Session, org_id: uuid.UUID, now: datetime, *,

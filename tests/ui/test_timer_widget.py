@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import shiboken6
@@ -526,3 +527,43 @@ def test_a_timer_left_running_for_days_stops_at_the_time_the_person_gives(
     assert entry.started_at == t0
     assert entry.ended_at == dialog.ended_at()
     assert timedelta(hours=4, minutes=59) < entry.ended_at - t0 <= timedelta(hours=5)
+
+
+def test_the_timer_re_reads_only_for_changes_touching_what_it_shows(
+    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk, panel_clock: FakeClock,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentdesk.ui.shell.sync_bridge import ReplicaChange
+    from agentdesk.ui.timer import widget as widget_module
+
+    desk = panel_desk("agent")
+    ticket_id = new_ticket(desk, panel_team)  # Globex
+    timer = _timer(qtbot, desk, panel_clock, tmp_path)
+    timer.set_current_ticket(ticket_id)
+    reads: list[object] = []
+    real = widget_module.read_timer
+
+    def counted(*args: Any, **kw: Any) -> Any:
+        reads.append(kw)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(widget_module, "read_timer", counted)
+    world = panel_team.world
+
+    def pull(**kw: Any) -> ReplicaChange:
+        return ReplicaChange(kinds=frozenset({"pull"}), **{k: frozenset(v) for k, v in kw.items()})
+
+    # A busy team's pull: other tickets, Initech's time, someone else's timer.
+    timer.changes_arrived(pull(
+        tables={"tickets", "time_entries", "running_timers"}, ticket_ids={uuid.uuid4()},
+        organisation_ids={world.orgs["initech"]}, person_ids={world.users["coordinator"]}))
+    assert reads == []
+    timer.changes_arrived(pull(tables={"time_entries"}, organisation_ids={world.orgs["globex"]}))
+    assert len(reads) == 1, "time of the customer shown"
+    timer.changes_arrived(pull(tables={"running_timers"}, person_ids={desk.user_id}))
+    assert len(reads) == 2, "the user's own timer (started on another desktop)"
+    timer.changes_arrived(pull(tables={"tickets"}, ticket_ids={ticket_id}))
+    assert len(reads) == 3, "the selected ticket (escalated, say)"
+    timer.changes_arrived(ReplicaChange(kinds=frozenset({"reset"}), everything=True))
+    assert len(reads) == 4
+

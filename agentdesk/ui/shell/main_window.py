@@ -49,6 +49,7 @@ from ..theme import app_icon
 from ..ticket.panel import TicketPanel
 from ..timer.tray import TimerTray
 from ..timer.widget import TimerWidget
+from ..writer import MutationWriter
 from .notifications import Notifier
 from .settings_dialog import SettingsDialog
 from .status_bar import SyncStatusBar
@@ -95,6 +96,7 @@ class Workspace:
         return self.client.base_url
 
     def close(self) -> None:
+        MutationWriter.close_for(self.replica)  # clicks already queued are applied first
         self.client.close()
         self.replica.close()
 
@@ -382,8 +384,8 @@ class MainWindow(QMainWindow):
         bridge.statusChanged.connect(self._status_changed)
         bridge.changesArrived.connect(self._replica_changed)
         bridge.changesArrived.connect(self.ticket_panel.changes_arrived)
-        bridge.replicaChanged.connect(self.contact_panel.replica_changed)
-        bridge.replicaChanged.connect(self.timer_widget.replica_changed)
+        bridge.changesArrived.connect(self.contact_panel.changes_arrived)
+        bridge.changesArrived.connect(self.timer_widget.changes_arrived)
         bridge.rejectionsArrived.connect(self.status_bar.add_rejections)
         self.workbench = ConsultantWorkbench(replica)
         self.workbench_dock.setWidget(self.workbench)
@@ -422,6 +424,9 @@ class MainWindow(QMainWindow):
         self.save_layout()
         dashboard.detach(self)
         admin.detach(self)
+        # Every click already queued is applied (into the outbox) before anything stops; the
+        # writer waits for the replica's write lock at most, never for the network.
+        MutationWriter.close_for(self.workspace.replica)
         bridge, self.bridge = self.bridge, None
         if bridge is not None:
             bridge.stop(timeout)

@@ -1,8 +1,9 @@
 """The timer's dialogs: manual time and corrections (:class:`TimeEntryDialog`), a forgotten timer's
 real end (:class:`ForgottenTimerDialog`) and voiding an entry (:class:`VoidEntryDialog`).
 
-Each takes a ``submit`` callable from the widget that queues the mutation and returns a refusal
-to show (or None), so a dialog knows nothing of the replica.
+Each takes a ``submit`` callable from the widget that queues the mutation with the writer and,
+once it was applied or refused, calls the dialog back with the refusal to show (None: recorded,
+the dialog closes). So a dialog knows nothing of the replica, and stays open on a refusal.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
+import shiboken6
 from PySide6.QtCore import QDateTime
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -29,7 +31,21 @@ from ...queries.timer import Clock, EntryInfo, entry_problem
 from ...sync.bounds import MAX_SPAN
 from ..panel_widgets import InlineMessage, local_text, plain_label, show_availability
 
-__all__ = ["ForgottenTimerDialog", "TimeEntryDialog", "VoidEntryDialog", "entry_label"]
+__all__ = ["Answer", "ForgottenTimerDialog", "TimeEntryDialog", "VoidEntryDialog", "entry_label"]
+
+
+#: How the widget answers a dialog's submit: the refusal to show, or None (recorded).
+Answer = Callable[[str | None], None]
+
+
+def _answer(dialog: QDialog, error: InlineMessage, refusal: str | None) -> None:
+    """Close on success, or stay open with the refusal (unless the dialog is gone by now)."""
+    if not shiboken6.isValid(dialog):
+        return
+    if refusal:
+        error.show_error(refusal)
+        return
+    dialog.accept()
 
 
 def entry_label(e: EntryInfo) -> str:
@@ -46,8 +62,8 @@ def entry_label(e: EntryInfo) -> str:
 
 class TimeEntryDialog(QDialog):
     """Add time by hand, or correct an entry (the correction replaces it: the old entry is
-    voided by reference, never edited). ``submit`` runs the mutation and returns a refusal
-    to show, or None when it was recorded."""
+    voided by reference, never edited). ``submit(values, answer)`` queues the mutation;
+    ``answer(refusal)`` comes back with None once it was recorded."""
 
     def __init__(
         self,
@@ -57,7 +73,7 @@ class TimeEntryDialog(QDialog):
         entries: Sequence[EntryInfo],
         billable_default: bool,
         clock: Clock,
-        submit: Callable[[dict[str, object]], str | None],
+        submit: Callable[[dict[str, object], Answer], None],
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -146,17 +162,16 @@ class TimeEntryDialog(QDialog):
             return
         start, end = self.span()
         replaces = self.replaces_combo.currentData()
-        refusal = self._submit({
+        self._submit({
             "started_at": start,
             "ended_at": end,
             "billable": self.billable_check.isChecked(),
             "note": self.note_edit.text().strip(),
             "voids_id": uuid.UUID(replaces) if replaces else None,
-        })
-        if refusal:
-            self.error.show_error(refusal)
-            return
-        self.accept()
+        }, self._answered)
+
+    def _answered(self, refusal: str | None) -> None:
+        _answer(self, self.error, refusal)
 
 
 class ForgottenTimerDialog(QDialog):
@@ -168,7 +183,7 @@ class ForgottenTimerDialog(QDialog):
     GUESS = timedelta(hours=8)
 
     def __init__(self, running: RunningInfo, now: datetime,
-                 submit: Callable[[datetime], str | None],
+                 submit: Callable[[datetime, Answer], None],
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("When did the work end?")
@@ -204,18 +219,17 @@ class ForgottenTimerDialog(QDialog):
         return TimeEntryDialog._value(self.end_edit)
 
     def save(self) -> None:
-        refusal = self._submit(self.ended_at())
-        if refusal:
-            self.error.show_error(refusal)
-            return
-        self.accept()
+        self._submit(self.ended_at(), self._answered)
+
+    def _answered(self, refusal: str | None) -> None:
+        _answer(self, self.error, refusal)
 
 
 class VoidEntryDialog(QDialog):
     """Remove an entry without replacing it, saying why (the ledger keeps both)."""
 
     def __init__(self, entries: Sequence[EntryInfo],
-                 submit: Callable[[uuid.UUID, str], str | None],
+                 submit: Callable[[uuid.UUID, str, Answer], None],
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Void a time entry")
@@ -251,8 +265,7 @@ class VoidEntryDialog(QDialog):
         if not reason:
             self.error.show_error("say why the time is removed")
             return
-        refusal = self._submit(uuid.UUID(str(data)), reason)
-        if refusal:
-            self.error.show_error(refusal)
-            return
-        self.accept()
+        self._submit(uuid.UUID(str(data)), reason, self._answered)
+
+    def _answered(self, refusal: str | None) -> None:
+        _answer(self, self.error, refusal)

@@ -63,7 +63,7 @@ from ...queries.timer import (
     Clock,
     EntryInfo,
     TicketInfo,
-    read_ticket,
+    TimerView,
     read_timer,
     recent_entries,
 )
@@ -80,6 +80,8 @@ from ..panel_widgets import (
     show_availability,
 )
 from ..settings import IDLE_MINUTES
+from ..shell.sync_bridge import ReplicaChange
+from ..writer import Outcome, Step
 from .dialogs import ForgottenTimerDialog, TimeEntryDialog, VoidEntryDialog
 from .idle import IdleMonitor, IdlePrompt
 
@@ -168,6 +170,8 @@ class TimerWidget(QWidget):
         self._ticket_id: uuid.UUID | None = None
         self._ticket: TicketInfo | None = None
         self._running: RunningInfo | None = None
+        self._running_ticket: TicketInfo | None = None
+        self._read_generation = 0
         self._user_id: uuid.UUID | None = None
         self._role: Role | None = None
         self._tz = "UTC"
@@ -258,20 +262,58 @@ class TimerWidget(QWidget):
         """Connect the app's "replica changed" signal here (GUI thread only)."""
         self.refresh()
 
+    @Slot(object)
+    def changes_arrived(self, change: ReplicaChange) -> None:
+        """The sync bridge's ``changesArrived``: re-read only when the change can touch what
+        the timer shows (the user's running timer; time entries or hour blocks of the customer
+        shown; the tickets it names; the team's zone; names; a reset), not on every pull of a
+        busy team's queue."""
+        mine = self._user_id in change.person_ids and "running_timers" in change.tables
+        shown = {t for t in (self._ticket_id, self._running.ticket_id if self._running else None)
+                 if t is not None}
+        orgs = {self._customer[0]} if self._customer is not None else set()
+        if (change.everything or change.lookups or bool(shown & change.ticket_ids)
+                or mine or "tenants" in change.tables
+                or bool(orgs & change.organisation_ids)):
+            self.refresh()
+
     def refresh(self) -> None:
         """Re-read the running timer, the selected ticket and today's entries for the
-        customer (a few indexed reads), then redraw."""
+        customer (a few indexed reads) on a worker, then redraw; the answer to the latest
+        request is shown."""
         state = self.replica.state
         self._user_id, self._role = state.user_id, state.role
-        with self.replica.session() as s:
-            view = read_timer(s, user_id=self._user_id, tenant_id=state.tenant_id,
-                              ticket_id=self._ticket_id, now=self._clock())
+        self._read_generation += 1
+        generation, replica = self._read_generation, self.replica
+        user_id, tenant_id, ticket_id = state.user_id, state.tenant_id, self._ticket_id
+        now = self._clock()
+
+        def work() -> TimerView:
+            with replica.session() as s:
+                return read_timer(s, user_id=user_id, tenant_id=tenant_id,
+                                  ticket_id=ticket_id, now=now)
+
+        def done(view: TimerView) -> None:
+            op.deleteLater()
+            if generation == self._read_generation and shiboken6.isValid(self):
+                self._show_view(view)
+
+        def failed(exc: Exception) -> None:
+            op.deleteLater()
+            log.error("reading the timer failed: %s", exc, exc_info=exc)
+
+        op: background.Operation[TimerView] = background.Operation(
+            work, on_success=done, on_failure=failed, parent=self)
+        op.start()
+
+    def _show_view(self, view: TimerView) -> None:
         self._tz, self._running, self._ticket = view.tz, view.running, view.ticket
+        self._running_ticket = view.running_ticket
         self._customer, self._day, self._items = view.customer, view.day, list(view.items)
         self._prepaid = None
         self._prepaid_shown = None
         if self._split_at_escalation():
-            return  # the split refreshed already
+            return  # queued: its outcome refreshes
         self._render_state()
         self.tick()
 
@@ -288,9 +330,8 @@ class TimerWidget(QWidget):
             self.message.show_error(refusal)
             return False
         assert self._ticket is not None
-        ok = self._start_on(self._ticket, self._clock(), "timer started")
-        self.refresh()
-        return ok
+        self._queue(self._start_step(self._ticket, self._clock(), "timer started"))
+        return True
 
     def stop(self) -> bool:
         if self._running is None:
@@ -300,15 +341,13 @@ class TimerWidget(QWidget):
         if now - self._running.started_at > MAX_SPAN:
             self.open_forgotten_timer_dialog(self._running, now)
             return False
-        ok = self._stop_at(self._running, now, "timer stopped")
-        self.refresh()
-        return ok
+        self._queue(self._stop_step(self._running, now, "timer stopped"))
+        return True
 
     def open_forgotten_timer_dialog(self, running: RunningInfo, now: datetime) -> None:
-        def submit(at: datetime) -> str | None:
-            ok = self._stop_at(running, at, "timer stopped at the time you gave")
-            self.refresh()
-            return None if ok else self.message.text()
+        def submit(at: datetime, answer: Callable[[str | None], None]) -> None:
+            self._queue(self._stop_step(running, at, "timer stopped at the time you gave"),
+                        then=lambda outcome: answer(outcome.refusal))
 
         _discard(self.forgotten_dialog)
         dialog = ForgottenTimerDialog(running, now, submit, self)
@@ -325,10 +364,9 @@ class TimerWidget(QWidget):
         assert self._running is not None
         assert self._ticket is not None
         now = self._clock()
-        ok = self._stop_at(self._running, now, None) and self._start_on(
-            self._ticket, now, f"switched to {self._ticket.organisation_name}")
-        self.refresh()
-        return ok
+        self._queue(self._stop_step(self._running, now, None), self._start_step(
+            self._ticket, now, f"switched to {self._ticket.organisation_name}"))
+        return True
 
     # ------------------------------------------------------------------ reading
 
@@ -364,8 +402,20 @@ class TimerWidget(QWidget):
 
     # ------------------------------------------------------------------ mutations
 
-    def _start_on(self, ticket: TicketInfo, at: datetime, done: str | None) -> bool:
-        return self._runner.run(
+    def _queue(self, *steps: Step, then: Callable[[Outcome], None] | None = None) -> None:
+        """Hand ``steps`` to the writer; once applied (or refused, shown inline) ``then`` runs
+        and the timer re-reads."""
+
+        def applied(outcome: Outcome) -> None:
+            if then is not None:
+                then(outcome)
+            self.refresh()
+
+        self._runner.submit(*steps, then=applied)
+
+    @staticmethod
+    def _start_step(ticket: TicketInfo, at: datetime, done: str | None) -> Step:
+        return Step(
             "start_timer",
             {
                 "timer_id": new_id(),
@@ -375,16 +425,17 @@ class TimerWidget(QWidget):
                 # Seed 001: general support is not billable; 1-on-1 time is.
                 "billable": ticket.kind is TicketKind.ONE_ON_ONE,
             },
-            done=done,
-            what="starting the timer",
+            "starting the timer",
+            done,
         )
 
-    def _stop_at(self, running: RunningInfo, at: datetime, done: str | None) -> bool:
-        return self._runner.run(
+    @staticmethod
+    def _stop_step(running: RunningInfo, at: datetime, done: str | None) -> Step:
+        return Step(
             "stop_timer",
             {"timer_id": running.timer_id, "entry_id": new_id(), "ended_at": at},
-            done=done,
-            what="stopping the timer",
+            "stopping the timer",
+            done,
         )
 
     def _split_at_escalation(self) -> bool:
@@ -396,18 +447,15 @@ class TimerWidget(QWidget):
             return False
         if running.timer_id in self._split_tried:
             return False  # tried and refused (shown inline): never loop on it
-        with self.replica.session() as s:
-            ticket = read_ticket(s, running.ticket_id)
+        ticket = self._running_ticket
         if ticket is None or ticket.kind is not TicketKind.ONE_ON_ONE:
             return False
         at = max(ticket.escalated_at or running.started_at, running.started_at)
         at = min(at, self._clock())
         self._split_tried.add(running.timer_id)
-        if self._stop_at(running, at, None):
-            self._start_on(ticket, at, "the ticket escalated to 1-on-1: the timer is billable "
-                           "from the escalation on")
-        self._running = None  # whatever happened, re-read
-        self.refresh()
+        self._queue(self._stop_step(running, at, None), self._start_step(
+            ticket, at, "the ticket escalated to 1-on-1: the timer is billable from the "
+            "escalation on"))
         return True
 
     # ------------------------------------------------------------------ display
@@ -548,22 +596,26 @@ class TimerWidget(QWidget):
         if button is prompt.keep_button:
             self.message.show_info(f"kept the idle {prompt.minutes} minutes")
             return
-        self.refresh()
         running = self._running
         if running is None or running.timer_id != prompt.timer_id:
             self.message.show_error("the timer changed meanwhile; nothing was discarded")
             return
-        with self.replica.session() as s:
-            ticket = read_ticket(s, running.ticket_id)
-        stopped = self._stop_at(running, prompt.idle_start,
-                                f"discarded the idle {prompt.minutes} minutes")
-        if stopped and button is prompt.discard_button:
-            if ticket is not None:
-                self._start_on(ticket, self._clock(),
-                               f"discarded the idle {prompt.minutes} minutes; timing again")
-            else:
+        # The stop names the timer: if it changed since the last read, the writer refuses it
+        # and nothing is discarded.
+        ticket = self._running_ticket
+        steps = [self._stop_step(running, prompt.idle_start,
+                                 f"discarded the idle {prompt.minutes} minutes")]
+        gone = button is prompt.discard_button and ticket is None
+        if button is prompt.discard_button and ticket is not None:
+            steps.append(self._start_step(
+                ticket, self._clock(),
+                f"discarded the idle {prompt.minutes} minutes; timing again"))
+
+        def then(outcome: Outcome) -> None:
+            if outcome.ok and gone:
                 self.message.show_error("the ticket is gone; the timer stays stopped")
-        self.refresh()
+
+        self._queue(*steps, then=then)
 
     # ------------------------------------------------------------------ manual time
 
@@ -576,8 +628,8 @@ class TimerWidget(QWidget):
             self._ticket is not None and self._ticket.organisation_id == org_id) else None
         entries = self.recent_entries()
 
-        def submit(values: dict[str, object]) -> str | None:
-            return self._add_entry(org_id, ticket.ticket_id if ticket else None, values)
+        def submit(values: dict[str, object], answer: Callable[[str | None], None]) -> None:
+            self._add_entry(org_id, ticket.ticket_id if ticket else None, values, answer)
 
         _discard(self.entry_dialog)
         dialog = TimeEntryDialog(
@@ -593,31 +645,26 @@ class TimerWidget(QWidget):
         dialog.open()
 
     def _add_entry(self, org_id: uuid.UUID, ticket_id: uuid.UUID | None,
-                   values: dict[str, object]) -> str | None:
+                   values: dict[str, object], answer: Callable[[str | None], None]) -> None:
         args = {"entry_id": new_id(), "organisation_id": org_id, "ticket_id": ticket_id,
                 **values}
         correcting = values.get("voids_id") is not None
-        ok = self._runner.run(
-            "add_time_entry", args,
-            done="time corrected" if correcting else "time added",
-            what="the correction" if correcting else "the manual time",
-        )
-        self.refresh()
-        return None if ok else self.message.text()
+        self._queue(Step("add_time_entry", args,
+                         "the correction" if correcting else "the manual time",
+                         "time corrected" if correcting else "time added"),
+                    then=lambda outcome: answer(outcome.refusal))
 
     def open_void_dialog(self) -> None:
         if self._customer is None:
             self.message.show_error("select a ticket to void time of its organisation")
             return
 
-        def submit(entry_id: uuid.UUID, reason: str) -> str | None:
-            ok = self._runner.run(
-                "void_time_entry",
-                {"entry_id": new_id(), "voids_id": entry_id, "note": reason},
-                done="the entry was voided", what="voiding the entry",
-            )
-            self.refresh()
-            return None if ok else self.message.text()
+        def submit(entry_id: uuid.UUID, reason: str,
+                   answer: Callable[[str | None], None]) -> None:
+            self._queue(Step("void_time_entry",
+                             {"entry_id": new_id(), "voids_id": entry_id, "note": reason},
+                             "voiding the entry", "the entry was voided"),
+                        then=lambda outcome: answer(outcome.refusal))
 
         _discard(self.void_dialog)
         dialog = VoidEntryDialog(self.recent_entries(), submit, self)
