@@ -567,3 +567,29 @@ def test_the_timer_re_reads_only_for_changes_touching_what_it_shows(
     timer.changes_arrived(ReplicaChange(kinds=frozenset({"reset"}), everything=True))
     assert len(reads) == 4
 
+
+
+def test_the_timer_reads_off_the_gui_thread_and_never_starts_on_the_previous_ticket(
+    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk, panel_clock: FakeClock,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    desk = panel_desk("agent")
+    first = new_ticket(desk, panel_team)  # Globex
+    second = new_ticket(desk, panel_team, subject="Printer on fire")
+    timer = _timer(qtbot, desk, panel_clock, tmp_path)
+    timer.set_current_ticket(first)
+    assert timer.toggle_button.isEnabled()
+    monkeypatch.setattr(background, "SYNCHRONOUS", False)  # the app's way: a worker reads
+
+    timer.set_current_ticket(second)
+    # Until the read arrives, the widget still holds the first ticket: starting now would time
+    # the wrong one, so start says why it waits.
+    assert not timer.toggle_button.isEnabled()
+    assert timer.toggle_button.toolTip() == "The selected ticket is still loading"
+    assert timer.start() is False
+    assert _live_timers(desk.replica) == []
+    qtbot.waitUntil(timer.toggle_button.isEnabled)
+    assert timer.start()
+    qtbot.waitUntil(lambda: timer.running is not None)
+    [row] = _live_timers(desk.replica)
+    assert row.ticket_id == second

@@ -172,6 +172,8 @@ class TimerWidget(QWidget):
         self._running: RunningInfo | None = None
         self._running_ticket: TicketInfo | None = None
         self._read_generation = 0
+        #: The selected ticket the shown figures were read for (the read runs on a worker).
+        self._read_for: uuid.UUID | None = None
         self._user_id: uuid.UUID | None = None
         self._role: Role | None = None
         self._tz = "UTC"
@@ -255,6 +257,7 @@ class TimerWidget(QWidget):
 
     def set_current_ticket(self, ticket_id: uuid.UUID | None) -> None:
         self._ticket_id = ticket_id
+        self._render_state()  # until the read arrives, start and switch say it is loading
         self.refresh()
 
     @Slot(object)
@@ -296,6 +299,7 @@ class TimerWidget(QWidget):
         def done(view: TimerView) -> None:
             op.deleteLater()
             if generation == self._read_generation and shiboken6.isValid(self):
+                self._read_for = ticket_id
                 self._show_view(view)
 
         def failed(exc: Exception) -> None:
@@ -387,6 +391,8 @@ class TimerWidget(QWidget):
         if self._running is not None:
             return (f"a timer is already running on {self._running.organisation_name}: stop "
                     "it first (one running timer per person)")
+        if self._ticket_id != self._read_for:
+            return "the selected ticket is still loading"
         if self._ticket is None:
             return "select a ticket to time its organisation"
         return None
@@ -394,6 +400,8 @@ class TimerWidget(QWidget):
     def _switch_refusal(self) -> str | None:
         if self._running is None:
             return "no timer is running: start one instead"
+        if self._ticket_id != self._read_for:
+            return "the selected ticket is still loading"
         if self._ticket is None:
             return "select the ticket to switch to"
         if self._ticket.ticket_id == self._running.ticket_id:
