@@ -200,7 +200,7 @@ def main() -> None:
             summary[f"{part}_{key}"] = med(part, key)
     for key in ("p50_ms", "p95_ms", "max_ms"):
         base = summary[f"direct_{key}"]
-        summary[f"ratio_{key}"] = round(summary[f"writer_{key}"] / base, 3) if base else None
+        summary[f"ratio_{key}"] = round(summary[f"writer_{key}"] / base, 5) if base else None
     print(json.dumps(summary), flush=True)
 
 
