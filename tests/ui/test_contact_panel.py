@@ -239,24 +239,28 @@ def test_entitlement_counts_the_teams_calendar_year_and_the_review_bonus(
 def test_the_panel_re_reads_only_for_changes_touching_its_ticket(
     qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from agentdesk.ui.contacts import panel as panel_module
+    from agentdesk.ui.contacts.panel import load_contact_view as real
     from agentdesk.ui.shell.sync_bridge import ReplicaChange
 
     desk = panel_desk("coordinator")
     ticket_id = new_ticket(desk, panel_team)  # Ann at Globex
     panel = _panel(qtbot, desk, ticket_id)
     reads: list[uuid.UUID] = []
-    real = panel_module.load_contact_view
 
     def counted(session: Any, ticket: uuid.UUID, *args: Any) -> Any:
         reads.append(ticket)
         return real(session, ticket, *args)
 
-    monkeypatch.setattr(panel_module, "load_contact_view", counted)
+    monkeypatch.setattr("agentdesk.ui.contacts.panel.load_contact_view", counted)
     world = panel_team.world
 
-    def pull(**kw: Any) -> ReplicaChange:
-        return ReplicaChange(kinds=frozenset({"pull"}), **{k: frozenset(v) for k, v in kw.items()})
+    def pull(*, tables: set[str], ticket_ids: set[uuid.UUID] | None = None,
+             organisation_ids: set[uuid.UUID] | None = None,
+             person_ids: set[uuid.UUID] | None = None) -> ReplicaChange:
+        return ReplicaChange(kinds=frozenset({"pull"}), tables=frozenset(tables),
+                             ticket_ids=frozenset(ticket_ids or ()),
+                             organisation_ids=frozenset(organisation_ids or ()),
+                             person_ids=frozenset(person_ids or ()))
 
     panel.changes_arrived(pull(tables={"tickets", "time_entries"}, ticket_ids={uuid.uuid4()},
                                organisation_ids={world.orgs["initech"]}))

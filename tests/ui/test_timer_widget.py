@@ -533,25 +533,29 @@ def test_the_timer_re_reads_only_for_changes_touching_what_it_shows(
     qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk, panel_clock: FakeClock,
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from agentdesk.queries.timer import read_timer as real
     from agentdesk.ui.shell.sync_bridge import ReplicaChange
-    from agentdesk.ui.timer import widget as widget_module
 
     desk = panel_desk("agent")
     ticket_id = new_ticket(desk, panel_team)  # Globex
     timer = _timer(qtbot, desk, panel_clock, tmp_path)
     timer.set_current_ticket(ticket_id)
     reads: list[object] = []
-    real = widget_module.read_timer
 
     def counted(*args: Any, **kw: Any) -> Any:
         reads.append(kw)
         return real(*args, **kw)
 
-    monkeypatch.setattr(widget_module, "read_timer", counted)
+    monkeypatch.setattr("agentdesk.ui.timer.widget.read_timer", counted)
     world = panel_team.world
 
-    def pull(**kw: Any) -> ReplicaChange:
-        return ReplicaChange(kinds=frozenset({"pull"}), **{k: frozenset(v) for k, v in kw.items()})
+    def pull(*, tables: set[str], ticket_ids: set[uuid.UUID] | None = None,
+             organisation_ids: set[uuid.UUID] | None = None,
+             person_ids: set[uuid.UUID] | None = None) -> ReplicaChange:
+        return ReplicaChange(kinds=frozenset({"pull"}), tables=frozenset(tables),
+                             ticket_ids=frozenset(ticket_ids or ()),
+                             organisation_ids=frozenset(organisation_ids or ()),
+                             person_ids=frozenset(person_ids or ()))
 
     # A busy team's pull: other tickets, Initech's time, someone else's timer.
     timer.changes_arrived(pull(
