@@ -149,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
         one_on_one = _open_one_on_one(window)
         if one_on_one is not None:
             show(one_on_one)
+        # The timer reads the ticket on a worker: start once it can.
+        wait(lambda: timer.running is not None or timer.toggle_button.isEnabled(),
+             "the timer to read the ticket")
         if timer.running is None:
             timer.start()
         wait(lambda: timer.running is not None, "the timer")

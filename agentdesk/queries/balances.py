@@ -4,7 +4,7 @@ The ledger replay is bounded by the period asked, not by the data: every read ta
 entries overlapping its window (today's local day; for a balance, the validity of the blocks
 that still matter) and clips them to it (:func:`clipped_work`), so a hostile or ancient entry
 costs no more than an ordinary one. The desktop runs these on a worker thread
-(``ui.timer_widget``); ``bench/balance_bench.py`` measures them on five years of ledger.
+(``ui.timer.widget``); ``bench/balance_bench.py`` measures them on five years of ledger.
 """
 
 from __future__ import annotations

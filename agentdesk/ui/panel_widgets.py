@@ -17,18 +17,19 @@ import html
 import re
 import sys
 import uuid
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import QAbstractButton, QApplication, QLabel, QLineEdit, QWidget
 
 from ..models import Role
-from ..sync.mutators import MutationRejected
-from ..sync.replica import Replica, ReplicaError
+from ..sync.replica import Replica
 from .shown_time import local_text
+from .writer import MutationWriter, Outcome, Step
 
 __all__ = [
     "ElidedLabel",
@@ -188,13 +189,15 @@ class MoneyEdit(QLineEdit):
 
 
 class MutationRunner:
-    """Runs a panel's mutations and keeps track of them until the server has answered.
+    """Sends a panel's mutations through the replica's one writer (:mod:`agentdesk.ui.writer`)
+    and keeps track of them until the server has answered.
 
-    ``run`` applies the mutation to the replica at once (optimistic, offline-safe) and shows a
-    local refusal in the panel's :class:`InlineMessage` instead of raising. The server may
-    still refuse later (a check-and-set conflict, a slot taken meanwhile by another desk); that
-    arrives with a sync pull as a stored rejection, and :meth:`report_server_refusals` shows it
-    in the panel that made the change, once, next to the thing (``context``) it was about.
+    :meth:`submit` queues the mutations and returns at once; when the writer has applied them
+    (optimistic, offline-safe) the panel's ``then`` runs, and a local refusal is shown in the
+    panel's :class:`InlineMessage` instead of raising. The server may still refuse later (a
+    check-and-set conflict, a slot taken meanwhile by another desk); that arrives with a sync
+    pull as a stored rejection, and :meth:`report_server_refusals` shows it in the panel that
+    made the change, once, next to the thing (``context``) it was about.
     """
 
     def __init__(self, replica: Replica, message: InlineMessage) -> None:
@@ -203,23 +206,49 @@ class MutationRunner:
         self._issued: dict[tuple[uuid.UUID, int], tuple[Hashable, str]] = {}
         self._reported: set[tuple[uuid.UUID, int]] = set()
 
+    @property
+    def writer(self) -> MutationWriter:
+        return MutationWriter.of(self.replica)
+
+    def submit(
+        self, *steps: Step, context: Hashable = None,
+        then: Callable[[Outcome], None] | None = None,
+    ) -> None:
+        """Queue ``steps`` (applied in order, stopping at the first refusal) and return at
+        once. The refusal, or the last applied step's ``done``, is shown when the outcome
+        arrives; ``then(outcome)`` runs after that (re-read what changed)."""
+
+        def reply(outcome: Outcome) -> None:
+            self._record(outcome, context)
+            if shiboken6.isValid(self.message):  # the panel may be gone by now
+                self._show(outcome)
+            if then is not None:
+                then(outcome)
+
+        self.writer.submit(steps, reply)
+
     def run(
         self, name: str, args: Mapping[str, Any], *, done: str | None, what: str,
         context: Hashable = None,
     ) -> bool:
-        try:
-            client_id = self.replica.state.client_id
-            mutation_id = self.replica.mutate(name, args)
-        except MutationRejected as exc:
-            self.message.show_error(exc.message)
-            return False
-        except ReplicaError as exc:
-            self.message.show_error(str(exc))
-            return False
-        self._issued[(client_id, mutation_id)] = (context, what)
+        """Apply one mutation through the writer and wait for the answer (for a caller that
+        needs it before going on; :meth:`submit` does not wait)."""
+        outcome = self.writer.apply_now([Step(name, args, what, done)])
+        self._record(outcome, context)
+        self._show(outcome)
+        return outcome.ok
+
+    def _record(self, outcome: Outcome, context: Hashable) -> None:
+        for key, step in zip(outcome.applied, outcome.steps, strict=False):
+            self._issued[key] = (context, step.what)
+
+    def _show(self, outcome: Outcome) -> None:
+        if outcome.refusal is not None:
+            self.message.show_error(outcome.refusal)
+            return
+        done = [s.done for s in outcome.steps if s.done]
         if done:
-            self.message.show_info(done)
-        return True
+            self.message.show_info(done[-1])
 
     def report_server_refusals(self, context: Hashable = None) -> list[str]:
         """Show the server's refusals of changes made here about ``context`` (not yet shown);

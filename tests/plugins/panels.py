@@ -109,3 +109,21 @@ def quiet_past(span: timedelta, tz: str = TEAM_TZ) -> datetime:
 def panel_clock() -> FakeClock:
     """A clock 90 minutes before now (same team day), for timelines of up to 85 minutes."""
     return FakeClock(quiet_past(timedelta(minutes=90)))
+
+
+@pytest.fixture
+def inline_writer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The replica's writer (agentdesk.ui.writer) applies each request inline, on the thread
+    that made it, so a test asserts a click's effect right after the click."""
+    from agentdesk.ui import writer
+
+    monkeypatch.setattr(writer, "SYNCHRONOUS", True)
+
+
+@pytest.fixture
+def inline_background(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Background operations (agentdesk.ui.background: the panels' and the timer's reads) run
+    inline, so a test asserts what a panel shows right after asking it to show something."""
+    from agentdesk.ui import background
+
+    monkeypatch.setattr(background, "SYNCHRONOUS", True)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QLabel, QMessageBox
 from pytestqt.qtbot import QtBot
@@ -95,6 +96,7 @@ def test_demo_history_reads_right_for_every_event_kind(qtbot: QtBot, shell_app: 
                 assert item.title.startswith("Extra charges apply"), item
 
 
+@pytest.mark.usefixtures("inline_background")
 def test_a_switched_out_requester_is_not_helped_and_redirect_is_the_next_step(
     qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk
 ) -> None:
@@ -238,6 +240,7 @@ def test_local_mode_signs_in_as_any_demo_user_and_never_saves_its_address(
         again.quit()
 
 
+@pytest.mark.usefixtures("inline_background")
 def test_loading_not_a_verdict_until_the_lookup_rows_arrive(
     qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk
 ) -> None:

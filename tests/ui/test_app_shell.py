@@ -171,9 +171,12 @@ def test_keyboard(qtbot: QtBot, lead_window: Opened) -> None:
     timer = window.timer_widget
     assert timer is not None
     qtbot.waitUntil(lambda: lead_window.view.current_ticket_id() == first)
+    qtbot.waitUntil(timer.toggle_button.isEnabled)  # the timer reads the ticket on a worker
     qtbot.keyClick(table, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: timer.running is not None)
     assert timer.running is not None
     qtbot.keyClick(table, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: timer.running is None)
     assert timer.running is None
     # Settings has a shortcut even where the platform defines no "Preferences" key.
     assert not window.settings_action.shortcut().isEmpty()

@@ -178,6 +178,8 @@ def test_local_mode_drives_a_demo_ticket_from_new_to_resolved(
     assert "not triaged yet" in panel.fields["tier"].text()
     assert "✔ validated contact" in panel.fields["requester"].text()
     assert window.contact_panel is not None
+    contacts = window.contact_panel
+    qtbot.waitUntil(lambda: contacts.view is not None, timeout=STEP_TIMEOUT)  # read on a worker
     assert window.contact_panel.view is not None
 
     # ---------------------------------------------------------------- 1. triage (tier + level)

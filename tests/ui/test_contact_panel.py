@@ -5,18 +5,27 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 from sqlalchemy import select
 
 from agentdesk.models import Contact, EventKind, Organisation, Ticket, TicketEvent, TicketStatus
 from agentdesk.models.versioning import enable_stamping
+from agentdesk.ui import background
 from agentdesk.ui.contacts.panel import ContactPanel
 from agentdesk.ui.ticket.panel import TicketPanel
 from tests.plugins.live_team import Desk, Team, ticket_args
 from tests.plugins.panels import TEAM_TZ, FakeClock, PanelDesk, new_ticket
+
+
+@pytest.fixture(autouse=True)
+def _inline_background(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The panel reads on a background operation; here it runs inline."""
+    monkeypatch.setattr(background, "SYNCHRONOUS", True)
 
 
 def _panel(qtbot: QtBot, desk: Desk, ticket_id: uuid.UUID, **kw: object) -> ContactPanel:
@@ -225,3 +234,43 @@ def test_entitlement_counts_the_teams_calendar_year_and_the_review_bonus(
     clock.now = datetime(2027, 1, 2, 12, 0, tzinfo=UTC)  # a new year: nothing used yet
     panel.refresh()
     assert panel.fields["conversations"].text() == "0 of 10 used in 2027 (10 left)"
+
+
+def test_the_panel_re_reads_only_for_changes_touching_its_ticket(
+    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentdesk.ui.contacts.panel import load_contact_view as real
+    from agentdesk.ui.shell.sync_bridge import ReplicaChange
+
+    desk = panel_desk("coordinator")
+    ticket_id = new_ticket(desk, panel_team)  # Ann at Globex
+    panel = _panel(qtbot, desk, ticket_id)
+    reads: list[uuid.UUID] = []
+
+    def counted(session: Any, ticket: uuid.UUID, *args: Any) -> Any:
+        reads.append(ticket)
+        return real(session, ticket, *args)
+
+    monkeypatch.setattr("agentdesk.ui.contacts.panel.load_contact_view", counted)
+    world = panel_team.world
+
+    def pull(*, tables: set[str], ticket_ids: set[uuid.UUID] | None = None,
+             organisation_ids: set[uuid.UUID] | None = None,
+             person_ids: set[uuid.UUID] | None = None) -> ReplicaChange:
+        return ReplicaChange(kinds=frozenset({"pull"}), tables=frozenset(tables),
+                             ticket_ids=frozenset(ticket_ids or ()),
+                             organisation_ids=frozenset(organisation_ids or ()),
+                             person_ids=frozenset(person_ids or ()))
+
+    panel.changes_arrived(pull(tables={"tickets", "time_entries"}, ticket_ids={uuid.uuid4()},
+                               organisation_ids={world.orgs["initech"]}))
+    assert reads == [], "another organisation's tickets and time"
+    panel.changes_arrived(pull(tables={"tickets"}, ticket_ids={uuid.uuid4()},
+                               organisation_ids={world.orgs["globex"]}))
+    assert reads == [ticket_id], "a new Globex ticket changes the year's conversations"
+    panel.changes_arrived(pull(tables={"ticket_events"}, ticket_ids={ticket_id}))
+    assert reads == [ticket_id] * 2
+    panel.changes_arrived(ReplicaChange(kinds=frozenset({"pull"}), tables=frozenset({"contacts"}),
+                                        lookups=True))
+    assert reads == [ticket_id] * 3
+

@@ -101,6 +101,8 @@ def test_local_mode_starts_signs_in_and_shows_the_queue(
     qtbot.waitUntil(lambda: window.ticket_panel is not None
                     and window.ticket_panel.ticket_id == ticket)
     assert window.contact_panel is not None
+    contacts = window.contact_panel
+    qtbot.waitUntil(lambda: contacts.view is not None)  # read on a worker
     assert window.contact_panel.view is not None
 
 

@@ -59,6 +59,7 @@ def hostile(panel_team: Team, panel_desk: PanelDesk) -> tuple[Desk, uuid.UUID]:
     return desk, uuid.UUID(args["ticket_id"])
 
 
+@pytest.mark.usefixtures("inline_background")
 def test_hostile_text_shows_literally_in_the_ticket_and_contact_panels(
     qtbot: QtBot, hostile: tuple[Desk, uuid.UUID]
 ) -> None:

@@ -192,6 +192,26 @@ def test_change_of_a_page_and_of_mutations() -> None:
     assert not change.merged(mutations).empty
 
 
+def test_a_change_names_the_organisations_and_people_of_its_rows() -> None:
+    """The contact panel and the timer re-read only for their own customer and person."""
+    org, person, other_org = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    page = PullResponse(cursor=5, has_more=False, last_mutation_id=0, rejections=[], changes=[
+        Change(table="time_entries", id=uuid.uuid4(), version=3, deleted=False,
+               values={"organisation_id": str(org), "person_id": str(person)}),
+        Change(table="running_timers", id=uuid.uuid4(), version=4, deleted=True,
+               values={"organisation_id": str(other_org), "person_id": str(person)}),
+        Change(table="plans", id=uuid.uuid4(), version=5, deleted=False, values={}),
+    ])
+    change = change_of_page(page)
+    assert change.organisation_ids == {org, other_org}
+    assert change.person_ids == {person}
+    mine = change_of_mutations([Mutation(id=1, name="add_time_entry", args={
+        "organisation_id": str(org), "entry_id": str(uuid.uuid4())})])
+    assert mine.organisation_ids == {org}
+    assert (change.merged(mine).organisation_ids, change.merged(mine).person_ids) == (
+        frozenset({org, other_org}), frozenset({person}))
+
+
 def test_a_paged_pull_names_each_ticket_once_it_is_committed(
     qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk,
 ) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import shiboken6
@@ -25,7 +26,8 @@ from agentdesk.sync.replica import Replica
 from agentdesk.ui import background
 from agentdesk.ui.panel_widgets import local_text
 from agentdesk.ui.settings import IDLE_MINUTES
-from agentdesk.ui.timer.widget import TimerTray, TimerWidget, entry_problem
+from agentdesk.ui.timer.tray import TimerTray
+from agentdesk.ui.timer.widget import TimerWidget
 from tests.plugins.live_team import Desk, Team
 from tests.plugins.panels import FakeClock, PanelDesk, new_ticket
 
@@ -316,14 +318,6 @@ def test_manual_time_corrections_and_today_raw_versus_billed(
     assert voided == {five.id, thirty.id}
 
 
-def test_entry_problems_in_words() -> None:
-    now = datetime.fromisoformat("2026-03-03T15:00:00+00:00")
-    hour = timedelta(hours=1)
-    assert entry_problem(now - hour, now, now) is None
-    assert entry_problem(now + hour, now + 2 * hour, now) == (
-        "The start is in the future: record time once it has been worked.")
-
-
 def test_idle_time_can_be_kept_or_discarded(
     qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk, panel_clock: FakeClock,
     tmp_path: Path
@@ -486,7 +480,8 @@ def test_the_prepaid_balance_and_what_expires_next(
 
 def test_prepaid_text_when_every_block_expired_or_is_used_up() -> None:
     from agentdesk.policy import billing
-    from agentdesk.ui.timer.widget import Prepaid, prepaid_text
+    from agentdesk.queries.balances import Prepaid
+    from agentdesk.ui.timer.widget import prepaid_text
 
     org = uuid.uuid4()
     when = datetime(2026, 9, 1, 12, 0, tzinfo=UTC)
@@ -532,3 +527,73 @@ def test_a_timer_left_running_for_days_stops_at_the_time_the_person_gives(
     assert entry.started_at == t0
     assert entry.ended_at == dialog.ended_at()
     assert timedelta(hours=4, minutes=59) < entry.ended_at - t0 <= timedelta(hours=5)
+
+
+def test_the_timer_re_reads_only_for_changes_touching_what_it_shows(
+    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk, panel_clock: FakeClock,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentdesk.queries.timer import read_timer as real
+    from agentdesk.ui.shell.sync_bridge import ReplicaChange
+
+    desk = panel_desk("agent")
+    ticket_id = new_ticket(desk, panel_team)  # Globex
+    timer = _timer(qtbot, desk, panel_clock, tmp_path)
+    timer.set_current_ticket(ticket_id)
+    reads: list[object] = []
+
+    def counted(*args: Any, **kw: Any) -> Any:
+        reads.append(kw)
+        return real(*args, **kw)
+
+    monkeypatch.setattr("agentdesk.ui.timer.widget.read_timer", counted)
+    world = panel_team.world
+
+    def pull(*, tables: set[str], ticket_ids: set[uuid.UUID] | None = None,
+             organisation_ids: set[uuid.UUID] | None = None,
+             person_ids: set[uuid.UUID] | None = None) -> ReplicaChange:
+        return ReplicaChange(kinds=frozenset({"pull"}), tables=frozenset(tables),
+                             ticket_ids=frozenset(ticket_ids or ()),
+                             organisation_ids=frozenset(organisation_ids or ()),
+                             person_ids=frozenset(person_ids or ()))
+
+    # A busy team's pull: other tickets, Initech's time, someone else's timer.
+    timer.changes_arrived(pull(
+        tables={"tickets", "time_entries", "running_timers"}, ticket_ids={uuid.uuid4()},
+        organisation_ids={world.orgs["initech"]}, person_ids={world.users["coordinator"]}))
+    assert reads == []
+    timer.changes_arrived(pull(tables={"time_entries"}, organisation_ids={world.orgs["globex"]}))
+    assert len(reads) == 1, "time of the customer shown"
+    timer.changes_arrived(pull(tables={"running_timers"}, person_ids={desk.user_id}))
+    assert len(reads) == 2, "the user's own timer (started on another desktop)"
+    timer.changes_arrived(pull(tables={"tickets"}, ticket_ids={ticket_id}))
+    assert len(reads) == 3, "the selected ticket (escalated, say)"
+    timer.changes_arrived(ReplicaChange(kinds=frozenset({"reset"}), everything=True))
+    assert len(reads) == 4
+
+
+
+def test_the_timer_reads_off_the_gui_thread_and_never_starts_on_the_previous_ticket(
+    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk, panel_clock: FakeClock,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    desk = panel_desk("agent")
+    first = new_ticket(desk, panel_team)  # Globex
+    second = new_ticket(desk, panel_team, subject="Printer on fire")
+    timer = _timer(qtbot, desk, panel_clock, tmp_path)
+    timer.set_current_ticket(first)
+    assert timer.toggle_button.isEnabled()
+    monkeypatch.setattr(background, "SYNCHRONOUS", False)  # the app's way: a worker reads
+
+    timer.set_current_ticket(second)
+    # Until the read arrives, the widget still holds the first ticket: starting now would time
+    # the wrong one, so start says why it waits.
+    assert not timer.toggle_button.isEnabled()
+    assert timer.toggle_button.toolTip() == "The selected ticket is still loading"
+    assert timer.start() is False
+    assert _live_timers(desk.replica) == []
+    qtbot.waitUntil(timer.toggle_button.isEnabled)
+    assert timer.start()
+    qtbot.waitUntil(lambda: timer.running is not None)
+    [row] = _live_timers(desk.replica)
+    assert row.ticket_id == second

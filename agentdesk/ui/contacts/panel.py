@@ -20,11 +20,13 @@ disabled with the rules' own sentence (``ContactRefused.message``) as its toolti
 from __future__ import annotations
 
 import html
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+import shiboken6
 from PySide6.QtCore import QEvent, Qt, Slot
 from PySide6.QtGui import QFont, QPalette
 from PySide6.QtWidgets import (
@@ -51,6 +53,7 @@ from ...policy.plans import SupportPlan
 from ...policy.zones import zone_or_utc
 from ...queries.conversations import conversations_in_year
 from ...sync.replica import Replica
+from .. import background
 from ..panel_widgets import (
     InlineMessage,
     MutationRunner,
@@ -60,6 +63,10 @@ from ..panel_widgets import (
     rich_label,
     show_availability,
 )
+from ..shell.sync_bridge import ReplicaChange
+from ..writer import Outcome, Step
+
+log = logging.getLogger(__name__)
 
 __all__ = ["ContactPanel", "ContactView", "load_contact_view"]
 
@@ -255,6 +262,7 @@ class ContactPanel(QWidget):
         self.confirm_box: QMessageBox | None = None
         self._build()
         self._runner = MutationRunner(replica, self.message)
+        self._generation = 0
         self.refresh()
 
     def _build(self) -> None:
@@ -344,19 +352,54 @@ class ContactPanel(QWidget):
         """Connect the app's "replica changed" signal here (GUI thread only)."""
         self.refresh()
 
+    @Slot(object)
+    def changes_arrived(self, change: ReplicaChange) -> None:
+        """The sync bridge's ``changesArrived``: re-read only when the change can touch the
+        ticket shown (its row; its organisation's tickets, which the year's conversations
+        count; contacts, organisations and plans; the team's zone; a reset), not on every
+        pull of a busy team's queue."""
+        if self._ticket_id is None:
+            return
+        view = self._view
+        if (change.everything or change.lookups or self._ticket_id in change.ticket_ids
+                or "tenants" in change.tables or view is None
+                or view.organisation_id in change.organisation_ids):
+            self.refresh()
+
     def refresh(self) -> None:
-        view = None
-        problem = None
-        if self._ticket_id is not None:
-            tenant_id = self.replica.state.tenant_id
+        """Re-read the shown ticket's contact picture on a worker (the year's conversation
+        count is the heaviest part), then render; the answer to the latest request is shown."""
+        self._generation += 1
+        generation, ticket_id = self._generation, self._ticket_id
+        if ticket_id is None:
+            self._show(None, None)
+            return
+        replica, now, tenant_id = self.replica, self._clock(), self.replica.state.tenant_id
+
+        def work() -> tuple[ContactView | None, str | None]:
             try:
-                with self.replica.session() as s:
-                    view = load_contact_view(s, self._ticket_id, self._clock(), tenant_id)
+                with replica.session() as s:
+                    return load_contact_view(s, ticket_id, now, tenant_id), None
             except ContactDataError as exc:
-                problem = f"The organisation's data cannot be checked: {exc}"
+                return None, f"The organisation's data cannot be checked: {exc}"
             except ContactDataLoading as exc:
-                problem = (f"Loading the ticket's {exc}… Validation and entitlement are shown "
-                           "once they have arrived.")
+                return None, (f"Loading the ticket's {exc}… Validation and entitlement are "
+                              "shown once they have arrived.")
+
+        def done(result: tuple[ContactView | None, str | None]) -> None:
+            op.deleteLater()
+            if generation == self._generation and shiboken6.isValid(self):
+                self._show(*result)
+
+        def failed(exc: Exception) -> None:
+            op.deleteLater()
+            log.error("reading the contact panel failed: %s", exc, exc_info=exc)
+
+        op: background.Operation[tuple[ContactView | None, str | None]] = background.Operation(
+            work, on_success=done, on_failure=failed, parent=self)
+        op.start()
+
+    def _show(self, view: ContactView | None, problem: str | None) -> None:
         self._view = view
         self.body.setVisible(view is not None)
         self.placeholder.setVisible(view is None)
@@ -496,9 +539,15 @@ class ContactPanel(QWidget):
     # ------------------------------------------------------------------ actions
 
     def _run(self, name: str, args: dict[str, object], done: str, what: str) -> None:
+        """Queue the mutation with the replica's writer; re-read once it was applied."""
         assert self._view is not None
-        if self._runner.run(name, args, done=done, what=what, context=self._view.ticket_id):
-            self.refresh()
+
+        def applied(outcome: Outcome) -> None:
+            if outcome.ok:
+                self.refresh()
+
+        self._runner.submit(Step(name, args, what, done), context=self._view.ticket_id,
+                            then=applied)
 
     def _refused(self, refusal: str | None) -> bool:
         if refusal is not None:

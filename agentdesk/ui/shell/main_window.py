@@ -49,7 +49,9 @@ from ..queue.view import QueueView
 from ..shown_time import set_display_zone
 from ..theme import app_icon
 from ..ticket.panel import TicketPanel
-from ..timer.widget import TimerTray, TimerWidget
+from ..timer.tray import TimerTray
+from ..timer.widget import TimerWidget
+from ..writer import MutationWriter
 from .my_day import MyDayLabel
 from .notifications import Notifier
 from .settings_dialog import SettingsDialog
@@ -101,6 +103,7 @@ class Workspace:
         return self.client.base_url
 
     def close(self) -> None:
+        MutationWriter.close_for(self.replica)  # clicks already queued are applied first
         self.client.close()
         self.replica.close()
 
@@ -423,8 +426,8 @@ class MainWindow(QMainWindow):
         bridge.statusChanged.connect(self._status_changed)
         bridge.changesArrived.connect(self._replica_changed)
         bridge.changesArrived.connect(self.ticket_panel.changes_arrived)
-        bridge.replicaChanged.connect(self.contact_panel.replica_changed)
-        bridge.replicaChanged.connect(self.timer_widget.replica_changed)
+        bridge.changesArrived.connect(self.contact_panel.changes_arrived)
+        bridge.changesArrived.connect(self.timer_widget.changes_arrived)
         bridge.rejectionsArrived.connect(self.status_bar.add_rejections)
         self.workbench = ConsultantWorkbench(replica)
         self.workbench_dock.setWidget(self.workbench)
@@ -469,6 +472,9 @@ class MainWindow(QMainWindow):
         dashboard.detach(self)
         admin.detach(self)
         outbox.detach(self)
+        # Every click already queued is applied (into the outbox) before anything stops; the
+        # writer waits for the replica's write lock at most, never for the network.
+        MutationWriter.close_for(self.workspace.replica)
         bridge, self.bridge = self.bridge, None
         if bridge is not None:
             bridge.stop(timeout)

@@ -54,6 +54,10 @@ class ReplicaChange:
     #: Tables with rows in the pulled pages (empty for a local mutation).
     tables: frozenset[str] = frozenset()
     ticket_ids: frozenset[uuid.UUID] = frozenset()
+    #: The organisations and people named by the changed rows (``organisation_id``,
+    #: ``person_id``): the contact panel and the timer re-read only for their own.
+    organisation_ids: frozenset[uuid.UUID] = frozenset()
+    person_ids: frozenset[uuid.UUID] = frozenset()
     #: Plans, calendars, organisations, contacts or users changed.
     lookups: bool = False
     #: The replica started over (a reset): everything must be re-read.
@@ -64,6 +68,8 @@ class ReplicaChange:
             kinds=self.kinds | other.kinds,
             tables=self.tables | other.tables,
             ticket_ids=self.ticket_ids | other.ticket_ids,
+            organisation_ids=self.organisation_ids | other.organisation_ids,
+            person_ids=self.person_ids | other.person_ids,
             lookups=self.lookups or other.lookups,
             everything=self.everything or other.everything,
         )
@@ -87,22 +93,35 @@ def _uuid(raw: Any) -> uuid.UUID | None:
 def change_of_mutations(mutations: Iterable[Mutation]) -> ReplicaChange:
     """The tickets (and lookups) some local mutations touch, from their arguments."""
     tickets: set[uuid.UUID] = set()
+    orgs: set[uuid.UUID] = set()
     lookups = False
     for m in mutations:
         ticket_id = _uuid(m.args.get("ticket_id"))
         if ticket_id is not None:
             tickets.add(ticket_id)
+        org_id = _uuid(m.args.get("organisation_id"))
+        if org_id is not None:
+            orgs.add(org_id)
         if m.name in CONTACT_MUTATIONS:
             lookups = True
-    return ReplicaChange(ticket_ids=frozenset(tickets), lookups=lookups)
+    return ReplicaChange(ticket_ids=frozenset(tickets), organisation_ids=frozenset(orgs),
+                         lookups=lookups)
 
 
 def _change_of_rows(changes: Iterable[Change], *, reset: bool) -> ReplicaChange:
     tickets: set[uuid.UUID] = set()
     tables: set[str] = set()
+    orgs: set[uuid.UUID] = set()
+    people: set[uuid.UUID] = set()
     lookups = False
     for change in changes:
         tables.add(change.table)
+        org_id = _uuid(change.values.get("organisation_id"))
+        if org_id is not None:
+            orgs.add(org_id)
+        person_id = _uuid(change.values.get("person_id"))
+        if person_id is not None:
+            people.add(person_id)
         if change.table == "tickets":
             tickets.add(change.id)
         elif change.table in TICKET_CHILD_TABLES:
@@ -112,6 +131,7 @@ def _change_of_rows(changes: Iterable[Change], *, reset: bool) -> ReplicaChange:
         elif change.table in LOOKUP_TABLES:
             lookups = True
     return ReplicaChange(tables=frozenset(tables), ticket_ids=frozenset(tickets),
+                         organisation_ids=frozenset(orgs), person_ids=frozenset(people),
                          lookups=lookups, everything=reset)
 
 

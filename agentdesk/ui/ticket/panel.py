@@ -66,6 +66,7 @@ from ..panel_widgets import (
 from ..shell.sync_bridge import ReplicaChange
 from ..shown_time import ago_text
 from ..sla_display import LOADING, due_text, sla_colour, sla_text, sla_tooltip
+from ..writer import Outcome, Step
 from .view import (
     TRIAGE_REQUEST,
     Action,
@@ -809,14 +810,21 @@ class TicketPanel(QWidget):
 
     # ------------------------------------------------------------------ mutations
 
-    def _mutate(self, name: str, args: dict[str, Any], done: str, what: str) -> bool:
-        """Run one mutation on the replica; a local refusal is shown inline, never raised."""
+    def _mutate(self, name: str, args: dict[str, Any], done: str, what: str,
+                then: Callable[[], None] | None = None) -> None:
+        """Queue one mutation with the replica's writer and return at once; once applied,
+        ``then`` runs and the panel re-reads. A local refusal is shown inline, never raised."""
         if self._view is None:
-            return False
-        if not self._runner.run(name, args, done=done, what=what, context=self._view.id):
-            return False
-        self.refresh(inline=True)
-        return True
+            return
+
+        def applied(outcome: Outcome) -> None:
+            if not outcome.ok:
+                return
+            if then is not None:
+                then()
+            self.refresh()
+
+        self._runner.submit(Step(name, args, what, done), context=self._view.id, then=applied)
 
     def _refuse_if(self, action: Action) -> bool:
         refusal = self._refusals()[action]
@@ -996,16 +1004,23 @@ class TicketPanel(QWidget):
             return
         ticket_id = self._view.id
         self._history_to_end = True  # what was just sent is what the agent wants to see
-        if self._mutate(
+
+        def sent() -> None:
+            """Clear the composer, unless the agent moved on to another ticket meanwhile (that
+            draft is theirs) or typed on (their new text stays)."""
+            self._drafts.pop(ticket_id, None)
+            if self._ticket_id == ticket_id and self.composer.toPlainText().strip() == body:
+                self.composer.clear()
+
+        self._mutate(
             "add_note",
             {"ticket_id": ticket_id, "body": body, "kind": "reply" if reply else "note"},
             ("reply sent" if self._online else
              "reply queued: it is sent when this desktop is back online") if reply
             else "note added",
             "the reply" if reply else "the note",
-        ):
-            self.composer.clear()
-            self._drafts.pop(ticket_id, None)
+            then=sent,
+        )
 
 
 def _caption(text: str) -> QLabel:

@@ -18,11 +18,10 @@ billed minutes for the customer, with :func:`agentdesk.policy.billing.bill_days`
 customer's time entries of the team's local day (voided entries left out) plus the running
 timer as a provisional item, and "next 30-min increment in mm:ss" from the same bill.
 
-Manual time: :class:`TimeEntryDialog` adds an entry or a correction (a new entry voiding the
-old one); :class:`VoidEntryDialog` removes one with a reason. Idle time: an application-wide
-event filter (:class:`IdleMonitor`) records the last keyboard or mouse input; after
-``IDLE_MINUTES`` without any, :class:`IdlePrompt` offers to keep the idle stretch or discard
-it (stop the timer when idleness began, and start again now or stay stopped).
+The reads are :mod:`agentdesk.queries.timer` (the running timer, the ticket, today's work) and
+:mod:`agentdesk.queries.balances` (today's bill, the prepaid balance). Manual time, corrections,
+voids and a forgotten timer's end are dialogs (:mod:`.dialogs`); idle time is :mod:`.idle`; the
+tray menu is :mod:`.tray`.
 
 The clock is injectable (``clock=``) so tests move time instead of sleeping.
 """
@@ -31,63 +30,42 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
 
 import shiboken6
-from PySide6.QtCore import QDateTime, QEvent, QObject, QSettings, Qt, QTimer, Slot
-from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPalette, QPixmap
+from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Slot
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QAbstractButton,
     QApplication,
-    QCheckBox,
-    QComboBox,
-    QDateTimeEdit,
-    QDialog,
-    QDialogButtonBox,
-    QFormLayout,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QMenu,
-    QMessageBox,
     QPushButton,
-    QSystemTrayIcon,
     QToolButton,
-    QVBoxLayout,
     QWidget,
 )
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from ...models import (
-    Organisation,
-    Role,
-    RunningTimer,
-    Tenant,
-    Ticket,
-    TicketKind,
-    TimeKind,
-    new_id,
-    utcnow,
-)
+from ...models import Role, TicketKind, new_id, utcnow
 from ...policy import billing
-from ...policy.billing import (
-    WorkItem,
-)
+from ...policy.billing import WorkItem
 from ...queries.balances import (
     Prepaid,
     PrepaidFigures,
     RunningInfo,
     TodayTotals,
-    clipped_work,
-    day_bounds,
-    live_entries,
     prepaid_figures,
     today_totals,
-    valid_zone,
     zone_of,
+)
+from ...queries.timer import (
+    Clock,
+    EntryInfo,
+    TicketInfo,
+    TimerView,
+    read_timer,
+    recent_entries,
 )
 from ...sync.bounds import MAX_SPAN
 from ...sync.mutators import TIMEKEEPERS
@@ -99,75 +77,18 @@ from ..panel_widgets import (
     InlineMessage,
     MutationRunner,
     local_text,
-    plain_label,
     plain_tooltip,
     show_availability,
-    tray_text,
 )
 from ..settings import IDLE_MINUTES
-from ..shown_time import to_local
+from ..shell.sync_bridge import ReplicaChange
+from ..writer import Outcome, Step
+from .dialogs import ForgottenTimerDialog, TimeEntryDialog, VoidEntryDialog
+from .idle import IdleMonitor, IdlePrompt
 
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "IdleMonitor",
-    "IdlePrompt",
-    "Prepaid",
-    "RunningInfo",
-    "TimeEntryDialog",
-    "TimerTray",
-    "TimerWidget",
-    "TodayTotals",
-    "VoidEntryDialog",
-    "elapsed_text",
-    "entry_problem",
-    "today_totals",
-]
-
-Clock = Callable[[], datetime]
-
-#: How far back the correction and void dialogs list entries.
-RECENT_ENTRIES = timedelta(days=30)
-
-
-# --------------------------------------------------------------------------------- data
-
-
-@dataclass(frozen=True)
-class TicketInfo:
-    """The selected ticket, as far as the timer cares."""
-
-    ticket_id: uuid.UUID
-    subject: str
-    organisation_id: uuid.UUID
-    organisation_name: str
-    kind: TicketKind
-    escalated_at: datetime | None
-
-
-@dataclass(frozen=True)
-class EntryInfo:
-    """A time entry that can still be corrected or voided (not voided yet)."""
-
-    entry_id: uuid.UUID
-    organisation_id: uuid.UUID
-    ticket_id: uuid.UUID | None
-    person_id: uuid.UUID
-    kind: TimeKind
-    started_at: datetime
-    ended_at: datetime
-    billable: bool
-    note: str
-
-    def label(self) -> str:
-        minutes = int((self.ended_at - self.started_at).total_seconds() // 60)
-        end = to_local(self.ended_at)
-        text = f"{local_text(self.started_at)} to {end:%H:%M} ({minutes} min)"
-        if not self.billable:
-            text += ", not billable"
-        if self.note:
-            text += f": {self.note[:40]}"
-        return text
+__all__ = ["TimerWidget", "elapsed_text", "prepaid_text"]
 
 
 def elapsed_text(elapsed: timedelta) -> str:
@@ -230,289 +151,6 @@ def prepaid_text(prepaid: Prepaid | None, left: billing.Balance | None) -> tuple
     return text, "\n".join([*lines, rule])
 
 
-def entry_problem(start: datetime, end: datetime, now: datetime) -> str | None:
-    """What is wrong with a manual time entry, in words (None: nothing)."""
-    if end < start:
-        return "The end is before the start."
-    if end == start:
-        return "The entry is empty: the end equals the start."
-    if start > now:
-        return "The start is in the future: record time once it has been worked."
-    if end > now:
-        return "The end is in the future: record time once it has been worked."
-    return None
-
-
-# --------------------------------------------------------------------------------- idle
-
-
-class IdleMonitor(QObject):
-    """Records when the agent last used the keyboard or mouse anywhere in the application
-    (an application-wide event filter; it only reads the event type and never consumes)."""
-
-    _INPUT = frozenset({
-        QEvent.Type.KeyPress,
-        QEvent.Type.MouseButtonPress,
-        QEvent.Type.MouseMove,
-        QEvent.Type.Wheel,
-        QEvent.Type.TouchBegin,
-    })
-
-    def __init__(self, clock: Clock, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._clock = clock
-        self.last_input = clock()
-
-    def note_input(self) -> None:
-        self.last_input = self._clock()
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() in self._INPUT:
-            self.last_input = self._clock()
-        return False
-
-
-class IdlePrompt(QMessageBox):
-    """"You have been idle N minutes": keep the time, or discard it (and go on, or stop)."""
-
-    def __init__(self, idle_start: datetime, minutes: int, timer_id: uuid.UUID,
-                 parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.idle_start = idle_start
-        self.timer_id = timer_id
-        self.minutes = minutes
-        self.setIcon(QMessageBox.Icon.Question)
-        self.setWindowTitle("Still working?")
-        self.setText(f"No keyboard or mouse input for {minutes} minutes "
-                     f"(since {to_local(idle_start):%H:%M}). The timer kept running.")
-        self.keep_button = self.addButton("Keep", QMessageBox.ButtonRole.AcceptRole)
-        self.discard_button = self.addButton(
-            f"Discard the idle {minutes} minutes", QMessageBox.ButtonRole.DestructiveRole)
-        self.discard_stop_button = self.addButton(
-            f"Discard the idle {minutes} minutes and stop", QMessageBox.ButtonRole.RejectRole)
-        self.setDefaultButton(self.keep_button)
-
-
-# --------------------------------------------------------------------------------- dialogs
-
-
-class TimeEntryDialog(QDialog):
-    """Add time by hand, or correct an entry (the correction replaces it: the old entry is
-    voided by reference, never edited). ``submit`` runs the mutation and returns a refusal
-    to show, or None when it was recorded."""
-
-    def __init__(
-        self,
-        *,
-        organisation_name: str,
-        ticket_subject: str | None,
-        entries: Sequence[EntryInfo],
-        billable_default: bool,
-        clock: Clock,
-        submit: Callable[[dict[str, object]], str | None],
-        parent: QWidget | None = None,
-    ) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Add or correct time")
-        self._clock = clock
-        self._submit = submit
-        self._entries = {str(e.entry_id): e for e in entries}
-        self.replaces_combo = QComboBox()
-        self.replaces_combo.addItem("— nothing: this is new time —", None)
-        for e in entries:
-            self.replaces_combo.addItem(e.label(), str(e.entry_id))
-        self.replaces_combo.currentIndexChanged.connect(self._replaces_changed)
-        now = clock()
-        self.start_edit = self._datetime_edit(now - timedelta(minutes=30))
-        self.end_edit = self._datetime_edit(now)
-        self.billable_check = QCheckBox("Billable (1-on-1 tech support)")
-        self.billable_check.setChecked(billable_default)
-        self.note_edit = QLineEdit()
-        self.note_edit.setMaxLength(2000)
-        self.error = InlineMessage()
-        form = QFormLayout()
-        form.addRow("Customer:", plain_label(organisation_name))
-        if ticket_subject:
-            form.addRow("Ticket:", plain_label(ticket_subject))
-        form.addRow("Replaces:", self.replaces_combo)
-        form.addRow("Start:", self.start_edit)
-        form.addRow("End:", self.end_edit)
-        form.addRow("", self.billable_check)
-        form.addRow("Note:", self.note_edit)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.save_button = buttons.addButton("Add time", QDialogButtonBox.ButtonRole.AcceptRole)
-        buttons.accepted.connect(self.save)
-        buttons.rejected.connect(self.reject)
-        for edit in (self.start_edit, self.end_edit):
-            edit.dateTimeChanged.connect(self._check)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.error)
-        layout.addWidget(buttons)
-        self._check()
-
-    @staticmethod
-    def _datetime_edit(value: datetime) -> QDateTimeEdit:
-        edit = QDateTimeEdit()
-        edit.setDisplayFormat("yyyy-MM-dd HH:mm")
-        edit.setCalendarPopup(True)
-        edit.setDateTime(QDateTime.fromSecsSinceEpoch(int(value.timestamp()) // 60 * 60))
-        return edit
-
-    @staticmethod
-    def _value(edit: QDateTimeEdit) -> datetime:
-        return datetime.fromtimestamp(edit.dateTime().toSecsSinceEpoch(), UTC)
-
-    def set_span(self, start: datetime, end: datetime) -> None:
-        self.start_edit.setDateTime(QDateTime.fromSecsSinceEpoch(int(start.timestamp())))
-        self.end_edit.setDateTime(QDateTime.fromSecsSinceEpoch(int(end.timestamp())))
-
-    def span(self) -> tuple[datetime, datetime]:
-        return self._value(self.start_edit), self._value(self.end_edit)
-
-    def _replaces_changed(self) -> None:
-        picked = self._entries.get(str(self.replaces_combo.currentData()))
-        if picked is not None:
-            self.set_span(picked.started_at, picked.ended_at)
-            self.billable_check.setChecked(picked.billable)
-            self.note_edit.setText(picked.note)
-        self.save_button.setText("Save correction" if picked is not None else "Add time")
-        self._check()
-
-    def problem(self) -> str | None:
-        start, end = self.span()
-        return entry_problem(start, end, self._clock())
-
-    def _check(self) -> None:
-        problem = self.problem()
-        if problem:
-            self.error.show_error(problem)
-        else:
-            self.error.clear_message()
-        show_availability(self.save_button, problem, "Record this time")
-
-    def save(self) -> None:
-        problem = self.problem()
-        if problem:
-            self.error.show_error(problem)
-            return
-        start, end = self.span()
-        replaces = self.replaces_combo.currentData()
-        refusal = self._submit({
-            "started_at": start,
-            "ended_at": end,
-            "billable": self.billable_check.isChecked(),
-            "note": self.note_edit.text().strip(),
-            "voids_id": uuid.UUID(replaces) if replaces else None,
-        })
-        if refusal:
-            self.error.show_error(refusal)
-            return
-        self.accept()
-
-
-class ForgottenTimerDialog(QDialog):
-    """A timer left running past a day's work (``MAX_SPAN``) cannot be stopped "now": the
-    server refuses an entry that long. The person says when the work ended instead (between the
-    start and the longest span allowed), and the entry ends there."""
-
-    #: The first guess: a working day after the start.
-    GUESS = timedelta(hours=8)
-
-    def __init__(self, running: RunningInfo, now: datetime,
-                 submit: Callable[[datetime], str | None],
-                 parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("When did the work end?")
-        self._submit = submit
-        self._latest = min(running.started_at + MAX_SPAN, now)
-        hours = int((now - running.started_at).total_seconds() // 3600)
-        explanation = plain_label(
-            f"The timer on {running.organisation_name} has been running for {hours} hours, since "
-            f"{local_text(running.started_at)}. It was probably left running: say when the work "
-            "ended. Record any further work as manual entries, one per day.")
-        explanation.setWordWrap(True)
-        self.end_edit = TimeEntryDialog._datetime_edit(
-            min(running.started_at + self.GUESS, self._latest))
-        self.end_edit.setMinimumDateTime(
-            QDateTime.fromSecsSinceEpoch(int(running.started_at.timestamp())))
-        self.end_edit.setMaximumDateTime(QDateTime.fromSecsSinceEpoch(
-            int(self._latest.timestamp()) // 60 * 60))
-        self.error = InlineMessage()
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.stop_button = buttons.addButton("Stop at this time",
-                                             QDialogButtonBox.ButtonRole.AcceptRole)
-        buttons.accepted.connect(self.save)
-        buttons.rejected.connect(self.reject)
-        form = QFormLayout()
-        form.addRow("Work ended:", self.end_edit)
-        layout = QVBoxLayout(self)
-        layout.addWidget(explanation)
-        layout.addLayout(form)
-        layout.addWidget(self.error)
-        layout.addWidget(buttons)
-
-    def ended_at(self) -> datetime:
-        return TimeEntryDialog._value(self.end_edit)
-
-    def save(self) -> None:
-        refusal = self._submit(self.ended_at())
-        if refusal:
-            self.error.show_error(refusal)
-            return
-        self.accept()
-
-
-class VoidEntryDialog(QDialog):
-    """Remove an entry without replacing it, saying why (the ledger keeps both)."""
-
-    def __init__(self, entries: Sequence[EntryInfo],
-                 submit: Callable[[uuid.UUID, str], str | None],
-                 parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Void a time entry")
-        self._submit = submit
-        self.entry_combo = QComboBox()
-        for e in entries:
-            self.entry_combo.addItem(e.label(), str(e.entry_id))
-        self.reason_edit = QLineEdit()
-        self.reason_edit.setMaxLength(2000)
-        self.reason_edit.setPlaceholderText("Why is this time removed?")
-        self.error = InlineMessage()
-        form = QFormLayout()
-        form.addRow("Entry:", self.entry_combo)
-        form.addRow("Reason:", self.reason_edit)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.void_button = buttons.addButton("Void entry", QDialogButtonBox.ButtonRole.AcceptRole)
-        buttons.accepted.connect(self.save)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.error)
-        layout.addWidget(buttons)
-        if not entries:
-            self.error.show_error("there is no entry to void")
-            self.void_button.setEnabled(False)
-
-    def save(self) -> None:
-        data = self.entry_combo.currentData()
-        if not data:
-            self.error.show_error("pick the entry to void")
-            return
-        reason = self.reason_edit.text().strip()
-        if not reason:
-            self.error.show_error("say why the time is removed")
-            return
-        refusal = self._submit(uuid.UUID(str(data)), reason)
-        if refusal:
-            self.error.show_error(refusal)
-            return
-        self.accept()
-
-
-# --------------------------------------------------------------------------------- widget
-
-
 class TimerWidget(QWidget):
     """The timer for the toolbar. ``set_current_ticket`` tells it the selected ticket;
     ``toggle`` starts (on that ticket) or stops. ``settings`` is where ``IDLE_MINUTES`` is
@@ -533,6 +171,10 @@ class TimerWidget(QWidget):
         self._ticket_id: uuid.UUID | None = None
         self._ticket: TicketInfo | None = None
         self._running: RunningInfo | None = None
+        self._running_ticket: TicketInfo | None = None
+        self._read_generation = 0
+        #: The selected ticket the shown figures were read for (the read runs on a worker).
+        self._read_for: uuid.UUID | None = None
         self._user_id: uuid.UUID | None = None
         self._role: Role | None = None
         self._tz = "UTC"
@@ -624,6 +266,7 @@ class TimerWidget(QWidget):
 
     def set_current_ticket(self, ticket_id: uuid.UUID | None) -> None:
         self._ticket_id = ticket_id
+        self._render_state()  # until the read arrives, start and switch say it is loading
         self.refresh()
 
     @Slot(object)
@@ -631,27 +274,59 @@ class TimerWidget(QWidget):
         """Connect the app's "replica changed" signal here (GUI thread only)."""
         self.refresh()
 
+    @Slot(object)
+    def changes_arrived(self, change: ReplicaChange) -> None:
+        """The sync bridge's ``changesArrived``: re-read only when the change can touch what
+        the timer shows (the user's running timer; time entries or hour blocks of the customer
+        shown; the tickets it names; the team's zone; names; a reset), not on every pull of a
+        busy team's queue."""
+        mine = self._user_id in change.person_ids and "running_timers" in change.tables
+        shown = {t for t in (self._ticket_id, self._running.ticket_id if self._running else None)
+                 if t is not None}
+        orgs = {self._customer[0]} if self._customer is not None else set()
+        if (change.everything or change.lookups or bool(shown & change.ticket_ids)
+                or mine or "tenants" in change.tables
+                or bool(orgs & change.organisation_ids)):
+            self.refresh()
+
     def refresh(self) -> None:
         """Re-read the running timer, the selected ticket and today's entries for the
-        customer (a few indexed reads), then redraw."""
+        customer (a few indexed reads) on a worker, then redraw; the answer to the latest
+        request is shown."""
         state = self.replica.state
         self._user_id, self._role = state.user_id, state.role
+        self._read_generation += 1
+        generation, replica = self._read_generation, self.replica
+        user_id, tenant_id, ticket_id = state.user_id, state.tenant_id, self._ticket_id
         now = self._clock()
-        with self.replica.session() as s:
-            tenant = s.get(Tenant, state.tenant_id) if state.tenant_id is not None else None
-            self._tz = valid_zone(tenant.timezone if tenant is not None else "UTC")
-            self._running = self._read_running(s)
-            self._ticket = self._read_ticket(s, self._ticket_id)
-            self._customer = self._pick_customer()
-            self._day = now.astimezone(zone_of(self._tz)).date()
-            self._items = []
-            self._prepaid = None
-            if self._customer is not None:
-                since, until = day_bounds(self._day, self._tz)
-                self._items = clipped_work(s, self._customer[0], since, until)
+
+        def work() -> TimerView:
+            with replica.session() as s:
+                return read_timer(s, user_id=user_id, tenant_id=tenant_id,
+                                  ticket_id=ticket_id, now=now)
+
+        def done(view: TimerView) -> None:
+            op.deleteLater()
+            if generation == self._read_generation and shiboken6.isValid(self):
+                self._read_for = ticket_id
+                self._show_view(view)
+
+        def failed(exc: Exception) -> None:
+            op.deleteLater()
+            log.error("reading the timer failed: %s", exc, exc_info=exc)
+
+        op: background.Operation[TimerView] = background.Operation(
+            work, on_success=done, on_failure=failed, parent=self)
+        op.start()
+
+    def _show_view(self, view: TimerView) -> None:
+        self._tz, self._running, self._ticket = view.tz, view.running, view.ticket
+        self._running_ticket = view.running_ticket
+        self._customer, self._day, self._items = view.customer, view.day, list(view.items)
+        self._prepaid = None
         self._prepaid_shown = None
         if self._split_at_escalation():
-            return  # the split refreshed already
+            return  # queued: its outcome refreshes
         self._render_state()
         self.tick()
 
@@ -668,9 +343,8 @@ class TimerWidget(QWidget):
             self.message.show_error(refusal)
             return False
         assert self._ticket is not None
-        ok = self._start_on(self._ticket, self._clock(), "timer started")
-        self.refresh()
-        return ok
+        self._queue(self._start_step(self._ticket, self._clock(), "timer started"))
+        return True
 
     def stop(self) -> bool:
         if self._running is None:
@@ -680,15 +354,13 @@ class TimerWidget(QWidget):
         if now - self._running.started_at > MAX_SPAN:
             self.open_forgotten_timer_dialog(self._running, now)
             return False
-        ok = self._stop_at(self._running, now, "timer stopped")
-        self.refresh()
-        return ok
+        self._queue(self._stop_step(self._running, now, "timer stopped"))
+        return True
 
     def open_forgotten_timer_dialog(self, running: RunningInfo, now: datetime) -> None:
-        def submit(at: datetime) -> str | None:
-            ok = self._stop_at(running, at, "timer stopped at the time you gave")
-            self.refresh()
-            return None if ok else self.message.text()
+        def submit(at: datetime, answer: Callable[[str | None], None]) -> None:
+            self._queue(self._stop_step(running, at, "timer stopped at the time you gave"),
+                        then=lambda outcome: answer(outcome.refusal))
 
         _discard(self.forgotten_dialog)
         dialog = ForgottenTimerDialog(running, now, submit, self)
@@ -705,73 +377,20 @@ class TimerWidget(QWidget):
         assert self._running is not None
         assert self._ticket is not None
         now = self._clock()
-        ok = self._stop_at(self._running, now, None) and self._start_on(
-            self._ticket, now, f"switched to {self._ticket.organisation_name}")
-        self.refresh()
-        return ok
+        self._queue(self._stop_step(self._running, now, None), self._start_step(
+            self._ticket, now, f"switched to {self._ticket.organisation_name}"))
+        return True
 
     # ------------------------------------------------------------------ reading
-
-    def _read_running(self, s: Session) -> RunningInfo | None:
-        if self._user_id is None:
-            return None
-        timer = s.scalar(select(RunningTimer).where(
-            RunningTimer.person_id == self._user_id, RunningTimer.deleted.is_(False)))
-        if timer is None:
-            return None
-        org = s.get(Organisation, timer.organisation_id)
-        ticket = s.get(Ticket, timer.ticket_id) if timer.ticket_id is not None else None
-        return RunningInfo(
-            timer_id=timer.id,
-            organisation_id=timer.organisation_id,
-            organisation_name=org.name if org is not None else "unknown customer",
-            ticket_id=timer.ticket_id,
-            ticket_subject=ticket.subject if ticket is not None else None,
-            started_at=timer.started_at,
-            billable=timer.billable,
-        )
-
-    @staticmethod
-    def _read_ticket(s: Session, ticket_id: uuid.UUID | None) -> TicketInfo | None:
-        if ticket_id is None:
-            return None
-        ticket = s.get(Ticket, ticket_id)
-        if ticket is None or ticket.deleted:
-            return None
-        org = s.get(Organisation, ticket.organisation_id)
-        return TicketInfo(
-            ticket_id=ticket.id,
-            subject=ticket.subject,
-            organisation_id=ticket.organisation_id,
-            organisation_name=org.name if org is not None else "unknown customer",
-            kind=ticket.kind,
-            escalated_at=ticket.escalated_at,
-        )
-
-    def _pick_customer(self) -> tuple[uuid.UUID, str] | None:
-        """Today's totals are for the customer being timed, else the selected ticket's."""
-        if self._running is not None:
-            return self._running.organisation_id, self._running.organisation_name
-        if self._ticket is not None:
-            return self._ticket.organisation_id, self._ticket.organisation_name
-        return None
 
     def recent_entries(self) -> list[EntryInfo]:
         """Entries of the customer (last 30 days) this user may correct or void."""
         if self._customer is None or self._user_id is None:
             return []
-        now = self._clock()
-        with self.replica.session() as s:
-            entries = live_entries(s, self._customer[0], now - RECENT_ENTRIES,
-                                    now + timedelta(days=1))
         mine_only = self._role not in TIMEKEEPERS
-        chosen = [e for e in entries if not mine_only or e.person_id == self._user_id]
-        chosen.sort(key=lambda e: (e.started_at, e.id), reverse=True)
-        return [
-            EntryInfo(e.id, e.organisation_id, e.ticket_id, e.person_id, e.kind, e.started_at,
-                      e.ended_at, e.billable, e.note)
-            for e in chosen[:100]
-        ]
+        with self.replica.session() as s:
+            return recent_entries(s, self._customer[0], self._clock(),
+                                  person_id=self._user_id if mine_only else None)
 
     # ------------------------------------------------------------------ rules
 
@@ -781,6 +400,8 @@ class TimerWidget(QWidget):
         if self._running is not None:
             return (f"a timer is already running on {self._running.organisation_name}: stop "
                     "it first (one running timer per person)")
+        if self._ticket_id != self._read_for:
+            return "the selected ticket is still loading"
         if self._ticket is None:
             return "select a ticket to time its organisation"
         return None
@@ -788,6 +409,8 @@ class TimerWidget(QWidget):
     def _switch_refusal(self) -> str | None:
         if self._running is None:
             return "no timer is running: start one instead"
+        if self._ticket_id != self._read_for:
+            return "the selected ticket is still loading"
         if self._ticket is None:
             return "select the ticket to switch to"
         if self._ticket.ticket_id == self._running.ticket_id:
@@ -796,8 +419,20 @@ class TimerWidget(QWidget):
 
     # ------------------------------------------------------------------ mutations
 
-    def _start_on(self, ticket: TicketInfo, at: datetime, done: str | None) -> bool:
-        return self._runner.run(
+    def _queue(self, *steps: Step, then: Callable[[Outcome], None] | None = None) -> None:
+        """Hand ``steps`` to the writer; once applied (or refused, shown inline) ``then`` runs
+        and the timer re-reads."""
+
+        def applied(outcome: Outcome) -> None:
+            if then is not None:
+                then(outcome)
+            self.refresh()
+
+        self._runner.submit(*steps, then=applied)
+
+    @staticmethod
+    def _start_step(ticket: TicketInfo, at: datetime, done: str | None) -> Step:
+        return Step(
             "start_timer",
             {
                 "timer_id": new_id(),
@@ -807,16 +442,17 @@ class TimerWidget(QWidget):
                 # Seed 001: general support is not billable; 1-on-1 time is.
                 "billable": ticket.kind is TicketKind.ONE_ON_ONE,
             },
-            done=done,
-            what="starting the timer",
+            "starting the timer",
+            done,
         )
 
-    def _stop_at(self, running: RunningInfo, at: datetime, done: str | None) -> bool:
-        return self._runner.run(
+    @staticmethod
+    def _stop_step(running: RunningInfo, at: datetime, done: str | None) -> Step:
+        return Step(
             "stop_timer",
             {"timer_id": running.timer_id, "entry_id": new_id(), "ended_at": at},
-            done=done,
-            what="stopping the timer",
+            "stopping the timer",
+            done,
         )
 
     def _split_at_escalation(self) -> bool:
@@ -828,18 +464,15 @@ class TimerWidget(QWidget):
             return False
         if running.timer_id in self._split_tried:
             return False  # tried and refused (shown inline): never loop on it
-        with self.replica.session() as s:
-            ticket = self._read_ticket(s, running.ticket_id)
+        ticket = self._running_ticket
         if ticket is None or ticket.kind is not TicketKind.ONE_ON_ONE:
             return False
         at = max(ticket.escalated_at or running.started_at, running.started_at)
         at = min(at, self._clock())
         self._split_tried.add(running.timer_id)
-        if self._stop_at(running, at, None):
-            self._start_on(ticket, at, "the ticket escalated to 1-on-1: the timer is billable "
-                           "from the escalation on")
-        self._running = None  # whatever happened, re-read
-        self.refresh()
+        self._queue(self._stop_step(running, at, None), self._start_step(
+            ticket, at, "the ticket escalated to 1-on-1: the timer is billable from the "
+            "escalation on"))
         return True
 
     # ------------------------------------------------------------------ display
@@ -980,22 +613,26 @@ class TimerWidget(QWidget):
         if button is prompt.keep_button:
             self.message.show_info(f"kept the idle {prompt.minutes} minutes")
             return
-        self.refresh()
         running = self._running
         if running is None or running.timer_id != prompt.timer_id:
             self.message.show_error("the timer changed meanwhile; nothing was discarded")
             return
-        with self.replica.session() as s:
-            ticket = self._read_ticket(s, running.ticket_id)
-        stopped = self._stop_at(running, prompt.idle_start,
-                                f"discarded the idle {prompt.minutes} minutes")
-        if stopped and button is prompt.discard_button:
-            if ticket is not None:
-                self._start_on(ticket, self._clock(),
-                               f"discarded the idle {prompt.minutes} minutes; timing again")
-            else:
+        # The stop names the timer: if it changed since the last read, the writer refuses it
+        # and nothing is discarded.
+        ticket = self._running_ticket
+        steps = [self._stop_step(running, prompt.idle_start,
+                                 f"discarded the idle {prompt.minutes} minutes")]
+        gone = button is prompt.discard_button and ticket is None
+        if button is prompt.discard_button and ticket is not None:
+            steps.append(self._start_step(
+                ticket, self._clock(),
+                f"discarded the idle {prompt.minutes} minutes; timing again"))
+
+        def then(outcome: Outcome) -> None:
+            if outcome.ok and gone:
                 self.message.show_error("the ticket is gone; the timer stays stopped")
-        self.refresh()
+
+        self._queue(*steps, then=then)
 
     # ------------------------------------------------------------------ manual time
 
@@ -1008,8 +645,8 @@ class TimerWidget(QWidget):
             self._ticket is not None and self._ticket.organisation_id == org_id) else None
         entries = self.recent_entries()
 
-        def submit(values: dict[str, object]) -> str | None:
-            return self._add_entry(org_id, ticket.ticket_id if ticket else None, values)
+        def submit(values: dict[str, object], answer: Callable[[str | None], None]) -> None:
+            self._add_entry(org_id, ticket.ticket_id if ticket else None, values, answer)
 
         _discard(self.entry_dialog)
         dialog = TimeEntryDialog(
@@ -1025,31 +662,26 @@ class TimerWidget(QWidget):
         dialog.open()
 
     def _add_entry(self, org_id: uuid.UUID, ticket_id: uuid.UUID | None,
-                   values: dict[str, object]) -> str | None:
+                   values: dict[str, object], answer: Callable[[str | None], None]) -> None:
         args = {"entry_id": new_id(), "organisation_id": org_id, "ticket_id": ticket_id,
                 **values}
         correcting = values.get("voids_id") is not None
-        ok = self._runner.run(
-            "add_time_entry", args,
-            done="time corrected" if correcting else "time added",
-            what="the correction" if correcting else "the manual time",
-        )
-        self.refresh()
-        return None if ok else self.message.text()
+        self._queue(Step("add_time_entry", args,
+                         "the correction" if correcting else "the manual time",
+                         "time corrected" if correcting else "time added"),
+                    then=lambda outcome: answer(outcome.refusal))
 
     def open_void_dialog(self) -> None:
         if self._customer is None:
             self.message.show_error("select a ticket to void time of its organisation")
             return
 
-        def submit(entry_id: uuid.UUID, reason: str) -> str | None:
-            ok = self._runner.run(
-                "void_time_entry",
-                {"entry_id": new_id(), "voids_id": entry_id, "note": reason},
-                done="the entry was voided", what="voiding the entry",
-            )
-            self.refresh()
-            return None if ok else self.message.text()
+        def submit(entry_id: uuid.UUID, reason: str,
+                   answer: Callable[[str | None], None]) -> None:
+            self._queue(Step("void_time_entry",
+                             {"entry_id": new_id(), "voids_id": entry_id, "note": reason},
+                             "voiding the entry", "the entry was voided"),
+                        then=lambda outcome: answer(outcome.refusal))
 
         _discard(self.void_dialog)
         dialog = VoidEntryDialog(self.recent_entries(), submit, self)
@@ -1061,77 +693,3 @@ def _discard(dialog: QObject | None) -> None:
     """Drop the previous instance of a dialog the widget re-creates on each use."""
     if dialog is not None:
         dialog.deleteLater()
-
-
-# --------------------------------------------------------------------------------- tray
-
-
-def _clock_icon(palette: QPalette) -> QIcon:
-    """A small drawn stopwatch, in the palette's colours (no image file needed)."""
-    pixmap = QPixmap(32, 32)
-    pixmap.fill(QColor(0, 0, 0, 0))
-    painter = QPainter(pixmap)
-    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    painter.setPen(palette.color(QPalette.ColorRole.WindowText))
-    painter.setBrush(palette.color(QPalette.ColorRole.Highlight))
-    painter.drawEllipse(3, 5, 26, 26)
-    painter.drawLine(16, 18, 16, 9)
-    painter.drawLine(16, 18, 22, 18)
-    painter.drawRect(13, 0, 6, 4)
-    painter.end()
-    return QIcon(pixmap)
-
-
-class TimerTray(QObject):
-    """The timer in the system tray: a menu with the elapsed time, start/stop and switch.
-
-    Give it the app's own tray icon to add the timer to that icon's menu; without one it makes
-    its own icon, but only where a system tray exists (``isSystemTrayAvailable``), so a
-    desktop without one (or a headless test) gets no warning and still has :attr:`menu`.
-    """
-
-    def __init__(self, timer: TimerWidget, tray: QSystemTrayIcon | None = None,
-                 parent: QObject | None = None) -> None:
-        super().__init__(parent or timer)
-        self.timer = timer
-        self.menu = QMenu()
-        self.elapsed_action = self.menu.addAction("No timer running")
-        self.elapsed_action.setEnabled(False)
-        self.toggle_action = self.menu.addAction("Start timer")
-        self.toggle_action.triggered.connect(timer.toggle)
-        self.switch_action = self.menu.addAction("Switch timer to the selected ticket")
-        self.switch_action.triggered.connect(timer.switch_to_current)
-        self.icon: QSystemTrayIcon | None = None
-        if tray is not None:
-            self.icon = tray
-            existing = tray.contextMenu()
-            if existing is not None and existing.actions():
-                first = existing.actions()[0]
-                for action in (self.elapsed_action, self.toggle_action, self.switch_action):
-                    existing.insertAction(first, action)
-                existing.insertSeparator(first)
-            else:
-                tray.setContextMenu(self.menu)
-        elif QSystemTrayIcon.isSystemTrayAvailable():
-            self.icon = QSystemTrayIcon(_clock_icon(timer.palette()), self)
-            self.icon.setContextMenu(self.menu)
-            self.icon.show()
-        timer.add_observer(self.update)
-        self.update()
-
-    def update(self) -> None:
-        timer = self.timer
-        running = timer.running
-        if running is not None:
-            elapsed = elapsed_text(timer.now() - running.started_at)
-            text = f"{running.organisation_name}: {elapsed}"
-            self.toggle_action.setText("Stop timer")
-            self.toggle_action.setEnabled(True)
-        else:
-            text = "No timer running"
-            self.toggle_action.setText("Start timer")
-            self.toggle_action.setEnabled(timer.toggle_button.isEnabled())
-        self.elapsed_action.setText(text)
-        self.switch_action.setEnabled(timer.switch_button.isEnabled())
-        if self.icon is not None:
-            self.icon.setToolTip(tray_text(f"AgentDesk timer — {text}"))

@@ -1,0 +1,65 @@
+"""Idle time: an application-wide event filter (:class:`IdleMonitor`) records the last keyboard or
+mouse input; after ``IDLE_MINUTES`` without any, :class:`IdlePrompt` offers to keep the idle
+stretch or discard it (stop the timer when idleness began, and start again now or stay stopped).
+The widget (:mod:`.widget`) decides when to ask and what each answer does.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from PySide6.QtCore import QEvent, QObject
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+from ...queries.timer import Clock
+from ..shown_time import to_local
+
+__all__ = ["IdleMonitor", "IdlePrompt"]
+
+
+class IdleMonitor(QObject):
+    """Records when the agent last used the keyboard or mouse anywhere in the application
+    (an application-wide event filter; it only reads the event type and never consumes)."""
+
+    _INPUT = frozenset({
+        QEvent.Type.KeyPress,
+        QEvent.Type.MouseButtonPress,
+        QEvent.Type.MouseMove,
+        QEvent.Type.Wheel,
+        QEvent.Type.TouchBegin,
+    })
+
+    def __init__(self, clock: Clock, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._clock = clock
+        self.last_input = clock()
+
+    def note_input(self) -> None:
+        self.last_input = self._clock()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() in self._INPUT:
+            self.last_input = self._clock()
+        return False
+
+
+class IdlePrompt(QMessageBox):
+    """"You have been idle N minutes": keep the time, or discard it (and go on, or stop)."""
+
+    def __init__(self, idle_start: datetime, minutes: int, timer_id: uuid.UUID,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.idle_start = idle_start
+        self.timer_id = timer_id
+        self.minutes = minutes
+        self.setIcon(QMessageBox.Icon.Question)
+        self.setWindowTitle("Still working?")
+        self.setText(f"No keyboard or mouse input for {minutes} minutes "
+                     f"(since {to_local(idle_start):%H:%M}). The timer kept running.")
+        self.keep_button = self.addButton("Keep", QMessageBox.ButtonRole.AcceptRole)
+        self.discard_button = self.addButton(
+            f"Discard the idle {minutes} minutes", QMessageBox.ButtonRole.DestructiveRole)
+        self.discard_stop_button = self.addButton(
+            f"Discard the idle {minutes} minutes and stop", QMessageBox.ButtonRole.RejectRole)
+        self.setDefaultButton(self.keep_button)
