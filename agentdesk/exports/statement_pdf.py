@@ -237,6 +237,14 @@ def render_statement_pdf(view: StatementView) -> bytes:
         for x in view.statement.expiries:
             pdf.row([x.expires_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
                      hours_text(x.purchased_minutes), hours_text(x.forfeited_minutes)])
+    if view.corrections:
+        pdf.start_table("Corrections (the entries above already reflect them)", (
+            _Column("Date", 21), _Column("Time", 21), _Column("Person", 22),
+            _Column("What changed, who and why", wide - 64)))
+        for c in view.corrections:
+            start = c.started_at.astimezone(zone)
+            pdf.row([start.date().isoformat(),
+                     f"{start:%H:%M}-{c.ended_at.astimezone(zone):%H:%M}", c.person, c.text])
     pdf.set_creation_date(view.generated_at.astimezone(UTC))
     return bytes(pdf.output())
 

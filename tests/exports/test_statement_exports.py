@@ -45,6 +45,24 @@ def _pdf_text(data: bytes) -> tuple[int, list[str]]:
     return len(reader.pages), [p.extract_text() for p in reader.pages]
 
 
+def test_csv_and_pdf_show_who_corrected_an_entry_and_why(ledger: Ledger) -> None:  # noqa: F811
+    ledger.buy(at("2026-10-01", "08:00"), 5)
+    old = ledger.work(at("2026-10-05", "09:00"), at("2026-10-05", "11:00"))
+    ledger.at(at("2026-10-06", "10:00")).work(
+        at("2026-10-05", "09:00"), at("2026-10-05", "09:45"), who="lead",
+        person_id=str(ledger.user("consultant")), voids_id=old, note="Timer left running")
+    with ledger.session() as s:
+        view = read_statement(s, ledger.org(), date(2026, 10, 1), date(2026, 10, 31))
+    text = "120 min corrected to 45 min by Lead on 2026-10-06: Timer left running"
+    (row,) = [r for r in _csv_rows(view) if r["Section"] == "correction"]
+    assert (row["Date"], row["Description"], row["Person"], row["Start"], row["End"]) == (
+        "2026-10-05", text, "Consultant", "09:00", "11:00")
+    assert row["Billed minutes"] == ""  # history, not billed again
+    _pages, pages = _pdf_text(render_statement_pdf(view))
+    assert "Corrections" in pages[-1]
+    assert text in " ".join(" ".join(pages).split())
+
+
 def test_csv_and_pdf_totals_equal_the_statement(ledger: Ledger) -> None:  # noqa: F811
     _month_of_work(ledger)
     with ledger.session() as s:
