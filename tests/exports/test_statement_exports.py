@@ -18,6 +18,8 @@ from agentdesk.cli import main
 from agentdesk.exports.statement_csv import HEADER, write_statement_csv
 from agentdesk.exports.statement_pdf import render_statement_pdf
 from agentdesk.queries.statement import read_statement
+from agentdesk.sync.credentials import TokenStore
+from tests.plugins.live_team import PASSWORD, Team
 from tests.queries.conftest import Ledger, ledger  # noqa: F401  (the fixture)
 from tests.queries.test_consultant_queries import at
 
@@ -152,3 +154,37 @@ def test_without_a_database_the_local_mode_data_is_used(tmp_path: Path,
                  "2026-10-02", "--out", str(tmp_path / "s.csv")])
     assert code == 1
     assert "no local-mode data at" in capsys.readouterr().err
+
+
+def test_report_time_against_a_signed_in_team_server(
+        team: Team, memory_keyring: object, tmp_path_factory: pytest.TempPathFactory,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """``--server``/``--user`` ask the real server over HTTP with the token the desktop stored
+    in the keyring; the file equals the one rendered from the same database, and the server's
+    role rules hold (an agent gets no statement)."""
+    books = Ledger(team.world)
+    _month_of_work(books)
+    tmp_path = tmp_path_factory.mktemp("statements")
+    for who in ("consultant", "agent"):
+        login = team.client().login(who, PASSWORD)
+        TokenStore(team.url, who).save(login.token)
+    base = ["report", "time", "--server", team.url + "/", "--org", "globex", "--from",
+            "2026-10-01", "--to", "2026-10-31"]
+    assert main([*base, "--user", "consultant", "--out", str(tmp_path / "s.csv")]) == 0
+    assert "wrote the CSV time statement of globex" in capsys.readouterr().out
+    with books.session() as s:
+        view = read_statement(s, books.org(), date(2026, 10, 1), date(2026, 10, 31))
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "s.csv").read_text("utf-8-sig"))))
+    assert rows == _csv_rows(view)
+    assert main([*base, "--user", "consultant", "--out", str(tmp_path / "s.pdf")]) == 0
+    _, texts = _pdf_text((tmp_path / "s.pdf").read_bytes())
+    assert f"Total billed in the period {view.billed} min" in "\n".join(texts)
+
+    assert main([*base, "--user", "agent", "--out", str(tmp_path / "a.csv")]) == 1
+    assert "this needs one of the roles: admin, consultant, lead" in capsys.readouterr().err
+    assert main([*base, "--user", "lead", "--out", str(tmp_path / "l.csv")]) == 1
+    assert "not signed in to" in capsys.readouterr().err
+    long = [*base[:7], "2016-10-01", "--to", "2026-10-31", "--user", "consultant"]
+    assert main([*long, "--out", str(tmp_path / "x.csv")]) == 1
+    assert "ask for at most three years" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.csv", "s.pdf"]
