@@ -26,6 +26,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,13 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ["AGENTDESK_DATA_DIR"] = str(scratch / "data")
 
-    from PySide6.QtCore import QSettings, QThreadPool
+    from PySide6.QtCore import QDate, QSettings, QThreadPool
     from PySide6.QtWidgets import QApplication, QWidget
     from sqlalchemy import func, select
 
     from agentdesk.desktop import DesktopLauncher
     from agentdesk.exports.statement_pdf import save_statement_pdf
-    from agentdesk.models import HourBlock, Organisation, Role, User
+    from agentdesk.models import HourBlock, Organisation, Role, Tenant, User
     from agentdesk.queries.statement import read_statement
     from agentdesk.ui.shell.app import DesktopController
     from agentdesk.ui.shell.main_window import MainWindow
@@ -143,13 +144,21 @@ def main(argv: list[str] | None = None) -> int:
              and bench.contracts.contract.organisation_id == org_id, "the contract")
         settle(1.0)
         save(dock, "consultant-contracts.png")
+        # The pages open on today's UTC date; show the team's day of the work instead.
+        with replica.session() as s:
+            tz = s.scalar(select(Tenant.timezone)) or "UTC"
+        worked = (now - timedelta(hours=3)).astimezone(ZoneInfo(tz)).date()
         bench.setCurrentWidget(bench.timesheet)
+        bench.timesheet.day_edit.setDate(QDate(worked.year, worked.month, worked.day))
         bench.timesheet.span_combo.setCurrentIndex(1)
         wait(lambda: bench.timesheet.sheet is not None and bench.timesheet.sheet.entries,
              "the timesheet")
         settle(1.0)
         save(dock, "consultant-timesheet.png")
         bench.setCurrentWidget(bench.appointments)
+        booked_day = booked.astimezone(ZoneInfo(tz)).date()
+        bench.appointments.day_edit.setDate(QDate(booked_day.year, booked_day.month,
+                                                  booked_day.day))
         bench.appointments.span_combo.setCurrentIndex(0)
         wait(lambda: bench.appointments.model.rowCount() > 0, "the appointments")
         settle(1.0)

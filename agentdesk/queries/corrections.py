@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
@@ -72,13 +73,19 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def read_corrections(session: Session, *, since: datetime, until: datetime,
+def read_corrections(session: Session, *, since: datetime, until: datetime, tz: str = "UTC",
                      org_id: uuid.UUID | None = None,
                      person_id: uuid.UUID | None = None) -> tuple[Correction, ...]:
-    """Corrections and voids of entries that started in [since, until), oldest entry first.
+    """Corrections and voids of entries that started in [since, until), oldest entry first,
+    with times in the team's zone ``tz`` (as the timesheet and the statement show them).
 
     One query over the indexed ``voids_id`` (the correcting entry joined to the voided one).
     """
+    zone = ZoneInfo(tz)
+
+    def local(value: datetime) -> datetime:
+        return _aware(value).astimezone(zone)
+
     fix, old = aliased(TimeEntry), aliased(TimeEntry)
     person, author = aliased(User), aliased(User)
     query = (
@@ -100,10 +107,10 @@ def read_corrections(session: Session, *, since: datetime, until: datetime,
     return tuple(
         Correction(
             voided_id=vid, organisation_id=org, person_id=pid, person=pname or "someone",
-            started_at=_aware(start), ended_at=_aware(end),
-            replacement_started_at=None if source == "void" else _aware(fstart),
-            replacement_ended_at=None if source == "void" else _aware(fend),
-            by=by or "", at=_aware(at), why=why,
+            started_at=local(start), ended_at=local(end),
+            replacement_started_at=None if source == "void" else local(fstart),
+            replacement_ended_at=None if source == "void" else local(fend),
+            by=by or "", at=local(at), why=why,
         )
         for (vid, org, pid, pname, start, end, source, fstart, fend, by, at, why)
         in session.execute(query)

@@ -226,6 +226,6 @@ def read_statement(session: Session, org_id: uuid.UUID, start: date, end: date, 
         organisation_id=org_id, organisation=org.name, plan=org.plan, tz=org.tz, start=start,
         end=end, generated_at=now, statement=stmt, days=days, entries=tuple(entries),
         prices={k: v for k, v in ledger.prices.items()},
-        corrections=read_corrections(session, since=opens, until=min(closes, now),
+        corrections=read_corrections(session, since=opens, until=min(closes, now), tz=org.tz,
                                      org_id=org_id),
     )

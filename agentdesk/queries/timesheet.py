@@ -199,7 +199,8 @@ def read_timesheet(session: Session, tenant_id: uuid.UUID, person_id: uuid.UUID,
             late_cancellation=bill.late_cancellation_minutes if bill else 0,
             billed=bill.total_minutes if bill else 0, entries=counts.get(key, 0),
         ))
-    corrections = read_corrections(session, since=opens, until=closes, person_id=person_id)
+    corrections = read_corrections(session, since=opens, until=closes, tz=tz,
+                                   person_id=person_id)
     return Timesheet(person_id=person_id, start=start, end=end, tz=tz, entries=tuple(entries),
                      rows=tuple(rows), corrections=corrections)
 

@@ -62,7 +62,8 @@ def test_csv_and_pdf_show_who_corrected_an_entry_and_why(ledger: Ledger) -> None
     assert row["Billed minutes"] == ""  # history, not billed again
     _pages, pages = _pdf_text(render_statement_pdf(view))
     assert "Corrections" in pages[-1]
-    assert text in " ".join(" ".join(pages).split())
+    last = " ".join(pages[-1].split())
+    assert "2026-10-05 09:00-11:00 120 to 45 min Lead, 10-06 Timer left running" in last
 
 
 def test_csv_and_pdf_totals_equal_the_statement(ledger: Ledger) -> None:  # noqa: F811

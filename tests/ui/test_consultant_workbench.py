@@ -357,3 +357,25 @@ def test_statement_saved_from_the_desktop_matches_the_server(
     dialog.save()
     assert "before it starts" in dialog.error.text()
     assert not (tmp_path / ".statement.csv.partial").exists()
+
+
+def test_picking_another_customer_during_a_read_shows_that_customer(
+        qtbot: QtBot, panel_desk: PanelDesk, panel_team: Team,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reads run in the background here: a pick made while a read is in flight is read next,
+    never dropped (the page used to keep showing the customer of the earlier read)."""
+    monkeypatch.setattr(background, "SYNCHRONOUS", False)
+    desk = panel_desk("lead")
+    bench = _bench(qtbot, desk)
+    page = bench.contracts
+    page.refresh()
+    qtbot.waitUntil(lambda: page.contract is not None and page.org_combo.count() > 1)
+    first = page.contract
+    assert first is not None
+    other = next(uuid.UUID(page.org_combo.itemData(i)) for i in range(page.org_combo.count())
+                 if uuid.UUID(page.org_combo.itemData(i)) != first.organisation_id)
+    for _ in range(3):
+        page.refresh()  # a read in flight, and another asked for
+    page.select_org(other)
+    qtbot.waitUntil(lambda: page.contract is not None
+                    and page.contract.organisation_id == other, timeout=10_000)

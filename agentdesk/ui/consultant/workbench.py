@@ -215,11 +215,16 @@ class _Page(QWidget):
         raise NotImplementedError
 
     def _loaded(self, result: Any) -> None:
+        # The operation marks itself done only after this slot: forget it first, or the
+        # re-read asked for meanwhile would see it running and be dropped (a stale customer
+        # left on screen after picking another one).
+        self._op = None
         self.show_result(result)
         if self._again:
             self.refresh()
 
     def _failed(self, exc: Exception) -> None:
+        self._op = None
         if isinstance(exc, QueryError):
             self.message.show_error(exc.message)
         else:
@@ -482,13 +487,12 @@ _ENTRY_COLUMNS: list[Column[TimesheetEntry]] = [
 
 
 _CORRECTION_COLUMNS: list[Column[Correction]] = [
-    Column("Entry", lambda c: f"{c.started_at.astimezone():%a %m-%d %H:%M}-"
-                              f"{c.ended_at.astimezone():%H:%M}"),
+    Column("Entry", lambda c: f"{c.started_at:%a %m-%d %H:%M}-{c.ended_at:%H:%M}"),
     Column("Was", lambda c: f"{c.minutes} min", right=True),
     Column("Now", lambda c: "voided" if c.replacement_minutes is None
            else f"{c.replacement_minutes} min", right=True),
     Column("By", lambda c: c.by or "(not recorded)"),
-    Column("When", lambda c: f"{c.at.astimezone():%Y-%m-%d %H:%M}"),
+    Column("When", lambda c: f"{c.at:%Y-%m-%d %H:%M}"),
     Column("Why", lambda c: c.why),
 ]
 
