@@ -5,7 +5,9 @@ a throw-away data directory), signs in as the demo lead, records a little of the
 1-on-1 time for today so the timesheet has a day to show, and saves in ``--out-dir``:
 
 - ``consultant-contracts.png``: the contracts tab on the demo customer with the most hour blocks;
-- ``consultant-timesheet.png``: the lead's week;
+- ``consultant-timesheet.png``: the lead's week, with one of the lead's entries corrected;
+- ``consultant-appointments.png``: the lead's day, with a delivered appointment that had an
+  extra engineer;
 - ``statement-page1.png``: page 1 of that customer's statement PDF (rendered by ``pdftoppm``).
 
     xvfb-run -a -s "-screen 0 1600x1000x24" env QT_QPA_PLATFORM=xcb \\
@@ -24,6 +26,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,13 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ["AGENTDESK_DATA_DIR"] = str(scratch / "data")
 
-    from PySide6.QtCore import QSettings, QThreadPool
+    from PySide6.QtCore import QDate, QSettings, QThreadPool
     from PySide6.QtWidgets import QApplication, QWidget
     from sqlalchemy import func, select
 
     from agentdesk.desktop import DesktopLauncher
     from agentdesk.exports.statement_pdf import save_statement_pdf
-    from agentdesk.models import HourBlock, Organisation
+    from agentdesk.models import HourBlock, Organisation, Role, Tenant, User
     from agentdesk.queries.statement import read_statement
     from agentdesk.ui.shell.app import DesktopController
     from agentdesk.ui.shell.main_window import MainWindow
@@ -105,6 +108,31 @@ def main(argv: list[str] | None = None) -> int:
                 "entry_id": str(uuid.uuid4()), "organisation_id": str(org_id), "note": note,
                 "started_at": start.isoformat(),
                 "ended_at": (start + timedelta(minutes=minutes)).isoformat()})
+        # A typo corrected (who and why show on the timesheet and the statement).
+        typo = str(uuid.uuid4())
+        start = now - timedelta(minutes=200)
+        replica.mutate("add_time_entry", {
+            "entry_id": typo, "organisation_id": str(org_id), "note": "Mail setup",
+            "started_at": start.isoformat(),
+            "ended_at": (start + timedelta(minutes=15)).isoformat()})
+        replica.mutate("add_time_entry", {
+            "entry_id": str(uuid.uuid4()), "organisation_id": str(org_id), "voids_id": typo,
+            "note": "Stopped the timer late: it was 10 minutes",
+            "started_at": start.isoformat(),
+            "ended_at": (start + timedelta(minutes=10)).isoformat()})
+        # A delivered appointment with an extra engineer the customer asked for.
+        with replica.session() as s:
+            engineer = s.scalar(select(User.id).where(User.role == Role.CONSULTANT,
+                                                      User.id != replica.state.user_id)
+                                .order_by(User.display_name).limit(1))
+        appointment = str(uuid.uuid4())
+        booked = now - timedelta(minutes=330)
+        replica.mutate("schedule_appointment", {
+            "appointment_id": appointment, "organisation_id": str(org_id),
+            "extra_engineer_id": str(engineer) if engineer else None,
+            "starts_at": booked.isoformat(), "ends_at": (booked + timedelta(hours=1)).isoformat(),
+            "note": "Integration walkthrough"})
+        replica.mutate("deliver_appointment", {"appointment_id": appointment})
         dock = window.workbench_dock
         dock.setFloating(True)
         dock.resize(1400, 720)
@@ -116,12 +144,25 @@ def main(argv: list[str] | None = None) -> int:
              and bench.contracts.contract.organisation_id == org_id, "the contract")
         settle(1.0)
         save(dock, "consultant-contracts.png")
+        # The pages open on today's UTC date; show the team's day of the work instead.
+        with replica.session() as s:
+            tz = s.scalar(select(Tenant.timezone)) or "UTC"
+        worked = (now - timedelta(hours=3)).astimezone(ZoneInfo(tz)).date()
         bench.setCurrentWidget(bench.timesheet)
+        bench.timesheet.day_edit.setDate(QDate(worked.year, worked.month, worked.day))
         bench.timesheet.span_combo.setCurrentIndex(1)
         wait(lambda: bench.timesheet.sheet is not None and bench.timesheet.sheet.entries,
              "the timesheet")
         settle(1.0)
         save(dock, "consultant-timesheet.png")
+        bench.setCurrentWidget(bench.appointments)
+        booked_day = booked.astimezone(ZoneInfo(tz)).date()
+        bench.appointments.day_edit.setDate(QDate(booked_day.year, booked_day.month,
+                                                  booked_day.day))
+        bench.appointments.span_combo.setCurrentIndex(0)
+        wait(lambda: bench.appointments.model.rowCount() > 0, "the appointments")
+        settle(1.0)
+        save(dock, "consultant-appointments.png")
 
         pdf = scratch / "statement.pdf"
         today = now.date()

@@ -3,7 +3,10 @@
 Follows :mod:`agentdesk.server.cli`'s conventions (database from ``--database-url``, else
 ``$AGENTDESK_DATABASE_URL``; exit 1 with a message and nothing written on refusal). With neither,
 it reads the desktop's local-mode data (the embedded server's SQLite file), so a consultant
-working without a team server gets the same statement the desktop saves. Imports only the
+working without a team server gets the same statement the desktop saves. With ``--server`` and
+``--user`` it asks a team server instead (``GET /api/v1/reports/time``), signed in with the token
+the desktop keeps in the system keyring for that server and user: a consultant needs no
+database access, and the server applies its role rules (agents get no statement). Imports only the
 standard library at module level, like every subcommand module.
 """
 
@@ -49,13 +52,16 @@ def add_report_commands(commands: Any) -> None:
             "per day), scheduled blocks, late cancellations, extra-engineer time, hours "
             "forfeited at expiry, overage and closing balance. Days are the team's local days; "
             "a period covers at most three years.\n\n"
-            f"The data comes from --database-url, else ${DATABASE_ENV}, else the desktop's "
-            "local-mode data on this computer."
+            "The data comes from a team server with --server and --user (signed in with the "
+            "desktop: the token is read from the system keyring), else from --database-url, "
+            f"else ${DATABASE_ENV}, else the desktop's local-mode data on this computer."
         ),
         epilog=(
             "examples:\n"
             "  agentdesk report time --org Globex --from 2026-10-01 --to 2026-10-31 "
             "--format pdf --out globex-october.pdf\n"
+            "  agentdesk report time --server https://support.example.com --user dana "
+            "--org Globex --from 2026-10-01 --to 2026-10-31 --out globex.pdf\n"
             "  AGENTDESK_DATABASE_URL=postgresql+psycopg://agentdesk@db/agentdesk \\\n"
             "      agentdesk report time --org Globex --from 2026-10-01 --to 2026-10-31 "
             "--out globex.csv"
@@ -73,6 +79,10 @@ def add_report_commands(commands: Any) -> None:
                        help="file to write; replaced only once the statement is complete")
     time_.add_argument("--database-url", metavar="URL",
                        help=f"database URL (default: ${DATABASE_ENV}, else the local-mode data)")
+    time_.add_argument("--server", metavar="URL",
+                       help="a team server to ask instead of a database (with --user)")
+    time_.add_argument("--user", metavar="NAME",
+                       help="the user name you signed in with on the desktop (with --server)")
     time_.set_defaults(handler=_handle(run_report_time))
 
 
@@ -105,6 +115,8 @@ def run_report_time(args: argparse.Namespace) -> int:
         raise CommandError("say --format csv or --format pdf (the file name does not tell)")
     if not out.parent.is_dir():
         raise CommandError(f"the folder {out.parent} does not exist")
+    if args.server or args.user:
+        return _report_from_server(args, out, fmt)
     url = _url(args)
     with (_database(url) as (engine, _before, _after),
           session_scope(make_session_factory(engine, write=False)) as session):
@@ -127,3 +139,44 @@ def run_report_time(args: argparse.Namespace) -> int:
           f"database {safe_url(url)})")
     return 0
 
+
+
+def _report_from_server(args: argparse.Namespace, out: Path, fmt: str) -> int:
+    """The statement as the team server renders it, with the desktop's stored sign-in."""
+    from ..sync.client import ApiClient, ApiError, Unauthorized
+    from ..sync.credentials import TokenStore
+    from ..sync.server_url import normalise_server
+
+    if not (args.server and args.user):
+        raise CommandError("--server and --user go together: the server to ask and the user "
+                           "name you signed in with on the desktop")
+    if args.database_url:
+        raise CommandError("give either --server or --database-url, not both")
+    server = normalise_server(args.server)
+    token = TokenStore(server, args.user).load()
+    if token is None:
+        raise CommandError(f"not signed in to {server} as {args.user}: sign in with the desktop "
+                           "first (its token is kept in the system keyring)")
+    try:
+        client = ApiClient(server, token=token)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    try:
+        with client:
+            response = client.time_statement(args.org, args.start, args.end, fmt)
+    except Unauthorized:
+        raise CommandError(f"{server} no longer accepts the sign-in of {args.user}: sign in "
+                           "with the desktop again") from None
+    except ApiError as exc:
+        raise CommandError(f"{server}: {exc}") from None
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        partial.write_bytes(response.content)
+        partial.replace(out)
+    finally:
+        partial.unlink(missing_ok=True)
+    print(f"wrote the {fmt.upper()} time statement of {args.org} for {args.start} to "
+          f"{args.end} to {out} (billed {response.headers.get('X-Statement-Billed-Minutes')} "
+          f"min; closing balance {response.headers.get('X-Statement-Closing-Minutes')} min; "
+          f"server {server})")
+    return 0

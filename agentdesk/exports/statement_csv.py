@@ -1,7 +1,8 @@
 """The time statement as CSV: one table, one line per fact, written by :mod:`.csv_safe`.
 
 A spreadsheet user filters on the ``Section`` column (opening, purchase, entry, day, expiry,
-total, closing); every number is in minutes so sums in a spreadsheet are exact. The ``total``
+total, closing, correction); every number is in minutes so sums in a spreadsheet are exact (a
+correction line carries none: it is history, already reflected in the entries). The ``total``
 line carries the same figures as the PDF's totals (a test reads both back and compares).
 """
 
@@ -72,6 +73,11 @@ def statement_rows(view: StatementView) -> Iterator[Sequence[Cell]]:
     yield ["closing", view.end.isoformat(), "Closing balance", *_blank(9), view.closing]
     for line in view.expiry_lines:
         yield ["upcoming expiry", None, line, *_blank(10)]
+    for c in view.corrections:  # history only: the live entries above already reflect them
+        start = c.started_at.astimezone(zone)
+        yield ["correction", start.date().isoformat(), c.text, c.person,
+               start.strftime("%H:%M"), c.ended_at.astimezone(zone).strftime("%H:%M"),
+               *_blank(7)]
 
 
 def write_statement_csv(out: IO[str], view: StatementView) -> int:

@@ -279,6 +279,18 @@ def render_statement_pdf(view: StatementView) -> bytes:
         for x in view.statement.expiries:
             pdf.row([x.expires_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
                      hours_text(x.purchased_minutes), hours_text(x.forfeited_minutes)])
+    if view.corrections:
+        # The reason gets the room: it is what the customer reads this table for.
+        pdf.start_table("Corrections (the entries above already reflect them)", (
+            _Column("Date", 21), _Column("Time", 21), _Column("Change", 26),
+            _Column("By, on", 38), _Column("Why", wide - 106)))
+        for c in view.corrections:
+            start = c.started_at.astimezone(zone)
+            now = ("voided" if c.replacement_minutes is None
+                   else f"{c.minutes} to {c.replacement_minutes} min")
+            pdf.row([start.date().isoformat(),
+                     f"{start:%H:%M}-{c.ended_at.astimezone(zone):%H:%M}", now,
+                     f"{c.by or 'not recorded'}, {c.at.astimezone(zone):%m-%d}", c.why])
     pdf.set_creation_date(view.generated_at.astimezone(UTC))
     return bytes(pdf.output())
 

@@ -79,6 +79,11 @@ class Appointment(SyncedMixin, Base):
     consultant_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), default=None
     )
+    #: An engineer the customer asked for on top of the consultant (seed 001: billed in
+    #: addition): delivering the appointment bills the block for both of them.
+    extra_engineer_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
     ticket_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("tickets.id", ondelete="SET NULL"), default=None
     )
@@ -124,6 +129,11 @@ class TimeEntry(SyncedMixin, Base):
     )
     note: Mapped[str] = mapped_column(Text, default="")
     source: Mapped[str] = mapped_column(String(16), default="timer")
+    #: Who wrote the entry (``person_id`` is whose time it is): a lead correcting someone's
+    #: time is shown as the one who corrected it. None on entries older than the column.
+    recorded_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

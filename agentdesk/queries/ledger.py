@@ -124,16 +124,21 @@ def org_facts(session: Session, org_id: uuid.UUID) -> OrgFacts:
     return OrgFacts(org_id, tenant_id, name, plan, team_timezone(session, tenant_id))
 
 
-def find_organisation(session: Session, name: str) -> OrgFacts:
-    """The organisation called ``name`` (exact, then case-insensitive), or a clear refusal."""
+def find_organisation(session: Session, name: str, *,
+                      tenant_id: uuid.UUID | None = None) -> OrgFacts:
+    """The organisation called ``name`` (exact, then case-insensitive), or a clear refusal.
+    ``tenant_id`` limits the search to one team (the server; a local database has one)."""
     wanted = name.strip()
     if not wanted:
         raise QueryError("org", "name an organisation")
-    rows = list(session.execute(
+    query = (
         select(Organisation.id, Organisation.name).where(Organisation.deleted.is_(False))
         .where(Organisation.name.ilike(wanted.replace("\\", "\\\\").replace("%", "\\%")
                                        .replace("_", "\\_"), escape="\\"))
-    ))
+    )
+    if tenant_id is not None:
+        query = query.where(Organisation.tenant_id == tenant_id)
+    rows = list(session.execute(query))
     exact = [r for r in rows if r[1] == wanted]
     chosen = exact or rows
     if not chosen:

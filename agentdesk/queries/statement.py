@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from ..policy import billing
 from ..policy.billing import WorkKind
 from ..policy.errors import PolicyError
+from .corrections import Correction, read_corrections
 from .ledger import (
     QueryError,
     check_period,
@@ -110,6 +111,8 @@ class StatementView:
     entries: tuple[StatementEntry, ...]
     prices: dict[str, Decimal | None]
     rounding_rule: str = ROUNDING_RULE
+    #: Entries of the period corrected or voided (the ledger keeps them): who, when and why.
+    corrections: tuple[Correction, ...] = ()
 
     @property
     def opening(self) -> int:
@@ -224,4 +227,6 @@ def read_statement(session: Session, org_id: uuid.UUID, start: date, end: date, 
         organisation_id=org_id, organisation=org.name, plan=org.plan, tz=org.tz, start=start,
         end=end, generated_at=now, statement=stmt, days=days, entries=tuple(entries),
         prices={k: v for k, v in ledger.prices.items()},
+        corrections=read_corrections(session, since=opens, until=min(closes, now), tz=org.tz,
+                                     org_id=org_id),
     )

@@ -5,6 +5,14 @@ policy's :class:`~agentdesk.policy.billing.DayBill` for that customer and day, c
 person's own entries (a colleague's time on the same customer is on their sheet; the customer's
 statement pools everyone). The sheet's total is the sum of the billed rows it shows, so it adds
 up where per-entry rounding would not. Flags point at entries that need a second look.
+
+Why the sheet does not pool (decided for issue 11): the customer's bill is the statement, which
+follows seed 001 exactly (all billable time of a customer's day, pooled, rounded once). A
+timesheet answers "what did my time bill", and must add up from rows the consultant can see and
+correct; pooling colleagues' entries into it would make its totals depend on time that is not
+on it. The two differ only when several people worked for one customer on one day (5 + 5
+minutes by two consultants: 30 + 30 on their sheets, 30 on the statement), and the column
+header says so (:data:`BILLED_HEADER`, :data:`BILLED_TOOLTIP`).
 """
 
 from __future__ import annotations
@@ -21,10 +29,12 @@ from ..models import Organisation
 from ..policy import billing
 from ..policy.billing import WorkKind
 from ..policy.errors import PolicyError
+from .corrections import Correction, read_corrections
 from .ledger import QueryError, check_period, day_bounds, live_entries, team_timezone, work_item
 
 __all__ = [
     "BILLED_HEADER",
+    "BILLED_TOOLTIP",
     "MAX_TIMESHEET",
     "Flag",
     "Timesheet",
@@ -37,7 +47,14 @@ __all__ = [
 #: A timesheet covers at most this many days (a month and a bit); statements cover longer.
 MAX_TIMESHEET = timedelta(days=62)
 LONG_ENTRY = timedelta(hours=8)
-BILLED_HEADER = "Billed (rounded up to 30 min once per customer per day)"
+BILLED_HEADER = ("Billed for my time (rounded up to 30 min once per customer per day; "
+                 "the statement pools the team's time)")
+BILLED_TOOLTIP = (
+    "Seed 001: work outside scheduled blocks is rounded up to 30 minutes once per customer per "
+    "day, never per entry. This sheet rounds your own time. The customer's statement, which is "
+    "the bill, adds up everyone's time for that customer and day before rounding once, so when "
+    "colleagues worked for the same customer on the same day it can bill less than the sum of "
+    "the timesheets (5 + 5 minutes by two people: 30 + 30 here, 30 on the statement).")
 
 
 class Flag:
@@ -95,6 +112,8 @@ class Timesheet:
     tz: str
     entries: tuple[TimesheetEntry, ...]
     rows: tuple[TimesheetRow, ...]
+    #: My entries in the period that were corrected or voided: by whom, when and why.
+    corrections: tuple[Correction, ...] = ()
 
     @property
     def billed(self) -> int:
@@ -180,6 +199,8 @@ def read_timesheet(session: Session, tenant_id: uuid.UUID, person_id: uuid.UUID,
             late_cancellation=bill.late_cancellation_minutes if bill else 0,
             billed=bill.total_minutes if bill else 0, entries=counts.get(key, 0),
         ))
+    corrections = read_corrections(session, since=opens, until=closes, tz=tz,
+                                   person_id=person_id)
     return Timesheet(person_id=person_id, start=start, end=end, tz=tz, entries=tuple(entries),
-                     rows=tuple(rows))
+                     rows=tuple(rows), corrections=corrections)
 

@@ -27,7 +27,7 @@ import time
 import uuid
 import weakref
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -458,6 +458,13 @@ class ApiClient(requests.Session):
                 self._call("POST", "/api/v1/logout")
         finally:
             self.token = None
+
+    def time_statement(self, org: str, start: date, end: date, fmt: str) -> requests.Response:
+        """One organisation's time statement as the server renders it (CSV or PDF bytes in
+        ``content``; the billed and closing minutes in ``X-Statement-*`` headers)."""
+        return self._call("GET", "/api/v1/reports/time", params={
+            "org": org, "from": start.isoformat(), "to": end.isoformat(), "format": fmt},
+            timeout=(self.connect_timeout, max(self.read_timeout, 120.0)))
 
     def me(self) -> UserInfo:
         """Who the token belongs to: checks a stored token at start-up."""

@@ -18,6 +18,8 @@ from agentdesk.cli import main
 from agentdesk.exports.statement_csv import HEADER, write_statement_csv
 from agentdesk.exports.statement_pdf import render_statement_pdf
 from agentdesk.queries.statement import read_statement
+from agentdesk.sync.credentials import TokenStore
+from tests.plugins.live_team import PASSWORD, Team
 from tests.queries.conftest import Ledger, ledger  # noqa: F401  (the fixture)
 from tests.queries.test_consultant_queries import at
 
@@ -43,6 +45,25 @@ def _csv_rows(view: object) -> list[dict[str, str]]:
 def _pdf_text(data: bytes) -> tuple[int, list[str]]:
     reader = PdfReader(io.BytesIO(data))
     return len(reader.pages), [p.extract_text() for p in reader.pages]
+
+
+def test_csv_and_pdf_show_who_corrected_an_entry_and_why(ledger: Ledger) -> None:  # noqa: F811
+    ledger.buy(at("2026-10-01", "08:00"), 5)
+    old = ledger.work(at("2026-10-05", "09:00"), at("2026-10-05", "11:00"))
+    ledger.at(at("2026-10-06", "10:00")).work(
+        at("2026-10-05", "09:00"), at("2026-10-05", "09:45"), who="lead",
+        person_id=str(ledger.user("consultant")), voids_id=old, note="Timer left running")
+    with ledger.session() as s:
+        view = read_statement(s, ledger.org(), date(2026, 10, 1), date(2026, 10, 31))
+    text = "120 min corrected to 45 min by Lead on 2026-10-06: Timer left running"
+    (row,) = [r for r in _csv_rows(view) if r["Section"] == "correction"]
+    assert (row["Date"], row["Description"], row["Person"], row["Start"], row["End"]) == (
+        "2026-10-05", text, "Consultant", "09:00", "11:00")
+    assert row["Billed minutes"] == ""  # history, not billed again
+    _pages, pages = _pdf_text(render_statement_pdf(view))
+    assert "Corrections" in pages[-1]
+    last = " ".join(pages[-1].split())
+    assert "2026-10-05 09:00-11:00 120 to 45 min Lead, 10-06 Timer left running" in last
 
 
 def test_csv_and_pdf_totals_equal_the_statement(ledger: Ledger) -> None:  # noqa: F811
@@ -158,3 +179,37 @@ def test_pdf_table_shortcut_writes_what_fpdf2s_text_writes(
             plain = render_statement_pdf(view)
         assert fast == plain
         assert _pdf_text(fast)[0] >= 3
+
+
+def test_report_time_against_a_signed_in_team_server(
+        team: Team, memory_keyring: object, tmp_path_factory: pytest.TempPathFactory,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """``--server``/``--user`` ask the real server over HTTP with the token the desktop stored
+    in the keyring; the file equals the one rendered from the same database, and the server's
+    role rules hold (an agent gets no statement)."""
+    books = Ledger(team.world)
+    _month_of_work(books)
+    tmp_path = tmp_path_factory.mktemp("statements")
+    for who in ("consultant", "agent"):
+        login = team.client().login(who, PASSWORD)
+        TokenStore(team.url, who).save(login.token)
+    base = ["report", "time", "--server", team.url + "/", "--org", "globex", "--from",
+            "2026-10-01", "--to", "2026-10-31"]
+    assert main([*base, "--user", "consultant", "--out", str(tmp_path / "s.csv")]) == 0
+    assert "wrote the CSV time statement of globex" in capsys.readouterr().out
+    with books.session() as s:
+        view = read_statement(s, books.org(), date(2026, 10, 1), date(2026, 10, 31))
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "s.csv").read_text("utf-8-sig"))))
+    assert rows == _csv_rows(view)
+    assert main([*base, "--user", "consultant", "--out", str(tmp_path / "s.pdf")]) == 0
+    _, texts = _pdf_text((tmp_path / "s.pdf").read_bytes())
+    assert f"Total billed in the period {view.billed} min" in "\n".join(texts)
+
+    assert main([*base, "--user", "agent", "--out", str(tmp_path / "a.csv")]) == 1
+    assert "this needs one of the roles: admin, consultant, lead" in capsys.readouterr().err
+    assert main([*base, "--user", "lead", "--out", str(tmp_path / "l.csv")]) == 1
+    assert "not signed in to" in capsys.readouterr().err
+    long = [*base[:7], "2016-10-01", "--to", "2026-10-31", "--user", "consultant"]
+    assert main([*long, "--out", str(tmp_path / "x.csv")]) == 1
+    assert "ask for at most three years" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.csv", "s.pdf"]

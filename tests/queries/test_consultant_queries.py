@@ -143,6 +143,13 @@ def test_timesheet_rounds_once_per_customer_per_day_and_flags(ledger: Ledger) ->
     assert flags[9, 3] == (Flag.OVERLAP, Flag.NO_NOTE)
     assert flags[8, 0] == (Flag.LONG,)
     assert "once per customer per day" in BILLED_HEADER
+    # The customer's bill pools the team (consultant2's 10 minutes on the 6th join the pool);
+    # the sheet rounds only my time, and its header says the two differ and why.
+    with ledger.session() as s:
+        view = read_statement(s, ledger.org(), date(2026, 10, 5), date(2026, 10, 6))
+    assert [(d.day.day, d.raw_minutes, d.billed) for d in view.days] == [(5, 33, 60),
+                                                                        (6, 550, 570)]
+    assert "statement pools the team's time" in BILLED_HEADER
 
 
 def test_corrections_void_old_entries(ledger: Ledger) -> None:
@@ -154,6 +161,31 @@ def test_corrections_void_old_entries(ledger: Ledger) -> None:
                                date(2026, 10, 5), date(2026, 10, 5))
     assert [(e.minutes, e.note) for e in sheet.entries] == [(45, "Typed 11:00 instead of 09:45")]
     assert sheet.billed == 60
+
+
+def test_corrections_say_who_made_them_and_why(ledger: Ledger) -> None:
+    """A lead corrects one of the consultant's entries and voids another: the consultant's
+    timesheet and the customer's statement both keep the history, with the lead's name."""
+    ledger.buy(at("2026-10-01", "08:00"), 5)
+    typo = ledger.work(at("2026-10-05", "09:00"), at("2026-10-05", "11:00"))
+    twice = ledger.work(at("2026-10-05", "13:00"), at("2026-10-05", "13:30"))
+    ledger.at(at("2026-10-06", "10:00")).work(
+        at("2026-10-05", "09:00"), at("2026-10-05", "09:45"), who="lead",
+        person_id=str(ledger.user("consultant")), voids_id=typo, note="Typed 11:00 for 09:45")
+    ledger.world.run("lead", "void_time_entry", entry_id=str(uuid.uuid4()), voids_id=twice,
+                     note="Booked twice")
+    with ledger.session() as s:
+        sheet = read_timesheet(s, ledger.world.tenant, ledger.user("consultant"),
+                               date(2026, 10, 5), date(2026, 10, 5))
+        view = read_statement(s, ledger.org(), date(2026, 10, 1), date(2026, 10, 31))
+    expected = [(120, 45, "Lead", "Typed 11:00 for 09:45"), (30, None, "Lead", "Booked twice")]
+    for corrections in (sheet.corrections, view.corrections):
+        assert [(c.minutes, c.replacement_minutes, c.by, c.why) for c in corrections] == expected
+        assert [c.person for c in corrections] == ["Consultant", "Consultant"]
+    assert view.corrections[0].text == (
+        "120 min corrected to 45 min by Lead on 2026-10-06: Typed 11:00 for 09:45")
+    assert view.corrections[1].text.startswith("30 min voided by Lead on ")
+    assert view.billed == 60  # the history is shown, never billed
 
 
 def test_contract_draws_oldest_first_hides_prices_and_forecasts(ledger: Ledger) -> None:

@@ -142,6 +142,10 @@ TABLE: dict[tuple[str, str], tuple[frozenset[Role] | None, Build]] = {
         {"name": "Bob Roe", "email": f"bob-{c.tag}@globex.test"})),
     ("PATCH", "/api/v1/contacts/{contact_id}"): (ORG_EDITORS, lambda c: (
         f"/api/v1/contacts/{c.world.contact}", {"phone": f"+1 555 {c.n:04d}"})),
+    # The customer's statement: for those who see prices and balances (not agents).
+    ("GET", "/api/v1/reports/time"): (frozenset({Role.CONSULTANT, Role.LEAD, Role.ADMIN}), (
+        lambda c: ("/api/v1/reports/time?org=globex+corporation&from=2026-10-01&to=2026-10-31"
+                   "&format=csv", None))),
     # Sync: every team member's desktop syncs (the sync tests cover what each role may mutate).
     ("POST", "/api/v1/sync/pull"): (ALL, lambda c: (
         "/api/v1/sync/pull", {"client_id": str(uuid.uuid4()), "cursor": 0, "limit": 10})),

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 from sqlalchemy import func, select
 
-from agentdesk.models import Appointment, HourBlock, TimeEntry
+from agentdesk.models import Appointment, AppointmentStatus, HourBlock, TimeEntry, TimeKind
 from agentdesk.models.db import make_session_factory
 from agentdesk.queries.statement import read_statement
 from agentdesk.queries.timesheet import BILLED_HEADER
@@ -223,10 +223,11 @@ def test_appointments_schedule_cancel_and_reschedule(
     page.refresh()
     mine = [a for a in page.model.rows()
             if a.consultant_id == desk.user_id and a.status.value == "scheduled"]
-    extra = [a for a in page.model.rows() if a.consultant_id != desk.user_id]
     assert len(mine) == 1
-    assert len(extra) == 1
-    assert extra[0].note.startswith("Extra engineer requested")
+    # The extra engineer is on the booking, not a second appointment recognised by its note.
+    assert all(a.consultant_id == desk.user_id for a in page.model.rows())
+    assert mine[0].extra_engineer == "Consultant2"
+    assert page.model.headerData(4, Qt.Orientation.Horizontal) == "Extra engineer"
     page.view.selectRow(page.model.rows().index(mine[0]))
     page.ask_cancel()
     assert "the cancellation is free" in page.cancel_prompt.text()  # type: ignore[union-attr]
@@ -245,7 +246,75 @@ def test_appointments_schedule_cancel_and_reschedule(
                          .order_by(Appointment.starts_at)).all()
     assert [s.value for _, s in rows] == ["cancelled", "cancelled", "scheduled"]
     with panel_team.engine.connect() as c:
+        moved = c.scalar(select(Appointment.extra_engineer_id)
+                         .where(Appointment.status == AppointmentStatus.SCHEDULED))
+    assert moved == panel_team.world.users["consultant2"]  # rescheduling keeps the engineer
+    with panel_team.engine.connect() as c:
         assert c.scalar(select(func.count()).select_from(TimeEntry)) == 1  # only the late one
+
+
+def test_a_delivered_appointment_is_billed_as_scheduled_exactly_once(
+        qtbot: QtBot, panel_desk: PanelDesk, panel_team: Team) -> None:
+    """Seed 001: billed as booked, with the extra engineer in addition; the consultant's own
+    timer inside the block is not billed again, and a second delivery (here by a lead on
+    another desk, before either synced) is refused by the server and changes nothing."""
+    consultant, lead = panel_desk("consultant"), panel_desk("lead")
+    org = panel_team.world.orgs["globex"]
+    start = quiet_past(timedelta(minutes=70))
+    appointment = str(uuid.uuid4())
+    consultant.replica.mutate("schedule_appointment", {
+        "appointment_id": appointment, "organisation_id": str(org),
+        "extra_engineer_id": str(panel_team.world.users["consultant2"]),
+        "starts_at": start.isoformat(), "ends_at": (start + timedelta(minutes=60)).isoformat(),
+        "note": "Mail migration"})
+    consultant.replica.mutate("add_time_entry", {  # a timer run during the block
+        "entry_id": str(uuid.uuid4()), "organisation_id": str(org), "note": "timer",
+        "started_at": (start + timedelta(minutes=10)).isoformat(),
+        "ended_at": (start + timedelta(minutes=50)).isoformat()})
+    consultant.sync()
+    lead.sync()
+
+    bench = _bench(qtbot, consultant)
+    bench.setCurrentWidget(bench.appointments)
+    page = bench.appointments
+    page.day_edit.setDate(_qdate(start.astimezone(NY).date()))
+    page.span_combo.setCurrentIndex(0)
+    page.refresh()
+    (line,) = page.model.rows()
+    assert line.extra_engineer == "Consultant2"
+    lead.replica.mutate("deliver_appointment", {"appointment_id": appointment})
+    page.view.selectRow(0)
+    page.delivered_button.click()
+    assert page.model.rows()[0].status_text == "delivered"
+    page.view.selectRow(0)
+    page.delivered_button.click()  # twice: refused at the desk, nothing recorded
+    assert page.message.text() == "Select a scheduled appointment that took place"
+
+    consultant.sync()
+    lead.sync()
+    (refusal,) = lead.replica.rejections()
+    assert (refusal.name, refusal.code) == ("deliver_appointment", "conflict")
+    assert "already recorded as delivered" in refusal.message
+    with panel_team.engine.connect() as c:
+        blocks = c.execute(select(TimeEntry.person_id, TimeEntry.extra_engineer)
+                           .where(TimeEntry.kind == TimeKind.SCHEDULED_BLOCK)).all()
+        status = c.scalar(select(Appointment.status))
+    assert sorted(blocks, key=lambda b: b.extra_engineer) == [
+        (consultant.user_id, False), (panel_team.world.users["consultant2"], True)]
+    assert status is AppointmentStatus.HELD
+    with make_session_factory(panel_team.engine)() as s:
+        view = read_statement(s, org, start.astimezone(NY).date(), start.astimezone(NY).date())
+    (day,) = view.days
+    assert (day.scheduled, day.raw_minutes, day.billed, day.extra_engineer_minutes) == (
+        120, 0, 120, 60)
+
+    bench.setCurrentWidget(bench.timesheet)
+    sheet = bench.timesheet
+    sheet.day_edit.setDate(_qdate(start.astimezone(NY).date()))
+    sheet.refresh()
+    assert [(r.scheduled, r.raw_seconds, r.billed) for r in sheet.rows.rows()] == [(60, 0, 60)]
+    assert sorted(e.kind.value for e in sheet.entries.rows()) == ["scheduled_block",
+                                                                 "unscheduled"]
 
 
 def test_statement_saved_from_the_desktop_matches_the_server(
@@ -292,3 +361,25 @@ def test_statement_saved_from_the_desktop_matches_the_server(
     dialog.save()
     assert "before it starts" in dialog.error.text()
     assert not (tmp_path / ".statement.csv.partial").exists()
+
+
+def test_picking_another_customer_during_a_read_shows_that_customer(
+        qtbot: QtBot, panel_desk: PanelDesk, panel_team: Team,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reads run in the background here: a pick made while a read is in flight is read next,
+    never dropped (the page used to keep showing the customer of the earlier read)."""
+    monkeypatch.setattr(background, "SYNCHRONOUS", False)
+    desk = panel_desk("lead")
+    bench = _bench(qtbot, desk)
+    page = bench.contracts
+    page.refresh()
+    qtbot.waitUntil(lambda: page.contract is not None and page.org_combo.count() > 1)
+    first = page.contract
+    assert first is not None
+    other = next(uuid.UUID(page.org_combo.itemData(i)) for i in range(page.org_combo.count())
+                 if uuid.UUID(page.org_combo.itemData(i)) != first.organisation_id)
+    for _ in range(3):
+        page.refresh()  # a read in flight, and another asked for
+    page.select_org(other)
+    qtbot.waitUntil(lambda: page.contract is not None
+                    and page.contract.organisation_id == other, timeout=10_000)

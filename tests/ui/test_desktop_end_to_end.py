@@ -105,6 +105,20 @@ def test_local_mode_starts_signs_in_and_shows_the_queue(
     qtbot.waitUntil(lambda: contacts.view is not None)  # read on a worker
     assert window.contact_panel.view is not None
 
+    # "Statement…" on the organisation opens the workbench's statement dialog for it.
+    panel = window.contact_panel
+    qtbot.waitUntil(lambda: panel.view is not None and panel.view.ticket_id == ticket)
+    assert panel.view is not None
+    org = panel.view.organisation_id
+    panel.statement_button.click()
+    bench = window.workbench
+    assert bench is not None
+    qtbot.waitUntil(lambda: bench.statement_dialog is not None
+                    and bench.statement_dialog.isVisible())
+    assert bench.statement_dialog is not None
+    assert bench.statement_dialog.org.currentData() == str(org)
+    bench.statement_dialog.reject()
+
 
 def test_offline_and_back_with_a_local_change(qtbot: QtBot, shell_app: Shell) -> None:
     window = shell_app.window

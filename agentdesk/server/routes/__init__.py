@@ -10,13 +10,13 @@ from __future__ import annotations
 from fastapi import FastAPI, Security
 
 from ..schemas import ERROR_RESPONSES
-from . import auth, calendars, organisations, plans, users
+from . import auth, calendars, organisations, plans, reports, users
 from ._common import bearer_scheme
 
 
 def register_routes(app: FastAPI) -> None:
     app.include_router(auth.router, prefix="/api/v1", responses=ERROR_RESPONSES)
-    for module in (users, calendars, plans, organisations):
+    for module in (users, calendars, plans, organisations, reports):
         app.include_router(
             module.router, prefix="/api/v1", responses=ERROR_RESPONSES,
             dependencies=[Security(bearer_scheme)],

@@ -32,6 +32,7 @@ from ..bounds import (
     Tier,
 )
 from .core import (
+    INVALID,
     TRIAGERS,
     Args,
     ContactRef,
@@ -212,6 +213,10 @@ class UpdateTicket(Args):
 @mutator("update_ticket", UpdateTicket)
 def update_ticket(ctx: MutationContext, a: UpdateTicket) -> None:
     """Last writer wins in server order; the overwritten value is kept in the history."""
+    if a.subject is None and a.description is None and a.stated_urgency is None:
+        raise MutationRejected(
+            INVALID, "nothing to change: give a subject, a description or an urgency",
+            "ticket_id")
     ticket = get_ticket(ctx, a.ticket_id)
     for name in ("subject", "description", "stated_urgency"):
         new = getattr(a, name)

@@ -226,7 +226,7 @@ def _record_entry(
         id=entry_id, tenant_id=ctx.tenant_id, organisation_id=organisation_id,
         person_id=person_id, ticket_id=ticket_id, kind=kind, started_at=started_at,
         ended_at=ended_at, billable=billable, extra_engineer=extra_engineer, note=note,
-        voids_id=voids_id, source=source, created_at=ctx.now,
+        voids_id=voids_id, source=source, created_at=ctx.now, recorded_by_id=ctx.actor_id,
     ))
 
 

@@ -56,10 +56,12 @@ from ...queries.contracts import (
     may_see_prices,
     read_contract,
 )
+from ...queries.corrections import Correction
 from ...queries.ledger import QueryError, team_timezone
 from ...queries.statement import hours_text, read_statement
 from ...queries.timesheet import (
     BILLED_HEADER,
+    BILLED_TOOLTIP,
     Timesheet,
     TimesheetEntry,
     TimesheetRow,
@@ -213,11 +215,16 @@ class _Page(QWidget):
         raise NotImplementedError
 
     def _loaded(self, result: Any) -> None:
+        # The operation marks itself done only after this slot: forget it first, or the
+        # re-read asked for meanwhile would see it running and be dropped (a stale customer
+        # left on screen after picking another one).
+        self._op = None
         self.show_result(result)
         if self._again:
             self.refresh()
 
     def _failed(self, exc: Exception) -> None:
+        self._op = None
         if isinstance(exc, QueryError):
             self.message.show_error(exc.message)
         else:
@@ -461,9 +468,7 @@ _ROW_COLUMNS: list[Column[TimesheetRow]] = [
     Column("Raw work (h:mm)", lambda r: _hm(r.raw_seconds), right=True,
            tooltip="Billable work outside scheduled blocks, before rounding"),
     Column("Blocks + fees", lambda r: f"{r.scheduled + r.late_cancellation} min", right=True),
-    Column(BILLED_HEADER, lambda r: f"{r.billed} min", right=True,
-           tooltip="Seed 001: work is rounded up to 30 minutes once per customer per day, "
-                   "never per entry"),
+    Column(BILLED_HEADER, lambda r: f"{r.billed} min", right=True, tooltip=BILLED_TOOLTIP),
 ]
 
 _ENTRY_COLUMNS: list[Column[TimesheetEntry]] = [
@@ -481,6 +486,17 @@ _ENTRY_COLUMNS: list[Column[TimesheetEntry]] = [
 ]
 
 
+_CORRECTION_COLUMNS: list[Column[Correction]] = [
+    Column("Entry", lambda c: f"{c.started_at:%a %m-%d %H:%M}-{c.ended_at:%H:%M}"),
+    Column("Was", lambda c: f"{c.minutes} min", right=True),
+    Column("Now", lambda c: "voided" if c.replacement_minutes is None
+           else f"{c.replacement_minutes} min", right=True),
+    Column("By", lambda c: c.by or "(not recorded)"),
+    Column("When", lambda c: f"{c.at:%Y-%m-%d %H:%M}"),
+    Column("Why", lambda c: c.why),
+]
+
+
 class TimesheetPage(_Page):
     """My day or my week: entries, and per customer per day the raw and billed time."""
 
@@ -495,6 +511,10 @@ class TimesheetPage(_Page):
         self.entries = RowsModel(_ENTRY_COLUMNS, key=lambda e: (e.entry_id, e.day), parent=self)
         self.entries_view = _table(self.entries)
         self.total = _plain()
+        self.corrections = RowsModel(_CORRECTION_COLUMNS,
+                                     key=lambda c: (c.voided_id, c.at), parent=self)
+        self.corrections_view = _table(self.corrections)
+        self.corrections_label = QLabel("Corrections of my entries (who and why):")
         self.correct_button = QPushButton("Correct…")
         self.void_button = QPushButton("Void…")
         self.correct_button.clicked.connect(self.open_correction)
@@ -512,6 +532,8 @@ class TimesheetPage(_Page):
         layout.addWidget(self.rows_view, 2)
         layout.addWidget(self.total)
         layout.addWidget(self.entries_view, 3)
+        layout.addWidget(self.corrections_label)
+        layout.addWidget(self.corrections_view, 1)
         layout.addWidget(self.message)
         self.span_combo.currentIndexChanged.connect(self.refresh)
         self.day_edit.dateChanged.connect(self.refresh)
@@ -541,6 +563,9 @@ class TimesheetPage(_Page):
             return
         self.rows.set_rows(sheet.rows)
         self.entries.set_rows(sheet.entries)
+        self.corrections.set_rows(sheet.corrections)
+        self.corrections_label.setVisible(bool(sheet.corrections))
+        self.corrections_view.setVisible(bool(sheet.corrections))
         flagged = f"; {sheet.flagged} entries flagged" if sheet.flagged else ""
         self.total.setText(
             f"Total billed: {sheet.billed} min ({hours_text(sheet.billed)}), the sum of the rows "
@@ -655,13 +680,12 @@ _APPOINTMENT_COLUMNS: list[Column[AppointmentLine]] = [
     Column("End", lambda a: f"{a.ends_at.astimezone():%H:%M}"),
     Column("Customer", lambda a: a.organisation),
     Column("Consultant", lambda a: a.consultant),
+    Column("Extra engineer", lambda a: a.extra_engineer,
+           tooltip="Asked for by the customer: billed in addition when delivered"),
     Column("Ticket", lambda a: a.ticket),
-    Column("Status", lambda a: a.status.value),
+    Column("Status", lambda a: a.status_text),
     Column("Note", lambda a: a.note),
 ]
-
-EXTRA_ENGINEER_NOTE = "Extra engineer requested by the customer (billed in addition)"
-
 
 class AppointmentsPage(_Page):
     """Day and week lists of my appointments or the team's; schedule, reschedule, cancel,
@@ -744,10 +768,10 @@ class AppointmentsPage(_Page):
         self.schedule_dialog = ScheduleDialog(self.who, self.clock, replacing, self)
         dialog = self.schedule_dialog
 
-        def submit(args: dict[str, Any], extra: uuid.UUID | None) -> bool:
-            return self._into(dialog.error, book(args, extra))
+        def submit(args: dict[str, Any]) -> bool:
+            return self._into(dialog.error, book(args))
 
-        def book(args: dict[str, Any], extra: uuid.UUID | None) -> bool:
+        def book(args: dict[str, Any]) -> bool:
             if replacing is not None:
                 # Book the new slot first: if it is refused, the old one still stands.
                 args["replaces_id"] = str(replacing.id)
@@ -756,13 +780,7 @@ class AppointmentsPage(_Page):
                 return self._run("cancel_appointment",
                                  {"appointment_id": str(replacing.id),
                                   "cancelled_at": self.clock().isoformat()}, "Rescheduled")
-            if not self._run("schedule_appointment", args, "Appointment scheduled"):
-                return False
-            if extra is not None:
-                return self._run("schedule_appointment", {
-                    **args, "appointment_id": str(new_id()), "consultant_id": str(extra),
-                    "note": EXTRA_ENGINEER_NOTE}, "Appointment scheduled with an extra engineer")
-            return True
+            return self._run("schedule_appointment", args, "Appointment scheduled")
 
         dialog.submit = submit
         dialog.open()
@@ -797,7 +815,8 @@ class AppointmentsPage(_Page):
         prompt.open()
 
     def record_delivered(self) -> None:
-        """A delivered appointment bills as booked: a scheduled-block entry for its person."""
+        """A delivered appointment bills as booked, once: the mutation marks it delivered and
+        records the block (and the extra engineer's) in one step, and refuses a second time."""
         line = self.selected()
         if line is None or line.status.value != "scheduled":
             self.message.show_error("select a scheduled appointment that took place")
@@ -805,14 +824,8 @@ class AppointmentsPage(_Page):
         if line.ends_at > self.clock():
             self.message.show_error("the appointment has not ended yet")
             return
-        self._run("add_time_entry", {
-            "entry_id": str(new_id()), "organisation_id": str(line.organisation_id),
-            "person_id": str(line.consultant_id) if line.consultant_id else None,
-            "ticket_id": str(line.ticket_id) if line.ticket_id else None,
-            "kind": "scheduled_block", "started_at": line.starts_at.isoformat(),
-            "ended_at": line.ends_at.isoformat(),
-            "extra_engineer": line.note.startswith(EXTRA_ENGINEER_NOTE),
-            "note": line.note or "Delivered appointment"}, "Delivered block recorded")
+        self._run("deliver_appointment", {"appointment_id": str(line.id)},
+                  "Delivered: billed as scheduled")
 
 
 class ScheduleDialog(QDialog):
@@ -822,7 +835,7 @@ class ScheduleDialog(QDialog):
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Reschedule the appointment" if replacing else "Schedule a block")
-        self.submit: Callable[[dict[str, Any], uuid.UUID | None], bool] = lambda _a, _e: False
+        self.submit: Callable[[dict[str, Any]], bool] = lambda _a: False
         self.replacing = replacing
         start = replacing.starts_at if replacing else (
             clock() + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
@@ -851,9 +864,11 @@ class ScheduleDialog(QDialog):
         form.addRow("Ticket:", self.ticket)
         form.addRow("Start:", self.start)
         form.addRow("End:", self.end)
-        if replacing is None:
-            form.addRow("Extra engineer:", self.extra)
-        else:
+        form.addRow("Extra engineer:", self.extra)
+        if replacing is not None:
+            if replacing.extra_engineer_id is not None:
+                self.extra.setCurrentIndex(max(0, self.extra.findData(
+                    str(replacing.extra_engineer_id))))
             self.org.setCurrentIndex(self.org.findData(str(replacing.organisation_id)))
             self.org.setEnabled(False)
             if replacing.ticket_id:
@@ -883,15 +898,16 @@ class ScheduleDialog(QDialog):
             except ValueError:
                 self.error.show_error("the ticket must be a ticket id (or left empty)")
                 return
-        extra = _uuid(self.extra.currentData()) if self.replacing is None else None
+        extra = _uuid(self.extra.currentData())
         if extra is not None and str(extra) == self.consultant.currentData():
             self.error.show_error("the extra engineer is the consultant already")
             return
         args = {"appointment_id": str(new_id()), "organisation_id": str(self.org.currentData()),
-                "consultant_id": str(self.consultant.currentData()), "ticket_id": ticket,
+                "consultant_id": str(self.consultant.currentData()),
+                "extra_engineer_id": None if extra is None else str(extra), "ticket_id": ticket,
                 "starts_at": start.isoformat(), "ends_at": end.isoformat(),
                 "note": self.note.text().strip()}
-        if self.submit(args, extra):
+        if self.submit(args):
             self.accept()
 
 
@@ -1020,6 +1036,7 @@ class ConsultantWorkbench(QTabWidget):
         self.addTab(self.timesheet, "Timesheet")
         self.addTab(self.appointments, "Appointments")
         self.statement_dialog: StatementDialog | None = None
+        self._who_op: Operation[Any] | None = None
         self.contracts.statementRequested.connect(self.open_statement)
         self.currentChanged.connect(lambda _i: self.refresh())
 
@@ -1033,9 +1050,22 @@ class ConsultantWorkbench(QTabWidget):
             self.refresh()
 
     def open_statement(self, org_id: uuid.UUID | None = None) -> None:
+        """From the contracts view or the organisation panel (which may ask before any page of
+        the workbench was read: then the directory is read off the GUI thread first)."""
         who = self.contracts.who or self.timesheet.who or self.appointments.who
-        if who is None:  # nothing read yet (reads never run on the GUI thread)
-            self.contracts.refresh()
+        if who is not None:
+            self._open_statement(who, org_id)
+            return
+        replica = self.replica
+        self._who_op = Operation(lambda: _read_who(replica),
+                                 on_success=lambda w: self._open_statement(w, org_id),
+                                 on_failure=lambda exc: log.error(
+                                     "could not read the team for the statement", exc_info=exc),
+                                 parent=self)
+        self._who_op.start()
+
+    def _open_statement(self, who: _Who | None, org_id: uuid.UUID | None) -> None:
+        if who is None:  # signed out meanwhile
             return
         self.statement_dialog = StatementDialog(self.replica, who, org_id, self.clock, self)
         self.statement_dialog.open()

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import shiboken6
-from PySide6.QtCore import QEvent, Qt, Slot
+from PySide6.QtCore import QEvent, Qt, Signal, Slot
 from PySide6.QtGui import QFont, QPalette
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -250,6 +250,9 @@ def entitlement(view: ContactView) -> entitlements.EntitlementDecision:
 class ContactPanel(QWidget):
     """Contact validation and entitlement for the shown ticket. ``clock`` is for tests."""
 
+    #: "Statement…" on the organisation: the window opens the workbench's statement dialog.
+    statementRequested = Signal(object)  # organisation id
+
     def __init__(
         self, replica: Replica, parent: QWidget | None = None, *, clock: Clock = utcnow
     ) -> None:
@@ -301,12 +304,16 @@ class ContactPanel(QWidget):
         self.switch_out_button.clicked.connect(self.switch_out)
         self.redirect_button = QPushButton("Redirect the ticket")
         self.redirect_button.clicked.connect(self.redirect)
+        self.statement_button = QPushButton("Statement…")
+        self.statement_button.setToolTip("The organisation's time statement as PDF or CSV")
+        self.statement_button.clicked.connect(self._request_statement)
         self.message = InlineMessage()
 
         buttons = QHBoxLayout()
         buttons.addWidget(self.validate_button)
         buttons.addWidget(self.redirect_button)
         buttons.addStretch(1)
+        buttons.addWidget(self.statement_button)
         holder_buttons = QHBoxLayout()
         holder_buttons.addWidget(self.swap_button)
         holder_buttons.addWidget(self.switch_out_button)
@@ -537,6 +544,10 @@ class ContactPanel(QWidget):
         show_availability(self.redirect_button, refusal, purpose)
 
     # ------------------------------------------------------------------ actions
+
+    def _request_statement(self) -> None:
+        if self._view is not None:
+            self.statementRequested.emit(self._view.organisation_id)
 
     def _run(self, name: str, args: dict[str, object], done: str, what: str) -> None:
         """Queue the mutation with the replica's writer; re-read once it was applied."""

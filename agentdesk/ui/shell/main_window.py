@@ -431,6 +431,7 @@ class MainWindow(QMainWindow):
         bridge.rejectionsArrived.connect(self.status_bar.add_rejections)
         self.workbench = ConsultantWorkbench(replica)
         self.workbench_dock.setWidget(self.workbench)
+        self.contact_panel.statementRequested.connect(self.workbench.open_statement)
         bridge.replicaChanged.connect(self.workbench.replica_changed)
 
         self.notifier = Notifier(replica.engine, user.id, self.store, self.tray, parent=self)

@@ -1,0 +1,68 @@
+"""Reports for customers: one organisation's 1-on-1 time statement as CSV or PDF.
+
+``agentdesk report time`` against a team server asks here with the token the desktop stored in
+the keyring, so the command line and the desktop hand the customer the same document (both are
+built by :mod:`agentdesk.queries.statement` and rendered by :mod:`agentdesk.exports`, which need
+no Qt). Consultants, leads and admins only: a statement is the customer's bill, and agents see
+no prices or balances (seed 001's contract terms are the consultants' business).
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from ...exports.statement_csv import write_statement_csv
+from ...exports.statement_pdf import render_statement_pdf
+from ...models import Role, User
+from ...queries.ledger import QueryError, find_organisation
+from ...queries.statement import read_statement
+from ..deps import ReadSession, require_roles
+from ..errors import ApiError
+
+router = APIRouter(tags=["reports"])
+
+#: Who may read a customer's statement (the roles that see prices and balances).
+STATEMENT_READERS = (Role.CONSULTANT, Role.LEAD, Role.ADMIN)
+StatementReader = Annotated[User, Depends(require_roles(*STATEMENT_READERS))]
+
+_MEDIA = {"csv": "text/csv; charset=utf-8", "pdf": "application/pdf"}
+
+
+@router.get(
+    "/reports/time",
+    summary="One organisation's time statement for a period, as CSV or PDF",
+    responses={200: {"content": {"text/csv": {}, "application/pdf": {}},
+                     "description": "The statement file"}},
+)
+def time_statement(
+    user: StatementReader,
+    session: ReadSession,
+    org: Annotated[str, Query(min_length=1, max_length=200,
+                              description="the organisation's name (case-insensitive)")],
+    start: Annotated[date, Query(alias="from", description="first day, YYYY-MM-DD")],
+    end: Annotated[date, Query(alias="to", description="last day (inclusive), YYYY-MM-DD")],
+    format: Annotated[Literal["csv", "pdf"], Query()] = "pdf",
+) -> Response:
+    try:
+        facts = find_organisation(session, org, tenant_id=user.tenant_id)
+        view = read_statement(session, facts.id, start, end)
+    except QueryError as exc:
+        raise ApiError(422, "invalid", exc.message, field=exc.field) from None
+    if format == "csv":
+        out = io.StringIO()
+        write_statement_csv(out, view)
+        body = out.getvalue().encode("utf-8-sig")  # as the desktop saves it (Excel and accents)
+    else:
+        body = render_statement_pdf(view)
+    name = "".join(c if c.isalnum() else "-" for c in view.organisation).strip("-") or "statement"
+    return Response(
+        content=body, media_type=_MEDIA[format],
+        headers={"Content-Disposition":
+                 f'attachment; filename="{name}-{view.start}-{view.end}.{format}"',
+                 "X-Statement-Billed-Minutes": str(view.billed),
+                 "X-Statement-Closing-Minutes": str(view.closing)},
+    )
