@@ -448,7 +448,8 @@ def test_finished_tickets_have_views_and_every_ticket_is_searchable(
     _click(qtbot, shell_app, closed_here)
     assert panel.close_button.isEnabled(), panel.close_button.toolTip()
     qtbot.mouseClick(panel.close_button, Qt.MouseButton.LeftButton)
-    assert panel.fields["status"].text() == "Closed"
+    # The writer applied it; the app's panel re-reads its card on a worker.
+    qtbot.waitUntil(lambda: panel.fields["status"].text() == "Closed", timeout=10_000)
     assert panel.ticket_id == closed_here, "the closed ticket stays on show"
     listed = _listed_after(qtbot, model, lambda: view.set_view(SavedView.REDIRECTED))
     _click(qtbot, shell_app, listed[0])

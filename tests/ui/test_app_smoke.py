@@ -49,6 +49,12 @@ STEP_TIMEOUT = 10_000
 LEAD_NAME = "Dana Whitfield"
 
 
+def _settled(qtbot: QtBot, panel: TicketPanel) -> None:
+    """The writer applied the click's mutation; the app's panel re-reads its card on a worker:
+    wait for that card before reading it."""
+    qtbot.waitUntil(lambda: not panel.card_pending, timeout=STEP_TIMEOUT)
+
+
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
@@ -188,6 +194,7 @@ def test_local_mode_drives_a_demo_ticket_from_new_to_resolved(
     panel.tier_combo.setCurrentIndex(panel.tier_combo.findData(tier))
     panel.level_combo.setCurrentIndex(panel.level_combo.findData(Level.L2.value))
     qtbot.mouseClick(panel.triage_button, Qt.MouseButton.LeftButton)
+    _settled(qtbot, panel)
     assert panel.message.kind != "error", panel.message.text()
     assert panel.fields["status"].text() == "Triaged"
     assert panel.fields["tier"].text().startswith(f"Tier {tier} (assessed")
@@ -204,6 +211,7 @@ def test_local_mode_drives_a_demo_ticket_from_new_to_resolved(
     # ---------------------------------------------------------------- 2. assign to me
     assert panel.assign_me_button.isEnabled(), panel.assign_me_button.toolTip()
     qtbot.mouseClick(panel.assign_me_button, Qt.MouseButton.LeftButton)
+    _settled(qtbot, panel)
     assert panel.message.text() == "The ticket is yours"
     assert panel.fields["assignee"].text() == LEAD_NAME
     assert not panel.assign_me_button.isEnabled()
@@ -222,6 +230,7 @@ def test_local_mode_drives_a_demo_ticket_from_new_to_resolved(
     assert f"What happens next: {LEAD_NAME} is looking into it" in text
     assert f"tier {tier}" in text
     qtbot.mouseClick(dialog.send_button, Qt.MouseButton.LeftButton)
+    _settled(qtbot, panel)
     assert not dialog.isVisible()
     assert panel.message.kind != "error", panel.message.text()
     assert panel.fields["status"].text() == "In progress"
@@ -239,6 +248,7 @@ def test_local_mode_drives_a_demo_ticket_from_new_to_resolved(
     panel.composer.setFocus()
     qtbot.keyClicks(panel.composer, reply)
     qtbot.keyClick(panel.composer, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    _settled(qtbot, panel)
     assert panel.message.text() == "Reply sent"
     assert panel.composer.toPlainText() == ""
     assert reply in panel.history.toPlainText()
@@ -251,6 +261,7 @@ def test_local_mode_drives_a_demo_ticket_from_new_to_resolved(
     # ---------------------------------------------------------------- 5. resolve
     assert panel.resolve_button.isEnabled(), panel.resolve_button.toolTip()
     qtbot.mouseClick(panel.resolve_button, Qt.MouseButton.LeftButton)
+    _settled(qtbot, panel)
     assert panel.fields["status"].text() == "Resolved"
     assert panel.message.text() == "Resolved; the customer is notified"
     history = panel.history.toPlainText()

@@ -207,6 +207,7 @@ class TicketPanel(QWidget):
         #: thread. Tests of the panel alone read inline, to assert right after a call.
         self._async = asynchronous
         self._reads = 0
+        self._reading = False
         self._ticket_id: uuid.UUID | None = None
         self._view: TicketView | None = None
         self._me: Me | None = None
@@ -532,6 +533,7 @@ class TicketPanel(QWidget):
         self._reads += 1
         ticket_id, replica, generation = self._ticket_id, self.replica, self._reads
         if ticket_id is None or inline or not self._async:
+            self._reading = False
             view = None
             if ticket_id is not None:
                 with replica.session() as s:
@@ -549,6 +551,7 @@ class TicketPanel(QWidget):
             op.deleteLater()
             if generation != self._reads:
                 return  # another ticket picked, or a newer change arrived: its read follows
+            self._reading = False
             if isinstance(result, Exception):
                 log.error("reading ticket %s failed: %s", ticket_id, result, exc_info=result)
                 self.message.show_error("Could not read this ticket from the local copy: "
@@ -559,7 +562,13 @@ class TicketPanel(QWidget):
 
         op: background.Operation[TicketView | None] = background.Operation(
             read, on_success=done, on_failure=done, parent=self)
+        self._reading = True
         op.start()
+
+    @property
+    def card_pending(self) -> bool:
+        """A read of the card is on its way (the card on show is the one before it)."""
+        return self._reading
 
     def _show(self, view: TicketView | None) -> None:
         self._view = view
