@@ -169,8 +169,8 @@ class Stats:
     errors: list[str] = field(default_factory=list)
     offline: int = 0
     failovers: int = 0
-    #: (monotonic time, the server given up on) per failover
-    failover_log: list[tuple[float, int]] = field(default_factory=list)
+    #: (monotonic time, the server given up on, why: refused, timed out...) per failover
+    failover_log: list[tuple[float, int, str]] = field(default_factory=list)
     push_ms: list[float] = field(default_factory=list)
     #: (version, monotonic time the push was answered, desktop index)
     pushes: list[tuple[int, float, int]] = field(default_factory=list)
@@ -202,11 +202,11 @@ class Desktop(threading.Thread):
         return ApiClient(self.servers[self.server], token=self.token, retries=0,
                          backoff_factor=0.1, connect_timeout=2.0, read_timeout=40.0)
 
-    def _failover(self) -> None:
+    def _failover(self, why: str) -> None:
         self.client.close()
         with self.stats.lock:
             self.stats.failovers += 1
-            self.stats.failover_log.append((time.monotonic(), self.server))
+            self.stats.failover_log.append((time.monotonic(), self.server, why[-120:]))
         self.server = (self.server + 1) % len(self.servers)
         self.client = self._client()
 
@@ -217,10 +217,10 @@ class Desktop(threading.Thread):
                 return None
             try:
                 return fn()
-            except Offline:
+            except Offline as exc:
                 with self.stats.lock:
                     self.stats.offline += 1
-                self._failover()
+                self._failover(f"{what}: {exc.message}")
                 time.sleep(0.2)
             except ApiError as exc:
                 with self.stats.lock:
@@ -503,7 +503,7 @@ def main() -> int:
             stats.errors += part["errors"]
             stats.offline += part["offline"]
             stats.failovers += part["failovers"]
-            stats.failover_log += [(t, i) for t, i in part["failover_log"]]
+            stats.failover_log += [(t, i, why) for t, i, why in part["failover_log"]]
             stats.push_ms += part["push_ms"]
             stats.pushes += [tuple(x) for x in part["pushes"]]
             for client, acked in part["acknowledged"].items():
@@ -513,7 +513,7 @@ def main() -> int:
             seen.update({int(k): [tuple(x) for x in v] for k, v in part["seen"].items()})
             stuck += part["stuck"]
         stats.errors += probe.failed
-        outside = [(round(t - started, 1), i) for t, i in stats.failover_log
+        outside = [(round(t - started, 1), i, why) for t, i, why in stats.failover_log
                    if not window[0] <= t <= window[1]]
         emit(scenario="team_load", event="failovers", total=len(stats.failover_log),
              while_the_victim_was_down=len(stats.failover_log) - len(outside),
