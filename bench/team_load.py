@@ -1,23 +1,26 @@
 """A team's working day, compressed: many desktops on several server processes on one PostgreSQL.
 
-Three ``agentdesk server`` processes (the real command, JSON logs to files) share one
-PostgreSQL database holding the demo team. ``--desktops`` simulated desktops, each a thread
-speaking the sync protocol through the desktop's own :class:`ApiClient` (one client id each,
-one sign-in per person shared by that person's desktops), do what an agent's desktop does:
-hold a long-poll (``/sync/poke``) and pull when the team's version moves, and every so often
-(``--think`` seconds on average, exponential) push one action from an agent's mix: internal
-notes, replies, triage (coordinators and leads), new tickets from a customer, the 1-on-1 timer
-started and stopped (consultants and leads). Desktops are spread over the servers; a desktop
-whose server is unreachable moves to the next one (what the reverse proxy's
+Three ``agentdesk server`` processes (the real command, JSON logs to files, each within its
+``--max-db-connections`` budget) share one PostgreSQL database holding the demo team.
+``--desktops`` simulated desktops, threads spread over ``--client-processes`` processes, each
+speaking the sync protocol through the desktop's own :class:`ApiClient` without retries (one
+client id each, one sign-in per person shared by that person's desktops), do what an agent's
+desktop does: hold a long-poll (``/sync/poke``) and pull when the team's version moves, and
+every so often (``--think`` seconds on average, exponential) push one action from an agent's
+mix: internal notes, replies, triage (coordinators and leads), new tickets from a customer, the
+1-on-1 timer started and stopped (consultants and leads). Desktops are spread over the servers;
+a desktop whose server is unreachable moves to the next one (what the reverse proxy's
 ``proxy_next_upstream`` does), and resends (pushes are idempotent).
 
 Halfway through, one server process is killed (SIGKILL) and started again.
 
 Reported (JSON lines): errors (any failed request other than "unreachable" while its server was
-down), mutations acknowledged vs. found in the database exactly once (a note's body carries its
-client id and mutation id), push latency p50/p99, propagation p50/p99 (from a push's answer to
-each other desktop's pull reaching that version), every server process's RSS sampled over time,
-and the most PostgreSQL connections the database had. Loopback only; bounded by ``--duration``.
+down: a 503 counts, it is not retried), the achieved action rate against the intended one, a
+``/healthz`` baseline probed once a second in the same run, mutations acknowledged vs. found in
+the database exactly once (a note's body carries its client id and mutation id), push latency
+p50/p99, propagation p50/p99 (from a push's answer to each other desktop's pull reaching that
+version), every server process's RSS sampled over time, and the most PostgreSQL connections the
+database (and the whole PostgreSQL server) had. Loopback only; bounded by ``--duration``.
 
     python bench/team_load.py --duration 600
     python bench/team_load.py --duration 60 --desktops 50   (a smoke run)
@@ -81,12 +84,13 @@ def pct(values: list[float], q: float) -> float | None:
 
 
 class Server:
-    def __init__(self, url: str, logdir: Path, index: int) -> None:
+    def __init__(self, url: str, logdir: Path, index: int, max_db_connections: int) -> None:
         self.url, self.index, self.port = url, index, free_port()
+        self.max_db_connections = max_db_connections
         self.log = logdir / f"server-{index}.log"
         self.proc: subprocess.Popen[bytes] | None = None
-        self.down_since: float | None = None
-        self.down_until: float | None = None
+        #: Answering /healthz since its last start (the probe leaves it alone otherwise).
+        self.ready = False
 
     @property
     def base(self) -> str:
@@ -97,12 +101,14 @@ class Server:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "agentdesk", "server", "--port", str(self.port),
+                 "--max-db-connections", str(self.max_db_connections),
                  "--log-format", "json", "--log-level", "warning"],
                 env=env, stdout=subprocess.DEVNULL, stderr=log, cwd=ROOT)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             try:
                 if requests.get(f"{self.base}/healthz", timeout=5).ok:
+                    self.ready = True
                     return
             except (requests.ConnectionError, requests.Timeout):
                 time.sleep(0.2)
@@ -110,6 +116,7 @@ class Server:
 
     def kill(self) -> None:
         assert self.proc is not None
+        self.ready = False
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
 
@@ -162,6 +169,8 @@ class Stats:
     errors: list[str] = field(default_factory=list)
     offline: int = 0
     failovers: int = 0
+    #: (monotonic time, the server given up on, why: refused, timed out...) per failover
+    failover_log: list[tuple[float, int, str]] = field(default_factory=list)
     push_ms: list[float] = field(default_factory=list)
     #: (version, monotonic time the push was answered, desktop index)
     pushes: list[tuple[int, float, int]] = field(default_factory=list)
@@ -171,12 +180,13 @@ class Stats:
 
 
 class Desktop(threading.Thread):
-    def __init__(self, index: int, servers: list[Server], token: str, role: Role,
+    def __init__(self, index: int, servers: list[str], token: str, role: Role,
                  data: TeamData, stats: Stats, stop: threading.Event, think: float,
-                 seed: int) -> None:
+                 seed: int, ramp: float) -> None:
         super().__init__(name=f"desk-{index}", daemon=True)
         self.index, self.servers, self.token, self.role = index, servers, token, role
         self.data, self.stats, self.stop_event, self.think = data, stats, stop, think
+        self.ramp = ramp
         self.rng = random.Random(seed)
         self.server = index % len(servers)
         self.client_id = uuid.uuid4()
@@ -189,15 +199,16 @@ class Desktop(threading.Thread):
         self.client = self._client()
 
     def _client(self) -> ApiClient:
-        return ApiClient(self.servers[self.server].base, token=self.token, retries=1,
+        return ApiClient(self.servers[self.server], token=self.token, retries=0,
                          backoff_factor=0.1, connect_timeout=2.0, read_timeout=40.0)
 
-    def _failover(self) -> None:
+    def _failover(self, why: str) -> None:
         self.client.close()
-        self.server = (self.server + 1) % len(self.servers)
-        self.client = self._client()
         with self.stats.lock:
             self.stats.failovers += 1
+            self.stats.failover_log.append((time.monotonic(), self.server, why[-120:]))
+        self.server = (self.server + 1) % len(self.servers)
+        self.client = self._client()
 
     def _call(self, what: str, fn: Any) -> Any:
         """Run a request; unreachable -> next server and retry, anything else -> an error."""
@@ -206,14 +217,18 @@ class Desktop(threading.Thread):
                 return None
             try:
                 return fn()
-            except Offline:
+            except Offline as exc:
                 with self.stats.lock:
                     self.stats.offline += 1
-                self._failover()
+                self._failover(f"{what}: {exc.message}")
                 time.sleep(0.2)
             except ApiError as exc:
                 with self.stats.lock:
                     self.stats.errors.append(f"{what}: {exc.status} {exc.code} {exc.message}")
+                return None
+            except Exception as exc:  # a bench counts every failure, whatever it is
+                with self.stats.lock:
+                    self.stats.errors.append(f"{what}: {type(exc).__name__} {exc}")
                 return None
         with self.stats.lock:
             self.stats.errors.append(f"{what}: no server reachable")
@@ -284,7 +299,7 @@ class Desktop(threading.Thread):
         self.outbox = [m for m in self.outbox if m.id > resp.last_mutation_id]
 
     def run(self) -> None:
-        time.sleep(self.rng.uniform(0, min(30.0, self.think)))  # desktops start over time
+        time.sleep(self.rng.uniform(0, self.ramp))  # desktops start over time
         self.pull_all()
         due = time.monotonic() + self.rng.expovariate(1 / self.think)
         while not self.stop_event.is_set():
@@ -305,6 +320,72 @@ class Desktop(threading.Thread):
 # --------------------------------------------------------------------------- the run
 
 
+def run_worker(plan_path: Path, first: int, last: int, out: Path) -> int:
+    """A client process: desktops ``first..last-1`` of the plan, until the plan's stop time
+    (``time.monotonic`` is the system's monotonic clock, the same in every process)."""
+    plan = json.loads(plan_path.read_text())
+    data = TeamData([uuid.UUID(t) for t in plan["tickets"]],
+                    [(uuid.UUID(o), uuid.UUID(c)) for o, c in plan["contacts"]])
+    stats, stop = Stats(), threading.Event()
+    tokens = [(t, Role(r)) for t, r in plan["tokens"]]
+    desks = [Desktop(i, plan["servers"], *tokens[i % len(tokens)], data, stats, stop,
+                     plan["think"], plan["seed"] * 100_003 + i, plan["ramp"])
+             for i in range(first, last)]
+    for d in desks:
+        d.start()
+    time.sleep(max(0.0, plan["stop_at"] - time.monotonic()))
+    stop.set()
+    for d in desks:
+        d.join(timeout=60)
+    out.write_text(json.dumps({
+        "errors": stats.errors, "offline": stats.offline, "failovers": stats.failovers,
+        "failover_log": stats.failover_log,
+        "push_ms": stats.push_ms, "pushes": stats.pushes,
+        "acknowledged": {c: {str(k): v for k, v in a.items()}
+                         for c, a in stats.acknowledged.items()},
+        "counts": stats.counts, "seen": {str(d.index): d.seen for d in desks},
+        "stuck": sum(d.is_alive() for d in desks),
+    }))
+    return 0
+
+
+class HealthProbe(threading.Thread):
+    """The baseline: ``GET /healthz`` (one ``SELECT 1``) once a second against a live server,
+    in the same run, so push latency reads as a ratio to the cheapest round trip."""
+
+    def __init__(self, servers: list[Server], stop: threading.Event, started: float) -> None:
+        super().__init__(name="healthz-probe", daemon=True)
+        self.servers, self.stop_event, self.started = servers, stop, started
+        self.ms: list[float] = []
+        self.failed: list[str] = []
+
+    def run(self) -> None:
+        n = 0
+        while not self.stop_event.wait(1.0):
+            n += 1
+            server = self.servers[n % len(self.servers)]
+            if not server.ready:
+                continue  # killed on purpose, or starting again
+            started = time.monotonic()
+            try:
+                # A new connection each time: a kept-alive one idle past uvicorn's 5 s
+                # keep-alive can be closed by the server just as the next probe is sent, which
+                # says nothing about the server's health (the likely cause of 3
+                # ConnectionErrors in 233 probes in a run that kept no messages).
+                ok = requests.get(f"{server.base}/healthz", timeout=30,
+                                  headers={"Connection": "close"}).status_code == 200
+            except requests.RequestException as exc:
+                if server.ready:
+                    self.failed.append(
+                        f"healthz: {type(exc).__name__} server {server.index} at "
+                        f"{time.monotonic() - self.started:.0f} s: {str(exc)[-160:]}")
+                continue
+            if ok:
+                self.ms.append((time.monotonic() - started) * 1000)
+            else:
+                self.failed.append("healthz: not 200")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--database-url", default=os.environ.get(
@@ -312,15 +393,29 @@ def main() -> int:
         help="a PostgreSQL server (as a role that may create databases); the bench makes and "
              "drops its own database there")
     p.add_argument("--servers", type=int, default=3)
+    p.add_argument("--max-db-connections", type=int, default=20,
+                   help="each server's connection budget (agentdesk server "
+                        "--max-db-connections); default 20: 3 x 20 = 60 of PostgreSQL's 100")
     p.add_argument("--desktops", type=int, default=200)
+    p.add_argument("--client-processes", type=int, default=4,
+                   help="processes the desktops are spread over (threads in one interpreter "
+                        "could not keep 200 desktops at their pace)")
     p.add_argument("--duration", type=float, default=600.0, help="seconds of load")
     p.add_argument("--think", type=float, default=20.0,
                    help="mean seconds between one desktop's actions (default 20: 200 desktops "
                         "make ~10 actions/s, a busy team's pace)")
+    p.add_argument("--ramp", type=float, default=30.0,
+                   help="desktops start spread over this many seconds")
     p.add_argument("--tickets", type=int, default=500)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--no-kill", action="store_true", help="do not kill a server mid-run")
+    p.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--desks", help=argparse.SUPPRESS)
+    p.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.worker is not None:
+        first, last = (int(x) for x in args.desks.split(":"))
+        return run_worker(args.worker, first, last, args.out)
 
     admin_url = make_url(args.database_url)
     name = f"agentdesk_load_{os.getpid()}"
@@ -330,7 +425,8 @@ def main() -> int:
     url = admin_url.set(database=name).render_as_string(hide_password=False)
     logdir = Path(f"/tmp/agentdesk-team-load-{os.getpid()}")
     logdir.mkdir()
-    servers = [Server(url, logdir, i) for i in range(args.servers)]
+    servers = [Server(url, logdir, i, args.max_db_connections) for i in range(args.servers)]
+    workers: list[subprocess.Popen[bytes]] = []
     stop = threading.Event()
     try:
         engine = make_engine(url)
@@ -340,24 +436,36 @@ def main() -> int:
         data = team_data(url)
         for server in servers:
             server.start()
-        tokens: dict[str, tuple[str, Role]] = {}
+        tokens: list[tuple[str, str]] = []
         for user in DEMO_USERS:
             with ApiClient(servers[0].base) as c:
-                tokens[user.username] = (c.login(user.username, user.password).token, user.role)
-        stats = Stats()
-        usernames = list(tokens)
-        desks = [Desktop(i, servers, *tokens[usernames[i % len(usernames)]], data, stats,
-                         stop, args.think, args.seed * 100_003 + i)
-                 for i in range(args.desktops)]
+                tokens.append((c.login(user.username, user.password).token, user.role.value))
         emit(scenario="team_load", event="start", desktops=args.desktops, servers=args.servers,
-             duration_s=args.duration, think_s=args.think, tickets=args.tickets,
-             open_tickets=len(data.tickets))
+             client_processes=args.client_processes, duration_s=args.duration,
+             think_s=args.think, tickets=args.tickets, open_tickets=len(data.tickets),
+             max_db_connections_per_server=args.max_db_connections,
+             intended_actions_per_s=round(args.desktops / args.think, 2))
         started = time.monotonic()
-        for d in desks:
-            d.start()
+        plan = logdir / "plan.json"
+        plan.write_text(json.dumps({
+            "servers": [s.base for s in servers], "tokens": tokens, "think": args.think,
+            "seed": args.seed, "ramp": args.ramp, "stop_at": started + args.duration,
+            "tickets": [str(t) for t in data.tickets],
+            "contacts": [(str(o), str(c)) for o, c in data.contacts]}))
+        bounds = [round(i * args.desktops / args.client_processes)
+                  for i in range(args.client_processes + 1)]
+        outs = [logdir / f"client-{i}.json" for i in range(args.client_processes)]
+        for i in range(args.client_processes):
+            workers.append(subprocess.Popen(
+                [sys.executable, __file__, "--worker", str(plan),
+                 "--desks", f"{bounds[i]}:{bounds[i + 1]}", "--out", str(outs[i])],
+                cwd=ROOT, stderr=(logdir / f"client-{i}.log").open("wb")))
+        probe = HealthProbe(servers, stop, started)
+        probe.start()
         rss: list[dict[str, Any]] = []
-        max_connections = 0
+        max_connections = max_total = 0
         killed = False
+        window = (0.0, 0.0)  # monotonic: the kill, and the victim answering again
         watcher = create_engine(admin_url, pool_size=1)
         while time.monotonic() - started < args.duration:
             elapsed = time.monotonic() - started
@@ -368,24 +476,57 @@ def main() -> int:
                      at_s=round(elapsed, 1))
                 time.sleep(2.0)
                 victim.start()
+                window = (started + elapsed, time.monotonic())
                 emit(scenario="team_load", event="restarted", server=victim.index,
                      at_s=round(time.monotonic() - started, 1))
                 killed = True
             with watcher.connect() as conn:
-                n = conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = :d"),
-                                 {"d": name}).scalar_one()
+                n, total = conn.execute(text(
+                    "SELECT count(*) FILTER (WHERE datname = :d), count(*) "
+                    "FROM pg_stat_activity WHERE backend_type = 'client backend'"),
+                    {"d": name}).one()
             max_connections = max(max_connections, int(n))
+            max_total = max(max_total, int(total))
             rss.append({"t_s": round(elapsed), "rss_mib": [s.rss_mib() for s in servers],
-                        "pg_connections": int(n)})
-            time.sleep(min(10.0, max(0.5, args.duration / 60)))
+                        "pg_connections": int(n), "pg_connections_all_databases": int(total)})
+            time.sleep(min(2.0, max(0.5, args.duration / 300)))
         stop.set()
-        for d in desks:
-            d.join(timeout=60)
+        for w in workers:
+            w.wait(timeout=180)
+        probe.join(timeout=40)
         watcher.dispose()
-        report(url, stats, desks, rss, max_connections, time.monotonic() - started)
+        stats = Stats()
+        seen: dict[int, list[tuple[float, int]]] = {}
+        stuck = 0
+        for out in outs:
+            part = json.loads(out.read_text())
+            stats.errors += part["errors"]
+            stats.offline += part["offline"]
+            stats.failovers += part["failovers"]
+            stats.failover_log += [(t, i, why) for t, i, why in part["failover_log"]]
+            stats.push_ms += part["push_ms"]
+            stats.pushes += [tuple(x) for x in part["pushes"]]
+            for client, acked in part["acknowledged"].items():
+                stats.acknowledged[client] = {int(k): tuple(v) for k, v in acked.items()}
+            for key, n in part["counts"].items():
+                stats.counts[key] = stats.counts.get(key, 0) + n
+            seen.update({int(k): [tuple(x) for x in v] for k, v in part["seen"].items()})
+            stuck += part["stuck"]
+        stats.errors += probe.failed
+        outside = [(round(t - started, 1), i, why) for t, i, why in stats.failover_log
+                   if not window[0] <= t <= window[1]]
+        emit(scenario="team_load", event="failovers", total=len(stats.failover_log),
+             while_the_victim_was_down=len(stats.failover_log) - len(outside),
+             from_a_live_server=len(outside), live_samples=outside[:20])
+        report(url, stats, seen, rss, max_connections, max_total, time.monotonic() - started,
+               probe.ms, args, stuck)
         return 0 if not stats.errors else 1
     finally:
         stop.set()
+        for w in workers:
+            if w.poll() is None:
+                w.kill()
+                w.wait()
         for server in servers:
             server.stop()
         with admin.connect() as conn:
@@ -393,8 +534,18 @@ def main() -> int:
         admin.dispose()
 
 
-def report(url: str, stats: Stats, desks: list[Desktop], rss: list[dict[str, Any]],
-           max_connections: int, seconds: float) -> None:
+def error_kinds(errors: list[str]) -> dict[str, int]:
+    """Errors counted by request and status ("pull: 503 unavailable")."""
+    kinds: dict[str, int] = {}
+    for error in errors:
+        kind = " ".join(error.split()[:3])
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return kinds
+
+
+def report(url: str, stats: Stats, desks_seen: dict[int, list[tuple[float, int]]],
+           rss: list[dict[str, Any]], max_connections: int, max_total: int, seconds: float,
+           healthz_ms: list[float], args: argparse.Namespace, stuck: int) -> None:
     # Acknowledged mutations: every one has exactly one record, and every applied note, reply,
     # new ticket and stopped timer carries its marker exactly once in the database.
     engine = make_engine(url)
@@ -424,7 +575,7 @@ def report(url: str, stats: Stats, desks: list[Desktop], rss: list[dict[str, Any
                     elif n > 1:
                         twice += 1
     # Propagation: from a push's answer to each other desktop's pull reaching its version.
-    seen = {d.index: ([t for t, _ in d.seen], [c for _, c in d.seen]) for d in desks}
+    seen = {i: ([t for t, _ in v], [c for _, c in v]) for i, v in desks_seen.items()}
     propagation: list[float] = []
     for version, at, origin in stats.pushes:
         for index, (times, cursors) in seen.items():
@@ -436,8 +587,19 @@ def report(url: str, stats: Stats, desks: list[Desktop], rss: list[dict[str, Any
                 if cursors[i] >= version:
                     propagation.append((times[i] - at) * 1000)
                     break
+    kinds = error_kinds(stats.errors)
+    push_p50 = pct(stats.push_ms, 0.5)
+    health_p50 = pct(healthz_ms, 0.5)
     emit(scenario="team_load", event="result", seconds=round(seconds),
-         errors=len(stats.errors), error_samples=stats.errors[:5],
+         errors=len(stats.errors), error_kinds=kinds, error_samples=stats.errors[:5],
+         desktops_stuck_at_end=stuck,
+         intended_actions_per_s=round(args.desktops / args.think, 2),
+         achieved_pushes_per_s=round(len(stats.push_ms) / args.duration, 2),
+         healthz_ms_p50=health_p50, healthz_ms_p99=pct(healthz_ms, 0.99),
+         healthz_samples=len(healthz_ms),
+         push_p50_to_healthz_p50=(round(push_p50 / health_p50, 1)
+                                  if push_p50 and health_p50 else None),
+         max_pg_connections_all_databases=max_total,
          unreachable_retries=stats.offline, failovers=stats.failovers,
          pushes=len(stats.push_ms), mutations=stats.counts,
          acknowledged_applied=applied, lost=lost, applied_twice=twice,

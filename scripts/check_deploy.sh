@@ -93,6 +93,10 @@ for port in "${PORTS[@]}"; do
         || fail "worker $port is not healthy: $(cat "$WORK/worker-$port.log")"
 done
 echo "3 workers healthy"
+# Section 2's look at the connections: three workers stay within 3 x 20 (the default budget).
+psql "${PGADMIN[@]}" -c "SELECT datname, count(*) FROM pg_stat_activity GROUP BY 1"
+USED=$(psql "${PGADMIN[@]}" -Atc "SELECT count(*) FROM pg_stat_activity WHERE datname = '$DB'")
+[ "$USED" -le 60 ] || fail "the 3 workers hold $USED connections, more than 3 x 20"
 if ps -eo args | grep -F -- "$PASSWORD" | grep -v grep; then
     fail "the database password is visible in the process list"
 fi

@@ -17,6 +17,7 @@ from .. import __version__
 from ..models.db import make_engine, make_session_factory
 from ..models.versioning import LISTENER_KEY
 from ..sync.protocol import PROTOCOL_HEADER, PROTOCOL_VERSION, UNDECLARED_PROTOCOL
+from .admission import DatabaseGate
 from .deps import ServerState
 from .errors import error_body, install_error_handlers
 from .logs import RequestIdMiddleware
@@ -29,25 +30,29 @@ SYNC_PREFIX = "/api/v1/sync/"
 
 
 def pool_options(settings: ServerSettings) -> dict[str, Any]:
-    """Connection pool sized to the request threads.
+    """A connection pool that never grows past ``settings.max_db_connections``.
 
-    Push and pull are sync handlers on AnyIO's worker threads (``request_threads``), each
-    holding one pooled connection at a time for its whole batch or page. SQLAlchemy's default
-    pool (5 + 10 overflow) under 40 threads made 50 concurrent pushing clients queue for a
-    connection, and on PostgreSQL some waited past the 30 s pool timeout (HTTP 500). With as
-    many pooled connections as threads, a handler never waits for one; the overflow (a quarter
-    more) covers requests whose yield-dependency session still holds its connection while they
-    wait for a thread to close it. Connections open only as load demands: a fully busy process
-    uses up to 51 on PostgreSQL (pool, overflow, LISTEN), so PostgreSQL's default
-    ``max_connections`` of 100 fits one such process; a deployment with several needs a larger
-    ``max_connections`` (or a smaller ``request_threads``). An in-memory SQLite database keeps
+    Push and pull are sync handlers on AnyIO's worker threads, each holding one pooled
+    connection at a time for its whole batch or page. The pool used to be sized to 40 threads
+    plus a quarter of overflow (about 51 connections with LISTEN), so three busy processes asked
+    PostgreSQL's default ``max_connections`` of 100 for ~155 and the ones refused became 503s.
+    Now the pool has no overflow, and the process admits as many requests at once as the pool
+    holds connections and runs as many request threads (:func:`request_threads`,
+    ``admission.DatabaseGate``): a burst queues inside the process, on the event loop, and an
+    admitted request always finds a connection. An in-memory SQLite database keeps
     SQLAlchemy's single-connection pool.
     """
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
         return {}
-    threads = settings.request_threads
-    return {"pool_size": threads, "max_overflow": max(threads // 4, 1)}
+    return {"pool_size": request_threads(settings), "max_overflow": 0}
+
+
+def request_threads(settings: ServerSettings) -> int:
+    """Worker threads for sync handlers: one per pooled connection. On PostgreSQL one of the
+    budget's connections is the change feed's LISTEN (``notify.PostgresListener``)."""
+    listen = 1 if make_url(settings.database_url).get_backend_name() == "postgresql" else 0
+    return settings.max_db_connections - listen
 
 
 def create_app(settings: ServerSettings) -> FastAPI:
@@ -64,7 +69,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # The thread count the pool was sized for (``pool_options``), for this event loop.
-        to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
+        to_thread.current_default_thread_limiter().total_tokens = request_threads(settings)
         notifier.bind_loop(asyncio.get_running_loop())
         if listener is not None:
             listener.start()
@@ -101,17 +106,21 @@ def create_app(settings: ServerSettings) -> FastAPI:
     write_sessions = make_session_factory(engine, write=True)
     # In-process pokes hear of each commit directly; other processes hear through PostgreSQL.
     write_sessions.kw["info"] = {LISTENER_KEY: notifier.notify}
+    gate = DatabaseGate(request_threads(settings))
     app.state.agentdesk = ServerState(
         settings=settings,
         write_sessions=write_sessions,
         read_sessions=make_session_factory(engine, write=False),
         notifier=notifier,
+        gate=gate,
     )
     app.state.listener = listener
     app.state.engine = engine
     metrics = Metrics(engine)
     app.state.metrics = metrics
     install_error_handlers(app)
+    # Added first, so innermost: refused bodies and protocols never take a slot.
+    app.add_middleware(gate.middleware)
     app.middleware("http")(_body_limit(settings.max_body_bytes))
     app.middleware("http")(_protocol_check(settings.min_client_protocol))
     app.middleware("http")(metrics.middleware)

@@ -111,7 +111,7 @@ def add_server_commands(commands: Any) -> None:
         formatter_class=_Formatter,
         help="run the team's AgentDesk server (or set one up: server init)",
         usage="%(prog)s [-h] [--database-url URL] [--host HOST] [--port PORT] "
-              "[--log-level LEVEL]\n       %(prog)s init [-h] [options]"
+              "[--max-db-connections N] [--log-level LEVEL]\n       %(prog)s init [-h] [options]"
               "\n       %(prog)s backup --out FILE [--database-url URL]"
               "\n       %(prog)s restore FILE [--database-url URL]"
               "\n       %(prog)s backfill-sla [--database-url URL]",
@@ -144,6 +144,12 @@ def add_server_commands(commands: Any) -> None:
         help="a reverse proxy (IP address or network) whose X-Forwarded-For header names the "
              "client; repeat for several. Default: none, the connecting address counts "
              "(sign-in throttling is per address)")
+    server.add_argument(
+        "--max-db-connections", type=_count(2, 10_000), default=None, metavar="N",
+        help="the most database connections this process opens (default: 20); it serves with "
+             "that many request threads (one fewer on PostgreSQL, whose LISTEN takes one) and "
+             "queues the rest. Several processes on one PostgreSQL: processes x N <= "
+             "max_connections - other connections (docs/deploy.md)")
     server.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
                         default="info", metavar="LEVEL",
                         help="how much to log to stderr: debug, info, warning or error "
@@ -700,6 +706,7 @@ def run_server(args: argparse.Namespace) -> int:
     """Serve the API until SIGINT/SIGTERM, then shut down gracefully and exit 0."""
     import logging.config
     import signal
+    from dataclasses import replace
     from datetime import timedelta
 
     import uvicorn
@@ -731,9 +738,12 @@ def run_server(args: argparse.Namespace) -> int:
                 backup_before_upgrade(url, engine, args.backup_first)
             finally:
                 engine.dispose()
-        app = create_app(ServerSettings(database_url=url, smtp=smtp,
-                                        trusted_proxies=tuple(args.trusted_proxy or ()),
-                                        expiry_check_interval=timedelta(hours=1)))
+        settings = ServerSettings(database_url=url, smtp=smtp,
+                                  trusted_proxies=tuple(args.trusted_proxy or ()),
+                                  expiry_check_interval=timedelta(hours=1))
+        if args.max_db_connections is not None:  # else the settings' default, stated once
+            settings = replace(settings, max_db_connections=args.max_db_connections)
+        app = create_app(settings)
     except CommandError as exc:
         return _fail(str(exc))
     except SchemaTooNew as exc:

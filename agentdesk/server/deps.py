@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ..models import AuthToken, Role, User, utcnow
 from ..models.db import session_scope
 from ..models.versioning import enable_stamping
+from .admission import DatabaseGate
 from .errors import ApiError
 from .notify import VersionNotifier
 from .security import token_hash
@@ -25,6 +26,8 @@ class ServerState:
     write_sessions: sessionmaker[Session]
     read_sessions: sessionmaker[Session]
     notifier: VersionNotifier
+    #: Admits as many requests at once as the pool has connections (``admission``).
+    gate: DatabaseGate
 
 
 def get_state(request: Request) -> ServerState:

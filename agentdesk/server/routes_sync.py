@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, Security
+from fastapi import APIRouter, Depends, Query, Request, Response, Security
 from fastapi.concurrency import run_in_threadpool
 from pydantic_core import to_json
 
@@ -69,6 +69,7 @@ def _version(state: ServerState, user: User) -> int:
     summary="Long-poll: returns as soon as the team's version passes the cursor",
 )
 async def poke(
+    request: Request,
     state: StateDep,
     user: Annotated[User, Depends(current_user)],
     cursor: Annotated[int, Query(ge=0, le=MAX_WIRE_INT)],
@@ -84,7 +85,9 @@ async def poke(
         left = deadline - loop.time()
         if left <= 0:
             return PokeResponse(version=version, changed=False)
-        woke = await notifier.wait_beyond(user.tenant_id, cursor, min(left, RECHECK_SECONDS))
+        async with state.gate.stepped_out(request.scope):
+            woke = await notifier.wait_beyond(user.tenant_id, cursor,
+                                              min(left, RECHECK_SECONDS))
         if woke is not None:
             return PokeResponse(version=woke, changed=True)
         version = await run_in_threadpool(_version, state, user)

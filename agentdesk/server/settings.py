@@ -36,10 +36,13 @@ class ServerSettings:
     trusted_proxies: tuple[str, ...] = ()
     #: Upgrade the database schema when the app starts.
     migrate_on_start: bool = True
-    #: Worker threads for sync (``def``) handlers - push, pull and most routes - and the size
-    #: of the database connection pool that serves them (see ``app.pool_options``). 40 is
-    #: AnyIO's own default; the app sets it explicitly so the pool cannot drift from it.
-    request_threads: int = 40
+    #: The most database connections one server process ever opens: its pool and, on
+    #: PostgreSQL, the LISTEN connection (see ``app.pool_options``). The process runs as many
+    #: request threads as its pool holds connections, so a burst waits for a thread inside the
+    #: process rather than asking the database for more. Several processes on one PostgreSQL
+    #: fit when processes x this <= ``max_connections`` - what else connects (docs/deploy.md);
+    #: 20 lets three processes share PostgreSQL's default 100 with room for the rest.
+    max_db_connections: int = 20
     #: The oldest desktop sync protocol served (``sync.protocol.PROTOCOL_VERSION``). Older
     #: desktops get 426 ``client_too_old`` on ``/api/v1/sync/*`` and keep their unsent work.
     min_client_protocol: int = PROTOCOL_VERSION
@@ -52,3 +55,13 @@ class ServerSettings:
     #: desktop's local mode call the check themselves. Each warning is queued once per block
     #: and threshold however many processes check.
     expiry_check_interval: timedelta | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_db_connections < MIN_DB_CONNECTIONS:
+            raise ValueError(f"max_db_connections must be at least {MIN_DB_CONNECTIONS} (one "
+                             f"for requests, one for PostgreSQL's LISTEN), got "
+                             f"{self.max_db_connections}")
+
+
+#: One pooled connection for the request threads and one for PostgreSQL's LISTEN.
+MIN_DB_CONNECTIONS = 2

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
 import uuid
 from pathlib import Path
 
 import pytest
+import requests
 from anyio import to_thread
-from sqlalchemy.pool import QueuePool
+from sqlalchemy import event, text
+from sqlalchemy.pool import NullPool, QueuePool
 
-from agentdesk.server.app import create_app, pool_options
+from agentdesk.models.db import make_engine, make_session_factory
+from agentdesk.server.app import create_app, pool_options, request_threads
+from agentdesk.server.embedded import EmbeddedServer
 from agentdesk.server.settings import ServerSettings
-from tests.server.helpers import Login, TestClient, World
+from agentdesk.sync.protocol import PROTOCOL_HEADER, PROTOCOL_VERSION
+from tests.server.helpers import PASSWORD, Login, TestClient, World, seed_tenant
 
 
 def test_healthz_ok(client: TestClient) -> None:
@@ -77,23 +84,110 @@ def test_metrics_are_labelled_by_route_template(client: TestClient, world: World
         assert value >= 0
 
 
-def test_every_request_thread_has_a_pooled_connection(database_url: str) -> None:
-    """Push and pull hold one connection per worker thread: the pool is as large as the
-    thread limiter (plus overflow), and the app sets the limiter to that count."""
+def test_request_threads_match_the_pool_and_the_pool_never_overflows(
+    database_url: str, db_kind: str
+) -> None:
+    """One request thread per pooled connection (on PostgreSQL one of the budget is LISTEN),
+    and no overflow: the budget is a ceiling, not a starting size."""
     app = create_app(ServerSettings(database_url=database_url, migrate_on_start=False,
-                                    request_threads=12))
+                                    max_db_connections=12))
     pool = app.state.engine.pool
     assert isinstance(pool, QueuePool)
-    assert (pool.size(), pool._max_overflow) == (12, 3)
+    threads = 11 if db_kind == "postgresql" else 12
+    assert (pool.size(), pool._max_overflow) == (threads, 0)
     try:
         with TestClient(app) as client:
             async def tokens() -> float:
                 return to_thread.current_default_thread_limiter().total_tokens
 
             assert client.portal is not None
-            assert client.portal.call(tokens) == 12
+            assert client.portal.call(tokens) == threads
             assert client.get("/healthz").status_code == 200
     finally:
         app.state.engine.dispose()
     # An in-memory SQLite database keeps its single-connection pool.
     assert pool_options(ServerSettings(database_url="sqlite://")) == {}
+    with pytest.raises(ValueError, match="max_db_connections must be at least 2"):
+        ServerSettings(database_url=database_url, max_db_connections=1)
+
+
+def test_a_server_never_opens_more_connections_than_its_budget(
+    database_url: str, db_kind: str
+) -> None:
+    """Issue 14's team load: three processes sized for 40 request threads each asked a
+    PostgreSQL with ``max_connections = 100`` for ~155 connections. Three times as many
+    concurrent desktops as the budget, pulling and probing: every request is answered (none
+    a 5xx; they queue for a thread inside the process), the pool never has more connections
+    out than the budget, and PostgreSQL never sees more from the process than the budget."""
+    budget, desktops, rounds = 4, 12, 8
+    seed = make_engine(database_url, poolclass=NullPool)
+    seed_tenant(make_session_factory(seed))
+    seed.dispose()
+    server = EmbeddedServer(ServerSettings(database_url=database_url, migrate_on_start=False,
+                                           max_db_connections=budget)).start()
+    lock = threading.Lock()
+    out = [0, 0]  # checked out now, most at once
+
+    def checkout(*_args: object) -> None:
+        with lock:
+            out[0] += 1
+            out[1] = max(out)
+
+    def checkin(*_args: object) -> None:
+        with lock:
+            out[0] -= 1
+
+    pool = server.app.state.engine.pool
+    event.listen(pool, "checkout", checkout)
+    event.listen(pool, "checkin", checkin)
+    stop = threading.Event()
+    seen_by_postgres = [0]
+
+    def watch() -> None:
+        watcher = make_engine(database_url, poolclass=NullPool)
+        with watcher.connect() as conn:
+            while not stop.is_set():
+                n = conn.execute(text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid()")).scalar_one()
+                seen_by_postgres[0] = max(seen_by_postgres[0], int(n))
+                time.sleep(0.005)
+        watcher.dispose()
+
+    statuses: list[int] = []
+
+    def desktop() -> None:
+        with requests.Session() as http:
+            login = http.post(f"{server.url}/api/v1/login", timeout=60, json={
+                "username": "agent", "password": PASSWORD})
+            statuses.append(login.status_code)
+            headers = {"Authorization": f"Bearer {login.json()['token']}",
+                       PROTOCOL_HEADER: str(PROTOCOL_VERSION)}
+            client_id = str(uuid.uuid4())
+            for _ in range(rounds):
+                pull = http.post(f"{server.url}/api/v1/sync/pull", headers=headers, timeout=60,
+                                 json={"client_id": client_id, "cursor": 0, "limit": 500})
+                statuses.append(pull.status_code)
+                statuses.append(http.get(f"{server.url}/healthz", timeout=60).status_code)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    if db_kind == "postgresql":
+        watcher.start()
+    try:
+        clients = [threading.Thread(target=desktop, daemon=True) for _ in range(desktops)]
+        for c in clients:
+            c.start()
+        for c in clients:
+            c.join(timeout=120)
+        assert not any(c.is_alive() for c in clients)
+    finally:
+        stop.set()
+        server.stop()
+        if watcher.is_alive():
+            watcher.join(timeout=10)
+    assert len(statuses) == desktops * (1 + 2 * rounds)
+    assert sorted(set(statuses)) == [200]
+    assert 1 <= out[1] <= request_threads(server.settings)
+    if db_kind == "postgresql":
+        # The LISTEN connection included: the whole budget, never more.
+        assert 1 <= seen_by_postgres[0] <= budget

@@ -362,6 +362,23 @@ def test_help(argv: list[str], expected: list[str], capsys: pytest.CaptureFixtur
         assert word in out, word
 
 
+def test_the_connection_budget_option_states_the_settings_default_and_refuses_too_few(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--max-db-connections`` (issue 14): the help quotes the default the settings apply,
+    and a budget with no room for both a request and LISTEN is refused before anything runs."""
+    with pytest.raises(SystemExit) as exc:
+        main(["server", "--help"])
+    assert exc.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert ("--max-db-connections N the most database connections this process opens "
+            f"(default: {ServerSettings.max_db_connections})") in out
+    with pytest.raises(SystemExit) as exc:
+        main(["server", "--max-db-connections", "1"])
+    assert exc.value.code == 2
+    assert "must be between 2 and 10000, got 1" in capsys.readouterr().err
+
+
 def test_top_level_help_lists_the_commands_without_loading_frameworks() -> None:
     code = (
         "import sys; from agentdesk.cli import build_parser; "
