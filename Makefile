@@ -29,6 +29,7 @@ test-quick: $(VENV)/.stamp-test
 
 lint: $(VENV)/.stamp-test
 	$(VENV)/bin/ruff check agentdesk tests bench
+	$(VENV)/bin/ruff format --check agentdesk tests bench
 	$(VENV)/bin/lint-imports
 
 typecheck: $(VENV)/.stamp-test

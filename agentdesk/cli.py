@@ -26,9 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--server", metavar="URL", help="connect the desktop to a team server at URL"
     )
     parser.add_argument(
-        "--self-test", action="store_true",
+        "--self-test",
+        action="store_true",
         help="check this installation headless: local mode with demo data in a temporary "
-             "directory, the main window, one sync round; prints a short report, exit 0 if OK",
+        "directory, the main window, one sync round; prints a short report, exit 0 if OK",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     from .server.cli import add_server_commands  # stdlib-only at import; the rest loads per command
@@ -57,8 +58,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ModuleNotFoundError as exc:  # a server-only install: `agentdesk[server]`
             if (exc.name or "").split(".")[0] not in _DESKTOP_EXTRA:
                 raise
-            print(f"agentdesk: the desktop needs {exc.name}, which is not installed: "
-                  "pip install 'agentdesk[desktop]'", file=sys.stderr)
+            print(
+                f"agentdesk: the desktop needs {exc.name}, which is not installed: "
+                "pip install 'agentdesk[desktop]'",
+                file=sys.stderr,
+            )
             return 2
         return run_desktop(server=args.server)
     handler = getattr(args, "handler", None)

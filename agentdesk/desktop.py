@@ -117,8 +117,11 @@ class DesktopLauncher:
                 raise LocalModeClosed("AgentDesk is quitting")
             if self._local is None:
                 self._local = start_local_mode(demo_tickets=self.demo_tickets)
-                log.info("local mode at %s (demo created now: %s)", self._local.url,
-                         self._local.seeded_now)
+                log.info(
+                    "local mode at %s (demo created now: %s)",
+                    self._local.url,
+                    self._local.seeded_now,
+                )
             mode = self._local
         username = username or mode.username
         password = mode.password if username == mode.username else local_password(username)
@@ -131,8 +134,9 @@ class DesktopLauncher:
                 # Kept or not, it does not matter much: local mode can always sign in again.
                 store.save(result.token)
                 user = result.user
-            return self._open(client, user, LOCAL_KEY, LOCAL_LABEL, local=True,
-                              poke_wait=LOCAL_POKE_WAIT)
+            return self._open(
+                client, user, LOCAL_KEY, LOCAL_LABEL, local=True, poke_wait=LOCAL_POKE_WAIT
+            )
         except BaseException:
             client.close()
             raise
@@ -178,8 +182,15 @@ class DesktopLauncher:
             return None
         client = ApiClient(url, token=token, ca_bundle=ca_bundle or None)
         engine = SyncEngine(replica, client, **self.engine_options)
-        return Workspace(replica=replica, client=client, engine=engine, user=user,
-                         server_label=server_label(url), token_key=url, local=False)
+        return Workspace(
+            replica=replica,
+            client=client,
+            engine=engine,
+            user=user,
+            server_label=server_label(url),
+            token_key=url,
+            local=False,
+        )
 
     @staticmethod
     def _user_of(replica: Replica, url: str, username: str) -> UserInfo | None:
@@ -192,32 +203,58 @@ class DesktopLauncher:
         with replica.session() as s:
             row = s.get(User, state.user_id)
             display = row.display_name if row is not None else username
-        return UserInfo(id=state.user_id, username=username, display_name=display,
-                        role=state.role, tenant_id=state.tenant_id)
+        return UserInfo(
+            id=state.user_id,
+            username=username,
+            display_name=display,
+            role=state.role,
+            tenant_id=state.tenant_id,
+        )
 
     def open_signed_in(self, signed_in: SignedIn) -> Workspace:
         """The workspace of a sign-in made in the sign-in dialog."""
         url = normalise_url(signed_in.server_url)
-        return self._open(signed_in.client, signed_in.login.user, url, server_label(url),
-                          local=False)
+        return self._open(
+            signed_in.client, signed_in.login.user, url, server_label(url), local=False
+        )
 
     # ------------------------------------------------------------------ common
 
-    def _open(self, client: ApiClient, user: UserInfo, key: str, label: str, *,
-              local: bool, **engine_defaults: Any) -> Workspace:
+    def _open(
+        self,
+        client: ApiClient,
+        user: UserInfo,
+        key: str,
+        label: str,
+        *,
+        local: bool,
+        **engine_defaults: Any,
+    ) -> Workspace:
         path = replica_path(key, user.username)
         path.parent.mkdir(parents=True, exist_ok=True)
         replica = Replica(path)
         try:
-            replica.configure(server_url=key, tenant_id=user.tenant_id, user_id=user.id,
-                              username=user.username, role=user.role,
-                              timezone=user.team_timezone)
+            replica.configure(
+                server_url=key,
+                tenant_id=user.tenant_id,
+                user_id=user.id,
+                username=user.username,
+                role=user.role,
+                timezone=user.team_timezone,
+            )
         except BaseException:
             replica.close()
             raise
         engine = SyncEngine(replica, client, **{**engine_defaults, **self.engine_options})
-        return Workspace(replica=replica, client=client, engine=engine, user=user,
-                         server_label=label, token_key=key, local=local)
+        return Workspace(
+            replica=replica,
+            client=client,
+            engine=engine,
+            user=user,
+            server_label=label,
+            token_key=key,
+            local=local,
+        )
 
     def sign_out(self, workspace: Workspace) -> str | None:
         """Revoke the token on the server and forget it here. The sync loop must be stopped.
@@ -229,8 +266,10 @@ class DesktopLauncher:
             workspace.client.logout()
         except ApiError as exc:
             log.info("sign-out: the server could not revoke the token (%s)", exc.message)
-            return (f"The server could not be reached to end the sign-in ({exc.message}); it "
-                    "was removed from this computer and expires on its own.")
+            return (
+                f"The server could not be reached to end the sign-in ({exc.message}); it "
+                "was removed from this computer and expires on its own."
+            )
         finally:
             TokenStore(workspace.token_key, workspace.user.username).clear()
         return None

@@ -40,8 +40,10 @@ def local_password(username: str) -> str:
     for user in DEMO_USERS:
         if user.username == username:
             return user.password
-    raise KeyError(f"{username!r} is not a demo user; local mode signs in as one of "
-                   f"{', '.join(u.username for u in DEMO_USERS)}")
+    raise KeyError(
+        f"{username!r} is not a demo user; local mode signs in as one of "
+        f"{', '.join(u.username for u in DEMO_USERS)}"
+    )
 
 
 @dataclass

@@ -104,16 +104,17 @@ def _run(out: TextIO, work: Path, started: float, timeout: float) -> int:
     icon = app_icon()
     app.setWindowIcon(icon)
     store = QSettings(str(work / "config" / "agentdesk.ini"), QSettings.Format.IniFormat)
-    launcher = DesktopLauncher(demo_tickets=SELF_TEST_TICKETS,
-                               engine_options={"poke_wait": 1.0})
+    launcher = DesktopLauncher(demo_tickets=SELF_TEST_TICKETS, engine_options={"poke_wait": 1.0})
     window = MainWindow(store)
     controller = DesktopController(window, launcher, server=None, store=store)
     failure: str | None = None
     try:
         say(f"  platform: {app.platformName()}; data directory: {work / 'data'} (temporary)")
         resources = resources_dir()
-        say(f"  icon: {'resources ' + str(resources) if resources else 'drawn (no resources)'}; "
-            f"{len(icon.availableSizes())} sizes")
+        say(
+            f"  icon: {'resources ' + str(resources) if resources else 'drawn (no resources)'}; "
+            f"{len(icon.availableSizes())} sizes"
+        )
         if icon.isNull() or window.windowIcon().isNull():
             failure = "the application icon is missing"
         window.show()
@@ -125,9 +126,14 @@ def _run(out: TextIO, work: Path, started: float, timeout: float) -> int:
         def check() -> None:
             status = window.status_bar.status()
             model = window.queue_model
-            if (model is not None and model.rowCount() > 0 and not model.is_loading()
-                    and status is not None and status.state == "online"
-                    and status.pending == 0) or time.monotonic() - started > timeout:
+            if (
+                model is not None
+                and model.rowCount() > 0
+                and not model.is_loading()
+                and status is not None
+                and status.state == "online"
+                and status.pending == 0
+            ) or time.monotonic() - started > timeout:
                 loop.quit()
 
         poll.timeout.connect(check)
@@ -137,33 +143,45 @@ def _run(out: TextIO, work: Path, started: float, timeout: float) -> int:
         status = window.status_bar.status()
         model = window.queue_model
         ws = window.workspace
-        if failure is None and (ws is None or model is None or status is None
-                                or status.state != "online"):
+        if failure is None and (
+            ws is None or model is None or status is None or status.state != "online"
+        ):
             shown = status.state if status is not None else "no status"
             error = status.last_error if status is not None else None
-            failure = (f"the desktop did not get online with local mode within {timeout:.0f} s "
-                       f"(sync state: {shown}{'; ' + error if error else ''})")
+            failure = (
+                f"the desktop did not get online with local mode within {timeout:.0f} s "
+                f"(sync state: {shown}{'; ' + error if error else ''})"
+            )
         if failure is None and ws is not None and model is not None:
-            say(f"  local server: {ws.server_url}; signed in as {ws.user.username} "
-                f"({ws.user.role.value})")
+            say(
+                f"  local server: {ws.server_url}; signed in as {ws.user.username} "
+                f"({ws.user.role.value})"
+            )
             say(f"  main window: open, {model.rowCount()} tickets in the queue")
             # One sync round trip, as an agent makes one: a note on the queue's first ticket
             # goes out through the running sync engine and is acknowledged by the server.
             with ws.replica.session() as session:
-                ticket_id = session.scalar(select(Ticket.id).where(
-                    Ticket.deleted.is_(False)).order_by(Ticket.arrived_at).limit(1))
+                ticket_id = session.scalar(
+                    select(Ticket.id)
+                    .where(Ticket.deleted.is_(False))
+                    .order_by(Ticket.arrived_at)
+                    .limit(1)
+                )
             if ticket_id is None:
                 failure = "the demo has no ticket"
             else:
-                ws.replica.mutate("add_note", {"ticket_id": str(ticket_id),
-                                               "body": "self-test note"})
+                ws.replica.mutate(
+                    "add_note", {"ticket_id": str(ticket_id), "body": "self-test note"}
+                )
                 deadline = time.monotonic() + 30
                 while ws.replica.pending_count() and time.monotonic() < deadline:
                     loop.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
                     time.sleep(0.05)
                 state = ws.replica.state
-                say(f"  sync: one round trip (a note pushed and acknowledged), cursor "
-                    f"{state.cursor}, {ws.replica.pending_count()} pending")
+                say(
+                    f"  sync: one round trip (a note pushed and acknowledged), cursor "
+                    f"{state.cursor}, {ws.replica.pending_count()} pending"
+                )
                 if ws.replica.pending_count() or state.cursor <= 0:
                     failure = "the sync round trip did not complete within 30 s"
     except Exception as exc:  # any failure is the report's subject, not a traceback

@@ -66,38 +66,79 @@ def main() -> int:
         for ticket in data.tickets:
             ticket["_due"] = now + timedelta(minutes=rng.randint(-600, 600))
         conn.execute(
-            table.update().where(table.c.id == bindparam("tid")).values(
+            table.update()
+            .where(table.c.id == bindparam("tid"))
+            .values(
                 sla_due_at=bindparam("due", type_=table.c.sla_due_at.type),
-                sla_risk_at=bindparam("risk", type_=table.c.sla_risk_at.type)),
-            [{"tid": t["id"], "due": t["_due"],
-              "risk": t["_due"] - timedelta(minutes=30)} for t in data.tickets],
+                sla_risk_at=bindparam("risk", type_=table.c.sla_risk_at.type),
+            ),
+            [
+                {"tid": t["id"], "due": t["_due"], "risk": t["_due"] - timedelta(minutes=30)}
+                for t in data.tickets
+            ],
         )
         events = cast(Table, TicketEvent.__table__)
-        rows = [{"id": new_id(), "tenant_id": data.tenant_id, "version": 1,
-                 "ticket_id": rng.choice(ids), "kind": "note",
-                 "author_id": rng.choice(data.user_ids),
-                 "at": now - timedelta(minutes=rng.randint(0, 21 * 24 * 60)), "seq": 0,
-                 "body": "", "data": {}, "deleted": False} for _ in range(EVENTS)]
+        rows = [
+            {
+                "id": new_id(),
+                "tenant_id": data.tenant_id,
+                "version": 1,
+                "ticket_id": rng.choice(ids),
+                "kind": "note",
+                "author_id": rng.choice(data.user_ids),
+                "at": now - timedelta(minutes=rng.randint(0, 21 * 24 * 60)),
+                "seq": 0,
+                "body": "",
+                "data": {},
+                "deleted": False,
+            }
+            for _ in range(EVENTS)
+        ]
         for start in range(0, len(rows), 20_000):
-            conn.execute(events.insert(), rows[start:start + 20_000])
+            conn.execute(events.insert(), rows[start : start + 20_000])
     with Session(engine) as s:
         busiest = s.execute(
-            select(Ticket.assignee_id, func.count()).where(Ticket.assignee_id.is_not(None))
-            .group_by(Ticket.assignee_id).order_by(func.count().desc()).limit(1)
+            select(Ticket.assignee_id, func.count())
+            .where(Ticket.assignee_id.is_not(None))
+            .group_by(Ticket.assignee_id)
+            .order_by(func.count().desc())
+            .limit(1)
         ).one()[0]
         assert busiest is not None
         day_start = now - timedelta(hours=10)
         stats = agent_stats(s, busiest, now, day_start)
-        baseline = _median_ms(lambda: s.scalar(
-            select(func.count()).select_from(Ticket).where(Ticket.assignee_id == busiest)))
+        baseline = _median_ms(
+            lambda: s.scalar(
+                select(func.count()).select_from(Ticket).where(Ticket.assignee_id == busiest)
+            )
+        )
         measured = _median_ms(lambda: agent_stats(s, busiest, now, day_start))
     engine.dispose()
-    print(json.dumps({"bench": "agent_stats", "figure": "count_assigned", "tickets": TICKETS,
-                      "events": EVENTS, "median_ms": round(baseline, 3)}))
-    print(json.dumps({"bench": "agent_stats", "figure": "agent_stats", "tickets": TICKETS,
-                      "events": EVENTS, "median_ms": round(measured, 3),
-                      "baseline_ms": round(baseline, 3), "ratio": round(measured / baseline, 2),
-                      "result": stats.text()}))
+    print(
+        json.dumps(
+            {
+                "bench": "agent_stats",
+                "figure": "count_assigned",
+                "tickets": TICKETS,
+                "events": EVENTS,
+                "median_ms": round(baseline, 3),
+            }
+        )
+    )
+    print(
+        json.dumps(
+            {
+                "bench": "agent_stats",
+                "figure": "agent_stats",
+                "tickets": TICKETS,
+                "events": EVENTS,
+                "median_ms": round(measured, 3),
+                "baseline_ms": round(baseline, 3),
+                "ratio": round(measured / baseline, 2),
+                "result": stats.text(),
+            }
+        )
+    )
     return 0
 
 

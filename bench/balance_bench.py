@@ -86,18 +86,47 @@ def build(path: Path, hostile: bool) -> tuple[Any, uuid.UUID, uuid.UUID]:
     rows = []
     for i in range(ENTRIES):
         start = first + step * i
-        rows.append(dict(id=uuid.uuid4(), tenant_id=tenant_id, organisation_id=org_id,
-                         person_id=person_id, kind=TimeKind.UNSCHEDULED, started_at=start,
-                         ended_at=start + timedelta(minutes=5 + i % 50), billable=True,
-                         extra_engineer=False, note="", source="manual", created_at=start,
-                         version=0, deleted=False))
+        rows.append(
+            dict(
+                id=uuid.uuid4(),
+                tenant_id=tenant_id,
+                organisation_id=org_id,
+                person_id=person_id,
+                kind=TimeKind.UNSCHEDULED,
+                started_at=start,
+                ended_at=start + timedelta(minutes=5 + i % 50),
+                billable=True,
+                extra_engineer=False,
+                note="",
+                source="manual",
+                created_at=start,
+                version=0,
+                deleted=False,
+            )
+        )
     if hostile:
-        rows.append(dict(rows[0], id=uuid.uuid4(), started_at=datetime(1, 1, 1, tzinfo=UTC),
-                         ended_at=NOW - timedelta(minutes=1)))
-    blocks = [dict(id=uuid.uuid4(), tenant_id=tenant_id, organisation_id=org_id,
-                   purchased_at=first + timedelta(days=60 * k), minutes=3000,
-                   recorded_by_id=person_id, note="", version=0, deleted=False)
-              for k in range(int(span.days / 60) + 1)]
+        rows.append(
+            dict(
+                rows[0],
+                id=uuid.uuid4(),
+                started_at=datetime(1, 1, 1, tzinfo=UTC),
+                ended_at=NOW - timedelta(minutes=1),
+            )
+        )
+    blocks = [
+        dict(
+            id=uuid.uuid4(),
+            tenant_id=tenant_id,
+            organisation_id=org_id,
+            purchased_at=first + timedelta(days=60 * k),
+            minutes=3000,
+            recorded_by_id=person_id,
+            note="",
+            version=0,
+            deleted=False,
+        )
+        for k in range(int(span.days / 60) + 1)
+    ]
     with session_scope(sessions) as s:
         s.execute(insert(TimeEntry), rows)
         s.execute(insert(HourBlock), blocks)
@@ -122,8 +151,9 @@ def worker_ms(sessions: Any, org_id: uuid.UUID, person: str, runs: int) -> list[
     return out
 
 
-def gui_stall_ms(app: QApplication, sessions: Any, org_id: uuid.UUID, person: str,
-                 runs: int, idle: bool = False) -> list[float]:
+def gui_stall_ms(
+    app: QApplication, sessions: Any, org_id: uuid.UUID, person: str, runs: int, idle: bool = False
+) -> list[float]:
     """The longest gap between GUI-thread ticks while each background run is in flight."""
     stalls = []
     for _ in range(runs):
@@ -132,8 +162,9 @@ def gui_stall_ms(app: QApplication, sessions: Any, org_id: uuid.UUID, person: st
         last = [clock.elapsed()]
         worst = [0]
 
-        def tick(clock: QElapsedTimer = clock, last: list[int] = last,
-                 worst: list[int] = worst) -> None:
+        def tick(
+            clock: QElapsedTimer = clock, last: list[int] = last, worst: list[int] = worst
+        ) -> None:
             now = clock.elapsed()
             worst[0] = max(worst[0], now - last[0])
             last[0] = now
@@ -143,7 +174,8 @@ def gui_stall_ms(app: QApplication, sessions: Any, org_id: uuid.UUID, person: st
         timer.timeout.connect(tick)
         timer.start()
         op = background.Operation(
-            (lambda: time.sleep(0.5)) if idle else (lambda: figures(sessions, org_id, person)))
+            (lambda: time.sleep(0.5)) if idle else (lambda: figures(sessions, org_id, person))
+        )
         op.start()
         while not op.done:
             app.processEvents()
@@ -163,21 +195,33 @@ def main() -> None:
             sessions, org_id, person_id = build(Path(tmp) / f"{label}.sqlite3", hostile)
             person = str(person_id)
             figures(sessions, org_id, person)  # warm the caches, as a running app has them
-            results[label] = {"worker": worker_ms(sessions, org_id, person, runs),
-                              "gui_stall": gui_stall_ms(app, sessions, org_id, person, runs)}
+            results[label] = {
+                "worker": worker_ms(sessions, org_id, person, runs),
+                "gui_stall": gui_stall_ms(app, sessions, org_id, person, runs),
+            }
             if not hostile:  # the noise floor: the same loop while the worker only sleeps
-                results["idle"] = {"gui_stall": gui_stall_ms(app, sessions, org_id, person, runs,
-                                                             idle=True)}
+                results["idle"] = {
+                    "gui_stall": gui_stall_ms(app, sessions, org_id, person, runs, idle=True)
+                }
     base = statistics.median(results["baseline"]["worker"])
     for label, rows in results.items():
         for what, values in rows.items():
             median = statistics.median(values)
-            print(json.dumps({
-                "bench": f"prepaid_and_today/{label}/{what}", "entries": ENTRIES,
-                "years": YEARS, "runs": runs, "median_ms": round(median, 2),
-                "max_ms": round(max(values), 2),
-                "ratio_to_baseline_worker": round(median / base, 2) if what == "worker" else None,
-            }))
+            print(
+                json.dumps(
+                    {
+                        "bench": f"prepaid_and_today/{label}/{what}",
+                        "entries": ENTRIES,
+                        "years": YEARS,
+                        "runs": runs,
+                        "median_ms": round(median, 2),
+                        "max_ms": round(max(values), 2),
+                        "ratio_to_baseline_worker": round(median / base, 2)
+                        if what == "worker"
+                        else None,
+                    }
+                )
+            )
 
 
 if __name__ == "__main__":

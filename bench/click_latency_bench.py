@@ -63,8 +63,12 @@ def ms(seconds: float) -> float:
 
 
 def figures(samples: list[float]) -> dict[str, float]:
-    return {"n": len(samples), "p50_ms": ms(pct(samples, 0.5)), "p95_ms": ms(pct(samples, 0.95)),
-            "max_ms": ms(max(samples))}
+    return {
+        "n": len(samples),
+        "p50_ms": ms(pct(samples, 0.5)),
+        "p95_ms": ms(pct(samples, 0.95)),
+        "max_ms": ms(max(samples)),
+    }
 
 
 class Feeder(threading.Thread):
@@ -99,9 +103,15 @@ class Feeder(threading.Thread):
             wire["version"] = state.cursor + i
             wire["values"]["subject"] = f"changed {self.rng.random():.6f}"
             changes.append(wire)
-        page = PullResponse.model_validate({
-            "cursor": state.cursor + len(changes), "has_more": False, "changes": changes,
-            "last_mutation_id": state.last_mutation_id, "rejections": []})
+        page = PullResponse.model_validate(
+            {
+                "cursor": state.cursor + len(changes),
+                "has_more": False,
+                "changes": changes,
+                "last_mutation_id": state.last_mutation_id,
+                "rejections": [],
+            }
+        )
         began = time.perf_counter()
         self.replica.apply_pull(page, since=state.cursor)
         self.page_seconds.append(time.perf_counter() - began)
@@ -112,9 +122,14 @@ def measure(path: str, tenant: str, user: str, clicks: int, seed: int) -> None:
     app = QCoreApplication.instance() or QCoreApplication(sys.argv[:1])
     rng = random.Random(seed)
     replica = Replica(path)
-    replica.configure(server_url="http://127.0.0.1:9", tenant_id=uuid.UUID(tenant),
-                      user_id=uuid.UUID(user), username="agent0", role=Role.AGENT,
-                      timezone="America/New_York")
+    replica.configure(
+        server_url="http://127.0.0.1:9",
+        tenant_id=uuid.UUID(tenant),
+        user_id=uuid.UUID(user),
+        username="agent0",
+        role=Role.AGENT,
+        timezone="America/New_York",
+    )
     writer = MutationWriter(replica)
     feeder = Feeder(replica, seed)
     ids = feeder.ids
@@ -124,8 +139,7 @@ def measure(path: str, tenant: str, user: str, clicks: int, seed: int) -> None:
     refused: list[str] = []
 
     def note() -> dict[str, Any]:
-        return {"ticket_id": rng.choice(ids), "body": f"bench {rng.random():.6f}",
-                "kind": "note"}
+        return {"ticket_id": rng.choice(ids), "body": f"bench {rng.random():.6f}", "kind": "note"}
 
     def pump(seconds: float) -> None:
         deadline = time.perf_counter() + seconds
@@ -141,6 +155,7 @@ def measure(path: str, tenant: str, user: str, clicks: int, seed: int) -> None:
             replica.mutate("add_note", note())
             direct.append(time.perf_counter() - began)
         else:
+
             def done(outcome: Outcome, began: float = began) -> None:
                 applied.append(time.perf_counter() - began)
                 if outcome.refusal:
@@ -156,11 +171,19 @@ def measure(path: str, tenant: str, user: str, clicks: int, seed: int) -> None:
         raise feeder.error
     if refused:
         raise RuntimeError(f"refused: {refused[:3]}")
-    print(json.dumps({
-        "metric": "run", "direct": figures(direct), "writer": figures(queued),
-        "writer_applied": figures(applied), "pulls": len(feeder.page_seconds),
-        "page_apply_p50_ms": ms(pct(feeder.page_seconds, 0.5)),
-    }), flush=True)
+    print(
+        json.dumps(
+            {
+                "metric": "run",
+                "direct": figures(direct),
+                "writer": figures(queued),
+                "writer_applied": figures(applied),
+                "pulls": len(feeder.page_seconds),
+                "page_apply_p50_ms": ms(pct(feeder.page_seconds, 0.5)),
+            }
+        ),
+        flush=True,
+    )
     replica.close()
 
 
@@ -173,17 +196,39 @@ def main() -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="agentdesk-click-bench-") as tmp:
         data = generate(Path(tmp) / "replica.sqlite3", args.tickets, open_only=True)
-        print(json.dumps({"bench": "click_latency", "metric": "environment",
-                          "tickets": args.tickets, "page_rows": PAGE_ROWS,
-                          "pull_gap_s": PULL_GAP, "click_every_s": CLICK_EVERY,
-                          "generate_s": round(time.perf_counter() - started, 1),
-                          "cpus": os.cpu_count(), "load": os.getloadavg()[0]}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "bench": "click_latency",
+                    "metric": "environment",
+                    "tickets": args.tickets,
+                    "page_rows": PAGE_ROWS,
+                    "pull_gap_s": PULL_GAP,
+                    "click_every_s": CLICK_EVERY,
+                    "generate_s": round(time.perf_counter() - started, 1),
+                    "cpus": os.cpu_count(),
+                    "load": os.getloadavg()[0],
+                }
+            ),
+            flush=True,
+        )
         runs = []
         for i in range(args.processes):
             child = subprocess.run(
-                [sys.executable, __file__, "--measure", str(data.path), str(data.tenant_id),
-                 str(data.user_ids[0]), str(args.clicks), str(i)],
-                check=True, timeout=900, capture_output=True, text=True,
+                [
+                    sys.executable,
+                    __file__,
+                    "--measure",
+                    str(data.path),
+                    str(data.tenant_id),
+                    str(data.user_ids[0]),
+                    str(args.clicks),
+                    str(i),
+                ],
+                check=True,
+                timeout=900,
+                capture_output=True,
+                text=True,
             )
             for line in child.stdout.splitlines():
                 figure = json.loads(line)
@@ -193,8 +238,11 @@ def main() -> None:
     def med(part: str, key: str) -> float:
         return round(statistics.median(float(r[part][key]) for r in runs), 2)
 
-    summary: dict[str, Any] = {"bench": "click_latency", "metric": "summary",
-                               "processes": len(runs)}
+    summary: dict[str, Any] = {
+        "bench": "click_latency",
+        "metric": "summary",
+        "processes": len(runs),
+    }
     for part in ("direct", "writer", "writer_applied"):
         for key in ("p50_ms", "p95_ms", "max_ms"):
             summary[f"{part}_{key}"] = med(part, key)

@@ -84,17 +84,33 @@ def build(path: Path, entries: int, blocks: int, appointments: int) -> dict[str,
         s.flush()
         org = Organisation(tenant_id=tenant, name="Globex", plan_id=plan_row.id)
         s.add(org)
-        people = [User(tenant_id=tenant, username=f"c{i}", display_name=f"Consultant {i}",
-                       role=Role.CONSULTANT) for i in range(4)]
+        people = [
+            User(
+                tenant_id=tenant,
+                username=f"c{i}",
+                display_name=f"Consultant {i}",
+                role=Role.CONSULTANT,
+            )
+            for i in range(4)
+        ]
         s.add_all(people)
         s.flush()
         ids.update(org=org.id, me=people[0].id)
         first = datetime.combine(YEAR_START, datetime.min.time(), tzinfo=NY).astimezone(UTC)
-        block_rows = [dict(id=uuid.uuid4(), tenant_id=tenant, organisation_id=org.id,
-                           purchased_at=first + timedelta(days=9 * i, hours=10),
-                           minutes=60 * rnd.choice((10, 20, 40)), price=None, note="",
-                           version=0, deleted=False)
-                      for i in range(blocks)]
+        block_rows = [
+            dict(
+                id=uuid.uuid4(),
+                tenant_id=tenant,
+                organisation_id=org.id,
+                purchased_at=first + timedelta(days=9 * i, hours=10),
+                minutes=60 * rnd.choice((10, 20, 40)),
+                price=None,
+                note="",
+                version=0,
+                deleted=False,
+            )
+            for i in range(blocks)
+        ]
         s.execute(insert(HourBlock), block_rows)
         per_day = entries // 365 + 1
         rows: list[dict[str, Any]] = []
@@ -102,30 +118,56 @@ def build(path: Path, entries: int, blocks: int, appointments: int) -> dict[str,
             day = n // per_day
             slot = n % per_day
             start = first + timedelta(days=day, hours=8, minutes=10 * slot + rnd.randint(0, 4))
-            rows.append(dict(
-                id=uuid.uuid4(), tenant_id=tenant, organisation_id=org.id,
-                person_id=people[slot % 4].id, ticket_id=None, appointment_id=None,
-                kind="unscheduled", started_at=start,
-                ended_at=start + timedelta(minutes=rnd.randint(2, 9)),
-                billable=slot % 17 != 0, extra_engineer=slot % 23 == 0, voids_id=None,
-                note="work" if slot % 5 else "", source="timer", created_at=start,
-                version=0, deleted=False))
+            rows.append(
+                dict(
+                    id=uuid.uuid4(),
+                    tenant_id=tenant,
+                    organisation_id=org.id,
+                    person_id=people[slot % 4].id,
+                    ticket_id=None,
+                    appointment_id=None,
+                    kind="unscheduled",
+                    started_at=start,
+                    ended_at=start + timedelta(minutes=rnd.randint(2, 9)),
+                    billable=slot % 17 != 0,
+                    extra_engineer=slot % 23 == 0,
+                    voids_id=None,
+                    note="work" if slot % 5 else "",
+                    source="timer",
+                    created_at=start,
+                    version=0,
+                    deleted=False,
+                )
+            )
         for chunk in range(0, len(rows), 2000):
-            s.execute(insert(TimeEntry), rows[chunk:chunk + 2000])
+            s.execute(insert(TimeEntry), rows[chunk : chunk + 2000])
         appts = []
         for i in range(appointments):
             start = first + timedelta(days=int(i * 365 / appointments), hours=15)
-            appts.append(dict(id=uuid.uuid4(), tenant_id=tenant, organisation_id=org.id,
-                              consultant_id=people[i % 4].id, ticket_id=None, starts_at=start,
-                              ends_at=start + timedelta(hours=1), status="scheduled",
-                              cancelled_at=None, note="", version=0, deleted=False))
+            appts.append(
+                dict(
+                    id=uuid.uuid4(),
+                    tenant_id=tenant,
+                    organisation_id=org.id,
+                    consultant_id=people[i % 4].id,
+                    ticket_id=None,
+                    starts_at=start,
+                    ends_at=start + timedelta(hours=1),
+                    status="scheduled",
+                    cancelled_at=None,
+                    note="",
+                    version=0,
+                    deleted=False,
+                )
+            )
         s.execute(insert(Appointment), appts)
     engine.dispose()
     return ids
 
 
-def timed_pair(fn: Callable[[], object], base: Callable[[], object],
-               runs: int) -> tuple[list[float], list[float]]:
+def timed_pair(
+    fn: Callable[[], object], base: Callable[[], object], runs: int
+) -> tuple[list[float], list[float]]:
     """Milliseconds of ``fn`` and of its baseline, run alternately so both see the same load
     (the machine is shared: the ratio of the two is what compares across runs)."""
     fn()
@@ -159,20 +201,32 @@ def main() -> None:
 
         def bare_year() -> object:
             with sessions() as s:
-                a = s.execute(select(TimeEntry.__table__).where(
-                    TimeEntry.organisation_id == ids["org"], TimeEntry.started_at < closes,
-                    TimeEntry.ended_at >= opens - timedelta(days=92))).all()
-                b = s.execute(select(HourBlock.__table__).where(
-                    HourBlock.organisation_id == ids["org"])).all()
-                c = s.execute(select(Appointment.__table__).where(
-                    Appointment.organisation_id == ids["org"])).all()
+                a = s.execute(
+                    select(TimeEntry.__table__).where(
+                        TimeEntry.organisation_id == ids["org"],
+                        TimeEntry.started_at < closes,
+                        TimeEntry.ended_at >= opens - timedelta(days=92),
+                    )
+                ).all()
+                b = s.execute(
+                    select(HourBlock.__table__).where(HourBlock.organisation_id == ids["org"])
+                ).all()
+                c = s.execute(
+                    select(Appointment.__table__).where(Appointment.organisation_id == ids["org"])
+                ).all()
                 return len(a) + len(b) + len(c)
 
         def bare_week() -> object:
             with sessions() as s:
-                return len(s.execute(select(TimeEntry.__table__).where(
-                    TimeEntry.person_id == ids["me"], TimeEntry.started_at < w_closes,
-                    TimeEntry.ended_at >= w_opens)).all())
+                return len(
+                    s.execute(
+                        select(TimeEntry.__table__).where(
+                            TimeEntry.person_id == ids["me"],
+                            TimeEntry.started_at < w_closes,
+                            TimeEntry.ended_at >= w_opens,
+                        )
+                    ).all()
+                )
 
         def statement_csv() -> object:
             with sessions() as s:
@@ -189,9 +243,15 @@ def main() -> None:
             with sessions() as s:
                 return read_timesheet(s, ids["tenant"], ids["me"], *week).billed
 
-        meta = {"python": platform.python_version(), "entries": args.entries, "blocks": 40,
-                "appointments": 300, "runs": args.runs,
-                "load_average": round(os.getloadavg()[0], 1), "cpus": os.cpu_count()}
+        meta = {
+            "python": platform.python_version(),
+            "entries": args.entries,
+            "blocks": 40,
+            "appointments": 300,
+            "runs": args.runs,
+            "load_average": round(os.getloadavg()[0], 1),
+            "cpus": os.cpu_count(),
+        }
         for name, fn, base, target in (
             ("statement_csv_year", statement_csv, bare_year, 300),
             ("statement_pdf_year", statement_pdf, bare_year, 2000),
@@ -199,11 +259,21 @@ def main() -> None:
         ):
             times, base_times = timed_pair(fn, base, args.runs)
             median, base_median = statistics.median(times), statistics.median(base_times)
-            print(json.dumps({"bench": name, "median_ms": round(median, 1),
-                              "min_ms": round(min(times), 1), "max_ms": round(max(times), 1),
-                              "bare_select_median_ms": round(base_median, 1),
-                              "ratio_to_bare_select": round(median / base_median, 1),
-                              "target_ms": target, **meta}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "bench": name,
+                        "median_ms": round(median, 1),
+                        "min_ms": round(min(times), 1),
+                        "max_ms": round(max(times), 1),
+                        "bare_select_median_ms": round(base_median, 1),
+                        "ratio_to_bare_select": round(median / base_median, 1),
+                        "target_ms": target,
+                        **meta,
+                    }
+                ),
+                flush=True,
+            )
         engine.dispose()
 
 

@@ -73,11 +73,22 @@ def ms(seconds: float) -> float:
     return round(seconds * 1000, 2)
 
 
-def report(metric: str, samples: list[float], *, baseline: str | None = None,
-           baseline_ms: float | None = None, **extra: Any) -> float:
+def report(
+    metric: str,
+    samples: list[float],
+    *,
+    baseline: str | None = None,
+    baseline_ms: float | None = None,
+    **extra: Any,
+) -> float:
     median = statistics.median(samples)
-    line: dict[str, Any] = {"bench": "dashboard", "metric": metric, "median_ms": ms(median),
-                            "runs": len(samples), "max_ms": ms(max(samples))}
+    line: dict[str, Any] = {
+        "bench": "dashboard",
+        "metric": metric,
+        "median_ms": ms(median),
+        "runs": len(samples),
+        "max_ms": ms(max(samples)),
+    }
     if baseline is not None and baseline_ms:
         line["baseline"] = baseline
         line["ratio"] = round(ms(median) / baseline_ms, 2)
@@ -111,17 +122,26 @@ def add_closed_year(data: QueueData, rng: random.Random) -> None:
         answered = arrived + timedelta(minutes=rng.randrange(5, 2000))
         resolved = answered + timedelta(hours=rng.randrange(1, 200))
         tier = rng.choice((1, 2, 3, 3, 4))
-        rows.append({
-            **template, "id": new_id(), "organisation_id": oid,
-            "requester_id": data.contact_ids[oid][0], "stated_urgency": tier, "tier": tier,
-            "urgency": tier, "status": rng.choice((TicketStatus.RESOLVED, TicketStatus.CLOSED)),
-            "assignee_id": data.user_ids[rng.randrange(len(data.user_ids))],
-            "arrived_at": arrived, "first_response_at": min(answered, data.now),
-            "resolved_at": min(resolved, data.now), "updated_at": arrived,
-        })
+        rows.append(
+            {
+                **template,
+                "id": new_id(),
+                "organisation_id": oid,
+                "requester_id": data.contact_ids[oid][0],
+                "stated_urgency": tier,
+                "tier": tier,
+                "urgency": tier,
+                "status": rng.choice((TicketStatus.RESOLVED, TicketStatus.CLOSED)),
+                "assignee_id": data.user_ids[rng.randrange(len(data.user_ids))],
+                "arrived_at": arrived,
+                "first_response_at": min(answered, data.now),
+                "resolved_at": min(resolved, data.now),
+                "updated_at": arrived,
+            }
+        )
     with engine.begin() as conn:
         for start in range(0, len(rows), 5000):
-            conn.execute(TICKETS.insert(), rows[start:start + 5000])
+            conn.execute(TICKETS.insert(), rows[start : start + 5000])
     engine.dispose()
 
 
@@ -132,8 +152,13 @@ def store_instants(data: QueueData, where: Any = None) -> int:
     for w in data.waits:
         waits.setdefault(w["ticket_id"], []).append((w["started_at"], w["ended_at"]))
     plans = {oid: data.policy_plan(oid) for oid in data.org_ids}
-    stmt = select(TICKETS.c.id, TICKETS.c.organisation_id, TICKETS.c.arrived_at,
-                  TICKETS.c.urgency, TICKETS.c.first_response_at)
+    stmt = select(
+        TICKETS.c.id,
+        TICKETS.c.organisation_id,
+        TICKETS.c.arrived_at,
+        TICKETS.c.urgency,
+        TICKETS.c.first_response_at,
+    )
     if where is not None:
         stmt = stmt.where(where)
     updates = []
@@ -144,14 +169,23 @@ def store_instants(data: QueueData, where: Any = None) -> int:
             due, risk = got if got is not None else (None, None)
             took = None
             if due is not None and responded is not None:
-                took = int(response_business_time(arrived, responded, due, urgency, plan,
-                                                  cal).total_seconds())
+                took = int(
+                    response_business_time(
+                        arrived, responded, due, urgency, plan, cal
+                    ).total_seconds()
+                )
             updates.append({"tid": tid, "due": due, "risk": risk, "took": took})
     with engine.begin() as conn:
-        conn.execute(update(TICKETS).where(TICKETS.c.id == bindparam("tid"))
-                     .values(sla_due_at=bindparam("due"), sla_risk_at=bindparam("risk"),
-                             first_response_business_s=bindparam("took")),
-                     updates)
+        conn.execute(
+            update(TICKETS)
+            .where(TICKETS.c.id == bindparam("tid"))
+            .values(
+                sla_due_at=bindparam("due"),
+                sla_risk_at=bindparam("risk"),
+                first_response_business_s=bindparam("took"),
+            ),
+            updates,
+        )
     engine.dispose()
     return len(updates)
 
@@ -167,13 +201,23 @@ def main() -> None:
         add_closed_year(data, rng)
         stored = store_instants(data)
         replica = Replica(data.path)
-        print(json.dumps({
-            "bench": "dashboard", "metric": "environment", "open_tickets": N_OPEN,
-            "closed_tickets": N_OPEN, "instants_stored": stored,
-            "generate_s": round(time.perf_counter() - started, 1),
-            "python": platform.python_version(), "pyside6": PySide6.__version__,
-            "sqlite": sqlite3.sqlite_version, "cpus": os.cpu_count(),
-        }), flush=True)
+        print(
+            json.dumps(
+                {
+                    "bench": "dashboard",
+                    "metric": "environment",
+                    "open_tickets": N_OPEN,
+                    "closed_tickets": N_OPEN,
+                    "instants_stored": stored,
+                    "generate_s": round(time.perf_counter() - started, 1),
+                    "python": platform.python_version(),
+                    "pyside6": PySide6.__version__,
+                    "sqlite": sqlite3.sqlite_version,
+                    "cpus": os.cpu_count(),
+                }
+            ),
+            flush=True,
+        )
         at = data.now
         start, end = at - timedelta(days=30), at
 
@@ -182,8 +226,9 @@ def main() -> None:
         with replica.engine.connect() as conn:
             clock.load(conn)
             fetch_keys(conn, clock, QueueQuery(), at)
-            baseline = report("queue_first_load", timed(
-                lambda: fetch_keys(conn, clock, QueueQuery(), at), 5))
+            baseline = report(
+                "queue_first_load", timed(lambda: fetch_keys(conn, clock, QueueQuery(), at), 5)
+            )
 
         # -- the whole dashboard ----------------------------------------------------------
         def full() -> figures.Dashboard:
@@ -192,8 +237,14 @@ def main() -> None:
 
         board = full()
         assert board.open is not None
-        report("dashboard_full", timed(full, 5), baseline="queue_first_load",
-               baseline_ms=baseline, open=board.open.total.value, target_ms=200)
+        report(
+            "dashboard_full",
+            timed(full, 5),
+            baseline="queue_first_load",
+            baseline_ms=baseline,
+            open=board.open.total.value,
+            target_ms=200,
+        )
 
         # -- incremental refresh after a pull of 1,000 changed tickets --------------------
         ids = [t["id"] for t in rng.sample(data.tickets, 1000)]
@@ -202,17 +253,30 @@ def main() -> None:
             engine = data.engine()
             with engine.begin() as conn:
                 tier = rng.randint(1, 4)
-                conn.execute(update(TICKETS).where(TICKETS.c.id.in_(ids))
-                             .values(tier=tier, urgency=tier))
+                conn.execute(
+                    update(TICKETS).where(TICKETS.c.id.in_(ids)).values(tier=tier, urgency=tier)
+                )
             engine.dispose()
             store_instants(data, TICKETS.c.id.in_(ids))
             began = time.perf_counter()
             with replica.session() as s:
-                board = figures.compute(s, at, start, end, previous=board,
-                                        sections={Section.TICKETS, Section.ALLOWANCES})
+                board = figures.compute(
+                    s,
+                    at,
+                    start,
+                    end,
+                    previous=board,
+                    sections={Section.TICKETS, Section.ALLOWANCES},
+                )
             samples.append(time.perf_counter() - began)
-        report("dashboard_incremental", samples, baseline="queue_first_load",
-               baseline_ms=baseline, changed=1000, target_ms=100)
+        report(
+            "dashboard_incremental",
+            samples,
+            baseline="queue_first_load",
+            baseline_ms=baseline,
+            changed=1000,
+            target_ms=100,
+        )
 
         # -- the GUI thread while the view recomputes on its worker -----------------------
         settings = QSettings(str(Path(tmp) / "bench.ini"), QSettings.Format.IniFormat)
@@ -244,9 +308,13 @@ def main() -> None:
             ticker.stop()
             view.refreshed.disconnect(done.append)
             stalls.append(max(gaps, default=0.0))
-        report("gui_stall", stalls, target_ms=50,
-               note="longest gap of a 5 ms GUI timer while the view recomputes everything; "
-                    "includes applying the result to the widgets on the GUI thread")
+        report(
+            "gui_stall",
+            stalls,
+            target_ms=50,
+            note="longest gap of a 5 ms GUI timer while the view recomputes everything; "
+            "includes applying the result to the widgets on the GUI thread",
+        )
         view.close()
         replica.close()
 

@@ -91,11 +91,24 @@ def main() -> None:
             results.append(_one(Path(tmp)))
     rows, online, second, demo = (statistics.median(r[i] for r in results) for i in range(4))
     cores = os.cpu_count()
-    for name, value in (("first_start_queue_rows_s", rows), ("first_start_online_s", online),
-                        ("second_start_online_s", second), ("baseline_demo_generation_s", demo)):
-        print(json.dumps({"bench": name, "median": round(value, 2), "runs": args.runs,
-                          "ratio_to_baseline": round(value / demo, 2), "cores": cores,
-                          "tickets": 3000}))
+    for name, value in (
+        ("first_start_queue_rows_s", rows),
+        ("first_start_online_s", online),
+        ("second_start_online_s", second),
+        ("baseline_demo_generation_s", demo),
+    ):
+        print(
+            json.dumps(
+                {
+                    "bench": name,
+                    "median": round(value, 2),
+                    "runs": args.runs,
+                    "ratio_to_baseline": round(value / demo, 2),
+                    "cores": cores,
+                    "tickets": 3000,
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -120,8 +120,12 @@ class Probe:
 
     def figures(self) -> dict[str, float]:
         late = [max(0.0, g - PROBE_MS / 1000) for g in self.gaps]
-        return {"ticks": len(self.gaps), "latency_p50_ms": ms(pct(late, 0.5)),
-                "latency_p99_ms": ms(pct(late, 0.99)), "longest_stall_ms": ms(max(self.gaps))}
+        return {
+            "ticks": len(self.gaps),
+            "latency_p50_ms": ms(pct(late, 0.5)),
+            "latency_p99_ms": ms(pct(late, 0.99)),
+            "longest_stall_ms": ms(max(self.gaps)),
+        }
 
 
 class StallSampler(threading.Thread):
@@ -145,7 +149,7 @@ class StallSampler(threading.Thread):
             while frame is not None:
                 code = frame.f_code
                 if code.co_filename.startswith(root):
-                    where = code.co_filename[len(root) - len("agentdesk"):]
+                    where = code.co_filename[len(root) - len("agentdesk") :]
                     outer = f"{where}:{code.co_name}"
                     break
                 frame = frame.f_back
@@ -195,9 +199,15 @@ class Feeder(threading.Thread):
                 tier = self.rng.randint(1, 4)
                 wire["values"]["tier"] = wire["values"]["urgency"] = tier
             changes.append(wire)
-        page = PullResponse.model_validate({
-            "cursor": state.cursor + len(changes), "has_more": False, "changes": changes,
-            "last_mutation_id": state.last_mutation_id, "rejections": []})
+        page = PullResponse.model_validate(
+            {
+                "cursor": state.cursor + len(changes),
+                "has_more": False,
+                "changes": changes,
+                "last_mutation_id": state.last_mutation_id,
+                "rejections": [],
+            }
+        )
         began = time.perf_counter()
         applied = self.replica.apply_pull(page, since=state.cursor)
         self.page_seconds.append(time.perf_counter() - began)
@@ -215,15 +225,30 @@ def desktop(path: str, tenant: str, user: str, pulls: int, seed: int) -> None:
         url = "http://127.0.0.1:9"  # closed: the engine goes offline and backs off
         replica = Replica(path)
         user_id = uuid.UUID(user)
-        replica.configure(server_url=url, tenant_id=uuid.UUID(tenant), user_id=user_id,
-                          username="agent0", role=Role.AGENT, timezone="America/New_York")
+        replica.configure(
+            server_url=url,
+            tenant_id=uuid.UUID(tenant),
+            user_id=user_id,
+            username="agent0",
+            role=Role.AGENT,
+            timezone="America/New_York",
+        )
         client = ApiClient(url)
         engine = SyncEngine(replica, client, backoff_base=30.0, backoff_cap=60.0)
         workspace = Workspace(
-            replica=replica, client=client, engine=engine,
-            user=UserInfo(id=user_id, username="agent0", display_name="Bench Agent",
-                          role=Role.AGENT, tenant_id=uuid.UUID(tenant)),
-            server_label="Bench", token_key=url)
+            replica=replica,
+            client=client,
+            engine=engine,
+            user=UserInfo(
+                id=user_id,
+                username="agent0",
+                display_name="Bench Agent",
+                role=Role.AGENT,
+                tenant_id=uuid.UUID(tenant),
+            ),
+            server_label="Bench",
+            token_key=url,
+        )
         window = MainWindow(store)
         window.resize(1440, 860)
         window.show()
@@ -251,8 +276,11 @@ def desktop(path: str, tenant: str, user: str, pulls: int, seed: int) -> None:
 
         def click() -> None:
             began = time.perf_counter()
-            if panel.assign_me_button.isVisible() and panel.assign_me_button.isEnabled() \
-                    and rng.random() < 0.5:
+            if (
+                panel.assign_me_button.isVisible()
+                and panel.assign_me_button.isEnabled()
+                and rng.random() < 0.5
+            ):
                 QTest.mouseClick(panel.assign_me_button, Qt.MouseButton.LeftButton)
                 mutations[0] += 1
             else:
@@ -260,8 +288,12 @@ def desktop(path: str, tenant: str, user: str, pulls: int, seed: int) -> None:
                 visible = max(1, table.viewport().height() // max(1, table.rowHeight(0)) - 1)
                 row = first + rng.randrange(visible)
                 rect = table.visualRect(model.index(row, 1))
-                QTest.mouseClick(table.viewport(), Qt.MouseButton.LeftButton,
-                                 Qt.KeyboardModifier.NoModifier, QPoint(rect.center()))
+                QTest.mouseClick(
+                    table.viewport(),
+                    Qt.MouseButton.LeftButton,
+                    Qt.KeyboardModifier.NoModifier,
+                    QPoint(rect.center()),
+                )
             clicks.append(time.perf_counter() - began)
 
         clicker = QTimer()
@@ -282,15 +314,24 @@ def desktop(path: str, tenant: str, user: str, pulls: int, seed: int) -> None:
         if feeder.error is not None:
             raise feeder.error
         load = probe.figures()
-        print(json.dumps({
-            "metric": "run", "idle": idle, "under_load": load,
-            "clicks": len(clicks), "mutations": mutations[0],
-            "click_p50_ms": ms(pct(clicks, 0.5)), "click_max_ms": ms(max(clicks)),
-            "pulls": len(feeder.page_seconds),
-            "page_apply_p50_ms": ms(pct(feeder.page_seconds, 0.5)),
-            "page_apply_max_ms": ms(max(feeder.page_seconds)),
-            "stall_samples": sampler.sites.most_common(6),
-        }), flush=True)
+        print(
+            json.dumps(
+                {
+                    "metric": "run",
+                    "idle": idle,
+                    "under_load": load,
+                    "clicks": len(clicks),
+                    "mutations": mutations[0],
+                    "click_p50_ms": ms(pct(clicks, 0.5)),
+                    "click_max_ms": ms(max(clicks)),
+                    "pulls": len(feeder.page_seconds),
+                    "page_apply_p50_ms": ms(pct(feeder.page_seconds, 0.5)),
+                    "page_apply_max_ms": ms(max(feeder.page_seconds)),
+                    "stall_samples": sampler.sites.most_common(6),
+                }
+            ),
+            flush=True,
+        )
         window.detach(timeout=5)
         window.close()
         workspace.close()
@@ -309,19 +350,25 @@ def summary(runs: list[dict[str, Any]], code: str | None) -> dict[str, Any]:
     p99, stall = med("latency_p99_ms", "under_load"), med("longest_stall_ms", "under_load")
     idle_p99 = med("latency_p99_ms", "idle")
     return {
-        "bench": "gui_latency", "metric": "gui_thread_under_load",
-        **({"code": code} if code else {}), "processes": len(runs),
-        "latency_p50_ms": med("latency_p50_ms", "under_load"), "latency_p99_ms": p99,
-        "longest_stall_ms": stall, "longest_stall_runs_ms":
-            [r["under_load"]["longest_stall_ms"] for r in runs],
-        "baseline": "idle (same window, no pulls or clicks)", "idle_p99_ms": idle_p99,
+        "bench": "gui_latency",
+        "metric": "gui_thread_under_load",
+        **({"code": code} if code else {}),
+        "processes": len(runs),
+        "latency_p50_ms": med("latency_p50_ms", "under_load"),
+        "latency_p99_ms": p99,
+        "longest_stall_ms": stall,
+        "longest_stall_runs_ms": [r["under_load"]["longest_stall_ms"] for r in runs],
+        "baseline": "idle (same window, no pulls or clicks)",
+        "idle_p99_ms": idle_p99,
         "idle_longest_stall_ms": med("longest_stall_ms", "idle"),
         "ratio_p99": round(p99 / idle_p99, 1) if idle_p99 else None,
-        "click_p50_ms": med("click_p50_ms"), "click_max_ms": med("click_max_ms"),
+        "click_p50_ms": med("click_p50_ms"),
+        "click_max_ms": med("click_max_ms"),
         "page_apply_p50_ms": med("page_apply_p50_ms"),
         "page_apply_max_ms": med("page_apply_max_ms"),
         "stall_samples_20ms": sites.most_common(6),
-        "target_p99_ms": TARGET_P99_MS, "target_max_ms": TARGET_MAX_MS,
+        "target_p99_ms": TARGET_P99_MS,
+        "target_max_ms": TARGET_MAX_MS,
         "meets_target": p99 <= TARGET_P99_MS and stall <= TARGET_MAX_MS,
     }
 
@@ -331,10 +378,13 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=3)
     parser.add_argument("--pulls", type=int, default=12)
     parser.add_argument(
-        "--baseline-tree", type=Path, default=None,
+        "--baseline-tree",
+        type=Path,
+        default=None,
         help="a checkout of the code to compare with (e.g. `git worktree add` of main): its "
-             "bench runs alternately with this one's, on the same replica, so the before and "
-             "after share the machine's load; one summary line each")
+        "bench runs alternately with this one's, on the same replica, so the before and "
+        "after share the machine's load; one summary line each",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     here = Path(__file__).resolve()
@@ -347,26 +397,57 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="agentdesk-gui-bench-") as tmp:
         data = generate(Path(tmp) / "replica.sqlite3", N_TICKETS, open_only=True)
         generated = round(time.perf_counter() - started, 1)
-        print(json.dumps({"bench": "gui_latency", "metric": "environment",
-                          "tickets": N_TICKETS, "generate_s": generated,
-                          "cpus": os.cpu_count(), "platform": os.environ["QT_QPA_PLATFORM"],
-                          "page_rows": PAGE_ROWS, "probe_ms": PROBE_MS,
-                          "click_every_s": CLICK_EVERY, "pull_every_s": PULL_EVERY}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "bench": "gui_latency",
+                    "metric": "environment",
+                    "tickets": N_TICKETS,
+                    "generate_s": generated,
+                    "cpus": os.cpu_count(),
+                    "platform": os.environ["QT_QPA_PLATFORM"],
+                    "page_rows": PAGE_ROWS,
+                    "probe_ms": PROBE_MS,
+                    "click_every_s": CLICK_EVERY,
+                    "pull_every_s": PULL_EVERY,
+                }
+            ),
+            flush=True,
+        )
         runs: dict[str | None, list[dict[str, Any]]] = {code: [] for code, _ in trees}
         for i in range(args.processes):
             for code, script in trees:
                 child = subprocess.run(
-                    [sys.executable, str(script), "--desktop", str(data.path),
-                     str(data.tenant_id), str(data.user_ids[0]), str(args.pulls), str(i)],
-                    check=True, timeout=900, capture_output=True, text=True,
+                    [
+                        sys.executable,
+                        str(script),
+                        "--desktop",
+                        str(data.path),
+                        str(data.tenant_id),
+                        str(data.user_ids[0]),
+                        str(args.pulls),
+                        str(i),
+                    ],
+                    check=True,
+                    timeout=900,
+                    capture_output=True,
+                    text=True,
                     cwd=script.parent.parent,
                 )
                 for line in child.stdout.splitlines():
                     figure = json.loads(line)
                     runs[code].append(figure)
-                    print(json.dumps({"bench": "gui_latency", "process": i,
-                                      **({"code": code} if code else {}), **figure}),
-                          flush=True)
+                    print(
+                        json.dumps(
+                            {
+                                "bench": "gui_latency",
+                                "process": i,
+                                **({"code": code} if code else {}),
+                                **figure,
+                            }
+                        ),
+                        flush=True,
+                    )
         for code, _ in trees:
             print(json.dumps(summary(runs[code], code)), flush=True)
 

@@ -74,14 +74,33 @@ def seed(url: str, orgs: int = 50) -> None:
             org = Organisation(tenant_id=tenant.id, name=f"Customer {i}", plan_id=plan.id)
             s.add(org)
             s.flush()
-            s.add_all([
-                Contact(tenant_id=tenant.id, organisation_id=org.id, name=f"Valid {i}",
-                        email=f"valid{i}@c{i}.test", validated=True),
-                Contact(tenant_id=tenant.id, organisation_id=org.id, name=f"Other {i}",
-                        email=f"other{i}@c{i}.test", validated=False),
-            ])
-        s.add(ApiKey(tenant_id=tenant.id, name="bench", prefix=KEY[:12], key_hash=key_hash(KEY),
-                     settings={}))
+            s.add_all(
+                [
+                    Contact(
+                        tenant_id=tenant.id,
+                        organisation_id=org.id,
+                        name=f"Valid {i}",
+                        email=f"valid{i}@c{i}.test",
+                        validated=True,
+                    ),
+                    Contact(
+                        tenant_id=tenant.id,
+                        organisation_id=org.id,
+                        name=f"Other {i}",
+                        email=f"other{i}@c{i}.test",
+                        validated=False,
+                    ),
+                ]
+            )
+        s.add(
+            ApiKey(
+                tenant_id=tenant.id,
+                name="bench",
+                prefix=KEY[:12],
+                key_hash=key_hash(KEY),
+                settings={},
+            )
+        )
     engine.dispose()
 
 
@@ -115,24 +134,37 @@ def load(url: str, clients: int, seconds: float, make: Any) -> dict[str, float]:
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - started
-    return {"per_s": round(len(latencies) / elapsed, 1), "requests": len(latencies),
-            "errors": errors[0], "p50_ms": sync_bench.ms(sync_bench.pct(latencies, 50)),
-            "p99_ms": sync_bench.ms(sync_bench.pct(latencies, 99))}
+    return {
+        "per_s": round(len(latencies) / elapsed, 1),
+        "requests": len(latencies),
+        "errors": errors[0],
+        "p50_ms": sync_bench.ms(sync_bench.pct(latencies, 50)),
+        "p99_ms": sync_bench.ms(sync_bench.pct(latencies, 99)),
+    }
 
 
 def bench_intake(url: str, args: argparse.Namespace) -> None:
     seed(url)
     with sync_bench.ServerProcess(url) as server:
+
         def healthz(http: requests.Session, _n: int) -> bool:
             return http.get(f"{server.url}/healthz", timeout=30).status_code == 200
 
         def file(http: requests.Session, n: int) -> bool:
             org = n % 50
             who = "other" if n % 4 == 0 else "valid"
-            r = http.post(f"{server.url}/api/v1/requests", headers={"X-API-Key": KEY}, json={
-                "email": f"{who}{org}@c{org}.test", "organisation": f"Customer {org}",
-                "subject": f"Request {n}", "description": "Bench request.", "urgency": 2,
-            }, timeout=30)
+            r = http.post(
+                f"{server.url}/api/v1/requests",
+                headers={"X-API-Key": KEY},
+                json={
+                    "email": f"{who}{org}@c{org}.test",
+                    "organisation": f"Customer {org}",
+                    "subject": f"Request {n}",
+                    "description": "Bench request.",
+                    "urgency": 2,
+                },
+                timeout=30,
+            )
             return r.status_code == 201
 
         load(url, args.clients, 2, file)  # warm-up: pools, caches, the intake account
@@ -144,11 +176,16 @@ def bench_intake(url: str, args: argparse.Namespace) -> None:
             sync_bench.emit("intake_run", clients=args.clients, healthz=base, intake=got)
     base_rate = statistics.median(b["per_s"] for b, _ in rows)
     rate = statistics.median(g["per_s"] for _, g in rows)
-    sync_bench.emit("intake", clients=args.clients, runs=args.runs,
-                    intake_per_s=rate, healthz_per_s=base_rate,
-                    ratio=round(rate / base_rate, 3),
-                    intake_p99_ms=statistics.median(g["p99_ms"] for _, g in rows),
-                    errors=sum(g["errors"] for _, g in rows))
+    sync_bench.emit(
+        "intake",
+        clients=args.clients,
+        runs=args.runs,
+        intake_per_s=rate,
+        healthz_per_s=base_rate,
+        ratio=round(rate / base_rate, 3),
+        intake_p99_ms=statistics.median(g["p99_ms"] for _, g in rows),
+        errors=sum(g["errors"] for _, g in rows),
+    )
 
 
 def bench_sender(url: str, args: argparse.Namespace) -> None:
@@ -173,19 +210,32 @@ def bench_sender(url: str, args: argparse.Namespace) -> None:
     try:
         for _ in range(args.runs):
             _queue(sessions, tenant_id, args.messages)
-            sender = Sender(sessions, SmtpConfig(host="127.0.0.1", port=port, security="none",
-                                                 sender="support@bench.test"))
+            sender = Sender(
+                sessions,
+                SmtpConfig(
+                    host="127.0.0.1", port=port, security="none", sender="support@bench.test"
+                ),
+            )
             t = time.perf_counter()
             result = sender.drain()
             elapsed = time.perf_counter() - t
             rates.append(result.sent / elapsed)
-            sync_bench.emit("sender_run", sent=result.sent, seconds=round(elapsed, 3),
-                            per_s=round(result.sent / elapsed, 1))
+            sync_bench.emit(
+                "sender_run",
+                sent=result.sent,
+                seconds=round(elapsed, 3),
+                per_s=round(result.sent / elapsed, 1),
+            )
     finally:
         controller.stop()
         engine.dispose()
-    sync_bench.emit("sender", messages=args.messages, runs=args.runs,
-                    per_s=round(statistics.median(rates), 1), received=Sink.count)
+    sync_bench.emit(
+        "sender",
+        messages=args.messages,
+        runs=args.runs,
+        per_s=round(statistics.median(rates), 1),
+        received=Sink.count,
+    )
 
 
 def sync_bench_port() -> int:
@@ -199,19 +249,40 @@ def sync_bench_port() -> int:
 def _queue(sessions: Any, tenant_id: Any, n: int) -> None:
     now = utcnow()
     with session_scope(sessions) as s:
-        notes = [{"id": new_id(), "tenant_id": tenant_id, "kind": NotificationKind.REPLY,
-                  "ticket_id": None, "subject": f"Bench {i}", "body_text": "Hello\n" * 20,
-                  "body_html": "<p>Hello</p>" * 20, "created_at": now, "cause": ""}
-                 for i in range(n)]
+        notes = [
+            {
+                "id": new_id(),
+                "tenant_id": tenant_id,
+                "kind": NotificationKind.REPLY,
+                "ticket_id": None,
+                "subject": f"Bench {i}",
+                "body_text": "Hello\n" * 20,
+                "body_html": "<p>Hello</p>" * 20,
+                "created_at": now,
+                "cause": "",
+            }
+            for i in range(n)
+        ]
         s.execute(insert(Notification), notes)
         rows = []
         for i, note in enumerate(notes):
             d = new_id()
-            rows.append({"id": d, "notification_id": note["id"], "tenant_id": tenant_id,
-                         "email": f"r{i}@bench.test", "name": f"R {i}", "contact_id": None,
-                         "message_id": f"<{d.hex}@bench.test>", "status": DeliveryStatus.QUEUED,
-                         "attempts": 0, "next_attempt_at": now, "last_error": "",
-                         "sent_at": None})
+            rows.append(
+                {
+                    "id": d,
+                    "notification_id": note["id"],
+                    "tenant_id": tenant_id,
+                    "email": f"r{i}@bench.test",
+                    "name": f"R {i}",
+                    "contact_id": None,
+                    "message_id": f"<{d.hex}@bench.test>",
+                    "status": DeliveryStatus.QUEUED,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "last_error": "",
+                    "sent_at": None,
+                }
+            )
         s.execute(insert(NotificationDelivery), rows)
 
 

@@ -50,10 +50,19 @@ from agentdesk.server.notifications.sender import Sender
 def _tickets(sessions: Any, tenant_id: uuid.UUID, n: int) -> list[uuid.UUID]:
     with session_scope(sessions) as s:
         contacts = list(s.scalars(select(Contact).where(Contact.validated.is_(True))))
-        rows = [Ticket(tenant_id=tenant_id, subject=f"Bench ticket {i}", channel="portal",
-                       organisation_id=contacts[i % len(contacts)].organisation_id,
-                       requester_id=contacts[i % len(contacts)].id, stated_urgency=3,
-                       urgency=3, arrived_at=utcnow()) for i in range(n)]
+        rows = [
+            Ticket(
+                tenant_id=tenant_id,
+                subject=f"Bench ticket {i}",
+                channel="portal",
+                organisation_id=contacts[i % len(contacts)].organisation_id,
+                requester_id=contacts[i % len(contacts)].id,
+                stated_urgency=3,
+                urgency=3,
+                arrived_at=utcnow(),
+            )
+            for i in range(n)
+        ]
         s.add_all(rows)
         s.flush()
         return [t.id for t in rows]
@@ -62,24 +71,53 @@ def _tickets(sessions: Any, tenant_id: uuid.UUID, n: int) -> list[uuid.UUID]:
 def _queue(sessions: Any, tenant_id: uuid.UUID, n: int, tickets: list[uuid.UUID] | None) -> None:
     now = utcnow()
     with session_scope(sessions) as s:
-        notes = [{"id": new_id(), "tenant_id": tenant_id, "kind": NotificationKind.REPLY,
-                  "ticket_id": tickets[i % len(tickets)] if tickets else None,
-                  "subject": f"Bench {i}", "body_text": "Hello\n" * 20,
-                  "body_html": "<p>Hello</p>" * 20, "created_at": now, "cause": ""}
-                 for i in range(n)]
+        notes = [
+            {
+                "id": new_id(),
+                "tenant_id": tenant_id,
+                "kind": NotificationKind.REPLY,
+                "ticket_id": tickets[i % len(tickets)] if tickets else None,
+                "subject": f"Bench {i}",
+                "body_text": "Hello\n" * 20,
+                "body_html": "<p>Hello</p>" * 20,
+                "created_at": now,
+                "cause": "",
+            }
+            for i in range(n)
+        ]
         s.execute(insert(Notification), notes)
-        s.execute(insert(NotificationDelivery), [
-            {"id": (d := new_id()), "notification_id": note["id"], "tenant_id": tenant_id,
-             "email": f"r{i}@bench.test", "name": f"R {i}", "contact_id": None,
-             "message_id": f"<{d.hex}@bench.test>", "status": DeliveryStatus.QUEUED,
-             "attempts": 0, "next_attempt_at": now, "last_error": "", "sent_at": None}
-            for i, note in enumerate(notes)])
+        s.execute(
+            insert(NotificationDelivery),
+            [
+                {
+                    "id": (d := new_id()),
+                    "notification_id": note["id"],
+                    "tenant_id": tenant_id,
+                    "email": f"r{i}@bench.test",
+                    "name": f"R {i}",
+                    "contact_id": None,
+                    "message_id": f"<{d.hex}@bench.test>",
+                    "status": DeliveryStatus.QUEUED,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "last_error": "",
+                    "sent_at": None,
+                }
+                for i, note in enumerate(notes)
+            ],
+        )
 
 
 def _events(sessions: Any) -> int:
     with session_scope(sessions) as s:
-        return int(s.scalar(select(func.count()).select_from(TicketEvent)
-                            .where(TicketEvent.kind == EventKind.NOTIFICATION)) or 0)
+        return int(
+            s.scalar(
+                select(func.count())
+                .select_from(TicketEvent)
+                .where(TicketEvent.kind == EventKind.NOTIFICATION)
+            )
+            or 0
+        )
 
 
 def bench(url: str, args: argparse.Namespace) -> None:
@@ -103,24 +141,33 @@ def bench(url: str, args: argparse.Namespace) -> None:
     try:
         for _ in range(args.runs):
             for case in ("no_ticket", "ticket"):
-                _queue(sessions, tenant_id, args.messages,
-                       tickets if case == "ticket" else None)
+                _queue(sessions, tenant_id, args.messages, tickets if case == "ticket" else None)
                 before = _events(sessions)
                 t = time.perf_counter()
                 result = Sender(sessions, config).drain()
                 elapsed = time.perf_counter() - t
                 rates[case].append(result.sent / elapsed)
-                sync_bench.emit("sender_history_run", case=case, sent=result.sent,
-                                events=_events(sessions) - before, seconds=round(elapsed, 3),
-                                per_s=round(result.sent / elapsed, 1))
+                sync_bench.emit(
+                    "sender_history_run",
+                    case=case,
+                    sent=result.sent,
+                    events=_events(sessions) - before,
+                    seconds=round(elapsed, 3),
+                    per_s=round(result.sent / elapsed, 1),
+                )
     finally:
         controller.stop()
         engine.dispose()
     base = statistics.median(rates["no_ticket"])
     got = statistics.median(rates["ticket"])
-    sync_bench.emit("sender_history", messages=args.messages, runs=args.runs,
-                    about_tickets_per_s=round(got, 1), no_ticket_per_s=round(base, 1),
-                    ratio=round(got / base, 3))
+    sync_bench.emit(
+        "sender_history",
+        messages=args.messages,
+        runs=args.runs,
+        about_tickets_per_s=round(got, 1),
+        no_ticket_per_s=round(base, 1),
+        ratio=round(got / base, 3),
+    )
 
 
 def main() -> None:

@@ -76,8 +76,9 @@ def measure_cold(call: Callable[[BusinessCalendar, int], object], runs: int) -> 
     return per_call
 
 
-def report(name: str, span: str, cache: str, samples: list[int], inner: int,
-           baselines: dict[str, float]) -> dict[str, Any]:
+def report(
+    name: str, span: str, cache: str, samples: list[int], inner: int, baselines: dict[str, float]
+) -> dict[str, Any]:
     median = statistics.median(samples)
     row: dict[str, Any] = {
         "bench": name,
@@ -129,10 +130,20 @@ def main() -> None:
         ("is_open", "-", lambda i: cal.is_open(start(i)), 400, 50),
         ("add", "10,000 business hours", lambda i: cal.add(start(i), long_hours), 300, 1),
         ("add_days", "2,000 business days", lambda i: cal.add_days(start(i), long_days), 300, 1),
-        ("between", "10,000 business hours",
-         lambda i: cal.between(start(i), at(i, long_ends)), 300, 1),
-        ("between", "2,000 business days",
-         lambda i: cal.between(start(i), at(i, day_ends)), 300, 1),
+        (
+            "between",
+            "10,000 business hours",
+            lambda i: cal.between(start(i), at(i, long_ends)),
+            300,
+            1,
+        ),
+        (
+            "between",
+            "2,000 business days",
+            lambda i: cal.between(start(i), at(i, day_ends)),
+            300,
+            1,
+        ),
     ]
     for name, span, call, runs, inner in warm:
         measure(call, 3, inner)  # warm-up

@@ -112,11 +112,20 @@ def ms(seconds: float) -> float:
     return round(seconds * 1000, 2)
 
 
-def report(metric: str, samples: list[float], *, baseline: str | None = None,
-           baseline_ms: float | None = None, **extra: Any) -> float:
+def report(
+    metric: str,
+    samples: list[float],
+    *,
+    baseline: str | None = None,
+    baseline_ms: float | None = None,
+    **extra: Any,
+) -> float:
     median = statistics.median(samples)
     line: dict[str, Any] = {
-        "bench": "queue", "metric": metric, "median_ms": ms(median), "runs": len(samples),
+        "bench": "queue",
+        "metric": metric,
+        "median_ms": ms(median),
+        "runs": len(samples),
     }
     if len(samples) >= 20:
         line["p95_ms"] = ms(sorted(samples)[int(len(samples) * 0.95) - 1])
@@ -138,8 +147,9 @@ def timed(fn: Callable[[], object], runs: int) -> list[float]:
     return samples
 
 
-def wait_painted(app: QApplication, counter: PaintCounter, before: int,
-                 limit: float = 10.0) -> None:
+def wait_painted(
+    app: QApplication, counter: PaintCounter, before: int, limit: float = 10.0
+) -> None:
     deadline = time.perf_counter() + limit
     while counter.count == before:
         app.processEvents()
@@ -171,25 +181,42 @@ def main() -> None:
         def now() -> Any:
             return data.now
 
-        print(json.dumps({
-            "bench": "queue", "metric": "environment", "tickets": N_TICKETS,
-            "generate_s": round(generated, 1), "python": platform.python_version(),
-            "pyside6": PySide6.__version__, "sqlite": sqlite3.sqlite_version,
-            "cpus": os.cpu_count(), "platform": os.environ["QT_QPA_PLATFORM"],
-        }), flush=True)
+        print(
+            json.dumps(
+                {
+                    "bench": "queue",
+                    "metric": "environment",
+                    "tickets": N_TICKETS,
+                    "generate_s": round(generated, 1),
+                    "python": platform.python_version(),
+                    "pyside6": PySide6.__version__,
+                    "sqlite": sqlite3.sqlite_version,
+                    "cpus": os.cpu_count(),
+                    "platform": os.environ["QT_QPA_PLATFORM"],
+                }
+            ),
+            flush=True,
+        )
 
         # -- id list ---------------------------------------------------------------------
         raw = sqlite3.connect(data.path)
-        baseline_ids = report("select_ids", timed(
-            lambda: raw.execute("SELECT id FROM tickets").fetchall(), 7))
+        baseline_ids = report(
+            "select_ids", timed(lambda: raw.execute("SELECT id FROM tickets").fetchall(), 7)
+        )
         clock = new_clock()
         with engine.connect() as conn:
             clock.load(conn)
             keys = fetch_keys(conn, clock, QueueQuery(), data.now)
             load = timed(lambda: fetch_keys(conn, clock, QueueQuery(), data.now), 7)
         key_bytes = sys.getsizeof(keys) + sum(sys.getsizeof(k) for k in keys)
-        report("model_load", load, baseline="select_ids", baseline_ms=baseline_ids,
-               rows=len(keys), keys_mb=round(key_bytes / 2**20, 1))
+        report(
+            "model_load",
+            load,
+            baseline="select_ids",
+            baseline_ms=baseline_ids,
+            rows=len(keys),
+            keys_mb=round(key_bytes / 2**20, 1),
+        )
 
         # -- first paint -----------------------------------------------------------------
         def empty_paint() -> None:
@@ -222,8 +249,13 @@ def main() -> None:
             old.close()
             old.deleteLater()
         app.processEvents()
-        report("first_paint", paints, baseline="empty_table_paint", baseline_ms=baseline_paint,
-               includes="model load, view creation, first screen of rows read and painted")
+        report(
+            "first_paint",
+            paints,
+            baseline="empty_table_paint",
+            baseline_ms=baseline_paint,
+            includes="model load, view creation, first screen of rows read and painted",
+        )
         view = views[-1]
         model = view.model()
         table = view.table()
@@ -245,8 +277,13 @@ def main() -> None:
             table.scrollTo(model.index(rng.randrange(model.rowCount()), 0))
             wait_painted(app, counter, before)
 
-        report("scroll_step", timed(scroll_step, 200), baseline="queue_repaint",
-               baseline_ms=full_repaint, rows=model.rowCount())
+        report(
+            "scroll_step",
+            timed(scroll_step, 200),
+            baseline="queue_repaint",
+            baseline_ms=full_repaint,
+            rows=model.rowCount(),
+        )
         bar = table.verticalScrollBar()
         bar.setValue(model.rowCount() // 3)
         app.processEvents()
@@ -256,8 +293,9 @@ def main() -> None:
             bar.setValue(bar.value() + 3)
             wait_painted(app, counter, before)
 
-        report("wheel_step", timed(wheel_step, 200), baseline="queue_repaint",
-               baseline_ms=full_repaint)
+        report(
+            "wheel_step", timed(wheel_step, 200), baseline="queue_repaint", baseline_ms=full_repaint
+        )
 
         # -- sync pulls --------------------------------------------------------------------
         table.scrollTo(model.index(0, 0))
@@ -279,9 +317,14 @@ def main() -> None:
         for n, repeats in ((1, 30), (100, 10), (1000, 7)):
             model_times.clear()
             samples = [pull(n) for _ in range(repeats)]
-            report(f"apply_changes_{n}", samples, baseline="queue_repaint",
-                   baseline_ms=full_repaint, model_ms=ms(statistics.median(model_times)),
-                   resets=resets[0])
+            report(
+                f"apply_changes_{n}",
+                samples,
+                baseline="queue_repaint",
+                baseline_ms=full_repaint,
+                model_ms=ms(statistics.median(model_times)),
+                resets=resets[0],
+            )
 
         # -- countdown ---------------------------------------------------------------------
         def tick() -> None:
@@ -289,16 +332,28 @@ def main() -> None:
             model.tick()
             wait_painted(app, counter, before)
 
-        report("countdown_tick", timed(tick, 30), baseline="queue_repaint",
-               baseline_ms=full_repaint)
+        report(
+            "countdown_tick", timed(tick, 30), baseline="queue_repaint", baseline_ms=full_repaint
+        )
 
         # -- search --------------------------------------------------------------------------
         texts = ["slow", "invoice export", "org 01", "agent3", "zzz-no-match"]
         with engine.connect() as conn:
-            queries = [t for text in texts for t in timed(
-                partial(fetch_keys, conn, clock, QueueQuery(search=text), data.now), 3)]
-        report("search_query", queries, baseline="select_ids", baseline_ms=baseline_ids,
-               texts=texts, thread="worker")
+            queries = [
+                t
+                for text in texts
+                for t in timed(
+                    partial(fetch_keys, conn, clock, QueueQuery(search=text), data.now), 3
+                )
+            ]
+        report(
+            "search_query",
+            queries,
+            baseline="select_ids",
+            baseline_ms=baseline_ids,
+            texts=texts,
+            thread="worker",
+        )
         applies = []
         install_started: list[float] = []
         real_install = model._install
@@ -315,8 +370,14 @@ def main() -> None:
             wait_painted(app, counter, before)
             applies.append(time.perf_counter() - install_started[-1])
         model._install = real_install  # type: ignore[method-assign]
-        report("search_apply", applies, baseline="queue_repaint", baseline_ms=full_repaint,
-               thread="gui", note="applying the prepared diff or reset, and the repaint")
+        report(
+            "search_apply",
+            applies,
+            baseline="queue_repaint",
+            baseline_ms=full_repaint,
+            thread="gui",
+            note="applying the prepared diff or reset, and the repaint",
+        )
 
         # -- SLA views -----------------------------------------------------------------------
         with engine.connect() as conn:
@@ -331,8 +392,15 @@ def main() -> None:
                 rows = len(fetch_keys(conn, cold_clock, query, data.now))
                 cold = time.perf_counter() - began
                 warm = timed(partial(fetch_keys, conn, cold_clock, query, data.now), 3)
-                report(metric, warm, baseline="model_load", baseline_ms=statistics.median(
-                    load) * 1000, cold_ms=ms(cold), rows=rows, thread="worker")
+                report(
+                    metric,
+                    warm,
+                    baseline="model_load",
+                    baseline_ms=statistics.median(load) * 1000,
+                    cold_ms=ms(cold),
+                    rows=rows,
+                    thread="worker",
+                )
 
         view.close()
         raw.close()
@@ -343,43 +411,91 @@ def main() -> None:
         runs: dict[str, list[dict[str, Any]]] = {}
         for _ in range(3):
             child = subprocess.run(
-                [sys.executable, __file__, "--desktop", str(data.path), str(data.tenant_id),
-                 str(data.user_ids[0])],
-                check=True, timeout=600, capture_output=True, text=True,
+                [
+                    sys.executable,
+                    __file__,
+                    "--desktop",
+                    str(data.path),
+                    str(data.tenant_id),
+                    str(data.user_ids[0]),
+                ],
+                check=True,
+                timeout=600,
+                capture_output=True,
+                text=True,
             )
             for line in child.stdout.splitlines():
                 figure = json.loads(line)
                 runs.setdefault(figure["metric"], []).append(figure)
         first = runs["desktop_first_paint"]
         rows_ms = statistics.median(f["queue_rows_ms"] for f in first)
-        print(json.dumps({
-            "bench": "queue", "metric": "desktop_first_paint", "processes": len(first),
-            "rows": first[0]["rows"],
-            "window_ms": statistics.median(f["window_ms"] for f in first),
-            "queue_rows_ms": rows_ms, "queue_rows_runs_ms": [f["queue_rows_ms"] for f in first],
-            "baseline": "first_paint (QueueView alone, synchronous)",
-            "ratio": round(rows_ms / statistics.median(paints) / 1000, 2),
-            "target_ms": 1500, "meets_target": rows_ms <= 1500,
-            "note": first[0]["note"]}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "bench": "queue",
+                    "metric": "desktop_first_paint",
+                    "processes": len(first),
+                    "rows": first[0]["rows"],
+                    "window_ms": statistics.median(f["window_ms"] for f in first),
+                    "queue_rows_ms": rows_ms,
+                    "queue_rows_runs_ms": [f["queue_rows_ms"] for f in first],
+                    "baseline": "first_paint (QueueView alone, synchronous)",
+                    "ratio": round(rows_ms / statistics.median(paints) / 1000, 2),
+                    "target_ms": 1500,
+                    "meets_target": rows_ms <= 1500,
+                    "note": first[0]["note"],
+                }
+            ),
+            flush=True,
+        )
         applied = runs["desktop_apply_changes_1000"]
-        print(json.dumps({
-            "bench": "queue", "metric": "desktop_apply_changes_1000", "processes": len(applied),
-            "median_ms": statistics.median(f["median_ms"] for f in applied),
-            "max_ms": max(f["max_ms"] for f in applied),
-            "resets": sum(f["resets"] for f in applied), "baseline": "queue_repaint",
-            "ratio": round(statistics.median(f["median_ms"] for f in applied) / full_repaint, 2),
-            "target_ms": 100, "note": applied[0]["note"]}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "bench": "queue",
+                    "metric": "desktop_apply_changes_1000",
+                    "processes": len(applied),
+                    "median_ms": statistics.median(f["median_ms"] for f in applied),
+                    "max_ms": max(f["max_ms"] for f in applied),
+                    "resets": sum(f["resets"] for f in applied),
+                    "baseline": "queue_repaint",
+                    "ratio": round(
+                        statistics.median(f["median_ms"] for f in applied) / full_repaint, 2
+                    ),
+                    "target_ms": 100,
+                    "note": applied[0]["note"],
+                }
+            ),
+            flush=True,
+        )
         memory = runs["desktop_peak_rss"]
         peak = statistics.median(f["peak_mb"] for f in memory)
-        print(json.dumps({
-            "bench": "queue", "metric": "desktop_peak_rss", "processes": len(memory),
-            "peak_mb": peak, "max_peak_mb": max(f["peak_mb"] for f in memory),
-            "baseline": "empty main window",
-            "baseline_mb": statistics.median(f["baseline_mb"] for f in memory),
-            "target_mb": 400, "meets_target": max(f["peak_mb"] for f in memory) <= 400}),
-            flush=True)
-    print(json.dumps({"bench": "queue", "metric": "total", "seconds": round(
-        time.perf_counter() - started, 1)}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "bench": "queue",
+                    "metric": "desktop_peak_rss",
+                    "processes": len(memory),
+                    "peak_mb": peak,
+                    "max_peak_mb": max(f["peak_mb"] for f in memory),
+                    "baseline": "empty main window",
+                    "baseline_mb": statistics.median(f["baseline_mb"] for f in memory),
+                    "target_mb": 400,
+                    "meets_target": max(f["peak_mb"] for f in memory) <= 400,
+                }
+            ),
+            flush=True,
+        )
+    print(
+        json.dumps(
+            {
+                "bench": "queue",
+                "metric": "total",
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+        ),
+        flush=True,
+    )
 
 
 def rss_mb() -> float:
@@ -424,15 +540,30 @@ def desktop(path: str, tenant: str, user: str) -> None:
         url = "http://127.0.0.1:9"  # closed: the engine reports offline and backs off
         replica = Replica(path)
         user_id = uuid.UUID(user)
-        replica.configure(server_url=url, tenant_id=uuid.UUID(tenant), user_id=user_id,
-                          username="agent0", role=Role.AGENT, timezone="America/New_York")
+        replica.configure(
+            server_url=url,
+            tenant_id=uuid.UUID(tenant),
+            user_id=user_id,
+            username="agent0",
+            role=Role.AGENT,
+            timezone="America/New_York",
+        )
         client = ApiClient(url)
         engine = SyncEngine(replica, client, backoff_base=5.0, backoff_cap=30.0)
         workspace = Workspace(
-            replica=replica, client=client, engine=engine,
-            user=UserInfo(id=user_id, username="agent0", display_name="Bench Agent",
-                          role=Role.AGENT, tenant_id=uuid.UUID(tenant)),
-            server_label="Bench", token_key=url)
+            replica=replica,
+            client=client,
+            engine=engine,
+            user=UserInfo(
+                id=user_id,
+                username="agent0",
+                display_name="Bench Agent",
+                role=Role.AGENT,
+                tenant_id=uuid.UUID(tenant),
+            ),
+            server_label="Bench",
+            token_key=url,
+        )
         window = MainWindow(store)
         window.resize(1440, 860)
         window_counter = PaintCounter()
@@ -458,10 +589,16 @@ def desktop(path: str, tenant: str, user: str) -> None:
         view.table().viewport().update()
         wait_painted(app, table_counter, painted)
         rows_painted = time.perf_counter() - began
-        emit = {"bench": "queue", "metric": "desktop_first_paint", "rows": model.rowCount(),
-                "window_ms": ms(attached_paint), "queue_rows_ms": ms(rows_painted),
-                "target_ms": 1500, "meets_target": rows_painted <= 1.5,
-                "note": "from MainWindow.attach: window painted; first screen of rows painted"}
+        emit = {
+            "bench": "queue",
+            "metric": "desktop_first_paint",
+            "rows": model.rowCount(),
+            "window_ms": ms(attached_paint),
+            "queue_rows_ms": ms(rows_painted),
+            "target_ms": 1500,
+            "meets_target": rows_painted <= 1.5,
+            "note": "from MainWindow.attach: window painted; first screen of rows painted",
+        }
         print(json.dumps(emit), flush=True)
 
         # A pull of 1,000 changed tickets, as the bridge delivers it (changesArrived).
@@ -479,27 +616,45 @@ def desktop(path: str, tenant: str, user: str) -> None:
 
             model.changesApplied.connect(on_screen)
             start = time.perf_counter()
-            window._replica_changed(ReplicaChange(kinds=frozenset({"pull"}),
-                                                  ticket_ids=frozenset(t for t in listed if t)))
+            window._replica_changed(
+                ReplicaChange(
+                    kinds=frozenset({"pull"}), ticket_ids=frozenset(t for t in listed if t)
+                )
+            )
             while not applied[0] and model.rowCount():  # read and planned on a worker
                 app.processEvents()
             painted = table_counter.count
             view.table().viewport().update()
             wait_painted(app, table_counter, painted)
             samples.append(time.perf_counter() - start)
-        report("desktop_apply_changes_1000", samples, resets=resets[0],
-               note="MainWindow._replica_changed (the bridge's changesArrived), the worker's "
-                    "read and plan, and the repaint")
+        report(
+            "desktop_apply_changes_1000",
+            samples,
+            resets=resets[0],
+            note="MainWindow._replica_changed (the bridge's changesArrived), the worker's "
+            "read and plan, and the repaint",
+        )
         bar = view.table().verticalScrollBar()
         for _ in range(100):
             painted = table_counter.count
             bar.setValue(rng.randrange(bar.maximum() + 1))
             wait_painted(app, table_counter, painted)
         peak = rss_mb()
-        print(json.dumps({"bench": "queue", "metric": "desktop_peak_rss", "peak_mb": peak,
-                          "baseline": "empty main window", "baseline_mb": baseline_rss,
-                          "over_baseline_mb": round(peak - baseline_rss, 1),
-                          "target_mb": 400, "meets_target": peak <= 400}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "bench": "queue",
+                    "metric": "desktop_peak_rss",
+                    "peak_mb": peak,
+                    "baseline": "empty main window",
+                    "baseline_mb": baseline_rss,
+                    "over_baseline_mb": round(peak - baseline_rss, 1),
+                    "target_mb": 400,
+                    "meets_target": peak <= 400,
+                }
+            ),
+            flush=True,
+        )
         window.detach(timeout=5)
         window.close()
         store.sync()

@@ -51,8 +51,16 @@ def main() -> None:
         raw = sqlite3.connect(data.path)
         baseline, _ = timed(lambda: raw.execute("SELECT id FROM tickets").fetchall())
         raw.close()
-        print(json.dumps({"bench": "select_ids", "tickets": TICKETS, "median_ms":
-                          round(baseline, 1), "role": "baseline"}))
+        print(
+            json.dumps(
+                {
+                    "bench": "select_ids",
+                    "tickets": TICKETS,
+                    "median_ms": round(baseline, 1),
+                    "role": "baseline",
+                }
+            )
+        )
         clock = SlaClock(BusinessCalendar.from_dict(OFFICE))
         some = data.tickets[TICKETS // 3]
         searches = {
@@ -64,18 +72,28 @@ def main() -> None:
         }
         with engine.connect() as conn:
             for name, query in (
-                *((f"every_{k}", QueueQuery(view=SavedView.EVERY, search=v))
-                  for k, v in searches.items()),
+                *(
+                    (f"every_{k}", QueueQuery(view=SavedView.EVERY, search=v))
+                    for k, v in searches.items()
+                ),
                 ("every_no_search", QueueQuery(view=SavedView.EVERY)),
                 ("resolved_view", QueueQuery(view=SavedView.RESOLVED)),
                 ("closed_view", QueueQuery(view=SavedView.CLOSED)),
                 ("redirected_view", QueueQuery(view=SavedView.REDIRECTED)),
             ):
                 ms, keys = timed(partial(fetch_keys, conn, clock, query, data.now))
-                print(json.dumps({"bench": name, "tickets": TICKETS, "median_ms": round(ms, 1),
-                                  "matches": len(keys),  # type: ignore[arg-type]
-                                  "ratio_to_baseline": round(ms / baseline, 2),
-                                  "thread": "worker"}))
+                print(
+                    json.dumps(
+                        {
+                            "bench": name,
+                            "tickets": TICKETS,
+                            "median_ms": round(ms, 1),
+                            "matches": len(keys),  # type: ignore[arg-type]
+                            "ratio_to_baseline": round(ms / baseline, 2),
+                            "thread": "worker",
+                        }
+                    )
+                )
         engine.dispose()
 
 

@@ -47,8 +47,9 @@ def main() -> int:
     upgrade(engine)
     generate_demo(engine, tickets=args.tickets, seed=11)
     with engine.begin() as conn:
-        conn.execute(update(Ticket).values(sla_due_at=None, sla_risk_at=None,
-                                           first_response_business_s=None))
+        conn.execute(
+            update(Ticket).values(sla_due_at=None, sla_risk_at=None, first_response_business_s=None)
+        )
     engine.dispose()
     backfill_s: list[float] = []
     read_s: list[float] = []
@@ -71,10 +72,20 @@ def main() -> int:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     backfill, read = statistics.median(backfill_s), statistics.median(read_s)
-    print(json.dumps({"bench": "sla_backfill", "tickets": args.tickets, "changed": changed,
-                      "backfill_s": round(backfill, 3), "tickets_per_s": round(changed / backfill),
-                      "baseline_read_s": round(read, 3), "ratio": round(backfill / read, 1),
-                      "runs": args.runs}))
+    print(
+        json.dumps(
+            {
+                "bench": "sla_backfill",
+                "tickets": args.tickets,
+                "changed": changed,
+                "backfill_s": round(backfill, 3),
+                "tickets_per_s": round(changed / backfill),
+                "baseline_read_s": round(read, 3),
+                "ratio": round(backfill / read, 1),
+                "runs": args.runs,
+            }
+        )
+    )
     return 0
 
 

@@ -135,8 +135,9 @@ class Databases:
 
     def _admin(self) -> Engine:
         assert self.base_url
-        return create_engine(self.base_url, isolation_level="AUTOCOMMIT", pool_size=1,
-                             max_overflow=0)
+        return create_engine(
+            self.base_url, isolation_level="AUTOCOMMIT", pool_size=1, max_overflow=0
+        )
 
     def new(self, name: str) -> str:
         if not self.base_url:
@@ -149,8 +150,9 @@ class Databases:
                 conn.execute(text(f'CREATE DATABASE "{database}"'))
             admin.dispose()
             self.created.append(database)
-            url = make_url(self.base_url).set(database=database).render_as_string(
-                hide_password=False)
+            url = (
+                make_url(self.base_url).set(database=database).render_as_string(hide_password=False)
+            )
         engine = make_engine(url)
         upgrade(engine)
         engine.dispose()
@@ -200,17 +202,28 @@ def seed_team(url: str, tickets: int, *, seed: int = 0) -> dict[str, Any]:
         ):
             contacts.setdefault(org_id, []).append(contact_id)
         orgs = [o for o in orgs if o.id in contacts]
-        agents = list(conn.scalars(
-            select(User.id).where(User.tenant_id == tenant_id, User.role == Role.AGENT)))
+        agents = list(
+            conn.scalars(
+                select(User.id).where(User.tenant_id == tenant_id, User.role == Role.AGENT)
+            )
+        )
         version = conn.execute(
             select(TenantCounter.version).where(TenantCounter.tenant_id == tenant_id)
         ).scalar_one()
-        statuses = [(TicketStatus.CLOSED, 70), (TicketStatus.RESOLVED, 10),
-                    (TicketStatus.IN_PROGRESS, 8), (TicketStatus.WAITING_ON_CUSTOMER, 5),
-                    (TicketStatus.TRIAGED, 3), (TicketStatus.NEW, 3), (TicketStatus.REDIRECTED, 1)]
+        statuses = [
+            (TicketStatus.CLOSED, 70),
+            (TicketStatus.RESOLVED, 10),
+            (TicketStatus.IN_PROGRESS, 8),
+            (TicketStatus.WAITING_ON_CUSTOMER, 5),
+            (TicketStatus.TRIAGED, 3),
+            (TicketStatus.NEW, 3),
+            (TicketStatus.REDIRECTED, 1),
+        ]
         status_pool = [s for s, weight in statuses for _ in range(weight)]
-        bodies = [" ".join(rng.choice(demo_text.SUBJECTS["L1"][t]) for t in (1, 2, 3, 4))
-                  for _ in range(50)]
+        bodies = [
+            " ".join(rng.choice(demo_text.SUBJECTS["L1"][t]) for t in (1, 2, 3, 4))
+            for _ in range(50)
+        ]
         channels = ["portal", "portal", "chat", "phone", "email"]
         span = timedelta(days=120).total_seconds()
         written = 0
@@ -226,31 +239,39 @@ def seed_team(url: str, tickets: int, *, seed: int = 0) -> dict[str, Any]:
                 arrived = now - timedelta(seconds=rng.uniform(0, span))
                 worked = status not in (TicketStatus.NEW, TicketStatus.REDIRECTED)
                 done = status in (TicketStatus.RESOLVED, TicketStatus.CLOSED)
-                rows.append({
-                    "id": new_id(), "tenant_id": tenant_id, "version": version,
-                    "deleted": False,
-                    "subject": rng.choice(demo_text.SUBJECTS[level][tier]),
-                    "description": rng.choice(bodies),
-                    "channel": rng.choice(channels),
-                    "organisation_id": org.id,
-                    "requester_id": rng.choice(contacts[org.id]),
-                    "stated_urgency": stated,
-                    "tier": tier if worked else None,
-                    "urgency": tier if worked else stated,
-                    "plan_rank": org.rank,
-                    "level": level, "kind": "general", "status": status.value,
-                    "assignee_id": rng.choice(agents) if worked else None,
-                    "arrived_at": arrived,
-                    "first_response_at": arrived + timedelta(minutes=20) if worked else None,
-                    "resolved_at": arrived + timedelta(hours=6) if done else None,
-                    "escalated_at": None, "extra_charges": False,
-                    "extra_charge_estimate": None,
-                    "updated_at": arrived + timedelta(hours=6) if done else arrived,
-                })
+                rows.append(
+                    {
+                        "id": new_id(),
+                        "tenant_id": tenant_id,
+                        "version": version,
+                        "deleted": False,
+                        "subject": rng.choice(demo_text.SUBJECTS[level][tier]),
+                        "description": rng.choice(bodies),
+                        "channel": rng.choice(channels),
+                        "organisation_id": org.id,
+                        "requester_id": rng.choice(contacts[org.id]),
+                        "stated_urgency": stated,
+                        "tier": tier if worked else None,
+                        "urgency": tier if worked else stated,
+                        "plan_rank": org.rank,
+                        "level": level,
+                        "kind": "general",
+                        "status": status.value,
+                        "assignee_id": rng.choice(agents) if worked else None,
+                        "arrived_at": arrived,
+                        "first_response_at": arrived + timedelta(minutes=20) if worked else None,
+                        "resolved_at": arrived + timedelta(hours=6) if done else None,
+                        "escalated_at": None,
+                        "extra_charges": False,
+                        "extra_charge_estimate": None,
+                        "updated_at": arrived + timedelta(hours=6) if done else arrived,
+                    }
+                )
             conn.execute(insert(tickets_table), rows)
             written += len(rows)
         conn.execute(
-            update(TenantCounter).where(TenantCounter.tenant_id == tenant_id)
+            update(TenantCounter)
+            .where(TenantCounter.tenant_id == tenant_id)
             .values(version=version)
         )
     engine.dispose()
@@ -267,7 +288,8 @@ def synced_rows(url: str, tenant_id: uuid.UUID) -> tuple[dict[str, list[dict[str
         for model in SYNCED_MODELS:
             table = model.__table__  # type: ignore[attr-defined]
             out[table.name] = [
-                dict(r) for r in conn.execute(
+                dict(r)
+                for r in conn.execute(
                     select(table).where(table.c.tenant_id == tenant_id).order_by(table.c.version)
                 ).mappings()
             ]
@@ -309,7 +331,9 @@ class ServerProcess:
     def __init__(self, database_url: str) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, str(Path(__file__).resolve()), "--serve", database_url],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -386,8 +410,14 @@ def new_replica(path: Path, client: ApiClient, url: str) -> Replica:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     me = client.me()
     replica = Replica(path)
-    replica.configure(server_url=url, tenant_id=me.tenant_id, user_id=me.id,
-                      username=me.username, role=me.role, timezone=me.team_timezone)
+    replica.configure(
+        server_url=url,
+        tenant_id=me.tenant_id,
+        user_id=me.id,
+        username=me.username,
+        role=me.role,
+        timezone=me.team_timezone,
+    )
     return replica
 
 
@@ -411,6 +441,7 @@ def timed(fn: Callable[..., Any], into: Timed) -> Callable[..., Any]:
             into.seconds += took
             into.calls += 1
             into.samples.append(took)
+
     return wrapper
 
 
@@ -430,25 +461,40 @@ def bench_initial(dbs: Databases, args: argparse.Namespace, workdir: Path) -> No
     seeded = seed_team(url, args.tickets)
     rows, _ = synced_rows(url, seeded["tenant_id"])
     total = sum(len(v) for v in rows.values())
-    emit("initial seed", tickets=args.tickets, rows=total, seconds=round(seeded["seconds"], 1),
-         by_table={k: len(v) for k, v in rows.items() if v})
+    emit(
+        "initial seed",
+        tickets=args.tickets,
+        rows=total,
+        seconds=round(seeded["seconds"], 1),
+        by_table={k: len(v) for k, v in rows.items() if v},
+    )
     select_s = [synced_rows(url, seeded["tenant_id"])[1] for _ in range(args.runs)]
-    insert_s = [sqlite_insert_seconds(rows, workdir / "bare-insert.sqlite3")
-                for _ in range(args.runs)]
+    insert_s = [
+        sqlite_insert_seconds(rows, workdir / "bare-insert.sqlite3") for _ in range(args.runs)
+    ]
     del rows
     select_rate = total / statistics.median(select_s)
     insert_rate = total / statistics.median(insert_s)
-    emit("baseline bare SELECT (server database)", rows=total,
-         median_rows_per_s=round(select_rate), runs=len(select_s))
-    emit("baseline bare SQLite executemany INSERT", rows=total,
-         median_rows_per_s=round(insert_rate), runs=len(insert_s))
+    emit(
+        "baseline bare SELECT (server database)",
+        rows=total,
+        median_rows_per_s=round(select_rate),
+        runs=len(select_s),
+    )
+    emit(
+        "baseline bare SQLite executemany INSERT",
+        rows=total,
+        median_rows_per_s=round(insert_rate),
+        runs=len(insert_s),
+    )
     variants = initial_variants(args)
     with ServerProcess(url) as server:
         client = sign_in(server.url)
         # Runs are interleaved (run 1 of every variant, then run 2...), so a machine that gets
         # busier or quieter during the bench moves every variant alike.
         results: dict[tuple[int | None, bool], list[tuple[float, float, float, int]]] = {
-            v: [] for v in variants}
+            v: [] for v in variants
+        }
         #: Per variant, how long each page's apply held the replica's write lock (the last
         #: page of each run left out: it includes the checkpoint that ends a large pull).
         page_applies: dict[tuple[int | None, bool], list[float]] = {v: [] for v in variants}
@@ -456,7 +502,9 @@ def bench_initial(dbs: Databases, args: argparse.Namespace, workdir: Path) -> No
         for run in range(args.runs):
             # ... and each run starts with another variant (the first pull after the server
             # started is the coldest).
-            for limit, prefetch in variants[run % len(variants):] + variants[:run % len(variants)]:
+            for limit, prefetch in (
+                variants[run % len(variants) :] + variants[: run % len(variants)]
+            ):
                 options: dict[str, Any] = {"prefetch": prefetch}
                 if limit is not None:
                     options["pull_limit"] = limit
@@ -474,10 +522,14 @@ def bench_initial(dbs: Databases, args: argparse.Namespace, workdir: Path) -> No
                 replica.close()
                 assert applied == total, (applied, total)
                 results[(limit, prefetch)].append(
-                    (seconds, http.seconds, apply.seconds, http.calls))
+                    (seconds, http.seconds, apply.seconds, http.calls)
+                )
                 page_applies[(limit, prefetch)].extend(apply.samples[:-1])
-        sequential_rate = {rows_per_page[v]: total / statistics.median(r[0] for r in t)
-                           for v, t in results.items() if not v[1]}
+        sequential_rate = {
+            rows_per_page[v]: total / statistics.median(r[0] for r in t)
+            for v, t in results.items()
+            if not v[1]
+        }
         for (limit, prefetch), timings in results.items():
             med = statistics.median(r[0] for r in timings)
             rate = total / med
@@ -485,17 +537,28 @@ def bench_initial(dbs: Databases, args: argparse.Namespace, workdir: Path) -> No
             extra: dict[str, Any] = {}
             if prefetch and page_rows in sequential_rate:
                 extra["x_sequential"] = round(rate / sequential_rate[page_rows], 3)
-            emit("initial sync", rows=total, tickets=args.tickets, pull_limit=page_rows,
-                 engine_default=limit is None, prefetch=prefetch, pages=timings[0][3],
-                 runs=len(timings), median_s=round(med, 2), median_rows_per_s=round(rate),
-                 runs_s=[round(r[0], 2) for r in timings],
-                 http_pull_s=round(statistics.median(r[1] for r in timings), 2),
-                 apply_pull_s=round(statistics.median(r[2] for r in timings), 2),
-                 page_apply_ms_p50=ms(pct(page_applies[(limit, prefetch)], 50)),
-                 page_apply_ms_p95=ms(pct(page_applies[(limit, prefetch)], 95)),
-                 target_rows_per_s=10_000, meets_target=rate >= 10_000,
-                 x_bare_select=round(rate / select_rate, 3),
-                 x_bare_sqlite_insert=round(rate / insert_rate, 3), **extra)
+            emit(
+                "initial sync",
+                rows=total,
+                tickets=args.tickets,
+                pull_limit=page_rows,
+                engine_default=limit is None,
+                prefetch=prefetch,
+                pages=timings[0][3],
+                runs=len(timings),
+                median_s=round(med, 2),
+                median_rows_per_s=round(rate),
+                runs_s=[round(r[0], 2) for r in timings],
+                http_pull_s=round(statistics.median(r[1] for r in timings), 2),
+                apply_pull_s=round(statistics.median(r[2] for r in timings), 2),
+                page_apply_ms_p50=ms(pct(page_applies[(limit, prefetch)], 50)),
+                page_apply_ms_p95=ms(pct(page_applies[(limit, prefetch)], 95)),
+                target_rows_per_s=10_000,
+                meets_target=rate >= 10_000,
+                x_bare_select=round(rate / select_rate, 3),
+                x_bare_sqlite_insert=round(rate / insert_rate, 3),
+                **extra,
+            )
         client.close()
 
 
@@ -515,24 +578,35 @@ def work_team(dbs: Databases, tickets: int) -> WorkTeam:
     seeded = seed_team(url, tickets, seed=1)
     engine = make_engine(url)
     with engine.connect() as conn:
-        ticket_ids = [tid for tid, in conn.execute(select(Ticket.id).limit(2000))]
-        org_contacts = [(o, c) for c, o in conn.execute(
-            select(Contact.id, Contact.organisation_id).where(Contact.validated.is_(True)))]
+        ticket_ids = [tid for (tid,) in conn.execute(select(Ticket.id).limit(2000))]
+        org_contacts = [
+            (o, c)
+            for c, o in conn.execute(
+                select(Contact.id, Contact.organisation_id).where(Contact.validated.is_(True))
+            )
+        ]
     engine.dispose()
     return WorkTeam(url, seeded["tenant_id"], ticket_ids, org_contacts)
 
 
 def note_args(team: WorkTeam, rng: random.Random, n: int) -> dict[str, Any]:
-    return {"ticket_id": str(rng.choice(team.ticket_ids)),
-            "body": f"Checked the logs again (note {n}); waiting for the customer's HAR file."}
+    return {
+        "ticket_id": str(rng.choice(team.ticket_ids)),
+        "body": f"Checked the logs again (note {n}); waiting for the customer's HAR file.",
+    }
 
 
 def ticket_args(team: WorkTeam, rng: random.Random, n: int) -> dict[str, Any]:
     org, contact = rng.choice(team.org_contacts)
-    return {"ticket_id": str(uuid.uuid4()), "subject": f"Checkout fails on order {n}",
-            "description": "Every order since 9:00 fails at the payment step.",
-            "channel": "portal", "organisation_id": str(org), "requester_id": str(contact),
-            "stated_urgency": 2}
+    return {
+        "ticket_id": str(uuid.uuid4()),
+        "subject": f"Checkout fails on order {n}",
+        "description": "Every order since 9:00 fails at the payment step.",
+        "channel": "portal",
+        "organisation_id": str(org),
+        "requester_id": str(contact),
+        "stated_urgency": 2,
+    }
 
 
 MAKERS: dict[str, Callable[[WorkTeam, random.Random, int], dict[str, Any]]] = {
@@ -541,13 +615,16 @@ MAKERS: dict[str, Callable[[WorkTeam, random.Random, int], dict[str, Any]]] = {
 }
 
 
-def batches(team: WorkTeam, name: str, client_id: uuid.UUID, count: int, size: int,
-            rng: random.Random) -> list[PushRequest]:
+def batches(
+    team: WorkTeam, name: str, client_id: uuid.UUID, count: int, size: int, rng: random.Random
+) -> list[PushRequest]:
     make = MAKERS[name]
     out = []
     for b in range(count):
-        muts = [Mutation(id=b * size + i + 1, name=name, args=make(team, rng, b * size + i))
-                for i in range(size)]
+        muts = [
+            Mutation(id=b * size + i + 1, name=name, args=make(team, rng, b * size + i))
+            for i in range(size)
+        ]
         out.append(PushRequest(client_id=client_id, mutations=muts))
     return out
 
@@ -557,14 +634,17 @@ def bare_write_rate(url: str, n: int) -> float:
     floor under "one transaction per mutation"."""
     engine = make_engine(url)
     with engine.begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS bench_scratch "
-                             "(id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+        conn.exec_driver_sql(
+            "CREATE TABLE IF NOT EXISTS bench_scratch (id INTEGER PRIMARY KEY, body TEXT NOT NULL)"
+        )
     immediate = engine.execution_options(sqlite_begin="immediate")
     began = time.perf_counter()
     for i in range(n):
         with immediate.begin() as conn:
-            conn.execute(text("INSERT INTO bench_scratch (id, body) VALUES (:i, :b)"),
-                         {"i": i + 1, "b": "x" * 80})
+            conn.execute(
+                text("INSERT INTO bench_scratch (id, body) VALUES (:i, :b)"),
+                {"i": i + 1, "b": "x" * 80},
+            )
     seconds = time.perf_counter() - began
     with engine.begin() as conn:
         conn.exec_driver_sql("DROP TABLE bench_scratch")
@@ -591,12 +671,20 @@ def bench_push(team: WorkTeam, args: argparse.Namespace, workdir: Path) -> None:
                 per_s.append(size / (time.perf_counter() - began))
                 assert all(r.status == "applied" for r in resp.results), resp.results[:3]
             rate = statistics.median(per_s)
-            emit("push raw protocol, 1 client", mutation=name, batch=size, batches=len(per_s),
-                 median_mutations_per_s=round(rate), min=round(min(per_s)),
-                 max=round(max(per_s)), target=1000, meets_target=rate >= 1000,
-                 x_bare_write=round(rate / write_rate, 3),
-                 ms_per_mutation=round(1000 / rate, 3),
-                 x_healthz=round((1 / rate) / rtt, 2))
+            emit(
+                "push raw protocol, 1 client",
+                mutation=name,
+                batch=size,
+                batches=len(per_s),
+                median_mutations_per_s=round(rate),
+                min=round(min(per_s)),
+                max=round(max(per_s)),
+                target=1000,
+                meets_target=rate >= 1000,
+                x_bare_write=round(rate / write_rate, 3),
+                ms_per_mutation=round(1000 / rate, 3),
+                x_healthz=round((1 / rate) / rtt, 2),
+            )
         # The desktop's path: Replica.mutate, then SyncEngine.push_outbox, then pull_all.
         replica = new_replica(workdir / "push-e2e.sqlite3", client, server.url)
         engine = SyncEngine(replica, client, push_batch=args.e2e_batch)
@@ -619,27 +707,36 @@ def bench_push(team: WorkTeam, args: argparse.Namespace, workdir: Path) -> None:
         replica.close()
         push_rate = n / statistics.median(push_s)
         total_rate = n / statistics.median(
-            m + p + q for m, p, q in zip(mutate_s, push_s, pull_s, strict=True))
-        emit("push end to end, 1 client", mutation="add_note", mutations=n,
-             batch=args.e2e_batch, runs=args.runs,
-             local_mutate_per_s=round(n / statistics.median(mutate_s)),
-             push_outbox_mutations_per_s=round(push_rate),
-             pull_confirm_s=round(statistics.median(pull_s), 3),
-             mutate_push_pull_per_s=round(total_rate), target=1000,
-             meets_target=push_rate >= 1000, x_bare_write=round(push_rate / write_rate, 3))
+            m + p + q for m, p, q in zip(mutate_s, push_s, pull_s, strict=True)
+        )
+        emit(
+            "push end to end, 1 client",
+            mutation="add_note",
+            mutations=n,
+            batch=args.e2e_batch,
+            runs=args.runs,
+            local_mutate_per_s=round(n / statistics.median(mutate_s)),
+            push_outbox_mutations_per_s=round(push_rate),
+            pull_confirm_s=round(statistics.median(pull_s), 3),
+            mutate_push_pull_per_s=round(total_rate),
+            target=1000,
+            meets_target=push_rate >= 1000,
+            x_bare_write=round(push_rate / write_rate, 3),
+        )
         client.close()
         concurrent_push(team, server.url, args, write_rate)
 
 
-def concurrent_push(team: WorkTeam, url: str, args: argparse.Namespace,
-                    write_rate: float) -> None:
+def concurrent_push(team: WorkTeam, url: str, args: argparse.Namespace, write_rate: float) -> None:
     """``--clients`` threads, each with its own session and client id (one shared login),
     pushing prepared batches at once."""
     token = sign_in(url).token
     rng = random.Random(11)
     size = args.concurrent_batch
-    plans = [batches(team, "add_note", uuid.uuid4(), args.concurrent_batches, size, rng)
-             for _ in range(args.clients)]
+    plans = [
+        batches(team, "add_note", uuid.uuid4(), args.concurrent_batches, size, rng)
+        for _ in range(args.clients)
+    ]
     clients = [ApiClient(url, token=token, read_timeout=300.0) for _ in plans]
     for c in clients:
         c.get("/healthz").raise_for_status()  # connect before the start line
@@ -664,8 +761,9 @@ def concurrent_push(team: WorkTeam, url: str, args: argparse.Namespace,
             with lock:
                 latencies.append(time.perf_counter() - began)
 
-    threads = [threading.Thread(target=worker, args=(c, p)) for c, p in zip(clients, plans,
-                                                                             strict=True)]
+    threads = [
+        threading.Thread(target=worker, args=(c, p)) for c, p in zip(clients, plans, strict=True)
+    ]
     for t in threads:
         t.start()
     start.wait()
@@ -677,12 +775,22 @@ def concurrent_push(team: WorkTeam, url: str, args: argparse.Namespace,
         c.close()
     total = len(latencies) * size
     rate = total / seconds
-    emit("push raw protocol, concurrent clients", clients=args.clients, mutation="add_note",
-         batch=size, mutations=total, seconds=round(seconds, 2),
-         mutations_per_s=round(rate), batch_p50_ms=ms(pct(latencies, 50)),
-         batch_p99_ms=ms(pct(latencies, 99)), errors=len(errors),
-         first_error=errors[0] if errors else None, target=1000, meets_target=rate >= 1000,
-         x_bare_write=round(rate / write_rate, 3))
+    emit(
+        "push raw protocol, concurrent clients",
+        clients=args.clients,
+        mutation="add_note",
+        batch=size,
+        mutations=total,
+        seconds=round(seconds, 2),
+        mutations_per_s=round(rate),
+        batch_p50_ms=ms(pct(latencies, 50)),
+        batch_p99_ms=ms(pct(latencies, 99)),
+        errors=len(errors),
+        first_error=errors[0] if errors else None,
+        target=1000,
+        meets_target=rate >= 1000,
+        x_bare_write=round(rate / write_rate, 3),
+    )
 
 
 # --------------------------------------------------------------------------- 3. propagation
@@ -716,8 +824,10 @@ def bench_propagation(team: WorkTeam, args: argparse.Namespace, workdir: Path) -
         early = timeouts = 0
         time.sleep(0.3)  # let the loop park on its first poke
         for i in range(args.changes + 5):
-            req = PushRequest(client_id=client_id, mutations=[
-                Mutation(id=i + 1, name="add_note", args=note_args(team, rng, i))])
+            req = PushRequest(
+                client_id=client_id,
+                mutations=[Mutation(id=i + 1, name="add_note", args=note_args(team, rng, i))],
+            )
             began = time.perf_counter()
             resp = writer.push(req)
             returned = time.perf_counter()
@@ -741,12 +851,22 @@ def bench_propagation(team: WorkTeam, args: argparse.Namespace, workdir: Path) -
         writer.close()
         reader_client.close()
     p50, p90, p99 = (pct(latencies, q) for q in (50, 90, 99))
-    emit("propagation push -> other replica (poke + pull)", changes=len(latencies),
-         p50_ms=ms(p50), p90_ms=ms(p90), p99_ms=ms(p99), max_ms=ms(max(latencies)),
-         held_before_push_returned=early, timeouts=timeouts,
-         push_rtt_p50_ms=ms(pct(push_rtts, 50)), healthz_ms=ms(rtt),
-         x_healthz_p50=round(p50 / rtt, 1), target_p50_ms=50, target_p99_ms=250,
-         meets_target=p50 <= 0.050 and p99 <= 0.250 and timeouts == 0)
+    emit(
+        "propagation push -> other replica (poke + pull)",
+        changes=len(latencies),
+        p50_ms=ms(p50),
+        p90_ms=ms(p90),
+        p99_ms=ms(p99),
+        max_ms=ms(max(latencies)),
+        held_before_push_returned=early,
+        timeouts=timeouts,
+        push_rtt_p50_ms=ms(pct(push_rtts, 50)),
+        healthz_ms=ms(rtt),
+        x_healthz_p50=round(p50 / rtt, 1),
+        target_p50_ms=50,
+        target_p99_ms=250,
+        meets_target=p50 <= 0.050 and p99 <= 0.250 and timeouts == 0,
+    )
 
 
 # --------------------------------------------------------------------------- 4. pollers
@@ -805,8 +925,14 @@ def _pollers(team: WorkTeam, args: argparse.Namespace, servers: list[ServerProce
     def push_one() -> tuple[int, float]:
         nonlocal mutation
         mutation += 1
-        resp = pusher.push(PushRequest(client_id=client_id, mutations=[
-            Mutation(id=mutation, name="add_note", args=note_args(team, rng, mutation))]))
+        resp = pusher.push(
+            PushRequest(
+                client_id=client_id,
+                mutations=[
+                    Mutation(id=mutation, name="add_note", args=note_args(team, rng, mutation))
+                ],
+            )
+        )
         return resp.version, time.perf_counter()
 
     version, _ = push_one()
@@ -817,37 +943,44 @@ def _pollers(team: WorkTeam, args: argparse.Namespace, servers: list[ServerProce
         return [s.rss_kib() for s in servers]
 
     rss_before = rss()
-    emit("pollers server RSS before", servers=len(servers), rss_kib=rss_before,
-         healthz_ms=ms(rtt))
+    emit("pollers server RSS before", servers=len(servers), rss_kib=rss_before, healthz_ms=ms(rtt))
 
     async def one_round(cursor: int, wait: float, hold: float, wake: bool) -> dict[str, Any]:
-        tasks = [asyncio.create_task(long_poll(servers[i % len(servers)].port, token,
-                                               cursor, wait))
-                 for i in range(args.pollers)]
+        tasks = [
+            asyncio.create_task(long_poll(servers[i % len(servers)].port, token, cursor, wait))
+            for i in range(args.pollers)
+        ]
         await asyncio.sleep(hold)
         early = sum(t.done() for t in tasks)
         during = rss()
         pushed_at = returned = 0.0
         if wake:
             pushed_at = time.perf_counter()
-            new_version, returned = await asyncio.get_running_loop().run_in_executor(
-                None, push_one)
+            new_version, returned = await asyncio.get_running_loop().run_in_executor(None, push_one)
         else:
             new_version = cursor
         results = await asyncio.gather(*tasks)
-        errors = [r.error or f"HTTP {r.status}" for r in results
-                  if r.error or r.status != 200]
+        errors = [r.error or f"HTTP {r.status}" for r in results if r.error or r.status != 200]
         woken = [r for r in results if r.status == 200 and r.body.get("changed")]
         wrong = [r for r in results if r.status == 200 and bool(r.body.get("changed")) != wake]
-        row: dict[str, Any] = {"pollers": len(results), "errors": len(errors),
-                               "first_error": errors[0] if errors else None,
-                               "returned_before_wake": early, "wrong_answer": len(wrong),
-                               "rss_during_kib": during, "new_version": new_version}
+        row: dict[str, Any] = {
+            "pollers": len(results),
+            "errors": len(errors),
+            "first_error": errors[0] if errors else None,
+            "returned_before_wake": early,
+            "wrong_answer": len(wrong),
+            "rss_during_kib": during,
+            "new_version": new_version,
+        }
         if wake:
             lat = [r.done_at - pushed_at for r in woken]
-            row.update(woken=len(woken), wake_p50_ms=ms(pct(lat, 50)),
-                       wake_p99_ms=ms(pct(lat, 99)), wake_max_ms=ms(max(lat)),
-                       push_rtt_ms=ms(returned - pushed_at))
+            row.update(
+                woken=len(woken),
+                wake_p50_ms=ms(pct(lat, 50)),
+                wake_p99_ms=ms(pct(lat, 99)),
+                wake_max_ms=ms(max(lat)),
+                push_rtt_ms=ms(returned - pushed_at),
+            )
         return row
 
     rounds = []
@@ -859,20 +992,29 @@ def _pollers(team: WorkTeam, args: argparse.Namespace, servers: list[ServerProce
         version = row.pop("new_version")
         row["rss_after_kib"] = rss()
         rounds.append(row)
-        emit("pollers wake round", round=i + 1, hold_s=args.poll_hold, servers=len(servers),
-             **row)
+        emit("pollers wake round", round=i + 1, hold_s=args.poll_hold, servers=len(servers), **row)
     time.sleep(1.0)
     rss_end = rss()
     peak = [max(r["rss_during_kib"][k] for r in rounds) for k in range(len(servers))]
     errors = sum(r["errors"] + r["wrong_answer"] + r["returned_before_wake"] for r in rounds)
     errors += r0["errors"] + r0["wrong_answer"]
-    emit("pollers summary", pollers=args.pollers, rounds=len(rounds), servers=len(servers),
-         errors=errors, rss_before_kib=rss_before, rss_peak_kib=peak, rss_end_kib=rss_end,
-         rss_growth_during_kib=[p - b for p, b in zip(peak, rss_before, strict=True)],
-         rss_kib_per_poller=round(sum(p - b for p, b in zip(peak, rss_before, strict=True))
-                                  / args.pollers, 1),
-         wake_p50_ms=statistics.median(r["wake_p50_ms"] for r in rounds),
-         wake_p99_ms=max(r["wake_p99_ms"] for r in rounds), healthz_ms=ms(rtt))
+    emit(
+        "pollers summary",
+        pollers=args.pollers,
+        rounds=len(rounds),
+        servers=len(servers),
+        errors=errors,
+        rss_before_kib=rss_before,
+        rss_peak_kib=peak,
+        rss_end_kib=rss_end,
+        rss_growth_during_kib=[p - b for p, b in zip(peak, rss_before, strict=True)],
+        rss_kib_per_poller=round(
+            sum(p - b for p, b in zip(peak, rss_before, strict=True)) / args.pollers, 1
+        ),
+        wake_p50_ms=statistics.median(r["wake_p50_ms"] for r in rounds),
+        wake_p99_ms=max(r["wake_p99_ms"] for r in rounds),
+        healthz_ms=ms(rtt),
+    )
     pusher.close()
 
 
@@ -881,19 +1023,32 @@ def _pollers(team: WorkTeam, args: argparse.Namespace, servers: list[ServerProce
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    p.add_argument("--database-url", default=os.environ.get(ENV_URL),
-                   help=f"a PostgreSQL server URL, or sqlite:// (default ${ENV_URL}, else "
-                   "SQLite files in a temporary directory)")
+    p.add_argument(
+        "--database-url",
+        default=os.environ.get(ENV_URL),
+        help=f"a PostgreSQL server URL, or sqlite:// (default ${ENV_URL}, else "
+        "SQLite files in a temporary directory)",
+    )
     p.add_argument("--quick", action="store_true", help="a smoke run: small sizes")
-    p.add_argument("--only", default="initial,push,propagation,pollers",
-                   help="comma-separated scenarios")
+    p.add_argument(
+        "--only", default="initial,push,propagation,pollers", help="comma-separated scenarios"
+    )
     p.add_argument("--tickets", type=int, help="tickets for the initial sync (100000)")
-    p.add_argument("--pull-limit", type=int, action="append", dest="pull_limits",
-                   help="rows per pull page for the initial sync (repeatable; 0 is the "
-                   f"engine's default, {PULL_PAGE_ROWS}; default: 0, 1000 and 5000)")
-    p.add_argument("--initial-modes", choices=("both", "pipelined", "sequential"),
-                   default="both", help="initial sync: the engine's pipelined pull (next page "
-                   "fetched while one is applied), the sequential one, or both (default)")
+    p.add_argument(
+        "--pull-limit",
+        type=int,
+        action="append",
+        dest="pull_limits",
+        help="rows per pull page for the initial sync (repeatable; 0 is the "
+        f"engine's default, {PULL_PAGE_ROWS}; default: 0, 1000 and 5000)",
+    )
+    p.add_argument(
+        "--initial-modes",
+        choices=("both", "pipelined", "sequential"),
+        default="both",
+        help="initial sync: the engine's pipelined pull (next page "
+        "fetched while one is applied), the sequential one, or both (default)",
+    )
     p.add_argument("--runs", type=int, help="repetitions of each timed run (3)")
     p.add_argument("--clients", type=int, help="concurrent pushing clients (50)")
     p.add_argument("--changes", type=int, help="changes timed for propagation (200)")
@@ -942,8 +1097,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     ENGINE_NAME = dbs.kind
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     began = time.perf_counter()
-    emit("machine", cpus=os.cpu_count(), python=platform.python_version(),
-         platform=platform.platform(), quick=args.quick)
+    emit(
+        "machine",
+        cpus=os.cpu_count(),
+        python=platform.python_version(),
+        platform=platform.platform(),
+        quick=args.quick,
+    )
     try:
         if "initial" in only:
             bench_initial(dbs, args, workdir)

@@ -100,10 +100,25 @@ class Server:
         env = {**os.environ, "AGENTDESK_DATABASE_URL": self.url}
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "agentdesk", "server", "--port", str(self.port),
-                 "--max-db-connections", str(self.max_db_connections),
-                 "--log-format", "json", "--log-level", "warning"],
-                env=env, stdout=subprocess.DEVNULL, stderr=log, cwd=ROOT)
+                [
+                    sys.executable,
+                    "-m",
+                    "agentdesk",
+                    "server",
+                    "--port",
+                    str(self.port),
+                    "--max-db-connections",
+                    str(self.max_db_connections),
+                    "--log-format",
+                    "json",
+                    "--log-level",
+                    "warning",
+                ],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                cwd=ROOT,
+            )
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             try:
@@ -149,13 +164,23 @@ class TeamData:
 def team_data(url: str) -> TeamData:
     engine = make_engine(url)
     with engine.connect() as conn:
-        tickets = list(conn.execute(select(Ticket.id).where(
-            Ticket.status.notin_([TicketStatus.CLOSED, TicketStatus.RESOLVED,
-                                   TicketStatus.REDIRECTED]))).scalars())
-        contacts = [(r.organisation_id, r.id) for r in conn.execute(
-            select(Contact.organisation_id, Contact.id).join(
-                Organisation, Organisation.id == Contact.organisation_id)
-            .where(Contact.validated.is_(True), Contact.deleted.is_(False)))]
+        tickets = list(
+            conn.execute(
+                select(Ticket.id).where(
+                    Ticket.status.notin_(
+                        [TicketStatus.CLOSED, TicketStatus.RESOLVED, TicketStatus.REDIRECTED]
+                    )
+                )
+            ).scalars()
+        )
+        contacts = [
+            (r.organisation_id, r.id)
+            for r in conn.execute(
+                select(Contact.organisation_id, Contact.id)
+                .join(Organisation, Organisation.id == Contact.organisation_id)
+                .where(Contact.validated.is_(True), Contact.deleted.is_(False))
+            )
+        ]
     engine.dispose()
     return TeamData(tickets, contacts)
 
@@ -180,9 +205,19 @@ class Stats:
 
 
 class Desktop(threading.Thread):
-    def __init__(self, index: int, servers: list[str], token: str, role: Role,
-                 data: TeamData, stats: Stats, stop: threading.Event, think: float,
-                 seed: int, ramp: float) -> None:
+    def __init__(
+        self,
+        index: int,
+        servers: list[str],
+        token: str,
+        role: Role,
+        data: TeamData,
+        stats: Stats,
+        stop: threading.Event,
+        think: float,
+        seed: int,
+        ramp: float,
+    ) -> None:
         super().__init__(name=f"desk-{index}", daemon=True)
         self.index, self.servers, self.token, self.role = index, servers, token, role
         self.data, self.stats, self.stop_event, self.think = data, stats, stop, think
@@ -199,8 +234,14 @@ class Desktop(threading.Thread):
         self.client = self._client()
 
     def _client(self) -> ApiClient:
-        return ApiClient(self.servers[self.server], token=self.token, retries=0,
-                         backoff_factor=0.1, connect_timeout=2.0, read_timeout=40.0)
+        return ApiClient(
+            self.servers[self.server],
+            token=self.token,
+            retries=0,
+            backoff_factor=0.1,
+            connect_timeout=2.0,
+            read_timeout=40.0,
+        )
 
     def _failover(self, why: str) -> None:
         self.client.close()
@@ -236,8 +277,12 @@ class Desktop(threading.Thread):
 
     def pull_all(self) -> None:
         while True:
-            page = self._call("pull", lambda: self.client.pull(PullRequest(
-                client_id=self.client_id, cursor=self.cursor, limit=5000)))
+            page = self._call(
+                "pull",
+                lambda: self.client.pull(
+                    PullRequest(client_id=self.client_id, cursor=self.cursor, limit=5000)
+                ),
+            )
             if page is None:
                 return
             self.cursor = page.cursor
@@ -255,8 +300,15 @@ class Desktop(threading.Thread):
         now = datetime.now(UTC)
         if self.timer is not None:
             timer_id, _started = self.timer
-            name, args = "stop_timer", {"timer_id": str(timer_id), "entry_id": str(uuid.uuid4()),
-                                        "ended_at": now.isoformat(), "note": marker}
+            name, args = (
+                "stop_timer",
+                {
+                    "timer_id": str(timer_id),
+                    "entry_id": str(uuid.uuid4()),
+                    "ended_at": now.isoformat(),
+                    "note": marker,
+                },
+            )
             self.timer = None
         elif roll < 0.40:
             pass  # an internal note
@@ -268,15 +320,23 @@ class Desktop(threading.Thread):
         elif roll < 0.82:
             org, contact = rng.choice(self.data.contacts)
             name = "create_ticket"
-            args = {"ticket_id": str(uuid.uuid4()), "subject": marker, "channel": "email",
-                    "organisation_id": str(org), "requester_id": str(contact),
-                    "stated_urgency": rng.choice([1, 2, 3])}
+            args = {
+                "ticket_id": str(uuid.uuid4()),
+                "subject": marker,
+                "channel": "email",
+                "organisation_id": str(org),
+                "requester_id": str(contact),
+                "stated_urgency": rng.choice([1, 2, 3]),
+            }
         elif self.role in (Role.CONSULTANT, Role.LEAD, Role.ADMIN):
             org, _contact = rng.choice(self.data.contacts)
             timer_id = uuid.uuid4()
             name = "start_timer"
-            args = {"timer_id": str(timer_id), "organisation_id": str(org),
-                    "started_at": (now - timedelta(seconds=1)).isoformat()}
+            args = {
+                "timer_id": str(timer_id),
+                "organisation_id": str(org),
+                "started_at": (now - timedelta(seconds=1)).isoformat(),
+            }
             self.timer = (timer_id, now)
         self.next_id += 1
         return Mutation(id=mid, name=name, args=args, client_time=now)
@@ -324,28 +384,50 @@ def run_worker(plan_path: Path, first: int, last: int, out: Path) -> int:
     """A client process: desktops ``first..last-1`` of the plan, until the plan's stop time
     (``time.monotonic`` is the system's monotonic clock, the same in every process)."""
     plan = json.loads(plan_path.read_text())
-    data = TeamData([uuid.UUID(t) for t in plan["tickets"]],
-                    [(uuid.UUID(o), uuid.UUID(c)) for o, c in plan["contacts"]])
+    data = TeamData(
+        [uuid.UUID(t) for t in plan["tickets"]],
+        [(uuid.UUID(o), uuid.UUID(c)) for o, c in plan["contacts"]],
+    )
     stats, stop = Stats(), threading.Event()
     tokens = [(t, Role(r)) for t, r in plan["tokens"]]
-    desks = [Desktop(i, plan["servers"], *tokens[i % len(tokens)], data, stats, stop,
-                     plan["think"], plan["seed"] * 100_003 + i, plan["ramp"])
-             for i in range(first, last)]
+    desks = [
+        Desktop(
+            i,
+            plan["servers"],
+            *tokens[i % len(tokens)],
+            data,
+            stats,
+            stop,
+            plan["think"],
+            plan["seed"] * 100_003 + i,
+            plan["ramp"],
+        )
+        for i in range(first, last)
+    ]
     for d in desks:
         d.start()
     time.sleep(max(0.0, plan["stop_at"] - time.monotonic()))
     stop.set()
     for d in desks:
         d.join(timeout=60)
-    out.write_text(json.dumps({
-        "errors": stats.errors, "offline": stats.offline, "failovers": stats.failovers,
-        "failover_log": stats.failover_log,
-        "push_ms": stats.push_ms, "pushes": stats.pushes,
-        "acknowledged": {c: {str(k): v for k, v in a.items()}
-                         for c, a in stats.acknowledged.items()},
-        "counts": stats.counts, "seen": {str(d.index): d.seen for d in desks},
-        "stuck": sum(d.is_alive() for d in desks),
-    }))
+    out.write_text(
+        json.dumps(
+            {
+                "errors": stats.errors,
+                "offline": stats.offline,
+                "failovers": stats.failovers,
+                "failover_log": stats.failover_log,
+                "push_ms": stats.push_ms,
+                "pushes": stats.pushes,
+                "acknowledged": {
+                    c: {str(k): v for k, v in a.items()} for c, a in stats.acknowledged.items()
+                },
+                "counts": stats.counts,
+                "seen": {str(d.index): d.seen for d in desks},
+                "stuck": sum(d.is_alive() for d in desks),
+            }
+        )
+    )
     return 0
 
 
@@ -372,13 +454,18 @@ class HealthProbe(threading.Thread):
                 # keep-alive can be closed by the server just as the next probe is sent, which
                 # says nothing about the server's health (the likely cause of 3
                 # ConnectionErrors in 233 probes in a run that kept no messages).
-                ok = requests.get(f"{server.base}/healthz", timeout=30,
-                                  headers={"Connection": "close"}).status_code == 200
+                ok = (
+                    requests.get(
+                        f"{server.base}/healthz", timeout=30, headers={"Connection": "close"}
+                    ).status_code
+                    == 200
+                )
             except requests.RequestException as exc:
                 if server.ready:
                     self.failed.append(
                         f"healthz: {type(exc).__name__} server {server.index} at "
-                        f"{time.monotonic() - self.started:.0f} s: {str(exc)[-160:]}")
+                        f"{time.monotonic() - self.started:.0f} s: {str(exc)[-160:]}"
+                    )
                 continue
             if ok:
                 self.ms.append((time.monotonic() - started) * 1000)
@@ -388,24 +475,41 @@ class HealthProbe(threading.Thread):
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--database-url", default=os.environ.get(
-        "AGENTDESK_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
+    p.add_argument(
+        "--database-url",
+        default=os.environ.get(
+            "AGENTDESK_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+        ),
         help="a PostgreSQL server (as a role that may create databases); the bench makes and "
-             "drops its own database there")
+        "drops its own database there",
+    )
     p.add_argument("--servers", type=int, default=3)
-    p.add_argument("--max-db-connections", type=int, default=20,
-                   help="each server's connection budget (agentdesk server "
-                        "--max-db-connections); default 20: 3 x 20 = 60 of PostgreSQL's 100")
+    p.add_argument(
+        "--max-db-connections",
+        type=int,
+        default=20,
+        help="each server's connection budget (agentdesk server "
+        "--max-db-connections); default 20: 3 x 20 = 60 of PostgreSQL's 100",
+    )
     p.add_argument("--desktops", type=int, default=200)
-    p.add_argument("--client-processes", type=int, default=4,
-                   help="processes the desktops are spread over (threads in one interpreter "
-                        "could not keep 200 desktops at their pace)")
+    p.add_argument(
+        "--client-processes",
+        type=int,
+        default=4,
+        help="processes the desktops are spread over (threads in one interpreter "
+        "could not keep 200 desktops at their pace)",
+    )
     p.add_argument("--duration", type=float, default=600.0, help="seconds of load")
-    p.add_argument("--think", type=float, default=20.0,
-                   help="mean seconds between one desktop's actions (default 20: 200 desktops "
-                        "make ~10 actions/s, a busy team's pace)")
-    p.add_argument("--ramp", type=float, default=30.0,
-                   help="desktops start spread over this many seconds")
+    p.add_argument(
+        "--think",
+        type=float,
+        default=20.0,
+        help="mean seconds between one desktop's actions (default 20: 200 desktops "
+        "make ~10 actions/s, a busy team's pace)",
+    )
+    p.add_argument(
+        "--ramp", type=float, default=30.0, help="desktops start spread over this many seconds"
+    )
     p.add_argument("--tickets", type=int, default=500)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--no-kill", action="store_true", help="do not kill a server mid-run")
@@ -440,26 +544,57 @@ def main() -> int:
         for user in DEMO_USERS:
             with ApiClient(servers[0].base) as c:
                 tokens.append((c.login(user.username, user.password).token, user.role.value))
-        emit(scenario="team_load", event="start", desktops=args.desktops, servers=args.servers,
-             client_processes=args.client_processes, duration_s=args.duration,
-             think_s=args.think, tickets=args.tickets, open_tickets=len(data.tickets),
-             max_db_connections_per_server=args.max_db_connections,
-             intended_actions_per_s=round(args.desktops / args.think, 2))
+        emit(
+            scenario="team_load",
+            event="start",
+            desktops=args.desktops,
+            servers=args.servers,
+            client_processes=args.client_processes,
+            duration_s=args.duration,
+            think_s=args.think,
+            tickets=args.tickets,
+            open_tickets=len(data.tickets),
+            max_db_connections_per_server=args.max_db_connections,
+            intended_actions_per_s=round(args.desktops / args.think, 2),
+        )
         started = time.monotonic()
         plan = logdir / "plan.json"
-        plan.write_text(json.dumps({
-            "servers": [s.base for s in servers], "tokens": tokens, "think": args.think,
-            "seed": args.seed, "ramp": args.ramp, "stop_at": started + args.duration,
-            "tickets": [str(t) for t in data.tickets],
-            "contacts": [(str(o), str(c)) for o, c in data.contacts]}))
-        bounds = [round(i * args.desktops / args.client_processes)
-                  for i in range(args.client_processes + 1)]
+        plan.write_text(
+            json.dumps(
+                {
+                    "servers": [s.base for s in servers],
+                    "tokens": tokens,
+                    "think": args.think,
+                    "seed": args.seed,
+                    "ramp": args.ramp,
+                    "stop_at": started + args.duration,
+                    "tickets": [str(t) for t in data.tickets],
+                    "contacts": [(str(o), str(c)) for o, c in data.contacts],
+                }
+            )
+        )
+        bounds = [
+            round(i * args.desktops / args.client_processes)
+            for i in range(args.client_processes + 1)
+        ]
         outs = [logdir / f"client-{i}.json" for i in range(args.client_processes)]
         for i in range(args.client_processes):
-            workers.append(subprocess.Popen(
-                [sys.executable, __file__, "--worker", str(plan),
-                 "--desks", f"{bounds[i]}:{bounds[i + 1]}", "--out", str(outs[i])],
-                cwd=ROOT, stderr=(logdir / f"client-{i}.log").open("wb")))
+            workers.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--worker",
+                        str(plan),
+                        "--desks",
+                        f"{bounds[i]}:{bounds[i + 1]}",
+                        "--out",
+                        str(outs[i]),
+                    ],
+                    cwd=ROOT,
+                    stderr=(logdir / f"client-{i}.log").open("wb"),
+                )
+            )
         probe = HealthProbe(servers, stop, started)
         probe.start()
         rss: list[dict[str, Any]] = []
@@ -472,23 +607,40 @@ def main() -> int:
             if not killed and not args.no_kill and elapsed >= args.duration / 2:
                 victim = servers[1 % len(servers)]
                 victim.kill()
-                emit(scenario="team_load", event="killed", server=victim.index,
-                     at_s=round(elapsed, 1))
+                emit(
+                    scenario="team_load",
+                    event="killed",
+                    server=victim.index,
+                    at_s=round(elapsed, 1),
+                )
                 time.sleep(2.0)
                 victim.start()
                 window = (started + elapsed, time.monotonic())
-                emit(scenario="team_load", event="restarted", server=victim.index,
-                     at_s=round(time.monotonic() - started, 1))
+                emit(
+                    scenario="team_load",
+                    event="restarted",
+                    server=victim.index,
+                    at_s=round(time.monotonic() - started, 1),
+                )
                 killed = True
             with watcher.connect() as conn:
-                n, total = conn.execute(text(
-                    "SELECT count(*) FILTER (WHERE datname = :d), count(*) "
-                    "FROM pg_stat_activity WHERE backend_type = 'client backend'"),
-                    {"d": name}).one()
+                n, total = conn.execute(
+                    text(
+                        "SELECT count(*) FILTER (WHERE datname = :d), count(*) "
+                        "FROM pg_stat_activity WHERE backend_type = 'client backend'"
+                    ),
+                    {"d": name},
+                ).one()
             max_connections = max(max_connections, int(n))
             max_total = max(max_total, int(total))
-            rss.append({"t_s": round(elapsed), "rss_mib": [s.rss_mib() for s in servers],
-                        "pg_connections": int(n), "pg_connections_all_databases": int(total)})
+            rss.append(
+                {
+                    "t_s": round(elapsed),
+                    "rss_mib": [s.rss_mib() for s in servers],
+                    "pg_connections": int(n),
+                    "pg_connections_all_databases": int(total),
+                }
+            )
             time.sleep(min(2.0, max(0.5, args.duration / 300)))
         stop.set()
         for w in workers:
@@ -513,13 +665,31 @@ def main() -> int:
             seen.update({int(k): [tuple(x) for x in v] for k, v in part["seen"].items()})
             stuck += part["stuck"]
         stats.errors += probe.failed
-        outside = [(round(t - started, 1), i, why) for t, i, why in stats.failover_log
-                   if not window[0] <= t <= window[1]]
-        emit(scenario="team_load", event="failovers", total=len(stats.failover_log),
-             while_the_victim_was_down=len(stats.failover_log) - len(outside),
-             from_a_live_server=len(outside), live_samples=outside[:20])
-        report(url, stats, seen, rss, max_connections, max_total, time.monotonic() - started,
-               probe.ms, args, stuck)
+        outside = [
+            (round(t - started, 1), i, why)
+            for t, i, why in stats.failover_log
+            if not window[0] <= t <= window[1]
+        ]
+        emit(
+            scenario="team_load",
+            event="failovers",
+            total=len(stats.failover_log),
+            while_the_victim_was_down=len(stats.failover_log) - len(outside),
+            from_a_live_server=len(outside),
+            live_samples=outside[:20],
+        )
+        report(
+            url,
+            stats,
+            seen,
+            rss,
+            max_connections,
+            max_total,
+            time.monotonic() - started,
+            probe.ms,
+            args,
+            stuck,
+        )
         return 0 if not stats.errors else 1
     finally:
         stop.set()
@@ -543,20 +713,39 @@ def error_kinds(errors: list[str]) -> dict[str, int]:
     return kinds
 
 
-def report(url: str, stats: Stats, desks_seen: dict[int, list[tuple[float, int]]],
-           rss: list[dict[str, Any]], max_connections: int, max_total: int, seconds: float,
-           healthz_ms: list[float], args: argparse.Namespace, stuck: int) -> None:
+def report(
+    url: str,
+    stats: Stats,
+    desks_seen: dict[int, list[tuple[float, int]]],
+    rss: list[dict[str, Any]],
+    max_connections: int,
+    max_total: int,
+    seconds: float,
+    healthz_ms: list[float],
+    args: argparse.Namespace,
+    stuck: int,
+) -> None:
     # Acknowledged mutations: every one has exactly one record, and every applied note, reply,
     # new ticket and stopped timer carries its marker exactly once in the database.
     engine = make_engine(url)
     lost = twice = applied = 0
     with engine.connect() as conn:
-        records = {(str(r.client_id), r.mutation_id): r.status for r in conn.execute(text(
-            "SELECT client_id, mutation_id, status FROM mutation_records"))}
-        bodies = [r[0] for r in conn.execute(text(
-            "SELECT body FROM ticket_events WHERE body LIKE 'load %' "
-            "UNION ALL SELECT subject FROM tickets WHERE subject LIKE 'load %' "
-            "UNION ALL SELECT note FROM time_entries WHERE note LIKE 'load %'"))]
+        records = {
+            (str(r.client_id), r.mutation_id): r.status
+            for r in conn.execute(
+                text("SELECT client_id, mutation_id, status FROM mutation_records")
+            )
+        }
+        bodies = [
+            r[0]
+            for r in conn.execute(
+                text(
+                    "SELECT body FROM ticket_events WHERE body LIKE 'load %' "
+                    "UNION ALL SELECT subject FROM tickets WHERE subject LIKE 'load %' "
+                    "UNION ALL SELECT note FROM time_entries WHERE note LIKE 'load %'"
+                )
+            )
+        ]
     engine.dispose()
     markers: dict[str, int] = {}
     for body in bodies:
@@ -590,30 +779,51 @@ def report(url: str, stats: Stats, desks_seen: dict[int, list[tuple[float, int]]
     kinds = error_kinds(stats.errors)
     push_p50 = pct(stats.push_ms, 0.5)
     health_p50 = pct(healthz_ms, 0.5)
-    emit(scenario="team_load", event="result", seconds=round(seconds),
-         errors=len(stats.errors), error_kinds=kinds, error_samples=stats.errors[:5],
-         desktops_stuck_at_end=stuck,
-         intended_actions_per_s=round(args.desktops / args.think, 2),
-         achieved_pushes_per_s=round(len(stats.push_ms) / args.duration, 2),
-         healthz_ms_p50=health_p50, healthz_ms_p99=pct(healthz_ms, 0.99),
-         healthz_samples=len(healthz_ms),
-         push_p50_to_healthz_p50=(round(push_p50 / health_p50, 1)
-                                  if push_p50 and health_p50 else None),
-         max_pg_connections_all_databases=max_total,
-         unreachable_retries=stats.offline, failovers=stats.failovers,
-         pushes=len(stats.push_ms), mutations=stats.counts,
-         acknowledged_applied=applied, lost=lost, applied_twice=twice,
-         push_ms_p50=pct(stats.push_ms, 0.5), push_ms_p99=pct(stats.push_ms, 0.99),
-         propagation_ms_p50=pct(propagation, 0.5), propagation_ms_p99=pct(propagation, 0.99),
-         propagation_samples=len(propagation), max_pg_connections=max_connections)
+    emit(
+        scenario="team_load",
+        event="result",
+        seconds=round(seconds),
+        errors=len(stats.errors),
+        error_kinds=kinds,
+        error_samples=stats.errors[:5],
+        desktops_stuck_at_end=stuck,
+        intended_actions_per_s=round(args.desktops / args.think, 2),
+        achieved_pushes_per_s=round(len(stats.push_ms) / args.duration, 2),
+        healthz_ms_p50=health_p50,
+        healthz_ms_p99=pct(healthz_ms, 0.99),
+        healthz_samples=len(healthz_ms),
+        push_p50_to_healthz_p50=(
+            round(push_p50 / health_p50, 1) if push_p50 and health_p50 else None
+        ),
+        max_pg_connections_all_databases=max_total,
+        unreachable_retries=stats.offline,
+        failovers=stats.failovers,
+        pushes=len(stats.push_ms),
+        mutations=stats.counts,
+        acknowledged_applied=applied,
+        lost=lost,
+        applied_twice=twice,
+        push_ms_p50=pct(stats.push_ms, 0.5),
+        push_ms_p99=pct(stats.push_ms, 0.99),
+        propagation_ms_p50=pct(propagation, 0.5),
+        propagation_ms_p99=pct(propagation, 0.99),
+        propagation_samples=len(propagation),
+        max_pg_connections=max_connections,
+    )
     for sample in rss:
         emit(scenario="team_load", event="sample", **sample)
     firsts = [s["rss_mib"] for s in rss[:2]]
     lasts = [s["rss_mib"] for s in rss[-2:]]
-    emit(scenario="team_load", event="rss_summary", first=firsts, last=lasts,
-         median_per_server=[statistics.median([s["rss_mib"][i] for s in rss
-                                               if s["rss_mib"][i] is not None] or [0])
-                            for i in range(len(rss[0]["rss_mib"]) if rss else 0)])
+    emit(
+        scenario="team_load",
+        event="rss_summary",
+        first=firsts,
+        last=lasts,
+        median_per_server=[
+            statistics.median([s["rss_mib"][i] for s in rss if s["rss_mib"][i] is not None] or [0])
+            for i in range(len(rss[0]["rss_mib"]) if rss else 0)
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -20,16 +20,23 @@ def _lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
     """``lint-imports`` over the package in ``root`` (its own copy first on the path)."""
     return subprocess.run(
         [str(LINT_IMPORTS), "--no-cache", "--config", str(root / "pyproject.toml")],
-        cwd=root, env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "COLUMNS": "200"},
-        capture_output=True, text=True, timeout=300, check=False,
+        cwd=root,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
 
 
 @pytest.fixture(scope="module")
 def copy_of_the_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("layering")
-    shutil.copytree(ROOT / "agentdesk", root / "agentdesk",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(
+        ROOT / "agentdesk",
+        root / "agentdesk",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )
     shutil.copy(ROOT / "pyproject.toml", root / "pyproject.toml")
     return root
 
@@ -59,8 +66,7 @@ def test_the_package_keeps_its_contracts(copy_of_the_package: Path) -> None:
     ("where", "planted", "contract"),
     [
         # A lazy import inside a function is still a dependency.
-        ("policy/planted.py", "def f():\n    from PySide6 import QtCore\n",
-         "Only ui imports Qt"),
+        ("policy/planted.py", "def f():\n    from PySide6 import QtCore\n", "Only ui imports Qt"),
         ("policy/planted.py", "import sqlalchemy\n", "policy imports nothing"),
         ("policy/planted.py", "from ..models import Ticket\n", "Layers"),
         ("queries/planted.py", "from ..server import app\n", "queries and exports"),

@@ -10,8 +10,9 @@ from agentdesk.local_mode import start_local_mode
 
 
 def _login(url: str, username: str, password: str) -> requests.Response:
-    return requests.post(f"{url}/api/v1/login", json={"username": username,
-                                                     "password": password}, timeout=10)
+    return requests.post(
+        f"{url}/api/v1/login", json={"username": username, "password": password}, timeout=10
+    )
 
 
 def test_first_start_seeds_and_second_start_reuses(tmp_path: Path) -> None:
@@ -24,8 +25,11 @@ def test_first_start_seeds_and_second_start_reuses(tmp_path: Path) -> None:
         assert r.status_code == 200
         assert r.json()["user"]["role"] == "lead"
         token = r.json()["token"]
-        orgs = requests.get(f"{first.url}/api/v1/organisations", timeout=10,
-                            headers={"Authorization": f"Bearer {token}"})
+        orgs = requests.get(
+            f"{first.url}/api/v1/organisations",
+            timeout=10,
+            headers={"Authorization": f"Bearer {token}"},
+        )
         assert orgs.status_code == 200
     finally:
         first.stop()

@@ -39,12 +39,15 @@ def _day(value: str) -> date:
 
 def add_report_commands(commands: Any) -> None:
     report = commands.add_parser(
-        "report", formatter_class=_Formatter, help="reports for customers (time statements)",
+        "report",
+        formatter_class=_Formatter,
+        help="reports for customers (time statements)",
         description="Reports computed from the team's data, the same ones the desktop exports.",
     )
     kinds = report.add_subparsers(dest="report_command", metavar="REPORT", required=True)
     time_ = kinds.add_parser(
-        "time", formatter_class=_Formatter,
+        "time",
+        formatter_class=_Formatter,
         help="a customer's 1-on-1 time statement as CSV or PDF",
         description=(
             "Write one organisation's time statement for a period: opening balance, purchases, "
@@ -67,22 +70,51 @@ def add_report_commands(commands: Any) -> None:
             "--out globex.csv"
         ),
     )
-    time_.add_argument("--org", required=True, metavar="NAME",
-                       help="the organisation's name (case-insensitive)")
-    time_.add_argument("--from", dest="start", required=True, type=_day, metavar="DATE",
-                       help="first day of the period, YYYY-MM-DD")
-    time_.add_argument("--to", dest="end", required=True, type=_day, metavar="DATE",
-                       help="last day of the period (inclusive), YYYY-MM-DD")
-    time_.add_argument("--format", choices=("csv", "pdf"), default=None,
-                       help="csv or pdf (default: from the --out file's extension)")
-    time_.add_argument("--out", required=True, metavar="FILE", type=Path,
-                       help="file to write; replaced only once the statement is complete")
-    time_.add_argument("--database-url", metavar="URL",
-                       help=f"database URL (default: ${DATABASE_ENV}, else the local-mode data)")
-    time_.add_argument("--server", metavar="URL",
-                       help="a team server to ask instead of a database (with --user)")
-    time_.add_argument("--user", metavar="NAME",
-                       help="the user name you signed in with on the desktop (with --server)")
+    time_.add_argument(
+        "--org", required=True, metavar="NAME", help="the organisation's name (case-insensitive)"
+    )
+    time_.add_argument(
+        "--from",
+        dest="start",
+        required=True,
+        type=_day,
+        metavar="DATE",
+        help="first day of the period, YYYY-MM-DD",
+    )
+    time_.add_argument(
+        "--to",
+        dest="end",
+        required=True,
+        type=_day,
+        metavar="DATE",
+        help="last day of the period (inclusive), YYYY-MM-DD",
+    )
+    time_.add_argument(
+        "--format",
+        choices=("csv", "pdf"),
+        default=None,
+        help="csv or pdf (default: from the --out file's extension)",
+    )
+    time_.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE",
+        type=Path,
+        help="file to write; replaced only once the statement is complete",
+    )
+    time_.add_argument(
+        "--database-url",
+        metavar="URL",
+        help=f"database URL (default: ${DATABASE_ENV}, else the local-mode data)",
+    )
+    time_.add_argument(
+        "--server", metavar="URL", help="a team server to ask instead of a database (with --user)"
+    )
+    time_.add_argument(
+        "--user",
+        metavar="NAME",
+        help="the user name you signed in with on the desktop (with --server)",
+    )
     time_.set_defaults(handler=_handle(run_report_time))
 
 
@@ -97,7 +129,8 @@ def _url(args: argparse.Namespace) -> str:
     if not local.is_file():
         raise CommandError(
             f"no local-mode data at {local}; start the desktop once, or name a database with "
-            f"--database-url or ${DATABASE_ENV}")
+            f"--database-url or ${DATABASE_ENV}"
+        )
     return sqlite_url(local)
 
 
@@ -118,8 +151,10 @@ def run_report_time(args: argparse.Namespace) -> int:
     if args.server or args.user:
         return _report_from_server(args, out, fmt)
     url = _url(args)
-    with (_database(url) as (engine, _before, _after),
-          session_scope(make_session_factory(engine, write=False)) as session):
+    with (
+        _database(url) as (engine, _before, _after),
+        session_scope(make_session_factory(engine, write=False)) as session,
+    ):
         try:
             org = find_organisation(session, args.org)
             view = read_statement(session, org.id, args.start, args.end)
@@ -134,11 +169,12 @@ def run_report_time(args: argparse.Namespace) -> int:
         partial.replace(out)
     finally:
         partial.unlink(missing_ok=True)
-    print(f"wrote the {fmt.upper()} time statement of {view.organisation} for {view.start} to "
-          f"{view.end} to {out} (billed {view.billed} min; closing balance {view.closing} min; "
-          f"database {safe_url(url)})")
+    print(
+        f"wrote the {fmt.upper()} time statement of {view.organisation} for {view.start} to "
+        f"{view.end} to {out} (billed {view.billed} min; closing balance {view.closing} min; "
+        f"database {safe_url(url)})"
+    )
     return 0
-
 
 
 def _report_from_server(args: argparse.Namespace, out: Path, fmt: str) -> int:
@@ -148,15 +184,19 @@ def _report_from_server(args: argparse.Namespace, out: Path, fmt: str) -> int:
     from ..sync.server_url import normalise_server
 
     if not (args.server and args.user):
-        raise CommandError("--server and --user go together: the server to ask and the user "
-                           "name you signed in with on the desktop")
+        raise CommandError(
+            "--server and --user go together: the server to ask and the user "
+            "name you signed in with on the desktop"
+        )
     if args.database_url:
         raise CommandError("give either --server or --database-url, not both")
     server = normalise_server(args.server)
     token = TokenStore(server, args.user).load()
     if token is None:
-        raise CommandError(f"not signed in to {server} as {args.user}: sign in with the desktop "
-                           "first (its token is kept in the system keyring)")
+        raise CommandError(
+            f"not signed in to {server} as {args.user}: sign in with the desktop "
+            "first (its token is kept in the system keyring)"
+        )
     try:
         client = ApiClient(server, token=token)
     except ValueError as exc:
@@ -165,8 +205,9 @@ def _report_from_server(args: argparse.Namespace, out: Path, fmt: str) -> int:
         with client:
             response = client.time_statement(args.org, args.start, args.end, fmt)
     except Unauthorized:
-        raise CommandError(f"{server} no longer accepts the sign-in of {args.user}: sign in "
-                           "with the desktop again") from None
+        raise CommandError(
+            f"{server} no longer accepts the sign-in of {args.user}: sign in with the desktop again"
+        ) from None
     except ApiError as exc:
         raise CommandError(f"{server}: {exc}") from None
     partial = out.with_name(f".{out.name}.partial")
@@ -175,8 +216,10 @@ def _report_from_server(args: argparse.Namespace, out: Path, fmt: str) -> int:
         partial.replace(out)
     finally:
         partial.unlink(missing_ok=True)
-    print(f"wrote the {fmt.upper()} time statement of {args.org} for {args.start} to "
-          f"{args.end} to {out} (billed {response.headers.get('X-Statement-Billed-Minutes')} "
-          f"min; closing balance {response.headers.get('X-Statement-Closing-Minutes')} min; "
-          f"server {server})")
+    print(
+        f"wrote the {fmt.upper()} time statement of {args.org} for {args.start} to "
+        f"{args.end} to {out} (billed {response.headers.get('X-Statement-Billed-Minutes')} "
+        f"min; closing balance {response.headers.get('X-Statement-Closing-Minutes')} min; "
+        f"server {server})"
+    )
     return 0

@@ -50,12 +50,16 @@ def write_csv(out: IO[str], header: Sequence[str], rows: Iterable[Sequence[Cell]
     # the csv module writes as escape_cell would, plain text needs only the formula check.
     batch: list[list[Cell]] = []
     for row in rows:
-        batch.append([
-            cell if type(cell) in plain
-            else (cell if not cell.startswith(starts) else "'" + cell) if type(cell) is str
-            else escape_cell(cell)
-            for cell in row
-        ])
+        batch.append(
+            [
+                cell
+                if type(cell) in plain
+                else (cell if not cell.startswith(starts) else "'" + cell)
+                if type(cell) is str
+                else escape_cell(cell)
+                for cell in row
+            ]
+        )
         if len(batch) == 1000:
             writer.writerows(batch)
             count += len(batch)

@@ -20,9 +20,19 @@ from .csv_safe import Cell, save_csv, write_csv
 __all__ = ["HEADER", "save_statement_csv", "statement_rows", "write_statement_csv"]
 
 HEADER = (
-    "Section", "Date", "Description", "Person", "Start", "End", "Raw minutes",
-    "Billed minutes", "Drawn minutes", "Overage minutes", "Purchased minutes",
-    "Forfeited minutes", "Balance minutes",
+    "Section",
+    "Date",
+    "Description",
+    "Person",
+    "Start",
+    "End",
+    "Raw minutes",
+    "Billed minutes",
+    "Drawn minutes",
+    "Overage minutes",
+    "Purchased minutes",
+    "Forfeited minutes",
+    "Balance minutes",
 )
 
 
@@ -32,22 +42,43 @@ def _blank(n: int) -> list[Cell]:
 
 def statement_rows(view: StatementView) -> Iterator[Sequence[Cell]]:
     zone = ZoneInfo(view.tz)
-    yield ["opening", view.start.isoformat(),
-           f"Opening balance, {view.organisation} ({view.plan})", *_blank(9), view.opening]
+    yield [
+        "opening",
+        view.start.isoformat(),
+        f"Opening balance, {view.organisation} ({view.plan})",
+        *_blank(9),
+        view.opening,
+    ]
     for p in view.statement.purchases:
-        yield ["purchase", p.purchased_at.astimezone(zone).date().isoformat(),
-               f"Purchased {hours_text(p.minutes)}, expires "
-               f"{p.expires_at.astimezone(zone).date().isoformat()}",
-               *_blank(7), p.minutes, None, None]
+        yield [
+            "purchase",
+            p.purchased_at.astimezone(zone).date().isoformat(),
+            f"Purchased {hours_text(p.minutes)}, expires "
+            f"{p.expires_at.astimezone(zone).date().isoformat()}",
+            *_blank(7),
+            p.minutes,
+            None,
+            None,
+        ]
     entries_by_day: dict[date, list[Sequence[Cell]]] = {}
     for e in view.entries:
         what = e.kind + (", extra engineer" if e.extra_engineer else "")
         if not e.billable:
             what += ", not billable"
         label = " - ".join(x for x in (what, e.ticket, e.note) if x)
-        entries_by_day.setdefault(e.day, []).append([
-            "entry", e.day.isoformat(), label, e.person, f"{e.start.hour:02}:{e.start.minute:02}",
-            f"{e.end.hour:02}:{e.end.minute:02}", e.minutes, e.charged_minutes, *_blank(5)])
+        entries_by_day.setdefault(e.day, []).append(
+            [
+                "entry",
+                e.day.isoformat(),
+                label,
+                e.person,
+                f"{e.start.hour:02}:{e.start.minute:02}",
+                f"{e.end.hour:02}:{e.end.minute:02}",
+                e.minutes,
+                e.charged_minutes,
+                *_blank(5),
+            ]
+        )
     billed_days = {d.day: d for d in view.days}
     for day in sorted(set(entries_by_day) | set(billed_days)):
         yield from entries_by_day.get(day, [])
@@ -61,23 +92,59 @@ def statement_rows(view: StatementView) -> Iterator[Sequence[Cell]]:
             parts.append(f"late cancellation {d.late_cancellation} min")
         if d.extra_engineer_minutes:
             parts.append(f"includes extra engineer {d.extra_engineer_minutes} min")
-        yield ["day", d.day.isoformat(), "Day total: " + "; ".join(parts), None, None, None,
-               d.raw_minutes, d.billed, d.drawn, d.overage, None, None, None]
+        yield [
+            "day",
+            d.day.isoformat(),
+            "Day total: " + "; ".join(parts),
+            None,
+            None,
+            None,
+            d.raw_minutes,
+            d.billed,
+            d.drawn,
+            d.overage,
+            None,
+            None,
+            None,
+        ]
     for x in view.statement.expiries:
-        yield ["expiry", x.expires_at.astimezone(zone).date().isoformat(),
-               f"Block of {hours_text(x.purchased_minutes)} expired; unused hours forfeited",
-               *_blank(8), x.forfeited_minutes, None]
-    yield ["total", view.end.isoformat(), view.identity_text, None, None, None,
-           sum(d.raw_minutes for d in view.days), view.billed, view.drawn, view.overage,
-           view.purchased, view.forfeited, None]
+        yield [
+            "expiry",
+            x.expires_at.astimezone(zone).date().isoformat(),
+            f"Block of {hours_text(x.purchased_minutes)} expired; unused hours forfeited",
+            *_blank(8),
+            x.forfeited_minutes,
+            None,
+        ]
+    yield [
+        "total",
+        view.end.isoformat(),
+        view.identity_text,
+        None,
+        None,
+        None,
+        sum(d.raw_minutes for d in view.days),
+        view.billed,
+        view.drawn,
+        view.overage,
+        view.purchased,
+        view.forfeited,
+        None,
+    ]
     yield ["closing", view.end.isoformat(), "Closing balance", *_blank(9), view.closing]
     for line in view.expiry_lines:
         yield ["upcoming expiry", None, line, *_blank(10)]
     for c in view.corrections:  # history only: the live entries above already reflect them
         start = c.started_at.astimezone(zone)
-        yield ["correction", start.date().isoformat(), c.text, c.person,
-               start.strftime("%H:%M"), c.ended_at.astimezone(zone).strftime("%H:%M"),
-               *_blank(7)]
+        yield [
+            "correction",
+            start.date().isoformat(),
+            c.text,
+            c.person,
+            start.strftime("%H:%M"),
+            c.ended_at.astimezone(zone).strftime("%H:%M"),
+            *_blank(7),
+        ]
 
 
 def write_statement_csv(out: IO[str], view: StatementView) -> int:

@@ -26,8 +26,12 @@ from ..queries.statement import StatementView, hours_text
 
 __all__ = ["render_statement_pdf", "save_statement_pdf"]
 
-_FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"),
-              Path("/Library/Fonts"), Path("C:/Windows/Fonts"))
+_FONT_DIRS = (
+    Path("/usr/share/fonts/truetype/dejavu"),
+    Path("/usr/share/fonts/dejavu"),
+    Path("/Library/Fonts"),
+    Path("C:/Windows/Fonts"),
+)
 _ROW_H = 5.2
 
 
@@ -77,9 +81,14 @@ class _StatementPdf(FPDF):
         self.set_y(-12)
         self.set_font(self.family, "", 8)
         self.set_text_color(90)
-        self.cell(0, 5, self.text_of(
-            f"{self.view.organisation} - time statement {self.view.start} to {self.view.end}"),
-            align="L")
+        self.cell(
+            0,
+            5,
+            self.text_of(
+                f"{self.view.organisation} - time statement {self.view.start} to {self.view.end}"
+            ),
+            align="L",
+        )
         self.set_x(self.l_margin)
         self.cell(0, 5, f"Page {self.page_no()} of {{nb}}", align="R")
         self.set_text_color(0)
@@ -121,8 +130,16 @@ class _StatementPdf(FPDF):
         self.set_font(self.family, "B", 8)
         self.set_fill_color(225, 230, 238)
         for col in self.columns:
-            self.cell(col.width, _ROW_H + 0.6, self.fit(col.title, col.width), border="B",
-                      align=col.align, fill=True, new_x=XPos.RIGHT, new_y=YPos.TOP)
+            self.cell(
+                col.width,
+                _ROW_H + 0.6,
+                self.fit(col.title, col.width),
+                border="B",
+                align=col.align,
+                fill=True,
+                new_x=XPos.RIGHT,
+                new_y=YPos.TOP,
+            )
         self.ln(_ROW_H + 0.6)
         self.set_font(self.family, "", 8)
 
@@ -181,9 +198,14 @@ class _StatementPdf(FPDF):
         quad points): the caller then uses ``text()`` itself, so the output is the same bytes.
         """
         font = self.current_font
-        if (font is None or not self.current_font_is_set_on_page
-                or self.text_mode != TextMode.FILL or self.underline or self.strikethrough
-                or self._record_text_quad_points):
+        if (
+            font is None
+            or not self.current_font_is_set_on_page
+            or self.text_mode != TextMode.FILL
+            or self.underline
+            or self.strikethrough
+            or self._record_text_quad_points
+        ):
             return None
         key = (id(font), text)
         encoded = self._shown.get(key)
@@ -205,28 +227,36 @@ def render_statement_pdf(view: StatementView) -> bytes:
     zone = ZoneInfo(view.tz)
     pdf.add_page()
     pdf.set_font(pdf.family, "B", 16)
-    pdf.cell(0, 9, pdf.text_of(f"Time statement: {view.organisation}"),
-             new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.cell(
+        0,
+        9,
+        pdf.text_of(f"Time statement: {view.organisation}"),
+        new_x=XPos.LMARGIN,
+        new_y=YPos.NEXT,
+    )
     pdf.set_font(pdf.family, "", 10)
     generated = view.generated_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
-    for line in (f"Period: {view.start.isoformat()} to {view.end.isoformat()} "
-                 f"(days in {view.tz})",
-                 f"Plan: {view.plan}   1-on-1 tech support, billed by the hour",
-                 f"Prepared {generated}; figures for today are provisional until the day ends."):
+    for line in (
+        f"Period: {view.start.isoformat()} to {view.end.isoformat()} (days in {view.tz})",
+        f"Plan: {view.plan}   1-on-1 tech support, billed by the hour",
+        f"Prepared {generated}; figures for today are provisional until the day ends.",
+    ):
         pdf.cell(0, 5.5, pdf.text_of(line), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.ln(1.5)
     pdf.set_font(pdf.family, "B", 9)
     pdf.cell(0, 5, "How time is billed", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_font(pdf.family, "", 8.5)
-    pdf.multi_cell(0, 4.3, pdf.text_of(view.rounding_rule), new_x=XPos.LMARGIN,
-                   new_y=YPos.NEXT)
+    pdf.multi_cell(0, 4.3, pdf.text_of(view.rounding_rule), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
     wide = pdf.epw
     pdf.start_table("Summary", (_Column("Item", wide * 0.7), _Column("Hours", wide * 0.3, "R")))
-    for label, minutes in (("Opening balance", view.opening), ("Purchased", view.purchased),
-                           ("Used from prepaid hours", view.drawn),
-                           ("Forfeited at expiry", view.forfeited),
-                           ("Closing balance", view.closing)):
+    for label, minutes in (
+        ("Opening balance", view.opening),
+        ("Purchased", view.purchased),
+        ("Used from prepaid hours", view.drawn),
+        ("Forfeited at expiry", view.forfeited),
+        ("Closing balance", view.closing),
+    ):
         pdf.row([label, hours_text(minutes)], bold=label == "Closing balance")
     pdf.row(["Billed in the period", hours_text(view.billed)])
     pdf.row(["Overage (billed beyond prepaid hours, invoiced)", hours_text(view.overage)])
@@ -234,20 +264,41 @@ def render_statement_pdf(view: StatementView) -> bytes:
     pdf.ln(1)
     pdf.cell(0, 5, pdf.text_of(view.identity_text), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     for line in view.expiry_lines or ("No prepaid hours left to expire.",):
-        pdf.cell(0, 5, pdf.text_of(line + ("" if line.endswith(".") else " unless used")),
-                 new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.cell(
+            0,
+            5,
+            pdf.text_of(line + ("" if line.endswith(".") else " unless used")),
+            new_x=XPos.LMARGIN,
+            new_y=YPos.NEXT,
+        )
 
     if view.statement.purchases:
-        pdf.start_table("Purchases", (_Column("Date", wide * 0.3), _Column("Hours", wide * 0.3,
-                                                                           "R"),
-                                      _Column("Expires", wide * 0.4)))
+        pdf.start_table(
+            "Purchases",
+            (
+                _Column("Date", wide * 0.3),
+                _Column("Hours", wide * 0.3, "R"),
+                _Column("Expires", wide * 0.4),
+            ),
+        )
         for p in view.statement.purchases:
-            pdf.row([p.purchased_at.astimezone(zone).date().isoformat(), hours_text(p.minutes),
-                     p.expires_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")])
+            pdf.row(
+                [
+                    p.purchased_at.astimezone(zone).date().isoformat(),
+                    hours_text(p.minutes),
+                    p.expires_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+                ]
+            )
 
-    cols = (_Column("Date", 21), _Column("Time", 21), _Column("Person", 22),
-            _Column("Work", wide - 21 - 21 - 22 - 18 - 18 - 28), _Column("Worked", 18, "R"),
-            _Column("Billed", 18, "R"), _Column("Prepaid/over", 28, "R"))
+    cols = (
+        _Column("Date", 21),
+        _Column("Time", 21),
+        _Column("Person", 22),
+        _Column("Work", wide - 21 - 21 - 22 - 18 - 18 - 28),
+        _Column("Worked", 18, "R"),
+        _Column("Billed", 18, "R"),
+        _Column("Prepaid/over", 28, "R"),
+    )
     pdf.start_table("Daily detail (work is rounded once per day)", cols)
     by_day: dict[date, list[list[str]]] = {}
     for e in view.entries:
@@ -255,42 +306,99 @@ def render_statement_pdf(view: StatementView) -> bytes:
         if not e.billable:
             what += ", not billable"
         label = " - ".join(x for x in (what, e.ticket, e.note) if x)
-        by_day.setdefault(e.day, []).append([
-            e.day.isoformat(), f"{e.start:%H:%M}-{e.end:%H:%M}", e.person, label,
-            _minutes(e.minutes), _minutes(e.charged_minutes), ""])
+        by_day.setdefault(e.day, []).append(
+            [
+                e.day.isoformat(),
+                f"{e.start:%H:%M}-{e.end:%H:%M}",
+                e.person,
+                label,
+                _minutes(e.minutes),
+                _minutes(e.charged_minutes),
+                "",
+            ]
+        )
     days = {d.day: d for d in view.days}
     for day in sorted(set(by_day) | set(days)):
         for cells in by_day.get(day, []):
             pdf.row(cells)
         d = days.get(day)
         if d is not None:
-            extra = f", incl. extra engineer {d.extra_engineer_minutes} min" if (
-                d.extra_engineer_minutes) else " (rounded once)"
-            pdf.row([d.day.isoformat(), "", "", f"Day total{extra}",
-                     _minutes(d.raw_minutes), _minutes(d.billed),
-                     f"{d.drawn}/{d.overage} min"], bold=True, shade=True)
-    pdf.row(["", "", "", "Total billed in the period", "", _minutes(view.billed),
-             f"{view.drawn}/{view.overage} min"], bold=True)
+            extra = (
+                f", incl. extra engineer {d.extra_engineer_minutes} min"
+                if (d.extra_engineer_minutes)
+                else " (rounded once)"
+            )
+            pdf.row(
+                [
+                    d.day.isoformat(),
+                    "",
+                    "",
+                    f"Day total{extra}",
+                    _minutes(d.raw_minutes),
+                    _minutes(d.billed),
+                    f"{d.drawn}/{d.overage} min",
+                ],
+                bold=True,
+                shade=True,
+            )
+    pdf.row(
+        [
+            "",
+            "",
+            "",
+            "Total billed in the period",
+            "",
+            _minutes(view.billed),
+            f"{view.drawn}/{view.overage} min",
+        ],
+        bold=True,
+    )
 
     if view.statement.expiries:
-        pdf.start_table("Hours forfeited at expiry", (
-            _Column("Expired", wide * 0.3), _Column("Block", wide * 0.35, "R"),
-            _Column("Forfeited", wide * 0.35, "R")))
+        pdf.start_table(
+            "Hours forfeited at expiry",
+            (
+                _Column("Expired", wide * 0.3),
+                _Column("Block", wide * 0.35, "R"),
+                _Column("Forfeited", wide * 0.35, "R"),
+            ),
+        )
         for x in view.statement.expiries:
-            pdf.row([x.expires_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
-                     hours_text(x.purchased_minutes), hours_text(x.forfeited_minutes)])
+            pdf.row(
+                [
+                    x.expires_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+                    hours_text(x.purchased_minutes),
+                    hours_text(x.forfeited_minutes),
+                ]
+            )
     if view.corrections:
         # The reason gets the room: it is what the customer reads this table for.
-        pdf.start_table("Corrections (the entries above already reflect them)", (
-            _Column("Date", 21), _Column("Time", 21), _Column("Change", 26),
-            _Column("By, on", 38), _Column("Why", wide - 106)))
+        pdf.start_table(
+            "Corrections (the entries above already reflect them)",
+            (
+                _Column("Date", 21),
+                _Column("Time", 21),
+                _Column("Change", 26),
+                _Column("By, on", 38),
+                _Column("Why", wide - 106),
+            ),
+        )
         for c in view.corrections:
             start = c.started_at.astimezone(zone)
-            now = ("voided" if c.replacement_minutes is None
-                   else f"{c.minutes} to {c.replacement_minutes} min")
-            pdf.row([start.date().isoformat(),
-                     f"{start:%H:%M}-{c.ended_at.astimezone(zone):%H:%M}", now,
-                     f"{c.by or 'not recorded'}, {c.at.astimezone(zone):%m-%d}", c.why])
+            now = (
+                "voided"
+                if c.replacement_minutes is None
+                else f"{c.minutes} to {c.replacement_minutes} min"
+            )
+            pdf.row(
+                [
+                    start.date().isoformat(),
+                    f"{start:%H:%M}-{c.ended_at.astimezone(zone):%H:%M}",
+                    now,
+                    f"{c.by or 'not recorded'}, {c.at.astimezone(zone):%m-%d}",
+                    c.why,
+                ]
+            )
     pdf.set_creation_date(view.generated_at.astimezone(UTC))
     return bytes(pdf.output())
 

@@ -85,8 +85,10 @@ def _check_foreign_keys(connection: Connection) -> None:
     if connection.dialect.name == "sqlite":
         broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
         if broken:
-            raise RuntimeError(f"the migration broke {len(broken)} foreign key(s), e.g. "
-                               f"{tuple(broken[0])}; rolled back")
+            raise RuntimeError(
+                f"the migration broke {len(broken)} foreign key(s), e.g. "
+                f"{tuple(broken[0])}; rolled back"
+            )
 
 
 def needs_upgrade(engine: Engine) -> bool:

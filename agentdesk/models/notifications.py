@@ -61,9 +61,7 @@ class Notification(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
-    kind: Mapped[NotificationKind] = mapped_column(
-        str_enum(NotificationKind, "notification_kind")
-    )
+    kind: Mapped[NotificationKind] = mapped_column(str_enum(NotificationKind, "notification_kind"))
     ticket_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("tickets.id", ondelete="CASCADE"), default=None
     )
@@ -145,9 +143,7 @@ class NotificationTemplate(Base):
     subject and the bodies: the footer and the HTML frame are always the built-in ones."""
 
     __tablename__ = "notification_templates"
-    __table_args__ = (
-        UniqueConstraint("tenant_id", "kind", name="uq_notification_templates_kind"),
-    )
+    __table_args__ = (UniqueConstraint("tenant_id", "kind", name="uq_notification_templates_kind"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))

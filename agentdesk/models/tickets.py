@@ -85,8 +85,19 @@ class Ticket(SyncedMixin, Base):
         # The dashboard's aggregates over the open queue (by tier, level, organisation,
         # assignee, age, SLA instants) as index-only scans of the open statuses, instead of
         # reading every ticket row with its subject and description.
-        Index("ix_tickets_dashboard", "status", "deleted", "tier", "level", "organisation_id",
-              "assignee_id", "arrived_at", "first_response_at", "sla_due_at", "sla_risk_at"),
+        Index(
+            "ix_tickets_dashboard",
+            "status",
+            "deleted",
+            "tier",
+            "level",
+            "organisation_id",
+            "assignee_id",
+            "arrived_at",
+            "first_response_at",
+            "sla_due_at",
+            "sla_risk_at",
+        ),
         # Resolutions of the last days (the dashboard's days-to-clear rate) as a range scan.
         Index("ix_tickets_resolved", "resolved_at"),
         CheckConstraint("stated_urgency BETWEEN 1 AND 4", name="stated_urgency_range"),

@@ -267,8 +267,10 @@ def _remember_savepoint(session: Session, transaction: SessionTransaction) -> No
     if transaction.nested and _TENANT_KEY in session.info:
         saved = session.info.setdefault(_SAVED_KEY, {})
         deferred = session.info.get(_DEFERRED_KEY)
-        saved[transaction] = (*(session.info.get(key) for key in _KEYS),
-                              None if deferred is None else dict(deferred))
+        saved[transaction] = (
+            *(session.info.get(key) for key in _KEYS),
+            None if deferred is None else dict(deferred),
+        )
 
 
 @event.listens_for(Session, "after_transaction_end")

@@ -142,8 +142,9 @@ def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def round_up_to_increment(raw: timedelta,
-                          increment_minutes: int = DEFAULT_INCREMENT_MINUTES) -> int:
+def round_up_to_increment(
+    raw: timedelta, increment_minutes: int = DEFAULT_INCREMENT_MINUTES
+) -> int:
     """Seed 001's daily rounding: exact time up to the next increment, in whole minutes.
 
     30:00 is 30, 30:00.000001 is 60, nothing is 0. Durations are never rounded before this.
@@ -195,8 +196,9 @@ class WorkItem:
                 raise PolicyError(name, "must be true or false")
         if self.cancelled_at is not None:
             if self.kind is not WorkKind.LATE_CANCELLATION:
-                raise PolicyError("cancelled_at",
-                                  "only a late cancellation has a cancellation time")
+                raise PolicyError(
+                    "cancelled_at", "only a late cancellation has a cancellation time"
+                )
             _utc(self.cancelled_at, "cancelled_at")
         if not isinstance(self.id, str):
             raise PolicyError("id", "must be a string")
@@ -286,8 +288,9 @@ class DayBill:
         if round_up_to_increment(self.raw_unscheduled, self.increment_minutes) != (
             self.unscheduled_minutes
         ):
-            raise PolicyError("unscheduled_minutes",
-                              "must be raw_unscheduled rounded up to increment_minutes")
+            raise PolicyError(
+                "unscheduled_minutes", "must be raw_unscheduled rounded up to increment_minutes"
+            )
 
     @property
     def total_minutes(self) -> int:
@@ -351,8 +354,9 @@ def _charged_minutes(item: WorkItem, fee: int, notice: timedelta) -> int:
     if item.kind is WorkKind.LATE_CANCELLATION:
         if item.cancelled_at is None:
             return fee
-        return cancellation_fee_minutes(item.start, item.cancelled_at, notice=notice,
-                                        fee_minutes=fee)
+        return cancellation_fee_minutes(
+            item.start, item.cancelled_at, notice=notice, fee_minutes=fee
+        )
     raise AssertionError("unscheduled work is pooled, not charged per item")
 
 
@@ -364,13 +368,15 @@ class _DayAcc:
     items: list[WorkItem] = field(default_factory=list)
 
 
-def _check_params(increment_minutes: int, late_cancel_minutes: int,
-                  cancel_notice: timedelta) -> tuple[int, int, timedelta]:
+def _check_params(
+    increment_minutes: int, late_cancel_minutes: int, cancel_notice: timedelta
+) -> tuple[int, int, timedelta]:
     inc = _whole(increment_minutes, "increment_minutes", positive=True)
     fee = _whole(late_cancel_minutes, "late_cancel_minutes")
     if not isinstance(cancel_notice, timedelta) or cancel_notice < timedelta(0):
-        raise PolicyError("cancel_notice",
-                          f"must be a non-negative duration, got {cancel_notice!r}")
+        raise PolicyError(
+            "cancel_notice", f"must be a non-negative duration, got {cancel_notice!r}"
+        )
     return inc, fee, cancel_notice
 
 
@@ -410,28 +416,37 @@ def bill_days(
 
     bills = []
     for (customer_id, day), acc in sorted(days.items()):
-        raw_us = sum(_measure_minus(spans, booked.get((customer_id, person), ()))
-                     for person, spans in acc.unscheduled.items())
+        raw_us = sum(
+            _measure_minus(spans, booked.get((customer_id, person), ()))
+            for person, spans in acc.unscheduled.items()
+        )
         raw = timedelta(microseconds=raw_us)
-        bills.append(DayBill(
-            customer_id=customer_id,
-            day=day,
-            tz=tz,
-            day_start=_day_start(day, zone),
-            day_end=_day_start(day + timedelta(days=1), zone),
-            increment_minutes=inc,
-            raw_unscheduled=raw,
-            unscheduled_minutes=round_up_to_increment(raw, inc),
-            scheduled_minutes=acc.scheduled_minutes,
-            late_cancellation_minutes=acc.late_minutes,
-            items=tuple(sorted(acc.items, key=_item_order)),
-        ))
+        bills.append(
+            DayBill(
+                customer_id=customer_id,
+                day=day,
+                tz=tz,
+                day_start=_day_start(day, zone),
+                day_end=_day_start(day + timedelta(days=1), zone),
+                increment_minutes=inc,
+                raw_unscheduled=raw,
+                unscheduled_minutes=round_up_to_increment(raw, inc),
+                scheduled_minutes=acc.scheduled_minutes,
+                late_cancellation_minutes=acc.late_minutes,
+                items=tuple(sorted(acc.items, key=_item_order)),
+            )
+        )
     return bills
 
 
 def _item_order(item: WorkItem) -> tuple[datetime, datetime, str, str, str]:
-    return (item.start.astimezone(UTC), item.end.astimezone(UTC), item.person, item.kind.value,
-            item.id)
+    return (
+        item.start.astimezone(UTC),
+        item.end.astimezone(UTC),
+        item.person,
+        item.kind.value,
+        item.id,
+    )
 
 
 # --- the time report -----------------------------------------------------------------------------
@@ -519,26 +534,43 @@ def time_report(
                 charged = None
             else:
                 charged = _charged_minutes(item, fee, notice)
-            rows.append(TimeReportRow(
-                day=day,
-                customer_id=item.customer_id,
-                person=item.person,
-                kind=item.kind,
-                start=part.start.astimezone(zone),
-                end=part.end.astimezone(zone),
-                duration=(timedelta(0) if item.kind is WorkKind.LATE_CANCELLATION
-                          else part.duration),
-                billable=item.billable,
-                extra_engineer=item.extra_engineer,
-                item_id=item.id,
-                charged_minutes=charged,
-            ))
-    rows.sort(key=lambda r: (r.day, r.customer_id, r.start.astimezone(UTC), r.person,
-                             r.kind.value, r.item_id))
-    days = [b for b in bill_days(chosen, tz=tz, increment_minutes=inc, late_cancel_minutes=fee,
-                                 cancel_notice=notice) if start <= b.day <= end]
-    return TimeReport(customer_id=customer_id, start=start, end=end, tz=tz, rows=tuple(rows),
-                      days=tuple(days))
+            rows.append(
+                TimeReportRow(
+                    day=day,
+                    customer_id=item.customer_id,
+                    person=item.person,
+                    kind=item.kind,
+                    start=part.start.astimezone(zone),
+                    end=part.end.astimezone(zone),
+                    duration=(
+                        timedelta(0) if item.kind is WorkKind.LATE_CANCELLATION else part.duration
+                    ),
+                    billable=item.billable,
+                    extra_engineer=item.extra_engineer,
+                    item_id=item.id,
+                    charged_minutes=charged,
+                )
+            )
+    rows.sort(
+        key=lambda r: (
+            r.day,
+            r.customer_id,
+            r.start.astimezone(UTC),
+            r.person,
+            r.kind.value,
+            r.item_id,
+        )
+    )
+    days = [
+        b
+        for b in bill_days(
+            chosen, tz=tz, increment_minutes=inc, late_cancel_minutes=fee, cancel_notice=notice
+        )
+        if start <= b.day <= end
+    ]
+    return TimeReport(
+        customer_id=customer_id, start=start, end=end, tz=tz, rows=tuple(rows), days=tuple(days)
+    )
 
 
 # --- prepaid hour blocks -------------------------------------------------------------------------
@@ -563,10 +595,22 @@ class HourBlock:
             raise PolicyError("valid_for", f"must be a positive duration, got {self.valid_for!r}")
 
     @classmethod
-    def of_hours(cls, *, id: str, customer_id: str, purchased_at: datetime, hours: int,
-                 valid_for: timedelta = DEFAULT_VALIDITY) -> HourBlock:
-        return cls(id=id, customer_id=customer_id, purchased_at=purchased_at,
-                   minutes=_whole(hours, "hours", positive=True) * 60, valid_for=valid_for)
+    def of_hours(
+        cls,
+        *,
+        id: str,
+        customer_id: str,
+        purchased_at: datetime,
+        hours: int,
+        valid_for: timedelta = DEFAULT_VALIDITY,
+    ) -> HourBlock:
+        return cls(
+            id=id,
+            customer_id=customer_id,
+            purchased_at=purchased_at,
+            minutes=_whole(hours, "hours", positive=True) * 60,
+            valid_for=valid_for,
+        )
 
     @property
     def expires_at(self) -> datetime:
@@ -576,8 +620,9 @@ class HourBlock:
     def covers(self, bill: DayBill) -> bool:
         """Valid at some moment of the bill's local day: bought before it ended, not expired
         when it began."""
-        return (self.purchased_at.astimezone(UTC) < bill.day_end.astimezone(UTC)
-                and self.expires_at > bill.day_start.astimezone(UTC))
+        return self.purchased_at.astimezone(UTC) < bill.day_end.astimezone(
+            UTC
+        ) and self.expires_at > bill.day_start.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -718,15 +763,24 @@ class _Ledger:
         return sum(self.remaining(b) for b in self.open_blocks())
 
     def block_balances(self) -> list[BlockBalance]:
-        return [BlockBalance(block_id=b.id, purchased_at=b.purchased_at, expires_at=b.expires_at,
-                             purchased_minutes=b.minutes, used_minutes=self.used[b.id],
-                             remaining_minutes=self.remaining(b))
-                for b in self.open_blocks()]
+        return [
+            BlockBalance(
+                block_id=b.id,
+                purchased_at=b.purchased_at,
+                expires_at=b.expires_at,
+                purchased_minutes=b.minutes,
+                used_minutes=self.used[b.id],
+                remaining_minutes=self.remaining(b),
+            )
+            for b in self.open_blocks()
+        ]
 
 
 def _replay(blocks: Sequence[HourBlock], bills: Sequence[DayBill], cut: datetime) -> _Ledger:
-    known = sorted((b for b in blocks if b.purchased_at.astimezone(UTC) < cut),
-                   key=lambda b: (b.purchased_at.astimezone(UTC), b.id))
+    known = sorted(
+        (b for b in blocks if b.purchased_at.astimezone(UTC) < cut),
+        key=lambda b: (b.purchased_at.astimezone(UTC), b.id),
+    )
     used = {b.id: 0 for b in known}
     usage = []
     for bill in sorted(bills, key=lambda d: d.day_start.astimezone(UTC)):
@@ -743,27 +797,37 @@ def _replay(blocks: Sequence[HourBlock], bills: Sequence[DayBill], cut: datetime
                 used[block.id] += take
                 need -= take
                 draws.append(Draw(block.id, take))
-        usage.append((bill, UsageLine(
-            day=bill.day, raw_unscheduled=bill.raw_unscheduled,
-            unscheduled_minutes=bill.unscheduled_minutes,
-            scheduled_minutes=bill.scheduled_minutes,
-            late_cancellation_minutes=bill.late_cancellation_minutes,
-            billed_minutes=bill.total_minutes, draws=tuple(draws), overage_minutes=need,
-        )))
+        usage.append(
+            (
+                bill,
+                UsageLine(
+                    day=bill.day,
+                    raw_unscheduled=bill.raw_unscheduled,
+                    unscheduled_minutes=bill.unscheduled_minutes,
+                    scheduled_minutes=bill.scheduled_minutes,
+                    late_cancellation_minutes=bill.late_cancellation_minutes,
+                    billed_minutes=bill.total_minutes,
+                    draws=tuple(draws),
+                    overage_minutes=need,
+                ),
+            )
+        )
     # Every day that could draw on a block starts before it expires, so by now its draws are in.
     forfeited = {b.id: b.minutes - used[b.id] for b in known if b.expires_at < cut}
     return _Ledger(blocks=known, used=used, usage=usage, forfeited=forfeited)
 
 
-def _one_customer(blocks: Iterable[HourBlock], bills: Iterable[DayBill],
-                  customer_id: str | None) -> tuple[str | None, list[HourBlock], list[DayBill]]:
+def _one_customer(
+    blocks: Iterable[HourBlock], bills: Iterable[DayBill], customer_id: str | None
+) -> tuple[str | None, list[HourBlock], list[DayBill]]:
     """The ledger is per customer: pick one, or insist the input holds only one."""
     all_blocks, all_bills = list(blocks), list(bills)
     if customer_id is None:
         found = {b.customer_id for b in all_blocks} | {d.customer_id for d in all_bills}
         if len(found) > 1:
-            raise PolicyError("customer_id", "blocks and day bills belong to several customers: "
-                                             "name one")
+            raise PolicyError(
+                "customer_id", "blocks and day bills belong to several customers: name one"
+            )
         customer_id = next(iter(found), None)
     chosen_blocks = [b for b in all_blocks if b.customer_id == customer_id]
     chosen_bills = [d for d in all_bills if d.customer_id == customer_id]
@@ -804,8 +868,12 @@ def balance(
     balances = ledger.block_balances()
     next_expiry, next_minutes = _next_expiry(balances)
     return Balance(
-        customer_id=customer_id, as_of=as_of, blocks=tuple(balances), total_minutes=ledger.total(),
-        next_expiry=next_expiry, next_expiry_minutes=next_minutes,
+        customer_id=customer_id,
+        as_of=as_of,
+        blocks=tuple(balances),
+        total_minutes=ledger.total(),
+        next_expiry=next_expiry,
+        next_expiry_minutes=next_minutes,
         overage_minutes=sum(line.overage_minutes for _, line in ledger.usage),
     )
 
@@ -840,20 +908,42 @@ def statement(
         closes = min(closes, known_until + _MICRO)
     opening = _replay(chosen_blocks, chosen_bills, opens)
     closing = _replay(chosen_blocks, chosen_bills, closes)
-    purchases = [PurchaseLine(block_id=b.id, purchased_at=b.purchased_at, minutes=b.minutes,
-                              expires_at=b.expires_at)
-                 for b in closing.blocks if b.purchased_at.astimezone(UTC) >= opens]
+    purchases = [
+        PurchaseLine(
+            block_id=b.id, purchased_at=b.purchased_at, minutes=b.minutes, expires_at=b.expires_at
+        )
+        for b in closing.blocks
+        if b.purchased_at.astimezone(UTC) >= opens
+    ]
     usage = [line for bill, line in closing.usage if bill.day_start.astimezone(UTC) >= opens]
     expiries = sorted(
-        (ExpiryLine(block_id=b.id, expires_at=b.expires_at, purchased_minutes=b.minutes,
-                    forfeited_minutes=closing.forfeited[b.id])
-         for b in closing.blocks if b.id in closing.forfeited and b.expires_at >= opens),
-        key=lambda e: (e.expires_at, e.block_id))
-    upcoming = sorted((b for b in closing.block_balances() if b.remaining_minutes > 0),
-                      key=lambda b: (b.expires_at, b.block_id))
+        (
+            ExpiryLine(
+                block_id=b.id,
+                expires_at=b.expires_at,
+                purchased_minutes=b.minutes,
+                forfeited_minutes=closing.forfeited[b.id],
+            )
+            for b in closing.blocks
+            if b.id in closing.forfeited and b.expires_at >= opens
+        ),
+        key=lambda e: (e.expires_at, e.block_id),
+    )
+    upcoming = sorted(
+        (b for b in closing.block_balances() if b.remaining_minutes > 0),
+        key=lambda b: (b.expires_at, b.block_id),
+    )
     return Statement(
-        customer_id=customer_id, start=start, end=end, tz=tz, opens_at=opens, closes_at=closes,
-        opening_balance=opening.total(), purchases=tuple(purchases), usage=tuple(usage),
-        expiries=tuple(expiries), closing_balance=closing.total(),
+        customer_id=customer_id,
+        start=start,
+        end=end,
+        tz=tz,
+        opens_at=opens,
+        closes_at=closes,
+        opening_balance=opening.total(),
+        purchases=tuple(purchases),
+        usage=tuple(usage),
+        expiries=tuple(expiries),
+        closing_balance=closing.total(),
         upcoming_expiries=tuple(upcoming),
     )

@@ -188,68 +188,98 @@ def allotment_usage(plan: SupportPlan, contacts: Iterable[Contact]) -> Allotment
     return AllotmentUsage(used=len(holders), total=plan.contact_allotment, holders=holders)
 
 
-def _no_room(plan: SupportPlan, usage: AllotmentUsage, newcomer: Contact,
-             swapping_out: Contact | None = None) -> ContactRefused:
+def _no_room(
+    plan: SupportPlan, usage: AllotmentUsage, newcomer: Contact, swapping_out: Contact | None = None
+) -> ContactRefused:
     """Why ``newcomer`` cannot take a slot (with ``swapping_out`` leaving it, for a swap)."""
     holders = [h.display for h in usage.holders]
     if usage.total == 0:
-        message = (f"{plan.name} includes no validated contacts, so {newcomer.name} cannot be "
-                   f"validated on this plan.")
+        message = (
+            f"{plan.name} includes no validated contacts, so {newcomer.name} cannot be "
+            f"validated on this plan."
+        )
     elif usage.over_allotment:
         # Validating adds one contact; a swap keeps the count. Either way the result must fit.
         to_remove = usage.over_by + (0 if swapping_out is not None else 1)
-        verb = f"swap {newcomer.name} in" if swapping_out is not None else (
-            f"validate {newcomer.name}")
+        verb = (
+            f"swap {newcomer.name} in"
+            if swapping_out is not None
+            else (f"validate {newcomer.name}")
+        )
         more = " more" if swapping_out is not None else ""
-        message = (f"{plan.name} includes {_slots(usage.total)} but {usage.used} are validated: "
-                   f"{_join(holders)}. Switch out {to_remove}{more} to {verb}.")
+        message = (
+            f"{plan.name} includes {_slots(usage.total)} but {usage.used} are validated: "
+            f"{_join(holders)}. Switch out {to_remove}{more} to {verb}."
+        )
     elif usage.total == 1:
         holder = usage.holders[0]
-        message = (f"{plan.name} includes 1 validated contact; the slot is held by "
-                   f"{holder.display}. Swap {holder.name} out to validate {newcomer.name}.")
+        message = (
+            f"{plan.name} includes 1 validated contact; the slot is held by "
+            f"{holder.display}. Swap {holder.name} out to validate {newcomer.name}."
+        )
     else:
-        message = (f"{plan.name} includes {usage.total} validated contacts; the slots are held by "
-                   f"{_join(holders)}. Swap one out to validate {newcomer.name}.")
-    return ContactRefused(code="allotment_full", contact_id=newcomer.id, message=message,
-                          holders=usage.holders)
+        message = (
+            f"{plan.name} includes {usage.total} validated contacts; the slots are held by "
+            f"{_join(holders)}. Swap one out to validate {newcomer.name}."
+        )
+    return ContactRefused(
+        code="allotment_full", contact_id=newcomer.id, message=message, holders=usage.holders
+    )
 
 
-def validate_contact(plan: SupportPlan, contacts: Iterable[Contact],
-                     contact_id: str) -> ContactResult:
+def validate_contact(
+    plan: SupportPlan, contacts: Iterable[Contact], contact_id: str
+) -> ContactResult:
     """Switch a contact in, if the plan's allotment has a free slot."""
     listed, by_id = _index(contacts)
     contact = _find(by_id, contact_id, "contact_id")
     usage = allotment_usage(plan, listed)
     if contact.validated:
         return ContactRefused(
-            code="already_validated", contact_id=contact.id, holders=usage.holders,
-            message=f"{contact.display} is already a validated contact; nothing to change.")
+            code="already_validated",
+            contact_id=contact.id,
+            holders=usage.holders,
+            message=f"{contact.display} is already a validated contact; nothing to change.",
+        )
     if usage.used >= usage.total:
         return _no_room(plan, usage, contact)
     return ContactChange(
-        validate=(contact.id,), invalidate=(),
-        message=(f"Validated {contact.display} as a support contact "
-                 f"({usage.used + 1} of {usage.total} {plan.name} slots in use)."))
+        validate=(contact.id,),
+        invalidate=(),
+        message=(
+            f"Validated {contact.display} as a support contact "
+            f"({usage.used + 1} of {usage.total} {plan.name} slots in use)."
+        ),
+    )
 
 
-def invalidate_contact(plan: SupportPlan, contacts: Iterable[Contact],
-                       contact_id: str) -> ContactResult:
+def invalidate_contact(
+    plan: SupportPlan, contacts: Iterable[Contact], contact_id: str
+) -> ContactResult:
     """Switch a contact out without a replacement (always allowed for a validated contact)."""
     listed, by_id = _index(contacts)
     contact = _find(by_id, contact_id, "contact_id")
     usage = allotment_usage(plan, listed)
     if not contact.validated:
         return ContactRefused(
-            code="not_validated", contact_id=contact.id, holders=usage.holders,
-            message=f"{contact.display} is not a validated contact; nothing to switch out.")
+            code="not_validated",
+            contact_id=contact.id,
+            holders=usage.holders,
+            message=f"{contact.display} is not a validated contact; nothing to switch out.",
+        )
     return ContactChange(
-        validate=(), invalidate=(contact.id,),
-        message=(f"Switched out {contact.display} as a support contact "
-                 f"({usage.used - 1} of {usage.total} {plan.name} slots in use)."))
+        validate=(),
+        invalidate=(contact.id,),
+        message=(
+            f"Switched out {contact.display} as a support contact "
+            f"({usage.used - 1} of {usage.total} {plan.name} slots in use)."
+        ),
+    )
 
 
-def swap_contact(plan: SupportPlan, contacts: Iterable[Contact], out_id: str,
-                 in_id: str) -> ContactResult:
+def swap_contact(
+    plan: SupportPlan, contacts: Iterable[Contact], out_id: str, in_id: str
+) -> ContactResult:
     """Switch ``out_id`` out and ``in_id`` in as one change (seed 003's "switch users in and out").
 
     Refused when the plan is over its allotment, because the result would still be over it.
@@ -262,18 +292,28 @@ def swap_contact(plan: SupportPlan, contacts: Iterable[Contact], out_id: str,
     usage = allotment_usage(plan, listed)
     if not leaving.validated:
         return ContactRefused(
-            code="not_validated", contact_id=leaving.id, holders=usage.holders,
-            message=(f"{leaving.display} is not a validated contact, so cannot be swapped out "
-                     f"for {joining.name}."))
+            code="not_validated",
+            contact_id=leaving.id,
+            holders=usage.holders,
+            message=(
+                f"{leaving.display} is not a validated contact, so cannot be swapped out "
+                f"for {joining.name}."
+            ),
+        )
     if joining.validated:
         return ContactRefused(
-            code="already_validated", contact_id=joining.id, holders=usage.holders,
-            message=f"{joining.display} is already a validated contact; nothing to swap in.")
+            code="already_validated",
+            contact_id=joining.id,
+            holders=usage.holders,
+            message=f"{joining.display} is already a validated contact; nothing to swap in.",
+        )
     if usage.used > usage.total:
         return _no_room(plan, usage, joining, swapping_out=leaving)
     return ContactChange(
-        validate=(joining.id,), invalidate=(leaving.id,),
-        message=f"Swapped support contact {leaving.display} out and {joining.display} in.")
+        validate=(joining.id,),
+        invalidate=(leaving.id,),
+        message=f"Swapped support contact {leaving.display} out and {joining.display} in.",
+    )
 
 
 def apply_change(contacts: Iterable[Contact], change: ContactChange) -> tuple[Contact, ...]:
@@ -284,8 +324,10 @@ def apply_change(contacts: Iterable[Contact], change: ContactChange) -> tuple[Co
             _find(by_id, cid, field)
     switch_in, switch_out = set(change.validate), set(change.invalidate)
     return tuple(
-        replace(c, validated=True) if c.id in switch_in
-        else replace(c, validated=False) if c.id in switch_out
+        replace(c, validated=True)
+        if c.id in switch_in
+        else replace(c, validated=False)
+        if c.id in switch_out
         else c
         for c in listed
     )
@@ -296,13 +338,16 @@ def not_validated_refusal(requester: str, doing: str) -> str:
     resolved), with the next step: seed 003's "we are only able to assist Support contacts
     that your organization has validated ... we will redirect them". The same words serve the
     disabled button's tooltip and the server's refusal."""
-    return (f"cannot {doing}: {requester} is not a validated support contact, and we only "
-            "assist validated contacts (seed 003). Redirect the ticket to the organisation's "
-            "validated contacts, or validate the requester first")
+    return (
+        f"cannot {doing}: {requester} is not a validated support contact, and we only "
+        "assist validated contacts (seed 003). Redirect the ticket to the organisation's "
+        "validated contacts, or validate the requester first"
+    )
 
 
-def route_request(plan: SupportPlan, contacts: Iterable[Contact],
-                  requester_id: str) -> RequestRouting:
+def route_request(
+    plan: SupportPlan, contacts: Iterable[Contact], requester_id: str
+) -> RequestRouting:
     """Work a request from a validated contact; redirect anyone else (seed 003).
 
     The requester must be one of the organisation's contacts: record an unknown sender as a
@@ -313,27 +358,46 @@ def route_request(plan: SupportPlan, contacts: Iterable[Contact],
     usage = allotment_usage(plan, listed)
     if requester.validated:
         return RequestRouting(
-            worked=True, code="validated", requester=requester, notify=(),
+            worked=True,
+            code="validated",
+            requester=requester,
+            notify=(),
             history=f"Request from validated support contact {requester.display}.",
-            requester_notice="")
-    not_worked = (f"Request from {requester.display}, who is not a validated support contact: "
-                  f"not worked.")
+            requester_notice="",
+        )
+    not_worked = (
+        f"Request from {requester.display}, who is not a validated support contact: not worked."
+    )
     if not usage.holders:
         return RequestRouting(
-            worked=False, code="no_validated_contacts", requester=requester, notify=(),
-            history=(f"{not_worked} The organisation has no validated support contacts to "
-                     f"notify; it must validate a contact first ({plan.name} includes "
-                     f"{_slots(plan.contact_allotment)})."),
+            worked=False,
+            code="no_validated_contacts",
+            requester=requester,
+            notify=(),
+            history=(
+                f"{not_worked} The organisation has no validated support contacts to "
+                f"notify; it must validate a contact first ({plan.name} includes "
+                f"{_slots(plan.contact_allotment)})."
+            ),
             requester_notice=(
                 "We can only assist support contacts your organisation has validated, and it "
                 "has not validated anyone yet. Please ask your organisation to validate a "
-                "support contact first."))
+                "support contact first."
+            ),
+        )
     names = _join([h.name for h in usage.holders])
     return RequestRouting(
-        worked=False, code="redirected", requester=requester, notify=usage.holders,
-        history=(f"{not_worked} Redirected to the validated contacts "
-                 f"{_join([h.display for h in usage.holders])}, who were asked how to proceed."),
+        worked=False,
+        code="redirected",
+        requester=requester,
+        notify=usage.holders,
+        history=(
+            f"{not_worked} Redirected to the validated contacts "
+            f"{_join([h.display for h in usage.holders])}, who were asked how to proceed."
+        ),
         requester_notice=(
             f"We can only assist support contacts your organisation has validated: {names}. "
             f"We have let them know about your request and asked how they would like to "
-            f"proceed."))
+            f"proceed."
+        ),
+    )

@@ -73,8 +73,9 @@ def _count(value: object, field: str) -> int:
     return value
 
 
-def review_bonus_applies(plan: SupportPlan, verified_reviews: int,
-                         reviews_last_6_months: int) -> bool:
+def review_bonus_applies(
+    plan: SupportPlan, verified_reviews: int, reviews_last_6_months: int
+) -> bool:
     """Seed 000's trustworthy-profile bonus: only for limited plans that offer one.
 
     Recent reviews need not be verified, so no consistency between the two counts is required.
@@ -89,8 +90,9 @@ def review_bonus_applies(plan: SupportPlan, verified_reviews: int,
     )
 
 
-def conversation_allowance(plan: SupportPlan, verified_reviews: int,
-                           reviews_last_6_months: int) -> int | None:
+def conversation_allowance(
+    plan: SupportPlan, verified_reviews: int, reviews_last_6_months: int
+) -> int | None:
     """Support conversations per calendar year for this member, ``None`` for unlimited."""
     bonus = review_bonus_applies(plan, verified_reviews, reviews_last_6_months)
     if plan.conversations_per_year is None:
@@ -178,13 +180,19 @@ def _ordered_channels(channels: Iterable[str]) -> list[str]:
 
 def _channel_refusal(plan: SupportPlan, channel: str, catalogue: list[SupportPlan]) -> str:
     mine = _ordered_channels(plan.channels)
-    includes = (f"your {plan.name} plan includes: {', '.join(mine)}." if mine
-                else f"your {plan.name} plan includes no support channels.")
+    includes = (
+        f"your {plan.name} plan includes: {', '.join(mine)}."
+        if mine
+        else f"your {plan.name} plan includes no support channels."
+    )
     label = channel.capitalize()
     if not catalogue:
         return f"{label} support is not included in your {plan.name} plan; {includes}"
-    offering = [p.name for p in sorted(catalogue, key=lambda p: (p.rank, p.name))
-                if p.allows_channel(channel) and p.key != plan.key]
+    offering = [
+        p.name
+        for p in sorted(catalogue, key=lambda p: (p.rank, p.name))
+        if p.allows_channel(channel) and p.key != plan.key
+    ]
     if not offering:
         return f"{label} support is not offered in any plan; {includes}"
     plans = "plan" if len(offering) == 1 else "plans"
@@ -200,8 +208,11 @@ def _bonus_hint(plan: SupportPlan, verified: int, recent: int) -> str:
 
 
 def _unlimited_hint(plan: SupportPlan, catalogue: list[SupportPlan]) -> str:
-    names = [p.name for p in sorted(catalogue, key=lambda p: (p.rank, p.name))
-             if p.unlimited and p.key != plan.key]
+    names = [
+        p.name
+        for p in sorted(catalogue, key=lambda p: (p.rank, p.name))
+        if p.unlimited and p.key != plan.key
+    ]
     if not names:
         return ""
     plans = "plan" if len(names) == 1 else "plans"
@@ -212,8 +223,7 @@ def _allowance_words(plan: SupportPlan, bonus: bool) -> str:
     base = plan.conversations_per_year or 0
     words = f"{_plural(base, 'support conversation')} per calendar year"
     if bonus:
-        words += (f", plus {plan.review_bonus_conversations} more for a trustworthy review "
-                  f"profile")
+        words += f", plus {plan.review_bonus_conversations} more for a trustworthy review profile"
     return words
 
 
@@ -240,8 +250,9 @@ def check_request(
     verified = _count(verified_reviews, "verified_reviews")
     recent = _count(reviews_last_6_months, "reviews_last_6_months")
     used = _count(conversations_this_year, "conversations_this_year")
-    if year is not None and (not isinstance(year, int) or isinstance(year, bool)
-                             or not 1 <= year <= 9999):
+    if year is not None and (
+        not isinstance(year, int) or isinstance(year, bool) or not 1 <= year <= 9999
+    ):
         raise PolicyError("year", f"must be a calendar year, got {year!r}")
     plans = list(catalogue)
     when = f"in {year}" if year is not None else "this calendar year"
@@ -254,8 +265,14 @@ def check_request(
 
     def decide(allowed: bool, code: EntitlementCode, reason: str) -> EntitlementDecision:
         return EntitlementDecision(
-            allowed=allowed, code=code, reason=reason, channel=channel,
-            channel_allowed=channel_ok, allowance=allowance, used=used, remaining=remaining,
+            allowed=allowed,
+            code=code,
+            reason=reason,
+            channel=channel,
+            channel_allowed=channel_ok,
+            allowance=allowance,
+            used=used,
+            remaining=remaining,
             bonus_applies=bonus,
         )
 
@@ -269,8 +286,10 @@ def check_request(
         else:
             every = "it has" if allowance == 1 else f"all {allowance} have"
             extra = f" ({used} recorded)" if used > allowance else ""
-            reason = (f"Your {plan.name} plan includes {_allowance_words(plan, bonus)}, and "
-                      f"{every} been used {when}{extra}.")
+            reason = (
+                f"Your {plan.name} plan includes {_allowance_words(plan, bonus)}, and "
+                f"{every} been used {when}{extra}."
+            )
         if plan.review_bonus_conversations > 0 and not bonus:
             reason += _bonus_hint(plan, verified, recent)
         reason += _unlimited_hint(plan, plans)
@@ -278,11 +297,15 @@ def check_request(
 
     label = channel.capitalize()
     if allowance is None:
-        reason = (f"{label} support is included in your {plan.name} plan, with unlimited "
-                  f"support conversations.")
+        reason = (
+            f"{label} support is included in your {plan.name} plan, with unlimited "
+            f"support conversations."
+        )
     else:
         assert remaining is not None
-        reason = (f"{label} support is included in your {plan.name} plan; this request is "
-                  f"support conversation {used + 1} of {allowance} {when} "
-                  f"({_allowance_words(plan, bonus)}), leaving {remaining - 1}.")
+        reason = (
+            f"{label} support is included in your {plan.name} plan; this request is "
+            f"support conversation {used + 1} of {allowance} {when} "
+            f"({_allowance_words(plan, bonus)}), leaving {remaining - 1}."
+        )
     return decide(True, "ok", reason)

@@ -14,17 +14,25 @@ from .plans import ResponseTarget, SupportPlan
 
 #: Seed 002's tiers, as a customer would pick one: what is happening, not a number.
 TIER_WORDS: dict[int, tuple[str, str]] = {
-    1: ("Production down",
+    1: (
+        "Production down",
         "The production website has significant issues that critically impact business "
-        "operations or sales."),
-    2: ("Production impaired",
+        "operations or sales.",
+    ),
+    2: (
+        "Production impaired",
         "The production website has issues that impact its performance but do not dramatically "
-        "impact business operations or sales."),
-    3: ("Known bug, low impact",
+        "impact business operations or sales.",
+    ),
+    3: (
+        "Known bug, low impact",
         "Known bugs or malfunctions in a low-impact area of the website (for example how-to "
-        "questions)."),
-    4: ("Cosmetic",
-        "A purely cosmetic or grammatical error, or a request not related to the live website."),
+        "questions).",
+    ),
+    4: (
+        "Cosmetic",
+        "A purely cosmetic or grammatical error, or a request not related to the live website.",
+    ),
 }
 
 
@@ -45,9 +53,11 @@ def expectation(plan: SupportPlan, tier: int) -> str:
     """What the customer can expect for ``tier`` on ``plan``: the response target, never a
     resolution promise (seed 002: resolution time varies)."""
     label = TIER_WORDS[tier][0]
-    return (f"For a tier {tier} request ({label.lower()}) on the {plan.name} plan, our goal is a "
-            f"first response within {target_words(plan.target_for(tier))}. Resolution time "
-            f"depends on the request; we will keep you posted.")
+    return (
+        f"For a tier {tier} request ({label.lower()}) on the {plan.name} plan, our goal is a "
+        f"first response within {target_words(plan.target_for(tier))}. Resolution time "
+        f"depends on the request; we will keep you posted."
+    )
 
 
 def reference(ticket_id: str) -> str:
@@ -63,9 +73,11 @@ def hours_notice(calendar: BusinessCalendar, at: datetime, hours_text: str) -> s
     if calendar.is_open(at):
         return None
     resumes = calendar.next_open(at).astimezone(calendar.zone)
-    return (f"Your request arrived outside our support hours ({hours_text}). We can not "
-            f"guarantee a response until business hours resume on "
-            f"{resumes:%A %d %B at %H:%M} ({calendar.tz}), unless your agreement says otherwise.")
+    return (
+        f"Your request arrived outside our support hours ({hours_text}). We can not "
+        f"guarantee a response until business hours resume on "
+        f"{resumes:%A %d %B at %H:%M} ({calendar.tz}), unless your agreement says otherwise."
+    )
 
 
 def hours_text(calendar: BusinessCalendar) -> str:

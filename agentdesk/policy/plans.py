@@ -149,8 +149,13 @@ class SupportPlan:
         for req in ("key", "name", "rank"):
             if req not in d:
                 raise PolicyError(req, "is required")
-        for name in ("rank", "contact_allotment", "review_bonus_conversations",
-                     "min_verified_reviews", "min_recent_reviews"):
+        for name in (
+            "rank",
+            "contact_allotment",
+            "review_bonus_conversations",
+            "min_verified_reviews",
+            "min_recent_reviews",
+        ):
             if name in d and (not isinstance(d[name], int) or isinstance(d[name], bool)):
                 raise PolicyError(name, "must be a whole number")
         cpy = d.get("conversations_per_year")
@@ -195,20 +200,48 @@ class SupportPlan:
 def seed_plans() -> list[SupportPlan]:
     """The four plans the seeds describe, as demo/default data (not used by any rule)."""
     return [
-        SupportPlan(key="basic", name="Basic/Free", rank=0, channels=frozenset({"portal"}),
-                    contact_allotment=1, conversations_per_year=5, review_bonus_conversations=5),
-        SupportPlan(key="standard", name="Standard", rank=1, channels=frozenset({"portal"}),
-                    contact_allotment=2, conversations_per_year=None),
-        SupportPlan(key="premium", name="Premium", rank=2,
-                    channels=frozenset({"portal", "chat"}), contact_allotment=4,
-                    conversations_per_year=None,
-                    response_targets={1: ResponseTarget(business_time=timedelta(minutes=30)),
-                                      2: ResponseTarget(business_time=timedelta(hours=2))}),
-        SupportPlan(key="enterprise", name="Enterprise", rank=3,
-                    channels=frozenset({"portal", "chat", "phone"}), contact_allotment=8,
-                    conversations_per_year=None, calendar="24x7",
-                    response_targets={1: ResponseTarget(business_time=timedelta(minutes=15)),
-                                      2: ResponseTarget(business_time=timedelta(hours=1))}),
+        SupportPlan(
+            key="basic",
+            name="Basic/Free",
+            rank=0,
+            channels=frozenset({"portal"}),
+            contact_allotment=1,
+            conversations_per_year=5,
+            review_bonus_conversations=5,
+        ),
+        SupportPlan(
+            key="standard",
+            name="Standard",
+            rank=1,
+            channels=frozenset({"portal"}),
+            contact_allotment=2,
+            conversations_per_year=None,
+        ),
+        SupportPlan(
+            key="premium",
+            name="Premium",
+            rank=2,
+            channels=frozenset({"portal", "chat"}),
+            contact_allotment=4,
+            conversations_per_year=None,
+            response_targets={
+                1: ResponseTarget(business_time=timedelta(minutes=30)),
+                2: ResponseTarget(business_time=timedelta(hours=2)),
+            },
+        ),
+        SupportPlan(
+            key="enterprise",
+            name="Enterprise",
+            rank=3,
+            channels=frozenset({"portal", "chat", "phone"}),
+            contact_allotment=8,
+            conversations_per_year=None,
+            calendar="24x7",
+            response_targets={
+                1: ResponseTarget(business_time=timedelta(minutes=15)),
+                2: ResponseTarget(business_time=timedelta(hours=1)),
+            },
+        ),
     ]
 
 
@@ -221,26 +254,42 @@ def seed_calendars() -> dict[str, tuple[str, dict[str, Any]]]:
     weekdays = ("mon", "tue", "wed", "thu", "fri")
     closed: dict[str, list[list[str]]] = {"sat": [], "sun": []}
     return {
-        "office": ("New York office hours", {
-            "tz": "America/New_York",
-            "hours": {**{d: [["08:00", "17:00"]] for d in weekdays}, **closed},
-            "holidays": [], "overrides": {}, "holiday_country": "US",
-        }),
-        "pacific": ("Pacific support hours", {
-            "tz": "America/Los_Angeles",
-            "hours": {**{d: [["06:00", "17:00"]] for d in weekdays}, **closed},
-            "holidays": [], "overrides": {},
-        }),
-        "24x7": ("24x7", {
-            "tz": "UTC",
-            "hours": {d: [["00:00", "24:00"]] for d in (*weekdays, "sat", "sun")},
-            "holidays": [], "overrides": {},
-        }),
+        "office": (
+            "New York office hours",
+            {
+                "tz": "America/New_York",
+                "hours": {**{d: [["08:00", "17:00"]] for d in weekdays}, **closed},
+                "holidays": [],
+                "overrides": {},
+                "holiday_country": "US",
+            },
+        ),
+        "pacific": (
+            "Pacific support hours",
+            {
+                "tz": "America/Los_Angeles",
+                "hours": {**{d: [["06:00", "17:00"]] for d in weekdays}, **closed},
+                "holidays": [],
+                "overrides": {},
+            },
+        ),
+        "24x7": (
+            "24x7",
+            {
+                "tz": "UTC",
+                "hours": {d: [["00:00", "24:00"]] for d in (*weekdays, "sat", "sun")},
+                "holidays": [],
+                "overrides": {},
+            },
+        ),
     }
 
 
 #: Which seed calendar each seed plan runs on: free and Standard members get the office's
 #: hours, Premium seed 003's longer Pacific day, Enterprise the 24x7 calendar.
 SEED_PLAN_CALENDARS: Mapping[str, str] = {
-    "basic": "office", "standard": "office", "premium": "pacific", "enterprise": "24x7",
+    "basic": "office",
+    "standard": "office",
+    "premium": "pacific",
+    "enterprise": "24x7",
 }

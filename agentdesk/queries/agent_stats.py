@@ -52,27 +52,36 @@ class AgentStats:
         return " · ".join(parts)
 
 
-def agent_stats(session: Session, user_id: uuid.UUID, now: datetime,
-                day_start: datetime) -> AgentStats:
+def agent_stats(
+    session: Session, user_id: uuid.UUID, now: datetime, day_start: datetime
+) -> AgentStats:
     """``user_id``'s figures from ``day_start`` to ``now`` (aware instants)."""
     e = TicketEvent.__table__.c
-    handled = session.scalar(
-        select(func.count(func.distinct(e.ticket_id)))
-        .where(e.author_id == user_id, e.at >= day_start, e.at <= now, e.deleted == false())
-    ) or 0
+    handled = (
+        session.scalar(
+            select(func.count(func.distinct(e.ticket_id))).where(
+                e.author_id == user_id, e.at >= day_start, e.at <= now, e.deleted == false()
+            )
+        )
+        or 0
+    )
     t = Ticket.__table__.c
     mine = and_(t.assignee_id == user_id, t.deleted == false())
     met = case((t.first_response_at <= t.sla_due_at, 1), else_=0)
     responses, in_time = session.execute(
-        select(func.count(), func.coalesce(func.sum(met), 0))
-        .where(mine, t.first_response_at >= day_start, t.first_response_at <= now,
-               t.sla_due_at.is_not(None))
+        select(func.count(), func.coalesce(func.sum(met), 0)).where(
+            mine,
+            t.first_response_at >= day_start,
+            t.first_response_at <= now,
+            t.sla_due_at.is_not(None),
+        )
     ).one()
     # One pass over the person's open tickets counts both states.
     risk = case((and_(*sla_clauses(SlaBucket.AT_RISK, now)), 1), else_=0)
     late = case((and_(*sla_clauses(SlaBucket.BREACHED, now)), 1), else_=0)
     at_risk, overdue = session.execute(
-        select(func.coalesce(func.sum(risk), 0), func.coalesce(func.sum(late), 0))
-        .where(mine, t.status.in_(OPEN), t.first_response_at.is_(None))
+        select(func.coalesce(func.sum(risk), 0), func.coalesce(func.sum(late), 0)).where(
+            mine, t.status.in_(OPEN), t.first_response_at.is_(None)
+        )
     ).one()
     return AgentStats(int(handled), int(responses), int(in_time), int(at_risk), int(overdue))

@@ -95,33 +95,53 @@ def valid_zone(tz: str) -> str:
 def day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
     zone = zone_of(tz)
     start = datetime.combine(day, datetime.min.time(), tzinfo=zone).astimezone(UTC)
-    end = datetime.combine(day + timedelta(days=1), datetime.min.time(),
-                           tzinfo=zone).astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone).astimezone(
+        UTC
+    )
     return start, end
 
 
-def live_entries(session: Session, org_id: uuid.UUID, since: datetime,
-                  until: datetime) -> list[TimeEntry]:
+def live_entries(
+    session: Session, org_id: uuid.UUID, since: datetime, until: datetime
+) -> list[TimeEntry]:
     """The organisation's live ledger entries touching [since, until) as ORM objects (the
     timer's list of recent entries to correct or void: a month, not the ledger), by the
     ledger's one rule of which entries count (:func:`.ledger.live_clauses`)."""
-    return list(session.scalars(
-        live_clauses(select(TimeEntry), TimeEntry, since, until)
-        .where(TimeEntry.organisation_id == org_id)))
+    return list(
+        session.scalars(
+            live_clauses(select(TimeEntry), TimeEntry, since, until).where(
+                TimeEntry.organisation_id == org_id
+            )
+        )
+    )
 
 
-def with_running(items: Sequence[WorkItem], organisation_id: uuid.UUID,
-                  running: RunningInfo | None, person: str, now: datetime) -> list[WorkItem]:
+def with_running(
+    items: Sequence[WorkItem],
+    organisation_id: uuid.UUID,
+    running: RunningInfo | None,
+    person: str,
+    now: datetime,
+) -> list[WorkItem]:
     """The customer's work items plus the running timer so far, if it runs for them (counted
     provisionally: unscheduled time from its start to ``now``)."""
     work = list(items)
-    if running is not None and running.organisation_id == organisation_id and (
-        now > running.started_at
+    if (
+        running is not None
+        and running.organisation_id == organisation_id
+        and (now > running.started_at)
     ):
-        work.append(WorkItem(
-            customer_id=str(organisation_id), person=person, kind=WorkKind.UNSCHEDULED,
-            start=running.started_at, end=now, billable=running.billable, id="running",
-        ))
+        work.append(
+            WorkItem(
+                customer_id=str(organisation_id),
+                person=person,
+                kind=WorkKind.UNSCHEDULED,
+                start=running.started_at,
+                end=now,
+                billable=running.billable,
+                id="running",
+            )
+        )
     return work
 
 
@@ -136,14 +156,16 @@ def today_totals(
 ) -> TodayTotals:
     """Seed 001's bill for ``day``: the closed entries plus the running timer so far."""
     work = with_running(items, organisation_id, running, person, now)
-    bill: DayBill | None = next(
-        (b for b in bill_days(work, tz=tz) if b.day == day), None
-    )
+    bill: DayBill | None = next((b for b in bill_days(work, tz=tz) if b.day == day), None)
     if bill is None:
         return TodayTotals(organisation_id, day, timedelta(0), 0, 0, DEFAULT_INCREMENT_MINUTES)
     return TodayTotals(
-        organisation_id, day, bill.raw_unscheduled, bill.total_minutes,
-        bill.unscheduled_minutes, bill.increment_minutes,
+        organisation_id,
+        day,
+        bill.raw_unscheduled,
+        bill.total_minutes,
+        bill.unscheduled_minutes,
+        bill.increment_minutes,
     )
 
 
@@ -177,15 +199,18 @@ def read_prepaid(session: Session, org_id: uuid.UUID, now: datetime) -> Prepaid 
     return Prepaid(org_id, kept, items)
 
 
-def prepaid_balance(prepaid: Prepaid, running: RunningInfo | None, person: str, tz: str,
-                    now: datetime) -> billing.Balance | None:
+def prepaid_balance(
+    prepaid: Prepaid, running: RunningInfo | None, person: str, tz: str, now: datetime
+) -> billing.Balance | None:
     """What is left now, the running timer counted provisionally (None: all expired)."""
     if not prepaid.blocks:
         return None
-    work = with_running([i for i in prepaid.items if i.start <= now],
-                         prepaid.organisation_id, running, person, now)
-    return billing.balance(prepaid.blocks, bill_days(work, tz=tz), now,
-                           customer_id=str(prepaid.organisation_id))
+    work = with_running(
+        [i for i in prepaid.items if i.start <= now], prepaid.organisation_id, running, person, now
+    )
+    return billing.balance(
+        prepaid.blocks, bill_days(work, tz=tz), now, customer_id=str(prepaid.organisation_id)
+    )
 
 
 @dataclass(frozen=True)
@@ -196,8 +221,14 @@ class PrepaidFigures:
     balance: billing.Balance | None
 
 
-def prepaid_figures(session: Session, org_id: uuid.UUID, running: RunningInfo | None,
-                    person: str, tz: str, now: datetime) -> PrepaidFigures:
+def prepaid_figures(
+    session: Session,
+    org_id: uuid.UUID,
+    running: RunningInfo | None,
+    person: str,
+    tz: str,
+    now: datetime,
+) -> PrepaidFigures:
     """Read the customer's prepaid ledger and replay it to ``now`` (the running timer counted
     provisionally): one call for a worker thread."""
     prepaid = read_prepaid(session, org_id, now)

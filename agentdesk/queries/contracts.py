@@ -81,8 +81,9 @@ class Contract:
         return f"{hours_text(self.next_expiry_minutes)} expire on {day}"
 
 
-def read_contract(session: Session, org_id: uuid.UUID, as_of: datetime, *,
-                  show_prices: bool) -> Contract:
+def read_contract(
+    session: Session, org_id: uuid.UUID, as_of: datetime, *, show_prices: bool
+) -> Contract:
     """The organisation's blocks at ``as_of``: live ones and those expired in the last year."""
     if as_of.tzinfo is None:
         raise QueryError("as_of", "must be time-zone aware")
@@ -92,32 +93,60 @@ def read_contract(session: Session, org_id: uuid.UUID, as_of: datetime, *,
     bills = billing.bill_days([i for i in ledger.items if i.start <= as_of], tz=org.tz)
     bal = billing.balance(ledger.blocks, bills, as_of, customer_id=str(org_id))
     first_day = ledger.since.astimezone(ZoneInfo(org.tz)).date()
-    stmt = billing.statement(ledger.blocks, bills, start=first_day,
-                             end=as_of.astimezone(ZoneInfo(org.tz)).date(), tz=org.tz,
-                             as_of=as_of, customer_id=str(org_id))
+    stmt = billing.statement(
+        ledger.blocks,
+        bills,
+        start=first_day,
+        end=as_of.astimezone(ZoneInfo(org.tz)).date(),
+        tz=org.tz,
+        as_of=as_of,
+        customer_id=str(org_id),
+    )
     by_id = {b.id: b for b in ledger.blocks}
     shown: list[ContractBlock] = []
     for live in bal.blocks:
-        shown.append(ContractBlock(
-            block_id=live.block_id, purchased_at=live.purchased_at,
-            minutes=live.purchased_minutes,
-            price=ledger.prices.get(live.block_id) if show_prices else None,
-            expires_at=live.expires_at, drawn=live.used_minutes, forfeited=0,
-            remaining=live.remaining_minutes, expired=False))
+        shown.append(
+            ContractBlock(
+                block_id=live.block_id,
+                purchased_at=live.purchased_at,
+                minutes=live.purchased_minutes,
+                price=ledger.prices.get(live.block_id) if show_prices else None,
+                expires_at=live.expires_at,
+                drawn=live.used_minutes,
+                forfeited=0,
+                remaining=live.remaining_minutes,
+                expired=False,
+            )
+        )
     for gone in stmt.expiries:
         if gone.expires_at <= since:
             continue
         block = by_id[gone.block_id]
-        shown.append(ContractBlock(
-            block_id=gone.block_id, purchased_at=block.purchased_at, minutes=block.minutes,
-            price=ledger.prices.get(gone.block_id) if show_prices else None,
-            expires_at=gone.expires_at, drawn=block.minutes - gone.forfeited_minutes,
-            forfeited=gone.forfeited_minutes, remaining=0, expired=True))
+        shown.append(
+            ContractBlock(
+                block_id=gone.block_id,
+                purchased_at=block.purchased_at,
+                minutes=block.minutes,
+                price=ledger.prices.get(gone.block_id) if show_prices else None,
+                expires_at=gone.expires_at,
+                drawn=block.minutes - gone.forfeited_minutes,
+                forfeited=gone.forfeited_minutes,
+                remaining=0,
+                expired=True,
+            )
+        )
     shown.sort(key=lambda b: (b.purchased_at, b.block_id), reverse=True)
     return Contract(
-        organisation_id=org_id, organisation=org.name, plan=org.plan, tz=org.tz, as_of=as_of,
-        blocks=tuple(shown), balance=bal.total_minutes, overage=stmt.overage_minutes,
-        next_expiry=bal.next_expiry, next_expiry_minutes=bal.next_expiry_minutes,
+        organisation_id=org_id,
+        organisation=org.name,
+        plan=org.plan,
+        tz=org.tz,
+        as_of=as_of,
+        blocks=tuple(shown),
+        balance=bal.total_minutes,
+        overage=stmt.overage_minutes,
+        next_expiry=bal.next_expiry,
+        next_expiry_minutes=bal.next_expiry_minutes,
         prices_shown=show_prices,
     )
 
@@ -131,8 +160,9 @@ class ExpiringHours:
     remaining: int
 
 
-def expiring_hours(session: Session, as_of: datetime, within: timedelta, *,
-                   tenant_id: uuid.UUID | None = None) -> tuple[ExpiringHours, ...]:
+def expiring_hours(
+    session: Session, as_of: datetime, within: timedelta, *, tenant_id: uuid.UUID | None = None
+) -> tuple[ExpiringHours, ...]:
     """Across all customers: minutes that expire in (as_of, as_of + within] unless used,
     soonest first. Only organisations with a block expiring then are replayed."""
     if within <= timedelta(0) or within > MAX_EXPIRY_HORIZON:
@@ -141,9 +171,12 @@ def expiring_hours(session: Session, as_of: datetime, within: timedelta, *,
     query = (
         select(HourBlock.organisation_id)
         .join(Organisation, Organisation.id == HourBlock.organisation_id)
-        .where(HourBlock.deleted.is_(False), Organisation.deleted.is_(False),
-               HourBlock.purchased_at > as_of - validity,
-               HourBlock.purchased_at <= as_of + within - validity)
+        .where(
+            HourBlock.deleted.is_(False),
+            Organisation.deleted.is_(False),
+            HourBlock.purchased_at > as_of - validity,
+            HourBlock.purchased_at <= as_of + within - validity,
+        )
         .distinct()
     )
     if tenant_id is not None:

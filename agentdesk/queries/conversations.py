@@ -44,8 +44,11 @@ def conversations_in_year(
     in the same microsecond still get distinct positions in the year's order.
     Raises :class:`~agentdesk.policy.errors.PolicyError` for an unknown zone or a bad year.
     """
-    stmt = select(func.count()).select_from(Ticket).where(
-        Ticket.organisation_id == organisation_id, *_counted_in_year(year, tz))
+    stmt = (
+        select(func.count())
+        .select_from(Ticket)
+        .where(Ticket.organisation_id == organisation_id, *_counted_in_year(year, tz))
+    )
     if exclude is not None:
         stmt = stmt.where(Ticket.id != exclude)
     if before is not None:
@@ -59,8 +62,11 @@ def conversations_in_year(
 def _counted_in_year(year: int, tz: str) -> list[ColumnElement[bool]]:
     """The tickets that use a year's allowance: the rule both counts below apply."""
     start, end = entitlements.calendar_year_bounds(year, tz)
-    clauses = [Ticket.deleted.is_(False), Ticket.status != TicketStatus.REDIRECTED,
-               Ticket.arrived_at >= start]
+    clauses = [
+        Ticket.deleted.is_(False),
+        Ticket.status != TicketStatus.REDIRECTED,
+        Ticket.arrived_at >= start,
+    ]
     if end is not None:
         clauses.append(Ticket.arrived_at < end)
     return clauses

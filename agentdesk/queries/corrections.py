@@ -59,8 +59,11 @@ class Correction:
     @property
     def text(self) -> str:
         """One sentence for a timesheet row or a statement line."""
-        now = ("voided" if self.replacement_minutes is None
-               else f"corrected to {self.replacement_minutes} min")
+        now = (
+            "voided"
+            if self.replacement_minutes is None
+            else f"corrected to {self.replacement_minutes} min"
+        )
         by = f" by {self.by}" if self.by else ""
         return f"{self.minutes} min {now}{by} on {self.at:%Y-%m-%d}: {self.why}"
 
@@ -73,9 +76,15 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def read_corrections(session: Session, *, since: datetime, until: datetime, tz: str = "UTC",
-                     org_id: uuid.UUID | None = None,
-                     person_id: uuid.UUID | None = None) -> tuple[Correction, ...]:
+def read_corrections(
+    session: Session,
+    *,
+    since: datetime,
+    until: datetime,
+    tz: str = "UTC",
+    org_id: uuid.UUID | None = None,
+    person_id: uuid.UUID | None = None,
+) -> tuple[Correction, ...]:
     """Corrections and voids of entries that started in [since, until), oldest entry first,
     with times in the team's zone ``tz`` (as the timesheet and the statement show them).
 
@@ -89,14 +98,29 @@ def read_corrections(session: Session, *, since: datetime, until: datetime, tz: 
     fix, old = aliased(TimeEntry), aliased(TimeEntry)
     person, author = aliased(User), aliased(User)
     query = (
-        select(old.id, old.organisation_id, old.person_id, person.display_name, old.started_at,
-               old.ended_at, fix.source, fix.started_at, fix.ended_at, author.display_name,
-               fix.created_at, fix.note)
+        select(
+            old.id,
+            old.organisation_id,
+            old.person_id,
+            person.display_name,
+            old.started_at,
+            old.ended_at,
+            fix.source,
+            fix.started_at,
+            fix.ended_at,
+            author.display_name,
+            fix.created_at,
+            fix.note,
+        )
         .join(old, old.id == fix.voids_id)
         .join(person, person.id == old.person_id)
         .outerjoin(author, author.id == fix.recorded_by_id)
-        .where(fix.deleted.is_(False), old.deleted.is_(False), old.started_at >= since,
-               old.started_at < until)
+        .where(
+            fix.deleted.is_(False),
+            old.deleted.is_(False),
+            old.started_at >= since,
+            old.started_at < until,
+        )
         .order_by(old.started_at, fix.created_at)
         .limit(MAX_CORRECTIONS)
     )
@@ -106,12 +130,30 @@ def read_corrections(session: Session, *, since: datetime, until: datetime, tz: 
         query = query.where(old.person_id == person_id)
     return tuple(
         Correction(
-            voided_id=vid, organisation_id=org, person_id=pid, person=pname or "someone",
-            started_at=local(start), ended_at=local(end),
+            voided_id=vid,
+            organisation_id=org,
+            person_id=pid,
+            person=pname or "someone",
+            started_at=local(start),
+            ended_at=local(end),
             replacement_started_at=None if source == "void" else local(fstart),
             replacement_ended_at=None if source == "void" else local(fend),
-            by=by or "", at=local(at), why=why,
+            by=by or "",
+            at=local(at),
+            why=why,
         )
-        for (vid, org, pid, pname, start, end, source, fstart, fend, by, at, why)
-        in session.execute(query)
+        for (
+            vid,
+            org,
+            pid,
+            pname,
+            start,
+            end,
+            source,
+            fstart,
+            fend,
+            by,
+            at,
+            why,
+        ) in session.execute(query)
     )

@@ -79,8 +79,12 @@ class SlaBucket(StrEnum):
     PAUSED = "paused"
 
 
-SLA_LABELS = {SlaBucket.ON_TRACK: "On track", SlaBucket.AT_RISK: "At risk",
-              SlaBucket.BREACHED: "Breached", SlaBucket.PAUSED: "Paused (waiting on customer)"}
+SLA_LABELS = {
+    SlaBucket.ON_TRACK: "On track",
+    SlaBucket.AT_RISK: "At risk",
+    SlaBucket.BREACHED: "Breached",
+    SlaBucket.PAUSED: "Paused (waiting on customer)",
+}
 
 
 @dataclass(frozen=True)
@@ -133,9 +137,13 @@ class TicketFilter:
             out.append(t.level == self.level)
         if self.plan_id is not None:
             # Not correlated: the queue's own query may join organisations around it.
-            out.append(t.organisation_id.in_(
-                select(Organisation.id).where(Organisation.plan_id == self.plan_id)
-                .correlate(None)))
+            out.append(
+                t.organisation_id.in_(
+                    select(Organisation.id)
+                    .where(Organisation.plan_id == self.plan_id)
+                    .correlate(None)
+                )
+            )
         if self.organisation_ids:
             out.append(t.organisation_id.in_(self.organisation_ids))
         if self.unassigned:
@@ -297,8 +305,9 @@ class Section(StrEnum):
 
 #: Which synced tables each section reads (a pull touching none of them leaves it alone).
 SECTION_TABLES: dict[Section, frozenset[str]] = {
-    Section.TICKETS: frozenset({"tickets", "waiting_periods", "organisations", "plans",
-                                "calendars", "users"}),
+    Section.TICKETS: frozenset(
+        {"tickets", "waiting_periods", "organisations", "plans", "calendars", "users"}
+    ),
     Section.ALLOWANCES: frozenset({"tickets", "organisations", "plans"}),
     Section.ONE_ON_ONE: frozenset({"hour_blocks", "time_entries", "organisations"}),
 }
@@ -354,12 +363,12 @@ def _context(session: Session, at: datetime, tenant_id: uuid.UUID | None) -> _Co
     org_plan: dict[uuid.UUID, uuid.UUID] = {}
     org_name: dict[uuid.UUID, str] = {}
     for oid, pid, name in session.execute(
-        select(Organisation.id, Organisation.plan_id, Organisation.name)
-        .where(Organisation.deleted.is_(False))
+        select(Organisation.id, Organisation.plan_id, Organisation.name).where(
+            Organisation.deleted.is_(False)
+        )
     ):
         org_plan[oid], org_name[oid] = pid, name
-    return _Context(session, at, _zone_name(session, tenant_id), plans, default, org_plan,
-                    org_name)
+    return _Context(session, at, _zone_name(session, tenant_id), plans, default, org_plan, org_name)
 
 
 # ------------------------------------------------------------------------------- figures
@@ -383,9 +392,23 @@ def compute(
     ctx = _context(session, at, tenant_id)
     parts: dict[str, Any] = {}
     if previous is not None:
-        parts = {name: getattr(previous, name) for name in (
-            "open", "sla", "breaching_soon", "first_response", "load", "unassigned",
-            "untriaged", "ageing", "redirected", "allowances", "one_on_one", "weeks")}
+        parts = {
+            name: getattr(previous, name)
+            for name in (
+                "open",
+                "sla",
+                "breaching_soon",
+                "first_response",
+                "load",
+                "unassigned",
+                "untriaged",
+                "ageing",
+                "redirected",
+                "allowances",
+                "one_on_one",
+                "weeks",
+            )
+        }
     if Section.TICKETS in wanted or previous is None:
         queue = open_queue(ctx)
         parts["open"] = open_tickets(ctx, queue)
@@ -405,8 +428,7 @@ def compute(
 
 def count(session: Session, flt: TicketFilter) -> int:
     """How many tickets a filter selects (what a click-through lists)."""
-    return int(session.scalar(select(func.count()).select_from(Ticket).where(*flt.clauses()))
-               or 0)
+    return int(session.scalar(select(func.count()).select_from(Ticket).where(*flt.clauses())) or 0)
 
 
 def _base(label: str, **kw: Any) -> TicketFilter:
@@ -475,18 +497,26 @@ def open_queue(ctx: _Context) -> OpenQueue:
     levels = tuple(Level)
     level_conds = [t.level == lv for lv in levels]
     plan_ids = list(ctx.plans)
-    plan_conds = [t.organisation_id.in_(
-        select(Organisation.id).where(Organisation.plan_id == pid,
-                                      Organisation.deleted.is_(False)).correlate(None))
-        for pid in plan_ids]
+    plan_conds = [
+        t.organisation_id.in_(
+            select(Organisation.id)
+            .where(Organisation.plan_id == pid, Organisation.deleted.is_(False))
+            .correlate(None)
+        )
+        for pid in plan_ids
+    ]
     is_new = t.status == TicketStatus.NEW
     rows = ctx.session.execute(
-        select(raw(t.assignee_id), func.count(), type_coerce(func.min(t.arrived_at), String),
-               _sum_of(is_new),
-               type_coerce(func.min(case((is_new, t.arrived_at), else_=None)), String),
-               *(_sum_of(c) for c in (*sla_conds, *age_conds, *tier_conds, *level_conds,
-                                      *plan_conds)))
-        .where(t.deleted == false(), t.status.in_(OPEN)).group_by(t.assignee_id)
+        select(
+            raw(t.assignee_id),
+            func.count(),
+            type_coerce(func.min(t.arrived_at), String),
+            _sum_of(is_new),
+            type_coerce(func.min(case((is_new, t.arrived_at), else_=None)), String),
+            *(_sum_of(c) for c in (*sla_conds, *age_conds, *tier_conds, *level_conds, *plan_conds)),
+        )
+        .where(t.deleted == false(), t.status.in_(OPEN))
+        .group_by(t.assignee_id)
     ).all()
     n_sla, n_age, n_tier, n_level = len(sla_conds), len(age_conds), len(tiers), len(levels)
     total = 0
@@ -495,8 +525,10 @@ def open_queue(ctx: _Context) -> OpenQueue:
     unassigned: tuple[int, datetime | None] = (0, None)
     new_count, new_oldest = 0, None
     users = Uuids()
-    risk_i, late_i = list(SlaBucket).index(SlaBucket.AT_RISK), list(SlaBucket).index(
-        SlaBucket.BREACHED)
+    risk_i, late_i = (
+        list(SlaBucket).index(SlaBucket.AT_RISK),
+        list(SlaBucket).index(SlaBucket.BREACHED),
+    )
     for assignee, n, oldest_raw, n_new, new_raw, *figures in rows:
         total += n
         sums = [a + int(b) for a, b in zip(sums, figures, strict=True)]
@@ -504,38 +536,62 @@ def open_queue(ctx: _Context) -> OpenQueue:
         if assignee is None:
             unassigned = (n, oldest)
         else:
-            agents.append((users[assignee], n, oldest, int(figures[risk_i]),
-                           int(figures[late_i])))
+            agents.append((users[assignee], n, oldest, int(figures[risk_i]), int(figures[late_i])))
         new_count += int(n_new)
         if new_raw is not None:
             first_new = instant(new_raw)
             new_oldest = first_new if new_oldest is None else min(new_oldest, first_new)
     sla = tuple(sums[:n_sla])
-    ages = tuple(sums[n_sla:n_sla + n_age])
-    by_tier = dict(zip(tiers, sums[n_sla + n_age:n_sla + n_age + n_tier], strict=True))
+    ages = tuple(sums[n_sla : n_sla + n_age])
+    by_tier = dict(zip(tiers, sums[n_sla + n_age : n_sla + n_age + n_tier], strict=True))
     at_level = n_sla + n_age + n_tier
-    by_level = dict(zip(levels, sums[at_level:at_level + n_level], strict=True))
-    by_plan: dict[uuid.UUID | None, int] = dict(zip(plan_ids, sums[at_level + n_level:],
-                                                     strict=True))
-    return OpenQueue(at, total, by_tier, by_level, by_plan, sla, ages, bounds,
-                     tuple(agents), unassigned, (new_count, new_oldest))
+    by_level = dict(zip(levels, sums[at_level : at_level + n_level], strict=True))
+    by_plan: dict[uuid.UUID | None, int] = dict(
+        zip(plan_ids, sums[at_level + n_level :], strict=True)
+    )
+    return OpenQueue(
+        at,
+        total,
+        by_tier,
+        by_level,
+        by_plan,
+        sla,
+        ages,
+        bounds,
+        tuple(agents),
+        unassigned,
+        (new_count, new_oldest),
+    )
 
 
 def open_tickets(ctx: _Context, queue: OpenQueue | None = None) -> OpenTickets:
     q = queue or open_queue(ctx)
-    by_tier = [Count("Untriaged", q.by_tier.get(None, 0), _base("Open, untriaged",
-                                                               untriaged=True))]
-    by_tier += [Count(f"Tier {k}", q.by_tier.get(k, 0), _base(f"Open, tier {k}", tier=k))
-                for k in (1, 2, 3, 4)]
+    by_tier = [Count("Untriaged", q.by_tier.get(None, 0), _base("Open, untriaged", untriaged=True))]
+    by_tier += [
+        Count(f"Tier {k}", q.by_tier.get(k, 0), _base(f"Open, tier {k}", tier=k))
+        for k in (1, 2, 3, 4)
+    ]
     by_plan = []
     ordered = sorted(ctx.plans.values(), key=lambda p: (-p[0].rank, p[0].name))
     for plan, _policy, _cal in ordered:
-        by_plan.append(Count(plan.name, q.by_plan.get(plan.id, 0),
-                             _base(f"Open, plan {plan.name}", plan_id=plan.id)))
-    by_level = [Count(f"Level {lv.value[1]}", q.by_level.get(lv, 0),
-                      _base(f"Open, Level {lv.value[1]}", level=lv)) for lv in Level]
-    return OpenTickets(Count("Open", q.total, _base("Open")), tuple(by_tier), tuple(by_plan),
-                       tuple(by_level))
+        by_plan.append(
+            Count(
+                plan.name,
+                q.by_plan.get(plan.id, 0),
+                _base(f"Open, plan {plan.name}", plan_id=plan.id),
+            )
+        )
+    by_level = [
+        Count(
+            f"Level {lv.value[1]}",
+            q.by_level.get(lv, 0),
+            _base(f"Open, Level {lv.value[1]}", level=lv),
+        )
+        for lv in Level
+    ]
+    return OpenTickets(
+        Count("Open", q.total, _base("Open")), tuple(by_tier), tuple(by_plan), tuple(by_level)
+    )
 
 
 def sla_now(ctx: _Context, queue: OpenQueue | None = None) -> tuple[Count, ...]:
@@ -553,17 +609,30 @@ def breaching_soon(ctx: _Context, limit: int = BREACHING_SOON) -> tuple[SoonRow,
     t = Ticket.__table__.c
     rows = ctx.session.execute(
         select(t.id, t.subject, t.organisation_id, t.urgency, t.sla_due_at)
-        .where(t.deleted == false(), t.status.in_(OPEN), t.first_response_at.is_(None),
-               t.sla_due_at >= ctx.at)
-        .order_by(t.sla_due_at, t.id).limit(limit)
+        .where(
+            t.deleted == false(),
+            t.status.in_(OPEN),
+            t.first_response_at.is_(None),
+            t.sla_due_at >= ctx.at,
+        )
+        .order_by(t.sla_due_at, t.id)
+        .limit(limit)
     ).all()
     out = []
     for tid, subject, org_id, urgency, due in rows:
         plan = ctx.plans.get(ctx.org_plan.get(org_id) or uuid.UUID(int=0))
         cal = plan[2] if plan else ctx.team_calendar
-        out.append(SoonRow(tid, subject, ctx.org_name.get(org_id, ""), urgency, due,
-                           cal.between(ctx.at, due),
-                           _base(f"Ticket: {subject[:40]}", ticket_ids=(tid,))))
+        out.append(
+            SoonRow(
+                tid,
+                subject,
+                ctx.org_name.get(org_id, ""),
+                urgency,
+                due,
+                cal.between(ctx.at, due),
+                _base(f"Ticket: {subject[:40]}", ticket_ids=(tid,)),
+            )
+        )
     return tuple(out)
 
 
@@ -591,10 +660,19 @@ def first_response(ctx: _Context, start: datetime, end: datetime) -> FirstRespon
     # Read with no per-value processing (a month can hold tens of thousands of responses);
     # grouped by the few distinct ids, then each group's ids converted once.
     result = ctx.session.execute(
-        select(t.first_response_business_s, t.first_response_at <= t.sla_due_at, t.urgency,
-               raw(t.organisation_id), raw(t.assignee_id))
-        .where(t.deleted == false(), t.first_response_at >= start, t.first_response_at < end,
-               t.sla_due_at.is_not(None), t.first_response_business_s.is_not(None))
+        select(
+            t.first_response_business_s,
+            t.first_response_at <= t.sla_due_at,
+            t.urgency,
+            raw(t.organisation_id),
+            raw(t.assignee_id),
+        ).where(
+            t.deleted == false(),
+            t.first_response_at >= start,
+            t.first_response_at < end,
+            t.sla_due_at.is_not(None),
+            t.first_response_business_s.is_not(None),
+        )
     )
     raw_groups: dict[tuple[str, Any], list[tuple[int, bool]]] = defaultdict(list)
     for seconds, met, urgency, org_id, assignee in result:
@@ -616,18 +694,26 @@ def first_response(ctx: _Context, start: datetime, end: datetime) -> FirstRespon
     def stats(label: str, key: tuple[str, Any], **kw: Any) -> ResponseStats:
         items = groups.get(key, [])
         took = sorted(x for x, _ in items)  # whole seconds: the same ranks as the durations
-        return ResponseStats(label, len(items), _seconds(nearest_rank(took, 0.5)),
-                             _seconds(nearest_rank(took, 0.9)),
-                             sum(1 for _, ok in items if ok),
-                             _base(f"First responses: {label}", **rng, **kw))
+        return ResponseStats(
+            label,
+            len(items),
+            _seconds(nearest_rank(took, 0.5)),
+            _seconds(nearest_rank(took, 0.9)),
+            sum(1 for _, ok in items if ok),
+            _base(f"First responses: {label}", **rng, **kw),
+        )
 
     team = stats("Team", ("team", None))
     by_tier = tuple(stats(f"Tier {k}", ("tier", k), urgency=k) for k in (1, 2, 3, 4))
-    by_plan = tuple(stats(p[0].name, ("plan", pid), plan_id=pid)
-                    for pid, p in sorted(ctx.plans.items(), key=lambda i: -i[1][0].rank))
+    by_plan = tuple(
+        stats(p[0].name, ("plan", pid), plan_id=pid)
+        for pid, p in sorted(ctx.plans.items(), key=lambda i: -i[1][0].rank)
+    )
     names = dict(ctx.session.execute(select(User.id, User.display_name)).all())
-    agents = sorted((k[1] for k in groups if k[0] == "agent" and k[1] is not None),
-                    key=lambda u: names.get(u, ""))
+    agents = sorted(
+        (k[1] for k in groups if k[0] == "agent" and k[1] is not None),
+        key=lambda u: names.get(u, ""),
+    )
     by_agent = tuple(stats(names.get(a, "?"), ("agent", a), assignee_id=a) for a in agents)
     return FirstResponse(start, end, team, by_tier, by_plan, by_agent)
 
@@ -639,14 +725,23 @@ def agent_load(ctx: _Context, queue: OpenQueue | None = None) -> tuple[AgentLoad
     out = []
     for uid, n, oldest, n_risk, n_late in sorted(q.agents, key=lambda r: names.get(r[0], "")):
         name = names.get(uid, "?")
-        out.append(AgentLoad(
-            uid, name,
-            Count("Open", n, _base(f"Open, assigned to {name}", assignee_id=uid), oldest),
-            Count("At risk", n_risk, _base(f"At risk, {name}", assignee_id=uid,
-                                           sla=SlaBucket.AT_RISK, at=at)),
-            Count("Breached", n_late, _base(f"Breached, {name}", assignee_id=uid,
-                                            sla=SlaBucket.BREACHED, at=at)),
-        ))
+        out.append(
+            AgentLoad(
+                uid,
+                name,
+                Count("Open", n, _base(f"Open, assigned to {name}", assignee_id=uid), oldest),
+                Count(
+                    "At risk",
+                    n_risk,
+                    _base(f"At risk, {name}", assignee_id=uid, sla=SlaBucket.AT_RISK, at=at),
+                ),
+                Count(
+                    "Breached",
+                    n_late,
+                    _base(f"Breached, {name}", assignee_id=uid, sla=SlaBucket.BREACHED, at=at),
+                ),
+            )
+        )
     return tuple(out)
 
 
@@ -659,18 +754,33 @@ def _count_oldest(ctx: _Context, label: str, flt: TicketFilter) -> Count:
 
 def queue_health(ctx: _Context, queue: OpenQueue | None = None) -> tuple[Count, Count]:
     q = queue or open_queue(ctx)
-    return (Count("Unassigned", q.unassigned[0], _base("Open, unassigned", unassigned=True),
-                  q.unassigned[1]),
-            Count("Untriaged", q.untriaged[0], _base("Untriaged (new)",
-                                                     statuses=(TicketStatus.NEW,)),
-                  q.untriaged[1]))
+    return (
+        Count(
+            "Unassigned",
+            q.unassigned[0],
+            _base("Open, unassigned", unassigned=True),
+            q.unassigned[1],
+        ),
+        Count(
+            "Untriaged",
+            q.untriaged[0],
+            _base("Untriaged (new)", statuses=(TicketStatus.NEW,)),
+            q.untriaged[1],
+        ),
+    )
 
 
 def redirected(ctx: _Context) -> Count:
     """Seed 003's redirected requests, waiting for the organisation's validated contacts."""
-    return _count_oldest(ctx, "Redirected, waiting", _base(
-        "Redirected, waiting for the organisation", open_only=False,
-        statuses=(TicketStatus.REDIRECTED,)))
+    return _count_oldest(
+        ctx,
+        "Redirected, waiting",
+        _base(
+            "Redirected, waiting for the organisation",
+            open_only=False,
+            statuses=(TicketStatus.REDIRECTED,),
+        ),
+    )
 
 
 def business_age_threshold(cal: BusinessCalendar, at: datetime, days: int) -> datetime:
@@ -697,15 +807,25 @@ def ageing(ctx: _Context, open_total: int, queue: OpenQueue | None = None) -> Ag
     t = Ticket.__table__.c
     q = queue or open_queue(ctx)
     buckets = tuple(
-        Count(label, n, _base(f"Open, {label} old (business days)", arrived_from=lo,
-                              arrived_before=hi))
+        Count(
+            label,
+            n,
+            _base(f"Open, {label} old (business days)", arrived_from=lo, arrived_before=hi),
+        )
         for label, n, (lo, hi) in zip(AGE_LABELS, q.ages, q.age_bounds, strict=True)
     )
-    resolved = int(ctx.session.scalar(
-        select(func.count()).select_from(Ticket)
-        .where(t.deleted == false(), t.resolved_at >= ctx.at - RESOLUTION_WINDOW,
-               t.resolved_at < ctx.at)
-    ) or 0)
+    resolved = int(
+        ctx.session.scalar(
+            select(func.count())
+            .select_from(Ticket)
+            .where(
+                t.deleted == false(),
+                t.resolved_at >= ctx.at - RESOLUTION_WINDOW,
+                t.resolved_at < ctx.at,
+            )
+        )
+        or 0
+    )
     rate = resolved / RESOLUTION_WINDOW.days
     return Ageing(buckets, resolved, (open_total / rate) if rate else None)
 
@@ -719,13 +839,21 @@ def allowances(ctx: _Context) -> tuple[AllowanceRow, ...]:
     year = calendar_year_of(ctx.at, ctx.tz)
     start, end = calendar_year_bounds(year, ctx.tz)
     used = conversations_in_year_by_organisation(
-        ctx.session, select(Organisation.id).where(
-            Organisation.plan_id.in_(list(limited)), Organisation.deleted.is_(False)),
-        year, ctx.tz)
+        ctx.session,
+        select(Organisation.id).where(
+            Organisation.plan_id.in_(list(limited)), Organisation.deleted.is_(False)
+        ),
+        year,
+        ctx.tz,
+    )
     orgs = ctx.session.execute(
-        select(Organisation.id, Organisation.name, Organisation.plan_id,
-               Organisation.verified_reviews, Organisation.recent_reviews)
-        .where(Organisation.id.in_(list(used)))
+        select(
+            Organisation.id,
+            Organisation.name,
+            Organisation.plan_id,
+            Organisation.verified_reviews,
+            Organisation.recent_reviews,
+        ).where(Organisation.id.in_(list(used)))
     ).all()
     out = []
     for oid, name, pid, verified, recent in orgs:
@@ -736,9 +864,24 @@ def allowances(ctx: _Context) -> tuple[AllowanceRow, ...]:
         n = used[oid]
         if n * NEAR_SHARE[1] < allowance * NEAR_SHARE[0]:
             continue
-        out.append(AllowanceRow(oid, name, plan[0].name, n, allowance, n >= allowance, _base(
-            f"{name}: conversations in {year}", open_only=False, organisation_ids=(oid,),
-            arrived_from=start, arrived_before=end, exclude_redirected=True)))
+        out.append(
+            AllowanceRow(
+                oid,
+                name,
+                plan[0].name,
+                n,
+                allowance,
+                n >= allowance,
+                _base(
+                    f"{name}: conversations in {year}",
+                    open_only=False,
+                    organisation_ids=(oid,),
+                    arrived_from=start,
+                    arrived_before=end,
+                    exclude_redirected=True,
+                ),
+            )
+        )
     out.sort(key=lambda r: (-r.used / max(r.allowance, 1), r.name))
     return tuple(out)
 
@@ -754,8 +897,9 @@ def _weeks(start: datetime, end: datetime, zone: ZoneInfo) -> tuple[date, ...]:
     return tuple(out)
 
 
-def one_on_one(ctx: _Context, start: datetime, end: datetime
-               ) -> tuple[tuple[date, ...], tuple[OneOnOneRow, ...]]:
+def one_on_one(
+    ctx: _Context, start: datetime, end: datetime
+) -> tuple[tuple[date, ...], tuple[OneOnOneRow, ...]]:
     """Per organisation with prepaid hours or billed time: billed minutes per week of the
     range, prepaid minutes left at ``at`` and what expires in the next 30 days (seed 001).
 
@@ -767,31 +911,51 @@ def one_on_one(ctx: _Context, start: datetime, end: datetime
     te = TimeEntry
     # Whole local days either side of the range, so clipping leaves its days' bills alone.
     since, until = start - _DAY_SLACK, end + _DAY_SLACK
-    with_blocks = set(ctx.session.scalars(
-        select(HourBlock.organisation_id).where(HourBlock.deleted.is_(False)).distinct()))
-    with_work = set(ctx.session.scalars(
-        ledger.live_clauses(select(te.organisation_id), te, since, until).distinct()))
+    with_blocks = set(
+        ctx.session.scalars(
+            select(HourBlock.organisation_id).where(HourBlock.deleted.is_(False)).distinct()
+        )
+    )
+    with_work = set(
+        ctx.session.scalars(
+            ledger.live_clauses(select(te.organisation_id), te, since, until).distinct()
+        )
+    )
     rows = []
     for oid in sorted(with_blocks | with_work, key=lambda o: ctx.org_name.get(o, "")):
         per_week: dict[date, int] = defaultdict(int)
         if oid in with_work:
-            for bill in billing.bill_days(ledger.clipped_work(ctx.session, oid, since, until),
-                                          tz=ctx.tz):
+            for bill in billing.bill_days(
+                ledger.clipped_work(ctx.session, oid, since, until), tz=ctx.tz
+            ):
                 if start <= bill.day_start.astimezone(UTC) < end:
-                    per_week[bill.day - timedelta(days=bill.day.weekday())] += (
-                        bill.total_minutes)
+                    per_week[bill.day - timedelta(days=bill.day.weekday())] += bill.total_minutes
         left, expiring = 0, []
         prepaid = balances.read_prepaid(ctx.session, oid, ctx.at) if oid in with_blocks else None
-        bal = (balances.prepaid_balance(prepaid, None, "", ctx.tz, ctx.at)
-               if prepaid is not None else None)
+        bal = (
+            balances.prepaid_balance(prepaid, None, "", ctx.tz, ctx.at)
+            if prepaid is not None
+            else None
+        )
         if bal is not None:
             left = bal.total_minutes
-            expiring = [(b.expires_at, b.remaining_minutes) for b in bal.blocks
-                        if b.remaining_minutes and b.expires_at <= ctx.at + EXPIRY_WINDOW]
+            expiring = [
+                (b.expires_at, b.remaining_minutes)
+                for b in bal.blocks
+                if b.remaining_minutes and b.expires_at <= ctx.at + EXPIRY_WINDOW
+            ]
         weekly = tuple((w, per_week.get(w, 0)) for w in weeks)
         if not left and not any(m for _, m in weekly) and not expiring:
             continue
         name = ctx.org_name.get(oid, "?")
-        rows.append(OneOnOneRow(oid, name, weekly, left, tuple(sorted(expiring)), _base(
-            f"{name}: open tickets", organisation_ids=(oid,))))
+        rows.append(
+            OneOnOneRow(
+                oid,
+                name,
+                weekly,
+                left,
+                tuple(sorted(expiring)),
+                _base(f"{name}: open tickets", organisation_ids=(oid,)),
+            )
+        )
     return weeks, tuple(rows)

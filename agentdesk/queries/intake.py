@@ -37,36 +37,57 @@ class IntakeChoices:
 
 
 def intake_choices(session: Session) -> IntakeChoices:
-    plans = {p.id: p for p in session.scalars(
-        select(Plan).where(Plan.deleted.is_(False)).order_by(Plan.rank, Plan.name))}
+    plans = {
+        p.id: p
+        for p in session.scalars(
+            select(Plan).where(Plan.deleted.is_(False)).order_by(Plan.rank, Plan.name)
+        )
+    }
     contacts: dict[uuid.UUID, list[ContactChoice]] = {}
-    for c in session.scalars(select(Contact).where(Contact.deleted.is_(False))
-                             .order_by(Contact.name, Contact.email)):
+    for c in session.scalars(
+        select(Contact).where(Contact.deleted.is_(False)).order_by(Contact.name, Contact.email)
+    ):
         contacts.setdefault(c.organisation_id, []).append(
-            ContactChoice(c.id, c.name, c.email, c.validated))
+            ContactChoice(c.id, c.name, c.email, c.validated)
+        )
     orgs = []
-    for o in session.scalars(select(Organisation).where(Organisation.deleted.is_(False))
-                             .order_by(Organisation.name, Organisation.id)):
+    for o in session.scalars(
+        select(Organisation)
+        .where(Organisation.deleted.is_(False))
+        .order_by(Organisation.name, Organisation.id)
+    ):
         plan = plans.get(o.plan_id)
-        orgs.append(OrganisationChoice(
-            o.id, o.name, plan.name if plan else "no plan",
-            frozenset(plan.channels) if plan else frozenset(), tuple(contacts.get(o.id, ()))))
+        orgs.append(
+            OrganisationChoice(
+                o.id,
+                o.name,
+                plan.name if plan else "no plan",
+                frozenset(plan.channels) if plan else frozenset(),
+                tuple(contacts.get(o.id, ())),
+            )
+        )
     plans_with: dict[str, tuple[str, ...]] = {}
     for channel in ("portal", "email", "chat", "phone"):
         plans_with[channel] = tuple(p.name for p in plans.values() if channel in p.channels)
     return IntakeChoices(tuple(orgs), plans_with)
 
 
-def channel_rule(org: OrganisationChoice, channel: str, plans_with: dict[str, tuple[str, ...]]
-                 ) -> tuple[bool, str]:
+def channel_rule(
+    org: OrganisationChoice, channel: str, plans_with: dict[str, tuple[str, ...]]
+) -> tuple[bool, str]:
     """``(included, words)``: whether ``org``'s plan includes ``channel``, said plainly."""
     label = channel.capitalize()
     names = plans_with.get(channel, ())
-    where = (f"{label} support is for {' and '.join(names)} plans" if len(names) <= 2
-             else f"{label} support is for the {', '.join(names[:-1])} and {names[-1]} plans")
+    where = (
+        f"{label} support is for {' and '.join(names)} plans"
+        if len(names) <= 2
+        else f"{label} support is for the {', '.join(names[:-1])} and {names[-1]} plans"
+    )
     if not names:
         where = f"No plan includes {channel} support"
     if channel in org.channels:
         return True, f"{where}; {org.name} is on {org.plan}: included."
-    return False, (f"{where}; {org.name} is on {org.plan}, which does not include it. The "
-                   f"ticket is kept and flagged for a coordinator.")
+    return False, (
+        f"{where}; {org.name} is on {org.plan}, which does not include it. The "
+        f"ticket is kept and flagged for a coordinator."
+    )

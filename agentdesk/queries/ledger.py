@@ -86,8 +86,10 @@ def check_period(start: date, end: date) -> None:
         raise QueryError("to", f"the period ends ({end}) before it starts ({start})")
     if end - start >= MAX_PERIOD:
         raise QueryError(
-            "to", f"the period from {start} to {end} is longer than "
-                  f"{MAX_PERIOD.days} days; ask for at most three years at a time")
+            "to",
+            f"the period from {start} to {end} is longer than "
+            f"{MAX_PERIOD.days} days; ask for at most three years at a time",
+        )
 
 
 def day_bounds(start: date, end: date, tz: str) -> tuple[datetime, datetime]:
@@ -124,17 +126,22 @@ def org_facts(session: Session, org_id: uuid.UUID) -> OrgFacts:
     return OrgFacts(org_id, tenant_id, name, plan, team_timezone(session, tenant_id))
 
 
-def find_organisation(session: Session, name: str, *,
-                      tenant_id: uuid.UUID | None = None) -> OrgFacts:
+def find_organisation(
+    session: Session, name: str, *, tenant_id: uuid.UUID | None = None
+) -> OrgFacts:
     """The organisation called ``name`` (exact, then case-insensitive), or a clear refusal.
     ``tenant_id`` limits the search to one team (the server; a local database has one)."""
     wanted = name.strip()
     if not wanted:
         raise QueryError("org", "name an organisation")
     query = (
-        select(Organisation.id, Organisation.name).where(Organisation.deleted.is_(False))
-        .where(Organisation.name.ilike(wanted.replace("\\", "\\\\").replace("%", "\\%")
-                                       .replace("_", "\\_"), escape="\\"))
+        select(Organisation.id, Organisation.name)
+        .where(Organisation.deleted.is_(False))
+        .where(
+            Organisation.name.ilike(
+                wanted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_"), escape="\\"
+            )
+        )
     )
     if tenant_id is not None:
         query = query.where(Organisation.tenant_id == tenant_id)
@@ -151,8 +158,9 @@ def find_organisation(session: Session, name: str, *,
 def person_names(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
     if not ids:
         return {}
-    return {i: n for i, n in session.execute(
-        select(User.id, User.display_name).where(User.id.in_(ids)))}
+    return {
+        i: n for i, n in session.execute(select(User.id, User.display_name).where(User.id.in_(ids)))
+    }
 
 
 @dataclass(frozen=True)
@@ -193,9 +201,14 @@ class Ledger:
 
 def work_item(e: EntryFacts) -> WorkItem:
     return WorkItem(
-        customer_id=str(e.organisation_id), person=str(e.person_id),
-        kind=WorkKind(e.kind.value), start=e.started_at, end=e.ended_at, billable=e.billable,
-        extra_engineer=e.extra_engineer, id=e.id,
+        customer_id=str(e.organisation_id),
+        person=str(e.person_id),
+        kind=WorkKind(e.kind.value),
+        start=e.started_at,
+        end=e.ended_at,
+        billable=e.billable,
+        extra_engineer=e.extra_engineer,
+        id=e.id,
     )
 
 
@@ -221,23 +234,46 @@ def live_clauses(query: Any, te: Any, since: datetime, until: datetime) -> Any:
     lies."""
     voiding = aliased(TimeEntry)
     return query.where(
-        te.deleted.is_(False), te.started_at < until, te.ended_at >= since,
+        te.deleted.is_(False),
+        te.started_at < until,
+        te.ended_at >= since,
         te.source != "void",
-        ~exists().where(voiding.voids_id == te.id, voiding.deleted.is_(False)))
+        ~exists().where(voiding.voids_id == te.id, voiding.deleted.is_(False)),
+    )
 
 
-def live_entries(session: Session, *, since: datetime, until: datetime,
-                 org_id: uuid.UUID | None = None,
-                 person_id: uuid.UUID | None = None) -> list[EntryFacts]:
+def live_entries(
+    session: Session,
+    *,
+    since: datetime,
+    until: datetime,
+    org_id: uuid.UUID | None = None,
+    person_id: uuid.UUID | None = None,
+) -> list[EntryFacts]:
     """Live entries touching [since, until) with what a reader shows next to them (see
     :func:`live_clauses`): one query, read lean (see the notes above)."""
     te = TimeEntry
     query = live_clauses(
-        select(raw(te.id), raw(te.organisation_id), raw(te.person_id), raw(te.ticket_id),
-               raw(te.kind), raw(te.started_at), raw(te.ended_at), te.billable,
-               te.extra_engineer, te.note, te.source, raw(te.voids_id), Ticket.subject,
-               raw(Ticket.kind).label("ticket_kind"))
-        .outerjoin(Ticket, Ticket.id == te.ticket_id), te, since, until)
+        select(
+            raw(te.id),
+            raw(te.organisation_id),
+            raw(te.person_id),
+            raw(te.ticket_id),
+            raw(te.kind),
+            raw(te.started_at),
+            raw(te.ended_at),
+            te.billable,
+            te.extra_engineer,
+            te.note,
+            te.source,
+            raw(te.voids_id),
+            Ticket.subject,
+            raw(Ticket.kind).label("ticket_kind"),
+        ).outerjoin(Ticket, Ticket.id == te.ticket_id),
+        te,
+        since,
+        until,
+    )
     if org_id is not None:
         query = query.where(te.organisation_id == org_id)
     if person_id is not None:
@@ -247,20 +283,43 @@ def live_entries(session: Session, *, since: datetime, until: datetime,
     kinds = _TIME_KINDS
     return [
         EntryFacts(
-            id=uuid_text(i), organisation_id=uuids[org], person_id=uuids[person],
-            ticket_id=None if ticket is None else uuids[ticket], ticket_subject=subject or "",
-            general_support=ticket_kind == general, kind=kinds[kind],
-            started_at=instant(start), ended_at=instant(end), billable=billable,
-            extra_engineer=extra, note=note, source=source,
+            id=uuid_text(i),
+            organisation_id=uuids[org],
+            person_id=uuids[person],
+            ticket_id=None if ticket is None else uuids[ticket],
+            ticket_subject=subject or "",
+            general_support=ticket_kind == general,
+            kind=kinds[kind],
+            started_at=instant(start),
+            ended_at=instant(end),
+            billable=billable,
+            extra_engineer=extra,
+            note=note,
+            source=source,
             voids_id=None if voids is None else uuids[voids],
         )
-        for (i, org, person, ticket, kind, start, end, billable, extra, note, source, voids,
-             subject, ticket_kind) in session.execute(query)
+        for (
+            i,
+            org,
+            person,
+            ticket,
+            kind,
+            start,
+            end,
+            billable,
+            extra,
+            note,
+            source,
+            voids,
+            subject,
+            ticket_kind,
+        ) in session.execute(query)
     ]
 
 
-def clipped_work(session: Session, org_id: uuid.UUID, since: datetime,
-                 until: datetime) -> list[WorkItem]:
+def clipped_work(
+    session: Session, org_id: uuid.UUID, since: datetime, until: datetime
+) -> list[WorkItem]:
     """The organisation's live work touching [since, until), each item clipped to it, as the
     policy's items (nothing else read: the timer's balance and today's figures).
 
@@ -272,8 +331,18 @@ def clipped_work(session: Session, org_id: uuid.UUID, since: datetime,
     """
     te = TimeEntry
     query = live_clauses(
-        select(raw(te.id), raw(te.person_id), raw(te.kind), raw(te.started_at),
-               raw(te.ended_at), te.billable, te.extra_engineer), te, since, until,
+        select(
+            raw(te.id),
+            raw(te.person_id),
+            raw(te.kind),
+            raw(te.started_at),
+            raw(te.ended_at),
+            te.billable,
+            te.extra_engineer,
+        ),
+        te,
+        since,
+        until,
     ).where(te.organisation_id == org_id)
     customer = str(org_id)
     people = Texts()
@@ -284,15 +353,28 @@ def clipped_work(session: Session, org_id: uuid.UUID, since: datetime,
         if start < since or end > until:
             start, end = max(start, since), min(end, until)
             end = max(start, end)
-        items.append(WorkItem(
-            customer_id=customer, person=people[person], kind=kinds[kind], start=start,
-            end=end, billable=billable, extra_engineer=extra, id=uuid_text(i)))
+        items.append(
+            WorkItem(
+                customer_id=customer,
+                person=people[person],
+                kind=kinds[kind],
+                start=start,
+                end=end,
+                billable=billable,
+                extra_engineer=extra,
+                id=uuid_text(i),
+            )
+        )
     return items
 
 
-def read_blocks(session: Session, org_id: uuid.UUID, *, since: datetime | None = None,
-                until: datetime | None = None
-                ) -> tuple[list[billing.HourBlock], dict[str, Decimal | None]]:
+def read_blocks(
+    session: Session,
+    org_id: uuid.UUID,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> tuple[list[billing.HourBlock], dict[str, Decimal | None]]:
     """The organisation's live hour blocks purchased in [since, until) (either end open),
     oldest first, and their prices by block id."""
     query = (
@@ -305,14 +387,19 @@ def read_blocks(session: Session, org_id: uuid.UUID, *, since: datetime | None =
     if until is not None:
         query = query.where(HourBlock.purchased_at < until)
     rows = list(session.execute(query))
-    blocks = [billing.HourBlock(id=str(i), customer_id=str(org_id), purchased_at=_aware(at),
-                                minutes=m)
-              for i, at, m, _ in rows]
+    blocks = [
+        billing.HourBlock(id=str(i), customer_id=str(org_id), purchased_at=_aware(at), minutes=m)
+        for i, at, m, _ in rows
+    ]
     return blocks, {str(i): p for i, _, _, p in rows}
 
 
-def replay_start(blocks: Sequence[billing.HourBlock], since: datetime, *,
-                 lookback: timedelta | None = MAX_LOOKBACK) -> datetime:
+def replay_start(
+    blocks: Sequence[billing.HourBlock],
+    since: datetime,
+    *,
+    lookback: timedelta | None = MAX_LOOKBACK,
+) -> datetime:
     """Where a replay must begin for balances at ``since`` to be right (see the module notes).
 
     ``lookback=None``: follow the chain of overlapping blocks however far back it goes (the
@@ -327,20 +414,27 @@ def replay_start(blocks: Sequence[billing.HourBlock], since: datetime, *,
     return start - _DAY_SLACK
 
 
-def load_ledger(session: Session, org_id: uuid.UUID, since: datetime,
-                until: datetime) -> Ledger:
+def load_ledger(session: Session, org_id: uuid.UUID, since: datetime, until: datetime) -> Ledger:
     """The ledger a replay needs for balances from ``since`` to ``until``."""
     all_blocks, prices = read_blocks(
-        session, org_id, since=since - MAX_LOOKBACK - billing.DEFAULT_VALIDITY, until=until)
+        session, org_id, since=since - MAX_LOOKBACK - billing.DEFAULT_VALIDITY, until=until
+    )
     start = replay_start(all_blocks, since)
     blocks = tuple(b for b in all_blocks if b.expires_at > start)
     facts = live_entries(session, since=start, until=until, org_id=org_id)
     texts: dict[uuid.UUID, str] = {}  # few people: one str(UUID) each, not one per row
     items = tuple(
-        WorkItem(customer_id=texts.get(f.organisation_id) or texts.setdefault(
-                     f.organisation_id, str(f.organisation_id)),
-                 person=texts.get(f.person_id) or texts.setdefault(f.person_id, str(f.person_id)),
-                 kind=_WORK_KINDS[f.kind.value], start=f.started_at, end=f.ended_at,
-                 billable=f.billable, extra_engineer=f.extra_engineer, id=f.id)
-        for f in facts)
+        WorkItem(
+            customer_id=texts.get(f.organisation_id)
+            or texts.setdefault(f.organisation_id, str(f.organisation_id)),
+            person=texts.get(f.person_id) or texts.setdefault(f.person_id, str(f.person_id)),
+            kind=_WORK_KINDS[f.kind.value],
+            start=f.started_at,
+            end=f.ended_at,
+            billable=f.billable,
+            extra_engineer=f.extra_engineer,
+            id=f.id,
+        )
+        for f in facts
+    )
     return Ledger(org_id, start, until, blocks, prices, items, {f.id: f for f in facts})

@@ -108,7 +108,6 @@ class Column(IntEnum):
     AGE = 10
 
 
-
 class SavedView(StrEnum):
     ALL_OPEN = "all_open"
     MY_TICKETS = "my_tickets"
@@ -243,8 +242,9 @@ def _fold(text: str | None) -> str:
     return (text or "").casefold()
 
 
-def sort_value(column: int, r: Mapping[str, Any], clock: SlaClock, inputs: SlaInputs | None,
-                now: datetime) -> Any:
+def sort_value(
+    column: int, r: Mapping[str, Any], clock: SlaClock, inputs: SlaInputs | None, now: datetime
+) -> Any:
     """A column's sort value from the fields of a key-query row or a :class:`QueueRow`."""
     if column == Column.PLAN:
         plan = clock.plan(r["plan_id"])
@@ -313,8 +313,14 @@ ROW_COLUMNS: dict[str, ColumnElement[Any]] = {
     "requester_validated": CONTACTS.c.validated,
     "assignee_name": USERS.c.display_name,
 }
-_JOINED = {"organisation_name", "plan_id", "requester_name", "requester_email",
-           "requester_validated", "assignee_name"}
+_JOINED = {
+    "organisation_name",
+    "plan_id",
+    "requester_name",
+    "requester_email",
+    "requester_validated",
+    "assignee_name",
+}
 _SLA_FIELDS = ("arrived_at", "urgency", "plan_id", "first_response_at")
 _SORT_FIELDS: dict[int, tuple[str, ...]] = {
     Column.PLAN: ("plan_id",),
@@ -359,8 +365,9 @@ def _search_clause(word: str) -> ColumnElement[bool]:
         *by_reference,
         matches(t.c.subject),
         t.c.organisation_id.in_(select(ORGS.c.id).where(matches(ORGS.c.name))),
-        t.c.requester_id.in_(select(CONTACTS.c.id).where(
-            or_(matches(CONTACTS.c.name), matches(CONTACTS.c.email)))),
+        t.c.requester_id.in_(
+            select(CONTACTS.c.id).where(or_(matches(CONTACTS.c.name), matches(CONTACTS.c.email)))
+        ),
         t.c.assignee_id.in_(select(USERS.c.id).where(matches(USERS.c.display_name))),
     )
 
@@ -408,8 +415,10 @@ def filter_clauses(query: QueueQuery, clock: SlaClock, now: datetime) -> list[Co
     elif view is SavedView.RECENT:
         # Any status: what the person touched lately, finished or not (ix_ticket_events_author_at).
         touched = select(EVENTS.c.ticket_id).where(
-            EVENTS.c.author_id == query.user_id, EVENTS.c.at >= now - timedelta(days=RECENT_DAYS),
-            EVENTS.c.deleted == false())
+            EVENTS.c.author_id == query.user_id,
+            EVENTS.c.at >= now - timedelta(days=RECENT_DAYS),
+            EVENTS.c.deleted == false(),
+        )
         clauses.append(t.c.id.in_(touched) if query.user_id else false())
     elif view is not SavedView.EVERY:
         clauses.append(t.c.status.in_(_OPEN))
@@ -438,8 +447,9 @@ def parse_utc(raw: str | datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def pauses_of(pairs: Iterable[tuple[datetime, datetime | None]]
-               ) -> tuple[tuple[datetime, datetime | None], ...]:
+def pauses_of(
+    pairs: Iterable[tuple[datetime, datetime | None]],
+) -> tuple[tuple[datetime, datetime | None], ...]:
     return tuple(sorted(pairs, key=lambda p: (p[0], p[1] is None, p[1] or p[0])))
 
 
@@ -460,13 +470,17 @@ def fetch_keys(conn: Connection, clock: SlaClock, query: QueueQuery, now: dateti
     if needs_sla:
         fields.update(_SLA_FIELDS)
     names = sorted(fields)
-    stmt = select(
-        TICKETS.c.urgency,
-        TICKETS.c.plan_rank,
-        type_coerce(TICKETS.c.arrived_at, String),
-        type_coerce(TICKETS.c.id, String),
-        *(type_coerce(ROW_COLUMNS[name], String).label(name) for name in names),
-    ).select_from(from_joined() if fields & _JOINED else TICKETS).where(*clauses)
+    stmt = (
+        select(
+            TICKETS.c.urgency,
+            TICKETS.c.plan_rank,
+            type_coerce(TICKETS.c.arrived_at, String),
+            type_coerce(TICKETS.c.id, String),
+            *(type_coerce(ROW_COLUMNS[name], String).label(name) for name in names),
+        )
+        .select_from(from_joined() if fields & _JOINED else TICKETS)
+        .where(*clauses)
+    )
     result = conn.execute(stmt)
     rows = result.cursor.fetchall()
     result.close()
@@ -494,8 +508,13 @@ def fetch_keys(conn: Connection, clock: SlaClock, query: QueueQuery, now: dateti
             f["plan_id"] = uuid_of(f["plan_id"])
         inputs = None
         if needs_sla:
-            inputs = SlaInputs(f["arrived_at"], int(f["urgency"]), f["plan_id"],
-                               f["first_response_at"], pauses_of(pauses.get(qkey[-16:], ())))
+            inputs = SlaInputs(
+                f["arrived_at"],
+                int(f["urgency"]),
+                f["plan_id"],
+                f["first_response_at"],
+                pauses_of(pauses.get(qkey[-16:], ())),
+            )
             if wanted_state is not None and clock.state(inputs, now) is not wanted_state:
                 continue
         if column < 0:
@@ -504,7 +523,6 @@ def fetch_keys(conn: Connection, clock: SlaClock, query: QueueQuery, now: dateti
             keys.append((sort_value(column, f, clock, inputs, now), qkey))
     keys.sort()
     return keys
-
 
 
 _UUIDS: dict[Any, uuid.UUID | None] = {None: None}
@@ -519,5 +537,3 @@ def uuid_of(raw: Any) -> uuid.UUID | None:
             _UUIDS[None] = None
         found = _UUIDS[raw] = raw if isinstance(raw, uuid.UUID) else uuid.UUID(str(raw))
     return found
-
-

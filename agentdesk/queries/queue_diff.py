@@ -79,8 +79,9 @@ def apply_mode(shown: QueueQuery, wanted: QueueQuery) -> str:
     rows, a layout change for another order of them, else a diff."""
     if shown.rows_key() != wanted.rows_key():
         return "reset"
-    same_order = (is_queue_order(shown.sort_column) and is_queue_order(wanted.sort_column)
-                  ) or shown.sort_column == wanted.sort_column
+    same_order = (
+        is_queue_order(shown.sort_column) and is_queue_order(wanted.sort_column)
+    ) or shown.sort_column == wanted.sort_column
     shown_desc = shown.descending and shown.sort_column >= 0
     wanted_desc = wanted.descending and wanted.sort_column >= 0
     if not same_order or shown_desc != wanted_desc:
@@ -101,8 +102,9 @@ class Fetched:
     same_rows: bool = False
 
 
-def prepare(query: QueueQuery, keys: list[Key], snapshot: Sequence[Key], version: int,
-            mode: str) -> Fetched:
+def prepare(
+    query: QueueQuery, keys: list[Key], snapshot: Sequence[Key], version: int, mode: str
+) -> Fetched:
     pos = {kid(k): k for k in keys}
     fetched = Fetched(query, keys, pos, version, mode)
     if mode == "diff":
@@ -110,8 +112,6 @@ def prepare(query: QueueQuery, keys: list[Key], snapshot: Sequence[Key], version
     elif mode == "layout":
         fetched.same_rows = len(keys) == len(snapshot) and all(kid(k) in pos for k in snapshot)
     return fetched
-
-
 
 
 @dataclass
@@ -135,9 +135,15 @@ class PullPlan:
     pos: dict[bytes, Key] | None = None
 
 
-def plan_pull(query: QueueQuery, snapshot: Sequence[Key], old: Mapping[bytes, Key],
-              ids: frozenset[uuid.UUID], rows: Mapping[bytes, ChangedRow], base_version: int,
-              move_limit: int) -> PullPlan:
+def plan_pull(
+    query: QueueQuery,
+    snapshot: Sequence[Key],
+    old: Mapping[bytes, Key],
+    ids: frozenset[uuid.UUID],
+    rows: Mapping[bytes, ChangedRow],
+    base_version: int,
+    move_limit: int,
+) -> PullPlan:
     """Plan a pull's changes against ``snapshot`` (the sorted list on screen, whose id index
     gave ``old``: the current keys of the changed tickets that are listed)."""
     removed: set[Key] = set()

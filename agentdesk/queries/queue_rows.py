@@ -45,22 +45,55 @@ CHUNK = 500
 
 
 #: Row columns read raw (no SQLAlchemy result processing): converted by QueueRow only as needed.
-_RAW_ROW = {"id", "assignee_id", "organisation_id", "requester_id", "plan_id", "arrived_at",
-            "first_response_at", "level", "status"}
+_RAW_ROW = {
+    "id",
+    "assignee_id",
+    "organisation_id",
+    "requester_id",
+    "plan_id",
+    "arrived_at",
+    "first_response_at",
+    "level",
+    "status",
+}
+
+
 class QueueRow:
     """One ticket's row, read lazily. Attribute names match the SQL labels; ids other than the
     plan's stay in the replica's raw form (only "is there an assignee" is ever asked of them)."""
 
     __slots__ = (
-        "_queue_key", "arrived_at", "arrived_raw", "assignee_id", "assignee_name", "channel",
-        "display", "first_response_at", "inputs", "kid", "level", "organisation_id",
-        "organisation_name", "plan_id", "plan_rank", "requester_email", "requester_id",
-        "requester_name", "requester_validated", "sla_second", "sla_status", "status",
-        "subject", "tier", "urgency", "version",
+        "_queue_key",
+        "arrived_at",
+        "arrived_raw",
+        "assignee_id",
+        "assignee_name",
+        "channel",
+        "display",
+        "first_response_at",
+        "inputs",
+        "kid",
+        "level",
+        "organisation_id",
+        "organisation_name",
+        "plan_id",
+        "plan_rank",
+        "requester_email",
+        "requester_id",
+        "requester_name",
+        "requester_validated",
+        "sla_second",
+        "sla_status",
+        "status",
+        "subject",
+        "tier",
+        "urgency",
+        "version",
     )
 
-    def __init__(self, r: Any, pauses: Sequence[tuple[datetime, datetime | None]],
-                 clock: SlaClock) -> None:
+    def __init__(
+        self, r: Any, pauses: Sequence[tuple[datetime, datetime | None]], clock: SlaClock
+    ) -> None:
         self.kid: bytes = id_bytes(r.id)
         self.version: int = r.version
         self.subject: str = r.subject
@@ -85,8 +118,9 @@ class QueueRow:
         self.requester_email: str | None = r.requester_email
         self.requester_validated: bool = bool(r.requester_validated)
         self._queue_key: bytes | None = None
-        self.inputs = SlaInputs(self.arrived_at, self.urgency, self.plan_id,
-                                self.first_response_at, pauses_of(pauses))
+        self.inputs = SlaInputs(
+            self.arrived_at, self.urgency, self.plan_id, self.first_response_at, pauses_of(pauses)
+        )
         self.sla_second = -1
         self.sla_status: SlaStatus | None = None
         plan = clock.plan(self.plan_id)
@@ -128,18 +162,24 @@ class QueueRow:
         if column == Column.TIER:
             if self.tier is not None:
                 return f"Severity tier {self.tier} (assessed at triage)"
-            return (f"Not triaged yet: the customer's stated urgency ({self.urgency}) "
-                    "stands in until a coordinator assesses the severity")
+            return (
+                f"Not triaged yet: the customer's stated urgency ({self.urgency}) "
+                "stands in until a coordinator assesses the severity"
+            )
         if column == Column.REQUESTER:
             if self.requester_name is None:
-                return ("The requester's details are still arriving from the server; whether "
-                        "they are a validated contact is shown once they are here.")
+                return (
+                    "The requester's details are still arriving from the server; whether "
+                    "they are a validated contact is shown once they are here."
+                )
             who = f"{self.requester_name} <{self.requester_email or 'no email address'}>"
             if self.requester_validated:
                 return f"{who}\nA validated support contact of {self.organisation_name}."
-            return (f"{who}\nNot a validated support contact: requests from this person are "
-                    "not worked until the organisation's validated contacts say how to "
-                    "proceed.")
+            return (
+                f"{who}\nNot a validated support contact: requests from this person are "
+                "not worked until the organisation's validated contacts say how to "
+                "proceed."
+            )
         if column == Column.SUBJECT:
             return self.subject
         return None
@@ -147,17 +187,20 @@ class QueueRow:
 
 def row_select(ids: Sequence[uuid.UUID]) -> Select[Any]:
     return (
-        select(*(
-            (type_coerce(col, String) if name in _RAW_ROW else col).label(name)
-            for name, col in ROW_COLUMNS.items()
-        ))
+        select(
+            *(
+                (type_coerce(col, String) if name in _RAW_ROW else col).label(name)
+                for name, col in ROW_COLUMNS.items()
+            )
+        )
         .select_from(from_joined())
         .where(TICKETS.c.id.in_(ids))
     )
 
 
-def read_pauses(conn: Connection, ids: Sequence[uuid.UUID]
-                 ) -> dict[bytes, list[tuple[datetime, datetime | None]]]:
+def read_pauses(
+    conn: Connection, ids: Sequence[uuid.UUID]
+) -> dict[bytes, list[tuple[datetime, datetime | None]]]:
     """Waiting periods of these tickets, by ticket id bytes."""
     found: dict[bytes, list[tuple[datetime, datetime | None]]] = {}
     stmt = select(WAITS.c.ticket_id, WAITS.c.started_at, WAITS.c.ended_at).where(
@@ -168,10 +211,7 @@ def read_pauses(conn: Connection, ids: Sequence[uuid.UUID]
     return found
 
 
-
-
-def read_rows(conn: Connection, clock: SlaClock, ids: Sequence[uuid.UUID]
-              ) -> dict[bytes, QueueRow]:
+def read_rows(conn: Connection, clock: SlaClock, ids: Sequence[uuid.UUID]) -> dict[bytes, QueueRow]:
     """These tickets' rows by id bytes; a ticket no longer in the replica is absent."""
     if not clock.loaded:
         clock.load(conn)
@@ -201,8 +241,9 @@ class ChangedRow:
     key: Key | None
 
 
-def read_changes(conn: Connection, clock: SlaClock, query: QueueQuery,
-                 ids: Sequence[uuid.UUID], now: datetime) -> dict[bytes, ChangedRow]:
+def read_changes(
+    conn: Connection, clock: SlaClock, query: QueueQuery, ids: Sequence[uuid.UUID], now: datetime
+) -> dict[bytes, ChangedRow]:
     """Re-read the tickets a sync pull changed, with the query's filter evaluated in the same
     statement (SLA views: then the exact state test); a ticket gone from the replica is absent.
     """

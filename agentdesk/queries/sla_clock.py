@@ -99,8 +99,14 @@ class _Fixed:
 
     __slots__ = ("due", "seen_at", "seen_left", "target", "total")
 
-    def __init__(self, due: datetime, target: ResponseTarget, total: timedelta,
-                 seen_at: datetime, seen_left: timedelta) -> None:
+    def __init__(
+        self,
+        due: datetime,
+        target: ResponseTarget,
+        total: timedelta,
+        seen_at: datetime,
+        seen_left: timedelta,
+    ) -> None:
         self.due, self.target, self.total = due, target, total
         self.seen_at, self.seen_left = seen_at, seen_left
 
@@ -191,14 +197,18 @@ class SlaClock:
         fixed = self._fixed.get(inputs)
         if fixed is None:
             full = self._compute(inputs, plan, calendar, now)
-            self._store(self._fixed, inputs, _Fixed(
-                full.due, full.target, full.business_total, now, full.business_left))
+            self._store(
+                self._fixed,
+                inputs,
+                _Fixed(full.due, full.target, full.business_total, now, full.business_left),
+            )
             return full
         left = calendar.between(now, fixed.due)
         if now >= fixed.seen_at:
             fixed.seen_at, fixed.seen_left = now, left
-        return SlaStatus(fixed.due, fixed.target, fixed.total, left, _state(now, fixed, left),
-                         False)
+        return SlaStatus(
+            fixed.due, fixed.target, fixed.total, left, _state(now, fixed, left), False
+        )
 
     def state(self, inputs: SlaInputs, now: datetime) -> SlaState | None:
         """Just the state, usually without walking business time.

@@ -145,9 +145,11 @@ class StatementView:
     @property
     def identity_text(self) -> str:
         """The ledger identity with this statement's figures, in hours."""
-        return (f"{hours_text(self.opening)} opening + {hours_text(self.purchased)} purchased "
-                f"- {hours_text(self.drawn)} used - {hours_text(self.forfeited)} forfeited "
-                f"= {hours_text(self.closing)} closing")
+        return (
+            f"{hours_text(self.opening)} opening + {hours_text(self.purchased)} purchased "
+            f"- {hours_text(self.drawn)} used - {hours_text(self.forfeited)} forfeited "
+            f"= {hours_text(self.closing)} closing"
+        )
 
     @property
     def expiry_lines(self) -> tuple[str, ...]:
@@ -156,8 +158,9 @@ class StatementView:
         for b in self.statement.upcoming_expiries:
             day = _local(b.expires_at, self.tz).date()
             zone_days[day] = zone_days.get(day, 0) + b.remaining_minutes
-        return tuple(f"{hours_text(m)} expire on {d.isoformat()}"
-                     for d, m in sorted(zone_days.items()))
+        return tuple(
+            f"{hours_text(m)} expire on {d.isoformat()}" for d, m in sorted(zone_days.items())
+        )
 
 
 def _local(instant: datetime, tz: str) -> datetime:
@@ -170,8 +173,9 @@ def _ceil_minutes(seconds: float) -> int:
     return minutes + (1 if rest or seconds > whole else 0)
 
 
-def read_statement(session: Session, org_id: uuid.UUID, start: date, end: date, *,
-                   now: datetime | None = None) -> StatementView:
+def read_statement(
+    session: Session, org_id: uuid.UUID, start: date, end: date, *, now: datetime | None = None
+) -> StatementView:
     """The statement of ``org_id`` for the team's local days ``start``..``end``.
 
     Figures touching today are provisional (the day can still grow); days after ``now`` are
@@ -189,11 +193,18 @@ def read_statement(session: Session, org_id: uuid.UUID, start: date, end: date, 
     # before the period give the opening balance), its rows in the period are the detail.
     first = min(start, ledger.since.astimezone(ZoneInfo(org.tz)).date())
     try:
-        report = billing.time_report(items, tz=org.tz, start=first, end=end,
-                                     customer_id=str(org_id))
-        stmt = billing.statement(ledger.blocks, report.days, start=start, end=end, tz=org.tz,
-                                 as_of=now if now < closes else None,
-                                 customer_id=str(org_id))
+        report = billing.time_report(
+            items, tz=org.tz, start=first, end=end, customer_id=str(org_id)
+        )
+        stmt = billing.statement(
+            ledger.blocks,
+            report.days,
+            start=start,
+            end=end,
+            tz=org.tz,
+            as_of=now if now < closes else None,
+            customer_id=str(org_id),
+        )
     except PolicyError as exc:
         raise QueryError(exc.field, exc.message) from None
     people = person_names(session, {f.person_id for f in ledger.facts.values()})
@@ -207,26 +218,49 @@ def read_statement(session: Session, org_id: uuid.UUID, start: date, end: date, 
         minutes = _ceil_minutes(row.duration.total_seconds())
         if row.extra_engineer and row.billable:
             extra[row.day] = extra.get(row.day, 0) + minutes
-        entries.append(StatementEntry(
-            day=row.day, start=row.start, end=row.end,
-            person=names.get(row.person, "someone") if facts else row.person,
-            kind=_KIND_TEXT[row.kind], minutes=minutes, charged_minutes=row.charged_minutes,
-            billable=row.billable, extra_engineer=row.extra_engineer,
-            ticket=facts.ticket_subject if facts else "", note=facts.note if facts else "",
-        ))
+        entries.append(
+            StatementEntry(
+                day=row.day,
+                start=row.start,
+                end=row.end,
+                person=names.get(row.person, "someone") if facts else row.person,
+                kind=_KIND_TEXT[row.kind],
+                minutes=minutes,
+                charged_minutes=row.charged_minutes,
+                billable=row.billable,
+                extra_engineer=row.extra_engineer,
+                ticket=facts.ticket_subject if facts else "",
+                note=facts.note if facts else "",
+            )
+        )
     raw = {d.day: d.raw_unscheduled_seconds for d in report.days if d.day >= start}
     days = tuple(
-        StatementDay(day=u.day, raw_minutes=_ceil_minutes(raw.get(u.day, 0)),
-                     work_billed=u.unscheduled_minutes, scheduled=u.scheduled_minutes,
-                     late_cancellation=u.late_cancellation_minutes,
-                     extra_engineer_minutes=extra.get(u.day, 0), billed=u.billed_minutes,
-                     drawn=u.drawn_minutes, overage=u.overage_minutes)
+        StatementDay(
+            day=u.day,
+            raw_minutes=_ceil_minutes(raw.get(u.day, 0)),
+            work_billed=u.unscheduled_minutes,
+            scheduled=u.scheduled_minutes,
+            late_cancellation=u.late_cancellation_minutes,
+            extra_engineer_minutes=extra.get(u.day, 0),
+            billed=u.billed_minutes,
+            drawn=u.drawn_minutes,
+            overage=u.overage_minutes,
+        )
         for u in stmt.usage
     )
     return StatementView(
-        organisation_id=org_id, organisation=org.name, plan=org.plan, tz=org.tz, start=start,
-        end=end, generated_at=now, statement=stmt, days=days, entries=tuple(entries),
+        organisation_id=org_id,
+        organisation=org.name,
+        plan=org.plan,
+        tz=org.tz,
+        start=start,
+        end=end,
+        generated_at=now,
+        statement=stmt,
+        days=days,
+        entries=tuple(entries),
         prices={k: v for k, v in ledger.prices.items()},
-        corrections=read_corrections(session, since=opens, until=min(closes, now), tz=org.tz,
-                                     org_id=org_id),
+        corrections=read_corrections(
+            session, since=opens, until=min(closes, now), tz=org.tz, org_id=org_id
+        ),
     )

@@ -108,8 +108,11 @@ def read_running(session: Session, user_id: uuid.UUID | None) -> RunningInfo | N
     """The user's running timer (one per person), or None."""
     if user_id is None:
         return None
-    timer = session.scalar(select(RunningTimer).where(
-        RunningTimer.person_id == user_id, RunningTimer.deleted.is_(False)))
+    timer = session.scalar(
+        select(RunningTimer).where(
+            RunningTimer.person_id == user_id, RunningTimer.deleted.is_(False)
+        )
+    )
     if timer is None:
         return None
     org = session.get(Organisation, timer.organisation_id)
@@ -143,8 +146,14 @@ def read_ticket(session: Session, ticket_id: uuid.UUID | None) -> TicketInfo | N
     )
 
 
-def read_timer(session: Session, *, user_id: uuid.UUID | None, tenant_id: uuid.UUID | None,
-               ticket_id: uuid.UUID | None, now: datetime) -> TimerView:
+def read_timer(
+    session: Session,
+    *,
+    user_id: uuid.UUID | None,
+    tenant_id: uuid.UUID | None,
+    ticket_id: uuid.UUID | None,
+    now: datetime,
+) -> TimerView:
     """The running timer (and its ticket), the selected ticket and today's entries for the
     customer: one short read, run on a worker thread by the desktop."""
     tz = team_zone(session, tenant_id)
@@ -160,20 +169,38 @@ def read_timer(session: Session, *, user_id: uuid.UUID | None, tenant_id: uuid.U
     if customer is not None:
         since, until = day_bounds(day, tz)
         items = tuple(clipped_work(session, customer[0], since, until))
-    running_ticket = (read_ticket(session, running.ticket_id)
-                      if running is not None and running.ticket_id is not None else None)
+    running_ticket = (
+        read_ticket(session, running.ticket_id)
+        if running is not None and running.ticket_id is not None
+        else None
+    )
     return TimerView(tz, running, ticket, running_ticket, customer, day, items)
 
 
-def recent_entries(session: Session, org_id: uuid.UUID, now: datetime, *,
-                   person_id: uuid.UUID | None = None, limit: int = 100) -> list[EntryInfo]:
+def recent_entries(
+    session: Session,
+    org_id: uuid.UUID,
+    now: datetime,
+    *,
+    person_id: uuid.UUID | None = None,
+    limit: int = 100,
+) -> list[EntryInfo]:
     """The organisation's live entries of the last :data:`RECENT_ENTRIES`, newest first;
     ``person_id`` keeps only that person's (someone who may not correct others' time)."""
     entries = live_entries(session, org_id, now - RECENT_ENTRIES, now + timedelta(days=1))
     chosen = [e for e in entries if person_id is None or e.person_id == person_id]
     chosen.sort(key=lambda e: (e.started_at, e.id), reverse=True)
     return [
-        EntryInfo(e.id, e.organisation_id, e.ticket_id, e.person_id, e.kind, e.started_at,
-                  e.ended_at, e.billable, e.note)
+        EntryInfo(
+            e.id,
+            e.organisation_id,
+            e.ticket_id,
+            e.person_id,
+            e.kind,
+            e.started_at,
+            e.ended_at,
+            e.billable,
+            e.note,
+        )
         for e in chosen[:limit]
     ]

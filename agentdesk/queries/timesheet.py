@@ -47,14 +47,17 @@ __all__ = [
 #: A timesheet covers at most this many days (a month and a bit); statements cover longer.
 MAX_TIMESHEET = timedelta(days=62)
 LONG_ENTRY = timedelta(hours=8)
-BILLED_HEADER = ("Billed for my time (rounded up to 30 min once per customer per day; "
-                 "the statement pools the team's time)")
+BILLED_HEADER = (
+    "Billed for my time (rounded up to 30 min once per customer per day; "
+    "the statement pools the team's time)"
+)
 BILLED_TOOLTIP = (
     "Seed 001: work outside scheduled blocks is rounded up to 30 minutes once per customer per "
     "day, never per entry. This sheet rounds your own time. The customer's statement, which is "
     "the bill, adds up everyone's time for that customer and day before rounding once, so when "
     "colleagues worked for the same customer on the same day it can bill less than the sum of "
-    "the timesheets (5 + 5 minutes by two people: 30 + 30 here, 30 on the statement).")
+    "the timesheets (5 + 5 minutes by two people: 30 + 30 here, 30 on the statement)."
+)
 
 
 class Flag:
@@ -140,13 +143,17 @@ def _overlapping(spans: list[tuple[datetime, datetime, str]]) -> set[str]:
     return hits
 
 
-def read_timesheet(session: Session, tenant_id: uuid.UUID, person_id: uuid.UUID, start: date,
-                   end: date) -> Timesheet:
+def read_timesheet(
+    session: Session, tenant_id: uuid.UUID, person_id: uuid.UUID, start: date, end: date
+) -> Timesheet:
     """``person_id``'s entries on the team's local days ``start``..``end`` and their bills."""
     check_period(start, end)
     if end - start >= MAX_TIMESHEET:
-        raise QueryError("to", f"a timesheet covers at most {MAX_TIMESHEET.days} days; "
-                               "use the statement for longer periods")
+        raise QueryError(
+            "to",
+            f"a timesheet covers at most {MAX_TIMESHEET.days} days; "
+            "use the statement for longer periods",
+        )
     tz = team_timezone(session, tenant_id)
     opens, closes = day_bounds(start, end, tz)
     facts = live_entries(session, since=opens, until=closes, person_id=person_id)
@@ -156,12 +163,25 @@ def read_timesheet(session: Session, tenant_id: uuid.UUID, person_id: uuid.UUID,
         report = billing.time_report(items, tz=tz, start=start, end=end)
     except PolicyError as exc:
         raise QueryError(exc.field, exc.message) from None
-    orgs = {i: n for i, n in session.execute(
-        select(Organisation.id, Organisation.name)
-        .where(Organisation.id.in_({f.organisation_id for f in facts})))} if facts else {}
-    overlaps = _overlapping([(f.started_at, f.ended_at, str(f.id)) for f in facts
-                             if f.kind.value != WorkKind.LATE_CANCELLATION.value
-                             and f.ended_at > f.started_at])
+    orgs = (
+        {
+            i: n
+            for i, n in session.execute(
+                select(Organisation.id, Organisation.name).where(
+                    Organisation.id.in_({f.organisation_id for f in facts})
+                )
+            )
+        }
+        if facts
+        else {}
+    )
+    overlaps = _overlapping(
+        [
+            (f.started_at, f.ended_at, str(f.id))
+            for f in facts
+            if f.kind.value != WorkKind.LATE_CANCELLATION.value and f.ended_at > f.started_at
+        ]
+    )
     entries = []
     counts: dict[tuple[date, str], int] = defaultdict(int)
     for row in report.rows:
@@ -177,30 +197,53 @@ def read_timesheet(session: Session, tenant_id: uuid.UUID, person_id: uuid.UUID,
             flags.append(Flag.NO_NOTE)
         counts[row.day, row.customer_id] += 1
         seconds = int(row.duration.total_seconds())
-        entries.append(TimesheetEntry(
-            entry_id=row.item_id, day=row.day, start=row.start, end=row.end,
-            organisation_id=f.organisation_id, organisation=orgs.get(f.organisation_id, "?"),
-            ticket_id=f.ticket_id, ticket=f.ticket_subject, kind=row.kind, source=f.source,
-            minutes=-(-seconds // 60), billable=row.billable, extra_engineer=row.extra_engineer,
-            note=f.note, flags=tuple(flags),
-        ))
+        entries.append(
+            TimesheetEntry(
+                entry_id=row.item_id,
+                day=row.day,
+                start=row.start,
+                end=row.end,
+                organisation_id=f.organisation_id,
+                organisation=orgs.get(f.organisation_id, "?"),
+                ticket_id=f.ticket_id,
+                ticket=f.ticket_subject,
+                kind=row.kind,
+                source=f.source,
+                minutes=-(-seconds // 60),
+                billable=row.billable,
+                extra_engineer=row.extra_engineer,
+                note=f.note,
+                flags=tuple(flags),
+            )
+        )
     bills = {(b.day, b.customer_id): b for b in report.days}
     rows = []
-    for key in sorted(set(counts) | set(bills), key=lambda k: (k[0], orgs.get(
-            uuid.UUID(k[1]), ""))):
+    for key in sorted(
+        set(counts) | set(bills), key=lambda k: (k[0], orgs.get(uuid.UUID(k[1]), ""))
+    ):
         day, customer = key
         bill = bills.get(key)
         org_id = uuid.UUID(customer)
-        rows.append(TimesheetRow(
-            day=day, organisation_id=org_id, organisation=orgs.get(org_id, "?"),
-            raw_seconds=bill.raw_unscheduled_seconds if bill else 0,
-            work_billed=bill.unscheduled_minutes if bill else 0,
-            scheduled=bill.scheduled_minutes if bill else 0,
-            late_cancellation=bill.late_cancellation_minutes if bill else 0,
-            billed=bill.total_minutes if bill else 0, entries=counts.get(key, 0),
-        ))
-    corrections = read_corrections(session, since=opens, until=closes, tz=tz,
-                                   person_id=person_id)
-    return Timesheet(person_id=person_id, start=start, end=end, tz=tz, entries=tuple(entries),
-                     rows=tuple(rows), corrections=corrections)
-
+        rows.append(
+            TimesheetRow(
+                day=day,
+                organisation_id=org_id,
+                organisation=orgs.get(org_id, "?"),
+                raw_seconds=bill.raw_unscheduled_seconds if bill else 0,
+                work_billed=bill.unscheduled_minutes if bill else 0,
+                scheduled=bill.scheduled_minutes if bill else 0,
+                late_cancellation=bill.late_cancellation_minutes if bill else 0,
+                billed=bill.total_minutes if bill else 0,
+                entries=counts.get(key, 0),
+            )
+        )
+    corrections = read_corrections(session, since=opens, until=closes, tz=tz, person_id=person_id)
+    return Timesheet(
+        person_id=person_id,
+        start=start,
+        end=end,
+        tz=tz,
+        entries=tuple(entries),
+        rows=tuple(rows),
+        corrections=corrections,
+    )

@@ -82,8 +82,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
             from .notifications.config import mail_domain
             from .notifications.expiry import ExpiryWatch
 
-            watch = ExpiryWatch(write_sessions, mail_domain(settings.smtp),
-                                settings.expiry_check_interval)
+            watch = ExpiryWatch(
+                write_sessions, mail_domain(settings.smtp), settings.expiry_check_interval
+            )
             watch.start()
         try:
             yield
@@ -138,7 +139,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
         return JSONResponse({"status": "ok", "version": __version__})
 
     @app.get(
-        "/metrics", tags=["ops"], summary="Prometheus metrics (text format)",
+        "/metrics",
+        tags=["ops"],
+        summary="Prometheus metrics (text format)",
         response_class=PlainTextResponse,
     )
     def metrics_endpoint() -> Response:
@@ -172,7 +175,8 @@ def _protocol_check(
             except ValueError:
                 return JSONResponse(
                     error_body("invalid", f"bad {PROTOCOL_HEADER} header", PROTOCOL_HEADER),
-                    400, headers={PROTOCOL_HEADER: str(PROTOCOL_VERSION)},
+                    400,
+                    headers={PROTOCOL_HEADER: str(PROTOCOL_VERSION)},
                 )
             refusal = None
             if theirs < oldest:
@@ -190,8 +194,7 @@ def _protocol_check(
                     "upgrade it. Work not sent yet stays on this computer until then.",
                 )
             if refusal is not None:
-                return JSONResponse(refusal, 426,
-                                    headers={PROTOCOL_HEADER: str(PROTOCOL_VERSION)})
+                return JSONResponse(refusal, 426, headers={PROTOCOL_HEADER: str(PROTOCOL_VERSION)})
         response = await call_next(request)
         response.headers[PROTOCOL_HEADER] = str(PROTOCOL_VERSION)
         return response

@@ -18,5 +18,8 @@ def app_from_env() -> FastAPI:
     """Every setting read from the environment here, once: a bad value stops the start with
     :class:`~.notifications.config.SmtpConfigError` naming the variable."""
     url = os.environ.get("AGENTDESK_DATABASE_URL") or default_server_database_url()
-    return create_app(ServerSettings(database_url=url, smtp=SmtpConfig.from_env(),
-                                     expiry_check_interval=timedelta(hours=1)))
+    return create_app(
+        ServerSettings(
+            database_url=url, smtp=SmtpConfig.from_env(), expiry_check_interval=timedelta(hours=1)
+        )
+    )

@@ -89,8 +89,9 @@ def backup(database_url: str, out: Path) -> Summary:
     started = time.perf_counter()
     out = Path(out)
     if out.exists():
-        raise BackupError(f"{out} already exists; choose a new file name (a backup never "
-                          "overwrites a file)")
+        raise BackupError(
+            f"{out} already exists; choose a new file name (a backup never overwrites a file)"
+        )
     if not out.parent.is_dir():
         raise BackupError(f"the directory {out.parent} does not exist")
     engine = make_engine(database_url)
@@ -178,8 +179,10 @@ def restore(path: Path, database_url: str) -> Summary:
                         rows[table.name] = _copy_table(source, dest, table)
             except IntegrityError as exc:
                 first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-                raise BackupError(f"the backup's rows break a rule of the database ({first}); "
-                                  "the target was left empty") from None
+                raise BackupError(
+                    f"the backup's rows break a rule of the database ({first}); "
+                    "the target was left empty"
+                ) from None
         finally:
             work_engine.dispose()
             target.dispose()
@@ -254,13 +257,17 @@ def _tables(engine: Engine) -> list[Table]:
         model = Base.metadata.tables.get(table.name)
         columns = []
         for column in table.columns:
-            kind = (model.c[column.name].type
-                    if model is not None and column.name in model.c else column.type)
+            kind = (
+                model.c[column.name].type
+                if model is not None and column.name in model.c
+                else column.type
+            )
             columns.append(Column(column.name, kind, primary_key=column.primary_key))
         copied = Table(table.name, copy, *columns)
         copied.info["self_references"] = [
             (fk.parent.name, fk.column.name)
-            for fk in table.foreign_keys if fk.column.table.name == table.name
+            for fk in table.foreign_keys
+            if fk.column.table.name == table.name
         ]
         tables.append(copied)
     return tables
@@ -283,9 +290,9 @@ def _copy_table(source: Connection, target: Connection, table: Table) -> int:
     return count
 
 
-def _parents_first(rows: list[dict[str, Any]], refs: Sequence[tuple[str, str]]) -> list[
-    dict[str, Any]
-]:
+def _parents_first(
+    rows: list[dict[str, Any]], refs: Sequence[tuple[str, str]]
+) -> list[dict[str, Any]]:
     """Order rows so a row another row of the same table refers to comes first (a time entry
     that voids another), as the foreign keys require on insert."""
     keys = {ref for _col, ref in refs}
@@ -313,7 +320,7 @@ def _parents_first(rows: list[dict[str, Any]], refs: Sequence[tuple[str, str]]) 
 
 def _chunks(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
     for start in range(0, len(rows), BATCH_ROWS):
-        yield rows[start:start + BATCH_ROWS]
+        yield rows[start : start + BATCH_ROWS]
 
 
 def _verify_file(path: Path, *, expect_revision: str) -> dict[str, int]:
@@ -325,4 +332,3 @@ def _verify_file(path: Path, *, expect_revision: str) -> dict[str, int]:
         return table_counts(engine)
     finally:
         engine.dispose()
-

@@ -31,10 +31,16 @@ def add_backup_commands(server_commands: Any) -> None:
             "      agentdesk server backup --out agentdesk-backup.sqlite3"
         ),
     )
-    backup.add_argument("--out", metavar="FILE", required=True, type=Path,
-                        help="the backup file to create (must not exist)")
-    backup.add_argument("--database-url", metavar="URL", default=argparse.SUPPRESS,
-                        help=_DATABASE_HELP)
+    backup.add_argument(
+        "--out",
+        metavar="FILE",
+        required=True,
+        type=Path,
+        help="the backup file to create (must not exist)",
+    )
+    backup.add_argument(
+        "--database-url", metavar="URL", default=argparse.SUPPRESS, help=_DATABASE_HELP
+    )
     backup.set_defaults(handler=run_backup)
 
     restore = server_commands.add_parser(
@@ -56,8 +62,9 @@ def add_backup_commands(server_commands: Any) -> None:
         ),
     )
     restore.add_argument("file", metavar="FILE", type=Path, help="the backup file")
-    restore.add_argument("--database-url", metavar="URL", default=argparse.SUPPRESS,
-                         help=_DATABASE_HELP)
+    restore.add_argument(
+        "--database-url", metavar="URL", default=argparse.SUPPRESS, help=_DATABASE_HELP
+    )
     restore.set_defaults(handler=run_restore)
 
 
@@ -72,9 +79,11 @@ def run_backup(args: argparse.Namespace) -> int:
         summary = backup(url, args.out)
     except (BackupError, SchemaTooNew) as exc:
         raise CommandError(f"{exc}; no backup was written") from None
-    print(f"Backed up {safe_url(url)} (schema revision {summary.revision}) to {summary.path}: "
-          f"{summary.total_rows} rows in {len(summary.rows)} tables, "
-          f"{summary.path.stat().st_size / 1e6:.1f} MB, {summary.seconds:.1f} s.")
+    print(
+        f"Backed up {safe_url(url)} (schema revision {summary.revision}) to {summary.path}: "
+        f"{summary.total_rows} rows in {len(summary.rows)} tables, "
+        f"{summary.path.stat().st_size / 1e6:.1f} MB, {summary.seconds:.1f} s."
+    )
     return 0
 
 
@@ -89,6 +98,8 @@ def run_restore(args: argparse.Namespace) -> int:
         summary = restore(args.file, url)
     except (BackupError, SchemaTooNew) as exc:
         raise CommandError(f"{exc}; nothing was restored") from None
-    print(f"Restored {summary.path} (schema revision {summary.revision}) into {safe_url(url)}: "
-          f"{summary.total_rows} rows in {len(summary.rows)} tables, {summary.seconds:.1f} s.")
+    print(
+        f"Restored {summary.path} (schema revision {summary.revision}) into {safe_url(url)}: "
+        f"{summary.total_rows} rows in {len(summary.rows)} tables, {summary.seconds:.1f} s."
+    )
     return 0

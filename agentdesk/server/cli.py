@@ -76,8 +76,14 @@ class _Formatter(argparse.HelpFormatter):
             if lines and all(line.startswith("  ") or line.endswith(":") for line in lines):
                 out.append("\n".join(indent + line for line in lines))
             else:
-                out.append(textwrap.fill(" ".join(paragraph.split()), width,
-                                         initial_indent=indent, subsequent_indent=indent))
+                out.append(
+                    textwrap.fill(
+                        " ".join(paragraph.split()),
+                        width,
+                        initial_indent=indent,
+                        subsequent_indent=indent,
+                    )
+                )
         return "\n\n".join(out)
 
 
@@ -111,10 +117,10 @@ def add_server_commands(commands: Any) -> None:
         formatter_class=_Formatter,
         help="run the team's AgentDesk server (or set one up: server init)",
         usage="%(prog)s [-h] [--database-url URL] [--host HOST] [--port PORT] "
-              "[--max-db-connections N] [--log-level LEVEL]\n       %(prog)s init [-h] [options]"
-              "\n       %(prog)s backup --out FILE [--database-url URL]"
-              "\n       %(prog)s restore FILE [--database-url URL]"
-              "\n       %(prog)s backfill-sla [--database-url URL]",
+        "[--max-db-connections N] [--log-level LEVEL]\n       %(prog)s init [-h] [options]"
+        "\n       %(prog)s backup --out FILE [--database-url URL]"
+        "\n       %(prog)s restore FILE [--database-url URL]"
+        "\n       %(prog)s backfill-sla [--database-url URL]",
         description=(
             "Run the AgentDesk API server: sign-in, plans, organisations and the sync endpoints "
             "desktops talk to. The database schema is upgraded on start.\n\n"
@@ -133,38 +139,61 @@ def add_server_commands(commands: Any) -> None:
     )
     server.add_argument("--database-url", metavar="URL", help=_DATABASE_HELP)
     server.add_argument(
-        "--host", default=DEFAULT_HOST,
+        "--host",
+        default=DEFAULT_HOST,
         help=f"address to listen on (default: {DEFAULT_HOST}, this machine only; 0.0.0.0 for "
-             "every interface, behind a TLS proxy)",
+        "every interface, behind a TLS proxy)",
     )
-    server.add_argument("--port", type=_port, default=DEFAULT_PORT,
-                        help=f"TCP port to listen on (default: {DEFAULT_PORT})")
     server.add_argument(
-        "--trusted-proxy", action="append", metavar="ADDRESS",
+        "--port",
+        type=_port,
+        default=DEFAULT_PORT,
+        help=f"TCP port to listen on (default: {DEFAULT_PORT})",
+    )
+    server.add_argument(
+        "--trusted-proxy",
+        action="append",
+        metavar="ADDRESS",
         help="a reverse proxy (IP address or network) whose X-Forwarded-For header names the "
-             "client; repeat for several. Default: none, the connecting address counts "
-             "(sign-in throttling is per address)")
+        "client; repeat for several. Default: none, the connecting address counts "
+        "(sign-in throttling is per address)",
+    )
     server.add_argument(
-        "--max-db-connections", type=_count(2, 10_000), default=None, metavar="N",
+        "--max-db-connections",
+        type=_count(2, 10_000),
+        default=None,
+        metavar="N",
         help="the most database connections this process opens (default: 20); it serves with "
-             "that many request threads (one fewer on PostgreSQL, whose LISTEN takes one) and "
-             "queues the rest. Several processes on one PostgreSQL: processes x N <= "
-             "max_connections - other connections (docs/deploy.md)")
-    server.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
-                        default="info", metavar="LEVEL",
-                        help="how much to log to stderr: debug, info, warning or error "
-                             "(default: info)")
-    server.add_argument("--log-format", choices=("auto", "json", "text"), default="auto",
-                        metavar="FORMAT",
-                        help="log lines as json (one object per line), text, or auto: text on "
-                             "a terminal, json otherwise (default: auto)")
-    server.add_argument("--backup-first", metavar="DIR",
-                        help="if the database schema needs upgrading, back the database up "
-                             "into DIR first (a new file; see 'server backup') and refuse to "
-                             "start if that fails")
+        "that many request threads (one fewer on PostgreSQL, whose LISTEN takes one) and "
+        "queues the rest. Several processes on one PostgreSQL: processes x N <= "
+        "max_connections - other connections (docs/deploy.md)",
+    )
+    server.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default="info",
+        metavar="LEVEL",
+        help="how much to log to stderr: debug, info, warning or error (default: info)",
+    )
+    server.add_argument(
+        "--log-format",
+        choices=("auto", "json", "text"),
+        default="auto",
+        metavar="FORMAT",
+        help="log lines as json (one object per line), text, or auto: text on "
+        "a terminal, json otherwise (default: auto)",
+    )
+    server.add_argument(
+        "--backup-first",
+        metavar="DIR",
+        help="if the database schema needs upgrading, back the database up "
+        "into DIR first (a new file; see 'server backup') and refuse to "
+        "start if that fails",
+    )
     server.set_defaults(handler=run_server)
-    server_commands = server.add_subparsers(dest="server_command", metavar="SUBCOMMAND",
-                                            title="optional subcommand")
+    server_commands = server.add_subparsers(
+        dest="server_command", metavar="SUBCOMMAND", title="optional subcommand"
+    )
     init = server_commands.add_parser(
         "init",
         # Named outright: argparse would build it from the server's two-line usage.
@@ -189,28 +218,49 @@ def add_server_commands(commands: Any) -> None:
         ),
     )
     # SUPPRESS: without it the subcommand's unset option would erase the one given before it.
-    init.add_argument("--database-url", metavar="URL", default=argparse.SUPPRESS,
-                      help=_DATABASE_HELP)
-    init.add_argument("--team-name", metavar="NAME", default=None,
-                      help="the team's name, shown to its members (default: 'Support team', "
-                           "or the demo's name with --demo)")
     init.add_argument(
-        "--timezone", metavar="TZ", default="America/New_York",
+        "--database-url", metavar="URL", default=argparse.SUPPRESS, help=_DATABASE_HELP
+    )
+    init.add_argument(
+        "--team-name",
+        metavar="NAME",
+        default=None,
+        help="the team's name, shown to its members (default: 'Support team', "
+        "or the demo's name with --demo)",
+    )
+    init.add_argument(
+        "--timezone",
+        metavar="TZ",
+        default="America/New_York",
         help="IANA time zone the team's calendar years and billing days are counted in "
-             "(default: America/New_York)",
+        "(default: America/New_York)",
     )
     init.add_argument(
-        "--no-default-plans", dest="default_plans", action="store_false",
+        "--no-default-plans",
+        dest="default_plans",
+        action="store_false",
         help="start without plans and calendars (by default the team gets the support "
-             "policies' Basic/Free, Standard, Premium and Enterprise plans on their calendars)",
+        "policies' Basic/Free, Standard, Premium and Enterprise plans on their calendars)",
     )
-    init.add_argument("--backup-first", metavar="DIR", default=argparse.SUPPRESS,
-                      help="if the schema needs upgrading, back the database up into DIR first")
-    init.add_argument("--demo", action="store_true",
-                      help="create the team with demo data and the demo users (a trial or "
-                           "training database, never a production one)")
-    init.add_argument("--tickets", type=_count(0, 200_000), default=3000, metavar="N",
-                      help="with --demo: how many demo tickets, 0 to 200000 (default: 3000)")
+    init.add_argument(
+        "--backup-first",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="if the schema needs upgrading, back the database up into DIR first",
+    )
+    init.add_argument(
+        "--demo",
+        action="store_true",
+        help="create the team with demo data and the demo users (a trial or "
+        "training database, never a production one)",
+    )
+    init.add_argument(
+        "--tickets",
+        type=_count(0, 200_000),
+        default=3000,
+        metavar="N",
+        help="with --demo: how many demo tickets, 0 to 200000 (default: 3000)",
+    )
     init.set_defaults(handler=run_init)
     from .backup_cli import add_backup_commands
 
@@ -229,8 +279,9 @@ def add_server_commands(commands: Any) -> None:
             "pull."
         ),
     )
-    backfill.add_argument("--database-url", metavar="URL", default=argparse.SUPPRESS,
-                          help=_DATABASE_HELP)
+    backfill.add_argument(
+        "--database-url", metavar="URL", default=argparse.SUPPRESS, help=_DATABASE_HELP
+    )
     backfill.set_defaults(handler=run_backfill_sla)
 
     user = commands.add_parser(
@@ -262,19 +313,27 @@ def add_server_commands(commands: Any) -> None:
             "--password-stdin"
         ),
     )
-    add.add_argument("username", metavar="NAME",
-                     help="sign-in name: up to 64 letters, digits and . _ @ -")
-    add.add_argument("--role", required=True, choices=ROLES,
-                     help=f"what the person may do: {', '.join(ROLES)}")
-    add.add_argument("--display-name", metavar="TEXT",
-                     help="the name colleagues see (default: the username)")
+    add.add_argument(
+        "username", metavar="NAME", help="sign-in name: up to 64 letters, digits and . _ @ -"
+    )
+    add.add_argument(
+        "--role", required=True, choices=ROLES, help=f"what the person may do: {', '.join(ROLES)}"
+    )
+    add.add_argument(
+        "--display-name", metavar="TEXT", help="the name colleagues see (default: the username)"
+    )
     add.add_argument("--email", metavar="ADDRESS", help="email address (optional)")
-    add.add_argument("--team", metavar="NAME",
-                     help="the team to add the person to; needed only when the database holds "
-                          "more than one team")
-    add.add_argument("--password-stdin", action="store_true",
-                     help="read the password from the first line of standard input instead of "
-                          "prompting")
+    add.add_argument(
+        "--team",
+        metavar="NAME",
+        help="the team to add the person to; needed only when the database holds "
+        "more than one team",
+    )
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input instead of prompting",
+    )
     add.add_argument("--database-url", metavar="URL", help=_DATABASE_HELP)
     add.set_defaults(handler=run_user_add)
 
@@ -303,10 +362,19 @@ def add_server_commands(commands: Any) -> None:
         ),
     )
     demo.add_argument("--database-url", metavar="URL", help=_DATABASE_HELP)
-    demo.add_argument("--seed", type=int, default=0,
-                      help="random seed; the same seed gives the same data (default: 0)")
-    demo.add_argument("--tickets", type=_count(0, 200_000), default=3000, metavar="N",
-                      help="how many tickets to create, 0 to 200000 (default: 3000)")
+    demo.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="random seed; the same seed gives the same data (default: 0)",
+    )
+    demo.add_argument(
+        "--tickets",
+        type=_count(0, 200_000),
+        default=3000,
+        metavar="N",
+        help="how many tickets to create, 0 to 200000 (default: 3000)",
+    )
     demo.set_defaults(handler=run_demo_data)
 
 
@@ -405,12 +473,21 @@ def backup_before_upgrade(url: str, engine: Engine, directory: str) -> None:
     try:
         summary = backup(url, out)
     except BackupError as exc:
-        raise CommandError(f"backup before the schema upgrade failed: {exc}; the database "
-                           "was not upgraded") from None
-    log.info("schema upgrade %s -> %s: backed up first to %s (%d rows)", before,
-             head_revision(), summary.path, summary.total_rows)
-    print(f"Backed up the database (schema revision {before}) to {summary.path} before "
-          f"upgrading it to {head_revision()}.", file=sys.stderr)
+        raise CommandError(
+            f"backup before the schema upgrade failed: {exc}; the database was not upgraded"
+        ) from None
+    log.info(
+        "schema upgrade %s -> %s: backed up first to %s (%d rows)",
+        before,
+        head_revision(),
+        summary.path,
+        summary.total_rows,
+    )
+    print(
+        f"Backed up the database (schema revision {before}) to {summary.path} before "
+        f"upgrading it to {head_revision()}.",
+        file=sys.stderr,
+    )
 
 
 def _check_line(value: str, what: str, limit: int) -> str:
@@ -442,8 +519,10 @@ def run_init(args: argparse.Namespace) -> int:
         from .demo import DEMO_TIMEZONE
 
         if args.timezone != DEMO_TIMEZONE:
-            raise CommandError(f"the demo team's calendars and billing days are in "
-                               f"{DEMO_TIMEZONE}; leave --timezone out with --demo")
+            raise CommandError(
+                f"the demo team's calendars and billing days are in "
+                f"{DEMO_TIMEZONE}; leave --timezone out with --demo"
+            )
         if args.team_name is not None:
             _check_line(args.team_name, "the team name", 200)
         return _init_demo(args)
@@ -459,8 +538,10 @@ def run_init(args: argparse.Namespace) -> int:
         if before == after:
             print(f"Database {safe_url(url)}: schema is up to date (revision {after}).")
         else:
-            print(f"Database {safe_url(url)}: schema upgraded from revision "
-                  f"{before or '(empty)'} to {after}.")
+            print(
+                f"Database {safe_url(url)}: schema upgraded from revision "
+                f"{before or '(empty)'} to {after}."
+            )
         with session_scope(make_session_factory(engine)) as session:
             teams = session.scalars(select(Tenant).order_by(Tenant.created_at)).all()
             if teams:
@@ -479,8 +560,10 @@ def run_init(args: argparse.Namespace) -> int:
                 plans = [p.name for p in create_default_plans(session, tenant.id)]
         if plans:
             print(f"Created the plans {', '.join(plans)} with their calendars.")
-        print(f"Created team {name!r} (time zone {args.timezone}). "
-              "Next: add people with 'agentdesk user add NAME --role ROLE'.")
+        print(
+            f"Created team {name!r} (time zone {args.timezone}). "
+            "Next: add people with 'agentdesk user add NAME --role ROLE'."
+        )
     return 0
 
 
@@ -495,14 +578,18 @@ def _init_demo(args: argparse.Namespace) -> int:
 
     url = database_url(args)
     with _database(url) as (engine, before, after):
-        print(f"Database {safe_url(url)}: schema at revision {after}"
-              + (f" (upgraded from {before or '(empty)'})." if before != after else "."))
+        print(
+            f"Database {safe_url(url)}: schema at revision {after}"
+            + (f" (upgraded from {before or '(empty)'})." if before != after else ".")
+        )
         with session_scope(make_session_factory(engine, write=False)) as session:
             teams = session.scalars(select(Tenant).order_by(Tenant.created_at)).all()
             listed = ", ".join(repr(t.name) for t in teams)
         if teams:
-            print(f"The database already holds {listed}; nothing to create. 'server init "
-                  "--demo' fills a new database only.")
+            print(
+                f"The database already holds {listed}; nothing to create. 'server init "
+                "--demo' fills a new database only."
+            )
             return 0
         started = time.perf_counter()
         summary = generate_demo(engine, seed=0, tickets=args.tickets)
@@ -513,8 +600,10 @@ def _init_demo(args: argparse.Namespace) -> int:
         name = args.team_name or summary.team_name
         print(f"Created team {name!r} with demo data in {time.perf_counter() - started:.1f} s.")
     _print_demo(summary)
-    print("Next: add people with 'agentdesk user add NAME --role ROLE', or sign in as one of "
-          "the demo users above.")
+    print(
+        "Next: add people with 'agentdesk user add NAME --role ROLE', or sign in as one of "
+        "the demo users above."
+    )
     return 0
 
 
@@ -549,11 +638,14 @@ def _choose_team(session: Session, wanted: str | None) -> Any:
         for team in teams:
             if team.name == wanted:
                 return team
-        raise CommandError(f"no team named {wanted!r}; teams: "
-                           f"{', '.join(repr(t.name) for t in teams)}")
+        raise CommandError(
+            f"no team named {wanted!r}; teams: {', '.join(repr(t.name) for t in teams)}"
+        )
     if len(teams) > 1:
-        raise CommandError("the database holds several teams; choose one with --team NAME: "
-                           f"{', '.join(repr(t.name) for t in teams)}")
+        raise CommandError(
+            "the database holds several teams; choose one with --team NAME: "
+            f"{', '.join(repr(t.name) for t in teams)}"
+        )
     return teams[0]
 
 
@@ -570,10 +662,12 @@ def run_user_add(args: argparse.Namespace) -> int:
 
     username = args.username
     if not _USERNAME.fullmatch(username):
-        raise CommandError("the username must be 1 to 64 letters, digits or . _ @ - "
-                           f"(got {username!r})")
-    display = _check_line(args.display_name if args.display_name is not None else username,
-                          "the display name", 200)
+        raise CommandError(
+            f"the username must be 1 to 64 letters, digits or . _ @ - (got {username!r})"
+        )
+    display = _check_line(
+        args.display_name if args.display_name is not None else username, "the display name", 200
+    )
     email = args.email
     if email is not None:
         _check_line(email, "the email address", 320)
@@ -585,30 +679,42 @@ def run_user_add(args: argparse.Namespace) -> int:
         with session_scope(factory) as session:
             team = _choose_team(session, args.team)
             if session.scalar(select(User.id).where(User.username == username)) is not None:
-                raise CommandError(f"the username {username!r} is already taken; "
-                                   "nothing was changed")
+                raise CommandError(
+                    f"the username {username!r} is already taken; nothing was changed"
+                )
             team_id, team_name = team.id, team.name
         password = _read_password(args, username, sys.stdin)
         if len(password) < MIN_PASSWORD_LENGTH:
-            raise CommandError(f"the password must have at least {MIN_PASSWORD_LENGTH} "
-                               "characters; nothing was created")
+            raise CommandError(
+                f"the password must have at least {MIN_PASSWORD_LENGTH} "
+                "characters; nothing was created"
+            )
         if len(password) > _MAX_PASSWORD:
-            raise CommandError(f"the password must have at most {_MAX_PASSWORD} characters; "
-                               "nothing was created")
+            raise CommandError(
+                f"the password must have at most {_MAX_PASSWORD} characters; nothing was created"
+            )
         password_hash = hash_password(password)
         del password
         try:
             with session_scope(factory) as session:
                 # Stamped with the team's next version so desktops receive the new colleague.
                 enable_stamping(session, team_id)
-                session.add(User(
-                    tenant_id=team_id, username=username, display_name=display, email=email,
-                    role=Role(args.role), active=True, password_hash=password_hash,
-                    created_at=utcnow(),
-                ))
+                session.add(
+                    User(
+                        tenant_id=team_id,
+                        username=username,
+                        display_name=display,
+                        email=email,
+                        role=Role(args.role),
+                        active=True,
+                        password_hash=password_hash,
+                        created_at=utcnow(),
+                    )
+                )
         except IntegrityError:
-            raise CommandError(f"the username {username!r} is already taken; "
-                               "nothing was changed") from None
+            raise CommandError(
+                f"the username {username!r} is already taken; nothing was changed"
+            ) from None
     print(f"Added {username!r} ({args.role}) to team {team_name!r}.")
     return 0
 
@@ -629,31 +735,38 @@ def run_demo_data(args: argparse.Namespace) -> int:
     if not (getattr(args, "database_url", None) or os.environ.get(DATABASE_ENV)):
         from ..paths import data_dir
 
-        print(f"Writing into {safe_url(url)}: the database 'agentdesk server' uses when given "
-              f"no --database-url. The desktop's local mode keeps its own demo in "
-              f"{data_dir() / 'local-server.sqlite3'}.")
+        print(
+            f"Writing into {safe_url(url)}: the database 'agentdesk server' uses when given "
+            f"no --database-url. The desktop's local mode keeps its own demo in "
+            f"{data_dir() / 'local-server.sqlite3'}."
+        )
     started = time.perf_counter()
     with _database(url) as (engine, _before, _after):
         with session_scope(make_session_factory(engine, write=False)) as session:
-            others = [n for n in session.scalars(select(Tenant.name).order_by(Tenant.created_at))
-                      if n != DEMO_TEAM_NAME]
+            others = [
+                n
+                for n in session.scalars(select(Tenant.name).order_by(Tenant.created_at))
+                if n != DEMO_TEAM_NAME
+            ]
         if others:
             raise CommandError(
                 f"the database already holds the team {others[0]!r}: the demo would be a "
                 "second team, whose data that team's people never see. Use a new database, "
                 "or create a team with demo data there: agentdesk server init --demo "
-                "--team-name NAME. Nothing was changed.")
+                "--team-name NAME. Nothing was changed."
+            )
         try:
             summary = generate_demo(engine, seed=args.seed, tickets=args.tickets)
         except DemoConflict as exc:
             raise CommandError(f"{exc} Nothing was changed.") from None
     elapsed = time.perf_counter() - started
     if summary.created:
-        print(f"Created the demo team {summary.team_name!r} in {safe_url(url)} "
-              f"in {elapsed:.1f} s:")
+        print(f"Created the demo team {summary.team_name!r} in {safe_url(url)} in {elapsed:.1f} s:")
     else:
-        print(f"The demo team {summary.team_name!r} already exists in {safe_url(url)}; "
-              "nothing was changed. It holds:")
+        print(
+            f"The demo team {summary.team_name!r} already exists in {safe_url(url)}; "
+            "nothing was changed. It holds:"
+        )
     _print_demo(summary)
     if not summary.created:
         print("(the passwords are the ones the demo was created with, unless changed since)")
@@ -664,18 +777,24 @@ def _print_demo(summary: Any) -> None:
     """What a demo team holds, and its public sign-ins."""
     c = summary.counts
     statuses = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in summary.ticket_statuses.items())
-    print(f"  {c['organisations']} organisations, {c['contacts']} contacts, {c['plans']} plans, "
-          f"{c['calendars']} calendars")
+    print(
+        f"  {c['organisations']} organisations, {c['contacts']} contacts, {c['plans']} plans, "
+        f"{c['calendars']} calendars"
+    )
     print(f"  {c['tickets']} tickets ({statuses or 'none'})")
     print(f"  {c['ticket_events']} ticket events, {c['waiting_periods']} waiting periods")
-    print(f"  {c['hour_blocks']} hour blocks, {c['appointments']} appointments, "
-          f"{c['time_entries']} time entries")
+    print(
+        f"  {c['hour_blocks']} hour blocks, {c['appointments']} appointments, "
+        f"{c['time_entries']} time entries"
+    )
     print("Demo sign-ins (username / password):")
     width = max(len(u.username) for u in summary.users)
     pwidth = max(len(u.password) for u in summary.users)
     for user in summary.users:
-        print(f"  {user.username:<{width}} / {user.password:<{pwidth}}  "
-              f"{user.display_name}, {user.duty}")
+        print(
+            f"  {user.username:<{width}} / {user.password:<{pwidth}}  "
+            f"{user.display_name}, {user.duty}"
+        )
 
 
 # --- agentdesk server backfill-sla ---------------------------------------------------------------
@@ -725,8 +844,10 @@ def run_server(args: argparse.Namespace) -> int:
     try:
         smtp = SmtpConfig.from_env()
     except SmtpConfigError as exc:
-        return _fail(f"{exc}; the server did not start (unset AGENTDESK_SMTP_HOST to keep "
-                     "notifications queued without sending them)")
+        return _fail(
+            f"{exc}; the server did not start (unset AGENTDESK_SMTP_HOST to keep "
+            "notifications queued without sending them)"
+        )
     try:
         shown = safe_url(url)
         log.info("AgentDesk server %s starting; database %s", __version__, shown)
@@ -738,9 +859,12 @@ def run_server(args: argparse.Namespace) -> int:
                 backup_before_upgrade(url, engine, args.backup_first)
             finally:
                 engine.dispose()
-        settings = ServerSettings(database_url=url, smtp=smtp,
-                                  trusted_proxies=tuple(args.trusted_proxy or ()),
-                                  expiry_check_interval=timedelta(hours=1))
+        settings = ServerSettings(
+            database_url=url,
+            smtp=smtp,
+            trusted_proxies=tuple(args.trusted_proxy or ()),
+            expiry_check_interval=timedelta(hours=1),
+        )
         if args.max_db_connections is not None:  # else the settings' default, stated once
             settings = replace(settings, max_db_connections=args.max_db_connections)
         app = create_app(settings)
@@ -749,18 +873,30 @@ def run_server(args: argparse.Namespace) -> int:
     except SchemaTooNew as exc:
         return _fail(f"{exc}; the server did not start and nothing was changed")
     except ArgumentError:
-        return _fail("the database URL is not valid; expected e.g. sqlite+pysqlite:///path "
-                     "or postgresql+psycopg://user@host/dbname")
+        return _fail(
+            "the database URL is not valid; expected e.g. sqlite+pysqlite:///path "
+            "or postgresql+psycopg://user@host/dbname"
+        )
     except OperationalError as exc:
         first_line = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
         return _fail(f"cannot use the database {shown}: {first_line}")
     if args.host not in ("127.0.0.1", "localhost", "::1"):
-        log.warning("listening on %s: serve the API to other machines only behind a TLS "
-                    "reverse proxy (sign-in sends passwords)", args.host)
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None,
-                            log_level=args.log_level, access_log=False, server_header=False,
-                            lifespan="on",
-                            **proxy_options(app.state.agentdesk.settings))  # type: ignore[arg-type]
+        log.warning(
+            "listening on %s: serve the API to other machines only behind a TLS "
+            "reverse proxy (sign-in sends passwords)",
+            args.host,
+        )
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        log_level=args.log_level,
+        access_log=False,
+        server_header=False,
+        lifespan="on",
+        **proxy_options(app.state.agentdesk.settings),  # type: ignore[arg-type]
+    )
     server = AgentDeskServer(config, app)
     # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal against the
     # handlers it found; with these no-ops in place the process ends with status 0, as a

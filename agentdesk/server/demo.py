@@ -221,16 +221,21 @@ def generate_demo(
         existing = session.scalar(select(Tenant).where(Tenant.name == DEMO_TEAM_NAME).limit(1))
         if existing is not None:
             return _summary(session, existing, created=False)
-        taken = sorted(session.scalars(
-            select(User.username).where(User.username.in_([u.username for u in DEMO_USERS]))
-        ))
+        taken = sorted(
+            session.scalars(
+                select(User.username).where(User.username.in_([u.username for u in DEMO_USERS]))
+            )
+        )
         if taken:
             raise DemoConflict(
                 f"the username(s) {', '.join(taken)} already belong to another team on this "
                 "server; the demo team needs them. Use a separate, empty database for the demo."
             )
-        tenant = Tenant(name=DEMO_TEAM_NAME, timezone=DEMO_TIMEZONE,
-                        created_at=now - timedelta(days=BILLING_HISTORY_DAYS + 30))
+        tenant = Tenant(
+            name=DEMO_TEAM_NAME,
+            timezone=DEMO_TIMEZONE,
+            created_at=now - timedelta(days=BILLING_HISTORY_DAYS + 30),
+        )
         session.add(tenant)
         session.flush()
         builder = _Builder(random.Random(seed), tickets, now, tenant.id, hashes)
@@ -250,18 +255,28 @@ def _summary(session: Session, tenant: Tenant, *, created: bool) -> DemoSummary:
     counts = {}
     for name, _model in _TABLES:
         table = Base.metadata.tables[name]
-        counts[name] = int(session.scalar(
-            select(func.count()).select_from(table).where(table.c.tenant_id == tenant.id)
-        ) or 0)
+        counts[name] = int(
+            session.scalar(
+                select(func.count()).select_from(table).where(table.c.tenant_id == tenant.id)
+            )
+            or 0
+        )
     by_status: dict[TicketStatus, int] = {
-        status: count for status, count in session.execute(
-            select(Ticket.status, func.count()).where(Ticket.tenant_id == tenant.id)
+        status: count
+        for status, count in session.execute(
+            select(Ticket.status, func.count())
+            .where(Ticket.tenant_id == tenant.id)
             .group_by(Ticket.status)
         )
     }
     statuses = {s.value: int(by_status[s]) for s in TicketStatus if s in by_status}
-    return DemoSummary(created=created, tenant_id=tenant.id, team_name=tenant.name,
-                       counts=counts, ticket_statuses=statuses)
+    return DemoSummary(
+        created=created,
+        tenant_id=tenant.id,
+        team_name=tenant.name,
+        counts=counts,
+        ticket_statuses=statuses,
+    )
 
 
 # --- the builder ---------------------------------------------------------------------------------
@@ -360,8 +375,15 @@ class _Timeline:
         self.steps: list[_Step] = []
         self.cursor = start - _SECOND
 
-    def add(self, at: datetime, payload: ev.Payload, author: uuid.UUID | None, body: str,
-            /, **updates: Any) -> datetime:
+    def add(
+        self,
+        at: datetime,
+        payload: ev.Payload,
+        author: uuid.UUID | None,
+        body: str,
+        /,
+        **updates: Any,
+    ) -> datetime:
         at = max(at, self.cursor + _SECOND)
         self.steps.append(_Step(at, author, body, payload, updates))
         self.cursor = at
@@ -378,12 +400,18 @@ def _slug(name: str) -> str:
 
 def _batched(rows: Sequence[Row], size: int) -> Iterator[Sequence[Row]]:
     for start in range(0, len(rows), size):
-        yield rows[start:start + size]
+        yield rows[start : start + size]
 
 
 class _Builder:
-    def __init__(self, rng: random.Random, tickets: int, now: datetime, tenant_id: uuid.UUID,
-                 hashes: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        rng: random.Random,
+        tickets: int,
+        now: datetime,
+        tenant_id: uuid.UUID,
+        hashes: Mapping[str, str],
+    ) -> None:
         self.rng = rng
         self.n_tickets = tickets
         self.now = now
@@ -417,8 +445,16 @@ class _Builder:
     def _uid(self, username: str) -> uuid.UUID:
         return self.user_ids[username]
 
-    def _book(self, person: str, day: date, length: int, *, earliest: int = _OPEN_MINUTE,
-              latest: int = _CLOSE_MINUTE, at: int | None = None) -> int | None:
+    def _book(
+        self,
+        person: str,
+        day: date,
+        length: int,
+        *,
+        earliest: int = _OPEN_MINUTE,
+        latest: int = _CLOSE_MINUTE,
+        at: int | None = None,
+    ) -> int | None:
         """Reserve ``length`` minutes in a person's day, so nobody is in two places at once."""
         taken = self.diary[person, day]
         if at is not None:
@@ -460,11 +496,18 @@ class _Builder:
             self.user_ids[user.username] = uid
             self.user_names[uid] = user.display_name
             self.usernames[uid] = user.username
-            self.rows["users"].append(self._row(
-                id=uid, username=user.username, display_name=user.display_name,
-                email=user.email, role=user.role, active=True,
-                password_hash=self.hashes[user.username], created_at=joined + timedelta(hours=i),
-            ))
+            self.rows["users"].append(
+                self._row(
+                    id=uid,
+                    username=user.username,
+                    display_name=user.display_name,
+                    email=user.email,
+                    role=user.role,
+                    active=True,
+                    password_hash=self.hashes[user.username],
+                    created_at=joined + timedelta(hours=i),
+                )
+            )
 
     def _calendars_and_plans(self) -> None:
         specs = [(key, name, data) for key, (name, data) in seed_calendars().items()]
@@ -481,8 +524,11 @@ class _Builder:
             plan_id = new_id()
             self.plans[plan.key] = (plan_id, named)
             self.plan_calendar[plan.key] = self.calendars[key]
-            self.rows["plans"].append(self._row(
-                id=plan_id, calendar_id=calendar_ids[key], **Plan.columns_from_policy(plan)))
+            self.rows["plans"].append(
+                self._row(
+                    id=plan_id, calendar_id=calendar_ids[key], **Plan.columns_from_policy(plan)
+                )
+            )
 
     def _organisations(self) -> None:
         rng = self.rng
@@ -504,19 +550,29 @@ class _Builder:
                     "member": (rng.randint(10, 400), rng.randint(0, 60)),
                 }[profile]
                 org = _Org(
-                    id=new_id(), name=name, plan=plan, calendar=self.plan_calendar[plan_key],
-                    verified=verified, recent=recent,
+                    id=new_id(),
+                    name=name,
+                    plan=plan,
+                    calendar=self.plan_calendar[plan_key],
+                    verified=verified,
+                    recent=recent,
                     weight=base_weight[plan_key] * rng.uniform(0.4, 1.6),
                 )
                 self.orgs.append(org)
                 since = self.now - timedelta(days=rng.randint(40, 2500))
                 if profile == "new":
                     since = self.now - timedelta(days=rng.randint(20, 60))
-                self.rows["organisations"].append(self._row(
-                    id=org.id, name=name, plan_id=plan_id,
-                    membership="trial" if profile == "new" else "active", member_since=since,
-                    verified_reviews=verified, recent_reviews=recent,
-                ))
+                self.rows["organisations"].append(
+                    self._row(
+                        id=org.id,
+                        name=name,
+                        plan_id=plan_id,
+                        membership="trial" if profile == "new" else "active",
+                        member_since=since,
+                        verified_reviews=verified,
+                        recent_reviews=recent,
+                    )
+                )
                 # New free members have not validated anyone yet: all their requests redirect.
                 validated = {
                     "basic": 0 if profile == "new" else 1,
@@ -528,8 +584,9 @@ class _Builder:
                 self._contacts(org, validated, rng.randint(1, 3), since, first_names)
         self._choose_one_on_one()
 
-    def _contacts(self, org: _Org, validated: int, others: int, since: datetime,
-                  first_names: list[str]) -> None:
+    def _contacts(
+        self, org: _Org, validated: int, others: int, since: datetime, first_names: list[str]
+    ) -> None:
         rng = self.rng
         domain = f"{_slug(org.name)}.example.com"
         used: set[str] = set()
@@ -543,21 +600,36 @@ class _Builder:
             cid = new_id()
             is_validated = n < validated
             email = f"{_slug(first)}.{_slug(last)}@{domain}"
-            phone = (f"+1 {area} 555 01{rng.randrange(100):02d}"
-                     if org.plan.allows_channel("phone") or rng.random() < 0.5 else None)
+            phone = (
+                f"+1 {area} 555 01{rng.randrange(100):02d}"
+                if org.plan.allows_channel("phone") or rng.random() < 0.5
+                else None
+            )
             validated_at = None
             validated_by = None
             if is_validated:
                 span = max(1, (self.now - since).days - 1)
-                validated_at = since + timedelta(days=rng.randint(0, min(span, 30)),
-                                                 minutes=rng.randrange(24 * 60))
+                validated_at = since + timedelta(
+                    days=rng.randint(0, min(span, 30)), minutes=rng.randrange(24 * 60)
+                )
                 validated_by = self._uid(rng.choice(("coordinator", "lead")))
-            org.contacts.append(PolicyContact(id=str(cid), name=f"{first} {last}", email=email,
-                                              validated=is_validated))
-            self.rows["contacts"].append(self._row(
-                id=cid, organisation_id=org.id, name=f"{first} {last}", email=email, phone=phone,
-                validated=is_validated, validated_by_id=validated_by, validated_at=validated_at,
-            ))
+            org.contacts.append(
+                PolicyContact(
+                    id=str(cid), name=f"{first} {last}", email=email, validated=is_validated
+                )
+            )
+            self.rows["contacts"].append(
+                self._row(
+                    id=cid,
+                    organisation_id=org.id,
+                    name=f"{first} {last}",
+                    email=email,
+                    phone=phone,
+                    validated=is_validated,
+                    validated_by_id=validated_by,
+                    validated_at=validated_at,
+                )
+            )
 
     def _choose_one_on_one(self) -> None:
         """Ten paying organisations buy 1-on-1 hours. Of the three Standard ones (few tickets,
@@ -566,8 +638,11 @@ class _Builder:
         by_plan: dict[str, list[_Org]] = defaultdict(list)
         for org in self.orgs:
             by_plan[org.plan.key].append(org)
-        chosen = (self.rng.sample(by_plan["standard"], 3) + self.rng.sample(by_plan["premium"], 4)
-                  + self.rng.sample(by_plan["enterprise"], 3))
+        chosen = (
+            self.rng.sample(by_plan["standard"], 3)
+            + self.rng.sample(by_plan["premium"], 4)
+            + self.rng.sample(by_plan["enterprise"], 3)
+        )
         office = self.calendars["office"]
         for i, org in enumerate(chosen):
             org.one_on_one = True
@@ -609,8 +684,10 @@ class _Builder:
                 cum = weekday_cum if day.weekday() < 5 else weekend_cum
                 hour = rng.choices(hours, cum_weights=cum)[0]
                 wall = datetime.combine(
-                    day, time(hour, rng.randrange(60), rng.randrange(60), rng.randrange(10**6)),
-                    tzinfo=self.zone)
+                    day,
+                    time(hour, rng.randrange(60), rng.randrange(60), rng.randrange(10**6)),
+                    tzinfo=self.zone,
+                )
                 arrival = wall.astimezone(UTC)
                 if arrival <= latest:
                     break
@@ -644,8 +721,11 @@ class _Builder:
             channels = sorted(org.plan.channels)
             channel = rng.choices(channels, weights=[_CHANNEL_WEIGHTS[c] for c in channels])[0]
             decision = check_request(
-                org.plan, channel=channel, verified_reviews=org.verified,
-                reviews_last_6_months=org.recent, conversations_this_year=used[org.id, year],
+                org.plan,
+                channel=channel,
+                verified_reviews=org.verified,
+                reviews_last_6_months=org.recent,
+                conversations_this_year=used[org.id, year],
                 year=year,
             )
             if not decision.allowed:  # pragma: no cover - the choices above prevent it
@@ -660,10 +740,21 @@ class _Builder:
             subject = rng.choice(words.SUBJECTS[level.value][tier])
             stop = "" if subject[-1] in "?." else "."
             details = " ".join(rng.sample(words.DETAILS, 2))
-            description = (f"Hi support team,\n\n{subject}{stop} {details}\n\n"
-                           f"{_first(requester)}")
-            drafts.append(_Draft(arrival, org, requester, channel, stated, tier, level, subject,
-                                 description, decision.reason))
+            description = f"Hi support team,\n\n{subject}{stop} {details}\n\n{_first(requester)}"
+            drafts.append(
+                _Draft(
+                    arrival,
+                    org,
+                    requester,
+                    channel,
+                    stated,
+                    tier,
+                    level,
+                    subject,
+                    description,
+                    decision.reason,
+                )
+            )
         self._targets(drafts)
         return drafts
 
@@ -681,17 +772,36 @@ class _Builder:
             # The newest tickets are mostly headed somewhere; their history is cut at ``now``,
             # so whatever has not been triaged or answered yet shows as new or triaged.
             if share < 0.015:
-                options = {s.NEW: 12, s.TRIAGED: 10, s.IN_PROGRESS: 40,
-                           s.WAITING_ON_CUSTOMER: 10, s.RESOLVED: 28}
+                options = {
+                    s.NEW: 12,
+                    s.TRIAGED: 10,
+                    s.IN_PROGRESS: 40,
+                    s.WAITING_ON_CUSTOMER: 10,
+                    s.RESOLVED: 28,
+                }
             elif share < 0.05:
-                options = {s.NEW: 2, s.TRIAGED: 5, s.IN_PROGRESS: 35,
-                           s.WAITING_ON_CUSTOMER: 22, s.RESOLVED: 36}
+                options = {
+                    s.NEW: 2,
+                    s.TRIAGED: 5,
+                    s.IN_PROGRESS: 35,
+                    s.WAITING_ON_CUSTOMER: 22,
+                    s.RESOLVED: 36,
+                }
             elif share < 0.12:
-                options = {s.NEW: 0.5, s.TRIAGED: 1.5, s.IN_PROGRESS: 20,
-                           s.WAITING_ON_CUSTOMER: 15, s.RESOLVED: 63}
+                options = {
+                    s.NEW: 0.5,
+                    s.TRIAGED: 1.5,
+                    s.IN_PROGRESS: 20,
+                    s.WAITING_ON_CUSTOMER: 15,
+                    s.RESOLVED: 63,
+                }
             else:
-                options = {s.IN_PROGRESS: 1, s.WAITING_ON_CUSTOMER: 1.5, s.RESOLVED: 22,
-                           s.CLOSED: 75.5}
+                options = {
+                    s.IN_PROGRESS: 1,
+                    s.WAITING_ON_CUSTOMER: 1.5,
+                    s.RESOLVED: 22,
+                    s.CLOSED: 75.5,
+                }
             d.target = rng.choices(list(options), weights=list(options.values()))[0]
         if n < 20:
             return
@@ -699,8 +809,15 @@ class _Builder:
         # ticket old enough for its whole history to have happened by now.
         # A target counts only if the ticket is old enough to have surely reached it; a newer
         # one may still be cut short by ``now``.
-        min_age = {s.NEW: 0, s.TRIAGED: 5, s.IN_PROGRESS: 8, s.WAITING_ON_CUSTOMER: 8,
-                   s.RESOLVED: 20, s.CLOSED: 35, s.REDIRECTED: 0}
+        min_age = {
+            s.NEW: 0,
+            s.TRIAGED: 5,
+            s.IN_PROGRESS: 8,
+            s.WAITING_ON_CUSTOMER: 8,
+            s.RESOLVED: 20,
+            s.CLOSED: 35,
+            s.REDIRECTED: 0,
+        }
 
         def certain(d: _Draft) -> bool:
             return d.arrival <= self.now - timedelta(days=min_age[d.target])
@@ -711,8 +828,12 @@ class _Builder:
                 continue
             cutoff = self.now - timedelta(days=min_age[status])
             for d in reversed(drafts):
-                if d.arrival <= cutoff and not d.forced and not d.redirected \
-                        and (not certain(d) or present[d.target] > 1):
+                if (
+                    d.arrival <= cutoff
+                    and not d.forced
+                    and not d.redirected
+                    and (not certain(d) or present[d.target] > 1)
+                ):
                     if certain(d):
                         present[d.target] -= 1
                     if status is s.REDIRECTED:
@@ -721,8 +842,12 @@ class _Builder:
                     present[status] += 1
                     break
         for d in reversed(drafts):
-            if (d.target in (s.RESOLVED, s.CLOSED) and certain(d) and not d.redirected
-                    and d.org.escalates_on(d.arrival.astimezone(self.zone).date())):
+            if (
+                d.target in (s.RESOLVED, s.CLOSED)
+                and certain(d)
+                and not d.redirected
+                and d.org.escalates_on(d.arrival.astimezone(self.zone).date())
+            ):
                 d.escalate = True
                 break
 
@@ -730,10 +855,17 @@ class _Builder:
         for draft in self._drafts():
             ticket_id = new_id()
             timeline = _Timeline(draft.arrival)
-            timeline.add(draft.arrival, ev.Created(
-                channel=draft.channel, requester_id=draft.requester.id,
-                stated_urgency=draft.stated, entitlement=draft.entitlement,
-            ), None, draft.description)
+            timeline.add(
+                draft.arrival,
+                ev.Created(
+                    channel=draft.channel,
+                    requester_id=draft.requester.id,
+                    stated_urgency=draft.stated,
+                    entitlement=draft.entitlement,
+                ),
+                None,
+                draft.description,
+            )
             if draft.redirected:
                 self._redirect(draft, timeline)
             else:
@@ -747,16 +879,31 @@ class _Builder:
         room = int((self.now - d.arrival).total_seconds()) - len(routing.notify) - 3
         at = d.arrival + timedelta(seconds=max(1, min(self.rng.randint(60, 1800), room)))
         coordinator = self._uid("coordinator")
-        tl.add(at, ev.Redirect(
-            code=routing.code, requester_id=d.requester.id,
-            notify=tuple(c.id for c in routing.notify),
-        ), coordinator, routing.history, status=TicketStatus.REDIRECTED)
+        tl.add(
+            at,
+            ev.Redirect(
+                code=routing.code,
+                requester_id=d.requester.id,
+                notify=tuple(c.id for c in routing.notify),
+            ),
+            coordinator,
+            routing.history,
+            status=TicketStatus.REDIRECTED,
+        )
         for contact in routing.notify:
-            tl.add(at, ev.Notification(to=(contact.id,), about="redirect"), coordinator,
-                   f"Asked {contact.display} how they would like to proceed with the request "
-                   f"from {d.requester.display}.")
-        tl.add(at, ev.Notification(to=(d.requester.id,), about="redirect"), coordinator,
-               routing.requester_notice)
+            tl.add(
+                at,
+                ev.Notification(to=(contact.id,), about="redirect"),
+                coordinator,
+                f"Asked {contact.display} how they would like to proceed with the request "
+                f"from {d.requester.display}.",
+            )
+        tl.add(
+            at,
+            ev.Notification(to=(d.requester.id,), about="redirect"),
+            coordinator,
+            routing.requester_notice,
+        )
 
     def _work(self, d: _Draft, tl: _Timeline) -> None:
         """Seed 002's workflow: triage, "who has it and what happens next", completion."""
@@ -771,153 +918,283 @@ class _Builder:
         triage_off = rng.randint(1, max(1, total // 4))
         coordinator = self._uid("coordinator")
         level_no = 2 if d.level is Level.L2 else 1
-        stated_note = (f" The customer stated urgency {d.stated}." if d.stated != d.tier else "")
+        stated_note = f" The customer stated urgency {d.stated}." if d.stated != d.tier else ""
         triaged_at = tl.add(
             cal.add(open_at, timedelta(minutes=triage_off)) + rng.randrange(60) * _SECOND,
-            ev.Triage(tier=d.tier, level=d.level.value), coordinator,
+            ev.Triage(tier=d.tier, level=d.level.value),
+            coordinator,
             f"Assessed as tier {d.tier} ({words.TIER_LABELS[d.tier]}); routed to Level "
             f"{level_no}.{stated_note}",
-            tier=d.tier, level=d.level, status=s.TRIAGED)
+            tier=d.tier,
+            level=d.level,
+            status=s.TRIAGED,
+        )
         pool = _L2_AGENTS if d.level is Level.L2 else _L1_AGENTS
-        agent_name = rng.choices(pool, weights=[3, 2, 1][:len(pool)])[0]
+        agent_name = rng.choices(pool, weights=[3, 2, 1][: len(pool)])[0]
         agent = self._uid(agent_name)
         if target is s.TRIAGED and rng.random() < 0.5:
             return
-        tl.add(triaged_at + rng.randint(1, 5) * 60 * _SECOND, ev.Assignment(new=str(agent)),
-               coordinator, f"Assigned to {self.user_names[agent]}.", assignee_id=agent)
+        tl.add(
+            triaged_at + rng.randint(1, 5) * 60 * _SECOND,
+            ev.Assignment(new=str(agent)),
+            coordinator,
+            f"Assigned to {self.user_names[agent]}.",
+            assignee_id=agent,
+        )
         if target is s.TRIAGED:
             return
         late = rng.random() < 0.12
-        offset = (total + rng.randint(5, 240) if late
-                  else rng.randint(min(triage_off + 1, total), total))
+        offset = (
+            total + rng.randint(5, 240) if late else rng.randint(min(triage_off + 1, total), total)
+        )
         responded = cal.add(open_at, timedelta(minutes=offset)) + rng.randrange(60) * _SECOND
-        tl.add(responded, ev.StatusChange(old="triaged", new="in_progress"), agent,
-               "Status: triaged -> in progress.", status=s.IN_PROGRESS)
-        tl.add(responded, ev.Reply(notification="assignment", to=(d.requester.id,)), agent,
-               f"Hi {_first(d.requester)}, thanks for getting in touch. I'm "
-               f"{self.user_names[agent].split(' ')[0]} from our Level {level_no} team and I've "
-               f"taken your request (tier {d.tier}: {words.TIER_LABELS[d.tier]}). Next step: "
-               f"{rng.choice(words.NEXT_STEPS)}.",
-               first_response_at=_AT)
+        tl.add(
+            responded,
+            ev.StatusChange(old="triaged", new="in_progress"),
+            agent,
+            "Status: triaged -> in progress.",
+            status=s.IN_PROGRESS,
+        )
+        tl.add(
+            responded,
+            ev.Reply(notification="assignment", to=(d.requester.id,)),
+            agent,
+            f"Hi {_first(d.requester)}, thanks for getting in touch. I'm "
+            f"{self.user_names[agent].split(' ')[0]} from our Level {level_no} team and I've "
+            f"taken your request (tier {d.tier}: {words.TIER_LABELS[d.tier]}). Next step: "
+            f"{rng.choice(words.NEXT_STEPS)}.",
+            first_response_at=_AT,
+        )
         if rng.random() < 0.4:
-            tl.add(cal.add(tl.cursor, timedelta(minutes=rng.randint(5, 90))), ev.Note(),
-                   agent, rng.choice(words.NOTES))
-        waits = (target is s.WAITING_ON_CUSTOMER
-                 or (target in (s.RESOLVED, s.CLOSED) and rng.random() < 0.3)
-                 or (target is s.IN_PROGRESS and rng.random() < 0.2))
+            tl.add(
+                cal.add(tl.cursor, timedelta(minutes=rng.randint(5, 90))),
+                ev.Note(),
+                agent,
+                rng.choice(words.NOTES),
+            )
+        waits = (
+            target is s.WAITING_ON_CUSTOMER
+            or (target in (s.RESOLVED, s.CLOSED) and rng.random() < 0.3)
+            or (target is s.IN_PROGRESS and rng.random() < 0.2)
+        )
         if waits:
-            asked = tl.add(cal.add(tl.cursor, timedelta(minutes=rng.randint(10, 300))),
-                           ev.Reply(to=(d.requester.id,)), agent, rng.choice(words.QUESTIONS))
-            tl.add(asked, ev.StatusChange(old="in_progress", new="waiting_on_customer"), agent,
-                   "Status: in progress -> waiting on customer.",
-                   status=s.WAITING_ON_CUSTOMER, wait_start=_AT)
+            asked = tl.add(
+                cal.add(tl.cursor, timedelta(minutes=rng.randint(10, 300))),
+                ev.Reply(to=(d.requester.id,)),
+                agent,
+                rng.choice(words.QUESTIONS),
+            )
+            tl.add(
+                asked,
+                ev.StatusChange(old="in_progress", new="waiting_on_customer"),
+                agent,
+                "Status: in progress -> waiting on customer.",
+                status=s.WAITING_ON_CUSTOMER,
+                wait_start=_AT,
+            )
             if target is s.WAITING_ON_CUSTOMER:
                 return
-            answered = tl.add(tl.cursor + timedelta(minutes=rng.randint(30, 4320)),
-                              ev.Reply(from_contact=d.requester.id), None,
-                              rng.choice(words.CUSTOMER_ANSWERS), wait_end=_AT)
-            tl.add(answered, ev.StatusChange(old="waiting_on_customer", new="in_progress"), None,
-                   "Status: waiting on customer -> in progress (the customer replied).",
-                   status=s.IN_PROGRESS)
+            answered = tl.add(
+                tl.cursor + timedelta(minutes=rng.randint(30, 4320)),
+                ev.Reply(from_contact=d.requester.id),
+                None,
+                rng.choice(words.CUSTOMER_ANSWERS),
+                wait_end=_AT,
+            )
+            tl.add(
+                answered,
+                ev.StatusChange(old="waiting_on_customer", new="in_progress"),
+                None,
+                "Status: waiting on customer -> in progress (the customer replied).",
+                status=s.IN_PROGRESS,
+            )
         worker, work_cal = agent, cal
         low, high = _WORK_MINUTES[d.tier]
-        if d.escalate or (d.org.escalates_on(d.arrival.astimezone(self.zone).date())
-                          and target in (s.IN_PROGRESS, s.RESOLVED, s.CLOSED)
-                          and rng.random() < 0.12):
+        if d.escalate or (
+            d.org.escalates_on(d.arrival.astimezone(self.zone).date())
+            and target in (s.IN_PROGRESS, s.RESOLVED, s.CLOSED)
+            and rng.random() < 0.12
+        ):
             # 1-on-1 consultants work office hours, whatever the plan's calendar.
             worker, work_cal = self._escalate(d, tl, agent), self.calendars["office"]
             low, high = 180, 1500
         if target is s.IN_PROGRESS:
             return
-        done = tl.add(work_cal.add(tl.cursor, timedelta(minutes=rng.randint(low, high))),
-                      ev.Reply(to=(d.requester.id,)), worker,
-                      f"Hi {_first(d.requester)}, {rng.choice(words.FIXES)}. I'm marking this "
-                      "request as completed; just reply if anything comes back.")
-        tl.add(done, ev.StatusChange(old="in_progress", new="resolved"), worker,
-               "Status: in progress -> resolved.", status=s.RESOLVED, resolved_at=_AT)
-        tl.add(done, ev.Notification(to=(d.requester.id,), about="resolved"), None,
-               f"Notified {d.requester.display} that the request is completed.")
+        done = tl.add(
+            work_cal.add(tl.cursor, timedelta(minutes=rng.randint(low, high))),
+            ev.Reply(to=(d.requester.id,)),
+            worker,
+            f"Hi {_first(d.requester)}, {rng.choice(words.FIXES)}. I'm marking this "
+            "request as completed; just reply if anything comes back.",
+        )
+        tl.add(
+            done,
+            ev.StatusChange(old="in_progress", new="resolved"),
+            worker,
+            "Status: in progress -> resolved.",
+            status=s.RESOLVED,
+            resolved_at=_AT,
+        )
+        tl.add(
+            done,
+            ev.Notification(to=(d.requester.id,), about="resolved"),
+            None,
+            f"Notified {d.requester.display} that the request is completed.",
+        )
         if target is s.CLOSED:
-            tl.add(tl.cursor + timedelta(days=rng.randint(3, 7), minutes=rng.randrange(1440)),
-                   ev.StatusChange(old="resolved", new="closed"), None,
-                   "Status: resolved -> closed (no reply since the request was completed).",
-                   status=s.CLOSED)
+            tl.add(
+                tl.cursor + timedelta(days=rng.randint(3, 7), minutes=rng.randrange(1440)),
+                ev.StatusChange(old="resolved", new="closed"),
+                None,
+                "Status: resolved -> closed (no reply since the request was completed).",
+                status=s.CLOSED,
+            )
 
     def _escalate(self, d: _Draft, tl: _Timeline, agent: uuid.UUID) -> uuid.UUID:
         """Seed 001: general support hands the ticket to 1-on-1; billable from this moment."""
         rng = self.rng
         consultant = self._uid(d.org.consultant)
-        at = tl.add(d.org.calendar.add(tl.cursor, timedelta(minutes=rng.randint(15, 480))),
-                    ev.Escalation(consultant_id=str(consultant)), agent,
-                    "Outside the scope of general support: escalated to 1-on-1 tech support. "
-                    "Time spent from now on is billable.",
-                    kind=TicketKind.ONE_ON_ONE, escalated_at=_AT)
-        tl.add(at, ev.Assignment(old=str(agent), new=str(consultant)), agent,
-               f"Assigned to {self.user_names[consultant]} (1-on-1 tech support).",
-               assignee_id=consultant)
+        at = tl.add(
+            d.org.calendar.add(tl.cursor, timedelta(minutes=rng.randint(15, 480))),
+            ev.Escalation(consultant_id=str(consultant)),
+            agent,
+            "Outside the scope of general support: escalated to 1-on-1 tech support. "
+            "Time spent from now on is billable.",
+            kind=TicketKind.ONE_ON_ONE,
+            escalated_at=_AT,
+        )
+        tl.add(
+            at,
+            ev.Assignment(old=str(agent), new=str(consultant)),
+            agent,
+            f"Assigned to {self.user_names[consultant]} (1-on-1 tech support).",
+            assignee_id=consultant,
+        )
         if rng.random() < 0.5:
             hours = rng.randint(1, 4)
             estimate = (_HOURLY_RATE * hours).quantize(Decimal("0.01"))
-            tl.add(at, ev.ExtraCharges(applies=True, estimate=str(estimate), hours=hours,
-                                       to=(d.requester.id,)), consultant,
-                   f"Hi {_first(d.requester)}, resolving this needs about {hours} hour"
-                   f"{'s' if hours > 1 else ''} of 1-on-1 tech support, billed from your "
-                   f"prepaid hours (about ${estimate}). Reply to confirm and we'll get started.",
-                   extra_charges=True, extra_charge_estimate=estimate)
+            tl.add(
+                at,
+                ev.ExtraCharges(
+                    applies=True, estimate=str(estimate), hours=hours, to=(d.requester.id,)
+                ),
+                consultant,
+                f"Hi {_first(d.requester)}, resolving this needs about {hours} hour"
+                f"{'s' if hours > 1 else ''} of 1-on-1 tech support, billed from your "
+                f"prepaid hours (about ${estimate}). Reply to confirm and we'll get started.",
+                extra_charges=True,
+                extra_charge_estimate=estimate,
+            )
         return consultant
 
     def _write_ticket(self, ticket_id: uuid.UUID, d: _Draft, tl: _Timeline) -> None:
         kept = [step for step in tl.steps if step.at <= self.now]  # history so far
         state: dict[str, Any] = {
-            "status": TicketStatus.NEW, "tier": None, "level": Level.L1, "assignee_id": None,
-            "first_response_at": None, "resolved_at": None, "escalated_at": None,
-            "kind": TicketKind.GENERAL, "extra_charges": False, "extra_charge_estimate": None,
-            "wait_start": None, "wait_end": None,
+            "status": TicketStatus.NEW,
+            "tier": None,
+            "level": Level.L1,
+            "assignee_id": None,
+            "first_response_at": None,
+            "resolved_at": None,
+            "escalated_at": None,
+            "kind": TicketKind.GENERAL,
+            "extra_charges": False,
+            "extra_charge_estimate": None,
+            "wait_start": None,
+            "wait_end": None,
         }
         for step in kept:
             state.update({k: step.at if v is _AT else v for k, v in step.updates.items()})
-            self.rows["ticket_events"].append(self._row(
-                id=new_id(), ticket_id=ticket_id, kind=step.kind, author_id=step.author,
-                at=step.at, body=step.body, data=step.payload.to_data(),
-            ))
+            self.rows["ticket_events"].append(
+                self._row(
+                    id=new_id(),
+                    ticket_id=ticket_id,
+                    kind=step.kind,
+                    author_id=step.author,
+                    at=step.at,
+                    body=step.body,
+                    data=step.payload.to_data(),
+                )
+            )
         if state["wait_start"] is not None:
-            self.rows["waiting_periods"].append(self._row(
-                id=new_id(), ticket_id=ticket_id, started_at=state["wait_start"],
-                ended_at=state["wait_end"],
-            ))
+            self.rows["waiting_periods"].append(
+                self._row(
+                    id=new_id(),
+                    ticket_id=ticket_id,
+                    started_at=state["wait_start"],
+                    ended_at=state["wait_end"],
+                )
+            )
         tier = state["tier"]
         instants = None
         if state["status"] is not TicketStatus.REDIRECTED:
-            waits = ([(state["wait_start"], state["wait_end"])]
-                     if state["wait_start"] is not None else [])
-            instants = response_instants(d.arrival, tier if tier is not None else d.stated,
-                                         d.org.plan, d.org.calendar, waits,
-                                         state["first_response_at"])
+            waits = (
+                [(state["wait_start"], state["wait_end"])]
+                if state["wait_start"] is not None
+                else []
+            )
+            instants = response_instants(
+                d.arrival,
+                tier if tier is not None else d.stated,
+                d.org.plan,
+                d.org.calendar,
+                waits,
+                state["first_response_at"],
+            )
         sla_due_at, sla_risk_at = instants if instants is not None else (None, None)
         took = None
         if instants is not None and state["first_response_at"] is not None:
-            took = int(response_business_time(
-                d.arrival, state["first_response_at"], instants[0],
-                tier if tier is not None else d.stated, d.org.plan, d.org.calendar,
-            ).total_seconds())
-        self.rows["tickets"].append(self._row(
-            id=ticket_id, subject=d.subject, description=d.description, channel=d.channel,
-            organisation_id=d.org.id, requester_id=uuid.UUID(d.requester.id),
-            stated_urgency=d.stated, tier=tier, urgency=tier if tier is not None else d.stated,
-            plan_rank=d.org.plan.rank, level=state["level"], kind=state["kind"],
-            status=state["status"], assignee_id=state["assignee_id"], arrived_at=d.arrival,
-            first_response_at=state["first_response_at"], resolved_at=state["resolved_at"],
-            escalated_at=state["escalated_at"], extra_charges=state["extra_charges"],
-            extra_charge_estimate=state["extra_charge_estimate"], updated_at=kept[-1].at,
-            sla_due_at=sla_due_at, sla_risk_at=sla_risk_at, first_response_business_s=took,
-        ))
+            took = int(
+                response_business_time(
+                    d.arrival,
+                    state["first_response_at"],
+                    instants[0],
+                    tier if tier is not None else d.stated,
+                    d.org.plan,
+                    d.org.calendar,
+                ).total_seconds()
+            )
+        self.rows["tickets"].append(
+            self._row(
+                id=ticket_id,
+                subject=d.subject,
+                description=d.description,
+                channel=d.channel,
+                organisation_id=d.org.id,
+                requester_id=uuid.UUID(d.requester.id),
+                stated_urgency=d.stated,
+                tier=tier,
+                urgency=tier if tier is not None else d.stated,
+                plan_rank=d.org.plan.rank,
+                level=state["level"],
+                kind=state["kind"],
+                status=state["status"],
+                assignee_id=state["assignee_id"],
+                arrived_at=d.arrival,
+                first_response_at=state["first_response_at"],
+                resolved_at=state["resolved_at"],
+                escalated_at=state["escalated_at"],
+                extra_charges=state["extra_charges"],
+                extra_charge_estimate=state["extra_charge_estimate"],
+                updated_at=kept[-1].at,
+                sla_due_at=sla_due_at,
+                sla_risk_at=sla_risk_at,
+                first_response_business_s=took,
+            )
+        )
         if state["escalated_at"] is not None:
             agent = next((s.author for s in kept if s.kind is EventKind.ESCALATION), None)
-            self.escalations.append(_Escalation(
-                ticket_id=ticket_id, org=d.org, at=state["escalated_at"],
-                until=state["resolved_at"] or self.now, consultant=d.org.consultant,
-                agent=agent, first_response=state["first_response_at"],
-            ))
+            self.escalations.append(
+                _Escalation(
+                    ticket_id=ticket_id,
+                    org=d.org,
+                    at=state["escalated_at"],
+                    until=state["resolved_at"] or self.now,
+                    consultant=d.org.consultant,
+                    agent=agent,
+                    first_response=state["first_response_at"],
+                )
+            )
 
     # --- 1-on-1 billing ---
 
@@ -944,9 +1221,16 @@ class _Builder:
         if self._book(person, local.date(), length + 1, at=end_minute - length) is None:
             return
         start = esc.at - timedelta(minutes=length)
-        self._entry(org=esc.org, person=esc.agent, kind=TimeKind.UNSCHEDULED, start=start,
-                    end=esc.at, ticket_id=esc.ticket_id, billable=False,
-                    note="General support before the escalation (not billable).")
+        self._entry(
+            org=esc.org,
+            person=esc.agent,
+            kind=TimeKind.UNSCHEDULED,
+            start=start,
+            end=esc.at,
+            ticket_id=esc.ticket_id,
+            billable=False,
+            note="General support before the escalation (not billable).",
+        )
 
     def _contract(self, org: _Org, escalations: list[_Escalation]) -> None:
         rng = self.rng
@@ -972,33 +1256,63 @@ class _Builder:
                 elif final is None or day < final:
                     self._maybe_purchase(org, day, blocks)
                 for ticket_id, earliest, latest, length in sessions.get(day, []):
-                    self._work_session(org, day, length, blocks, ticket_id=ticket_id,
-                                       earliest=earliest, latest=latest)
+                    self._work_session(
+                        org,
+                        day,
+                        length,
+                        blocks,
+                        ticket_id=ticket_id,
+                        earliest=earliest,
+                        latest=latest,
+                    )
                 if rng.random() < (0.08 if quiet else intensity):
                     for _ in range(rng.randint(1, 2)):
-                        self._work_session(org, day, rng.randint(5, 60), blocks,
-                                           ticket_id=self._open_ticket(escalations, day))
+                        self._work_session(
+                            org,
+                            day,
+                            rng.randint(5, 60),
+                            blocks,
+                            ticket_id=self._open_ticket(escalations, day),
+                        )
             weeks = (day - start).days // 7
-            if (active and day.weekday() == appt_weekday and weeks >= 1
-                    and weeks % (2 if quiet else every_weeks) == 0 and rng.random() < 0.85):
-                self._appointment(org, day, appt_minute, blocks,
-                                  self._open_ticket(escalations, day))
+            if (
+                active
+                and day.weekday() == appt_weekday
+                and weeks >= 1
+                and weeks % (2 if quiet else every_weeks) == 0
+                and rng.random() < 0.85
+            ):
+                self._appointment(
+                    org, day, appt_minute, blocks, self._open_ticket(escalations, day)
+                )
 
-    def _ticket_sessions(self, org: _Org, escalations: list[_Escalation],
-                         ) -> dict[date, list[tuple[uuid.UUID, int, int, int]]]:
+    def _ticket_sessions(
+        self,
+        org: _Org,
+        escalations: list[_Escalation],
+    ) -> dict[date, list[tuple[uuid.UUID, int, int, int]]]:
         """The consultant's billable sessions on each escalated ticket, between the escalation
         and the resolution: (ticket, earliest minute, latest minute, length) by local day."""
         out: dict[date, list[tuple[uuid.UUID, int, int, int]]] = defaultdict(list)
         for esc in escalations:
             first = esc.at.astimezone(self.zone)
             until = esc.until.astimezone(self.zone)
-            days = list(itertools.islice(self._business_days(first.date(), until.date()),
-                                         self.rng.randint(1, 3)))
+            days = list(
+                itertools.islice(
+                    self._business_days(first.date(), until.date()), self.rng.randint(1, 3)
+                )
+            )
             for day in days:
                 earliest = first.hour * 60 + first.minute + 1 if day == first.date() else 0
                 latest = until.hour * 60 + until.minute if day == until.date() else 24 * 60
-                out[day].append((esc.ticket_id, max(earliest, _OPEN_MINUTE),
-                                 min(latest, _CLOSE_MINUTE), self.rng.randint(15, 90)))
+                out[day].append(
+                    (
+                        esc.ticket_id,
+                        max(earliest, _OPEN_MINUTE),
+                        min(latest, _CLOSE_MINUTE),
+                        self.rng.randint(15, 90),
+                    )
+                )
         return out
 
     def _open_ticket(self, escalations: list[_Escalation], day: date) -> uuid.UUID | None:
@@ -1020,12 +1334,17 @@ class _Builder:
             return
         blocks.append([at, hours * 60])
         number = next(self.invoice_no)
-        self.rows["hour_blocks"].append(self._row(
-            id=new_id(), organisation_id=org.id, purchased_at=at, minutes=hours * 60,
-            price=_BLOCK_PRICES[hours],
-            recorded_by_id=self._uid(self.rng.choice(("lead", "admin"))),
-            note=f"Invoice INV-{at.year}-{number:04d}: {hours} hours of 1-on-1 tech support",
-        ))
+        self.rows["hour_blocks"].append(
+            self._row(
+                id=new_id(),
+                organisation_id=org.id,
+                purchased_at=at,
+                minutes=hours * 60,
+                price=_BLOCK_PRICES[hours],
+                recorded_by_id=self._uid(self.rng.choice(("lead", "admin"))),
+                note=f"Invoice INV-{at.year}-{number:04d}: {hours} hours of 1-on-1 tech support",
+            )
+        )
 
     @staticmethod
     def _draw(blocks: list[list[Any]], at: datetime, minutes: int) -> None:
@@ -1038,12 +1357,23 @@ class _Builder:
                 block[1] -= taken
                 minutes -= taken
 
-    def _work_session(self, org: _Org, day: date, length: int, blocks: list[list[Any]], *,
-                      ticket_id: uuid.UUID | None, earliest: int = _OPEN_MINUTE,
-                      latest: int = _CLOSE_MINUTE) -> None:
+    def _work_session(
+        self,
+        org: _Org,
+        day: date,
+        length: int,
+        blocks: list[list[Any]],
+        *,
+        ticket_id: uuid.UUID | None,
+        earliest: int = _OPEN_MINUTE,
+        latest: int = _CLOSE_MINUTE,
+    ) -> None:
         rng = self.rng
-        person = org.consultant if rng.random() < 0.85 else next(
-            c for c in _CONSULTANTS if c != org.consultant)
+        person = (
+            org.consultant
+            if rng.random() < 0.85
+            else next(c for c in _CONSULTANTS if c != org.consultant)
+        )
         minute = self._book(person, day, length, earliest=earliest, latest=latest)
         if minute is None:
             return
@@ -1053,15 +1383,31 @@ class _Builder:
         end = slot + timedelta(minutes=length, seconds=-rng.randrange(30))
         if end > self.now:
             return
-        note = ("Working on the escalated ticket" if ticket_id is not None
-                else rng.choice(words.BILLABLE_WORK))
-        self._entry(org=org, person=self._uid(person), kind=TimeKind.UNSCHEDULED, start=start,
-                    end=end, ticket_id=ticket_id, note=note,
-                    source="timer" if rng.random() < 0.8 else "manual")
+        note = (
+            "Working on the escalated ticket"
+            if ticket_id is not None
+            else rng.choice(words.BILLABLE_WORK)
+        )
+        self._entry(
+            org=org,
+            person=self._uid(person),
+            kind=TimeKind.UNSCHEDULED,
+            start=start,
+            end=end,
+            ticket_id=ticket_id,
+            note=note,
+            source="timer" if rng.random() < 0.8 else "manual",
+        )
         self._draw(blocks, start, length)
 
-    def _appointment(self, org: _Org, day: date, minute: int, blocks: list[list[Any]],
-                     ticket_id: uuid.UUID | None) -> None:
+    def _appointment(
+        self,
+        org: _Org,
+        day: date,
+        minute: int,
+        blocks: list[list[Any]],
+        ticket_id: uuid.UUID | None,
+    ) -> None:
         rng = self.rng
         length = rng.choice((30, 60, 60, 60, 90))
         if self._book(org.consultant, day, length, at=minute) is None:
@@ -1070,8 +1416,15 @@ class _Builder:
         ends = starts + timedelta(minutes=length)
         consultant = self._uid(org.consultant)
         status, cancelled_at = AppointmentStatus.SCHEDULED, None
-        note = rng.choice(("Weekly status call", "Working session", "Setup review",
-                           "Integration walkthrough", "Kickoff call"))
+        note = rng.choice(
+            (
+                "Weekly status call",
+                "Working session",
+                "Setup review",
+                "Integration walkthrough",
+                "Kickoff call",
+            )
+        )
         if ends <= self.now:
             self.past_appointments += 1
             n, r = self.past_appointments, rng.random()
@@ -1087,58 +1440,125 @@ class _Builder:
             self.future_appointments += 1
             if self.future_appointments > 1 and rng.random() < 0.12:
                 status = AppointmentStatus.CANCELLED
-                cancelled_at = min(self.now - timedelta(hours=rng.randint(1, 48)),
-                                   starts - timedelta(hours=24 + rng.randint(1, 48)))
+                cancelled_at = min(
+                    self.now - timedelta(hours=rng.randint(1, 48)),
+                    starts - timedelta(hours=24 + rng.randint(1, 48)),
+                )
         appointment_id = new_id()
-        self.rows["appointments"].append(self._row(
-            id=appointment_id, organisation_id=org.id, consultant_id=consultant,
-            ticket_id=ticket_id, starts_at=starts, ends_at=ends, status=status,
-            cancelled_at=cancelled_at, note=note,
-        ))
+        self.rows["appointments"].append(
+            self._row(
+                id=appointment_id,
+                organisation_id=org.id,
+                consultant_id=consultant,
+                ticket_id=ticket_id,
+                starts_at=starts,
+                ends_at=ends,
+                status=status,
+                cancelled_at=cancelled_at,
+                note=note,
+            )
+        )
         if status is AppointmentStatus.HELD:
             self.held_appointments += 1
-            self._entry(org=org, person=consultant, kind=TimeKind.SCHEDULED_BLOCK, start=starts,
-                        end=ends, ticket_id=ticket_id, appointment_id=appointment_id,
-                        note=note, source="schedule")
+            self._entry(
+                org=org,
+                person=consultant,
+                kind=TimeKind.SCHEDULED_BLOCK,
+                start=starts,
+                end=ends,
+                ticket_id=ticket_id,
+                appointment_id=appointment_id,
+                note=note,
+                source="schedule",
+            )
             self._draw(blocks, starts, length)
             if self.held_appointments == 2 or rng.random() < 0.08:
                 self._extra_engineer(org, day, minute, length, starts, ticket_id, appointment_id)
-        elif status is AppointmentStatus.CANCELLED and cancelled_at is not None \
-                and starts - cancelled_at < timedelta(hours=24) and ends <= self.now:
+        elif (
+            status is AppointmentStatus.CANCELLED
+            and cancelled_at is not None
+            and starts - cancelled_at < timedelta(hours=24)
+            and ends <= self.now
+        ):
             notice = starts - cancelled_at
             hours, minutes = divmod(int(notice.total_seconds()) // 60, 60)
-            self._entry(org=org, person=consultant, kind=TimeKind.LATE_CANCELLATION,
-                        start=starts, end=ends, appointment_id=appointment_id,
-                        note=f"Cancelled {hours} h {minutes:02d} min before the start (less than "
-                             "24 hours' notice): 30 minutes billed.",
-                        source="schedule")
+            self._entry(
+                org=org,
+                person=consultant,
+                kind=TimeKind.LATE_CANCELLATION,
+                start=starts,
+                end=ends,
+                appointment_id=appointment_id,
+                note=f"Cancelled {hours} h {minutes:02d} min before the start (less than "
+                "24 hours' notice): 30 minutes billed.",
+                source="schedule",
+            )
             self._draw(blocks, starts, 30)
 
-    def _extra_engineer(self, org: _Org, day: date, minute: int, length: int, starts: datetime,
-                        ticket_id: uuid.UUID | None, appointment_id: uuid.UUID) -> None:
+    def _extra_engineer(
+        self,
+        org: _Org,
+        day: date,
+        minute: int,
+        length: int,
+        starts: datetime,
+        ticket_id: uuid.UUID | None,
+        appointment_id: uuid.UUID,
+    ) -> None:
         """Seed 001: an engineer the customer asked for on the call is billed in addition."""
         joined = self.rng.randrange(0, 15, 5)
         stay = max(15, length - joined - self.rng.randrange(0, 20, 5))
         if self._book("engineer", day, stay, at=minute + joined) is None:
             return
         start = starts + timedelta(minutes=joined)
-        self._entry(org=org, person=self._uid("engineer"), kind=TimeKind.UNSCHEDULED,
-                    start=start, end=start + timedelta(minutes=stay), ticket_id=ticket_id,
-                    appointment_id=appointment_id, extra_engineer=True,
-                    note="Joined the call at the customer's request (billed in addition).",
-                    source="manual")
+        self._entry(
+            org=org,
+            person=self._uid("engineer"),
+            kind=TimeKind.UNSCHEDULED,
+            start=start,
+            end=start + timedelta(minutes=stay),
+            ticket_id=ticket_id,
+            appointment_id=appointment_id,
+            extra_engineer=True,
+            note="Joined the call at the customer's request (billed in addition).",
+            source="manual",
+        )
 
-    def _entry(self, *, org: _Org, person: uuid.UUID, kind: TimeKind, start: datetime,
-               end: datetime, ticket_id: uuid.UUID | None = None,
-               appointment_id: uuid.UUID | None = None, billable: bool = True,
-               extra_engineer: bool = False, note: str = "", source: str = "timer") -> Row:
-        delay = timedelta(seconds=1) if source == "timer" else timedelta(
-            minutes=self.rng.randint(2, 90))
+    def _entry(
+        self,
+        *,
+        org: _Org,
+        person: uuid.UUID,
+        kind: TimeKind,
+        start: datetime,
+        end: datetime,
+        ticket_id: uuid.UUID | None = None,
+        appointment_id: uuid.UUID | None = None,
+        billable: bool = True,
+        extra_engineer: bool = False,
+        note: str = "",
+        source: str = "timer",
+    ) -> Row:
+        delay = (
+            timedelta(seconds=1)
+            if source == "timer"
+            else timedelta(minutes=self.rng.randint(2, 90))
+        )
         row = self._row(
-            id=new_id(), organisation_id=org.id, person_id=person, ticket_id=ticket_id,
-            appointment_id=appointment_id, kind=kind, started_at=start, ended_at=end,
-            billable=billable, extra_engineer=extra_engineer, voids_id=None, note=note,
-            source=source, created_at=min(end + delay, self.now),
+            id=new_id(),
+            organisation_id=org.id,
+            person_id=person,
+            ticket_id=ticket_id,
+            appointment_id=appointment_id,
+            kind=kind,
+            started_at=start,
+            ended_at=end,
+            billable=billable,
+            extra_engineer=extra_engineer,
+            voids_id=None,
+            note=note,
+            source=source,
+            created_at=min(end + delay, self.now),
         )
         self.rows["time_entries"].append(row)
         return row
@@ -1149,28 +1569,45 @@ class _Builder:
         rows = self.rows["time_entries"]
         cutoff = self.now - timedelta(days=3)
         candidates = sorted(
-            (r for r in rows if r["kind"] is TimeKind.UNSCHEDULED and r["billable"]
-             and r["source"] == "timer" and not r["extra_engineer"] and r["ended_at"] < cutoff),
+            (
+                r
+                for r in rows
+                if r["kind"] is TimeKind.UNSCHEDULED
+                and r["billable"]
+                and r["source"] == "timer"
+                and not r["extra_engineer"]
+                and r["ended_at"] < cutoff
+            ),
             key=lambda r: r["started_at"],
         )
         if len(candidates) < 3:
             return
         for original in (candidates[len(candidates) // 3], candidates[2 * len(candidates) // 3]):
             actual_end = original["ended_at"]
-            original["ended_at"] = actual_end + timedelta(hours=self.rng.randint(2, 3),
-                                                          minutes=self.rng.randrange(60))
+            original["ended_at"] = actual_end + timedelta(
+                hours=self.rng.randint(2, 3), minutes=self.rng.randrange(60)
+            )
             original["created_at"] = original["ended_at"] + _SECOND
             minutes = int((actual_end - original["started_at"]).total_seconds() // 60)
-            rows.append(self._row(
-                id=new_id(), organisation_id=original["organisation_id"],
-                person_id=original["person_id"], ticket_id=original["ticket_id"],
-                appointment_id=None, kind=TimeKind.UNSCHEDULED,
-                started_at=original["started_at"], ended_at=actual_end, billable=True,
-                extra_engineer=False, voids_id=original["id"],
-                note=f"Correction: the timer was left running over lunch; the actual time was "
-                     f"{minutes} minutes.",
-                source="manual", created_at=min(original["ended_at"] + _DAY, self.now),
-            ))
+            rows.append(
+                self._row(
+                    id=new_id(),
+                    organisation_id=original["organisation_id"],
+                    person_id=original["person_id"],
+                    ticket_id=original["ticket_id"],
+                    appointment_id=None,
+                    kind=TimeKind.UNSCHEDULED,
+                    started_at=original["started_at"],
+                    ended_at=actual_end,
+                    billable=True,
+                    extra_engineer=False,
+                    voids_id=original["id"],
+                    note=f"Correction: the timer was left running over lunch; the actual time was "
+                    f"{minutes} minutes.",
+                    source="manual",
+                    created_at=min(original["ended_at"] + _DAY, self.now),
+                )
+            )
 
     # --- writing ---
 

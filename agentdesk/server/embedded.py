@@ -38,7 +38,10 @@ class EmbeddedServer:
         self.host, self.port = self._sock.getsockname()[:2]
         self.app = create_app(settings)
         config = uvicorn.Config(
-            self.app, log_level=log_level, lifespan="on", timeout_graceful_shutdown=2,
+            self.app,
+            log_level=log_level,
+            lifespan="on",
+            timeout_graceful_shutdown=2,
             **proxy_options(self.app.state.agentdesk.settings),  # type: ignore[arg-type]
         )
         self._server = AgentDeskServer(config, self.app)

@@ -31,7 +31,11 @@ RETRY_AFTER_SECONDS = 1
 
 class ApiError(Exception):
     def __init__(
-        self, status: int, code: str, message: str, field: str | None = None,
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
@@ -65,7 +69,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(
-            error_body(exc.code, exc.message, exc.field), status_code=exc.status,
+            error_body(exc.code, exc.message, exc.field),
+            status_code=exc.status,
             headers=exc.headers,
         )
 
@@ -79,10 +84,7 @@ def install_error_handlers(app: FastAPI) -> None:
         first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request"}
         field = _field_of(first)
         message = str(first.get("msg", "invalid value"))
-        details = [
-            {"field": _field_of(e), "message": str(e.get("msg", ""))}
-            for e in errors
-        ]
+        details = [{"field": _field_of(e), "message": str(e.get("msg", ""))} for e in errors]
         body = error_body("invalid", f"{field}: {message}", field)
         body["error"]["details"] = details
         return JSONResponse(body, status_code=422)
@@ -91,8 +93,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _integrity_error(_request: Request, exc: IntegrityError) -> JSONResponse:
         log.info("integrity conflict: %s", db_error(exc))
         return JSONResponse(
-            error_body("conflict", "the change conflicts with existing data (duplicate or "
-                       "missing reference)"),
+            error_body(
+                "conflict",
+                "the change conflicts with existing data (duplicate or missing reference)",
+            ),
             status_code=409,
         )
 
@@ -100,8 +104,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _data_error(request: Request, exc: DataError) -> JSONResponse:
         # A value the request validation let through but the column cannot hold (a length or
         # range the schema is stricter about): the client's input, so a 422, never a 500.
-        log.warning("value refused by the database for %s %s: %s", request.method,
-                    request.url.path, db_error(exc))
+        log.warning(
+            "value refused by the database for %s %s: %s",
+            request.method,
+            request.url.path,
+            db_error(exc),
+        )
         return JSONResponse(
             error_body("invalid", "a value is too long or out of range; nothing was changed"),
             status_code=422,
@@ -113,9 +121,13 @@ def install_error_handlers(app: FastAPI) -> None:
         detail = db_error(exc) if isinstance(exc, OperationalError) else "connection pool timeout"
         log.warning("database unavailable for %s %s: %s", request.method, request.url.path, detail)
         return JSONResponse(
-            error_body("unavailable", "the server cannot reach its database just now; nothing "
-                       "was changed, try again shortly"),
-            status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            error_body(
+                "unavailable",
+                "the server cannot reach its database just now; nothing "
+                "was changed, try again shortly",
+            ),
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
 
     @app.exception_handler(StarletteHTTPException)
@@ -123,11 +135,18 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 400:
             # The framework's 400 is a body it could not parse (bad encoding, nesting too deep):
             # the same client mistake as malformed JSON, so the same answer.
-            return JSONResponse(error_body("invalid", f"body: {exc.detail}", "body"),
-                                status_code=422)
-        code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-                413: "too_large"}.get(exc.status_code, "error")
+            return JSONResponse(
+                error_body("invalid", f"body: {exc.detail}", "body"), status_code=422
+            )
+        code = {
+            401: "unauthorized",
+            403: "forbidden",
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "too_large",
+        }.get(exc.status_code, "error")
         return JSONResponse(
-            error_body(code, str(exc.detail)), status_code=exc.status_code,
+            error_body(code, str(exc.detail)),
+            status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )

@@ -88,16 +88,33 @@ class RequestIdMiddleware:
                 return  # the framework already answered 500; it is logged, with the id
             if began:
                 raise  # half a response: let the server close the connection
-            body = json.dumps({"error": {"code": "internal", "field": None,
-                                         "message": f"internal error (request {rid})"}}).encode()
-            await send_with_id({"type": "http.response.start", "status": 500, "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode())]})
+            body = json.dumps(
+                {
+                    "error": {
+                        "code": "internal",
+                        "field": None,
+                        "message": f"internal error (request {rid})",
+                    }
+                }
+            ).encode()
+            await send_with_id(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
             await send_with_id({"type": "http.response.body", "body": body})
         finally:
             client = scope.get("client")
             access_log.info(
-                "%s %s %d", scope.get("method", "?"), scope.get("path", "?"), status,
+                "%s %s %d",
+                scope.get("method", "?"),
+                scope.get("path", "?"),
+                status,
                 extra={
                     "method": scope.get("method"),
                     "path": scope.get("path"),
@@ -196,12 +213,17 @@ def logging_config(level: str, fmt: str = "auto") -> dict[str, Any]:
         "disable_existing_loggers": False,
         "filters": {"redact": {"()": RedactSecrets}, "request_id": {"()": RequestIdFilter}},
         "formatters": {
-            "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: "
-                               "%(message)s"},
+            "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"},
             "json": {"()": JsonFormatter},
         },
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
-                                "formatter": formatter, "filters": ["redact", "request_id"]}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+                "formatter": formatter,
+                "filters": ["redact", "request_id"],
+            }
+        },
         "loggers": {
             "agentdesk": {"handlers": handler, "level": upper, "propagate": False},
             "uvicorn": {"handlers": handler, "level": upper, "propagate": False},

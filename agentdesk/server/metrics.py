@@ -22,16 +22,24 @@ class Metrics:
     def __init__(self, engine: Engine) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "agentdesk_http_requests", "HTTP requests by route and status",
-            ["method", "route", "status"], registry=self.registry,
+            "agentdesk_http_requests",
+            "HTTP requests by route and status",
+            ["method", "route", "status"],
+            registry=self.registry,
         )
         self.latency = Histogram(
-            "agentdesk_http_request_duration_seconds", "HTTP request latency by route",
-            ["method", "route"], registry=self.registry,
+            "agentdesk_http_request_duration_seconds",
+            "HTTP request latency by route",
+            ["method", "route"],
+            registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
-        pool = Gauge("agentdesk_db_pool_connections", "Database pool connections by state",
-                     ["state"], registry=self.registry)
+        pool = Gauge(
+            "agentdesk_db_pool_connections",
+            "Database pool connections by state",
+            ["state"],
+            registry=self.registry,
+        )
         self._engine = engine
         pool.labels("checked_out").set_function(lambda: self._pool_stat("checkedout"))
         pool.labels("idle").set_function(lambda: self._pool_stat("checkedin"))

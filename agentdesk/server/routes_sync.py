@@ -27,7 +27,9 @@ from .routes._common import bearer_scheme
 from .schemas import ERROR_RESPONSES
 
 router = APIRouter(
-    prefix="/sync", tags=["sync"], responses=ERROR_RESPONSES,
+    prefix="/sync",
+    tags=["sync"],
+    responses=ERROR_RESPONSES,
     dependencies=[Security(bearer_scheme)],
 )
 
@@ -54,8 +56,9 @@ def push(body: PushRequest, state: StateDep, user: CurrentUser) -> PushResponse:
 def pull(body: PullRequest, state: StateDep, user: CurrentUser) -> Response:
     # Encoded straight from the page's dicts (a PullResponse's exact JSON): validating a few
     # thousand changes into models only to serialise them again cost more than reading them.
-    return Response(to_json(sync_service.pull_body(state, user, body)),
-                    media_type="application/json")
+    return Response(
+        to_json(sync_service.pull_body(state, user, body)), media_type="application/json"
+    )
 
 
 def _version(state: ServerState, user: User) -> int:
@@ -86,8 +89,7 @@ async def poke(
         if left <= 0:
             return PokeResponse(version=version, changed=False)
         async with state.gate.stepped_out(request.scope):
-            woke = await notifier.wait_beyond(user.tenant_id, cursor,
-                                              min(left, RECHECK_SECONDS))
+            woke = await notifier.wait_beyond(user.tenant_id, cursor, min(left, RECHECK_SECONDS))
         if woke is not None:
             return PokeResponse(version=woke, changed=True)
         version = await run_in_threadpool(_version, state, user)

@@ -58,9 +58,7 @@ _single = AfterValidator(_single_line)
 Line = Annotated[str, _line_field(200), _single]
 #: Multi-line text (newlines and tabs allowed), bounded.
 Text = Annotated[str, Field(max_length=100_000), AfterValidator(_no_control_chars)]
-Username = Annotated[
-    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
-]
+Username = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")]
 Email = Annotated[
     str,
     Field(min_length=3, max_length=320, pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$"),
@@ -227,6 +225,7 @@ class CalendarOut(BaseModel):
 
 # -------------------------------------------------------------------------------------- plans
 
+
 class TargetIn(Request):
     """Exactly one of ``minutes`` (business time) or ``business_days``."""
 
@@ -239,8 +238,8 @@ class PlanIn(Request):
     name: PlanName
     #: Higher is served first; bounded to fit the tickets' SMALLINT sort column.
     rank: Annotated[int, Field(strict=True, ge=-1000, le=1000)]
-    channels: Annotated[list[Annotated[str, Field(max_length=16)]], Field(max_length=8)] = (
-        Field(default_factory=lambda: ["portal"])
+    channels: Annotated[list[Annotated[str, Field(max_length=16)]], Field(max_length=8)] = Field(
+        default_factory=lambda: ["portal"]
     )
     contact_allotment: Count = 1
     #: ``null``: unlimited support conversations.

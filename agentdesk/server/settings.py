@@ -58,9 +58,11 @@ class ServerSettings:
 
     def __post_init__(self) -> None:
         if self.max_db_connections < MIN_DB_CONNECTIONS:
-            raise ValueError(f"max_db_connections must be at least {MIN_DB_CONNECTIONS} (one "
-                             f"for requests, one for PostgreSQL's LISTEN), got "
-                             f"{self.max_db_connections}")
+            raise ValueError(
+                f"max_db_connections must be at least {MIN_DB_CONNECTIONS} (one "
+                f"for requests, one for PostgreSQL's LISTEN), got "
+                f"{self.max_db_connections}"
+            )
 
 
 #: One pooled connection for the request threads and one for PostgreSQL's LISTEN.

@@ -42,9 +42,13 @@ def _candidates(engine: Engine) -> list[tuple[uuid.UUID, uuid.UUID]]:
     with session_scope(make_session_factory(engine, write=False)) as session:
         rows = session.execute(
             select(Ticket.tenant_id, Ticket.id)
-            .where(Ticket.deleted.is_(False), Ticket.status != TicketStatus.REDIRECTED,
-                   Ticket.sla_due_at.is_(None), Ticket.sla_risk_at.is_(None),
-                   Ticket.first_response_business_s.is_(None))
+            .where(
+                Ticket.deleted.is_(False),
+                Ticket.status != TicketStatus.REDIRECTED,
+                Ticket.sla_due_at.is_(None),
+                Ticket.sla_risk_at.is_(None),
+                Ticket.first_response_business_s.is_(None),
+            )
             .order_by(Ticket.tenant_id, Ticket.id)
         ).all()
     return [(row.tenant_id, row.id) for row in rows]
@@ -57,8 +61,9 @@ def _fill(engine: Engine, tenant_id: uuid.UUID, ticket_ids: Sequence[uuid.UUID])
         # The rule looks each ticket's organisation, plan and calendar up by id; holding them
         # here keeps them in the (weak) identity map, so those are not a query per ticket.
         tickets = session.scalars(select(Ticket).where(Ticket.id.in_(list(ticket_ids)))).all()
-        orgs = session.scalars(select(Organisation).where(
-            Organisation.id.in_({t.organisation_id for t in tickets}))).all()
+        orgs = session.scalars(
+            select(Organisation).where(Organisation.id.in_({t.organisation_id for t in tickets}))
+        ).all()
         held = [
             *orgs,
             *session.scalars(select(Plan).where(Plan.id.in_({o.plan_id for o in orgs}))),
@@ -80,12 +85,15 @@ def backfill_sla(engine: Engine, batch: int = BATCH) -> int:
     start = 0
     while start < len(candidates):
         tenant = candidates[start][0]
-        chunk = [ticket for t, ticket in candidates[start:start + batch] if t == tenant]
+        chunk = [ticket for t, ticket in candidates[start : start + batch] if t == tenant]
         changed += _fill(engine, tenant, chunk)
         start += len(chunk)
     if changed:
-        log.info("stored SLA instants computed for %d earlier ticket(s) (%d looked at)",
-                 changed, len(candidates))
+        log.info(
+            "stored SLA instants computed for %d earlier ticket(s) (%d looked at)",
+            changed,
+            len(candidates),
+        )
     return changed
 
 

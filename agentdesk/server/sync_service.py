@@ -160,11 +160,18 @@ def push(state: ServerState, user: User, request: PushRequest) -> PushResponse:
     group = _run_groups(state, user, request)
     with session_scope(state.read_sessions) as session:
         version = current_version(session, user.tenant_id)
-    log.debug("push from client %s (user %s): %d mutation(s), %d rejected, through %d",
-             request.client_id, user.id, len(group.results),
-             sum(r.status == "rejected" for r in group.results), group.last)
+    log.debug(
+        "push from client %s (user %s): %d mutation(s), %d rejected, through %d",
+        request.client_id,
+        user.id,
+        len(group.results),
+        sum(r.status == "rejected" for r in group.results),
+        group.last,
+    )
     return PushResponse(
-        last_mutation_id=group.last, results=group.results, expected_mutation_id=group.expected,
+        last_mutation_id=group.last,
+        results=group.results,
+        expected_mutation_id=group.expected,
         version=version,
     )
 
@@ -179,8 +186,7 @@ def push_results(state: ServerState, user: User, request: PushRequest) -> list[M
 def _run_groups(state: ServerState, user: User, request: PushRequest) -> _Group:
     mutations = sorted(request.mutations, key=lambda m: m.id)
     results: list[MutationResult] = []
-    group = _Group(request.client_id, user, mutations, results,
-                   mail_domain(state.settings.smtp))
+    group = _Group(request.client_id, user, mutations, results, mail_domain(state.settings.smtp))
     # One connection for the whole batch, one transaction per group on it: checking a
     # connection out of the pool (and, on PostgreSQL, pinging it) per group costs as much as
     # a small mutation.
@@ -311,7 +317,8 @@ class _Group:
             if mutation.id <= last:
                 earlier = outcomes.get(mutation.id)
                 self.results.append(
-                    _duplicate(session, client_id, mutation.id) if earlier is None
+                    _duplicate(session, client_id, mutation.id)
+                    if earlier is None
                     else earlier.model_copy(update={"status": "duplicate"})
                 )
                 self.position += 1
@@ -321,8 +328,9 @@ class _Group:
                 break
             had_version = transaction_version(session) is not None
             if had_version and self.position >= self.preloaded_until:
-                self._preload(session, min(PRELOAD_WINDOW, GROUP_MAX_MUTATIONS - applied),
-                              careful=careful)
+                self._preload(
+                    session, min(PRELOAD_WINDOW, GROUP_MAX_MUTATIONS - applied), careful=careful
+                )
             if not had_version:
                 # Nothing in this transaction holds the counter row yet, so other writers may
                 # have committed since the group's earlier (refused) mutations read their rows:
@@ -349,9 +357,11 @@ class _Group:
 
     def owe(self, ctx: MutationContext, start: int) -> None:
         """Queue the notifications the mutation that added ``self.added[start:]`` owes."""
-        self.notifications.extend(outbox.derive(
-            ctx.session, ctx.tenant_id, ctx.actor_id, self.added[start:], self.notifications
-        ))
+        self.notifications.extend(
+            outbox.derive(
+                ctx.session, ctx.tenant_id, ctx.actor_id, self.added[start:], self.notifications
+            )
+        )
 
     def _count_flush(self, _session: Session, _context: Any) -> None:
         self.flushes += 1
@@ -389,7 +399,7 @@ class _Group:
         wanted: dict[type[Any], set[uuid.UUID]] = {}
         new: dict[type[Any], set[uuid.UUID]] = {}
         self.preloaded_until = self.position + count
-        for mutation in self.mutations[self.position:self.preloaded_until]:
+        for mutation in self.mutations[self.position : self.preloaded_until]:
             m = MUTATORS.get(mutation.name)
             for arg, marker in m.references if m is not None else ():
                 value = mutation.args.get(arg)
@@ -501,11 +511,19 @@ def _apply(
     except DataError as exc:
         # A value the database cannot hold that the argument bounds let through: refused and
         # logged, never a 500 (which would leave the mutation at the head of the outbox).
-        log.error("mutation %s/%s (%s) refused by the database: %s", client_id, mutation.id,
-                  mutation.name, exc.orig)
-        outcome = ("rejected", INTERNAL_ERROR,
-                   f"{mutation.name} could not be stored (a value is out of range); nothing was"
-                   " changed", None)
+        log.error(
+            "mutation %s/%s (%s) refused by the database: %s",
+            client_id,
+            mutation.id,
+            mutation.name,
+            exc.orig,
+        )
+        outcome = (
+            "rejected",
+            INTERNAL_ERROR,
+            f"{mutation.name} could not be stored (a value is out of range); nothing was changed",
+            None,
+        )
     # The savepoint is released or rolled back (with any version it took: the stamping state
     # is back to what it was); the next mutation stamps with a version of its own.
     return _outcome(ctx, mutation, outcome, end_unit(session))
@@ -629,9 +647,11 @@ def _changes(
             table = model.__table__  # type: ignore[attr-defined]
             stmt = _CHANGED[model] = (
                 wire_select(model)
-                .where(table.c.tenant_id == bindparam("b_tenant"),
-                       table.c.version > bindparam("b_cursor"),
-                       table.c.version <= bindparam("b_head"))
+                .where(
+                    table.c.tenant_id == bindparam("b_tenant"),
+                    table.c.version > bindparam("b_cursor"),
+                    table.c.version <= bindparam("b_head"),
+                )
                 .order_by(table.c.version)
                 .limit(bindparam("b_limit", type_=Integer))
             )
@@ -645,8 +665,7 @@ def _changes(
         # One transaction changed more rows than a page holds: send all of it at once.
         for model in SYNCED_MODELS:
             table = model.__table__  # type: ignore[attr-defined]
-            stmt = wire_select(model).where(table.c.tenant_id == tenant_id,
-                                            table.c.version == cut)
+            stmt = wire_select(model).where(table.c.tenant_id == tenant_id, table.c.version == cut)
             page.extend((model, row) for row in conn.execute(stmt).mappings())
         page.sort(key=_order)
     return page, True

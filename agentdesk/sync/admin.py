@@ -38,19 +38,24 @@ __all__ = [
 Row = dict[str, Any]
 
 
-def _json(client: ApiClient, method: str, path: str, body: Any = None,
-          params: dict[str, Any] | None = None) -> Any:
+def _json(
+    client: ApiClient,
+    method: str,
+    path: str,
+    body: Any = None,
+    params: dict[str, Any] | None = None,
+) -> Any:
     return client._call(method, f"/api/v1/{path}", body=body, params=params).json()
 
 
-def _list(client: ApiClient, collection: str, params: dict[str, Any] | None = None
-          ) -> list[Row]:
+def _list(client: ApiClient, collection: str, params: dict[str, Any] | None = None) -> list[Row]:
     rows: list[Row] = _json(client, "GET", collection, params=params)
     return rows
 
 
-def _save(client: ApiClient, collection: str, row_id: uuid.UUID | None, body: Row,
-          *, update: str = "PUT") -> Row:
+def _save(
+    client: ApiClient, collection: str, row_id: uuid.UUID | None, body: Row, *, update: str = "PUT"
+) -> Row:
     """Create (no id: POST to the collection) or change one row (``update`` on its URL)."""
     if row_id is None:
         created: Row = _json(client, "POST", collection, body)
@@ -126,5 +131,6 @@ def update_user(client: ApiClient, user_id: uuid.UUID, changes: Row) -> Row:
 def reset_password(client: ApiClient, user_id: uuid.UUID, password: str) -> None:
     """Give a member a new password; the server revokes their sign-ins. The password is only
     in the request body (never in a URL, a log line or a return value)."""
-    client._call("POST", f"/api/v1/users/{uuid.UUID(str(user_id))}/password",
-                 body={"password": password})
+    client._call(
+        "POST", f"/api/v1/users/{uuid.UUID(str(user_id))}/password", body={"password": password}
+    )

@@ -72,6 +72,8 @@ def _in_range(value: datetime) -> datetime:
 
 #: An aware instant within [EARLIEST_INSTANT, LATEST_INSTANT), converted to UTC.
 Instant = Annotated[AwareDatetime, AfterValidator(_in_range)]
+
+
 def _clock_or_none(value: datetime | None) -> datetime | None:
     """A desktop's clock is data: one outside the range is dropped (the server's clock stands in),
     not a reason to refuse the whole push and jam the outbox."""

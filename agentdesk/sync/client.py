@@ -446,8 +446,9 @@ class ApiClient(requests.Session):
                 user=UserInfo.from_json(data["user"]),
             )
         except (ValueError, KeyError, TypeError):
-            raise ServerError("the server's sign-in answer is malformed",
-                              code="bad_response") from None
+            raise ServerError(
+                "the server's sign-in answer is malformed", code="bad_response"
+            ) from None
         self.token = result.token
         return result
 
@@ -462,9 +463,12 @@ class ApiClient(requests.Session):
     def time_statement(self, org: str, start: date, end: date, fmt: str) -> requests.Response:
         """One organisation's time statement as the server renders it (CSV or PDF bytes in
         ``content``; the billed and closing minutes in ``X-Statement-*`` headers)."""
-        return self._call("GET", "/api/v1/reports/time", params={
-            "org": org, "from": start.isoformat(), "to": end.isoformat(), "format": fmt},
-            timeout=(self.connect_timeout, max(self.read_timeout, 120.0)))
+        return self._call(
+            "GET",
+            "/api/v1/reports/time",
+            params={"org": org, "from": start.isoformat(), "to": end.isoformat(), "format": fmt},
+            timeout=(self.connect_timeout, max(self.read_timeout, 120.0)),
+        )
 
     def me(self) -> UserInfo:
         """Who the token belongs to: checks a stored token at start-up."""

@@ -95,8 +95,11 @@ class TokenStore:
         try:
             token = keyring.get_password(SERVICE, self.key)
         except Exception as exc:  # backends raise their own types
-            log.warning("could not read the token for %s from the keyring (%s)", self.key,
-                        type(exc).__name__)
+            log.warning(
+                "could not read the token for %s from the keyring (%s)",
+                self.key,
+                type(exc).__name__,
+            )
             return None
         if token is not None:
             with _memory_lock:
@@ -114,5 +117,8 @@ class TokenStore:
         except keyring.errors.PasswordDeleteError:
             pass
         except Exception as exc:  # backends raise their own types
-            log.warning("could not remove the token for %s from the keyring (%s)", self.key,
-                        type(exc).__name__)
+            log.warning(
+                "could not remove the token for %s from the keyring (%s)",
+                self.key,
+                type(exc).__name__,
+            )

@@ -308,8 +308,7 @@ class SyncEngine:
                     code="gap",
                 )
             last_expected = expected
-            log.info("server expects mutation %d (sent from %d); resending", expected,
-                     batch[0].id)
+            log.info("server expects mutation %d (sent from %d); resending", expected, batch[0].id)
             if expected in self.replica.outbox_ids():
                 after = expected - 1
                 self._pushed_through = min(self._pushed_through, after)
@@ -520,8 +519,9 @@ class _PageFetch:
         self._request = request
         self._page: PullResponse | None = None
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="agentdesk-pull-prefetch",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="agentdesk-pull-prefetch", daemon=True
+        )
         self._thread.start()
 
     def _run(self) -> None:

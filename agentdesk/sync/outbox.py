@@ -46,18 +46,23 @@ class Delivery:
             ticket = data.get("ticket_id")
             sent = data.get("sent_at")
             return cls(
-                id=uuid.UUID(str(data["id"])), kind=str(data["kind"]),
+                id=uuid.UUID(str(data["id"])),
+                kind=str(data["kind"]),
                 ticket_id=uuid.UUID(str(ticket)) if ticket else None,
-                subject=str(data["subject"]), email=str(data["email"]),
-                name=str(data.get("name") or ""), status=str(data["status"]),
-                attempts=int(data["attempts"]), last_error=str(data.get("last_error") or ""),
+                subject=str(data["subject"]),
+                email=str(data["email"]),
+                name=str(data.get("name") or ""),
+                status=str(data["status"]),
+                attempts=int(data["attempts"]),
+                last_error=str(data.get("last_error") or ""),
                 created_at=datetime.fromisoformat(str(data["created_at"])),
                 sent_at=datetime.fromisoformat(str(sent)) if sent else None,
                 next_attempt_at=datetime.fromisoformat(str(data["next_attempt_at"])),
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise ServerError(f"the server's outbox answer is not understood ({exc})",
-                              code="bad_response") from None
+            raise ServerError(
+                f"the server's outbox answer is not understood ({exc})", code="bad_response"
+            ) from None
 
 
 @dataclass(frozen=True)
@@ -75,8 +80,10 @@ def list_deliveries(client: ApiClient, status: str | None = None, limit: int = 5
     if status is not None:
         params["status"] = status
     data = client._call("GET", "/api/v1/notifications", params=params).json()
-    return Outbox(delivery=bool(data.get("delivery")),
-                  deliveries=tuple(Delivery.from_json(d) for d in data.get("deliveries", [])))
+    return Outbox(
+        delivery=bool(data.get("delivery")),
+        deliveries=tuple(Delivery.from_json(d) for d in data.get("deliveries", [])),
+    )
 
 
 def retry_delivery(client: ApiClient, delivery_id: uuid.UUID) -> Delivery:

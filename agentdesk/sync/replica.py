@@ -254,8 +254,10 @@ def _refuse_bulk_writes(state: ORMExecuteState) -> None:
     """Mutators change rows through the unit of work only: a bulk UPDATE/DELETE/INSERT
     bypasses ``before_flush``, so the replica could not undo it on rebase."""
     if state.is_update or state.is_delete or state.is_insert:
-        raise RuntimeError("a mutator must change rows through the ORM unit of work, not bulk "
-                           "statements: the replica could not undo them")
+        raise RuntimeError(
+            "a mutator must change rows through the ORM unit of work, not bulk "
+            "statements: the replica could not undo them"
+        )
 
 
 class _Capture:
@@ -298,9 +300,7 @@ class Replica:
         upgrade(self._engine)
         after = current_revision(self._engine)
         replica_metadata.create_all(self._engine)
-        self._read_sessions: sessionmaker[Session] = make_session_factory(
-            self._engine, write=False
-        )
+        self._read_sessions: sessionmaker[Session] = make_session_factory(self._engine, write=False)
         self._listeners: list[Listener] = []
         self._listeners_lock = threading.Lock()
         self._write_lock = _FairLock()
@@ -321,11 +321,16 @@ class Replica:
                     )
                 )
             if before is not None and before != after:
-                log.info("replica schema upgraded %s -> %s; it reloads from the server once "
-                         "its unsent work is acknowledged", before, after)
+                log.info(
+                    "replica schema upgraded %s -> %s; it reloads from the server once "
+                    "its unsent work is acknowledged",
+                    before,
+                    after,
+                )
                 s.execute(delete(meta_table).where(meta_table.c.key == SCHEMA_RESET_KEY))
-                s.execute(insert(meta_table).values(key=SCHEMA_RESET_KEY,
-                                                    value=f"{before}->{after}"))
+                s.execute(
+                    insert(meta_table).values(key=SCHEMA_RESET_KEY, value=f"{before}->{after}")
+                )
 
     @property
     def engine(self) -> Engine:
@@ -530,8 +535,7 @@ class Replica:
     def schema_reset_pending(self) -> str | None:
         """``"old->new"`` while rows pulled under an older schema still await a reload."""
         with self.session() as s:
-            value = s.scalar(select(meta_table.c.value).where(
-                meta_table.c.key == SCHEMA_RESET_KEY))
+            value = s.scalar(select(meta_table.c.value).where(meta_table.c.key == SCHEMA_RESET_KEY))
             return str(value) if value is not None else None
 
     def pending_count(self) -> int:
@@ -556,9 +560,7 @@ class Replica:
 
     def outbox_ids(self) -> list[int]:
         with self.session() as s:
-            ids = s.scalars(
-                select(outbox_table.c.mutation_id).order_by(outbox_table.c.mutation_id)
-            )
+            ids = s.scalars(select(outbox_table.c.mutation_id).order_by(outbox_table.c.mutation_id))
             return list(ids)
 
     def rejections(self, *, unseen_only: bool = False) -> list[RejectionInfo]:
@@ -725,7 +727,12 @@ class Replica:
         for entry in pending:
             try:
                 self._run_captured(
-                    session, st, entry.mutation_id, entry.name, entry.args, entry.created_at,
+                    session,
+                    st,
+                    entry.mutation_id,
+                    entry.name,
+                    entry.args,
+                    entry.created_at,
                     entry.client_time,
                 )
             except MutationRejected as exc:
@@ -746,15 +753,20 @@ class Replica:
         conn = session.connection()
         by_table: dict[str, list[dict[str, Any]]] = {}
         unknown: set[str] = set()
-        for change in sorted(resp.changes, key=lambda c: (TABLE_ORDER.get(c.table, 1 << 30),
-                                                          c.version)):
+        for change in sorted(
+            resp.changes, key=lambda c: (TABLE_ORDER.get(c.table, 1 << 30), c.version)
+        ):
             if change.table not in MODELS_BY_TABLE:
                 unknown.add(change.table)
                 continue
-            by_table.setdefault(change.table, []).append({
-                "id": change.id, "version": change.version, "deleted": change.deleted,
-                "values": change.values,
-            })
+            by_table.setdefault(change.table, []).append(
+                {
+                    "id": change.id,
+                    "version": change.version,
+                    "deleted": change.deleted,
+                    "values": change.values,
+                }
+            )
         if unknown:
             log.warning("ignoring changes to tables this version does not know: %s", unknown)
         for table_name, wires in by_table.items():
@@ -790,9 +802,8 @@ class Replica:
             rebased: tuple[Mutation, ...] = ()
             if rebase:
                 rebased = tuple(
-                    _mutation(r) for r in s.execute(
-                        select(outbox_table).order_by(outbox_table.c.mutation_id)
-                    )
+                    _mutation(r)
+                    for r in s.execute(select(outbox_table).order_by(outbox_table.c.mutation_id))
                 )
                 self._revert_pending(s)
                 if resp.reset:
@@ -877,8 +888,7 @@ class Replica:
                 ],
             )
             for r in fresh:
-                log.info("the server refused mutation %d (%s): %s", r.mutation_id, r.name,
-                         r.code)
+                log.info("the server refused mutation %d (%s): %s", r.mutation_id, r.name, r.code)
 
     def reset(self) -> AppliedPage:
         """Start over from cursor 0 (the server cannot serve our cursor, e.g. its database
@@ -991,4 +1001,3 @@ def _mutation(row: Any) -> Mutation:
 def _require_configured(st: ReplicaState) -> None:
     if not st.configured:
         raise NotConfigured("sign in first: the replica does not know who is working")
-

@@ -48,8 +48,9 @@ def replace_rows(conn: Connection, table_name: str, wires: list[dict[str, Any]])
     plan = _REPLACE_PLANS[table_name]
     if plan is None:
         table = MODELS_BY_TABLE[table_name].__table__  # type: ignore[attr-defined]
-        conn.execute(insert(table).prefix_with("OR REPLACE"),
-                     [wire_to_values(table_name, w) for w in wires])
+        conn.execute(
+            insert(table).prefix_with("OR REPLACE"), [wire_to_values(table_name, w) for w in wires]
+        )
         return
     sql, params = plan
     batch = []
@@ -71,8 +72,7 @@ def _replace_plan(conn: Connection, table_name: str) -> tuple[str, tuple[_Param,
     if set(keys) != set(table.c.keys()):
         return None
     dialect = conn.dialect
-    compiled = insert(table).prefix_with("OR REPLACE").compile(dialect=dialect,
-                                                                column_keys=keys)
+    compiled = insert(table).prefix_with("OR REPLACE").compile(dialect=dialect, column_keys=keys)
     order = list(compiled.positiontup or [])
     if sorted(order) != sorted(keys):
         return None
@@ -94,8 +94,11 @@ def _replace_plan(conn: Connection, table_name: str) -> tuple[str, tuple[_Param,
             params.append((False, key, _uuid_hex_or_none))
         elif value_decode is None:
             params.append((False, key, process))
-        elif (isinstance(column.type, UTCDateTime) and process is not None
-              and _utc_text_agrees(_composed_or_none(value_decode, process))):
+        elif (
+            isinstance(column.type, UTCDateTime)
+            and process is not None
+            and _utc_text_agrees(_composed_or_none(value_decode, process))
+        ):
             params.append((False, key, _utc_text_or(_composed_or_none(value_decode, process))))
         else:
             params.append((False, key, _composed_or_none(value_decode, process)))
@@ -106,8 +109,11 @@ def _stored_as_hex(column: Any, dialect: Any) -> bool:
     """Whether SQLAlchemy stores this column's UUIDs as 32 hex digits (its bind processor
     is ``value.hex``): a UUID column where the database has no UUID type."""
     ctype = column.type
-    return (isinstance(ctype, Uuid) and bool(ctype.as_uuid)
-            and not (dialect.supports_native_uuid and ctype.native_uuid))
+    return (
+        isinstance(ctype, Uuid)
+        and bool(ctype.as_uuid)
+        and not (dialect.supports_native_uuid and ctype.native_uuid)
+    )
 
 
 _CANONICAL_UUID = re.compile("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -149,8 +155,11 @@ def _utc_text_or(slow: Callable[[Any], Any]) -> Callable[[Any], Any]:
 def _utc_text_agrees(slow: Callable[[Any], Any]) -> bool:
     """Whether :func:`_utc_text` gives what the column's own decoding and bind processor give
     (a guard: it knows SQLite's storage format, which the processor owns)."""
-    probes = ("2026-03-03T15:00:00+00:00", "2026-03-03T15:00:00.123456+00:00",
-              "1999-12-31T23:59:59.000001+00:00")
+    probes = (
+        "2026-03-03T15:00:00+00:00",
+        "2026-03-03T15:00:00.123456+00:00",
+        "1999-12-31T23:59:59.000001+00:00",
+    )
     try:
         return all(_utc_text(p) == slow(p) for p in probes)
     except Exception:  # a processor that does not take these at all: use it, not the shortcut

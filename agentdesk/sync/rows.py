@@ -166,8 +166,11 @@ def mapping_to_wire(model: type[SyncedMixin], row: Mapping[Any, Any]) -> dict[st
         "deleted": row["deleted"],
         "values": {
             key: (
-                (None if value is None else _uuid_text(value)) if is_uuid
-                else value if type(value) in _AS_IS else _to_json(value)
+                (None if value is None else _uuid_text(value))
+                if is_uuid
+                else value
+                if type(value) in _AS_IS
+                else _to_json(value)
             )
             for key, is_uuid in plan
             for value in (row[key],)

@@ -84,8 +84,7 @@ class _ThemedEngine(QIconEngine):
         dark = isinstance(app, QGuiApplication) and is_dark(QGuiApplication.palette())
         return self._dark if dark else self._light
 
-    def paint(self, painter: QPainter, rect: QRect, mode: QIcon.Mode,
-              state: QIcon.State) -> None:
+    def paint(self, painter: QPainter, rect: QRect, mode: QIcon.Mode, state: QIcon.State) -> None:
         self._current().paint(painter, rect, mode=mode, state=state)
 
     def pixmap(self, size: QSize, mode: QIcon.Mode, state: QIcon.State) -> QPixmap:

@@ -211,7 +211,9 @@ class MutationRunner:
         return MutationWriter.of(self.replica)
 
     def submit(
-        self, *steps: Step, context: Hashable = None,
+        self,
+        *steps: Step,
+        context: Hashable = None,
         then: Callable[[Outcome], None] | None = None,
     ) -> None:
         """Queue ``steps`` (applied in order, stopping at the first refusal) and return at
@@ -228,7 +230,12 @@ class MutationRunner:
         self.writer.submit(steps, reply)
 
     def run(
-        self, name: str, args: Mapping[str, Any], *, done: str | None, what: str,
+        self,
+        name: str,
+        args: Mapping[str, Any],
+        *,
+        done: str | None,
+        what: str,
         context: Hashable = None,
     ) -> bool:
         """Apply one mutation through the writer and wait for the answer (for a caller that
@@ -274,8 +281,10 @@ class MutationRunner:
         # same pull as the acknowledgement): accepted changes, and refusals already shown, no
         # longer need watching. A refusal about something not shown now waits for it.
         answered = [
-            k for k in self._issued
-            if k[0] == state.client_id and k[1] <= state.last_mutation_id
+            k
+            for k in self._issued
+            if k[0] == state.client_id
+            and k[1] <= state.last_mutation_id
             and (k not in refused or k in self._reported)
         ]
         for key in answered:
@@ -285,6 +294,7 @@ class MutationRunner:
 
 
 # --------------------------------------------------------------------------- user text
+
 
 class ElidedLabel(QLabel):
     """One line of plain text that gives up width before its window does: it shows what fits,
@@ -308,14 +318,21 @@ class ElidedLabel(QLabel):
 
     def shown_text(self) -> str:
         """What is on screen: the text, elided to the label's width."""
-        return self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight,
-                                             self.contentsRect().width())
+        return self.fontMetrics().elidedText(
+            self.text(), Qt.TextElideMode.ElideRight, self.contentsRect().width()
+        )
 
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
-        self.style().drawItemText(painter, self.contentsRect(), int(self.alignment()),
-                                  self.palette(), self.isEnabled(), self.shown_text(),
-                                  self.foregroundRole())
+        self.style().drawItemText(
+            painter,
+            self.contentsRect(),
+            int(self.alignment()),
+            self.palette(),
+            self.isEnabled(),
+            self.shown_text(),
+            self.foregroundRole(),
+        )
 
 
 def plain_label(text: str = "") -> QLabel:

@@ -105,7 +105,7 @@ def target_text(target: ResponseTarget) -> str:
 
 
 def _when(t: datetime, calendar: BusinessCalendar, now: datetime) -> str:
-    """"Tue 14:00 EST" on the plan's business clock (the hours that count), with the date
+    """ "Tue 14:00 EST" on the plan's business clock (the hours that count), with the date
     added when it is not within the coming week, and the person's own clock beside it when
     that reads differently: "Tue 14:00 EST (20:00 CET your time)".
 
@@ -187,4 +187,3 @@ def sla_colour(state: SlaState | None, palette: QPalette) -> QColor | None:
     if state in (SlaState.MET, SlaState.MET_LATE):
         return palette.color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
     return QColor(_COLOURS[(state, is_dark(palette))])
-

@@ -98,7 +98,8 @@ class MutationWriter(QObject):
     _wakeup = Signal()
 
     _writers: ClassVar[weakref.WeakKeyDictionary[Replica, MutationWriter]] = (
-        weakref.WeakKeyDictionary())
+        weakref.WeakKeyDictionary()
+    )
 
     def __init__(self, replica: Replica, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -132,8 +133,7 @@ class MutationWriter(QObject):
 
     # ------------------------------------------------------------------ the GUI thread
 
-    def submit(self, steps: Sequence[Step],
-               reply: Callable[[Outcome], None] | None = None) -> None:
+    def submit(self, steps: Sequence[Step], reply: Callable[[Outcome], None] | None = None) -> None:
         """Queue ``steps`` as one request and return at once; ``reply(outcome)`` runs on the
         GUI thread once they were applied or refused. The mutations carry the time of the
         click, not of their turn in the queue."""
@@ -183,8 +183,7 @@ class MutationWriter(QObject):
 
     def _ensure_thread(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="agentdesk-writer",
-                                            daemon=True)
+            self._thread = threading.Thread(target=self._run, name="agentdesk-writer", daemon=True)
             self._thread.start()
 
     def _deliver(self) -> None:
@@ -216,8 +215,9 @@ class MutationWriter(QObject):
         for step in request.steps:
             try:
                 client_id = self.replica.state.client_id
-                mutation_id = self.replica.mutate(step.name, step.args,
-                                                  client_time=request.client_time)
+                mutation_id = self.replica.mutate(
+                    step.name, step.args, client_time=request.client_time
+                )
             except MutationRejected as exc:
                 refusal = exc.message
             except ReplicaError as exc:

@@ -57,9 +57,14 @@ def desk_for(server: LiveServer, tmp_path: Path, who: str, database: Path) -> Le
     client = ApiClient(server.url, backoff_factor=0.01, connect_timeout=2.0)
     login = client.login(who, demo_password(who))
     replica = Replica(tmp_path / f"replica-{who}.sqlite3")
-    replica.configure(server_url=server.url, tenant_id=login.user.tenant_id,
-                      user_id=login.user.id, username=who, role=login.user.role,
-                      timezone=login.user.team_timezone)
+    replica.configure(
+        server_url=server.url,
+        tenant_id=login.user.tenant_id,
+        user_id=login.user.id,
+        username=who,
+        role=login.user.role,
+        timezone=login.user.team_timezone,
+    )
     engine = SyncEngine(replica, client, poke_wait=1.0, backoff_base=0.05, backoff_cap=0.3)
     desk = LeadDesk(server, replica, client, engine, database, login.user)
     desk.sync()
@@ -102,8 +107,9 @@ def lead_desk(dash_template: Path, tmp_path: Path) -> Iterator[LeadDesk]:
 
 
 @pytest.fixture(scope="module")
-def shared_lead(dash_template: Path, tmp_path_factory: pytest.TempPathFactory
-                ) -> Iterator[LeadDesk]:
+def shared_lead(
+    dash_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LeadDesk]:
     """One lead's desk for a module's read-only tests (a server start and a sync each cost
     seconds on a loaded machine)."""
     with lead_on(dash_template, tmp_path_factory.mktemp("shared-lead")) as desk:

@@ -11,15 +11,21 @@ from agentdesk.sync import admin as api
 from agentdesk.sync.client import ApiClient
 from tests.dashboard.conftest import LeadDesk
 
-NAMES = ["Ben & Jerry's Ops", "Unit #42 Repairs", "100% Uptime Ltd", "Ünïcode Søftware 東京",
-         "a=b&limit=1#frag %20 Co"]
+NAMES = [
+    "Ben & Jerry's Ops",
+    "Unit #42 Repairs",
+    "100% Uptime Ltd",
+    "Ünïcode Søftware 東京",
+    "a=b&limit=1#frag %20 Co",
+]
 
 
 def test_organisation_search_sends_names_with_url_syntax_as_typed(lead_desk: LeadDesk) -> None:
     plan = api.list_plans(lead_desk.client)[0]["id"]
-    made = {name: api.save_organisation(lead_desk.client, None,
-                                        {"name": name, "plan_id": plan})["id"]
-            for name in NAMES}
+    made = {
+        name: api.save_organisation(lead_desk.client, None, {"name": name, "plan_id": plan})["id"]
+        for name in NAMES
+    }
     for name, org_id in made.items():
         found = api.list_organisations(lead_desk.client, query=name)
         assert [o["id"] for o in found] == [org_id], name
@@ -29,12 +35,19 @@ def test_organisation_search_sends_names_with_url_syntax_as_typed(lead_desk: Lea
 
 def test_contacts_are_added_and_changed_through_the_client(lead_desk: LeadDesk) -> None:
     org = api.list_organisations(lead_desk.client)[0]
-    added = api.create_contact(lead_desk.client, uuid.UUID(org["id"]),
-                               {"name": "Zoë Ąnn", "email": "zoe+admin@example.test"})
-    changed = api.update_contact(lead_desk.client, uuid.UUID(added["id"]),
-                                 {"phone": "+44 20 7946 0000"})
+    added = api.create_contact(
+        lead_desk.client,
+        uuid.UUID(org["id"]),
+        {"name": "Zoë Ąnn", "email": "zoe+admin@example.test"},
+    )
+    changed = api.update_contact(
+        lead_desk.client, uuid.UUID(added["id"]), {"phone": "+44 20 7946 0000"}
+    )
     assert (changed["name"], changed["phone"], changed["validated"]) == (
-        "Zoë Ąnn", "+44 20 7946 0000", False)
+        "Zoë Ąnn",
+        "+44 20 7946 0000",
+        False,
+    )
     detail = api.get_organisation(lead_desk.client, uuid.UUID(org["id"]))
     assert changed in [{k: c[k] for k in changed} for c in detail["contacts"]]
 

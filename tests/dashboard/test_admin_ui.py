@@ -55,8 +55,10 @@ def dialog(qtbot: QtBot, lead_desk: LeadDesk) -> AdminDialog:
     d.show()
     for tab in (d.people, d.calendars, d.plans, d.organisations):
         assert tab is not None
-        qtbot.waitUntil(lambda t=tab: t.items.count() > 0 or t.error.text() != "",  # type: ignore[misc]
-                        timeout=15_000)
+        qtbot.waitUntil(
+            lambda t=tab: t.items.count() > 0 or t.error.text() != "",  # type: ignore[misc]
+            timeout=15_000,
+        )
         assert tab.error.text() == ""
     return d
 
@@ -81,7 +83,9 @@ def saved_or_refused(qtbot: QtBot, tab: object) -> str:
 
 
 def test_calendar_bad_hours_are_refused_naming_the_field_and_change_nothing(
-    qtbot: QtBot, dialog: AdminDialog, lead_desk: LeadDesk,
+    qtbot: QtBot,
+    dialog: AdminDialog,
+    lead_desk: LeadDesk,
 ) -> None:
     tab = dialog.calendars
     pick(qtbot, tab)
@@ -95,7 +99,9 @@ def test_calendar_bad_hours_are_refused_naming_the_field_and_change_nothing(
 
 
 def test_calendar_change_is_saved_and_previewed(
-    qtbot: QtBot, dialog: AdminDialog, lead_desk: LeadDesk,
+    qtbot: QtBot,
+    dialog: AdminDialog,
+    lead_desk: LeadDesk,
 ) -> None:
     tab = dialog.calendars
     pick(qtbot, tab)
@@ -117,7 +123,9 @@ def test_calendar_change_is_saved_and_previewed(
 
 
 def test_plan_bad_input_is_refused_and_nothing_changes(
-    qtbot: QtBot, dialog: AdminDialog, lead_desk: LeadDesk,
+    qtbot: QtBot,
+    dialog: AdminDialog,
+    lead_desk: LeadDesk,
 ) -> None:
     tab = dialog.plans
     pick(qtbot, tab)
@@ -133,7 +141,9 @@ def test_plan_bad_input_is_refused_and_nothing_changes(
 
 
 def test_organisation_plan_and_review_counts(
-    qtbot: QtBot, dialog: AdminDialog, lead_desk: LeadDesk,
+    qtbot: QtBot,
+    dialog: AdminDialog,
+    lead_desk: LeadDesk,
 ) -> None:
     tab = dialog.organisations
     assert tab is not None
@@ -151,7 +161,10 @@ def test_organisation_plan_and_review_counts(
 
 
 def test_people_add_refuse_and_deactivate(
-    qtbot: QtBot, dialog: AdminDialog, lead_desk: LeadDesk, tmp_path: Path,
+    qtbot: QtBot,
+    dialog: AdminDialog,
+    lead_desk: LeadDesk,
+    tmp_path: Path,
 ) -> None:
     tab = dialog.people
     qtbot.mouseClick(tab.new_button, Qt.MouseButton.LeftButton)
@@ -186,7 +199,10 @@ def test_people_add_refuse_and_deactivate(
 
 
 def test_agents_see_admin_read_only_and_the_server_refuses_their_writes(
-    qtbot: QtBot, shell_settings: QSettings, lead_desk: LeadDesk, tmp_path: Path,
+    qtbot: QtBot,
+    shell_settings: QSettings,
+    lead_desk: LeadDesk,
+    tmp_path: Path,
 ) -> None:
     agent_dir = tmp_path / "agent"
     agent_dir.mkdir()
@@ -194,21 +210,32 @@ def test_agents_see_admin_read_only_and_the_server_refuses_their_writes(
     try:
         window = MainWindow(shell_settings)
         qtbot.addWidget(window)
-        window.attach(Workspace(replica=agent.replica, client=agent.client,
-                                engine=agent.engine, user=agent.user, server_label="test",
-                                token_key=agent.server.url))
-        action = next(a for a in _first_menu(window).actions()
-                      if a.objectName() == "adminAction")
+        window.attach(
+            Workspace(
+                replica=agent.replica,
+                client=agent.client,
+                engine=agent.engine,
+                user=agent.user,
+                server_label="test",
+                token_key=agent.server.url,
+            )
+        )
+        action = next(a for a in _first_menu(window).actions() if a.objectName() == "adminAction")
         action.trigger()
         dialog = window.admin_dialog  # type: ignore[attr-defined]
         assert isinstance(dialog, AdminDialog)
         assert dialog.read_only
         assert dialog.findChild(QLabel, "adminReadOnlyNote") is not None
         assert [dialog.tabs.tabText(i) for i in range(dialog.tabs.count())] == [
-            "People", "Calendars", "Plans"]
+            "People",
+            "Calendars",
+            "Plans",
+        ]
         for tab in (dialog.people, dialog.calendars, dialog.plans):
-            qtbot.waitUntil(lambda t=tab: t.items.count() > 0,  # type: ignore[misc]
-                            timeout=15_000)
+            qtbot.waitUntil(
+                lambda t=tab: t.items.count() > 0,  # type: ignore[misc]
+                timeout=15_000,
+            )
             pick(qtbot, tab)
             assert not any(b.isVisible() for b in tab.findChildren(QPushButton)), tab
             assert all(e.isReadOnly() for e in tab.findChildren(QLineEdit))
@@ -221,24 +248,41 @@ def test_agents_see_admin_read_only_and_the_server_refuses_their_writes(
         plan = api.list_plans(agent.client)[0]
         lead_id = uuid.UUID(str(lead_desk.user.id))
         writes: list[Callable[[], object]] = [
-            lambda: api.save_calendar(agent.client, uuid.UUID(calendar["id"]),
-                                      {k: v for k, v in calendar.items()
-                                       if k not in ("id", "version")}),
-            lambda: api.save_plan(agent.client, uuid.UUID(plan["id"]),
-                                  {k: v for k, v in plan.items() if k not in ("id", "version")}),
-            lambda: api.create_user(agent.client, {
-                "username": "sneaky", "display_name": "Sneaky", "role": "lead",
-                "password": "a long enough secret"}),
+            lambda: api.save_calendar(
+                agent.client,
+                uuid.UUID(calendar["id"]),
+                {k: v for k, v in calendar.items() if k not in ("id", "version")},
+            ),
+            lambda: api.save_plan(
+                agent.client,
+                uuid.UUID(plan["id"]),
+                {k: v for k, v in plan.items() if k not in ("id", "version")},
+            ),
+            lambda: api.create_user(
+                agent.client,
+                {
+                    "username": "sneaky",
+                    "display_name": "Sneaky",
+                    "role": "lead",
+                    "password": "a long enough secret",
+                },
+            ),
             lambda: api.update_user(agent.client, lead_id, {"active": False}),
             lambda: api.reset_password(agent.client, lead_id, "a long enough secret"),
         ]
-        before = (api.list_calendars(lead_desk.client), api.list_plans(lead_desk.client),
-                  api.list_users(lead_desk.client))
+        before = (
+            api.list_calendars(lead_desk.client),
+            api.list_plans(lead_desk.client),
+            api.list_users(lead_desk.client),
+        )
         for write in writes:
             with pytest.raises(Forbidden):
                 write()
-        assert (api.list_calendars(lead_desk.client), api.list_plans(lead_desk.client),
-                api.list_users(lead_desk.client)) == before
+        assert (
+            api.list_calendars(lead_desk.client),
+            api.list_plans(lead_desk.client),
+            api.list_users(lead_desk.client),
+        ) == before
         assert lead_desk.client.me().id == lead_desk.user.id
     finally:
         agent.client.close()
@@ -253,8 +297,12 @@ def reset_dialog(qtbot: QtBot, tab: PeopleTab) -> PasswordDialog:
 
 
 def test_lead_resets_a_password_from_a_dialog_that_keeps_it_nowhere(
-    qtbot: QtBot, dialog: AdminDialog, lead_desk: LeadDesk, tmp_path: Path,
-    caplog: pytest.LogCaptureFixture, shell_settings: QSettings,
+    qtbot: QtBot,
+    dialog: AdminDialog,
+    lead_desk: LeadDesk,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    shell_settings: QSettings,
 ) -> None:
     secret = "Tr0ub4dor & 3 #plenty"
     tab = dialog.people
@@ -283,8 +331,7 @@ def test_lead_resets_a_password_from_a_dialog_that_keeps_it_nowhere(
             assert asked.first.echoMode() is QLineEdit.EchoMode.Password
             qtbot.mouseClick(asked.ok, Qt.MouseButton.LeftButton)
             assert (asked.first.text(), asked.second.text()) == ("", "")
-            qtbot.waitUntil(lambda: tab.busy is None and tab.error.text() != "",
-                            timeout=15_000)
+            qtbot.waitUntil(lambda: tab.busy is None and tab.error.text() != "", timeout=15_000)
         member = tab.current["display_name"]  # type: ignore[index]
         assert tab.error.text() == f"Password of {member} reset; their sign-ins were revoked."
         with pytest.raises(Unauthorized):
@@ -303,7 +350,9 @@ def test_lead_resets_a_password_from_a_dialog_that_keeps_it_nowhere(
 
 
 def test_organisations_and_contacts_are_added_and_edited(
-    qtbot: QtBot, dialog: AdminDialog, lead_desk: LeadDesk,
+    qtbot: QtBot,
+    dialog: AdminDialog,
+    lead_desk: LeadDesk,
 ) -> None:
     tab = dialog.organisations
     assert tab is not None
@@ -321,11 +370,10 @@ def test_organisations_and_contacts_are_added_and_edited(
     assert saved_or_refused(qtbot, tab) == "Saved."
     found = api.list_organisations(lead_desk.client, query=name)
     assert [(o["name"], o["plan_id"], o["verified_reviews"]) for o in found] == [
-        (name, tab.plan.itemData(1), 3)]
-    qtbot.waitUntil(lambda: tab.current is not None and tab.current["name"] == name,
-                    timeout=15_000)
-    qtbot.waitUntil(lambda: tab.busy is None and tab.new_contact_button.isEnabled(),
-                    timeout=15_000)
+        (name, tab.plan.itemData(1), 3)
+    ]
+    qtbot.waitUntil(lambda: tab.current is not None and tab.current["name"] == name, timeout=15_000)
+    qtbot.waitUntil(lambda: tab.busy is None and tab.new_contact_button.isEnabled(), timeout=15_000)
     assert tab.contacts.count() == 0
 
     def save_contact() -> str:
@@ -352,19 +400,28 @@ def test_organisations_and_contacts_are_added_and_edited(
     org_id = uuid.UUID(str(found[0]["id"]))
     contacts = api.get_organisation(lead_desk.client, org_id)["contacts"]
     assert [(c["name"], c["email"], c["phone"], c["validated"]) for c in contacts] == [
-        ("Åsa Öberg", "asa@unicorn.test", "+46 8 123 456", False)]
+        ("Åsa Öberg", "asa@unicorn.test", "+46 8 123 456", False)
+    ]
 
 
 def test_leads_find_the_admin_screens_in_the_file_menu(
-    qtbot: QtBot, shell_settings: QSettings, lead_desk: LeadDesk,
+    qtbot: QtBot,
+    shell_settings: QSettings,
+    lead_desk: LeadDesk,
 ) -> None:
     window = MainWindow(shell_settings)
     qtbot.addWidget(window)
-    window.attach(Workspace(replica=lead_desk.replica, client=lead_desk.client,
-                            engine=lead_desk.engine, user=lead_desk.user, server_label="test",
-                            token_key=lead_desk.server.url))
-    action = next(a for a in _first_menu(window).actions()
-                  if a.objectName() == "adminAction")
+    window.attach(
+        Workspace(
+            replica=lead_desk.replica,
+            client=lead_desk.client,
+            engine=lead_desk.engine,
+            user=lead_desk.user,
+            server_label="test",
+            token_key=lead_desk.server.url,
+        )
+    )
+    action = next(a for a in _first_menu(window).actions() if a.objectName() == "adminAction")
     action.trigger()
     dialog = window.admin_dialog  # type: ignore[attr-defined]
     assert isinstance(dialog, AdminDialog)
@@ -383,11 +440,16 @@ def _unanswered_ticket_on(database: Path) -> tuple[uuid.UUID, uuid.UUID]:
                 select(Ticket.id, Plan.calendar_id)
                 .join(Organisation, Organisation.id == Ticket.organisation_id)
                 .join(Plan, Plan.id == Organisation.plan_id)
-                .where(Plan.calendar_id.is_not(None), Ticket.first_response_at.is_(None),
-                       Ticket.sla_due_at.is_not(None), Ticket.deleted.is_(False),
-                       Ticket.status.in_([TicketStatus(x) for x in OPEN_STATUSES]),
-                       Ticket.id.not_in(paused))
-                .order_by(Ticket.arrived_at.desc()).limit(1)
+                .where(
+                    Plan.calendar_id.is_not(None),
+                    Ticket.first_response_at.is_(None),
+                    Ticket.sla_due_at.is_not(None),
+                    Ticket.deleted.is_(False),
+                    Ticket.status.in_([TicketStatus(x) for x in OPEN_STATUSES]),
+                    Ticket.id.not_in(paused),
+                )
+                .order_by(Ticket.arrived_at.desc())
+                .limit(1)
             ).one()
             assert row.calendar_id is not None
             return row.id, row.calendar_id
@@ -404,8 +466,9 @@ def _stored_due(database: Path, ticket_id: uuid.UUID) -> tuple[datetime, datetim
             plan = s.get_one(Plan, s.get_one(Organisation, ticket.organisation_id).plan_id)
             assert plan.calendar_id is not None
             calendar = BusinessCalendar.from_dict(s.get_one(Calendar, plan.calendar_id).data)
-            expected = response_instants(ticket.arrived_at, ticket.urgency, plan.to_policy(),
-                                         calendar)
+            expected = response_instants(
+                ticket.arrived_at, ticket.urgency, plan.to_policy(), calendar
+            )
             assert ticket.sla_due_at is not None
             assert expected is not None
             return ticket.sla_due_at, expected[0]
@@ -414,7 +477,9 @@ def _stored_due(database: Path, ticket_id: uuid.UUID) -> tuple[datetime, datetim
 
 
 def test_a_one_off_closed_day_moves_the_sla_clock(
-    qtbot: QtBot, dialog: AdminDialog, lead_desk: LeadDesk,
+    qtbot: QtBot,
+    dialog: AdminDialog,
+    lead_desk: LeadDesk,
 ) -> None:
     ticket_id, calendar_id = _unanswered_ticket_on(lead_desk.database)
     due_before, _ = _stored_due(lead_desk.database, ticket_id)
@@ -429,8 +494,10 @@ def test_a_one_off_closed_day_moves_the_sla_clock(
     assert saved_or_refused(qtbot, tab).startswith(f"Not saved: overrides.{closed.isoformat()}")
     assert _stored_due(lead_desk.database, ticket_id)[0] == due_before
     tab.overrides.setPlainText(f"{closed.isoformat()} closed\n2031-12-24 08:00-12:00")
-    assert any(line.startswith(f"{closed:%a %d %b}: closed")
-               for line in calendar_preview(tab.calendar_data(), closed))
+    assert any(
+        line.startswith(f"{closed:%a %d %b}: closed")
+        for line in calendar_preview(tab.calendar_data(), closed)
+    )
     assert saved_or_refused(qtbot, tab) == "Saved."
     stored = next(c for c in api.list_calendars(lead_desk.client) if c["id"] == str(calendar_id))
     assert stored["overrides"] == {closed.isoformat(): [], "2031-12-24": [["08:00", "12:00"]]}

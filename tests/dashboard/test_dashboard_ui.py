@@ -34,14 +34,23 @@ def open_window(qtbot: QtBot, store: QSettings, desk: LeadDesk) -> MainWindow:
     window.resize(1500, 950)
     window.show()
     qtbot.waitExposed(window)
-    window.attach(Workspace(replica=desk.replica, client=desk.client, engine=desk.engine,
-                            user=desk.user, server_label="test", token_key=desk.server.url))
+    window.attach(
+        Workspace(
+            replica=desk.replica,
+            client=desk.client,
+            engine=desk.engine,
+            user=desk.user,
+            server_label="test",
+            token_key=desk.server.url,
+        )
+    )
     return window
 
 
 @pytest.fixture
-def lead_window(qtbot: QtBot, shell_settings: QSettings, lead_desk: LeadDesk
-                ) -> Iterator[MainWindow]:
+def lead_window(
+    qtbot: QtBot, shell_settings: QSettings, lead_desk: LeadDesk
+) -> Iterator[MainWindow]:
     window = open_window(qtbot, shell_settings, lead_desk)
     view = window.dashboard_view
     assert view is not None
@@ -66,7 +75,10 @@ def ids_of(desk: LeadDesk, flt: TicketFilter) -> set[uuid.UUID]:
 
 
 def test_dashboard_shows_the_read_sides_figures(
-    qtbot: QtBot, qtmodeltester: object, lead_window: MainWindow, lead_desk: LeadDesk,
+    qtbot: QtBot,
+    qtmodeltester: object,
+    lead_window: MainWindow,
+    lead_desk: LeadDesk,
 ) -> None:
     view = lead_window.dashboard_view
     assert view is not None
@@ -80,7 +92,8 @@ def test_dashboard_shows_the_read_sides_figures(
     assert view.tiles["Breached"].text() == f"Breached\n{sla[SlaBucket.BREACHED]:,}"
     assert view.tier_chart.values() == [c.value for c in d.open.by_tier]
     assert [b.text() for b in view.tier_chart.buttons()] == [
-        f"{c.label}: {c.value:,}" for c in d.open.by_tier]
+        f"{c.label}: {c.value:,}" for c in d.open.by_tier
+    ]
     assert view.load.model.rowCount() == len(d.load)
     assert view.soon.model.rowCount() == len(d.breaching_soon)
     for table in view.tables:
@@ -94,7 +107,9 @@ def click_bar(qtbot: QtBot, chart: BarChart, index: int) -> None:
 
 
 def test_click_through_opens_exactly_the_rows_behind_a_figure(
-    qtbot: QtBot, lead_window: MainWindow, lead_desk: LeadDesk,
+    qtbot: QtBot,
+    lead_window: MainWindow,
+    lead_desk: LeadDesk,
 ) -> None:
     view = lead_window.dashboard_view
     assert view is not None
@@ -143,14 +158,20 @@ def on_track_ticket(view: DashboardView, desk: LeadDesk) -> tuple[uuid.UUID, uui
     assert d is not None
     on_track = next(c for c in d.sla if c.filter.sla is SlaBucket.ON_TRACK)
     with desk.replica.session() as s:
-        row = s.execute(select(Ticket.id, Ticket.organisation_id).where(*on_track.filter.clauses())
-                        .order_by(Ticket.arrived_at).limit(1)).first()
+        row = s.execute(
+            select(Ticket.id, Ticket.organisation_id)
+            .where(*on_track.filter.clauses())
+            .order_by(Ticket.arrived_at)
+            .limit(1)
+        ).first()
     assert row is not None, "the demo has tickets on track"
     return row[0], row[1]
 
 
 def test_a_pull_that_breaches_a_ticket_moves_it_between_sla_buckets_without_a_reload(
-    qtbot: QtBot, lead_window: MainWindow, lead_desk: LeadDesk,
+    qtbot: QtBot,
+    lead_window: MainWindow,
+    lead_desk: LeadDesk,
 ) -> None:
     """The lead puts an organisation on a new round-the-clock plan promising a first response
     within a minute (through the REST API, as the admin screens do): the server recomputes its
@@ -166,16 +187,27 @@ def test_a_pull_that_breaches_a_ticket_moves_it_between_sla_buckets_without_a_re
     ticket, org = on_track_ticket(view, lead_desk)
     client = lead_desk.client
     calendars = client.request("GET", "/api/v1/calendars").json()
-    always = next(c["id"] for c in calendars if c["tz"] == "UTC"
-                  and sum(bool(v) for v in c["hours"].values()) == 7)
-    plan = client.request("POST", "/api/v1/plans", json={
-        "key": "urgent", "name": "Urgent", "rank": 9, "channels": ["portal"],
-        "calendar_id": always,
-        "response_targets": {str(k): {"minutes": 1} for k in (1, 2, 3, 4)},
-    })
+    always = next(
+        c["id"]
+        for c in calendars
+        if c["tz"] == "UTC" and sum(bool(v) for v in c["hours"].values()) == 7
+    )
+    plan = client.request(
+        "POST",
+        "/api/v1/plans",
+        json={
+            "key": "urgent",
+            "name": "Urgent",
+            "rank": 9,
+            "channels": ["portal"],
+            "calendar_id": always,
+            "response_targets": {str(k): {"minutes": 1} for k in (1, 2, 3, 4)},
+        },
+    )
     assert plan.status_code == 201, plan.text
-    moved_org = client.request("PATCH", f"/api/v1/organisations/{org}",
-                               json={"plan_id": plan.json()["id"]})
+    moved_org = client.request(
+        "PATCH", f"/api/v1/organisations/{org}", json={"plan_id": plan.json()["id"]}
+    )
     assert moved_org.status_code == 200, moved_org.text
 
     def breached() -> int:
@@ -198,13 +230,19 @@ def test_a_pull_that_breaches_a_ticket_moves_it_between_sla_buckets_without_a_re
 
 
 def test_tables_export_csv_through_the_dialog(
-    qtbot: QtBot, lead_window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    qtbot: QtBot,
+    lead_window: MainWindow,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     view = lead_window.dashboard_view
     assert view is not None
     target = tmp_path / "load.csv"
-    monkeypatch.setattr(QFileDialog, "getSaveFileName",
-                        staticmethod(lambda *_a, **_k: (str(target), "CSV files (*.csv)")))
+    monkeypatch.setattr(
+        QFileDialog,
+        "getSaveFileName",
+        staticmethod(lambda *_a, **_k: (str(target), "CSV files (*.csv)")),
+    )
     qtbot.mouseClick(view.load.export_button, Qt.MouseButton.LeftButton)
     with target.open(encoding="utf-8-sig", newline="") as f:
         rows = list(csv.reader(f))
@@ -216,7 +254,9 @@ def test_tables_export_csv_through_the_dialog(
 
 
 def test_range_and_layout_are_remembered_per_user(
-    qtbot: QtBot, shell_settings: QSettings, lead_desk: LeadDesk,
+    qtbot: QtBot,
+    shell_settings: QSettings,
+    lead_desk: LeadDesk,
 ) -> None:
     view = DashboardView(lead_desk.replica, shell_settings, username="lead")
     qtbot.addWidget(view)
@@ -233,8 +273,9 @@ def test_range_and_layout_are_remembered_per_user(
     assert other.range_box.currentText() == "30 days"
 
 
-def test_agents_get_no_dashboard(qtbot: QtBot, shell_settings: QSettings,
-                                 dash_template: Path, tmp_path: Path) -> None:
+def test_agents_get_no_dashboard(
+    qtbot: QtBot, shell_settings: QSettings, dash_template: Path, tmp_path: Path
+) -> None:
     from tests.dashboard.conftest import lead_on
 
     with lead_on(dash_template, tmp_path) as lead:
@@ -253,15 +294,24 @@ def test_agents_get_no_dashboard(qtbot: QtBot, shell_settings: QSettings,
 
 
 def test_the_window_reopens_on_the_page_the_lead_left(
-    qtbot: QtBot, shell_settings: QSettings, lead_desk: LeadDesk,
+    qtbot: QtBot,
+    shell_settings: QSettings,
+    lead_desk: LeadDesk,
 ) -> None:
     window = open_window(qtbot, shell_settings, lead_desk)
     assert window.stack.currentWidget() is window.main_splitter  # first start: the queue
     window.dashboard_actions[0].trigger()
     window.detach()
-    window.attach(Workspace(replica=lead_desk.replica, client=lead_desk.client,
-                            engine=lead_desk.engine, user=lead_desk.user,
-                            server_label="test", token_key=lead_desk.server.url))
+    window.attach(
+        Workspace(
+            replica=lead_desk.replica,
+            client=lead_desk.client,
+            engine=lead_desk.engine,
+            user=lead_desk.user,
+            server_label="test",
+            token_key=lead_desk.server.url,
+        )
+    )
     assert window.dashboard_view is not None
     assert window.stack.currentWidget() is window.dashboard_view
     window.dashboard_actions[1].trigger()  # View > Queue

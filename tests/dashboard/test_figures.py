@@ -64,14 +64,21 @@ class World:
 
 def read_world(s: Session) -> World:
     cals = {c.id: BusinessCalendar.from_dict(c.data) for c in s.scalars(select(Calendar))}
-    plans = {p.id: (p, p.to_policy(), cals.get(p.calendar_id, OFFICE) if p.calendar_id
-                    else OFFICE) for p in s.scalars(select(Plan))}
+    plans = {
+        p.id: (p, p.to_policy(), cals.get(p.calendar_id, OFFICE) if p.calendar_id else OFFICE)
+        for p in s.scalars(select(Plan))
+    }
     pauses: dict[uuid.UUID, list[tuple[datetime, datetime | None]]] = defaultdict(list)
     for w in s.scalars(select(WaitingPeriod).where(WaitingPeriod.deleted.is_(False))):
         pauses[w.ticket_id].append((w.started_at, w.ended_at))
     tz = s.scalar(select(Tenant.timezone)) or "UTC"
-    return World([t for t in s.scalars(select(Ticket)) if not t.deleted], plans,
-                 {o.id: o for o in s.scalars(select(Organisation))}, pauses, tz)
+    return World(
+        [t for t in s.scalars(select(Ticket)) if not t.deleted],
+        plans,
+        {o.id: o for o in s.scalars(select(Organisation))},
+        pauses,
+        tz,
+    )
 
 
 def reference_sla(w: World, t: Ticket, now: datetime) -> SlaBucket:
@@ -79,8 +86,11 @@ def reference_sla(w: World, t: Ticket, now: datetime) -> SlaBucket:
         return SlaBucket.PAUSED
     _, plan, cal = w.plan_of(t)
     state = sla_status(t.arrived_at, t.urgency, plan, cal, now, None, w.pauses[t.id]).state
-    return {SlaState.ON_TRACK: SlaBucket.ON_TRACK, SlaState.AT_RISK: SlaBucket.AT_RISK,
-            SlaState.BREACHED: SlaBucket.BREACHED}[state]
+    return {
+        SlaState.ON_TRACK: SlaBucket.ON_TRACK,
+        SlaState.AT_RISK: SlaBucket.AT_RISK,
+        SlaState.BREACHED: SlaBucket.BREACHED,
+    }[state]
 
 
 def ids_of(s: Session, flt: TicketFilter) -> set[uuid.UUID]:
@@ -108,23 +118,40 @@ def fill_allowance(desk: LeadDesk) -> uuid.UUID:
         at = datetime.now(UTC)
         year = calendar_year_of(at, w.tz)
         for org in w.orgs.values():
-            allowance = conversation_allowance(w.plans[org.plan_id][1], org.verified_reviews,
-                                               org.recent_reviews)
-            contact = s.scalar(select(Contact).where(Contact.organisation_id == org.id,
-                                                     Contact.validated.is_(True)))
+            allowance = conversation_allowance(
+                w.plans[org.plan_id][1], org.verified_reviews, org.recent_reviews
+            )
+            contact = s.scalar(
+                select(Contact).where(
+                    Contact.organisation_id == org.id, Contact.validated.is_(True)
+                )
+            )
             if allowance is not None and contact is not None:
                 break
         else:
             raise AssertionError("the demo has no basic/free organisation with a contact")
         used = conversations_in_year(
-            [t.arrived_at for t in w.tickets if t.organisation_id == org.id
-             and t.status is not TicketStatus.REDIRECTED], year, w.tz)
+            [
+                t.arrived_at
+                for t in w.tickets
+                if t.organisation_id == org.id and t.status is not TicketStatus.REDIRECTED
+            ],
+            year,
+            w.tz,
+        )
         org_id, contact_id = org.id, contact.id
     for _ in range(max(0, allowance - used)):
-        desk.replica.mutate("create_ticket", {
-            "ticket_id": str(uuid.uuid4()), "subject": "Another question", "channel": "portal",
-            "organisation_id": str(org_id), "requester_id": str(contact_id),
-            "stated_urgency": 3})
+        desk.replica.mutate(
+            "create_ticket",
+            {
+                "ticket_id": str(uuid.uuid4()),
+                "subject": "Another question",
+                "channel": "portal",
+                "organisation_id": str(org_id),
+                "requester_id": str(contact_id),
+                "stated_urgency": 3,
+            },
+        )
     desk.sync()
     return org_id
 
@@ -190,9 +217,10 @@ def test_breaching_soon_lists_the_next_due_with_business_time_left(figures: Any)
             if st.state is not SlaState.BREACHED:
                 live.append((st.due.astimezone(UTC), t.id, st.business_left))
     live.sort()
-    expected = live[:dash.BREACHING_SOON]
+    expected = live[: dash.BREACHING_SOON]
     assert [(r.ticket_id, r.business_left) for r in d.breaching_soon] == [
-        (tid, left) for _, tid, left in expected]
+        (tid, left) for _, tid, left in expected
+    ]
 
 
 def test_first_response_against_target(figures: Any) -> None:
@@ -203,12 +231,15 @@ def test_first_response_against_target(figures: Any) -> None:
         if t.first_response_at is None or not start <= t.first_response_at < at:
             continue
         _, plan, cal = w.plan_of(t)
-        st = sla_status(t.arrived_at, t.urgency, plan, cal, at, t.first_response_at,
-                        w.pauses[t.id])
+        st = sla_status(t.arrived_at, t.urgency, plan, cal, at, t.first_response_at, w.pauses[t.id])
         took = st.business_total - st.business_left  # stored in whole seconds
         item = (timedelta(seconds=int(took.total_seconds())), st.state is SlaState.MET)
-        for key in (("team", None), ("tier", t.urgency), ("agent", t.assignee_id),
-                    ("plan", w.orgs[t.organisation_id].plan_id)):
+        for key in (
+            ("team", None),
+            ("tier", t.urgency),
+            ("agent", t.assignee_id),
+            ("plan", w.orgs[t.organisation_id].plan_id),
+        ):
             groups[key].append(item)
     fr = d.first_response
     pairs = [(fr.team, ("team", None))]
@@ -239,10 +270,14 @@ def test_load_per_agent_unassigned_untriaged_and_redirected(figures: Any) -> Non
         check(s, a.open, {t.id for t in mine})
         assert a.open.oldest == min(t.arrived_at for t in mine)
         unanswered = [t for t in mine if t.first_response_at is None]
-        check(s, a.at_risk, {t.id for t in unanswered
-                             if reference_sla(w, t, at) is SlaBucket.AT_RISK})
-        check(s, a.breached, {t.id for t in unanswered
-                              if reference_sla(w, t, at) is SlaBucket.BREACHED})
+        check(
+            s, a.at_risk, {t.id for t in unanswered if reference_sla(w, t, at) is SlaBucket.AT_RISK}
+        )
+        check(
+            s,
+            a.breached,
+            {t.id for t in unanswered if reference_sla(w, t, at) is SlaBucket.BREACHED},
+        )
     unassigned = [t for t in opened if t.assignee_id is None]
     check(s, d.unassigned, {t.id for t in unassigned})
     assert d.unassigned.oldest == min((t.arrived_at for t in unassigned), default=None)
@@ -261,8 +296,11 @@ def test_ageing_buckets_and_days_to_clear(figures: Any) -> None:
         buckets[sum(older)].add(t.id)
     for figure, expected in zip(d.ageing.buckets, buckets, strict=True):
         check(s, figure, expected)
-    resolved = [t for t in w.tickets if t.resolved_at is not None
-                and at - timedelta(days=14) <= t.resolved_at < at]
+    resolved = [
+        t
+        for t in w.tickets
+        if t.resolved_at is not None and at - timedelta(days=14) <= t.resolved_at < at
+    ]
     assert d.ageing.resolved_last_14_days == len(resolved)
     assert d.ageing.days_to_clear == pytest.approx(len(w.open()) / (len(resolved) / 14))
 
@@ -277,8 +315,14 @@ def test_organisations_near_or_over_their_allowance(figures: Any) -> None:
         if allowance is None:
             continue
         used = conversations_in_year(
-            [t.arrived_at for t in w.tickets if t.organisation_id == org.id
-             and t.status is not TicketStatus.REDIRECTED], year, w.tz)
+            [
+                t.arrived_at
+                for t in w.tickets
+                if t.organisation_id == org.id and t.status is not TicketStatus.REDIRECTED
+            ],
+            year,
+            w.tz,
+        )
         if used * 5 >= allowance * 4:
             expected[org.id] = (used, allowance)
     assert {r.organisation_id: (r.used, r.allowance) for r in d.allowances} == expected
@@ -292,18 +336,31 @@ def test_one_on_one_hours(figures: Any) -> None:
     d, w, s, at = figures
     blocks: dict[uuid.UUID, list[billing.HourBlock]] = defaultdict(list)
     for b in s.scalars(select(HourBlock)):
-        blocks[b.organisation_id].append(billing.HourBlock(
-            id=str(b.id), customer_id=str(b.organisation_id), purchased_at=b.purchased_at,
-            minutes=b.minutes))
+        blocks[b.organisation_id].append(
+            billing.HourBlock(
+                id=str(b.id),
+                customer_id=str(b.organisation_id),
+                purchased_at=b.purchased_at,
+                minutes=b.minutes,
+            )
+        )
     entries = list(s.scalars(select(TimeEntry).where(TimeEntry.deleted.is_(False))))
     voided = {e.voids_id for e in entries}
     items: dict[uuid.UUID, list[billing.WorkItem]] = defaultdict(list)
     for e in entries:
         if e.id not in voided and e.source != "void":
-            items[e.organisation_id].append(billing.WorkItem(
-                customer_id=str(e.organisation_id), person=str(e.person_id),
-                kind=billing.WorkKind(e.kind.value), start=e.started_at, end=e.ended_at,
-                billable=e.billable, extra_engineer=e.extra_engineer, id=str(e.id)))
+            items[e.organisation_id].append(
+                billing.WorkItem(
+                    customer_id=str(e.organisation_id),
+                    person=str(e.person_id),
+                    kind=billing.WorkKind(e.kind.value),
+                    start=e.started_at,
+                    end=e.ended_at,
+                    billable=e.billable,
+                    extra_engineer=e.extra_engineer,
+                    id=str(e.id),
+                )
+            )
     rows = {r.organisation_id: r for r in d.one_on_one}
     assert rows, "the demo sells 1-on-1 hours"
     start = at - timedelta(days=30)
@@ -315,11 +372,17 @@ def test_one_on_one_hours(figures: Any) -> None:
                 weekly[bill.day - timedelta(days=bill.day.weekday())] += bill.total_minutes
         left, expiring = 0, []
         if blocks[oid]:
-            bal = billing.balance([b for b in blocks[oid] if b.purchased_at <= at],
-                                  [b for b in bills if b.day_start <= at], at)
+            bal = billing.balance(
+                [b for b in blocks[oid] if b.purchased_at <= at],
+                [b for b in bills if b.day_start <= at],
+                at,
+            )
             left = bal.total_minutes
-            expiring = sorted((b.expires_at, b.remaining_minutes) for b in bal.blocks
-                              if b.remaining_minutes and b.expires_at <= at + timedelta(days=30))
+            expiring = sorted(
+                (b.expires_at, b.remaining_minutes)
+                for b in bal.blocks
+                if b.remaining_minutes and b.expires_at <= at + timedelta(days=30)
+            )
         if not left and not sum(weekly.values()) and not expiring:
             assert oid not in rows
             continue
@@ -347,12 +410,16 @@ def test_the_open_queue_is_read_in_one_pass(shared_lead: LeadDesk) -> None:
     try:
         at = datetime.now(UTC).replace(microsecond=0)
         with shared_lead.replica.session() as s:
-            board = dash.compute(s, at, at - timedelta(days=30), at,
-                                 sections={dash.Section.TICKETS})
+            board = dash.compute(
+                s, at, at - timedelta(days=30), at, sections={dash.Section.TICKETS}
+            )
     finally:
         event.remove(engine, "before_cursor_execute", seen)
     assert board.open is not None
     assert board.open.total.value > 0
-    scans = [st for st in statements
-             if "FROM tickets" in st and open_filter in st and " LIMIT " not in st]
+    scans = [
+        st
+        for st in statements
+        if "FROM tickets" in st and open_filter in st and " LIMIT " not in st
+    ]
     assert len(scans) == 1, scans

@@ -11,7 +11,7 @@ from agentdesk.exports.csv_safe import csv_text, escape_cell, save_csv
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+        ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
         ("+1", "'+1"),
         ("-2+3", "'-2+3"),
         ("@SUM(A1)", "'@SUM(A1)"),
@@ -33,11 +33,11 @@ def test_numbers_stay_numbers() -> None:
 
 
 def test_round_trip_through_the_csv_reader(tmp_path: Path) -> None:
-    rows: list[list[str | int]] = [["=1+1", 3, "Émilie, \"quoted\"\nline"]]
+    rows: list[list[str | int]] = [["=1+1", 3, 'Émilie, "quoted"\nline']]
     text = csv_text(["Subject", "Minutes", "Note"], rows)
     assert list(csv.reader(io.StringIO(text))) == [
         ["Subject", "Minutes", "Note"],
-        ["'=1+1", "3", "Émilie, \"quoted\"\nline"],
+        ["'=1+1", "3", 'Émilie, "quoted"\nline'],
     ]
     path = tmp_path / "out.csv"
     assert save_csv(path, ["a"], [["-x"]]) == 1

@@ -29,11 +29,16 @@ def _month_of_work(ledger: Ledger) -> None:  # noqa: F811
     ledger.buy(at("2026-10-02", "09:00"), 20)
     for day in range(1, 31):
         stamp = f"2026-10-{day:02d}"
-        ledger.work(at(stamp, "09:00"), at(stamp, "09:05"), note="=HYPERLINK(\"x\")")
+        ledger.work(at(stamp, "09:00"), at(stamp, "09:05"), note='=HYPERLINK("x")')
         ledger.work(at(stamp, "14:00"), at(stamp, "14:30"), note="Set up the pipeline")
         if day % 7 == 0:
-            ledger.work(at(stamp, "14:00"), at(stamp, "14:45"), who="consultant2",
-                        extra_engineer=True, note="Asked for by the customer")
+            ledger.work(
+                at(stamp, "14:00"),
+                at(stamp, "14:45"),
+                who="consultant2",
+                extra_engineer=True,
+                note="Asked for by the customer",
+            )
 
 
 def _csv_rows(view: object) -> list[dict[str, str]]:
@@ -51,14 +56,24 @@ def test_csv_and_pdf_show_who_corrected_an_entry_and_why(ledger: Ledger) -> None
     ledger.buy(at("2026-10-01", "08:00"), 5)
     old = ledger.work(at("2026-10-05", "09:00"), at("2026-10-05", "11:00"))
     ledger.at(at("2026-10-06", "10:00")).work(
-        at("2026-10-05", "09:00"), at("2026-10-05", "09:45"), who="lead",
-        person_id=str(ledger.user("consultant")), voids_id=old, note="Timer left running")
+        at("2026-10-05", "09:00"),
+        at("2026-10-05", "09:45"),
+        who="lead",
+        person_id=str(ledger.user("consultant")),
+        voids_id=old,
+        note="Timer left running",
+    )
     with ledger.session() as s:
         view = read_statement(s, ledger.org(), date(2026, 10, 1), date(2026, 10, 31))
     text = "120 min corrected to 45 min by Lead on 2026-10-06: Timer left running"
     (row,) = [r for r in _csv_rows(view) if r["Section"] == "correction"]
     assert (row["Date"], row["Description"], row["Person"], row["Start"], row["End"]) == (
-        "2026-10-05", text, "Consultant", "09:00", "11:00")
+        "2026-10-05",
+        text,
+        "Consultant",
+        "09:00",
+        "11:00",
+    )
     assert row["Billed minutes"] == ""  # history, not billed again
     _pages, pages = _pdf_text(render_statement_pdf(view))
     assert "Corrections" in pages[-1]
@@ -100,12 +115,25 @@ def test_csv_and_pdf_totals_equal_the_statement(ledger: Ledger) -> None:  # noqa
     assert all("Worked" in t and "Billed" in t for t in detail_pages)  # header repeats
 
 
-def test_report_time_command_writes_csv_and_pdf(ledger: Ledger, database_url: str,  # noqa: F811
-                                                tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_time_command_writes_csv_and_pdf(
+    ledger: Ledger,  # noqa: F811
+    database_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     _month_of_work(ledger)
-    base = ["report", "time", "--org", "globex", "--from", "2026-10-01", "--to", "2026-10-31",
-            "--database-url", database_url]
+    base = [
+        "report",
+        "time",
+        "--org",
+        "globex",
+        "--from",
+        "2026-10-01",
+        "--to",
+        "2026-10-31",
+        "--database-url",
+        database_url,
+    ]
     assert main([*base, "--out", str(tmp_path / "s.csv")]) == 0
     assert main([*base, "--format", "pdf", "--out", str(tmp_path / "s.pdf")]) == 0
     assert "wrote the PDF time statement of Globex" in capsys.readouterr().out
@@ -117,16 +145,28 @@ def test_report_time_command_writes_csv_and_pdf(ledger: Ledger, database_url: st
     assert found.group(1) == total["Billed minutes"] == "1920"
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--org", "Nobody Inc", "--from", "2026-10-01", "--to", "2026-10-31"],
-     "no organisation is called 'Nobody Inc'"),
-    (["--org", "Globex", "--from", "2026-10-31", "--to", "2026-10-01"],
-     "the period ends (2026-10-01) before it starts (2026-10-31)"),
-    (["--org", "Globex", "--from", "2016-10-01", "--to", "2026-09-30"], "longer than"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--org", "Nobody Inc", "--from", "2026-10-01", "--to", "2026-10-31"],
+            "no organisation is called 'Nobody Inc'",
+        ),
+        (
+            ["--org", "Globex", "--from", "2026-10-31", "--to", "2026-10-01"],
+            "the period ends (2026-10-01) before it starts (2026-10-31)",
+        ),
+        (["--org", "Globex", "--from", "2016-10-01", "--to", "2026-09-30"], "longer than"),
+    ],
+)
 def test_report_time_refuses_bad_input_and_writes_nothing(
-        ledger: Ledger, database_url: str, tmp_path: Path,  # noqa: F811
-        capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
+    ledger: Ledger,  # noqa: F811
+    database_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    message: str,
+) -> None:
     out = tmp_path / "s.pdf"
     code = main(["report", "time", *args, "--out", str(out), "--database-url", database_url])
     assert code == 1
@@ -135,30 +175,65 @@ def test_report_time_refuses_bad_input_and_writes_nothing(
 
 
 def test_report_time_help_and_bad_dates() -> None:
-    out = subprocess.run([sys.executable, "-m", "agentdesk", "report", "time", "--help"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "agentdesk", "report", "time", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "--org NAME" in out
     assert "--format {csv,pdf}" in out
     assert "AGENTDESK_DATABASE_URL" in out
-    bad = subprocess.run([sys.executable, "-m", "agentdesk", "report", "time", "--org", "x",
-                          "--from", "yesterday", "--to", "2026-01-01", "--out", "x.csv"],
-                         capture_output=True, text=True, check=False)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "agentdesk",
+            "report",
+            "time",
+            "--org",
+            "x",
+            "--from",
+            "yesterday",
+            "--to",
+            "2026-01-01",
+            "--out",
+            "x.csv",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert bad.returncode == 2
     assert "not a date (YYYY-MM-DD): 'yesterday'" in bad.stderr
 
 
-def test_without_a_database_the_local_mode_data_is_used(tmp_path: Path,
-                                                        capsys: pytest.CaptureFixture[str],
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_a_database_the_local_mode_data_is_used(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("AGENTDESK_DATABASE_URL", raising=False)
-    code = main(["report", "time", "--org", "Globex", "--from", "2026-10-01", "--to",
-                 "2026-10-02", "--out", str(tmp_path / "s.csv")])
+    code = main(
+        [
+            "report",
+            "time",
+            "--org",
+            "Globex",
+            "--from",
+            "2026-10-01",
+            "--to",
+            "2026-10-02",
+            "--out",
+            str(tmp_path / "s.csv"),
+        ]
+    )
     assert code == 1
     assert "no local-mode data at" in capsys.readouterr().err
 
 
 def test_pdf_table_shortcut_writes_what_fpdf2s_text_writes(
-        ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    ledger: Ledger,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Table cells are written as content-stream lines built by the exporter (each string
     encoded once per font) instead of one fpdf2 ``text()`` call per cell: the PDF's bytes are
     the same as through ``text()`` (unicode names and notes, shaded bold day rows, page breaks
@@ -167,8 +242,11 @@ def test_pdf_table_shortcut_writes_what_fpdf2s_text_writes(
     from agentdesk.exports import statement_pdf
 
     _month_of_work(ledger)
-    ledger.work(at("2026-10-09", "16:00"), at("2026-10-09", "16:20"),
-                note="Zoë's Ωmega \u2013 漢字 migration")
+    ledger.work(
+        at("2026-10-09", "16:00"),
+        at("2026-10-09", "16:20"),
+        note="Zoë's Ωmega \u2013 漢字 migration",
+    )
     with ledger.session() as s:
         view = read_statement(s, ledger.org(), date(2026, 10, 1), date(2026, 10, 31))
     for fonts in (statement_pdf._font_files(), None):
@@ -182,8 +260,11 @@ def test_pdf_table_shortcut_writes_what_fpdf2s_text_writes(
 
 
 def test_report_time_against_a_signed_in_team_server(
-        team: Team, memory_keyring: object, tmp_path_factory: pytest.TempPathFactory,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    team: Team,
+    memory_keyring: object,
+    tmp_path_factory: pytest.TempPathFactory,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """``--server``/``--user`` ask the real server over HTTP with the token the desktop stored
     in the keyring; the file equals the one rendered from the same database, and the server's
     role rules hold (an agent gets no statement)."""
@@ -193,8 +274,18 @@ def test_report_time_against_a_signed_in_team_server(
     for who in ("consultant", "agent"):
         login = team.client().login(who, PASSWORD)
         TokenStore(team.url, who).save(login.token)
-    base = ["report", "time", "--server", team.url + "/", "--org", "globex", "--from",
-            "2026-10-01", "--to", "2026-10-31"]
+    base = [
+        "report",
+        "time",
+        "--server",
+        team.url + "/",
+        "--org",
+        "globex",
+        "--from",
+        "2026-10-01",
+        "--to",
+        "2026-10-31",
+    ]
     assert main([*base, "--user", "consultant", "--out", str(tmp_path / "s.csv")]) == 0
     assert "wrote the CSV time statement of globex" in capsys.readouterr().out
     with books.session() as s:

@@ -32,13 +32,21 @@ class Door:
 
     def file(self, key: str | None = None, **body: object) -> requests.Response:
         payload: dict[str, object] = {
-            "email": "ann@globex.test", "organisation": "Globex", "subject": "Checkout is down",
-            "description": "Customers see an error.", "urgency": 1}
+            "email": "ann@globex.test",
+            "organisation": "Globex",
+            "subject": "Checkout is down",
+            "description": "Customers see an error.",
+            "urgency": 1,
+        }
         payload.update(body)
         headers = {"X-API-Key": key if key is not None else self.key}
         # The payload is JSON by construction; requests' JsonType is invariant over object.
-        return self.http.post(f"{self.url}/api/v1/requests", json=payload,  # type: ignore[arg-type]
-                              headers=headers, timeout=30)
+        return self.http.post(
+            f"{self.url}/api/v1/requests",
+            json=payload,  # type: ignore[arg-type]
+            headers=headers,
+            timeout=30,
+        )
 
 
 @pytest.fixture
@@ -47,19 +55,31 @@ def door(database_url: str) -> Iterator[Door]:
     world = build_world(make_session_factory(engine))
     tokens: dict[str, str] = {}
     with session_scope(world.sessions) as s:
-        s.execute(update(User).where(User.id == world.users["coordinator"])
-                  .values(email="coordinator@support.test"))
+        s.execute(
+            update(User)
+            .where(User.id == world.users["coordinator"])
+            .values(email="coordinator@support.test")
+        )
         for who, user_id in world.users.items():
             token = f"tok-{who}-{uuid.uuid4().hex}"
-            s.add(AuthToken(user_id=user_id, token_hash=token_hash(token),
-                            expires_at=utcnow() + timedelta(hours=1)))
+            s.add(
+                AuthToken(
+                    user_id=user_id,
+                    token_hash=token_hash(token),
+                    expires_at=utcnow() + timedelta(hours=1),
+                )
+            )
             tokens[who] = token
     server = LiveServer(database_url)
     server.start()
     http = requests.Session()
     try:
-        r = http.post(f"{server.url}/api/v1/api-keys", json={"name": "Website"},
-                      headers={"Authorization": f"Bearer {tokens['lead']}"}, timeout=30)
+        r = http.post(
+            f"{server.url}/api/v1/api-keys",
+            json={"name": "Website"},
+            headers={"Authorization": f"Bearer {tokens['lead']}"},
+            timeout=30,
+        )
         assert r.status_code == 201, r.text
         yield Door(server.url, world, http, tokens, r.json()["key"])
     finally:

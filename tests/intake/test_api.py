@@ -115,8 +115,10 @@ def test_a_channel_not_on_the_plan_is_kept_and_flagged(door: Door) -> None:
 
 def test_over_the_allowance_goes_to_coordinators_with_the_facts(door: Door) -> None:
     for _ in range(5):  # Basic/Free: 5 conversations a calendar year (seed 000)
-        assert door.file(email="dee@initech.test", organisation="initech").json()[
-            "status"] == "accepted"
+        assert (
+            door.file(email="dee@initech.test", organisation="initech").json()["status"]
+            == "accepted"
+        )
     body = door.file(email="dee@initech.test", organisation="Initech").json()
     assert body["status"] == "flagged"
     checks = {c["name"]: c for c in body["checks"]}
@@ -149,12 +151,22 @@ def test_keys_are_shown_once_stored_hashed_and_revocable(door: Door) -> None:
         stored = s.scalar(select(ApiKey))
         assert stored is not None
         assert door.key not in (stored.key_hash, stored.prefix)
-    assert door.http.post(f"{door.url}/api/v1/api-keys", json={"name": "x"},
-                          headers=door.bearer("agent"), timeout=30).status_code == 403
-    assert door.http.post(f"{door.url}/api/v1/api-keys", json={"name": "Website"},
-                          headers=lead, timeout=30).status_code == 409
-    r = door.http.delete(f"{door.url}/api/v1/api-keys/{listed[0]['id']}", headers=lead,
-                         timeout=30)
+    assert (
+        door.http.post(
+            f"{door.url}/api/v1/api-keys",
+            json={"name": "x"},
+            headers=door.bearer("agent"),
+            timeout=30,
+        ).status_code
+        == 403
+    )
+    assert (
+        door.http.post(
+            f"{door.url}/api/v1/api-keys", json={"name": "Website"}, headers=lead, timeout=30
+        ).status_code
+        == 409
+    )
+    r = door.http.delete(f"{door.url}/api/v1/api-keys/{listed[0]['id']}", headers=lead, timeout=30)
     assert r.json()["revoked"] is True
     refused = door.file()
     assert refused.status_code == 401
@@ -184,14 +196,18 @@ def test_hostile_input_gets_clear_errors_and_changes_nothing(door: Door) -> None
         r = door.file(**case)  # type: ignore[arg-type]  # none of them is named key
         assert r.status_code == 422, (case, r.text)
         assert r.json()["error"]["field"], case
-    big = door.http.post(f"{door.url}/api/v1/requests", data=b"x" * 2_000_000,
-                         headers={"X-API-Key": door.key, "Content-Type": "application/json"},
-                         timeout=30)
+    big = door.http.post(
+        f"{door.url}/api/v1/requests",
+        data=b"x" * 2_000_000,
+        headers={"X-API-Key": door.key, "Content-Type": "application/json"},
+        timeout=30,
+    )
     assert big.status_code == 413
     assert count() == 0
     script = "<script>alert(1)</script>"
-    r = door.file(subject=script, description=script, name=script,
-                  organisation=script, email="x@globex.test")
+    r = door.file(
+        subject=script, description=script, name=script, organisation=script, email="x@globex.test"
+    )
     assert r.status_code == 201  # kept as typed (escaped where shown), under the holding org
     assert count() == 1
 
@@ -199,14 +215,20 @@ def test_hostile_input_gets_clear_errors_and_changes_nothing(door: Door) -> None
 def test_a_new_request_wakes_a_waiting_desktop(door: Door) -> None:
     """The request reaches online desktops through the usual poke (then pull)."""
     agent = door.bearer("agent")
-    cursor = door.http.get(f"{door.url}/api/v1/sync/poke", params={"cursor": 0, "wait": 0},
-                           headers=agent, timeout=30).json()["version"]
+    cursor = door.http.get(
+        f"{door.url}/api/v1/sync/poke", params={"cursor": 0, "wait": 0}, headers=agent, timeout=30
+    ).json()["version"]
     woke: dict[str, object] = {}
 
     def wait() -> None:
-        woke.update(door.http.get(f"{door.url}/api/v1/sync/poke",
-                                  params={"cursor": cursor, "wait": 10}, headers=agent,
-                                  timeout=30).json())
+        woke.update(
+            door.http.get(
+                f"{door.url}/api/v1/sync/poke",
+                params={"cursor": cursor, "wait": 10},
+                headers=agent,
+                timeout=30,
+            ).json()
+        )
 
     waiter = threading.Thread(target=wait)
     waiter.start()

@@ -26,13 +26,21 @@ def _token(http: requests.Session, url: str) -> str:
     return match.group(1)
 
 
-def _post(door: Door, http: requests.Session | None = None, token: str | None = None,
-          **fields: str) -> requests.Response:
+def _post(
+    door: Door, http: requests.Session | None = None, token: str | None = None, **fields: str
+) -> requests.Response:
     http = http or requests.Session()
     csrf = token if token is not None else _token(http, door.url)
-    data = {"csrf_token": csrf, "website": "", "email": "ann@globex.test", "name": "Ann Lee",
-            "organisation": "Globex", "subject": "Checkout is down",
-            "description": "Customers see an error.", "urgency": "1"}
+    data = {
+        "csrf_token": csrf,
+        "website": "",
+        "email": "ann@globex.test",
+        "name": "Ann Lee",
+        "organisation": "Globex",
+        "subject": "Checkout is down",
+        "description": "Customers see an error.",
+        "urgency": "1",
+    }
     data.update(fields)
     return http.post(f"{door.url}/portal/", data=data, timeout=30)
 
@@ -62,8 +70,13 @@ def test_a_request_gets_a_reference_and_what_happens_next(door: Door) -> None:
         ticket = s.scalars(select(Ticket)).one()
         assert ticket.channel == "portal"
         assert ticket.stated_urgency == 1
-    cal = BusinessCalendar.from_dict({"tz": "America/New_York", "hours": {
-        d: [["08:00", "17:00"]] for d in ("mon", "tue", "wed", "thu", "fri")}, "holidays": []})
+    cal = BusinessCalendar.from_dict(
+        {
+            "tz": "America/New_York",
+            "hours": {d: [["08:00", "17:00"]] for d in ("mon", "tue", "wed", "thu", "fri")},
+            "holidays": [],
+        }
+    )
     notice = hours_notice(cal, ticket.arrived_at, hours_text(cal))
     if notice is None:
         assert 'id="hours-notice"' not in r.text
@@ -72,8 +85,13 @@ def test_a_request_gets_a_reference_and_what_happens_next(door: Door) -> None:
 
 
 def test_the_hours_notice_is_worded_for_outside_hours() -> None:
-    cal = BusinessCalendar.from_dict({"tz": "America/New_York", "hours": {
-        d: [["08:00", "17:00"]] for d in ("mon", "tue", "wed", "thu", "fri")}, "holidays": []})
+    cal = BusinessCalendar.from_dict(
+        {
+            "tz": "America/New_York",
+            "hours": {d: [["08:00", "17:00"]] for d in ("mon", "tue", "wed", "thu", "fri")},
+            "holidays": [],
+        }
+    )
     saturday = datetime(2026, 12, 5, 15, 0, tzinfo=UTC)
     notice = hours_notice(cal, saturday, hours_text(cal))
     assert notice is not None
@@ -83,8 +101,11 @@ def test_the_hours_notice_is_worded_for_outside_hours() -> None:
 
 @pytest.mark.parametrize("outcome", ["redirected", "flagged"])
 def test_failing_checks_are_kept_and_explained(door: Door, outcome: str) -> None:
-    fields = ({"email": "cy@globex.test"} if outcome == "redirected" else
-              {"organisation": "Umbrella Unknown Ltd", "email": "x@umbrella.test"})
+    fields = (
+        {"email": "cy@globex.test"}
+        if outcome == "redirected"
+        else {"organisation": "Umbrella Unknown Ltd", "email": "x@umbrella.test"}
+    )
     r = _post(door, **fields)  # type: ignore[arg-type]  # the fields are all str
     assert r.status_code == 201
     assert "We have your request" in r.text
@@ -138,8 +159,12 @@ def test_hostile_fields_get_clear_errors_never_a_500(door: Door) -> None:
     assert r.status_code == 201
     assert "<script>" not in r.text
     assert "&lt;script&gt;" in r.text
-    junk = requests.post(f"{door.url}/portal/", data=b"\xff\xfe--garbage",
-                         headers={"Content-Type": "multipart/form-data; boundary=zz"}, timeout=30)
+    junk = requests.post(
+        f"{door.url}/portal/",
+        data=b"\xff\xfe--garbage",
+        headers={"Content-Type": "multipart/form-data; boundary=zz"},
+        timeout=30,
+    )
     assert junk.status_code in (400, 403)
     huge = requests.post(f"{door.url}/portal/", data={"description": "x" * 2_000_000}, timeout=30)
     assert huge.status_code == 413
@@ -147,8 +172,9 @@ def test_hostile_fields_get_clear_errors_never_a_500(door: Door) -> None:
 
 def test_bursts_over_the_rate_limit_are_told_to_wait(door: Door) -> None:
     http = requests.Session()
-    statuses = [_post(door, http, subject=f"Burst {i} {uuid.uuid4().hex[:6]}").status_code
-                for i in range(7)]
+    statuses = [
+        _post(door, http, subject=f"Burst {i} {uuid.uuid4().hex[:6]}").status_code for i in range(7)
+    ]
     assert statuses[:5] == [201] * 5
     assert statuses[5:] == [429, 429]
     r = _post(door, http)

@@ -45,8 +45,9 @@ def test_the_window_passes_and_old_hits_are_forgotten(database_url: str, door: D
     def clock() -> datetime:
         return now[0]
 
-    first, second = (RateLimit(sessions, limit=2, window=timedelta(minutes=10), clock=clock)
-                     for _ in range(2))
+    first, second = (
+        RateLimit(sessions, limit=2, window=timedelta(minutes=10), clock=clock) for _ in range(2)
+    )
     try:
         assert first.allow("203.0.113.9") is None
         now[0] += timedelta(minutes=4)
@@ -58,8 +59,11 @@ def test_the_window_passes_and_old_hits_are_forgotten(database_url: str, door: D
         now[0] += timedelta(minutes=6, seconds=1)
         assert second.allow("203.0.113.9") is None
         with session_scope(sessions) as s:
-            left = s.scalar(select(func.count()).select_from(RateLimitHit)
-                            .where(RateLimitHit.key == "203.0.113.9"))
+            left = s.scalar(
+                select(func.count())
+                .select_from(RateLimitHit)
+                .where(RateLimitHit.key == "203.0.113.9")
+            )
         assert left == 2  # the expired hit was deleted
     finally:
         engine.dispose()

@@ -51,33 +51,59 @@ def world(sessions: sessionmaker[Session]) -> dict[str, uuid.UUID]:
         tenant = Tenant(name="Acme Support")
         s.add(tenant)
         s.flush()
-        cal = Calendar(tenant_id=tenant.id, name="NY", data={
-            "tz": "America/New_York", "hours": {"mon": [["08:00", "17:00"]]}, "holidays": []})
+        cal = Calendar(
+            tenant_id=tenant.id,
+            name="NY",
+            data={"tz": "America/New_York", "hours": {"mon": [["08:00", "17:00"]]}, "holidays": []},
+        )
         s.add(cal)
         s.flush()
-        plan = Plan(tenant_id=tenant.id, key="std", name="Standard", rank=1, channels=["portal"],
-                    contact_allotment=2, calendar_id=cal.id,
-                    response_targets={"1": {"minutes": 20}})
+        plan = Plan(
+            tenant_id=tenant.id,
+            key="std",
+            name="Standard",
+            rank=1,
+            channels=["portal"],
+            contact_allotment=2,
+            calendar_id=cal.id,
+            response_targets={"1": {"minutes": 20}},
+        )
         s.add(plan)
         s.flush()
         org = Organisation(tenant_id=tenant.id, name="Globex", plan_id=plan.id)
         s.add(org)
         s.flush()
-        contact = Contact(tenant_id=tenant.id, organisation_id=org.id, name="Ann",
-                          email="ann@globex.test", validated=True)
-        user = User(tenant_id=tenant.id, username="ann", display_name="Ann Agent",
-                    role=Role.AGENT)
+        contact = Contact(
+            tenant_id=tenant.id,
+            organisation_id=org.id,
+            name="Ann",
+            email="ann@globex.test",
+            validated=True,
+        )
+        user = User(tenant_id=tenant.id, username="ann", display_name="Ann Agent", role=Role.AGENT)
         s.add_all([contact, user])
         s.flush()
-        return {"tenant": tenant.id, "plan": plan.id, "org": org.id, "contact": contact.id,
-                "user": user.id, "calendar": cal.id}
+        return {
+            "tenant": tenant.id,
+            "plan": plan.id,
+            "org": org.id,
+            "contact": contact.id,
+            "user": user.id,
+            "calendar": cal.id,
+        }
 
 
 def _ticket(world: dict[str, uuid.UUID], **kw: object) -> Ticket:
     fields: dict[str, object] = dict(
-        tenant_id=world["tenant"], subject="Site down", channel="portal",
-        organisation_id=world["org"], requester_id=world["contact"], stated_urgency=1,
-        urgency=1, plan_rank=1, arrived_at=T0,
+        tenant_id=world["tenant"],
+        subject="Site down",
+        channel="portal",
+        organisation_id=world["org"],
+        requester_id=world["contact"],
+        stated_urgency=1,
+        urgency=1,
+        plan_rank=1,
+        arrived_at=T0,
     )
     fields.update(kw)
     return Ticket(**fields)
@@ -88,8 +114,9 @@ def test_round_trip_keeps_aware_datetimes_decimals_and_enums(
 ) -> None:
     berlin = datetime(2026, 3, 2, 15, 30, tzinfo=__import__("zoneinfo").ZoneInfo("Europe/Berlin"))
     with session_scope(sessions) as s:
-        t = _ticket(world, arrived_at=berlin, extra_charges=True,
-                    extra_charge_estimate=Decimal("149.90"))
+        t = _ticket(
+            world, arrived_at=berlin, extra_charges=True, extra_charge_estimate=Decimal("149.90")
+        )
         s.add(t)
         tid = t.id
     with session_scope(sessions) as s:
@@ -104,8 +131,11 @@ def test_round_trip_keeps_aware_datetimes_decimals_and_enums(
         assert uuid.UUID(str(t.id)).version == 7
         plan = s.get_one(Plan, world["plan"]).to_policy("NY")
         assert plan.target_for(1).business_time == timedelta(minutes=20)
-        assert s.get_one(Calendar, world["calendar"]).to_policy().is_open(
-            datetime(2026, 3, 2, 14, 0, tzinfo=UTC))
+        assert (
+            s.get_one(Calendar, world["calendar"])
+            .to_policy()
+            .is_open(datetime(2026, 3, 2, 14, 0, tzinfo=UTC))
+        )
 
 
 def test_naive_datetime_is_refused(
@@ -138,9 +168,16 @@ def test_time_entry_end_before_start_is_refused(
     sessions: sessionmaker[Session], world: dict[str, uuid.UUID]
 ) -> None:
     with pytest.raises(IntegrityError), session_scope(sessions) as s:
-        s.add(TimeEntry(tenant_id=world["tenant"], organisation_id=world["org"],
-                        person_id=world["user"], kind=TimeKind.UNSCHEDULED,
-                        started_at=T0, ended_at=T0 - timedelta(minutes=1)))
+        s.add(
+            TimeEntry(
+                tenant_id=world["tenant"],
+                organisation_id=world["org"],
+                person_id=world["user"],
+                kind=TimeKind.UNSCHEDULED,
+                started_at=T0,
+                ended_at=T0 - timedelta(minutes=1),
+            )
+        )
         s.flush()
 
 
@@ -148,19 +185,35 @@ def test_one_live_timer_per_person(
     sessions: sessionmaker[Session], world: dict[str, uuid.UUID]
 ) -> None:
     with session_scope(sessions) as s:
-        first = RunningTimer(tenant_id=world["tenant"], person_id=world["user"],
-                             organisation_id=world["org"], started_at=T0)
+        first = RunningTimer(
+            tenant_id=world["tenant"],
+            person_id=world["user"],
+            organisation_id=world["org"],
+            started_at=T0,
+        )
         s.add(first)
     with pytest.raises(IntegrityError), session_scope(sessions) as s:
-        s.add(RunningTimer(tenant_id=world["tenant"], person_id=world["user"],
-                           organisation_id=world["org"], started_at=T0))
+        s.add(
+            RunningTimer(
+                tenant_id=world["tenant"],
+                person_id=world["user"],
+                organisation_id=world["org"],
+                started_at=T0,
+            )
+        )
         s.flush()
     # A stopped (tombstoned) timer frees the slot.
     with session_scope(sessions) as s:
         s.get_one(RunningTimer, first.id).deleted = True
     with session_scope(sessions) as s:
-        s.add(RunningTimer(tenant_id=world["tenant"], person_id=world["user"],
-                           organisation_id=world["org"], started_at=T0))
+        s.add(
+            RunningTimer(
+                tenant_id=world["tenant"],
+                person_id=world["user"],
+                organisation_id=world["org"],
+                started_at=T0,
+            )
+        )
 
 
 def test_every_write_transaction_stamps_one_new_version(

@@ -29,8 +29,13 @@ class Api:
         with session_scope(world.sessions) as s:
             for who, user_id in world.users.items():
                 token = f"tok-{who}-{uuid.uuid4().hex}"
-                s.add(AuthToken(user_id=user_id, token_hash=token_hash(token),
-                                expires_at=utcnow() + timedelta(hours=1)))
+                s.add(
+                    AuthToken(
+                        user_id=user_id,
+                        token_hash=token_hash(token),
+                        expires_at=utcnow() + timedelta(hours=1),
+                    )
+                )
                 self.tokens[who] = token
 
     def headers(self, who: str) -> dict[str, str]:
@@ -39,8 +44,12 @@ class Api:
     def push(self, who: str, *mutations: tuple[str, dict[str, Any]]) -> list[dict[str, Any]]:
         """Push ``mutations`` from ``who``'s desktop; returns their results."""
         client_id, last = self.clients.get(who, (uuid.uuid4(), 0))
-        body = {"client_id": str(client_id), "mutations": [
-            {"id": last + i, "name": n, "args": a} for i, (n, a) in enumerate(mutations, 1)]}
+        body = {
+            "client_id": str(client_id),
+            "mutations": [
+                {"id": last + i, "name": n, "args": a} for i, (n, a) in enumerate(mutations, 1)
+            ],
+        }
         r = self.client.post("/api/v1/sync/push", json=body, headers=self.headers(who))
         assert r.status_code == 200, r.text
         self.clients[who] = (client_id, last + len(mutations))
@@ -55,9 +64,13 @@ def _outbox(s: Session) -> list[tuple[Notification, list[NotificationDelivery]]]
     notes = s.scalars(select(Notification).order_by(Notification.created_at, Notification.id))
     out = []
     for n in notes:
-        deliveries = list(s.scalars(
-            select(NotificationDelivery).where(NotificationDelivery.notification_id == n.id)
-            .order_by(NotificationDelivery.email)))
+        deliveries = list(
+            s.scalars(
+                select(NotificationDelivery)
+                .where(NotificationDelivery.notification_id == n.id)
+                .order_by(NotificationDelivery.email)
+            )
+        )
         s.expunge(n)
         for d in deliveries:
             s.expunge(d)
@@ -76,9 +89,14 @@ def api(database_url: str) -> Iterator[Api]:
 
 
 def ticket_args(world: World, who: str = "ann", org: str = "globex", **kw: Any) -> dict[str, Any]:
-    args: dict[str, Any] = dict(ticket_id=str(uuid.uuid4()), subject="Checkout is down",
-                                description="Customers see an error at checkout.",
-                                channel="portal", organisation_id=str(world.orgs[org]),
-                                requester_id=str(world.contacts[who]), stated_urgency=1)
+    args: dict[str, Any] = dict(
+        ticket_id=str(uuid.uuid4()),
+        subject="Checkout is down",
+        description="Customers see an error at checkout.",
+        channel="portal",
+        organisation_id=str(world.orgs[org]),
+        requester_id=str(world.contacts[who]),
+        stated_urgency=1,
+    )
     args.update(kw)
     return args

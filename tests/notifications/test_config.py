@@ -28,8 +28,7 @@ BAD = [
 
 
 @pytest.mark.parametrize(("extra", "variable"), BAD)
-def test_a_bad_value_is_refused_naming_its_variable(extra: dict[str, str],
-                                                    variable: str) -> None:
+def test_a_bad_value_is_refused_naming_its_variable(extra: dict[str, str], variable: str) -> None:
     with pytest.raises(SmtpConfigError) as caught:
         SmtpConfig.from_env({"AGENTDESK_SMTP_HOST": "mail.test", **extra})
     assert caught.value.variable == variable
@@ -37,13 +36,23 @@ def test_a_bad_value_is_refused_naming_its_variable(extra: dict[str, str],
 
 
 def test_good_values_are_read() -> None:
-    config = SmtpConfig.from_env({
-        "AGENTDESK_SMTP_HOST": "mail.test", "AGENTDESK_SMTP_PORT": "2525",
-        "AGENTDESK_SMTP_SECURITY": "STARTTLS", "AGENTDESK_SMTP_TIMEOUT": "7.5",
-        "AGENTDESK_SMTP_VERIFY": "no", "AGENTDESK_SMTP_FROM": "Desk <desk@acme.test>"})
+    config = SmtpConfig.from_env(
+        {
+            "AGENTDESK_SMTP_HOST": "mail.test",
+            "AGENTDESK_SMTP_PORT": "2525",
+            "AGENTDESK_SMTP_SECURITY": "STARTTLS",
+            "AGENTDESK_SMTP_TIMEOUT": "7.5",
+            "AGENTDESK_SMTP_VERIFY": "no",
+            "AGENTDESK_SMTP_FROM": "Desk <desk@acme.test>",
+        }
+    )
     assert config is not None
     assert (config.port, config.security, config.timeout, config.verify) == (
-        2525, "starttls", 7.5, False)
+        2525,
+        "starttls",
+        7.5,
+        False,
+    )
     assert config.domain == "acme.test"
 
 

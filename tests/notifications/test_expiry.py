@@ -24,36 +24,54 @@ DOMAIN = "acme.test"
 def _buy(api: Api, org: str, days_ago: int, hours: float) -> str:
     w = api.world
     block = str(uuid.uuid4())
-    w.run("lead", "record_hour_purchase", block_id=block, organisation_id=str(w.orgs[org]),
-          minutes=int(hours * 60), purchased_at=(w.now - timedelta(days=days_ago)).isoformat())
+    w.run(
+        "lead",
+        "record_hour_purchase",
+        block_id=block,
+        organisation_id=str(w.orgs[org]),
+        minutes=int(hours * 60),
+        purchased_at=(w.now - timedelta(days=days_ago)).isoformat(),
+    )
     return block
 
 
 def _book(api: Api, org: str, consultant: str, days_ago: int) -> None:
     w = api.world
     start = w.now - timedelta(days=days_ago)
-    w.run("coordinator", "schedule_appointment", appointment_id=str(uuid.uuid4()),
-          organisation_id=str(w.orgs[org]), consultant_id=str(w.users[consultant]),
-          starts_at=start.isoformat(), ends_at=(start + timedelta(hours=1)).isoformat())
+    w.run(
+        "coordinator",
+        "schedule_appointment",
+        appointment_id=str(uuid.uuid4()),
+        organisation_id=str(w.orgs[org]),
+        consultant_id=str(w.users[consultant]),
+        starts_at=start.isoformat(),
+        ends_at=(start + timedelta(hours=1)).isoformat(),
+    )
 
 
 def _warnings(api: Api) -> list[Notification]:
     with scope(api.world.sessions) as s:
-        rows = list(s.scalars(select(Notification).where(
-            Notification.kind == NotificationKind.PREPAID_EXPIRY)))
+        rows = list(
+            s.scalars(
+                select(Notification).where(Notification.kind == NotificationKind.PREPAID_EXPIRY)
+            )
+        )
         s.expunge_all()
     return rows
 
 
 def test_a_warning_reaches_the_contacts_and_the_consultant_once(
-    api: Api, smtp: Smtp, database_url: str  # noqa: F811
+    api: Api,
+    smtp: Smtp,  # noqa: F811
+    database_url: str,
 ) -> None:
     w = api.world
     with scope(w.sessions) as s:
         for who in ("consultant", "consultant2"):
-            s.execute(update(User).where(User.id == w.users[who])
-                      .values(email=f"{who}@support.test"))
-    _buy(api, "globex", days_ago=80, hours=10)   # expires in 10 days: owed
+            s.execute(
+                update(User).where(User.id == w.users[who]).values(email=f"{who}@support.test")
+            )
+    _buy(api, "globex", days_ago=80, hours=10)  # expires in 10 days: owed
     _buy(api, "umbrella", days_ago=60, hours=5)  # expires in 30 days: not yet
     _book(api, "globex", "consultant2", days_ago=40)
     _book(api, "globex", "consultant", days_ago=20)  # the latest: the account's consultant
@@ -76,7 +94,10 @@ def test_a_warning_reaches_the_contacts_and_the_consultant_once(
     result = Sender(w.sessions, smtp.config()).drain()
     assert result.sent == 3
     assert sorted(str(m["To"]) for m in smtp.inbox.messages) == [
-        "Ann <ann@globex.test>", "Bo <bo@globex.test>", "Consultant <consultant@support.test>"]
+        "Ann <ann@globex.test>",
+        "Bo <bo@globex.test>",
+        "Consultant <consultant@support.test>",
+    ]
     body = smtp.inbox.messages[0].get_body(("plain",))
     assert body is not None
     text = body.get_content()
@@ -89,10 +110,15 @@ def test_a_warning_reaches_the_contacts_and_the_consultant_once(
 def test_used_up_or_far_off_blocks_owe_nothing_and_each_block_is_owed_its_own(api: Api) -> None:
     w = api.world
     _buy(api, "globex", days_ago=85, hours=1)
-    w.run("consultant", "add_time_entry", entry_id=str(uuid.uuid4()), note="worked",
-          organisation_id=str(w.orgs["globex"]),
-          started_at=(w.now - timedelta(days=3)).isoformat(),
-          ended_at=(w.now - timedelta(days=3) + timedelta(hours=1)).isoformat())
+    w.run(
+        "consultant",
+        "add_time_entry",
+        entry_id=str(uuid.uuid4()),
+        note="worked",
+        organisation_id=str(w.orgs["globex"]),
+        started_at=(w.now - timedelta(days=3)).isoformat(),
+        ended_at=(w.now - timedelta(days=3) + timedelta(hours=1)).isoformat(),
+    )
     assert queue_expiry_warnings(w.sessions, DOMAIN, w.now) == 0  # all used: nothing to lose
     _buy(api, "globex", days_ago=70, hours=2)  # expires in 20 days
     assert queue_expiry_warnings(w.sessions, DOMAIN, w.now) == 0
@@ -100,5 +126,11 @@ def test_used_up_or_far_off_blocks_owe_nothing_and_each_block_is_owed_its_own(ap
     _buy(api, "globex", days_ago=78, hours=3)  # a second block, owed its own warning
     assert queue_expiry_warnings(w.sessions, DOMAIN, w.now + timedelta(days=7)) == 1
     with scope(w.sessions) as s:
-        assert s.scalar(select(func.count()).select_from(Notification)
-                        .where(Notification.once_key.is_not(None))) == 2
+        assert (
+            s.scalar(
+                select(func.count())
+                .select_from(Notification)
+                .where(Notification.once_key.is_not(None))
+            )
+            == 2
+        )

@@ -47,7 +47,8 @@ def test_non_validated_requester_is_redirected_and_validated_contacts_asked(api:
     assert got["redirect_requester"] == ["cy@globex.test"]
     notes = {n.kind.value: n for n, _ in api.outbox()}
     assert "Cy (cy@globex.test), who is not a validated support contact" in (
-        notes["redirect_contacts"].body_text)
+        notes["redirect_contacts"].body_text
+    )
     assert "Ann and Bo" in notes["redirect_requester"].body_text
 
 
@@ -56,20 +57,21 @@ def test_first_assignment_tells_who_has_it_once(api: Api) -> None:
     args = ticket_args(w)
     tid = args["ticket_id"]
     agent, agent2 = str(w.users["agent"]), str(w.users["agent2"])
-    api.push("coordinator", ("create_ticket", args), ("triage_ticket", {"ticket_id": tid,
-                                                                        "tier": 2}))
+    api.push(
+        "coordinator", ("create_ticket", args), ("triage_ticket", {"ticket_id": tid, "tier": 2})
+    )
     results = api.push(
         "coordinator",
         ("assign_ticket", {"ticket_id": tid, "assignee_id": agent, "expected_assignee_id": None}),
         ("assign_ticket", {"ticket_id": tid, "assignee_id": None, "expected_assignee_id": agent}),
-        ("assign_ticket", {"ticket_id": tid, "assignee_id": agent2,
-                           "expected_assignee_id": None}),
+        ("assign_ticket", {"ticket_id": tid, "assignee_id": agent2, "expected_assignee_id": None}),
     )
     assert [r["status"] for r in results] == ["applied"] * 3
-    api.push("coordinator", ("assign_ticket", {"ticket_id": tid, "assignee_id": None,
-                                               "expected_assignee_id": agent2}),
-             ("assign_ticket", {"ticket_id": tid, "assignee_id": agent,
-                                "expected_assignee_id": None}))
+    api.push(
+        "coordinator",
+        ("assign_ticket", {"ticket_id": tid, "assignee_id": None, "expected_assignee_id": agent2}),
+        ("assign_ticket", {"ticket_id": tid, "assignee_id": agent, "expected_assignee_id": None}),
+    )
     kinds = [k for k, _ in _kinds(api)]
     assert kinds == ["acknowledgement", "assignment"]
     assignment = api.outbox()[1][0]
@@ -83,24 +85,45 @@ def test_replies_charges_waiting_and_resolution_reach_the_requester(api: Api) ->
     args = ticket_args(w)
     tid = args["ticket_id"]
     agent = str(w.users["agent"])
-    api.push("coordinator", ("create_ticket", args),
-             ("triage_ticket", {"ticket_id": tid, "tier": 3}),
-             ("assign_ticket", {"ticket_id": tid, "assignee_id": agent,
-                                "expected_assignee_id": None}))
+    api.push(
+        "coordinator",
+        ("create_ticket", args),
+        ("triage_ticket", {"ticket_id": tid, "tier": 3}),
+        ("assign_ticket", {"ticket_id": tid, "assignee_id": agent, "expected_assignee_id": None}),
+    )
     api.push(
         "agent",
         ("tell_customer", {"ticket_id": tid, "message": "I have it; I will call you at 3."}),
         ("add_note", {"ticket_id": tid, "body": "internal: looks like the CDN"}),
-        ("set_extra_charges", {"ticket_id": tid, "applies": True, "estimate": "150.00",
-                               "note": "A custom checkout template is outside the plan."}),
-        ("change_status", {"ticket_id": tid, "status": "waiting_on_customer",
-                           "note": "Which browser do your customers use?"}),
+        (
+            "set_extra_charges",
+            {
+                "ticket_id": tid,
+                "applies": True,
+                "estimate": "150.00",
+                "note": "A custom checkout template is outside the plan.",
+            },
+        ),
+        (
+            "change_status",
+            {
+                "ticket_id": tid,
+                "status": "waiting_on_customer",
+                "note": "Which browser do your customers use?",
+            },
+        ),
         ("change_status", {"ticket_id": tid, "status": "in_progress"}),
         ("change_status", {"ticket_id": tid, "status": "resolved", "note": "CDN purged."}),
     )
     got = _kinds(api)
-    assert [k for k, _ in got] == ["acknowledgement", "assignment", "reply", "extra_charges",
-                                   "waiting_on_customer", "resolution"]
+    assert [k for k, _ in got] == [
+        "acknowledgement",
+        "assignment",
+        "reply",
+        "extra_charges",
+        "waiting_on_customer",
+        "resolution",
+    ]
     assert all(emails == ["ann@globex.test"] for _, emails in got)
     bodies = {n.kind.value: n.body_text for n, _ in api.outbox()}
     assert "I will call you at 3." in bodies["reply"]
@@ -115,9 +138,18 @@ def test_late_cancellation_notifies_the_validated_contacts(api: Api) -> None:
     w = api.world
     appt = str(uuid.uuid4())
     starts = utcnow() + timedelta(hours=3)
-    api.push("consultant", ("schedule_appointment", {
-        "appointment_id": appt, "organisation_id": str(w.orgs["globex"]),
-        "starts_at": starts.isoformat(), "ends_at": (starts + timedelta(hours=1)).isoformat()}))
+    api.push(
+        "consultant",
+        (
+            "schedule_appointment",
+            {
+                "appointment_id": appt,
+                "organisation_id": str(w.orgs["globex"]),
+                "starts_at": starts.isoformat(),
+                "ends_at": (starts + timedelta(hours=1)).isoformat(),
+            },
+        ),
+    )
     assert _kinds(api) == []
     api.push("consultant", ("cancel_appointment", {"appointment_id": appt}))
     [(kind, emails)] = _kinds(api)
@@ -129,8 +161,12 @@ def test_refused_mutations_owe_nothing_and_a_replayed_group_owes_once(api: Api) 
     w = api.world
     good, dup = ticket_args(w), ticket_args(w)
     dup["ticket_id"] = good["ticket_id"]
-    results = api.push("agent", ("create_ticket", good), ("create_ticket", dup),
-                       ("create_ticket", ticket_args(w, subject="Second")))
+    results = api.push(
+        "agent",
+        ("create_ticket", good),
+        ("create_ticket", dup),
+        ("create_ticket", ticket_args(w, subject="Second")),
+    )
     assert [r["status"] for r in results] == ["applied", "rejected", "applied"]
     assert [k for k, _ in _kinds(api)] == ["acknowledgement", "acknowledgement"]
 

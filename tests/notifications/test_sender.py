@@ -43,8 +43,9 @@ class Inbox:
         self.refuse: set[str] = set()
         self.lock = threading.Lock()
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
-                          rcpt_options: Any) -> str:
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
         if address in self.refuse:
             return "550 5.1.1 mailbox unavailable"
         envelope.rcpt_tos.append(address)
@@ -77,8 +78,13 @@ class Smtp:
             self.controller = None
 
     def config(self) -> SmtpConfig:
-        return SmtpConfig(host="127.0.0.1", port=self.port, security="none",
-                          sender="Acme Support <support@acme.test>", timeout=5)
+        return SmtpConfig(
+            host="127.0.0.1",
+            port=self.port,
+            security="none",
+            sender="Acme Support <support@acme.test>",
+            timeout=5,
+        )
 
 
 @pytest.fixture
@@ -108,17 +114,26 @@ def test_each_kind_reaches_its_recipients_with_its_words(api: Api, smtp: Smtp) -
     w = api.world
     args = ticket_args(w, subject="Checkout <b>down</b>")
     tid = args["ticket_id"]
-    api.push("coordinator", ("create_ticket", args),
-             ("assign_ticket", {"ticket_id": tid, "assignee_id": str(w.users["agent"]),
-                                "expected_assignee_id": None}))
+    api.push(
+        "coordinator",
+        ("create_ticket", args),
+        (
+            "assign_ticket",
+            {"ticket_id": tid, "assignee_id": str(w.users["agent"]), "expected_assignee_id": None},
+        ),
+    )
     api.push("agent", ("create_ticket", ticket_args(w, who="cy")))
     result = Sender(w.sessions, smtp.config()).drain()
     assert result.sent == 5
     assert result.failed == 0
     got = sorted((str(m["To"]), str(m["Subject"])) for m in smtp.inbox.messages)
-    assert [to for to, _ in got] == ["Ann <ann@globex.test>", "Ann <ann@globex.test>",
-                                     "Ann <ann@globex.test>", "Bo <bo@globex.test>",
-                                     "Cy <cy@globex.test>"]
+    assert [to for to, _ in got] == [
+        "Ann <ann@globex.test>",
+        "Ann <ann@globex.test>",
+        "Ann <ann@globex.test>",
+        "Bo <bo@globex.test>",
+        "Cy <cy@globex.test>",
+    ]
     subjects = {s for _, s in got}
     assert any(s.startswith("[AD-") and "We received your request" in s for s in subjects)
     assert any("Agent has your request" in s for s in subjects)
@@ -143,8 +158,9 @@ def test_smtp_down_the_outbox_holds_retries_and_delivers_once(api: Api) -> None:
     api.push("agent", ("create_ticket", ticket_args(w, who="cy")))  # 3 recipients
     down = Smtp()  # not started: connections are refused
     clock = Clock()
-    sender = Sender(w.sessions, down.config(), RetryPolicy(first=timedelta(seconds=30)),
-                    clock=clock)
+    sender = Sender(
+        w.sessions, down.config(), RetryPolicy(first=timedelta(seconds=30)), clock=clock
+    )
     first = sender.run_once()
     assert first.retrying == 3
     rows = _deliveries(api)
@@ -163,9 +179,11 @@ def test_smtp_down_the_outbox_holds_retries_and_delivers_once(api: Api) -> None:
         clock.now += timedelta(hours=2)
         assert sender.drain().claimed == 0
         assert sorted(str(m["To"]) for m in down.inbox.messages) == [
-            "Ann <ann@globex.test>", "Bo <bo@globex.test>", "Cy <cy@globex.test>"]
-        assert all(d.status is DeliveryStatus.SENT and d.attempts == 3
-                   for d in _deliveries(api))
+            "Ann <ann@globex.test>",
+            "Bo <bo@globex.test>",
+            "Cy <cy@globex.test>",
+        ]
+        assert all(d.status is DeliveryStatus.SENT and d.attempts == 3 for d in _deliveries(api))
     finally:
         down.stop()
 
@@ -190,7 +208,7 @@ def test_a_refused_recipient_fails_alone_and_nobody_gets_a_resend(api: Api, smtp
     # The ticket's history tells the agent; desktops get the note with their next pull.
     with session_scope(w.sessions) as s:
         notes = [e for e in s.scalars(select(TicketEvent)) if e.data.get("delivery_failed")]
-        assert [n.body[:45] for n in notes] == ["Email not delivered to ann@globex.test: \"[AD-"]
+        assert [n.body[:45] for n in notes] == ['Email not delivered to ann@globex.test: "[AD-']
         assert "550" in notes[0].body
         assert notes[0].version > 0
 
@@ -215,10 +233,14 @@ def test_without_smtp_mail_stays_queued(api: Api, monkeypatch: pytest.MonkeyPatc
 
 
 def test_the_config_never_shows_the_password() -> None:
-    config = SmtpConfig.from_env({"AGENTDESK_SMTP_HOST": "mail.test",
-                                  "AGENTDESK_SMTP_SECURITY": "tls",
-                                  "AGENTDESK_SMTP_USERNAME": "desk",
-                                  "AGENTDESK_SMTP_PASSWORD": "hunter2"})
+    config = SmtpConfig.from_env(
+        {
+            "AGENTDESK_SMTP_HOST": "mail.test",
+            "AGENTDESK_SMTP_SECURITY": "tls",
+            "AGENTDESK_SMTP_USERNAME": "desk",
+            "AGENTDESK_SMTP_PASSWORD": "hunter2",
+        }
+    )
     assert config is not None
     assert config.port == 465
     assert config.password == "hunter2"
@@ -227,17 +249,41 @@ def test_the_config_never_shows_the_password() -> None:
 
 def _queue(api: Api, n: int, subject: str = "Bulk") -> None:
     with session_scope(api.world.sessions) as s:
-        notes = [{"id": new_id(), "tenant_id": api.world.tenant,
-                  "kind": NotificationKind.REPLY, "ticket_id": None, "subject": subject,
-                  "body_text": "hello", "body_html": "<p>hello</p>", "created_at": utcnow(),
-                  "cause": ""} for _ in range(n)]
+        notes = [
+            {
+                "id": new_id(),
+                "tenant_id": api.world.tenant,
+                "kind": NotificationKind.REPLY,
+                "ticket_id": None,
+                "subject": subject,
+                "body_text": "hello",
+                "body_html": "<p>hello</p>",
+                "created_at": utcnow(),
+                "cause": "",
+            }
+            for _ in range(n)
+        ]
         s.execute(insert(Notification), notes)
-        s.execute(insert(NotificationDelivery), [
-            {"id": (d := new_id()), "notification_id": note["id"], "tenant_id": api.world.tenant,
-             "email": f"r{i}@example.test", "name": "", "contact_id": None,
-             "message_id": f"<{d.hex}@acme.test>", "status": DeliveryStatus.QUEUED,
-             "attempts": 0, "next_attempt_at": utcnow(), "last_error": "", "sent_at": None}
-            for i, note in enumerate(notes)])
+        s.execute(
+            insert(NotificationDelivery),
+            [
+                {
+                    "id": (d := new_id()),
+                    "notification_id": note["id"],
+                    "tenant_id": api.world.tenant,
+                    "email": f"r{i}@example.test",
+                    "name": "",
+                    "contact_id": None,
+                    "message_id": f"<{d.hex}@acme.test>",
+                    "status": DeliveryStatus.QUEUED,
+                    "attempts": 0,
+                    "next_attempt_at": utcnow(),
+                    "last_error": "",
+                    "sent_at": None,
+                }
+                for i, note in enumerate(notes)
+            ],
+        )
 
 
 _WORKER = textwrap.dedent("""
@@ -259,8 +305,14 @@ def test_two_sender_processes_deliver_each_message_once(
     api: Api, smtp: Smtp, database_url: str
 ) -> None:
     _queue(api, 300)
-    procs = [subprocess.Popen([sys.executable, "-c", _WORKER, database_url, str(smtp.port)],
-                              stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER, database_url, str(smtp.port)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     sent = [int(p.communicate(timeout=120)[0].strip()) for p in procs]
     assert all(p.returncode == 0 for p in procs)
     assert sum(sent) == 300
@@ -290,12 +342,16 @@ def test_leads_see_failures_with_the_reason_and_retry_only_that_recipient(
     assert refused.status_code == 409
 
     smtp.inbox.refuse = set()
-    retried = api.client.post(f"/api/v1/notifications/deliveries/{failed[0]['id']}/retry",
-                              headers=lead)
+    retried = api.client.post(
+        f"/api/v1/notifications/deliveries/{failed[0]['id']}/retry", headers=lead
+    )
     assert retried.json()["status"] == "queued"
     assert sender.drain().sent == 1
     assert sorted(str(m["To"]) for m in smtp.inbox.messages) == [
-        "Ann <ann@globex.test>", "Bo <bo@globex.test>", "Cy <cy@globex.test>"]
+        "Ann <ann@globex.test>",
+        "Bo <bo@globex.test>",
+        "Cy <cy@globex.test>",
+    ]
 
 
 def test_non_ascii_names_subjects_and_bodies_arrive_as_written(api: Api, smtp: Smtp) -> None:
@@ -304,19 +360,52 @@ def test_non_ascii_names_subjects_and_bodies_arrive_as_written(api: Api, smtp: S
     subject = "Café ☕ down: " + "a long subject that has to be folded " * 4 + "end"
     with session_scope(api.world.sessions) as s:
         note_id, delivery_id = new_id(), new_id()
-        s.execute(insert(Notification), [{
-            "id": note_id, "tenant_id": api.world.tenant, "kind": NotificationKind.REPLY,
-            "ticket_id": None, "subject": subject, "body_text": "Grüße, Zoë\n\n— Ann",
-            "body_html": "<p>Grüße, Zoë</p>", "created_at": utcnow(), "cause": ""}])
-        s.execute(insert(NotificationDelivery), [{
-            "id": delivery_id, "notification_id": note_id, "tenant_id": api.world.tenant,
-            "email": "zoe@example.test", "name": "Zoë Ångström, Jr.", "contact_id": None,
-            "message_id": f"<{delivery_id.hex}@acme.test>", "status": DeliveryStatus.QUEUED,
-            "attempts": 0, "next_attempt_at": utcnow(), "last_error": "", "sent_at": None}])
+        s.execute(
+            insert(Notification),
+            [
+                {
+                    "id": note_id,
+                    "tenant_id": api.world.tenant,
+                    "kind": NotificationKind.REPLY,
+                    "ticket_id": None,
+                    "subject": subject,
+                    "body_text": "Grüße, Zoë\n\n— Ann",
+                    "body_html": "<p>Grüße, Zoë</p>",
+                    "created_at": utcnow(),
+                    "cause": "",
+                }
+            ],
+        )
+        s.execute(
+            insert(NotificationDelivery),
+            [
+                {
+                    "id": delivery_id,
+                    "notification_id": note_id,
+                    "tenant_id": api.world.tenant,
+                    "email": "zoe@example.test",
+                    "name": "Zoë Ångström, Jr.",
+                    "contact_id": None,
+                    "message_id": f"<{delivery_id.hex}@acme.test>",
+                    "status": DeliveryStatus.QUEUED,
+                    "attempts": 0,
+                    "next_attempt_at": utcnow(),
+                    "last_error": "",
+                    "sent_at": None,
+                }
+            ],
+        )
     config = smtp.config()
-    sender = Sender(api.world.sessions, SmtpConfig(
-        host=config.host, port=config.port, security="none", sender="Équipe Support <s@acme.test>",
-        timeout=5))
+    sender = Sender(
+        api.world.sessions,
+        SmtpConfig(
+            host=config.host,
+            port=config.port,
+            security="none",
+            sender="Équipe Support <s@acme.test>",
+            timeout=5,
+        ),
+    )
     assert sender.drain().sent == 1
     [msg] = smtp.inbox.messages
     assert str(msg["Subject"]) == subject

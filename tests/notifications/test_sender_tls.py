@@ -46,34 +46,59 @@ def pki(tmp_path: Path) -> Pki:
     """A throwaway CA and a server certificate for 127.0.0.1 signed by it."""
     now = datetime.now(UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (x509.CertificateBuilder().subject_name(_name("AgentDesk test CA"))
-          .issuer_name(_name("AgentDesk test CA")).public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number())
-          .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                       content_commitment=False, key_encipherment=False,
-                                       data_encipherment=False, key_agreement=False,
-                                       encipher_only=False, decipher_only=False), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()),
-                         critical=False)
-          .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(_name("AgentDesk test CA"))
+        .issuer_name(_name("AgentDesk test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder().subject_name(_name("127.0.0.1")).issuer_name(ca.subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(IPv4Address("127.0.0.1"))]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-                           critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("127.0.0.1"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(IPv4Address("127.0.0.1"))]), critical=False
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     pem = serialization.Encoding.PEM
     pki = Pki(tmp_path / "ca.pem", tmp_path / "server.pem", tmp_path / "server.key")
     pki.ca_file.write_bytes(ca.public_bytes(pem))
     pki.cert_file.write_bytes(cert.public_bytes(pem))
-    pki.key_file.write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
+    pki.key_file.write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return pki
 
 
@@ -91,10 +116,14 @@ class TlsInbox:
         return "250 OK"
 
 
-def _authenticate(server: Any, session: Any, envelope: Any, mechanism: str,
-                  auth_data: Any) -> AuthResult:
-    ok = (isinstance(auth_data, LoginPassword) and auth_data.login == b"desk"
-          and auth_data.password == b"s3cret")
+def _authenticate(
+    server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+) -> AuthResult:
+    ok = (
+        isinstance(auth_data, LoginPassword)
+        and auth_data.login == b"desk"
+        and auth_data.password == b"s3cret"
+    )
     return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
 
@@ -103,18 +132,32 @@ def tls_smtp(pki: Pki) -> Iterator[tuple[int, TlsInbox]]:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(pki.cert_file, pki.key_file)
     inbox, port = TlsInbox(), free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port, tls_context=context,
-                            require_starttls=True, auth_require_tls=True,
-                            authenticator=_authenticate)
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=port,
+        tls_context=context,
+        require_starttls=True,
+        auth_require_tls=True,
+        authenticator=_authenticate,
+    )
     controller.start()
     yield port, inbox
     controller.stop()
 
 
 def _config(port: int, ca_file: Path | None) -> SmtpConfig:
-    return SmtpConfig(host="127.0.0.1", port=port, security="starttls", username="desk",
-                      password="s3cret", sender="Acme Support <support@acme.test>", timeout=5,
-                      verify=True, ca_file=str(ca_file) if ca_file else None)
+    return SmtpConfig(
+        host="127.0.0.1",
+        port=port,
+        security="starttls",
+        username="desk",
+        password="s3cret",
+        sender="Acme Support <support@acme.test>",
+        timeout=5,
+        verify=True,
+        ca_file=str(ca_file) if ca_file else None,
+    )
 
 
 def test_starttls_with_a_verified_certificate_delivers_inside_tls(
@@ -140,4 +183,5 @@ def test_a_certificate_from_an_unknown_authority_is_refused_and_the_mail_waits(
     rows = _deliveries(api)
     assert [d.status for d in rows] == [DeliveryStatus.QUEUED] * 2
     assert all("certificate verify failed" in d.last_error.lower() for d in rows), [
-        d.last_error for d in rows]
+        d.last_error for d in rows
+    ]

@@ -60,8 +60,7 @@ def test_bad_templates_are_refused_naming_the_problem_and_change_nothing(api: Ap
         ({**OWN, "body_html": "{% if %}x{% endif %}"}, "body_html", "does not compile"),
         ({**OWN, "subject": "{{ password }} for {{ name }}"}, "subject", "'password'"),
         ({**OWN, "body_text": "{{ assignee }}"}, "body_text", "'assignee'"),
-        ({**OWN, "body_text": "{{ name.__class__.__mro__ }}"}, "body_text",
-         "cannot be rendered"),
+        ({**OWN, "body_text": "{{ name.__class__.__mro__ }}"}, "body_text", "cannot be rendered"),
         ({**OWN, "subject": ""}, "subject", ""),
     ]
     for body, field, words in cases:
@@ -87,7 +86,8 @@ def test_preview_renders_the_template_in_use_or_a_draft_with_sample_data(api: Ap
     assert r.status_code == 200, r.text
     assert "<p>Sam Rivera has it, Ann Lee.</p>" in r.json()["body_html"]
     assert not api.client.get(f"{URL}/assignment", headers=lead).json()["customised"]
-    bad = api.client.post(f"{URL}/assignment/preview", json={**OWN, "subject": "{{ nope }}"},
-                          headers=lead)
+    bad = api.client.post(
+        f"{URL}/assignment/preview", json={**OWN, "subject": "{{ nope }}"}, headers=lead
+    )
     assert bad.status_code == 422
     assert "'nope'" in bad.json()["error"]["message"]

@@ -50,33 +50,44 @@ def _mail_day(team: Team, smtp: Smtp) -> tuple[Desk, uuid.UUID, uuid.UUID]:
     agent = team.desk("agent")
     agent.sync()
     redirected = uuid.uuid4()
-    agent.replica.mutate("create_ticket", ticket_args(
-        team.world, ticket_id=str(redirected), requester_id=str(team.world.contacts["cy"])))
+    agent.replica.mutate(
+        "create_ticket",
+        ticket_args(
+            team.world, ticket_id=str(redirected), requester_id=str(team.world.contacts["cy"])
+        ),
+    )
     agent.sync()
     smtp.inbox.refuse = {"ann@globex.test"}
     result = Sender(team.world.sessions, smtp.config()).drain()
     assert (result.sent, result.failed) == (2, 1)
     waiting = uuid.uuid4()
-    agent.replica.mutate("create_ticket", ticket_args(team.world, ticket_id=str(waiting),
-                                                      subject="Invoices are wrong"))
+    agent.replica.mutate(
+        "create_ticket",
+        ticket_args(team.world, ticket_id=str(waiting), subject="Invoices are wrong"),
+    )
     agent.sync()
     return agent, redirected, waiting
 
 
 def _loaded(qtbot: QtBot, dialog: OutboxDialog) -> None:
-    qtbot.waitUntil(lambda: dialog.busy is None and dialog.message.text() != "Loading…",
-                    timeout=15_000)
+    qtbot.waitUntil(
+        lambda: dialog.busy is None and dialog.message.text() != "Loading…", timeout=15_000
+    )
 
 
 def _shown(dialog: OutboxDialog) -> list[tuple[str, str, str]]:
     """(status, recipient, last error) of each row, as the table shows them."""
     m = dialog.model
-    return [tuple(str(m.index(r, c).data()) for c in (0, 1, 5))  # type: ignore[misc]
-            for r in range(m.rowCount())]
+    return [
+        tuple(str(m.index(r, c).data()) for c in (0, 1, 5))  # type: ignore[misc]
+        for r in range(m.rowCount())
+    ]
 
 
 def test_lead_sees_each_delivery_filters_and_retries_a_failed_one_in_place(
-    qtbot: QtBot, team: Team, smtp: Smtp,
+    qtbot: QtBot,
+    team: Team,
+    smtp: Smtp,
 ) -> None:
     _mail_day(team, smtp)
     dialog = OutboxDialog(_signed_in(team, "lead"))
@@ -86,16 +97,18 @@ def test_lead_sees_each_delivery_filters_and_retries_a_failed_one_in_place(
     _loaded(qtbot, dialog)
     rows = sorted(_shown(dialog), key=lambda r: (r[1], r[0]))
     assert [(s, who) for s, who, _e in rows] == [
-        ("Failed", "Ann <ann@globex.test>"), ("Queued", "Ann <ann@globex.test>"),
-        ("Sent", "Bo <bo@globex.test>"), ("Sent", "Cy <cy@globex.test>")]
+        ("Failed", "Ann <ann@globex.test>"),
+        ("Queued", "Ann <ann@globex.test>"),
+        ("Sent", "Bo <bo@globex.test>"),
+        ("Sent", "Cy <cy@globex.test>"),
+    ]
     assert rows[0][2].startswith("550")
     # The test server has no SMTP configured: the view says mail is kept, not sent.
     assert dialog.banner.isVisible()
     assert "Email delivery is off" in dialog.banner.text()
 
     dialog.show_status("failed")
-    qtbot.waitUntil(lambda: dialog.busy is None and dialog.model.rowCount() == 1,
-                    timeout=15_000)
+    qtbot.waitUntil(lambda: dialog.busy is None and dialog.model.rowCount() == 1, timeout=15_000)
     [failed] = _shown(dialog)
     assert failed[:2] == ("Failed", "Ann <ann@globex.test>")
     assert not dialog.retry_button.isEnabled()  # nothing chosen yet
@@ -104,8 +117,9 @@ def test_lead_sees_each_delivery_filters_and_retries_a_failed_one_in_place(
     chosen = dialog.selected()
     assert chosen is not None
     qtbot.mouseClick(dialog.retry_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: dialog.busy is None and "Queued again" in dialog.message.text(),
-                    timeout=15_000)
+    qtbot.waitUntil(
+        lambda: dialog.busy is None and "Queued again" in dialog.message.text(), timeout=15_000
+    )
     assert dialog.model.rowCount() == 1  # the row changed in place, the list was not re-read
     assert _shown(dialog)[0][0] == "Queued"
     assert dialog.model.index(0, 4).data() == "0"
@@ -116,15 +130,15 @@ def test_lead_sees_each_delivery_filters_and_retries_a_failed_one_in_place(
         assert row.status is DeliveryStatus.QUEUED
 
     dialog.show_status("sent")
-    qtbot.waitUntil(lambda: dialog.busy is None and dialog.model.rowCount() == 2,
-                    timeout=15_000)
+    qtbot.waitUntil(lambda: dialog.busy is None and dialog.model.rowCount() == 2, timeout=15_000)
     assert {r[0] for r in _shown(dialog)} == {"Sent"}
     dialog.table.selectRow(0)
     assert not dialog.retry_button.isEnabled()
 
 
 def test_a_refusal_and_an_unreachable_server_are_said_in_words(
-    qtbot: QtBot, team: Team,
+    qtbot: QtBot,
+    team: Team,
 ) -> None:
     dialog = OutboxDialog(_signed_in(team, "agent"))
     qtbot.addWidget(dialog)
@@ -143,7 +157,8 @@ def test_a_refusal_and_an_unreachable_server_are_said_in_words(
 
 
 def test_retrying_what_has_not_failed_is_refused_and_changes_nothing(
-    team: Team, smtp: Smtp,
+    team: Team,
+    smtp: Smtp,
 ) -> None:
     _mail_day(team, smtp)
     client = _signed_in(team, "lead")
@@ -163,17 +178,26 @@ def _first_menu(window: MainWindow) -> QMenu:
 
 
 def test_the_menu_entry_is_for_leads_only(
-    qtbot: QtBot, team: Team, shell_settings: QSettings,
+    qtbot: QtBot,
+    team: Team,
+    shell_settings: QSettings,
 ) -> None:
     for who in ("agent", "lead"):
         desk = team.desk(who)
         window = MainWindow(shell_settings)
         qtbot.addWidget(window)
-        window.attach(Workspace(replica=desk.replica, client=desk.client, engine=desk.engine,
-                                user=desk.login.user, server_label="test", token_key=team.url))
+        window.attach(
+            Workspace(
+                replica=desk.replica,
+                client=desk.client,
+                engine=desk.engine,
+                user=desk.login.user,
+                server_label="test",
+                token_key=team.url,
+            )
+        )
         try:
-            actions = [a for a in _first_menu(window).actions()
-                       if a.objectName() == "outboxAction"]
+            actions = [a for a in _first_menu(window).actions() if a.objectName() == "outboxAction"]
             if who == "agent":
                 assert actions == []  # the server would refuse them the outbox anyway
                 continue
@@ -186,12 +210,12 @@ def test_the_menu_entry_is_for_leads_only(
             assert dialog.message.text() == "No deliveries to show."
         finally:
             window.detach()
-        assert [a for a in _first_menu(window).actions()
-                if a.objectName() == "outboxAction"] == []
+        assert [a for a in _first_menu(window).actions() if a.objectName() == "outboxAction"] == []
 
 
 def test_the_ticket_history_says_to_whom_an_email_went_out_or_not(
-    team: Team, smtp: Smtp,
+    team: Team,
+    smtp: Smtp,
 ) -> None:
     agent, redirected, waiting = _mail_day(team, smtp)
     agent.sync()

@@ -74,12 +74,20 @@ class LiveServer:
         sock.bind(("127.0.0.1", self.port))
         app = create_app(ServerSettings(database_url=self.database_url, migrate_on_start=False))
         config = uvicorn.Config(
-            app, log_config=None, log_level="warning", access_log=False, lifespan="on",
-            ws="none", http="h11", loop="asyncio", timeout_graceful_shutdown=0.2,  # type: ignore[arg-type]
+            app,
+            log_config=None,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            ws="none",
+            http="h11",
+            loop="asyncio",
+            timeout_graceful_shutdown=0.2,  # type: ignore[arg-type]
         )
         server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
-                                  name=f"uvicorn-{self.port}", daemon=True)
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-{self.port}", daemon=True
+        )
         thread.start()
         deadline = time.monotonic() + 15
         while not server.started:
@@ -163,9 +171,14 @@ class Team:
         client = self.client()
         login = client.login(who, PASSWORD)
         replica = Replica(self.tmp_path / f"replica-{who}-{next(self._n)}.sqlite3")
-        replica.configure(server_url=self.url, tenant_id=login.user.tenant_id,
-                          user_id=login.user.id, username=who, role=login.user.role,
-                          timezone=login.user.team_timezone)
+        replica.configure(
+            server_url=self.url,
+            tenant_id=login.user.tenant_id,
+            user_id=login.user.id,
+            username=who,
+            role=login.user.role,
+            timezone=login.user.team_timezone,
+        )
         engine_kw.setdefault("poke_wait", 3.0)
         engine_kw.setdefault("backoff_base", 0.05)
         engine_kw.setdefault("backoff_cap", 0.4)
@@ -255,8 +268,13 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 5.0, step: float = 
 
 def ticket_args(world: World, **kw: Any) -> dict[str, Any]:
     """Arguments of a ``create_ticket`` from Ann at Globex (a validated contact)."""
-    args: dict[str, Any] = dict(ticket_id=str(uuid.uuid4()), subject="Checkout is down",
-                                channel="portal", organisation_id=str(world.orgs["globex"]),
-                                requester_id=str(world.contacts["ann"]), stated_urgency=2)
+    args: dict[str, Any] = dict(
+        ticket_id=str(uuid.uuid4()),
+        subject="Checkout is down",
+        channel="portal",
+        organisation_id=str(world.orgs["globex"]),
+        requester_id=str(world.contacts["ann"]),
+        stated_urgency=2,
+    )
     args.update(kw)
     return args

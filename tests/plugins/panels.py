@@ -98,8 +98,9 @@ def quiet_past(span: timedelta, tz: str = TEAM_TZ) -> datetime:
     start = now - span - timedelta(minutes=1)
     zone = ZoneInfo(tz)
     local = start.astimezone(zone)
-    midnight = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(),
-                                tzinfo=zone).astimezone(UTC)
+    midnight = datetime.combine(
+        local.date() + timedelta(days=1), datetime.min.time(), tzinfo=zone
+    ).astimezone(UTC)
     if start + span + timedelta(minutes=1) >= midnight:
         start = midnight - span - timedelta(minutes=2)
     return start.replace(second=0, microsecond=0)

@@ -25,10 +25,16 @@ def at(tz: ZoneInfo, y: int, mo: int, d: int, h: int = 0, mi: int = 0, fold: int
     return datetime(y, mo, d, h, mi, tzinfo=tz, fold=fold)
 
 
-def spec(tz: str = "America/New_York", windows: Any = (("08:00", "17:00"),),
-         days: tuple[str, ...] = WORKDAYS, **extra: Any) -> dict[str, Any]:
-    hours = {day: [list(w) for w in windows] if day in days else [] for day in
-             ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+def spec(
+    tz: str = "America/New_York",
+    windows: Any = (("08:00", "17:00"),),
+    days: tuple[str, ...] = WORKDAYS,
+    **extra: Any,
+) -> dict[str, Any]:
+    hours = {
+        day: [list(w) for w in windows] if day in days else []
+        for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    }
     return {"tz": tz, "hours": hours, "holidays": [], "overrides": {}, **extra}
 
 
@@ -49,8 +55,11 @@ def same_instant(a: datetime, b: datetime) -> bool:
 
 
 def test_dict_round_trips_exactly() -> None:
-    d = spec(holidays=["2026-07-03", "2026-12-25"], overrides={"2026-12-24": [["08:00", "12:00"]]},
-             holiday_country="US")
+    d = spec(
+        holidays=["2026-07-03", "2026-12-25"],
+        overrides={"2026-12-24": [["08:00", "12:00"]]},
+        holiday_country="US",
+    )
     d["hours"]["mon"] = [["08:00", "12:00"], ["13:00", "17:00"]]
     d["hours"]["sat"] = [["00:00", "24:00"]]
     c = BusinessCalendar.from_dict(d)
@@ -59,15 +68,24 @@ def test_dict_round_trips_exactly() -> None:
 
 
 def test_dict_form_is_normalised() -> None:
-    c = BusinessCalendar.from_dict({
-        "tz": "Europe/Berlin",
-        "hours": {"tue": (("13:00", "17:00"), ("08:00", "12:00"))},
-        "holidays": ["2026-12-26", "2026-12-25", "2026-12-25"],
-    })
+    c = BusinessCalendar.from_dict(
+        {
+            "tz": "Europe/Berlin",
+            "hours": {"tue": (("13:00", "17:00"), ("08:00", "12:00"))},
+            "holidays": ["2026-12-26", "2026-12-25", "2026-12-25"],
+        }
+    )
     assert c.to_dict() == {
         "tz": "Europe/Berlin",
-        "hours": {"mon": [], "tue": [["08:00", "12:00"], ["13:00", "17:00"]], "wed": [],
-                  "thu": [], "fri": [], "sat": [], "sun": []},
+        "hours": {
+            "mon": [],
+            "tue": [["08:00", "12:00"], ["13:00", "17:00"]],
+            "wed": [],
+            "thu": [],
+            "fri": [],
+            "sat": [],
+            "sun": [],
+        },
         "holidays": ["2026-12-25", "2026-12-26"],
         "overrides": {},
     }
@@ -175,7 +193,8 @@ def test_between_stops_inside_a_week() -> None:
     late_sunday = datetime(2026, 1, 11, 23, 30, tzinfo=UTC)
     assert c.between(sunday, late_sunday) == timedelta(days=7, hours=23, minutes=30)
     assert c.between(sunday, late_sunday + timedelta(weeks=5)) == timedelta(
-        days=42, hours=23, minutes=30)
+        days=42, hours=23, minutes=30
+    )
 
 
 def test_add_zero_is_the_next_business_moment() -> None:
@@ -248,8 +267,9 @@ def test_always_open() -> None:
     c = BusinessCalendar.always_open()
     assert c.name == "24x7"
     assert c.tz == "UTC"
-    assert c.to_dict()["hours"] == {d: [["00:00", "24:00"]] for d in
-                                    ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    assert c.to_dict()["hours"] == {
+        d: [["00:00", "24:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    }
     start = datetime(2026, 12, 24, 23, 59, tzinfo=UTC)
     assert c.is_open(start)
     assert c.add(start, 10_000 * H) == start + 10_000 * H
@@ -309,8 +329,11 @@ def test_override_closes_a_day() -> None:
 
 
 def test_override_opens_a_holiday_and_a_weekend() -> None:
-    c = cal(holiday_country="US", holidays=["2026-12-25"],
-            overrides={"2026-12-25": [["10:00", "14:00"]], "2026-12-26": [["09:00", "10:00"]]})
+    c = cal(
+        holiday_country="US",
+        holidays=["2026-12-25"],
+        overrides={"2026-12-25": [["10:00", "14:00"]], "2026-12-26": [["09:00", "10:00"]]},
+    )
     assert c.is_holiday(date(2026, 12, 25))
     assert c.is_business_day(date(2026, 12, 25))
     assert not c.is_open(at(NY, 2026, 12, 25, 9))
@@ -342,8 +365,10 @@ def test_full_day_window_holds_23_and_25_hours(tz: str, spring: date, autumn: da
         assert same_instant(c.add(start, hours * H), end)
         assert c.between(end - timedelta(days=3), end + timedelta(days=3)) == hours * H
     # The hour after the spring gap: 01:59 + 1 min of business time is 03:00.
-    assert same_instant(c.add(at(zone, spring.year, spring.month, spring.day, 1, 59), M),
-                        at(zone, spring.year, spring.month, spring.day, 3))
+    assert same_instant(
+        c.add(at(zone, spring.year, spring.month, spring.day, 1, 59), M),
+        at(zone, spring.year, spring.month, spring.day, 3),
+    )
 
 
 @pytest.mark.parametrize(("tz", "spring", "autumn"), DST_DAYS)
@@ -526,8 +551,10 @@ BAD: list[tuple[str, Any]] = [
     ("hours.mon[0]", {**spec(), "hours": {"mon": [["08:00:00", "17:00"]]}}),
     ("hours.mon[1]", {**spec(), "hours": {"mon": [["08:00", "12:00"], ["11:00", "17:00"]]}}),
     ("hours.mon[1]", {**spec(), "hours": {"mon": [["08:00", "17:00"], ["09:00", "10:00"]]}}),
-    ("hours.fri[2]", {**spec(), "hours": {"fri": [["08:00", "09:00"], ["10:00", "11:00"],
-                                                  ["25:00", "26:00"]]}}),
+    (
+        "hours.fri[2]",
+        {**spec(), "hours": {"fri": [["08:00", "09:00"], ["10:00", "11:00"], ["25:00", "26:00"]]}},
+    ),
     ("holidays", spec(holidays="2026-12-25")),
     ("holidays", spec(holidays=5)),
     ("holidays[0]", spec(holidays=["20261225"])),
@@ -540,8 +567,10 @@ BAD: list[tuple[str, Any]] = [
     ("overrides.24/12/2026", spec(overrides={"24/12/2026": []})),
     ("overrides.2026-12-24", spec(overrides={"2026-12-24": "closed"})),
     ("overrides.2026-12-24[0]", spec(overrides={"2026-12-24": [["12:00", "08:00"]]})),
-    ("overrides.2026-12-24[1]",
-     spec(overrides={"2026-12-24": [["08:00", "12:00"], ["10:00", "13:00"]]})),
+    (
+        "overrides.2026-12-24[1]",
+        spec(overrides={"2026-12-24": [["08:00", "12:00"], ["10:00", "13:00"]]}),
+    ),
     ("holiday_country", spec(holiday_country="XX")),
     ("holiday_country", spec(holiday_country="usa")),
     ("holiday_country", spec(holiday_country=1)),

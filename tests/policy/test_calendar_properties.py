@@ -61,8 +61,9 @@ def calendars(draw: st.DrawFn) -> dict[str, Any]:
         "tz": draw(st.sampled_from(ZONES)),
         "hours": hours,
         "holidays": sorted({d.isoformat() for d in draw(st.lists(dates, max_size=6))}),
-        "overrides": {d.isoformat(): draw(windows(4))
-                      for d in sorted(draw(st.sets(dates, max_size=4)))},
+        "overrides": {
+            d.isoformat(): draw(windows(4)) for d in sorted(draw(st.sets(dates, max_size=4)))
+        },
         **({"holiday_country": c} if (c := draw(st.sampled_from([None, "US", "DE"]))) else {}),
     }
 
@@ -76,8 +77,9 @@ def instants() -> st.SearchStrategy[datetime]:
         lambda n: BASE + timedelta(minutes=30 * n)
     )
     micro = st.integers(0, 999_999).map(lambda us: timedelta(microseconds=us))
-    return st.tuples(st.one_of(anywhere, near_change, on_the_half_hour), st.one_of(
-        st.just(timedelta(0)), micro)).map(lambda p: p[0] + p[1])
+    return st.tuples(
+        st.one_of(anywhere, near_change, on_the_half_hour), st.one_of(st.just(timedelta(0)), micro)
+    ).map(lambda p: p[0] + p[1])
 
 
 durations = st.one_of(

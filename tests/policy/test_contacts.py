@@ -55,12 +55,15 @@ def test_contact_is_frozen_and_displays_name_and_email() -> None:
         ANN.validated = False  # type: ignore[misc]
 
 
-@pytest.mark.parametrize(("kwargs", "field"), [
-    ({"id": "", "name": "A", "email": "a@x"}, "id"),
-    ({"id": "1", "name": "  ", "email": "a@x"}, "name"),
-    ({"id": "1", "name": "A", "email": "not-an-email"}, "email"),
-    ({"id": "1", "name": "A", "email": "a@x", "validated": "yes"}, "validated"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"id": "", "name": "A", "email": "a@x"}, "id"),
+        ({"id": "1", "name": "  ", "email": "a@x"}, "name"),
+        ({"id": "1", "name": "A", "email": "not-an-email"}, "email"),
+        ({"id": "1", "name": "A", "email": "a@x", "validated": "yes"}, "validated"),
+    ],
+)
 def test_contact_bad_input(kwargs: dict[str, object], field: str) -> None:
     with pytest.raises(PolicyError) as err:
         Contact(**kwargs)  # type: ignore[arg-type]
@@ -101,8 +104,9 @@ def test_validate_within_allotment() -> None:
     change = accepted(validate_contact(PREMIUM, FULL_STANDARD, "c3"))
     assert change.validate == ("c3",)
     assert change.invalidate == ()
-    assert change.message == ("Validated Cy Diaz <cy@x.com> as a support contact (3 of 4 Premium "
-                              "slots in use).")
+    assert change.message == (
+        "Validated Cy Diaz <cy@x.com> as a support contact (3 of 4 Premium slots in use)."
+    )
     after = apply_change(FULL_STANDARD, change)
     assert [c.validated for c in after] == [True, True, True, False]
 
@@ -112,23 +116,28 @@ def test_validate_beyond_allotment_names_the_holders() -> None:
     assert r.code == "allotment_full"
     assert r.contact_id == "c3"
     assert r.holders == (ANN, BO)
-    assert r.message == ("Standard includes 2 validated contacts; the slots are held by Ann Lee "
-                         "<ann@x.com> and Bo Chen <bo@x.com>. Swap one out to validate Cy Diaz.")
+    assert r.message == (
+        "Standard includes 2 validated contacts; the slots are held by Ann Lee "
+        "<ann@x.com> and Bo Chen <bo@x.com>. Swap one out to validate Cy Diaz."
+    )
 
 
 def test_validate_with_a_single_slot_names_the_one_holder() -> None:
     contacts = (ANN, CY)
     r = refused(validate_contact(BASIC, contacts, "c3"))
-    assert r.message == ("Basic/Free includes 1 validated contact; the slot is held by Ann Lee "
-                         "<ann@x.com>. Swap Ann Lee out to validate Cy Diaz.")
+    assert r.message == (
+        "Basic/Free includes 1 validated contact; the slot is held by Ann Lee "
+        "<ann@x.com>. Swap Ann Lee out to validate Cy Diaz."
+    )
 
 
 def test_validate_on_a_plan_without_contacts() -> None:
     none = SupportPlan(key="none", name="Self-serve", rank=0, contact_allotment=0)
     r = refused(validate_contact(none, (CY,), "c3"))
     assert r.code == "allotment_full"
-    assert r.message == ("Self-serve includes no validated contacts, so Cy Diaz cannot be "
-                         "validated on this plan.")
+    assert r.message == (
+        "Self-serve includes no validated contacts, so Cy Diaz cannot be validated on this plan."
+    )
 
 
 def test_validating_an_already_validated_contact_is_refused() -> None:
@@ -142,9 +151,11 @@ def test_over_allotment_refuses_validation_until_enough_are_switched_out() -> No
     contacts: tuple[Contact, ...] = (ANN, BO, replace(CY, validated=True), DEE)
     r = refused(validate_contact(BASIC, contacts, "c4"))
     assert r.code == "allotment_full"
-    assert r.message == ("Basic/Free includes 1 validated contact but 3 are validated: Ann Lee "
-                         "<ann@x.com>, Bo Chen <bo@x.com> and Cy Diaz <cy@x.com>. Switch out 3 "
-                         "to validate Dee Fox.")
+    assert r.message == (
+        "Basic/Free includes 1 validated contact but 3 are validated: Ann Lee "
+        "<ann@x.com>, Bo Chen <bo@x.com> and Cy Diaz <cy@x.com>. Switch out 3 "
+        "to validate Dee Fox."
+    )
     # A swap is refused too: it would leave the organisation still over its allotment.
     s = refused(swap_contact(BASIC, contacts, "c1", "c4"))
     assert s.code == "allotment_full"
@@ -179,8 +190,9 @@ def test_swap_reports_both_changes() -> None:
     change = accepted(swap_contact(STANDARD, FULL_STANDARD, "c2", "c3"))
     assert change.invalidate == ("c2",)
     assert change.validate == ("c3",)
-    assert change.message == ("Swapped support contact Bo Chen <bo@x.com> out and Cy Diaz "
-                              "<cy@x.com> in.")
+    assert change.message == (
+        "Swapped support contact Bo Chen <bo@x.com> out and Cy Diaz <cy@x.com> in."
+    )
     after = apply_change(FULL_STANDARD, change)
     assert [c.id for c in after if c.validated] == ["c1", "c3"]
 
@@ -189,16 +201,20 @@ def test_swap_requires_a_validated_out_and_a_non_validated_in() -> None:
     out_not_validated = refused(swap_contact(STANDARD, FULL_STANDARD, "c3", "c4"))
     assert out_not_validated.code == "not_validated"
     assert out_not_validated.contact_id == "c3"
-    assert out_not_validated.message == ("Cy Diaz <cy@x.com> is not a validated contact, so "
-                                         "cannot be swapped out for Dee Fox.")
+    assert out_not_validated.message == (
+        "Cy Diaz <cy@x.com> is not a validated contact, so cannot be swapped out for Dee Fox."
+    )
     in_already = refused(swap_contact(STANDARD, FULL_STANDARD, "c1", "c2"))
     assert in_already.code == "already_validated"
     assert in_already.contact_id == "c2"
 
 
 def test_swap_bad_ids() -> None:
-    for out_id, in_id, field in (("x", "c3", "out_id"), ("c1", "x", "in_id"),
-                                 ("c1", "c1", "in_id")):
+    for out_id, in_id, field in (
+        ("x", "c3", "out_id"),
+        ("c1", "x", "in_id"),
+        ("c1", "c1", "in_id"),
+    ):
         with pytest.raises(PolicyError) as err:
             swap_contact(STANDARD, FULL_STANDARD, out_id, in_id)
         assert err.value.field == field
@@ -207,8 +223,9 @@ def test_swap_bad_ids() -> None:
 def test_invalidate_frees_a_slot() -> None:
     change = accepted(invalidate_contact(STANDARD, FULL_STANDARD, "c1"))
     assert (change.validate, change.invalidate) == ((), ("c1",))
-    assert change.message == ("Switched out Ann Lee <ann@x.com> as a support contact (1 of 2 "
-                              "Standard slots in use).")
+    assert change.message == (
+        "Switched out Ann Lee <ann@x.com> as a support contact (1 of 2 Standard slots in use)."
+    )
     after = apply_change(FULL_STANDARD, change)
     accepted(validate_contact(STANDARD, after, "c3"))
 
@@ -260,7 +277,8 @@ def test_non_validated_requester_is_redirected_and_validated_contacts_notified()
     assert r.history == (
         "Request from Cy Diaz <cy@x.com>, who is not a validated support contact: not worked. "
         "Redirected to the validated contacts Ann Lee <ann@x.com> and Bo Chen <bo@x.com>, who "
-        "were asked how to proceed.")
+        "were asked how to proceed."
+    )
     assert "Ann Lee and Bo Chen" in r.requester_notice
     assert "@" not in r.requester_notice  # the requester is not trusted with their addresses
 
@@ -274,7 +292,8 @@ def test_redirect_with_no_validated_contacts_says_so() -> None:
     assert r.history == (
         "Request from Dee Fox <dee@x.com>, who is not a validated support contact: not worked. "
         "The organisation has no validated support contacts to notify; it must validate a "
-        "contact first (Standard includes 2 validated contacts).")
+        "contact first (Standard includes 2 validated contacts)."
+    )
     assert "validate a support contact first" in r.requester_notice
 
 
@@ -293,15 +312,15 @@ def test_unknown_requester_is_bad_input() -> None:
 # --- property: the allotment is never exceeded by applying results -------------------------------
 
 OPS = st.lists(
-    st.tuples(st.sampled_from(["validate", "invalidate", "swap"]), st.integers(0, 7),
-              st.integers(0, 7)),
+    st.tuples(
+        st.sampled_from(["validate", "invalidate", "swap"]), st.integers(0, 7), st.integers(0, 7)
+    ),
     max_size=25,
 )
 
 
 @settings(max_examples=200, deadline=None)
-@given(allotment=st.integers(0, 4), flags=st.lists(st.booleans(), min_size=1, max_size=8),
-       ops=OPS)
+@given(allotment=st.integers(0, 4), flags=st.lists(st.booleans(), min_size=1, max_size=8), ops=OPS)
 def test_allotment_never_exceeded_unless_it_started_above(
     allotment: int, flags: list[bool], ops: list[tuple[str, int, int]]
 ) -> None:

@@ -24,14 +24,19 @@ from agentdesk.policy.errors import PolicyError
 from agentdesk.policy.plans import SupportPlan, seed_plans
 
 PLANS = {p.key: p for p in seed_plans()}
-BASIC, STANDARD, PREMIUM, ENTERPRISE = (PLANS[k] for k in ("basic", "standard", "premium",
-                                                           "enterprise"))
+BASIC, STANDARD, PREMIUM, ENTERPRISE = (
+    PLANS[k] for k in ("basic", "standard", "premium", "enterprise")
+)
 NY = ZoneInfo("America/New_York")
 
 
 def check(plan: SupportPlan = BASIC, **kw: Any) -> EntitlementDecision:
-    args: dict[str, Any] = {"channel": "portal", "verified_reviews": 0,
-                            "reviews_last_6_months": 0, "conversations_this_year": 0}
+    args: dict[str, Any] = {
+        "channel": "portal",
+        "verified_reviews": 0,
+        "reviews_last_6_months": 0,
+        "conversations_this_year": 0,
+    }
     args.update(kw)
     return check_request(plan, **args)
 
@@ -60,9 +65,15 @@ def test_premium_plans_are_unlimited() -> None:
 
 
 def test_allowance_comes_from_plan_data() -> None:
-    custom = SupportPlan(key="lite", name="Lite", rank=0, conversations_per_year=3,
-                         review_bonus_conversations=2, min_verified_reviews=4,
-                         min_recent_reviews=1)
+    custom = SupportPlan(
+        key="lite",
+        name="Lite",
+        rank=0,
+        conversations_per_year=3,
+        review_bonus_conversations=2,
+        min_verified_reviews=4,
+        min_recent_reviews=1,
+    )
     assert conversation_allowance(custom, 3, 1) == 3
     assert conversation_allowance(custom, 4, 1) == 5
     no_bonus = replace(custom, review_bonus_conversations=0)
@@ -70,12 +81,15 @@ def test_allowance_comes_from_plan_data() -> None:
     assert not review_bonus_applies(no_bonus, 100, 100)
 
 
-@pytest.mark.parametrize(("args", "field"), [
-    ((-1, 0), "verified_reviews"),
-    ((0, -1), "reviews_last_6_months"),
-    ((True, 0), "verified_reviews"),
-    ((0, 2.0), "reviews_last_6_months"),
-])
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        ((-1, 0), "verified_reviews"),
+        ((0, -1), "reviews_last_6_months"),
+        ((True, 0), "verified_reviews"),
+        ((0, 2.0), "reviews_last_6_months"),
+    ],
+)
 def test_bad_review_counts_are_refused(args: tuple[Any, Any], field: str) -> None:
     with pytest.raises(PolicyError) as err:
         conversation_allowance(BASIC, *args)
@@ -106,9 +120,11 @@ def test_basic_request_within_allowance_is_ok() -> None:
     assert (d.allowance, d.used, d.remaining) == (5, 2, 3)
     assert d.channel_allowed
     assert not d.bonus_applies
-    assert d.reason == ("Portal support is included in your Basic/Free plan; this request is "
-                        "support conversation 3 of 5 in 2026 (5 support conversations per "
-                        "calendar year), leaving 2.")
+    assert d.reason == (
+        "Portal support is included in your Basic/Free plan; this request is "
+        "support conversation 3 of 5 in 2026 (5 support conversations per "
+        "calendar year), leaving 2."
+    )
 
 
 def test_last_conversation_is_allowed_and_the_next_is_not() -> None:
@@ -127,7 +143,8 @@ def test_used_up_reason_names_the_allowance_and_the_review_bonus() -> None:
     assert d.reason == (
         "Your Basic/Free plan includes 5 support conversations per calendar year, and all 5 have "
         "been used in 2026. You would qualify for 5 more with at least 25 verified reviews and 10 "
-        "in the last 6 months (you have 12 and 3).")
+        "in the last 6 months (you have 12 and 3)."
+    )
 
 
 def test_bonus_extends_the_allowance_and_reason_says_so() -> None:
@@ -137,12 +154,14 @@ def test_bonus_extends_the_allowance_and_reason_says_so() -> None:
     assert (d.allowance, d.remaining) == (10, 3)
     assert "conversation 8 of 10 this calendar year" in d.reason
     assert "plus 5 more for a trustworthy review profile" in d.reason
-    used_up = check(conversations_this_year=10, verified_reviews=30, reviews_last_6_months=10,
-                    year=2026)
+    used_up = check(
+        conversations_this_year=10, verified_reviews=30, reviews_last_6_months=10, year=2026
+    )
     assert not used_up.allowed
     assert used_up.reason == (
         "Your Basic/Free plan includes 5 support conversations per calendar year, plus 5 more for "
-        "a trustworthy review profile, and all 10 have been used in 2026.")
+        "a trustworthy review profile, and all 10 have been used in 2026."
+    )
     assert "would qualify" not in used_up.reason
 
 
@@ -157,7 +176,8 @@ def test_catalogue_names_unlimited_plans_when_allowance_is_used_up() -> None:
     d = check(conversations_this_year=5, catalogue=seed_plans())
     assert d.reason.endswith(
         "Unlimited support conversations are included in the Standard, Premium and Enterprise "
-        "plans.")
+        "plans."
+    )
 
 
 def test_unlimited_plan_is_always_allowed() -> None:
@@ -165,16 +185,28 @@ def test_unlimited_plan_is_always_allowed() -> None:
     assert d.allowed
     assert d.code == "ok"
     assert (d.allowance, d.remaining, d.used) == (None, None, 10_000)
-    assert d.reason == ("Chat support is included in your Premium plan, with unlimited support "
-                        "conversations.")
+    assert d.reason == (
+        "Chat support is included in your Premium plan, with unlimited support conversations."
+    )
 
 
-@pytest.mark.parametrize(("plan", "channel", "allowed"), [
-    (BASIC, "portal", True), (BASIC, "chat", False), (BASIC, "phone", False),
-    (STANDARD, "portal", True), (STANDARD, "chat", False), (STANDARD, "phone", False),
-    (PREMIUM, "portal", True), (PREMIUM, "chat", True), (PREMIUM, "phone", False),
-    (ENTERPRISE, "portal", True), (ENTERPRISE, "chat", True), (ENTERPRISE, "phone", True),
-])
+@pytest.mark.parametrize(
+    ("plan", "channel", "allowed"),
+    [
+        (BASIC, "portal", True),
+        (BASIC, "chat", False),
+        (BASIC, "phone", False),
+        (STANDARD, "portal", True),
+        (STANDARD, "chat", False),
+        (STANDARD, "phone", False),
+        (PREMIUM, "portal", True),
+        (PREMIUM, "chat", True),
+        (PREMIUM, "phone", False),
+        (ENTERPRISE, "portal", True),
+        (ENTERPRISE, "chat", True),
+        (ENTERPRISE, "phone", True),
+    ],
+)
 def test_seed_003_channels_by_plan(plan: SupportPlan, channel: str, allowed: bool) -> None:
     d = check(plan, channel=channel)
     assert d.channel_allowed is allowed
@@ -184,22 +216,29 @@ def test_seed_003_channels_by_plan(plan: SupportPlan, channel: str, allowed: boo
 
 def test_phone_refusal_names_the_plans_that_include_it() -> None:
     d = check(STANDARD, channel="phone", catalogue=seed_plans())
-    assert d.reason == ("Phone support is included in the Enterprise plan only; your Standard plan "
-                        "includes: portal.")
+    assert d.reason == (
+        "Phone support is included in the Enterprise plan only; your Standard plan "
+        "includes: portal."
+    )
     chat = check(STANDARD, channel="chat", catalogue=seed_plans())
-    assert chat.reason == ("Chat support is included in the Premium and Enterprise plans only; "
-                           "your Standard plan includes: portal.")
+    assert chat.reason == (
+        "Chat support is included in the Premium and Enterprise plans only; "
+        "your Standard plan includes: portal."
+    )
     premium = check(PREMIUM, channel="phone", catalogue=seed_plans())
     assert premium.reason.endswith("your Premium plan includes: portal, chat.")
 
 
 def test_channel_refusal_without_catalogue_still_names_own_channels() -> None:
     d = check(PREMIUM, channel="phone")
-    assert d.reason == ("Phone support is not included in your Premium plan; your Premium plan "
-                        "includes: portal, chat.")
+    assert d.reason == (
+        "Phone support is not included in your Premium plan; your Premium plan "
+        "includes: portal, chat."
+    )
     nowhere = check(STANDARD, channel="email", catalogue=seed_plans())
-    assert nowhere.reason == ("Email support is not offered in any plan; your Standard plan "
-                              "includes: portal.")
+    assert nowhere.reason == (
+        "Email support is not offered in any plan; your Standard plan includes: portal."
+    )
 
 
 def test_channel_refusal_comes_first_but_allowance_is_still_reported() -> None:
@@ -210,13 +249,20 @@ def test_channel_refusal_comes_first_but_allowance_is_still_reported() -> None:
 
 
 def test_wording_follows_renamed_plan_data() -> None:
-    plan = SupportPlan(key="gold", name="Gold", rank=5, channels=frozenset({"portal", "email"}),
-                       conversations_per_year=1)
+    plan = SupportPlan(
+        key="gold",
+        name="Gold",
+        rank=5,
+        channels=frozenset({"portal", "email"}),
+        conversations_per_year=1,
+    )
     d = check(plan, channel="phone")
     assert d.reason.endswith("your Gold plan includes: portal, email.")
     used = check(plan, conversations_this_year=1, year=2027)
-    assert used.reason == ("Your Gold plan includes 1 support conversation per calendar year, "
-                           "and it has been used in 2027.")
+    assert used.reason == (
+        "Your Gold plan includes 1 support conversation per calendar year, "
+        "and it has been used in 2027."
+    )
     none = check(replace(plan, conversations_per_year=0))
     assert not none.allowed
     assert none.reason == "Your Gold plan includes no support conversations."
@@ -228,16 +274,19 @@ def test_decision_is_frozen() -> None:
         d.allowed = False  # type: ignore[misc]
 
 
-@pytest.mark.parametrize(("kw", "field"), [
-    ({"channel": "fax"}, "channel"),
-    ({"channel": None}, "channel"),
-    ({"conversations_this_year": -1}, "conversations_this_year"),
-    ({"conversations_this_year": None}, "conversations_this_year"),
-    ({"verified_reviews": -3}, "verified_reviews"),
-    ({"reviews_last_6_months": -3}, "reviews_last_6_months"),
-    ({"year": 0}, "year"),
-    ({"year": "2026"}, "year"),
-])
+@pytest.mark.parametrize(
+    ("kw", "field"),
+    [
+        ({"channel": "fax"}, "channel"),
+        ({"channel": None}, "channel"),
+        ({"conversations_this_year": -1}, "conversations_this_year"),
+        ({"conversations_this_year": None}, "conversations_this_year"),
+        ({"verified_reviews": -3}, "verified_reviews"),
+        ({"reviews_last_6_months": -3}, "reviews_last_6_months"),
+        ({"year": 0}, "year"),
+        ({"year": "2026"}, "year"),
+    ],
+)
 def test_check_request_bad_input(kw: dict[str, Any], field: str) -> None:
     with pytest.raises(PolicyError) as err:
         check(**kw)
@@ -245,12 +294,23 @@ def test_check_request_bad_input(kw: dict[str, Any], field: str) -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.sampled_from(seed_plans()), st.sampled_from(["portal", "chat", "phone", "email"]),
-       st.integers(0, 40), st.integers(0, 15), st.integers(0, 20))
-def test_decision_fields_are_consistent(plan: SupportPlan, channel: str, verified: int,
-                                        recent: int, used: int) -> None:
-    d = check(plan, channel=channel, verified_reviews=verified, reviews_last_6_months=recent,
-              conversations_this_year=used)
+@given(
+    st.sampled_from(seed_plans()),
+    st.sampled_from(["portal", "chat", "phone", "email"]),
+    st.integers(0, 40),
+    st.integers(0, 15),
+    st.integers(0, 20),
+)
+def test_decision_fields_are_consistent(
+    plan: SupportPlan, channel: str, verified: int, recent: int, used: int
+) -> None:
+    d = check(
+        plan,
+        channel=channel,
+        verified_reviews=verified,
+        reviews_last_6_months=recent,
+        conversations_this_year=used,
+    )
     assert d.allowance == conversation_allowance(plan, verified, recent)
     assert d.channel_allowed == (channel in plan.channels)
     if d.allowance is None:
@@ -277,8 +337,8 @@ def test_new_years_eve_in_new_york_is_still_the_old_year() -> None:
 
 def test_conversations_in_year_counts_in_the_team_zone() -> None:
     arrivals = [
-        datetime(2025, 1, 1, 4, 59, tzinfo=UTC),   # 2024-12-31 23:59 in New York
-        datetime(2025, 1, 1, 5, 0, tzinfo=UTC),    # 2025-01-01 00:00 in New York
+        datetime(2025, 1, 1, 4, 59, tzinfo=UTC),  # 2024-12-31 23:59 in New York
+        datetime(2025, 1, 1, 5, 0, tzinfo=UTC),  # 2025-01-01 00:00 in New York
         datetime(2025, 12, 31, 23, 30, tzinfo=NY),  # 2026 in UTC, 2025 in New York
         datetime(2026, 1, 1, 0, 0, tzinfo=NY),
     ]
@@ -317,11 +377,17 @@ def test_bad_year_is_refused() -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.datetimes(min_value=datetime(2024, 6, 1),  # noqa: DTZ001 (bounds are naive)
-                             max_value=datetime(2027, 6, 1),  # noqa: DTZ001
-                             timezones=st.sampled_from([UTC, NY, ZoneInfo("Asia/Tokyo")])),
-                max_size=20),
-       st.sampled_from(["America/New_York", "Pacific/Auckland", "UTC"]))
+@given(
+    st.lists(
+        st.datetimes(
+            min_value=datetime(2024, 6, 1),  # noqa: DTZ001 (bounds are naive)
+            max_value=datetime(2027, 6, 1),  # noqa: DTZ001
+            timezones=st.sampled_from([UTC, NY, ZoneInfo("Asia/Tokyo")]),
+        ),
+        max_size=20,
+    ),
+    st.sampled_from(["America/New_York", "Pacific/Auckland", "UTC"]),
+)
 def test_every_arrival_counts_in_exactly_one_year(arrivals: list[datetime], tz: str) -> None:
     total = sum(conversations_in_year(arrivals, y, tz) for y in range(2023, 2029))
     assert total == len(arrivals)
@@ -345,8 +411,10 @@ def test_year_bounds_in_new_york() -> None:
     assert start <= eve < end
     assert calendar_year_of(start - US, "America/New_York") == 2024
     assert calendar_year_of(end - US, "America/New_York") == 2025
-    assert calendar_year_bounds(2025, "UTC") == (datetime(2025, 1, 1, tzinfo=UTC),
-                                                 datetime(2026, 1, 1, tzinfo=UTC))
+    assert calendar_year_bounds(2025, "UTC") == (
+        datetime(2025, 1, 1, tzinfo=UTC),
+        datetime(2026, 1, 1, tzinfo=UTC),
+    )
 
 
 def test_year_bounds_agree_with_calendar_year_of_in_every_zone() -> None:
@@ -359,8 +427,10 @@ def test_year_bounds_agree_with_calendar_year_of_in_every_zone() -> None:
             assert end == calendar_year_bounds(year + 1, tz)[0]
             assert start.astimezone(zone).year == year, (tz, year)
             assert (start - US).astimezone(zone).year == year - 1, (tz, year)
-            offsets = {(start + timedelta(hours=h)).astimezone(zone).utcoffset()
-                       for h in range(-48, 49, 12)}
+            offsets = {
+                (start + timedelta(hours=h)).astimezone(zone).utcoffset()
+                for h in range(-48, 49, 12)
+            }
             if len(offsets) > 1:
                 # A transition near New Year: walk it minute by minute.
                 for minutes in range(-48 * 60, 48 * 60):
@@ -377,11 +447,24 @@ def test_year_bounds_where_clocks_went_back_across_midnight() -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.datetimes(min_value=datetime(1950, 1, 1),  # noqa: DTZ001 (bounds are naive)
-                    max_value=datetime(2090, 1, 1),  # noqa: DTZ001
-                    timezones=st.just(UTC)),
-       st.sampled_from(["America/New_York", "Pacific/Auckland", "Pacific/Kiritimati",
-                        "Pacific/Pago_Pago", "Asia/Kathmandu", "Europe/Dublin", "UTC"]))
+@given(
+    st.datetimes(
+        min_value=datetime(1950, 1, 1),  # noqa: DTZ001 (bounds are naive)
+        max_value=datetime(2090, 1, 1),  # noqa: DTZ001
+        timezones=st.just(UTC),
+    ),
+    st.sampled_from(
+        [
+            "America/New_York",
+            "Pacific/Auckland",
+            "Pacific/Kiritimati",
+            "Pacific/Pago_Pago",
+            "Asia/Kathmandu",
+            "Europe/Dublin",
+            "UTC",
+        ]
+    ),
+)
 def test_an_instant_is_in_the_range_of_its_own_year_only(instant: datetime, tz: str) -> None:
     year = calendar_year_of(instant, tz)
     for y in (year - 1, year, year + 1):
@@ -397,10 +480,17 @@ def test_year_bounds_at_the_ends_of_the_calendar() -> None:
     assert calendar_year_bounds(1, "Asia/Tokyo")[0] == datetime.min.replace(tzinfo=UTC)
 
 
-@pytest.mark.parametrize(("year", "tz", "field"), [
-    (0, "UTC", "year"), (10_000, "UTC", "year"), (True, "UTC", "year"), ("2025", "UTC", "year"),
-    (2025, "Mars/Olympus_Mons", "tz"), (2025, None, "tz"),
-])
+@pytest.mark.parametrize(
+    ("year", "tz", "field"),
+    [
+        (0, "UTC", "year"),
+        (10_000, "UTC", "year"),
+        (True, "UTC", "year"),
+        ("2025", "UTC", "year"),
+        (2025, "Mars/Olympus_Mons", "tz"),
+        (2025, None, "tz"),
+    ],
+)
 def test_year_bounds_bad_input_is_refused(year: Any, tz: Any, field: str) -> None:
     with pytest.raises(PolicyError) as err:
         calendar_year_bounds(year, tz)

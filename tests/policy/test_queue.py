@@ -45,18 +45,26 @@ def test_seed_003_standard_ticket_at_8am_before_standard_ticket_at_10am() -> Non
 
 
 def test_urgency_beats_plan_and_arrival() -> None:
-    basic_tier1_late = key(tier=1, plan_rank=PLANS["basic"],
-                           arrival=datetime(2026, 3, 2, 16, 0, tzinfo=LA))
-    enterprise_tier2_early = key(tier=2, plan_rank=PLANS["enterprise"],
-                                 arrival=datetime(2026, 3, 2, 6, 0, tzinfo=LA))
+    basic_tier1_late = key(
+        tier=1, plan_rank=PLANS["basic"], arrival=datetime(2026, 3, 2, 16, 0, tzinfo=LA)
+    )
+    enterprise_tier2_early = key(
+        tier=2, plan_rank=PLANS["enterprise"], arrival=datetime(2026, 3, 2, 6, 0, tzinfo=LA)
+    )
     assert basic_tier1_late < enterprise_tier2_early
 
 
 def test_plan_beats_arrival() -> None:
-    premium_late = key(plan_rank=PLANS["premium"].rank,
-                       arrival=datetime(2026, 3, 2, 16, 0, tzinfo=LA), ticket_id="z")
-    standard_early = key(plan_rank=PLANS["standard"].rank,
-                         arrival=datetime(2026, 3, 2, 6, 0, tzinfo=LA), ticket_id="a")
+    premium_late = key(
+        plan_rank=PLANS["premium"].rank,
+        arrival=datetime(2026, 3, 2, 16, 0, tzinfo=LA),
+        ticket_id="z",
+    )
+    standard_early = key(
+        plan_rank=PLANS["standard"].rank,
+        arrival=datetime(2026, 3, 2, 6, 0, tzinfo=LA),
+        ticket_id="a",
+    )
     assert premium_late < standard_early
 
 
@@ -98,8 +106,7 @@ def test_id_breaks_ties_as_text() -> None:
 
 
 def test_key_is_a_plain_sortable_tuple() -> None:
-    k = key(tier=2, plan_rank=3, arrival=datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC),
-            ticket_id="x")
+    k = key(tier=2, plan_rank=3, arrival=datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC), ticket_id="x")
     assert isinstance(k, tuple)
     assert tuple(k) == (2, -3, 1_000_000, "x")
     assert k == (2, -3, 1_000_000, "x")
@@ -116,18 +123,24 @@ def test_assessed_tier_wins_over_stated_urgency() -> None:
 
 def test_stated_urgency_stands_in_before_triage() -> None:
     assert effective_tier(None, 1) == 1
-    production_down = key(tier=None, stated_urgency=1, plan_rank=PLANS["basic"],
-                          arrival=datetime(2026, 3, 2, 16, 0, tzinfo=LA))
-    triaged_cosmetic = key(tier=4, plan_rank=PLANS["enterprise"],
-                           arrival=datetime(2026, 3, 2, 6, 0, tzinfo=LA))
+    production_down = key(
+        tier=None,
+        stated_urgency=1,
+        plan_rank=PLANS["basic"],
+        arrival=datetime(2026, 3, 2, 16, 0, tzinfo=LA),
+    )
+    triaged_cosmetic = key(
+        tier=4, plan_rank=PLANS["enterprise"], arrival=datetime(2026, 3, 2, 6, 0, tzinfo=LA)
+    )
     assert production_down < triaged_cosmetic
 
 
 def test_neither_tier_nor_urgency_sorts_as_default_tier_4() -> None:
     assert DEFAULT_UNTRIAGED_TIER == 4
     assert effective_tier(None, None) == 4
-    unknown_early = key(tier=None, stated_urgency=None,
-                        arrival=datetime(2026, 3, 2, 6, 0, tzinfo=LA))
+    unknown_early = key(
+        tier=None, stated_urgency=None, arrival=datetime(2026, 3, 2, 6, 0, tzinfo=LA)
+    )
     tier3_late = key(tier=3, arrival=datetime(2026, 3, 2, 16, 0, tzinfo=LA))
     assert tier3_late < unknown_early
 
@@ -142,14 +155,19 @@ def test_untriaged_default_is_configurable() -> None:
 
 def test_triaged_and_untriaged_at_same_tier_are_not_separated() -> None:
     """Same effective tier: plan then arrival decide, whether or not triage has happened."""
-    untriaged_early = key(tier=None, stated_urgency=2,
-                          arrival=datetime(2026, 3, 2, 8, 0, tzinfo=LA), ticket_id="z")
+    untriaged_early = key(
+        tier=None, stated_urgency=2, arrival=datetime(2026, 3, 2, 8, 0, tzinfo=LA), ticket_id="z"
+    )
     triaged_late = key(tier=2, arrival=datetime(2026, 3, 2, 9, 0, tzinfo=LA), ticket_id="a")
     assert untriaged_early < triaged_late
     triaged_early = key(tier=2, arrival=datetime(2026, 3, 2, 7, 0, tzinfo=LA), ticket_id="z")
     assert triaged_early < untriaged_early
-    untriaged_higher_plan = key(tier=None, stated_urgency=2, plan_rank=PLANS["premium"],
-                                arrival=datetime(2026, 3, 2, 9, 30, tzinfo=LA))
+    untriaged_higher_plan = key(
+        tier=None,
+        stated_urgency=2,
+        plan_rank=PLANS["premium"],
+        arrival=datetime(2026, 3, 2, 9, 30, tzinfo=LA),
+    )
     assert untriaged_higher_plan < triaged_early
 
 
@@ -201,20 +219,25 @@ def test_bad_ticket_id_is_refused(bad: object) -> None:
 # --- property: the key induces the documented total order ----------------------------------------
 
 ZONES = st.sampled_from([UTC, LA, NY, ZoneInfo("Asia/Kolkata"), timezone(timedelta(hours=-3))])
-TICKETS = st.fixed_dictionaries({
-    "tier": st.none() | st.integers(1, 4),
-    "stated_urgency": st.none() | st.integers(1, 4),
-    "plan_rank": st.integers(-2, 3),
-    # A narrow window so equal instants and equal ranks actually collide.
-    "arrival": st.datetimes(min_value=datetime(2026, 3, 7),  # noqa: DTZ001 (bounds are naive)
-                            max_value=datetime(2026, 3, 9),  # noqa: DTZ001
-                            timezones=ZONES).map(lambda d: d.replace(second=0, microsecond=0)),
-    "ticket_id": st.text(alphabet="0123abc-", min_size=1, max_size=3),
-})
+TICKETS = st.fixed_dictionaries(
+    {
+        "tier": st.none() | st.integers(1, 4),
+        "stated_urgency": st.none() | st.integers(1, 4),
+        "plan_rank": st.integers(-2, 3),
+        # A narrow window so equal instants and equal ranks actually collide.
+        "arrival": st.datetimes(
+            min_value=datetime(2026, 3, 7),  # noqa: DTZ001 (bounds are naive)
+            max_value=datetime(2026, 3, 9),  # noqa: DTZ001
+            timezones=ZONES,
+        ).map(lambda d: d.replace(second=0, microsecond=0)),
+        "ticket_id": st.text(alphabet="0123abc-", min_size=1, max_size=3),
+    }
+)
 
 
 def rule_says_before(a: dict[str, Any], b: dict[str, Any]) -> bool | None:
     """The rule written independently of the key: True if a first, False if b, None if equal."""
+
     def tier(t: dict[str, Any]) -> int:
         if t["tier"] is not None:
             return int(t["tier"])
@@ -237,7 +260,7 @@ def rule_says_before(a: dict[str, Any], b: dict[str, Any]) -> bool | None:
 def test_sorting_by_key_follows_the_rule_pairwise(tickets: list[dict[str, Any]]) -> None:
     ordered = sorted(tickets, key=lambda t: queue_key(**t))
     for i, a in enumerate(ordered):
-        for b in ordered[i + 1:]:
+        for b in ordered[i + 1 :]:
             assert rule_says_before(b, a) is not True, (a, b)
 
 

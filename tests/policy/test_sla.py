@@ -26,11 +26,13 @@ US = timedelta(microseconds=1)
 
 
 def weekdays(tz: str, start: str, end: str) -> BusinessCalendar:
-    return BusinessCalendar.from_dict({
-        "tz": tz,
-        "hours": {d: [[start, end]] for d in ("mon", "tue", "wed", "thu", "fri")},
-        "holidays": ["2026-12-25"],
-    })
+    return BusinessCalendar.from_dict(
+        {
+            "tz": tz,
+            "hours": {d: [[start, end]] for d in ("mon", "tue", "wed", "thu", "fri")},
+            "holidays": ["2026-12-25"],
+        }
+    )
 
 
 SEED_002 = weekdays("America/New_York", "08:00", "17:00")  # Huemor, Mon-Fri 8-5 ET
@@ -48,8 +50,9 @@ def la(mo: int, d: int, h: int = 0, mi: int = 0) -> datetime:
 
 
 def status(arrival: datetime, now: datetime, tier: int = 2, **kw: Any) -> SlaStatus:
-    return sla_status(arrival, tier, kw.pop("plan", STANDARD), kw.pop("calendar", SEED_002), now,
-                      **kw)
+    return sla_status(
+        arrival, tier, kw.pop("plan", STANDARD), kw.pop("calendar", SEED_002), now, **kw
+    )
 
 
 # ----------------------------------------------------------------------------- due times
@@ -105,9 +108,12 @@ def test_plan_overrides_the_default_target() -> None:
     premium = PLANS["premium"]  # tier 2 within 2 hours
     assert response_due(TUESDAY_10, 2, premium, SEED_002) == ny(1, 6, 12)
     assert response_due(TUESDAY_10, 3, premium, SEED_002) == ny(1, 7, 10)  # default kept
-    relaxed = SupportPlan(key="basic", name="Basic", rank=0,
-                          response_targets={1: ResponseTarget(business_days=1),
-                                            4: ResponseTarget(business_days=5)})
+    relaxed = SupportPlan(
+        key="basic",
+        name="Basic",
+        rank=0,
+        response_targets={1: ResponseTarget(business_days=1), 4: ResponseTarget(business_days=5)},
+    )
     assert response_due(TUESDAY_10, 1, relaxed, SEED_002) == ny(1, 7, 10)
     assert response_due(TUESDAY_10, 4, relaxed, SEED_002) == ny(1, 13, 10)
 
@@ -203,15 +209,20 @@ def test_paused_flag() -> None:
     assert not status(TUESDAY_10, ny(1, 6, 11), paused=[(ny(1, 6, 12), None)]).paused
     future = status(TUESDAY_10, ny(1, 6, 11), paused=[(ny(1, 6, 12), ny(1, 6, 13))])
     assert future.due == ny(1, 6, 14)  # a pause that has not happened yet does not count
-    answered = status(TUESDAY_10, ny(1, 6, 13), first_response=ny(1, 6, 12),
-                      paused=[(ny(1, 6, 12, 30), None)])
+    answered = status(
+        TUESDAY_10, ny(1, 6, 13), first_response=ny(1, 6, 12), paused=[(ny(1, 6, 12, 30), None)]
+    )
     assert not answered.paused  # the clock stopped at the response: it is not "paused"
     assert answered.state is SlaState.MET
 
 
 def test_pause_after_the_first_response_does_not_rescue_a_late_response() -> None:
-    clock = status(TUESDAY_10, ny(1, 6, 17), first_response=ny(1, 6, 14, 30),
-                paused=[(ny(1, 6, 14, 30), ny(1, 6, 16))])
+    clock = status(
+        TUESDAY_10,
+        ny(1, 6, 17),
+        first_response=ny(1, 6, 14, 30),
+        paused=[(ny(1, 6, 14, 30), ny(1, 6, 16))],
+    )
     assert clock.due == ny(1, 6, 14)
     assert clock.state is SlaState.MET_LATE
     assert clock.business_left == -30 * M
@@ -227,8 +238,14 @@ def test_iterables_are_read_once() -> None:
 
 def test_on_track() -> None:
     clock = status(TUESDAY_10, ny(1, 6, 11))
-    assert clock == SlaStatus(due=ny(1, 6, 14), target=DEFAULT_TARGETS[2], business_total=4 * H,
-                           business_left=3 * H, state=SlaState.ON_TRACK, paused=False)
+    assert clock == SlaStatus(
+        due=ny(1, 6, 14),
+        target=DEFAULT_TARGETS[2],
+        business_total=4 * H,
+        business_left=3 * H,
+        state=SlaState.ON_TRACK,
+        paused=False,
+    )
 
 
 def test_at_risk_threshold_edge() -> None:
@@ -289,8 +306,12 @@ def test_met_and_met_late() -> None:
     assert on_the_dot.state is SlaState.MET
     late = status(TUESDAY_10, ny(1, 7, 9), first_response=ny(1, 7, 8, 30))
     assert (late.state, late.business_left) == (SlaState.MET_LATE, -3 * H - 30 * M)
-    paused_then_met = status(TUESDAY_10, ny(1, 7, 9), first_response=ny(1, 6, 14, 30),
-                             paused=[(ny(1, 6, 11), ny(1, 6, 12))])
+    paused_then_met = status(
+        TUESDAY_10,
+        ny(1, 7, 9),
+        first_response=ny(1, 6, 14, 30),
+        paused=[(ny(1, 6, 11), ny(1, 6, 12))],
+    )
     assert paused_then_met.due == ny(1, 6, 15)
     assert paused_then_met.state is SlaState.MET
 
@@ -328,10 +349,16 @@ def test_tier_must_be_1_to_4(tier: Any) -> None:
         ("first_response", lambda: status(TUESDAY_10, ny(1, 6, 11), first_response=NAIVE)),
         ("first_response", lambda: status(TUESDAY_10, ny(1, 6, 11), first_response=ny(1, 6, 9))),
         ("paused[0]", lambda: status(TUESDAY_10, ny(1, 6, 11), paused=[(NAIVE, None)])),
-        ("paused[1]", lambda: status(TUESDAY_10, ny(1, 6, 11),
-                                     paused=[(ny(1, 6, 10), None), (ny(1, 6, 10), NAIVE)])),
-        ("paused[0]", lambda: status(TUESDAY_10, ny(1, 6, 11),
-                                     paused=[(ny(1, 6, 12), ny(1, 6, 11))])),
+        (
+            "paused[1]",
+            lambda: status(
+                TUESDAY_10, ny(1, 6, 11), paused=[(ny(1, 6, 10), None), (ny(1, 6, 10), NAIVE)]
+            ),
+        ),
+        (
+            "paused[0]",
+            lambda: status(TUESDAY_10, ny(1, 6, 11), paused=[(ny(1, 6, 12), ny(1, 6, 11))]),
+        ),
         ("paused[0]", lambda: status(TUESDAY_10, ny(1, 6, 11), paused=[ny(1, 6, 10)])),
         ("paused[0]", lambda: status(TUESDAY_10, ny(1, 6, 11), paused=[(ny(1, 6, 10),)])),
         ("paused", lambda: status(TUESDAY_10, ny(1, 6, 11), paused="2026-01-06")),

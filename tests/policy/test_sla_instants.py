@@ -28,17 +28,25 @@ def state_by_range(instants: tuple[datetime, datetime], now: datetime) -> SlaSta
 
 @settings(max_examples=150, deadline=None)
 @given(
-    arrival=st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 1),  # noqa: DTZ001
-                         timezones=st.just(UTC)),
+    arrival=st.datetimes(
+        min_value=datetime(2026, 1, 1),  # noqa: DTZ001
+        max_value=datetime(2027, 12, 1),  # noqa: DTZ001
+        timezones=st.just(UTC),
+    ),
     tier=st.integers(1, 4),
     plan=st.sampled_from(PLANS),
     calendar=st.sampled_from(CALENDARS),
     pause=st.one_of(st.none(), st.tuples(st.integers(0, 5000), st.integers(0, 5000))),
     probe=st.integers(-600, 60 * 24 * 8),
 )
-def test_ranges_agree_with_sla_status(arrival: datetime, tier: int, plan: object,
-                                      calendar: BusinessCalendar,
-                                      pause: tuple[int, int] | None, probe: int) -> None:
+def test_ranges_agree_with_sla_status(
+    arrival: datetime,
+    tier: int,
+    plan: object,
+    calendar: BusinessCalendar,
+    pause: tuple[int, int] | None,
+    probe: int,
+) -> None:
     assert not isinstance(plan, str)
     pauses = []
     if pause is not None:

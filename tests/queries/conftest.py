@@ -35,20 +35,44 @@ class Ledger:
     def user(self, who: str) -> uuid.UUID:
         return self.world.users[who]
 
-    def buy(self, when: datetime, hours: float, *, org: str = "globex", price: str | None = None,
-            who: str = "lead") -> str:
+    def buy(
+        self,
+        when: datetime,
+        hours: float,
+        *,
+        org: str = "globex",
+        price: str | None = None,
+        who: str = "lead",
+    ) -> str:
         block = str(uuid.uuid4())
-        self.world.run(who, "record_hour_purchase", block_id=block,
-                       organisation_id=str(self.org(org)), minutes=int(hours * 60),
-                       purchased_at=when.isoformat(), price=price)
+        self.world.run(
+            who,
+            "record_hour_purchase",
+            block_id=block,
+            organisation_id=str(self.org(org)),
+            minutes=int(hours * 60),
+            purchased_at=when.isoformat(),
+            price=price,
+        )
         return block
 
-    def work(self, start: datetime, end: datetime, *, org: str = "globex",
-             who: str = "consultant", **kw: Any) -> str:
+    def work(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        org: str = "globex",
+        who: str = "consultant",
+        **kw: Any,
+    ) -> str:
         entry = str(uuid.uuid4())
-        args: dict[str, Any] = dict(entry_id=entry, organisation_id=str(self.org(org)),
-                                    started_at=start.isoformat(), ended_at=end.isoformat(),
-                                    note="worked")
+        args: dict[str, Any] = dict(
+            entry_id=entry,
+            organisation_id=str(self.org(org)),
+            started_at=start.isoformat(),
+            ended_at=end.isoformat(),
+            note="worked",
+        )
         args.update(kw)
         self.world.run(who, "add_time_entry", **args)
         return entry

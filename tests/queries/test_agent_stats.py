@@ -18,17 +18,26 @@ MIDNIGHT = datetime(2026, 11, 20, 5, 0, tzinfo=UTC)
 
 def _ticket(ledger: Ledger, arrived: datetime, *, take: bool = True) -> uuid.UUID:
     ledger.at(arrived)
-    ticket = ledger.ticket(organisation_id=str(ledger.world.orgs["umbrella"]),
-                           requester_id=str(ledger.world.contacts["fay"]), stated_urgency=2)
+    ticket = ledger.ticket(
+        organisation_id=str(ledger.world.orgs["umbrella"]),
+        requester_id=str(ledger.world.contacts["fay"]),
+        stated_urgency=2,
+    )
     if take:
-        ledger.world.run("agent", "assign_ticket", ticket_id=str(ticket),
-                         assignee_id=str(ledger.user("agent")), expected_assignee_id=None)
+        ledger.world.run(
+            "agent",
+            "assign_ticket",
+            ticket_id=str(ticket),
+            assignee_id=str(ledger.user("agent")),
+            expected_assignee_id=None,
+        )
     return ticket
 
 
 def _reply(ledger: Ledger, ticket: uuid.UUID, at: datetime) -> None:
-    ledger.at(at).world.run("agent", "add_note", ticket_id=str(ticket), kind="reply",
-                            body="Looking into it now.")
+    ledger.at(at).world.run(
+        "agent", "add_note", ticket_id=str(ticket), kind="reply", body="Looking into it now."
+    )
 
 
 def test_the_agents_day_counts_what_they_did_and_what_is_at_risk(ledger: Ledger) -> None:
@@ -47,9 +56,9 @@ def test_the_agents_day_counts_what_they_did_and_what_is_at_risk(ledger: Ledger)
     with ledger.session() as s:
         mine = agent_stats(s, ledger.user("agent"), NOW, MIDNIGHT)
         theirs = agent_stats(s, ledger.user("agent2"), NOW, MIDNIGHT)
-    assert mine == AgentStats(handled_today=4, responses_today=2, responses_met=1,
-                              at_risk=1, overdue=1)
-    assert mine.text() == ("Today: 4 handled · 1/2 first responses in time · 1 at risk · "
-                           "1 overdue")
+    assert mine == AgentStats(
+        handled_today=4, responses_today=2, responses_met=1, at_risk=1, overdue=1
+    )
+    assert mine.text() == ("Today: 4 handled · 1/2 first responses in time · 1 at risk · 1 overdue")
     assert theirs == AgentStats(0, 0, 0, 0, 0)
     assert theirs.text() == "Today: 0 handled · nothing at risk in my queue"

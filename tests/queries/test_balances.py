@@ -30,17 +30,35 @@ def world(database_url: str) -> Iterator[World]:
 
 
 def _entry(w: World, start: datetime, end: datetime, **kw: object) -> TimeEntry:
-    return TimeEntry(id=uuid.uuid4(), tenant_id=w.tenant, organisation_id=w.orgs["globex"],
-                     person_id=w.users["consultant"], kind=TimeKind.UNSCHEDULED,
-                     started_at=start, ended_at=end, billable=True, note="", source="manual",
-                     created_at=NOW, **kw)
+    return TimeEntry(
+        id=uuid.uuid4(),
+        tenant_id=w.tenant,
+        organisation_id=w.orgs["globex"],
+        person_id=w.users["consultant"],
+        kind=TimeKind.UNSCHEDULED,
+        started_at=start,
+        ended_at=end,
+        billable=True,
+        note="",
+        source="manual",
+        created_at=NOW,
+        **kw,
+    )
 
 
 def _ledger(sessions: sessionmaker[Session], w: World, hostile: bool) -> None:
     with session_scope(sessions) as s:
-        s.add(HourBlock(id=uuid.uuid4(), tenant_id=w.tenant, organisation_id=w.orgs["globex"],
-                        purchased_at=NOW - timedelta(days=10), minutes=600,
-                        recorded_by_id=w.users["lead"], note=""))
+        s.add(
+            HourBlock(
+                id=uuid.uuid4(),
+                tenant_id=w.tenant,
+                organisation_id=w.orgs["globex"],
+                purchased_at=NOW - timedelta(days=10),
+                minutes=600,
+                recorded_by_id=w.users["lead"],
+                note="",
+            )
+        )
         s.add(_entry(w, NOW - timedelta(minutes=40), NOW - timedelta(minutes=5)))
         if hostile:
             s.add(_entry(w, datetime(1, 1, 1, tzinfo=UTC), NOW - timedelta(minutes=1)))

@@ -35,16 +35,30 @@ def world(database_url: str) -> Iterator[World]:
         engine.dispose()
 
 
-def add_ticket(world: World, arrived_at: datetime, *, org: str = "initech",
-               status: TicketStatus = TicketStatus.NEW, deleted: bool = False,
-               ticket_id: uuid.UUID | None = None) -> uuid.UUID:
+def add_ticket(
+    world: World,
+    arrived_at: datetime,
+    *,
+    org: str = "initech",
+    status: TicketStatus = TicketStatus.NEW,
+    deleted: bool = False,
+    ticket_id: uuid.UUID | None = None,
+) -> uuid.UUID:
     requester = {"initech": "dee", "globex": "ann"}[org]
     with session_scope(world.sessions) as s:
         enable_stamping(s, world.tenant)
-        t = Ticket(tenant_id=world.tenant, subject="Help", channel="portal",
-                   organisation_id=world.orgs[org], requester_id=world.contacts[requester],
-                   stated_urgency=3, urgency=3, arrived_at=arrived_at, status=status,
-                   deleted=deleted)
+        t = Ticket(
+            tenant_id=world.tenant,
+            subject="Help",
+            channel="portal",
+            organisation_id=world.orgs[org],
+            requester_id=world.contacts[requester],
+            stated_urgency=3,
+            urgency=3,
+            arrived_at=arrived_at,
+            status=status,
+            deleted=deleted,
+        )
         if ticket_id is not None:
             t.id = ticket_id
         s.add(t)
@@ -63,8 +77,8 @@ def test_counts_the_teams_wall_clock_year(world: World) -> None:
     add_ticket(world, datetime(2026, 1, 1, 3, 0, tzinfo=UTC))
     add_ticket(world, datetime(2026, 1, 1, 6, 0, tzinfo=UTC))
     add_ticket(world, datetime(2026, 12, 31, 23, 0, tzinfo=UTC))  # 18:00 in New York
-    add_ticket(world, datetime(2027, 1, 1, 4, 59, tzinfo=UTC))    # 23:59 on 31 Dec in New York
-    add_ticket(world, datetime(2027, 1, 1, 5, 0, tzinfo=UTC))     # midnight: 2027
+    add_ticket(world, datetime(2027, 1, 1, 4, 59, tzinfo=UTC))  # 23:59 on 31 Dec in New York
+    add_ticket(world, datetime(2027, 1, 1, 5, 0, tzinfo=UTC))  # midnight: 2027
     assert count(world.sessions, org, 2025, NY) == 1
     assert count(world.sessions, org, 2026, NY) == 3
     assert count(world.sessions, org, 2027, NY) == 1
@@ -141,6 +155,9 @@ def test_the_grouped_count_is_the_same_rule_per_organisation(world: World) -> No
         assert grouped == {o: n for o, n in expected.items() if n}, year
     with session_scope(world.sessions) as s:
         assert conversations_in_year_by_organisation(s, orgs, 2026, NY) == {
-            world.orgs["initech"]: 2, world.orgs["globex"]: 1}
+            world.orgs["initech"]: 2,
+            world.orgs["globex"]: 1,
+        }
         assert conversations_in_year_by_organisation(s, orgs[1:], 2026, NY) == {
-            world.orgs["globex"]: 1}
+            world.orgs["globex"]: 1
+        }

@@ -34,18 +34,35 @@ _DAY_SLACK = timedelta(days=2)
 # -- the previous typed reads (the oracle) -------------------------------------------------
 
 
-def old_clipped_work(session: Session, org_id: uuid.UUID, since: datetime,
-                     until: datetime) -> list[WorkItem]:
+def old_clipped_work(
+    session: Session, org_id: uuid.UUID, since: datetime, until: datetime
+) -> list[WorkItem]:
     rows = session.execute(
-        select(TimeEntry.id, TimeEntry.person_id, TimeEntry.kind, TimeEntry.started_at,
-               TimeEntry.ended_at, TimeEntry.billable, TimeEntry.extra_engineer,
-               TimeEntry.source).where(
-            TimeEntry.organisation_id == org_id, TimeEntry.deleted.is_(False),
-            TimeEntry.started_at < until, TimeEntry.ended_at >= since)
+        select(
+            TimeEntry.id,
+            TimeEntry.person_id,
+            TimeEntry.kind,
+            TimeEntry.started_at,
+            TimeEntry.ended_at,
+            TimeEntry.billable,
+            TimeEntry.extra_engineer,
+            TimeEntry.source,
+        ).where(
+            TimeEntry.organisation_id == org_id,
+            TimeEntry.deleted.is_(False),
+            TimeEntry.started_at < until,
+            TimeEntry.ended_at >= since,
+        )
     ).all()
-    voided = set(session.scalars(select(TimeEntry.voids_id).where(
-        TimeEntry.organisation_id == org_id, TimeEntry.voids_id.is_not(None),
-        TimeEntry.deleted.is_(False))))
+    voided = set(
+        session.scalars(
+            select(TimeEntry.voids_id).where(
+                TimeEntry.organisation_id == org_id,
+                TimeEntry.voids_id.is_not(None),
+                TimeEntry.deleted.is_(False),
+            )
+        )
+    )
     items = []
     for row in rows:
         if row.id in voided or row.source == "void":
@@ -54,22 +71,33 @@ def old_clipped_work(session: Session, org_id: uuid.UUID, since: datetime,
         if start < since or end > until:
             start, end = max(start, since), min(end, until)
             end = max(start, end)
-        items.append(WorkItem(
-            customer_id=str(org_id), person=str(row.person_id), kind=WorkKind(row.kind.value),
-            start=start, end=end, billable=row.billable, extra_engineer=row.extra_engineer,
-            id=str(row.id)))
+        items.append(
+            WorkItem(
+                customer_id=str(org_id),
+                person=str(row.person_id),
+                kind=WorkKind(row.kind.value),
+                start=start,
+                end=end,
+                billable=row.billable,
+                extra_engineer=row.extra_engineer,
+                id=str(row.id),
+            )
+        )
     return items
 
 
-def old_prepaid(session: Session, org_id: uuid.UUID, now: datetime
-                ) -> tuple[tuple[billing.HourBlock, ...], list[WorkItem],
-                           datetime | None] | None:
+def old_prepaid(
+    session: Session, org_id: uuid.UUID, now: datetime
+) -> tuple[tuple[billing.HourBlock, ...], list[WorkItem], datetime | None] | None:
     blocks = [
-        billing.HourBlock(id=str(r.id), customer_id=str(org_id), purchased_at=r.purchased_at,
-                          minutes=r.minutes)
-        for r in session.scalars(select(HourBlock).where(
-            HourBlock.organisation_id == org_id, HourBlock.deleted.is_(False))
-            .order_by(HourBlock.purchased_at))
+        billing.HourBlock(
+            id=str(r.id), customer_id=str(org_id), purchased_at=r.purchased_at, minutes=r.minutes
+        )
+        for r in session.scalars(
+            select(HourBlock)
+            .where(HourBlock.organisation_id == org_id, HourBlock.deleted.is_(False))
+            .order_by(HourBlock.purchased_at)
+        )
     ]
     if not blocks:
         return None
@@ -84,23 +112,47 @@ def old_prepaid(session: Session, org_id: uuid.UUID, now: datetime
     return kept, old_clipped_work(session, org_id, since, now + timedelta(days=1)), None
 
 
-def old_live_entries(session: Session, since: datetime, until: datetime,
-                     org_id: uuid.UUID) -> list[tuple[object, ...]]:
+def old_live_entries(
+    session: Session, since: datetime, until: datetime, org_id: uuid.UUID
+) -> list[tuple[object, ...]]:
     """The statement's previous typed read, as comparable tuples."""
     rows = session.execute(
         select(TimeEntry, Ticket.subject, Ticket.kind)
         .outerjoin(Ticket, Ticket.id == TimeEntry.ticket_id)
-        .where(TimeEntry.organisation_id == org_id, TimeEntry.deleted.is_(False),
-               TimeEntry.started_at < until, TimeEntry.ended_at >= since,
-               TimeEntry.source != "void")
+        .where(
+            TimeEntry.organisation_id == org_id,
+            TimeEntry.deleted.is_(False),
+            TimeEntry.started_at < until,
+            TimeEntry.ended_at >= since,
+            TimeEntry.source != "void",
+        )
     ).all()
-    voided = set(session.scalars(select(TimeEntry.voids_id).where(
-        TimeEntry.voids_id.is_not(None), TimeEntry.deleted.is_(False))))
+    voided = set(
+        session.scalars(
+            select(TimeEntry.voids_id).where(
+                TimeEntry.voids_id.is_not(None), TimeEntry.deleted.is_(False)
+            )
+        )
+    )
     return [
-        (str(e.id), e.organisation_id, e.person_id, e.ticket_id, subject or "",
-         kind is TicketKind.GENERAL, e.kind, e.started_at, e.ended_at, e.billable,
-         e.extra_engineer, e.note, e.source, e.voids_id)
-        for e, subject, kind in rows if e.id not in voided
+        (
+            str(e.id),
+            e.organisation_id,
+            e.person_id,
+            e.ticket_id,
+            subject or "",
+            kind is TicketKind.GENERAL,
+            e.kind,
+            e.started_at,
+            e.ended_at,
+            e.billable,
+            e.extra_engineer,
+            e.note,
+            e.source,
+            e.voids_id,
+        )
+        for e, subject, kind in rows
+        if e.id not in voided
     ]
 
 
@@ -118,54 +170,109 @@ def _random_ledger(w: World, rnd: random.Random) -> list[uuid.UUID]:
     orgs = list(w.orgs.values())[:2]
     people = [w.users["consultant"], w.users["lead"]]
     with session_scope(w.sessions) as s:
-        tickets = [(org, kind) for org in orgs
-                   for kind in (TicketKind.ONE_ON_ONE, TicketKind.GENERAL)]
+        tickets = [
+            (org, kind) for org in orgs for kind in (TicketKind.ONE_ON_ONE, TicketKind.GENERAL)
+        ]
         ticket_ids: dict[uuid.UUID, list[uuid.UUID]] = {o: [] for o in orgs}
         for org, kind in tickets:
             contact = next(c for c in w.contacts.values())
             tid = uuid.uuid4()
-            s.add(Ticket(id=tid, tenant_id=w.tenant, organisation_id=org, requester_id=contact,
-                         subject=f"Ticket {rnd.randrange(1000)}", kind=kind, channel="email",
-                         stated_urgency=3, urgency=3, arrived_at=NOW - timedelta(days=400),
-                         updated_at=NOW - timedelta(days=400)))
+            s.add(
+                Ticket(
+                    id=tid,
+                    tenant_id=w.tenant,
+                    organisation_id=org,
+                    requester_id=contact,
+                    subject=f"Ticket {rnd.randrange(1000)}",
+                    kind=kind,
+                    channel="email",
+                    stated_urgency=3,
+                    urgency=3,
+                    arrived_at=NOW - timedelta(days=400),
+                    updated_at=NOW - timedelta(days=400),
+                )
+            )
             ticket_ids[org].append(tid)
         s.flush()
         for org in orgs:
             at = NOW - timedelta(days=rnd.randrange(200, 1200))
-            s.add(HourBlock(id=uuid.uuid4(), tenant_id=w.tenant, organisation_id=org,
-                            purchased_at=NOW - timedelta(days=rnd.randrange(1, 80)),
-                            minutes=600, recorded_by_id=w.users["lead"], note=""))
+            s.add(
+                HourBlock(
+                    id=uuid.uuid4(),
+                    tenant_id=w.tenant,
+                    organisation_id=org,
+                    purchased_at=NOW - timedelta(days=rnd.randrange(1, 80)),
+                    minutes=600,
+                    recorded_by_id=w.users["lead"],
+                    note="",
+                )
+            )
             while at < NOW + timedelta(days=5):
-                s.add(HourBlock(id=uuid.uuid4(), tenant_id=w.tenant, organisation_id=org,
-                                purchased_at=at, minutes=60 * rnd.choice((1, 5, 10, 20)),
-                                recorded_by_id=w.users["lead"], note="",
-                                deleted=rnd.random() < 0.05))
-                at += timedelta(days=rnd.choice((30, 60, 89, 95, 200)),
-                                seconds=rnd.randrange(86400))
+                s.add(
+                    HourBlock(
+                        id=uuid.uuid4(),
+                        tenant_id=w.tenant,
+                        organisation_id=org,
+                        purchased_at=at,
+                        minutes=60 * rnd.choice((1, 5, 10, 20)),
+                        recorded_by_id=w.users["lead"],
+                        note="",
+                        deleted=rnd.random() < 0.05,
+                    )
+                )
+                at += timedelta(
+                    days=rnd.choice((30, 60, 89, 95, 200)), seconds=rnd.randrange(86400)
+                )
             entries: list[uuid.UUID] = []
             for _ in range(rnd.randrange(20, 120)):
                 start = NOW - timedelta(days=rnd.random() * 1300)
                 if rnd.random() < 0.03:
                     start = datetime(1, 1, 1, tzinfo=UTC)
-                end = min(start + timedelta(minutes=rnd.choice((0, 1, 7, 45, 600))),
-                          NOW + timedelta(hours=rnd.choice((-2, 2))))
+                end = min(
+                    start + timedelta(minutes=rnd.choice((0, 1, 7, 45, 600))),
+                    NOW + timedelta(hours=rnd.choice((-2, 2))),
+                )
                 end = max(start, end)
                 eid = uuid.uuid4()
-                s.add(TimeEntry(
-                    id=eid, tenant_id=w.tenant, organisation_id=org,
-                    person_id=rnd.choice(people), kind=rnd.choice(list(TimeKind)),
-                    ticket_id=rnd.choice([None, *ticket_ids[org]]), started_at=start,
-                    ended_at=end, billable=rnd.random() < 0.8,
-                    extra_engineer=rnd.random() < 0.1, note=rnd.choice(("", "worked", "=x")),
-                    source="manual", created_at=start, deleted=rnd.random() < 0.05))
+                s.add(
+                    TimeEntry(
+                        id=eid,
+                        tenant_id=w.tenant,
+                        organisation_id=org,
+                        person_id=rnd.choice(people),
+                        kind=rnd.choice(list(TimeKind)),
+                        ticket_id=rnd.choice([None, *ticket_ids[org]]),
+                        started_at=start,
+                        ended_at=end,
+                        billable=rnd.random() < 0.8,
+                        extra_engineer=rnd.random() < 0.1,
+                        note=rnd.choice(("", "worked", "=x")),
+                        source="manual",
+                        created_at=start,
+                        deleted=rnd.random() < 0.05,
+                    )
+                )
                 entries.append(eid)
             s.flush()
             for victim in rnd.sample(entries, k=len(entries) // 8):
-                s.add(TimeEntry(
-                    id=uuid.uuid4(), tenant_id=w.tenant, organisation_id=org,
-                    person_id=people[0], kind=TimeKind.UNSCHEDULED, started_at=NOW,
-                    ended_at=NOW, billable=False, extra_engineer=False, note="", source="void",
-                    voids_id=victim, created_at=NOW, deleted=rnd.random() < 0.2))
+                s.add(
+                    TimeEntry(
+                        id=uuid.uuid4(),
+                        tenant_id=w.tenant,
+                        organisation_id=org,
+                        person_id=people[0],
+                        kind=TimeKind.UNSCHEDULED,
+                        started_at=NOW,
+                        ended_at=NOW,
+                        billable=False,
+                        extra_engineer=False,
+                        note="",
+                        source="void",
+                        voids_id=victim,
+                        created_at=NOW,
+                        deleted=rnd.random() < 0.2,
+                    )
+                )
     return orgs
 
 
@@ -191,20 +298,36 @@ def test_the_lean_ledger_read_matches_the_typed_read(world: World, seed: int) ->
                 figures = prepaid_figures(s, org, None, person, TZ, now)
                 if blocks:
                     work = [i for i in items if i.start <= now]
-                    expected = billing.balance(blocks, billing.bill_days(work, tz=TZ), now,
-                                               customer_id=str(org))
+                    expected = billing.balance(
+                        blocks, billing.bill_days(work, tz=TZ), now, customer_id=str(org)
+                    )
                     assert figures.balance == expected
                     checked += 1
                 since = now - timedelta(days=rnd.randrange(1, 400))
                 until = since + timedelta(days=rnd.randrange(1, 30))
-                assert (sorted(clipped_work(s, org, since, until), key=lambda i: i.id)
-                        == sorted(old_clipped_work(s, org, since, until), key=lambda i: i.id))
+                assert sorted(clipped_work(s, org, since, until), key=lambda i: i.id) == sorted(
+                    old_clipped_work(s, org, since, until), key=lambda i: i.id
+                )
                 lean = [
-                    (f.id, f.organisation_id, f.person_id, f.ticket_id, f.ticket_subject,
-                     f.general_support, f.kind, f.started_at, f.ended_at, f.billable,
-                     f.extra_engineer, f.note, f.source, f.voids_id)
-                    for f in ledger.live_entries(s, since=since - timedelta(days=900),
-                                                 until=until, org_id=org)
+                    (
+                        f.id,
+                        f.organisation_id,
+                        f.person_id,
+                        f.ticket_id,
+                        f.ticket_subject,
+                        f.general_support,
+                        f.kind,
+                        f.started_at,
+                        f.ended_at,
+                        f.billable,
+                        f.extra_engineer,
+                        f.note,
+                        f.source,
+                        f.voids_id,
+                    )
+                    for f in ledger.live_entries(
+                        s, since=since - timedelta(days=900), until=until, org_id=org
+                    )
                 ]
                 typed = old_live_entries(s, since - timedelta(days=900), until, org)
                 assert sorted(lean, key=str) == sorted(typed, key=str)

@@ -46,12 +46,18 @@ def test_queue_key_bytes_sort_like_the_policy_key() -> None:
     base = datetime.fromisoformat("2026-03-11T15:00:00+00:00")
     cases = [
         (tier, rank, base + timedelta(microseconds=us), uuid.UUID(int=n))
-        for tier in (1, 4) for rank in (-2, 0, 3) for us in (0, 1, 10**6)
+        for tier in (1, 4)
+        for rank in (-2, 0, 3)
+        for us in (0, 1, 10**6)
         for n in (1, 2**120)
     ]
     by_bytes = sorted(cases, key=lambda c: queue_key(c[0], c[1], c[2], c[3]))
-    by_policy = sorted(cases, key=lambda c: policy_queue_key(
-        tier=c[0], stated_urgency=None, plan_rank=c[1], arrival=c[2], ticket_id=str(c[3])))
+    by_policy = sorted(
+        cases,
+        key=lambda c: policy_queue_key(
+            tier=c[0], stated_urgency=None, plan_rank=c[1], arrival=c[2], ticket_id=str(c[3])
+        ),
+    )
     assert by_bytes == by_policy
 
 
@@ -66,9 +72,14 @@ def test_sla_clock_fast_path_agrees_with_sla_status(data: QueueData, engine: Eng
     pauses: dict[uuid.UUID, list[tuple[datetime, datetime | None]]] = {}
     for w in data.waits:
         pauses.setdefault(w["ticket_id"], []).append((w["started_at"], w["ended_at"]))
-    moments = [data.now - timedelta(days=1), data.now, data.now + timedelta(minutes=1),
-               data.now + timedelta(minutes=20), data.now + timedelta(hours=3),
-               data.now + timedelta(days=2, minutes=7)]
+    moments = [
+        data.now - timedelta(days=1),
+        data.now,
+        data.now + timedelta(minutes=1),
+        data.now + timedelta(minutes=20),
+        data.now + timedelta(hours=3),
+        data.now + timedelta(days=2, minutes=7),
+    ]
     checked = 0
     for now in moments:  # the same clock object across moments: caches are exercised
         for t in data.tickets:
@@ -76,20 +87,34 @@ def test_sla_clock_fast_path_agrees_with_sla_status(data: QueueData, engine: Eng
                 continue
             if t["arrived_at"] > now:
                 continue
-            inputs = SlaInputs(t["arrived_at"], t["urgency"], plan_of[t["organisation_id"]],
-                               t["first_response_at"], tuple(pauses.get(t["id"], ())))
+            inputs = SlaInputs(
+                t["arrived_at"],
+                t["urgency"],
+                plan_of[t["organisation_id"]],
+                t["first_response_at"],
+                tuple(pauses.get(t["id"], ())),
+            )
             plan, calendar = data.policy_plan(t["organisation_id"])
-            expected = sla_status(t["arrived_at"], t["urgency"], plan, calendar, now,
-                                  first_response=t["first_response_at"],
-                                  paused=pauses.get(t["id"], ()))
+            expected = sla_status(
+                t["arrived_at"],
+                t["urgency"],
+                plan,
+                calendar,
+                now,
+                first_response=t["first_response_at"],
+                paused=pauses.get(t["id"], ()),
+            )
             # state() first: it bounds "time left" from the previous moment's exact value.
             assert clock.state(inputs, now) is expected.state, t
             for _ in range(2):
                 got = clock.status(inputs, now)
                 assert got is not None
                 assert (got.state, got.due, got.business_left, got.business_total) == (
-                    expected.state, expected.due, expected.business_left,
-                    expected.business_total), t
+                    expected.state,
+                    expected.due,
+                    expected.business_left,
+                    expected.business_total,
+                ), t
                 assert clock.state(inputs, now) is expected.state
             checked += 1
     assert checked > 1000
@@ -105,8 +130,9 @@ def test_read_changes_says_which_tickets_the_query_still_lists_and_under_which_k
     taken, renamed = uuid.UUID(bytes=kid(listed[0])), uuid.UUID(bytes=kid(listed[1]))
     missing = uuid.uuid4()
     with engine.begin() as conn:
-        conn.execute(update(TICKETS).where(TICKETS.c.id == taken)
-                     .values(assignee_id=data.user_ids[0]))
+        conn.execute(
+            update(TICKETS).where(TICKETS.c.id == taken).values(assignee_id=data.user_ids[0])
+        )
         conn.execute(update(TICKETS).where(TICKETS.c.id == renamed).values(subject="Zebra"))
     with engine.connect() as conn:
         found = read_changes(conn, clock, query, [taken, renamed, missing], data.now)
@@ -123,9 +149,15 @@ def test_read_changes_says_which_tickets_the_query_still_lists_and_under_which_k
 
 def _random_keys(rng: random.Random, n: int) -> list[bytes]:
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    return sorted(queue_key(rng.randint(1, 4), rng.randint(0, 3),
-                            start + timedelta(seconds=rng.randrange(10**7)),
-                            uuid.UUID(int=rng.getrandbits(128))) for _ in range(n))
+    return sorted(
+        queue_key(
+            rng.randint(1, 4),
+            rng.randint(0, 3),
+            start + timedelta(seconds=rng.randrange(10**7)),
+            uuid.UUID(int=rng.getrandbits(128)),
+        )
+        for _ in range(n)
+    )
 
 
 def _changed(key: bytes | None) -> ChangedRow:
@@ -188,10 +220,16 @@ def test_a_pull_with_few_moves_leaves_the_list_to_the_model() -> None:
     new = queue_key(1, 3, datetime(2025, 1, 1, tzinfo=UTC), moved[-16:])
     rows = {kid(moved): _changed(new), kid(snapshot[20]): _changed(None)}
     ids = frozenset(uuid.UUID(bytes=k) for k in rows)
-    plan = plan_pull(QueueQuery(), snapshot, {k: k2 for k2 in snapshot if (k := kid(k2)) in rows},
-                     ids, rows, 3, move_limit=50)
+    plan = plan_pull(
+        QueueQuery(),
+        snapshot,
+        {k: k2 for k2 in snapshot if (k := kid(k2)) in rows},
+        ids,
+        rows,
+        3,
+        move_limit=50,
+    )
     assert plan.moves == 1
     assert plan.keys is None
     assert plan.membership is None
     assert plan.rows == rows
-

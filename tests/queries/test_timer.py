@@ -12,4 +12,5 @@ def test_entry_problems_in_words() -> None:
     hour = timedelta(hours=1)
     assert entry_problem(now - hour, now, now) is None
     assert entry_problem(now + hour, now + 2 * hour, now) == (
-        "The start is in the future: record time once it has been worked.")
+        "The start is in the future: record time once it has been worked."
+    )

@@ -137,10 +137,8 @@ def login(client: TestClient, world: World) -> Login:
     """``login("lead")`` -> the ``Authorization`` header of a fresh token for that user."""
 
     def do_login(username: str, password: str = PASSWORD) -> dict[str, str]:
-        response = client.post("/api/v1/login",
-                               json={"username": username, "password": password})
+        response = client.post("/api/v1/login", json={"username": username, "password": password})
         assert response.status_code == 200, response.text
         return {"Authorization": f"Bearer {response.json()['token']}"}
 
     return do_login
-

@@ -24,7 +24,13 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 __all__ = [
-    "PASSWORD", "ROLES", "Login", "TestClient", "World", "client_for", "db_snapshot",
+    "PASSWORD",
+    "ROLES",
+    "Login",
+    "TestClient",
+    "World",
+    "client_for",
+    "db_snapshot",
     "seed_tenant",
 ]
 
@@ -57,9 +63,9 @@ class World:
     contact: uuid.UUID = field(default_factory=uuid.uuid4)
 
 
-def seed_tenant(sessions: sessionmaker[Session], prefix: str = "", name: str = "Acme Support") -> (
-    World
-):
+def seed_tenant(
+    sessions: sessionmaker[Session], prefix: str = "", name: str = "Acme Support"
+) -> World:
     """A tenant with one user per role (username ``<prefix><role>``), a calendar, a basic plan
     used by one organisation (with one contact), a premium plan and an unused plan."""
     with session_scope(sessions) as s:
@@ -69,10 +75,14 @@ def seed_tenant(sessions: sessionmaker[Session], prefix: str = "", name: str = "
         world = World(tenant=tenant.id)
         password_hash = security.hash_password(PASSWORD)
         for role in ROLES:
-            user = User(tenant_id=tenant.id, username=f"{prefix}{role.value}",
-                        display_name=f"{prefix}{role.value} user".title(),
-                        email=f"{prefix}{role.value}@support.test", role=role,
-                        password_hash=password_hash)
+            user = User(
+                tenant_id=tenant.id,
+                username=f"{prefix}{role.value}",
+                display_name=f"{prefix}{role.value} user".title(),
+                email=f"{prefix}{role.value}@support.test",
+                role=role,
+                password_hash=password_hash,
+            )
             s.add(user)
             s.flush()
             world.users[role] = user.id
@@ -80,22 +90,56 @@ def seed_tenant(sessions: sessionmaker[Session], prefix: str = "", name: str = "
         cal = Calendar(tenant_id=tenant.id, name="New York", data=NY_CALENDAR)
         s.add(cal)
         s.flush()
-        basic = Plan(tenant_id=tenant.id, key="basic", name="Basic/Free", rank=0,
-                     channels=["portal"], contact_allotment=1, conversations_per_year=5,
-                     review_bonus_conversations=5, calendar_id=cal.id, response_targets={})
-        premium = Plan(tenant_id=tenant.id, key="premium", name="Premium", rank=2,
-                       channels=["chat", "portal"], contact_allotment=4,
-                       conversations_per_year=None, response_targets={"1": {"minutes": 30}})
-        unused = Plan(tenant_id=tenant.id, key="legacy", name="Legacy", rank=1,
-                      channels=["portal"], contact_allotment=2, response_targets={})
+        basic = Plan(
+            tenant_id=tenant.id,
+            key="basic",
+            name="Basic/Free",
+            rank=0,
+            channels=["portal"],
+            contact_allotment=1,
+            conversations_per_year=5,
+            review_bonus_conversations=5,
+            calendar_id=cal.id,
+            response_targets={},
+        )
+        premium = Plan(
+            tenant_id=tenant.id,
+            key="premium",
+            name="Premium",
+            rank=2,
+            channels=["chat", "portal"],
+            contact_allotment=4,
+            conversations_per_year=None,
+            response_targets={"1": {"minutes": 30}},
+        )
+        unused = Plan(
+            tenant_id=tenant.id,
+            key="legacy",
+            name="Legacy",
+            rank=1,
+            channels=["portal"],
+            contact_allotment=2,
+            response_targets={},
+        )
         s.add_all([basic, premium, unused])
         s.flush()
-        org = Organisation(tenant_id=tenant.id, name="Globex Corporation", plan_id=basic.id,
-                           membership="active", verified_reviews=30, recent_reviews=12)
+        org = Organisation(
+            tenant_id=tenant.id,
+            name="Globex Corporation",
+            plan_id=basic.id,
+            membership="active",
+            verified_reviews=30,
+            recent_reviews=12,
+        )
         s.add(org)
         s.flush()
-        contact = Contact(tenant_id=tenant.id, organisation_id=org.id, name="Ann Lee",
-                          email="ann@globex.test", validated=True)
+        contact = Contact(
+            tenant_id=tenant.id,
+            organisation_id=org.id,
+            name="Ann Lee",
+            email="ann@globex.test",
+            validated=True,
+        )
         s.add(contact)
         s.flush()
         world.calendar, world.basic, world.premium = cal.id, basic.id, premium.id

@@ -67,13 +67,17 @@ def test_token_ttl_is_honoured(make_app: Callable[..., FastAPI], world: World) -
         assert before + timedelta(minutes=5) <= expires <= utcnow() + timedelta(minutes=5)
 
 
-def test_expired_token_is_refused(client: TestClient, world: World,
-                                  sessions: sessionmaker[Session]) -> None:
+def test_expired_token_is_refused(
+    client: TestClient, world: World, sessions: sessionmaker[Session]
+) -> None:
     token = _login(client, "agent")["token"]
     assert client.get(ME, headers=_bearer(token)).status_code == 200
     with session_scope(sessions) as s:
-        s.execute(update(AuthToken).where(AuthToken.token_hash == token_hash(str(token)))
-                  .values(expires_at=utcnow() - timedelta(seconds=1)))
+        s.execute(
+            update(AuthToken)
+            .where(AuthToken.token_hash == token_hash(str(token)))
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
     response = client.get(ME, headers=_bearer(token))
     assert response.status_code == 401
     assert "expired" in response.json()["error"]["message"]
@@ -85,9 +89,17 @@ def test_zero_ttl_token_is_dead_on_arrival(make_app: Callable[..., FastAPI], wor
         assert client.get(ME, headers=_bearer(token)).status_code == 401
 
 
-@pytest.mark.parametrize("header", [
-    "", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Bearer not-a-real-token", "Token abc",
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "",
+        "Bearer",
+        "Bearer ",
+        "Basic dXNlcjpwYXNz",
+        "Bearer not-a-real-token",
+        "Token abc",
+    ],
+)
 def test_missing_or_bogus_token_is_401(client: TestClient, world: World, header: str) -> None:
     response = client.get(ME, headers={"Authorization": header} if header else {})
     assert response.status_code == 401
@@ -103,19 +115,23 @@ def test_disabled_user_loses_access_and_cannot_sign_in(
     response = client.get(ME, headers=_bearer(token))
     assert response.status_code == 401
     assert "disabled" in response.json()["error"]["message"]
-    refused = client.post("/api/v1/login",
-                          json={"username": "consultant", "password": PASSWORD})
+    refused = client.post("/api/v1/login", json={"username": "consultant", "password": PASSWORD})
     assert refused.status_code == 401
     # A disabled account is refused exactly like a wrong password: no hint that it exists.
-    assert refused.json()["error"] == {"code": "bad_credentials",
-                                       "message": "wrong username or password", "field": None}
+    assert refused.json()["error"] == {
+        "code": "bad_credentials",
+        "message": "wrong username or password",
+        "field": None,
+    }
 
 
 def test_bad_credentials_give_no_hint(client: TestClient, world: World) -> None:
-    wrong_password = client.post("/api/v1/login",
-                                 json={"username": "lead", "password": "not the password"})
-    no_such_user = client.post("/api/v1/login",
-                               json={"username": "nobody", "password": "not the password"})
+    wrong_password = client.post(
+        "/api/v1/login", json={"username": "lead", "password": "not the password"}
+    )
+    no_such_user = client.post(
+        "/api/v1/login", json={"username": "nobody", "password": "not the password"}
+    )
     assert wrong_password.status_code == no_such_user.status_code == 401
     assert wrong_password.json() == no_such_user.json()
     assert wrong_password.json()["error"]["message"] == "wrong username or password"
@@ -135,9 +151,12 @@ def test_failures_slow_down_that_username_from_that_address_only(
 ) -> None:
     """Finding 5 of issue 9: five wrong passwords used to lock the username for everyone,
     the owner's right password included, so anyone could lock a teammate out."""
-    app = make_app(login_failures_per_user=3, login_failures_per_address=100,
-                   login_failure_window=timedelta(minutes=10),
-                   login_delay=timedelta(seconds=30))
+    app = make_app(
+        login_failures_per_user=3,
+        login_failures_per_address=100,
+        login_failure_window=timedelta(minutes=10),
+        login_delay=timedelta(seconds=30),
+    )
     with client_for(app) as attacker:
         for _ in range(3):
             bad = attacker.post("/api/v1/login", json={"username": "agent", "password": "wrong!!"})
@@ -152,18 +171,28 @@ def test_failures_slow_down_that_username_from_that_address_only(
     # The owner, from an address that has not been failing, gets in at once.
     owner = TestClient(app, raise_server_exceptions=False, client=("192.0.2.7", 40000))
     try:
-        assert owner.post("/api/v1/login",
-                          json={"username": "agent", "password": PASSWORD}).status_code == 200
+        assert (
+            owner.post(
+                "/api/v1/login", json={"username": "agent", "password": PASSWORD}
+            ).status_code
+            == 200
+        )
     finally:
         owner.close()
 
 
 def test_the_delay_grows_with_every_further_failure(
-    make_app: Callable[..., FastAPI], world: World, sessions: sessionmaker[Session],
+    make_app: Callable[..., FastAPI],
+    world: World,
+    sessions: sessionmaker[Session],
     frozen_sign_in_clock: datetime,
 ) -> None:
-    app = make_app(login_failures_per_user=2, login_failures_per_address=100,
-                   login_failure_window=timedelta(minutes=10), login_delay=timedelta(seconds=30))
+    app = make_app(
+        login_failures_per_user=2,
+        login_failures_per_address=100,
+        login_failure_window=timedelta(minutes=10),
+        login_delay=timedelta(seconds=30),
+    )
     waits = []
     with client_for(app) as client:
         for _ in range(2):
@@ -184,16 +213,18 @@ def test_the_delay_grows_with_every_further_failure(
         _login(client, "agent")
         with session_scope(sessions) as s:
             # A success clears that address's failures for the user.
-            assert s.scalars(select(LoginFailure).where(LoginFailure.username == "agent")
-                             ).all() == []
+            assert (
+                s.scalars(select(LoginFailure).where(LoginFailure.username == "agent")).all() == []
+            )
 
 
 def test_rate_limit_per_address(make_app: Callable[..., FastAPI], world: World) -> None:
     app = make_app(login_failures_per_user=100, login_failures_per_address=4)
     with client_for(app) as client:
         for i in range(4):
-            bad = client.post("/api/v1/login",
-                              json={"username": f"guess{i}", "password": "wrong!!"})
+            bad = client.post(
+                "/api/v1/login", json={"username": f"guess{i}", "password": "wrong!!"}
+            )
             assert bad.status_code == 401
         # The address is locked for every username, real ones included.
         locked = client.post("/api/v1/login", json={"username": "lead", "password": PASSWORD})
@@ -201,8 +232,9 @@ def test_rate_limit_per_address(make_app: Callable[..., FastAPI], world: World) 
         assert int(locked.headers["retry-after"]) > 0
 
 
-def test_tokens_are_stored_only_as_hashes(client: TestClient, world: World, engine: Engine,
-                                          sessions: sessionmaker[Session]) -> None:
+def test_tokens_are_stored_only_as_hashes(
+    client: TestClient, world: World, engine: Engine, sessions: sessionmaker[Session]
+) -> None:
     token = str(_login(client, "admin")["token"])
     dump = repr(db_snapshot(engine))
     assert token not in dump
@@ -212,8 +244,9 @@ def test_tokens_are_stored_only_as_hashes(client: TestClient, world: World, engi
     assert stored == [token_hash(token)]
 
 
-def test_passwords_are_stored_as_argon2_hashes(client: TestClient, world: World,
-                                               engine: Engine) -> None:
+def test_passwords_are_stored_as_argon2_hashes(
+    client: TestClient, world: World, engine: Engine
+) -> None:
     with engine.connect() as conn:
         hashes = conn.execute(text("SELECT password_hash FROM users")).scalars().all()
     assert hashes
@@ -222,7 +255,8 @@ def test_passwords_are_stored_as_argon2_hashes(client: TestClient, world: World,
 
 
 def test_login_never_lists_other_fields(client: TestClient, world: World) -> None:
-    response = client.post("/api/v1/login",
-                           json={"username": "lead", "password": PASSWORD, "tenant": "x"})
+    response = client.post(
+        "/api/v1/login", json={"username": "lead", "password": PASSWORD, "tenant": "x"}
+    )
     assert response.status_code == 422
     assert response.json()["error"]["field"] == "tenant"

@@ -38,8 +38,9 @@ def test_sign_in_while_the_database_is_gone_is_a_503_with_retry_after(
         else:
             drop_database(url)
         with client_for(app) as client:
-            resp = client.post("/api/v1/login",
-                               json={"username": "dana", "password": "whatever-it-is"})
+            resp = client.post(
+                "/api/v1/login", json={"username": "dana", "password": "whatever-it-is"}
+            )
             assert resp.status_code == 503, resp.text
             assert resp.headers["Retry-After"] == "1"
             assert resp.json()["error"]["code"] == "unavailable"

@@ -32,8 +32,11 @@ def test_healthz_ok(client: TestClient) -> None:
 def test_healthz_503_when_the_database_is_unreachable(kind: str, tmp_path: Path) -> None:
     # No server needs to run for either: a directory is no SQLite file, and nothing listens on
     # port 1. No TestClient context: the app's startup would try to LISTEN on PostgreSQL.
-    url = (f"sqlite+pysqlite:///{tmp_path}" if kind == "sqlite"
-           else "postgresql+psycopg://postgres@127.0.0.1:1/agentdesk?connect_timeout=2")
+    url = (
+        f"sqlite+pysqlite:///{tmp_path}"
+        if kind == "sqlite"
+        else "postgresql+psycopg://postgres@127.0.0.1:1/agentdesk?connect_timeout=2"
+    )
     app = create_app(ServerSettings(database_url=url, migrate_on_start=False))
     try:
         response = TestClient(app).get("/healthz")
@@ -48,14 +51,15 @@ def _sample(text: str, name: str, **labels: str) -> float | None:
     for line in text.splitlines():
         if not line.startswith(name + "{"):
             continue
-        found = dict(re.findall(r'(\w+)="([^"]*)"', line[len(name):line.rindex("}")]))
+        found = dict(re.findall(r'(\w+)="([^"]*)"', line[len(name) : line.rindex("}")]))
         if all(found.get(k) == v for k, v in labels.items()):
             return float(line.rsplit(" ", 1)[1])
     return None
 
 
-def test_metrics_are_labelled_by_route_template(client: TestClient, world: World,
-                                                login: Login) -> None:
+def test_metrics_are_labelled_by_route_template(
+    client: TestClient, world: World, login: Login
+) -> None:
     lead = login("lead")
     ids = [uuid.uuid4(), uuid.uuid4()]
     for plan_id in ids:
@@ -66,18 +70,44 @@ def test_metrics_are_labelled_by_route_template(client: TestClient, world: World
     for plan_id in ids:
         assert str(plan_id) not in text
     template = "/api/v1/plans/{plan_id}"
-    assert _sample(text, "agentdesk_http_requests_total", method="GET", route=template,
-                   status="404") == 2
-    assert _sample(text, "agentdesk_http_requests_total", method="GET", route=template,
-                   status="200") == 1
-    assert _sample(text, "agentdesk_http_requests_total", method="POST",
-                   route="/api/v1/login", status="200") == 1
-    assert _sample(text, "agentdesk_http_requests_total", method="GET", route="unmatched",
-                   status="404") == 1
-    assert _sample(text, "agentdesk_http_request_duration_seconds_count", method="GET",
-                   route=template) == 3
-    assert _sample(text, "agentdesk_http_request_duration_seconds_bucket", method="GET",
-                   route=template, le="+Inf") == 3
+    assert (
+        _sample(text, "agentdesk_http_requests_total", method="GET", route=template, status="404")
+        == 2
+    )
+    assert (
+        _sample(text, "agentdesk_http_requests_total", method="GET", route=template, status="200")
+        == 1
+    )
+    assert (
+        _sample(
+            text,
+            "agentdesk_http_requests_total",
+            method="POST",
+            route="/api/v1/login",
+            status="200",
+        )
+        == 1
+    )
+    assert (
+        _sample(
+            text, "agentdesk_http_requests_total", method="GET", route="unmatched", status="404"
+        )
+        == 1
+    )
+    assert (
+        _sample(text, "agentdesk_http_request_duration_seconds_count", method="GET", route=template)
+        == 3
+    )
+    assert (
+        _sample(
+            text,
+            "agentdesk_http_request_duration_seconds_bucket",
+            method="GET",
+            route=template,
+            le="+Inf",
+        )
+        == 3
+    )
     for state in ("checked_out", "idle", "overflow"):
         value = _sample(text, "agentdesk_db_pool_connections", state=state)
         assert value is not None
@@ -89,14 +119,16 @@ def test_request_threads_match_the_pool_and_the_pool_never_overflows(
 ) -> None:
     """One request thread per pooled connection (on PostgreSQL one of the budget is LISTEN),
     and no overflow: the budget is a ceiling, not a starting size."""
-    app = create_app(ServerSettings(database_url=database_url, migrate_on_start=False,
-                                    max_db_connections=12))
+    app = create_app(
+        ServerSettings(database_url=database_url, migrate_on_start=False, max_db_connections=12)
+    )
     pool = app.state.engine.pool
     assert isinstance(pool, QueuePool)
     threads = 11 if db_kind == "postgresql" else 12
     assert (pool.size(), pool._max_overflow) == (threads, 0)
     try:
         with TestClient(app) as client:
+
             async def tokens() -> float:
                 return to_thread.current_default_thread_limiter().total_tokens
 
@@ -123,8 +155,9 @@ def test_a_server_never_opens_more_connections_than_its_budget(
     seed = make_engine(database_url, poolclass=NullPool)
     seed_tenant(make_session_factory(seed))
     seed.dispose()
-    server = EmbeddedServer(ServerSettings(database_url=database_url, migrate_on_start=False,
-                                           max_db_connections=budget)).start()
+    server = EmbeddedServer(
+        ServerSettings(database_url=database_url, migrate_on_start=False, max_db_connections=budget)
+    ).start()
     lock = threading.Lock()
     out = [0, 0]  # checked out now, most at once
 
@@ -147,9 +180,12 @@ def test_a_server_never_opens_more_connections_than_its_budget(
         watcher = make_engine(database_url, poolclass=NullPool)
         with watcher.connect() as conn:
             while not stop.is_set():
-                n = conn.execute(text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND pid <> pg_backend_pid()")).scalar_one()
+                n = conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND pid <> pg_backend_pid()"
+                    )
+                ).scalar_one()
                 seen_by_postgres[0] = max(seen_by_postgres[0], int(n))
                 time.sleep(0.005)
         watcher.dispose()
@@ -158,15 +194,24 @@ def test_a_server_never_opens_more_connections_than_its_budget(
 
     def desktop() -> None:
         with requests.Session() as http:
-            login = http.post(f"{server.url}/api/v1/login", timeout=60, json={
-                "username": "agent", "password": PASSWORD})
+            login = http.post(
+                f"{server.url}/api/v1/login",
+                timeout=60,
+                json={"username": "agent", "password": PASSWORD},
+            )
             statuses.append(login.status_code)
-            headers = {"Authorization": f"Bearer {login.json()['token']}",
-                       PROTOCOL_HEADER: str(PROTOCOL_VERSION)}
+            headers = {
+                "Authorization": f"Bearer {login.json()['token']}",
+                PROTOCOL_HEADER: str(PROTOCOL_VERSION),
+            }
             client_id = str(uuid.uuid4())
             for _ in range(rounds):
-                pull = http.post(f"{server.url}/api/v1/sync/pull", headers=headers, timeout=60,
-                                 json={"client_id": client_id, "cursor": 0, "limit": 500})
+                pull = http.post(
+                    f"{server.url}/api/v1/sync/pull",
+                    headers=headers,
+                    timeout=60,
+                    json={"client_id": client_id, "cursor": 0, "limit": 500},
+                )
                 statuses.append(pull.status_code)
                 statuses.append(http.get(f"{server.url}/healthz", timeout=60).status_code)
 

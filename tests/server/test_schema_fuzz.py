@@ -76,8 +76,12 @@ def app(make_app: Callable[..., FastAPI]) -> FastAPI:
 
 
 def _real_ids(world: World) -> dict[str, str]:
-    return {"plan_id": str(world.premium), "calendar_id": str(world.calendar),
-            "organisation_id": str(world.org), "user_id": str(world.users[Role.AGENT])}
+    return {
+        "plan_id": str(world.premium),
+        "calendar_id": str(world.calendar),
+        "organisation_id": str(world.org),
+        "user_id": str(world.users[Role.AGENT]),
+    }
 
 
 def test_generated_requests_never_fail_the_server(app: FastAPI, world: World) -> None:
@@ -100,10 +104,16 @@ def test_generated_requests_never_fail_the_server(app: FastAPI, world: World) ->
     assert not failures, "\n\n".join(failures)
 
 
-def _fuzz_all(schema: Any, world: World, login: Callable[[], dict[str, str]],
-              lead: dict[str, str]) -> tuple[list[str], int]:
-    checks = [not_a_server_error, status_code_conformance, content_type_conformance,
-              response_schema_conformance, negative_data_rejection]
+def _fuzz_all(
+    schema: Any, world: World, login: Callable[[], dict[str, str]], lead: dict[str, str]
+) -> tuple[list[str], int]:
+    checks = [
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        response_schema_conformance,
+        negative_data_rejection,
+    ]
     failures: list[str] = []
     ran = 0
     for result in schema.get_all_operations():
@@ -113,15 +123,16 @@ def _fuzz_all(schema: Any, world: World, login: Callable[[], dict[str, str]],
         # Valid requests against random ids and against real ones; invalid ones need no real ids
         # (they are refused before any lookup).
         variants: list[tuple[GenerationMode, dict[str, str] | None]] = [
-            (GenerationMode.POSITIVE, None), (GenerationMode.NEGATIVE, None)]
+            (GenerationMode.POSITIVE, None),
+            (GenerationMode.NEGATIVE, None),
+        ]
         if any(p.name in _real_ids(world) for p in operation.path_parameters):
             variants.append((GenerationMode.POSITIVE, _real_ids(world)))
         for mode, ids in variants:
             path_parameters = (
                 {p.name: ids[p.name] for p in operation.path_parameters} if ids else None
             )
-            strategy = operation.as_strategy(generation_mode=mode,
-                                             path_parameters=path_parameters)
+            strategy = operation.as_strategy(generation_mode=mode, path_parameters=path_parameters)
             # Signing out spends the token: that operation signs in afresh each time.
             headers: Callable[[], dict[str, str]] = (
                 login if operation.path == "/api/v1/logout" else (lambda: lead)
@@ -132,15 +143,23 @@ def _fuzz_all(schema: Any, world: World, login: Callable[[], dict[str, str]],
                 # No parameters and no body: nothing to make invalid.
                 assert mode == GenerationMode.NEGATIVE
             except (Exception, BaseExceptionGroup) as exc:
-                failures.append(f"{operation.method.upper()} {operation.path} ({mode}, "
-                                f"{'real' if ids else 'random'} ids): {exc}")
+                failures.append(
+                    f"{operation.method.upper()} {operation.path} ({mode}, "
+                    f"{'real' if ids else 'random'} ids): {exc}"
+                )
             ran += 1
     return failures, ran
 
 
 def _fuzz(strategy: Any, headers: Callable[[], dict[str, str]], checks: list[Any]) -> None:
-    @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck), print_blob=False)
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+        print_blob=False,
+    )
     @given(case=strategy)
     def run(case: schemathesis.Case) -> None:  # type: ignore[type-arg]
         response = case.call(headers=headers())

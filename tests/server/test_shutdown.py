@@ -52,16 +52,26 @@ def test_stopping_the_embedded_server_answers_a_held_poke(
     server.start()
     answers: list[requests.Response | BaseException] = []
     try:
-        token = requests.post(f"{server.url}/api/v1/login", timeout=10, json={
-            "username": world.usernames[Role.AGENT], "password": PASSWORD}).json()["token"]
-        head = requests.get(f"{server.url}/api/v1/sync/poke?cursor=0&wait=0", timeout=10,
-                            headers={"Authorization": f"Bearer {token}"}).json()["version"]
+        token = requests.post(
+            f"{server.url}/api/v1/login",
+            timeout=10,
+            json={"username": world.usernames[Role.AGENT], "password": PASSWORD},
+        ).json()["token"]
+        head = requests.get(
+            f"{server.url}/api/v1/sync/poke?cursor=0&wait=0",
+            timeout=10,
+            headers={"Authorization": f"Bearer {token}"},
+        ).json()["version"]
 
         def poll() -> None:
             try:
-                answers.append(requests.get(
-                    f"{server.url}/api/v1/sync/poke?cursor={head}&wait=25", timeout=30,
-                    headers={"Authorization": f"Bearer {token}"}))
+                answers.append(
+                    requests.get(
+                        f"{server.url}/api/v1/sync/poke?cursor={head}&wait=25",
+                        timeout=30,
+                        headers={"Authorization": f"Bearer {token}"},
+                    )
+                )
             except BaseException as exc:
                 answers.append(exc)
 

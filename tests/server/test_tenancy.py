@@ -11,8 +11,9 @@ from tests.server.helpers import NY_CALENDAR, Login, TestClient, World, db_snaps
 API = "/api/v1"
 
 
-def test_other_tenants_rows_are_not_found(client: TestClient, world: World, other_world: World,
-                                          login: Login, engine: Engine) -> None:
+def test_other_tenants_rows_are_not_found(
+    client: TestClient, world: World, other_world: World, login: Login, engine: Engine
+) -> None:
     intruder = login("b-lead")
     admin = login("b-admin")
     before = db_snapshot(engine)
@@ -40,8 +41,9 @@ def test_other_tenants_rows_are_not_found(client: TestClient, world: World, othe
     assert db_snapshot(engine) == before
 
 
-def test_lists_hold_only_the_callers_tenant(client: TestClient, world: World,
-                                            other_world: World, login: Login) -> None:
+def test_lists_hold_only_the_callers_tenant(
+    client: TestClient, world: World, other_world: World, login: Login
+) -> None:
     for username, mine, theirs in (("lead", world, other_world), ("b-agent", other_world, world)):
         headers = login(username)
         users = {u["id"] for u in client.get(f"{API}/users", headers=headers).json()}
@@ -51,40 +53,53 @@ def test_lists_hold_only_the_callers_tenant(client: TestClient, world: World,
         calendars = [c["id"] for c in client.get(f"{API}/calendars", headers=headers).json()]
         assert calendars == [str(mine.calendar)]
         # Both tenants have a "Globex Corporation"; each sees only its own.
-        orgs = client.get(f"{API}/organisations", headers=headers,
-                          params={"query": "globex"}).json()
+        orgs = client.get(
+            f"{API}/organisations", headers=headers, params={"query": "globex"}
+        ).json()
         assert [o["id"] for o in orgs] == [str(mine.org)]
         assert str(theirs.org) not in client.get(f"{API}/organisations", headers=headers).text
 
 
-def test_cannot_reference_another_tenants_rows(client: TestClient, world: World,
-                                               other_world: World, login: Login,
-                                               engine: Engine) -> None:
+def test_cannot_reference_another_tenants_rows(
+    client: TestClient, world: World, other_world: World, login: Login, engine: Engine
+) -> None:
     intruder = login("b-lead")
     before = db_snapshot(engine)
-    org = client.post(f"{API}/organisations", headers=intruder,
-                      json={"name": "Sneaky", "plan_id": str(world.basic)})
+    org = client.post(
+        f"{API}/organisations",
+        headers=intruder,
+        json={"name": "Sneaky", "plan_id": str(world.basic)},
+    )
     assert org.status_code == 422
     assert org.json()["error"]["field"] == "plan_id"
-    moved = client.patch(f"{API}/organisations/{other_world.org}", headers=intruder,
-                         json={"plan_id": str(world.premium)})
+    moved = client.patch(
+        f"{API}/organisations/{other_world.org}",
+        headers=intruder,
+        json={"plan_id": str(world.premium)},
+    )
     assert moved.status_code == 422
     assert moved.json()["error"]["field"] == "plan_id"
-    plan = client.post(f"{API}/plans", headers=intruder, json={
-        "key": "sneaky", "name": "Sneaky", "rank": 1, "calendar_id": str(world.calendar)})
+    plan = client.post(
+        f"{API}/plans",
+        headers=intruder,
+        json={"key": "sneaky", "name": "Sneaky", "rank": 1, "calendar_id": str(world.calendar)},
+    )
     assert plan.status_code == 422
     assert plan.json()["error"]["field"] == "calendar_id"
     assert db_snapshot(engine) == before
 
 
-def test_same_names_in_two_tenants_do_not_clash(client: TestClient, world: World,
-                                                other_world: World, login: Login) -> None:
+def test_same_names_in_two_tenants_do_not_clash(
+    client: TestClient, world: World, other_world: World, login: Login
+) -> None:
     """Plan keys and calendar names are unique per tenant, not per server."""
     intruder = login("b-lead")
-    plan = client.post(f"{API}/plans", headers=intruder,
-                       json={"key": "gold", "name": "Gold", "rank": 4})
+    plan = client.post(
+        f"{API}/plans", headers=intruder, json={"key": "gold", "name": "Gold", "rank": 4}
+    )
     assert plan.status_code == 201
-    mine = client.post(f"{API}/plans", headers=login("lead"),
-                       json={"key": "gold", "name": "Gold", "rank": 4})
+    mine = client.post(
+        f"{API}/plans", headers=login("lead"), json={"key": "gold", "name": "Gold", "rank": 4}
+    )
     assert mine.status_code == 201
     assert mine.json()["id"] != plan.json()["id"]

@@ -61,8 +61,12 @@ def team(database_url: str, capsys: pytest.CaptureFixture[str]) -> str:
     return database_url
 
 
-def _add(url: str, monkeypatch: pytest.MonkeyPatch, *args: str, stdin: str = PASSWORD + "\n",
-         ) -> int:
+def _add(
+    url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    *args: str,
+    stdin: str = PASSWORD + "\n",
+) -> int:
     monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
     return main(["user", "add", *args, "--database-url", url])
 
@@ -71,8 +75,16 @@ def _add(url: str, monkeypatch: pytest.MonkeyPatch, *args: str, stdin: str = PAS
 
 
 def test_init_is_idempotent(database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["server", "init", "--database-url", database_url, "--team-name", "Acme Support",
-            "--timezone", "America/Chicago"]
+    argv = [
+        "server",
+        "init",
+        "--database-url",
+        database_url,
+        "--team-name",
+        "Acme Support",
+        "--timezone",
+        "America/Chicago",
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "Created team 'Acme Support'" in out
@@ -128,8 +140,9 @@ def test_init_without_default_plans(database_url: str) -> None:
     engine.dispose()
 
 
-def test_init_creates_the_schema(db_kind: str, tmp_path: Path,
-                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_init_creates_the_schema(
+    db_kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     url = new_database_url(db_kind, tmp_path, migrated=False)
     try:
         assert main(["server", "init", "--database-url", url]) == 0
@@ -142,17 +155,23 @@ def test_init_creates_the_schema(db_kind: str, tmp_path: Path,
         drop_database(url)
 
 
-def test_init_refuses_an_unknown_time_zone(database_url: str,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["server", "init", "--database-url", database_url,
-                 "--timezone", "Mars/Olympus_Mons"]) == 1
+def test_init_refuses_an_unknown_time_zone(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(["server", "init", "--database-url", database_url, "--timezone", "Mars/Olympus_Mons"])
+        == 1
+    )
     assert "unknown time zone 'Mars/Olympus_Mons'" in capsys.readouterr().err
     assert _tenants(database_url) == []
 
 
 def test_database_defaults_to_env_then_local_file(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated_dirs: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    isolated_dirs: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     monkeypatch.delenv("AGENTDESK_DATABASE_URL", raising=False)
     assert main(["server", "init"]) == 0
     assert (isolated_dirs / "agentdesk" / "server.sqlite3").exists()
@@ -164,10 +183,20 @@ def test_database_defaults_to_env_then_local_file(
 
 
 def test_bad_database_urls_are_reported_without_the_password(
-        capsys: pytest.CaptureFixture[str]) -> None:
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     secret = "hunter2-secret"
-    assert main(["server", "init", "--database-url",
-                 f"postgresql+psycopg://someone:{secret}@127.0.0.1:1/nowhere"]) == 1
+    assert (
+        main(
+            [
+                "server",
+                "init",
+                "--database-url",
+                f"postgresql+psycopg://someone:{secret}@127.0.0.1:1/nowhere",
+            ]
+        )
+        == 1
+    )
     err = capsys.readouterr().err
     assert "cannot use the database" in err
     assert main(["server", "init", "--database-url", "no-such-scheme"]) == 1
@@ -179,16 +208,34 @@ def test_bad_database_urls_are_reported_without_the_password(
 # --- user add ------------------------------------------------------------------------------------
 
 
-def test_add_user_with_password_on_stdin(team: str, monkeypatch: pytest.MonkeyPatch,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
-    assert _add(team, monkeypatch, "dana", "--role", "lead", "--display-name", "Dana Whitfield",
-                "--email", "dana@example.com", "--password-stdin") == 0
+def test_add_user_with_password_on_stdin(
+    team: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        _add(
+            team,
+            monkeypatch,
+            "dana",
+            "--role",
+            "lead",
+            "--display-name",
+            "Dana Whitfield",
+            "--email",
+            "dana@example.com",
+            "--password-stdin",
+        )
+        == 0
+    )
     out, err = capsys.readouterr()
     assert "Added 'dana' (lead) to team 'Acme'" in out
     assert PASSWORD not in out + err
     (user,) = _users(team)
     assert (user.username, user.role, user.display_name, user.email) == (
-        "dana", Role.LEAD, "Dana Whitfield", "dana@example.com")
+        "dana",
+        Role.LEAD,
+        "Dana Whitfield",
+        "dana@example.com",
+    )
     assert user.active
     assert user.version > 0  # stamped, so desktops pull the new colleague
     assert user.password_hash is not None
@@ -197,8 +244,7 @@ def test_add_user_with_password_on_stdin(team: str, monkeypatch: pytest.MonkeyPa
     app = create_app(ServerSettings(database_url=team))
     try:
         with TestClient(app) as client:
-            response = client.post("/api/v1/login", json={"username": "dana",
-                                                           "password": PASSWORD})
+            response = client.post("/api/v1/login", json={"username": "dana", "password": PASSWORD})
             assert response.status_code == 200
             assert response.json()["user"]["role"] == "lead"
     finally:
@@ -206,27 +252,32 @@ def test_add_user_with_password_on_stdin(team: str, monkeypatch: pytest.MonkeyPa
 
 
 def test_stdin_that_is_not_a_terminal_is_read_without_the_flag(
-        team: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    team: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert _add(team, monkeypatch, "sam", "--role", "agent", stdin=PASSWORD + "\r\n") == 0
     (user,) = _users(team)
     assert user.display_name == "sam"
     assert verify_password(user.password_hash, PASSWORD)
 
 
-def test_duplicate_username_changes_nothing(team: str, monkeypatch: pytest.MonkeyPatch,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_duplicate_username_changes_nothing(
+    team: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert _add(team, monkeypatch, "dana", "--role", "lead") == 0
     (before,) = _users(team)
-    assert _add(team, monkeypatch, "dana", "--role", "agent",
-                stdin="another-password\n") == 1
+    assert _add(team, monkeypatch, "dana", "--role", "agent", stdin="another-password\n") == 1
     assert "username 'dana' is already taken" in capsys.readouterr().err
     (after,) = _users(team)
     assert (after.role, after.password_hash, after.version) == (
-        before.role, before.password_hash, before.version)
+        before.role,
+        before.password_hash,
+        before.version,
+    )
 
 
-def test_unknown_role_is_refused(team: str, monkeypatch: pytest.MonkeyPatch,
-                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_role_is_refused(
+    team: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as exc:
         _add(team, monkeypatch, "dana", "--role", "boss")
     assert exc.value.code == 2
@@ -240,8 +291,9 @@ def test_roles_match_the_model() -> None:
     assert tuple(r.value for r in Role) == ROLES
 
 
-def test_short_password_is_refused(team: str, monkeypatch: pytest.MonkeyPatch,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_short_password_is_refused(
+    team: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert _add(team, monkeypatch, "dana", "--role", "lead", stdin="short\n") == 1
     err = capsys.readouterr().err
     assert "at least 8 characters" in err
@@ -249,22 +301,30 @@ def test_short_password_is_refused(team: str, monkeypatch: pytest.MonkeyPatch,
     assert _users(team) == []
 
 
-def test_empty_stdin_is_refused(team: str, monkeypatch: pytest.MonkeyPatch,
-                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_empty_stdin_is_refused(
+    team: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert _add(team, monkeypatch, "dana", "--role", "lead", "--password-stdin", stdin="") == 1
     assert "no password on standard input" in capsys.readouterr().err
     assert _users(team) == []
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["bad name", "--role", "agent"], "the username must be"),
-    (["dana", "--role", "agent", "--email", "not-an-address"], "not an email address"),
-    (["dana", "--role", "agent", "--display-name", "Tab\there"], "control characters"),
-    (["dana", "--role", "agent", "--team", "Nope"], "no team named 'Nope'"),
-])
-def test_bad_fields_are_refused(team: str, monkeypatch: pytest.MonkeyPatch,
-                                capsys: pytest.CaptureFixture[str], args: list[str],
-                                message: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["bad name", "--role", "agent"], "the username must be"),
+        (["dana", "--role", "agent", "--email", "not-an-address"], "not an email address"),
+        (["dana", "--role", "agent", "--display-name", "Tab\there"], "control characters"),
+        (["dana", "--role", "agent", "--team", "Nope"], "no team named 'Nope'"),
+    ],
+)
+def test_bad_fields_are_refused(
+    team: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    message: str,
+) -> None:
     assert _add(team, monkeypatch, *args) == 1
     assert message in capsys.readouterr().err
     assert _users(team) == []
@@ -283,8 +343,9 @@ def _prompts(monkeypatch: pytest.MonkeyPatch, answers: list[str]) -> list[str]:
     return asked
 
 
-def test_prompted_passwords_must_match(team: str, monkeypatch: pytest.MonkeyPatch,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_prompted_passwords_must_match(
+    team: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     asked = _prompts(monkeypatch, [PASSWORD, PASSWORD + "x"])
     assert main(["user", "add", "dana", "--role", "lead", "--database-url", team]) == 1
     out, err = capsys.readouterr()
@@ -294,8 +355,9 @@ def test_prompted_passwords_must_match(team: str, monkeypatch: pytest.MonkeyPatc
     assert _users(team) == []
 
 
-def test_prompted_password_twice(team: str, monkeypatch: pytest.MonkeyPatch,
-                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_prompted_password_twice(
+    team: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     asked = _prompts(monkeypatch, [PASSWORD, PASSWORD])
     assert main(["user", "add", "dana", "--role", "consultant", "--database-url", team]) == 0
     out, err = capsys.readouterr()
@@ -305,8 +367,9 @@ def test_prompted_password_twice(team: str, monkeypatch: pytest.MonkeyPatch,
     assert verify_password(user.password_hash, PASSWORD)
 
 
-def test_cancelling_at_the_prompt_creates_nothing(team: str, monkeypatch: pytest.MonkeyPatch,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_cancelling_at_the_prompt_creates_nothing(
+    team: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     def interrupted(prompt: str = "Password: ", stream: object = None) -> str:
         raise KeyboardInterrupt
 
@@ -317,14 +380,16 @@ def test_cancelling_at_the_prompt_creates_nothing(team: str, monkeypatch: pytest
     assert _users(team) == []
 
 
-def test_user_add_needs_a_team(database_url: str, monkeypatch: pytest.MonkeyPatch,
-                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_user_add_needs_a_team(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert _add(database_url, monkeypatch, "dana", "--role", "lead") == 1
     assert "run 'agentdesk server init' first" in capsys.readouterr().err
 
 
-def test_user_add_chooses_among_several_teams(team: str, monkeypatch: pytest.MonkeyPatch,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_user_add_chooses_among_several_teams(
+    team: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     engine = make_engine(team)
     with Session(engine) as session, session.begin():
         session.add(Tenant(name="Beta"))
@@ -344,15 +409,39 @@ def test_user_add_chooses_among_several_teams(team: str, monkeypatch: pytest.Mon
 # --- help ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("argv", "expected"), [
-    (["server"], ["--database-url", "--host", "--port", "--log-level", "init", "default: 8765",
-                  "example"]),
-    (["server", "init"], ["--database-url", "--team-name", "--timezone", "example"]),
-    (["user"], ["add"]),
-    (["user", "add"], ["--role", "--display-name", "--email", "--team", "--password-stdin",
-                       "--database-url", *ROLES, "example"]),
-    (["demo-data"], ["--database-url", "--seed", "--tickets", "default: 3000", "example"]),
-])
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (
+            ["server"],
+            [
+                "--database-url",
+                "--host",
+                "--port",
+                "--log-level",
+                "init",
+                "default: 8765",
+                "example",
+            ],
+        ),
+        (["server", "init"], ["--database-url", "--team-name", "--timezone", "example"]),
+        (["user"], ["add"]),
+        (
+            ["user", "add"],
+            [
+                "--role",
+                "--display-name",
+                "--email",
+                "--team",
+                "--password-stdin",
+                "--database-url",
+                *ROLES,
+                "example",
+            ],
+        ),
+        (["demo-data"], ["--database-url", "--seed", "--tickets", "default: 3000", "example"]),
+    ],
+)
 def test_help(argv: list[str], expected: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main([*argv, "--help"])
@@ -371,8 +460,10 @@ def test_the_connection_budget_option_states_the_settings_default_and_refuses_to
         main(["server", "--help"])
     assert exc.value.code == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert ("--max-db-connections N the most database connections this process opens "
-            f"(default: {ServerSettings.max_db_connections})") in out
+    assert (
+        "--max-db-connections N the most database connections this process opens "
+        f"(default: {ServerSettings.max_db_connections})"
+    ) in out
     with pytest.raises(SystemExit) as exc:
         main(["server", "--max-db-connections", "1"])
     assert exc.value.code == 2
@@ -387,6 +478,7 @@ def test_top_level_help_lists_the_commands_without_loading_frameworks() -> None:
         "print(sorted(m for m in ('PySide6', 'fastapi', 'sqlalchemy', 'uvicorn', 'argon2') "
         "if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.split("\n")
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split("\n")
     assert out[:2] == ["True", "[]"]

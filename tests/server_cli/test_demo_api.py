@@ -29,8 +29,19 @@ from agentdesk.server.settings import ServerSettings
 from tests.databases import drop_database, new_database_url
 from tests.plugins.demo_data import NOW, billing_overview, load_rows
 
-SYNCED = ("users", "calendars", "plans", "organisations", "contacts", "tickets", "ticket_events",
-          "waiting_periods", "hour_blocks", "appointments", "time_entries")
+SYNCED = (
+    "users",
+    "calendars",
+    "plans",
+    "organisations",
+    "contacts",
+    "tickets",
+    "ticket_events",
+    "waiting_periods",
+    "hour_blocks",
+    "appointments",
+    "time_entries",
+)
 #: Differ between runs by design: fresh ids, salted password hashes.
 NOT_CONTENT = {"id", "tenant_id", "password_hash"}
 
@@ -71,16 +82,25 @@ def snapshot(url: str) -> dict[str, list[str]]:
                 table = Base.metadata.tables[name]
                 rows = [dict(r._mapping) for r in conn.execute(select(table))]
                 keyed = sorted(
-                    (json.dumps({k: _canon(v, labels) for k, v in row.items()
-                                 if k not in NOT_CONTENT}, default=str, sort_keys=True), row["id"])
+                    (
+                        json.dumps(
+                            {k: _canon(v, labels) for k, v in row.items() if k not in NOT_CONTENT},
+                            default=str,
+                            sort_keys=True,
+                        ),
+                        row["id"],
+                    )
                     for row in rows
                 )
                 for i, (_, row_id) in enumerate(keyed):
                     labels[row_id] = f"{name}#{i}"
                 # Second pass: self-references (a correction voiding an entry) now resolve.
                 out[name] = sorted(
-                    json.dumps({k: _canon(v, labels) for k, v in row.items()
-                                if k not in NOT_CONTENT}, default=str, sort_keys=True)
+                    json.dumps(
+                        {k: _canon(v, labels) for k, v in row.items() if k not in NOT_CONTENT},
+                        default=str,
+                        sort_keys=True,
+                    )
                     for row in rows
                 )
     finally:
@@ -96,8 +116,9 @@ def _demo(url: str, **kwargs: Any) -> Any:
         engine.dispose()
 
 
-def test_same_seed_same_data_other_seed_other_data(database_url: str, db_kind: str,
-                                                   tmp_path: Path) -> None:
+def test_same_seed_same_data_other_seed_other_data(
+    database_url: str, db_kind: str, tmp_path: Path
+) -> None:
     second = new_database_url(db_kind, tmp_path / "second")
     third = new_database_url(db_kind, tmp_path / "third")
     try:
@@ -113,11 +134,14 @@ def test_same_seed_same_data_other_seed_other_data(database_url: str, db_kind: s
         drop_database(third)
 
 
-@pytest.mark.parametrize("now", [
-    datetime(2026, 7, 5, 3, 0, tzinfo=UTC),     # a holiday weekend, in the night
-    datetime(2025, 12, 31, 22, 0, tzinfo=UTC),  # New Year's Eve: two calendar years of tickets
-    datetime(2026, 11, 2, 13, 0, tzinfo=UTC),   # Monday morning after the clocks went back
-])
+@pytest.mark.parametrize(
+    "now",
+    [
+        datetime(2026, 7, 5, 3, 0, tzinfo=UTC),  # a holiday weekend, in the night
+        datetime(2025, 12, 31, 22, 0, tzinfo=UTC),  # New Year's Eve: two calendar years of tickets
+        datetime(2026, 11, 2, 13, 0, tzinfo=UTC),  # Monday morning after the clocks went back
+    ],
+)
 def test_every_state_at_any_moment(database_url: str, now: datetime) -> None:
     summary = _demo(database_url, seed=2, tickets=150, now=now)
     assert summary.counts["tickets"] == 150
@@ -150,8 +174,9 @@ def test_refuses_when_a_demo_username_belongs_to_another_team(database_url: str)
         team = Tenant(name="Acme Support")
         session.add(team)
         session.flush()
-        session.add(User(tenant_id=team.id, username="lead", display_name="Real Lead",
-                         role=Role.LEAD))
+        session.add(
+            User(tenant_id=team.id, username="lead", display_name="Real Lead", role=Role.LEAD)
+        )
     with pytest.raises(DemoConflict, match="lead"):
         generate_demo(engine, tickets=50, now=NOW)
     with Session(engine) as session:
@@ -178,8 +203,9 @@ def test_demo_data_command(database_url: str, capsys: pytest.CaptureFixture[str]
     assert f"Created the demo team {DEMO_TEAM_NAME!r}" in out
     assert "120 tickets (" in out
     for user in DEMO_USERS:
-        assert re.search(rf"^  {re.escape(user.username)} +/ {re.escape(user.password)} ", out,
-                         re.MULTILINE), user.username
+        assert re.search(
+            rf"^  {re.escape(user.username)} +/ {re.escape(user.password)} ", out, re.MULTILINE
+        ), user.username
     assert main(argv) == 0
     again = capsys.readouterr().out
     assert "already exists" in again
@@ -191,14 +217,16 @@ def test_demo_data_command(database_url: str, capsys: pytest.CaptureFixture[str]
     engine.dispose()
 
 
-def test_demo_data_command_reports_a_conflict(database_url: str,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_data_command_reports_a_conflict(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["server", "init", "--database-url", database_url]) == 0
     engine = make_engine(database_url)
     with Session(engine) as session, session.begin():
         team = session.scalars(select(Tenant)).one()
-        session.add(User(tenant_id=team.id, username="admin", display_name="Admin",
-                         role=Role.ADMIN))
+        session.add(
+            User(tenant_id=team.id, username="admin", display_name="Admin", role=Role.ADMIN)
+        )
     engine.dispose()
     capsys.readouterr()
     assert main(["demo-data", "--database-url", database_url, "--tickets", "10"]) == 1
@@ -226,14 +254,18 @@ def test_a_sync_pull_pages_through_the_whole_demo(database_url: str) -> None:
     app = create_app(ServerSettings(database_url=database_url))
     try:
         with TestClient(app) as client:
-            login = client.post("/api/v1/login", json={"username": "agent",
-                                                       "password": "demo-agent-pass"})
+            login = client.post(
+                "/api/v1/login", json={"username": "agent", "password": "demo-agent-pass"}
+            )
             headers = {"Authorization": f"Bearer {login.json()['token']}"}
             client_id, cursor, pages = str(uuid.uuid4()), 0, 0
             seen: set[str] = set()
             while True:
-                response = client.post("/api/v1/sync/pull", headers=headers, json={
-                    "client_id": client_id, "cursor": cursor, "limit": 1000})
+                response = client.post(
+                    "/api/v1/sync/pull",
+                    headers=headers,
+                    json={"client_id": client_id, "cursor": cursor, "limit": 1000},
+                )
                 assert response.status_code == 200, response.text
                 body = response.json()
                 pages += 1

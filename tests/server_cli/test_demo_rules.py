@@ -36,8 +36,12 @@ from agentdesk.server.settings import ServerSettings
 from agentdesk.ui.ticket.view import describe_event
 from tests.plugins.demo_data import NOW, DemoDatabase, billing_overview
 
-OPEN = {TicketStatus.NEW, TicketStatus.TRIAGED, TicketStatus.IN_PROGRESS,
-        TicketStatus.WAITING_ON_CUSTOMER}
+OPEN = {
+    TicketStatus.NEW,
+    TicketStatus.TRIAGED,
+    TicketStatus.IN_PROGRESS,
+    TicketStatus.WAITING_ON_CUSTOMER,
+}
 
 
 def _plans(rows: dict[str, list[Any]]) -> dict[uuid.UUID, Any]:
@@ -104,8 +108,10 @@ def test_validated_contacts_within_allotment_and_review_bonus_mix(demo_db: DemoD
     bonus: Counter[int | None] = Counter()
     for org in rows["organisations"]:
         plan = plans[org.plan_id]
-        mine = [PolicyContact(id=str(c.id), name=c.name, email=c.email, validated=c.validated)
-                for c in contacts[org.id]]
+        mine = [
+            PolicyContact(id=str(c.id), name=c.name, email=c.email, validated=c.validated)
+            for c in contacts[org.id]
+        ]
         assert not allotment_usage(plan, mine).over_allotment, org.name
         assert any(not c.validated for c in mine), org.name
         for c in contacts[org.id]:
@@ -133,9 +139,14 @@ def test_tickets_obey_channels_allowance_and_denormalisation(demo_db: DemoDataba
         assert requester.organisation_id == org.id
         assert requester.validated == (t.status is not TicketStatus.REDIRECTED)
         year = calendar_year_of(t.arrived_at, DEMO_TIMEZONE)
-        decision = check_request(plan, channel=t.channel, verified_reviews=org.verified_reviews,
-                                 reviews_last_6_months=org.recent_reviews,
-                                 conversations_this_year=per_year[org.id, year], year=year)
+        decision = check_request(
+            plan,
+            channel=t.channel,
+            verified_reviews=org.verified_reviews,
+            reviews_last_6_months=org.recent_reviews,
+            conversations_this_year=per_year[org.id, year],
+            year=year,
+        )
         assert decision.allowed, decision.reason
         per_year[org.id, year] += 1
 
@@ -169,8 +180,12 @@ def test_workflow_fields_match_each_state(demo_db: DemoDatabase) -> None:
             assert EventKind.NOTIFICATION in kinds
         if s is TicketStatus.TRIAGED:
             assert t.first_response_at is None
-        if s in (TicketStatus.IN_PROGRESS, TicketStatus.WAITING_ON_CUSTOMER,
-                 TicketStatus.RESOLVED, TicketStatus.CLOSED):
+        if s in (
+            TicketStatus.IN_PROGRESS,
+            TicketStatus.WAITING_ON_CUSTOMER,
+            TicketStatus.RESOLVED,
+            TicketStatus.CLOSED,
+        ):
             assert t.assignee_id is not None
             assert t.arrived_at < t.first_response_at <= NOW
             assert EventKind.REPLY in kinds
@@ -226,8 +241,15 @@ def test_sla_clock_runs_on_every_ticket(demo_db: DemoDatabase) -> None:
         if t.status is TicketStatus.REDIRECTED:
             continue
         plan = plans[orgs[t.organisation_id].plan_id]
-        status = sla_status(t.arrived_at, t.urgency, plan, calendars[plan.calendar], NOW,
-                            t.first_response_at, waits[t.id])
+        status = sla_status(
+            t.arrived_at,
+            t.urgency,
+            plan,
+            calendars[plan.calendar],
+            NOW,
+            t.first_response_at,
+            waits[t.id],
+        )
         states[status.state] += 1
     # Mostly met, some late: a believable team, and every dashboard bucket has rows.
     assert states[SlaState.MET] > 4 * states[SlaState.MET_LATE] > 0
@@ -252,8 +274,9 @@ def test_appointments_and_time_entries(demo_db: DemoDatabase) -> None:
     appointments = {a.id: a for a in rows["appointments"]}
     statuses = Counter(a.status for a in appointments.values())
     assert set(statuses) == set(AppointmentStatus)
-    assert any(a.starts_at > NOW and a.status is AppointmentStatus.SCHEDULED
-               for a in appointments.values())
+    assert any(
+        a.starts_at > NOW and a.status is AppointmentStatus.SCHEDULED for a in appointments.values()
+    )
     entries = rows["time_entries"]
     by_appointment = defaultdict(list)
     for e in entries:
@@ -304,8 +327,19 @@ def test_appointments_and_time_entries(demo_db: DemoDatabase) -> None:
 def test_rows_are_stamped_for_sync(demo_db: DemoDatabase) -> None:
     rows = demo_db.rows
     (counter,) = rows["tenant_counters"]
-    synced = ["users", "calendars", "plans", "organisations", "contacts", "tickets",
-              "ticket_events", "waiting_periods", "hour_blocks", "appointments", "time_entries"]
+    synced = [
+        "users",
+        "calendars",
+        "plans",
+        "organisations",
+        "contacts",
+        "tickets",
+        "ticket_events",
+        "waiting_periods",
+        "hour_blocks",
+        "appointments",
+        "time_entries",
+    ]
     per_version: Counter[int] = Counter()
     for name in synced:
         for row in rows[name]:
@@ -336,22 +370,22 @@ def test_demo_users_can_sign_in(demo_db: DemoDatabase) -> None:
             # One per role: argon2 verification is deliberately slow, and every demo user is
             # made the same way.
             for user in {u.role: u for u in reversed(DEMO_USERS)}.values():
-                response = client.post("/api/v1/login", json={"username": user.username,
-                                                               "password": user.password})
+                response = client.post(
+                    "/api/v1/login", json={"username": user.username, "password": user.password}
+                )
                 assert response.status_code == 200, response.text
                 body = response.json()
                 assert body["user"]["role"] == user.role.value
                 roles.add(body["user"]["role"])
-                me = client.get("/api/v1/me",
-                                headers={"Authorization": f"Bearer {body['token']}"})
+                me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {body['token']}"})
                 assert me.json()["username"] == user.username
             assert roles == {r.value for r in Role}
-            wrong = client.post("/api/v1/login",
-                                json={"username": "lead", "password": "not-the-password"})
+            wrong = client.post(
+                "/api/v1/login", json={"username": "lead", "password": "not-the-password"}
+            )
             assert wrong.status_code == 401
     finally:
         app.state.engine.dispose()
-
 
 
 def test_every_event_the_demo_writes_reads_right_in_the_history(demo_db: DemoDatabase) -> None:

@@ -42,13 +42,17 @@ def readme_commands() -> list[str]:
 
 
 def test_the_readme_team_server_steps_make_one_working_team(
-    database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     commands = readme_commands()
     assert [shlex.split(c)[:3] for c in commands] == [
-        ["agentdesk", "server", "init"], ["agentdesk", "user", "add"],
-        ["agentdesk", "server", "--database-url"], ["agentdesk", "--server",
-                                                     "http://127.0.0.1:8765"]]
+        ["agentdesk", "server", "init"],
+        ["agentdesk", "user", "add"],
+        ["agentdesk", "server", "--database-url"],
+        ["agentdesk", "--server", "http://127.0.0.1:8765"],
+    ]
     port = _free_port()
 
     def argv(command: str) -> list[str]:
@@ -74,9 +78,13 @@ def test_the_readme_team_server_steps_make_one_working_team(
     finally:
         engine.dispose()
 
-    proc = subprocess.Popen([sys.executable, "-m", "agentdesk", *argv(serve)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agentdesk", *argv(serve)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_healthy(proc, base)
@@ -87,8 +95,9 @@ def test_the_readme_team_server_steps_make_one_working_team(
                 seen: set[uuid.UUID] = set()
                 cursor, more = 0, True
                 while more:
-                    page = client.pull(PullRequest(client_id=uuid.uuid4(), cursor=cursor,
-                                                   limit=1000))
+                    page = client.pull(
+                        PullRequest(client_id=uuid.uuid4(), cursor=cursor, limit=1000)
+                    )
                     seen |= {c.id for c in page.changes if c.table == "tickets"}
                     cursor, more = page.cursor, page.has_more
                 assert len(seen) == 150, username
@@ -99,7 +108,9 @@ def test_the_readme_team_server_steps_make_one_working_team(
 
 
 def test_demo_data_names_its_file_and_refuses_a_second_team(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """``agentdesk demo-data`` without a URL says which file it writes (local mode uses
     another); beside an existing team it refuses instead of making a team nobody sees."""
@@ -112,7 +123,8 @@ def test_demo_data_names_its_file_and_refuses_a_second_team(
     assert out.splitlines()[0] == (
         f"Writing into sqlite+pysqlite:///{server_file}: the database 'agentdesk server' uses "
         f"when given no --database-url. The desktop's local mode keeps its own demo in "
-        f"{data_dir() / 'local-server.sqlite3'}.")
+        f"{data_dir() / 'local-server.sqlite3'}."
+    )
     assert server_file.exists()
 
     url = f"sqlite+pysqlite:///{tmp_path / 'team.sqlite3'}"
@@ -141,8 +153,21 @@ def test_server_init_help_has_a_clean_usage_line(capsys: pytest.CaptureFixture[s
 
 
 def test_server_init_demo_refuses_another_time_zone(
-    database_url: str, capsys: pytest.CaptureFixture[str],
+    database_url: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert main(["server", "init", "--demo", "--timezone", "Europe/Paris",
-                 "--database-url", database_url]) == 1
+    assert (
+        main(
+            [
+                "server",
+                "init",
+                "--demo",
+                "--timezone",
+                "Europe/Paris",
+                "--database-url",
+                database_url,
+            ]
+        )
+        == 1
+    )
     assert "leave --timezone out with --demo" in capsys.readouterr().err

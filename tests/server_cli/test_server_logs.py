@@ -29,10 +29,21 @@ MARKER = "Customer says: my card 4111-1111-1111-1111 and grandma's maiden name Z
 def _start(url: str, *extra: str) -> tuple[subprocess.Popen[str], str]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "agentdesk", "server", "--port", str(port),
-         "--log-level", "debug", *extra],
+        [
+            sys.executable,
+            "-m",
+            "agentdesk",
+            "server",
+            "--port",
+            str(port),
+            "--log-level",
+            "debug",
+            *extra,
+        ],
         env={**os.environ, "AGENTDESK_DATABASE_URL": url},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -76,40 +87,68 @@ def test_logs_of_real_requests_are_json_with_request_ids_and_no_secrets(
     proc, base = _start(database_url)
     answers: list[tuple[str, requests.Response]] = []
     try:
-        login = requests.post(f"{base}/api/v1/login", timeout=10,
-                              json={"username": agent.username, "password": agent.password})
+        login = requests.post(
+            f"{base}/api/v1/login",
+            timeout=10,
+            json={"username": agent.username, "password": agent.password},
+        )
         assert login.status_code == 200
         answers.append(("login", login))
         token = login.json()["token"]
         auth = {"Authorization": f"Bearer {token}"}
         client_id = str(uuid.uuid4())
         push = requests.post(
-            f"{base}/api/v1/sync/push", timeout=10,
+            f"{base}/api/v1/sync/push",
+            timeout=10,
             headers={**auth, "X-Request-ID": "trace-42.a"},
-            json={"client_id": client_id, "mutations": [
-                {"id": 1, "name": "add_note",
-                 "args": {"ticket_id": str(ticket_id), "body": MARKER}},
-                {"id": 2, "name": "tell_customer",
-                 "args": {"ticket_id": str(ticket_id), "message": MARKER}},
-            ]},
+            json={
+                "client_id": client_id,
+                "mutations": [
+                    {
+                        "id": 1,
+                        "name": "add_note",
+                        "args": {"ticket_id": str(ticket_id), "body": MARKER},
+                    },
+                    {
+                        "id": 2,
+                        "name": "tell_customer",
+                        "args": {"ticket_id": str(ticket_id), "message": MARKER},
+                    },
+                ],
+            },
         )
         assert push.status_code == 200, push.text
         assert push.headers["X-Request-ID"] == "trace-42.a"
         answers.append(("push", push))
         # Refused input that echoes nothing of the body into the log either.
-        bad = requests.post(f"{base}/api/v1/sync/push", headers=auth, timeout=10,
-                            json={"client_id": client_id, "mutations": [
-                                {"id": 3, "name": "add_note", "args": {"body": MARKER}},
-                                {"id": "x", "name": MARKER}]})
+        bad = requests.post(
+            f"{base}/api/v1/sync/push",
+            headers=auth,
+            timeout=10,
+            json={
+                "client_id": client_id,
+                "mutations": [
+                    {"id": 3, "name": "add_note", "args": {"body": MARKER}},
+                    {"id": "x", "name": MARKER},
+                ],
+            },
+        )
         assert bad.status_code in (200, 422)
         answers.append(("bad", bad))
         # A request id that is not a short safe token is replaced, not echoed.
-        odd = requests.get(f"{base}/healthz", params={"token": token}, timeout=10,
-                           headers={"X-Request-ID": 'evil" \\n {"level": "x"}'})
+        odd = requests.get(
+            f"{base}/healthz",
+            params={"token": token},
+            timeout=10,
+            headers={"X-Request-ID": 'evil" \\n {"level": "x"}'},
+        )
         assert odd.headers["X-Request-ID"] != 'evil" \\n {"level": "x"}'
         answers.append(("odd", odd))
-        wrong = requests.post(f"{base}/api/v1/login", timeout=10,
-                              json={"username": agent.username, "password": "Wrong-Pa55word"})
+        wrong = requests.post(
+            f"{base}/api/v1/login",
+            timeout=10,
+            json={"username": agent.username, "password": "Wrong-Pa55word"},
+        )
         assert wrong.status_code == 401
         answers.append(("wrong", wrong))
     finally:
@@ -146,10 +185,12 @@ def test_formats_and_redaction_helpers() -> None:
     assert resolve_format("auto", object()) == "json"
     assert resolve_format("json", Tty()) == "json"
     assert redact("GET /x?token=abc&password=pw HTTP/1.1") == (
-        "GET /x?token=***&password=*** HTTP/1.1")
+        "GET /x?token=***&password=*** HTTP/1.1"
+    )
     assert redact("Authorization: Bearer eyJhbGci.x-y") == "Authorization: Bearer ***"
-    record: Any = logging.LogRecord("agentdesk.x", logging.WARNING, __file__, 1, "hi %s",
-                                    ("there",), None)
+    record: Any = logging.LogRecord(
+        "agentdesk.x", logging.WARNING, __file__, 1, "hi %s", ("there",), None
+    )
     RequestIdFilter().filter(record)
     line = json.loads(JsonFormatter().format(record))
     assert line["message"] == "hi there"

@@ -49,15 +49,17 @@ def _me(base: str, token: str) -> requests.Response:
     race belongs to the auth routes, not to the process under test here."""
     deadline = time.monotonic() + 5
     while True:
-        me = requests.get(f"{base}/api/v1/me", headers={"Authorization": f"Bearer {token}"},
-                          timeout=10)
+        me = requests.get(
+            f"{base}/api/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=10
+        )
         if me.status_code != 401 or time.monotonic() > deadline:
             return me
         time.sleep(0.05)
 
 
-def test_server_process_serves_and_stops_cleanly(database_url: str,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_server_process_serves_and_stops_cleanly(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert main(["server", "init", "--database-url", database_url]) == 0
     monkeypatch.setattr(sys, "stdin", io.StringIO(PASSWORD + "\n"))
     assert main(["user", "add", "dana", "--role", "lead", "--database-url", database_url]) == 0
@@ -65,14 +67,26 @@ def test_server_process_serves_and_stops_cleanly(database_url: str,
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "agentdesk", "server", "--database-url", database_url,
-         "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
+        [
+            sys.executable,
+            "-m",
+            "agentdesk",
+            "server",
+            "--database-url",
+            database_url,
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
     )
     try:
         _wait_healthy(proc, base)
-        login = requests.post(f"{base}/api/v1/login",
-                              json={"username": "dana", "password": PASSWORD}, timeout=10)
+        login = requests.post(
+            f"{base}/api/v1/login", json={"username": "dana", "password": PASSWORD}, timeout=10
+        )
         assert login.status_code == 200, login.text
         token = login.json()["token"]
         me = _me(base, token)
@@ -80,8 +94,11 @@ def test_server_process_serves_and_stops_cleanly(database_url: str,
         assert me.json()["username"] == "dana"
         leaked = requests.get(f"{base}/healthz", params={"token": token}, timeout=10)
         assert leaked.status_code == 200
-        bad = requests.post(f"{base}/api/v1/login",
-                            json={"username": "dana", "password": "wrong-password"}, timeout=10)
+        bad = requests.post(
+            f"{base}/api/v1/login",
+            json={"username": "dana", "password": "wrong-password"},
+            timeout=10,
+        )
         assert bad.status_code == 401
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -97,7 +114,8 @@ def test_server_process_serves_and_stops_cleanly(database_url: str,
     # test_server_logs.py checks them in detail).
     logged = [json.loads(line) for line in err.splitlines() if line.strip()]
     assert {"method": "POST", "path": "/api/v1/login", "status": 200} in [
-        {k: line.get(k) for k in ("method", "path", "status")} for line in logged]
+        {k: line.get(k) for k in ("method", "path", "status")} for line in logged
+    ]
     assert "AgentDesk server stopped" in err
     for secret in (PASSWORD, "wrong-password", token):
         assert secret not in err

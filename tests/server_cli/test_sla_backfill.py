@@ -35,10 +35,19 @@ Stored = dict[uuid.UUID, tuple[datetime | None, datetime | None, int | None]]
 
 def _stored(engine: Engine) -> tuple[Stored, dict[uuid.UUID, int]]:
     with Session(engine) as s:
-        rows = s.execute(select(Ticket.id, Ticket.sla_due_at, Ticket.sla_risk_at,
-                                Ticket.first_response_business_s, Ticket.version)).all()
-    return ({r.id: (r.sla_due_at, r.sla_risk_at, r.first_response_business_s) for r in rows},
-            {r.id: r.version for r in rows})
+        rows = s.execute(
+            select(
+                Ticket.id,
+                Ticket.sla_due_at,
+                Ticket.sla_risk_at,
+                Ticket.first_response_business_s,
+                Ticket.version,
+            )
+        ).all()
+    return (
+        {r.id: (r.sla_due_at, r.sla_risk_at, r.first_response_business_s) for r in rows},
+        {r.id: r.version for r in rows},
+    )
 
 
 def _reference(engine: Engine) -> Stored:
@@ -53,19 +62,37 @@ def _reference(engine: Engine) -> Stored:
             calendar: BusinessCalendar = (
                 s.get_one(Calendar, plan_row.calendar_id).to_policy()
                 if plan_row.calendar_id is not None
-                else BusinessCalendar.from_dict(seed_calendars()["office"][1]))  # seed 002
-            pauses = [(w.started_at, w.ended_at) for w in s.scalars(
-                select(WaitingPeriod).where(WaitingPeriod.ticket_id == ticket.id,
-                                            WaitingPeriod.deleted.is_(False)))]
+                else BusinessCalendar.from_dict(seed_calendars()["office"][1])
+            )  # seed 002
+            pauses = [
+                (w.started_at, w.ended_at)
+                for w in s.scalars(
+                    select(WaitingPeriod).where(
+                        WaitingPeriod.ticket_id == ticket.id, WaitingPeriod.deleted.is_(False)
+                    )
+                )
+            ]
             plan = plan_row.to_policy()
-            found = response_instants(ticket.arrived_at, ticket.urgency, plan, calendar, pauses,
-                                      ticket.first_response_at)
+            found = response_instants(
+                ticket.arrived_at, ticket.urgency, plan, calendar, pauses, ticket.first_response_at
+            )
             if found is None:
                 out[ticket.id] = (None, None, None)
                 continue
-            took = None if ticket.first_response_at is None else int(response_business_time(
-                ticket.arrived_at, ticket.first_response_at, found[0], ticket.urgency, plan,
-                calendar).total_seconds())
+            took = (
+                None
+                if ticket.first_response_at is None
+                else int(
+                    response_business_time(
+                        ticket.arrived_at,
+                        ticket.first_response_at,
+                        found[0],
+                        ticket.urgency,
+                        plan,
+                        calendar,
+                    ).total_seconds()
+                )
+            )
             out[ticket.id] = (found[0], found[1], took)
     return out
 
@@ -73,8 +100,9 @@ def _reference(engine: Engine) -> Stored:
 def _forget(engine: Engine) -> None:
     """What a database upgraded from before the columns holds: NULL everywhere."""
     with engine.begin() as conn:
-        conn.execute(update(Ticket).values(sla_due_at=None, sla_risk_at=None,
-                                           first_response_business_s=None))
+        conn.execute(
+            update(Ticket).values(sla_due_at=None, sla_risk_at=None, first_response_business_s=None)
+        )
 
 
 @pytest.fixture
@@ -86,7 +114,9 @@ def demo(database_url: str) -> Iterator[Engine]:
 
 
 def test_backfill_command_computes_what_the_rules_say_once(
-    demo: Engine, database_url: str, capsys: pytest.CaptureFixture[str],
+    demo: Engine,
+    database_url: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     reference = _reference(demo)
     computed = {k: v for k, v in reference.items() if v != (None, None, None)}

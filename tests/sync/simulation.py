@@ -100,9 +100,15 @@ def new_uuid(rng: random.Random) -> uuid.UUID:
 def derived_ids(client_id: uuid.UUID, m: Tracked, count: int = 8) -> list[uuid.UUID]:
     """The ids of rows a mutation creates itself, computed the way the mutators do."""
     ctx = MutationContext(
-        session=cast(Session, None), tenant_id=client_id, actor_id=client_id,
-        actor_role=Role.AGENT, now=m.client_time, client_id=client_id,
-        mutation_id=m.mutation_id, authoritative=True, id_time=m.client_time,
+        session=cast(Session, None),
+        tenant_id=client_id,
+        actor_id=client_id,
+        actor_role=Role.AGENT,
+        now=m.client_time,
+        client_id=client_id,
+        mutation_id=m.mutation_id,
+        authoritative=True,
+        id_time=m.client_time,
     )
     return [ctx.derived_id() for _ in range(count)]
 
@@ -202,8 +208,16 @@ class SimDesk:
     """One desktop of the simulation: a replica file and whatever process currently has it
     open (replica, HTTP client, sync engine), which :meth:`crash` throws away."""
 
-    def __init__(self, team: Team, who: str, rng: random.Random, label: str,
-                 *, push_batch: int = 4, pull_limit: int = 25) -> None:
+    def __init__(
+        self,
+        team: Team,
+        who: str,
+        rng: random.Random,
+        label: str,
+        *,
+        push_batch: int = 4,
+        pull_limit: int = 25,
+    ) -> None:
         self.team = team
         self.who = who
         self.label = label
@@ -238,12 +252,18 @@ class SimDesk:
 
     def _open(self) -> None:
         self.replica = Replica(self.path)
-        self.client = ApiClient(self.team.url, token=self.token, backoff_factor=0.01,
-                                connect_timeout=2.0)
+        self.client = ApiClient(
+            self.team.url, token=self.token, backoff_factor=0.01, connect_timeout=2.0
+        )
         retry = self.client.get_adapter(self.team.url).max_retries  # type: ignore[attr-defined]
         self.client.mount("http://", FaultyAdapter(self.network, retry, self._die))
-        self.engine = SyncEngine(self.replica, self.client, push_batch=self.push_batch,
-                                 pull_limit=self.pull_limit, rng=random.Random(0))
+        self.engine = SyncEngine(
+            self.replica,
+            self.client,
+            push_batch=self.push_batch,
+            pull_limit=self.pull_limit,
+            rng=random.Random(0),
+        )
         event.listen(self.replica.engine, "commit", self._on_commit)
         self.replica.add_listener(self._on_change)
         self._commit_crash = None
@@ -282,8 +302,9 @@ class SimDesk:
 
     def disarm(self) -> None:
         self._commit_crash = None
-        self.network.script = [s for s in self.network.script
-                               if s[1] not in ("crash_before", "crash_after")]
+        self.network.script = [
+            s for s in self.network.script if s[1] not in ("crash_before", "crash_after")
+        ]
 
     def _on_commit(self, _conn: Connection) -> None:
         if self._commit_crash is None:
@@ -325,8 +346,9 @@ class SimDesk:
             return wire_rows(s, None)
 
 
-def wire_rows(session: Session, tenant_id: uuid.UUID | None
-              ) -> dict[str, dict[uuid.UUID, dict[str, Any]]]:
+def wire_rows(
+    session: Session, tenant_id: uuid.UUID | None
+) -> dict[str, dict[uuid.UUID, dict[str, Any]]]:
     """Every synced row as it travels on the wire (password hashes never do), per table."""
     out: dict[str, dict[uuid.UUID, dict[str, Any]]] = {}
     for model in SYNCED_MODELS:
@@ -362,8 +384,7 @@ class View:
 
     def _all(self, model: type[Any]) -> list[Any]:
         with self._desk.replica.session() as s:
-            return list(s.scalars(select(model).where(model.deleted.is_(False))
-                                  .order_by(model.id)))
+            return list(s.scalars(select(model).where(model.deleted.is_(False)).order_by(model.id)))
 
     @cached_property
     def tickets(self) -> list[Ticket]:
@@ -446,8 +467,9 @@ class Agent:
     def _now(self) -> datetime:
         return datetime.now(UTC)
 
-    def _ticket(self, view: View, *, where: Callable[[Ticket], bool] | None = None,
-                prefer: float = 0.85) -> Ticket | None:
+    def _ticket(
+        self, view: View, *, where: Callable[[Ticket], bool] | None = None, prefer: float = 0.85
+    ) -> Ticket | None:
         pool = view.tickets
         if where is not None and self.rng.random() < prefer:
             pool = [t for t in pool if where(t)]
@@ -465,19 +487,23 @@ class Agent:
         org = self._org()
         contact = self.rng.choice(ORG_CONTACTS[org])
         return dict(
-            ticket_id=new_uuid(self.rng), subject=self._label(f"{desk.who} asks"),
+            ticket_id=new_uuid(self.rng),
+            subject=self._label(f"{desk.who} asks"),
             description=self.rng.choice(["", "It is broken.", "Since Monday."]),
             channel=self.rng.choice(["portal", "portal", "chat", "phone"]),
-            organisation_id=self.world.orgs[org], requester_id=self.world.contacts[contact],
-            stated_urgency=self.rng.randint(1, 4), reported_at=self._now(),
+            organisation_id=self.world.orgs[org],
+            requester_id=self.world.contacts[contact],
+            stated_urgency=self.rng.randint(1, 4),
+            reported_at=self._now(),
         )
 
     def triage_ticket(self, desk: SimDesk, view: View) -> dict[str, Any] | None:
         t = self._ticket(view, where=lambda t: t.status is TicketStatus.NEW)
         if t is None:
             return None
-        return dict(ticket_id=t.id, tier=self.rng.randint(1, 4),
-                    level=self.rng.choice(["L1", "L2"]))
+        return dict(
+            ticket_id=t.id, tier=self.rng.randint(1, 4), level=self.rng.choice(["L1", "L2"])
+        )
 
     def assign_ticket(self, desk: SimDesk, view: View) -> dict[str, Any] | None:
         t = self._ticket(view, where=lambda t: t.status.value in workflow.OPEN_STATUSES)
@@ -497,8 +523,7 @@ class Agent:
         t = self._ticket(view)
         if t is None:
             return None
-        allowed = [s for s in CHANGE_STATUS_TARGETS
-                   if s in workflow.TRANSITIONS[t.status.value]]
+        allowed = [s for s in CHANGE_STATUS_TARGETS if s in workflow.TRANSITIONS[t.status.value]]
         if allowed and self.rng.random() < 0.9:
             target = self.rng.choice(allowed)
         else:
@@ -506,8 +531,13 @@ class Agent:
         return dict(ticket_id=t.id, status=target, note=self.rng.choice(["", "done"]))
 
     def tell_customer(self, desk: SimDesk, view: View) -> dict[str, Any] | None:
-        t = self._ticket(view, where=lambda t: t.assignee_id is not None
-                         and t.status in (TicketStatus.TRIAGED, TicketStatus.IN_PROGRESS))
+        t = self._ticket(
+            view,
+            where=lambda t: (
+                t.assignee_id is not None
+                and t.status in (TicketStatus.TRIAGED, TicketStatus.IN_PROGRESS)
+            ),
+        )
         if t is None:
             return None
         return dict(ticket_id=t.id, message=self._label("We are on it:"))
@@ -516,8 +546,11 @@ class Agent:
         t = self._ticket(view)
         if t is None:
             return None
-        return dict(ticket_id=t.id, body=self._label(f"{desk.who} notes"),
-                    kind=self.rng.choice(["note", "note", "reply"]))
+        return dict(
+            ticket_id=t.id,
+            body=self._label(f"{desk.who} notes"),
+            kind=self.rng.choice(["note", "note", "reply"]),
+        )
 
     def escalate_ticket(self, desk: SimDesk, view: View) -> dict[str, Any] | None:
         t = self._ticket(view, where=lambda t: t.status.value in workflow.OPEN_STATUSES)
@@ -543,8 +576,11 @@ class Agent:
         if t is None:
             return None
         applies = self.rng.random() < 0.7
-        estimate = (Decimal(self.rng.randint(0, 99999)) / 100
-                    if applies and self.rng.random() < 0.7 else None)
+        estimate = (
+            Decimal(self.rng.randint(0, 99999)) / 100
+            if applies and self.rng.random() < 0.7
+            else None
+        )
         return dict(ticket_id=t.id, applies=applies, estimate=estimate)
 
     def start_timer(self, desk: SimDesk, view: View) -> dict[str, Any] | None:
@@ -553,32 +589,47 @@ class Agent:
             return None
         t = self._ticket(view) if self.rng.random() < 0.7 else None
         org = t.organisation_id if t is not None else self.world.orgs[self._org()]
-        return dict(timer_id=new_uuid(self.rng), organisation_id=org,
-                    ticket_id=t.id if t is not None else None,
-                    started_at=self._now() - timedelta(minutes=self.rng.randint(1, 240)),
-                    billable=self.rng.random() < 0.8)
+        return dict(
+            timer_id=new_uuid(self.rng),
+            organisation_id=org,
+            ticket_id=t.id if t is not None else None,
+            started_at=self._now() - timedelta(minutes=self.rng.randint(1, 240)),
+            billable=self.rng.random() < 0.8,
+        )
 
     def stop_timer(self, desk: SimDesk, view: View) -> dict[str, Any] | None:
         mine = [t for t in view.timers if t.person_id == desk.user_id]
         if not mine:
             return None
-        return dict(timer_id=mine[0].id, entry_id=new_uuid(self.rng), ended_at=self._now(),
-                    note=self.rng.choice(["", "call done"]))
+        return dict(
+            timer_id=mine[0].id,
+            entry_id=new_uuid(self.rng),
+            ended_at=self._now(),
+            note=self.rng.choice(["", "call done"]),
+        )
 
     def add_time_entry(self, desk: SimDesk, view: View) -> dict[str, Any]:
         t = self._ticket(view) if self.rng.random() < 0.6 else None
         org = t.organisation_id if t is not None else self.world.orgs[self._org()]
         started = self._now() - timedelta(minutes=self.rng.randint(60, 6000))
         args: dict[str, Any] = dict(
-            entry_id=new_uuid(self.rng), organisation_id=org,
-            ticket_id=t.id if t is not None else None, started_at=started,
+            entry_id=new_uuid(self.rng),
+            organisation_id=org,
+            ticket_id=t.id if t is not None else None,
+            started_at=started,
             ended_at=started + timedelta(minutes=self.rng.randint(0, 59)),
-            billable=self.rng.random() < 0.7, note=self._label("worked"),
+            billable=self.rng.random() < 0.7,
+            note=self._label("worked"),
         )
         if desk.role is Role.CONSULTANT and self.rng.random() < 0.3:
             args["person_id"] = self.world.users[self.rng.choice(WORKERS)]
-        correctable = [e for e in view.entries if e.id not in view.voided
-                       and e.organisation_id == org and e.ticket_id == args["ticket_id"]]
+        correctable = [
+            e
+            for e in view.entries
+            if e.id not in view.voided
+            and e.organisation_id == org
+            and e.ticket_id == args["ticket_id"]
+        ]
         if correctable and self.rng.random() < 0.3:
             args["voids_id"] = self.rng.choice(correctable).id
         return args
@@ -589,17 +640,23 @@ class Agent:
             live = [e for e in live if e.person_id == desk.user_id]
         if not live:
             return None
-        return dict(entry_id=new_uuid(self.rng), voids_id=self.rng.choice(live).id,
-                    note=self._label("booked twice"))
+        return dict(
+            entry_id=new_uuid(self.rng),
+            voids_id=self.rng.choice(live).id,
+            note=self._label("booked twice"),
+        )
 
     def schedule_appointment(self, desk: SimDesk, view: View) -> dict[str, Any]:
         # Hours well away from the 24-hour notice boundary, so whether a cancellation is
         # charged does not depend on how fast the run goes.
         starts = self._now() + timedelta(hours=self.rng.choice([2, 5, 12, 20, 40, 72]))
-        return dict(appointment_id=new_uuid(self.rng),
-                    organisation_id=self.world.orgs[self._org()],
-                    consultant_id=self.world.users["consultant"],
-                    starts_at=starts, ends_at=starts + timedelta(hours=1))
+        return dict(
+            appointment_id=new_uuid(self.rng),
+            organisation_id=self.world.orgs[self._org()],
+            consultant_id=self.world.users["consultant"],
+            starts_at=starts,
+            ends_at=starts + timedelta(hours=1),
+        )
 
     def cancel_appointment(self, desk: SimDesk, view: View) -> dict[str, Any] | None:
         scheduled = [a for a in view.appointments if a.status is AppointmentStatus.SCHEDULED]
@@ -657,9 +714,14 @@ class Settings:
 
 
 #: The argument naming the row a mutation creates with a client-made id.
-CREATES = {"create_ticket": "ticket_id", "start_timer": "timer_id", "stop_timer": "entry_id",
-           "add_time_entry": "entry_id", "void_time_entry": "entry_id",
-           "schedule_appointment": "appointment_id"}
+CREATES = {
+    "create_ticket": "ticket_id",
+    "start_timer": "timer_id",
+    "stop_timer": "entry_id",
+    "add_time_entry": "entry_id",
+    "void_time_entry": "entry_id",
+    "schedule_appointment": "appointment_id",
+}
 
 HARNESS_FAULTS = ("restart", "outage", "crash", "offline", "replay", "reorder")
 
@@ -668,8 +730,9 @@ class Simulation:
     """Runs the seeded scenario step by step and checks as it goes; :meth:`settle` then
     :func:`check_converged` decide the outcome."""
 
-    def __init__(self, team: Team, seed: int, settings: Settings | None = None,
-                 desks: Iterable[str] = DESKS) -> None:
+    def __init__(
+        self, team: Team, seed: int, settings: Settings | None = None, desks: Iterable[str] = DESKS
+    ) -> None:
         self.team = team
         self.seed = seed
         self.settings = settings or Settings()
@@ -721,8 +784,14 @@ class Simulation:
 
     def server_head(self) -> int:
         with self.team.db() as s:
-            return int(s.scalar(select(TenantCounter.version).where(
-                TenantCounter.tenant_id == self.team.world.tenant)) or 0)
+            return int(
+                s.scalar(
+                    select(TenantCounter.version).where(
+                        TenantCounter.tenant_id == self.team.world.tenant
+                    )
+                )
+                or 0
+            )
 
     def server_last(self, desk: SimDesk) -> int:
         with self.team.db() as s:
@@ -738,9 +807,14 @@ class Simulation:
             forced = self.forced.get(self.step)
             roll = self.rng.random()
             s = self.settings
-            thresholds = (("restart", s.restart), ("outage", s.outage), ("crash", s.crash),
-                          ("offline", s.go_offline), ("replay", s.replay),
-                          ("reorder", s.reorder))
+            thresholds = (
+                ("restart", s.restart),
+                ("outage", s.outage),
+                ("crash", s.crash),
+                ("offline", s.go_offline),
+                ("replay", s.replay),
+                ("reorder", s.reorder),
+            )
             chosen = forced
             if chosen is None:
                 for name, p in thresholds:
@@ -794,15 +868,18 @@ class Simulation:
             desk.local_refusals += 1
             self.note("refused locally", desk, f"{name}: {exc.code}")
             if desk.replica.outbox_ids() != before:
-                raise self.fail(f"{desk.label}: a locally refused {name} touched the outbox"
-                                ) from None
+                raise self.fail(
+                    f"{desk.label}: a locally refused {name} touched the outbox"
+                ) from None
             return
         except SimCrash as crash:
             desk.crash(crash.image, crash.where)
             self.note("crash mid-mutation", desk, f"{name}: {crash.where}")
             if desk.replica.outbox_ids() != before:
-                raise self.fail(f"{desk.label}: a {name} that died before committing left "
-                                "something in the outbox") from None
+                raise self.fail(
+                    f"{desk.label}: a {name} that died before committing left "
+                    "something in the outbox"
+                ) from None
             return
         finally:
             desk.disarm()
@@ -833,8 +910,10 @@ class Simulation:
             self.note("sync offline", desk, exc.message)
             return False
         except ApiError as exc:
-            raise self.fail(f"{desk.label}: sync failed: {type(exc).__name__} {exc.status} "
-                            f"{exc.code}: {exc.message}") from None
+            raise self.fail(
+                f"{desk.label}: sync failed: {type(exc).__name__} {exc.status} "
+                f"{exc.code}: {exc.message}"
+            ) from None
         finally:
             desk.disarm()
         self.note("sync ok", desk, f"cursor {desk.replica.state.cursor}")
@@ -885,14 +964,16 @@ class Simulation:
         body = self.rng.choice(desk.network.pushes)
         known = self.server_last(desk)
         try:
-            resp = desk.client.request("POST", PUSH, data=body,
-                                       headers={"Content-Type": "application/json"})
+            resp = desk.client.request(
+                "POST", PUSH, data=body, headers={"Content-Type": "application/json"}
+            )
         except requests.ConnectionError:
             self.note("replayed push (answer lost)", desk)
             return True
         if resp.status_code != 200:
-            raise self.fail(f"{desk.label}: a replayed push got HTTP {resp.status_code}: "
-                            f"{resp.text[:300]}")
+            raise self.fail(
+                f"{desk.label}: a replayed push got HTTP {resp.status_code}: {resp.text[:300]}"
+            )
         answer = PushResponse.model_validate_json(resp.content)
         again = [r.id for r in answer.results if r.id <= known and r.status != "duplicate"]
         if again:
@@ -915,20 +996,25 @@ class Simulation:
             pending = desk.replica.outbox_batch(50, after=known)
         else:
             return False
-        later = pending[self.rng.randint(1, len(pending) - 1):]
+        later = pending[self.rng.randint(1, len(pending) - 1) :]
         try:
             answer = desk.client.push(PushRequest(client_id=desk.client_id, mutations=later))
         except Offline:  # the answer was lost; the server must still have refused the gap
             if self.server_last(desk) != known:
-                raise self.fail(f"{desk.label}: a push from {later[0].id} when the server is "
-                                f"at {known} moved the server to {self.server_last(desk)}"
-                                ) from None
+                raise self.fail(
+                    f"{desk.label}: a push from {later[0].id} when the server is "
+                    f"at {known} moved the server to {self.server_last(desk)}"
+                ) from None
         else:
             if (answer.expected_mutation_id, answer.last_mutation_id, answer.results) != (
-                known + 1, known, []
+                known + 1,
+                known,
+                [],
             ):
-                raise self.fail(f"{desk.label}: a push from {later[0].id} when the server is "
-                                f"at {known} was answered {answer.model_dump()}")
+                raise self.fail(
+                    f"{desk.label}: a push from {later[0].id} when the server is "
+                    f"at {known} was answered {answer.model_dump()}"
+                )
         self.note("reordered push", desk, f"from {later[0].id}, server at {known}")
         # The engine then sends what the desk has, from wherever it believes the server is.
         self.sync(desk)
@@ -943,14 +1029,21 @@ class Simulation:
         Row versions only move on a pull or a restart (``pulled``); local work keeps them."""
         st = desk.replica.state
         if st.client_id != desk.client_id:
-            raise self.fail(f"{desk.label}: the client id changed (rebound): the server lost "
-                            "acknowledged mutations?")
-        expected = [(t.mutation_id, t.name) for i, t in sorted(desk.tracked.items())
-                    if i > st.last_mutation_id]
+            raise self.fail(
+                f"{desk.label}: the client id changed (rebound): the server lost "
+                "acknowledged mutations?"
+            )
+        expected = [
+            (t.mutation_id, t.name)
+            for i, t in sorted(desk.tracked.items())
+            if i > st.last_mutation_id
+        ]
         actual = [(m.id, m.name) for m in desk.replica.outbox_batch(10**6, after=0)]
         if actual != expected:
-            raise self.fail(f"{desk.label}: outbox {actual} but unacknowledged mutations "
-                            f"are {expected} (acknowledged through {st.last_mutation_id})")
+            raise self.fail(
+                f"{desk.label}: outbox {actual} but unacknowledged mutations "
+                f"are {expected} (acknowledged through {st.last_mutation_id})"
+            )
         log, desk.cursor_log = [desk.cursor_seen, *desk.cursor_log, st.cursor], []
         if desk.resets == 0 and any(b < a for a, b in itertools.pairwise(log)):
             raise self.fail(f"{desk.label}: the cursor went back: {log}")
@@ -958,16 +1051,18 @@ class Simulation:
         with desk.replica.session() as s:
             now = versions(s) if pulled else desk.versions_seen
             visible = set(s.scalars(select(Ticket.id)))
-        older = {k: (v, now.get(k)) for k, v in desk.versions_seen.items()
-                 if now.get(k, -1) < v}
+        older = {k: (v, now.get(k)) for k, v in desk.versions_seen.items() if now.get(k, -1) < v}
         if older:
-            raise self.fail(f"{desk.label}: rows went back in time (seen, now): "
-                            f"{dict(list(older.items())[:5])}")
+            raise self.fail(
+                f"{desk.label}: rows went back in time (seen, now): {dict(list(older.items())[:5])}"
+            )
         desk.versions_seen = now
         missing = set(desk.created_tickets) - visible
         if missing:
-            raise self.fail(f"{desk.label}: tickets it created vanished from its view: "
-                            f"{sorted(map(str, missing))[:5]}")
+            raise self.fail(
+                f"{desk.label}: tickets it created vanished from its view: "
+                f"{sorted(map(str, missing))[:5]}"
+            )
 
     def check_synced(self, desk: SimDesk, *, deep: bool) -> None:
         """Right after a complete sync nothing is pending and the desk is at the head; with
@@ -975,12 +1070,15 @@ class Simulation:
         st = desk.replica.state
         head = self.server_head()
         if desk.replica.pending_count() or st.last_mutation_id != desk.last_tracked:
-            raise self.fail(f"{desk.label}: after a complete sync {desk.replica.pending_count()}"
-                            f" pending, acknowledged {st.last_mutation_id} of "
-                            f"{desk.last_tracked}")
+            raise self.fail(
+                f"{desk.label}: after a complete sync {desk.replica.pending_count()}"
+                f" pending, acknowledged {st.last_mutation_id} of "
+                f"{desk.last_tracked}"
+            )
         if st.cursor != head:
-            raise self.fail(f"{desk.label}: after a complete sync at cursor {st.cursor}, "
-                            f"server at {head}")
+            raise self.fail(
+                f"{desk.label}: after a complete sync at cursor {st.cursor}, server at {head}"
+            )
         if deep:
             self.note("deep check", desk)
             check_replica_equals_server(self.team, desk, self.tag)
@@ -1006,8 +1104,10 @@ class Simulation:
                 moved = moved or bool(pushed.applied or pushed.rejected or pulled)
                 self.check_desk(desk)
             head = self.server_head()
-            settled = all(d.replica.pending_count() == 0 and d.replica.state.cursor == head
-                          for d in self.desks)
+            settled = all(
+                d.replica.pending_count() == 0 and d.replica.state.cursor == head
+                for d in self.desks
+            )
             quiet = quiet + 1 if settled and not moved else 0
             if quiet >= 2:
                 return rounds
@@ -1015,9 +1115,21 @@ class Simulation:
 
 
 def _brief(args: Mapping[str, Any]) -> str:
-    return " ".join(f"{k}={str(v)[:8]}" for k, v in args.items()
-                    if k in ("ticket_id", "assignee_id", "expected_assignee_id", "status",
-                             "timer_id", "entry_id", "voids_id", "appointment_id"))
+    return " ".join(
+        f"{k}={str(v)[:8]}"
+        for k, v in args.items()
+        if k
+        in (
+            "ticket_id",
+            "assignee_id",
+            "expected_assignee_id",
+            "status",
+            "timer_id",
+            "entry_id",
+            "voids_id",
+            "appointment_id",
+        )
+    )
 
 
 # --------------------------------------------------------------------------- checks
@@ -1051,8 +1163,10 @@ def check_own_write(sim: Simulation, desk: SimDesk, m: Tracked) -> None:
                 problem = "the timer is not running"
         elif m.name == "stop_timer":
             timer = s.get(RunningTimer, uuid.UUID(a["timer_id"]))
-            if s.get(TimeEntry, uuid.UUID(a["entry_id"])) is None or timer is None or (
-                not timer.deleted
+            if (
+                s.get(TimeEntry, uuid.UUID(a["entry_id"])) is None
+                or timer is None
+                or (not timer.deleted)
             ):
                 problem = "the timer did not turn into a time entry"
         elif m.name in ("add_time_entry", "void_time_entry"):
@@ -1067,8 +1181,9 @@ def check_own_write(sim: Simulation, desk: SimDesk, m: Tracked) -> None:
             if c is None or not c.validated:
                 problem = "the contact is not validated"
     if problem is not None:
-        raise sim.fail(f"{desk.label}: did not see its own {m.name} "
-                       f"(mutation {m.mutation_id}): {problem}")
+        raise sim.fail(
+            f"{desk.label}: did not see its own {m.name} (mutation {m.mutation_id}): {problem}"
+        )
 
 
 def _diff(table: str, server: Mapping[uuid.UUID, Any], local: Mapping[uuid.UUID, Any]) -> str:
@@ -1080,10 +1195,15 @@ def _diff(table: str, server: Mapping[uuid.UUID, Any], local: Mapping[uuid.UUID,
         if a is None or b is None:
             lines.append(f"  {table} {row_id}: only on the {'desk' if a is None else 'server'}")
         else:
-            fields = {k: (a["values"].get(k), b["values"].get(k)) for k in a["values"]
-                      if a["values"].get(k) != b["values"].get(k)}
-            lines.append(f"  {table} {row_id}: server v{a['version']} del={a['deleted']}, "
-                         f"desk v{b['version']} del={b['deleted']}, fields {fields}")
+            fields = {
+                k: (a["values"].get(k), b["values"].get(k))
+                for k in a["values"]
+                if a["values"].get(k) != b["values"].get(k)
+            }
+            lines.append(
+                f"  {table} {row_id}: server v{a['version']} del={a['deleted']}, "
+                f"desk v{b['version']} del={b['deleted']}, fields {fields}"
+            )
         if len(lines) >= 5:
             break
     return "\n".join(lines)
@@ -1097,8 +1217,9 @@ def check_replica_equals_server(team: Team, desk: SimDesk, tag: str) -> None:
     local = desk.rows()
     diffs = [_diff(t, server[t], local[t]) for t in server if server[t] != local[t]]
     if diffs:
-        raise AssertionError(f"{tag} {desk.label}'s replica differs from the server:\n"
-                             + "\n".join(diffs))
+        raise AssertionError(
+            f"{tag} {desk.label}'s replica differs from the server:\n" + "\n".join(diffs)
+        )
 
 
 def check_converged(sim: Simulation) -> None:
@@ -1118,9 +1239,13 @@ def _check_exactly_once(sim: Simulation) -> dict[tuple[uuid.UUID, int], Mutation
     by_key: dict[tuple[uuid.UUID, int], MutationRecord] = {}
     with sim.team.db() as s:
         for desk in sim.desks:
-            recs = list(s.scalars(select(MutationRecord)
-                                  .where(MutationRecord.client_id == desk.client_id)
-                                  .order_by(MutationRecord.mutation_id)))
+            recs = list(
+                s.scalars(
+                    select(MutationRecord)
+                    .where(MutationRecord.client_id == desk.client_id)
+                    .order_by(MutationRecord.mutation_id)
+                )
+            )
             ids = [r.mutation_id for r in recs]
             last = desk.last_tracked
             client = s.get(SyncClient, desk.client_id)
@@ -1140,8 +1265,11 @@ def _check_exactly_once(sim: Simulation) -> dict[tuple[uuid.UUID, int], Mutation
                     assert r.message, f"{tag} rejection without a message: {r}"
                 by_key[(desk.client_id, r.mutation_id)] = r
             # Every refusal reached the desk that made the mutation.
-            told = {(x.mutation_id, x.code) for x in desk.replica.rejections()
-                    if x.client_id == desk.client_id}
+            told = {
+                (x.mutation_id, x.code)
+                for x in desk.replica.rejections()
+                if x.client_id == desk.client_id
+            }
             refused = {(r.mutation_id, r.code) for r in recs if r.status == "rejected"}
             assert told == refused, (
                 f"{tag} {desk.label}: rejections on the desk {sorted(told)[:5]}... differ from "
@@ -1158,8 +1286,9 @@ def _ranges(ids: list[int]) -> str:
     )
 
 
-def _check_effects(sim: Simulation, records: Mapping[tuple[uuid.UUID, int], MutationRecord]
-                   ) -> None:
+def _check_effects(
+    sim: Simulation, records: Mapping[tuple[uuid.UUID, int], MutationRecord]
+) -> None:
     """Applied mutations left exactly their rows; rejected ones left nothing."""
     tag = sim.tag
     applied: dict[str, list[tuple[SimDesk, Tracked]]] = defaultdict(list)
@@ -1177,14 +1306,20 @@ def _check_effects(sim: Simulation, records: Mapping[tuple[uuid.UUID, int], Muta
     with sim.team.db() as s:
         tenant = sim.team.world.tenant
         tickets = {t.id: t for t in s.scalars(select(Ticket).where(Ticket.tenant_id == tenant))}
-        entries = {e.id: e for e in s.scalars(select(TimeEntry)
-                                              .where(TimeEntry.tenant_id == tenant))}
-        timers = {t.id: t for t in s.scalars(select(RunningTimer)
-                                             .where(RunningTimer.tenant_id == tenant))}
-        appts = {a.id: a for a in s.scalars(select(Appointment)
-                                            .where(Appointment.tenant_id == tenant))}
-        all_ids = {row_id for model in SYNCED_MODELS
-                   for row_id in s.scalars(select(model.id).where(model.tenant_id == tenant))}
+        entries = {
+            e.id: e for e in s.scalars(select(TimeEntry).where(TimeEntry.tenant_id == tenant))
+        }
+        timers = {
+            t.id: t for t in s.scalars(select(RunningTimer).where(RunningTimer.tenant_id == tenant))
+        }
+        appts = {
+            a.id: a for a in s.scalars(select(Appointment).where(Appointment.tenant_id == tenant))
+        }
+        all_ids = {
+            row_id
+            for model in SYNCED_MODELS
+            for row_id in s.scalars(select(model.id).where(model.tenant_id == tenant))
+        }
         events = list(s.scalars(select(TicketEvent).where(TicketEvent.tenant_id == tenant)))
         periods = list(s.scalars(select(WaitingPeriod).where(WaitingPeriod.tenant_id == tenant)))
 
@@ -1205,8 +1340,11 @@ def _check_effects(sim: Simulation, records: Mapping[tuple[uuid.UUID, int], Muta
 
     # No time entry lost, none made twice: each one is a stop, a manual entry, a void or the
     # fee of a late cancellation.
-    for name, source in (("stop_timer", "timer"), ("add_time_entry", "manual"),
-                         ("void_time_entry", "void")):
+    for name, source in (
+        ("stop_timer", "timer"),
+        ("add_time_entry", "manual"),
+        ("void_time_entry", "void"),
+    ):
         for desk, m in applied[name]:
             entry = entries.get(uuid.UUID(m.args["entry_id"]))
             assert entry is not None, (
@@ -1224,10 +1362,15 @@ def _check_effects(sim: Simulation, records: Mapping[tuple[uuid.UUID, int], Muta
         )
         if charged:
             fees.add(fee_id)
-    made = (arg_ids("stop_timer", "entry_id") | arg_ids("add_time_entry", "entry_id")
-            | arg_ids("void_time_entry", "entry_id") | fees)
-    expected_count = sum(len(applied[n]) for n in ("stop_timer", "add_time_entry",
-                                                    "void_time_entry")) + len(fees)
+    made = (
+        arg_ids("stop_timer", "entry_id")
+        | arg_ids("add_time_entry", "entry_id")
+        | arg_ids("void_time_entry", "entry_id")
+        | fees
+    )
+    expected_count = sum(
+        len(applied[n]) for n in ("stop_timer", "add_time_entry", "void_time_entry")
+    ) + len(fees)
     assert (set(entries), len(entries)) == (made, expected_count), (
         f"{tag} {len(entries)} time entries on the server; applied mutations account for "
         f"{expected_count}: extra {sorted(map(str, set(entries) - made))[:3]}, "
@@ -1273,8 +1416,9 @@ def _check_histories(sim: Simulation) -> None:
     with sim.team.db() as s:
         tickets = list(s.scalars(select(Ticket).where(Ticket.tenant_id == sim.team.world.tenant)))
         events: dict[uuid.UUID, list[TicketEvent]] = defaultdict(list)
-        for ev in s.scalars(select(TicketEvent)
-                            .where(TicketEvent.tenant_id == sim.team.world.tenant)):
+        for ev in s.scalars(
+            select(TicketEvent).where(TicketEvent.tenant_id == sim.team.world.tenant)
+        ):
             events[ev.ticket_id].append(ev)
     for t in tickets:
         history = _events_in_order(events[t.id])
@@ -1292,8 +1436,9 @@ def _check_histories(sim: Simulation) -> None:
             f"{where}: history ends with owner {owner}, ticket says {t.assignee_id}"
         )
 
-        redirected_at_birth = any(e.kind is EventKind.REDIRECT and e.version == history[0].version
-                                  for e in history)
+        redirected_at_birth = any(
+            e.kind is EventKind.REDIRECT and e.version == history[0].version for e in history
+        )
         status = "redirected" if redirected_at_birth else "new"
         for ev in (e for e in history if e.kind is EventKind.STATUS):
             assert ev.data.get("old") == status, (
@@ -1303,16 +1448,22 @@ def _check_histories(sim: Simulation) -> None:
         assert status == t.status.value, f"{where}: history ends {status}, ticket is {t.status}"
 
         args = created[t.id].args
-        fields: dict[str, Any] = {"subject": args["subject"], "description": args["description"],
-                                  "stated_urgency": args["stated_urgency"]}
+        fields: dict[str, Any] = {
+            "subject": args["subject"],
+            "description": args["description"],
+            "stated_urgency": args["stated_urgency"],
+        }
         for ev in (e for e in history if e.kind is EventKind.FIELD_CHANGE):
             name = ev.data["field"]
             assert ev.data.get("old") == fields[name], (
                 f"{where}: {name} change {ev.data} does not follow {fields[name]!r}"
             )
             fields[name] = ev.data["new"]
-        assert fields == {"subject": t.subject, "description": t.description,
-                          "stated_urgency": t.stated_urgency}, f"{where}: fields != history"
+        assert fields == {
+            "subject": t.subject,
+            "description": t.description,
+            "stated_urgency": t.stated_urgency,
+        }, f"{where}: fields != history"
         triages = [e for e in history if e.kind is EventKind.TRIAGE]
         assert t.tier == (triages[-1].data["tier"] if triages else None), f"{where}: tier"
         assert t.urgency == (t.tier or t.stated_urgency), f"{where}: urgency {t.urgency}"
@@ -1323,24 +1474,42 @@ def _check_rules(sim: Simulation) -> None:
     tag = sim.tag
     tenant = sim.team.world.tenant
     with sim.team.db() as s:
-        live = Counter(s.scalars(select(RunningTimer.person_id).where(
-            RunningTimer.tenant_id == tenant, RunningTimer.deleted.is_(False))))
+        live = Counter(
+            s.scalars(
+                select(RunningTimer.person_id).where(
+                    RunningTimer.tenant_id == tenant, RunningTimer.deleted.is_(False)
+                )
+            )
+        )
         assert all(n == 1 for n in live.values()), f"{tag} people with two live timers: {live}"
-        voids = Counter(s.scalars(select(TimeEntry.voids_id).where(
-            TimeEntry.tenant_id == tenant, TimeEntry.voids_id.is_not(None))))
+        voids = Counter(
+            s.scalars(
+                select(TimeEntry.voids_id).where(
+                    TimeEntry.tenant_id == tenant, TimeEntry.voids_id.is_not(None)
+                )
+            )
+        )
         assert all(n == 1 for n in voids.values()), (
             f"{tag} entries corrected twice: {[k for k, n in voids.items() if n > 1][:3]}"
         )
         for org in s.scalars(select(Organisation).where(Organisation.tenant_id == tenant)):
             plan = s.get(Plan, org.plan_id)
             assert plan is not None
-            n = len(list(s.scalars(select(Contact.id).where(
-                Contact.organisation_id == org.id, Contact.validated.is_(True)))))
+            n = len(
+                list(
+                    s.scalars(
+                        select(Contact.id).where(
+                            Contact.organisation_id == org.id, Contact.validated.is_(True)
+                        )
+                    )
+                )
+            )
             assert n <= plan.contact_allotment, (
                 f"{tag} {org.name}: {n} validated contacts, the plan allows "
                 f"{plan.contact_allotment}"
             )
         users = {u.id: u for u in s.scalars(select(User).where(User.tenant_id == tenant))}
-        for t in s.scalars(select(Ticket).where(Ticket.tenant_id == tenant,
-                                                Ticket.assignee_id.is_not(None))):
+        for t in s.scalars(
+            select(Ticket).where(Ticket.tenant_id == tenant, Ticket.assignee_id.is_not(None))
+        ):
             assert t.assignee_id in users, f"{tag} ticket {t.id} assigned to nobody known"

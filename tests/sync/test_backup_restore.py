@@ -54,8 +54,12 @@ def test_round_trip_keeps_every_row_of_every_table(
     # (a row referring to a row of its own table).
     assert {"tickets", "ticket_events", "time_entries", "hour_blocks", "users"} <= filled
     with source.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM time_entries "
-                                 "WHERE voids_id IS NOT NULL")).scalar_one() > 0
+        assert (
+            conn.execute(
+                text("SELECT count(*) FROM time_entries WHERE voids_id IS NOT NULL")
+            ).scalar_one()
+            > 0
+        )
 
     out = tmp_path / "backup.sqlite3"
     assert run_cli("server", "backup", "--out", str(out), "--database-url", database_url) == 0
@@ -108,8 +112,17 @@ def test_backup_while_desktops_push_is_one_consistent_instant(
             while sum(pushed) < 20 * (n + 1) and not errors:
                 threading.Event().wait(0.02)
             out = tmp_path / f"live-{n}.sqlite3"
-            assert run_cli("server", "backup", "--out", str(out),
-                           "--database-url", team.server.database_url) == 0
+            assert (
+                run_cli(
+                    "server",
+                    "backup",
+                    "--out",
+                    str(out),
+                    "--database-url",
+                    team.server.database_url,
+                )
+                == 0
+            )
             backups.append(out)
     finally:
         stop.set()
@@ -128,15 +141,19 @@ def test_backup_while_desktops_push_is_one_consistent_instant(
             for table in ("tickets", "ticket_events", "mutation_records"):
                 top = conn.execute(text(f"SELECT max(version) FROM {table}")).scalar_one()
                 assert top is None or top <= counter, table
-            gaps = conn.execute(text(
-                "SELECT c.id FROM sync_clients c WHERE c.last_mutation_id != "
-                "(SELECT count(*) FROM mutation_records m WHERE m.client_id = c.id)"
-            )).all()
+            gaps = conn.execute(
+                text(
+                    "SELECT c.id FROM sync_clients c WHERE c.last_mutation_id != "
+                    "(SELECT count(*) FROM mutation_records m WHERE m.client_id = c.id)"
+                )
+            ).all()
             assert gaps == []
-            orphans = conn.execute(text(
-                "SELECT count(*) FROM tickets t WHERE NOT EXISTS "
-                "(SELECT 1 FROM ticket_events e WHERE e.ticket_id = t.id)"
-            )).scalar_one()
+            orphans = conn.execute(
+                text(
+                    "SELECT count(*) FROM tickets t WHERE NOT EXISTS "
+                    "(SELECT 1 FROM ticket_events e WHERE e.ticket_id = t.id)"
+                )
+            ).scalar_one()
             assert orphans == 0
             sizes.append(conn.execute(text("SELECT count(*) FROM tickets")).scalar_one())
         expected = snapshot(engine)
@@ -163,17 +180,23 @@ def test_an_older_backup_is_upgraded_on_restore(db_kind: str, tmp_path: Path) ->
     engine = create_engine(sqlite_url(old))
     upgrade(engine, previous)
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO tenants (id, name, timezone, created_at) VALUES "
-                          "(:id, 'Old Team', 'UTC', '2026-01-01 00:00:00')"),
-                     {"id": uuid.UUID(int=7).hex})
+        conn.execute(
+            text(
+                "INSERT INTO tenants (id, name, timezone, created_at) VALUES "
+                "(:id, 'Old Team', 'UTC', '2026-01-01 00:00:00')"
+            ),
+            {"id": uuid.UUID(int=7).hex},
+        )
     engine.dispose()
     url = new_database_url(db_kind, tmp_path / "t", migrated=False)
     try:
         assert run_cli("server", "restore", str(old), "--database-url", url) == 0
         target = make_engine(url)
         with target.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() \
+            assert (
+                conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
                 == head_revision()
+            )
             assert conn.execute(text("SELECT name FROM tenants")).scalar_one() == "Old Team"
         target.dispose()
     finally:
@@ -209,8 +232,7 @@ def test_backup_refuses_an_existing_file_and_a_missing_directory(
     assert "already exists" in _error(capsys)
     assert out.read_bytes() == b"precious"
     missing = tmp_path / "nowhere" / "b.sqlite3"
-    assert run_cli("server", "backup", "--out", str(missing),
-                   "--database-url", database_url) == 1
+    assert run_cli("server", "backup", "--out", str(missing), "--database-url", database_url) == 1
     assert "does not exist" in _error(capsys)
 
 
@@ -258,7 +280,10 @@ def test_restore_refuses_a_target_that_holds_data(
     ],
 )
 def test_restore_refuses_files_that_are_not_backups(
-    db_kind: str, tmp_path: Path, content: bytes, says: str,
+    db_kind: str,
+    tmp_path: Path,
+    content: bytes,
+    says: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     bad = tmp_path / "bad.sqlite3"
@@ -278,8 +303,10 @@ def test_restore_refuses_other_sqlite_files_newer_and_damaged_backups(
     good_backup: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     target = sqlite_url(tmp_path / "target.sqlite3")
-    assert run_cli("server", "restore", str(tmp_path / "missing.sqlite3"),
-                   "--database-url", target) == 1
+    assert (
+        run_cli("server", "restore", str(tmp_path / "missing.sqlite3"), "--database-url", target)
+        == 1
+    )
     assert "does not exist" in _error(capsys)
     assert run_cli("server", "restore", str(tmp_path), "--database-url", target) == 1
     assert "is not a file" in _error(capsys)
@@ -301,7 +328,7 @@ def test_restore_refuses_other_sqlite_files_newer_and_damaged_backups(
 
     damaged = tmp_path / "damaged.sqlite3"
     data = bytearray(good_backup.read_bytes())
-    data[len(data) // 2:] = b"\xff" * (len(data) - len(data) // 2)
+    data[len(data) // 2 :] = b"\xff" * (len(data) - len(data) // 2)
     damaged.write_bytes(bytes(data))
     assert run_cli("server", "restore", str(damaged), "--database-url", target) == 1
     err = _error(capsys)
@@ -320,8 +347,10 @@ def test_restore_is_all_or_nothing(
     broken.write_bytes(good_backup.read_bytes())
     with sqlite3.connect(broken) as conn:
         conn.execute("PRAGMA foreign_keys=OFF")
-        conn.execute("INSERT INTO tenant_counters (tenant_id, version) VALUES (?, 0)",
-                     (uuid.UUID(int=99).hex,))
+        conn.execute(
+            "INSERT INTO tenant_counters (tenant_id, version) VALUES (?, 0)",
+            (uuid.UUID(int=99).hex,),
+        )
     url = new_database_url(db_kind, tmp_path / "t", migrated=False)
     try:
         assert run_cli("server", "restore", str(broken), "--database-url", url) == 1
@@ -332,4 +361,3 @@ def test_restore_is_all_or_nothing(
         engine.dispose()
     finally:
         drop_database(url)
-

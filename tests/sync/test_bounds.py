@@ -26,8 +26,11 @@ from agentdesk.sync.mutators import MUTATORS, Args, mutator
 def test_every_registered_mutator_declares_bounded_arguments() -> None:
     for m in MUTATORS.values():
         assert unbounded_fields(m.args) == [], m.name
-        id_fields = {n for n, f in m.args.model_fields.items() if "uuid" in repr(f.annotation)
-                     .lower() or "UUID" in repr(f.annotation)}
+        id_fields = {
+            n
+            for n, f in m.args.model_fields.items()
+            if "uuid" in repr(f.annotation).lower() or "UUID" in repr(f.annotation)
+        }
         assert id_fields == {name for name, _ in m.references}, m.name
 
 
@@ -60,8 +63,15 @@ def test_bounded_shapes_are_recognised() -> None:
     assert unbounded_fields(Loose) == ["lines", "n"]
 
 
-@pytest.mark.parametrize("text", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00",
-                                  "1999-12-31T23:59:59Z", "2100-01-01T00:00:00Z"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0001-01-01T00:00:00+14:00",
+        "9999-12-31T23:59:59-14:00",
+        "1999-12-31T23:59:59Z",
+        "2100-01-01T00:00:00Z",
+    ],
+)
 def test_instants_outside_the_range_are_validation_errors(text: str) -> None:
     with pytest.raises(ValidationError, match="between 2000-01-01 and 2100-01-01"):
         TypeAdapter(Instant).validate_python(text)

@@ -96,11 +96,19 @@ def test_another_users_client_id_is_forbidden(team: Team) -> None:
     bob.login("agent2", PASSWORD)
     client_id = uuid.uuid4()
     alice.pull(PullRequest(client_id=client_id, cursor=0))
-    alice.push(PushRequest(client_id=client_id, mutations=[
-        Mutation(id=1, name="create_ticket", args=ticket_args(team.world))]))
+    alice.push(
+        PushRequest(
+            client_id=client_id,
+            mutations=[Mutation(id=1, name="create_ticket", args=ticket_args(team.world))],
+        )
+    )
     with pytest.raises(Forbidden) as exc:
-        bob.push(PushRequest(client_id=client_id, mutations=[
-            Mutation(id=2, name="create_ticket", args=ticket_args(team.world))]))
+        bob.push(
+            PushRequest(
+                client_id=client_id,
+                mutations=[Mutation(id=2, name="create_ticket", args=ticket_args(team.world))],
+            )
+        )
     assert exc.value.field == "client_id"
     alice.close()
     bob.close()
@@ -150,8 +158,9 @@ class _Flaky(BaseHTTPRequestHandler):
 @pytest.fixture
 def flaky() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Flaky)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     _Flaky.hits = {}
     yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -162,18 +171,24 @@ def flaky() -> Iterator[str]:
 
 def test_pushes_are_retried_on_503_and_4xx_are_not(flaky: str) -> None:
     unavailable: tuple[int, dict[str, object]] = (
-        503, {"error": {"code": "busy", "message": "try again", "field": None}})
+        503,
+        {"error": {"code": "busy", "message": "try again", "field": None}},
+    )
     pushed: tuple[int, dict[str, object]] = (
-        200, {"last_mutation_id": 1, "results": [{"id": 1, "status": "applied"}], "version": 7})
+        200,
+        {"last_mutation_id": 1, "results": [{"id": 1, "status": "applied"}], "version": 7},
+    )
     _Flaky.script = {
         "/api/v1/sync/push": [unavailable, unavailable, pushed],
-        "/api/v1/sync/pull": [(409, {"error": {"code": "conflict", "message": "no",
-                                               "field": "cursor"}})],
+        "/api/v1/sync/pull": [
+            (409, {"error": {"code": "conflict", "message": "no", "field": "cursor"}})
+        ],
         "/api/v1/sync/poke": [(502, {})],
     }
     client = ApiClient(flaky, token="t0k3n", retries=3, backoff_factor=0.01)
-    request = PushRequest(client_id=uuid.uuid4(),
-                          mutations=[Mutation(id=1, name="add_note", args={})])
+    request = PushRequest(
+        client_id=uuid.uuid4(), mutations=[Mutation(id=1, name="add_note", args={})]
+    )
     assert client.push(request).last_mutation_id == 1
     assert _Flaky.hits["/api/v1/sync/push"] == 3
     with pytest.raises(BadRequest) as exc:
@@ -212,15 +227,17 @@ def test_tls_is_verified_by_default_and_a_ca_bundle_can_be_named(flaky: str) -> 
     client.close()
 
 
-def test_the_token_never_reaches_the_logs(
-    team: Team, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_the_token_never_reaches_the_logs(team: Team, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     client = team.client()
     token = client.login("agent", PASSWORD).token
     client_id = uuid.uuid4()
-    client.push(PushRequest(client_id=client_id, mutations=[
-        Mutation(id=1, name="create_ticket", args=ticket_args(team.world))]))
+    client.push(
+        PushRequest(
+            client_id=client_id,
+            mutations=[Mutation(id=1, name="create_ticket", args=ticket_args(team.world))],
+        )
+    )
     client.pull(PullRequest(client_id=client_id, cursor=0))
     client.poke(0, 0)
     client.me()

@@ -70,11 +70,18 @@ def test_simulation_converges_under_faults(team: Team, seed: int) -> None:
         sim.settle()
         check_converged(sim)
         # The run exercised what it claims to: every harness fault, and desks dying mid-sync.
-        for what in ("server restart", "server outage", "crash between steps",
-                     "offline stretch", "reordered push", "sync ok"):
+        for what in (
+            "server restart",
+            "server outage",
+            "crash between steps",
+            "offline stretch",
+            "reordered push",
+            "sync ok",
+        ):
             assert sim.events[what], f"{sim.tag} no {what!r} happened: {dict(sim.events)}"
-        drops = sum(n for d in sim.desks for k, n in d.network.counts.items()
-                    if k.startswith("drop"))
+        drops = sum(
+            n for d in sim.desks for k, n in d.network.counts.items() if k.startswith("drop")
+        )
         assert drops, f"{sim.tag} no answer was ever lost"
     finally:
         sim.close()
@@ -100,9 +107,14 @@ def make_desk(team: Team) -> Iterator[Callable[..., SimDesk]]:
 
 def _records(team: Team, desk: SimDesk) -> list[tuple[int, str, str]]:
     with team.db() as s:
-        return [(r.mutation_id, r.name, r.status) for r in s.scalars(
-            select(MutationRecord).where(MutationRecord.client_id == desk.client_id)
-            .order_by(MutationRecord.mutation_id))]
+        return [
+            (r.mutation_id, r.name, r.status)
+            for r in s.scalars(
+                select(MutationRecord)
+                .where(MutationRecord.client_id == desk.client_id)
+                .order_by(MutationRecord.mutation_id)
+            )
+        ]
 
 
 def _tracked(desk: SimDesk, status: str = "applied") -> list[tuple[int, str, str]]:
@@ -111,9 +123,16 @@ def _tracked(desk: SimDesk, status: str = "applied") -> list[tuple[int, str, str
 
 def _notes(team: Team, ticket_id: str) -> list[str]:
     with team.db() as s:
-        return list(s.scalars(select(TicketEvent.body).where(
-            TicketEvent.ticket_id == uuid.UUID(ticket_id), TicketEvent.kind == EventKind.NOTE)
-            .order_by(TicketEvent.version, TicketEvent.seq)))
+        return list(
+            s.scalars(
+                select(TicketEvent.body)
+                .where(
+                    TicketEvent.ticket_id == uuid.UUID(ticket_id),
+                    TicketEvent.kind == EventKind.NOTE,
+                )
+                .order_by(TicketEvent.version, TicketEvent.seq)
+            )
+        )
 
 
 def _head(team: Team) -> int:
@@ -203,8 +222,7 @@ def test_a_stale_batch_replayed_later_changes_nothing(
         assert wire_rows(s, team.world.tenant) == before
     assert _head(team) == head
     # Somebody else's desk cannot replay it at all: the client id is not theirs.
-    stolen = other.client.post(PUSH, data=first_batch,
-                               headers={"Content-Type": "application/json"})
+    stolen = other.client.post(PUSH, data=first_batch, headers={"Content-Type": "application/json"})
     assert stolen.status_code == 403
     assert _records(team, desk) == _tracked(desk)
     desk.engine.sync_once()
@@ -237,8 +255,10 @@ CRASH_POINTS: list[tuple[str, Callable[[SimDesk], None]]] = [
     ("before the push is sent", lambda d: d.network.script.append((PUSH, "crash_before"))),
     ("after the server applied the push", lambda d: d.network.script.append((PUSH, "crash_after"))),
     ("before the pull is sent", lambda d: d.network.script.append((PULL, "crash_before"))),
-    ("after the server answered the pull",
-     lambda d: d.network.script.append((PULL, "crash_after"))),
+    (
+        "after the server answered the pull",
+        lambda d: d.network.script.append((PULL, "crash_after")),
+    ),
     ("before the pulled page commits", lambda d: d.arm_commit_crash()),
 ]
 
@@ -253,8 +273,15 @@ def test_a_desktop_killed_anywhere_keeps_its_outbox_and_its_running_timer(
 
     # Between two steps: what was queued (a running timer included) is on disk.
     timer_id = uuid.uuid4()
-    desk.mutate("start_timer", {"timer_id": timer_id, "organisation_id": team.world.orgs["globex"],
-                                "ticket_id": tid, "started_at": datetime.now(UTC)})
+    desk.mutate(
+        "start_timer",
+        {
+            "timer_id": timer_id,
+            "organisation_id": team.world.orgs["globex"],
+            "ticket_id": tid,
+            "started_at": datetime.now(UTC),
+        },
+    )
     desk.crash()
     assert desk.replica.outbox_ids() == [2]
     with desk.replica.session() as s:
@@ -304,8 +331,10 @@ def test_server_restarts_and_outages_between_steps(
     assert agent.replica.pending_count() == 0
 
     team.server.stop()
-    agent.mutate("assign_ticket", {"ticket_id": tid, "assignee_id": agent.user_id,
-                                   "expected_assignee_id": None})
+    agent.mutate(
+        "assign_ticket",
+        {"ticket_id": tid, "assignee_id": agent.user_id, "expected_assignee_id": None},
+    )
     coordinator.mutate("triage_ticket", {"ticket_id": tid, "tier": 2})
     for desk in (agent, coordinator):
         with pytest.raises(Offline):
@@ -339,16 +368,23 @@ def test_a_desk_offline_for_a_long_stretch_converges_with_the_team(
     agent2.mutate("assign_ticket", {**grab, "assignee_id": agent2.user_id})
     agent2.mutate("update_ticket", {"ticket_id": tickets[1], "subject": "Said on the train"})
     timer = uuid.uuid4()
-    agent2.mutate("start_timer", {"timer_id": timer, "organisation_id": team.world.orgs["globex"],
-                                  "started_at": datetime.now(UTC) - timedelta(minutes=30)})
+    agent2.mutate(
+        "start_timer",
+        {
+            "timer_id": timer,
+            "organisation_id": team.world.orgs["globex"],
+            "started_at": datetime.now(UTC) - timedelta(minutes=30),
+        },
+    )
     for i in range(20):
         agent2.mutate("add_note", {"ticket_id": tickets[i % 3], "body": f"offline {i}"})
         if i % 7 == 3:
             with pytest.raises(Offline):
                 agent2.engine.sync_once()
     entry = uuid.uuid4()
-    agent2.mutate("stop_timer", {"timer_id": timer, "entry_id": entry,
-                                 "ended_at": datetime.now(UTC)})
+    agent2.mutate(
+        "stop_timer", {"timer_id": timer, "entry_id": entry, "ended_at": datetime.now(UTC)}
+    )
     # Meanwhile the others work on: one grab wins, and a field changes under agent2's edit.
     agent.mutate("assign_ticket", {**grab, "assignee_id": agent.user_id})
     agent.engine.sync_once()
@@ -361,8 +397,7 @@ def test_a_desk_offline_for_a_long_stretch_converges_with_the_team(
     [refusal] = agent2.replica.unseen_rejections()
     assert (refusal.mutation_id, refusal.name, refusal.code) == (1, "assign_ticket", "conflict")
     assert refusal.message == "the ticket is now assigned to Agent; refresh and try again"
-    assert _records(team, agent2) == [(1, "assign_ticket", "rejected"),
-                                      *_tracked(agent2)[1:]]
+    assert _records(team, agent2) == [(1, "assign_ticket", "rejected"), *_tracked(agent2)[1:]]
     with team.db() as s:
         first, second = (s.get(Ticket, uuid.UUID(t)) for t in tickets[:2])
         assert first is not None
@@ -370,9 +405,13 @@ def test_a_desk_offline_for_a_long_stretch_converges_with_the_team(
         assert first.assignee_id == agent.user_id
         # Last writer in server order wins; the overwritten value stays in the history.
         assert second.subject == "Said on the train"
-        [change] = s.scalars(select(TicketEvent).where(
-            TicketEvent.ticket_id == second.id, TicketEvent.kind == EventKind.FIELD_CHANGE,
-            TicketEvent.author_id == agent2.user_id))
+        [change] = s.scalars(
+            select(TicketEvent).where(
+                TicketEvent.ticket_id == second.id,
+                TicketEvent.kind == EventKind.FIELD_CHANGE,
+                TicketEvent.author_id == agent2.user_id,
+            )
+        )
         assert change.data["old"] == "Said at the desk"
         assert s.get(TimeEntry, entry) is not None
     notes = [n for t in tickets for n in _notes(team, t)]
@@ -391,8 +430,11 @@ def test_the_checks_notice_a_diverged_replica(
     check_replica_equals_server(team, desk, "[meta]")
     with desk.replica.engine.begin() as conn:
         conn.execute(update(Ticket).values(subject="Tampered"))
-    with pytest.raises(AssertionError, match=rf"tickets {tid}: .*'subject': \('Original', "
-                                             "'Tampered'\\)"):
+    with pytest.raises(
+        AssertionError,
+        match=rf"tickets {tid}: .*'subject': \('Original', "
+        "'Tampered'\\)",
+    ):
         check_replica_equals_server(team, desk, "[meta]")
 
 
@@ -402,8 +444,14 @@ def test_the_checks_notice_a_diverged_replica(
 def _sees(replica_session: Any, ticket_id: str, note: str) -> bool:
     with replica_session() as s:
         ticket = s.get(Ticket, uuid.UUID(ticket_id))
-        notes = list(s.scalars(select(TicketEvent.body).where(
-            TicketEvent.ticket_id == uuid.UUID(ticket_id), TicketEvent.kind == EventKind.NOTE)))
+        notes = list(
+            s.scalars(
+                select(TicketEvent.body).where(
+                    TicketEvent.ticket_id == uuid.UUID(ticket_id),
+                    TicketEvent.kind == EventKind.NOTE,
+                )
+            )
+        )
         return ticket is not None and note in notes
 
 
@@ -440,8 +488,9 @@ def test_own_work_stays_in_view_through_a_paged_pull(
 
     desk.client.pull = counting_pull  # type: ignore[method-assign]
     views: list[bool] = []
-    desk.replica.add_listener(lambda _kind: views.append(
-        _sees(desk.replica.session, tid, "and a note")))
+    desk.replica.add_listener(
+        lambda _kind: views.append(_sees(desk.replica.session, tid, "and a note"))
+    )
     desk.engine.pull_all()
     assert len(pulls) > 2, "the pull should take several pages"
     assert views
@@ -470,8 +519,7 @@ def test_a_page_before_the_last_acknowledges_nothing(
     desk.engine.sync_once()
     _new_ticket(team, desk)
     cursor = desk.replica.state.cursor
-    page = PullResponse(cursor=cursor, has_more=True, changes=[], last_mutation_id=1,
-                        rejections=[])
+    page = PullResponse(cursor=cursor, has_more=True, changes=[], last_mutation_id=1, rejections=[])
     desk.replica.apply_pull(page, since=cursor)
     assert desk.replica.pending_count() == 1
     assert desk.replica.state.last_mutation_id == 0

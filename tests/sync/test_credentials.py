@@ -46,7 +46,8 @@ def test_a_token_round_trips_through_the_keyring(memory_keyring: MemoryKeyring) 
 
 @pytest.mark.parametrize("backend", [keyring.backends.fail.Keyring, keyring.backends.null.Keyring])
 def test_without_a_keyring_the_token_stays_in_memory_and_says_so(
-    backend: type[keyring.backend.KeyringBackend], isolated_dirs: Path,
+    backend: type[keyring.backend.KeyringBackend],
+    isolated_dirs: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)

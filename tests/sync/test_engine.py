@@ -49,8 +49,14 @@ def _create(team: Team, desk: Desk, **kw: Any) -> uuid.UUID:
 
 def _records(team: Team, desk: Desk) -> int:
     with team.db() as s:
-        return int(s.scalar(select(func.count()).select_from(MutationRecord).where(
-            MutationRecord.client_id == desk.replica.state.client_id)) or 0)
+        return int(
+            s.scalar(
+                select(func.count())
+                .select_from(MutationRecord)
+                .where(MutationRecord.client_id == desk.replica.state.client_id)
+            )
+            or 0
+        )
 
 
 def test_work_done_offline_is_sent_once_when_the_server_is_back(team: Team) -> None:
@@ -114,8 +120,10 @@ def test_two_agents_grab_the_same_ticket_and_one_is_told_why_not(team: Team) -> 
     ann.sync()
     bo.sync()
     for desk in (ann, bo):
-        desk.replica.mutate("assign_ticket", {"ticket_id": tid, "assignee_id": desk.user_id,
-                                              "expected_assignee_id": None})
+        desk.replica.mutate(
+            "assign_ticket",
+            {"ticket_id": tid, "assignee_id": desk.user_id, "expected_assignee_id": None},
+        )
         mine = _local_ticket(desk, tid)
         assert mine is not None
         assert mine.assignee_id == desk.user_id  # each sees the grab at once
@@ -132,8 +140,9 @@ def test_two_agents_grab_the_same_ticket_and_one_is_told_why_not(team: Team) -> 
     assert rejection.message == "the ticket is now assigned to Agent; refresh and try again"
     assert len(_server_events(team, tid, EventKind.ASSIGNMENT)) == 1
     with bo.replica.session() as s:
-        bo_events = s.scalars(select(TicketEvent).where(
-            TicketEvent.kind == EventKind.ASSIGNMENT)).all()
+        bo_events = s.scalars(
+            select(TicketEvent).where(TicketEvent.kind == EventKind.ASSIGNMENT)
+        ).all()
     assert [e.author_id for e in bo_events] == [ann.user_id]
     assert ann.replica.unseen_rejections() == []
     bo.replica.mark_rejections_seen()
@@ -230,8 +239,11 @@ def test_pull_pages_end_at_version_boundaries(team: Team, monkeypatch: pytest.Mo
             assert {c.id for c in page.changes if c.version == v} == by_version[v]
     # The replica ends up holding exactly the server's rows, and consistent.
     with reader.replica.session() as s:
-        local = {row.id: row.version for model in MODELS_BY_TABLE.values()
-                 for row in s.scalars(select(model))}
+        local = {
+            row.id: row.version
+            for model in MODELS_BY_TABLE.values()
+            for row in s.scalars(select(model))
+        }
         assert s.execute(text("PRAGMA foreign_key_check")).all() == []
     assert local == {i: v for v, ids in by_version.items() for i in ids}
 
@@ -242,8 +254,9 @@ def test_a_replica_ahead_of_the_server_starts_over_and_keeps_its_outbox(team: Te
     tid = _create(team, desk)
     desk.sync()
     # As if the server's database were restored from an older backup.
-    desk.replica.apply_pull(PullResponse(cursor=10**6, has_more=False, changes=[],
-                                         last_mutation_id=1, rejections=[]))
+    desk.replica.apply_pull(
+        PullResponse(cursor=10**6, has_more=False, changes=[], last_mutation_id=1, rejections=[])
+    )
     desk.replica.mutate("add_note", {"ticket_id": tid, "body": "survives the reset"})
     desk.sync()
     with team.db() as s:
@@ -256,8 +269,7 @@ def test_a_replica_ahead_of_the_server_starts_over_and_keeps_its_outbox(team: Te
 
 def test_backoff_grows_with_jitter_up_to_a_cap(tmp_path: Path) -> None:
     with Replica(tmp_path / "r.sqlite3") as replica, ApiClient("http://127.0.0.1:9") as client:
-        engine = SyncEngine(replica, client, backoff_base=0.5, backoff_cap=30,
-                            rng=random.Random(7))
+        engine = SyncEngine(replica, client, backoff_base=0.5, backoff_cap=30, rng=random.Random(7))
         delays = [engine.backoff_delay(n) for n in range(1, 12)]
     for n, delay in enumerate(delays, start=1):
         ceiling = min(30.0, 0.5 * 2 ** (n - 1))
@@ -299,9 +311,19 @@ def test_the_loop_backs_off_and_resumes_across_a_server_restart(team: Team) -> N
         assert desk.engine.status.pending == 1
         team.server.start()
         wait_for(lambda: len(_server_events(team, tid, EventKind.NOTE)) == 1, timeout=10)
-        wait_for(lambda: desk.engine.status == SyncStatus(
-            state="online", pending=0, last_sync_at=desk.replica.state.last_sync_at,
-            last_error=None, server_url=team.url), timeout=10)
+        wait_for(
+            lambda: (
+                desk.engine.status
+                == SyncStatus(
+                    state="online",
+                    pending=0,
+                    last_sync_at=desk.replica.state.last_sync_at,
+                    last_error=None,
+                    server_url=team.url,
+                )
+            ),
+            timeout=10,
+        )
     assert len(_server_events(team, tid, EventKind.NOTE)) == 1
     states = [s.state for s in desk.statuses]
     assert "offline" in states

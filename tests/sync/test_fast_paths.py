@@ -82,20 +82,42 @@ def busy_world(engine: Engine) -> World:
     w = build_world(make_session_factory(engine))
     for n in range(3):
         tid = uuid.uuid4()
-        w.run("agent", "create_ticket", ticket_id=str(tid), subject=f"Checkout broken {n}",
-              channel="portal", organisation_id=str(w.orgs["globex"]),
-              requester_id=str(w.contacts["ann"]), stated_urgency=2)
+        w.run(
+            "agent",
+            "create_ticket",
+            ticket_id=str(tid),
+            subject=f"Checkout broken {n}",
+            channel="portal",
+            organisation_id=str(w.orgs["globex"]),
+            requester_id=str(w.contacts["ann"]),
+            stated_urgency=2,
+        )
         w.run("coordinator", "triage_ticket", ticket_id=str(tid), tier=2, level="L2")
         w.run("agent", "add_note", ticket_id=str(tid), body="Looked at the logs: ünïcode ✓")
     timer = uuid.uuid4()
-    w.run("consultant", "start_timer", timer_id=str(timer),
-          organisation_id=str(w.orgs["globex"]),
-          started_at=(w.now - timedelta(minutes=30)).isoformat())
-    w.run("consultant", "stop_timer", timer_id=str(timer), entry_id=str(uuid.uuid4()),
-          ended_at=w.now.isoformat())
-    w.run("lead", "record_hour_purchase", block_id=str(uuid.uuid4()),
-          organisation_id=str(w.orgs["globex"]), minutes=600,
-          purchased_at=w.now.isoformat(), price="1500.50")
+    w.run(
+        "consultant",
+        "start_timer",
+        timer_id=str(timer),
+        organisation_id=str(w.orgs["globex"]),
+        started_at=(w.now - timedelta(minutes=30)).isoformat(),
+    )
+    w.run(
+        "consultant",
+        "stop_timer",
+        timer_id=str(timer),
+        entry_id=str(uuid.uuid4()),
+        ended_at=w.now.isoformat(),
+    )
+    w.run(
+        "lead",
+        "record_hour_purchase",
+        block_id=str(uuid.uuid4()),
+        organisation_id=str(w.orgs["globex"]),
+        minutes=600,
+        purchased_at=w.now.isoformat(),
+        price="1500.50",
+    )
     return w
 
 
@@ -113,18 +135,28 @@ def test_core_rows_give_the_same_wire_form_as_orm_objects(
     engine: Engine, busy_world: World
 ) -> None:
     with Session(engine) as s:
-        expected = {(w["table"], w["id"]): w
-                    for w in map(row_to_wire, _all_synced(s, busy_world.tenant))}
+        expected = {
+            (w["table"], w["id"]): w for w in map(row_to_wire, _all_synced(s, busy_world.tenant))
+        }
         got = {}
         for model in SYNCED_MODELS:
             table = model.__table__  # type: ignore[attr-defined]
-            for row in s.execute(wire_select(model).where(
-                    table.c.tenant_id == busy_world.tenant)).mappings():
+            for row in s.execute(
+                wire_select(model).where(table.c.tenant_id == busy_world.tenant)
+            ).mappings():
                 wire = mapping_to_wire(model, row)
                 got[(wire["table"], wire["id"])] = wire
     assert got == expected
-    assert {t for t, _ in got} >= {"tickets", "ticket_events", "running_timers", "time_entries",
-                                   "hour_blocks", "users", "plans", "calendars"}
+    assert {t for t, _ in got} >= {
+        "tickets",
+        "ticket_events",
+        "running_timers",
+        "time_entries",
+        "hour_blocks",
+        "users",
+        "plans",
+        "calendars",
+    }
     assert all("password_hash" not in w["values"] for (t, _), w in got.items() if t == "users")
 
 
@@ -135,12 +167,27 @@ def test_wire_to_values_restores_every_column(engine: Engine, busy_world: World)
             values = wire_to_values(wire["table"], wire)
             assert values == {key: getattr(obj, key) for key in values}, wire["table"]
             # The same from a parsed Change (ids already UUIDs), as the replica passes it.
-            change = PullResponse.model_validate({
-                "cursor": 1, "has_more": False, "changes": [wire], "last_mutation_id": 0,
-                "rejections": []}).changes[0]
-            assert wire_to_values(change.table, {
-                "id": change.id, "version": change.version, "deleted": change.deleted,
-                "values": change.values}) == values
+            change = PullResponse.model_validate(
+                {
+                    "cursor": 1,
+                    "has_more": False,
+                    "changes": [wire],
+                    "last_mutation_id": 0,
+                    "rejections": [],
+                }
+            ).changes[0]
+            assert (
+                wire_to_values(
+                    change.table,
+                    {
+                        "id": change.id,
+                        "version": change.version,
+                        "deleted": change.deleted,
+                        "values": change.values,
+                    },
+                )
+                == values
+            )
 
 
 class _Api:
@@ -148,8 +195,13 @@ class _Api:
         self.client = client
         token = f"tok-{uuid.uuid4().hex}"
         with session_scope(world.sessions) as s:
-            s.add(AuthToken(user_id=world.users["agent"], token_hash=token_hash(token),
-                            expires_at=utcnow() + timedelta(hours=1)))
+            s.add(
+                AuthToken(
+                    user_id=world.users["agent"],
+                    token_hash=token_hash(token),
+                    expires_at=utcnow() + timedelta(hours=1),
+                )
+            )
         self.headers = {"Authorization": f"Bearer {token}"}
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
@@ -165,9 +217,16 @@ def test_the_pull_route_sends_a_pull_response_exactly(
     cid = uuid.uuid4()
     with TestClient(app) as client:
         api = _Api(client, busy_world)
-        push = {"client_id": str(cid), "mutations": [
-            {"id": 1, "name": "triage_ticket", "args": {"ticket_id": str(uuid.uuid4()),
-                                                        "tier": 1}}]}
+        push = {
+            "client_id": str(cid),
+            "mutations": [
+                {
+                    "id": 1,
+                    "name": "triage_ticket",
+                    "args": {"ticket_id": str(uuid.uuid4()), "tier": 1},
+                }
+            ],
+        }
         api.post("push", push)  # refused (agents do not triage): a rejection to report
         pages, cursor = [], 0
         while True:
@@ -185,8 +244,10 @@ def test_the_pull_route_sends_a_pull_response_exactly(
     assert len(pages) > 3
     assert [(r.mutation_id, r.code) for r in pages[0].rejections] == [(1, "forbidden")]
     with Session(engine) as s:
-        expected = sorted(map(row_to_wire, _all_synced(s, busy_world.tenant)),
-                          key=lambda w: (w["version"], TABLE_ORDER[w["table"]], w["id"]))
+        expected = sorted(
+            map(row_to_wire, _all_synced(s, busy_world.tenant)),
+            key=lambda w: (w["version"], TABLE_ORDER[w["table"]], w["id"]),
+        )
     for wire in expected:  # the puller is an agent, and agents see no prices (issue 11)
         if wire["table"] == "hour_blocks":
             assert wire["values"]["price"] is not None
@@ -199,7 +260,8 @@ def test_pull_in_process_is_the_validated_body(engine: Engine, busy_world: World
     user = _user(engine, busy_world, "agent")
     request = PullRequest(client_id=uuid.uuid4(), cursor=0, limit=5)
     assert sync_service.pull(state, user, request) == PullResponse.model_validate(
-        sync_service.pull_body(state, user, request))
+        sync_service.pull_body(state, user, request)
+    )
 
 
 # --------------------------------------------------------------------------- replica writes
@@ -224,8 +286,9 @@ def test_bulk_replace_stores_what_sqlalchemy_stores(
             wire["values"]["organisation_id"] = wire["values"]["organisation_id"].upper()
         if wire["table"] == "tickets" and n % 3 == 1:  # an instant given in New York time
             arrived = datetime.fromisoformat(wire["values"]["arrived_at"])
-            wire["values"]["arrived_at"] = arrived.astimezone(timezone(-timedelta(hours=5)))\
-                .isoformat()
+            wire["values"]["arrived_at"] = arrived.astimezone(
+                timezone(-timedelta(hours=5))
+            ).isoformat()
     fast, slow = tmp_path / "fast.sqlite3", tmp_path / "slow.sqlite3"
     tables = sorted({w["table"] for w in wires})
     for path, fast_path in ((fast, True), (slow, False)):
@@ -244,8 +307,10 @@ def test_bulk_replace_stores_what_sqlalchemy_stores(
                         if fast_path:
                             replica_upsert.replace_rows(conn, name, rows)
                         else:
-                            conn.execute(insert(table).prefix_with("OR REPLACE"),
-                                         [wire_to_values(name, w) for w in rows])
+                            conn.execute(
+                                insert(table).prefix_with("OR REPLACE"),
+                                [wire_to_values(name, w) for w in rows],
+                            )
         e.dispose()
     for name in tables:
         assert _stored(fast, name) == _stored(slow, name), name
@@ -258,11 +323,17 @@ def test_bulk_replace_stores_what_sqlalchemy_stores(
 def test_the_stored_instant_shortcut_agrees_with_sqlalchemy() -> None:
     dialect = make_engine("sqlite://").dialect
     slow = replica_upsert._composed_or_none(
-        datetime.fromisoformat, UTCDateTime().dialect_impl(dialect).bind_processor(dialect))
+        datetime.fromisoformat, UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    )
     assert replica_upsert._utc_text_agrees(slow)
     convert = replica_upsert._utc_text_or(slow)
-    for text in ("2026-03-03T15:00:00+00:00", "2026-03-03T15:00:00.000001+00:00",
-                 "2026-03-03T10:00:00-05:00", "2026-03-03T15:00:00.5+00:00", None):
+    for text in (
+        "2026-03-03T15:00:00+00:00",
+        "2026-03-03T15:00:00.000001+00:00",
+        "2026-03-03T10:00:00-05:00",
+        "2026-03-03T15:00:00.5+00:00",
+        None,
+    ):
         assert convert(text) == slow(text)
     with pytest.raises(ValueError, match="day is out of range"):
         convert("2026-02-30T15:00:00+00:00")  # no such day: refused as on the slow path
@@ -274,8 +345,11 @@ def test_the_stored_instant_shortcut_agrees_with_sqlalchemy() -> None:
 
 
 def _state(engine: Engine) -> ServerState:
-    app = create_app(ServerSettings(database_url=engine.url.render_as_string(
-        hide_password=False), migrate_on_start=False))
+    app = create_app(
+        ServerSettings(
+            database_url=engine.url.render_as_string(hide_password=False), migrate_on_start=False
+        )
+    )
     state: ServerState = app.state.agentdesk
     return state
 
@@ -310,8 +384,15 @@ def _flaky(refusals: int) -> Mutator:
             if len(refused) < refusals:
                 refused.add(key)
         ticket = ctx.session.get_one(Ticket, a.ticket_id)
-        ctx.session.add(TicketEvent(id=ctx.derived_id(), tenant_id=ctx.tenant_id,
-                                    ticket_id=ticket.id, kind=EventKind.NOTE, body="half done"))
+        ctx.session.add(
+            TicketEvent(
+                id=ctx.derived_id(),
+                tenant_id=ctx.tenant_id,
+                ticket_id=ticket.id,
+                kind=EventKind.NOTE,
+                body="half done",
+            )
+        )
         ticket.subject = "changed by a refused mutation"
         ctx.session.flush()
         if key in refused:
@@ -327,14 +408,26 @@ def test_a_refused_mutation_leaves_no_trace(
     state, user = _state(engine), _user(engine, busy_world, "agent")
     tid, cid = _ticket_id(engine, busy_world), uuid.uuid4()
     with Session(engine) as s:
-        before = (current_version(s, busy_world.tenant), s.get_one(Ticket, tid).subject,
-                  len(s.scalars(select(TicketEvent.id)).all()))
-    resp = sync_service.push(state, user, PushRequest(client_id=cid, mutations=[
-        Mutation(id=1, name="test_flaky", args={"ticket_id": str(tid)}),
-        Mutation(id=2, name="test_flaky", args={"ticket_id": str(tid)}),
-    ]))
-    assert [(r.status, r.code) for r in resp.results] == [("rejected", "invalid"),
-                                                          ("applied", None)]
+        before = (
+            current_version(s, busy_world.tenant),
+            s.get_one(Ticket, tid).subject,
+            len(s.scalars(select(TicketEvent.id)).all()),
+        )
+    resp = sync_service.push(
+        state,
+        user,
+        PushRequest(
+            client_id=cid,
+            mutations=[
+                Mutation(id=1, name="test_flaky", args={"ticket_id": str(tid)}),
+                Mutation(id=2, name="test_flaky", args={"ticket_id": str(tid)}),
+            ],
+        ),
+    )
+    assert [(r.status, r.code) for r in resp.results] == [
+        ("rejected", "invalid"),
+        ("applied", None),
+    ]
     assert resp.last_mutation_id == 2
     with Session(engine) as s:
         records = {r.mutation_id: r for r in s.scalars(select(MutationRecord))}
@@ -346,8 +439,14 @@ def test_a_refused_mutation_leaves_no_trace(
     # The refusal is still reported by a pull, and a resend repeats it.
     body = sync_service.pull_body(state, user, PullRequest(client_id=cid, cursor=before[0]))
     assert [r["mutation_id"] for r in body["rejections"]] == [1]
-    again = sync_service.push(state, user, PushRequest(client_id=cid, mutations=[
-        Mutation(id=1, name="test_flaky", args={"ticket_id": str(tid)})]))
+    again = sync_service.push(
+        state,
+        user,
+        PushRequest(
+            client_id=cid,
+            mutations=[Mutation(id=1, name="test_flaky", args={"ticket_id": str(tid)})],
+        ),
+    )
     assert (again.results[0].status, again.results[0].code) == ("duplicate", "invalid")
 
 
@@ -359,12 +458,12 @@ def test_a_retry_during_a_refusal_waits_for_the_group_and_is_a_duplicate(
     refusal and its record; it waits for the group's commit and gets the recorded refusal."""
     state, user = _state(engine), _user(engine, busy_world, "agent")
     tid, cid = _ticket_id(engine, busy_world), uuid.uuid4()
-    request = PushRequest(client_id=cid, mutations=[
-        Mutation(id=1, name="test_flaky", args={"ticket_id": str(tid)})])
+    request = PushRequest(
+        client_id=cid, mutations=[Mutation(id=1, name="test_flaky", args={"ticket_id": str(tid)})]
+    )
     flaky = _flaky(1)
     retried: list[Any] = []
-    retry = threading.Thread(target=lambda: retried.append(sync_service.push(state, user,
-                                                                               request)))
+    retry = threading.Thread(target=lambda: retried.append(sync_service.push(state, user, request)))
 
     def refuse_while_a_retry_arrives(ctx: MutationContext, a: _NoteArgs) -> None:
         if not retry.is_alive():
@@ -373,8 +472,11 @@ def test_a_retry_during_a_refusal_waits_for_the_group_and_is_a_duplicate(
             assert retry.is_alive(), "the retry did not wait for the client lock"
         flaky.apply(ctx, a)
 
-    monkeypatch.setitem(MUTATORS, "test_flaky", Mutator(
-        "test_flaky", _NoteArgs, flaky.roles, refuse_while_a_retry_arrives))
+    monkeypatch.setitem(
+        MUTATORS,
+        "test_flaky",
+        Mutator("test_flaky", _NoteArgs, flaky.roles, refuse_while_a_retry_arrives),
+    )
     resp = sync_service.push(state, user, request)
     retry.join(timeout=30)
     assert [(r.status, r.code) for r in resp.results] == [("rejected", "invalid")]
@@ -392,13 +494,19 @@ def test_a_push_of_another_users_client_id_changes_nothing(
     agent, agent2 = _user(engine, busy_world, "agent"), _user(engine, busy_world, "agent2")
     tid = _ticket_id(engine, busy_world)
     note = {"ticket_id": str(tid), "body": "mine"}
-    sync_service.push(state, agent, PushRequest(client_id=cid, mutations=[
-        Mutation(id=1, name="add_note", args=note)]))
+    sync_service.push(
+        state,
+        agent,
+        PushRequest(client_id=cid, mutations=[Mutation(id=1, name="add_note", args=note)]),
+    )
     with Session(engine) as s:
         seen = s.get_one(SyncClient, cid).last_seen_at
     with pytest.raises(ApiError) as refused:
-        sync_service.push(state, agent2, PushRequest(client_id=cid, mutations=[
-            Mutation(id=2, name="add_note", args=note)]))
+        sync_service.push(
+            state,
+            agent2,
+            PushRequest(client_id=cid, mutations=[Mutation(id=2, name="add_note", args=note)]),
+        )
     assert refused.value.status == 403
     with Session(engine) as s:
         client = s.get_one(SyncClient, cid)
@@ -423,10 +531,8 @@ def test_a_counter_loaded_in_the_session_does_not_go_stale(
 
 
 def test_replica_connections_get_the_larger_page_cache(tmp_path: Path) -> None:
-    with Replica(tmp_path / "replica.sqlite3") as replica, \
-            replica.engine.connect() as conn:
-        assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == (
-            -REPLICA_CACHE_KIB)
+    with Replica(tmp_path / "replica.sqlite3") as replica, replica.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == (-REPLICA_CACHE_KIB)
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # the rest kept
 
 
@@ -435,17 +541,30 @@ def test_a_bulk_page_lets_the_log_grow_then_checkpoints_it(
 ) -> None:
     monkeypatch.setattr(replica_module, "BULK_PAGE_ROWS", 5)
     with Session(engine) as s:
-        wires = sorted(map(row_to_wire, _all_synced(s, busy_world.tenant)),
-                       key=lambda w: (w["version"], TABLE_ORDER[w["table"]], w["id"]))
+        wires = sorted(
+            map(row_to_wire, _all_synced(s, busy_world.tenant)),
+            key=lambda w: (w["version"], TABLE_ORDER[w["table"]], w["id"]),
+        )
         agent = s.get_one(User, busy_world.users["agent"])
     at_commit: list[int] = []
     checkpoints: list[int] = []
     with Replica(tmp_path / "replica.sqlite3") as replica:
-        replica.configure(server_url="http://127.0.0.1:1", tenant_id=busy_world.tenant,
-                          user_id=agent.id, username="agent", role=agent.role)
-        listen(replica.engine, "commit", lambda conn: at_commit.append(
-            conn.connection.driver_connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0]))
+        replica.configure(
+            server_url="http://127.0.0.1:1",
+            tenant_id=busy_world.tenant,
+            user_id=agent.id,
+            username="agent",
+            role=agent.role,
+        )
+        listen(
+            replica.engine,
+            "commit",
+            lambda conn: at_commit.append(
+                conn.connection.driver_connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+            ),
+        )
         real_checkpoint = replica._checkpoint
+
         def counted() -> None:
             checkpoints.append(len(at_commit))
             real_checkpoint()
@@ -453,9 +572,15 @@ def test_a_bulk_page_lets_the_log_grow_then_checkpoints_it(
         monkeypatch.setattr(replica, "_checkpoint", counted)
 
         def page(changes: list[dict[str, Any]], cursor: int, more: bool) -> PullResponse:
-            return PullResponse.model_validate({"cursor": cursor, "has_more": more,
-                                                "changes": changes, "last_mutation_id": 0,
-                                                "rejections": []})
+            return PullResponse.model_validate(
+                {
+                    "cursor": cursor,
+                    "has_more": more,
+                    "changes": changes,
+                    "last_mutation_id": 0,
+                    "rejections": [],
+                }
+            )
 
         half, head = len(wires) // 2, wires[-1]["version"]
         replica.apply_pull(page(wires[:half], wires[half - 1]["version"], True), since=0)
@@ -469,5 +594,4 @@ def test_a_bulk_page_lets_the_log_grow_then_checkpoints_it(
             assert raw is not None
             assert raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
             assert raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[0] == 0
-    assert at_commit[-3:] == [BULK_WAL_PAGES, BULK_WAL_PAGES,
-                              WAL_PAGES]
+    assert at_commit[-3:] == [BULK_WAL_PAGES, BULK_WAL_PAGES, WAL_PAGES]

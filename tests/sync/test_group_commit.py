@@ -81,16 +81,26 @@ def engine(database_url: str) -> Iterator[Engine]:
 def world(engine: Engine) -> World:
     w = build_world(make_session_factory(engine))
     for n in range(2):
-        w.run("agent", "create_ticket", ticket_id=str(uuid.uuid4()), subject=f"Broken {n}",
-              channel="portal", organisation_id=str(w.orgs["globex"]),
-              requester_id=str(w.contacts["ann"]), stated_urgency=2)
+        w.run(
+            "agent",
+            "create_ticket",
+            ticket_id=str(uuid.uuid4()),
+            subject=f"Broken {n}",
+            channel="portal",
+            organisation_id=str(w.orgs["globex"]),
+            requester_id=str(w.contacts["ann"]),
+            stated_urgency=2,
+        )
     return w
 
 
 @pytest.fixture
 def state(engine: Engine) -> Iterator[ServerState]:
-    app = create_app(ServerSettings(database_url=engine.url.render_as_string(
-        hide_password=False), migrate_on_start=False))
+    app = create_app(
+        ServerSettings(
+            database_url=engine.url.render_as_string(hide_password=False), migrate_on_start=False
+        )
+    )
     yield app.state.agentdesk
     app.state.engine.dispose()
 
@@ -104,20 +114,27 @@ def _user(engine: Engine, world: World, who: str = "agent") -> User:
 
 def _ticket_ids(engine: Engine, world: World) -> list[uuid.UUID]:
     with Session(engine) as s:
-        return list(s.scalars(select(Ticket.id).where(Ticket.tenant_id == world.tenant)
-                              .order_by(Ticket.id)))
+        return list(
+            s.scalars(select(Ticket.id).where(Ticket.tenant_id == world.tenant).order_by(Ticket.id))
+        )
 
 
 def _notes(ticket_id: uuid.UUID, count: int, first: int = 1, tag: str = "note") -> list[Mutation]:
-    return [Mutation(id=i, name="add_note", args={"ticket_id": str(ticket_id),
-                                                   "body": f"{tag} {i}"})
-            for i in range(first, first + count)]
+    return [
+        Mutation(id=i, name="add_note", args={"ticket_id": str(ticket_id), "body": f"{tag} {i}"})
+        for i in range(first, first + count)
+    ]
 
 
 def _note_bodies(engine: Engine, tag: str = "note") -> Counter[str]:
     with Session(engine) as s:
-        return Counter(s.scalars(select(TicketEvent.body).where(
-            TicketEvent.kind == EventKind.NOTE, TicketEvent.body.like(f"{tag} %"))))
+        return Counter(
+            s.scalars(
+                select(TicketEvent.body).where(
+                    TicketEvent.kind == EventKind.NOTE, TicketEvent.body.like(f"{tag} %")
+                )
+            )
+        )
 
 
 def _head(engine: Engine, world: World) -> int:
@@ -134,8 +151,15 @@ def _refusing_after_writing(ctx: MutationContext, a: _NoteArgs) -> None:
     """Writes an event and changes the ticket (both flushed, so a version is taken), then
     refuses."""
     ticket = ctx.session.get_one(Ticket, a.ticket_id)
-    ctx.session.add(TicketEvent(id=ctx.derived_id(), tenant_id=ctx.tenant_id,
-                                ticket_id=ticket.id, kind=EventKind.NOTE, body="half done"))
+    ctx.session.add(
+        TicketEvent(
+            id=ctx.derived_id(),
+            tenant_id=ctx.tenant_id,
+            ticket_id=ticket.id,
+            kind=EventKind.NOTE,
+            body="half done",
+        )
+    )
     ticket.subject = "changed by a refused mutation"
     ctx.session.flush()
     raise MutationRejected("invalid", "refused after writing", "body")
@@ -144,23 +168,38 @@ def _refusing_after_writing(ctx: MutationContext, a: _NoteArgs) -> None:
 def test_a_refusal_in_the_middle_of_a_group_is_rolled_back_alone(
     engine: Engine, world: World, state: ServerState, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(MUTATORS, "test_refuse", Mutator(
-        "test_refuse", _NoteArgs, MUTATORS["add_note"].roles, _refusing_after_writing))
+    monkeypatch.setitem(
+        MUTATORS,
+        "test_refuse",
+        Mutator("test_refuse", _NoteArgs, MUTATORS["add_note"].roles, _refusing_after_writing),
+    )
     announced: list[int] = []
     state.write_sessions.kw["info"] = {LISTENER_KEY: lambda _t, v: announced.append(v)}
     user, (tid, _) = _user(engine, world), _ticket_ids(engine, world)
     with Session(engine) as s:
         subject = s.get_one(Ticket, tid).subject
     before, cid = _head(engine, world), uuid.uuid4()
-    resp = sync_service.push(state, user, PushRequest(client_id=cid, mutations=[
-        *_notes(tid, 2),
-        Mutation(id=3, name="test_refuse", args={"ticket_id": str(tid)}),
-        *_notes(tid, 2, first=4),
-        Mutation(id=6, name="test_refuse", args={"ticket_id": str(tid)}),
-    ]))
+    resp = sync_service.push(
+        state,
+        user,
+        PushRequest(
+            client_id=cid,
+            mutations=[
+                *_notes(tid, 2),
+                Mutation(id=3, name="test_refuse", args={"ticket_id": str(tid)}),
+                *_notes(tid, 2, first=4),
+                Mutation(id=6, name="test_refuse", args={"ticket_id": str(tid)}),
+            ],
+        ),
+    )
     assert [(r.id, r.status, r.code) for r in resp.results] == [
-        (1, "applied", None), (2, "applied", None), (3, "rejected", "invalid"),
-        (4, "applied", None), (5, "applied", None), (6, "rejected", "invalid")]
+        (1, "applied", None),
+        (2, "applied", None),
+        (3, "rejected", "invalid"),
+        (4, "applied", None),
+        (5, "applied", None),
+        (6, "rejected", "invalid"),
+    ]
     assert resp.last_mutation_id == 6
     assert resp.version == before + 4, "the refusals' version numbers were given back"
     assert announced == [before + 4], "one group, announced with its highest version"
@@ -168,27 +207,52 @@ def test_a_refusal_in_the_middle_of_a_group_is_rolled_back_alone(
         assert s.get_one(Ticket, tid).subject == subject
         assert s.scalar(select(func.count()).where(TicketEvent.body == "half done")) == 0
         assert s.get_one(SyncClient, cid).last_mutation_id == 6
-        records = {r.mutation_id: (r.status, r.code, r.version)
-                   for r in s.scalars(select(MutationRecord).where(
-                       MutationRecord.client_id == cid))}
-        notes = {int(body.split()[1]): version for body, version in s.execute(
-            select(TicketEvent.body, TicketEvent.version).where(
-                TicketEvent.body.like("note %")))}
+        records = {
+            r.mutation_id: (r.status, r.code, r.version)
+            for r in s.scalars(select(MutationRecord).where(MutationRecord.client_id == cid))
+        }
+        notes = {
+            int(body.split()[1]): version
+            for body, version in s.execute(
+                select(TicketEvent.body, TicketEvent.version).where(TicketEvent.body.like("note %"))
+            )
+        }
     # One version per mutation, in order, none skipped; each record names its own.
-    assert records == {1: ("applied", None, before + 1), 2: ("applied", None, before + 2),
-                       3: ("rejected", "invalid", 0), 4: ("applied", None, before + 3),
-                       5: ("applied", None, before + 4), 6: ("rejected", "invalid", 0)}
+    assert records == {
+        1: ("applied", None, before + 1),
+        2: ("applied", None, before + 2),
+        3: ("rejected", "invalid", 0),
+        4: ("applied", None, before + 3),
+        5: ("applied", None, before + 4),
+        6: ("rejected", "invalid", 0),
+    }
     assert notes == {1: before + 1, 2: before + 2, 4: before + 3, 5: before + 4}
     assert _note_bodies(engine) == Counter({f"note {i}": 1 for i in (1, 2, 4, 5)})
     pulled = sync_service.pull_body(state, user, PullRequest(client_id=cid, cursor=before))
     assert [r["mutation_id"] for r in pulled["rejections"]] == [3, 6]
     assert sorted({c["version"] for c in pulled["changes"]}) == [
-        before + 1, before + 2, before + 3, before + 4]
+        before + 1,
+        before + 2,
+        before + 3,
+        before + 4,
+    ]
     # A resend of the whole batch is all duplicates, the refusal with its reason.
-    again = sync_service.push(state, user, PushRequest(client_id=cid, mutations=[
-        *_notes(tid, 2), Mutation(id=3, name="test_refuse", args={"ticket_id": str(tid)})]))
+    again = sync_service.push(
+        state,
+        user,
+        PushRequest(
+            client_id=cid,
+            mutations=[
+                *_notes(tid, 2),
+                Mutation(id=3, name="test_refuse", args={"ticket_id": str(tid)}),
+            ],
+        ),
+    )
     assert [(r.status, r.code) for r in again.results] == [
-        ("duplicate", None), ("duplicate", None), ("duplicate", "invalid")]
+        ("duplicate", None),
+        ("duplicate", None),
+        ("duplicate", "invalid"),
+    ]
     assert _head(engine, world) == before + 4
 
 
@@ -199,22 +263,46 @@ def test_a_constraint_tripped_in_a_group_is_rolled_back_alone(
     user, (tid, _) = _user(engine, world), _ticket_ids(engine, world)
 
     def duplicate_key(ctx: MutationContext, a: _NoteArgs) -> None:
-        event = ctx.session.scalars(select(TicketEvent).where(
-            TicketEvent.ticket_id == a.ticket_id)).first()
+        event = ctx.session.scalars(
+            select(TicketEvent).where(TicketEvent.ticket_id == a.ticket_id)
+        ).first()
         assert event is not None
         ctx.session.get_one(Ticket, a.ticket_id).subject = "clashing"
         ctx.session.flush()  # takes the version
         ctx.session.expunge(event)  # so the clash reaches the database, not the identity map
-        ctx.session.add(TicketEvent(id=event.id, tenant_id=ctx.tenant_id,
-                                    ticket_id=a.ticket_id, kind=EventKind.NOTE, body="clash"))
-    monkeypatch.setitem(MUTATORS, "test_clash", Mutator(
-        "test_clash", _NoteArgs, MUTATORS["add_note"].roles, duplicate_key))
+        ctx.session.add(
+            TicketEvent(
+                id=event.id,
+                tenant_id=ctx.tenant_id,
+                ticket_id=a.ticket_id,
+                kind=EventKind.NOTE,
+                body="clash",
+            )
+        )
+
+    monkeypatch.setitem(
+        MUTATORS,
+        "test_clash",
+        Mutator("test_clash", _NoteArgs, MUTATORS["add_note"].roles, duplicate_key),
+    )
     before, cid = _head(engine, world), uuid.uuid4()
-    resp = sync_service.push(state, user, PushRequest(client_id=cid, mutations=[
-        *_notes(tid, 1), Mutation(id=2, name="test_clash", args={"ticket_id": str(tid)}),
-        *_notes(tid, 1, first=3)]))
+    resp = sync_service.push(
+        state,
+        user,
+        PushRequest(
+            client_id=cid,
+            mutations=[
+                *_notes(tid, 1),
+                Mutation(id=2, name="test_clash", args={"ticket_id": str(tid)}),
+                *_notes(tid, 1, first=3),
+            ],
+        ),
+    )
     assert [(r.status, r.code) for r in resp.results] == [
-        ("applied", None), ("rejected", "conflict"), ("applied", None)]
+        ("applied", None),
+        ("rejected", "conflict"),
+        ("applied", None),
+    ]
     assert resp.version == before + 2
     with Session(engine) as s:
         assert s.get_one(Ticket, tid).subject != "clashing"
@@ -234,7 +322,8 @@ def test_a_failure_after_a_committed_group_keeps_it_and_the_retry_applies_the_re
     monkeypatch.setattr(sync_service, "GROUP_MAX_SECONDS", 60.0)
     announced: list[tuple[uuid.UUID, int]] = []
     state.write_sessions.kw["info"] = {
-        LISTENER_KEY: lambda tenant, version: announced.append((tenant, version))}
+        LISTENER_KEY: lambda tenant, version: announced.append((tenant, version))
+    }
     user, (tid, _) = _user(engine, world), _ticket_ids(engine, world)
     real_add_note = MUTATORS["add_note"]
     fail_on = {8}
@@ -245,8 +334,11 @@ def test_a_failure_after_a_committed_group_keeps_it_and_the_retry_applies_the_re
             raise _Boom("the server died in the middle of the second group")
         real_add_note.apply(ctx, a)
 
-    monkeypatch.setitem(MUTATORS, "add_note", Mutator(
-        "add_note", real_add_note.args, real_add_note.roles, add_note_or_crash))
+    monkeypatch.setitem(
+        MUTATORS,
+        "add_note",
+        Mutator("add_note", real_add_note.args, real_add_note.roles, add_note_or_crash),
+    )
     before, cid = _head(engine, world), uuid.uuid4()
     batch = PushRequest(client_id=cid, mutations=_notes(tid, 12))
     with pytest.raises(_Boom):
@@ -254,8 +346,9 @@ def test_a_failure_after_a_committed_group_keeps_it_and_the_retry_applies_the_re
     # The first group (1-5) committed before the failure; the second (6-7 done) rolled back.
     with Session(engine) as s:
         assert s.get_one(SyncClient, cid).last_mutation_id == 5
-        assert sorted(s.scalars(select(MutationRecord.mutation_id).where(
-            MutationRecord.client_id == cid))) == [1, 2, 3, 4, 5]
+        assert sorted(
+            s.scalars(select(MutationRecord.mutation_id).where(MutationRecord.client_id == cid))
+        ) == [1, 2, 3, 4, 5]
     assert _note_bodies(engine) == Counter({f"note {i}": 1 for i in range(1, 6)})
     assert _head(engine, world) == before + 5
     assert announced == [(world.tenant, before + 5)]
@@ -263,15 +356,22 @@ def test_a_failure_after_a_committed_group_keeps_it_and_the_retry_applies_the_re
     # The desktop never got an answer and resends the whole batch.
     retry = sync_service.push(state, user, batch)
     assert [(r.id, r.status) for r in retry.results] == [
-        *((i, "duplicate") for i in range(1, 6)), *((i, "applied") for i in range(6, 13))]
+        *((i, "duplicate") for i in range(1, 6)),
+        *((i, "applied") for i in range(6, 13)),
+    ]
     assert retry.last_mutation_id == 12
     assert retry.version == before + 12
     assert _note_bodies(engine) == Counter({f"note {i}": 1 for i in range(1, 13)})
     # Groups of five: 6-10, then 11-12; each announced once, with its highest version.
     assert announced == [(world.tenant, before + v) for v in (5, 10, 12)]
     with Session(engine) as s:
-        versions = dict(s.execute(select(MutationRecord.mutation_id, MutationRecord.version)
-                                  .where(MutationRecord.client_id == cid)).all())
+        versions = dict(
+            s.execute(
+                select(MutationRecord.mutation_id, MutationRecord.version).where(
+                    MutationRecord.client_id == cid
+                )
+            ).all()
+        )
     assert versions == {i: before + i for i in range(1, 13)}
 
 
@@ -281,13 +381,28 @@ def test_a_check_and_set_sees_the_earlier_mutations_of_its_group(
     """Two agents' offline grabs of one ticket, pushed in one batch by a coordinator's desk:
     the second reads the ticket as the first left it (same transaction), so one wins."""
     user, (tid, _) = _user(engine, world, "coordinator"), _ticket_ids(engine, world)
-    grab = [Mutation(id=i, name="assign_ticket", args={
-        "ticket_id": str(tid), "assignee_id": str(world.users[who]),
-        "expected_assignee_id": None}) for i, who in ((1, "agent"), (2, "agent2"))]
-    resp = sync_service.push(state, user, PushRequest(client_id=uuid.uuid4(), mutations=[
-        *grab, *_notes(tid, 1, first=3)]))
+    grab = [
+        Mutation(
+            id=i,
+            name="assign_ticket",
+            args={
+                "ticket_id": str(tid),
+                "assignee_id": str(world.users[who]),
+                "expected_assignee_id": None,
+            },
+        )
+        for i, who in ((1, "agent"), (2, "agent2"))
+    ]
+    resp = sync_service.push(
+        state,
+        user,
+        PushRequest(client_id=uuid.uuid4(), mutations=[*grab, *_notes(tid, 1, first=3)]),
+    )
     assert [(r.id, r.status, r.code) for r in resp.results] == [
-        (1, "applied", None), (2, "rejected", "conflict"), (3, "applied", None)]
+        (1, "applied", None),
+        (2, "rejected", "conflict"),
+        (3, "applied", None),
+    ]
     with Session(engine) as s:
         assert s.get_one(Ticket, tid).assignee_id == world.users["agent"]
 
@@ -300,8 +415,9 @@ def test_the_time_bound_ends_a_group(
     state.write_sessions.kw["info"] = {LISTENER_KEY: lambda _t, v: announced.append(v)}
     user, (tid, _) = _user(engine, world), _ticket_ids(engine, world)
     before = _head(engine, world)
-    resp = sync_service.push(state, user, PushRequest(client_id=uuid.uuid4(),
-                                                      mutations=_notes(tid, 3)))
+    resp = sync_service.push(
+        state, user, PushRequest(client_id=uuid.uuid4(), mutations=_notes(tid, 3))
+    )
     assert [r.status for r in resp.results] == ["applied"] * 3
     assert announced == [before + 1, before + 2, before + 3]
 
@@ -324,9 +440,16 @@ def test_postgres_hears_of_each_group_once(
     url = pg_engine.url.render_as_string(hide_password=False)
     world = build_world(make_session_factory(pg_engine))
     tid = uuid.uuid4()
-    world.run("agent", "create_ticket", ticket_id=str(tid), subject="Broken", channel="portal",
-              organisation_id=str(world.orgs["globex"]), requester_id=str(world.contacts["ann"]),
-              stated_urgency=2)
+    world.run(
+        "agent",
+        "create_ticket",
+        ticket_id=str(tid),
+        subject="Broken",
+        channel="portal",
+        organisation_id=str(world.orgs["globex"]),
+        requester_id=str(world.contacts["ann"]),
+        stated_urgency=2,
+    )
     app = create_app(ServerSettings(database_url=url, migrate_on_start=False))
     state: ServerState = app.state.agentdesk
     user = _user(pg_engine, world)
@@ -335,8 +458,9 @@ def test_postgres_hears_of_each_group_once(
     try:
         with psycopg.connect(dsn, autocommit=True) as listen:
             listen.execute(f"LISTEN {NOTIFY_CHANNEL}")
-            sync_service.push(state, user, PushRequest(client_id=uuid.uuid4(),
-                                                       mutations=_notes(tid, 10)))
+            sync_service.push(
+                state, user, PushRequest(client_id=uuid.uuid4(), mutations=_notes(tid, 10))
+            )
             heard = [n.payload for n in listen.notifies(timeout=1.0)]
     finally:
         app.state.engine.dispose()
@@ -354,9 +478,16 @@ def test_rows_read_before_the_group_holds_the_lock_are_read_again(
     url = pg_engine.url.render_as_string(hide_password=False)
     world = build_world(make_session_factory(pg_engine))
     tid = uuid.uuid4()
-    world.run("agent", "create_ticket", ticket_id=str(tid), subject="Broken", channel="portal",
-              organisation_id=str(world.orgs["globex"]), requester_id=str(world.contacts["ann"]),
-              stated_urgency=2)
+    world.run(
+        "agent",
+        "create_ticket",
+        ticket_id=str(tid),
+        subject="Broken",
+        channel="portal",
+        organisation_id=str(world.orgs["globex"]),
+        requester_id=str(world.contacts["ann"]),
+        stated_urgency=2,
+    )
 
     def read_then_refuse(ctx: MutationContext, a: _NoteArgs) -> None:
         assert ctx.session.get_one(Ticket, a.ticket_id).assignee_id is None
@@ -365,20 +496,38 @@ def test_rows_read_before_the_group_holds_the_lock_are_read_again(
             other.get_one(Ticket, a.ticket_id).assignee_id = world.users["agent2"]
         raise MutationRejected("invalid", "refused after reading")
 
-    monkeypatch.setitem(MUTATORS, "test_read", Mutator(
-        "test_read", _NoteArgs, MUTATORS["add_note"].roles, read_then_refuse))
+    monkeypatch.setitem(
+        MUTATORS,
+        "test_read",
+        Mutator("test_read", _NoteArgs, MUTATORS["add_note"].roles, read_then_refuse),
+    )
     app = create_app(ServerSettings(database_url=url, migrate_on_start=False))
     try:
-        resp = sync_service.push(app.state.agentdesk, _user(pg_engine, world), PushRequest(
-            client_id=uuid.uuid4(), mutations=[
-                Mutation(id=1, name="test_read", args={"ticket_id": str(tid)}),
-                Mutation(id=2, name="assign_ticket", args={
-                    "ticket_id": str(tid), "assignee_id": str(world.users["agent"]),
-                    "expected_assignee_id": None})]))
+        resp = sync_service.push(
+            app.state.agentdesk,
+            _user(pg_engine, world),
+            PushRequest(
+                client_id=uuid.uuid4(),
+                mutations=[
+                    Mutation(id=1, name="test_read", args={"ticket_id": str(tid)}),
+                    Mutation(
+                        id=2,
+                        name="assign_ticket",
+                        args={
+                            "ticket_id": str(tid),
+                            "assignee_id": str(world.users["agent"]),
+                            "expected_assignee_id": None,
+                        },
+                    ),
+                ],
+            ),
+        )
     finally:
         app.state.engine.dispose()
     assert [(r.status, r.code) for r in resp.results] == [
-        ("rejected", "invalid"), ("rejected", "conflict")]
+        ("rejected", "invalid"),
+        ("rejected", "conflict"),
+    ]
     with Session(pg_engine) as s:
         assert s.get_one(Ticket, tid).assignee_id == world.users["agent2"]
 
@@ -387,8 +536,11 @@ def test_concurrent_pushes_never_share_or_skip_a_version(
     engine: Engine, world: World, state: ServerState, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(sync_service, "GROUP_MAX_MUTATIONS", 7)
-    monkeypatch.setitem(MUTATORS, "test_refuse", Mutator(
-        "test_refuse", _NoteArgs, MUTATORS["add_note"].roles, _refusing_after_writing))
+    monkeypatch.setitem(
+        MUTATORS,
+        "test_refuse",
+        Mutator("test_refuse", _NoteArgs, MUTATORS["add_note"].roles, _refusing_after_writing),
+    )
     agent, agent2 = _user(engine, world, "agent"), _user(engine, world, "agent2")
     tickets = _ticket_ids(engine, world)
     before = _head(engine, world)
@@ -403,10 +555,10 @@ def test_concurrent_pushes_never_share_or_skip_a_version(
             for batch in range(6):
                 muts = _notes(tickets[batch % 2], 10, first=next_id, tag=tag)
                 # A refusal now and then: its savepoint (and version) must vanish cleanly.
-                muts[batch % 10] = Mutation(id=muts[batch % 10].id, name="test_refuse",
-                                            args={"ticket_id": str(tickets[0])})
-                resp = sync_service.push(state, user, PushRequest(client_id=cid,
-                                                                  mutations=muts))
+                muts[batch % 10] = Mutation(
+                    id=muts[batch % 10].id, name="test_refuse", args={"ticket_id": str(tickets[0])}
+                )
+                resp = sync_service.push(state, user, PushRequest(client_id=cid, mutations=muts))
                 assert resp.last_mutation_id == next_id + 9
                 next_id += 10
         except BaseException as exc:
@@ -417,8 +569,9 @@ def test_concurrent_pushes_never_share_or_skip_a_version(
             cursor, cid = before, uuid.uuid4()
             while True:
                 finished = done.is_set()
-                page = sync_service.pull_body(state, agent, PullRequest(
-                    client_id=cid, cursor=cursor, limit=5))
+                page = sync_service.pull_body(
+                    state, agent, PullRequest(client_id=cid, cursor=cursor, limit=5)
+                )
                 for change in page["changes"]:
                     seen[(change["table"], str(change["id"]))] = change["version"]
                 cursor = page["cursor"]
@@ -427,8 +580,10 @@ def test_concurrent_pushes_never_share_or_skip_a_version(
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=pusher, args=(agent, "first")),
-               threading.Thread(target=pusher, args=(agent2, "second"))]
+    threads = [
+        threading.Thread(target=pusher, args=(agent, "first")),
+        threading.Thread(target=pusher, args=(agent2, "second")),
+    ]
     reader = threading.Thread(target=puller)
     reader.start()
     for t in threads:
@@ -440,10 +595,14 @@ def test_concurrent_pushes_never_share_or_skip_a_version(
     assert errors == []
     head = _head(engine, world)
     with Session(engine) as s:
-        records = list(s.scalars(select(MutationRecord).where(
-            MutationRecord.client_id.in_(clients.values()))))
-        events = dict(s.execute(select(TicketEvent.id, TicketEvent.version).where(
-            TicketEvent.version > before)).all())
+        records = list(
+            s.scalars(select(MutationRecord).where(MutationRecord.client_id.in_(clients.values())))
+        )
+        events = dict(
+            s.execute(
+                select(TicketEvent.id, TicketEvent.version).where(TicketEvent.version > before)
+            ).all()
+        )
     applied = [r for r in records if r.status == "applied"]
     assert len(applied) == 2 * 6 * 9
     assert len(records) == 2 * 6 * 10
@@ -455,7 +614,8 @@ def test_concurrent_pushes_never_share_or_skip_a_version(
     # The puller, running all along, saw every new event at its final version.
     assert {uuid.UUID(i): v for (t, i), v in seen.items() if t == "ticket_events"} == events
     assert _note_bodies(engine, "first") == Counter(
-        {f"first {i}": 1 for i in range(1, 61) if (i - 1) % 10 != ((i - 1) // 10) % 10})
+        {f"first {i}": 1 for i in range(1, 61) if (i - 1) % 10 != ((i - 1) // 10) % 10}
+    )
 
 
 # --------------------------------------------------------------------------- versioning
@@ -484,8 +644,15 @@ def test_a_rolled_back_savepoint_gives_its_version_back(engine: Engine, world: W
         with pytest.raises(IntegrityError), s.begin_nested():
             s.get_one(Ticket, other).subject = "also rolled back"
             s.flush()
-            s.add(TicketEvent(id=event.id, tenant_id=world.tenant, ticket_id=tid,
-                              kind=EventKind.NOTE, body="clash"))
+            s.add(
+                TicketEvent(
+                    id=event.id,
+                    tenant_id=world.tenant,
+                    ticket_id=tid,
+                    kind=EventKind.NOTE,
+                    body="clash",
+                )
+            )
             s.flush()
         assert transaction_version(s) == start + 1
         with s.begin_nested():
@@ -495,7 +662,9 @@ def test_a_rolled_back_savepoint_gives_its_version_back(engine: Engine, world: W
     with Session(engine) as s:
         assert current_version(s, world.tenant) == start + 2
         assert (s.get_one(Ticket, tid).version, s.get_one(Ticket, other).version) == (
-            start + 1, start + 2)
+            start + 1,
+            start + 2,
+        )
         assert s.get_one(Ticket, other).subject == "second unit"
 
 
@@ -510,8 +679,9 @@ class _Statements:
         self.engine = state.write_sessions.kw["bind"]
         event.listen(self.engine, "before_cursor_execute", self._record)
 
-    def _record(self, _conn: Any, _cursor: Any, statement: str, _params: Any, _ctx: Any,
-                many: bool) -> None:
+    def _record(
+        self, _conn: Any, _cursor: Any, statement: str, _params: Any, _ctx: Any, many: bool
+    ) -> None:
         self.sent.append((" ".join(statement.split()), many))
 
     def count(self, prefix: str) -> int:
@@ -529,13 +699,21 @@ def statements(state: ServerState) -> Iterator[_Statements]:
 
 
 def _alternating_notes(tickets: list[uuid.UUID], count: int) -> list[Mutation]:
-    return [Mutation(id=i, name="add_note", args={"ticket_id": str(tickets[(i - 1) % 2]),
-                                                   "body": f"note {i}"})
-            for i in range(1, count + 1)]
+    return [
+        Mutation(
+            id=i,
+            name="add_note",
+            args={"ticket_id": str(tickets[(i - 1) % 2]), "body": f"note {i}"},
+        )
+        for i in range(1, count + 1)
+    ]
 
 
 def test_a_fast_group_writes_each_table_once_with_a_version_per_mutation(
-    engine: Engine, world: World, state: ServerState, statements: _Statements,
+    engine: Engine,
+    world: World,
+    state: ServerState,
+    statements: _Statements,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(sync_service, "GROUP_MAX_SECONDS", 60.0)
@@ -543,69 +721,120 @@ def test_a_fast_group_writes_each_table_once_with_a_version_per_mutation(
     before, cid = _head(engine, world), uuid.uuid4()
     # Notes on tickets A, B, A, B, ..., A: A changes again in the last mutation, B last in the
     # one before, and B stays untouched (but unflushed) while the last one runs.
-    resp = sync_service.push(state, user, PushRequest(
-        client_id=cid, mutations=_alternating_notes(tickets, 21)))
+    resp = sync_service.push(
+        state, user, PushRequest(client_id=cid, mutations=_alternating_notes(tickets, 21))
+    )
     assert [r.status for r in resp.results] == ["applied"] * 21
     assert resp.version == before + 21
     assert statements.count("SAVEPOINT") == 1, "the group's own, none per mutation"
     assert statements.count("INSERT INTO ticket_events") == 1, statements.sent
     assert statements.count("UPDATE tickets") == 1, statements.sent
     with Session(engine) as s:
-        versions = dict(s.execute(select(MutationRecord.mutation_id, MutationRecord.version)
-                                  .where(MutationRecord.client_id == cid)).all())
-        notes = dict(s.execute(select(TicketEvent.body, TicketEvent.version)
-                               .where(TicketEvent.body.like("note %"))).all())
+        versions = dict(
+            s.execute(
+                select(MutationRecord.mutation_id, MutationRecord.version).where(
+                    MutationRecord.client_id == cid
+                )
+            ).all()
+        )
+        notes = dict(
+            s.execute(
+                select(TicketEvent.body, TicketEvent.version).where(TicketEvent.body.like("note %"))
+            ).all()
+        )
         a, b = (s.get_one(Ticket, t) for t in tickets)
         assert (a.version, b.version) == (before + 21, before + 20)
         assert a.updated_at == max(
-            e.at for e in s.scalars(select(TicketEvent).where(TicketEvent.ticket_id == a.id)))
+            e.at for e in s.scalars(select(TicketEvent).where(TicketEvent.ticket_id == a.id))
+        )
     assert versions == {i: before + i for i in range(1, 22)}
     assert notes == {f"note {i}": before + i for i in range(1, 22)}
 
 
 def test_a_refusal_before_writing_stays_on_the_fast_path(
-    engine: Engine, world: World, state: ServerState, statements: _Statements,
+    engine: Engine,
+    world: World,
+    state: ServerState,
+    statements: _Statements,
 ) -> None:
     user, (tid, _) = _user(engine, world, "coordinator"), _ticket_ids(engine, world)
-    grab = [Mutation(id=i, name="assign_ticket", args={
-        "ticket_id": str(tid), "assignee_id": str(world.users[who]),
-        "expected_assignee_id": None}) for i, who in ((1, "agent"), (2, "agent2"))]
-    resp = sync_service.push(state, user, PushRequest(client_id=uuid.uuid4(), mutations=[
-        *grab, *_notes(tid, 2, first=3)]))
+    grab = [
+        Mutation(
+            id=i,
+            name="assign_ticket",
+            args={
+                "ticket_id": str(tid),
+                "assignee_id": str(world.users[who]),
+                "expected_assignee_id": None,
+            },
+        )
+        for i, who in ((1, "agent"), (2, "agent2"))
+    ]
+    resp = sync_service.push(
+        state,
+        user,
+        PushRequest(client_id=uuid.uuid4(), mutations=[*grab, *_notes(tid, 2, first=3)]),
+    )
     assert [(r.status, r.code) for r in resp.results] == [
-        ("applied", None), ("rejected", "conflict"), ("applied", None), ("applied", None)]
+        ("applied", None),
+        ("rejected", "conflict"),
+        ("applied", None),
+        ("applied", None),
+    ]
     assert statements.count("SAVEPOINT") == 1
     assert statements.count("ROLLBACK") == 0
 
 
 def test_a_refusal_after_writing_replays_the_group_carefully_and_the_next_runs_fast(
-    engine: Engine, world: World, state: ServerState, statements: _Statements,
+    engine: Engine,
+    world: World,
+    state: ServerState,
+    statements: _Statements,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(sync_service, "GROUP_MAX_MUTATIONS", 3)
     monkeypatch.setattr(sync_service, "GROUP_MAX_SECONDS", 60.0)
-    monkeypatch.setitem(MUTATORS, "test_refuse", Mutator(
-        "test_refuse", _NoteArgs, MUTATORS["add_note"].roles, _refusing_after_writing))
+    monkeypatch.setitem(
+        MUTATORS,
+        "test_refuse",
+        Mutator("test_refuse", _NoteArgs, MUTATORS["add_note"].roles, _refusing_after_writing),
+    )
     user, (tid, _) = _user(engine, world), _ticket_ids(engine, world)
     before = _head(engine, world)
-    resp = sync_service.push(state, user, PushRequest(client_id=uuid.uuid4(), mutations=[
-        *_notes(tid, 1), Mutation(id=2, name="test_refuse", args={"ticket_id": str(tid)}),
-        *_notes(tid, 4, first=3)]))
+    resp = sync_service.push(
+        state,
+        user,
+        PushRequest(
+            client_id=uuid.uuid4(),
+            mutations=[
+                *_notes(tid, 1),
+                Mutation(id=2, name="test_refuse", args={"ticket_id": str(tid)}),
+                *_notes(tid, 4, first=3),
+            ],
+        ),
+    )
     assert [(r.id, r.status) for r in resp.results] == [
-        (1, "applied"), (2, "rejected"), *((i, "applied") for i in range(3, 7))]
+        (1, "applied"),
+        (2, "rejected"),
+        *((i, "applied") for i in range(3, 7)),
+    ]
     assert resp.version == before + 5
     # The first group (1-3) ran again, a savepoint per mutation; the second (4-6) ran fast.
     assert statements.count("SAVEPOINT") == 1 + 3 + 1
     assert statements.count("ROLLBACK TO SAVEPOINT") == 2, "the fast try, test_refuse's own"
     assert statements.count("INSERT INTO ticket_events") == 1 + 1 + 3 + 1, (
-        "the fast try's flush inside test_refuse, the careful one's, two notes, one group")
+        "the fast try's flush inside test_refuse, the careful one's, two notes, one group"
+    )
     assert _note_bodies(engine) == Counter({f"note {i}": 1 for i in (1, 3, 4, 5, 6)})
     with Session(engine) as s:
         assert s.scalar(select(func.count()).where(TicketEvent.body == "half done")) == 0
 
 
 def test_a_constraint_met_by_the_groups_flush_replays_it_carefully(
-    engine: Engine, world: World, state: ServerState, statements: _Statements,
+    engine: Engine,
+    world: World,
+    state: ServerState,
+    statements: _Statements,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The clash only shows when the fast group flushes at its end: the group is rolled back
@@ -613,20 +842,45 @@ def test_a_constraint_met_by_the_groups_flush_replays_it_carefully(
     user, (tid, _) = _user(engine, world), _ticket_ids(engine, world)
 
     def duplicate_event_id(ctx: MutationContext, a: _NoteArgs) -> None:
-        taken = ctx.session.execute(select(TicketEvent.id).where(
-            TicketEvent.ticket_id == a.ticket_id)).scalars().first()
+        taken = (
+            ctx.session.execute(select(TicketEvent.id).where(TicketEvent.ticket_id == a.ticket_id))
+            .scalars()
+            .first()
+        )
         ctx.session.get_one(Ticket, a.ticket_id).subject = "clashing"
-        ctx.session.add(TicketEvent(id=taken, tenant_id=ctx.tenant_id, ticket_id=a.ticket_id,
-                                    kind=EventKind.NOTE, body="clash"))
+        ctx.session.add(
+            TicketEvent(
+                id=taken,
+                tenant_id=ctx.tenant_id,
+                ticket_id=a.ticket_id,
+                kind=EventKind.NOTE,
+                body="clash",
+            )
+        )
 
-    monkeypatch.setitem(MUTATORS, "test_clash", Mutator(
-        "test_clash", _NoteArgs, MUTATORS["add_note"].roles, duplicate_event_id))
+    monkeypatch.setitem(
+        MUTATORS,
+        "test_clash",
+        Mutator("test_clash", _NoteArgs, MUTATORS["add_note"].roles, duplicate_event_id),
+    )
     before = _head(engine, world)
-    resp = sync_service.push(state, user, PushRequest(client_id=uuid.uuid4(), mutations=[
-        *_notes(tid, 1), Mutation(id=2, name="test_clash", args={"ticket_id": str(tid)}),
-        *_notes(tid, 1, first=3)]))
+    resp = sync_service.push(
+        state,
+        user,
+        PushRequest(
+            client_id=uuid.uuid4(),
+            mutations=[
+                *_notes(tid, 1),
+                Mutation(id=2, name="test_clash", args={"ticket_id": str(tid)}),
+                *_notes(tid, 1, first=3),
+            ],
+        ),
+    )
     assert [(r.status, r.code) for r in resp.results] == [
-        ("applied", None), ("rejected", "conflict"), ("applied", None)]
+        ("applied", None),
+        ("rejected", "conflict"),
+        ("applied", None),
+    ]
     assert resp.version == before + 2
     assert statements.count("SAVEPOINT") == 1 + 3
     with Session(engine) as s:
@@ -659,21 +913,38 @@ def test_deferred_units_keep_their_versions_until_changed_again(
         assert end_unit(s) is None
     with Session(engine) as s:
         assert (s.get_one(Ticket, a).version, s.get_one(Ticket, b).version) == (
-            start + 1, start + 3)
+            start + 1,
+            start + 3,
+        )
         assert current_version(s, world.tenant) == start + 3
 
 
-def _new_tickets(world: World, count: int, who: str = "ann", first: int = 1,
-                 ids: list[uuid.UUID] | None = None) -> list[Mutation]:
+def _new_tickets(
+    world: World, count: int, who: str = "ann", first: int = 1, ids: list[uuid.UUID] | None = None
+) -> list[Mutation]:
     ids = ids or [uuid.uuid4() for _ in range(count)]
-    return [Mutation(id=first + i, name="create_ticket", args={
-        "ticket_id": str(ids[i]), "subject": f"Request {i}", "channel": "portal",
-        "organisation_id": str(world.orgs["globex"]), "requester_id": str(world.contacts[who]),
-        "stated_urgency": 2}) for i in range(count)]
+    return [
+        Mutation(
+            id=first + i,
+            name="create_ticket",
+            args={
+                "ticket_id": str(ids[i]),
+                "subject": f"Request {i}",
+                "channel": "portal",
+                "organisation_id": str(world.orgs["globex"]),
+                "requester_id": str(world.contacts[who]),
+                "stated_urgency": 2,
+            },
+        )
+        for i in range(count)
+    ]
 
 
 def test_a_burst_of_new_tickets_is_written_once_and_owes_each_its_acknowledgement(
-    engine: Engine, world: World, state: ServerState, statements: _Statements,
+    engine: Engine,
+    world: World,
+    state: ServerState,
+    statements: _Statements,
 ) -> None:
     """Intake's shape: a group of create_ticket mutations. Their new ids are checked unused in
     one query and nothing flushes them one by one (the contact rules' query did, through the
@@ -682,39 +953,65 @@ def test_a_burst_of_new_tickets_is_written_once_and_owes_each_its_acknowledgemen
     from agentdesk.models import Notification, NotificationKind
 
     user = _user(engine, world)
-    resp = sync_service.push(state, user, PushRequest(client_id=uuid.uuid4(),
-                                                      mutations=_new_tickets(world, 12)))
+    resp = sync_service.push(
+        state, user, PushRequest(client_id=uuid.uuid4(), mutations=_new_tickets(world, 12))
+    )
     assert [r.status for r in resp.results] == ["applied"] * 12
     # At most the first mutation alone (taking the version counter), then the rest as one.
     assert statements.count("INSERT INTO tickets") <= 2, statements.sent
     assert statements.count("UPDATE tickets") == 0, statements.sent
     assert statements.count("SELECT tickets.id FROM tickets WHERE tickets.id IN") == 1
     with Session(engine) as s:
-        kinds = list(s.scalars(select(Notification.kind).where(
-            Notification.subject.like("%Request %"))))
+        kinds = list(
+            s.scalars(select(Notification.kind).where(Notification.subject.like("%Request %")))
+        )
     assert kinds == [NotificationKind.ACKNOWLEDGEMENT] * 12
 
 
 def test_two_new_tickets_with_one_id_in_a_group_refuse_the_second_as_a_duplicate(
-    engine: Engine, world: World, state: ServerState,
+    engine: Engine,
+    world: World,
+    state: ServerState,
 ) -> None:
     user, same = _user(engine, world), uuid.uuid4()
-    resp = sync_service.push(state, user, PushRequest(client_id=uuid.uuid4(), mutations=[
-        *_new_tickets(world, 2), *_new_tickets(world, 2, first=3, ids=[same, same])]))
+    resp = sync_service.push(
+        state,
+        user,
+        PushRequest(
+            client_id=uuid.uuid4(),
+            mutations=[*_new_tickets(world, 2), *_new_tickets(world, 2, first=3, ids=[same, same])],
+        ),
+    )
     assert [(r.status, r.code) for r in resp.results] == [
-        ("applied", None), ("applied", None), ("applied", None), ("rejected", "duplicate")]
+        ("applied", None),
+        ("applied", None),
+        ("applied", None),
+        ("rejected", "duplicate"),
+    ]
 
 
 def test_a_contact_invalidated_earlier_in_the_group_is_redirected(
-    engine: Engine, world: World, state: ServerState,
+    engine: Engine,
+    world: World,
+    state: ServerState,
 ) -> None:
     """The contact rules read the organisation's contacts as this transaction left them."""
     coordinator = _user(engine, world, "coordinator")
     tid = uuid.uuid4()
-    resp = sync_service.push(state, coordinator, PushRequest(client_id=uuid.uuid4(), mutations=[
-        *_new_tickets(world, 1),
-        Mutation(id=2, name="invalidate_contact", args={"contact_id": str(world.contacts["bo"])}),
-        *_new_tickets(world, 1, who="bo", first=3, ids=[tid])]))
+    resp = sync_service.push(
+        state,
+        coordinator,
+        PushRequest(
+            client_id=uuid.uuid4(),
+            mutations=[
+                *_new_tickets(world, 1),
+                Mutation(
+                    id=2, name="invalidate_contact", args={"contact_id": str(world.contacts["bo"])}
+                ),
+                *_new_tickets(world, 1, who="bo", first=3, ids=[tid]),
+            ],
+        ),
+    )
     assert [(r.status, r.message) for r in resp.results] == [("applied", None)] * 3
     with Session(engine) as s:
         assert s.get_one(Ticket, tid).status.value == "redirected"

@@ -54,8 +54,13 @@ def test_a_stopping_sync_loop_does_not_wait_for_the_server(
     silent_server: SilentServer, tmp_path: Path
 ) -> None:
     replica = Replica(tmp_path / "replica.sqlite3")
-    replica.configure(server_url=silent_server.url, tenant_id=uuid.uuid4(),
-                      user_id=uuid.uuid4(), username="ann", role="agent")
+    replica.configure(
+        server_url=silent_server.url,
+        tenant_id=uuid.uuid4(),
+        user_id=uuid.uuid4(),
+        username="ann",
+        role="agent",
+    )
     client = ApiClient(silent_server.url, token="t", read_timeout=60)
     engine = SyncEngine(replica, client)
     stop = threading.Event()

@@ -38,9 +38,17 @@ EXAMPLES = 25
 SLOW_EXAMPLES = int(os.environ.get("AGENTDESK_FUZZ_EXAMPLES", "100"))
 
 _EXTREME_INSTANTS = [
-    "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00Z",
-    "9999-12-31T23:59:59Z", "1999-12-31T23:59:59Z", "2100-01-01T00:00:00+00:00",
-    "2026-03-03T09:00:00", "not a date", "", 10**20, -1,
+    "0001-01-01T00:00:00+14:00",
+    "9999-12-31T23:59:59-14:00",
+    "0001-01-01T00:00:00Z",
+    "9999-12-31T23:59:59Z",
+    "1999-12-31T23:59:59Z",
+    "2100-01-01T00:00:00+00:00",
+    "2026-03-03T09:00:00",
+    "not a date",
+    "",
+    10**20,
+    -1,
 ]
 _JUNK: list[Any] = [None, "", "\x00", 2**63, -(2**63) - 1, 1e308, [], {}, True, "x" * 70_000]
 
@@ -49,10 +57,24 @@ def _text() -> st.SearchStrategy[Any]:
     hostile = st.text(alphabet=st.characters(codec="utf-8", max_codepoint=0x3000), max_size=40)
     plain = st.sampled_from(["Printer on fire", "Customer called back", "<b>bold</b>"])
     return st.one_of(
-        plain, plain, plain,
+        plain,
+        plain,
+        plain,
         hostile,
-        st.sampled_from(["\x00", "a\x00b", "\x1b[31m", "<b>x</b>", "x" * 301, "x" * 100_001,
-                         "", " ", "ok", "\ud7ff"]),
+        st.sampled_from(
+            [
+                "\x00",
+                "a\x00b",
+                "\x1b[31m",
+                "<b>x</b>",
+                "x" * 301,
+                "x" * 100_001,
+                "",
+                " ",
+                "ok",
+                "\ud7ff",
+            ]
+        ),
     )
 
 
@@ -65,10 +87,14 @@ def _instants() -> st.SearchStrategy[Any]:
     offsets = st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m)))
     recent = st.builds(
         lambda dt, tz: dt.replace(tzinfo=UTC).astimezone(tz).isoformat(),
-        st.datetimes(min_value=_naive(2025), max_value=_naive(2027)), offsets)
+        st.datetimes(min_value=_naive(2025), max_value=_naive(2027)),
+        offsets,
+    )
     extreme = st.builds(
         lambda dt, tz: dt.replace(tzinfo=tz).isoformat(),
-        st.datetimes(min_value=_naive(1), max_value=_naive(9999)), offsets)
+        st.datetimes(min_value=_naive(1), max_value=_naive(9999)),
+        offsets,
+    )
     return st.one_of(recent, recent, recent, extreme, st.sampled_from(_EXTREME_INSTANTS))
 
 
@@ -101,8 +127,12 @@ class Ids:
         right = self.ours.get(kind, [])
         wrong = [i for k, v in self.ours.items() if k != kind for i in v]
         other = [i for v in self.theirs.values() for i in v]
-        hostile = [st.uuids().map(str), st.sampled_from(wrong), st.sampled_from(other),
-                   st.sampled_from(["not-a-uuid", "", "00000000-0000-0000-0000-000000000000"])]
+        hostile = [
+            st.uuids().map(str),
+            st.sampled_from(wrong),
+            st.sampled_from(other),
+            st.sampled_from(["not-a-uuid", "", "00000000-0000-0000-0000-000000000000"]),
+        ]
         # Hypothesis leans to earlier branches: the plausible ids come first.
         fresh = [st.uuids().map(str)] * 4 if isinstance(marker, NewRow) else []
         mine = [st.sampled_from(right)] * 4 if right and isinstance(marker, Ref) else []
@@ -119,11 +149,18 @@ def _field(info: FieldInfo, ids: Ids) -> st.SearchStrategy[Any]:
     elif base is bool:
         good = st.booleans()
     elif base is int:
-        good = st.one_of(st.integers(1, 4), st.integers(1, 4), st.integers(-5, 10),
-                         st.integers(-(2**70), 2**70), st.integers(1, 600_000))
+        good = st.one_of(
+            st.integers(1, 4),
+            st.integers(1, 4),
+            st.integers(-5, 10),
+            st.integers(-(2**70), 2**70),
+            st.integers(1, 600_000),
+        )
     elif base is Decimal:
-        good = st.one_of(st.decimals(allow_nan=False, allow_infinity=False).map(str),
-                         st.sampled_from(["1e400", "-1", "12345678901234.5", "NaN", "0.001"]))
+        good = st.one_of(
+            st.decimals(allow_nan=False, allow_infinity=False).map(str),
+            st.sampled_from(["1e400", "-1", "12345678901234.5", "NaN", "0.001"]),
+        )
     elif get_origin(base) is Literal:
         good = st.sampled_from([*get_args(base), "bogus"])
     elif "datetime" in repr(base).lower():
@@ -154,18 +191,24 @@ class Fuzz:
         with team.db() as s:
             for who, user_id in team.world.users.items():
                 token = uuid.uuid4().hex
-                s.add(AuthToken(user_id=user_id, token_hash=token_hash(token),
-                                expires_at=utcnow() + timedelta(hours=2)))
+                s.add(
+                    AuthToken(
+                        user_id=user_id,
+                        token_hash=token_hash(token),
+                        expires_at=utcnow() + timedelta(hours=2),
+                    )
+                )
                 self.tokens[who] = token
 
     def push(self, who: str, name: str, args: dict[str, Any]) -> dict[str, Any]:
         client, last = self.clients.get(who, (uuid.uuid4(), 0))
         mid = last + 1
         r = self.http.post(
-            f"{self.team.url}/api/v1/sync/push", timeout=60,
+            f"{self.team.url}/api/v1/sync/push",
+            timeout=60,
             headers={"Authorization": f"Bearer {self.tokens[who]}"},
-            json={"client_id": str(client), "mutations": [{"id": mid, "name": name,
-                                                           "args": args}]})
+            json={"client_id": str(client), "mutations": [{"id": mid, "name": name, "args": args}]},
+        )
         assert r.status_code < 500, f"{name}({args!r}) -> {r.status_code}: {r.text[:500]}"
         assert r.status_code == 200, f"{name}({args!r}) -> {r.status_code}: {r.text[:500]}"
         body = r.json()
@@ -179,13 +222,26 @@ class Fuzz:
         """(our team's version, rows of the other team)."""
         with self.team.db() as s:
             version = current_version(s, self.team.world.tenant)
-            theirs = int(s.scalar(select(sum(  # one round trip: a scalar subquery per table
-                (select(func.count()).select_from(model)
-                 .where(model.tenant_id == self.rival.tenant).scalar_subquery()
-                 for model in SYNCED_MODELS[1:]),
-                select(func.count()).select_from(SYNCED_MODELS[0])
-                .where(SYNCED_MODELS[0].tenant_id == self.rival.tenant).scalar_subquery(),
-            ))) or 0)
+            theirs = int(
+                s.scalar(
+                    select(
+                        sum(  # one round trip: a scalar subquery per table
+                            (
+                                select(func.count())
+                                .select_from(model)
+                                .where(model.tenant_id == self.rival.tenant)
+                                .scalar_subquery()
+                                for model in SYNCED_MODELS[1:]
+                            ),
+                            select(func.count())
+                            .select_from(SYNCED_MODELS[0])
+                            .where(SYNCED_MODELS[0].tenant_id == self.rival.tenant)
+                            .scalar_subquery(),
+                        )
+                    )
+                )
+                or 0
+            )
         return version, theirs
 
 
@@ -209,17 +265,41 @@ def fuzz(team: Team) -> Iterator[tuple[Fuzz, Ids]]:
     ticket = ticket_args(team.world)
     for who, name, args in [
         ("agent", "create_ticket", ticket),
-        ("consultant", "add_time_entry", dict(entry_id=str(uuid.uuid4()), organisation_id=org,
-                                              started_at=(now - timedelta(hours=3)).isoformat(),
-                                              ended_at=(now - timedelta(hours=2)).isoformat())),
-        ("consultant", "schedule_appointment", dict(
-            appointment_id=str(uuid.uuid4()), organisation_id=org,
-            starts_at=(now + timedelta(days=3)).isoformat(),
-            ends_at=(now + timedelta(days=3, hours=1)).isoformat())),
-        ("lead", "record_hour_purchase", dict(block_id=str(uuid.uuid4()), organisation_id=org,
-                                              minutes=600, purchased_at=now.isoformat())),
-        ("consultant2", "start_timer", dict(timer_id=str(uuid.uuid4()), organisation_id=org,
-                                            started_at=now.isoformat())),
+        (
+            "consultant",
+            "add_time_entry",
+            dict(
+                entry_id=str(uuid.uuid4()),
+                organisation_id=org,
+                started_at=(now - timedelta(hours=3)).isoformat(),
+                ended_at=(now - timedelta(hours=2)).isoformat(),
+            ),
+        ),
+        (
+            "consultant",
+            "schedule_appointment",
+            dict(
+                appointment_id=str(uuid.uuid4()),
+                organisation_id=org,
+                starts_at=(now + timedelta(days=3)).isoformat(),
+                ends_at=(now + timedelta(days=3, hours=1)).isoformat(),
+            ),
+        ),
+        (
+            "lead",
+            "record_hour_purchase",
+            dict(
+                block_id=str(uuid.uuid4()),
+                organisation_id=org,
+                minutes=600,
+                purchased_at=now.isoformat(),
+            ),
+        ),
+        (
+            "consultant2",
+            "start_timer",
+            dict(timer_id=str(uuid.uuid4()), organisation_id=org, started_at=now.isoformat()),
+        ),
     ]:
         assert f.push(who, name, args)["status"] == "applied"
     rival_ticket = ticket_args(rival)
@@ -235,8 +315,14 @@ def _run(fuzz: tuple[Fuzz, Ids], examples: int) -> None:
     names = sorted(MUTATORS)
     people = sorted(f.tokens)
 
-    @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck), print_blob=False)
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+        print_blob=False,
+    )
     @given(data=st.data())
     def run(data: st.DataObject) -> None:
         name = data.draw(st.sampled_from(names), label="mutator")
@@ -265,8 +351,13 @@ def _run(fuzz: tuple[Fuzz, Ids], examples: int) -> None:
 def _one_example(m: Mutator, ids: Ids) -> dict[str, Any]:
     example: dict[str, Any] = {}
 
-    @settings(max_examples=1, database=None, derandomize=True, deadline=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=1,
+        database=None,
+        derandomize=True,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(_arguments(m, ids))
     def draw(args: dict[str, Any]) -> None:
         example.update(args)

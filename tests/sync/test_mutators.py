@@ -40,9 +40,14 @@ def world(database_url: str) -> Iterator[World]:
 
 def _new_ticket(w: World, requester: str = "ann", org: str = "globex", **kw: object) -> uuid.UUID:
     tid = uuid.uuid4()
-    args: dict[str, object] = dict(ticket_id=str(tid), subject="Checkout is down",
-                                   channel="portal", organisation_id=str(w.orgs[org]),
-                                   requester_id=str(w.contacts[requester]), stated_urgency=1)
+    args: dict[str, object] = dict(
+        ticket_id=str(tid),
+        subject="Checkout is down",
+        channel="portal",
+        organisation_id=str(w.orgs[org]),
+        requester_id=str(w.contacts[requester]),
+        stated_urgency=1,
+    )
     args.update(kw)
     w.run("agent", "create_ticket", **args)
     return tid
@@ -55,9 +60,13 @@ def _ticket(w: World, tid: uuid.UUID) -> Ticket:
 
 def _events(w: World, tid: uuid.UUID) -> list[TicketEvent]:
     with session_scope(w.sessions) as s:
-        return list(s.scalars(select(TicketEvent).where(TicketEvent.ticket_id == tid)
-                              .order_by(TicketEvent.at, TicketEvent.version,
-                                                        TicketEvent.seq)))
+        return list(
+            s.scalars(
+                select(TicketEvent)
+                .where(TicketEvent.ticket_id == tid)
+                .order_by(TicketEvent.at, TicketEvent.version, TicketEvent.seq)
+            )
+        )
 
 
 def _rejected(w: World, who: str, name: str, **args: object) -> MutationRejected:
@@ -124,19 +133,29 @@ def test_conversations_are_counted_in_the_teams_calendar_year(world: World) -> N
     with session_scope(world.sessions) as s:
         s.get_one(Ticket, deleted).deleted = True
     with session_scope(world.sessions) as s:
-        rows = s.execute(select(Ticket.id, Ticket.arrived_at).where(
-            Ticket.organisation_id == world.orgs["initech"], Ticket.deleted.is_(False),
-            Ticket.status != TicketStatus.REDIRECTED)).all()
+        rows = s.execute(
+            select(Ticket.id, Ticket.arrived_at).where(
+                Ticket.organisation_id == world.orgs["initech"],
+                Ticket.deleted.is_(False),
+                Ticket.status != TicketStatus.REDIRECTED,
+            )
+        ).all()
     counted_ids = {r.id for r in rows}
     assert redirected not in counted_ids
     assert deleted not in counted_ids
 
     def count(local: datetime, exclude: uuid.UUID | None = None) -> int:
         with session_scope(world.sessions) as s:
-            ctx = MutationContext(session=s, tenant_id=world.tenant,
-                                  actor_id=world.users["agent"], actor_role=Role.AGENT,
-                                  now=local.astimezone(UTC), client_id=uuid.uuid4(),
-                                  mutation_id=1, authoritative=True)
+            ctx = MutationContext(
+                session=s,
+                tenant_id=world.tenant,
+                actor_id=world.users["agent"],
+                actor_role=Role.AGENT,
+                now=local.astimezone(UTC),
+                client_id=uuid.uuid4(),
+                mutation_id=1,
+                authoritative=True,
+            )
             got = _conversations_this_year(ctx, world.orgs["initech"], exclude or uuid.uuid4())
         kept = [r.arrived_at for r in rows if r.id != exclude]
         year = calendar_year_of(local, "America/New_York")
@@ -148,8 +167,13 @@ def test_conversations_are_counted_in_the_teams_calendar_year(world: World) -> N
     assert count(datetime(2025, 6, 1, tzinfo=ny)) == 2  # not the redirected or deleted one
     assert count(datetime(2025, 12, 31, 23, 59, tzinfo=ny)) == 2
     assert count(datetime(2026, 1, 1, 0, 0, tzinfo=ny)) == 1
-    assert count(datetime(2026, 1, 1, 0, 0, tzinfo=ny), exclude=next(
-        r.id for r in rows if r.arrived_at.astimezone(ny).year == 2026)) == 0
+    assert (
+        count(
+            datetime(2026, 1, 1, 0, 0, tzinfo=ny),
+            exclude=next(r.id for r in rows if r.arrived_at.astimezone(ny).year == 2026),
+        )
+        == 0
+    )
 
 
 def test_triage_is_for_coordinators(world: World) -> None:
@@ -164,22 +188,42 @@ def test_triage_is_for_coordinators(world: World) -> None:
 
 def test_assignment_is_check_and_set(world: World) -> None:
     tid = _new_ticket(world)
-    world.run("agent", "assign_ticket", ticket_id=str(tid),
-              assignee_id=str(world.users["agent"]), expected_assignee_id=None)
+    world.run(
+        "agent",
+        "assign_ticket",
+        ticket_id=str(tid),
+        assignee_id=str(world.users["agent"]),
+        expected_assignee_id=None,
+    )
     # agent2 saw the ticket unassigned (offline) and tries to grab it too: one winner.
-    err = _rejected(world, "agent2", "assign_ticket", ticket_id=str(tid),
-                    assignee_id=str(world.users["agent2"]), expected_assignee_id=None)
+    err = _rejected(
+        world,
+        "agent2",
+        "assign_ticket",
+        ticket_id=str(tid),
+        assignee_id=str(world.users["agent2"]),
+        expected_assignee_id=None,
+    )
     assert err.code == "conflict"
     assert "Agent" in err.message
     assert _ticket(world, tid).assignee_id == world.users["agent"]
     # Agents cannot hand tickets to others; coordinators can.
-    err = _rejected(world, "agent", "assign_ticket", ticket_id=str(tid),
-                    assignee_id=str(world.users["agent2"]),
-                    expected_assignee_id=str(world.users["agent"]))
+    err = _rejected(
+        world,
+        "agent",
+        "assign_ticket",
+        ticket_id=str(tid),
+        assignee_id=str(world.users["agent2"]),
+        expected_assignee_id=str(world.users["agent"]),
+    )
     assert err.code == "forbidden"
-    world.run("coordinator", "assign_ticket", ticket_id=str(tid),
-              assignee_id=str(world.users["agent2"]),
-              expected_assignee_id=str(world.users["agent"]))
+    world.run(
+        "coordinator",
+        "assign_ticket",
+        ticket_id=str(tid),
+        assignee_id=str(world.users["agent2"]),
+        expected_assignee_id=str(world.users["agent"]),
+    )
     assert _ticket(world, tid).assignee_id == world.users["agent2"]
 
 
@@ -188,11 +232,20 @@ def test_the_seed_workflow_end_to_end(world: World) -> None:
     err = _rejected(world, "agent", "tell_customer", ticket_id=str(tid), message="On it")
     assert err.field == "assignee_id"
     world.run("coordinator", "triage_ticket", ticket_id=str(tid), tier=1)
-    world.run("agent", "assign_ticket", ticket_id=str(tid),
-              assignee_id=str(world.users["agent"]), expected_assignee_id=None)
+    world.run(
+        "agent",
+        "assign_ticket",
+        ticket_id=str(tid),
+        assignee_id=str(world.users["agent"]),
+        expected_assignee_id=None,
+    )
     world.now += timedelta(minutes=10)
-    world.run("agent", "tell_customer", ticket_id=str(tid),
-              message="Ann here, I have your ticket; next I will check the payment logs.")
+    world.run(
+        "agent",
+        "tell_customer",
+        ticket_id=str(tid),
+        message="Ann here, I have your ticket; next I will check the payment logs.",
+    )
     t = _ticket(world, tid)
     assert t.status is TicketStatus.IN_PROGRESS
     assert t.first_response_at == world.now
@@ -250,59 +303,120 @@ def test_escalation_and_timer_billability(world: World) -> None:
     tid = _new_ticket(world)
     start = world.now - timedelta(minutes=20)
     timer = uuid.uuid4()
-    world.run("consultant", "start_timer", timer_id=str(timer),
-              organisation_id=str(world.orgs["globex"]), ticket_id=str(tid),
-              started_at=start.isoformat())
+    world.run(
+        "consultant",
+        "start_timer",
+        timer_id=str(timer),
+        organisation_id=str(world.orgs["globex"]),
+        ticket_id=str(tid),
+        started_at=start.isoformat(),
+    )
     with session_scope(world.sessions) as s:
         assert s.get_one(RunningTimer, timer).billable is False  # general support
-    err = _rejected(world, "consultant", "start_timer", timer_id=str(uuid.uuid4()),
-                    organisation_id=str(world.orgs["globex"]), started_at=start.isoformat())
+    err = _rejected(
+        world,
+        "consultant",
+        "start_timer",
+        timer_id=str(uuid.uuid4()),
+        organisation_id=str(world.orgs["globex"]),
+        started_at=start.isoformat(),
+    )
     assert err.code == "conflict"
     entry = uuid.uuid4()
-    world.run("consultant", "stop_timer", timer_id=str(timer), entry_id=str(entry),
-              ended_at=world.now.isoformat())
+    world.run(
+        "consultant",
+        "stop_timer",
+        timer_id=str(timer),
+        entry_id=str(entry),
+        ended_at=world.now.isoformat(),
+    )
     world.run("agent", "escalate_ticket", ticket_id=str(tid))
     assert _ticket(world, tid).kind is TicketKind.ONE_ON_ONE
     assert _ticket(world, tid).escalated_at == world.now
     timer2 = uuid.uuid4()
-    world.run("consultant", "start_timer", timer_id=str(timer2),
-              organisation_id=str(world.orgs["globex"]), ticket_id=str(tid),
-              started_at=world.now.isoformat())
+    world.run(
+        "consultant",
+        "start_timer",
+        timer_id=str(timer2),
+        organisation_id=str(world.orgs["globex"]),
+        ticket_id=str(tid),
+        started_at=world.now.isoformat(),
+    )
     with session_scope(world.sessions) as s:
         assert s.get_one(RunningTimer, timer2).billable is True
         e = s.get_one(TimeEntry, entry)
         assert (e.started_at, e.ended_at, e.billable) == (start, world.now, False)
         assert s.get_one(RunningTimer, timer).deleted is True
-    assert _rejected(world, "consultant2", "stop_timer", timer_id=str(timer2),
-                     entry_id=str(uuid.uuid4()), ended_at=world.now.isoformat()).code == (
-        "forbidden"
-    )
+    assert _rejected(
+        world,
+        "consultant2",
+        "stop_timer",
+        timer_id=str(timer2),
+        entry_id=str(uuid.uuid4()),
+        ended_at=world.now.isoformat(),
+    ).code == ("forbidden")
 
 
 def test_timer_refuses_future_and_naive_times(world: World) -> None:
     future = world.now + timedelta(hours=1)
-    err = _rejected(world, "consultant", "start_timer", timer_id=str(uuid.uuid4()),
-                    organisation_id=str(world.orgs["globex"]), started_at=future.isoformat())
+    err = _rejected(
+        world,
+        "consultant",
+        "start_timer",
+        timer_id=str(uuid.uuid4()),
+        organisation_id=str(world.orgs["globex"]),
+        started_at=future.isoformat(),
+    )
     assert err.field == "started_at"
-    err = _rejected(world, "consultant", "start_timer", timer_id=str(uuid.uuid4()),
-                    organisation_id=str(world.orgs["globex"]), started_at="2026-03-03T09:00:00")
+    err = _rejected(
+        world,
+        "consultant",
+        "start_timer",
+        timer_id=str(uuid.uuid4()),
+        organisation_id=str(world.orgs["globex"]),
+        started_at="2026-03-03T09:00:00",
+    )
     assert err.field == "started_at"
     assert "timezone" in err.message.lower() or "time zone" in err.message.lower()
 
 
 def test_time_corrections_are_append_only(world: World) -> None:
     first, fix, void = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    base = dict(organisation_id=str(world.orgs["globex"]),
-                started_at=(world.now - timedelta(hours=2)).isoformat())
-    world.run("consultant", "add_time_entry", entry_id=str(first),
-              ended_at=(world.now - timedelta(hours=1)).isoformat(), **base)
-    world.run("consultant", "add_time_entry", entry_id=str(fix), voids_id=str(first),
-              ended_at=(world.now - timedelta(minutes=90)).isoformat(), **base)
-    err = _rejected(world, "consultant", "void_time_entry", entry_id=str(void),
-                    voids_id=str(first), note="duplicate")
+    base = dict(
+        organisation_id=str(world.orgs["globex"]),
+        started_at=(world.now - timedelta(hours=2)).isoformat(),
+    )
+    world.run(
+        "consultant",
+        "add_time_entry",
+        entry_id=str(first),
+        ended_at=(world.now - timedelta(hours=1)).isoformat(),
+        **base,
+    )
+    world.run(
+        "consultant",
+        "add_time_entry",
+        entry_id=str(fix),
+        voids_id=str(first),
+        ended_at=(world.now - timedelta(minutes=90)).isoformat(),
+        **base,
+    )
+    err = _rejected(
+        world,
+        "consultant",
+        "void_time_entry",
+        entry_id=str(void),
+        voids_id=str(first),
+        note="duplicate",
+    )
     assert err.code == "conflict"
-    world.run("consultant", "void_time_entry", entry_id=str(void), voids_id=str(fix),
-              note="customer cancelled the work")
+    world.run(
+        "consultant",
+        "void_time_entry",
+        entry_id=str(void),
+        voids_id=str(fix),
+        note="customer cancelled the work",
+    )
     with session_scope(world.sessions) as s:
         entries = {e.id: e for e in s.scalars(select(TimeEntry))}
     assert len(entries) == 3
@@ -310,34 +424,51 @@ def test_time_corrections_are_append_only(world: World) -> None:
     assert entries[void].voids_id == fix
     assert entries[void].ended_at == entries[void].started_at
     # Agents cannot record time for someone else.
-    err = _rejected(world, "agent", "add_time_entry", entry_id=str(uuid.uuid4()),
-                    person_id=str(world.users["consultant"]),
-                    ended_at=world.now.isoformat(), **base)
+    err = _rejected(
+        world,
+        "agent",
+        "add_time_entry",
+        entry_id=str(uuid.uuid4()),
+        person_id=str(world.users["consultant"]),
+        ended_at=world.now.isoformat(),
+        **base,
+    )
     assert err.field == "person_id"
 
 
-@pytest.mark.parametrize(("notice", "fee"), [(timedelta(hours=24), 0),
-                                            (timedelta(hours=23, minutes=59), 30)])
-def test_late_cancellation_bills_thirty_minutes(
-    world: World, notice: timedelta, fee: int
-) -> None:
+@pytest.mark.parametrize(
+    ("notice", "fee"), [(timedelta(hours=24), 0), (timedelta(hours=23, minutes=59), 30)]
+)
+def test_late_cancellation_bills_thirty_minutes(world: World, notice: timedelta, fee: int) -> None:
     appt = uuid.uuid4()
     starts = world.now + notice
-    world.run("consultant", "schedule_appointment", appointment_id=str(appt),
-              organisation_id=str(world.orgs["globex"]), starts_at=starts.isoformat(),
-              ends_at=(starts + timedelta(hours=1)).isoformat())
+    world.run(
+        "consultant",
+        "schedule_appointment",
+        appointment_id=str(appt),
+        organisation_id=str(world.orgs["globex"]),
+        starts_at=starts.isoformat(),
+        ends_at=(starts + timedelta(hours=1)).isoformat(),
+    )
     world.run("consultant", "cancel_appointment", appointment_id=str(appt))
     with session_scope(world.sessions) as s:
         fees = list(s.scalars(select(TimeEntry).where(TimeEntry.appointment_id == appt)))
     assert sum((e.ended_at - e.started_at) // timedelta(minutes=1) for e in fees) == fee
     assert all(e.kind is TimeKind.LATE_CANCELLATION for e in fees)
-    assert _rejected(world, "consultant", "cancel_appointment",
-                     appointment_id=str(appt)).code == "invalid"
+    assert (
+        _rejected(world, "consultant", "cancel_appointment", appointment_id=str(appt)).code
+        == "invalid"
+    )
 
 
 def test_hour_purchases_are_for_leads(world: World) -> None:
-    args = dict(block_id=str(uuid.uuid4()), organisation_id=str(world.orgs["globex"]),
-                minutes=600, purchased_at=world.now.isoformat(), price="1500.00")
+    args = dict(
+        block_id=str(uuid.uuid4()),
+        organisation_id=str(world.orgs["globex"]),
+        minutes=600,
+        purchased_at=world.now.isoformat(),
+        price="1500.00",
+    )
     assert _rejected(world, "consultant", "record_hour_purchase", **args).code == "forbidden"
     world.run("lead", "record_hour_purchase", **args)
     assert _rejected(world, "lead", "record_hour_purchase", **args).code == "duplicate"
@@ -351,17 +482,29 @@ def test_contact_allotment_validate_and_swap(world: World) -> None:
     assert err.code == "allotment_full"
     assert "Ann" in err.message
     assert "Bo" in err.message
-    world.run("agent", "swap_contact", out_id=str(world.contacts["bo"]),
-              in_id=str(world.contacts["cy"]))
+    world.run(
+        "agent", "swap_contact", out_id=str(world.contacts["bo"]), in_id=str(world.contacts["cy"])
+    )
     with session_scope(world.sessions) as s:
-        validated = {c.name for c in s.scalars(select(Contact).where(
-            Contact.organisation_id == world.orgs["globex"], Contact.validated.is_(True)))}
+        validated = {
+            c.name
+            for c in s.scalars(
+                select(Contact).where(
+                    Contact.organisation_id == world.orgs["globex"], Contact.validated.is_(True)
+                )
+            )
+        }
         cy = s.get_one(Contact, world.contacts["cy"])
     assert validated == {"Ann", "Cy"}
     assert cy.validated_by_id == world.users["agent"]
     assert cy.validated_at == world.now
-    err = _rejected(world, "agent", "swap_contact", out_id=str(world.contacts["ann"]),
-                    in_id=str(world.contacts["eve"]))
+    err = _rejected(
+        world,
+        "agent",
+        "swap_contact",
+        out_id=str(world.contacts["ann"]),
+        in_id=str(world.contacts["eve"]),
+    )
     assert err.field == "in_id"
 
 
@@ -388,9 +531,14 @@ def test_bad_arguments_are_rejected_naming_the_field(
     world: World, args: dict[str, object], field: str
 ) -> None:
     before = _count_tickets(world)
-    full = dict(ticket_id=str(uuid.uuid4()), subject="ok", channel="portal",
-                organisation_id=str(world.orgs["globex"]),
-                requester_id=str(world.contacts["ann"]), stated_urgency=2)
+    full = dict(
+        ticket_id=str(uuid.uuid4()),
+        subject="ok",
+        channel="portal",
+        organisation_id=str(world.orgs["globex"]),
+        requester_id=str(world.contacts["ann"]),
+        stated_urgency=2,
+    )
     full.update(args)
     err = _rejected(world, "agent", "create_ticket", **full)
     assert err.code == "invalid"
@@ -414,13 +562,23 @@ def test_unknown_mutation_and_cross_tenant_ids(world: World) -> None:
 
 def test_extra_charges(world: World) -> None:
     tid = _new_ticket(world)
-    world.run("agent", "set_extra_charges", ticket_id=str(tid), applies=True, estimate="250.00",
-              note="Custom SSO work is outside the support agreement")
+    world.run(
+        "agent",
+        "set_extra_charges",
+        ticket_id=str(tid),
+        applies=True,
+        estimate="250.00",
+        note="Custom SSO work is outside the support agreement",
+    )
     t = _ticket(world, tid)
     assert t.extra_charges is True
     assert t.extra_charge_estimate == Decimal("250.00")
-    assert _rejected(world, "agent", "set_extra_charges", ticket_id=str(tid), applies=False,
-                     estimate="1.00").field == "estimate"
+    assert (
+        _rejected(
+            world, "agent", "set_extra_charges", ticket_id=str(tid), applies=False, estimate="1.00"
+        ).field
+        == "estimate"
+    )
 
 
 def test_derived_ids_are_deterministic_uuid7s() -> None:
@@ -434,8 +592,13 @@ def test_derived_ids_are_deterministic_uuid7s() -> None:
     def ids(now: datetime) -> list[uuid.UUID]:
         ctx = MutationContext(
             session=None,  # type: ignore[arg-type]  # derived ids touch no database
-            tenant_id=uuid.UUID(int=1), actor_id=uuid.UUID(int=2), actor_role=Role.AGENT,
-            now=now, client_id=uuid.UUID(int=3), mutation_id=41, authoritative=False,
+            tenant_id=uuid.UUID(int=1),
+            actor_id=uuid.UUID(int=2),
+            actor_role=Role.AGENT,
+            now=now,
+            client_id=uuid.UUID(int=3),
+            mutation_id=41,
+            authoritative=False,
             id_time=client_time,
         )
         return [ctx.derived_id() for _ in range(3)]
@@ -445,8 +608,10 @@ def test_derived_ids_are_deterministic_uuid7s() -> None:
     assert on_desktop == on_server
     assert len(set(on_desktop)) == 3
     assert all(i.version == 7 for i in on_desktop)
-    assert all(int.from_bytes(i.bytes[:6], "big") == int(client_time.timestamp() * 1000)
-               for i in on_desktop)
+    assert all(
+        int.from_bytes(i.bytes[:6], "big") == int(client_time.timestamp() * 1000)
+        for i in on_desktop
+    )
 
 
 def _count_tickets(w: World) -> int:
@@ -467,8 +632,13 @@ def test_a_switched_out_requester_is_not_helped_and_can_be_redirected(
     works from every open status."""
     tid = _new_ticket(world)
     world.run("coordinator", "triage_ticket", ticket_id=str(tid), tier=2)
-    world.run("coordinator", "assign_ticket", ticket_id=str(tid),
-              assignee_id=str(world.users["agent"]), expected_assignee_id=None)
+    world.run(
+        "coordinator",
+        "assign_ticket",
+        ticket_id=str(tid),
+        assignee_id=str(world.users["agent"]),
+        expected_assignee_id=None,
+    )
     if status != "triaged":
         world.run("agent", "tell_customer", ticket_id=str(tid), message="Olga has it.")
     if status == "waiting_on_customer":

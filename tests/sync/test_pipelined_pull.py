@@ -175,9 +175,7 @@ def test_an_error_on_the_prefetched_page_surfaces_after_the_page_before(
     assert reader.replica.state.cursor == _head(team)
 
 
-def test_an_error_while_applying_waits_for_the_request_in_flight(
-    team: Team, reader: Desk
-) -> None:
+def test_an_error_while_applying_waits_for_the_request_in_flight(team: Team, reader: Desk) -> None:
     """Applying the second page fails while the third is being fetched: that error is the one
     raised, the fetch is joined (no thread left running) and its page is not applied."""
     spy = Instrumented(reader)
@@ -203,8 +201,16 @@ def test_a_reset_on_a_prefetched_page_starts_over_once(team: Team, reader: Desk)
 
     def reset_third(n: int, request: PullRequest) -> None:
         if n == 2:
-            raise ResetRequired(PullResponse(cursor=0, has_more=False, changes=[],
-                                             last_mutation_id=0, rejections=[], reset=True))
+            raise ResetRequired(
+                PullResponse(
+                    cursor=0,
+                    has_more=False,
+                    changes=[],
+                    last_mutation_id=0,
+                    rejections=[],
+                    reset=True,
+                )
+            )
 
     spy.on_request = reset_third
     reader.engine.pull_all()
@@ -238,9 +244,7 @@ def test_stopping_the_loop_ends_a_long_pull_after_the_current_page(
     assert _prefetch_threads() == []
 
 
-def test_page_observers_are_told_each_committed_page_in_order(
-    team: Team, reader: Desk
-) -> None:
+def test_page_observers_are_told_each_committed_page_in_order(team: Team, reader: Desk) -> None:
     new = set(_tickets_on_server(team, 2))
     told: list[AppliedPage] = []
     threads: set[threading.Thread] = set()

@@ -55,9 +55,19 @@ def test_a_concurrent_puller_never_skips_a_version(pg_world: tuple[str, World]) 
                 with session_scope(sessions) as s:
                     enable_stamping(s, world.tenant)
                     org = world.orgs["globex"]
-                    s.add(Ticket(tenant_id=world.tenant, subject="race", channel="portal",
-                                 organisation_id=org, requester_id=world.contacts["ann"],
-                                 stated_urgency=3, urgency=3, plan_rank=1, arrived_at=utcnow()))
+                    s.add(
+                        Ticket(
+                            tenant_id=world.tenant,
+                            subject="race",
+                            channel="portal",
+                            organisation_id=org,
+                            requester_id=world.contacts["ann"],
+                            stated_urgency=3,
+                            urgency=3,
+                            plan_rank=1,
+                            arrived_at=utcnow(),
+                        )
+                    )
                     s.flush()  # version taken, counter row locked
                     time.sleep(delay)  # ... commit late
         except BaseException as exc:
@@ -69,9 +79,11 @@ def test_a_concurrent_puller_never_skips_a_version(pg_world: tuple[str, World]) 
             finished = done.is_set()
             with session_scope(sessions) as s:
                 head = current_version(s, world.tenant)
-                rows = s.execute(select(Ticket.id, Ticket.version).where(
-                    Ticket.subject == "race", Ticket.version > cursor,
-                    Ticket.version <= head)).all()
+                rows = s.execute(
+                    select(Ticket.id, Ticket.version).where(
+                        Ticket.subject == "race", Ticket.version > cursor, Ticket.version <= head
+                    )
+                ).all()
             for row_id, _version in rows:
                 seen.add(row_id)
             cursor = head
@@ -106,11 +118,22 @@ def _free_port() -> int:
 def _start_server(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as sink:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory",
-             "agentdesk.server.asgi:app_from_env", "--host", "127.0.0.1", "--port", str(port),
-             "--log-level", "warning"],
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "agentdesk.server.asgi:app_from_env",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
             env={**os.environ, "AGENTDESK_DATABASE_URL": url},
-            stdout=subprocess.DEVNULL, stderr=sink,
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
         )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -130,36 +153,62 @@ def test_a_push_to_one_process_wakes_a_poller_on_another(
     url, world = pg_world
     token = f"tok-{uuid.uuid4().hex}"
     with session_scope(world.sessions) as s:
-        s.add(AuthToken(user_id=world.users["agent"], token_hash=token_hash(token),
-                        expires_at=utcnow() + timedelta(hours=1)))
+        s.add(
+            AuthToken(
+                user_id=world.users["agent"],
+                token_hash=token_hash(token),
+                expires_at=utcnow() + timedelta(hours=1),
+            )
+        )
     headers = {"Authorization": f"Bearer {token}"}
     a_port, b_port = _free_port(), _free_port()
     a = _start_server(url, a_port, tmp_path / "a.log")
     b = _start_server(url, b_port, tmp_path / "b.log")
     try:
-        head = requests.get(f"http://127.0.0.1:{b_port}/api/v1/sync/poke",
-                            params={"cursor": 0, "wait": 0}, headers=headers, timeout=5).json()
+        head = requests.get(
+            f"http://127.0.0.1:{b_port}/api/v1/sync/poke",
+            params={"cursor": 0, "wait": 0},
+            headers=headers,
+            timeout=5,
+        ).json()
         result: dict[str, float] = {}
 
         def poll() -> None:
             started = time.monotonic()
-            r = requests.get(f"http://127.0.0.1:{b_port}/api/v1/sync/poke",
-                             params={"cursor": head["version"], "wait": 20}, headers=headers,
-                             timeout=30)
+            r = requests.get(
+                f"http://127.0.0.1:{b_port}/api/v1/sync/poke",
+                params={"cursor": head["version"], "wait": 20},
+                headers=headers,
+                timeout=30,
+            )
             result.update(r.json(), elapsed=time.monotonic() - started)
 
         poller = threading.Thread(target=poll)
         poller.start()
         time.sleep(0.5)
         pushed_at = time.monotonic()
-        r = requests.post(f"http://127.0.0.1:{a_port}/api/v1/sync/push", headers=headers,
-                          timeout=10, json={"client_id": str(uuid.uuid4()), "mutations": [{
-                              "id": 1, "name": "create_ticket", "args": {
-                                  "ticket_id": str(uuid.uuid4()), "subject": "cross-process",
-                                  "channel": "portal",
-                                  "organisation_id": str(world.orgs["globex"]),
-                                  "requester_id": str(world.contacts["ann"]),
-                                  "stated_urgency": 2}}]})
+        r = requests.post(
+            f"http://127.0.0.1:{a_port}/api/v1/sync/push",
+            headers=headers,
+            timeout=10,
+            json={
+                "client_id": str(uuid.uuid4()),
+                "mutations": [
+                    {
+                        "id": 1,
+                        "name": "create_ticket",
+                        "args": {
+                            "ticket_id": str(uuid.uuid4()),
+                            "subject": "cross-process",
+                            "channel": "portal",
+                            "organisation_id": str(world.orgs["globex"]),
+                            "requester_id": str(world.contacts["ann"]),
+                            "stated_urgency": 2,
+                        },
+                    }
+                ],
+            },
+        )
         assert r.status_code == 200, r.text
         poller.join(timeout=25)
         assert result["changed"] is True

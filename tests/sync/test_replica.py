@@ -31,20 +31,29 @@ def _ticket(desk: Desk, ticket_id: uuid.UUID) -> Ticket | None:
 
 def _events(desk: Desk, ticket_id: uuid.UUID) -> list[TicketEvent]:
     with desk.replica.session() as s:
-        return list(s.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket_id)
-                              .order_by(TicketEvent.at, TicketEvent.version, TicketEvent.seq)))
+        return list(
+            s.scalars(
+                select(TicketEvent)
+                .where(TicketEvent.ticket_id == ticket_id)
+                .order_by(TicketEvent.at, TicketEvent.version, TicketEvent.seq)
+            )
+        )
 
 
 def _row(desk: Desk, ticket_id: uuid.UUID) -> dict[str, Any]:
     with desk.replica.session() as s:
-        return dict(s.execute(select(Ticket.__table__).where(Ticket.__table__.c.id == ticket_id))
-                    .mappings().one())
+        return dict(
+            s.execute(select(Ticket.__table__).where(Ticket.__table__.c.id == ticket_id))
+            .mappings()
+            .one()
+        )
 
 
 def _undo(desk: Desk) -> list[Any]:
     with desk.replica.session() as s:
-        return list(s.execute(select(undo_table).order_by(undo_table.c.mutation_id,
-                                                          undo_table.c.seq)))
+        return list(
+            s.execute(select(undo_table).order_by(undo_table.c.mutation_id, undo_table.c.seq))
+        )
 
 
 def _synced_ticket(team: Team, desk: Desk) -> uuid.UUID:
@@ -57,8 +66,13 @@ def _synced_ticket(team: Team, desk: Desk) -> uuid.UUID:
 
 def _page(desk: Desk, **kw: Any) -> PullResponse:
     st = desk.replica.state
-    fields: dict[str, Any] = dict(cursor=st.cursor, has_more=False, changes=[],
-                                  last_mutation_id=st.last_mutation_id, rejections=[])
+    fields: dict[str, Any] = dict(
+        cursor=st.cursor,
+        has_more=False,
+        changes=[],
+        last_mutation_id=st.last_mutation_id,
+        rejections=[],
+    )
     fields.update(kw)
     return PullResponse(**fields)
 
@@ -71,15 +85,20 @@ def test_a_mutation_is_applied_and_queued_in_one_step(team: Team) -> None:
     tid = uuid.UUID(args["ticket_id"])
     ticket = _ticket(desk, tid)
     assert ticket is not None
-    assert (ticket.subject, ticket.version, ticket.status) == ("Printer on fire", 0,
-                                                               TicketStatus.NEW)
+    assert (ticket.subject, ticket.version, ticket.status) == (
+        "Printer on fire",
+        0,
+        TicketStatus.NEW,
+    )
     assert [e.kind for e in _events(desk, tid)] == [EventKind.CREATED]
     [queued] = desk.replica.outbox_batch(10)
     assert (queued.id, queued.name, queued.args) == (1, "create_ticket", args)
     assert queued.client_time is not None
     # The undo log says both rows did not exist before.
-    assert [(u.table, u.preimage) for u in _undo(desk)] == [("tickets", None),
-                                                            ("ticket_events", None)]
+    assert [(u.table, u.preimage) for u in _undo(desk)] == [
+        ("tickets", None),
+        ("ticket_events", None),
+    ]
     assert desk.replica.mutate("add_note", {"ticket_id": tid, "body": "on it"}) == 2
     assert [m.id for m in desk.replica.outbox_batch(10)] == [1, 2]
     assert [m.id for m in desk.replica.outbox_batch(10, after=1)] == [2]
@@ -129,15 +148,26 @@ def test_a_server_rejection_reverts_exactly_to_the_pre_image(team: Team) -> None
     tid = _synced_ticket(team, coordinator)
     before = _row(coordinator, tid)
     events_before = [e.id for e in _events(coordinator, tid)]
-    mid = coordinator.replica.mutate("triage_ticket", {"ticket_id": tid, "tier": 1,
-                                                       "level": "L2"})
+    mid = coordinator.replica.mutate("triage_ticket", {"ticket_id": tid, "tier": 1, "level": "L2"})
     triaged = _ticket(coordinator, tid)
     assert triaged is not None
     assert (triaged.tier, triaged.status) == (1, TicketStatus.TRIAGED)
     # The server refused it (as far as this replica is told).
-    coordinator.replica.apply_pull(_page(coordinator, last_mutation_id=mid, rejections=[
-        Rejection(mutation_id=mid, name="triage_ticket", code="conflict",
-                  message="someone else triaged it first", field="tier")]))
+    coordinator.replica.apply_pull(
+        _page(
+            coordinator,
+            last_mutation_id=mid,
+            rejections=[
+                Rejection(
+                    mutation_id=mid,
+                    name="triage_ticket",
+                    code="conflict",
+                    message="someone else triaged it first",
+                    field="tier",
+                )
+            ],
+        )
+    )
     assert _row(coordinator, tid) == before
     assert [e.id for e in _events(coordinator, tid)] == events_before
     assert coordinator.replica.pending_count() == 0
@@ -180,8 +210,11 @@ def test_a_pending_mutation_is_replayed_on_top_of_pulled_changes(team: Team) -> 
     assert agent.replica.pending_count() == 0
     assert all(e.version > 0 for e in _events(agent, tid))
     with team.db() as s:
-        notes = s.scalars(select(TicketEvent).where(TicketEvent.ticket_id == tid,
-                                                    TicketEvent.kind == EventKind.NOTE)).all()
+        notes = s.scalars(
+            select(TicketEvent).where(
+                TicketEvent.ticket_id == tid, TicketEvent.kind == EventKind.NOTE
+            )
+        ).all()
     assert [n.id for n in notes] == [note.id], "the same row, applied once"
 
 
@@ -192,11 +225,14 @@ def test_a_pending_mutation_that_no_longer_applies_stays_queued_without_effect(
     coordinator.sync()
     tid = _synced_ticket(team, coordinator)
     agent.sync()
-    agent.replica.mutate("assign_ticket", {"ticket_id": tid, "assignee_id": agent.user_id,
-                                           "expected_assignee_id": None})
-    coordinator.replica.mutate("assign_ticket", {
-        "ticket_id": tid, "assignee_id": team.world.users["agent2"],
-        "expected_assignee_id": None})
+    agent.replica.mutate(
+        "assign_ticket",
+        {"ticket_id": tid, "assignee_id": agent.user_id, "expected_assignee_id": None},
+    )
+    coordinator.replica.mutate(
+        "assign_ticket",
+        {"ticket_id": tid, "assignee_id": team.world.users["agent2"], "expected_assignee_id": None},
+    )
     coordinator.sync()
 
     agent.engine.pull_all()
@@ -236,15 +272,26 @@ def test_signing_in_as_someone_else(team: Team) -> None:
     old = desk.replica.state
     lead = team.world.users["lead"]
     with pytest.raises(ReplicaBound, match="1 change"):
-        desk.replica.configure(server_url=team.url, tenant_id=team.world.tenant, user_id=lead,
-                               username="lead", role="lead")
+        desk.replica.configure(
+            server_url=team.url,
+            tenant_id=team.world.tenant,
+            user_id=lead,
+            username="lead",
+            role="lead",
+        )
     # The same person signing in again keeps everything.
-    same = desk.replica.configure(server_url=team.url + "/", tenant_id=team.world.tenant,
-                                  user_id=desk.user_id, username="agent", role="agent")
+    same = desk.replica.configure(
+        server_url=team.url + "/",
+        tenant_id=team.world.tenant,
+        user_id=desk.user_id,
+        username="agent",
+        role="agent",
+    )
     assert same == old
     desk.sync()
-    fresh = desk.replica.configure(server_url=team.url, tenant_id=team.world.tenant,
-                                   user_id=lead, username="lead", role="lead")
+    fresh = desk.replica.configure(
+        server_url=team.url, tenant_id=team.world.tenant, user_id=lead, username="lead", role="lead"
+    )
     assert fresh.client_id != old.client_id
     assert (fresh.cursor, fresh.last_mutation_id, fresh.role) == (0, 0, "lead")
     assert _ticket(desk, tid) is None
@@ -271,8 +318,10 @@ def test_concurrent_mutations_and_pulls_serialise(team: Team) -> None:
     puller = threading.Thread(target=pull_repeatedly)
     puller.start()
     try:
-        ids = [desk.replica.mutate("add_note", {"ticket_id": tid, "body": f"note {i}"})
-               for i in range(15)]
+        ids = [
+            desk.replica.mutate("add_note", {"ticket_id": tid, "body": f"note {i}"})
+            for i in range(15)
+        ]
     finally:
         done.set()
         puller.join()
@@ -283,8 +332,13 @@ def test_concurrent_mutations_and_pulls_serialise(team: Team) -> None:
     assert sorted(e.body for e in notes) == sorted(f"note {i}" for i in range(15))
     desk.sync()
     with team.db() as s:
-        count = len(s.scalars(select(TicketEvent.id).where(
-            TicketEvent.ticket_id == tid, TicketEvent.kind == EventKind.NOTE)).all())
+        count = len(
+            s.scalars(
+                select(TicketEvent.id).where(
+                    TicketEvent.ticket_id == tid, TicketEvent.kind == EventKind.NOTE
+                )
+            ).all()
+        )
     assert count == 15
     with desk.replica.session() as s:
         assert s.execute(text("PRAGMA foreign_key_check")).all() == []

@@ -34,8 +34,13 @@ def statements(replica: Replica) -> Iterator[list[str]]:
 
 def test_reading_the_state_runs_no_sql(tmp_path: Path) -> None:
     with Replica(tmp_path / "r.sqlite3") as replica:
-        replica.configure(server_url="https://desk.example.com/", tenant_id=uuid.uuid4(),
-                          user_id=uuid.uuid4(), username="ann", role="agent")
+        replica.configure(
+            server_url="https://desk.example.com/",
+            tenant_id=uuid.uuid4(),
+            user_id=uuid.uuid4(),
+            username="ann",
+            role="agent",
+        )
         with statements(replica) as seen:
             for _ in range(100):
                 state = replica.state
@@ -43,15 +48,23 @@ def test_reading_the_state_runs_no_sql(tmp_path: Path) -> None:
         assert seen == []
         assert state.configured
         assert (state.server_url, state.username, state.cursor) == (
-            "https://desk.example.com", "ann", 0)
+            "https://desk.example.com",
+            "ann",
+            0,
+        )
 
 
 def test_a_new_replica_object_reads_what_the_file_holds(tmp_path: Path) -> None:
     path = tmp_path / "r.sqlite3"
     with Replica(path) as first:
         client_id = first.state.client_id
-        first.configure(server_url="http://127.0.0.1:1", tenant_id=uuid.uuid4(),
-                        user_id=uuid.uuid4(), username="bo", role="lead")
+        first.configure(
+            server_url="http://127.0.0.1:1",
+            tenant_id=uuid.uuid4(),
+            user_id=uuid.uuid4(),
+            username="bo",
+            role="lead",
+        )
     with Replica(path) as again:
         assert again.state.client_id == client_id
         assert again.state.username == "bo"
@@ -77,8 +90,13 @@ def test_a_write_that_fails_to_commit_leaves_the_state_as_it_was(team: Team) -> 
     desk = team.desk("agent")
     desk.sync()
     before = desk.replica.state
-    page = PullResponse(cursor=before.cursor + 5, has_more=False, changes=[],
-                        last_mutation_id=before.last_mutation_id, rejections=[])
+    page = PullResponse(
+        cursor=before.cursor + 5,
+        has_more=False,
+        changes=[],
+        last_mutation_id=before.last_mutation_id,
+        rejections=[],
+    )
 
     def disk_full(_conn: Any) -> None:
         raise OSError("disk full")

@@ -29,18 +29,37 @@ class Api:
         with session_scope(world.sessions) as s:
             for who, user_id in world.users.items():
                 token = f"tok-{who}-{uuid.uuid4().hex}"
-                s.add(AuthToken(user_id=user_id, token_hash=token_hash(token),
-                                expires_at=utcnow() + timedelta(hours=1)))
+                s.add(
+                    AuthToken(
+                        user_id=user_id,
+                        token_hash=token_hash(token),
+                        expires_at=utcnow() + timedelta(hours=1),
+                    )
+                )
                 self.tokens[who] = token
 
     def post(self, who: str, path: str, body: dict[str, Any]) -> Any:
-        return self.client.post(f"/api/v1/sync/{path}", json=body,
-                                headers={"Authorization": f"Bearer {self.tokens[who]}"})
+        return self.client.post(
+            f"/api/v1/sync/{path}",
+            json=body,
+            headers={"Authorization": f"Bearer {self.tokens[who]}"},
+        )
 
-    def push(self, who: str, client_id: uuid.UUID, *mutations: tuple[int, str, dict[str, Any]],
-             status: int = 200) -> dict[str, Any]:
-        r = self.post(who, "push", {"client_id": str(client_id), "mutations": [
-            {"id": i, "name": n, "args": a} for i, n, a in mutations]})
+    def push(
+        self,
+        who: str,
+        client_id: uuid.UUID,
+        *mutations: tuple[int, str, dict[str, Any]],
+        status: int = 200,
+    ) -> dict[str, Any]:
+        r = self.post(
+            who,
+            "push",
+            {
+                "client_id": str(client_id),
+                "mutations": [{"id": i, "name": n, "args": a} for i, n, a in mutations],
+            },
+        )
         assert r.status_code == status, r.text
         return dict(r.json())
 
@@ -61,9 +80,14 @@ def api(database_url: str) -> Iterator[Api]:
 
 
 def _ticket_args(w: World, **kw: Any) -> dict[str, Any]:
-    args = dict(ticket_id=str(uuid.uuid4()), subject="Login broken", channel="portal",
-                organisation_id=str(w.orgs["globex"]), requester_id=str(w.contacts["ann"]),
-                stated_urgency=2)
+    args = dict(
+        ticket_id=str(uuid.uuid4()),
+        subject="Login broken",
+        channel="portal",
+        organisation_id=str(w.orgs["globex"]),
+        requester_id=str(w.contacts["ann"]),
+        stated_urgency=2,
+    )
     args.update(kw)
     return args
 
@@ -73,8 +97,9 @@ def test_push_applies_once_and_acknowledges_duplicates(api: Api) -> None:
     m1 = (1, "create_ticket", _ticket_args(api.world))
     first = api.push("agent", cid, m1)
     assert first["last_mutation_id"] == 1
-    assert first["results"] == [{"id": 1, "status": "applied", "code": None, "message": None,
-                                 "field": None}]
+    assert first["results"] == [
+        {"id": 1, "status": "applied", "code": None, "message": None, "field": None}
+    ]
     again = api.push("agent", cid, m1)  # the response was lost; the desktop resends
     assert again["results"][0]["status"] == "duplicate"
     assert again["last_mutation_id"] == 1
@@ -84,9 +109,12 @@ def test_push_applies_once_and_acknowledges_duplicates(api: Api) -> None:
 
 def test_rejections_are_acknowledged_and_reported_in_pull(api: Api) -> None:
     cid = uuid.uuid4()
-    resp = api.push("agent", cid, (1, "triage_ticket", {"ticket_id": str(uuid.uuid4()),
-                                                         "tier": 1}),
-                    (2, "create_ticket", _ticket_args(api.world)))
+    resp = api.push(
+        "agent",
+        cid,
+        (1, "triage_ticket", {"ticket_id": str(uuid.uuid4()), "tier": 1}),
+        (2, "create_ticket", _ticket_args(api.world)),
+    )
     assert [r["status"] for r in resp["results"]] == ["rejected", "applied"]
     assert resp["results"][0]["code"] == "forbidden"
     assert resp["last_mutation_id"] == 2  # the outbox never jams
@@ -95,16 +123,19 @@ def test_rejections_are_acknowledged_and_reported_in_pull(api: Api) -> None:
     assert [(r["mutation_id"], r["code"]) for r in pulled["rejections"]] == [(1, "forbidden")]
     assert api.pull("agent", cid, rejections_after=1)["rejections"] == []
     # A duplicate of a rejected mutation repeats the reason.
-    dup = api.push("agent", cid, (1, "triage_ticket", {"ticket_id": str(uuid.uuid4()),
-                                                        "tier": 1}))
+    dup = api.push("agent", cid, (1, "triage_ticket", {"ticket_id": str(uuid.uuid4()), "tier": 1}))
     assert dup["results"][0]["status"] == "duplicate"
     assert dup["results"][0]["code"] == "forbidden"
 
 
 def test_a_gap_is_refused_so_the_client_resends_from_it(api: Api) -> None:
     cid = uuid.uuid4()
-    resp = api.push("agent", cid, (1, "create_ticket", _ticket_args(api.world)),
-                    (3, "create_ticket", _ticket_args(api.world)))
+    resp = api.push(
+        "agent",
+        cid,
+        (1, "create_ticket", _ticket_args(api.world)),
+        (3, "create_ticket", _ticket_args(api.world)),
+    )
     assert resp["last_mutation_id"] == 1
     assert resp["expected_mutation_id"] == 2
     assert [r["id"] for r in resp["results"]] == [1]
@@ -115,8 +146,14 @@ def test_a_gap_is_refused_so_the_client_resends_from_it(api: Api) -> None:
 def test_client_ids_belong_to_one_user(api: Api) -> None:
     cid = uuid.uuid4()
     api.push("agent", cid, (1, "create_ticket", _ticket_args(api.world)))
-    r = api.post("agent2", "push", {"client_id": str(cid), "mutations": [
-        {"id": 2, "name": "create_ticket", "args": _ticket_args(api.world)}]})
+    r = api.post(
+        "agent2",
+        "push",
+        {
+            "client_id": str(cid),
+            "mutations": [{"id": 2, "name": "create_ticket", "args": _ticket_args(api.world)}],
+        },
+    )
     assert r.status_code == 403
     assert r.json()["error"]["field"] == "client_id"
     assert api.post("agent2", "pull", {"client_id": str(cid), "cursor": 0}).status_code == 403
@@ -159,19 +196,41 @@ def test_pull_pages_end_at_version_boundaries(api: Api) -> None:
         assert pages < 100
     assert pages > 2
     assert sorted((c["table"], c["id"]) for c in seen) == sorted(
-        (c["table"], c["id"]) for c in baseline["changes"])
+        (c["table"], c["id"]) for c in baseline["changes"]
+    )
 
 
 def test_tombstones_travel(api: Api) -> None:
     cid = uuid.uuid4()
     timer = uuid.uuid4()
     w = api.world
-    api.push("consultant", cid, (1, "start_timer", {
-        "timer_id": str(timer), "organisation_id": str(w.orgs["globex"]),
-        "started_at": (utcnow() - timedelta(minutes=5)).isoformat()}))
+    api.push(
+        "consultant",
+        cid,
+        (
+            1,
+            "start_timer",
+            {
+                "timer_id": str(timer),
+                "organisation_id": str(w.orgs["globex"]),
+                "started_at": (utcnow() - timedelta(minutes=5)).isoformat(),
+            },
+        ),
+    )
     cursor = api.pull("consultant", cid)["cursor"]
-    api.push("consultant", cid, (2, "stop_timer", {
-        "timer_id": str(timer), "entry_id": str(uuid.uuid4()), "ended_at": utcnow().isoformat()}))
+    api.push(
+        "consultant",
+        cid,
+        (
+            2,
+            "stop_timer",
+            {
+                "timer_id": str(timer),
+                "entry_id": str(uuid.uuid4()),
+                "ended_at": utcnow().isoformat(),
+            },
+        ),
+    )
     changes = api.pull("consultant", cid, cursor=cursor)["changes"]
     timer_rows = [c for c in changes if c["table"] == "running_timers"]
     assert [(c["id"], c["deleted"]) for c in timer_rows] == [(str(timer), True)]
@@ -189,10 +248,18 @@ def test_a_cursor_from_the_future_asks_for_reset(api: Api) -> None:
     [
         ({"client_id": "nope", "mutations": [{"id": 1, "name": "x", "args": {}}]}, "client_id"),
         ({"client_id": str(uuid.uuid4()), "mutations": []}, "mutations"),
-        ({"client_id": str(uuid.uuid4()), "mutations": [{"id": 0, "name": "x", "args": {}}]},
-         "mutations.0.id"),
-        ({"client_id": str(uuid.uuid4()), "mutations": [{"id": 1, "name": "x", "args": {}}],
-          "extra": 1}, "extra"),
+        (
+            {"client_id": str(uuid.uuid4()), "mutations": [{"id": 0, "name": "x", "args": {}}]},
+            "mutations.0.id",
+        ),
+        (
+            {
+                "client_id": str(uuid.uuid4()),
+                "mutations": [{"id": 1, "name": "x", "args": {}}],
+                "extra": 1,
+            },
+            "extra",
+        ),
     ],
 )
 def test_malformed_pushes_name_the_field(api: Api, body: dict[str, Any], field: str) -> None:
@@ -213,8 +280,7 @@ def test_poke_answers_at_once_when_behind_and_waits_otherwise(api: Api) -> None:
     r = api.client.get("/api/v1/sync/poke", params={"cursor": 0, "wait": 5}, headers=headers)
     assert r.json() == {"version": head, "changed": True}
     started = time.monotonic()
-    r = api.client.get("/api/v1/sync/poke", params={"cursor": head, "wait": 0.3},
-                       headers=headers)
+    r = api.client.get("/api/v1/sync/poke", params={"cursor": head, "wait": 0.3}, headers=headers)
     assert r.json() == {"version": head, "changed": False}
     assert time.monotonic() - started >= 0.25
 
@@ -226,8 +292,9 @@ def test_poke_is_woken_by_a_push(api: Api) -> None:
 
     def wait() -> None:
         started = time.monotonic()
-        r = api.client.get("/api/v1/sync/poke", params={"cursor": head, "wait": 20},
-                           headers=headers)
+        r = api.client.get(
+            "/api/v1/sync/poke", params={"cursor": head, "wait": 20}, headers=headers
+        )
         result.update(r.json(), elapsed=time.monotonic() - started)
 
     waiter = threading.Thread(target=wait)

@@ -30,9 +30,16 @@ def world(database_url: str) -> Iterator[World]:
 
 def _new(w: World, requester: str = "ann", org: str = "globex", urgency: int = 2) -> uuid.UUID:
     tid = uuid.uuid4()
-    w.run("agent", "create_ticket", ticket_id=str(tid), subject="Checkout is slow",
-          channel="portal", organisation_id=str(w.orgs[org]),
-          requester_id=str(w.contacts[requester]), stated_urgency=urgency)
+    w.run(
+        "agent",
+        "create_ticket",
+        ticket_id=str(tid),
+        subject="Checkout is slow",
+        channel="portal",
+        organisation_id=str(w.orgs[org]),
+        requester_id=str(w.contacts[requester]),
+        stated_urgency=urgency,
+    )
     return tid
 
 
@@ -43,15 +50,24 @@ def _expected(w: World, tid: uuid.UUID) -> tuple[Ticket, object]:
         org = s.get_one(Organisation, t.organisation_id)
         plan = s.get_one(Plan, org.plan_id)
         cal = BusinessCalendar.from_dict(s.get_one(Calendar, plan.calendar_id).data)
-        waits = [(p.started_at, p.ended_at) for p in s.scalars(
-            select(WaitingPeriod).where(WaitingPeriod.ticket_id == tid))]
+        waits = [
+            (p.started_at, p.ended_at)
+            for p in s.scalars(select(WaitingPeriod).where(WaitingPeriod.ticket_id == tid))
+        ]
         s.expunge(t)
         if t.status is TicketStatus.REDIRECTED:
             return t, None  # never worked: nothing to count down
         if any(end is None for _, end in waits) and t.first_response_at is None:
             return t, None
-        status = sla_status(t.arrived_at, t.urgency, plan.to_policy(), cal,
-                            w.now + timedelta(days=30), t.first_response_at, waits)
+        status = sla_status(
+            t.arrived_at,
+            t.urgency,
+            plan.to_policy(),
+            cal,
+            w.now + timedelta(days=30),
+            t.first_response_at,
+            waits,
+        )
         return t, status.due
 
 
@@ -75,8 +91,13 @@ def test_every_input_change_recomputes_the_instants(world: World) -> None:
     triaged = _check(world, tid)
     assert triaged.sla_due_at is not None
     assert triaged.sla_due_at < created.sla_due_at
-    world.run("coordinator", "assign_ticket", ticket_id=str(tid),
-              assignee_id=str(world.users["agent"]), expected_assignee_id=None)
+    world.run(
+        "coordinator",
+        "assign_ticket",
+        ticket_id=str(tid),
+        assignee_id=str(world.users["agent"]),
+        expected_assignee_id=None,
+    )
     world.run("agent", "change_status", ticket_id=str(tid), status="waiting_on_customer")
     assert _check(world, tid).sla_due_at is None  # paused: no fixed instant
     world.now += timedelta(hours=2)
@@ -111,16 +132,25 @@ def test_plan_and_calendar_changes_recompute_open_unanswered_tickets(world: Worl
     tid = _new(world, urgency=2)
     answered = _new(world, urgency=2)
     world.run("coordinator", "triage_ticket", ticket_id=str(answered), tier=2)
-    world.run("coordinator", "assign_ticket", ticket_id=str(answered),
-              assignee_id=str(world.users["agent"]), expected_assignee_id=None)
+    world.run(
+        "coordinator",
+        "assign_ticket",
+        ticket_id=str(answered),
+        assignee_id=str(world.users["agent"]),
+        expected_assignee_id=None,
+    )
     world.run("agent", "tell_customer", ticket_id=str(answered), message="Sam has it")
     kept = _ticket_due(world, answered)
     with session_scope(world.sessions) as s:
         cal = s.scalar(select(Calendar))
         assert cal is not None
-        cal.data = {"tz": "UTC", "hours": {d: [["00:00", "24:00"]] for d in
-                                           ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
-                    "holidays": []}
+        cal.data = {
+            "tz": "UTC",
+            "hours": {
+                d: [["00:00", "24:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+            },
+            "holidays": [],
+        }
         s.flush()
         plans = list(s.scalars(select(Plan.id).where(Plan.calendar_id == cal.id)))
         assert refresh_open_sla(s, world.tenant, plan_ids=plans) >= 1

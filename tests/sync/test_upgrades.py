@@ -52,8 +52,9 @@ def raw_snapshot(engine: Engine) -> dict[str, list[dict[str, Any]]]:
             if table.name == "alembic_version":
                 continue
             order = list(table.primary_key.columns) or list(table.columns)
-            out[table.name] = [dict(r._mapping) for r in conn.execute(
-                select(table).order_by(*order))]
+            out[table.name] = [
+                dict(r._mapping) for r in conn.execute(select(table).order_by(*order))
+            ]
     return out
 
 
@@ -62,7 +63,10 @@ def start_server(url: str, *extra: str) -> tuple[subprocess.Popen[str], int]:
     env = {**os.environ, "AGENTDESK_DATABASE_URL": url}
     proc = subprocess.Popen(
         [sys.executable, "-m", "agentdesk", "server", "--port", str(port), *extra],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     return proc, port
 
@@ -162,10 +166,13 @@ def test_server_migrates_an_older_database_with_its_data_after_a_backup(
 # --------------------------------------------------------------------------- the desktop
 
 
-@pytest.mark.parametrize(("declared", "code", "says"), [
-    (PROTOCOL_VERSION - 1, "client_too_old", "too old for the server"),
-    (PROTOCOL_VERSION + 1, "server_too_old", "ask whoever runs it to upgrade"),
-])
+@pytest.mark.parametrize(
+    ("declared", "code", "says"),
+    [
+        (PROTOCOL_VERSION - 1, "client_too_old", "too old for the server"),
+        (PROTOCOL_VERSION + 1, "server_too_old", "ask whoever runs it to upgrade"),
+    ],
+)
 def test_a_desktop_the_server_cannot_serve_says_so_and_keeps_its_outbox(
     team: Team, declared: int, code: str, says: str
 ) -> None:
@@ -198,17 +205,17 @@ def test_a_desktop_the_server_cannot_serve_says_so_and_keeps_its_outbox(
 def test_a_request_with_a_garbled_protocol_header_is_a_clear_400(team: Team) -> None:
     desk = team.desk("agent")
     desk.client.headers[PROTOCOL_HEADER] = "banana"
-    response = desk.client.post(f"{team.url}/api/v1/sync/pull", json={
-        "client_id": str(desk.replica.state.client_id), "cursor": 0})
+    response = desk.client.post(
+        f"{team.url}/api/v1/sync/pull",
+        json={"client_id": str(desk.replica.state.client_id), "cursor": 0},
+    )
     assert response.status_code == 400
     assert response.json()["error"]["field"] == PROTOCOL_HEADER
     ok = requests.get(f"{team.url}/healthz", timeout=5)
     assert ok.headers[PROTOCOL_HEADER] == str(PROTOCOL_VERSION)
 
 
-def test_after_a_schema_change_the_desktop_drains_its_outbox_before_reloading(
-    team: Team
-) -> None:
+def test_after_a_schema_change_the_desktop_drains_its_outbox_before_reloading(team: Team) -> None:
     desk = team.desk("agent")
     desk.sync()
     first = ticket_args(team.world, subject="Before the update")
@@ -235,6 +242,7 @@ def test_after_a_schema_change_the_desktop_drains_its_outbox_before_reloading(
     events: list[str] = []
     engine = SyncEngine(replica, desk.client, backoff_base=0.05, backoff_cap=0.2)
     push = desk.client.push
+
     def counted_push(request: PushRequest) -> PushResponse:
         events.append("push")
         return push(request)
@@ -248,8 +256,9 @@ def test_after_a_schema_change_the_desktop_drains_its_outbox_before_reloading(
     assert replica.pending_count() == 2
     assert replica.schema_reset_pending() is not None
     with replica.session() as s:
-        subject = s.scalar(select(Ticket.subject).where(
-            Ticket.id == uuid.UUID(second["ticket_id"])))
+        subject = s.scalar(
+            select(Ticket.subject).where(Ticket.id == uuid.UUID(second["ticket_id"]))
+        )
     assert subject == "Written offline"
 
     team.server.start()

@@ -38,16 +38,22 @@ class World:
         with session_scope(self.sessions) as s:
             enable_stamping(s, self.tenant)
             ctx = MutationContext(
-                session=s, tenant_id=self.tenant, actor_id=user_id, actor_role=role,
-                now=self.now, client_id=self.client_id, mutation_id=self.next_mutation,
+                session=s,
+                tenant_id=self.tenant,
+                actor_id=user_id,
+                actor_role=role,
+                now=self.now,
+                client_id=self.client_id,
+                mutation_id=self.next_mutation,
                 authoritative=True,
             )
             self.next_mutation += 1
             run_mutation(ctx, name, args)
 
 
-def build_world(sessions: sessionmaker[Session], prefix: str = "",
-                name: str = "Acme Support") -> World:
+def build_world(
+    sessions: sessionmaker[Session], prefix: str = "", name: str = "Acme Support"
+) -> World:
     """The team; ``prefix`` starts its usernames, so a second team can share the database."""
     with session_scope(sessions) as s:
         tenant = Tenant(name=name, timezone="America/New_York")
@@ -55,17 +61,31 @@ def build_world(sessions: sessionmaker[Session], prefix: str = "",
         s.flush()
         enable_stamping(s, tenant.id)
         w = World(sessions=sessions, tenant=tenant.id)
-        ny = Calendar(tenant_id=tenant.id, name="NY",
-                      data={"tz": "America/New_York", "hours": NY_HOURS, "holidays": []})
+        ny = Calendar(
+            tenant_id=tenant.id,
+            name="NY",
+            data={"tz": "America/New_York", "hours": NY_HOURS, "holidays": []},
+        )
         s.add(ny)
         for p in seed_plans():
             row = Plan(tenant_id=tenant.id, calendar_id=ny.id, **Plan.columns_from_policy(p))
             s.add(row)
             w.plans[p.key] = row.id
-        for role in ("agent", "agent2", "coordinator", "consultant", "consultant2", "lead",
-                     "admin"):
-            u = User(tenant_id=tenant.id, username=prefix + role, display_name=role.title(),
-                     role=Role(role.rstrip("0123456789")))
+        for role in (
+            "agent",
+            "agent2",
+            "coordinator",
+            "consultant",
+            "consultant2",
+            "lead",
+            "admin",
+        ):
+            u = User(
+                tenant_id=tenant.id,
+                username=prefix + role,
+                display_name=role.title(),
+                role=Role(role.rstrip("0123456789")),
+            )
             s.add(u)
             w.users[role] = u.id
         s.flush()
@@ -75,11 +95,20 @@ def build_world(sessions: sessionmaker[Session], prefix: str = "",
             w.orgs[key] = org.id
         s.flush()
         for name, org_key, validated in (
-            ("ann", "globex", True), ("bo", "globex", True), ("cy", "globex", False),
-            ("dee", "initech", True), ("eve", "initech", False), ("fay", "umbrella", True),
+            ("ann", "globex", True),
+            ("bo", "globex", True),
+            ("cy", "globex", False),
+            ("dee", "initech", True),
+            ("eve", "initech", False),
+            ("fay", "umbrella", True),
         ):
-            c = Contact(tenant_id=tenant.id, organisation_id=w.orgs[org_key], name=name.title(),
-                        email=f"{name}@{org_key}.test", validated=validated)
+            c = Contact(
+                tenant_id=tenant.id,
+                organisation_id=w.orgs[org_key],
+                name=name.title(),
+                email=f"{name}@{org_key}.test",
+                validated=validated,
+            )
             s.add(c)
             w.contacts[name] = c.id
     return w

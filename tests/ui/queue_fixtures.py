@@ -68,9 +68,32 @@ PACIFIC = {
 }
 
 SUBJECT_WORDS = (
-    "checkout", "login", "invoice", "export", "SSO", "API", "webhook", "dashboard", "report",
-    "password", "import", "search", "upload", "billing", "typo", "footer", "banner", "cart",
-    "latency", "timeout", "integration", "script", "mobile", "email", "sitemap", "redirect",
+    "checkout",
+    "login",
+    "invoice",
+    "export",
+    "SSO",
+    "API",
+    "webhook",
+    "dashboard",
+    "report",
+    "password",
+    "import",
+    "search",
+    "upload",
+    "billing",
+    "typo",
+    "footer",
+    "banner",
+    "cart",
+    "latency",
+    "timeout",
+    "integration",
+    "script",
+    "mobile",
+    "email",
+    "sitemap",
+    "redirect",
 )
 SUBJECT_FORMS = (
     "{a} fails after {b} change",
@@ -94,8 +117,7 @@ STATUS_WEIGHTS: tuple[tuple[TicketStatus, int], ...] = (
 )
 CHANNELS = ("portal", "portal", "portal", "email", "chat", "phone")
 #: Which calendar each seed plan runs on; Basic has none (the team default, i.e. OFFICE).
-ON_CALENDAR = {"basic": "office", "standard": "office", "premium": "pacific",
-               "enterprise": "24x7"}
+ON_CALENDAR = {"basic": "office", "standard": "office", "premium": "pacific", "enterprise": "24x7"}
 CALENDARS = {
     "office": BusinessCalendar.from_dict(OFFICE, name="office"),
     "pacific": BusinessCalendar.from_dict(PACIFIC, name="pacific"),
@@ -171,65 +193,112 @@ def generate(
         if migrate:
             upgrade(engine)
         tenant_id = new_id()
-        _bulk(engine, Tenant.__table__, [  # type: ignore[arg-type]
-            {"id": tenant_id, "name": "Queue fixture team", "timezone": "America/New_York",
-             "created_at": now - timedelta(days=400)}
-        ])
-        _bulk(engine, TenantCounter.__table__,  # type: ignore[arg-type]
-              [{"tenant_id": tenant_id, "version": 1}])
+        _bulk(
+            engine,
+            Tenant.__table__,  # type: ignore[arg-type]
+            [
+                {
+                    "id": tenant_id,
+                    "name": "Queue fixture team",
+                    "timezone": "America/New_York",
+                    "created_at": now - timedelta(days=400),
+                }
+            ],
+        )
+        _bulk(
+            engine,
+            TenantCounter.__table__,  # type: ignore[arg-type]
+            [{"tenant_id": tenant_id, "version": 1}],
+        )
         common = {"tenant_id": tenant_id, "version": 1, "deleted": False}
 
         user_ids = [new_id() for _ in range(n_users)]
-        _bulk(engine, User.__table__, [  # type: ignore[arg-type]
-            {**common, "id": uid, "username": f"agent{i}",
-             "display_name": f"{FIRST[i % len(FIRST)]} Agent{i}", "email": None,
-             "role": Role.AGENT, "active": True, "password_hash": None,
-             "created_at": now - timedelta(days=300)}
-            for i, uid in enumerate(user_ids)
-        ])
+        _bulk(
+            engine,
+            User.__table__,  # type: ignore[arg-type]
+            [
+                {
+                    **common,
+                    "id": uid,
+                    "username": f"agent{i}",
+                    "display_name": f"{FIRST[i % len(FIRST)]} Agent{i}",
+                    "email": None,
+                    "role": Role.AGENT,
+                    "active": True,
+                    "password_hash": None,
+                    "created_at": now - timedelta(days=300),
+                }
+                for i, uid in enumerate(user_ids)
+            ],
+        )
 
         calendar_ids = {key: new_id() for key in ("office", "pacific", "24x7")}
-        cal_data = {"office": OFFICE, "pacific": PACIFIC,
-                    "24x7": BusinessCalendar.always_open("UTC").to_dict()}
-        _bulk(engine, Calendar.__table__, [  # type: ignore[arg-type]
-            {**common, "id": cid, "name": key, "data": cal_data[key]}
-            for key, cid in calendar_ids.items()
-        ])
+        cal_data = {
+            "office": OFFICE,
+            "pacific": PACIFIC,
+            "24x7": BusinessCalendar.always_open("UTC").to_dict(),
+        }
+        _bulk(
+            engine,
+            Calendar.__table__,  # type: ignore[arg-type]
+            [
+                {**common, "id": cid, "name": key, "data": cal_data[key]}
+                for key, cid in calendar_ids.items()
+            ],
+        )
         on_calendar = ON_CALENDAR
         plan_ids: dict[str, uuid.UUID] = {}
         plan_rows = []
         for plan in seed_plans():
             plan_ids[plan.key] = new_id()
             d = plan.to_dict()
-            plan_rows.append({
-                **common, "id": plan_ids[plan.key], "key": plan.key, "name": plan.name,
-                "rank": plan.rank, "channels": d["channels"],
-                "contact_allotment": plan.contact_allotment,
-                "conversations_per_year": plan.conversations_per_year,
-                "review_bonus_conversations": plan.review_bonus_conversations,
-                "min_verified_reviews": plan.min_verified_reviews,
-                "min_recent_reviews": plan.min_recent_reviews,
-                # Basic runs on the team's default calendar (calendar_id NULL).
-                "calendar_id": (
-                    None if plan.key == "basic" else calendar_ids[on_calendar[plan.key]]
-                ),
-                "response_targets": d["response_targets"],
-            })
+            plan_rows.append(
+                {
+                    **common,
+                    "id": plan_ids[plan.key],
+                    "key": plan.key,
+                    "name": plan.name,
+                    "rank": plan.rank,
+                    "channels": d["channels"],
+                    "contact_allotment": plan.contact_allotment,
+                    "conversations_per_year": plan.conversations_per_year,
+                    "review_bonus_conversations": plan.review_bonus_conversations,
+                    "min_verified_reviews": plan.min_verified_reviews,
+                    "min_recent_reviews": plan.min_recent_reviews,
+                    # Basic runs on the team's default calendar (calendar_id NULL).
+                    "calendar_id": (
+                        None if plan.key == "basic" else calendar_ids[on_calendar[plan.key]]
+                    ),
+                    "response_targets": d["response_targets"],
+                }
+            )
         _bulk(engine, Plan.__table__, plan_rows)  # type: ignore[arg-type]
         ranks = {p.key: p.rank for p in seed_plans()}
 
         n_orgs = n_orgs if n_orgs is not None else max(4, min(2000, n_tickets // 50))
         plan_keys = list(plan_ids)
         org_ids = [new_id() for _ in range(n_orgs)]
-        org_names = {oid: f"Org {i:04d} {LAST[i % len(LAST)]} & Co" for i, oid in
-                     enumerate(org_ids)}
+        org_names = {
+            oid: f"Org {i:04d} {LAST[i % len(LAST)]} & Co" for i, oid in enumerate(org_ids)
+        }
         org_plan = {oid: plan_keys[i % len(plan_keys)] for i, oid in enumerate(org_ids)}
-        _bulk(engine, Organisation.__table__, [  # type: ignore[arg-type]
-            {**common, "id": oid, "name": org_names[oid], "plan_id": plan_ids[org_plan[oid]],
-             "membership": "active", "member_since": None, "verified_reviews": 0,
-             "recent_reviews": 0}
-            for oid in org_ids
-        ])
+        _bulk(
+            engine,
+            Organisation.__table__,  # type: ignore[arg-type]
+            [
+                {
+                    **common,
+                    "id": oid,
+                    "name": org_names[oid],
+                    "plan_id": plan_ids[org_plan[oid]],
+                    "membership": "active",
+                    "member_since": None,
+                    "verified_reviews": 0,
+                    "recent_reviews": 0,
+                }
+                for oid in org_ids
+            ],
+        )
         contact_ids: dict[uuid.UUID, list[uuid.UUID]] = {}
         contact_rows = []
         for i, oid in enumerate(org_ids):
@@ -238,12 +307,20 @@ def generate(
                 cid = new_id()
                 contact_ids[oid].append(cid)
                 first, last = FIRST[(i + j) % len(FIRST)], LAST[(i * 3 + j) % len(LAST)]
-                contact_rows.append({
-                    **common, "id": cid, "organisation_id": oid, "name": f"{first} {last}",
-                    "email": f"{first.lower()}.{last.lower()}{i}@example.com", "phone": None,
-                    # The third contact of every org is not validated (seed 003's redirect case).
-                    "validated": j < 2, "validated_by_id": None, "validated_at": None,
-                })
+                contact_rows.append(
+                    {
+                        **common,
+                        "id": cid,
+                        "organisation_id": oid,
+                        "name": f"{first} {last}",
+                        "email": f"{first.lower()}.{last.lower()}{i}@example.com",
+                        "phone": None,
+                        # Every org's third contact is not validated (seed 003's redirect case).
+                        "validated": j < 2,
+                        "validated_by_id": None,
+                        "validated_at": None,
+                    }
+                )
         _bulk(engine, Contact.__table__, contact_rows)  # type: ignore[arg-type]
 
         mix = [(s, w) for s, w in STATUS_WEIGHTS if not open_only or s.value in OPEN_STATUSES]
@@ -263,40 +340,73 @@ def generate(
             arrived = now - timedelta(seconds=age, microseconds=rng.randrange(1_000_000))
             if i % 97 == 0 and tickets:  # an exact arrival tie: only the id decides
                 arrived = tickets[-1]["arrived_at"]
-            answered = status in (TicketStatus.IN_PROGRESS, TicketStatus.RESOLVED,
-                                  TicketStatus.CLOSED, TicketStatus.WAITING_ON_CUSTOMER)
+            answered = status in (
+                TicketStatus.IN_PROGRESS,
+                TicketStatus.RESOLVED,
+                TicketStatus.CLOSED,
+                TicketStatus.WAITING_ON_CUSTOMER,
+            )
             first_response = None
             if answered and rng.random() < 0.8:
                 first_response = min(now, arrived + timedelta(minutes=rng.randrange(5, 600)))
             assigned = status is not TicketStatus.NEW and rng.random() < 0.85
             tid = new_id()
             words = rng.sample(SUBJECT_WORDS, 2)
-            tickets.append({
-                **common, "id": tid,
-                "subject": rng.choice(SUBJECT_FORMS).format(a=words[0], b=words[1]),
-                "description": "", "channel": rng.choice(CHANNELS), "organisation_id": oid,
-                "requester_id": contact_ids[oid][rng.randrange(3)], "stated_urgency": stated,
-                "tier": tier, "urgency": tier if tier is not None else stated,
-                "plan_rank": ranks[org_plan[oid]],
-                "level": Level.L2 if rng.random() < 0.3 else Level.L1,
-                "kind": TicketKind.GENERAL, "status": status,
-                "assignee_id": user_ids[rng.randrange(n_users)] if assigned else None,
-                "arrived_at": arrived, "first_response_at": first_response,
-                "resolved_at": None, "escalated_at": None, "extra_charges": False,
-                "extra_charge_estimate": None, "updated_at": arrived,
-            })
+            tickets.append(
+                {
+                    **common,
+                    "id": tid,
+                    "subject": rng.choice(SUBJECT_FORMS).format(a=words[0], b=words[1]),
+                    "description": "",
+                    "channel": rng.choice(CHANNELS),
+                    "organisation_id": oid,
+                    "requester_id": contact_ids[oid][rng.randrange(3)],
+                    "stated_urgency": stated,
+                    "tier": tier,
+                    "urgency": tier if tier is not None else stated,
+                    "plan_rank": ranks[org_plan[oid]],
+                    "level": Level.L2 if rng.random() < 0.3 else Level.L1,
+                    "kind": TicketKind.GENERAL,
+                    "status": status,
+                    "assignee_id": user_ids[rng.randrange(n_users)] if assigned else None,
+                    "arrived_at": arrived,
+                    "first_response_at": first_response,
+                    "resolved_at": None,
+                    "escalated_at": None,
+                    "extra_charges": False,
+                    "extra_charge_estimate": None,
+                    "updated_at": arrived,
+                }
+            )
             if status is TicketStatus.WAITING_ON_CUSTOMER:
                 start = arrived + (now - arrived) / 2
-                waits.append({**common, "id": new_id(), "ticket_id": tid, "started_at": start,
-                              "ended_at": None})
+                waits.append(
+                    {
+                        **common,
+                        "id": new_id(),
+                        "ticket_id": tid,
+                        "started_at": start,
+                        "ended_at": None,
+                    }
+                )
         _bulk(engine, Ticket.__table__, tickets)  # type: ignore[arg-type]
         _bulk(engine, WaitingPeriod.__table__, waits)  # type: ignore[arg-type]
     finally:
         engine.dispose()
     return QueueData(
-        url=url, path=path, now=now, tenant_id=tenant_id, user_ids=user_ids, plan_ids=plan_ids,
-        calendar_ids=calendar_ids, org_ids=org_ids, org_names=org_names, org_plan=org_plan,
-        contact_ids=contact_ids, tickets=tickets, waits=waits,
+        url=url,
+        path=path,
+        now=now,
+        tenant_id=tenant_id,
+        user_ids=user_ids,
+        plan_ids=plan_ids,
+        calendar_ids=calendar_ids,
+        org_ids=org_ids,
+        org_names=org_names,
+        org_plan=org_plan,
+        contact_ids=contact_ids,
+        tickets=tickets,
+        waits=waits,
     )
 
 
@@ -323,14 +433,30 @@ def ticket_row(data: QueueData, **values: Any) -> dict[str, Any]:
     stated = values.pop("stated_urgency", 3)
     tier = values.pop("tier", None)
     row: dict[str, Any] = {
-        "tenant_id": data.tenant_id, "version": 2, "deleted": False, "id": new_id(),
-        "subject": "Fresh ticket", "description": "", "channel": "portal",
-        "organisation_id": oid, "requester_id": data.contact_ids[oid][0],
-        "stated_urgency": stated, "tier": tier, "urgency": tier if tier is not None else stated,
-        "plan_rank": ranks[data.org_plan[oid]], "level": Level.L1, "kind": TicketKind.GENERAL,
-        "status": TicketStatus.NEW, "assignee_id": None, "arrived_at": data.now,
-        "first_response_at": None, "resolved_at": None, "escalated_at": None,
-        "extra_charges": False, "extra_charge_estimate": None, "updated_at": data.now,
+        "tenant_id": data.tenant_id,
+        "version": 2,
+        "deleted": False,
+        "id": new_id(),
+        "subject": "Fresh ticket",
+        "description": "",
+        "channel": "portal",
+        "organisation_id": oid,
+        "requester_id": data.contact_ids[oid][0],
+        "stated_urgency": stated,
+        "tier": tier,
+        "urgency": tier if tier is not None else stated,
+        "plan_rank": ranks[data.org_plan[oid]],
+        "level": Level.L1,
+        "kind": TicketKind.GENERAL,
+        "status": TicketStatus.NEW,
+        "assignee_id": None,
+        "arrived_at": data.now,
+        "first_response_at": None,
+        "resolved_at": None,
+        "escalated_at": None,
+        "extra_charges": False,
+        "extra_charge_estimate": None,
+        "updated_at": data.now,
     }
     row.update(values)
     return row

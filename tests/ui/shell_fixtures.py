@@ -43,8 +43,9 @@ FAST_SYNC = {"poke_wait": 1.0, "backoff_base": 0.05, "backoff_cap": 0.3}
 @pytest.fixture
 def shell_settings(tmp_path: Path) -> Iterator[QSettings]:
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
-                      str(tmp_path / "qsettings"))
+    QSettings.setPath(
+        QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "qsettings")
+    )
     store = QSettings(str(tmp_path / "agentdesk.ini"), QSettings.Format.IniFormat)
     yield store
     QSettings.setDefaultFormat(QSettings.Format.NativeFormat)
@@ -108,8 +109,9 @@ def make_shell(qtbot: QtBot, store: QSettings, server: str | None = None) -> She
 
 
 @pytest.fixture
-def shell_app(qtbot: QtBot, shell_settings: QSettings, shell_keyring: MemoryKeyring,
-              shell_local_data: Path) -> Iterator[Shell]:
+def shell_app(
+    qtbot: QtBot, shell_settings: QSettings, shell_keyring: MemoryKeyring, shell_local_data: Path
+) -> Iterator[Shell]:
     shell = make_shell(qtbot, shell_settings)
     yield shell
     shell.quit()

@@ -45,8 +45,13 @@ from tests.ui.shell_fixtures import (
     shell_settings,
 )
 
-__all__ = ["shell_app", "shell_keyring", "shell_local_data", "shell_local_template",
-           "shell_settings"]
+__all__ = [
+    "shell_app",
+    "shell_keyring",
+    "shell_local_data",
+    "shell_local_template",
+    "shell_settings",
+]
 
 START_TIMEOUT = 30_000
 
@@ -59,8 +64,14 @@ def _online(shell: Shell, qtbot: QtBot) -> None:
     def ready() -> bool:
         status = window.status_bar.status()
         model = window.queue_model
-        return (model is not None and model.rowCount() > 0 and not model.is_loading()
-                and status is not None and status.state == "online" and status.pending == 0)
+        return (
+            model is not None
+            and model.rowCount() > 0
+            and not model.is_loading()
+            and status is not None
+            and status.state == "online"
+            and status.pending == 0
+        )
 
     qtbot.waitUntil(ready, timeout=START_TIMEOUT)
 
@@ -78,9 +89,16 @@ def test_demo_history_reads_right_for_every_event_kind(qtbot: QtBot, shell_app: 
         example: dict[EventKind, uuid.UUID] = {}
         for kind, ticket_id in s.execute(select(TicketEvent.kind, TicketEvent.ticket_id)):
             example.setdefault(kind, ticket_id)
-    assert {EventKind.CREATED, EventKind.STATUS, EventKind.TRIAGE, EventKind.ASSIGNMENT,
-            EventKind.REPLY, EventKind.NOTIFICATION, EventKind.REDIRECT,
-            EventKind.ESCALATION} <= set(example)
+    assert {
+        EventKind.CREATED,
+        EventKind.STATUS,
+        EventKind.TRIAGE,
+        EventKind.ASSIGNMENT,
+        EventKind.REPLY,
+        EventKind.NOTIFICATION,
+        EventKind.REDIRECT,
+        EventKind.ESCALATION,
+    } <= set(example)
     for kind, ticket_id in example.items():
         with qtbot.waitSignal(panel.cardLoaded, timeout=10_000):  # read on a worker
             panel.show_ticket(ticket_id)
@@ -125,8 +143,9 @@ def test_a_switched_out_requester_is_not_helped_and_redirect_is_the_next_step(
 
     # Switch Ann out: asked first, naming what it does to her open tickets. Cancel changes
     # nothing.
-    contacts.holder_combo.setCurrentIndex(contacts.holder_combo.findData(
-        str(world.contacts["ann"])))
+    contacts.holder_combo.setCurrentIndex(
+        contacts.holder_combo.findData(str(world.contacts["ann"]))
+    )
     contacts.switch_out_button.click()
     box = contacts.confirm_box
     assert box is not None
@@ -148,8 +167,7 @@ def test_a_switched_out_requester_is_not_helped_and_redirect_is_the_next_step(
     for button in (tickets.reply_mode, tickets.resolve_button):
         assert not button.isEnabled()
         assert "Ann is not a validated support contact" in button.toolTip()
-        assert "Redirect the ticket to the organisation's validated contacts" in (
-            button.toolTip())
+        assert "Redirect the ticket to the organisation's validated contacts" in (button.toolTip())
     assert tickets.note_mode.isChecked(), "the composer falls back to an internal note"
     tickets.resolve()  # a stale click: refused inline, nothing queued
     assert tickets.message.kind == "error"
@@ -171,7 +189,9 @@ def test_a_switched_out_requester_is_not_helped_and_redirect_is_the_next_step(
 
 
 def test_local_mode_signs_in_as_any_demo_user_and_never_saves_its_address(
-    qtbot: QtBot, shell_app: Shell, shell_settings: QSettings,
+    qtbot: QtBot,
+    shell_app: Shell,
+    shell_settings: QSettings,
 ) -> None:
     """Issue 15 item 2: the sign-in dialog lists the demo team's people and roles for local
     mode; a sign-in to the local server's temporary address is local mode, not a team server
@@ -200,9 +220,14 @@ def test_local_mode_signs_in_as_any_demo_user_and_never_saves_its_address(
         def check() -> bool:
             current = window.workspace
             status = window.status_bar.status()
-            return (current is not None and current.local
-                    and current.user.username == username
-                    and status is not None and status.state == "online")
+            return (
+                current is not None
+                and current.local
+                and current.user.username == username
+                and status is not None
+                and status.state == "online"
+            )
+
         return check
 
     qtbot.waitUntil(signed_in_as("agent"), timeout=START_TIMEOUT)
@@ -230,9 +255,13 @@ def test_local_mode_signs_in_as_any_demo_user_and_never_saves_its_address(
     again = make_shell(qtbot, shell_settings)
     try:
         again.controller.start()
-        qtbot.waitUntil(lambda: again.window.workspace is not None
-                        and again.window.workspace.user.username == "coordinator",
-                        timeout=START_TIMEOUT)
+        qtbot.waitUntil(
+            lambda: (
+                again.window.workspace is not None
+                and again.window.workspace.user.username == "coordinator"
+            ),
+            timeout=START_TIMEOUT,
+        )
         assert again.window.workspace is not None
         assert again.window.workspace.local
         assert again.controller.dialog is None
@@ -279,7 +308,8 @@ def test_loading_not_a_verdict_until_the_lookup_rows_arrive(
     assert "unknown contact" not in requester
     assert "not a validated contact" not in requester
     assert tickets.reply_mode.toolTip() == (
-        "Cannot reply to the customer yet: the requester's details are still loading")
+        "Cannot reply to the customer yet: the requester's details are still loading"
+    )
     assert not tickets.redirect_button.isVisibleTo(tickets)
     assert contacts.placeholder.text().startswith("Loading the ticket's requester…")
     row = model.row_of(ticket_id)
@@ -311,11 +341,22 @@ def _in_progress_validated(shell: Shell) -> list[uuid.UUID]:
     assert ws is not None
     assert model is not None
     with ws.replica.session() as s:
-        rows = set(s.scalars(select(Ticket.id).join(Contact, Contact.id == Ticket.requester_id)
-                             .where(Ticket.status.in_([TicketStatus.TRIAGED,
-                                                       TicketStatus.IN_PROGRESS,
-                                                       TicketStatus.WAITING_ON_CUSTOMER]),
-                                    Contact.validated.is_(True))))
+        rows = set(
+            s.scalars(
+                select(Ticket.id)
+                .join(Contact, Contact.id == Ticket.requester_id)
+                .where(
+                    Ticket.status.in_(
+                        [
+                            TicketStatus.TRIAGED,
+                            TicketStatus.IN_PROGRESS,
+                            TicketStatus.WAITING_ON_CUSTOMER,
+                        ]
+                    ),
+                    Contact.validated.is_(True),
+                )
+            )
+        )
     return [t for t in listed_ids(model) if t in rows]
 
 
@@ -328,16 +369,21 @@ def _click(qtbot: QtBot, shell: Shell, ticket_id: uuid.UUID) -> None:
     table = view.table()
     index = model.index(row, Column.SUBJECT)
     table.scrollTo(index)
-    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton,
-                     pos=table.visualRect(index).center())
+    qtbot.mouseClick(
+        table.viewport(), Qt.MouseButton.LeftButton, pos=table.visualRect(index).center()
+    )
     panel = shell.window.ticket_panel
     # The app's panel reads its card on a worker: wait for that card, not just the pick.
-    qtbot.waitUntil(lambda: panel is not None and panel.view is not None
-                    and panel.view.id == ticket_id, timeout=5_000)
+    qtbot.waitUntil(
+        lambda: panel is not None and panel.view is not None and panel.view.id == ticket_id,
+        timeout=5_000,
+    )
 
 
 def test_the_shown_ticket_never_changes_behind_the_agents_back(
-    qtbot: QtBot, shell_app: Shell, tmp_path: Path,
+    qtbot: QtBot,
+    shell_app: Shell,
+    tmp_path: Path,
 ) -> None:
     """Issue 15 item 5: after Resolve, or when another desktop takes the shown ticket out of
     the view, the panel keeps showing it and says it left the view; nothing else is picked
@@ -363,7 +409,8 @@ def test_the_shown_ticket_never_changes_behind_the_agents_back(
     assert panel.left_view_note.isVisible()
     assert panel.left_view_note.text() == (
         "No longer in the “All open” view (it is resolved now). It stays here until you pick "
-        "another ticket.")
+        "another ticket."
+    )
 
     # Another desktop resolves the ticket shown here.
     _click(qtbot, shell_app, second)
@@ -403,9 +450,14 @@ def _other_desk(url: str, username: str, tmp_path: Path) -> _OtherDesk:
     client = ApiClient(url)
     login = client.login(username, f"demo-{username}-pass")
     replica = Replica(tmp_path / f"other-{username}.sqlite3")
-    replica.configure(server_url=url, tenant_id=login.user.tenant_id, user_id=login.user.id,
-                      username=username, role=login.user.role,
-                      timezone=login.user.team_timezone)
+    replica.configure(
+        server_url=url,
+        tenant_id=login.user.tenant_id,
+        user_id=login.user.id,
+        username=username,
+        role=login.user.role,
+        timezone=login.user.team_timezone,
+    )
     return _OtherDesk(replica, client, SyncEngine(replica, client))
 
 
@@ -416,7 +468,8 @@ def _listed_after(qtbot: QtBot, model: QueueModel, change: Callable[[], None]) -
 
 
 def test_finished_tickets_have_views_and_every_ticket_is_searchable(
-    qtbot: QtBot, shell_app: Shell,
+    qtbot: QtBot,
+    shell_app: Shell,
 ) -> None:
     """Issue 15 item 1: Resolved, Closed and Redirected views (Close and Reopen reachable), a
     Recent view of what I touched, and a search over every ticket by subject, requester,
@@ -430,15 +483,18 @@ def test_finished_tickets_have_views_and_every_ticket_is_searchable(
     assert isinstance(panel, TicketPanel)
     assert ws is not None
     with ws.replica.session() as s:
-        by_status = {st: set(s.scalars(select(Ticket.id).where(Ticket.status == st)))
-                     for st in TicketStatus}
+        by_status = {
+            st: set(s.scalars(select(Ticket.id).where(Ticket.status == st))) for st in TicketStatus
+        }
         closed_id = sorted(by_status[TicketStatus.CLOSED])[0]
         closed = s.get_one(Ticket, closed_id)
         requester = s.get_one(Contact, closed.requester_id).name
         subject = closed.subject
-    for saved, status in ((SavedView.RESOLVED, TicketStatus.RESOLVED),
-                          (SavedView.CLOSED, TicketStatus.CLOSED),
-                          (SavedView.REDIRECTED, TicketStatus.REDIRECTED)):
+    for saved, status in (
+        (SavedView.RESOLVED, TicketStatus.RESOLVED),
+        (SavedView.CLOSED, TicketStatus.CLOSED),
+        (SavedView.REDIRECTED, TicketStatus.REDIRECTED),
+    ):
         listed = _listed_after(qtbot, model, functools.partial(view.set_view, saved))
         assert set(listed) == by_status[status], saved
         assert listed, saved
@@ -465,7 +521,6 @@ def test_finished_tickets_have_views_and_every_ticket_is_searchable(
         found = _listed_after(qtbot, model, functools.partial(model.set_search, text))
         assert closed_id in found, text
     assert _listed_after(qtbot, model, lambda: model.set_search("zzzz-nothing")) == []
-
 
 
 def test_a_level1_agent_can_ask_a_coordinator_to_triage(
@@ -519,12 +574,17 @@ def test_the_assign_list_offers_agents_first_with_their_load(
     panel.show_ticket(fresh)
     combo = panel.assignee_combo
     assert [combo.itemText(i) for i in range(combo.count())] == [
-        "Choose a person…", "Agent — agent, 0 open", "Agent2 — agent, 0 open",
-        "Coordinator — coordinator, 1 open", "Lead — team lead, 0 open"]
+        "Choose a person…",
+        "Agent — agent, 0 open",
+        "Agent2 — agent, 0 open",
+        "Coordinator — coordinator, 1 open",
+        "Lead — team lead, 0 open",
+    ]
 
 
 def test_offline_the_reply_is_queued_and_the_bar_does_not_claim_a_fresh_sync(
-    qtbot: QtBot, shell_app: Shell,
+    qtbot: QtBot,
+    shell_app: Shell,
 ) -> None:
     """Issue 15 item 10: offline, "Reply sent" and "Synced just now" were both untrue."""
     _online(shell_app, qtbot)
@@ -539,16 +599,18 @@ def test_offline_the_reply_is_queued_and_the_bar_does_not_claim_a_fresh_sync(
     qtbot.waitUntil(lambda: bar.state_label.text() == "● Offline", timeout=10_000)
     panel.composer.setPlainText("We are on it.")
     panel.send()
-    assert panel.message.text() == (
-        "Reply queued: it is sent when this desktop is back online")
+    assert panel.message.text() == ("Reply queued: it is sent when this desktop is back online")
     # The push of the reply fails (a moment of "syncing"), and the bar settles offline.
-    qtbot.waitUntil(lambda: bar.pending_label.isVisible()
-                    and bar.state_label.text() == "● Offline", timeout=10_000)
+    qtbot.waitUntil(
+        lambda: bar.pending_label.isVisible() and bar.state_label.text() == "● Offline",
+        timeout=10_000,
+    )
     assert bar.last_sync_label.text().startswith("Last synced ")
 
 
 def test_settings_shows_no_literal_ampersand_and_the_keyring_warning_is_a_sentence(
-    qtbot: QtBot, shell_settings: QSettings,
+    qtbot: QtBot,
+    shell_settings: QSettings,
 ) -> None:
     dialog = SettingsDialog(shell_settings)
     qtbot.addWidget(dialog)
@@ -558,4 +620,5 @@ def test_settings_shows_no_literal_ampersand_and_the_keyring_warning_is_a_senten
     saved = SaveOutcome(persisted=False, problem="this computer has no usable keyring")
     signed = SignedIn("https://x.test", "dana", None, None, saved)  # type: ignore[arg-type]
     assert signed.warning == (
-        "This computer has no usable keyring: you'll need to sign in again next time.")
+        "This computer has no usable keyring: you'll need to sign in again next time."
+    )

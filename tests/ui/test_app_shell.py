@@ -44,9 +44,14 @@ __all__ = ["shell_settings"]
 
 
 def workspace_of(desk: Desk, team: Team) -> Workspace:
-    return Workspace(replica=desk.replica, client=desk.client, engine=desk.engine,
-                     user=desk.login.user, server_label=team.url.removeprefix("http://"),
-                     token_key=team.url)
+    return Workspace(
+        replica=desk.replica,
+        client=desk.client,
+        engine=desk.engine,
+        user=desk.login.user,
+        server_label=team.url.removeprefix("http://"),
+        token_key=team.url,
+    )
 
 
 class Opened:
@@ -72,15 +77,21 @@ def open_window(qtbot: QtBot, store: QSettings, desk: Desk, team: Team) -> Opene
     qtbot.waitExposed(window)
     window.attach(workspace_of(desk, team))
     opened = Opened(window, desk)
-    qtbot.waitUntil(lambda: window.status_bar.status() is not None
-                    and window.status_bar.status().state == "online"  # type: ignore[union-attr]
-                    and not opened.model.is_loading(), timeout=10_000)
+    qtbot.waitUntil(
+        lambda: (
+            window.status_bar.status() is not None
+            and window.status_bar.status().state == "online"  # type: ignore[union-attr]
+            and not opened.model.is_loading()
+        ),
+        timeout=10_000,
+    )
     return opened
 
 
 @pytest.fixture
-def lead_window(qtbot: QtBot, shell_settings: QSettings, panel_team: Team,
-                panel_desk: PanelDesk) -> Iterator[Opened]:
+def lead_window(
+    qtbot: QtBot, shell_settings: QSettings, panel_team: Team, panel_desk: PanelDesk
+) -> Iterator[Opened]:
     desk = panel_desk("lead")
     for urgency in (1, 2, 3):
         new_ticket(desk, panel_team, stated_urgency=urgency)
@@ -93,7 +104,10 @@ def lead_window(qtbot: QtBot, shell_settings: QSettings, panel_team: Team,
 
 
 def test_layout_round_trip_through_qsettings(
-    qtbot: QtBot, shell_settings: QSettings, panel_team: Team, lead_window: Opened,
+    qtbot: QtBot,
+    shell_settings: QSettings,
+    panel_team: Team,
+    lead_window: Opened,
 ) -> None:
     window = lead_window.window
     window.resize(740, 660)  # within the offscreen screen (800 x 800): restoring clamps to it
@@ -105,8 +119,9 @@ def test_layout_round_trip_through_qsettings(
     header = lead_window.view.table().horizontalHeader()
     header.resizeSection(Column.SUBJECT, 411)
     header.moveSection(header.visualIndex(Column.ORGANISATION), 0)
-    unassigned = next(a for a in window.view_actions.actions()
-                      if a.data() == SavedView.UNASSIGNED.value)
+    unassigned = next(
+        a for a in window.view_actions.actions() if a.data() == SavedView.UNASSIGNED.value
+    )
     unassigned.trigger()
     assert lead_window.model.view() is SavedView.UNASSIGNED
     main_sizes = window.main_splitter.sizes()
@@ -114,11 +129,18 @@ def test_layout_round_trip_through_qsettings(
     window.detach()
     window.close()
 
-    for key in (GEOMETRY_KEY, MAIN_SPLITTER_KEY, SIDE_SPLITTER_KEY, QUEUE_HEADER_KEY,
-                LAST_VIEW_KEY):
+    for key in (
+        GEOMETRY_KEY,
+        MAIN_SPLITTER_KEY,
+        SIDE_SPLITTER_KEY,
+        QUEUE_HEADER_KEY,
+        LAST_VIEW_KEY,
+    ):
         assert shell_settings.contains(key), key
-    assert QSettings(shell_settings.fileName(), QSettings.Format.IniFormat).value(
-        LAST_VIEW_KEY) == "unassigned"
+    assert (
+        QSettings(shell_settings.fileName(), QSettings.Format.IniFormat).value(LAST_VIEW_KEY)
+        == "unassigned"
+    )
 
     again = open_window(qtbot, shell_settings, lead_window.desk, panel_team)
     w2 = again.window
@@ -162,8 +184,7 @@ def test_keyboard(qtbot: QtBot, lead_window: Opened) -> None:
     qtbot.keyClick(panel.composer, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
     assert lead_window.view.search_box().hasFocus()
     # Ctrl+2 is the second saved view (Unassigned); Ctrl+7 back to All open.
-    qtbot.keyClick(lead_window.view.search_box(), Qt.Key.Key_2,
-                   Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(lead_window.view.search_box(), Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
     assert lead_window.model.view() is SavedView.UNASSIGNED
     qtbot.keyClick(table, Qt.Key.Key_7, Qt.KeyboardModifier.ControlModifier)
     assert lead_window.model.view() is SavedView.ALL_OPEN
@@ -183,15 +204,19 @@ def test_keyboard(qtbot: QtBot, lead_window: Opened) -> None:
 
 
 def test_selection_follows_into_the_panels_and_pulls_update_rows(
-    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk, lead_window: Opened,
+    qtbot: QtBot,
+    panel_team: Team,
+    panel_desk: PanelDesk,
+    lead_window: Opened,
 ) -> None:
     view = lead_window.view
     view.table().step(0)
     current = view.current_ticket_id()
     assert current is not None
     window = lead_window.window
-    qtbot.waitUntil(lambda: window.ticket_panel is not None
-                    and window.ticket_panel.ticket_id == current)
+    qtbot.waitUntil(
+        lambda: window.ticket_panel is not None and window.ticket_panel.ticket_id == current
+    )
     # Another desk adds a ticket: the pull inserts its row without resetting the model.
     resets: list[int] = []
     lead_window.model.modelReset.connect(lambda: resets.append(1))
@@ -204,27 +229,39 @@ def test_selection_follows_into_the_panels_and_pulls_update_rows(
 
 
 def test_refusals_show_in_the_status_bar_and_are_marked_seen(
-    qtbot: QtBot, shell_settings: QSettings, panel_team: Team, panel_desk: PanelDesk,
+    qtbot: QtBot,
+    shell_settings: QSettings,
+    panel_team: Team,
+    panel_desk: PanelDesk,
 ) -> None:
     coordinator = panel_desk("coordinator")
     agent = panel_desk("agent")
     ticket = new_ticket(coordinator, panel_team)
     coordinator.sync()
     agent.sync()
-    coordinator.replica.mutate("assign_ticket", {
-        "ticket_id": str(ticket), "assignee_id": str(coordinator.user_id),
-        "expected_assignee_id": None})
+    coordinator.replica.mutate(
+        "assign_ticket",
+        {
+            "ticket_id": str(ticket),
+            "assignee_id": str(coordinator.user_id),
+            "expected_assignee_id": None,
+        },
+    )
     coordinator.sync()
-    agent.replica.mutate("assign_ticket", {
-        "ticket_id": str(ticket), "assignee_id": str(agent.user_id),
-        "expected_assignee_id": None})
+    agent.replica.mutate(
+        "assign_ticket",
+        {"ticket_id": str(ticket), "assignee_id": str(agent.user_id), "expected_assignee_id": None},
+    )
     opened = open_window(qtbot, shell_settings, agent, panel_team)
     bar = opened.window.status_bar
     qtbot.waitUntil(lambda: bar.rejections_button.isVisible(), timeout=10_000)
     assert bar.rejections_button.text() == "⚠ 1 change refused"
     bar.rejections_button.click()
-    dialogs = [w for w in QApplication.topLevelWidgets()
-               if isinstance(w, RejectionsDialog) and w.isVisible()]
+    dialogs = [
+        w
+        for w in QApplication.topLevelWidgets()
+        if isinstance(w, RejectionsDialog) and w.isVisible()
+    ]
     assert len(dialogs) == 1
     first = dialogs[0].table.topLevelItem(0)
     assert first is not None
@@ -253,8 +290,15 @@ def test_status_bar_says_where_the_desktop_stands(qtbot: QtBot) -> None:
     qtbot.addWidget(bar)
     bar.show()
     now = datetime.now(UTC)
-    bar.set_status(SyncStatus("offline", 3, now - timedelta(minutes=5),
-                              "cannot reach http://h: Connection refused", "http://h"))
+    bar.set_status(
+        SyncStatus(
+            "offline",
+            3,
+            now - timedelta(minutes=5),
+            "cannot reach http://h: Connection refused",
+            "http://h",
+        )
+    )
     assert bar.state_label.text() == "● Offline"
     assert "Connection refused" in bar.state_label.toolTip()
     assert bar.pending_label.text() == "3 changes waiting to sync"
@@ -268,8 +312,10 @@ def test_status_bar_says_where_the_desktop_stands(qtbot: QtBot) -> None:
     assert bar.last_sync_label.text() == "Not synced yet"
     assert bar.pending_label.text() == "1 change waiting to sync"
 
-    refused = [RejectionInfo(uuid.uuid4(), n, "assign_ticket", "conflict", "taken", None,
-                             False, now) for n in (1, 2)]
+    refused = [
+        RejectionInfo(uuid.uuid4(), n, "assign_ticket", "conflict", "taken", None, False, now)
+        for n in (1, 2)
+    ]
     bar.add_rejections(refused)
     bar.add_rejections(refused[:1])  # the same refusal twice counts once
     assert bar.rejections_button.text() == "⚠ 2 changes refused"
@@ -309,8 +355,12 @@ def test_settings_dialog_edits_the_preferences(qtbot: QtBot, shell_settings: QSe
     dialog.notify_tier1.setChecked(False)
     with qtbot.waitSignal(window.settingsApplied) as applied:
         dialog.accept()
-    assert set(applied.args[0]) == {settings.SERVER_URL.key, settings.THEME.key,
-                                    settings.IDLE_MINUTES.key, settings.NOTIFY_TIER1.key}
+    assert set(applied.args[0]) == {
+        settings.SERVER_URL.key,
+        settings.THEME.key,
+        settings.IDLE_MINUTES.key,
+        settings.NOTIFY_TIER1.key,
+    }
     assert settings.SERVER_URL.read(shell_settings) == "https://support.example.com"
     assert settings.THEME.read(shell_settings) == "dark"
     assert settings.IDLE_MINUTES.read(shell_settings) == 5
@@ -336,14 +386,18 @@ def test_theme_override_and_back_to_the_system(qtbot: QtBot) -> None:
 
 
 def test_notifications_for_new_tier1_and_my_tickets_about_to_breach_or_breached(
-    qtbot: QtBot, shell_settings: QSettings, panel_team: Team, panel_desk: PanelDesk,
+    qtbot: QtBot,
+    shell_settings: QSettings,
+    panel_team: Team,
+    panel_desk: PanelDesk,
 ) -> None:
     desk = panel_desk("agent")
     new_ticket(desk, panel_team, stated_urgency=1)  # open before start: the baseline
     clock = SlaClock()
     moment = [datetime.now(UTC)]
-    notifier = Notifier(desk.replica.engine, desk.user_id, shell_settings, clock=clock,
-                        now=lambda: moment[0])
+    notifier = Notifier(
+        desk.replica.engine, desk.user_id, shell_settings, clock=clock, now=lambda: moment[0]
+    )
     heard: list[tuple[str, str]] = []
     notifier.notified.connect(lambda title, message: heard.append((title, message)))
     notifier.start()
@@ -356,9 +410,10 @@ def test_notifications_for_new_tier1_and_my_tickets_about_to_breach_or_breached(
     assert heard[0] == ("New tier-1 ticket", "Globex: Checkout is down again")
 
     # My ticket, one business minute before its response is due: about to breach.
-    desk.replica.mutate("assign_ticket", {"ticket_id": str(fresh),
-                                          "assignee_id": str(desk.user_id),
-                                          "expected_assignee_id": None})
+    desk.replica.mutate(
+        "assign_ticket",
+        {"ticket_id": str(fresh), "assignee_id": str(desk.user_id), "expected_assignee_id": None},
+    )
     with desk.replica.engine.connect() as conn:
         clock.load(conn)
     from agentdesk.models import Organisation, Ticket
@@ -386,14 +441,16 @@ def test_notifications_for_new_tier1_and_my_tickets_about_to_breach_or_breached(
 
     # A ticket assigned to me only after its target passed (never seen at risk): overdue.
     late = new_ticket(desk, panel_team, stated_urgency=2, subject="Export is slow")
-    desk.replica.mutate("assign_ticket", {"ticket_id": str(late),
-                                          "assignee_id": str(desk.user_id),
-                                          "expected_assignee_id": None})
+    desk.replica.mutate(
+        "assign_ticket",
+        {"ticket_id": str(late), "assignee_id": str(desk.user_id), "expected_assignee_id": None},
+    )
     with desk.replica.session() as s:
         t2 = s.get(Ticket, late)
         assert t2 is not None
-        late_status = clock.status(SlaInputs(t2.arrived_at, t2.urgency, plan_id, None, ()),
-                                   t2.arrived_at)
+        late_status = clock.status(
+            SlaInputs(t2.arrived_at, t2.urgency, plan_id, None, ()), t2.arrived_at
+        )
     assert late_status is not None
     moment[0] = max(moment[0], late_status.due + timedelta(hours=1))
     notifier.on_change(ReplicaChange(kinds=frozenset({"mutate"}), ticket_ids=frozenset({late})))

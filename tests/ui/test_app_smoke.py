@@ -38,8 +38,13 @@ from tests.ui.shell_fixtures import (
     shell_settings,
 )
 
-__all__ = ["shell_app", "shell_keyring", "shell_local_data", "shell_local_template",
-           "shell_settings"]
+__all__ = [
+    "shell_app",
+    "shell_keyring",
+    "shell_local_data",
+    "shell_local_template",
+    "shell_settings",
+]
 
 #: Local mode's first start copies and opens the demo, then the first sync pulls it.
 START_TIMEOUT = 30_000
@@ -63,13 +68,24 @@ def _expected_queue_order(window: MainWindow) -> list[uuid.UUID]:
     """The open tickets of the replica in seed 003's order, by the policy's own key."""
     assert window.workspace is not None
     with window.workspace.replica.session() as s:
-        rows = s.execute(select(Ticket.id, Ticket.tier, Ticket.stated_urgency, Ticket.plan_rank,
-                                Ticket.arrived_at)
-                         .where(Ticket.deleted.is_(False),
-                                Ticket.status.in_(sorted(OPEN_STATUSES)))).all()
-    return [r.id for r in sorted(rows, key=lambda r: queue_key(
-        tier=r.tier, stated_urgency=r.stated_urgency, plan_rank=r.plan_rank,
-        arrival=_aware(r.arrived_at), ticket_id=str(r.id)))]
+        rows = s.execute(
+            select(
+                Ticket.id, Ticket.tier, Ticket.stated_urgency, Ticket.plan_rank, Ticket.arrived_at
+            ).where(Ticket.deleted.is_(False), Ticket.status.in_(sorted(OPEN_STATUSES)))
+        ).all()
+    return [
+        r.id
+        for r in sorted(
+            rows,
+            key=lambda r: queue_key(
+                tier=r.tier,
+                stated_urgency=r.stated_urgency,
+                plan_rank=r.plan_rank,
+                arrival=_aware(r.arrived_at),
+                ticket_id=str(r.id),
+            ),
+        )
+    ]
 
 
 def _cell(model: QueueModel, ticket_id: uuid.UUID, column: Column) -> str | None:
@@ -104,7 +120,8 @@ def _server_db(shell: Shell) -> Iterator[sessionmaker[Session]]:
 
 
 def test_local_mode_drives_a_demo_ticket_from_new_to_resolved(
-    qtbot: QtBot, shell_app: Shell,
+    qtbot: QtBot,
+    shell_app: Shell,
 ) -> None:
     window = shell_app.window
     qtbot.waitExposed(window)
@@ -118,9 +135,15 @@ def test_local_mode_drives_a_demo_ticket_from_new_to_resolved(
     def online_with_the_queue() -> bool:
         status = bar.status()
         model = window.queue_model
-        return (model is not None and model.rowCount() > 0 and not model.is_loading()
-                and status is not None and status.state == "online" and status.pending == 0
-                and bar.state_label.text() == "● Online")
+        return (
+            model is not None
+            and model.rowCount() > 0
+            and not model.is_loading()
+            and status is not None
+            and status.state == "online"
+            and status.pending == 0
+            and bar.state_label.text() == "● Online"
+        )
 
     qtbot.waitUntil(online_with_the_queue, timeout=START_TIMEOUT)
     ws = window.workspace
@@ -147,8 +170,12 @@ def test_local_mode_drives_a_demo_ticket_from_new_to_resolved(
     # The most urgent untriaged ticket from a validated contact: new in the replica and
     # shown as such in the queue ("T<n>?": the stated urgency stands in for the tier).
     with ws.replica.session() as s:
-        fresh = {t.id: t for t in s.scalars(select(Ticket).where(
-            Ticket.status == TicketStatus.NEW, Ticket.deleted.is_(False)))}
+        fresh = {
+            t.id: t
+            for t in s.scalars(
+                select(Ticket).where(Ticket.status == TicketStatus.NEW, Ticket.deleted.is_(False))
+            )
+        }
         for t in fresh.values():
             s.expunge(t)
     candidates = [tid for tid in listed if tid in fresh]
@@ -172,12 +199,17 @@ def test_local_mode_drives_a_demo_ticket_from_new_to_resolved(
     index = model.index(row, Column.SUBJECT)
     table.scrollTo(index)
     qtbot.waitUntil(lambda: table.viewport().rect().contains(table.visualRect(index).center()))
-    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton,
-                     pos=table.visualRect(index).center())
+    qtbot.mouseClick(
+        table.viewport(), Qt.MouseButton.LeftButton, pos=table.visualRect(index).center()
+    )
     assert view.current_ticket_id() == ticket_id
     # The panel reads its card on a worker: wait for that card, not just the pick.
-    qtbot.waitUntil(lambda: panel.ticket_id == ticket_id and panel.view is not None
-                    and panel.view.id == ticket_id, timeout=STEP_TIMEOUT)
+    qtbot.waitUntil(
+        lambda: (
+            panel.ticket_id == ticket_id and panel.view is not None and panel.view.id == ticket_id
+        ),
+        timeout=STEP_TIMEOUT,
+    )
     assert panel.view is not None
     assert panel.title.text() == fresh[ticket_id].subject
     assert panel.fields["status"].text() == "New"
@@ -202,9 +234,14 @@ def test_local_mode_drives_a_demo_ticket_from_new_to_resolved(
     assert panel.triage_button.text() == "Re-triage"
     t = _replica_ticket(window, ticket_id)
     assert (t.status, t.tier, t.level) == (TicketStatus.TRIAGED, tier, Level.L2)
-    qtbot.waitUntil(lambda: _cell(model, ticket_id, Column.STATUS) == "Triaged"
-                    and _cell(model, ticket_id, Column.TIER) == f"T{tier}"
-                    and _cell(model, ticket_id, Column.LEVEL) == "L2", timeout=STEP_TIMEOUT)
+    qtbot.waitUntil(
+        lambda: (
+            _cell(model, ticket_id, Column.STATUS) == "Triaged"
+            and _cell(model, ticket_id, Column.TIER) == f"T{tier}"
+            and _cell(model, ticket_id, Column.LEVEL) == "L2"
+        ),
+        timeout=STEP_TIMEOUT,
+    )
     assert view.current_ticket_id() == ticket_id, "the selection follows the moved row"
     assert listed_ids(model) == _expected_queue_order(window), "moved to its new place"
 
@@ -216,8 +253,9 @@ def test_local_mode_drives_a_demo_ticket_from_new_to_resolved(
     assert panel.fields["assignee"].text() == LEAD_NAME
     assert not panel.assign_me_button.isEnabled()
     assert _replica_ticket(window, ticket_id).assignee_id == ws.user.id
-    qtbot.waitUntil(lambda: _cell(model, ticket_id, Column.ASSIGNEE) == LEAD_NAME,
-                    timeout=STEP_TIMEOUT)
+    qtbot.waitUntil(
+        lambda: _cell(model, ticket_id, Column.ASSIGNEE) == LEAD_NAME, timeout=STEP_TIMEOUT
+    )
 
     # ---------------------------------------------------------------- 3. tell the customer
     assert panel.tell_button.isEnabled(), panel.tell_button.toolTip()
@@ -238,8 +276,9 @@ def test_local_mode_drives_a_demo_ticket_from_new_to_resolved(
     t = _replica_ticket(window, ticket_id)
     assert t.status is TicketStatus.IN_PROGRESS
     assert t.first_response_at is not None
-    qtbot.waitUntil(lambda: _cell(model, ticket_id, Column.STATUS) == "In progress",
-                    timeout=STEP_TIMEOUT)
+    qtbot.waitUntil(
+        lambda: _cell(model, ticket_id, Column.STATUS) == "In progress", timeout=STEP_TIMEOUT
+    )
 
     # ---------------------------------------------------------------- 4. reply (Ctrl+Enter)
     reply = "We found the cause and are rolling out a fix now."
@@ -253,8 +292,13 @@ def test_local_mode_drives_a_demo_ticket_from_new_to_resolved(
     assert panel.composer.toPlainText() == ""
     assert reply in panel.history.toPlainText()
     with ws.replica.session() as s:
-        replies = list(s.scalars(select(TicketEvent.body).where(
-            TicketEvent.ticket_id == ticket_id, TicketEvent.kind == EventKind.REPLY)))
+        replies = list(
+            s.scalars(
+                select(TicketEvent.body).where(
+                    TicketEvent.ticket_id == ticket_id, TicketEvent.kind == EventKind.REPLY
+                )
+            )
+        )
     assert reply in replies
     assert len(replies) == 2  # the update to the customer, then the reply
 
@@ -277,10 +321,15 @@ def test_local_mode_drives_a_demo_ticket_from_new_to_resolved(
 
     # ---------------------------------------------------------------- the server has it all
     qtbot.waitUntil(lambda: ws.replica.pending_count() == 0, timeout=SYNC_TIMEOUT)
-    qtbot.waitUntil(lambda: bar.status() is not None
-                    and bar.status().state == "online"  # type: ignore[union-attr]
-                    and bar.status().pending == 0  # type: ignore[union-attr]
-                    and not bar.pending_label.isVisible(), timeout=SYNC_TIMEOUT)
+    qtbot.waitUntil(
+        lambda: (
+            bar.status() is not None
+            and bar.status().state == "online"  # type: ignore[union-attr]
+            and bar.status().pending == 0  # type: ignore[union-attr]
+            and not bar.pending_label.isVisible()
+        ),
+        timeout=SYNC_TIMEOUT,
+    )
     assert ws.replica.rejections() == []
     assert not bar.rejections_button.isVisible()
     with _server_db(shell_app) as sessions, session_scope(sessions) as s:
@@ -291,8 +340,7 @@ def test_local_mode_drives_a_demo_ticket_from_new_to_resolved(
         assert on_server.assignee_id == ws.user.id
         assert on_server.first_response_at is not None
         assert on_server.resolved_at is not None
-        events = list(s.scalars(select(TicketEvent).where(
-            TicketEvent.ticket_id == ticket_id)))
+        events = list(s.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket_id)))
         kinds = [e.kind for e in events]
         bodies = {e.body for e in events}
     assert kinds.count(EventKind.TRIAGE) == 1

@@ -41,10 +41,14 @@ def _synchronous(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(background, "SYNCHRONOUS", True)
 
 
-def _bench(qtbot: QtBot, desk: Any, clock: Callable[[], datetime] | None = None
-           ) -> ConsultantWorkbench:
-    bench = (ConsultantWorkbench(desk.replica, clock=clock) if clock
-             else ConsultantWorkbench(desk.replica))
+def _bench(
+    qtbot: QtBot, desk: Any, clock: Callable[[], datetime] | None = None
+) -> ConsultantWorkbench:
+    bench = (
+        ConsultantWorkbench(desk.replica, clock=clock)
+        if clock
+        else ConsultantWorkbench(desk.replica)
+    )
     qtbot.addWidget(bench)
     bench.resize(1200, 700)
     bench.show()
@@ -62,7 +66,8 @@ def _qdate(day: date) -> QDate:
 def test_rows_model_passes_the_model_tester(qtmodeltester: object) -> None:
     model: RowsModel[tuple[int, str]] = RowsModel(
         [Column("N", lambda r: str(r[0]), right=True), Column("Name", lambda r: r[1])],
-        key=lambda r: r[0])
+        key=lambda r: r[0],
+    )
     model.set_rows([(1, "a"), (2, "b")])
     qtmodeltester.check(model)  # type: ignore[attr-defined]
     changed: list[int] = []
@@ -75,7 +80,8 @@ def test_rows_model_passes_the_model_tester(qtmodeltester: object) -> None:
 
 
 def test_lead_records_a_purchase_and_agents_see_no_prices(
-        qtbot: QtBot, panel_desk: PanelDesk, panel_team: Team) -> None:
+    qtbot: QtBot, panel_desk: PanelDesk, panel_team: Team
+) -> None:
     lead = panel_desk("lead")
     bench = _bench(qtbot, lead)
     page = bench.contracts
@@ -95,8 +101,10 @@ def test_lead_records_a_purchase_and_agents_see_no_prices(
     assert page.contract is not None
     assert page.contract.balance == 270
     assert page.forecast.text().startswith("4.5 h expire on ")
-    headers = [page.blocks.headerData(i, Qt.Orientation.Horizontal)
-               for i in range(page.blocks.columnCount())]
+    headers = [
+        page.blocks.headerData(i, Qt.Orientation.Horizontal)
+        for i in range(page.blocks.columnCount())
+    ]
     assert "Price" in headers
     assert page.blocks.cell(0, headers.index("Price")) == "675.00"
     lead.sync()
@@ -114,34 +122,41 @@ def test_lead_records_a_purchase_and_agents_see_no_prices(
         assert s.scalars(select(HourBlock.price)).all() == [None]  # never reached the replica
     assert agent_page.contract is not None
     assert agent_page.contract.balance == 270
-    agent_headers = [agent_page.blocks.headerData(
-        i, Qt.Orientation.Horizontal)
-        for i in range(agent_page.blocks.columnCount())]
+    agent_headers = [
+        agent_page.blocks.headerData(i, Qt.Orientation.Horizontal)
+        for i in range(agent_page.blocks.columnCount())
+    ]
     assert "Price" not in agent_headers
     agent_page.open_purchase()
     assert agent_page.message.text() == "Only team leads record purchases"
 
 
 def test_timesheet_rounds_once_per_customer_per_day(
-        qtbot: QtBot, panel_desk: PanelDesk, panel_team: Team) -> None:
+    qtbot: QtBot, panel_desk: PanelDesk, panel_team: Team
+) -> None:
     desk = panel_desk("consultant")
     start = quiet_past(timedelta(minutes=50))
     org = str(panel_team.world.orgs["globex"])
     for offset, minutes, note in ((0, 5, "Checked the DNS"), (10, 30, "")):
-        desk.replica.mutate("add_time_entry", {
-            "entry_id": str(uuid.uuid4()), "organisation_id": org,
-            "started_at": (start + timedelta(minutes=offset)).isoformat(),
-            "ended_at": (start + timedelta(minutes=offset + minutes)).isoformat(),
-            "note": note})
+        desk.replica.mutate(
+            "add_time_entry",
+            {
+                "entry_id": str(uuid.uuid4()),
+                "organisation_id": org,
+                "started_at": (start + timedelta(minutes=offset)).isoformat(),
+                "ended_at": (start + timedelta(minutes=offset + minutes)).isoformat(),
+                "note": note,
+            },
+        )
     bench = _bench(qtbot, desk)
     bench.setCurrentWidget(bench.timesheet)
     page = bench.timesheet
     page.day_edit.setDate(_qdate(start.astimezone(NY).date()))
     page.refresh()
-    assert page.rows.headerData(5, Qt.Orientation.Horizontal) \
-        == BILLED_HEADER
+    assert page.rows.headerData(5, Qt.Orientation.Horizontal) == BILLED_HEADER
     assert [(r.organisation, r.raw_seconds // 60, r.billed) for r in page.rows.rows()] == [
-        ("Globex", 35, 60)]
+        ("Globex", 35, 60)
+    ]
     assert page.total.text().startswith("Total billed: 60 min (1 h), the sum of the rows above")
     flags = [e.flags for e in page.entries.rows()]
     assert flags == [(), ("1-on-1 time without a note",)]
@@ -157,17 +172,24 @@ def test_timesheet_rounds_once_per_customer_per_day(
     dialog.why.setText("Stopped the timer late")
     dialog.save()
     assert [(e.minutes, e.note) for e in page.entries.rows()] == [
-        (5, "Checked the DNS"), (10, "Stopped the timer late")]
+        (5, "Checked the DNS"),
+        (10, "Stopped the timer late"),
+    ]
     assert page.sheet is not None
     assert page.sheet.billed == 30
     desk.sync()
     with panel_team.engine.connect() as c:
-        assert c.scalar(select(func.count()).select_from(TimeEntry)
-                        .where(TimeEntry.voids_id.is_not(None))) == 1
+        assert (
+            c.scalar(
+                select(func.count()).select_from(TimeEntry).where(TimeEntry.voids_id.is_not(None))
+            )
+            == 1
+        )
 
 
-def _schedule(page: object, org_index: int, start: datetime, hours: float = 1,
-              extra: str = "") -> str:
+def _schedule(
+    page: object, org_index: int, start: datetime, hours: float = 1, extra: str = ""
+) -> str:
     page.open_schedule(None)  # type: ignore[attr-defined]
     dialog = page.schedule_dialog  # type: ignore[attr-defined]
     dialog.org.setCurrentIndex(org_index)
@@ -180,7 +202,8 @@ def _schedule(page: object, org_index: int, start: datetime, hours: float = 1,
 
 
 def test_appointments_schedule_cancel_and_reschedule(
-        qtbot: QtBot, panel_desk: PanelDesk, panel_team: Team) -> None:
+    qtbot: QtBot, panel_desk: PanelDesk, panel_team: Team
+) -> None:
     desk = panel_desk("consultant")
     bench = _bench(qtbot, desk)
     bench.setCurrentWidget(bench.appointments)
@@ -198,7 +221,8 @@ def test_appointments_schedule_cancel_and_reschedule(
     # Bad input: end before start, and an overlapping slot for the same consultant.
     assert _schedule(page, 0, soon, hours=-1) == "The appointment must end after it starts"
     assert "already has an appointment overlapping" in _schedule(
-        page, 1, soon + timedelta(minutes=30))
+        page, 1, soon + timedelta(minutes=30)
+    )
     page.refresh()
     assert len(page.model.rows()) == 1
 
@@ -221,8 +245,11 @@ def test_appointments_schedule_cancel_and_reschedule(
     assert _schedule(page, 0, later, extra="Consultant2") == ""
     page.day_edit.setDate(_qdate(later.astimezone(NY).date()))
     page.refresh()
-    mine = [a for a in page.model.rows()
-            if a.consultant_id == desk.user_id and a.status.value == "scheduled"]
+    mine = [
+        a
+        for a in page.model.rows()
+        if a.consultant_id == desk.user_id and a.status.value == "scheduled"
+    ]
     assert len(mine) == 1
     # The extra engineer is on the booking, not a second appointment recognised by its note.
     assert all(a.consultant_id == desk.user_id for a in page.model.rows())
@@ -241,20 +268,26 @@ def test_appointments_schedule_cancel_and_reschedule(
     assert not dialog.isVisible()
     desk.sync()
     with panel_team.engine.connect() as c:
-        rows = c.execute(select(Appointment.starts_at, Appointment.status)
-                         .where(Appointment.consultant_id == desk.user_id)
-                         .order_by(Appointment.starts_at)).all()
+        rows = c.execute(
+            select(Appointment.starts_at, Appointment.status)
+            .where(Appointment.consultant_id == desk.user_id)
+            .order_by(Appointment.starts_at)
+        ).all()
     assert [s.value for _, s in rows] == ["cancelled", "cancelled", "scheduled"]
     with panel_team.engine.connect() as c:
-        moved = c.scalar(select(Appointment.extra_engineer_id)
-                         .where(Appointment.status == AppointmentStatus.SCHEDULED))
+        moved = c.scalar(
+            select(Appointment.extra_engineer_id).where(
+                Appointment.status == AppointmentStatus.SCHEDULED
+            )
+        )
     assert moved == panel_team.world.users["consultant2"]  # rescheduling keeps the engineer
     with panel_team.engine.connect() as c:
         assert c.scalar(select(func.count()).select_from(TimeEntry)) == 1  # only the late one
 
 
 def test_a_delivered_appointment_is_billed_as_scheduled_exactly_once(
-        qtbot: QtBot, panel_desk: PanelDesk, panel_team: Team) -> None:
+    qtbot: QtBot, panel_desk: PanelDesk, panel_team: Team
+) -> None:
     """Seed 001: billed as booked, with the extra engineer in addition; the consultant's own
     timer inside the block is not billed again, and a second delivery (here by a lead on
     another desk, before either synced) is refused by the server and changes nothing."""
@@ -262,15 +295,27 @@ def test_a_delivered_appointment_is_billed_as_scheduled_exactly_once(
     org = panel_team.world.orgs["globex"]
     start = quiet_past(timedelta(minutes=70))
     appointment = str(uuid.uuid4())
-    consultant.replica.mutate("schedule_appointment", {
-        "appointment_id": appointment, "organisation_id": str(org),
-        "extra_engineer_id": str(panel_team.world.users["consultant2"]),
-        "starts_at": start.isoformat(), "ends_at": (start + timedelta(minutes=60)).isoformat(),
-        "note": "Mail migration"})
-    consultant.replica.mutate("add_time_entry", {  # a timer run during the block
-        "entry_id": str(uuid.uuid4()), "organisation_id": str(org), "note": "timer",
-        "started_at": (start + timedelta(minutes=10)).isoformat(),
-        "ended_at": (start + timedelta(minutes=50)).isoformat()})
+    consultant.replica.mutate(
+        "schedule_appointment",
+        {
+            "appointment_id": appointment,
+            "organisation_id": str(org),
+            "extra_engineer_id": str(panel_team.world.users["consultant2"]),
+            "starts_at": start.isoformat(),
+            "ends_at": (start + timedelta(minutes=60)).isoformat(),
+            "note": "Mail migration",
+        },
+    )
+    consultant.replica.mutate(
+        "add_time_entry",
+        {  # a timer run during the block
+            "entry_id": str(uuid.uuid4()),
+            "organisation_id": str(org),
+            "note": "timer",
+            "started_at": (start + timedelta(minutes=10)).isoformat(),
+            "ended_at": (start + timedelta(minutes=50)).isoformat(),
+        },
+    )
     consultant.sync()
     lead.sync()
 
@@ -296,40 +341,61 @@ def test_a_delivered_appointment_is_billed_as_scheduled_exactly_once(
     assert (refusal.name, refusal.code) == ("deliver_appointment", "conflict")
     assert "already recorded as delivered" in refusal.message
     with panel_team.engine.connect() as c:
-        blocks = c.execute(select(TimeEntry.person_id, TimeEntry.extra_engineer)
-                           .where(TimeEntry.kind == TimeKind.SCHEDULED_BLOCK)).all()
+        blocks = c.execute(
+            select(TimeEntry.person_id, TimeEntry.extra_engineer).where(
+                TimeEntry.kind == TimeKind.SCHEDULED_BLOCK
+            )
+        ).all()
         status = c.scalar(select(Appointment.status))
     assert sorted(blocks, key=lambda b: b.extra_engineer) == [
-        (consultant.user_id, False), (panel_team.world.users["consultant2"], True)]
+        (consultant.user_id, False),
+        (panel_team.world.users["consultant2"], True),
+    ]
     assert status is AppointmentStatus.HELD
     with make_session_factory(panel_team.engine)() as s:
         view = read_statement(s, org, start.astimezone(NY).date(), start.astimezone(NY).date())
     (day,) = view.days
     assert (day.scheduled, day.raw_minutes, day.billed, day.extra_engineer_minutes) == (
-        120, 0, 120, 60)
+        120,
+        0,
+        120,
+        60,
+    )
 
     bench.setCurrentWidget(bench.timesheet)
     sheet = bench.timesheet
     sheet.day_edit.setDate(_qdate(start.astimezone(NY).date()))
     sheet.refresh()
     assert [(r.scheduled, r.raw_seconds, r.billed) for r in sheet.rows.rows()] == [(60, 0, 60)]
-    assert sorted(e.kind.value for e in sheet.entries.rows()) == ["scheduled_block",
-                                                                 "unscheduled"]
+    assert sorted(e.kind.value for e in sheet.entries.rows()) == ["scheduled_block", "unscheduled"]
 
 
 def test_statement_saved_from_the_desktop_matches_the_server(
-        qtbot: QtBot, panel_desk: PanelDesk, panel_team: Team, tmp_path: Path) -> None:
+    qtbot: QtBot, panel_desk: PanelDesk, panel_team: Team, tmp_path: Path
+) -> None:
     lead = panel_desk("lead")
     org = panel_team.world.orgs["globex"]
     start = quiet_past(timedelta(minutes=50))
-    lead.replica.mutate("record_hour_purchase", {
-        "block_id": str(uuid.uuid4()), "organisation_id": str(org), "minutes": 600,
-        "purchased_at": (start - timedelta(days=1)).isoformat()})
+    lead.replica.mutate(
+        "record_hour_purchase",
+        {
+            "block_id": str(uuid.uuid4()),
+            "organisation_id": str(org),
+            "minutes": 600,
+            "purchased_at": (start - timedelta(days=1)).isoformat(),
+        },
+    )
     for offset, minutes in ((0, 5), (10, 30)):
-        lead.replica.mutate("add_time_entry", {
-            "entry_id": str(uuid.uuid4()), "organisation_id": str(org), "note": "work",
-            "started_at": (start + timedelta(minutes=offset)).isoformat(),
-            "ended_at": (start + timedelta(minutes=offset + minutes)).isoformat()})
+        lead.replica.mutate(
+            "add_time_entry",
+            {
+                "entry_id": str(uuid.uuid4()),
+                "organisation_id": str(org),
+                "note": "work",
+                "started_at": (start + timedelta(minutes=offset)).isoformat(),
+                "ended_at": (start + timedelta(minutes=offset + minutes)).isoformat(),
+            },
+        )
     lead.sync()
     bench = _bench(qtbot, lead)
     bench.contracts.refresh()
@@ -354,8 +420,11 @@ def test_statement_saved_from_the_desktop_matches_the_server(
     with make_session_factory(panel_team.engine)() as s:
         server_view = read_statement(s, org, day - timedelta(days=3), day)
     assert server_view.billed == 60
-    assert server_view.closing == int(next(r for r in rows if r["Section"] == "closing")
-                                      ["Balance minutes"]) == 540
+    assert (
+        server_view.closing
+        == int(next(r for r in rows if r["Section"] == "closing")["Balance minutes"])
+        == 540
+    )
 
     dialog.end.setDate(_qdate(day - timedelta(days=3700)))
     dialog.save()
@@ -364,8 +433,8 @@ def test_statement_saved_from_the_desktop_matches_the_server(
 
 
 def test_picking_another_customer_during_a_read_shows_that_customer(
-        qtbot: QtBot, panel_desk: PanelDesk, panel_team: Team,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    qtbot: QtBot, panel_desk: PanelDesk, panel_team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Reads run in the background here: a pick made while a read is in flight is read next,
     never dropped (the page used to keep showing the customer of the earlier read)."""
     monkeypatch.setattr(background, "SYNCHRONOUS", False)
@@ -376,10 +445,14 @@ def test_picking_another_customer_during_a_read_shows_that_customer(
     qtbot.waitUntil(lambda: page.contract is not None and page.org_combo.count() > 1)
     first = page.contract
     assert first is not None
-    other = next(uuid.UUID(page.org_combo.itemData(i)) for i in range(page.org_combo.count())
-                 if uuid.UUID(page.org_combo.itemData(i)) != first.organisation_id)
+    other = next(
+        uuid.UUID(page.org_combo.itemData(i))
+        for i in range(page.org_combo.count())
+        if uuid.UUID(page.org_combo.itemData(i)) != first.organisation_id
+    )
     for _ in range(3):
         page.refresh()  # a read in flight, and another asked for
     page.select_org(other)
-    qtbot.waitUntil(lambda: page.contract is not None
-                    and page.contract.organisation_id == other, timeout=10_000)
+    qtbot.waitUntil(
+        lambda: page.contract is not None and page.contract.organisation_id == other, timeout=10_000
+    )

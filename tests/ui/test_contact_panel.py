@@ -52,8 +52,7 @@ def test_a_validated_requester_on_a_full_standard_plan(
     fields = {k: label.text() for k, label in panel.fields.items()}
     assert fields["organisation"] == "Globex"
     assert fields["plan"] == "Standard (channels: portal)"
-    assert fields["allotment"] == (
-        "2 of 2 used — held by Ann, Bo")
+    assert fields["allotment"] == ("2 of 2 used — held by Ann, Bo")
     assert panel.fields["allotment"].toolTip() == "Ann <ann@globex.test>\nBo <bo@globex.test>"
     assert fields["conversations"] == f"1 in {year} (unlimited on Standard)"
     assert fields["bonus"] == "not offered on Standard"
@@ -62,14 +61,18 @@ def test_a_validated_requester_on_a_full_standard_plan(
 
     assert not panel.validate_button.isEnabled()
     assert panel.validate_button.toolTip() == (
-        "Ann <ann@globex.test> is already a validated contact; nothing to change.")
+        "Ann <ann@globex.test> is already a validated contact; nothing to change."
+    )
     assert not panel.redirect_button.isEnabled()
     assert panel.redirect_button.toolTip() == (
-        "The requester is a validated contact; work the ticket instead.")
+        "The requester is a validated contact; work the ticket instead."
+    )
     assert not panel.swap_button.isEnabled()
     assert panel.switch_out_button.isEnabled()
     assert [panel.holder_combo.itemText(i) for i in range(panel.holder_combo.count())] == [
-        "Ann <ann@globex.test>", "Bo <bo@globex.test>"]
+        "Ann <ann@globex.test>",
+        "Bo <bo@globex.test>",
+    ]
 
 
 def test_redirecting_a_requester_who_is_no_longer_validated(
@@ -95,7 +98,8 @@ def test_redirecting_a_requester_who_is_no_longer_validated(
     assert panel.redirect_button.toolTip() == (
         "Request from Ann <ann@globex.test>, who is not a validated support contact: not "
         "worked. Redirected to the validated contacts Bo <bo@globex.test>, who were asked how "
-        "to proceed.")
+        "to proceed."
+    )
 
     panel.redirect_button.click()
     assert panel.message.text() == "Redirected; Bo notified and asked how to proceed"
@@ -114,8 +118,11 @@ def test_redirecting_a_requester_who_is_no_longer_validated(
         ticket = s.get(Ticket, ticket_id)
         assert ticket is not None
         assert ticket.status is TicketStatus.REDIRECTED
-        [redirect] = s.scalars(select(TicketEvent).where(
-            TicketEvent.ticket_id == ticket_id, TicketEvent.kind == EventKind.REDIRECT))
+        [redirect] = s.scalars(
+            select(TicketEvent).where(
+                TicketEvent.ticket_id == ticket_id, TicketEvent.kind == EventKind.REDIRECT
+            )
+        )
         assert redirect.data["notify"] == [str(world.contacts["bo"])]
     assert _validated(panel_team)["Ann"] is False
 
@@ -123,7 +130,8 @@ def test_redirecting_a_requester_who_is_no_longer_validated(
     # redirected until someone reopens it.
     panel.validate_button.click()
     assert panel.message.text() == (
-        "Ann is now a validated contact; use Reopen on the ticket to work it")
+        "Ann is now a validated contact; use Reopen on the ticket to work it"
+    )
     tickets.refresh()
     assert tickets.fields["status"].text() == "Redirected"
     assert tickets.reopen_button.isEnabled()
@@ -135,13 +143,19 @@ def test_validation_within_the_allotment_refusal_naming_the_holders_and_a_swap(
     desk = panel_desk("agent")
     world = panel_team.world
     # Eve at Initech (Basic/Free: one slot, held by Dee) asks: redirected on arrival.
-    eve_ticket = new_ticket(desk, panel_team, organisation_id=str(world.orgs["initech"]),
-                            requester_id=str(world.contacts["eve"]))
+    eve_ticket = new_ticket(
+        desk,
+        panel_team,
+        organisation_id=str(world.orgs["initech"]),
+        requester_id=str(world.contacts["eve"]),
+    )
     panel = _panel(qtbot, desk, eve_ticket)
     assert panel.mark.text() == "✖ Not a validated contact"
     assert not panel.validate_button.isEnabled()
-    refusal = ("Basic/Free includes 1 validated contact; the slot is held by Dee "
-               "<dee@initech.test>. Swap Dee out to validate Eve.")
+    refusal = (
+        "Basic/Free includes 1 validated contact; the slot is held by Dee "
+        "<dee@initech.test>. Swap Dee out to validate Eve."
+    )
     assert panel.validate_button.toolTip() == refusal
     panel.validate_requester()  # asked anyway (a stale click): the same sentence, inline
     assert panel.message.kind == "error"
@@ -153,7 +167,8 @@ def test_validation_within_the_allotment_refusal_naming_the_holders_and_a_swap(
     panel.swap_button.click()
     # Eve's request was redirected on arrival: the panel says what comes next.
     assert panel.message.text() == (
-        "Swapped Dee out and Eve in; use Reopen on the ticket to work it")
+        "Swapped Dee out and Eve in; use Reopen on the ticket to work it"
+    )
     assert panel.mark.text() == "✔ Validated contact"
     assert panel.fields["allotment"].text() == "1 of 1 used — held by Eve"
 
@@ -163,24 +178,32 @@ def test_validation_within_the_allotment_refusal_naming_the_holders_and_a_swap(
     assert panel.message.kind is None
     assert not panel.validate_button.isEnabled()
     assert "the slots are held by Ann <ann@globex.test> and Bo <bo@globex.test>" in (
-        panel.validate_button.toolTip())
+        panel.validate_button.toolTip()
+    )
     panel.holder_combo.setCurrentIndex(panel.holder_combo.findData(str(world.contacts["bo"])))
     panel.switch_out_button.click()
     assert panel.confirm_box is not None
     panel.confirm_box.button(QMessageBox.StandardButton.Yes).click()
     assert panel.validate_button.isEnabled()
     assert panel.validate_button.toolTip() == (
-        "Validate Cy as a support contact (takes a free slot)")
+        "Validate Cy as a support contact (takes a free slot)"
+    )
     panel.validate_button.click()
     assert panel.message.text() == (  # redirected on arrival, like Eve's
-        "Cy is now a validated contact; use Reopen on the ticket to work it")
-    assert panel.fields["allotment"].text() == (
-        "2 of 2 used — held by Ann, Cy")
+        "Cy is now a validated contact; use Reopen on the ticket to work it"
+    )
+    assert panel.fields["allotment"].text() == ("2 of 2 used — held by Ann, Cy")
 
     desk.sync()
     assert desk.replica.rejections() == []
-    assert _validated(panel_team) == {"Ann": True, "Bo": False, "Cy": True, "Dee": False,
-                                      "Eve": True, "Fay": True}
+    assert _validated(panel_team) == {
+        "Ann": True,
+        "Bo": False,
+        "Cy": True,
+        "Dee": False,
+        "Eve": True,
+        "Fay": True,
+    }
 
 
 def test_entitlement_counts_the_teams_calendar_year_and_the_review_bonus(
@@ -198,8 +221,9 @@ def test_entitlement_counts_the_teams_calendar_year_and_the_review_bonus(
     ids = []
     for when, who, channel in arrivals:
         world.now = when
-        args = ticket_args(world, organisation_id=initech,
-                           requester_id=str(world.contacts[who]), channel=channel)
+        args = ticket_args(
+            world, organisation_id=initech, requester_id=str(world.contacts[who]), channel=channel
+        )
         world.run("coordinator", "create_ticket", **args)
         ids.append(uuid.UUID(args["ticket_id"]))
     desk = panel_desk("agent")
@@ -210,16 +234,18 @@ def test_entitlement_counts_the_teams_calendar_year_and_the_review_bonus(
     assert panel.fields["conversations"].text() == "2 of 5 used in 2026 (3 left)"
     assert panel.fields["bonus"].text() == (
         "+5 for ≥25 verified reviews and ≥10 in the last 6 months: does not qualify "
-        "(0 verified, 0 recent)")
+        "(0 verified, 0 recent)"
+    )
     channel = panel.fields["channel"].text()
     assert "✖" in channel
-    assert ("Chat support is included in the Premium and Enterprise plans only; your "
-            "Basic/Free plan includes: portal.") in channel
+    assert (
+        "Chat support is included in the Premium and Enterprise plans only; your "
+        "Basic/Free plan includes: portal."
+    ) in channel
     assert "not entitled on this channel" in panel.fields["request"].text()
 
     panel.show_ticket(ids[1])  # the first of 2026 in New York
-    assert "this request is support conversation 1 of 5 in 2026" in (
-        panel.fields["request"].text())
+    assert "this request is support conversation 1 of 5 in 2026" in (panel.fields["request"].text())
 
     with panel_team.db() as s:  # the lead records Initech's reviews on the server
         enable_stamping(s, world.tenant)
@@ -254,23 +280,36 @@ def test_the_panel_re_reads_only_for_changes_touching_its_ticket(
     monkeypatch.setattr("agentdesk.ui.contacts.panel.load_contact_view", counted)
     world = panel_team.world
 
-    def pull(*, tables: set[str], ticket_ids: set[uuid.UUID] | None = None,
-             organisation_ids: set[uuid.UUID] | None = None,
-             person_ids: set[uuid.UUID] | None = None) -> ReplicaChange:
-        return ReplicaChange(kinds=frozenset({"pull"}), tables=frozenset(tables),
-                             ticket_ids=frozenset(ticket_ids or ()),
-                             organisation_ids=frozenset(organisation_ids or ()),
-                             person_ids=frozenset(person_ids or ()))
+    def pull(
+        *,
+        tables: set[str],
+        ticket_ids: set[uuid.UUID] | None = None,
+        organisation_ids: set[uuid.UUID] | None = None,
+        person_ids: set[uuid.UUID] | None = None,
+    ) -> ReplicaChange:
+        return ReplicaChange(
+            kinds=frozenset({"pull"}),
+            tables=frozenset(tables),
+            ticket_ids=frozenset(ticket_ids or ()),
+            organisation_ids=frozenset(organisation_ids or ()),
+            person_ids=frozenset(person_ids or ()),
+        )
 
-    panel.changes_arrived(pull(tables={"tickets", "time_entries"}, ticket_ids={uuid.uuid4()},
-                               organisation_ids={world.orgs["initech"]}))
+    panel.changes_arrived(
+        pull(
+            tables={"tickets", "time_entries"},
+            ticket_ids={uuid.uuid4()},
+            organisation_ids={world.orgs["initech"]},
+        )
+    )
     assert reads == [], "another organisation's tickets and time"
-    panel.changes_arrived(pull(tables={"tickets"}, ticket_ids={uuid.uuid4()},
-                               organisation_ids={world.orgs["globex"]}))
+    panel.changes_arrived(
+        pull(tables={"tickets"}, ticket_ids={uuid.uuid4()}, organisation_ids={world.orgs["globex"]})
+    )
     assert reads == [ticket_id], "a new Globex ticket changes the year's conversations"
     panel.changes_arrived(pull(tables={"ticket_events"}, ticket_ids={ticket_id}))
     assert reads == [ticket_id] * 2
-    panel.changes_arrived(ReplicaChange(kinds=frozenset({"pull"}), tables=frozenset({"contacts"}),
-                                        lookups=True))
+    panel.changes_arrived(
+        ReplicaChange(kinds=frozenset({"pull"}), tables=frozenset({"contacts"}), lookups=True)
+    )
     assert reads == [ticket_id] * 3
-

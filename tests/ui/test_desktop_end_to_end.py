@@ -36,8 +36,13 @@ from tests.ui.shell_fixtures import (
     wait_for_threads_to_end,
 )
 
-__all__ = ["shell_app", "shell_keyring", "shell_local_data", "shell_local_template",
-           "shell_settings"]
+__all__ = [
+    "shell_app",
+    "shell_keyring",
+    "shell_local_data",
+    "shell_local_template",
+    "shell_settings",
+]
 
 START_TIMEOUT = 30_000
 
@@ -47,9 +52,14 @@ def synced(window: MainWindow) -> Callable[[], bool]:
 
     def check() -> bool:
         status = window.status_bar.status()
-        return (window.queue_model is not None and window.queue_model.rowCount() > 0
-                and not window.queue_model.is_loading()
-                and status is not None and status.state == "online" and status.pending == 0)
+        return (
+            window.queue_model is not None
+            and window.queue_model.rowCount() > 0
+            and not window.queue_model.is_loading()
+            and status is not None
+            and status.state == "online"
+            and status.pending == 0
+        )
 
     return check
 
@@ -57,12 +67,19 @@ def synced(window: MainWindow) -> Callable[[], bool]:
 def open_ticket_ids(window: MainWindow) -> set[uuid.UUID]:
     assert window.workspace is not None
     with window.workspace.replica.session() as s:
-        return set(s.scalars(select(Ticket.id).where(
-            Ticket.status.in_(["new", "triaged", "in_progress", "waiting_on_customer"]))))
+        return set(
+            s.scalars(
+                select(Ticket.id).where(
+                    Ticket.status.in_(["new", "triaged", "in_progress", "waiting_on_customer"])
+                )
+            )
+        )
 
 
 def test_local_mode_starts_signs_in_and_shows_the_queue(
-    qtbot: QtBot, shell_app: Shell, shell_keyring: MemoryKeyring,
+    qtbot: QtBot,
+    shell_app: Shell,
+    shell_keyring: MemoryKeyring,
 ) -> None:
     window = shell_app.window
     shell_app.controller.start()
@@ -98,8 +115,9 @@ def test_local_mode_starts_signs_in_and_shows_the_queue(
     view.table().step(1)
     ticket = view.current_ticket_id()
     assert ticket is not None
-    qtbot.waitUntil(lambda: window.ticket_panel is not None
-                    and window.ticket_panel.ticket_id == ticket)
+    qtbot.waitUntil(
+        lambda: window.ticket_panel is not None and window.ticket_panel.ticket_id == ticket
+    )
     assert window.contact_panel is not None
     contacts = window.contact_panel
     qtbot.waitUntil(lambda: contacts.view is not None)  # read on a worker
@@ -113,8 +131,9 @@ def test_local_mode_starts_signs_in_and_shows_the_queue(
     panel.statement_button.click()
     bench = window.workbench
     assert bench is not None
-    qtbot.waitUntil(lambda: bench.statement_dialog is not None
-                    and bench.statement_dialog.isVisible())
+    qtbot.waitUntil(
+        lambda: bench.statement_dialog is not None and bench.statement_dialog.isVisible()
+    )
     assert bench.statement_dialog is not None
     assert bench.statement_dialog.org.currentData() == str(org)
     bench.statement_dialog.reject()
@@ -135,16 +154,20 @@ def test_offline_and_back_with_a_local_change(qtbot: QtBot, shell_app: Shell) ->
     # Work goes on offline: a note is kept locally and counted as waiting.
     assert window.workspace is not None
     ticket = next(iter(open_ticket_ids(window)))
-    window.workspace.replica.mutate("add_note", {"ticket_id": str(ticket),
-                                                 "body": "Called the customer back."})
+    window.workspace.replica.mutate(
+        "add_note", {"ticket_id": str(ticket), "body": "Called the customer back."}
+    )
     qtbot.waitUntil(lambda: bar.pending_label.isVisible(), timeout=5_000)
     assert bar.pending_label.text() == "1 change waiting to sync"
 
     # The server comes back (same port): the note is sent and the bar says so.
-    mode.server = EmbeddedServer(ServerSettings(database_url=sqlite_url(mode.database)),
-                                 port=port).start()
-    qtbot.waitUntil(lambda: bar.state_label.text() == "● Online"
-                    and not bar.pending_label.isVisible(), timeout=15_000)
+    mode.server = EmbeddedServer(
+        ServerSettings(database_url=sqlite_url(mode.database)), port=port
+    ).start()
+    qtbot.waitUntil(
+        lambda: bar.state_label.text() == "● Online" and not bar.pending_label.isVisible(),
+        timeout=15_000,
+    )
     engine = make_engine(sqlite_url(mode.database))
     try:
         with session_scope(make_session_factory(engine, write=False)) as s:
@@ -155,7 +178,9 @@ def test_offline_and_back_with_a_local_change(qtbot: QtBot, shell_app: Shell) ->
 
 
 def test_quitting_joins_the_threads_and_the_next_start_reuses_the_data(
-    qtbot: QtBot, shell_app: Shell, shell_settings: QSettings,
+    qtbot: QtBot,
+    shell_app: Shell,
+    shell_settings: QSettings,
 ) -> None:
     window = shell_app.window
     shell_app.controller.start()
@@ -185,7 +210,9 @@ def test_quitting_joins_the_threads_and_the_next_start_reuses_the_data(
 
 
 def test_sign_out_revokes_the_token_and_offers_local_mode_again(
-    qtbot: QtBot, shell_app: Shell, shell_keyring: MemoryKeyring,
+    qtbot: QtBot,
+    shell_app: Shell,
+    shell_keyring: MemoryKeyring,
 ) -> None:
     window = shell_app.window
     shell_app.controller.start()
@@ -212,7 +239,10 @@ def test_sign_out_revokes_the_token_and_offers_local_mode_again(
 
 
 def test_a_team_server_signs_in_resumes_offline_and_asks_again_when_refused(
-    qtbot: QtBot, panel_team: Team, shell_settings: QSettings, shell_keyring: MemoryKeyring,
+    qtbot: QtBot,
+    panel_team: Team,
+    shell_settings: QSettings,
+    shell_keyring: MemoryKeyring,
 ) -> None:
     first = make_shell(qtbot, shell_settings)
     try:
@@ -223,10 +253,14 @@ def test_a_team_server_signs_in_resumes_offline_and_asks_again_when_refused(
         dialog.username.setText("agent")
         dialog.password.setText(PASSWORD)
         dialog.sign_in_button.click()
-        qtbot.waitUntil(lambda: first.window.workspace is not None
-                        and first.window.status_bar.status() is not None
-                        and first.window.status_bar.status().state == "online",  # type: ignore[union-attr]
-                        timeout=START_TIMEOUT)
+        qtbot.waitUntil(
+            lambda: (
+                first.window.workspace is not None
+                and first.window.status_bar.status() is not None
+                and first.window.status_bar.status().state == "online"  # type: ignore[union-attr]
+            ),
+            timeout=START_TIMEOUT,
+        )
         host = panel_team.url.removeprefix("http://")
         assert first.window.windowTitle() == f"Agent (agent) — {host} — AgentDesk"
         assert settings.SERVER_URL.read(shell_settings) == panel_team.url
@@ -242,11 +276,13 @@ def test_a_team_server_signs_in_resumes_offline_and_asks_again_when_refused(
         second.controller.start()
         qtbot.waitUntil(lambda: second.window.workspace is not None, timeout=10_000)
         assert second.controller.dialog is None
-        qtbot.waitUntil(lambda: second.window.status_bar.state_label.text() == "● Offline",
-                        timeout=10_000)
+        qtbot.waitUntil(
+            lambda: second.window.status_bar.state_label.text() == "● Offline", timeout=10_000
+        )
         panel_team.server.start()
-        qtbot.waitUntil(lambda: second.window.status_bar.state_label.text() == "● Online",
-                        timeout=15_000)
+        qtbot.waitUntil(
+            lambda: second.window.status_bar.state_label.text() == "● Online", timeout=15_000
+        )
         # The token is revoked elsewhere: the sync stops and the sign-in dialog asks again.
         token = shell_keyring.secrets[("agentdesk", f"{panel_team.url}|agent")]
         with ApiClient(panel_team.url, token=token) as other:
@@ -262,7 +298,10 @@ def test_a_team_server_signs_in_resumes_offline_and_asks_again_when_refused(
 
 
 def test_the_server_option_wins_over_the_saved_server_and_asks_for_a_sign_in(
-    qtbot: QtBot, panel_team: Team, shell_settings: QSettings, shell_keyring: MemoryKeyring,
+    qtbot: QtBot,
+    panel_team: Team,
+    shell_settings: QSettings,
+    shell_keyring: MemoryKeyring,
 ) -> None:
     settings.SERVER_URL.write(shell_settings, "https://saved.example.com")
     settings.LAST_USER.write(shell_settings, "dana")

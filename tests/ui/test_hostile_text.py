@@ -35,7 +35,8 @@ def shown(label: QLabel) -> str:
     fmt = label.textFormat()
     text = label.text()
     rich = fmt == Qt.TextFormat.RichText or (
-        fmt == Qt.TextFormat.AutoText and QtGuiNamespace.mightBeRichText(text))
+        fmt == Qt.TextFormat.AutoText and QtGuiNamespace.mightBeRichText(text)
+    )
     if not rich:
         return text
     doc = QTextDocument()
@@ -47,10 +48,10 @@ def shown(label: QLabel) -> str:
 def hostile(panel_team: Team, panel_desk: PanelDesk) -> tuple[Desk, uuid.UUID]:
     world = panel_team.world
     with panel_team.db() as s:
-        s.execute(update(Organisation).where(Organisation.id == world.orgs["globex"])
-                  .values(name=ORG))
-        s.execute(update(Contact).where(Contact.id == world.contacts["ann"])
-                  .values(name=NAME))
+        s.execute(
+            update(Organisation).where(Organisation.id == world.orgs["globex"]).values(name=ORG)
+        )
+        s.execute(update(Contact).where(Contact.id == world.contacts["ann"]).values(name=NAME))
     desk = panel_desk("coordinator")
     args = ticket_args(world, subject=SUBJECT)
     desk.replica.mutate("create_ticket", args)

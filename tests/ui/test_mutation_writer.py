@@ -55,16 +55,20 @@ def write_lock_held(replica: Replica) -> Iterator[threading.Event]:
 
 
 def _note(ticket_id: uuid.UUID, body: str) -> Step:
-    return Step("add_note", {"ticket_id": ticket_id, "body": body, "kind": "note"}, "the note",
-                "note added")
+    return Step(
+        "add_note", {"ticket_id": ticket_id, "body": body, "kind": "note"}, "the note", "note added"
+    )
 
 
 def _notes(replica: Replica, ticket_id: uuid.UUID) -> list[str]:
     with replica.session() as s:
-        return list(s.scalars(
-            select(TicketEvent.body)
-            .where(TicketEvent.ticket_id == ticket_id, TicketEvent.kind == EventKind.NOTE)
-            .order_by(TicketEvent.body)))
+        return list(
+            s.scalars(
+                select(TicketEvent.body)
+                .where(TicketEvent.ticket_id == ticket_id, TicketEvent.kind == EventKind.NOTE)
+                .order_by(TicketEvent.body)
+            )
+        )
 
 
 def test_a_click_returns_at_once_while_a_pull_holds_the_write_lock(
@@ -102,8 +106,9 @@ def test_a_refusal_comes_back_by_signal_and_stops_the_rest_of_the_request(
         desk.replica.mutate("add_note", {"ticket_id": missing, "body": "x", "kind": "note"})
     writer = MutationWriter(desk.replica)
     with qtbot.waitSignal(writer.outcomeReady) as signal:
-        writer.submit([_note(ticket_id, "first"), _note(missing, "refused"),
-                       _note(ticket_id, "never tried")])
+        writer.submit(
+            [_note(ticket_id, "first"), _note(missing, "refused"), _note(ticket_id, "never tried")]
+        )
     outcome = signal.args[0]
     assert isinstance(outcome, Outcome)
     assert outcome.refusal == direct.value.message
@@ -130,7 +135,7 @@ def test_closing_applies_every_queued_click_exactly_once_then_refuses(
         writer.close()
     assert len(outcomes) == 20, "every request answered once, before close() returned"
     assert all(o.ok for o in outcomes)
-    added = desk.replica.outbox_ids()[len(before):]
+    added = desk.replica.outbox_ids()[len(before) :]
     assert len(added) == 20
     assert [m for o in outcomes for _, m in o.applied] == added, "in click order"
     assert sorted(_notes(desk.replica, ticket_id)) == bodies, "none lost, none twice"
@@ -138,7 +143,7 @@ def test_closing_applies_every_queued_click_exactly_once_then_refuses(
     late: list[Outcome] = []
     writer.submit([_note(ticket_id, "after quitting")], late.append)
     assert [o.refusal for o in late] == [CLOSED]
-    assert desk.replica.outbox_ids()[len(before):] == added
+    assert desk.replica.outbox_ids()[len(before) :] == added
 
 
 def test_one_writer_per_replica_and_closing_it_at_detach(

@@ -1,4 +1,4 @@
-""""New ticket" (Ctrl+N): an agent logs a phone call or chat; the plan's channel rule and the
+""" "New ticket" (Ctrl+N): an agent logs a phone call or chat; the plan's channel rule and the
 caller's validation are shown before saving; the ticket is created through the replica and
 checked again by the server, which queues the customer's acknowledgement."""
 
@@ -45,11 +45,13 @@ def test_logging_a_phone_call_shows_the_channel_rule_and_creates_the_ticket(
     _pick(dialog.channel, "Chat")
     assert dialog.rule.text() == (
         "⚠ Chat support is for Premium and Enterprise plans; Globex is on Standard, which does "
-        "not include it. The ticket is kept and flagged for a coordinator.")
+        "not include it. The ticket is kept and flagged for a coordinator."
+    )
     _pick(dialog.organisation, "Umbrella")
     _pick(dialog.channel, "Phone")
-    assert dialog.rule.text().startswith("⚠ Phone support is for Enterprise plans; Umbrella is "
-                                         "on Premium")
+    assert dialog.rule.text().startswith(
+        "⚠ Phone support is for Enterprise plans; Umbrella is on Premium"
+    )
     _pick(dialog.channel, "Chat")
     assert dialog.rule.text().startswith("✔ Chat support is for Premium and Enterprise plans")
     assert dialog.validation.text() == "✔ The caller is a validated support contact."

@@ -89,25 +89,42 @@ def open_tickets(data: QueueData) -> list[dict[str, Any]]:
 
 
 def expected_order(tickets: list[dict[str, Any]]) -> list[uuid.UUID]:
-    return [t["id"] for t in sorted(tickets, key=lambda t: policy_queue_key(
-        tier=t["tier"], stated_urgency=t["stated_urgency"], plan_rank=t["plan_rank"],
-        arrival=t["arrived_at"], ticket_id=str(t["id"]),
-    ))]
+    return [
+        t["id"]
+        for t in sorted(
+            tickets,
+            key=lambda t: policy_queue_key(
+                tier=t["tier"],
+                stated_urgency=t["stated_urgency"],
+                plan_rank=t["plan_rank"],
+                arrival=t["arrived_at"],
+                ticket_id=str(t["id"]),
+            ),
+        )
+    ]
 
 
 def expected_state(data: QueueData, t: dict[str, Any], now: datetime) -> SlaState:
     plan, calendar = data.policy_plan(t["organisation_id"])
     pauses = [(w["started_at"], w["ended_at"]) for w in data.waits if w["ticket_id"] == t["id"]]
-    return sla_status(t["arrived_at"], t["urgency"], plan, calendar, now,
-                      first_response=t["first_response_at"], paused=pauses).state
+    return sla_status(
+        t["arrived_at"],
+        t["urgency"],
+        plan,
+        calendar,
+        now,
+        first_response=t["first_response_at"],
+        paused=pauses,
+    ).state
 
 
 def db_expected(engine: Engine) -> list[uuid.UUID]:
     """The queue order of what the replica holds now, by the policy's key."""
     with engine.connect() as conn:
         rows = [t._asdict() for t in conn.execute(TICKETS.select())]
-    return expected_order([t for t in rows if t["status"].value in OPEN_STATUSES
-                           and not t["deleted"]])
+    return expected_order(
+        [t for t in rows if t["status"].value in OPEN_STATUSES and not t["deleted"]]
+    )
 
 
 def set_ticket(engine: Engine, ticket_id: uuid.UUID, **values: Any) -> None:
@@ -224,7 +241,8 @@ def test_search_matches_every_word_somewhere_case_insensitively(
     org_name = data.org_names[org]
     model.set_search(f"  {org_name.split()[1].upper()}   ")  # "Org 0003 ..." -> "0003"
     assert ids(model) == expected_order(
-        [t for t in open_tickets(data) if "0003" in data.org_names[t["organisation_id"]]])
+        [t for t in open_tickets(data) if "0003" in data.org_names[t["organisation_id"]]]
+    )
     model.set_search("slow")
     slow = [t for t in open_tickets(data) if "slow" in t["subject"].lower()]
     assert slow
@@ -274,17 +292,25 @@ def test_column_sorts_are_ordered_with_queue_order_among_ties(
             return 1 if state in (SlaState.MET, SlaState.MET_LATE) else 0
         by_column: dict[Column, Callable[[], Any]] = {
             Column.PLAN: lambda: {"basic": 0, "standard": 1, "premium": 2, "enterprise": 3}[
-                data.org_plan[t["organisation_id"]]],
+                data.org_plan[t["organisation_id"]]
+            ],
             Column.ORGANISATION: lambda: data.org_names[t["organisation_id"]].casefold(),
-            Column.REQUESTER: lambda: model.index(model.row_of(tid) or 0, column).data()[2:]
-            .removesuffix(" (not validated)").casefold(),
+            Column.REQUESTER: lambda: (
+                model.index(model.row_of(tid) or 0, column)
+                .data()[2:]
+                .removesuffix(" (not validated)")
+                .casefold()
+            ),
             Column.SUBJECT: lambda: t["subject"].casefold(),
             Column.CHANNEL: lambda: t["channel"],
             Column.LEVEL: lambda: t["level"].value,
             Column.STATUS: lambda: list(TicketStatus).index(t["status"]),
-            Column.ASSIGNEE: lambda: (t["assignee_id"] is None,
-                                      (model.index(model.row_of(tid) or 0, column).data()
-                                       if t["assignee_id"] else "").casefold()),
+            Column.ASSIGNEE: lambda: (
+                t["assignee_id"] is None,
+                (
+                    model.index(model.row_of(tid) or 0, column).data() if t["assignee_id"] else ""
+                ).casefold(),
+            ),
             Column.AGE: lambda: -(t["arrived_at"] - EPOCH) // timedelta(microseconds=1),
         }
         return by_column[column]()
@@ -353,8 +379,9 @@ def test_inserts_and_removals_land_in_the_right_rows(
 ) -> None:
     listed = ids(model)
     signals = Signals(model)
-    new = ticket_row(data, tier=1, organisation_id=data.org_ids[3],
-                     arrived_at=data.now - timedelta(days=30))
+    new = ticket_row(
+        data, tier=1, organisation_id=data.org_ids[3], arrived_at=data.now - timedelta(days=30)
+    )
     closing = listed[12]
     with engine.begin() as conn:
         conn.execute(insert(TICKETS), [new])
@@ -428,8 +455,9 @@ def test_a_hundred_changes_in_one_pull_are_applied_without_a_reset(
     assert ids(model) == ids(reference)
     assert signals.structural()
     for row in range(model.rowCount()):
-        assert model.index(row, Column.SUBJECT).data() == reference.index(
-            row, Column.SUBJECT).data()
+        assert (
+            model.index(row, Column.SUBJECT).data() == reference.index(row, Column.SUBJECT).data()
+        )
 
 
 def test_a_pull_that_changes_most_rows_requeries_instead(
@@ -441,7 +469,8 @@ def test_a_pull_that_changes_most_rows_requeries_instead(
     model.apply_changes(set(listed))
     assert ids(model) == listed
     assert {model.index(r, Column.SUBJECT).data() for r in range(model.rowCount())} == {
-        "Bulk renamed"}
+        "Bulk renamed"
+    }
 
 
 def test_updates_keep_working_in_a_descending_column_sort(
@@ -465,16 +494,29 @@ def test_updates_keep_working_in_a_descending_column_sort(
 def test_waiting_periods_changes_reach_the_sla_cell(
     model: QueueModel, engine: Engine, data: QueueData
 ) -> None:
-    row = next(r for r in range(model.rowCount())
-               if model.index(r, 0).data(SlaStateRole) == SlaState.BREACHED
-               and "⏸" not in model.index(r, Column.SLA).data())
+    row = next(
+        r
+        for r in range(model.rowCount())
+        if model.index(r, 0).data(SlaStateRole) == SlaState.BREACHED
+        and "⏸" not in model.index(r, Column.SLA).data()
+    )
     tid = model.ticket_id(row)
     assert tid is not None
     with engine.begin() as conn:
-        conn.execute(insert(WaitingPeriod), [{
-            "id": new_id(), "tenant_id": data.tenant_id, "version": 3, "deleted": False,
-            "ticket_id": tid, "started_at": data.now - timedelta(days=25), "ended_at": None,
-        }])
+        conn.execute(
+            insert(WaitingPeriod),
+            [
+                {
+                    "id": new_id(),
+                    "tenant_id": data.tenant_id,
+                    "version": 3,
+                    "deleted": False,
+                    "ticket_id": tid,
+                    "started_at": data.now - timedelta(days=25),
+                    "ended_at": None,
+                }
+            ],
+        )
     model.apply_changes({tid})
     paused_row = model.row_of(tid)
     assert paused_row is not None
@@ -489,8 +531,7 @@ def test_a_pull_is_read_and_planned_off_the_gui_thread(
         pass
     listed = ids(model)
     threads: list[int] = []
-    event.listen(engine, "before_cursor_execute",
-                 lambda *_a: threads.append(threading.get_ident()))
+    event.listen(engine, "before_cursor_execute", lambda *_a: threads.append(threading.get_ident()))
     model.data(model.index(3, Column.SUBJECT))  # cached before the change
     set_ticket(engine, listed[-1], tier=1, urgency=1)
     set_ticket(engine, listed[3], subject="Renamed off the GUI thread")
@@ -519,8 +560,9 @@ def test_many_moved_rows_are_one_layout_change_that_keeps_the_selection(
     listed = ids(model)
     selection = QItemSelectionModel(model)
     selected = listed[-3]
-    selection.setCurrentIndex(model.index(len(listed) - 3, 2),
-                              QItemSelectionModel.SelectionFlag.Select)
+    selection.setCurrentIndex(
+        model.index(len(listed) - 3, 2), QItemSelectionModel.SelectionFlag.Select
+    )
     signals = Signals(model)
     moving = listed[-12:]
     for tid in moving:
@@ -550,9 +592,11 @@ def test_changes_during_a_query_in_flight_are_not_lost(
     with qtbot.waitSignal(model.queryApplied, timeout=10_000):
         pass
     listed = ids(model)
-    target = next(tid for tid in listed
-                  if "slow" not in model.index(model.row_of(tid) or 0, Column.SUBJECT)
-                  .data().lower())
+    target = next(
+        tid
+        for tid in listed
+        if "slow" not in model.index(model.row_of(tid) or 0, Column.SUBJECT).data().lower()
+    )
     computed, release = threading.Event(), threading.Event()
     real = qm.fetch_keys
 
@@ -605,8 +649,10 @@ def test_changes_queued_behind_a_pull_in_flight_survive_a_requery(
     model.refresh()
     monkeypatch.setattr(qm, "read_changes", real)
     release.set()
-    qtbot.waitUntil(lambda: not model.is_loading() and model._change_op is None
-                    and not model._changes, timeout=10_000)
+    qtbot.waitUntil(
+        lambda: not model.is_loading() and model._change_op is None and not model._changes,
+        timeout=10_000,
+    )
     qtbot.wait(50)
     for tid, subject in ((listed[1], "First pull"), (listed[2], "Second pull")):
         shown = model.row_of(tid)
@@ -659,13 +705,16 @@ def test_only_the_newest_of_overlapping_queries_is_applied(
     qtbot.waitUntil(lambda: not model.is_loading(), timeout=10_000)
     assert applied == ["slow"]
     assert loading == [True, False]
-    assert all("slow" in model.index(r, Column.SUBJECT).data().lower()
-               or "slow" in (model.index(r, Column.ORGANISATION).data() or "").lower()
-               for r in range(model.rowCount()))
+    assert all(
+        "slow" in model.index(r, Column.SUBJECT).data().lower()
+        or "slow" in (model.index(r, Column.ORGANISATION).data() or "").lower()
+        for r in range(model.rowCount())
+    )
 
 
-def test_query_failures_are_reported(qtbot: QtBot, engine: Engine, data: QueueData,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_query_failures_are_reported(
+    qtbot: QtBot, engine: Engine, data: QueueData, monkeypatch: pytest.MonkeyPatch
+) -> None:
     model = make_model(engine, data, asynchronous=True)
     with qtbot.waitSignal(model.queryApplied, timeout=10_000):
         pass
@@ -700,8 +749,7 @@ def test_rows_are_read_lazily_in_blocks_into_a_bounded_cache(
     data = queue_db(tmp_path, 2000, seed=3)
     engine = data.engine()
     statements: list[str] = []
-    event.listen(engine, "before_cursor_execute",
-                 lambda _c, _cur, sql, *_a: statements.append(sql))
+    event.listen(engine, "before_cursor_execute", lambda _c, _cur, sql, *_a: statements.append(sql))
     try:
         model = make_model(engine, data)
         model.CACHE_ROWS = 500
@@ -722,8 +770,9 @@ def test_rows_are_read_lazily_in_blocks_into_a_bounded_cache(
 # ------------------------------------------------------------------------------ cells
 
 
-def test_cells_show_tier_requester_mark_age_and_tooltips(model: QueueModel, data: QueueData
-                                                         ) -> None:
+def test_cells_show_tier_requester_mark_age_and_tooltips(
+    model: QueueModel, data: QueueData
+) -> None:
     by_id = {t["id"]: t for t in data.tickets}
     seen_validated = seen_unvalidated = seen_untriaged = False
     for row in range(model.rowCount()):
@@ -743,10 +792,15 @@ def test_cells_show_tier_requester_mark_age_and_tooltips(model: QueueModel, data
         if t["tier"] is None:
             seen_untriaged = True
             assert "stated urgency" in model.index(row, Column.TIER).data(
-                Qt.ItemDataRole.ToolTipRole)
+                Qt.ItemDataRole.ToolTipRole
+            )
         assert model.index(row, Column.AGE).data() == age_text(t["arrived_at"], data.now)
         assert model.index(row, Column.STATUS).data() in {
-            "New", "Triaged", "In progress", "Waiting on customer"}
+            "New",
+            "Triaged",
+            "In progress",
+            "Waiting on customer",
+        }
         assert model.index(row, 0).data(TicketIdRole) == t["id"]
     assert seen_validated
     assert seen_unvalidated
@@ -755,9 +809,7 @@ def test_cells_show_tier_requester_mark_age_and_tooltips(model: QueueModel, data
     assert model.headerData(0, Qt.Orientation.Vertical) is None
 
 
-def test_sla_cells_count_down_colour_and_explain(
-    engine: Engine, data: QueueData
-) -> None:
+def test_sla_cells_count_down_colour_and_explain(engine: Engine, data: QueueData) -> None:
     clock = [data.now]
     model = make_model(engine, data, now=lambda: clock[0])
     palette = QPalette()
@@ -781,7 +833,8 @@ def test_sla_cells_count_down_colour_and_explain(
     met = model.index(states[SlaState.MET], Column.SLA)
     assert met.data() == "Met"
     assert met.data(Qt.ItemDataRole.ForegroundRole) == palette.color(
-        QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
+        QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text
+    )
     on_track = model.index(states[SlaState.ON_TRACK], Column.SLA)
     assert on_track.data(Qt.ItemDataRole.ForegroundRole) is None
     # Two hours later (still business hours on every calendar): the countdown moved.
@@ -797,8 +850,9 @@ def test_sla_cells_count_down_colour_and_explain(
 
 def test_the_countdown_repaints_only_the_visible_rows(model: QueueModel) -> None:
     changes: list[tuple[int, int, int, int]] = []
-    model.dataChanged.connect(lambda a, b, _r=None: changes.append(
-        (a.row(), b.row(), a.column(), b.column())))
+    model.dataChanged.connect(
+        lambda a, b, _r=None: changes.append((a.row(), b.row(), a.column(), b.column()))
+    )
     model.tick()
     assert changes == []  # no view has said what is visible
     model.set_visible_rows(20, 45)
@@ -834,14 +888,17 @@ def test_sla_clock_without_the_plan_says_so(data: QueueData) -> None:
     assert sla_colour(None, QPalette()) is None
 
 
-@pytest.mark.parametrize(("value", "text", "with_seconds"), [
-    (timedelta(seconds=5), "<1m", "0m 05s"),
-    (timedelta(minutes=12, seconds=5), "12m", "12m 05s"),
-    (timedelta(hours=3, minutes=2), "3h 02m", "3h 02m"),
-    (timedelta(days=2), "2d", "2d"),
-    (timedelta(days=2, hours=5), "2d 5h", "2d 5h"),
-    (-timedelta(minutes=90), "1h 30m", "1h 30m"),
-])
+@pytest.mark.parametrize(
+    ("value", "text", "with_seconds"),
+    [
+        (timedelta(seconds=5), "<1m", "0m 05s"),
+        (timedelta(minutes=12, seconds=5), "12m", "12m 05s"),
+        (timedelta(hours=3, minutes=2), "3h 02m", "3h 02m"),
+        (timedelta(days=2), "2d", "2d"),
+        (timedelta(days=2, hours=5), "2d 5h", "2d 5h"),
+        (-timedelta(minutes=90), "1h 30m", "1h 30m"),
+    ],
+)
 def test_duration_text(value: timedelta, text: str, with_seconds: str) -> None:
     assert duration_text(value) == text
     assert duration_text(value, seconds=True) == with_seconds
@@ -863,8 +920,7 @@ def test_lookup_changes_are_picked_up_on_request(
     org = next(t["organisation_id"] for t in data.tickets if t["id"] == tid)
     assert model.index(row, Column.ORGANISATION).data() == data.org_names[org]
     with engine.begin() as conn:
-        conn.execute(update(Organisation).where(Organisation.id == org)
-                     .values(name="Renamed Org"))
+        conn.execute(update(Organisation).where(Organisation.id == org).values(name="Renamed Org"))
         conn.execute(update(Plan).values(name="Gold"))
     assert model.index(row, Column.ORGANISATION).data() == data.org_names[org]  # cached
     changed: list[int] = []
@@ -875,7 +931,8 @@ def test_lookup_changes_are_picked_up_on_request(
     assert model.index(row, Column.PLAN).data() == "Gold"
     model.set_search("renamed org")
     assert {model.ticket_id(r) for r in range(model.rowCount())} == {
-        t["id"] for t in open_tickets(data) if t["organisation_id"] == org}
+        t["id"] for t in open_tickets(data) if t["organisation_id"] == org
+    }
 
 
 def test_my_tickets_follow_the_signed_in_user(engine: Engine, data: QueueData) -> None:
@@ -883,12 +940,12 @@ def test_my_tickets_follow_the_signed_in_user(engine: Engine, data: QueueData) -
     assert model.rowCount() == 0
     model.set_user_id(data.user_ids[2])
     assert model.rowCount() > 0
-    assert set(ids(model)) == {t["id"] for t in open_tickets(data)
-                               if t["assignee_id"] == data.user_ids[2]}
+    assert set(ids(model)) == {
+        t["id"] for t in open_tickets(data) if t["assignee_id"] == data.user_ids[2]
+    }
 
 
-def test_sla_views_refresh_their_membership_periodically(engine: Engine, data: QueueData
-                                                         ) -> None:
+def test_sla_views_refresh_their_membership_periodically(engine: Engine, data: QueueData) -> None:
     model = make_model(engine, data)
     assert not model._membership_timer.isActive()
     model.set_view(SavedView.AT_RISK)
@@ -898,8 +955,9 @@ def test_sla_views_refresh_their_membership_periodically(engine: Engine, data: Q
     model._now_fn = lambda: later[0]
     model._refresh_sla_view()  # what the timer does
     assert set(ids(model)) != at_risk_now  # some breached, others became at risk
-    assert all(model.index(r, 0).data(SlaStateRole) == SlaState.AT_RISK
-               for r in range(model.rowCount()))
+    assert all(
+        model.index(r, 0).data(SlaStateRole) == SlaState.AT_RISK for r in range(model.rowCount())
+    )
     model.set_view(SavedView.UNASSIGNED)
     assert not model._membership_timer.isActive()
 
@@ -920,8 +978,6 @@ def test_a_ticket_the_sla_policy_refuses_shows_no_sla_and_breaks_nothing(
     assert model.row_of(tid) is not None
     model.set_view(SavedView.BREACHED)
     assert model.row_of(tid) is None
-
-
 
 
 def test_search_folds_case_beyond_ascii(model: QueueModel, engine: Engine) -> None:

@@ -60,8 +60,19 @@ def test_shows_the_queue_with_a_count(view: QueueView) -> None:
     assert model.rowCount() > 300
     assert view._status.text() == f"{model.rowCount():,} tickets"
     headers = [model.headerData(c, Qt.Orientation.Horizontal) for c in Column]
-    assert headers == ["Tier", "SLA", "Plan", "Organisation", "Requester", "Subject", "Channel",
-                       "Level", "Status", "Assignee", "Age"]
+    assert headers == [
+        "Tier",
+        "SLA",
+        "Plan",
+        "Organisation",
+        "Requester",
+        "Subject",
+        "Channel",
+        "Level",
+        "Status",
+        "Assignee",
+        "Age",
+    ]
 
 
 def test_j_k_move_and_enter_opens(qtbot: QtBot, view: QueueView) -> None:
@@ -109,11 +120,13 @@ def test_ctrl_f_focuses_search_and_escape_returns(qtbot: QtBot, view: QueueView)
     qtbot.waitUntil(table.hasFocus)
 
 
-def test_search_is_debounced_and_filters(qtbot: QtBot, view: QueueView,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_search_is_debounced_and_filters(
+    qtbot: QtBot, view: QueueView, monkeypatch: pytest.MonkeyPatch
+) -> None:
     model = view.model()
     sent: list[str] = []
     real = model.set_search
+
     def recorded(text: str) -> None:
         sent.append(text)
         real(text)
@@ -126,8 +139,10 @@ def test_search_is_debounced_and_filters(qtbot: QtBot, view: QueueView,
     assert sent == ["slow"]
     assert 0 < model.rowCount() < 200
     assert view._status.text().endswith("tickets")
-    assert all("slow" in (model.index(r, Column.SUBJECT).data() or "").lower()
-               for r in range(model.rowCount()))
+    assert all(
+        "slow" in (model.index(r, Column.SUBJECT).data() or "").lower()
+        for r in range(model.rowCount())
+    )
     qtbot.keyClick(view.search_box(), Qt.Key.Key_Down)  # Down: to the results
     assert view.table().currentIndex().row() == 0
 
@@ -137,9 +152,19 @@ def test_saved_view_selector_switches_and_keeps_the_current_ticket(
 ) -> None:
     model, selector = view.model(), view.view_selector()
     assert [selector.itemText(i) for i in range(selector.count())] == [
-        "My tickets", "Unassigned", "Triage (untriaged)", "At risk", "Breached",
-        "Waiting on customer", "All open", "Recent (what I touched)",
-        "Every ticket (open or not)", "Resolved", "Closed", "Redirected"]
+        "My tickets",
+        "Unassigned",
+        "Triage (untriaged)",
+        "At risk",
+        "Breached",
+        "Waiting on customer",
+        "All open",
+        "Recent (what I touched)",
+        "Every ticket (open or not)",
+        "Resolved",
+        "Closed",
+        "Redirected",
+    ]
     assert selector.currentText() == "All open"
     unassigned = {t["id"] for t in data.tickets if t["assignee_id"] is None}
     row = next(r for r in range(model.rowCount()) if model.ticket_id(r) in unassigned)
@@ -154,8 +179,9 @@ def test_saved_view_selector_switches_and_keeps_the_current_ticket(
     mine = {t["id"] for t in data.tickets if t["assignee_id"] == data.user_ids[0]}
     assert {model.ticket_id(r) for r in range(model.rowCount())} <= mine
     view.set_view(SavedView.AT_RISK)
-    assert all(model.index(r, 0).data(SlaStateRole) == SlaState.AT_RISK
-               for r in range(model.rowCount()))
+    assert all(
+        model.index(r, 0).data(SlaStateRole) == SlaState.AT_RISK for r in range(model.rowCount())
+    )
 
 
 def test_header_click_sorts_and_queue_order_is_one_click_away(
@@ -167,8 +193,7 @@ def test_header_click_sorts_and_queue_order_is_one_click_away(
     x = header.sectionViewportPosition(Column.SUBJECT) + 10
     qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(x, 5))
     assert model.sort_column() == Column.SUBJECT
-    subjects = [model.index(r, Column.SUBJECT).data().casefold()
-                for r in range(model.rowCount())]
+    subjects = [model.index(r, Column.SUBJECT).data().casefold() for r in range(model.rowCount())]
     assert subjects == sorted(subjects)
     view._order.click()
     assert model.sort_column() == -1
@@ -216,8 +241,9 @@ def test_only_visible_rows_tick_and_scrolling_moves_the_range(
     model.tick()
     assert sorted(changed) == [(0, last, Column.SLA), (0, last, Column.AGE)]
     table.scrollToBottom()
-    qtbot.waitUntil(lambda: model._visible is not None
-                    and model._visible[1] == model.rowCount() - 1)
+    qtbot.waitUntil(
+        lambda: model._visible is not None and model._visible[1] == model.rowCount() - 1
+    )
     view.hide()
     assert model._visible is None
     assert not model._timer.isActive()
@@ -234,8 +260,11 @@ def test_keyboard_search_is_off_so_typing_reads_no_rows(qtbot: QtBot, view: Queu
 
 def test_palette_switch_recolours_sla_cells(qtbot: QtBot, view: QueueView) -> None:
     model = view.model()
-    row = next(r for r in range(model.rowCount())
-               if model.index(r, 0).data(SlaStateRole) == SlaState.BREACHED)
+    row = next(
+        r
+        for r in range(model.rowCount())
+        if model.index(r, 0).data(SlaStateRole) == SlaState.BREACHED
+    )
     dark = QPalette(QApplication.palette())
     dark.setColor(QPalette.ColorRole.Base, QColor("#1e1e1e"))
     dark.setColor(QPalette.ColorRole.Text, QColor("#eeeeee"))
@@ -247,8 +276,13 @@ def test_scrolling_a_large_queue_reads_only_what_is_shown(qtbot: QtBot, tmp_path
     data = queue_db(tmp_path, 5000, seed=11)
     engine = data.engine()
     reads: list[str] = []
-    event.listen(engine, "before_cursor_execute", lambda _c, _cur, sql, *_a: reads.append(sql)
-                 if "FROM tickets LEFT OUTER JOIN" in sql else None)
+    event.listen(
+        engine,
+        "before_cursor_execute",
+        lambda _c, _cur, sql, *_a: (
+            reads.append(sql) if "FROM tickets LEFT OUTER JOIN" in sql else None
+        ),
+    )
     try:
         model = make_model(engine, data)
         widget = QueueView(model)

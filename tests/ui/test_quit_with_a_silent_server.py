@@ -21,8 +21,13 @@ def test_stopping_the_bridge_does_not_wait_for_the_network(
     qtbot: QtBot, silent_server: SilentServer, tmp_path: Path
 ) -> None:
     replica = Replica(tmp_path / "replica.sqlite3")
-    replica.configure(server_url=silent_server.url, tenant_id=uuid.uuid4(),
-                      user_id=uuid.uuid4(), username="ann", role="agent")
+    replica.configure(
+        server_url=silent_server.url,
+        tenant_id=uuid.uuid4(),
+        user_id=uuid.uuid4(),
+        username="ann",
+        role="agent",
+    )
     client = ApiClient(silent_server.url, token="t", read_timeout=60)
     bridge = SyncBridge(replica, SyncEngine(replica, client))
     bridge.start()

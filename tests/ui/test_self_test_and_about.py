@@ -25,8 +25,13 @@ from tests.ui.shell_fixtures import (
     shell_settings,
 )
 
-__all__ = ["shell_app", "shell_keyring", "shell_local_data", "shell_local_template",
-           "shell_settings"]
+__all__ = [
+    "shell_app",
+    "shell_keyring",
+    "shell_local_data",
+    "shell_local_template",
+    "shell_settings",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,8 +43,14 @@ def test_self_test_from_source_reports_ok_and_leaves_nothing_behind(
     env.pop("AGENTDESK_DATA_DIR", None)
     cwd = tmp_path / "cwd"
     cwd.mkdir()
-    proc = subprocess.run([sys.executable, "-m", "agentdesk", "--self-test"], env=env,
-                          capture_output=True, text=True, timeout=300, cwd=cwd)
+    proc = subprocess.run(
+        [sys.executable, "-m", "agentdesk", "--self-test"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     assert out.startswith(f"AgentDesk {__version__} self-test\n")
@@ -77,7 +88,8 @@ def test_icon_files_exist_in_every_size_and_the_desktop_file_names_them() -> Non
 
 
 def test_the_window_uses_the_icon_and_about_says_version_server_data_and_licence(
-    qtbot: QtBot, shell_app: Shell,
+    qtbot: QtBot,
+    shell_app: Shell,
 ) -> None:
     window = shell_app.window
     assert sorted(s.width() for s in app_icon().availableSizes()) == list(ICON_SIZES)
@@ -99,7 +111,8 @@ def test_the_window_uses_the_icon_and_about_says_version_server_data_and_licence
     assert not box.iconPixmap().isNull()
     # --version says the same version.
     assert build_parser().format_usage()  # the parser builds
-    version = subprocess.run([sys.executable, "-m", "agentdesk", "--version"],
-                             capture_output=True, text=True, timeout=60)
+    version = subprocess.run(
+        [sys.executable, "-m", "agentdesk", "--version"], capture_output=True, text=True, timeout=60
+    )
     assert version.stdout.strip() == f"agentdesk {__version__}"
     box.close()

@@ -30,8 +30,9 @@ def no_keyring() -> Iterator[None]:
     credentials._memory.clear()
 
 
-def dialog_for(qtbot: QtBot, server: str, user: str = "agent", password: str = PASSWORD,
-               **kw: object) -> SignInDialog:
+def dialog_for(
+    qtbot: QtBot, server: str, user: str = "agent", password: str = PASSWORD, **kw: object
+) -> SignInDialog:
     dialog = SignInDialog(server, user, **kw)  # type: ignore[arg-type]
     qtbot.addWidget(dialog)
     dialog.show()
@@ -40,7 +41,9 @@ def dialog_for(qtbot: QtBot, server: str, user: str = "agent", password: str = P
 
 
 def test_signing_in_keeps_the_token_in_the_keyring(
-    qtbot: QtBot, panel_team: Team, shell_keyring: MemoryKeyring,
+    qtbot: QtBot,
+    panel_team: Team,
+    shell_keyring: MemoryKeyring,
 ) -> None:
     dialog = dialog_for(qtbot, panel_team.url)
     assert not dialog.keyring_note.isVisible()
@@ -63,7 +66,9 @@ def test_signing_in_keeps_the_token_in_the_keyring(
 
 
 def test_wrong_password_is_said_inline_and_nothing_is_kept(
-    qtbot: QtBot, panel_team: Team, shell_keyring: MemoryKeyring,
+    qtbot: QtBot,
+    panel_team: Team,
+    shell_keyring: MemoryKeyring,
 ) -> None:
     dialog = dialog_for(qtbot, panel_team.url, password="not the password")
     dialog.sign_in_button.click()
@@ -80,7 +85,8 @@ def test_wrong_password_is_said_inline_and_nothing_is_kept(
 
 
 def test_an_unreachable_server_is_said_inline(
-    qtbot: QtBot, shell_keyring: MemoryKeyring,
+    qtbot: QtBot,
+    shell_keyring: MemoryKeyring,
 ) -> None:
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     dialog = dialog_for(qtbot, url)
@@ -110,7 +116,9 @@ def test_the_form_is_checked_before_any_request(qtbot: QtBot) -> None:
 
 
 def test_without_a_keyring_the_dialog_says_so_up_front_and_after(
-    qtbot: QtBot, panel_team: Team, no_keyring: None,
+    qtbot: QtBot,
+    panel_team: Team,
+    no_keyring: None,
 ) -> None:
     dialog = dialog_for(qtbot, panel_team.url)
     assert dialog.keyring_note.isVisible()
@@ -137,16 +145,22 @@ def test_local_mode_is_offered(qtbot: QtBot) -> None:
 
 def test_error_messages_name_the_field_to_fix() -> None:
     assert describe_sign_in_error(Unauthorized("bad credentials", status=401)) == (
-        "Wrong user name or password.", "password")
+        "Wrong user name or password.",
+        "password",
+    )
     message, field = describe_sign_in_error(
-        TlsError("the server's certificate is not trusted: self-signed certificate"))
+        TlsError("the server's certificate is not trusted: self-signed certificate")
+    )
     assert field == "server"
     assert "self-signed certificate" in message
     assert "CA bundle in Settings" in message
     assert describe_sign_in_error(
         Offline("cannot reach https://x.example: Name or service not known"), "https://x.example"
-    ) == ("Cannot reach https://x.example. Check the address and your network connection; the "
-          "server may be down. (Name or service not known)", "server")
+    ) == (
+        "Cannot reach https://x.example. Check the address and your network connection; the "
+        "server may be down. (Name or service not known)",
+        "server",
+    )
     assert describe_sign_in_error(
         BadRequest("too many failed sign-ins; wait a minute", status=429)
     ) == ("too many failed sign-ins; wait a minute", "password")

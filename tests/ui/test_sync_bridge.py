@@ -79,7 +79,9 @@ def bridged(qtbot: QtBot, panel_desk: PanelDesk) -> Iterator[tuple[Desk, SyncBri
 
 
 def test_a_pull_names_the_tickets_it_changed_on_the_gui_thread(
-    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk,
+    qtbot: QtBot,
+    panel_team: Team,
+    panel_desk: PanelDesk,
     bridged: tuple[Desk, SyncBridge, Recorder],
 ) -> None:
     _desk, _bridge, rec = bridged
@@ -95,20 +97,32 @@ def test_a_pull_names_the_tickets_it_changed_on_the_gui_thread(
 
 
 def test_a_local_mutation_is_reported_then_sent(
-    qtbot: QtBot, panel_team: Team, bridged: tuple[Desk, SyncBridge, Recorder],
+    qtbot: QtBot,
+    panel_team: Team,
+    bridged: tuple[Desk, SyncBridge, Recorder],
 ) -> None:
     desk, _bridge, rec = bridged
     ticket = new_ticket(desk, panel_team)
-    qtbot.waitUntil(lambda: any("mutate" in c.kinds and ticket in c.ticket_ids
-                                for c in rec.changes), timeout=5_000)
+    qtbot.waitUntil(
+        lambda: any("mutate" in c.kinds and ticket in c.ticket_ids for c in rec.changes),
+        timeout=5_000,
+    )
     # The engine was nudged: the mutation goes out at once and the outbox empties.
-    qtbot.waitUntil(lambda: desk.replica.pending_count() == 0 and rec.state == "online"
-                    and rec.statuses[-1].pending == 0, timeout=10_000)
+    qtbot.waitUntil(
+        lambda: (
+            desk.replica.pending_count() == 0
+            and rec.state == "online"
+            and rec.statuses[-1].pending == 0
+        ),
+        timeout=10_000,
+    )
     assert rec.statuses[-1].last_sync_at is not None
 
 
 def test_offline_then_back(
-    qtbot: QtBot, panel_team: Team, bridged: tuple[Desk, SyncBridge, Recorder],
+    qtbot: QtBot,
+    panel_team: Team,
+    bridged: tuple[Desk, SyncBridge, Recorder],
 ) -> None:
     desk, _bridge, rec = bridged
     panel_team.server.stop()
@@ -119,26 +133,33 @@ def test_offline_then_back(
     qtbot.waitUntil(lambda: rec.statuses[-1].pending == 1, timeout=5_000)
     assert rec.state in ("offline", "syncing")  # a retry may be under way
     panel_team.server.start()
-    qtbot.waitUntil(lambda: rec.state == "online" and rec.statuses[-1].pending == 0,
-                    timeout=15_000)
+    qtbot.waitUntil(lambda: rec.state == "online" and rec.statuses[-1].pending == 0, timeout=15_000)
 
 
 def test_a_refusal_by_the_server_surfaces(
-    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk,
+    qtbot: QtBot,
+    panel_team: Team,
+    panel_desk: PanelDesk,
 ) -> None:
     coordinator = panel_desk("coordinator")
     agent = panel_desk("agent")
     ticket = new_ticket(coordinator, panel_team)
     coordinator.sync()
     agent.sync()
-    coordinator.replica.mutate("assign_ticket", {
-        "ticket_id": str(ticket), "assignee_id": str(coordinator.user_id),
-        "expected_assignee_id": None})
+    coordinator.replica.mutate(
+        "assign_ticket",
+        {
+            "ticket_id": str(ticket),
+            "assignee_id": str(coordinator.user_id),
+            "expected_assignee_id": None,
+        },
+    )
     coordinator.sync()
     # The agent has not pulled that: taking the ticket passes here, the server refuses it.
-    agent.replica.mutate("assign_ticket", {
-        "ticket_id": str(ticket), "assignee_id": str(agent.user_id),
-        "expected_assignee_id": None})
+    agent.replica.mutate(
+        "assign_ticket",
+        {"ticket_id": str(ticket), "assignee_id": str(agent.user_id), "expected_assignee_id": None},
+    )
     bridge = SyncBridge(agent.replica, agent.engine)
     rec = Recorder(bridge)
     bridge.start()
@@ -152,7 +173,9 @@ def test_a_refusal_by_the_server_surfaces(
 
 
 def test_stop_joins_the_thread_and_nothing_arrives_after(
-    qtbot: QtBot, panel_team: Team, bridged: tuple[Desk, SyncBridge, Recorder],
+    qtbot: QtBot,
+    panel_team: Team,
+    bridged: tuple[Desk, SyncBridge, Recorder],
 ) -> None:
     desk, bridge, rec = bridged
     assert bridge.running
@@ -171,21 +194,34 @@ def test_stop_joins_the_thread_and_nothing_arrives_after(
 
 def test_change_of_a_page_and_of_mutations() -> None:
     ticket, event, contact = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    page = PullResponse(cursor=5, has_more=False, last_mutation_id=0, rejections=[], changes=[
-        Change(table="tickets", id=ticket, version=3, deleted=False, values={}),
-        Change(table="ticket_events", id=event, version=4, deleted=False,
-               values={"ticket_id": str(ticket)}),
-        Change(table="contacts", id=contact, version=5, deleted=False, values={}),
-    ])
+    page = PullResponse(
+        cursor=5,
+        has_more=False,
+        last_mutation_id=0,
+        rejections=[],
+        changes=[
+            Change(table="tickets", id=ticket, version=3, deleted=False, values={}),
+            Change(
+                table="ticket_events",
+                id=event,
+                version=4,
+                deleted=False,
+                values={"ticket_id": str(ticket)},
+            ),
+            Change(table="contacts", id=contact, version=5, deleted=False, values={}),
+        ],
+    )
     change = change_of_page(page)
     assert change.ticket_ids == {ticket}
     assert change.lookups
     assert change.tables == {"tickets", "ticket_events", "contacts"}
     other = uuid.uuid4()
-    mutations = change_of_mutations([
-        Mutation(id=1, name="add_note", args={"ticket_id": str(other), "body": "x"}),
-        Mutation(id=2, name="validate_contact", args={"contact_id": str(contact)}),
-    ])
+    mutations = change_of_mutations(
+        [
+            Mutation(id=1, name="add_note", args={"ticket_id": str(other), "body": "x"}),
+            Mutation(id=2, name="validate_contact", args={"contact_id": str(contact)}),
+        ]
+    )
     assert mutations.ticket_ids == {other}
     assert mutations.lookups
     assert ReplicaChange(kinds=frozenset({"pull"})).empty
@@ -195,25 +231,52 @@ def test_change_of_a_page_and_of_mutations() -> None:
 def test_a_change_names_the_organisations_and_people_of_its_rows() -> None:
     """The contact panel and the timer re-read only for their own customer and person."""
     org, person, other_org = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    page = PullResponse(cursor=5, has_more=False, last_mutation_id=0, rejections=[], changes=[
-        Change(table="time_entries", id=uuid.uuid4(), version=3, deleted=False,
-               values={"organisation_id": str(org), "person_id": str(person)}),
-        Change(table="running_timers", id=uuid.uuid4(), version=4, deleted=True,
-               values={"organisation_id": str(other_org), "person_id": str(person)}),
-        Change(table="plans", id=uuid.uuid4(), version=5, deleted=False, values={}),
-    ])
+    page = PullResponse(
+        cursor=5,
+        has_more=False,
+        last_mutation_id=0,
+        rejections=[],
+        changes=[
+            Change(
+                table="time_entries",
+                id=uuid.uuid4(),
+                version=3,
+                deleted=False,
+                values={"organisation_id": str(org), "person_id": str(person)},
+            ),
+            Change(
+                table="running_timers",
+                id=uuid.uuid4(),
+                version=4,
+                deleted=True,
+                values={"organisation_id": str(other_org), "person_id": str(person)},
+            ),
+            Change(table="plans", id=uuid.uuid4(), version=5, deleted=False, values={}),
+        ],
+    )
     change = change_of_page(page)
     assert change.organisation_ids == {org, other_org}
     assert change.person_ids == {person}
-    mine = change_of_mutations([Mutation(id=1, name="add_time_entry", args={
-        "organisation_id": str(org), "entry_id": str(uuid.uuid4())})])
+    mine = change_of_mutations(
+        [
+            Mutation(
+                id=1,
+                name="add_time_entry",
+                args={"organisation_id": str(org), "entry_id": str(uuid.uuid4())},
+            )
+        ]
+    )
     assert mine.organisation_ids == {org}
     assert (change.merged(mine).organisation_ids, change.merged(mine).person_ids) == (
-        frozenset({org, other_org}), frozenset({person}))
+        frozenset({org, other_org}),
+        frozenset({person}),
+    )
 
 
 def test_a_paged_pull_names_each_ticket_once_it_is_committed(
-    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk,
+    qtbot: QtBot,
+    panel_team: Team,
+    panel_desk: PanelDesk,
 ) -> None:
     """A pull of many small pages (the next one fetched while one is applied): every ticket
     reaches the GUI, and only once the replica holds it (a ticket named before its page
@@ -246,11 +309,19 @@ def test_a_paged_pull_names_each_ticket_once_it_is_committed(
 def test_what_an_applied_page_changed() -> None:
     ticket, event, gone, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     applied = AppliedPage(
-        since=4, cursor=9, reset=False, rejections=(),
+        since=4,
+        cursor=9,
+        reset=False,
+        rejections=(),
         changes=(
             Change(table="tickets", id=ticket, version=5, deleted=False, values={}),
-            Change(table="ticket_events", id=event, version=6, deleted=False,
-                   values={"ticket_id": str(ticket)}),
+            Change(
+                table="ticket_events",
+                id=event,
+                version=6,
+                deleted=False,
+                values={"ticket_id": str(ticket)},
+            ),
             Change(table="tickets", id=gone, version=7, deleted=True, values={}),
         ),
         rebased=(Mutation(id=3, name="add_note", args={"ticket_id": str(other), "body": "x"}),),
@@ -263,7 +334,8 @@ def test_what_an_applied_page_changed() -> None:
     assert not change.everything
     assert applied.changed == {"tickets": {ticket}, "ticket_events": {event}}
     assert applied.deleted == {"tickets": {gone}}
-    reset = change_of_applied(AppliedPage(since=9, cursor=0, reset=True, changes=(),
-                                          rebased=(), rejections=()))
+    reset = change_of_applied(
+        AppliedPage(since=9, cursor=0, reset=True, changes=(), rebased=(), rejections=())
+    )
     assert reset.kinds == {"reset"}
     assert reset.everything

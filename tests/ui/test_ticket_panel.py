@@ -47,14 +47,32 @@ MEMBERS = (
 
 def _view(**kw: object) -> TicketView:
     base = TicketView(
-        id=uuid.uuid4(), subject="Checkout is down", description="", channel="portal",
-        status=TicketStatus.NEW, kind=TicketKind.GENERAL, level=Level.L1, tier=None,
-        stated_urgency=2, assignee_id=None, assignee_name=None, requester_id=uuid.uuid4(),
-        requester_name="Ann Lee", requester_email="ann@globex.test", requester_validated=True,
-        organisation_id=uuid.uuid4(), organisation_name="Globex", plan_name="Standard",
-        plan=seed_plans()[1], calendar=default_team_calendar(),
-        arrived_at=datetime(2026, 3, 3, 15, 0, tzinfo=UTC), first_response_at=None,
-        resolved_at=None, escalated_at=None, extra_charges=False, extra_charge_estimate=None,
+        id=uuid.uuid4(),
+        subject="Checkout is down",
+        description="",
+        channel="portal",
+        status=TicketStatus.NEW,
+        kind=TicketKind.GENERAL,
+        level=Level.L1,
+        tier=None,
+        stated_urgency=2,
+        assignee_id=None,
+        assignee_name=None,
+        requester_id=uuid.uuid4(),
+        requester_name="Ann Lee",
+        requester_email="ann@globex.test",
+        requester_validated=True,
+        organisation_id=uuid.uuid4(),
+        organisation_name="Globex",
+        plan_name="Standard",
+        plan=seed_plans()[1],
+        calendar=default_team_calendar(),
+        arrived_at=datetime(2026, 3, 3, 15, 0, tzinfo=UTC),
+        first_response_at=None,
+        resolved_at=None,
+        escalated_at=None,
+        extra_charges=False,
+        extra_charge_estimate=None,
         members=MEMBERS,
     )
     return replace(base, **kw)  # type: ignore[arg-type]
@@ -71,70 +89,151 @@ NOT_TRIAGED = "it has not been triaged yet: assess its severity first"
         (Role.CONSULTANT, {}, Action.TRIAGE, "only coordinators, leads and admins can triage"),
         (Role.COORDINATOR, {}, Action.TRIAGE, None),
         (Role.LEAD, {"status": TicketStatus.IN_PROGRESS, "tier": 3}, Action.TRIAGE, None),
-        (Role.ADMIN, {"status": TicketStatus.CLOSED}, Action.TRIAGE,
-         "a closed ticket cannot be triaged"),
+        (
+            Role.ADMIN,
+            {"status": TicketStatus.CLOSED},
+            Action.TRIAGE,
+            "a closed ticket cannot be triaged",
+        ),
         # Assign to me: anyone, open tickets, not when it is already mine.
         (Role.AGENT, {}, Action.ASSIGN_ME, None),
         (Role.AGENT, {"assignee_id": OTHER}, Action.ASSIGN_ME, None),
-        (Role.AGENT, {"assignee_id": ME}, Action.ASSIGN_ME,
-         "the ticket is already assigned to you"),
-        (Role.AGENT, {"status": TicketStatus.RESOLVED}, Action.ASSIGN_ME,
-         "only open tickets can be assigned"),
+        (
+            Role.AGENT,
+            {"assignee_id": ME},
+            Action.ASSIGN_ME,
+            "the ticket is already assigned to you",
+        ),
+        (
+            Role.AGENT,
+            {"status": TicketStatus.RESOLVED},
+            Action.ASSIGN_ME,
+            "only open tickets can be assigned",
+        ),
         # Assign to someone else: coordinators and leads.
-        (Role.AGENT, {}, Action.ASSIGN_OTHER,
-         "only coordinators, leads and admins assign tickets to someone else"),
+        (
+            Role.AGENT,
+            {},
+            Action.ASSIGN_OTHER,
+            "only coordinators, leads and admins assign tickets to someone else",
+        ),
         (Role.COORDINATOR, {}, Action.ASSIGN_OTHER, "pick the person to assign the ticket to"),
-        (Role.COORDINATOR, {"status": TicketStatus.REDIRECTED}, Action.ASSIGN_OTHER,
-         "only open tickets can be assigned"),
+        (
+            Role.COORDINATOR,
+            {"status": TicketStatus.REDIRECTED},
+            Action.ASSIGN_OTHER,
+            "only open tickets can be assigned",
+        ),
         # Unassign: your own, or anyone's as a coordinator.
         (Role.AGENT, {}, Action.RELEASE, "nobody is assigned"),
-        (Role.AGENT, {"assignee_id": OTHER}, Action.RELEASE,
-         "only coordinators, leads and admins unassign someone else"),
+        (
+            Role.AGENT,
+            {"assignee_id": OTHER},
+            Action.RELEASE,
+            "only coordinators, leads and admins unassign someone else",
+        ),
         (Role.AGENT, {"assignee_id": ME}, Action.RELEASE, None),
         (Role.COORDINATOR, {"assignee_id": OTHER}, Action.RELEASE, None),
         # Tell the customer: triaged and assigned (seed 002 step 2 follows step 1).
-        (Role.AGENT, {}, Action.TELL, "triage the ticket first; assign the ticket first, so "
-         "the customer can be told who has it"),
-        (Role.AGENT, {"status": TicketStatus.TRIAGED, "tier": 2}, Action.TELL,
-         "assign the ticket first, so the customer can be told who has it"),
-        (Role.AGENT, {"status": TicketStatus.TRIAGED, "tier": 2, "assignee_id": OTHER},
-         Action.TELL, None),
-        (Role.AGENT, {"status": TicketStatus.CLOSED, "assignee_id": OTHER}, Action.TELL,
-         "the ticket is closed"),
+        (
+            Role.AGENT,
+            {},
+            Action.TELL,
+            "triage the ticket first; assign the ticket first, so "
+            "the customer can be told who has it",
+        ),
+        (
+            Role.AGENT,
+            {"status": TicketStatus.TRIAGED, "tier": 2},
+            Action.TELL,
+            "assign the ticket first, so the customer can be told who has it",
+        ),
+        (
+            Role.AGENT,
+            {"status": TicketStatus.TRIAGED, "tier": 2, "assignee_id": OTHER},
+            Action.TELL,
+            None,
+        ),
+        (
+            Role.AGENT,
+            {"status": TicketStatus.CLOSED, "assignee_id": OTHER},
+            Action.TELL,
+            "the ticket is closed",
+        ),
         # Waiting on the customer and back (the workflow's transitions).
-        (Role.AGENT, {}, Action.WAIT, f"cannot move the ticket to waiting on customer: "
-         f"{NOT_TRIAGED}"),
+        (
+            Role.AGENT,
+            {},
+            Action.WAIT,
+            f"cannot move the ticket to waiting on customer: {NOT_TRIAGED}",
+        ),
         (Role.AGENT, {"status": TicketStatus.IN_PROGRESS}, Action.WAIT, None),
-        (Role.AGENT, {"status": TicketStatus.WAITING_ON_CUSTOMER}, Action.WAIT,
-         "the ticket is already waiting on customer"),
-        (Role.AGENT, {"status": TicketStatus.IN_PROGRESS}, Action.RESUME,
-         "the ticket is not waiting on the customer"),
+        (
+            Role.AGENT,
+            {"status": TicketStatus.WAITING_ON_CUSTOMER},
+            Action.WAIT,
+            "the ticket is already waiting on customer",
+        ),
+        (
+            Role.AGENT,
+            {"status": TicketStatus.IN_PROGRESS},
+            Action.RESUME,
+            "the ticket is not waiting on the customer",
+        ),
         (Role.AGENT, {"status": TicketStatus.WAITING_ON_CUSTOMER}, Action.RESUME, None),
         # Escalation: general support, open.
         (Role.AGENT, {}, Action.ESCALATE, None),
-        (Role.AGENT, {"kind": TicketKind.ONE_ON_ONE}, Action.ESCALATE,
-         "the ticket is already 1-on-1"),
-        (Role.AGENT, {"status": TicketStatus.RESOLVED}, Action.ESCALATE,
-         "only open tickets can be escalated"),
+        (
+            Role.AGENT,
+            {"kind": TicketKind.ONE_ON_ONE},
+            Action.ESCALATE,
+            "the ticket is already 1-on-1",
+        ),
+        (
+            Role.AGENT,
+            {"status": TicketStatus.RESOLVED},
+            Action.ESCALATE,
+            "only open tickets can be escalated",
+        ),
         # Extra charges, resolve, close, reopen.
-        (Role.AGENT, {"status": TicketStatus.REDIRECTED}, Action.CHARGES,
-         "the ticket was redirected"),
+        (
+            Role.AGENT,
+            {"status": TicketStatus.REDIRECTED},
+            Action.CHARGES,
+            "the ticket was redirected",
+        ),
         (Role.AGENT, {}, Action.RESOLVE, f"cannot move the ticket to resolved: {NOT_TRIAGED}"),
         (Role.AGENT, {"status": TicketStatus.IN_PROGRESS}, Action.RESOLVE, None),
-        (Role.AGENT, {"status": TicketStatus.IN_PROGRESS}, Action.CLOSE,
-         "cannot move a in progress ticket to closed; it can go to: waiting on customer, "
-         "resolved"),
+        (
+            Role.AGENT,
+            {"status": TicketStatus.IN_PROGRESS},
+            Action.CLOSE,
+            "cannot move a in progress ticket to closed; it can go to: waiting on customer, "
+            "resolved",
+        ),
         (Role.AGENT, {"status": TicketStatus.RESOLVED}, Action.CLOSE, None),
         (Role.AGENT, {"status": TicketStatus.RESOLVED}, Action.REOPEN, None),
         (Role.AGENT, {"status": TicketStatus.REDIRECTED}, Action.REOPEN, None),
-        (Role.AGENT, {"status": TicketStatus.CLOSED}, Action.REOPEN,
-         "a closed ticket cannot be reopened"),
-        (Role.AGENT, {"status": TicketStatus.IN_PROGRESS}, Action.REOPEN,
-         "the ticket is open: only resolved or redirected tickets are reopened"),
+        (
+            Role.AGENT,
+            {"status": TicketStatus.CLOSED},
+            Action.REOPEN,
+            "a closed ticket cannot be reopened",
+        ),
+        (
+            Role.AGENT,
+            {"status": TicketStatus.IN_PROGRESS},
+            Action.REOPEN,
+            "the ticket is open: only resolved or redirected tickets are reopened",
+        ),
         # Replies: not to a closed or a redirected ticket; notes always.
         (Role.AGENT, {"status": TicketStatus.CLOSED}, Action.REPLY, "the ticket is closed"),
-        (Role.AGENT, {"status": TicketStatus.REDIRECTED}, Action.REPLY,
-         "the requester is not a validated contact"),
+        (
+            Role.AGENT,
+            {"status": TicketStatus.REDIRECTED},
+            Action.REPLY,
+            "the requester is not a validated contact",
+        ),
         (Role.AGENT, {"status": TicketStatus.CLOSED}, Action.NOTE, None),
     ],
 )
@@ -154,9 +253,11 @@ def test_assigning_to_someone_checks_the_person_picked() -> None:
     view = _view(assignee_id=OTHER)
     assert action_refusals(view, coordinator, assign_to=ME)[Action.ASSIGN_OTHER] is None
     assert action_refusals(view, coordinator, assign_to=OTHER)[Action.ASSIGN_OTHER] == (
-        "the ticket is already assigned to Olga")
+        "the ticket is already assigned to Olga"
+    )
     assert action_refusals(view, coordinator, assign_to=GONE)[Action.ASSIGN_OTHER] == (
-        "Gone is not active")
+        "Gone is not active"
+    )
 
 
 @pytest.mark.parametrize(
@@ -207,8 +308,13 @@ def _server_ticket(team: Team, ticket_id: uuid.UUID) -> Ticket:
 
 def _server_events(team: Team, ticket_id: uuid.UUID) -> list[TicketEvent]:
     with team.db() as s:
-        events = list(s.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket_id)
-                                .order_by(TicketEvent.at, TicketEvent.version, TicketEvent.seq)))
+        events = list(
+            s.scalars(
+                select(TicketEvent)
+                .where(TicketEvent.ticket_id == ticket_id)
+                .order_by(TicketEvent.at, TicketEvent.version, TicketEvent.seq)
+            )
+        )
         s.expunge_all()
         return events
 
@@ -221,16 +327,18 @@ def test_an_agent_sees_why_each_action_is_disabled_on_a_new_ticket(
 
     assert not panel.triage_button.isEnabled()
     assert panel.triage_button.toolTip() == (
-        "Only coordinators, leads and admins can triage tickets")
+        "Only coordinators, leads and admins can triage tickets"
+    )
     assert not panel.tier_combo.isEnabled()
     assert not panel.assignee_combo.isEnabled()
     assert panel.assign_button.toolTip() == (
-        "Only coordinators, leads and admins assign tickets to someone else")
+        "Only coordinators, leads and admins assign tickets to someone else"
+    )
     assert panel.assign_me_button.isEnabled()
     assert not panel.tell_button.isEnabled()
     assert panel.tell_button.toolTip() == (
-        "Triage the ticket first; assign the ticket first, so the customer can be told who "
-        "has it")
+        "Triage the ticket first; assign the ticket first, so the customer can be told who has it"
+    )
     assert not panel.wait_button.isEnabled()
     assert panel.wait_button.toolTip().startswith("Cannot move the ticket to waiting on customer")
     assert not panel.resolve_button.isEnabled()
@@ -287,9 +395,13 @@ def test_a_coordinator_triages_assigns_and_tells_the_customer(
     assert panel.fields["status"].text() == "In progress"
     assert panel.fields["sla"].text().endswith("Met")
     history = panel.history.toPlainText()
-    for line in ("Triaged: untriaged → tier 1, Level 2", "Assigned to Agent",
-                 "REPLY TO CUSTOMER · Customer told who has it and what is next",
-                 "Status: triaged → in progress", "Best, the support team"):
+    for line in (
+        "Triaged: untriaged → tier 1, Level 2",
+        "Assigned to Agent",
+        "REPLY TO CUSTOMER · Customer told who has it and what is next",
+        "Status: triaged → in progress",
+        "Best, the support team",
+    ):
         assert line in history
 
     desk.sync()
@@ -331,7 +443,8 @@ def test_assignment_is_a_check_and_set_refused_locally_or_after_sync(
     assert bo_panel.message.kind == "error"
     assert bo_panel.message.text() == (
         "The server refused the assignment: the ticket is now assigned to Agent; refresh and "
-        "try again")
+        "try again"
+    )
     assert bo.replica.pending_count() == 0
 
     # A stale view: Bo's replica already knows (the pull) but his panel still shows nobody.
@@ -342,16 +455,17 @@ def test_assignment_is_a_check_and_set_refused_locally_or_after_sync(
     bo.sync()
     assert bo_panel.fields["assignee"].text() == "Unassigned"
     bo_panel.assign_me_button.click()
-    assert bo_panel.message.text() == (
-        "The ticket is now assigned to Agent; refresh and try again")
+    assert bo_panel.message.text() == ("The ticket is now assigned to Agent; refresh and try again")
     assert bo.replica.pending_count() == 0, "a local refusal queues nothing"
 
 
 def _triaged_and_mine(desk: Desk, team: Team) -> uuid.UUID:
     ticket_id = new_ticket(desk, team)
     desk.replica.mutate("triage_ticket", {"ticket_id": ticket_id, "tier": 2, "level": "L1"})
-    desk.replica.mutate("assign_ticket", {"ticket_id": ticket_id, "assignee_id": desk.user_id,
-                                          "expected_assignee_id": None})
+    desk.replica.mutate(
+        "assign_ticket",
+        {"ticket_id": ticket_id, "assignee_id": desk.user_id, "expected_assignee_id": None},
+    )
     desk.replica.mutate("tell_customer", {"ticket_id": ticket_id, "message": "Hi, I have it."})
     return ticket_id
 
@@ -362,8 +476,10 @@ def test_waiting_on_the_customer_pauses_the_clock_until_resumed(
     desk = panel_desk("coordinator")
     ticket_id = new_ticket(desk, panel_team)
     desk.replica.mutate("triage_ticket", {"ticket_id": ticket_id, "tier": 2, "level": "L1"})
-    desk.replica.mutate("assign_ticket", {"ticket_id": ticket_id, "assignee_id": desk.user_id,
-                                          "expected_assignee_id": None})
+    desk.replica.mutate(
+        "assign_ticket",
+        {"ticket_id": ticket_id, "assignee_id": desk.user_id, "expected_assignee_id": None},
+    )
     panel = _panel(qtbot, desk, ticket_id)
     assert panel.wait_button.isEnabled()
     assert not panel.resume_button.isEnabled()
@@ -428,8 +544,12 @@ def test_extra_charges_refuse_bad_money_and_record_a_decimal_estimate(
     assert not panel.estimate_edit.isEnabled(), "no estimate without extra charges"
 
     panel.charges_check.setChecked(True)
-    for bad, why in (("abc", "is not an amount"), ("-5", "cannot be negative"),
-                     ("12.345", "at most 2 decimal places"), ("1e3", "is not an amount")):
+    for bad, why in (
+        ("abc", "is not an amount"),
+        ("-5", "cannot be negative"),
+        ("12.345", "at most 2 decimal places"),
+        ("1e3", "is not an amount"),
+    ):
         panel.estimate_edit.setText(bad)
         assert not panel.charges_button.isEnabled()
         assert why in panel.charges_button.toolTip()
@@ -451,7 +571,8 @@ def test_extra_charges_refuse_bad_money_and_record_a_decimal_estimate(
     # The customer is told in the response (seed 002): the pre-filled update says so.
     panel.tell_button.click()
     assert "extra charges apply to resolve this request (estimate: 1,250.50)" in (
-        panel.tell_dialog.message())  # type: ignore[union-attr]
+        panel.tell_dialog.message()  # type: ignore[union-attr]
+    )
     panel.tell_dialog.reject()  # type: ignore[union-attr]
 
     desk.sync()
@@ -483,8 +604,14 @@ def test_resolve_notifies_the_customer_then_close_and_reopen(
     panel.resolve_button.click()
     panel.close_button.click()
     assert panel.fields["status"].text() == "Closed"
-    for button in (panel.reopen_button, panel.resolve_button, panel.triage_button,
-                   panel.assign_me_button, panel.escalate_button, panel.tell_button):
+    for button in (
+        panel.reopen_button,
+        panel.resolve_button,
+        panel.triage_button,
+        panel.assign_me_button,
+        panel.escalate_button,
+        panel.tell_button,
+    ):
         assert not button.isEnabled(), button.text()
     assert panel.reopen_button.toolTip() == "A closed ticket cannot be reopened"
     assert not panel.reply_mode.isEnabled()
@@ -545,9 +672,7 @@ def test_the_composer_sends_with_ctrl_enter_and_keeps_its_text_across_refreshes(
     assert kinds.count(EventKind.REPLY) == 2  # the update to the customer, then the reply
 
 
-def test_a_ticket_the_replica_does_not_have_is_said_so(
-    qtbot: QtBot, panel_desk: PanelDesk
-) -> None:
+def test_a_ticket_the_replica_does_not_have_is_said_so(qtbot: QtBot, panel_desk: PanelDesk) -> None:
     desk = panel_desk("agent")
     panel = _panel(qtbot, desk)
     assert not panel.splitter.isVisibleTo(panel)
@@ -576,8 +701,9 @@ def test_the_panel_rereads_only_for_changes_that_touch_its_ticket(
 
     monkeypatch.setattr(ticket_panel, "load_ticket_view", counting)
     pull = frozenset({"pull"})
-    panel.changes_arrived(ReplicaChange(kinds=pull, tables=frozenset({"tickets"}),
-                                        ticket_ids=frozenset({other})))
+    panel.changes_arrived(
+        ReplicaChange(kinds=pull, tables=frozenset({"tickets"}), ticket_ids=frozenset({other}))
+    )
     assert loads == []
     # Another desk's note on the shown ticket arrives: re-read, and it shows.
     desk.replica.mutate("add_note", {"ticket_id": str(shown), "body": "Seen by ops"})
@@ -624,8 +750,9 @@ def test_the_apps_panel_reads_its_card_off_the_gui_thread(
     assert panel.view.id == second
     desk.replica.mutate("add_note", {"ticket_id": str(second), "body": "Seen by ops"})
     with qtbot.waitSignal(panel.cardLoaded, timeout=10_000):
-        panel.changes_arrived(ReplicaChange(kinds=frozenset({"pull"}),
-                                            ticket_ids=frozenset({second})))
+        panel.changes_arrived(
+            ReplicaChange(kinds=frozenset({"pull"}), ticket_ids=frozenset({second}))
+        )
     assert "Seen by ops" in panel.history.toPlainText()
     assert len(threads) == 3
     assert threading.get_ident() not in threads

@@ -44,8 +44,9 @@ def _settings(tmp_path: Path, idle_minutes: int = 10) -> QSettings:
     return settings
 
 
-def _timer(qtbot: QtBot, desk: Desk, clock: FakeClock, tmp_path: Path,
-           idle_minutes: int = 10) -> TimerWidget:
+def _timer(
+    qtbot: QtBot, desk: Desk, clock: FakeClock, tmp_path: Path, idle_minutes: int = 10
+) -> TimerWidget:
     timer = TimerWidget(desk.replica, clock=clock, settings=_settings(tmp_path, idle_minutes))
     qtbot.addWidget(timer)
     return timer
@@ -59,8 +60,9 @@ def _one_on_one(desk: Desk, team: Team, **kw: object) -> uuid.UUID:
 
 def _entries(replica: Replica) -> list[TimeEntry]:
     with replica.session() as s:
-        return list(s.scalars(select(TimeEntry).order_by(TimeEntry.started_at,
-                                                          TimeEntry.created_at)))
+        return list(
+            s.scalars(select(TimeEntry).order_by(TimeEntry.started_at, TimeEntry.created_at))
+        )
 
 
 def _live_timers(replica: Replica) -> list[RunningTimer]:
@@ -70,15 +72,15 @@ def _live_timers(replica: Replica) -> list[RunningTimer]:
 
 def _server_entries(team: Team) -> list[TimeEntry]:
     with team.db() as s:
-        entries = list(s.scalars(select(TimeEntry).order_by(TimeEntry.started_at,
-                                                             TimeEntry.created_at)))
+        entries = list(
+            s.scalars(select(TimeEntry).order_by(TimeEntry.started_at, TimeEntry.created_at))
+        )
         s.expunge_all()
         return entries
 
 
 def test_start_tick_and_stop_from_the_toolbar_and_the_tray(
-    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk, panel_clock: FakeClock,
-    tmp_path: Path
+    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk, panel_clock: FakeClock, tmp_path: Path
 ) -> None:
     desk = panel_desk("agent")
     ticket_id = new_ticket(desk, panel_team)
@@ -97,7 +99,8 @@ def test_start_tick_and_stop_from_the_toolbar_and_the_tray(
     assert running.started_at == t0
     assert running.billable is False, "general support is not billable"
     assert timer.subject_label.text() == (
-        "Not billable (general support) · Globex · Checkout is down")
+        "Not billable (general support) · Globex · Checkout is down"
+    )
     [row] = _live_timers(desk.replica)  # persisted the moment it started
     assert (row.started_at, row.person_id, row.ticket_id) == (t0, desk.user_id, ticket_id)
 
@@ -131,8 +134,7 @@ def test_start_tick_and_stop_from_the_toolbar_and_the_tray(
 
 
 def test_a_running_timer_survives_the_app_being_killed(
-    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk, panel_clock: FakeClock,
-    tmp_path: Path
+    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk, panel_clock: FakeClock, tmp_path: Path
 ) -> None:
     desk = panel_desk("consultant")
     ticket_id = _one_on_one(desk, panel_team)
@@ -183,30 +185,37 @@ def test_a_running_timer_survives_the_app_being_killed(
         assert entry.billable is True
         assert entry.person_id == desk.user_id
         with panel_team.db() as s:
-            assert s.scalars(select(RunningTimer).where(
-                RunningTimer.deleted.is_(False))).all() == []
+            assert (
+                s.scalars(select(RunningTimer).where(RunningTimer.deleted.is_(False))).all() == []
+            )
         assert [(e.id, e.started_at, e.ended_at) for e in _entries(desk.replica)] == [
-            (entry.id, entry.started_at, entry.ended_at)]
+            (entry.id, entry.started_at, entry.ended_at)
+        ]
         totals = restored.totals
         assert totals is not None
         assert totals.raw == timedelta(minutes=25)
         assert totals.billed_minutes == 30
         assert restored.totals_label.text() == (
-            "Today, Globex: 25m raw billable · 30m billed · next 30-min increment in 05:00")
+            "Today, Globex: 25m raw billable · 30m billed · next 30-min increment in 05:00"
+        )
     finally:
         for old in graveyard:
             old.close()
 
 
 def test_switching_ticket_stops_one_timer_and_starts_the_other(
-    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk, panel_clock: FakeClock,
-    tmp_path: Path
+    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk, panel_clock: FakeClock, tmp_path: Path
 ) -> None:
     desk = panel_desk("consultant")
     world = panel_team.world
     globex = _one_on_one(desk, panel_team)
-    initech = new_ticket(desk, panel_team, organisation_id=str(world.orgs["initech"]),
-                         requester_id=str(world.contacts["dee"]), subject="Export fails")
+    initech = new_ticket(
+        desk,
+        panel_team,
+        organisation_id=str(world.orgs["initech"]),
+        requester_id=str(world.contacts["dee"]),
+        subject="Export fails",
+    )
     timer = _timer(qtbot, desk, panel_clock, tmp_path)
     timer.set_current_ticket(globex)
     t0 = panel_clock.now
@@ -219,7 +228,8 @@ def test_switching_ticket_stops_one_timer_and_starts_the_other(
     assert timer.switch_button.isEnabled()
     timer.start()  # one running timer per person: refused, in words
     assert timer.message.text() == (
-        "A timer is already running on Globex: stop it first (one running timer per person)")
+        "A timer is already running on Globex: stop it first (one running timer per person)"
+    )
     timer.switch_button.click()
     assert desk.replica.pending_count() == queued + 2, "stop, then start: two mutations"
     running = timer.running
@@ -229,7 +239,10 @@ def test_switching_ticket_stops_one_timer_and_starts_the_other(
     assert not timer.switch_button.isEnabled()
     [entry] = _entries(desk.replica)
     assert (entry.ticket_id, entry.started_at, entry.ended_at) == (
-        globex, t0, t0 + timedelta(minutes=7))
+        globex,
+        t0,
+        t0 + timedelta(minutes=7),
+    )
 
     desk.sync()
     assert desk.replica.rejections() == []
@@ -240,8 +253,7 @@ def test_switching_ticket_stops_one_timer_and_starts_the_other(
 
 
 def test_manual_time_corrections_and_today_raw_versus_billed(
-    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk, panel_clock: FakeClock,
-    tmp_path: Path
+    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk, panel_clock: FakeClock, tmp_path: Path
 ) -> None:
     desk = panel_desk("consultant")
     ticket_id = _one_on_one(desk, panel_team)
@@ -283,13 +295,15 @@ def test_manual_time_corrections_and_today_raw_versus_billed(
     add(t0, t0 + timedelta(minutes=5))
     add(t0 + timedelta(minutes=10), t0 + timedelta(minutes=40))
     assert timer.totals_label.text() == (
-        "Today, Globex: 35m raw billable · 60m billed · next 30-min increment in 25:00")
+        "Today, Globex: 35m raw billable · 60m billed · next 30-min increment in 25:00"
+    )
     five, thirty = _entries(desk.replica)
 
     # A correction is a new entry voiding the old one (5 -> 10 minutes)...
     add(t0, t0 + timedelta(minutes=10), replaces=five.id)
     assert timer.totals_label.text() == (
-        "Today, Globex: 40m raw billable · 60m billed · next 30-min increment in 20:00")
+        "Today, Globex: 40m raw billable · 60m billed · next 30-min increment in 20:00"
+    )
     # ...and voiding removes time, with a reason.
     timer.open_void_dialog()
     void = timer.void_dialog
@@ -301,14 +315,16 @@ def test_manual_time_corrections_and_today_raw_versus_billed(
     void.void_button.click()
     assert not void.isVisible()
     assert timer.totals_label.text() == (
-        "Today, Globex: 10m raw billable · 30m billed · next 30-min increment in 20:00")
+        "Today, Globex: 10m raw billable · 30m billed · next 30-min increment in 20:00"
+    )
 
     # The running timer counts provisionally, ticking.
     timer.toggle()
     panel_clock.advance(minutes=2, seconds=30)
     timer.tick()
     assert timer.totals_label.text() == (
-        "Today, Globex: 12m raw billable · 30m billed · next 30-min increment in 17:30")
+        "Today, Globex: 12m raw billable · 30m billed · next 30-min increment in 17:30"
+    )
 
     desk.sync()
     assert desk.replica.rejections() == []
@@ -319,8 +335,7 @@ def test_manual_time_corrections_and_today_raw_versus_billed(
 
 
 def test_idle_time_can_be_kept_or_discarded(
-    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk, panel_clock: FakeClock,
-    tmp_path: Path
+    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk, panel_clock: FakeClock, tmp_path: Path
 ) -> None:
     desk = panel_desk("consultant")
     ticket_id = _one_on_one(desk, panel_team)
@@ -367,12 +382,16 @@ def test_idle_time_can_be_kept_or_discarded(
     assert timer.running is None
     second = _entries(desk.replica)[-1]
     assert (second.started_at, second.ended_at) == (
-        t0 + timedelta(minutes=15), t0 + timedelta(minutes=25))
+        t0 + timedelta(minutes=15),
+        t0 + timedelta(minutes=25),
+    )
 
     desk.sync()
     assert desk.replica.rejections() == []
     assert [(e.started_at, e.ended_at) for e in _server_entries(panel_team)] == [
-        (kept.started_at, kept.ended_at), (second.started_at, second.ended_at)]
+        (kept.started_at, kept.ended_at),
+        (second.started_at, second.ended_at),
+    ]
 
     # With the prompt turned off (0 minutes), idleness is never questioned.
     quiet = _timer(qtbot, desk, panel_clock, tmp_path, idle_minutes=0)
@@ -384,8 +403,7 @@ def test_idle_time_can_be_kept_or_discarded(
 
 
 def test_escalating_the_ticket_makes_the_running_timer_billable_from_then_on(
-    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk, panel_clock: FakeClock,
-    tmp_path: Path
+    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk, panel_clock: FakeClock, tmp_path: Path
 ) -> None:
     desk = panel_desk("agent")
     ticket_id = new_ticket(desk, panel_team)
@@ -405,7 +423,10 @@ def test_escalating_the_ticket_makes_the_running_timer_billable_from_then_on(
     assert running.started_at == t0 + timedelta(minutes=10)
     [general] = _entries(desk.replica)
     assert (general.started_at, general.ended_at, general.billable) == (
-        t0, t0 + timedelta(minutes=10), False)
+        t0,
+        t0 + timedelta(minutes=10),
+        False,
+    )
     assert timer.message.text().startswith("The ticket escalated to 1-on-1")
 
     desk.sync()
@@ -425,8 +446,7 @@ def test_raw_minutes_never_read_as_zero_while_time_counts() -> None:
 
 
 def test_the_prepaid_balance_and_what_expires_next(
-    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk, panel_clock: FakeClock,
-    tmp_path: Path
+    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk, panel_clock: FakeClock, tmp_path: Path
 ) -> None:
     """Seed 001: hours are used within 90 days of purchase or forfeited; the day's billed time
     (rounded) draws on the oldest valid block first; the running timer counts provisionally."""
@@ -440,18 +460,28 @@ def test_the_prepaid_balance_and_what_expires_next(
     assert timer.balance is None
 
     now = panel_clock.now
-    old, recent, lapsed = (now - timedelta(days=80), now - timedelta(days=10),
-                           now - timedelta(days=200))
+    old, recent, lapsed = (
+        now - timedelta(days=80),
+        now - timedelta(days=10),
+        now - timedelta(days=200),
+    )
     for minutes, bought in ((600, old), (300, recent), (120, lapsed)):
-        lead.replica.mutate("record_hour_purchase", {
-            "block_id": str(uuid.uuid4()), "organisation_id": globex, "minutes": minutes,
-            "purchased_at": bought.isoformat()})
+        lead.replica.mutate(
+            "record_hour_purchase",
+            {
+                "block_id": str(uuid.uuid4()),
+                "organisation_id": globex,
+                "minutes": minutes,
+                "purchased_at": bought.isoformat(),
+            },
+        )
     lead.sync()
     desk.sync()
     timer.refresh()
     first_expiry = old + timedelta(days=90)
     assert timer.prepaid_label.text() == (
-        f"Prepaid: 15h 00m left · 10h 00m expire {local_text(first_expiry)[:10]}")
+        f"Prepaid: 15h 00m left · 10h 00m expire {local_text(first_expiry)[:10]}"
+    )
     tip = timer.prepaid_label.toolTip()
     assert "10h 00m, 0m used, 10h 00m left" in tip
     assert "within 90 days of purchase or they are forfeited" in tip
@@ -459,11 +489,16 @@ def test_the_prepaid_balance_and_what_expires_next(
 
     # 5 + 30 minutes today bill 60, drawn from the oldest block.
     for start, length in ((0, 5), (10, 30)):
-        desk.replica.mutate("add_time_entry", {
-            "entry_id": str(uuid.uuid4()), "organisation_id": globex,
-            "ticket_id": str(ticket_id),
-            "started_at": (now + timedelta(minutes=start)).isoformat(),
-            "ended_at": (now + timedelta(minutes=start + length)).isoformat()})
+        desk.replica.mutate(
+            "add_time_entry",
+            {
+                "entry_id": str(uuid.uuid4()),
+                "organisation_id": globex,
+                "ticket_id": str(ticket_id),
+                "started_at": (now + timedelta(minutes=start)).isoformat(),
+                "ended_at": (now + timedelta(minutes=start + length)).isoformat(),
+            },
+        )
     panel_clock.advance(minutes=45)
     timer.refresh()
     assert timer.balance is not None
@@ -488,8 +523,15 @@ def test_prepaid_text_when_every_block_expired_or_is_used_up() -> None:
     text, tip = prepaid_text(Prepaid(org, (), (), last_expired=when), None)
     assert text == "Prepaid hours expired"
     assert local_text(when) in tip
-    used_up = billing.Balance(customer_id=str(org), as_of=when, blocks=(), total_minutes=0,
-                              next_expiry=None, next_expiry_minutes=0, overage_minutes=30)
+    used_up = billing.Balance(
+        customer_id=str(org),
+        as_of=when,
+        blocks=(),
+        total_minutes=0,
+        next_expiry=None,
+        next_expiry_minutes=0,
+        overage_minutes=30,
+    )
     text, tip = prepaid_text(Prepaid(org, (), ()), used_up)
     assert text == "Prepaid: none left"
     assert "invoiced as overage" in tip
@@ -530,8 +572,12 @@ def test_a_timer_left_running_for_days_stops_at_the_time_the_person_gives(
 
 
 def test_the_timer_re_reads_only_for_changes_touching_what_it_shows(
-    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk, panel_clock: FakeClock,
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot,
+    panel_team: Team,
+    panel_desk: PanelDesk,
+    panel_clock: FakeClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from agentdesk.queries.timer import read_timer as real
     from agentdesk.ui.shell.sync_bridge import ReplicaChange
@@ -549,18 +595,30 @@ def test_the_timer_re_reads_only_for_changes_touching_what_it_shows(
     monkeypatch.setattr("agentdesk.ui.timer.widget.read_timer", counted)
     world = panel_team.world
 
-    def pull(*, tables: set[str], ticket_ids: set[uuid.UUID] | None = None,
-             organisation_ids: set[uuid.UUID] | None = None,
-             person_ids: set[uuid.UUID] | None = None) -> ReplicaChange:
-        return ReplicaChange(kinds=frozenset({"pull"}), tables=frozenset(tables),
-                             ticket_ids=frozenset(ticket_ids or ()),
-                             organisation_ids=frozenset(organisation_ids or ()),
-                             person_ids=frozenset(person_ids or ()))
+    def pull(
+        *,
+        tables: set[str],
+        ticket_ids: set[uuid.UUID] | None = None,
+        organisation_ids: set[uuid.UUID] | None = None,
+        person_ids: set[uuid.UUID] | None = None,
+    ) -> ReplicaChange:
+        return ReplicaChange(
+            kinds=frozenset({"pull"}),
+            tables=frozenset(tables),
+            ticket_ids=frozenset(ticket_ids or ()),
+            organisation_ids=frozenset(organisation_ids or ()),
+            person_ids=frozenset(person_ids or ()),
+        )
 
     # A busy team's pull: other tickets, Initech's time, someone else's timer.
-    timer.changes_arrived(pull(
-        tables={"tickets", "time_entries", "running_timers"}, ticket_ids={uuid.uuid4()},
-        organisation_ids={world.orgs["initech"]}, person_ids={world.users["coordinator"]}))
+    timer.changes_arrived(
+        pull(
+            tables={"tickets", "time_entries", "running_timers"},
+            ticket_ids={uuid.uuid4()},
+            organisation_ids={world.orgs["initech"]},
+            person_ids={world.users["coordinator"]},
+        )
+    )
     assert reads == []
     timer.changes_arrived(pull(tables={"time_entries"}, organisation_ids={world.orgs["globex"]}))
     assert len(reads) == 1, "time of the customer shown"
@@ -572,10 +630,13 @@ def test_the_timer_re_reads_only_for_changes_touching_what_it_shows(
     assert len(reads) == 4
 
 
-
 def test_the_timer_reads_off_the_gui_thread_and_never_starts_on_the_previous_ticket(
-    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk, panel_clock: FakeClock,
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot,
+    panel_team: Team,
+    panel_desk: PanelDesk,
+    panel_clock: FakeClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     desk = panel_desk("agent")
     first = new_ticket(desk, panel_team)  # Globex

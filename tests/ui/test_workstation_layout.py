@@ -385,7 +385,13 @@ def test_the_ticket_actions_have_icons_and_say_what_they_do(
     panel = TicketPanel(desk.replica)
     qtbot.addWidget(panel)
     panel.show_ticket(ticket_id)
-    for button in (panel.tell_button, panel.wait_button, panel.resolve_button,
-                   panel.assign_me_button, panel.send_button, panel.reopen_button):
+    for button in (
+        panel.tell_button,
+        panel.wait_button,
+        panel.resolve_button,
+        panel.assign_me_button,
+        panel.send_button,
+        panel.reopen_button,
+    ):
         assert not button.icon().isNull(), button.text()
         assert button.toolTip(), button.text()

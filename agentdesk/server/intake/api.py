@@ -28,8 +28,9 @@ from ..schemas import _single as single_line
 from .service import CHANNELS, IntakeRequest, submit
 
 KEY_PREFIX = "adk_"
-api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False,
-                              description="An integration's key (leads create them)")
+api_key_scheme = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="An integration's key (leads create them)"
+)
 
 KeyName = Annotated[str, _line_field(100), single_line]
 Subject = Annotated[str, _line_field(300), single_line]
@@ -89,48 +90,73 @@ class RequestOut(BaseModel):
 
 assert set(CHANNELS) == {"portal", "email", "chat", "phone"}
 
-keys_router = APIRouter(tags=["integrations"], responses=ERROR_RESPONSES,
-                        dependencies=[Security(bearer_scheme)])
+keys_router = APIRouter(
+    tags=["integrations"], responses=ERROR_RESPONSES, dependencies=[Security(bearer_scheme)]
+)
 requests_router = APIRouter(tags=["integrations"], responses=ERROR_RESPONSES)
 
 
 def _out(key: ApiKey) -> ApiKeyOut:
     return ApiKeyOut(
-        id=key.id, name=key.name, prefix=key.prefix, created_by=key.created_by_id,
-        created_at=key.created_at.isoformat(), revoked=key.revoked,
+        id=key.id,
+        name=key.name,
+        prefix=key.prefix,
+        created_by=key.created_by_id,
+        created_at=key.created_at.isoformat(),
+        revoked=key.revoked,
         last_used_at=key.last_used_at.isoformat() if key.last_used_at else None,
     )
 
 
-@keys_router.post("/api-keys", response_model=ApiKeyCreated, status_code=201,
-                  summary="Create an integration's API key (shown once)")
+@keys_router.post(
+    "/api-keys",
+    response_model=ApiKeyCreated,
+    status_code=201,
+    summary="Create an integration's API key (shown once)",
+)
 def create_key(body: ApiKeyCreate, user: Lead, session: WriteSession) -> ApiKeyCreated:
-    taken = session.scalar(select(ApiKey.id).where(ApiKey.tenant_id == user.tenant_id,
-                                                   ApiKey.name == body.name))
+    taken = session.scalar(
+        select(ApiKey.id).where(ApiKey.tenant_id == user.tenant_id, ApiKey.name == body.name)
+    )
     if taken is not None:
         raise ApiError(409, "conflict", "an API key with this name exists", "name")
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
-    key = ApiKey(tenant_id=user.tenant_id, name=body.name, prefix=secret[:12],
-                 key_hash=key_hash(secret), created_by_id=user.id, created_at=utcnow(),
-                 revoked=False, settings={})
+    key = ApiKey(
+        tenant_id=user.tenant_id,
+        name=body.name,
+        prefix=secret[:12],
+        key_hash=key_hash(secret),
+        created_by_id=user.id,
+        created_at=utcnow(),
+        revoked=False,
+        settings={},
+    )
     session.add(key)
     session.flush()
     return ApiKeyCreated(**_out(key).model_dump(), key=secret)
 
 
-@keys_router.get("/api-keys", response_model=list[ApiKeyOut],
-                 summary="The team's integration API keys (never the keys themselves)")
+@keys_router.get(
+    "/api-keys",
+    response_model=list[ApiKeyOut],
+    summary="The team's integration API keys (never the keys themselves)",
+)
 def list_keys(user: Lead, session: ReadSession) -> list[ApiKeyOut]:
-    rows = session.scalars(select(ApiKey).where(ApiKey.tenant_id == user.tenant_id)
-                           .order_by(ApiKey.created_at, ApiKey.name))
+    rows = session.scalars(
+        select(ApiKey)
+        .where(ApiKey.tenant_id == user.tenant_id)
+        .order_by(ApiKey.created_at, ApiKey.name)
+    )
     return [_out(k) for k in rows]
 
 
-@keys_router.delete("/api-keys/{key_id}", response_model=ApiKeyOut,
-                    summary="Revoke an integration's API key")
+@keys_router.delete(
+    "/api-keys/{key_id}", response_model=ApiKeyOut, summary="Revoke an integration's API key"
+)
 def revoke_key(key_id: uuid.UUID, user: Lead, session: WriteSession) -> ApiKeyOut:
-    key = session.scalar(select(ApiKey).where(ApiKey.id == key_id,
-                                              ApiKey.tenant_id == user.tenant_id))
+    key = session.scalar(
+        select(ApiKey).where(ApiKey.id == key_id, ApiKey.tenant_id == user.tenant_id)
+    )
     if key is None:
         raise ApiError(404, "not_found", "no API key with this id")
     if not key.revoked:
@@ -162,22 +188,30 @@ Integration = Annotated[ApiKey, Depends(integration)]
 
 
 @requests_router.post(
-    "/requests", response_model=RequestOut, status_code=201,
+    "/requests",
+    response_model=RequestOut,
+    status_code=201,
     summary="File a support request from an integration; every check is done at the door",
 )
-async def file_request(body: RequestIn, key: Integration, state: StateDep,
-                       request: Request) -> RequestOut:
+async def file_request(
+    body: RequestIn, key: Integration, state: StateDep, request: Request
+) -> RequestOut:
     req = IntakeRequest(
-        email=body.email, name=body.name or "", organisation=body.organisation,
-        subject=body.subject, description=body.description, urgency=body.urgency,
+        email=body.email,
+        name=body.name or "",
+        organisation=body.organisation,
+        subject=body.subject,
+        description=body.description,
+        urgency=body.urgency,
         channel=body.channel,
     )
     outcome = await run_in_threadpool(submit, state, key.tenant_id, req)
     return RequestOut(
-        ticket_id=outcome.ticket_id, reference=outcome.reference,
+        ticket_id=outcome.ticket_id,
+        reference=outcome.reference,
         status=outcome.status,  # type: ignore[arg-type]
         checks=[CheckOut(name=c.name, passed=c.passed, words=c.words) for c in outcome.checks],
-        next_steps=list(outcome.next_steps), hours_notice=outcome.hours_notice,
+        next_steps=list(outcome.next_steps),
+        hours_notice=outcome.hours_notice,
         expectation=outcome.expectation,
     )
-

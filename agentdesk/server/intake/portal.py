@@ -57,9 +57,13 @@ class RateLimit:
 
     SCOPE = "portal"
 
-    def __init__(self, sessions: sessionmaker[Session], limit: int = 5,
-                 window: timedelta = timedelta(minutes=10),
-                 clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        limit: int = 5,
+        window: timedelta = timedelta(minutes=10),
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.sessions, self.limit, self.window, self.clock = sessions, limit, window, clock
 
     def allow(self, address: str) -> float | None:
@@ -69,11 +73,13 @@ class RateLimit:
         mine = (RateLimitHit.scope == self.SCOPE, RateLimitHit.key == key)
         with session_scope(self.sessions) as s:
             if s.get_bind().dialect.name == "postgresql":
-                s.execute(select(func.pg_advisory_xact_lock(
-                    func.hashtextextended(f"{self.SCOPE}:{key}", 0))))
+                s.execute(
+                    select(
+                        func.pg_advisory_xact_lock(func.hashtextextended(f"{self.SCOPE}:{key}", 0))
+                    )
+                )
             s.execute(delete(RateLimitHit).where(*mine, RateLimitHit.at <= now - self.window))
-            hits = list(s.scalars(select(RateLimitHit.at).where(*mine)
-                                  .order_by(RateLimitHit.at)))
+            hits = list(s.scalars(select(RateLimitHit.at).where(*mine).order_by(RateLimitHit.at)))
             if len(hits) >= self.limit:
                 wait = hits[-self.limit] + self.window - now
                 return max(wait.total_seconds(), 1.0)
@@ -100,8 +106,10 @@ def create_portal(state: ServerState, limit: RateLimit | None = None) -> FastAPI
     portal = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     settings = state.settings
     portal.state.rate_limit = limit or RateLimit(
-        state.write_sessions, settings.portal_submissions_per_address,
-        settings.portal_submission_window)
+        state.write_sessions,
+        settings.portal_submissions_per_address,
+        settings.portal_submission_window,
+    )
 
     def team_and_hours() -> tuple[str, str]:
         from ...models import Tenant
@@ -109,9 +117,13 @@ def create_portal(state: ServerState, limit: RateLimit | None = None) -> FastAPI
         tenant_id = default_tenant(state)
         with session_scope(state.read_sessions) as s:
             tenant = s.get(Tenant, tenant_id)
-            plan_cal = s.scalar(select(Calendar).join(Plan, Plan.calendar_id == Calendar.id)
-                                .where(Plan.tenant_id == tenant_id, Plan.deleted.is_(False))
-                                .order_by(Plan.rank).limit(1))
+            plan_cal = s.scalar(
+                select(Calendar)
+                .join(Plan, Plan.calendar_id == Calendar.id)
+                .where(Plan.tenant_id == tenant_id, Plan.deleted.is_(False))
+                .order_by(Plan.rank)
+                .limit(1)
+            )
             data = plan_cal.data if plan_cal is not None else seed_calendars()["office"][1]
             name = tenant.name if tenant is not None else "Support"
         return name, hours_text(BusinessCalendar.from_dict(data))
@@ -119,21 +131,33 @@ def create_portal(state: ServerState, limit: RateLimit | None = None) -> FastAPI
     def page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
         team, hours = team_and_hours()
         html = _ENV.get_template(template).render(
-            team=team, hours=hours, action=context.pop("action", "/portal/"), **context)
+            team=team, hours=hours, action=context.pop("action", "/portal/"), **context
+        )
         response = HTMLResponse(html, status_code=status)
         response.headers["Content-Security-Policy"] = (
             "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-            "frame-ancestors 'none'; base-uri 'none'")
+            "frame-ancestors 'none'; base-uri 'none'"
+        )
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Cache-Control"] = "no-store"
         return response
 
-    def form(status: int = 200, values: dict[str, str] | None = None,
-             errors: dict[str, str] | None = None, problem: str = "") -> HTMLResponse:
+    def form(
+        status: int = 200,
+        values: dict[str, str] | None = None,
+        errors: dict[str, str] | None = None,
+        problem: str = "",
+    ) -> HTMLResponse:
         token = secrets.token_urlsafe(32)
-        response = page("form.html", status, csrf=token,
-                        values=values or dict.fromkeys(_FIELDS, ""), errors=errors or {},
-                        problem=problem, tiers=sorted(TIER_WORDS.items()))
+        response = page(
+            "form.html",
+            status,
+            csrf=token,
+            values=values or dict.fromkeys(_FIELDS, ""),
+            errors=errors or {},
+            problem=problem,
+            tiers=sorted(TIER_WORDS.items()),
+        )
         response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", path="/portal")
         return response
 
@@ -146,47 +170,71 @@ def create_portal(state: ServerState, limit: RateLimit | None = None) -> FastAPI
         try:
             data = await request.form(max_files=0, max_fields=20, max_part_size=64 * 1024)
         except Exception:  # malformed multipart / urlencoded body: the client's mistake
-            return await run_in_threadpool(form, 400, None, None,
-                                           "We could not read this form. Please try again.")
+            return await run_in_threadpool(
+                form, 400, None, None, "We could not read this form. Please try again."
+            )
         raw = {k: v for k, v in data.items() if isinstance(v, str)}
         values = {k: raw.get(k, "") for k in _FIELDS}
         cookie = request.cookies.get(CSRF_COOKIE, "")
         sent = raw.get("csrf_token", "")
         if not cookie or not sent or not hmac.compare_digest(cookie.encode(), sent.encode()):
             return await run_in_threadpool(
-                form, 403, values, None,
-                "This form expired or did not come from this page. Please submit it again.")
+                form,
+                403,
+                values,
+                None,
+                "This form expired or did not come from this page. Please submit it again.",
+            )
         if raw.get("website"):
             return await run_in_threadpool(
-                form, 422, values, None,
+                form,
+                422,
+                values,
+                None,
                 "This form looks like it was filled in by an automated tool, so it was not "
-                "sent. If you are a person, clear the hidden 'website' field and try again.")
+                "sent. If you are a person, clear the hidden 'website' field and try again.",
+            )
         try:
-            body = RequestIn.model_validate({
-                "email": values["email"].strip(), "name": values["name"].strip() or None,
-                "organisation": values["organisation"].strip(),
-                "subject": values["subject"].strip(), "description": values["description"],
-                "urgency": _urgency(values["urgency"]),
-                "channel": "portal",
-            })
+            body = RequestIn.model_validate(
+                {
+                    "email": values["email"].strip(),
+                    "name": values["name"].strip() or None,
+                    "organisation": values["organisation"].strip(),
+                    "subject": values["subject"].strip(),
+                    "description": values["description"],
+                    "urgency": _urgency(values["urgency"]),
+                    "channel": "portal",
+                }
+            )
         except ValidationError as exc:
             return await run_in_threadpool(
-                form, 422, values, _messages(exc), "Please check the fields marked below.")
+                form, 422, values, _messages(exc), "Please check the fields marked below."
+            )
         # Counted once the form is valid: a request that would be recorded is what costs.
         address = request.client.host if request.client else "unknown"
         wait = await run_in_threadpool(portal.state.rate_limit.allow, address)
         if wait is not None:
             minutes = max(1, round(wait / 60))
             response = await run_in_threadpool(
-                form, 429, values, None,
+                form,
+                429,
+                values,
+                None,
                 f"You have sent several requests in a short time. Please wait about {minutes} "
                 f"minute{'s' if minutes != 1 else ''} and try again, or add to a request you "
-                f"already sent by replying to its email.")
+                f"already sent by replying to its email.",
+            )
             response.headers["Retry-After"] = str(int(wait) + 1)
             return response
-        req = IntakeRequest(email=body.email, name=body.name or "",
-                            organisation=body.organisation, subject=body.subject,
-                            description=body.description, urgency=body.urgency, channel="portal")
+        req = IntakeRequest(
+            email=body.email,
+            name=body.name or "",
+            organisation=body.organisation,
+            subject=body.subject,
+            description=body.description,
+            urgency=body.urgency,
+            channel="portal",
+        )
 
         def record() -> HTMLResponse:
             tenant_id = default_tenant(state)

@@ -104,7 +104,8 @@ class _Batcher:
     def __init__(self, state: ServerState, user: User) -> None:
         self.state, self.user = state, user
         self.queue: queue.Queue[tuple[dict[str, object], datetime, Future[MutationResult]]] = (
-            queue.Queue())
+            queue.Queue()
+        )
         threading.Thread(target=self._run, name="intake-batcher", daemon=True).start()
 
     def push(self, args: dict[str, object], client_time: datetime) -> MutationResult:
@@ -113,9 +114,13 @@ class _Batcher:
         try:
             return future.result(timeout=120)
         except FutureTimeout:
-            raise ApiError(503, "unavailable", "the support desk is too busy to record your "
-                           "request just now; please try again in a minute",
-                           headers={"Retry-After": "60"}) from None
+            raise ApiError(
+                503,
+                "unavailable",
+                "the support desk is too busy to record your "
+                "request just now; please try again in a minute",
+                headers={"Retry-After": "60"},
+            ) from None
 
     def _run(self) -> None:
         while True:
@@ -126,10 +131,17 @@ class _Batcher:
                 except queue.Empty:
                     break
             try:
-                pushed = push_results(self.state, self.user, PushRequest(
-                    client_id=uuid.uuid4(),
-                    mutations=[Mutation(id=i, name="create_ticket", args=args, client_time=at)
-                               for i, (args, at, _f) in enumerate(items, 1)]))
+                pushed = push_results(
+                    self.state,
+                    self.user,
+                    PushRequest(
+                        client_id=uuid.uuid4(),
+                        mutations=[
+                            Mutation(id=i, name="create_ticket", args=args, client_time=at)
+                            for i, (args, at, _f) in enumerate(items, 1)
+                        ],
+                    ),
+                )
                 results = {r.id: r for r in pushed}
                 for i, (_a, _t, future) in enumerate(items, 1):
                     if i in results:
@@ -175,8 +187,17 @@ def _intake_user(state: ServerState, tenant_id: uuid.UUID) -> User:
             return user
     with session_scope(state.write_sessions) as s:
         enable_stamping(s, tenant_id)
-        s.add(User(tenant_id=tenant_id, username=username, display_name="Support portal",
-                   email=None, role=Role.AGENT, active=False, password_hash=None))
+        s.add(
+            User(
+                tenant_id=tenant_id,
+                username=username,
+                display_name="Support portal",
+                email=None,
+                role=Role.AGENT,
+                active=False,
+                password_hash=None,
+            )
+        )
     with session_scope(state.read_sessions) as s:
         user = s.scalar(select(User).where(*mine))
         assert user is not None
@@ -202,11 +223,19 @@ def _find_or_record(
         # One round trip for the usual case: a known organisation and a known contact.
         found = s.execute(
             select(Organisation.id, Contact.id)
-            .outerjoin(Contact, (Contact.organisation_id == Organisation.id)
-                       & Contact.deleted.is_(False) & (func.lower(Contact.email) == email))
-            .where(Organisation.tenant_id == tenant_id, Organisation.deleted.is_(False),
-                   func.lower(Organisation.name) == req.organisation.strip().lower())
-            .order_by(Organisation.id, Contact.validated.desc(), Contact.id).limit(1)
+            .outerjoin(
+                Contact,
+                (Contact.organisation_id == Organisation.id)
+                & Contact.deleted.is_(False)
+                & (func.lower(Contact.email) == email),
+            )
+            .where(
+                Organisation.tenant_id == tenant_id,
+                Organisation.deleted.is_(False),
+                func.lower(Organisation.name) == req.organisation.strip().lower(),
+            )
+            .order_by(Organisation.id, Contact.validated.desc(), Contact.id)
+            .limit(1)
         ).first()
     org_id, contact_id = (found[0], found[1]) if found is not None else (None, None)
     if org_id is not None and contact_id is not None:
@@ -217,21 +246,35 @@ def _find_or_record(
         if org_id is None:
             org_id = _org_by_name(s, tenant_id, HOLDING_ORGANISATION)
             if org_id is None:
-                plan_id = s.scalar(select(Plan.id).where(
-                    Plan.tenant_id == tenant_id, Plan.deleted.is_(False),
-                ).order_by(Plan.rank, Plan.key).limit(1))
+                plan_id = s.scalar(
+                    select(Plan.id)
+                    .where(
+                        Plan.tenant_id == tenant_id,
+                        Plan.deleted.is_(False),
+                    )
+                    .order_by(Plan.rank, Plan.key)
+                    .limit(1)
+                )
                 if plan_id is None:
                     raise ApiError(503, "unavailable", "the support team has no plans yet")
-                org = Organisation(tenant_id=tenant_id, name=HOLDING_ORGANISATION,
-                                   plan_id=plan_id, membership="unknown")
+                org = Organisation(
+                    tenant_id=tenant_id,
+                    name=HOLDING_ORGANISATION,
+                    plan_id=plan_id,
+                    membership="unknown",
+                )
                 s.add(org)
                 s.flush()
                 org_id = org.id
             contact_id = _contact_by_email(s, org_id, email)
         if contact_id is None:
-            contact = Contact(tenant_id=tenant_id, organisation_id=org_id,
-                              name=(req.name.strip() or email)[:CONTACT_NAME_MAX],
-                              email=email, validated=False)
+            contact = Contact(
+                tenant_id=tenant_id,
+                organisation_id=org_id,
+                name=(req.name.strip() or email)[:CONTACT_NAME_MAX],
+                email=email,
+                validated=False,
+            )
             s.add(contact)
             s.flush()
             contact_id = contact.id
@@ -239,30 +282,54 @@ def _find_or_record(
 
 
 def _org_by_name(s: Session, tenant_id: uuid.UUID, name: str) -> uuid.UUID | None:
-    return s.scalar(select(Organisation.id).where(
-        Organisation.tenant_id == tenant_id, Organisation.deleted.is_(False),
-        func.lower(Organisation.name) == name.strip().lower(),
-    ).order_by(Organisation.id).limit(1))
+    return s.scalar(
+        select(Organisation.id)
+        .where(
+            Organisation.tenant_id == tenant_id,
+            Organisation.deleted.is_(False),
+            func.lower(Organisation.name) == name.strip().lower(),
+        )
+        .order_by(Organisation.id)
+        .limit(1)
+    )
 
 
 def _contact_by_email(s: Session, org_id: uuid.UUID, email: str) -> uuid.UUID | None:
-    return s.scalar(select(Contact.id).where(
-        Contact.organisation_id == org_id, Contact.deleted.is_(False),
-        func.lower(Contact.email) == email,
-    ).order_by(Contact.validated.desc(), Contact.id).limit(1))
+    return s.scalar(
+        select(Contact.id)
+        .where(
+            Contact.organisation_id == org_id,
+            Contact.deleted.is_(False),
+            func.lower(Contact.email) == email,
+        )
+        .order_by(Contact.validated.desc(), Contact.id)
+        .limit(1)
+    )
 
 
-def submit(state: ServerState, tenant_id: uuid.UUID, req: IntakeRequest,
-           *, client_time: datetime | None = None) -> IntakeOutcome:
+def submit(
+    state: ServerState,
+    tenant_id: uuid.UUID,
+    req: IntakeRequest,
+    *,
+    client_time: datetime | None = None,
+) -> IntakeOutcome:
     """Record ``req`` (already validated for shape) and say what happens next."""
     org_id, contact_id, org_known, contact_known = _find_or_record(state, tenant_id, req)
     ticket_id = new_id()
-    subject = req.subject if org_known else f"{req.subject} [organisation given: " \
-        f"{req.organisation.strip()}]"[:300]
+    subject = (
+        req.subject
+        if org_known
+        else f"{req.subject} [organisation given: {req.organisation.strip()}]"[:300]
+    )
     args = {
-        "ticket_id": str(ticket_id), "subject": subject[:300], "description": req.description,
-        "channel": req.channel, "organisation_id": str(org_id),
-        "requester_id": str(contact_id), "stated_urgency": req.urgency,
+        "ticket_id": str(ticket_id),
+        "subject": subject[:300],
+        "description": req.description,
+        "channel": req.channel,
+        "organisation_id": str(org_id),
+        "requester_id": str(contact_id),
+        "stated_urgency": req.urgency,
     }
     result = _batcher(state, tenant_id).push(args, client_time or utcnow())
     if result.status != "applied":
@@ -270,8 +337,13 @@ def submit(state: ServerState, tenant_id: uuid.UUID, req: IntakeRequest,
     return _outcome(state, ticket_id, org_known, contact_known, req)
 
 
-def _outcome(state: ServerState, ticket_id: uuid.UUID, org_known: bool, contact_known: bool,
-             req: IntakeRequest) -> IntakeOutcome:
+def _outcome(
+    state: ServerState,
+    ticket_id: uuid.UUID,
+    org_known: bool,
+    contact_known: bool,
+    req: IntakeRequest,
+) -> IntakeOutcome:
     with session_scope(state.read_sessions) as s:
         # Two round trips, not five: the ticket with its organisation, plan and calendar in one.
         found = s.execute(
@@ -285,31 +357,56 @@ def _outcome(state: ServerState, ticket_id: uuid.UUID, org_known: bool, contact_
         events = list(s.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket_id)))
         plan = plan_row.to_policy(cal.name if cal else None)
         calendar = cal.to_policy() if cal is not None else None
-    entitlement = next((e for e in events if e.kind is EventKind.NOTE
-                        and (e.data or {}).get("entitlement")), None)
+    entitlement = next(
+        (e for e in events if e.kind is EventKind.NOTE and (e.data or {}).get("entitlement")), None
+    )
     redirect = next((e for e in events if e.kind is EventKind.REDIRECT), None)
     code = (entitlement.data or {}).get("entitlement") if entitlement else None
     checks = [
-        Check("Organisation", org_known,
-              f"{org.name} is a customer on the {plan.name} plan." if org_known else
-              f"We could not find an organisation called \"{req.organisation.strip()}\"; a "
-              f"coordinator will match your request to the right customer."),
-        Check("Contact", contact_known,
-              "You are a known contact of your organisation." if contact_known else
-              "This is the first request from this email address; we recorded you as a "
-              "contact of your organisation."),
-        Check("Validated contact", redirect is None,
-              "You are a validated support contact." if redirect is None else
-              # Never the internal history line: it names the validated contacts and their
-              # email addresses, which a public form must not hand to whoever types a name.
-              "You are not one of your organisation's validated support contacts yet, so we "
-              "cannot work on this request until one of them confirms it."),
-        Check("Channel", code != "channel_not_in_plan",
-              f"{req.channel.capitalize()} support is included in the plan."
-              if code != "channel_not_in_plan" else entitlement.body if entitlement else ""),
-        Check("Conversations left", code != "allowance_used_up",
-              "Your plan has support conversations left this calendar year."
-              if code != "allowance_used_up" else entitlement.body if entitlement else ""),
+        Check(
+            "Organisation",
+            org_known,
+            f"{org.name} is a customer on the {plan.name} plan."
+            if org_known
+            else f'We could not find an organisation called "{req.organisation.strip()}"; a '
+            f"coordinator will match your request to the right customer.",
+        ),
+        Check(
+            "Contact",
+            contact_known,
+            "You are a known contact of your organisation."
+            if contact_known
+            else "This is the first request from this email address; we recorded you as a "
+            "contact of your organisation.",
+        ),
+        Check(
+            "Validated contact",
+            redirect is None,
+            "You are a validated support contact."
+            if redirect is None
+            # Never the internal history line: it names the validated contacts and their
+            # email addresses, which a public form must not hand to whoever types a name.
+            else "You are not one of your organisation's validated support contacts yet, so we "
+            "cannot work on this request until one of them confirms it.",
+        ),
+        Check(
+            "Channel",
+            code != "channel_not_in_plan",
+            f"{req.channel.capitalize()} support is included in the plan."
+            if code != "channel_not_in_plan"
+            else entitlement.body
+            if entitlement
+            else "",
+        ),
+        Check(
+            "Conversations left",
+            code != "allowance_used_up",
+            "Your plan has support conversations left this calendar year."
+            if code != "allowance_used_up"
+            else entitlement.body
+            if entitlement
+            else "",
+        ),
     ]
     steps: tuple[str, ...]
     if ticket.status is TicketStatus.REDIRECTED:
@@ -317,8 +414,9 @@ def _outcome(state: ServerState, ticket_id: uuid.UUID, org_known: bool, contact_
         steps = (
             "We can only assist support contacts your organisation has validated.",
             "We have asked your organisation's validated support contacts how they would like "
-            "to proceed." if (redirect and (redirect.data or {}).get("notify")) else
-            "Your organisation has no validated support contacts yet: please ask it to "
+            "to proceed."
+            if (redirect and (redirect.data or {}).get("notify"))
+            else "Your organisation has no validated support contacts yet: please ask it to "
             "validate one.",
         )
     elif not all(c.passed for c in checks):
@@ -335,10 +433,17 @@ def _outcome(state: ServerState, ticket_id: uuid.UUID, org_known: bool, contact_
             "clear next steps.",
             "Your request is completed, and you are notified.",
         )
-    notice = (words.hours_notice(calendar, ticket.arrived_at, words.hours_text(calendar))
-              if calendar is not None else None)
+    notice = (
+        words.hours_notice(calendar, ticket.arrived_at, words.hours_text(calendar))
+        if calendar is not None
+        else None
+    )
     return IntakeOutcome(
-        ticket_id=ticket_id, reference=words.reference(str(ticket_id)), status=status,
-        checks=tuple(checks), next_steps=steps, hours_notice=notice,
+        ticket_id=ticket_id,
+        reference=words.reference(str(ticket_id)),
+        status=status,
+        checks=tuple(checks),
+        next_steps=steps,
+        hours_notice=notice,
         expectation=words.expectation(plan, req.urgency),
     )

@@ -15,8 +15,16 @@ from typing import Literal
 
 Security = Literal["starttls", "tls", "none"]
 _DEFAULT_PORTS: dict[str, int] = {"starttls": 587, "tls": 465, "none": 25}
-_BOOLEANS = {"1": True, "true": True, "yes": True, "on": True,
-             "0": False, "false": False, "no": False, "off": False}
+_BOOLEANS = {
+    "1": True,
+    "true": True,
+    "yes": True,
+    "on": True,
+    "0": False,
+    "false": False,
+    "no": False,
+    "off": False,
+}
 
 
 class SmtpConfigError(ValueError):
@@ -42,8 +50,10 @@ class SmtpConfig:
     ca_file: str | None = None
 
     def __repr__(self) -> str:  # never show the password in logs or tracebacks
-        return (f"SmtpConfig(host={self.host!r}, port={self.port}, security={self.security!r}, "
-                f"username={self.username!r}, sender={self.sender!r})")
+        return (
+            f"SmtpConfig(host={self.host!r}, port={self.port}, security={self.security!r}, "
+            f"username={self.username!r}, sender={self.sender!r})"
+        )
 
     @property
     def domain(self) -> str:
@@ -61,34 +71,49 @@ class SmtpConfig:
         if not host:
             return None
         if any(c.isspace() for c in host) or "/" in host:
-            raise SmtpConfigError("AGENTDESK_SMTP_HOST",
-                                  f"must be a host name or address, not {host!r}")
+            raise SmtpConfigError(
+                "AGENTDESK_SMTP_HOST", f"must be a host name or address, not {host!r}"
+            )
         security = env.get("AGENTDESK_SMTP_SECURITY", "starttls").strip().lower()
         if security not in _DEFAULT_PORTS:
-            raise SmtpConfigError("AGENTDESK_SMTP_SECURITY",
-                                  f"must be starttls, tls or none, not {security!r}")
+            raise SmtpConfigError(
+                "AGENTDESK_SMTP_SECURITY", f"must be starttls, tls or none, not {security!r}"
+            )
         port = _integer(env, "AGENTDESK_SMTP_PORT", _DEFAULT_PORTS[security], 1, 65535)
         timeout = _number(env, "AGENTDESK_SMTP_TIMEOUT", 20.0)
         verify_text = env.get("AGENTDESK_SMTP_VERIFY", "yes").strip().lower()
         if verify_text not in _BOOLEANS:
-            raise SmtpConfigError("AGENTDESK_SMTP_VERIFY", f"must be yes or no, not "
-                                  f"{verify_text!r}")
+            raise SmtpConfigError(
+                "AGENTDESK_SMTP_VERIFY", f"must be yes or no, not {verify_text!r}"
+            )
         sender = env.get("AGENTDESK_SMTP_FROM", "support@localhost").strip()
         if "\r" in sender or "\n" in sender or "@" not in sender:
-            raise SmtpConfigError("AGENTDESK_SMTP_FROM",
-                                  f"must be one email address on one line, not {sender!r}")
+            raise SmtpConfigError(
+                "AGENTDESK_SMTP_FROM", f"must be one email address on one line, not {sender!r}"
+            )
         username = env.get("AGENTDESK_SMTP_USERNAME") or None
         password = env.get("AGENTDESK_SMTP_PASSWORD") or None
         if (username is None) != (password is None):
             missing = "AGENTDESK_SMTP_PASSWORD" if password is None else "AGENTDESK_SMTP_USERNAME"
-            raise SmtpConfigError(missing, "must be set too: the mail server's credentials "
-                                  "need both a user name and a password")
+            raise SmtpConfigError(
+                missing,
+                "must be set too: the mail server's credentials "
+                "need both a user name and a password",
+            )
         ca_file = env.get("AGENTDESK_SMTP_CA_FILE", "").strip() or None
         if ca_file is not None and not os.path.isfile(ca_file):
             raise SmtpConfigError("AGENTDESK_SMTP_CA_FILE", f"names no file: {ca_file!r}")
-        return cls(host=host, port=port, security=security,  # type: ignore[arg-type]
-                   username=username, password=password, sender=sender, timeout=timeout,
-                   verify=_BOOLEANS[verify_text], ca_file=ca_file)
+        return cls(
+            host=host,
+            port=port,
+            security=security,  # type: ignore[arg-type]
+            username=username,
+            password=password,
+            sender=sender,
+            timeout=timeout,
+            verify=_BOOLEANS[verify_text],
+            ca_file=ca_file,
+        )
 
 
 def mail_domain(config: SmtpConfig | None) -> str:
@@ -118,5 +143,6 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
         value = -1.0
     if not 0 < value <= 600:
         raise SmtpConfigError(
-            name, f"must be a number of seconds above 0 and at most 600, not {text!r}")
+            name, f"must be a number of seconds above 0 and at most 600, not {text!r}"
+        )
     return value

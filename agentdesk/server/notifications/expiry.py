@@ -47,9 +47,12 @@ def once_key(block_id: str, before: timedelta) -> str:
     return f"prepaid_expiry:{block_id}:{before.days}d"
 
 
-def queue_expiry_warnings(sessions: sessionmaker[Session], domain: str,
-                          now: datetime | None = None,
-                          thresholds: tuple[timedelta, ...] = WARN_BEFORE) -> int:
+def queue_expiry_warnings(
+    sessions: sessionmaker[Session],
+    domain: str,
+    now: datetime | None = None,
+    thresholds: tuple[timedelta, ...] = WARN_BEFORE,
+) -> int:
     """Queue every warning owed at ``now`` and not queued yet; returns how many were queued."""
     now = now or utcnow()
     with session_scope(sessions) as s:
@@ -62,14 +65,20 @@ def queue_expiry_warnings(sessions: sessionmaker[Session], domain: str,
     return queued
 
 
-def _queue_for(s: Session, tenant_id: uuid.UUID, before: timedelta, now: datetime,
-               domain: str) -> int:
+def _queue_for(
+    s: Session, tenant_id: uuid.UUID, before: timedelta, now: datetime, domain: str
+) -> int:
     due = expiring_hours(s, now, before, tenant_id=tenant_id)
     if not due:
         return 0
     keys = {e.block_id: once_key(e.block_id, before) for e in due}
-    done = set(s.scalars(select(Notification.once_key).where(
-        Notification.tenant_id == tenant_id, Notification.once_key.in_(list(keys.values())))))
+    done = set(
+        s.scalars(
+            select(Notification.once_key).where(
+                Notification.tenant_id == tenant_id, Notification.once_key.in_(list(keys.values()))
+            )
+        )
+    )
     tenant = s.get(Tenant, tenant_id)
     assert tenant is not None
     queued = 0
@@ -90,9 +99,15 @@ def _queue_for(s: Session, tenant_id: uuid.UUID, before: timedelta, now: datetim
 
 
 def _warning(s: Session, tenant: Tenant, item: ExpiringHours, key: str) -> outbox.Pending:
-    contacts = s.scalars(select(Contact).where(
-        Contact.organisation_id == item.organisation_id, Contact.deleted.is_(False),
-        Contact.validated.is_(True)).order_by(Contact.name, Contact.id)).all()
+    contacts = s.scalars(
+        select(Contact)
+        .where(
+            Contact.organisation_id == item.organisation_id,
+            Contact.deleted.is_(False),
+            Contact.validated.is_(True),
+        )
+        .order_by(Contact.name, Contact.id)
+    ).all()
     people = [outbox.Recipient(c.email, c.name, c.id) for c in contacts]
     consultant = account_consultant(s, item.organisation_id)
     if consultant is not None and consultant.email:
@@ -100,13 +115,16 @@ def _warning(s: Session, tenant: Tenant, item: ExpiringHours, key: str) -> outbo
     zone = ZoneInfo(tenant.timezone)
     hours = item.remaining / 60
     context = {
-        "team": tenant.name, "ref": item.organisation, "organisation": item.organisation,
+        "team": tenant.name,
+        "ref": item.organisation,
+        "organisation": item.organisation,
         "hours": f"{hours:g} hour{'s' if hours != 1 else ''}",
         "expires": f"{item.expires_at.astimezone(zone):%A %d %B %Y at %H:%M} ({tenant.timezone})",
     }
     kind = NotificationKind.PREPAID_EXPIRY
-    pending = outbox.make(kind, None, people, context,
-                          outbox.team_templates(s, tenant.id).get(kind))
+    pending = outbox.make(
+        kind, None, people, context, outbox.team_templates(s, tenant.id).get(kind)
+    )
     pending.once_key = key
     return pending
 
@@ -115,17 +133,30 @@ def account_consultant(s: Session, organisation_id: uuid.UUID) -> User | None:
     """The account's consultant: whoever the customer's latest 1-on-1 appointment is with
     (active consultants only)."""
     return s.scalar(
-        select(User).join(Appointment, Appointment.consultant_id == User.id)
-        .where(Appointment.organisation_id == organisation_id, Appointment.deleted.is_(False),
-               User.active.is_(True), User.deleted.is_(False), User.role == Role.CONSULTANT)
-        .order_by(Appointment.starts_at.desc(), Appointment.id).limit(1))
+        select(User)
+        .join(Appointment, Appointment.consultant_id == User.id)
+        .where(
+            Appointment.organisation_id == organisation_id,
+            Appointment.deleted.is_(False),
+            User.active.is_(True),
+            User.deleted.is_(False),
+            User.role == Role.CONSULTANT,
+        )
+        .order_by(Appointment.starts_at.desc(), Appointment.id)
+        .limit(1)
+    )
 
 
 class ExpiryWatch:
     """Checks for owed warnings at start and then every ``interval`` in the server process."""
 
-    def __init__(self, sessions: sessionmaker[Session], domain: str, interval: timedelta,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        domain: str,
+        interval: timedelta,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.sessions, self.domain, self.interval, self.clock = sessions, domain, interval, clock
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="expiry-watch", daemon=True)

@@ -32,35 +32,57 @@ __all__ = ["record_sent"]
 _EVENTS = cast(Table, TicketEvent.__table__)
 
 
-def record_sent(sessions: sessionmaker[Session], delivery_ids: Sequence[uuid.UUID],
-                now: datetime) -> int:
+def record_sent(
+    sessions: sessionmaker[Session], delivery_ids: Sequence[uuid.UUID], now: datetime
+) -> int:
     """Add a "sent" event to the ticket of each delivery in ``delivery_ids`` that has one;
     returns how many were added."""
     if not delivery_ids:
         return 0
     with session_scope(sessions) as s:
         rows = s.execute(
-            select(NotificationDelivery.id, NotificationDelivery.email, NotificationDelivery.name,
-                   NotificationDelivery.contact_id, Notification.tenant_id,
-                   Notification.ticket_id, Notification.subject, Notification.kind)
+            select(
+                NotificationDelivery.id,
+                NotificationDelivery.email,
+                NotificationDelivery.name,
+                NotificationDelivery.contact_id,
+                Notification.tenant_id,
+                Notification.ticket_id,
+                Notification.subject,
+                Notification.kind,
+            )
             .join(Notification, Notification.id == NotificationDelivery.notification_id)
-            .where(NotificationDelivery.id.in_(list(delivery_ids)),
-                   Notification.ticket_id.is_not(None))
+            .where(
+                NotificationDelivery.id.in_(list(delivery_ids)), Notification.ticket_id.is_not(None)
+            )
             .order_by(Notification.created_at, NotificationDelivery.email)
         ).all()
     by_tenant: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
     for delivery_id, address, name, contact_id, tenant_id, ticket_id, subject, kind in rows:
         payload = ev.Notification(
-            to=ev.ids(contact_id), about=kind.value, email=address, name=name or None,
-            subject=subject, delivery="sent", delivery_id=str(delivery_id),
+            to=ev.ids(contact_id),
+            about=kind.value,
+            email=address,
+            name=name or None,
+            subject=subject,
+            delivery="sent",
+            delivery_id=str(delivery_id),
         )
         events = by_tenant[tenant_id]
-        events.append({
-            "id": new_id(), "tenant_id": tenant_id, "ticket_id": ticket_id,
-            "kind": EventKind.NOTIFICATION, "author_id": None, "at": now,
-            "seq": min(len(events), 32767), "body": "", "data": payload.to_data(),
-            "deleted": False,
-        })
+        events.append(
+            {
+                "id": new_id(),
+                "tenant_id": tenant_id,
+                "ticket_id": ticket_id,
+                "kind": EventKind.NOTIFICATION,
+                "author_id": None,
+                "at": now,
+                "seq": min(len(events), 32767),
+                "body": "",
+                "data": payload.to_data(),
+                "deleted": False,
+            }
+        )
     for tenant_id, events in by_tenant.items():
         with session_scope(sessions) as s:
             # One multi-row INSERT with the unit's version (a batch is up to a few hundred

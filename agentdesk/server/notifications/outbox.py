@@ -93,8 +93,9 @@ class _Facts:
         if row_id is None:
             return None
         if self._pending is None:
-            self._pending = {(type(o), o.id): o for o in self.session.new
-                             if getattr(o, "id", None) is not None}
+            self._pending = {
+                (type(o), o.id): o for o in self.session.new if getattr(o, "id", None) is not None
+            }
         found = self._pending.get((model, row_id))
         return found if found is not None else self.session.get(model, row_id)
 
@@ -113,8 +114,13 @@ class _Facts:
         transaction (a push group owes many notifications; its templates do not change)."""
         return team_templates(self.session, self.tenant_id).get(kind)
 
-    def make(self, kind: NotificationKind, ticket_id: uuid.UUID | None,
-             recipients: Iterable[Recipient], base: dict[str, Any]) -> Pending:
+    def make(
+        self,
+        kind: NotificationKind,
+        ticket_id: uuid.UUID | None,
+        recipients: Iterable[Recipient],
+        base: dict[str, Any],
+    ) -> Pending:
         return make(kind, ticket_id, recipients, base, self.template(kind))
 
     def team(self) -> str:
@@ -140,7 +146,8 @@ def derive(
     """The notifications owed for the rows one mutation added. ``earlier``: this transaction's
     notifications not written yet (so "once, on the first assignment" holds inside a push)."""
     wanted = [
-        o for o in added
+        o
+        for o in added
         if (isinstance(o, TicketEvent) and o.kind in _EVENT_KINDS)
         or (isinstance(o, TimeEntry) and o.kind is TimeKind.LATE_CANCELLATION)
     ]
@@ -158,10 +165,17 @@ def derive(
     return out
 
 
-_EVENT_KINDS = frozenset({
-    EventKind.CREATED, EventKind.REDIRECT, EventKind.ASSIGNMENT, EventKind.REPLY,
-    EventKind.EXTRA_CHARGES, EventKind.STATUS, EventKind.NOTE,
-})
+_EVENT_KINDS = frozenset(
+    {
+        EventKind.CREATED,
+        EventKind.REDIRECT,
+        EventKind.ASSIGNMENT,
+        EventKind.REPLY,
+        EventKind.EXTRA_CHARGES,
+        EventKind.STATUS,
+        EventKind.NOTE,
+    }
+)
 
 
 def _for_event(
@@ -195,14 +209,25 @@ def _for_event(
         notice = None
         if calendar is not None:
             notice = intake.hours_notice(calendar, ticket.arrived_at, intake.hours_text(calendar))
-        return [facts.make(NotificationKind.ACKNOWLEDGEMENT, ticket.id, to_requester,
-                      {**base, "hours_notice": notice, "entitlement": _flag(facts, ticket)})]
+        return [
+            facts.make(
+                NotificationKind.ACKNOWLEDGEMENT,
+                ticket.id,
+                to_requester,
+                {**base, "hours_notice": notice, "entitlement": _flag(facts, ticket)},
+            )
+        ]
     if kind is EventKind.NOTE and data.get("entitlement") == "allowance_used_up":
         coordinators = facts.session.scalars(
-            select(User).where(
-                User.tenant_id == facts.tenant_id, User.role == Role.COORDINATOR,
-                User.active.is_(True), User.deleted.is_(False), User.email.is_not(None),
-            ).order_by(User.username)
+            select(User)
+            .where(
+                User.tenant_id == facts.tenant_id,
+                User.role == Role.COORDINATOR,
+                User.active.is_(True),
+                User.deleted.is_(False),
+                User.email.is_not(None),
+            )
+            .order_by(User.username)
         ).all()
         people = [Recipient(u.email or "", u.display_name) for u in coordinators]
         return [facts.make(NotificationKind.ALLOWANCE_COORDINATORS, ticket.id, people, base)]
@@ -211,13 +236,23 @@ def _for_event(
         notify = [uuid.UUID(c) for c in data.get("notify", [])]
         contacts = [c for c in (facts.get(Contact, cid) for cid in notify) if c is not None]
         if contacts:
-            out.append(facts.make(
-                NotificationKind.REDIRECT_CONTACTS, ticket.id,
-                [Recipient(c.email, c.name, c.id) for c in contacts], base,
-            ))
+            out.append(
+                facts.make(
+                    NotificationKind.REDIRECT_CONTACTS,
+                    ticket.id,
+                    [Recipient(c.email, c.name, c.id) for c in contacts],
+                    base,
+                )
+            )
         notice = _requester_notice(facts, ticket)
-        out.append(facts.make(NotificationKind.REDIRECT_REQUESTER, ticket.id, to_requester,
-                         {**base, "body": notice}))
+        out.append(
+            facts.make(
+                NotificationKind.REDIRECT_REQUESTER,
+                ticket.id,
+                to_requester,
+                {**base, "body": notice},
+            )
+        )
         return out
     if kind is EventKind.ASSIGNMENT:
         if data.get("new") is None or data.get("old") is not None:
@@ -226,18 +261,33 @@ def _for_event(
             return []
         assignee: User | None = facts.get(User, ticket.assignee_id)
         name = assignee.display_name if assignee is not None else "A member of our team"
-        return [facts.make(NotificationKind.ASSIGNMENT, ticket.id, to_requester,
-                      {**base, "assignee": name})]
+        return [
+            facts.make(
+                NotificationKind.ASSIGNMENT, ticket.id, to_requester, {**base, "assignee": name}
+            )
+        ]
     if kind is EventKind.REPLY:
         author: User | None = facts.get(User, event.author_id or actor_id)
-        return [facts.make(NotificationKind.REPLY, ticket.id, to_requester,
-                      {**base, "author": author.display_name if author else base["team"]})]
+        return [
+            facts.make(
+                NotificationKind.REPLY,
+                ticket.id,
+                to_requester,
+                {**base, "author": author.display_name if author else base["team"]},
+            )
+        ]
     if kind is EventKind.EXTRA_CHARGES:
         if not data.get("applies"):
             return []
         estimate = data.get("estimate")
-        return [facts.make(NotificationKind.EXTRA_CHARGES, ticket.id, to_requester,
-                      {**base, "estimate": estimate or ""})]
+        return [
+            facts.make(
+                NotificationKind.EXTRA_CHARGES,
+                ticket.id,
+                to_requester,
+                {**base, "estimate": estimate or ""},
+            )
+        ]
     if kind is EventKind.STATUS:
         new = data.get("new")
         if new == TicketStatus.WAITING_ON_CUSTOMER.value:
@@ -250,8 +300,12 @@ def _for_event(
 def _flag(facts: _Facts, ticket: Ticket) -> str:
     """The entitlement check's reason, when the request failed it (written with the ticket)."""
     for obj in facts.session.new:
-        if (isinstance(obj, TicketEvent) and obj.ticket_id == ticket.id
-                and obj.kind is EventKind.NOTE and (obj.data or {}).get("entitlement")):
+        if (
+            isinstance(obj, TicketEvent)
+            and obj.ticket_id == ticket.id
+            and obj.kind is EventKind.NOTE
+            and (obj.data or {}).get("entitlement")
+        ):
             return obj.body
     return ""
 
@@ -259,20 +313,28 @@ def _flag(facts: _Facts, ticket: Ticket) -> str:
 def _requester_notice(facts: _Facts, ticket: Ticket) -> str:
     """The redirect's words for the requester, as the contact rules wrote them."""
     for obj in facts.session.new:
-        if (isinstance(obj, TicketEvent) and obj.ticket_id == ticket.id
-                and obj.kind is EventKind.NOTIFICATION and obj.body):
+        if (
+            isinstance(obj, TicketEvent)
+            and obj.ticket_id == ticket.id
+            and obj.kind is EventKind.NOTIFICATION
+            and obj.body
+        ):
             return obj.body
-    return ("We can only assist support contacts your organisation has validated. Please ask "
-            "your organisation's validated support contacts to get in touch with us.")
+    return (
+        "We can only assist support contacts your organisation has validated. Please ask "
+        "your organisation's validated support contacts to get in touch with us."
+    )
 
 
 def _assigned_before(session: Session, ticket_id: uuid.UUID, earlier: Sequence[Pending]) -> bool:
     if any(p.kind is NotificationKind.ASSIGNMENT and p.ticket_id == ticket_id for p in earlier):
         return True
-    stmt = select(exists().where(
-        _NOTIFICATIONS.c.ticket_id == ticket_id,
-        _NOTIFICATIONS.c.kind == NotificationKind.ASSIGNMENT.value,
-    ))
+    stmt = select(
+        exists().where(
+            _NOTIFICATIONS.c.ticket_id == ticket_id,
+            _NOTIFICATIONS.c.kind == NotificationKind.ASSIGNMENT.value,
+        )
+    )
     return bool(session.execute(stmt).scalar())
 
 
@@ -289,26 +351,41 @@ def _late_cancellation(facts: _Facts, entry: TimeEntry) -> list[Pending]:
     contacts = facts.validated_contacts(org.id)
     if not contacts:
         return []
-    context = {"team": facts.team(), "starts": f"{start:%A %d %B %Y at %H:%M} ({zone})",
-               "ref": org.name}
-    return [facts.make(NotificationKind.LATE_CANCELLATION, entry.ticket_id,
-                  [Recipient(c.email, c.name, c.id) for c in contacts], context)]
+    context = {
+        "team": facts.team(),
+        "starts": f"{start:%A %d %B %Y at %H:%M} ({zone})",
+        "ref": org.name,
+    }
+    return [
+        facts.make(
+            NotificationKind.LATE_CANCELLATION,
+            entry.ticket_id,
+            [Recipient(c.email, c.name, c.id) for c in contacts],
+            context,
+        )
+    ]
 
 
 _TEMPLATES_KEY = "agentdesk.notification_templates"
 
 
-def team_templates(session: Session, tenant_id: uuid.UUID
-                   ) -> dict[NotificationKind, templates.Override]:
+def team_templates(
+    session: Session, tenant_id: uuid.UUID
+) -> dict[NotificationKind, templates.Override]:
     """The team's own templates by kind, cached in the session for its transaction."""
-    cache: dict[uuid.UUID, dict[NotificationKind, templates.Override]] = (
-        session.info.setdefault(_TEMPLATES_KEY, {}))
+    cache: dict[uuid.UUID, dict[NotificationKind, templates.Override]] = session.info.setdefault(
+        _TEMPLATES_KEY, {}
+    )
     if tenant_id not in cache:
         with session.no_autoflush:
             rows = session.execute(
-                select(NotificationTemplate.kind, NotificationTemplate.subject,
-                       NotificationTemplate.body_text, NotificationTemplate.body_html)
-                .where(NotificationTemplate.tenant_id == tenant_id)).all()
+                select(
+                    NotificationTemplate.kind,
+                    NotificationTemplate.subject,
+                    NotificationTemplate.body_text,
+                    NotificationTemplate.body_html,
+                ).where(NotificationTemplate.tenant_id == tenant_id)
+            ).all()
         cache[tenant_id] = {kind: (subject, text, html) for kind, subject, text, html in rows}
     return cache[tenant_id]
 
@@ -332,30 +409,56 @@ def make(
     return Pending(kind, ticket_id, subject, text, html, people)
 
 
-def write(session: Session, tenant_id: uuid.UUID, pending: Sequence[Pending], now: Any,
-          domain: str, cause: str = "") -> None:
+def write(
+    session: Session,
+    tenant_id: uuid.UUID,
+    pending: Sequence[Pending],
+    now: Any,
+    domain: str,
+    cause: str = "",
+) -> None:
     """Insert ``pending`` and one delivery per recipient, in the caller's transaction;
     ``domain`` is the right-hand side of their Message-IDs (``config.mail_domain``)."""
     notes = [p for p in pending if p.recipients]
     if not notes:
         return
     conn = session.connection()
-    conn.execute(insert(_NOTIFICATIONS), [
-        {"id": p.id, "tenant_id": tenant_id, "kind": p.kind, "ticket_id": p.ticket_id,
-         "subject": p.subject, "body_text": p.text, "body_html": p.html, "created_at": now,
-         "cause": p.cause or cause, "once_key": p.once_key}
-        for p in notes
-    ])
+    conn.execute(
+        insert(_NOTIFICATIONS),
+        [
+            {
+                "id": p.id,
+                "tenant_id": tenant_id,
+                "kind": p.kind,
+                "ticket_id": p.ticket_id,
+                "subject": p.subject,
+                "body_text": p.text,
+                "body_html": p.html,
+                "created_at": now,
+                "cause": p.cause or cause,
+                "once_key": p.once_key,
+            }
+            for p in notes
+        ],
+    )
     rows = []
     for p in notes:
         for r in p.recipients:
             delivery_id = new_id()
-            rows.append({
-                "id": delivery_id, "notification_id": p.id, "tenant_id": tenant_id,
-                "email": r.email, "name": r.name, "contact_id": r.contact_id,
-                "message_id": f"<{delivery_id.hex}@{domain}>",
-                "status": DeliveryStatus.QUEUED, "attempts": 0, "next_attempt_at": now,
-                "last_error": "", "sent_at": None,
-            })
+            rows.append(
+                {
+                    "id": delivery_id,
+                    "notification_id": p.id,
+                    "tenant_id": tenant_id,
+                    "email": r.email,
+                    "name": r.name,
+                    "contact_id": r.contact_id,
+                    "message_id": f"<{delivery_id.hex}@{domain}>",
+                    "status": DeliveryStatus.QUEUED,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "last_error": "",
+                    "sent_at": None,
+                }
+            )
     conn.execute(insert(_DELIVERIES), rows)
-

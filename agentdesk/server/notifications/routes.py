@@ -32,8 +32,9 @@ from ..schemas import ERROR_RESPONSES
 from ..schemas import Request as Body
 from . import templates
 
-router = APIRouter(tags=["notifications"], responses=ERROR_RESPONSES,
-                   dependencies=[Security(bearer_scheme)])
+router = APIRouter(
+    tags=["notifications"], responses=ERROR_RESPONSES, dependencies=[Security(bearer_scheme)]
+)
 
 
 class DeliveryOut(BaseModel):
@@ -60,53 +61,73 @@ class OutboxOut(BaseModel):
 
 def _out(d: NotificationDelivery, n: Notification) -> DeliveryOut:
     return DeliveryOut(
-        id=d.id, notification_id=n.id, kind=n.kind.value, ticket_id=n.ticket_id,
-        subject=n.subject, email=d.email, name=d.name,
+        id=d.id,
+        notification_id=n.id,
+        kind=n.kind.value,
+        ticket_id=n.ticket_id,
+        subject=n.subject,
+        email=d.email,
+        name=d.name,
         status=d.status.value,
-        attempts=d.attempts, next_attempt_at=d.next_attempt_at.isoformat(),
-        last_error=d.last_error, sent_at=d.sent_at.isoformat() if d.sent_at else None,
+        attempts=d.attempts,
+        next_attempt_at=d.next_attempt_at.isoformat(),
+        last_error=d.last_error,
+        sent_at=d.sent_at.isoformat() if d.sent_at else None,
         created_at=n.created_at.isoformat(),
     )
 
 
-@router.get("/notifications", response_model=OutboxOut,
-            summary="The outbox: queued, sent and failed deliveries, newest first")
+@router.get(
+    "/notifications",
+    response_model=OutboxOut,
+    summary="The outbox: queued, sent and failed deliveries, newest first",
+)
 def list_deliveries(
-    user: Lead, session: ReadSession, state: StateDep,
+    user: Lead,
+    session: ReadSession,
+    state: StateDep,
     status: Annotated[Literal["queued", "sending", "sent", "failed"] | None, Query()] = None,
     ticket_id: Annotated[uuid.UUID | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> OutboxOut:
-    stmt = (select(NotificationDelivery, Notification)
-            .join(Notification, Notification.id == NotificationDelivery.notification_id)
-            .where(NotificationDelivery.tenant_id == user.tenant_id)
-            .order_by(Notification.created_at.desc(), NotificationDelivery.email)
-            .limit(limit))
+    stmt = (
+        select(NotificationDelivery, Notification)
+        .join(Notification, Notification.id == NotificationDelivery.notification_id)
+        .where(NotificationDelivery.tenant_id == user.tenant_id)
+        .order_by(Notification.created_at.desc(), NotificationDelivery.email)
+        .limit(limit)
+    )
     if status is not None:
         stmt = stmt.where(NotificationDelivery.status == DeliveryStatus(status))
     if ticket_id is not None:
         stmt = stmt.where(Notification.ticket_id == ticket_id)
     rows = session.execute(stmt).all()
-    return OutboxOut(delivery=state.settings.smtp is not None,
-                     deliveries=[_out(d, n) for d, n in rows])
+    return OutboxOut(
+        delivery=state.settings.smtp is not None, deliveries=[_out(d, n) for d, n in rows]
+    )
 
 
-@router.post("/notifications/deliveries/{delivery_id}/retry", response_model=DeliveryOut,
-             summary="Queue a failed delivery again (same Message-ID, same recipient only)")
+@router.post(
+    "/notifications/deliveries/{delivery_id}/retry",
+    response_model=DeliveryOut,
+    summary="Queue a failed delivery again (same Message-ID, same recipient only)",
+)
 def retry_delivery(delivery_id: uuid.UUID, user: Lead, session: WriteSession) -> DeliveryOut:
     row = session.execute(
         select(NotificationDelivery, Notification)
         .join(Notification, Notification.id == NotificationDelivery.notification_id)
-        .where(NotificationDelivery.id == delivery_id,
-               NotificationDelivery.tenant_id == user.tenant_id)
+        .where(
+            NotificationDelivery.id == delivery_id, NotificationDelivery.tenant_id == user.tenant_id
+        )
     ).first()
     if row is None:
         raise ApiError(404, "not_found", "no delivery with this id")
     delivery, note = row
     if delivery.status is not DeliveryStatus.FAILED:
         state = delivery.status.value
-        raise ApiError(409, "conflict",
-                       f"only failed deliveries can be retried; this one is {state}", "status")
+        raise ApiError(
+            409, "conflict", f"only failed deliveries can be retried; this one is {state}", "status"
+        )
     delivery.status = DeliveryStatus.QUEUED
     delivery.next_attempt_at = utcnow()
     delivery.attempts = 0
@@ -157,19 +178,29 @@ class PreviewOut(BaseModel):
 
 
 def _template_out(kind: NotificationKind, row: NotificationTemplate | None) -> TemplateOut:
-    subject, text, html = ((row.subject, row.body_text, row.body_html) if row is not None
-                           else templates.SOURCES[kind])
+    subject, text, html = (
+        (row.subject, row.body_text, row.body_html) if row is not None else templates.SOURCES[kind]
+    )
     return TemplateOut(
-        kind=kind, customised=row is not None, subject=subject, body_text=text, body_html=html,
+        kind=kind,
+        customised=row is not None,
+        subject=subject,
+        body_text=text,
+        body_html=html,
         variables=sorted(templates.variables(kind)),
         updated_at=row.updated_at.isoformat() if row is not None else None,
-        updated_by=row.updated_by_id if row is not None else None)
+        updated_by=row.updated_by_id if row is not None else None,
+    )
 
 
-def _row(session: Session, tenant_id: uuid.UUID,
-         kind: NotificationKind) -> NotificationTemplate | None:
-    return session.scalar(select(NotificationTemplate).where(
-        NotificationTemplate.tenant_id == tenant_id, NotificationTemplate.kind == kind))
+def _row(
+    session: Session, tenant_id: uuid.UUID, kind: NotificationKind
+) -> NotificationTemplate | None:
+    return session.scalar(
+        select(NotificationTemplate).where(
+            NotificationTemplate.tenant_id == tenant_id, NotificationTemplate.kind == kind
+        )
+    )
 
 
 def _checked(kind: NotificationKind, body: TemplateIn | PreviewIn) -> templates.Override:
@@ -181,29 +212,41 @@ def _checked(kind: NotificationKind, body: TemplateIn | PreviewIn) -> templates.
     return override
 
 
-@router.get("/notifications/templates", response_model=list[TemplateOut],
-            summary="Every kind's notification template: the team's own or the built-in one")
+@router.get(
+    "/notifications/templates",
+    response_model=list[TemplateOut],
+    summary="Every kind's notification template: the team's own or the built-in one",
+)
 def list_templates(user: Lead, session: ReadSession) -> list[TemplateOut]:
-    rows = {r.kind: r for r in session.scalars(select(NotificationTemplate).where(
-        NotificationTemplate.tenant_id == user.tenant_id))}
+    rows = {
+        r.kind: r
+        for r in session.scalars(
+            select(NotificationTemplate).where(NotificationTemplate.tenant_id == user.tenant_id)
+        )
+    }
     return [_template_out(kind, rows.get(kind)) for kind in NotificationKind]
 
 
-@router.get("/notifications/templates/{kind}", response_model=TemplateOut,
-            summary="One kind's notification template and the variables it may use")
+@router.get(
+    "/notifications/templates/{kind}",
+    response_model=TemplateOut,
+    summary="One kind's notification template and the variables it may use",
+)
 def read_template(kind: NotificationKind, user: Lead, session: ReadSession) -> TemplateOut:
     return _template_out(kind, _row(session, user.tenant_id, kind))
 
 
 @router.put(
-    "/notifications/templates/{kind}", response_model=TemplateOut,
+    "/notifications/templates/{kind}",
+    response_model=TemplateOut,
     summary="Replace one kind's template with the team's own wording",
     description="Refused with 422 (naming the field and the problem; nothing is changed) when "
     "a part does not compile or uses a variable the kind does not have. Messages already "
     "queued keep the wording they were rendered with.",
 )
-def update_template(kind: NotificationKind, body: TemplateIn, user: Lead,
-                    session: WriteSession) -> TemplateOut:
+def update_template(
+    kind: NotificationKind, body: TemplateIn, user: Lead, session: WriteSession
+) -> TemplateOut:
     subject, text, html = _checked(kind, body)
     row = _row(session, user.tenant_id, kind)
     if row is None:
@@ -215,8 +258,11 @@ def update_template(kind: NotificationKind, body: TemplateIn, user: Lead,
     return _template_out(kind, row)
 
 
-@router.delete("/notifications/templates/{kind}", response_model=TemplateOut,
-               summary="Go back to the built-in template for one kind")
+@router.delete(
+    "/notifications/templates/{kind}",
+    response_model=TemplateOut,
+    summary="Go back to the built-in template for one kind",
+)
 def reset_template(kind: NotificationKind, user: Lead, session: WriteSession) -> TemplateOut:
     row = _row(session, user.tenant_id, kind)
     if row is not None:
@@ -226,11 +272,13 @@ def reset_template(kind: NotificationKind, user: Lead, session: WriteSession) ->
 
 
 @router.post(
-    "/notifications/templates/{kind}/preview", response_model=PreviewOut,
+    "/notifications/templates/{kind}/preview",
+    response_model=PreviewOut,
     summary="Render a kind's template (or an unsaved draft) with sample data",
 )
-def preview_template(kind: NotificationKind, user: Lead, session: ReadSession,
-                     body: PreviewIn | None = None) -> PreviewOut:
+def preview_template(
+    kind: NotificationKind, user: Lead, session: ReadSession, body: PreviewIn | None = None
+) -> PreviewOut:
     if body is not None:
         override: templates.Override | None = _checked(kind, body)
     else:

@@ -52,6 +52,7 @@ from .history import record_sent
 
 log = logging.getLogger(__name__)
 
+
 class HeaderRefused(ValueError):
     """A header value holds a line break: it could smuggle headers into the message."""
 
@@ -78,16 +79,18 @@ def _text_header(value: str, name: str) -> str | Header:
     return value if value.isascii() else Header(value, _UTF8, header_name=name)
 
 
-def build_message(config: SmtpConfig, delivery: NotificationDelivery,
-                  note: Notification) -> Message:
+def build_message(
+    config: SmtpConfig, delivery: NotificationDelivery, note: Notification
+) -> Message:
     """The message for one recipient, built with the ``compat32`` MIME classes: the
     ``EmailMessage`` API parsed and re-folded every header through its registry, which was
     ~40% of the sender's time per message (docs/performance.md). Every header value is refused
     if it holds a line break; non-ASCII ones are RFC 2047-encoded."""
     msg = MIMEMultipart("alternative")
     msg["From"] = _address(config.sender, "From")
-    msg["To"] = formataddr((_header(delivery.name, "To"), _header(delivery.email, "To")),
-                           charset=_UTF8)
+    msg["To"] = formataddr(
+        (_header(delivery.name, "To"), _header(delivery.email, "To")), charset=_UTF8
+    )
     msg["Subject"] = _text_header(note.subject, "Subject")  # type: ignore[assignment]
     msg["Message-ID"] = _header(delivery.message_id, "Message-ID")
     msg["Date"] = format_datetime(note.created_at)
@@ -120,9 +123,14 @@ class BatchResult:
 
 
 class Sender:
-    def __init__(self, sessions: sessionmaker[Session], config: SmtpConfig,
-                 retry: RetryPolicy | None = None, batch: int = 200,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        config: SmtpConfig,
+        retry: RetryPolicy | None = None,
+        batch: int = 200,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.sessions = sessions
         self.config = config
         self.retry = retry or RetryPolicy()
@@ -137,8 +145,10 @@ class Sender:
             due = (
                 select(NotificationDelivery.id)
                 .where(
-                    or_(NotificationDelivery.status == DeliveryStatus.QUEUED,
-                        NotificationDelivery.status == DeliveryStatus.SENDING),  # lease expired
+                    or_(
+                        NotificationDelivery.status == DeliveryStatus.QUEUED,
+                        NotificationDelivery.status == DeliveryStatus.SENDING,
+                    ),  # lease expired
                     NotificationDelivery.next_attempt_at <= now,
                 )
                 .order_by(NotificationDelivery.next_attempt_at, NotificationDelivery.id)
@@ -148,10 +158,11 @@ class Sender:
                 due = due.with_for_update(skip_locked=True)
             ids = list(s.scalars(due))
             if ids:
-                s.execute(update(NotificationDelivery)
-                          .where(NotificationDelivery.id.in_(ids))
-                          .values(status=DeliveryStatus.SENDING,
-                                  next_attempt_at=now + self.retry.lease))
+                s.execute(
+                    update(NotificationDelivery)
+                    .where(NotificationDelivery.id.in_(ids))
+                    .values(status=DeliveryStatus.SENDING, next_attempt_at=now + self.retry.lease)
+                )
         return ids
 
     def _load(self, ids: list[uuid.UUID]) -> list[tuple[NotificationDelivery, Notification]]:
@@ -172,24 +183,40 @@ class Sender:
         now = self.clock()
         table = NotificationDelivery
         sent = [delivery_id for delivery_id, _a, error, _p in outcomes if error is None]
-        gave_up = [(delivery_id, error) for delivery_id, attempts, error, permanent in outcomes
-                   if error is not None and (permanent or attempts + 1 >= self.retry.attempts)]
+        gave_up = [
+            (delivery_id, error)
+            for delivery_id, attempts, error, permanent in outcomes
+            if error is not None and (permanent or attempts + 1 >= self.retry.attempts)
+        ]
         with session_scope(self.sessions) as s:
             if sent:
-                s.execute(update(table).where(table.id.in_(sent)).values(
-                    status=DeliveryStatus.SENT, sent_at=now, last_error="",
-                    attempts=table.attempts + 1))
+                s.execute(
+                    update(table)
+                    .where(table.id.in_(sent))
+                    .values(
+                        status=DeliveryStatus.SENT,
+                        sent_at=now,
+                        last_error="",
+                        attempts=table.attempts + 1,
+                    )
+                )
             for delivery_id, attempts, error, permanent in outcomes:
                 if error is None:
                     continue
                 values: dict[str, object]
                 if permanent or attempts + 1 >= self.retry.attempts:
-                    values = {"status": DeliveryStatus.FAILED, "last_error": error[:2000],
-                              "attempts": attempts + 1}
+                    values = {
+                        "status": DeliveryStatus.FAILED,
+                        "last_error": error[:2000],
+                        "attempts": attempts + 1,
+                    }
                 else:
-                    values = {"status": DeliveryStatus.QUEUED, "last_error": error[:2000],
-                              "attempts": attempts + 1,
-                              "next_attempt_at": now + self.retry.delay(attempts + 1)}
+                    values = {
+                        "status": DeliveryStatus.QUEUED,
+                        "last_error": error[:2000],
+                        "attempts": attempts + 1,
+                        "next_attempt_at": now + self.retry.delay(attempts + 1),
+                    }
                 s.execute(update(table).where(table.id == delivery_id).values(**values))
         if sent:
             record_sent(self.sessions, sent, now)  # the tickets' histories: sent to whom
@@ -201,26 +228,44 @@ class Sender:
         agent working it knows the customer did not get the message."""
         with session_scope(self.sessions) as s:
             rows = s.execute(
-                select(NotificationDelivery.email, Notification.subject, Notification.ticket_id,
-                       Notification.tenant_id)
+                select(
+                    NotificationDelivery.email,
+                    Notification.subject,
+                    Notification.ticket_id,
+                    Notification.tenant_id,
+                )
                 .join(Notification, Notification.id == NotificationDelivery.notification_id)
-                .where(NotificationDelivery.id.in_([d for d, _e in gave_up]),
-                       Notification.ticket_id.is_not(None))
+                .where(
+                    NotificationDelivery.id.in_([d for d, _e in gave_up]),
+                    Notification.ticket_id.is_not(None),
+                )
             ).all()
             errors = dict(gave_up)
-            by_email = {d.email: errors[d.id] for d in s.scalars(
-                select(NotificationDelivery).where(
-                    NotificationDelivery.id.in_([d for d, _e in gave_up])))}
+            by_email = {
+                d.email: errors[d.id]
+                for d in s.scalars(
+                    select(NotificationDelivery).where(
+                        NotificationDelivery.id.in_([d for d, _e in gave_up])
+                    )
+                )
+            }
             for email_address, subject, ticket_id, tenant_id in rows:
                 enable_stamping(s, tenant_id)
-                s.add(TicketEvent(
-                    tenant_id=tenant_id, ticket_id=ticket_id, kind=EventKind.NOTE,
-                    author_id=None, at=now,
-                    body=(f"Email not delivered to {email_address}: \"{subject}\" "
-                          f"({by_email.get(email_address) or 'refused'}). Contact the customer "
-                          f"another way, or retry it from the outbox."),
-                    data={"delivery_failed": email_address},
-                ))
+                s.add(
+                    TicketEvent(
+                        tenant_id=tenant_id,
+                        ticket_id=ticket_id,
+                        kind=EventKind.NOTE,
+                        author_id=None,
+                        at=now,
+                        body=(
+                            f'Email not delivered to {email_address}: "{subject}" '
+                            f"({by_email.get(email_address) or 'refused'}). Contact the customer "
+                            f"another way, or retry it from the outbox."
+                        ),
+                        data={"delivery_failed": email_address},
+                    )
+                )
 
     def _release(self, rows: list[tuple[NotificationDelivery, Notification]], error: str) -> None:
         """The server could not be reached: each unsent delivery counts an attempt and waits."""
@@ -266,21 +311,28 @@ class Sender:
                     msg = build_message(self.config, delivery, note)
                     # send_message: CRLF line ends. The envelope sender is the bare address
                     # (a non-ASCII display name there would ask the server for SMTPUTF8).
-                    smtp.send_message(msg, from_addr=parseaddr(self.config.sender)[1],
-                                      to_addrs=[delivery.email])
+                    smtp.send_message(
+                        msg, from_addr=parseaddr(self.config.sender)[1], to_addrs=[delivery.email]
+                    )
                 except HeaderRefused as exc:
                     outcomes.append((delivery.id, delivery.attempts, str(exc), True))
                 except smtplib.SMTPRecipientsRefused as exc:
                     code, text = next(iter(exc.recipients.values()))
-                    outcomes.append((delivery.id, delivery.attempts,
-                                     f"{code} {_text(text)}", code >= 500))
+                    outcomes.append(
+                        (delivery.id, delivery.attempts, f"{code} {_text(text)}", code >= 500)
+                    )
                 except smtplib.SMTPResponseException as exc:
-                    outcomes.append((delivery.id, delivery.attempts,
-                                     f"{exc.smtp_code} {_text(exc.smtp_error)}",
-                                     exc.smtp_code >= 500))
+                    outcomes.append(
+                        (
+                            delivery.id,
+                            delivery.attempts,
+                            f"{exc.smtp_code} {_text(exc.smtp_error)}",
+                            exc.smtp_code >= 500,
+                        )
+                    )
                     if exc.smtp_code in (421,):  # the server is closing the connection
                         self._record(outcomes)
-                        self._release(rows[i + 1:], "the mail server closed the connection")
+                        self._release(rows[i + 1 :], "the mail server closed the connection")
                         return _tally(result, outcomes, len(rows) - i - 1)
                 except (OSError, smtplib.SMTPException) as exc:
                     # The connection broke: this one and the rest wait for the next round.
@@ -315,8 +367,9 @@ def _text(value: bytes | str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
-def _tally(result: BatchResult, outcomes: list[tuple[uuid.UUID, int, str | None, bool]],
-           released: int) -> BatchResult:
+def _tally(
+    result: BatchResult, outcomes: list[tuple[uuid.UUID, int, str | None, bool]], released: int
+) -> BatchResult:
     result.sent += sum(1 for o in outcomes if o[2] is None)
     result.failed += sum(1 for o in outcomes if o[2] is not None and o[3])
     result.retrying += released + sum(1 for o in outcomes if o[2] is not None and not o[3])
@@ -350,8 +403,7 @@ class SenderThread:
                 self._stop.wait(self.interval)
 
 
-def start_sender(sessions: sessionmaker[Session],
-                 config: SmtpConfig | None) -> SenderThread | None:
+def start_sender(sessions: sessionmaker[Session], config: SmtpConfig | None) -> SenderThread | None:
     """Start delivering if SMTP is configured (``ServerSettings.smtp``, read at start);
     ``None`` (local mode): mail stays queued."""
     if config is None:

@@ -36,7 +36,7 @@ _FOOTER_HTML = (
 SOURCES: dict[NotificationKind, tuple[str, str, str]] = {
     NotificationKind.ACKNOWLEDGEMENT: (
         "[{{ ref }}] We received your request: {{ subject }}",
-        "Hello {{ name }},\n\nWe received your request \"{{ subject }}\" ({{ ref }}).\n\n"
+        'Hello {{ name }},\n\nWe received your request "{{ subject }}" ({{ ref }}).\n\n'
         "What happens next:\n"
         "1. A Support Coordinator reviews it and assesses its severity.\n"
         "2. A real person tells you who it has been assigned to and what to expect.\n"
@@ -53,7 +53,7 @@ SOURCES: dict[NotificationKind, tuple[str, str, str]] = {
     ),
     NotificationKind.ASSIGNMENT: (
         "[{{ ref }}] {{ assignee }} has your request: {{ subject }}",
-        "Hello {{ name }},\n\n{{ assignee }} from {{ team }} has your request \"{{ subject }}\" "
+        'Hello {{ name }},\n\n{{ assignee }} from {{ team }} has your request "{{ subject }}" '
         "({{ ref }}) and will be in touch with the next steps.\n\n{{ expectation }}",
         "<p>Hello {{ name }},</p><p>{{ assignee }} from {{ team }} has your request "
         "<b>{{ subject }}</b> ({{ ref }}) and will be in touch with the next steps.</p>"
@@ -62,12 +62,12 @@ SOURCES: dict[NotificationKind, tuple[str, str, str]] = {
     NotificationKind.REPLY: (
         "Re: [{{ ref }}] {{ subject }}",
         "Hello {{ name }},\n\n{{ body }}\n\n{{ author }}, {{ team }}",
-        "<p>Hello {{ name }},</p><p style=\"white-space:pre-wrap\">{{ body }}</p>"
+        '<p>Hello {{ name }},</p><p style="white-space:pre-wrap">{{ body }}</p>'
         "<p>{{ author }}, {{ team }}</p>",
     ),
     NotificationKind.EXTRA_CHARGES: (
         "[{{ ref }}] Additional charges for your request: {{ subject }}",
-        "Hello {{ name }},\n\nResolving your request \"{{ subject }}\" ({{ ref }}) needs work "
+        'Hello {{ name }},\n\nResolving your request "{{ subject }}" ({{ ref }}) needs work '
         "beyond the terms of your support agreement, so additional charges apply"
         "{% if estimate %} (estimate: {{ estimate }}){% endif %}.{% if body %}\n\n{{ body }}"
         "{% endif %}\n\nWe will not go ahead with billable work you have not agreed to; reply "
@@ -75,31 +75,31 @@ SOURCES: dict[NotificationKind, tuple[str, str, str]] = {
         "<p>Hello {{ name }},</p><p>Resolving your request <b>{{ subject }}</b> ({{ ref }}) "
         "needs work beyond the terms of your support agreement, so additional charges apply"
         "{% if estimate %} (estimate: {{ estimate }}){% endif %}.</p>{% if body %}"
-        "<p style=\"white-space:pre-wrap\">{{ body }}</p>{% endif %}<p>We will not go ahead "
+        '<p style="white-space:pre-wrap">{{ body }}</p>{% endif %}<p>We will not go ahead '
         "with billable work you have not agreed to; reply to this message with any "
         "questions.</p>",
     ),
     NotificationKind.WAITING_ON_CUSTOMER: (
         "[{{ ref }}] We need your input: {{ subject }}",
         "Hello {{ name }},\n\nWe need something from you before we can continue with "
-        "\"{{ subject }}\" ({{ ref }}).{% if body %}\n\n{{ body }}{% endif %}\n\n"
+        '"{{ subject }}" ({{ ref }}).{% if body %}\n\n{{ body }}{% endif %}\n\n'
         "Reply to this message and we will pick it up again.",
         "<p>Hello {{ name }},</p><p>We need something from you before we can continue with "
-        "<b>{{ subject }}</b> ({{ ref }}).</p>{% if body %}<p style=\"white-space:pre-wrap\">"
+        '<b>{{ subject }}</b> ({{ ref }}).</p>{% if body %}<p style="white-space:pre-wrap">'
         "{{ body }}</p>{% endif %}<p>Reply to this message and we will pick it up again.</p>",
     ),
     NotificationKind.RESOLUTION: (
         "[{{ ref }}] Resolved: {{ subject }}",
-        "Hello {{ name }},\n\nYour request \"{{ subject }}\" ({{ ref }}) is completed."
+        'Hello {{ name }},\n\nYour request "{{ subject }}" ({{ ref }}) is completed.'
         "{% if body %}\n\n{{ body }}{% endif %}\n\nIf something is still not right, reply to "
         "this message and we will reopen it.",
         "<p>Hello {{ name }},</p><p>Your request <b>{{ subject }}</b> ({{ ref }}) is completed."
-        "</p>{% if body %}<p style=\"white-space:pre-wrap\">{{ body }}</p>{% endif %}<p>If "
+        '</p>{% if body %}<p style="white-space:pre-wrap">{{ body }}</p>{% endif %}<p>If '
         "something is still not right, reply to this message and we will reopen it.</p>",
     ),
     NotificationKind.REDIRECT_REQUESTER: (
         "[{{ ref }}] About your request: {{ subject }}",
-        "Hello {{ name }},\n\nThank you for your request \"{{ subject }}\" ({{ ref }}).\n\n"
+        'Hello {{ name }},\n\nThank you for your request "{{ subject }}" ({{ ref }}).\n\n'
         "{{ body }}",
         "<p>Hello {{ name }},</p><p>Thank you for your request <b>{{ subject }}</b> "
         "({{ ref }}).</p><p>{{ body }}</p>",
@@ -108,7 +108,7 @@ SOURCES: dict[NotificationKind, tuple[str, str, str]] = {
         "[{{ ref }}] How would you like us to proceed? A request from {{ requester }}",
         "Hello {{ name }},\n\nYou are a validated support contact of {{ organisation }}. "
         "{{ requester }} ({{ requester_email }}), who is not a validated support contact, "
-        "asked us for help with \"{{ subject }}\" ({{ ref }}). We can only assist validated "
+        'asked us for help with "{{ subject }}" ({{ ref }}). We can only assist validated '
         "contacts, so we have not started on it.\n\nHow would you like to proceed? Reply to "
         "this message: you can take the request over, or validate {{ requester }} as a support "
         "contact (your plan includes a set number of contacts, which you may switch in and "
@@ -154,8 +154,10 @@ SOURCES: dict[NotificationKind, tuple[str, str, str]] = {
 }
 
 
-_FRAME_HTML = ('<!doctype html><html><body style="font-family:sans-serif;font-size:14px">',
-               "</body></html>")
+_FRAME_HTML = (
+    '<!doctype html><html><body style="font-family:sans-serif;font-size:14px">',
+    "</body></html>",
+)
 
 
 def _loader() -> DictLoader:
@@ -176,8 +178,9 @@ _ENV = Environment(
 #: Leads' own templates: sandboxed (a template cannot reach Python internals), undefined
 #: variables fail, and HTML bodies are autoescaped like the built-in ones.
 _LEAD_ENV = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=False)
-_LEAD_HTML_ENV = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=False,
-                                      autoescape=True)
+_LEAD_HTML_ENV = SandboxedEnvironment(
+    undefined=StrictUndefined, keep_trailing_newline=False, autoescape=True
+)
 
 #: A team's own (subject, text body, HTML body) for a kind: ``NotificationTemplate`` rows.
 Override = tuple[str, str, str]
@@ -195,8 +198,14 @@ def _used(env: Environment, source: str) -> set[str]:
 
 
 _VARIABLES: dict[NotificationKind, frozenset[str]] = {
-    kind: frozenset({"name", *_used(_ENV, subject), *_used(_ENV, text + _FOOTER_TEXT),
-                     *_used(_ENV, html + _FOOTER_HTML)})
+    kind: frozenset(
+        {
+            "name",
+            *_used(_ENV, subject),
+            *_used(_ENV, text + _FOOTER_TEXT),
+            *_used(_ENV, html + _FOOTER_HTML),
+        }
+    )
     for kind, (subject, text, html) in SOURCES.items()
 }
 
@@ -226,12 +235,12 @@ def check(kind: NotificationKind, override: Override) -> None:
                 field_name,
                 f"{field_name} uses {', '.join(repr(u) for u in unknown)}, which a "
                 f"{kind.value} notification does not have; it can use: "
-                f"{', '.join(sorted(allowed))}")
+                f"{', '.join(sorted(allowed))}",
+            )
         try:  # what only rendering shows: the sandbox's refusals, a filter misused
             env.from_string(source).render(SAMPLE)
         except Exception as exc:  # any failure here is the template's, reported as such
-            raise TemplateProblem(
-                field_name, f"{field_name} cannot be rendered: {exc}") from None
+            raise TemplateProblem(field_name, f"{field_name} cannot be rendered: {exc}") from None
 
 
 @lru_cache(maxsize=256)
@@ -239,8 +248,9 @@ def _compiled(source: str, html: bool) -> Template:
     return (_LEAD_HTML_ENV if html else _LEAD_ENV).from_string(source)
 
 
-def render(kind: NotificationKind, context: dict[str, Any],
-           override: Override | None = None) -> tuple[str, str, str]:
+def render(
+    kind: NotificationKind, context: dict[str, Any], override: Override | None = None
+) -> tuple[str, str, str]:
     """``(subject, text, html)`` for ``kind``; the subject is one line of at most 400 chars.
     ``override``: the team's own template (checked by :func:`check` when it was saved)."""
     if override is None:
@@ -251,21 +261,31 @@ def render(kind: NotificationKind, context: dict[str, Any],
         subject_src, text_src, html_src = override
         subject = _compiled(subject_src, False).render(context)
         text = _compiled(text_src + _FOOTER_TEXT, False).render(context)
-        html = _compiled(_FRAME_HTML[0] + html_src + _FOOTER_HTML + _FRAME_HTML[1],
-                         True).render(context)
+        html = _compiled(_FRAME_HTML[0] + html_src + _FOOTER_HTML + _FRAME_HTML[1], True).render(
+            context
+        )
     subject = " ".join(subject.split())[:400]
     return subject, text, html
 
 
 #: What a preview fills each variable with: a plausible request from a plausible customer.
 SAMPLE: dict[str, str] = {
-    "name": "Ann Lee", "ref": "AD-1A2B-3C4D", "subject": "Checkout is down",
-    "team": "Acme Support", "organisation": "Globex", "requester": "Ann Lee",
+    "name": "Ann Lee",
+    "ref": "AD-1A2B-3C4D",
+    "subject": "Checkout is down",
+    "team": "Acme Support",
+    "organisation": "Globex",
+    "requester": "Ann Lee",
     "requester_email": "ann@globex.example",
     "expectation": "For a Tier 1 request on the Premium plan, a first response within 1 "
-                   "business hour.",
+    "business hour.",
     "body": "Customers see an error at checkout since 09:00.",
-    "hours_notice": "", "entitlement": "", "assignee": "Sam Rivera", "author": "Sam Rivera",
-    "estimate": "2 hours", "starts": "Monday 14 December 2026 at 10:00 (America/New_York)",
-    "hours": "4.5 hours", "expires": "Friday 18 December 2026 at 11:00 (America/New_York)",
+    "hours_notice": "",
+    "entitlement": "",
+    "assignee": "Sam Rivera",
+    "author": "Sam Rivera",
+    "estimate": "2 hours",
+    "starts": "Monday 14 December 2026 at 10:00 (America/New_York)",
+    "hours": "4.5 hours",
+    "expires": "Friday 18 December 2026 at 11:00 (America/New_York)",
 }

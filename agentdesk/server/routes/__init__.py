@@ -18,6 +18,8 @@ def register_routes(app: FastAPI) -> None:
     app.include_router(auth.router, prefix="/api/v1", responses=ERROR_RESPONSES)
     for module in (users, calendars, plans, organisations, reports):
         app.include_router(
-            module.router, prefix="/api/v1", responses=ERROR_RESPONSES,
+            module.router,
+            prefix="/api/v1",
+            responses=ERROR_RESPONSES,
             dependencies=[Security(bearer_scheme)],
         )

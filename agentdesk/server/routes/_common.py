@@ -47,42 +47,66 @@ def get_owned(session: Session, model: type[T], obj_id: uuid.UUID, user: User, w
 def calendar_out(cal: Calendar) -> CalendarOut:
     data = cal.data
     return CalendarOut(
-        id=cal.id, version=cal.version, name=cal.name, tz=data["tz"], hours=data["hours"],
-        holidays=data.get("holidays", []), overrides=data.get("overrides", {}),
+        id=cal.id,
+        version=cal.version,
+        name=cal.name,
+        tz=data["tz"],
+        hours=data["hours"],
+        holidays=data.get("holidays", []),
+        overrides=data.get("overrides", {}),
         holiday_country=data.get("holiday_country"),
     )
 
 
 def plan_out(plan: Plan) -> PlanOut:
     return PlanOut(
-        id=plan.id, version=plan.version, key=plan.key, name=plan.name, rank=plan.rank,
-        channels=sorted(plan.channels), contact_allotment=plan.contact_allotment,
+        id=plan.id,
+        version=plan.version,
+        key=plan.key,
+        name=plan.name,
+        rank=plan.rank,
+        channels=sorted(plan.channels),
+        contact_allotment=plan.contact_allotment,
         conversations_per_year=plan.conversations_per_year,
         review_bonus_conversations=plan.review_bonus_conversations,
         min_verified_reviews=plan.min_verified_reviews,
-        min_recent_reviews=plan.min_recent_reviews, calendar_id=plan.calendar_id,
+        min_recent_reviews=plan.min_recent_reviews,
+        calendar_id=plan.calendar_id,
         response_targets=dict(plan.response_targets or {}),
     )
 
 
 def organisation_out(org: Organisation) -> OrganisationOut:
     return OrganisationOut(
-        id=org.id, version=org.version, name=org.name, plan_id=org.plan_id,
-        membership=org.membership, member_since=org.member_since,
-        verified_reviews=org.verified_reviews, recent_reviews=org.recent_reviews,
+        id=org.id,
+        version=org.version,
+        name=org.name,
+        plan_id=org.plan_id,
+        membership=org.membership,
+        member_since=org.member_since,
+        verified_reviews=org.verified_reviews,
+        recent_reviews=org.recent_reviews,
     )
 
 
 def contact_out(contact: Contact) -> ContactOut:
     return ContactOut(
-        id=contact.id, version=contact.version, organisation_id=contact.organisation_id,
-        name=contact.name, email=contact.email, phone=contact.phone,
-        validated=contact.validated, validated_at=contact.validated_at,
+        id=contact.id,
+        version=contact.version,
+        organisation_id=contact.organisation_id,
+        name=contact.name,
+        email=contact.email,
+        phone=contact.phone,
+        validated=contact.validated,
+        validated_at=contact.validated_at,
     )
 
 
 def member_out(user: User) -> TeamMemberOut:
     return TeamMemberOut(
-        id=user.id, username=user.username, display_name=user.display_name, role=user.role,
+        id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        role=user.role,
         active=user.active,
     )

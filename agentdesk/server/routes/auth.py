@@ -26,8 +26,13 @@ router = APIRouter(tags=["auth"])
 
 def user_out(user: User) -> UserOut:
     return UserOut(
-        id=user.id, username=user.username, display_name=user.display_name, email=user.email,
-        role=user.role.value, active=user.active, tenant_id=user.tenant_id,
+        id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        email=user.email,
+        role=user.role.value,
+        active=user.active,
+        tenant_id=user.tenant_id,
     )
 
 
@@ -40,16 +45,18 @@ def _client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def login_wait(settings: ServerSettings, failures: int, last: datetime | None,
-               now: datetime) -> timedelta:
+def login_wait(
+    settings: ServerSettings, failures: int, last: datetime | None, now: datetime
+) -> timedelta:
     """How long a (username, address) pair must still wait after ``failures`` recent failures,
     the latest at ``last``: nothing for the first few, then ``login_delay`` doubling with each
     further failure, never more than the window."""
     over = failures - settings.login_failures_per_user
     if over < 0 or last is None:
         return timedelta(0)
-    delay: timedelta = min(settings.login_delay * (2 ** min(over, 32)),
-                           settings.login_failure_window)
+    delay: timedelta = min(
+        settings.login_delay * (2 ** min(over, 32)), settings.login_failure_window
+    )
     left: timedelta = last + delay - now
     return max(left, timedelta(0))
 
@@ -59,27 +66,37 @@ def _check_rate_limit(
 ) -> None:
     since = now - settings.login_failure_window
     pair, last = session.execute(
-        select(func.count(), func.max(LoginFailure.at))
-        .where(LoginFailure.username == username, LoginFailure.address == address,
-               LoginFailure.at > since)
+        select(func.count(), func.max(LoginFailure.at)).where(
+            LoginFailure.username == username,
+            LoginFailure.address == address,
+            LoginFailure.at > since,
+        )
     ).one()
     wait = login_wait(settings, int(pair or 0), last, now)
-    per_address = session.scalar(
-        select(func.count()).select_from(LoginFailure)
-        .where(LoginFailure.address == address, LoginFailure.at > since)
-    ) or 0
+    per_address = (
+        session.scalar(
+            select(func.count())
+            .select_from(LoginFailure)
+            .where(LoginFailure.address == address, LoginFailure.at > since)
+        )
+        or 0
+    )
     if per_address >= settings.login_failures_per_address:
         wait = max(wait, settings.login_failure_window)
     if wait > timedelta(0):
-        raise ApiError(429, "rate_limited", "too many failed sign-ins from here; try again "
-                       f"in {math.ceil(wait.total_seconds())} seconds",
-                       headers={"Retry-After": str(math.ceil(wait.total_seconds()))})
+        raise ApiError(
+            429,
+            "rate_limited",
+            "too many failed sign-ins from here; try again "
+            f"in {math.ceil(wait.total_seconds())} seconds",
+            headers={"Retry-After": str(math.ceil(wait.total_seconds()))},
+        )
 
 
 @router.post("/login", response_model=LoginResponse, summary="Sign in; returns a bearer token")
-def login(body: LoginRequest, request: Request, state: StateDep, session: WriteSession) -> (
-    LoginResponse
-):
+def login(
+    body: LoginRequest, request: Request, state: StateDep, session: WriteSession
+) -> LoginResponse:
     settings = state.settings
     now = utcnow()
     address = _client_address(request)
@@ -93,20 +110,30 @@ def login(body: LoginRequest, request: Request, state: StateDep, session: WriteS
         raise ApiError(401, "bad_credentials", "wrong username or password")
     # This address's failures for this user stop counting after a success (another address's
     # do not: the owner signing in must not wipe an attacker's slate); expired tokens go.
-    session.execute(delete(LoginFailure).where(LoginFailure.username == body.username,
-                                               LoginFailure.address == address))
-    session.execute(delete(AuthToken).where(AuthToken.user_id == user.id,
-                                            AuthToken.expires_at < now))
+    session.execute(
+        delete(LoginFailure).where(
+            LoginFailure.username == body.username, LoginFailure.address == address
+        )
+    )
+    session.execute(
+        delete(AuthToken).where(AuthToken.user_id == user.id, AuthToken.expires_at < now)
+    )
     token = new_token()
     expires = now + settings.token_ttl
-    session.add(AuthToken(user_id=user.id, token_hash=token_hash(token), created_at=now,
-                          expires_at=expires))
-    return LoginResponse(token=token, expires_at=expires,
-                         user=_with_team(user_out(user), session, user))
+    session.add(
+        AuthToken(user_id=user.id, token_hash=token_hash(token), created_at=now, expires_at=expires)
+    )
+    return LoginResponse(
+        token=token, expires_at=expires, user=_with_team(user_out(user), session, user)
+    )
 
 
-@router.post("/logout", status_code=204, summary="Revoke the token used for this request",
-             dependencies=[Security(bearer_scheme)])
+@router.post(
+    "/logout",
+    status_code=204,
+    summary="Revoke the token used for this request",
+    dependencies=[Security(bearer_scheme)],
+)
 def logout(request: Request, user: CurrentUser, session: WriteSession) -> None:
     session.execute(
         update(AuthToken)
@@ -115,7 +142,11 @@ def logout(request: Request, user: CurrentUser, session: WriteSession) -> None:
     )
 
 
-@router.get("/me", response_model=UserOut, summary="The signed-in user",
-            dependencies=[Security(bearer_scheme)])
+@router.get(
+    "/me",
+    response_model=UserOut,
+    summary="The signed-in user",
+    dependencies=[Security(bearer_scheme)],
+)
 def me(user: CurrentUser, session: ReadSession) -> UserOut:
     return _with_team(user_out(user), session, user)

@@ -53,8 +53,9 @@ def get_calendar(calendar_id: uuid.UUID, user: CurrentUser, session: ReadSession
     return calendar_out(get_owned(session, Calendar, calendar_id, user, "calendar"))
 
 
-@router.post("/calendars", response_model=CalendarOut, status_code=201,
-             summary="Create a business calendar")
+@router.post(
+    "/calendars", response_model=CalendarOut, status_code=201, summary="Create a business calendar"
+)
 def create_calendar(body: CalendarIn, user: Lead, session: WriteSession) -> CalendarOut:
     data = _canonical(body)
     tenant_session(session, user)
@@ -65,10 +66,12 @@ def create_calendar(body: CalendarIn, user: Lead, session: WriteSession) -> Cale
     return calendar_out(cal)
 
 
-@router.put("/calendars/{calendar_id}", response_model=CalendarOut,
-            summary="Replace a business calendar")
-def replace_calendar(calendar_id: uuid.UUID, body: CalendarIn, user: Lead,
-                     session: WriteSession) -> CalendarOut:
+@router.put(
+    "/calendars/{calendar_id}", response_model=CalendarOut, summary="Replace a business calendar"
+)
+def replace_calendar(
+    calendar_id: uuid.UUID, body: CalendarIn, user: Lead, session: WriteSession
+) -> CalendarOut:
     cal = get_owned(session, Calendar, calendar_id, user, "calendar")
     data = _canonical(body)
     tenant_session(session, user)

@@ -51,8 +51,11 @@ def _live_plan(session: Session, user: User, plan_id: uuid.UUID) -> Plan:
     return plan
 
 
-@router.get("/organisations", response_model=list[OrganisationOut],
-            summary="Look organisations up by name (case-insensitive substring)")
+@router.get(
+    "/organisations",
+    response_model=list[OrganisationOut],
+    summary="Look organisations up by name (case-insensitive substring)",
+)
 def search_organisations(
     user: CurrentUser,
     session: ReadSession,
@@ -66,31 +69,38 @@ def search_organisations(
         # autoescape: a "%" or "_" in the query matches itself, not any text; Unicode case
         # folding on both engines ("ünï" finds "Ünïcode").
         dialect = session.get_bind().dialect.name
-        stmt = stmt.where(unicode_lower(Organisation.name, dialect).contains(
-            query.lower(), autoescape=True))
-    rows = session.scalars(
-        stmt.order_by(Organisation.name, Organisation.id).limit(params.limit)
-    )
+        stmt = stmt.where(
+            unicode_lower(Organisation.name, dialect).contains(query.lower(), autoescape=True)
+        )
+    rows = session.scalars(stmt.order_by(Organisation.name, Organisation.id).limit(params.limit))
     return [organisation_out(o) for o in rows]
 
 
-@router.get("/organisations/{organisation_id}", response_model=OrganisationDetail,
-            summary="An organisation with its plan, contacts, contact slots and allowance")
-def get_organisation(organisation_id: uuid.UUID, user: CurrentUser, session: ReadSession) -> (
-    OrganisationDetail
-):
+@router.get(
+    "/organisations/{organisation_id}",
+    response_model=OrganisationDetail,
+    summary="An organisation with its plan, contacts, contact slots and allowance",
+)
+def get_organisation(
+    organisation_id: uuid.UUID, user: CurrentUser, session: ReadSession
+) -> OrganisationDetail:
     org = get_owned(session, Organisation, organisation_id, user, "organisation")
     plan_row = session.get_one(Plan, org.plan_id)
     plan = plan_row.to_policy()
-    contacts = list(session.scalars(
-        select(Contact)
-        .where(Contact.organisation_id == org.id, Contact.deleted.is_(False))
-        .order_by(Contact.name, Contact.id)
-    ))
-    usage = contact_rules.allotment_usage(plan, [
-        contact_rules.Contact(id=str(c.id), name=c.name, email=c.email, validated=c.validated)
-        for c in contacts
-    ])
+    contacts = list(
+        session.scalars(
+            select(Contact)
+            .where(Contact.organisation_id == org.id, Contact.deleted.is_(False))
+            .order_by(Contact.name, Contact.id)
+        )
+    )
+    usage = contact_rules.allotment_usage(
+        plan,
+        [
+            contact_rules.Contact(id=str(c.id), name=c.name, email=c.email, validated=c.validated)
+            for c in contacts
+        ],
+    )
     tenant = session.get_one(Tenant, user.tenant_id)
     year = calendar_year_of(utcnow(), tenant.timezone)
     allowance = conversation_allowance(plan, org.verified_reviews, org.recent_reviews)
@@ -100,22 +110,31 @@ def get_organisation(organisation_id: uuid.UUID, user: CurrentUser, session: Rea
         plan=plan_out(plan_row),
         contacts=[contact_out(c) for c in contacts],
         allotment=AllotmentOut(
-            used=usage.used, total=usage.total, free=usage.free, over_by=usage.over_by,
+            used=usage.used,
+            total=usage.total,
+            free=usage.free,
+            over_by=usage.over_by,
             holders=[uuid.UUID(h.id) for h in usage.holders],
         ),
         conversations=AllowanceOut(
-            year=year, allowance=allowance, used=used,
+            year=year,
+            allowance=allowance,
+            used=used,
             remaining=None if allowance is None else max(allowance - used, 0),
             bonus_applies=review_bonus_applies(plan, org.verified_reviews, org.recent_reviews),
         ),
     )
 
 
-@router.post("/organisations", response_model=OrganisationOut, status_code=201,
-             summary="Add a customer organisation")
-def create_organisation(body: OrganisationCreate, user: OrgEditor, session: WriteSession) -> (
-    OrganisationOut
-):
+@router.post(
+    "/organisations",
+    response_model=OrganisationOut,
+    status_code=201,
+    summary="Add a customer organisation",
+)
+def create_organisation(
+    body: OrganisationCreate, user: OrgEditor, session: WriteSession
+) -> OrganisationOut:
     _live_plan(session, user, body.plan_id)
     tenant_session(session, user)
     org = Organisation(tenant_id=user.tenant_id, **body.model_dump())
@@ -124,10 +143,14 @@ def create_organisation(body: OrganisationCreate, user: OrgEditor, session: Writ
     return organisation_out(org)
 
 
-@router.patch("/organisations/{organisation_id}", response_model=OrganisationOut,
-              summary="Change an organisation's name, plan, membership or review counts")
-def update_organisation(organisation_id: uuid.UUID, body: OrganisationPatch, user: OrgEditor,
-                        session: WriteSession) -> OrganisationOut:
+@router.patch(
+    "/organisations/{organisation_id}",
+    response_model=OrganisationOut,
+    summary="Change an organisation's name, plan, membership or review counts",
+)
+def update_organisation(
+    organisation_id: uuid.UUID, body: OrganisationPatch, user: OrgEditor, session: WriteSession
+) -> OrganisationOut:
     org = get_owned(session, Organisation, organisation_id, user, "organisation")
     changes = body.model_dump(include=body.model_fields_set)
     if "plan_id" in changes:
@@ -142,13 +165,24 @@ def update_organisation(organisation_id: uuid.UUID, body: OrganisationPatch, use
     return organisation_out(org)
 
 
-@router.post("/organisations/{organisation_id}/contacts", response_model=ContactOut,
-             status_code=201, summary="Add a (not yet validated) contact to an organisation")
-def create_contact(organisation_id: uuid.UUID, body: ContactCreate, user: OrgEditor,
-                   session: WriteSession) -> ContactOut:
+@router.post(
+    "/organisations/{organisation_id}/contacts",
+    response_model=ContactOut,
+    status_code=201,
+    summary="Add a (not yet validated) contact to an organisation",
+)
+def create_contact(
+    organisation_id: uuid.UUID, body: ContactCreate, user: OrgEditor, session: WriteSession
+) -> ContactOut:
     org = get_owned(session, Organisation, organisation_id, user, "organisation")
-    contact = Contact(tenant_id=user.tenant_id, organisation_id=org.id, name=body.name,
-                      email=body.email, phone=body.phone, validated=False)
+    contact = Contact(
+        tenant_id=user.tenant_id,
+        organisation_id=org.id,
+        name=body.name,
+        email=body.email,
+        phone=body.phone,
+        validated=False,
+    )
     _check_contact(session, contact)
     tenant_session(session, user)
     session.add(contact)
@@ -163,19 +197,29 @@ def _check_contact(session: Session, contact: Contact) -> None:
     with session.no_autoflush:
         duplicate = session.scalar(
             select(Contact.id).where(
-                Contact.organisation_id == contact.organisation_id, Contact.deleted.is_(False),
-                Contact.id != contact.id, func.lower(Contact.email) == contact.email.lower(),
+                Contact.organisation_id == contact.organisation_id,
+                Contact.deleted.is_(False),
+                Contact.id != contact.id,
+                func.lower(Contact.email) == contact.email.lower(),
             )
         )
     if duplicate is not None:
-        raise ApiError(409, "conflict", "this organisation already has a contact with this "
-                       "email address", field="email")
+        raise ApiError(
+            409,
+            "conflict",
+            "this organisation already has a contact with this email address",
+            field="email",
+        )
 
 
-@router.patch("/contacts/{contact_id}", response_model=ContactOut,
-              summary="Change a contact's name, email address or phone")
-def update_contact(contact_id: uuid.UUID, body: ContactPatch, user: OrgEditor,
-                   session: WriteSession) -> ContactOut:
+@router.patch(
+    "/contacts/{contact_id}",
+    response_model=ContactOut,
+    summary="Change a contact's name, email address or phone",
+)
+def update_contact(
+    contact_id: uuid.UUID, body: ContactPatch, user: OrgEditor, session: WriteSession
+) -> ContactOut:
     """Validation (a slot of the plan's allotment) is not changed here: that is the sync
     mutators' rule, the same on desktop and server."""
     contact = get_owned(session, Contact, contact_id, user, "contact")

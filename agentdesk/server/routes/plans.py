@@ -30,14 +30,14 @@ def _validated(session: Session, user: User, body: PlanIn) -> dict[str, Any]:
     """The plan's columns as the rules engine normalised them."""
     raw = body.model_dump(exclude={"calendar_id", "response_targets"})
     raw["response_targets"] = {
-        tier: target.model_dump(exclude_none=True)
-        for tier, target in body.response_targets.items()
+        tier: target.model_dump(exclude_none=True) for tier, target in body.response_targets.items()
     }
     plan = SupportPlan.from_dict(raw).to_dict()
     if body.calendar_id is not None:
         found = session.scalar(
             select(Calendar.id).where(
-                Calendar.id == body.calendar_id, Calendar.tenant_id == user.tenant_id,
+                Calendar.id == body.calendar_id,
+                Calendar.tenant_id == user.tenant_id,
                 Calendar.deleted.is_(False),
             )
         )
@@ -51,8 +51,12 @@ def _validated(session: Session, user: User, body: PlanIn) -> dict[str, Any]:
 def _check_key_free(session: Session, user: User, key: str, own_id: uuid.UUID | None) -> None:
     clash = session.scalar(select(Plan.id).where(Plan.tenant_id == user.tenant_id, Plan.key == key))
     if clash is not None and clash != own_id:
-        raise ApiError(409, "conflict", f"a plan with key {key!r} already exists (deleted plans "
-                       "keep their key)", field="key")
+        raise ApiError(
+            409,
+            "conflict",
+            f"a plan with key {key!r} already exists (deleted plans keep their key)",
+            field="key",
+        )
 
 
 @router.get("/plans", response_model=list[PlanOut], summary="The team's support plans")
@@ -95,18 +99,25 @@ def replace_plan(plan_id: uuid.UUID, body: PlanIn, user: Lead, session: WriteSes
     return plan_out(plan)
 
 
-@router.delete("/plans/{plan_id}", status_code=204, response_class=Response,
-               summary="Delete an unused support plan (tombstone)")
+@router.delete(
+    "/plans/{plan_id}",
+    status_code=204,
+    response_class=Response,
+    summary="Delete an unused support plan (tombstone)",
+)
 def delete_plan(plan_id: uuid.UUID, user: Lead, session: WriteSession) -> Response:
     plan = get_owned(session, Plan, plan_id, user, "plan")
-    users = session.scalar(
-        select(func.count()).select_from(Organisation)
-        .where(Organisation.plan_id == plan.id, Organisation.deleted.is_(False))
-    ) or 0
+    users = (
+        session.scalar(
+            select(func.count())
+            .select_from(Organisation)
+            .where(Organisation.plan_id == plan.id, Organisation.deleted.is_(False))
+        )
+        or 0
+    )
     if users:
         noun = "organisation uses" if users == 1 else "organisations use"
-        raise ApiError(409, "in_use", f"{users} {noun} this plan; move them to another plan "
-                       "first")
+        raise ApiError(409, "in_use", f"{users} {noun} this plan; move them to another plan first")
     tenant_session(session, user)
     plan.deleted = True
     session.flush()

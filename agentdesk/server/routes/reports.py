@@ -35,14 +35,22 @@ _MEDIA = {"csv": "text/csv; charset=utf-8", "pdf": "application/pdf"}
 @router.get(
     "/reports/time",
     summary="One organisation's time statement for a period, as CSV or PDF",
-    responses={200: {"content": {"text/csv": {}, "application/pdf": {}},
-                     "description": "The statement file"}},
+    responses={
+        200: {
+            "content": {"text/csv": {}, "application/pdf": {}},
+            "description": "The statement file",
+        }
+    },
 )
 def time_statement(
     user: StatementReader,
     session: ReadSession,
-    org: Annotated[str, Query(min_length=1, max_length=200,
-                              description="the organisation's name (case-insensitive)")],
+    org: Annotated[
+        str,
+        Query(
+            min_length=1, max_length=200, description="the organisation's name (case-insensitive)"
+        ),
+    ],
     start: Annotated[date, Query(alias="from", description="first day, YYYY-MM-DD")],
     end: Annotated[date, Query(alias="to", description="last day (inclusive), YYYY-MM-DD")],
     format: Annotated[Literal["csv", "pdf"], Query()] = "pdf",
@@ -60,9 +68,13 @@ def time_statement(
         body = render_statement_pdf(view)
     name = "".join(c if c.isalnum() else "-" for c in view.organisation).strip("-") or "statement"
     return Response(
-        content=body, media_type=_MEDIA[format],
-        headers={"Content-Disposition":
-                 f'attachment; filename="{name}-{view.start}-{view.end}.{format}"',
-                 "X-Statement-Billed-Minutes": str(view.billed),
-                 "X-Statement-Closing-Minutes": str(view.closing)},
+        content=body,
+        media_type=_MEDIA[format],
+        headers={
+            "Content-Disposition": (
+                f'attachment; filename="{name}-{view.start}-{view.end}.{format}"'
+            ),
+            "X-Statement-Billed-Minutes": str(view.billed),
+            "X-Statement-Closing-Minutes": str(view.closing),
+        },
     )

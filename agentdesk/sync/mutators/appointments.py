@@ -47,6 +47,7 @@ from .time_entries import span_text
 
 log = logging.getLogger(__name__)
 
+
 class ScheduleAppointment(Args):
     appointment_id: NewAppointmentId
     organisation_id: OrganisationRef
@@ -80,7 +81,8 @@ def schedule_appointment(ctx: MutationContext, a: ScheduleAppointment) -> None:
         get_row(ctx, User, a.extra_engineer_id, "extra engineer", "extra_engineer_id")
         if a.extra_engineer_id == (a.consultant_id or ctx.actor_id):
             raise MutationRejected(
-                INVALID, "the extra engineer is the consultant already", "extra_engineer_id")
+                INVALID, "the extra engineer is the consultant already", "extra_engineer_id"
+            )
     if a.ticket_id is not None:
         ticket = get_ticket(ctx, a.ticket_id)
         if ticket.organisation_id != a.organisation_id:
@@ -92,22 +94,26 @@ def schedule_appointment(ctx: MutationContext, a: ScheduleAppointment) -> None:
         if person is None:
             continue
         clash = ctx.session.scalar(
-            select(Appointment.starts_at).where(
+            select(Appointment.starts_at)
+            .where(
                 Appointment.tenant_id == ctx.tenant_id,
-                or_(Appointment.consultant_id == person,
-                    Appointment.extra_engineer_id == person),
+                or_(Appointment.consultant_id == person, Appointment.extra_engineer_id == person),
                 Appointment.deleted.is_(False),
                 Appointment.status == AppointmentStatus.SCHEDULED,
                 Appointment.starts_at < a.ends_at,
                 Appointment.ends_at > a.starts_at,
                 Appointment.id != (a.replaces_id or a.appointment_id),
-            ).limit(1)
+            )
+            .limit(1)
         )
         if clash is not None:
             who = "consultant" if person == consultant else "extra engineer"
             raise MutationRejected(
-                "conflict", f"the {who} already has an appointment overlapping this time "
-                f"(starting {clash:%Y-%m-%d %H:%M} UTC)", field)
+                "conflict",
+                f"the {who} already has an appointment overlapping this time "
+                f"(starting {clash:%Y-%m-%d %H:%M} UTC)",
+                field,
+            )
     ctx.session.add(
         Appointment(
             id=a.appointment_id,
@@ -181,26 +187,39 @@ def deliver_appointment(ctx: MutationContext, a: DeliverAppointment) -> None:
     appt: Appointment = get_row(ctx, Appointment, a.appointment_id, "appointment")
     if appt.status is AppointmentStatus.HELD:
         raise MutationRejected(
-            CONFLICT, "the appointment is already recorded as delivered; it is billed once",
-            "appointment_id")
+            CONFLICT,
+            "the appointment is already recorded as delivered; it is billed once",
+            "appointment_id",
+        )
     if appt.status is not AppointmentStatus.SCHEDULED:
         raise MutationRejected(
-            INVALID, f"the appointment was {appt.status.value}; a cancelled appointment cannot "
-            "be delivered", "appointment_id")
+            INVALID,
+            f"the appointment was {appt.status.value}; a cancelled appointment cannot be delivered",
+            "appointment_id",
+        )
     if appt.ends_at > ctx.now + MAX_CLOCK_SKEW:
         raise MutationRejected(
-            INVALID, f"the appointment has not ended yet (it ends {appt.ends_at:%Y-%m-%d %H:%M}"
-            " UTC); record it as delivered afterwards", "appointment_id")
+            INVALID,
+            f"the appointment has not ended yet (it ends {appt.ends_at:%Y-%m-%d %H:%M}"
+            " UTC); record it as delivered afterwards",
+            "appointment_id",
+        )
     already = ctx.session.scalar(
-        select(TimeEntry.id).where(
-            TimeEntry.tenant_id == ctx.tenant_id, TimeEntry.appointment_id == appt.id,
-            TimeEntry.kind == TimeKind.SCHEDULED_BLOCK, TimeEntry.deleted.is_(False),
-        ).limit(1)
+        select(TimeEntry.id)
+        .where(
+            TimeEntry.tenant_id == ctx.tenant_id,
+            TimeEntry.appointment_id == appt.id,
+            TimeEntry.kind == TimeKind.SCHEDULED_BLOCK,
+            TimeEntry.deleted.is_(False),
+        )
+        .limit(1)
     )
     if already is not None:
         raise MutationRejected(
-            CONFLICT, "the appointment's block is already on the ledger; it is billed once",
-            "appointment_id")
+            CONFLICT,
+            "the appointment's block is already on the ledger; it is billed once",
+            "appointment_id",
+        )
     billable = True
     if appt.ticket_id is not None:
         # Seed 001: general support is not billable (as for the timer and manual time).

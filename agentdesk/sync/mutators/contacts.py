@@ -26,6 +26,7 @@ from .core import (
 
 log = logging.getLogger(__name__)
 
+
 class ContactArgs(Args):
     contact_id: ContactRef
 

@@ -76,8 +76,10 @@ class MutationRejected(Exception):
 def _printable(text: str | None, limit: int) -> Any:
     if text is None:
         return None
-    clean = "".join(c if c in "\n\t" or (ord(c) >= 32 and ord(c) != 127) else repr(c)[1:-1]
-                    for c in text[:limit])
+    clean = "".join(
+        c if c in "\n\t" or (ord(c) >= 32 and ord(c) != 127) else repr(c)[1:-1]
+        for c in text[:limit]
+    )
     return clean[:limit]
 
 
@@ -309,21 +311,25 @@ def policy_contacts(ctx: MutationContext, org_id: uuid.UUID) -> list[contact_rul
     if any(isinstance(o, Contact) for o in (*session.new, *session.dirty)):
         # A contact added or changed in this transaction: let the autoflush write it so the
         # database filters and orders it like the others.
-        rows = list(session.scalars(
-            ordered.where(Contact.organisation_id == org_id, Contact.deleted.is_(False))))
+        rows = list(
+            session.scalars(
+                ordered.where(Contact.organisation_id == org_id, Contact.deleted.is_(False))
+            )
+        )
     else:
         # No autoflush: a server push group writes its tickets once, at its end (a flush here
         # cost every request its own INSERTs). Filtered on the rows' session state, which is
         # the database's, since no contact is pending.
         with session.no_autoflush:
-            rows = [c for c in session.scalars(ordered.where(Contact.organisation_id == org_id))
-                    if not c.deleted]
+            rows = [
+                c
+                for c in session.scalars(ordered.where(Contact.organisation_id == org_id))
+                if not c.deleted
+            ]
     return [
         contact_rules.Contact(id=str(c.id), name=c.name, email=c.email, validated=c.validated)
         for c in rows
     ]
-
-
 
 
 # --------------------------------------------------------------------------- SLA instants

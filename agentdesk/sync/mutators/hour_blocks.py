@@ -32,6 +32,7 @@ from .core import (
 
 log = logging.getLogger(__name__)
 
+
 class RecordHourPurchase(Args):
     block_id: NewBlockId
     organisation_id: OrganisationRef

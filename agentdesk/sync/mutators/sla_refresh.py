@@ -78,18 +78,32 @@ def refresh_sla(session: Session, ticket: Ticket) -> None:
     found = [o for o in session.new if isinstance(o, WaitingPeriod) and o.ticket_id == ticket.id]
     if ticket not in session.new:  # a ticket not flushed yet has no stored periods
         with session.no_autoflush:
-            found.extend(session.scalars(
-                select(WaitingPeriod).where(WaitingPeriod.ticket_id == ticket.id)))
+            found.extend(
+                session.scalars(select(WaitingPeriod).where(WaitingPeriod.ticket_id == ticket.id))
+            )
     pauses = {w.id: (w.started_at, w.ended_at) for w in found if not w.deleted}
     took = None
     try:
         plan, calendar = plan_row.to_policy(), plan_calendar(session, plan_row)
-        instants = response_instants(ticket.arrived_at, ticket.urgency, plan, calendar,
-                                     list(pauses.values()), ticket.first_response_at)
+        instants = response_instants(
+            ticket.arrived_at,
+            ticket.urgency,
+            plan,
+            calendar,
+            list(pauses.values()),
+            ticket.first_response_at,
+        )
         if instants is not None and ticket.first_response_at is not None:
-            took = int(response_business_time(ticket.arrived_at, ticket.first_response_at,
-                                              instants[0], ticket.urgency, plan,
-                                              calendar).total_seconds())
+            took = int(
+                response_business_time(
+                    ticket.arrived_at,
+                    ticket.first_response_at,
+                    instants[0],
+                    ticket.urgency,
+                    plan,
+                    calendar,
+                ).total_seconds()
+            )
     except PolicyError:
         instants = None  # unreadable plan targets: no promise to count down
     ticket.sla_due_at, ticket.sla_risk_at = instants if instants is not None else (None, None)
@@ -112,13 +126,15 @@ def refresh_open_sla(
         Organisation.tenant_id == tenant_id,
         or_(Organisation.id.in_(list(organisation_ids)), Organisation.plan_id.in_(list(plan_ids))),
     )
-    tickets = session.scalars(select(Ticket).where(
-        Ticket.tenant_id == tenant_id,
-        Ticket.organisation_id.in_(orgs),
-        Ticket.deleted.is_(False),
-        Ticket.first_response_at.is_(None),
-        Ticket.status.in_([TicketStatus(s) for s in workflow.OPEN_STATUSES]),
-    )).all()
+    tickets = session.scalars(
+        select(Ticket).where(
+            Ticket.tenant_id == tenant_id,
+            Ticket.organisation_id.in_(orgs),
+            Ticket.deleted.is_(False),
+            Ticket.first_response_at.is_(None),
+            Ticket.status.in_([TicketStatus(s) for s in workflow.OPEN_STATUSES]),
+        )
+    ).all()
     for ticket in tickets:
         refresh_sla(session, ticket)
     return len(tickets)

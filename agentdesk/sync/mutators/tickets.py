@@ -53,6 +53,7 @@ from .sla_refresh import refresh_sla
 
 log = logging.getLogger(__name__)
 
+
 def _set_status(ctx: MutationContext, ticket: Ticket, target: TicketStatus, note: str = "") -> None:
     current = ticket.status
     refusal = workflow.transition_refusal(current.value, target.value)
@@ -215,8 +216,8 @@ def update_ticket(ctx: MutationContext, a: UpdateTicket) -> None:
     """Last writer wins in server order; the overwritten value is kept in the history."""
     if a.subject is None and a.description is None and a.stated_urgency is None:
         raise MutationRejected(
-            INVALID, "nothing to change: give a subject, a description or an urgency",
-            "ticket_id")
+            INVALID, "nothing to change: give a subject, a description or an urgency", "ticket_id"
+        )
     ticket = get_ticket(ctx, a.ticket_id)
     for name in ("subject", "description", "stated_urgency"):
         new = getattr(a, name)
@@ -424,6 +425,7 @@ def set_extra_charges(ctx: MutationContext, a: SetExtraCharges) -> None:
 
 
 # --------------------------------------------------------------------------- contacts
+
 
 class RedirectTicket(Args):
     ticket_id: TicketRef

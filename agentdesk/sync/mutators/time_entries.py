@@ -51,6 +51,7 @@ from .core import (
 
 log = logging.getLogger(__name__)
 
+
 class StartTimer(Args):
     timer_id: NewTimerId
     organisation_id: OrganisationRef
@@ -124,10 +125,19 @@ def stop_timer(ctx: MutationContext, a: StopTimer) -> None:
     if a.ended_at > ctx.now + MAX_CLOCK_SKEW:
         raise MutationRejected("invalid", "the timer cannot stop in the future", "ended_at")
     timer.deleted = True
-    _record_entry(ctx, a.entry_id, "timer", organisation_id=timer.organisation_id,
-                  person_id=timer.person_id, ticket_id=timer.ticket_id,
-                  kind=TimeKind.UNSCHEDULED, started_at=timer.started_at, ended_at=a.ended_at,
-                  billable=timer.billable, note=a.note)
+    _record_entry(
+        ctx,
+        a.entry_id,
+        "timer",
+        organisation_id=timer.organisation_id,
+        person_id=timer.person_id,
+        ticket_id=timer.ticket_id,
+        kind=TimeKind.UNSCHEDULED,
+        started_at=timer.started_at,
+        ended_at=a.ended_at,
+        billable=timer.billable,
+        note=a.note,
+    )
 
 
 class AddTimeEntry(Args):
@@ -187,10 +197,21 @@ def add_time_entry(ctx: MutationContext, a: AddTimeEntry) -> None:
             )
         if _is_voided(ctx, voided.id):
             raise MutationRejected("conflict", "that entry was already corrected", "voids_id")
-    _record_entry(ctx, a.entry_id, "manual", organisation_id=a.organisation_id,
-                  person_id=person_id, ticket_id=a.ticket_id, kind=TimeKind(a.kind),
-                  started_at=a.started_at, ended_at=a.ended_at, billable=billable,
-                  extra_engineer=a.extra_engineer, note=a.note, voids_id=a.voids_id)
+    _record_entry(
+        ctx,
+        a.entry_id,
+        "manual",
+        organisation_id=a.organisation_id,
+        person_id=person_id,
+        ticket_id=a.ticket_id,
+        kind=TimeKind(a.kind),
+        started_at=a.started_at,
+        ended_at=a.ended_at,
+        billable=billable,
+        extra_engineer=a.extra_engineer,
+        note=a.note,
+        voids_id=a.voids_id,
+    )
 
 
 class VoidTimeEntry(Args):
@@ -207,27 +228,60 @@ def void_time_entry(ctx: MutationContext, a: VoidTimeEntry) -> None:
     _check_may_void(ctx, voided)
     if _is_voided(ctx, voided.id):
         raise MutationRejected("conflict", "that entry was already corrected", "voids_id")
-    _record_entry(ctx, a.entry_id, "void", organisation_id=voided.organisation_id,
-                  person_id=voided.person_id, ticket_id=voided.ticket_id, kind=voided.kind,
-                  started_at=voided.started_at, ended_at=voided.started_at, billable=False,
-                  note=a.note, voids_id=voided.id)
+    _record_entry(
+        ctx,
+        a.entry_id,
+        "void",
+        organisation_id=voided.organisation_id,
+        person_id=voided.person_id,
+        ticket_id=voided.ticket_id,
+        kind=voided.kind,
+        started_at=voided.started_at,
+        ended_at=voided.started_at,
+        billable=False,
+        note=a.note,
+        voids_id=voided.id,
+    )
 
 
 def _record_entry(
-    ctx: MutationContext, entry_id: uuid.UUID, source: str, *, organisation_id: uuid.UUID,
-    person_id: uuid.UUID, ticket_id: uuid.UUID | None, kind: TimeKind, started_at: datetime,
-    ended_at: datetime, billable: bool, note: str, voids_id: uuid.UUID | None = None,
+    ctx: MutationContext,
+    entry_id: uuid.UUID,
+    source: str,
+    *,
+    organisation_id: uuid.UUID,
+    person_id: uuid.UUID,
+    ticket_id: uuid.UUID | None,
+    kind: TimeKind,
+    started_at: datetime,
+    ended_at: datetime,
+    billable: bool,
+    note: str,
+    voids_id: uuid.UUID | None = None,
     extra_engineer: bool = False,
 ) -> None:
     """The one place a time entry is written (timer, manual entry, correction, void): the
     ledger's rows always carry the same fields, stamped with the tenant and the mutation's
     clock, whichever path recorded the time."""
-    ctx.session.add(TimeEntry(
-        id=entry_id, tenant_id=ctx.tenant_id, organisation_id=organisation_id,
-        person_id=person_id, ticket_id=ticket_id, kind=kind, started_at=started_at,
-        ended_at=ended_at, billable=billable, extra_engineer=extra_engineer, note=note,
-        voids_id=voids_id, source=source, created_at=ctx.now, recorded_by_id=ctx.actor_id,
-    ))
+    ctx.session.add(
+        TimeEntry(
+            id=entry_id,
+            tenant_id=ctx.tenant_id,
+            organisation_id=organisation_id,
+            person_id=person_id,
+            ticket_id=ticket_id,
+            kind=kind,
+            started_at=started_at,
+            ended_at=ended_at,
+            billable=billable,
+            extra_engineer=extra_engineer,
+            note=note,
+            voids_id=voids_id,
+            source=source,
+            created_at=ctx.now,
+            recorded_by_id=ctx.actor_id,
+        )
+    )
 
 
 def _check_may_void(ctx: MutationContext, entry: TimeEntry) -> None:

@@ -48,8 +48,18 @@ from ...sync import admin as api
 from ...sync.client import ApiClient, ApiError
 from .. import background
 
-__all__ = ["ADMIN_ROLES", "AdminDialog", "PasswordDialog", "attach", "calendar_preview", "detach",
-           "overrides_text", "parse_hours", "parse_overrides", "parse_target"]
+__all__ = [
+    "ADMIN_ROLES",
+    "AdminDialog",
+    "PasswordDialog",
+    "attach",
+    "calendar_preview",
+    "detach",
+    "overrides_text",
+    "parse_hours",
+    "parse_overrides",
+    "parse_target",
+]
 
 ADMIN_ROLES = frozenset({Role.LEAD, Role.ADMIN})
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -89,8 +99,10 @@ def parse_overrides(text: str) -> dict[str, list[list[str]]]:
         day, _, rest = line.partition(" ")
         rest = rest.strip()
         if not rest:
-            raise FieldError("overrides", f"line {n}: write a date then its hours "
-                             "(2026-12-24 08:00-12:00) or 'closed'")
+            raise FieldError(
+                "overrides",
+                f"line {n}: write a date then its hours (2026-12-24 08:00-12:00) or 'closed'",
+            )
         if day in out:
             raise FieldError("overrides", f"line {n}: {day} is listed twice")
         out[day] = [] if rest.lower() == "closed" else parse_hours(rest, f"overrides.{day}")
@@ -98,8 +110,10 @@ def parse_overrides(text: str) -> dict[str, list[list[str]]]:
 
 
 def overrides_text(overrides: dict[str, list[list[str]]]) -> str:
-    return "\n".join(f"{day} " + (", ".join(f"{a}-{b}" for a, b in windows) or "closed")
-                     for day, windows in sorted(overrides.items()))
+    return "\n".join(
+        f"{day} " + (", ".join(f"{a}-{b}" for a, b in windows) or "closed")
+        for day, windows in sorted(overrides.items())
+    )
 
 
 def parse_target(text: str, field: str) -> dict[str, int] | None:
@@ -277,8 +291,9 @@ class _Tab(QWidget):
             self.changed.emit()
             self.reload(select=str(saved.get("id")))
 
-        self.busy = background.run_in_background(lambda: self.send(row_id, body), done,
-                                                 self._failed, parent=self)
+        self.busy = background.run_in_background(
+            lambda: self.send(row_id, body), done, self._failed, parent=self
+        )
 
     def _failed(self, exc: Exception, label: QLabel | None = None) -> None:
         """Show why a change was refused, naming the field (once, however the server's
@@ -290,7 +305,7 @@ class _Tab(QWidget):
             field = getattr(exc, "field", None)
             text = exc.message if isinstance(exc, ApiError) else str(exc).split(": ", 1)[-1]
             if field and text.startswith(f"{field}: "):
-                text = text[len(field) + 2:]
+                text = text[len(field) + 2 :]
             label.setText(f"Not saved: {field}: {text}" if field else f"Not saved: {text}")
         else:
             label.setText(f"Not saved: {exc}")
@@ -322,8 +337,10 @@ class PasswordDialog(QDialog):
         self.hint = QLabel()
         self.hint.setTextFormat(Qt.TextFormat.PlainText)
         self.hint.setWordWrap(True)
-        note = QLabel(f"{member} is signed out everywhere at once and signs in again with "
-                      "the new password. Tell them the password in person or by phone.")
+        note = QLabel(
+            f"{member} is signed out everywhere at once and signs in again with "
+            "the new password. Tell them the password in person or by phone."
+        )
         note.setWordWrap(True)
         note.setTextFormat(Qt.TextFormat.PlainText)
         self.ok = QPushButton("Reset password")
@@ -385,9 +402,14 @@ class PeopleTab(_Tab):
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
         self.password.setPlaceholderText("only for a new member")
         self.active = QCheckBox("Active (unticked: their sign-ins stop working)")
-        for label, widget in (("Username", self.username), ("Name", self.display_name),
-                              ("Email", self.email), ("Role", self.role),
-                              ("Password", self.password), ("", self.active)):
+        for label, widget in (
+            ("Username", self.username),
+            ("Name", self.display_name),
+            ("Email", self.email),
+            ("Role", self.role),
+            ("Password", self.password),
+            ("", self.active),
+        ):
             self.form.addRow(label, widget)
         self.reset_button = QPushButton("Reset password…")
         self.reset_button.setObjectName("resetPasswordButton")
@@ -421,8 +443,9 @@ class PeopleTab(_Tab):
         self.password_dialog = dialog
 
         def accepted() -> None:
-            self.reset_password(uuid.UUID(str(member["id"])), dialog.take(),
-                                str(member["display_name"]))
+            self.reset_password(
+                uuid.UUID(str(member["id"])), dialog.take(), str(member["display_name"])
+            )
 
         def gone() -> None:
             self.password_dialog = None
@@ -440,8 +463,11 @@ class PeopleTab(_Tab):
             self.error.setText(f"Password of {member} reset; their sign-ins were revoked.")
 
         self.busy = background.run_in_background(
-            lambda: api.reset_password(self.client, user_id, password), done, self._failed,
-            parent=self)
+            lambda: api.reset_password(self.client, user_id, password),
+            done,
+            self._failed,
+            parent=self,
+        )
 
     def fetch(self) -> list[dict[str, Any]]:
         return api.list_users(self.client)
@@ -463,12 +489,18 @@ class PeopleTab(_Tab):
 
     def body(self) -> dict[str, Any]:
         if self.current is None:
-            return {"username": self.username.text().strip(),
-                    "display_name": self.display_name.text().strip(),
-                    "email": self.email.text().strip() or None,
-                    "role": self.role.currentData(), "password": self.password.text()}
-        return {"display_name": self.display_name.text().strip(),
-                "role": self.role.currentData(), "active": self.active.isChecked()}
+            return {
+                "username": self.username.text().strip(),
+                "display_name": self.display_name.text().strip(),
+                "email": self.email.text().strip() or None,
+                "role": self.role.currentData(),
+                "password": self.password.text(),
+            }
+        return {
+            "display_name": self.display_name.text().strip(),
+            "role": self.role.currentData(),
+            "active": self.active.isChecked(),
+        }
 
     def send(self, row_id: uuid.UUID | None, body: dict[str, Any]) -> dict[str, Any]:
         if row_id is None:
@@ -477,8 +509,9 @@ class PeopleTab(_Tab):
 
 
 class CalendarsTab(_Tab):
-    def __init__(self, client: ApiClient, today: Callable[[], date] = date.today,
-                 read_only: bool = False) -> None:
+    def __init__(
+        self, client: ApiClient, today: Callable[[], date] = date.today, read_only: bool = False
+    ) -> None:
         super().__init__(client, "Calendars", read_only)
         self._today = today
         self.name = QLineEdit()
@@ -491,8 +524,9 @@ class CalendarsTab(_Tab):
         self.holidays.setPlaceholderText("One date a line: 2026-12-24")
         self.holidays.setMaximumHeight(70)
         self.overrides = QPlainTextEdit()
-        self.overrides.setPlaceholderText("One date a line: 2026-12-24 08:00-12:00, or "
-                                          "2026-12-31 closed")
+        self.overrides.setPlaceholderText(
+            "One date a line: 2026-12-24 08:00-12:00, or 2026-12-31 closed"
+        )
         self.overrides.setAccessibleName("Changed hours on one-off dates")
         self.overrides.setMaximumHeight(70)
         self.preview = QPlainTextEdit()
@@ -521,8 +555,13 @@ class CalendarsTab(_Tab):
         return f"{row['name']} ({row['tz']})"
 
     def show_row(self, row: dict[str, Any] | None) -> None:
-        row = row or {"name": "", "tz": "America/New_York", "hours": {}, "holidays": [],
-                      "holiday_country": None}
+        row = row or {
+            "name": "",
+            "tz": "America/New_York",
+            "hours": {},
+            "holidays": [],
+            "holiday_country": None,
+        }
         self.name.setText(row["name"])
         self.tz.setText(row["tz"])
         for day, edit in self.hours.items():
@@ -535,10 +574,10 @@ class CalendarsTab(_Tab):
     def calendar_data(self) -> dict[str, Any]:
         return {
             "tz": self.tz.text().strip(),
-            "hours": {day: parse_hours(edit.text(), f"hours.{day}")
-                      for day, edit in self.hours.items()},
-            "holidays": [d.strip() for d in self.holidays.toPlainText().splitlines()
-                         if d.strip()],
+            "hours": {
+                day: parse_hours(edit.text(), f"hours.{day}") for day, edit in self.hours.items()
+            },
+            "holidays": [d.strip() for d in self.holidays.toPlainText().splitlines() if d.strip()],
             "overrides": parse_overrides(self.overrides.toPlainText()),
             "holiday_country": self.country.text().strip() or None,
         }
@@ -602,7 +641,8 @@ class PlansTab(_Tab):
     def _fill_calendars(self) -> None:
         wanted = [("Team default (office hours)", None), *getattr(self, "_calendars", [])]
         if [self.calendar.itemData(i) for i in range(self.calendar.count())] != [
-                v for _, v in wanted]:
+            v for _, v in wanted
+        ]:
             self.calendar.clear()
             for text, value in wanted:
                 self.calendar.addItem(text, value)
@@ -618,8 +658,9 @@ class PlansTab(_Tab):
         per_year = row["conversations_per_year"] if row else None
         self.conversations.setText("" if per_year is None else str(per_year))
         self.bonus.setValue(row["review_bonus_conversations"] if row else 0)
-        self.calendar.setCurrentIndex(max(0, self.calendar.findData(
-            row["calendar_id"] if row else None)))
+        self.calendar.setCurrentIndex(
+            max(0, self.calendar.findData(row["calendar_id"] if row else None))
+        )
         targets = row["response_targets"] if row else {}
         for tier, edit in self.targets.items():
             edit.setText(target_text(targets.get(str(tier))))
@@ -634,7 +675,8 @@ class PlansTab(_Tab):
             if found is not None:
                 targets[str(tier)] = found
         return {
-            "key": self.key.text().strip(), "name": self.name.text().strip(),
+            "key": self.key.text().strip(),
+            "name": self.name.text().strip(),
             "rank": self.rank.value(),
             "channels": [c for c, box in self.channels.items() if box.isChecked()],
             "contact_allotment": self.allotment.value(),
@@ -667,9 +709,11 @@ class OrganisationsTab(_Tab):
         self.form.addRow("Plan", self.plan)
         self.form.addRow("Verified reviews", self.verified)
         self.form.addRow("Reviews, last 6 months", self.recent)
-        note = QLabel("Seed 000: 5 more conversations a year with at least 25 verified reviews "
-                      "and 10 in the last six months. The first 100 organisations by name are "
-                      "listed.")
+        note = QLabel(
+            "Seed 000: 5 more conversations a year with at least 25 verified reviews "
+            "and 10 in the last six months. The first 100 organisations by name are "
+            "listed."
+        )
         note.setWordWrap(True)
         note.setTextFormat(Qt.TextFormat.PlainText)
         self.form.addRow(note)
@@ -690,9 +734,12 @@ class OrganisationsTab(_Tab):
         contact_buttons.addStretch(1)
         contact_buttons.addWidget(self.save_contact_button)
         self.contact_form = QFormLayout()
-        self.contact_form.addRow(QLabel("Contacts (validated ones hold a slot of the plan's "
-                                        "allotment; validate in a ticket's contact panel)")
-                                 )
+        self.contact_form.addRow(
+            QLabel(
+                "Contacts (validated ones hold a slot of the plan's "
+                "allotment; validate in a ticket's contact panel)"
+            )
+        )
         self.contact_form.addRow(self.contacts)
         self.contact_form.addRow("Contact name", self.contact_name)
         self.contact_form.addRow("Email", self.contact_email)
@@ -714,8 +761,7 @@ class OrganisationsTab(_Tab):
         return api.list_organisations(self.client)
 
     def label(self, row: dict[str, Any]) -> str:
-        if [self.plan.itemData(i) for i in range(self.plan.count())] != [
-                v for _, v in self._plans]:
+        if [self.plan.itemData(i) for i in range(self.plan.count())] != [v for _, v in self._plans]:
             self.plan.clear()
             for text, value in self._plans:
                 self.plan.addItem(text, value)
@@ -729,9 +775,12 @@ class OrganisationsTab(_Tab):
         self._show_contacts_for(row)
 
     def body(self) -> dict[str, Any]:
-        return {"name": self.name.text().strip(), "plan_id": self.plan.currentData(),
-                "verified_reviews": self.verified.value(),
-                "recent_reviews": self.recent.value()}
+        return {
+            "name": self.name.text().strip(),
+            "plan_id": self.plan.currentData(),
+            "verified_reviews": self.verified.value(),
+            "recent_reviews": self.recent.value(),
+        }
 
     def send(self, row_id: uuid.UUID | None, body: dict[str, Any]) -> dict[str, Any]:
         return api.save_organisation(self.client, row_id, body)
@@ -745,8 +794,14 @@ class OrganisationsTab(_Tab):
         self.contact_error.clear()
         self._fill_contact(None)
         has_org = row is not None
-        for widget in (self.contacts, self.contact_name, self.contact_email,
-                       self.contact_phone, self.new_contact_button, self.save_contact_button):
+        for widget in (
+            self.contacts,
+            self.contact_name,
+            self.contact_email,
+            self.contact_phone,
+            self.new_contact_button,
+            self.save_contact_button,
+        ):
             widget.setEnabled(has_org)
         if row is not None:
             self.load_contacts(uuid.UUID(str(row["id"])))
@@ -777,8 +832,8 @@ class OrganisationsTab(_Tab):
             self.error.setText(f"Could not load the contacts: {getattr(exc, 'message', exc)}")
 
         self.busy = background.run_in_background(
-            lambda: api.get_organisation(self.client, organisation_id), done, failed,
-            parent=self)
+            lambda: api.get_organisation(self.client, organisation_id), done, failed, parent=self
+        )
 
     def _fill_contact(self, contact: dict[str, Any] | None) -> None:
         self.contact_name.setText(contact["name"] if contact else "")
@@ -805,11 +860,13 @@ class OrganisationsTab(_Tab):
             return
         self.contact_error.clear()
         org_id = uuid.UUID(str(self.current["id"]))
-        contact_id = (uuid.UUID(str(self.current_contact["id"]))
-                      if self.current_contact else None)
+        contact_id = uuid.UUID(str(self.current_contact["id"])) if self.current_contact else None
         phone = self.contact_phone.text().strip() or None
-        body: dict[str, Any] = {"name": self.contact_name.text().strip(),
-                                "email": self.contact_email.text().strip(), "phone": phone}
+        body: dict[str, Any] = {
+            "name": self.contact_name.text().strip(),
+            "email": self.contact_email.text().strip(),
+            "phone": phone,
+        }
 
         def send() -> dict[str, Any]:
             if contact_id is None:
@@ -824,7 +881,8 @@ class OrganisationsTab(_Tab):
             self.load_contacts(org_id, select=str(saved["id"]))
 
         self.busy = background.run_in_background(
-            send, done, lambda exc: self._failed(exc, self.contact_error), parent=self)
+            send, done, lambda exc: self._failed(exc, self.contact_error), parent=self
+        )
 
 
 class AdminDialog(QDialog):
@@ -835,17 +893,22 @@ class AdminDialog(QDialog):
         super().__init__(parent)
         self.read_only = role not in ADMIN_ROLES
         self.setObjectName("adminDialog")
-        self.setWindowTitle("Team administration (read-only)" if self.read_only
-                            else "Team administration")
+        self.setWindowTitle(
+            "Team administration (read-only)" if self.read_only else "Team administration"
+        )
         self.resize(980, 720)
-        self.people = PeopleTab(client, can_grant_admin=role is Role.ADMIN,
-                                read_only=self.read_only)
+        self.people = PeopleTab(
+            client, can_grant_admin=role is Role.ADMIN, read_only=self.read_only
+        )
         self.calendars = CalendarsTab(client, read_only=self.read_only)
         self.plans = PlansTab(client, read_only=self.read_only)
         self.organisations = None if self.read_only else OrganisationsTab(client)
         self.tabs = QTabWidget()
-        shown: list[tuple[_Tab, str]] = [(self.people, "People"),
-                                         (self.calendars, "Calendars"), (self.plans, "Plans")]
+        shown: list[tuple[_Tab, str]] = [
+            (self.people, "People"),
+            (self.calendars, "Calendars"),
+            (self.plans, "Plans"),
+        ]
         if self.organisations is not None:
             shown.append((self.organisations, "Organisations"))
         for tab, title in shown:
@@ -864,8 +927,7 @@ class AdminDialog(QDialog):
 def attach(window: Any, workspace: Any) -> QAction:
     """File > Team administration… (read-only for roles outside :data:`ADMIN_ROLES`)."""
     editing = workspace.user.role in ADMIN_ROLES
-    action = QAction("Team &administration…" if editing else "Team &settings (read-only)…",
-                     window)
+    action = QAction("Team &administration…" if editing else "Team &settings (read-only)…", window)
     action.setObjectName("adminAction")
 
     def open_dialog() -> None:

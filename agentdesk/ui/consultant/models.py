@@ -27,8 +27,9 @@ class Column(Generic[R]):
 
 
 class RowsModel(QAbstractTableModel, Generic[R]):
-    def __init__(self, columns: Sequence[Column[R]], key: Callable[[R], Hashable],
-                 parent: Any = None) -> None:
+    def __init__(
+        self, columns: Sequence[Column[R]], key: Callable[[R], Hashable], parent: Any = None
+    ) -> None:
         super().__init__(parent)
         self._columns = list(columns)
         self._key = key
@@ -52,8 +53,9 @@ class RowsModel(QAbstractTableModel, Generic[R]):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
         if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(self._columns):
             return None
         if role == Qt.ItemDataRole.DisplayRole:

@@ -164,13 +164,22 @@ def _read_who(replica: Replica) -> _Who | None:
     if state.tenant_id is None or state.user_id is None or state.role is None:
         return None
     with replica.session() as s:
-        orgs = tuple((i, n) for i, n in s.execute(
-            select(Organisation.id, Organisation.name).where(Organisation.deleted.is_(False))
-            .order_by(Organisation.name)))
-        people = tuple((i, n) for i, n in s.execute(
-            select(User.id, User.display_name).where(User.deleted.is_(False),
-                                                     User.role.in_(list(TIMEKEEPERS)))
-            .order_by(User.display_name)))
+        orgs = tuple(
+            (i, n)
+            for i, n in s.execute(
+                select(Organisation.id, Organisation.name)
+                .where(Organisation.deleted.is_(False))
+                .order_by(Organisation.name)
+            )
+        )
+        people = tuple(
+            (i, n)
+            for i, n in s.execute(
+                select(User.id, User.display_name)
+                .where(User.deleted.is_(False), User.role.in_(list(TIMEKEEPERS)))
+                .order_by(User.display_name)
+            )
+        )
         tz = team_timezone(s, state.tenant_id)
     return _Who(state.tenant_id, state.user_id, state.role, tz, orgs, people)
 
@@ -243,8 +252,9 @@ def _block_columns(show_prices: bool) -> list[Column[ContractBlock]]:
         Column("Hours", lambda b: hours_text(b.minutes), right=True),
     ]
     if show_prices:
-        cols.append(Column("Price", lambda b: "" if b.price is None else f"{b.price:,.2f}",
-                           right=True))
+        cols.append(
+            Column("Price", lambda b: "" if b.price is None else f"{b.price:,.2f}", right=True)
+        )
     cols += [
         Column("Expires", lambda b: f"{b.expires_at.astimezone():%Y-%m-%d %H:%M}"),
         Column("Used (oldest first)", lambda b: hours_text(b.drawn), right=True),
@@ -285,7 +295,8 @@ class ContractsPage(_Page):
         self.statement_button = QPushButton("Statement…")
         self.purchase_button.clicked.connect(self.open_purchase)
         self.statement_button.clicked.connect(
-            lambda: self.statementRequested.emit(_uuid(self.org_combo.currentData())))
+            lambda: self.statementRequested.emit(_uuid(self.org_combo.currentData()))
+        )
         self.contract: Contract | None = None
         self._prices_shown = False
         self.purchase_dialog: PurchaseDialog | None = None
@@ -334,8 +345,11 @@ class ContractsPage(_Page):
             as_of = min(now, end_of_day.astimezone(UTC) - timedelta(microseconds=1))
             chosen = org_id or (who.orgs[0][0] if who.orgs else None)
             with replica.session() as s:
-                contract = (read_contract(s, chosen, as_of, show_prices=may_see_prices(who.role))
-                            if chosen is not None else None)
+                contract = (
+                    read_contract(s, chosen, as_of, show_prices=may_see_prices(who.role))
+                    if chosen is not None
+                    else None
+                )
                 soon = expiring_hours(s, now, timedelta(days=days), tenant_id=who.tenant_id)
             return who, contract, soon
 
@@ -353,31 +367,36 @@ class ContractsPage(_Page):
                 self.org_combo.addItem(name, str(org_id))
             if contract is not None:
                 self.org_combo.setCurrentIndex(
-                    self.org_combo.findData(str(contract.organisation_id)))
+                    self.org_combo.findData(str(contract.organisation_id))
+                )
             self.org_combo.blockSignals(False)
         allowed = who.role in BILLING_ADMINS
         self.purchase_button.setEnabled(allowed)
         self.purchase_button.setToolTip(
-            "Record hours the customer bought" if allowed
-            else "Only team leads record purchases")
+            "Record hours the customer bought" if allowed else "Only team leads record purchases"
+        )
         self.contract = contract
         if contract is not None:
             if contract.prices_shown != self._prices_shown:
                 self._prices_shown = contract.prices_shown
                 self.blocks.set_rows([])
-                self.blocks = RowsModel(_block_columns(contract.prices_shown),
-                                        key=lambda b: b.block_id, parent=self)
+                self.blocks = RowsModel(
+                    _block_columns(contract.prices_shown), key=lambda b: b.block_id, parent=self
+                )
                 self.blocks_view.setModel(self.blocks)
                 self.blocks.rowsInserted.connect(
-                    lambda *_: self.blocks_view.resizeColumnsToContents())
+                    lambda *_: self.blocks_view.resizeColumnsToContents()
+                )
             self.blocks.set_rows(contract.blocks)
             self.summary.setText(
                 f"{contract.organisation} ({contract.plan}) as of "
                 f"{contract.as_of.astimezone():%Y-%m-%d %H:%M}: balance "
                 f"{hours_text(contract.balance)}, overage to invoice "
-                f"{hours_text(contract.overage)}. Balances are replayed from the ledger.")
-            self.forecast.setText(contract.forecast + (" unless used" if contract.next_expiry
-                                                       else ""))
+                f"{hours_text(contract.overage)}. Balances are replayed from the ledger."
+            )
+            self.forecast.setText(
+                contract.forecast + (" unless used" if contract.next_expiry else "")
+            )
         self.expiring.set_rows(soon)
 
     def open_purchase(self) -> None:
@@ -390,8 +409,9 @@ class ContractsPage(_Page):
 
         def submit(args: dict[str, Any]) -> bool:
             args["organisation_id"] = str(org_id)
-            ok = self.runner.run("record_hour_purchase", args, done="Purchase recorded",
-                                 what="the purchase")
+            ok = self.runner.run(
+                "record_hour_purchase", args, done="Purchase recorded", what="the purchase"
+            )
             if ok:
                 self.refresh()
             return self._into(dialog.error, ok)
@@ -424,8 +444,13 @@ class PurchaseDialog(QDialog):
         form.addRow("Price:", self.price)
         form.addRow("Purchased:", self.when)
         form.addRow("Note:", self.note)
-        form.addRow("", _plain("Hours must be used within 90 days of purchase or they are "
-                               "forfeited; they are never refunded."))
+        form.addRow(
+            "",
+            _plain(
+                "Hours must be used within 90 days of purchase or they are "
+                "forfeited; they are never refunded."
+            ),
+        )
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.save_button = buttons.addButton("Record", QDialogButtonBox.ButtonRole.AcceptRole)
         buttons.accepted.connect(self.save)
@@ -452,8 +477,13 @@ class PurchaseDialog(QDialog):
             self.error.show_error("a purchase cannot be in the future")
             return
         minutes = round(self.hours.value() * 60)
-        args = {"block_id": str(new_id()), "minutes": minutes, "purchased_at": when.isoformat(),
-                "price": None if price is None else str(price), "note": self.note.text().strip()}
+        args = {
+            "block_id": str(new_id()),
+            "minutes": minutes,
+            "purchased_at": when.isoformat(),
+            "price": None if price is None else str(price),
+            "note": self.note.text().strip(),
+        }
         if self.submit(args):
             self.accept()
 
@@ -465,8 +495,12 @@ _ROW_COLUMNS: list[Column[TimesheetRow]] = [
     Column("Day", lambda r: f"{r.day:%a %Y-%m-%d}"),
     Column("Customer", lambda r: r.organisation),
     Column("Entries", lambda r: str(r.entries), right=True),
-    Column("Raw work (h:mm)", lambda r: _hm(r.raw_seconds), right=True,
-           tooltip="Billable work outside scheduled blocks, before rounding"),
+    Column(
+        "Raw work (h:mm)",
+        lambda r: _hm(r.raw_seconds),
+        right=True,
+        tooltip="Billable work outside scheduled blocks, before rounding",
+    ),
     Column("Blocks + fees", lambda r: f"{r.scheduled + r.late_cancellation} min", right=True),
     Column(BILLED_HEADER, lambda r: f"{r.billed} min", right=True, tooltip=BILLED_TOOLTIP),
 ]
@@ -475,8 +509,12 @@ _ENTRY_COLUMNS: list[Column[TimesheetEntry]] = [
     Column("Day", lambda e: f"{e.day:%a %m-%d}"),
     Column("Time", lambda e: f"{e.start:%H:%M}-{e.end:%H:%M}"),
     Column("Customer", lambda e: e.organisation),
-    Column("Kind", lambda e: e.kind.value.replace("_", " ")
-           + (" (extra engineer)" if e.extra_engineer else "")),
+    Column(
+        "Kind",
+        lambda e: (
+            e.kind.value.replace("_", " ") + (" (extra engineer)" if e.extra_engineer else "")
+        ),
+    ),
     Column("Minutes", lambda e: str(e.minutes), right=True),
     Column("Billable", lambda e: "yes" if e.billable else "no"),
     Column("Ticket", lambda e: e.ticket),
@@ -489,8 +527,11 @@ _ENTRY_COLUMNS: list[Column[TimesheetEntry]] = [
 _CORRECTION_COLUMNS: list[Column[Correction]] = [
     Column("Entry", lambda c: f"{c.started_at:%a %m-%d %H:%M}-{c.ended_at:%H:%M}"),
     Column("Was", lambda c: f"{c.minutes} min", right=True),
-    Column("Now", lambda c: "voided" if c.replacement_minutes is None
-           else f"{c.replacement_minutes} min", right=True),
+    Column(
+        "Now",
+        lambda c: "voided" if c.replacement_minutes is None else f"{c.replacement_minutes} min",
+        right=True,
+    ),
     Column("By", lambda c: c.by or "(not recorded)"),
     Column("When", lambda c: f"{c.at:%Y-%m-%d %H:%M}"),
     Column("Why", lambda c: c.why),
@@ -511,8 +552,9 @@ class TimesheetPage(_Page):
         self.entries = RowsModel(_ENTRY_COLUMNS, key=lambda e: (e.entry_id, e.day), parent=self)
         self.entries_view = _table(self.entries)
         self.total = _plain()
-        self.corrections = RowsModel(_CORRECTION_COLUMNS,
-                                     key=lambda c: (c.voided_id, c.at), parent=self)
+        self.corrections = RowsModel(
+            _CORRECTION_COLUMNS, key=lambda c: (c.voided_id, c.at), parent=self
+        )
         self.corrections_view = _table(self.corrections)
         self.corrections_label = QLabel("Corrections of my entries (who and why):")
         self.correct_button = QPushButton("Correct…")
@@ -569,7 +611,8 @@ class TimesheetPage(_Page):
         flagged = f"; {sheet.flagged} entries flagged" if sheet.flagged else ""
         self.total.setText(
             f"Total billed: {sheet.billed} min ({hours_text(sheet.billed)}), the sum of the rows "
-            f"above; raw billable work {_hm(sheet.raw_seconds)}{flagged}.")
+            f"above; raw billable work {_hm(sheet.raw_seconds)}{flagged}."
+        )
 
     def selected_entry(self) -> TimesheetEntry | None:
         entry: TimesheetEntry | None = _selected(self.entries_view, self.entries)
@@ -586,8 +629,9 @@ class TimesheetPage(_Page):
         dialog = self.correction_dialog = CorrectionDialog(entry, self.clock, self)
 
         def submit(args: dict[str, Any]) -> bool:
-            ok = self.runner.run("add_time_entry", args, done="Correction recorded",
-                                 what="the correction")
+            ok = self.runner.run(
+                "add_time_entry", args, done="Correction recorded", what="the correction"
+            )
             if ok:
                 self.refresh()
             return self._into(dialog.error, ok)
@@ -615,8 +659,14 @@ class TimesheetPage(_Page):
 class CorrectionDialog(QDialog):
     """A correction is a new entry that voids the old one (append-only ledger), with why."""
 
-    def __init__(self, entry: TimesheetEntry, clock: Clock, parent: QWidget | None = None, *,
-                 void: bool = False) -> None:
+    def __init__(
+        self,
+        entry: TimesheetEntry,
+        clock: Clock,
+        parent: QWidget | None = None,
+        *,
+        void: bool = False,
+    ) -> None:
         super().__init__(parent)
         self.entry = entry
         self.void = void
@@ -630,15 +680,21 @@ class CorrectionDialog(QDialog):
         self.why.setPlaceholderText("Why? (kept in the ledger with the correction)")
         self.error = InlineMessage()
         form = QFormLayout()
-        form.addRow("Entry:", _plain(f"{entry.organisation}, {entry.start:%Y-%m-%d %H:%M}-"
-                                     f"{entry.end:%H:%M}, {entry.minutes} min"))
+        form.addRow(
+            "Entry:",
+            _plain(
+                f"{entry.organisation}, {entry.start:%Y-%m-%d %H:%M}-"
+                f"{entry.end:%H:%M}, {entry.minutes} min"
+            ),
+        )
         if not void:
             form.addRow("Start:", self.start)
             form.addRow("End:", self.end)
         form.addRow("Why:", self.why)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.save_button = buttons.addButton("Void" if void else "Save correction",
-                                             QDialogButtonBox.ButtonRole.AcceptRole)
+        self.save_button = buttons.addButton(
+            "Void" if void else "Save correction", QDialogButtonBox.ButtonRole.AcceptRole
+        )
         buttons.accepted.connect(self.save)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
@@ -652,8 +708,11 @@ class CorrectionDialog(QDialog):
             self.error.show_error("say why (the ledger keeps the reason with the change)")
             return
         if self.void:
-            args: dict[str, Any] = {"entry_id": str(new_id()), "voids_id": self.entry.entry_id,
-                                    "note": why}
+            args: dict[str, Any] = {
+                "entry_id": str(new_id()),
+                "voids_id": self.entry.entry_id,
+                "note": why,
+            }
         else:
             start, end = _instant(self.start), _instant(self.end)
             if end < start:
@@ -662,12 +721,18 @@ class CorrectionDialog(QDialog):
             if end > self.clock() + timedelta(minutes=5):
                 self.error.show_error("time cannot be recorded in the future")
                 return
-            args = {"entry_id": str(new_id()), "organisation_id": str(self.entry.organisation_id),
-                    "ticket_id": str(self.entry.ticket_id) if self.entry.ticket_id else None,
-                    "kind": self.entry.kind.value, "started_at": start.isoformat(),
-                    "ended_at": end.isoformat(), "billable": self.entry.billable,
-                    "extra_engineer": self.entry.extra_engineer, "note": why,
-                    "voids_id": self.entry.entry_id}
+            args = {
+                "entry_id": str(new_id()),
+                "organisation_id": str(self.entry.organisation_id),
+                "ticket_id": str(self.entry.ticket_id) if self.entry.ticket_id else None,
+                "kind": self.entry.kind.value,
+                "started_at": start.isoformat(),
+                "ended_at": end.isoformat(),
+                "billable": self.entry.billable,
+                "extra_engineer": self.entry.extra_engineer,
+                "note": why,
+                "voids_id": self.entry.entry_id,
+            }
         if self.submit(args):
             self.accept()
 
@@ -680,12 +745,16 @@ _APPOINTMENT_COLUMNS: list[Column[AppointmentLine]] = [
     Column("End", lambda a: f"{a.ends_at.astimezone():%H:%M}"),
     Column("Customer", lambda a: a.organisation),
     Column("Consultant", lambda a: a.consultant),
-    Column("Extra engineer", lambda a: a.extra_engineer,
-           tooltip="Asked for by the customer: billed in addition when delivered"),
+    Column(
+        "Extra engineer",
+        lambda a: a.extra_engineer,
+        tooltip="Asked for by the customer: billed in addition when delivered",
+    ),
     Column("Ticket", lambda a: a.ticket),
     Column("Status", lambda a: a.status_text),
     Column("Note", lambda a: a.note),
 ]
+
 
 class AppointmentsPage(_Page):
     """Day and week lists of my appointments or the team's; schedule, reschedule, cancel,
@@ -717,8 +786,12 @@ class AppointmentsPage(_Page):
         for w in (self.whose_combo, self.span_combo, self.day_edit):
             top.addWidget(w)
         top.addStretch(1)
-        for b in (self.schedule_button, self.reschedule_button, self.cancel_button,
-                  self.delivered_button):
+        for b in (
+            self.schedule_button,
+            self.reschedule_button,
+            self.cancel_button,
+            self.delivered_button,
+        ):
             top.addWidget(b)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
@@ -739,8 +812,9 @@ class AppointmentsPage(_Page):
             if who is None:
                 return None, ()
             with replica.session() as s:
-                return who, read_appointments(s, who.tenant_id, start, end,
-                                              consultant_id=who.user_id if mine else None)
+                return who, read_appointments(
+                    s, who.tenant_id, start, end, consultant_id=who.user_id if mine else None
+                )
 
         return read
 
@@ -748,8 +822,12 @@ class AppointmentsPage(_Page):
         self.who, lines = result
         self.model.set_rows(lines)
         allowed = self.who is not None and self.who.role in (TIMEKEEPERS | TRIAGERS)
-        for button in (self.schedule_button, self.reschedule_button, self.cancel_button,
-                       self.delivered_button):
+        for button in (
+            self.schedule_button,
+            self.reschedule_button,
+            self.cancel_button,
+            self.delivered_button,
+        ):
             button.setEnabled(allowed)
 
     def selected(self) -> AppointmentLine | None:
@@ -777,9 +855,11 @@ class AppointmentsPage(_Page):
                 args["replaces_id"] = str(replacing.id)
                 if not self._run("schedule_appointment", args, "Rescheduled"):
                     return False
-                return self._run("cancel_appointment",
-                                 {"appointment_id": str(replacing.id),
-                                  "cancelled_at": self.clock().isoformat()}, "Rescheduled")
+                return self._run(
+                    "cancel_appointment",
+                    {"appointment_id": str(replacing.id), "cancelled_at": self.clock().isoformat()},
+                    "Rescheduled",
+                )
             return self._run("schedule_appointment", args, "Appointment scheduled")
 
         dialog.submit = submit
@@ -798,19 +878,24 @@ class AppointmentsPage(_Page):
             self.message.show_error("select a scheduled appointment to cancel")
             return
         _fee, consequence = cancellation_consequence(line.starts_at, self.clock())
-        prompt = QMessageBox(QMessageBox.Icon.Question, "Cancel the appointment?",
-                             f"{line.organisation}, {line.starts_at.astimezone():%Y-%m-%d %H:%M}."
-                             f"\n\n{consequence}",
-                             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                             self)
+        prompt = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Cancel the appointment?",
+            f"{line.organisation}, {line.starts_at.astimezone():%Y-%m-%d %H:%M}.\n\n{consequence}",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            self,
+        )
         prompt.setTextFormat(Qt.TextFormat.PlainText)
         prompt.button(QMessageBox.StandardButton.Yes).setText("Cancel the appointment")
         prompt.button(QMessageBox.StandardButton.No).setText("Keep it")
         prompt.setDefaultButton(QMessageBox.StandardButton.No)
-        prompt.accepted.connect(lambda: self._run(
-            "cancel_appointment", {"appointment_id": str(line.id),
-                                   "cancelled_at": self.clock().isoformat()},
-            "Appointment cancelled"))
+        prompt.accepted.connect(
+            lambda: self._run(
+                "cancel_appointment",
+                {"appointment_id": str(line.id), "cancelled_at": self.clock().isoformat()},
+                "Appointment cancelled",
+            )
+        )
         self.cancel_prompt = prompt
         prompt.open()
 
@@ -824,21 +909,32 @@ class AppointmentsPage(_Page):
         if line.ends_at > self.clock():
             self.message.show_error("the appointment has not ended yet")
             return
-        self._run("deliver_appointment", {"appointment_id": str(line.id)},
-                  "Delivered: billed as scheduled")
+        self._run(
+            "deliver_appointment",
+            {"appointment_id": str(line.id)},
+            "Delivered: billed as scheduled",
+        )
 
 
 class ScheduleDialog(QDialog):
     """Start, end, consultant, ticket and any extra engineer the customer asked for."""
 
-    def __init__(self, who: _Who, clock: Clock, replacing: AppointmentLine | None,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        who: _Who,
+        clock: Clock,
+        replacing: AppointmentLine | None,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Reschedule the appointment" if replacing else "Schedule a block")
         self.submit: Callable[[dict[str, Any]], bool] = lambda _a: False
         self.replacing = replacing
-        start = replacing.starts_at if replacing else (
-            clock() + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+        start = (
+            replacing.starts_at
+            if replacing
+            else (clock() + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+        )
         length = (replacing.ends_at - replacing.starts_at) if replacing else timedelta(hours=1)
         self.org = QComboBox()
         for org_id, name in who.orgs:
@@ -849,8 +945,14 @@ class ScheduleDialog(QDialog):
         for person_id, name in who.people:
             self.consultant.addItem(name, str(person_id))
             self.extra.addItem(name, str(person_id))
-        self.consultant.setCurrentIndex(max(0, self.consultant.findData(
-            str(replacing.consultant_id if replacing else who.user_id))))
+        self.consultant.setCurrentIndex(
+            max(
+                0,
+                self.consultant.findData(
+                    str(replacing.consultant_id if replacing else who.user_id)
+                ),
+            )
+        )
         self.ticket = QLineEdit()
         self.ticket.setPlaceholderText("optional: the ticket's id")
         self.start = _datetime_edit(start)
@@ -867,15 +969,21 @@ class ScheduleDialog(QDialog):
         form.addRow("Extra engineer:", self.extra)
         if replacing is not None:
             if replacing.extra_engineer_id is not None:
-                self.extra.setCurrentIndex(max(0, self.extra.findData(
-                    str(replacing.extra_engineer_id))))
+                self.extra.setCurrentIndex(
+                    max(0, self.extra.findData(str(replacing.extra_engineer_id)))
+                )
             self.org.setCurrentIndex(self.org.findData(str(replacing.organisation_id)))
             self.org.setEnabled(False)
             if replacing.ticket_id:
                 self.ticket.setText(str(replacing.ticket_id))
-            form.addRow("", _plain("The new slot is booked first; then the old one is "
-                                   "cancelled (less than 24 hours before its start bills "
-                                   "30 minutes)."))
+            form.addRow(
+                "",
+                _plain(
+                    "The new slot is booked first; then the old one is "
+                    "cancelled (less than 24 hours before its start bills "
+                    "30 minutes)."
+                ),
+            )
         form.addRow("Note:", self.note)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.save_button = buttons.addButton("Book", QDialogButtonBox.ButtonRole.AcceptRole)
@@ -902,11 +1010,16 @@ class ScheduleDialog(QDialog):
         if extra is not None and str(extra) == self.consultant.currentData():
             self.error.show_error("the extra engineer is the consultant already")
             return
-        args = {"appointment_id": str(new_id()), "organisation_id": str(self.org.currentData()),
-                "consultant_id": str(self.consultant.currentData()),
-                "extra_engineer_id": None if extra is None else str(extra), "ticket_id": ticket,
-                "starts_at": start.isoformat(), "ends_at": end.isoformat(),
-                "note": self.note.text().strip()}
+        args = {
+            "appointment_id": str(new_id()),
+            "organisation_id": str(self.org.currentData()),
+            "consultant_id": str(self.consultant.currentData()),
+            "extra_engineer_id": None if extra is None else str(extra),
+            "ticket_id": ticket,
+            "starts_at": start.isoformat(),
+            "ends_at": end.isoformat(),
+            "note": self.note.text().strip(),
+        }
         if self.submit(args):
             self.accept()
 
@@ -919,8 +1032,14 @@ class StatementDialog(QDialog):
 
     saved = Signal(str)
 
-    def __init__(self, replica: Replica, who: _Who, org_id: uuid.UUID | None, clock: Clock,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        replica: Replica,
+        who: _Who,
+        org_id: uuid.UUID | None,
+        clock: Clock,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Time statement")
         self.replica = replica
@@ -965,13 +1084,18 @@ class StatementDialog(QDialog):
     def _suggest(self) -> None:
         name = "".join(c if c.isalnum() else "-" for c in self.org.currentText()).strip("-")
         folder = Path(self.path.text()).parent if self.path.text() else Path.home()
-        self.path.setText(str(folder / f"{name or 'statement'}-{_pydate(self.start)}-"
-                                       f"{_pydate(self.end)}.{self.format.currentData()}"))
+        self.path.setText(
+            str(
+                folder / f"{name or 'statement'}-{_pydate(self.start)}-"
+                f"{_pydate(self.end)}.{self.format.currentData()}"
+            )
+        )
 
     def browse(self) -> None:
         fmt = str(self.format.currentData())
-        chosen, _ = QFileDialog.getSaveFileName(self, "Save the statement", self.path.text(),
-                                                f"{fmt.upper()} files (*.{fmt})")
+        chosen, _ = QFileDialog.getSaveFileName(
+            self, "Save the statement", self.path.text(), f"{fmt.upper()} files (*.{fmt})"
+        )
         if chosen:
             self.path.setText(chosen)
 
@@ -1002,8 +1126,10 @@ class StatementDialog(QDialog):
                 partial.replace(target)
             finally:
                 partial.unlink(missing_ok=True)
-            return (f"Saved {target.name}: billed {hours_text(view.billed)}, closing balance "
-                    f"{hours_text(view.closing)}")
+            return (
+                f"Saved {target.name}: billed {hours_text(view.billed)}, closing balance "
+                f"{hours_text(view.closing)}"
+            )
 
         self.op = Operation(work, on_success=self._done, on_failure=self._failed, parent=self)
         self.op.start()
@@ -1024,8 +1150,9 @@ class StatementDialog(QDialog):
 class ConsultantWorkbench(QTabWidget):
     """Contracts, timesheet and appointments in one dock; "Statement…" on the contracts."""
 
-    def __init__(self, replica: Replica, *, clock: Clock = utcnow,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self, replica: Replica, *, clock: Clock = utcnow, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.replica = replica
         self.clock = clock
@@ -1057,11 +1184,14 @@ class ConsultantWorkbench(QTabWidget):
             self._open_statement(who, org_id)
             return
         replica = self.replica
-        self._who_op = Operation(lambda: _read_who(replica),
-                                 on_success=lambda w: self._open_statement(w, org_id),
-                                 on_failure=lambda exc: log.error(
-                                     "could not read the team for the statement", exc_info=exc),
-                                 parent=self)
+        self._who_op = Operation(
+            lambda: _read_who(replica),
+            on_success=lambda w: self._open_statement(w, org_id),
+            on_failure=lambda exc: log.error(
+                "could not read the team for the statement", exc_info=exc
+            ),
+            parent=self,
+        )
         self._who_op.start()
 
     def _open_statement(self, who: _Who | None, org_id: uuid.UUID | None) -> None:
@@ -1069,4 +1199,3 @@ class ConsultantWorkbench(QTabWidget):
             return
         self.statement_dialog = StatementDialog(self.replica, who, org_id, self.clock, self)
         self.statement_dialog.open()
-

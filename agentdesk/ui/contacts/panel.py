@@ -119,8 +119,9 @@ def _policy_contact(c: Contact) -> contact_rules.Contact:
     return contact_rules.Contact(id=str(c.id), name=c.name, email=c.email, validated=c.validated)
 
 
-def load_contact_view(session: Session, ticket_id: uuid.UUID, now: datetime,
-                      tenant_id: uuid.UUID | None) -> ContactView | None:
+def load_contact_view(
+    session: Session, ticket_id: uuid.UUID, now: datetime, tenant_id: uuid.UUID | None
+) -> ContactView | None:
     """One ticket's contact and entitlement picture; None when the replica lacks the ticket,
     :class:`ContactDataLoading` when it lacks the requester, organisation or plan (yet).
 
@@ -134,8 +135,11 @@ def load_contact_view(session: Session, ticket_id: uuid.UUID, now: datetime,
     requester = session.get(Contact, ticket.requester_id)
     plan_row = session.get(Plan, org.plan_id) if org is not None else None
     if org is None or requester is None or plan_row is None:
-        missing = [what for what, row in (("requester", requester), ("organisation", org),
-                                          ("plan", plan_row)) if row is None]
+        missing = [
+            what
+            for what, row in (("requester", requester), ("organisation", org), ("plan", plan_row))
+            if row is None
+        ]
         raise ContactDataLoading(" and ".join(missing))
     tenant = session.get(Tenant, tenant_id) if tenant_id is not None else None
     tz, _ = zone_or_utc(tenant.timezone if tenant is not None else "UTC")
@@ -185,14 +189,19 @@ def load_contact_view(session: Session, ticket_id: uuid.UUID, now: datetime,
 
 def open_tickets_of(session: Session, organisation_id: uuid.UUID, contact_id: uuid.UUID) -> int:
     """How many open tickets ``contact_id`` asked (read through the organisation's index)."""
-    return int(session.scalar(
-        select(func.count()).select_from(Ticket).where(
-            Ticket.organisation_id == organisation_id,
-            Ticket.requester_id == contact_id,
-            Ticket.deleted.is_(False),
-            Ticket.status.in_([TicketStatus(s) for s in sorted(workflow.OPEN_STATUSES)]),
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Ticket)
+            .where(
+                Ticket.organisation_id == organisation_id,
+                Ticket.requester_id == contact_id,
+                Ticket.deleted.is_(False),
+                Ticket.status.in_([TicketStatus(s) for s in sorted(workflow.OPEN_STATUSES)]),
+            )
         )
-    ) or 0)
+        or 0
+    )
 
 
 # --------------------------------------------------------------------------------- rules
@@ -208,8 +217,10 @@ def swap_refusal(view: ContactView, out_id: str | None) -> str | None:
     if view.requester.validated:
         return f"{view.requester.display} is already a validated contact; nothing to swap in."
     if not view.usage.holders:
-        return (f"{view.organisation_name} has no validated contact to swap out; validate "
-                f"{view.requester.name} instead.")
+        return (
+            f"{view.organisation_name} has no validated contact to swap out; validate "
+            f"{view.requester.name} instead."
+        )
     if out_id is None:
         return "Pick the validated contact to swap out."
     result = contact_rules.swap_contact(view.plan, view.contacts, out_id, view.requester.id)
@@ -368,9 +379,14 @@ class ContactPanel(QWidget):
         if self._ticket_id is None:
             return
         view = self._view
-        if (change.everything or change.lookups or self._ticket_id in change.ticket_ids
-                or "tenants" in change.tables or view is None
-                or view.organisation_id in change.organisation_ids):
+        if (
+            change.everything
+            or change.lookups
+            or self._ticket_id in change.ticket_ids
+            or "tenants" in change.tables
+            or view is None
+            or view.organisation_id in change.organisation_ids
+        ):
             self.refresh()
 
     def refresh(self) -> None:
@@ -390,8 +406,10 @@ class ContactPanel(QWidget):
             except ContactDataError as exc:
                 return None, f"The organisation's data cannot be checked: {exc}"
             except ContactDataLoading as exc:
-                return None, (f"Loading the ticket's {exc}… Validation and entitlement are "
-                              "shown once they have arrived.")
+                return None, (
+                    f"Loading the ticket's {exc}… Validation and entitlement are "
+                    "shown once they have arrived."
+                )
 
         def done(result: tuple[ContactView | None, str | None]) -> None:
             op.deleteLater()
@@ -403,7 +421,8 @@ class ContactPanel(QWidget):
             log.error("reading the contact panel failed: %s", exc, exc_info=exc)
 
         op: background.Operation[tuple[ContactView | None, str | None]] = background.Operation(
-            work, on_success=done, on_failure=failed, parent=self)
+            work, on_success=done, on_failure=failed, parent=self
+        )
         op.start()
 
     def _show(self, view: ContactView | None, problem: str | None) -> None:
@@ -413,8 +432,11 @@ class ContactPanel(QWidget):
         if view is None:
             self.placeholder.setText(
                 problem
-                or ("Select a ticket to check its requester." if self._ticket_id is None
-                    else "This ticket is not on this desktop (yet).")
+                or (
+                    "Select a ticket to check its requester."
+                    if self._ticket_id is None
+                    else "This ticket is not on this desktop (yet)."
+                )
             )
             return
         self._render(view)
@@ -441,8 +463,10 @@ class ContactPanel(QWidget):
         else:
             self.mark.setText("✖ Not a validated contact")
             mark_palette.setColor(role, error_colour(palette))
-            note = (f"{html.escape(requester.display)} is not validated: the request is not "
-                    "worked; it is redirected to the organisation's validated contacts.")
+            note = (
+                f"{html.escape(requester.display)} is not validated: the request is not "
+                "worked; it is redirected to the organisation's validated contacts."
+            )
         self.mark.setPalette(mark_palette)
         self.requester_label.setText(note)
 
@@ -456,51 +480,60 @@ class ContactPanel(QWidget):
         holders = ", ".join(html.escape(h.name) for h in usage.holders) or "nobody"
         allotment = f"{usage.used} of {usage.total} used — held by {holders}"
         self.fields["allotment"].setToolTip(
-            "\n".join(h.display for h in usage.holders) or "No validated contacts yet.")
+            "\n".join(h.display for h in usage.holders) or "No validated contacts yet."
+        )
         if usage.over_allotment:
-            allotment += (f". <b>Over the allotment by {usage.over_by}</b>: switch "
-                          f"{usage.over_by} out before anyone new is validated")
+            allotment += (
+                f". <b>Over the allotment by {usage.over_by}</b>: switch "
+                f"{usage.over_by} out before anyone new is validated"
+            )
         elif usage.free:
             allotment += f" ({usage.free} free)"
         self.fields["allotment"].setText(allotment)
 
         allowance = entitlements.conversation_allowance(
-            view.plan, view.verified_reviews, view.recent_reviews)
+            view.plan, view.verified_reviews, view.recent_reviews
+        )
         if allowance is None:
-            conversations = (f"{view.used_this_year} in {view.year} "
-                             f"(unlimited on {html.escape(view.plan.name)})")
+            conversations = (
+                f"{view.used_this_year} in {view.year} (unlimited on {html.escape(view.plan.name)})"
+            )
         else:
             left = max(allowance - view.used_this_year, 0)
             conversations = (
-                f"{view.used_this_year} of {allowance} used in {view.year} ({left} left)")
+                f"{view.used_this_year} of {allowance} used in {view.year} ({left} left)"
+            )
         self.fields["conversations"].setText(conversations)
 
         plan = view.plan
         if plan.unlimited or plan.review_bonus_conversations == 0:
             bonus = f"not offered on {html.escape(plan.name)}"
         else:
-            rule = (f"+{plan.review_bonus_conversations} for ≥{plan.min_verified_reviews} verified "
-                    f"reviews and ≥{plan.min_recent_reviews} in the last 6 months")
+            rule = (
+                f"+{plan.review_bonus_conversations} for ≥{plan.min_verified_reviews} verified "
+                f"reviews and ≥{plan.min_recent_reviews} in the last 6 months"
+            )
             have = f"{view.verified_reviews} verified, {view.recent_reviews} recent"
             qualifies = entitlements.review_bonus_applies(
-                plan, view.verified_reviews, view.recent_reviews)
+                plan, view.verified_reviews, view.recent_reviews
+            )
             bonus = f"{rule}: {'qualifies' if qualifies else 'does not qualify'} ({have})"
         self.fields["bonus"].setText(bonus)
 
         decision = entitlement(view)
         ok, bad = ok_colour(palette).name(), error_colour(palette).name()
         if decision.channel_allowed:
-            channel = (f"<span style='color:{ok}'>✔</span> {view.channel.capitalize()} is "
-                       f"included in {html.escape(plan.name)}")
+            channel = (
+                f"<span style='color:{ok}'>✔</span> {view.channel.capitalize()} is "
+                f"included in {html.escape(plan.name)}"
+            )
         else:
-            channel = (f"<span style='color:{bad}'>✖</span> "
-                       f"{html.escape(decision.reason)}")
+            channel = f"<span style='color:{bad}'>✖</span> {html.escape(decision.reason)}"
         self.fields["channel"].setText(channel)
         if decision.allowed:
             request = f"<span style='color:{ok}'>✔</span> {html.escape(decision.reason)}"
         elif decision.code == "channel_not_in_plan":
-            request = (f"<span style='color:{bad}'>✖</span> not entitled on this channel "
-                       "(see above)")
+            request = f"<span style='color:{bad}'>✖</span> not entitled on this channel (see above)"
         else:
             request = f"<span style='color:{bad}'>✖</span> {html.escape(decision.reason)}"
         self.fields["request"].setText(request)
@@ -527,14 +560,20 @@ class ContactPanel(QWidget):
             return
         picked = self._picked_holder()
         show_availability(
-            self.validate_button, validate_refusal(view),
-            f"Validate {view.requester.name} as a support contact (takes a free slot)")
+            self.validate_button,
+            validate_refusal(view),
+            f"Validate {view.requester.name} as a support contact (takes a free slot)",
+        )
         show_availability(
-            self.swap_button, swap_refusal(view, picked),
-            f"Switch the picked contact out and {view.requester.name} in")
+            self.swap_button,
+            swap_refusal(view, picked),
+            f"Switch the picked contact out and {view.requester.name} in",
+        )
         show_availability(
-            self.switch_out_button, switch_out_refusal(view, picked),
-            "Switch the picked contact out (frees their slot)")
+            self.switch_out_button,
+            switch_out_refusal(view, picked),
+            "Switch the picked contact out (frees their slot)",
+        )
         self.holder_combo.setEnabled(bool(view.usage.holders))
         refusal = redirect_refusal(view)
         purpose = "Do not work the ticket; notify the validated contacts"
@@ -557,8 +596,9 @@ class ContactPanel(QWidget):
             if outcome.ok:
                 self.refresh()
 
-        self._runner.submit(Step(name, args, what, done), context=self._view.ticket_id,
-                            then=applied)
+        self._runner.submit(
+            Step(name, args, what, done), context=self._view.ticket_id, then=applied
+        )
 
     def _refused(self, refusal: str | None) -> bool:
         if refusal is not None:
@@ -578,9 +618,12 @@ class ContactPanel(QWidget):
         view = self._view
         if view is None or self._refused(validate_refusal(view)):
             return
-        self._run("validate_contact", {"contact_id": view.requester.id},
-                  f"{view.requester.name} is now a validated contact{self._next_step(view)}",
-                  f"validating {view.requester.name}")
+        self._run(
+            "validate_contact",
+            {"contact_id": view.requester.id},
+            f"{view.requester.name} is now a validated contact{self._next_step(view)}",
+            f"validating {view.requester.name}",
+        )
 
     def swap_requester_in(self) -> None:
         view = self._view
@@ -589,9 +632,12 @@ class ContactPanel(QWidget):
             return
         leaving = view.contact(picked)
         name = leaving.name if leaving is not None else "the contact"
-        self._run("swap_contact", {"out_id": picked, "in_id": view.requester.id},
-                  f"swapped {name} out and {view.requester.name} in{self._next_step(view)}",
-                  f"the swap of {name} for {view.requester.name}")
+        self._run(
+            "swap_contact",
+            {"out_id": picked, "in_id": view.requester.id},
+            f"swapped {name} out and {view.requester.name} in{self._next_step(view)}",
+            f"the swap of {name} for {view.requester.name}",
+        )
 
     def switch_out(self) -> None:
         """Ask first: switching a contact out stops the work on every open ticket they asked
@@ -609,7 +655,8 @@ class ContactPanel(QWidget):
             consequence = (
                 f"{name} has {tickets}. Once switched out, none of them can be replied to or "
                 "resolved: each must be redirected to the validated contacts, or "
-                f"{name} validated again.")
+                f"{name} validated again."
+            )
         else:
             consequence = f"{name} has no open tickets."
         if self.confirm_box is not None:
@@ -631,8 +678,12 @@ class ContactPanel(QWidget):
         def answered(button: QAbstractButton) -> None:
             shown = self._view
             if button is yes and shown is not None and shown.ticket_id == ticket_id:
-                self._run("invalidate_contact", {"contact_id": picked},
-                          f"{name} was switched out", f"switching {name} out")
+                self._run(
+                    "invalidate_contact",
+                    {"contact_id": picked},
+                    f"{name} was switched out",
+                    f"switching {name} out",
+                )
 
         box.buttonClicked.connect(answered)
         self.confirm_box = box
@@ -644,6 +695,9 @@ class ContactPanel(QWidget):
             return
         routing = contact_rules.route_request(view.plan, view.contacts, view.requester.id)
         notified = ", ".join(c.name for c in routing.notify)
-        done = (f"redirected; {notified} notified and asked how to proceed" if notified
-                else "redirected; the organisation has no validated contacts to notify")
+        done = (
+            f"redirected; {notified} notified and asked how to proceed"
+            if notified
+            else "redirected; the organisation has no validated contacts to notify"
+        )
         self._run("redirect_ticket", {"ticket_id": view.ticket_id}, done, "the redirect")

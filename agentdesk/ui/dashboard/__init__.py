@@ -24,8 +24,14 @@ if TYPE_CHECKING:
     from ..shell.main_window import MainWindow, Workspace
     from ..shell.sync_bridge import SyncBridge
 
-__all__ = ["DASHBOARD_ROLES", "DashboardView", "attach", "detach", "show_dashboard",
-           "show_filtered"]
+__all__ = [
+    "DASHBOARD_ROLES",
+    "DashboardView",
+    "attach",
+    "detach",
+    "show_dashboard",
+    "show_filtered",
+]
 
 DASHBOARD_ROLES = frozenset({Role.LEAD, Role.ADMIN, Role.COORDINATOR})
 

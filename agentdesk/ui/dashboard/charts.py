@@ -84,8 +84,9 @@ class BarChart(QWidget):
                 found.append(widget)
         return found
 
-    def set_data(self, labels: Sequence[str], values: Sequence[int],
-                 colours: Sequence[QColor] | None = None) -> None:
+    def set_data(
+        self, labels: Sequence[str], values: Sequence[int], colours: Sequence[QColor] | None = None
+    ) -> None:
         """Show ``values`` (same length as ``labels``); unchanged data repaints nothing."""
         labels, values = list(labels), [int(v) for v in values]
         colours = list(colours) if colours is not None else [self._accent()] * len(values)
@@ -94,9 +95,13 @@ class BarChart(QWidget):
         relabel = labels != self._labels
         self._labels, self._values, self._colours = labels, values, colours
         xs = list(range(len(values)))
-        self._bars.setOpts(x=xs, height=values, width=_BAR_WIDTH,
-                           brushes=[pg.mkBrush(c) for c in colours],
-                           pens=[pg.mkPen(None)] * len(xs))
+        self._bars.setOpts(
+            x=xs,
+            height=values,
+            width=_BAR_WIDTH,
+            brushes=[pg.mkBrush(c) for c in colours],
+            pens=[pg.mkPen(None)] * len(xs),
+        )
         item = self.plot.getPlotItem()
         item.getAxis("bottom").setTicks([[(i, text) for i, text in enumerate(labels)]])
         top = max(values, default=0)

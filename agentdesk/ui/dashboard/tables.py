@@ -61,15 +61,20 @@ class FigureTableModel(QAbstractTableModel):
     def columnCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
         return 0 if parent.isValid() else len(self.headers)
 
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> object:
-        if (role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal
-                and 0 <= section < len(self.headers)):
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> object:
+        if (
+            role == Qt.ItemDataRole.DisplayRole
+            and orientation == Qt.Orientation.Horizontal
+            and 0 <= section < len(self.headers)
+        ):
             return self.headers[section]
         return None
 
-    def data(self, index: QModelIndex | QPersistentModelIndex,
-             role: int = Qt.ItemDataRole.DisplayRole) -> object:
+    def data(
+        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> object:
         if not index.isValid() or index.row() >= len(self._rows):
             return None
         row = self._rows[index.row()]
@@ -100,8 +105,9 @@ class FigureTableModel(QAbstractTableModel):
         for i in changed:
             self._rows[i] = new[i]
         if changed:
-            self.dataChanged.emit(self.index(changed[0], 0),
-                                  self.index(changed[-1], len(self.headers) - 1), [])
+            self.dataChanged.emit(
+                self.index(changed[0], 0), self.index(changed[-1], len(self.headers) - 1), []
+            )
         if new_n > old_n:
             self.beginInsertRows(_ROOT, old_n, new_n - 1)
             self._rows.extend(new[old_n:])
@@ -151,7 +157,8 @@ class FigureTable(QWidget):
 
     def _export_clicked(self) -> None:
         name = self.title.lower().replace(" ", "-").replace("/", "-") + ".csv"
-        path, _ = QFileDialog.getSaveFileName(self, f"Export {self.title}", name,
-                                              "CSV files (*.csv)")
+        path, _ = QFileDialog.getSaveFileName(
+            self, f"Export {self.title}", name, "CSV files (*.csv)"
+        )
         if path:
             self.model.export(Path(path))

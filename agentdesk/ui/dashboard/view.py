@@ -54,8 +54,12 @@ __all__ = ["RANGES", "DashboardView"]
 RANGES: dict[str, int | None] = {"7 days": 7, "30 days": 30, "90 days": 90, "Dates": None}
 CLOCK_REFRESH_MS = 60_000
 
-_SLA_COLOURS = {"on_track": "#3a9a5b", "at_risk": "#d9a21b", "breached": "#d64545",
-                "paused": "#8a8f98"}
+_SLA_COLOURS = {
+    "on_track": "#3a9a5b",
+    "at_risk": "#d9a21b",
+    "breached": "#d64545",
+    "paused": "#8a8f98",
+}
 
 
 def _duration(value: timedelta | None) -> str:
@@ -108,9 +112,15 @@ class DashboardView(QWidget):
     #: A computation finished and the widgets show its result.
     refreshed = Signal(object)
 
-    def __init__(self, replica: Replica, store: QSettings, *, username: str = "",
-                 now: Callable[[], datetime] | None = None,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        replica: Replica,
+        store: QSettings,
+        *,
+        username: str = "",
+        now: Callable[[], datetime] | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("dashboardView")
         self._replica = replica
@@ -146,8 +156,17 @@ class DashboardView(QWidget):
         # --- headline numbers
         self.tiles: dict[str, _Tile] = {}
         grid = QGridLayout()
-        names = ("Open", "Untriaged", "Unassigned", "On track", "At risk", "Breached",
-                 "Paused", "Redirected", "Days to clear")
+        names = (
+            "Open",
+            "Untriaged",
+            "Unassigned",
+            "On track",
+            "At risk",
+            "Breached",
+            "Paused",
+            "Redirected",
+            "Days to clear",
+        )
         for i, name in enumerate(names):
             tile = _Tile(name)
             tile.clicked.connect(lambda _c=False, t=tile: self._tile_clicked(t))
@@ -168,20 +187,35 @@ class DashboardView(QWidget):
         self.charts_splitter = charts
 
         # --- tables
-        self.soon = FigureTable("Breaching soon", ["Ticket", "Organisation", "Urgency",
-                                                   "Due", "Business time left"])
-        self.response = FigureTable("First response vs target", [
-            "Group", "Responses", "Median", "90th percentile", "Met", "% met"])
-        self.load = FigureTable("Load per agent", ["Agent", "Open", "Oldest", "At risk",
-                                                   "Breached"])
+        self.soon = FigureTable(
+            "Breaching soon", ["Ticket", "Organisation", "Urgency", "Due", "Business time left"]
+        )
+        self.response = FigureTable(
+            "First response vs target",
+            ["Group", "Responses", "Median", "90th percentile", "Met", "% met"],
+        )
+        self.load = FigureTable(
+            "Load per agent", ["Agent", "Open", "Oldest", "At risk", "Breached"]
+        )
         self.levels = FigureTable("Queue health", ["Figure", "Tickets", "Oldest"])
-        self.allowance = FigureTable("Conversation allowance", [
-            "Organisation", "Plan", "Used this year", "Allowance", "State"])
-        self.hours = FigureTable("1-on-1 hours", ["Organisation", "Prepaid left (h)",
-                                                  "Expiring in 30 days (h)", "Expires"])
+        self.allowance = FigureTable(
+            "Conversation allowance",
+            ["Organisation", "Plan", "Used this year", "Allowance", "State"],
+        )
+        self.hours = FigureTable(
+            "1-on-1 hours",
+            ["Organisation", "Prepaid left (h)", "Expiring in 30 days (h)", "Expires"],
+        )
         self.weekly = FigureTable("Billed hours per week", ["Organisation"])
-        self.tables = (self.soon, self.response, self.load, self.levels, self.allowance,
-                       self.hours, self.weekly)
+        self.tables = (
+            self.soon,
+            self.response,
+            self.load,
+            self.levels,
+            self.allowance,
+            self.hours,
+            self.weekly,
+        )
         self.tabs = QTabWidget()
         self.tabs.setObjectName("dashboardTabs")
         for table in self.tables:
@@ -231,8 +265,7 @@ class DashboardView(QWidget):
         if days is not None:
             return now - timedelta(days=days), now
         start = datetime.combine(_day(self.date_from.date()), time.min).astimezone()
-        end = datetime.combine(_day(self.date_to.date()) + timedelta(days=1),
-                               time.min).astimezone()
+        end = datetime.combine(_day(self.date_to.date()) + timedelta(days=1), time.min).astimezone()
         return start.astimezone(UTC), max(end, start + timedelta(days=1)).astimezone(UTC)
 
     def set_range(self, name: str) -> None:
@@ -245,12 +278,15 @@ class DashboardView(QWidget):
         chosen = str(self._store.value(self._key("range"), "30 days"))
         self.range_box.setCurrentText(chosen if chosen in RANGES else "30 days")
         today = datetime.now().astimezone().date()
-        for edit, key, default in ((self.date_from, "from", today - timedelta(days=30)),
-                                   (self.date_to, "to", today)):
+        for edit, key, default in (
+            (self.date_from, "from", today - timedelta(days=30)),
+            (self.date_to, "to", today),
+        ):
             raw = str(self._store.value(self._key(key), default.isoformat()))
             stored = QDate.fromString(raw, "yyyy-MM-dd")
-            edit.setDate(stored if stored.isValid()
-                         else QDate(default.year, default.month, default.day))
+            edit.setDate(
+                stored if stored.isValid() else QDate(default.year, default.month, default.day)
+            )
         for splitter, key in ((self.splitter, "splitter"), (self.charts_splitter, "charts")):
             state = self._store.value(self._key(key))
             if state is not None:
@@ -310,8 +346,11 @@ class DashboardView(QWidget):
             self._pending_full = self._pending_full or sections is None
             return
         previous = None if sections is None else self.dashboard
-        if previous is not None and self.time_range()[0] != previous.start and (
-                RANGES.get(self.range_box.currentText()) is None):
+        if (
+            previous is not None
+            and self.time_range()[0] != previous.start
+            and (RANGES.get(self.range_box.currentText()) is None)
+        ):
             previous = None  # the dates moved: the range-bound figures must be recomputed
         start, end = self.time_range()
         at = self._now()
@@ -322,8 +361,7 @@ class DashboardView(QWidget):
                 return figures.compute(s, at, start, end, sections=wanted, previous=previous)
 
         self.status.setText("Updating…")
-        self._running = background.run_in_background(work, self._show, self._failed,
-                                                     parent=self)
+        self._running = background.run_in_background(work, self._show, self._failed, parent=self)
 
     def _next(self) -> None:
         if self._pending:
@@ -355,20 +393,27 @@ class DashboardView(QWidget):
         t["Open"].show_count(d.open.total if d.open else None)
         t["Untriaged"].show_count(d.untriaged)
         t["Unassigned"].show_count(d.unassigned)
-        for name, key in (("On track", "on_track"), ("At risk", "at_risk"),
-                          ("Breached", "breached"), ("Paused", "paused")):
+        for name, key in (
+            ("On track", "on_track"),
+            ("At risk", "at_risk"),
+            ("Breached", "breached"),
+            ("Paused", "paused"),
+        ):
             t[name].show_count(sla.get(key))
         t["Redirected"].show_count(d.redirected)
         clear = d.ageing.days_to_clear if d.ageing else None
-        t["Days to clear"].show_count(d.open.total if d.open else None,
-                                      "-" if clear is None else f"{clear:.1f}")
+        t["Days to clear"].show_count(
+            d.open.total if d.open else None, "-" if clear is None else f"{clear:.1f}"
+        )
         if d.ageing is not None:
             t["Days to clear"].setToolTip(
                 f"Open tickets / the last 14 days' daily resolution rate "
-                f"({d.ageing.resolved_last_14_days} resolved in 14 days)")
+                f"({d.ageing.resolved_last_14_days} resolved in 14 days)"
+            )
 
-    def _set_chart(self, chart: BarChart, counts: Iterable[Count],
-                   colours: list[QColor] | None = None) -> None:
+    def _set_chart(
+        self, chart: BarChart, counts: Iterable[Count], colours: list[QColor] | None = None
+    ) -> None:
         items = list(counts)
         self._chart_filters[chart] = [c.filter for c in items]
         chart.set_data([c.label for c in items], [c.value for c in items], colours)
@@ -378,54 +423,94 @@ class DashboardView(QWidget):
             self._set_chart(self.tier_chart, d.open.by_tier)
             self._set_chart(self.plan_chart, d.open.by_plan)
         if d.sla:
-            colours = [QColor(_SLA_COLOURS[c.filter.sla.value]) for c in d.sla
-                       if c.filter.sla is not None]
+            colours = [
+                QColor(_SLA_COLOURS[c.filter.sla.value]) for c in d.sla if c.filter.sla is not None
+            ]
             self._set_chart(self.sla_chart, d.sla, colours)
         if d.ageing is not None:
             self._set_chart(self.age_chart, d.ageing.buckets)
 
     def _show_tables(self, d: Dashboard) -> None:
         now = d.at
-        self.soon.model.set_rows([
-            _row((r.subject, r.filter), (r.organisation, None), (r.urgency, r.filter),
-                 (r.due.isoformat(), r.filter, _when(r.due)),
-                 (round(r.business_left.total_seconds() / 60), r.filter,
-                  _duration(r.business_left)))
-            for r in d.breaching_soon])
+        self.soon.model.set_rows(
+            [
+                _row(
+                    (r.subject, r.filter),
+                    (r.organisation, None),
+                    (r.urgency, r.filter),
+                    (r.due.isoformat(), r.filter, _when(r.due)),
+                    (
+                        round(r.business_left.total_seconds() / 60),
+                        r.filter,
+                        _duration(r.business_left),
+                    ),
+                )
+                for r in d.breaching_soon
+            ]
+        )
         if d.first_response is not None:
             fr = d.first_response
             groups = [fr.team, *fr.by_tier, *fr.by_plan, *fr.by_agent]
             self.response.model.set_rows([_response_row(g) for g in groups])
             self.response.note.setText(
                 f"First responses from {_when(fr.start)} to {_when(fr.end)}; business time, "
-                "nearest-rank percentiles")
-        self.load.model.set_rows([
-            _row((a.name, a.open.filter), (a.open.value, a.open.filter),
-                 (_age(a.open.oldest, now), a.open.filter),
-                 (a.at_risk.value, a.at_risk.filter), (a.breached.value, a.breached.filter))
-            for a in d.load])
+                "nearest-rank percentiles"
+            )
+        self.load.model.set_rows(
+            [
+                _row(
+                    (a.name, a.open.filter),
+                    (a.open.value, a.open.filter),
+                    (_age(a.open.oldest, now), a.open.filter),
+                    (a.at_risk.value, a.at_risk.filter),
+                    (a.breached.value, a.breached.filter),
+                )
+                for a in d.load
+            ]
+        )
         health: list[Count] = []
         if d.open is not None:
             health += [*d.open.by_level]
         health += [c for c in (d.unassigned, d.untriaged, d.redirected) if c is not None]
-        self.levels.model.set_rows([
-            _row((c.label, c.filter), (c.value, c.filter), (_age(c.oldest, now), c.filter))
-            for c in health])
-        self.allowance.model.set_rows([
-            _row((r.name, r.filter), (r.plan, None), (r.used, r.filter), (r.allowance, None),
-                 ("over" if r.over else "near", None))
-            for r in d.allowances])
-        self.hours.model.set_rows([
-            _row((r.name, r.filter), (round(r.prepaid_left_minutes / 60, 1), None),
-                 (round(sum(m for _, m in r.expiring) / 60, 1), None),
-                 ("; ".join(f"{t:%Y-%m-%d}: {m / 60:.1f} h" for t, m in r.expiring), None))
-            for r in d.one_on_one])
+        self.levels.model.set_rows(
+            [
+                _row((c.label, c.filter), (c.value, c.filter), (_age(c.oldest, now), c.filter))
+                for c in health
+            ]
+        )
+        self.allowance.model.set_rows(
+            [
+                _row(
+                    (r.name, r.filter),
+                    (r.plan, None),
+                    (r.used, r.filter),
+                    (r.allowance, None),
+                    ("over" if r.over else "near", None),
+                )
+                for r in d.allowances
+            ]
+        )
+        self.hours.model.set_rows(
+            [
+                _row(
+                    (r.name, r.filter),
+                    (round(r.prepaid_left_minutes / 60, 1), None),
+                    (round(sum(m for _, m in r.expiring) / 60, 1), None),
+                    ("; ".join(f"{t:%Y-%m-%d}: {m / 60:.1f} h" for t, m in r.expiring), None),
+                )
+                for r in d.one_on_one
+            ]
+        )
         self.weekly.model.headers = ["Organisation", *(f"Week of {w:%d %b}" for w in d.weeks)]
-        self.weekly.model.headerDataChanged.emit(Qt.Orientation.Horizontal, 0,
-                                                 max(len(self.weekly.model.headers) - 1, 0))
-        self.weekly.model.set_rows([
-            _row((r.name, r.filter), *((round(m / 60, 1), None) for _, m in r.weekly_billed))
-            for r in d.one_on_one])
+        self.weekly.model.headerDataChanged.emit(
+            Qt.Orientation.Horizontal, 0, max(len(self.weekly.model.headers) - 1, 0)
+        )
+        self.weekly.model.set_rows(
+            [
+                _row((r.name, r.filter), *((round(m / 60, 1), None) for _, m in r.weekly_billed))
+                for r in d.one_on_one
+            ]
+        )
 
     # ------------------------------------------------------------------ click-through
 
@@ -446,8 +531,9 @@ def _row(*cells: tuple[Any, ...]) -> FigureRow:
     filters: list[TicketFilter | None] = []
     for cell in cells:
         value, flt = cell[0], cell[1]
-        text = cell[2] if len(cell) > 2 else (f"{value:,}" if isinstance(value, int) else
-                                               str(value))
+        text = (
+            cell[2] if len(cell) > 2 else (f"{value:,}" if isinstance(value, int) else str(value))
+        )
         values.append(value)
         texts.append(text)
         filters.append(flt)
@@ -457,6 +543,11 @@ def _row(*cells: tuple[Any, ...]) -> FigureRow:
 def _response_row(g: figures.ResponseStats) -> FigureRow:
     share = g.met_share
     met = replace(g.filter, met=True, label=f"{g.filter.label}, target met")
-    return _row((g.label, g.filter), (g.responded, g.filter),
-                (_duration(g.median), None), (_duration(g.p90), None), (g.met, met),
-                ("-" if share is None else f"{share:.0%}", None))
+    return _row(
+        (g.label, g.filter),
+        (g.responded, g.filter),
+        (_duration(g.median), None),
+        (_duration(g.p90), None),
+        (g.met, met),
+        ("-" if share is None else f"{share:.0%}", None),
+    )

@@ -1,4 +1,4 @@
-""""New ticket" (Ctrl+N): an agent logs a phone call or a chat as a ticket.
+""" "New ticket" (Ctrl+N): an agent logs a phone call or a chat as a ticket.
 
 The choices (organisations, their contacts and plans) are read off the GUI thread; the ticket
 is created with the same ``create_ticket`` mutation as everywhere (optimistic on the replica,
@@ -82,7 +82,8 @@ class NewTicketDialog(QDialog):
         form.addRow("Subject", self.subject)
         form.addRow("Description", self.description)
         self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+        )
         self.save_button = self.buttons.button(QDialogButtonBox.StandardButton.Save)
         self.save_button.setText("Create ticket")
         self.save_button.setEnabled(False)
@@ -136,19 +137,22 @@ class NewTicketDialog(QDialog):
             self.rule.setText("")
             self.save_button.setEnabled(False)
             return
-        included, words = channel_rule(org, str(self.channel.currentData()),
-                                       self.choices.plans_with)
+        included, words = channel_rule(
+            org, str(self.channel.currentData()), self.choices.plans_with
+        )
         self.rule.setText(("✔ " if included else "⚠ ") + words)
         index = self.contact.currentIndex()
         if index < 0:
-            self.validation.setText("⚠ This organisation has no contacts yet: add the caller "
-                                    "as a contact first.")
+            self.validation.setText(
+                "⚠ This organisation has no contacts yet: add the caller as a contact first."
+            )
         elif org.contacts[index].validated:
             self.validation.setText("✔ The caller is a validated support contact.")
         else:
             self.validation.setText(
                 "⚠ The caller is not a validated support contact: the ticket will be "
-                "redirected and the organisation's validated contacts asked how to proceed.")
+                "redirected and the organisation's validated contacts asked how to proceed."
+            )
         self.save_button.setEnabled(index >= 0 and bool(self.subject.text().strip()))
 
     def save(self) -> None:
@@ -157,9 +161,11 @@ class NewTicketDialog(QDialog):
             return
         ticket_id = new_id()
         args: dict[str, Any] = {
-            "ticket_id": str(ticket_id), "subject": self.subject.text().strip(),
+            "ticket_id": str(ticket_id),
+            "subject": self.subject.text().strip(),
             "description": self.description.toPlainText(),
-            "channel": str(self.channel.currentData()), "organisation_id": str(org.id),
+            "channel": str(self.channel.currentData()),
+            "organisation_id": str(org.id),
             "requester_id": str(self.contact.currentData()),
             "stated_urgency": int(self.urgency.currentData()),
         }

@@ -57,8 +57,7 @@ _FAILED_COLOUR = QColor("#c62828")
 def error_text(exc: Exception) -> str:
     """Why the outbox could not be read or changed, in words a lead can act on."""
     if isinstance(exc, Forbidden):
-        return ("Not allowed: only team leads and admins can see the email outbox "
-                f"({exc.message}).")
+        return f"Not allowed: only team leads and admins can see the email outbox ({exc.message})."
     if isinstance(exc, Unauthorized):
         return f"Signed out: sign in again to see the email outbox ({exc.message})."
     if isinstance(exc, Offline):
@@ -79,8 +78,9 @@ class OutboxModel(QAbstractTableModel):
     def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(COLUMNS)
 
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
         if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section]
         return None
@@ -100,8 +100,11 @@ class OutboxModel(QAbstractTableModel):
             if column == "Status" and d.status == "queued" and d.attempts:
                 return f"Next attempt {local_text(d.next_attempt_at)}"
             return None
-        if role == Qt.ItemDataRole.ForegroundRole and d.status == "failed" and column in (
-                "Status", "Last error"):
+        if (
+            role == Qt.ItemDataRole.ForegroundRole
+            and d.status == "failed"
+            and column in ("Status", "Last error")
+        ):
             return _FAILED_COLOUR
         if role == Qt.ItemDataRole.UserRole:
             return d
@@ -186,8 +189,9 @@ class OutboxDialog(QDialog):
         self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        for column, width in zip(range(len(COLUMNS)), (70, 210, 290, 120, 70, 200, 140),
-                                 strict=True):
+        for column, width in zip(
+            range(len(COLUMNS)), (70, 210, 290, 120, 70, 200, 140), strict=True
+        ):
             header.resizeSection(column, width)
         header.setStretchLastSection(True)
         self.table.selectionModel().currentRowChanged.connect(lambda *_: self._update_retry())
@@ -231,7 +235,8 @@ class OutboxDialog(QDialog):
             self.banner.setVisible(not outbox.delivery)
             self.banner.setText(
                 "Email delivery is off: this server has no mail server configured, so these "
-                "messages are kept here and not sent.")
+                "messages are kept here and not sent."
+            )
             self.model.set_rows(outbox.deliveries)
             shown = len(outbox.deliveries)
             self.say("" if shown else "No deliveries to show.")
@@ -244,7 +249,8 @@ class OutboxDialog(QDialog):
             self._update_retry()
 
         self.busy = background.run_in_background(
-            lambda: api.list_deliveries(self.client, status), done, failed, parent=self)
+            lambda: api.list_deliveries(self.client, status), done, failed, parent=self
+        )
 
     def selected(self) -> api.Delivery | None:
         return self.model.delivery(self.table.currentIndex().row())
@@ -267,13 +273,16 @@ class OutboxDialog(QDialog):
 
         def failed(exc: Exception) -> None:
             self.busy = None
-            self.say(f"Not retried: {getattr(exc, 'message', None) or exc}"
-                                 if not isinstance(exc, Forbidden | Offline | Unauthorized)
-                                 else error_text(exc))
+            self.say(
+                f"Not retried: {getattr(exc, 'message', None) or exc}"
+                if not isinstance(exc, Forbidden | Offline | Unauthorized)
+                else error_text(exc)
+            )
             self._update_retry()
 
         self.busy = background.run_in_background(
-            lambda: api.retry_delivery(self.client, chosen.id), done, failed, parent=self)
+            lambda: api.retry_delivery(self.client, chosen.id), done, failed, parent=self
+        )
 
     def _open(self, index: QModelIndex) -> None:
         d = self.model.delivery(index.row())

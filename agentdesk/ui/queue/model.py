@@ -130,8 +130,7 @@ _TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
 _FOREGROUND = int(Qt.ItemDataRole.ForegroundRole)
 _ALIGN = int(Qt.ItemDataRole.TextAlignmentRole)
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-_FLAGS = (Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-          | Qt.ItemFlag.ItemNeverHasChildren)
+_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
 _ROLES = frozenset({_DISPLAY, _TOOLTIP, _FOREGROUND, _ALIGN, TicketIdRole, SlaStateRole})
 _ROOT = QModelIndex()
 
@@ -143,7 +142,6 @@ def _engine_of(source: Engine | sessionmaker[Any]) -> Engine:
     if not isinstance(bind, Engine):
         raise TypeError("the sessionmaker must be bound to an Engine")
     return bind
-
 
 
 class _Gone:
@@ -279,9 +277,12 @@ class QueueModel(QAbstractTableModel):
                 now = self._now_fn()
                 plan = self.sla_clock.plan(row.plan_id)
                 return sla_tooltip(
-                    self._sla(row), tier=row.urgency, triaged=row.tier is not None,
+                    self._sla(row),
+                    tier=row.urgency,
+                    triaged=row.tier is not None,
                     calendar=self.sla_clock.calendar(row.plan_id),
-                    plan_name=plan.name if plan else None, now=now,
+                    plan_name=plan.name if plan else None,
+                    now=now,
                 )
             return row.tooltip(col)
         if role == TicketIdRole:
@@ -382,8 +383,9 @@ class QueueModel(QAbstractTableModel):
         last_row = len(self._keys) - 1
         first, last = min(self._visible[0], last_row), min(self._visible[1], last_row)
         for col in (Column.SLA, Column.AGE):
-            self.dataChanged.emit(self.index(first, col), self.index(last, col),
-                                  [_DISPLAY, _FOREGROUND, _TOOLTIP])
+            self.dataChanged.emit(
+                self.index(first, col), self.index(last, col), [_DISPLAY, _FOREGROUND, _TOOLTIP]
+            )
 
     def invalidate_lookups(self) -> None:
         """Plans, calendars, organisations, contacts or users changed: re-read what shows them.
@@ -476,7 +478,8 @@ class QueueModel(QAbstractTableModel):
         if self._loading:
             self._pending |= plan.ids  # a re-query replaces the list: applied after it
         elif plan.query != self._query or (
-                plan.keys is not None and plan.base_version != self._version):
+            plan.keys is not None and plan.base_version != self._version
+        ):
             self._changes |= plan.ids  # read for another query, or planned on an old list
         else:
             self._apply_pull(plan)
@@ -524,8 +527,9 @@ class QueueModel(QAbstractTableModel):
                 self._insert_range(bisect.bisect_left(self._keys, new), [new])
             else:
                 r_final = self._move(self._index_of_key(old), new)
-                self.dataChanged.emit(self.index(r_final, 0),
-                                      self.index(r_final, len(Column) - 1), [])
+                self.dataChanged.emit(
+                    self.index(r_final, 0), self.index(r_final, len(Column) - 1), []
+                )
 
     # ------------------------------------------------------------------ re-queries
 
@@ -590,8 +594,9 @@ class QueueModel(QAbstractTableModel):
         query, keys = fetched.query, fetched.keys
         if fetched.base_version != self._version:
             # The list changed while the query ran (a sync pull): redo the O(n) part here.
-            fetched = prepare(query, keys, self._keys, self._version,
-                               apply_mode(self._query, query))
+            fetched = prepare(
+                query, keys, self._keys, self._version, apply_mode(self._query, query)
+            )
         self._query = query
         desc = query.descending and query.sort_column >= 0
         if fetched.mode == "reset":
@@ -607,8 +612,12 @@ class QueueModel(QAbstractTableModel):
             n_old, n_new = len(self._keys), len(keys)
             if not plan.changed:
                 pass
-            elif (not n_old or not n_new or plan.changed > self.RESET_SHARE * max(n_old, n_new)
-                  or plan.runs > self.MAX_RUNS):
+            elif (
+                not n_old
+                or not n_new
+                or plan.changed > self.RESET_SHARE * max(n_old, n_new)
+                or plan.runs > self.MAX_RUNS
+            ):
                 self._reset(keys, desc, fetched.pos)
             else:
                 self._apply_plan(plan)
@@ -726,8 +735,9 @@ class QueueModel(QAbstractTableModel):
 
     def _emit_all_changed(self, roles: list[int]) -> None:
         if self._keys:
-            self.dataChanged.emit(self.index(0, 0),
-                                  self.index(len(self._keys) - 1, len(Column) - 1), roles)
+            self.dataChanged.emit(
+                self.index(0, 0), self.index(len(self._keys) - 1, len(Column) - 1), roles
+            )
 
     # ------------------------------------------------------------------ row cache
 

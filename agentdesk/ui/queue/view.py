@@ -113,8 +113,10 @@ class QueueTable(QTableView):
         row = current.row() + delta if current.isValid() else 0
         row = max(0, min(rows - 1, row))
         index = model.index(row, max(current.column(), 0))
-        flags = (QItemSelectionModel.SelectionFlag.ClearAndSelect
-                 | QItemSelectionModel.SelectionFlag.Rows)
+        flags = (
+            QItemSelectionModel.SelectionFlag.ClearAndSelect
+            | QItemSelectionModel.SelectionFlag.Rows
+        )
         self.selectionModel().setCurrentIndex(index, flags)
         self.scrollTo(index)
 
@@ -209,8 +211,13 @@ class QueueView(QWidget):
         find.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         find.activated.connect(self.focus_search)
 
-        for signal in (model.rowsInserted, model.rowsRemoved, model.modelReset,
-                       model.layoutChanged, model.rowsMoved):
+        for signal in (
+            model.rowsInserted,
+            model.rowsRemoved,
+            model.modelReset,
+            model.layoutChanged,
+            model.rowsMoved,
+        ):
             signal.connect(self._rows_changed)
         model.loadingChanged.connect(lambda _loading: self._update_status())
         model.queryFailed.connect(self._query_failed)
@@ -260,8 +267,10 @@ class QueueView(QWidget):
         if row is None:
             return False
         index = self._model.index(row, 0)
-        flags = (QItemSelectionModel.SelectionFlag.ClearAndSelect
-                 | QItemSelectionModel.SelectionFlag.Rows)
+        flags = (
+            QItemSelectionModel.SelectionFlag.ClearAndSelect
+            | QItemSelectionModel.SelectionFlag.Rows
+        )
         self._table.selectionModel().setCurrentIndex(index, flags)
         self._table.scrollTo(index)
         return True

@@ -54,8 +54,7 @@ class Launcher(Protocol):
         """The running local server's (temporary) address, or None."""
         ...
 
-    def resume(self, server_url: str, username: str, ca_bundle: str = "") -> Workspace | None:
-        ...
+    def resume(self, server_url: str, username: str, ca_bundle: str = "") -> Workspace | None: ...
 
     def open_signed_in(self, signed_in: SignedIn) -> Workspace: ...
 
@@ -66,8 +65,10 @@ class Launcher(Protocol):
 
 def describe_start_error(exc: BaseException) -> str:
     if isinstance(exc, ReplicaBound):
-        return (f"This computer holds changes that were never sent: {exc}. Sign in as that "
-                "user on that server to send them first.")
+        return (
+            f"This computer holds changes that were never sent: {exc}. Sign in as that "
+            "user on that server to send them first."
+        )
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     return str(message)
 
@@ -126,10 +127,13 @@ class DesktopController(QObject):
         attempt = self._next_attempt()
         self.window.show_starting(local=True)
         username = settings.LOCAL_USER.read(self.store)
-        self._run(lambda: self.launcher.start_local(username),
-                  lambda ws: self._attach(attempt, ws),
-                  lambda exc: self._start_failed(attempt, "Local mode could not start", exc,
-                                                 retry=self.open_local))
+        self._run(
+            lambda: self.launcher.start_local(username),
+            lambda ws: self._attach(attempt, ws),
+            lambda exc: self._start_failed(
+                attempt, "Local mode could not start", exc, retry=self.open_local
+            ),
+        )
 
     def open_server(self, server_url: str, username: str) -> None:
         """Resume the saved sign-in to a team server, or ask for one."""
@@ -144,16 +148,20 @@ class DesktopController(QObject):
                 return
             self._attach(attempt, ws)
 
-        self._run(lambda: self.launcher.resume(server_url, username, ca), resumed,
-                  lambda exc: self._resume_failed(attempt, server_url, username, exc))
+        self._run(
+            lambda: self.launcher.resume(server_url, username, ca),
+            resumed,
+            lambda exc: self._resume_failed(attempt, server_url, username, exc),
+        )
 
     def connect_to_server(self) -> None:
         """File > Connect...: sign in to a team server (the current workspace stays until the
         sign-in succeeds)."""
         ws = self.window.workspace
         url = "" if ws is None or ws.local else ws.server_url
-        self.show_sign_in(url or settings.SERVER_URL.read(self.store),
-                          settings.LAST_USER.read(self.store))
+        self.show_sign_in(
+            url or settings.SERVER_URL.read(self.store), settings.LAST_USER.read(self.store)
+        )
 
     def show_sign_in(self, server_url: str = "", username: str = "", message: str = "") -> None:
         if self.dialog is not None:
@@ -161,14 +169,21 @@ class DesktopController(QObject):
             self.dialog.activateWindow()
             return
         if self.window.workspace is None:
-            self.window.show_message("Sign in to continue",
-                                     "Sign in to your team's server, or work in local mode.",
-                                     button="Sign in…")
+            self.window.show_message(
+                "Sign in to continue",
+                "Sign in to your team's server, or work in local mode.",
+                button="Sign in…",
+            )
             self._message_action = lambda: self.show_sign_in(server_url, username)
-        dialog = SignInDialog(server_url, username,
-                              ca_bundle=settings.CA_BUNDLE.read(self.store),
-                              message=message, local_people=self.launcher.local_people(),
-                              local_user=self._local_user(), parent=self.window)
+        dialog = SignInDialog(
+            server_url,
+            username,
+            ca_bundle=settings.CA_BUNDLE.read(self.store),
+            message=message,
+            local_people=self.launcher.local_people(),
+            local_user=self._local_user(),
+            parent=self.window,
+        )
         dialog.signedIn.connect(self._signed_in)
         dialog.localModeRequested.connect(self._choose_local)
         dialog.finished.connect(self._dialog_closed)
@@ -187,9 +202,11 @@ class DesktopController(QObject):
         user = ws.user.username
 
         def revoke() -> None:
-            self._run(lambda: self.launcher.sign_out(ws),
-                      lambda problem: self._signed_out(ws, server, user, problem),
-                      lambda exc: self._signed_out(ws, server, user, str(exc)))
+            self._run(
+                lambda: self.launcher.sign_out(ws),
+                lambda problem: self._signed_out(ws, server, user, problem),
+                lambda exc: self._signed_out(ws, server, user, str(exc)),
+            )
 
         self._after(bridge, revoke)
 
@@ -256,9 +273,12 @@ class DesktopController(QObject):
             self.open_local()
             return
         self._release()
-        self.show_sign_in(ws.server_url, ws.user.username,
-                          "The server asked you to sign in again. Your local changes are kept "
-                          "and sent once you do.")
+        self.show_sign_in(
+            ws.server_url,
+            ws.user.username,
+            "The server asked you to sign in again. Your local changes are kept "
+            "and sent once you do.",
+        )
 
     def _local_user(self) -> str:
         """Who local mode is (or was last) signed in as."""
@@ -291,8 +311,13 @@ class DesktopController(QObject):
 
         def failed(exc: Exception) -> None:
             signed.client.close()
-            self._start_failed(attempt, "Could not open your workspace", exc,
-                               retry=self.connect_to_server, button="Sign in…")
+            self._start_failed(
+                attempt,
+                "Could not open your workspace",
+                exc,
+                retry=self.connect_to_server,
+                button="Sign in…",
+            )
 
         self._run(lambda: self.launcher.open_signed_in(signed), opened, failed)
 
@@ -316,8 +341,15 @@ class DesktopController(QObject):
             return
         self.show_sign_in(server, user, problem or "Signed out. Sign in again to continue.")
 
-    def _start_failed(self, attempt: int, title: str, exc: BaseException, *,
-                      retry: Callable[[], None], button: str = "Try again") -> None:
+    def _start_failed(
+        self,
+        attempt: int,
+        title: str,
+        exc: BaseException,
+        *,
+        retry: Callable[[], None],
+        button: str = "Try again",
+    ) -> None:
         if attempt != self._attempt or self._shut_down:
             return
         message = describe_start_error(exc)
@@ -326,8 +358,9 @@ class DesktopController(QObject):
         self._message_action = retry
         self.failed.emit(message)
 
-    def _resume_failed(self, attempt: int, server_url: str, username: str,
-                       exc: BaseException) -> None:
+    def _resume_failed(
+        self, attempt: int, server_url: str, username: str, exc: BaseException
+    ) -> None:
         if attempt != self._attempt:
             return
         log.warning("could not resume the sign-in to %s: %s", server_url, exc)
@@ -349,8 +382,9 @@ class DesktopController(QObject):
         self._attempt += 1
         return self._attempt
 
-    def _run(self, fn: Callable[[], T], ok: Callable[[T], None],
-             fail: Callable[[Exception], None]) -> None:
+    def _run(
+        self, fn: Callable[[], T], ok: Callable[[T], None], fail: Callable[[Exception], None]
+    ) -> None:
         op: background.Operation[T] = background.Operation(fn, parent=self)
         self._ops.add(op)
 

@@ -76,8 +76,13 @@ LAST_VIEW_KEY = "ui/last_view"
 #: action buttons without scrolling at the width the queue has on a 1366x768 screen.
 CONTACT_PANE_HEIGHT = 340
 
-_ROLE_NAMES = {"agent": "agent", "coordinator": "coordinator", "consultant": "consultant",
-               "lead": "team lead", "admin": "administrator"}
+_ROLE_NAMES = {
+    "agent": "agent",
+    "coordinator": "coordinator",
+    "consultant": "consultant",
+    "lead": "team lead",
+    "admin": "administrator",
+}
 
 
 @dataclass
@@ -149,8 +154,9 @@ class MessagePage(QWidget):
         layout.addWidget(self.button, 0, Qt.AlignmentFlag.AlignCenter)
         layout.addStretch(3)
 
-    def show_message(self, title: str, detail: str = "", *, busy: bool = False,
-                     button: str = "") -> None:
+    def show_message(
+        self, title: str, detail: str = "", *, busy: bool = False, button: str = ""
+    ) -> None:
         self.title.setText(title)
         self.detail.setText(detail)
         self.detail.setVisible(bool(detail))
@@ -212,7 +218,8 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.workbench_dock)
         self.workbench_dock.hide()
         self.workbench_dock.visibilityChanged.connect(
-            lambda shown: shown and self.workbench is not None and self.workbench.refresh())
+            lambda shown: shown and self.workbench is not None and self.workbench.refresh()
+        )
 
         self.timer_bar = QToolBar("Timer")
         self.timer_bar.setObjectName("timerToolBar")
@@ -330,15 +337,21 @@ class MainWindow(QMainWindow):
 
     def _update_actions(self) -> None:
         attached = self.workspace is not None
-        for action in (self.sign_out_action, self.search_action, self.timer_action,
-                       self.new_ticket_action, self.workbench_action,
-                       *self.view_actions.actions()):
+        for action in (
+            self.sign_out_action,
+            self.search_action,
+            self.timer_action,
+            self.new_ticket_action,
+            self.workbench_action,
+            *self.view_actions.actions(),
+        ):
             action.setEnabled(attached)
 
     # ------------------------------------------------------------------ pages
 
-    def show_message(self, title: str, detail: str = "", *, busy: bool = False,
-                     button: str = "") -> None:
+    def show_message(
+        self, title: str, detail: str = "", *, busy: bool = False, button: str = ""
+    ) -> None:
         """Show the message page (no workspace attached)."""
         self.message_page.show_message(title, detail, busy=busy, button=button)
         self.stack.setCurrentWidget(self.message_page)
@@ -377,8 +390,12 @@ class MainWindow(QMainWindow):
         self.queue_view.view_selector().currentIndexChanged.connect(self._view_changed)
         self.queue_model.modelReset.connect(self._pick_ticket.start)
         # The shown ticket may leave the list (resolved, changed elsewhere): the panel says so.
-        for signal in (self.queue_model.rowsRemoved, self.queue_model.rowsInserted,
-                       self.queue_model.modelReset, self.queue_model.loadingChanged):
+        for signal in (
+            self.queue_model.rowsRemoved,
+            self.queue_model.rowsInserted,
+            self.queue_model.modelReset,
+            self.queue_model.loadingChanged,
+        ):
             signal.connect(lambda *_: self._check_shown_listed())
 
         self.ticket_panel = TicketPanel(replica, asynchronous=True)
@@ -410,8 +427,7 @@ class MainWindow(QMainWindow):
         height = max(self.height(), 600)
         # Enough for the contact's facts and its actions (no ticket is shown yet, so its own
         # size hint cannot tell), never more than half the height.
-        contact = min(max(self.contact_panel.sizeHint().height(), CONTACT_PANE_HEIGHT),
-                      height // 2)
+        contact = min(max(self.contact_panel.sizeHint().height(), CONTACT_PANE_HEIGHT), height // 2)
         self.side_splitter.setSizes([height - contact, contact])
         self.stack.addWidget(self.main_splitter)
         self.stack.setCurrentWidget(self.main_splitter)
@@ -446,8 +462,7 @@ class MainWindow(QMainWindow):
         self.status_bar.clear_status()
         self.status_bar.set_server(workspace.server_label, workspace.server_url)
         role = _ROLE_NAMES.get(user.role.value, user.role.value)
-        self.status_bar.set_user(f"{user.display_name} · {role}",
-                                 f"Signed in as {user.username}")
+        self.status_bar.set_user(f"{user.display_name} · {role}", f"Signed in as {user.username}")
         self.status_bar.set_connecting()
         self.status_bar.set_rejections(replica.unseen_rejections())
         self._restore_layout()
@@ -608,9 +623,7 @@ class MainWindow(QMainWindow):
             self.setWindowTitle(APP_TITLE)
             return
         role = _ROLE_NAMES.get(ws.user.role.value, ws.user.role.value)
-        self.setWindowTitle(
-            f"{ws.user.display_name} ({role}) — {ws.server_label} — {APP_TITLE}"
-        )
+        self.setWindowTitle(f"{ws.user.display_name} ({role}) — {ws.server_label} — {APP_TITLE}")
 
     def _check_view_action(self, view: SavedView) -> None:
         for action in self.view_actions.actions():
@@ -652,8 +665,9 @@ class MainWindow(QMainWindow):
             return
         listed = shown is None or model.row_of(shown) is not None
         where = VIEW_LABELS.get(model.view(), "this view")
-        panel.set_left_view(None if listed else
-                            (f"the “{where}” view" + (" and search" if model.search() else "")))
+        panel.set_left_view(
+            None if listed else (f"the “{where}” view" + (" and search" if model.search() else ""))
+        )
 
     def _status_changed(self, status: SyncStatus) -> None:
         self.status_bar.set_status(status)

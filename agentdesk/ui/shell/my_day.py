@@ -51,8 +51,14 @@ class MyDayLabel(ElidedLabel):
     DEBOUNCE_MS = 500
     TICK_MS = 60_000
 
-    def __init__(self, replica: Replica, user_id: uuid.UUID, parent: QWidget | None = None,
-                 *, clock: Clock = utcnow) -> None:
+    def __init__(
+        self,
+        replica: Replica,
+        user_id: uuid.UUID,
+        parent: QWidget | None = None,
+        *,
+        clock: Clock = utcnow,
+    ) -> None:
         super().__init__("", parent)
         self.setObjectName("myDay")
         self.setAccessibleName("My day")
@@ -92,8 +98,7 @@ class MyDayLabel(ElidedLabel):
             with replica.session() as s:
                 return agent_stats(s, user_id, now, start)
 
-        self._running = background.run_in_background(work, self._show, self._failed,
-                                                     parent=self)
+        self._running = background.run_in_background(work, self._show, self._failed, parent=self)
 
     def _show(self, stats: AgentStats) -> None:
         self._running = None

@@ -60,8 +60,14 @@ class Scan:
     at_risk_mine: dict[uuid.UUID, Notice]
 
 
-def scan_replica(engine: Engine, clock: SlaClock, user_id: uuid.UUID | None,
-                 now: datetime, *, reload_lookups: bool = False) -> Scan:
+def scan_replica(
+    engine: Engine,
+    clock: SlaClock,
+    user_id: uuid.UUID | None,
+    now: datetime,
+    *,
+    reload_lookups: bool = False,
+) -> Scan:
     """Open tier-1 tickets, and my unanswered tickets whose SLA is at risk or breached (worker
     thread)."""
     with engine.connect() as conn:
@@ -80,11 +86,18 @@ def scan_replica(engine: Engine, clock: SlaClock, user_id: uuid.UUID | None,
         mine: dict[uuid.UUID, Notice] = {}
         if user_id is not None:
             rows = conn.execute(
-                select(TICKETS.c.id, TICKETS.c.subject, TICKETS.c.arrived_at,
-                       TICKETS.c.urgency, ORGS.c.plan_id, ORGS.c.name)
+                select(
+                    TICKETS.c.id,
+                    TICKETS.c.subject,
+                    TICKETS.c.arrived_at,
+                    TICKETS.c.urgency,
+                    ORGS.c.plan_id,
+                    ORGS.c.name,
+                )
                 .select_from(joined)
-                .where(open_, TICKETS.c.assignee_id == user_id,
-                       TICKETS.c.first_response_at.is_(None))
+                .where(
+                    open_, TICKETS.c.assignee_id == user_id, TICKETS.c.first_response_at.is_(None)
+                )
             ).all()
             pauses: dict[uuid.UUID, list[tuple[datetime, datetime | None]]] = {}
             if rows:
@@ -95,14 +108,18 @@ def scan_replica(engine: Engine, clock: SlaClock, user_id: uuid.UUID | None,
                 ):
                     pauses.setdefault(w.ticket_id, []).append((w.started_at, w.ended_at))
             for r in rows:
-                inputs = SlaInputs(r.arrived_at, r.urgency, r.plan_id, None,
-                                   tuple(sorted(pauses.get(r.id, []))))
+                inputs = SlaInputs(
+                    r.arrived_at, r.urgency, r.plan_id, None, tuple(sorted(pauses.get(r.id, [])))
+                )
                 status = clock.status(inputs, now)
-                if status is not None and status.state in (SlaState.AT_RISK,
-                                                            SlaState.BREACHED):
-                    mine[r.id] = Notice(r.id, r.subject, r.name,
-                                        duration_text(status.business_left),
-                                        overdue=status.state is SlaState.BREACHED)
+                if status is not None and status.state in (SlaState.AT_RISK, SlaState.BREACHED):
+                    mine[r.id] = Notice(
+                        r.id,
+                        r.subject,
+                        r.name,
+                        duration_text(status.business_left),
+                        overdue=status.state is SlaState.BREACHED,
+                    )
     return Scan(tier1=tier1, at_risk_mine=mine)
 
 
@@ -217,12 +234,19 @@ class Notifier(QObject):
             if fresh and settings.NOTIFY_TIER1.read(self._store):
                 if len(fresh) == 1:
                     n = fresh[0]
-                    self._announce("New tier-1 ticket", f"{n.organisation}: {n.subject}",
-                                   n.ticket_id, critical=True)
+                    self._announce(
+                        "New tier-1 ticket",
+                        f"{n.organisation}: {n.subject}",
+                        n.ticket_id,
+                        critical=True,
+                    )
                 else:
-                    self._announce(f"{len(fresh)} new tier-1 tickets",
-                                   "; ".join(f"{n.organisation}: {n.subject}" for n in fresh[:3]),
-                                   fresh[0].ticket_id, critical=True)
+                    self._announce(
+                        f"{len(fresh)} new tier-1 tickets",
+                        "; ".join(f"{n.organisation}: {n.subject}" for n in fresh[:3]),
+                        fresh[0].ticket_id,
+                        critical=True,
+                    )
         # Each of my tickets once, at risk or (if it got there unseen) breached: a ticket warned
         # at risk is not announced again when it breaches.
         due = [n for tid, n in scan.at_risk_mine.items() if tid not in self._warned]
@@ -232,17 +256,26 @@ class Notifier(QObject):
         if due and settings.NOTIFY_BREACH.read(self._store):
             for n in due[:3]:
                 if n.overdue:
-                    self._announce("Ticket past its response target",
-                                   f"{n.subject} ({n.organisation}): overdue by {n.left}",
-                                   n.ticket_id, critical=True)
+                    self._announce(
+                        "Ticket past its response target",
+                        f"{n.subject} ({n.organisation}): overdue by {n.left}",
+                        n.ticket_id,
+                        critical=True,
+                    )
                 else:
-                    self._announce("Ticket about to breach",
-                                   f"{n.subject} ({n.organisation}): {n.left} left to respond",
-                                   n.ticket_id, critical=False)
+                    self._announce(
+                        "Ticket about to breach",
+                        f"{n.subject} ({n.organisation}): {n.left} left to respond",
+                        n.ticket_id,
+                        critical=False,
+                    )
             if len(due) > 3:
-                self._announce(f"{len(due) - 3} more of your tickets need a response",
-                               "See the At risk and Breached views", due[3].ticket_id,
-                               critical=False)
+                self._announce(
+                    f"{len(due) - 3} more of your tickets need a response",
+                    "See the At risk and Breached views",
+                    due[3].ticket_id,
+                    critical=False,
+                )
         self._after_scan()
 
     def _after_scan(self) -> None:
@@ -250,13 +283,15 @@ class Notifier(QObject):
             self._again = False
             self._debounce.start()
 
-    def _announce(self, title: str, message: str, ticket_id: uuid.UUID, *,
-                  critical: bool) -> None:
+    def _announce(self, title: str, message: str, ticket_id: uuid.UUID, *, critical: bool) -> None:
         self._last_ticket = ticket_id
         log.info("notification: %s", title)
         if self._tray is not None and self._tray.isVisible():
-            icon = (QSystemTrayIcon.MessageIcon.Critical if critical
-                    else QSystemTrayIcon.MessageIcon.Warning)
+            icon = (
+                QSystemTrayIcon.MessageIcon.Critical
+                if critical
+                else QSystemTrayIcon.MessageIcon.Warning
+            )
             self._tray.showMessage(tray_text(title), tray_text(message), icon, self.MESSAGE_MS)
         self.notified.emit(title, message)
 

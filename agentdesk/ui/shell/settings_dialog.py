@@ -148,8 +148,11 @@ class SettingsDialog(QDialog):
         if url:
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
-                return ("The team server's address starts with https:// and names a host, "
-                        "like https://support.example.com (empty: local mode).", self.server)
+                return (
+                    "The team server's address starts with https:// and names a host, "
+                    "like https://support.example.com (empty: local mode).",
+                    self.server,
+                )
         ca = self.ca_bundle.text().strip()
         if ca and not Path(ca).expanduser().is_file():
             return (f"There is no CA bundle file at {ca}.", self.ca_bundle)
@@ -158,8 +161,11 @@ class SettingsDialog(QDialog):
             try:
                 zone(tz)
             except PolicyError as exc:
-                return (f"Time zone: {exc.message} (pick one from the list, or leave it empty "
-                        "for this computer's own).", self.time_zone)
+                return (
+                    f"Time zone: {exc.message} (pick one from the list, or leave it empty "
+                    "for this computer's own).",
+                    self.time_zone,
+                )
         return None
 
     def save(self) -> list[str]:
@@ -167,7 +173,8 @@ class SettingsDialog(QDialog):
         values: dict[settings.Setting[Any], Any] = {
             settings.SERVER_URL: normalise_server(self.server.text()),
             settings.CA_BUNDLE: str(Path(self.ca_bundle.text().strip()).expanduser())
-            if self.ca_bundle.text().strip() else "",
+            if self.ca_bundle.text().strip()
+            else "",
             settings.THEME: str(self.theme.currentData()),
             settings.TIME_ZONE: self.time_zone.currentText().strip(),
             settings.NOTIFY_TIER1: self.notify_tier1.isChecked(),

@@ -79,8 +79,14 @@ class SignedIn:
         return f"{problem[:1].upper()}{problem[1:]}: you'll need to sign in again next time."
 
 
-def sign_in(server_url: str, username: str, password: str, *, ca_bundle: str = "",
-            token_key: str | None = None) -> SignedIn:
+def sign_in(
+    server_url: str,
+    username: str,
+    password: str,
+    *,
+    ca_bundle: str = "",
+    token_key: str | None = None,
+) -> SignedIn:
     """Log in and keep the token (blocking: run it in the background).
 
     ``token_key`` names the server in the keyring when it is not the URL (local mode, whose
@@ -104,17 +110,25 @@ def describe_sign_in_error(exc: BaseException, server_url: str = "") -> tuple[st
     if isinstance(exc, Unauthorized):
         return ("Wrong user name or password.", "password")
     if isinstance(exc, TlsError):
-        return (f"The server's certificate is not trusted ({_detail(exc.message)}). If your "
-                "team uses its own certificate authority, set its CA bundle in Settings.",
-                "server")
+        return (
+            f"The server's certificate is not trusted ({_detail(exc.message)}). If your "
+            "team uses its own certificate authority, set its CA bundle in Settings.",
+            "server",
+        )
     if isinstance(exc, Offline):
-        return (f"Cannot reach {where}. Check the address and your network connection; the "
-                f"server may be down. ({_detail(exc.message)})", "server")
+        return (
+            f"Cannot reach {where}. Check the address and your network connection; the "
+            f"server may be down. ({_detail(exc.message)})",
+            "server",
+        )
     if isinstance(exc, Forbidden):
         return (exc.message or "This account may not sign in here.", "username")
     if isinstance(exc, BadRequest):
-        field = "password" if exc.status == 429 else (
-            exc.field if exc.field in ("username", "password") else "username")
+        field = (
+            "password"
+            if exc.status == 429
+            else (exc.field if exc.field in ("username", "password") else "username")
+        )
         return (exc.message or "The server refused the sign-in.", field)
     if isinstance(exc, ServerError):
         return (f"The server had a problem ({exc.message}). Try again in a moment.", "server")
@@ -216,7 +230,8 @@ class SignInDialog(QDialog):
                 self.local_person = QComboBox()
                 self.local_person.setAccessibleName("Local mode as")
                 self.local_person.setToolTip(
-                    "The demo team member local mode signs in as: try any role")
+                    "The demo team member local mode signs in as: try any role"
+                )
                 for person in local_people:
                     self.local_person.addItem(person.label, person.username)
                 index = self.local_person.findData(local_user) if local_user else -1
@@ -235,8 +250,9 @@ class SignInDialog(QDialog):
             layout.addLayout(local_row)
         layout.addWidget(self.buttons)
 
-        first_empty = next((e for e in (self.server, self.username, self.password)
-                            if not e.text()), self.password)
+        first_empty = next(
+            (e for e in (self.server, self.username, self.password) if not e.text()), self.password
+        )
         first_empty.setFocus()
 
     # ------------------------------------------------------------------ actions
@@ -249,13 +265,17 @@ class SignInDialog(QDialog):
         user = self.username.text().strip()
         password = self.password.text()
         if not url:
-            self.show_error("Enter the server's address, like https://support.example.com.",
-                            "server")
+            self.show_error(
+                "Enter the server's address, like https://support.example.com.", "server"
+            )
             return
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            self.show_error("The server's address starts with https:// (or http://) and names "
-                            "a host, like https://support.example.com.", "server")
+            self.show_error(
+                "The server's address starts with https:// (or http://) and names "
+                "a host, like https://support.example.com.",
+                "server",
+            )
             return
         if not user:
             self.show_error("Enter your user name.", "username")
@@ -281,8 +301,9 @@ class SignInDialog(QDialog):
         colour = sla_colour(SlaState.BREACHED, self.palette())
         self.error.setStyleSheet(f"color: {colour.name()};" if colour else "")
         self.error.show()
-        target = {"server": self.server, "username": self.username,
-                  "password": self.password}.get(field, self.server)
+        target = {"server": self.server, "username": self.username, "password": self.password}.get(
+            field, self.server
+        )
         target.setFocus()
         target.selectAll()
 

@@ -37,10 +37,15 @@ __all__ = ["RejectionsDialog", "SyncStatusBar", "mutation_label", "relative_time
 _STATE_TEXT = {
     "online": ("Online", "In sync with the server; changes are sent as you make them."),
     "syncing": ("Syncing…", "Sending local changes and fetching the team's."),
-    "offline": ("Offline", "Working offline: your changes are kept on this computer and sent "
-                "when the server can be reached again."),
-    "signed_out": ("Signed out", "The server no longer accepts this sign-in: sign in again to "
-                   "sync. Local changes are kept."),
+    "offline": (
+        "Offline",
+        "Working offline: your changes are kept on this computer and sent "
+        "when the server can be reached again.",
+    ),
+    "signed_out": (
+        "Signed out",
+        "The server no longer accepts this sign-in: sign in again to sync. Local changes are kept.",
+    ),
 }
 
 
@@ -86,11 +91,13 @@ class RejectionsDialog(QDialog):
         self.table.setHeaderLabels(["Received", "Change", "Why"])
         self.table.setAccessibleName("Refused changes")
         for r in rejections:
-            item = QTreeWidgetItem([
-                to_local(r.received_at).strftime("%a %H:%M"),
-                mutation_label(r.name),
-                r.message,
-            ])
+            item = QTreeWidgetItem(
+                [
+                    to_local(r.received_at).strftime("%a %H:%M"),
+                    mutation_label(r.name),
+                    r.message,
+                ]
+            )
             where = f", field: {r.field}" if r.field else ""
             item.setToolTip(2, f"{r.message}\n(code: {r.code}{where})")
             self.table.addTopLevelItem(item)
@@ -149,8 +156,12 @@ class SyncStatusBar(QStatusBar):
 
         self.addWidget(self.user_label)
         self.addPermanentWidget(self.rejections_button)
-        for label in (self.pending_label, self.last_sync_label, self.server_label,
-                      self.state_label):
+        for label in (
+            self.pending_label,
+            self.last_sync_label,
+            self.server_label,
+            self.state_label,
+        ):
             label.setContentsMargins(8, 0, 8, 0)
             self.addPermanentWidget(label)
 
@@ -199,9 +210,7 @@ class SyncStatusBar(QStatusBar):
         self._paint_state()
         pending = status.pending
         self.pending_label.setVisible(pending > 0)
-        self.pending_label.setText(
-            f"{pending} change{'s' if pending != 1 else ''} waiting to sync"
-        )
+        self.pending_label.setText(f"{pending} change{'s' if pending != 1 else ''} waiting to sync")
         self.pending_label.setToolTip(
             "Changes made on this desktop that the server has not confirmed yet. They are "
             "kept on this computer until it does."
@@ -258,7 +267,8 @@ class SyncStatusBar(QStatusBar):
         self.last_sync_label.setText(text)
         self.last_sync_label.setToolTip(
             to_local(when).strftime("Last successful sync: %A %d %B %Y, %H:%M:%S")
-            if when else "This desktop has not completed a sync with this server yet."
+            if when
+            else "This desktop has not completed a sync with this server yet."
         )
 
     def _paint_state(self) -> None:

@@ -77,8 +77,13 @@ class ReplicaChange:
     @property
     def empty(self) -> bool:
         """Nothing a view shows can differ (e.g. a pull that found the replica up to date)."""
-        return not (self.tables or self.ticket_ids or self.lookups or self.everything
-                    or "mutate" in self.kinds)
+        return not (
+            self.tables
+            or self.ticket_ids
+            or self.lookups
+            or self.everything
+            or "mutate" in self.kinds
+        )
 
 
 def _uuid(raw: Any) -> uuid.UUID | None:
@@ -104,8 +109,9 @@ def change_of_mutations(mutations: Iterable[Mutation]) -> ReplicaChange:
             orgs.add(org_id)
         if m.name in CONTACT_MUTATIONS:
             lookups = True
-    return ReplicaChange(ticket_ids=frozenset(tickets), organisation_ids=frozenset(orgs),
-                         lookups=lookups)
+    return ReplicaChange(
+        ticket_ids=frozenset(tickets), organisation_ids=frozenset(orgs), lookups=lookups
+    )
 
 
 def _change_of_rows(changes: Iterable[Change], *, reset: bool) -> ReplicaChange:
@@ -130,9 +136,14 @@ def _change_of_rows(changes: Iterable[Change], *, reset: bool) -> ReplicaChange:
                 tickets.add(ticket_id)
         elif change.table in LOOKUP_TABLES:
             lookups = True
-    return ReplicaChange(tables=frozenset(tables), ticket_ids=frozenset(tickets),
-                         organisation_ids=frozenset(orgs), person_ids=frozenset(people),
-                         lookups=lookups, everything=reset)
+    return ReplicaChange(
+        tables=frozenset(tables),
+        ticket_ids=frozenset(tickets),
+        organisation_ids=frozenset(orgs),
+        person_ids=frozenset(people),
+        lookups=lookups,
+        everything=reset,
+    )
 
 
 def change_of_page(page: PullResponse) -> ReplicaChange:
@@ -144,9 +155,11 @@ def change_of_applied(applied: AppliedPage) -> ReplicaChange:
     """What a committed pull page changed: its rows, plus the tickets of the local mutations
     it rebased; a reset changes everything."""
     kind = "reset" if applied.reset else "pull"
-    return ReplicaChange(kinds=frozenset({kind})).merged(
-        _change_of_rows(applied.changes, reset=applied.reset)
-    ).merged(change_of_mutations(applied.rebased))
+    return (
+        ReplicaChange(kinds=frozenset({kind}))
+        .merged(_change_of_rows(applied.changes, reset=applied.reset))
+        .merged(change_of_mutations(applied.rebased))
+    )
 
 
 @dataclass
@@ -180,8 +193,7 @@ class SyncBridge(QObject):
     _status = Signal(object)
     _ended = Signal()
 
-    def __init__(self, replica: Replica, engine: SyncEngine,
-                 parent: QObject | None = None) -> None:
+    def __init__(self, replica: Replica, engine: SyncEngine, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.replica = replica
         self.engine = engine
@@ -344,4 +356,3 @@ class SyncBridge(QObject):
 
     def _deliver_ended(self) -> None:
         self.finished.emit()
-

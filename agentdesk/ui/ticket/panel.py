@@ -157,8 +157,9 @@ class TellCustomerDialog(QDialog):
         self.editor = QPlainTextEdit(message)
         self.error = InlineMessage()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.send_button = buttons.addButton("Send to customer",
-                                             QDialogButtonBox.ButtonRole.AcceptRole)
+        self.send_button = buttons.addButton(
+            "Send to customer", QDialogButtonBox.ButtonRole.AcceptRole
+        )
         buttons.accepted.connect(self._accept_if_written)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
@@ -197,7 +198,11 @@ class TicketPanel(QWidget):
     cardLoaded = Signal()
 
     def __init__(
-        self, replica: Replica, parent: QWidget | None = None, *, clock: Clock = utcnow,
+        self,
+        replica: Replica,
+        parent: QWidget | None = None,
+        *,
+        clock: Clock = utcnow,
         asynchronous: bool = False,
     ) -> None:
         super().__init__(parent)
@@ -245,12 +250,18 @@ class TicketPanel(QWidget):
         details.setColumnStretch(3, 1)
         # Organisation, plan and channel share a line: the contact panel beside this one
         # spells them out with the allotment and entitlement.
-        spanning = (("requester", "Requester"), ("customer", "Customer"),
-                    ("reference", "Reference"))
-        left = (("tier", "Severity"), ("level", "Level"), ("kind", "Kind"),
-                ("arrived", "Arrived"))
-        right = (("status", "Status"), ("assignee", "Assignee"), ("sla", "Response target"),
-                 ("first_response", "First response"))
+        spanning = (
+            ("requester", "Requester"),
+            ("customer", "Customer"),
+            ("reference", "Reference"),
+        )
+        left = (("tier", "Severity"), ("level", "Level"), ("kind", "Kind"), ("arrived", "Arrived"))
+        right = (
+            ("status", "Status"),
+            ("assignee", "Assignee"),
+            ("sla", "Response target"),
+            ("first_response", "First response"),
+        )
         for row, (key, caption) in enumerate(spanning):
             details.addWidget(_caption(caption), row, 0)
             details.addWidget(self._field(key), row, 1, 1, 3)
@@ -337,20 +348,33 @@ class TicketPanel(QWidget):
         actions.addWidget(self.charges_button, 2, 3)
         actions.addWidget(self.estimate_error, 3, 1, 1, 3)
         for button, name in (
-            (self.triage_button, "triage"), (self.ask_triage_button, "ask-triage"),
-            (self.assign_me_button, "assign-me"), (self.assign_button, "assign"),
-            (self.release_button, "unassign"), (self.tell_button, "tell-customer"),
-            (self.wait_button, "wait"), (self.resume_button, "resume"),
-            (self.escalate_button, "escalate"), (self.resolve_button, "resolve"),
-            (self.close_button, "close"), (self.reopen_button, "reopen"),
-            (self.redirect_button, "redirect"), (self.charges_button, "charges"),
+            (self.triage_button, "triage"),
+            (self.ask_triage_button, "ask-triage"),
+            (self.assign_me_button, "assign-me"),
+            (self.assign_button, "assign"),
+            (self.release_button, "unassign"),
+            (self.tell_button, "tell-customer"),
+            (self.wait_button, "wait"),
+            (self.resume_button, "resume"),
+            (self.escalate_button, "escalate"),
+            (self.resolve_button, "resolve"),
+            (self.close_button, "close"),
+            (self.reopen_button, "reopen"),
+            (self.redirect_button, "redirect"),
+            (self.charges_button, "charges"),
         ):
             button.setIcon(icon(name))
         flow = QHBoxLayout()
-        for button in (self.redirect_button, self.tell_button, self.wait_button,
-                       self.resume_button,
-                       self.escalate_button, self.resolve_button, self.close_button,
-                       self.reopen_button):
+        for button in (
+            self.redirect_button,
+            self.tell_button,
+            self.wait_button,
+            self.resume_button,
+            self.escalate_button,
+            self.resolve_button,
+            self.close_button,
+            self.reopen_button,
+        ):
             flow.addWidget(button)
         flow.addStretch(1)
 
@@ -481,7 +505,8 @@ class TicketPanel(QWidget):
         status = workflow.label(view.status.value)
         self.left_view_note.setText(
             f"No longer in {where} (it is {status} now). It stays here until you pick another "
-            "ticket.")
+            "ticket."
+        )
         self.left_view_note.show()
 
     def show_ticket(self, ticket_id: uuid.UUID | None) -> None:
@@ -513,8 +538,9 @@ class TicketPanel(QWidget):
         ticket on show (its rows, events or waits; the people, plans and contacts it names; a
         reset), not on every pull of a busy team's queue."""
         shown = self._ticket_id
-        if shown is not None and (change.everything or change.lookups
-                                  or shown in change.ticket_ids):
+        if shown is not None and (
+            change.everything or change.lookups or shown in change.ticket_ids
+        ):
             self.refresh()
 
     def refresh(self, *, inline: bool = False) -> None:
@@ -554,14 +580,14 @@ class TicketPanel(QWidget):
             self._reading = False
             if isinstance(result, Exception):
                 log.error("reading ticket %s failed: %s", ticket_id, result, exc_info=result)
-                self.message.show_error("Could not read this ticket from the local copy: "
-                                        f"{result}")
+                self.message.show_error(f"Could not read this ticket from the local copy: {result}")
                 return
             assert result is None or isinstance(result, TicketView)
             self._show(result)
 
         op: background.Operation[TicketView | None] = background.Operation(
-            read, on_success=done, on_failure=done, parent=self)
+            read, on_success=done, on_failure=done, parent=self
+        )
         self._reading = True
         op.start()
 
@@ -610,22 +636,28 @@ class TicketPanel(QWidget):
         self.title.setText(view.subject)
         if "requester" in view.missing:
             # Not arrived yet: no "unknown contact <>", and no verdict on validation.
-            self.fields["requester"].setText(f"{LOADING} (the requester's details arrive "
-                                             "with the next sync)")
+            self.fields["requester"].setText(
+                f"{LOADING} (the requester's details arrive with the next sync)"
+            )
         else:
-            mark = ("✔ validated contact", ok_colour(palette)) if view.requester_validated else (
-                "✖ not a validated contact", error_colour(palette))
+            mark = (
+                ("✔ validated contact", ok_colour(palette))
+                if view.requester_validated
+                else ("✖ not a validated contact", error_colour(palette))
+            )
             self.fields["requester"].setText(
                 f"{html.escape(view.requester_name)} &lt;{html.escape(view.requester_email)}&gt; "
                 f"<span style='color:{mark[1].name()}; font-weight:bold'>{mark[0]}</span>"
             )
         self.fields["customer"].setText(
             f"{html.escape(view.organisation_name)} · "
-            f"{html.escape(view.plan_name or LOADING)} plan · via {view.channel}")
+            f"{html.escape(view.plan_name or LOADING)} plan · via {view.channel}"
+        )
         self.fields["reference"].setText(str(view.id))
         self.fields["reference"].setToolTip(
             "The ticket's reference: search for any part of it (six characters or more) in "
-            "the Every ticket view")
+            "the Every ticket view"
+        )
         if view.tier is not None:
             tier_text = f"Tier {view.tier} (assessed; customer stated {view.stated_urgency})"
         else:
@@ -643,7 +675,8 @@ class TicketPanel(QWidget):
         if view.extra_charges:
             estimate = view.extra_charge_estimate
             self.fields["charges"].setText(
-                f"Apply (estimate {money_text(estimate)})" if estimate is not None
+                f"Apply (estimate {money_text(estimate)})"
+                if estimate is not None
                 else "Apply (no estimate yet)"
             )
         else:
@@ -658,8 +691,10 @@ class TicketPanel(QWidget):
             return
         now = self._clock()
         # Relative times ("2 h ago, 14:02 CET") move with the clock: they tick with the SLA.
-        for key, at, empty in (("arrived", view.arrived_at, "—"),
-                               ("first_response", view.first_response_at, "None yet")):
+        for key, at, empty in (
+            ("arrived", view.arrived_at, "—"),
+            ("first_response", view.first_response_at, "None yet"),
+        ):
             self.fields[key].setText(ago_text(at, now, empty=empty))
             self.fields[key].setToolTip(local_text(at, empty=""))
         status = sla_of(view, now)
@@ -671,9 +706,16 @@ class TicketPanel(QWidget):
         if status.state not in (SlaState.MET, SlaState.MET_LATE):
             text += f" ({status.state.value.replace('_', ' ')})"
         label.setText(text)
-        label.setToolTip(sla_tooltip(status, tier=view.effective_tier,
-                                     triaged=view.tier is not None, calendar=view.calendar,
-                                     plan_name=view.plan_name, now=now))
+        label.setToolTip(
+            sla_tooltip(
+                status,
+                tier=view.effective_tier,
+                triaged=view.tier is not None,
+                calendar=view.calendar,
+                plan_name=view.plan_name,
+                now=now,
+            )
+        )
         palette = QPalette(label.palette())
         colour = sla_colour(status.state, self.palette())
         role = QPalette.ColorRole.WindowText
@@ -699,8 +741,10 @@ class TicketPanel(QWidget):
             self.charges_check.setChecked(view.extra_charges)
             self.estimate_edit.set_amount(view.extra_charge_estimate)
         picked = self.assignee_combo.currentData()
-        people = [(p.id, f"{p.name} — {_ROLE_WORDS.get(p.role, p.role.value)}, {p.load} open")
-                  for p in assignee_choices(view)]
+        people = [
+            (p.id, f"{p.name} — {_ROLE_WORDS.get(p.role, p.role.value)}, {p.load} open")
+            for p in assignee_choices(view)
+        ]
         if self._changed("members", tuple(people)):
             self.assignee_combo.blockSignals(True)
             self.assignee_combo.clear()
@@ -716,8 +760,11 @@ class TicketPanel(QWidget):
             return
         bar = self.history.verticalScrollBar()
         # A new ticket, a reply just sent, or a reader already at the end: show the newest.
-        at_end = (self._rendered_history is None or self._history_to_end
-                  or bar.value() >= bar.maximum() - 4)
+        at_end = (
+            self._rendered_history is None
+            or self._history_to_end
+            or bar.value() >= bar.maximum() - 4
+        )
         self._history_to_end = False
         previous = bar.value()
         self._rendered_history = view.history
@@ -767,9 +814,7 @@ class TicketPanel(QWidget):
         self.ask_triage_button.setVisible(refusals[Action.ASK_TRIAGE] is None)
         self.redirect_button.setVisible(refusals[Action.REDIRECT] is None)
         target = reopen_target(view.status)
-        self.reopen_button.setText(
-            "Reopen as new" if target is TicketStatus.NEW else "Reopen"
-        )
+        self.reopen_button.setText("Reopen as new" if target is TicketStatus.NEW else "Reopen")
         triage = refusals[Action.TRIAGE]
         for combo in (self.tier_combo, self.level_combo):
             combo.setEnabled(triage is None)
@@ -777,7 +822,8 @@ class TicketPanel(QWidget):
         picker = assign_picker_refusal(view, self._me)
         self.assignee_combo.setEnabled(picker is None)
         self.assignee_combo.setToolTip(
-            "The person to assign the ticket to" if picker is None else capitalised(picker))
+            "The person to assign the ticket to" if picker is None else capitalised(picker)
+        )
         self._update_charges(refusals[Action.CHARGES], view)
         self._update_composer(refusals)
 
@@ -819,8 +865,14 @@ class TicketPanel(QWidget):
 
     # ------------------------------------------------------------------ mutations
 
-    def _mutate(self, name: str, args: dict[str, Any], done: str, what: str,
-                then: Callable[[], None] | None = None) -> None:
+    def _mutate(
+        self,
+        name: str,
+        args: dict[str, Any],
+        done: str,
+        what: str,
+        then: Callable[[], None] | None = None,
+    ) -> None:
         """Queue one mutation with the replica's writer and return at once; once applied,
         ``then`` runs and the panel re-reads. A local refusal is shown inline, never raised."""
         if self._view is None:
@@ -899,18 +951,28 @@ class TicketPanel(QWidget):
         if self._view is None or self._view.id != ticket_id:
             self.message.show_error("another ticket is shown now; the update was not sent")
             return
-        self._mutate("tell_customer", {"ticket_id": ticket_id, "message": message},
-                     "the customer was told who has it and what is next", "the update")
+        self._mutate(
+            "tell_customer",
+            {"ticket_id": ticket_id, "message": message},
+            "the customer was told who has it and what is next",
+            "the update",
+        )
 
     def _status(self, target: TicketStatus, done: str) -> None:
         assert self._view is not None
-        self._mutate("change_status", {"ticket_id": self._view.id, "status": target.value},
-                     done, f"the move to {workflow.label(target.value)}")
+        self._mutate(
+            "change_status",
+            {"ticket_id": self._view.id, "status": target.value},
+            done,
+            f"the move to {workflow.label(target.value)}",
+        )
 
     def wait_on_customer(self) -> None:
         if self._view is not None and not self._refuse_if(Action.WAIT):
-            self._status(TicketStatus.WAITING_ON_CUSTOMER,
-                         "waiting on the customer: the response clock is paused")
+            self._status(
+                TicketStatus.WAITING_ON_CUSTOMER,
+                "waiting on the customer: the response clock is paused",
+            )
 
     def resume(self) -> None:
         if self._view is not None and not self._refuse_if(Action.RESUME):
@@ -926,19 +988,24 @@ class TicketPanel(QWidget):
         me = self._view.member_name(self._me.user_id) if self._me is not None else "Someone"
         self._mutate(
             "add_note",
-            {"ticket_id": self._view.id, "kind": "note",
-             "body": f"{me} {TRIAGE_REQUEST}: assess its severity and "
-                     "route it to Level 1 or Level 2 (it waits in the Triage view)."},
-            "a coordinator is asked to triage it (a note; the ticket waits in their Triage "
-            "view)",
+            {
+                "ticket_id": self._view.id,
+                "kind": "note",
+                "body": f"{me} {TRIAGE_REQUEST}: assess its severity and "
+                "route it to Level 1 or Level 2 (it waits in the Triage view).",
+            },
+            "a coordinator is asked to triage it (a note; the ticket waits in their Triage view)",
             "the request for triage",
         )
 
     def redirect(self) -> None:
         if self._view is not None and not self._refuse_if(Action.REDIRECT):
-            self._mutate("redirect_ticket", {"ticket_id": self._view.id},
-                         "redirected; the validated contacts are asked how to proceed",
-                         "the redirect")
+            self._mutate(
+                "redirect_ticket",
+                {"ticket_id": self._view.id},
+                "redirected; the validated contacts are asked how to proceed",
+                "the redirect",
+            )
 
     def close_ticket(self) -> None:
         if self._view is not None and not self._refuse_if(Action.CLOSE):
@@ -979,8 +1046,12 @@ class TicketPanel(QWidget):
     def _escalate(self, ticket_id: uuid.UUID) -> None:
         if self._view is None or self._view.id != ticket_id:
             return
-        self._mutate("escalate_ticket", {"ticket_id": ticket_id},
-                     "escalated to 1-on-1: time is billable from now on", "the escalation")
+        self._mutate(
+            "escalate_ticket",
+            {"ticket_id": ticket_id},
+            "escalated to 1-on-1: time is billable from now on",
+            "the escalation",
+        )
 
     def save_charges(self) -> None:
         if self._view is None:
@@ -994,8 +1065,11 @@ class TicketPanel(QWidget):
         applies, estimate = self._charges_input()
         self._mutate(
             "set_extra_charges",
-            {"ticket_id": self._view.id, "applies": applies,
-             "estimate": str(estimate) if estimate is not None else None},
+            {
+                "ticket_id": self._view.id,
+                "applies": applies,
+                "estimate": str(estimate) if estimate is not None else None,
+            },
             "extra charges recorded" if applies else "no extra charges",
             "the extra charges",
         )
@@ -1024,8 +1098,12 @@ class TicketPanel(QWidget):
         self._mutate(
             "add_note",
             {"ticket_id": ticket_id, "body": body, "kind": "reply" if reply else "note"},
-            ("reply sent" if self._online else
-             "reply queued: it is sent when this desktop is back online") if reply
+            (
+                "reply sent"
+                if self._online
+                else "reply queued: it is sent when this desktop is back online"
+            )
+            if reply
             else "note added",
             "the reply" if reply else "the note",
             then=sent,

@@ -213,8 +213,11 @@ def load_ticket_view(session: Session, ticket_id: uuid.UUID) -> TicketView | Non
         row[0]: int(row[1])
         for row in session.execute(
             select(Ticket.assignee_id, func.count())
-            .where(Ticket.assignee_id.is_not(None), Ticket.deleted.is_(False),
-                   Ticket.status.in_([TicketStatus(s) for s in sorted(workflow.OPEN_STATUSES)]))
+            .where(
+                Ticket.assignee_id.is_not(None),
+                Ticket.deleted.is_(False),
+                Ticket.status.in_([TicketStatus(s) for s in sorted(workflow.OPEN_STATUSES)]),
+            )
             .group_by(Ticket.assignee_id)
         )
         if row[0] is not None
@@ -274,8 +277,11 @@ def load_ticket_view(session: Session, ticket_id: uuid.UUID) -> TicketView | Non
         pauses=pauses,
         history=history,
         members=members,
-        missing=frozenset(what for what, row in (("requester", requester), ("organisation", org),
-                                                 ("plan", plan_row)) if row is None),
+        missing=frozenset(
+            what
+            for what, row in (("requester", requester), ("organisation", org), ("plan", plan_row))
+            if row is None
+        ),
     )
 
 
@@ -397,7 +403,7 @@ def describe_event(
             target = _name_list(p.to, contacts)
             # Written when the change is made: the mail is queued then, and whether it went out
             # is the sender's own line ("Email sent to ..." / "Email not delivered to ...").
-            title = (f"Email to {target} queued" if target else "Customer notification queued")
+            title = f"Email to {target} queued" if target else "Customer notification queued"
     elif isinstance(p, ev.ExtraCharges):
         if p.applies:
             estimate = _money(p.estimate)
@@ -579,8 +585,9 @@ def action_refusals(
     elif me.role in _TRIAGERS:
         out[Action.ASK_TRIAGE] = "you can triage it yourself"
     elif triage_asked(view):
-        out[Action.ASK_TRIAGE] = ("a coordinator has been asked already; the ticket waits in "
-                                  "their Triage view")
+        out[Action.ASK_TRIAGE] = (
+            "a coordinator has been asked already; the ticket waits in their Triage view"
+        )
     else:
         out[Action.ASK_TRIAGE] = None
     return out

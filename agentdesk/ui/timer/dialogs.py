@@ -163,13 +163,16 @@ class TimeEntryDialog(QDialog):
             return
         start, end = self.span()
         replaces = self.replaces_combo.currentData()
-        self._submit({
-            "started_at": start,
-            "ended_at": end,
-            "billable": self.billable_check.isChecked(),
-            "note": self.note_edit.text().strip(),
-            "voids_id": uuid.UUID(replaces) if replaces else None,
-        }, self._answered)
+        self._submit(
+            {
+                "started_at": start,
+                "ended_at": end,
+                "billable": self.billable_check.isChecked(),
+                "note": self.note_edit.text().strip(),
+                "voids_id": uuid.UUID(replaces) if replaces else None,
+            },
+            self._answered,
+        )
 
     def _answered(self, refusal: str | None) -> None:
         _answer(self, self.error, refusal)
@@ -183,9 +186,13 @@ class ForgottenTimerDialog(QDialog):
     #: The first guess: a working day after the start.
     GUESS = timedelta(hours=8)
 
-    def __init__(self, running: RunningInfo, now: datetime,
-                 submit: Callable[[datetime, Answer], None],
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        running: RunningInfo,
+        now: datetime,
+        submit: Callable[[datetime, Answer], None],
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("When did the work end?")
         self._submit = submit
@@ -194,18 +201,23 @@ class ForgottenTimerDialog(QDialog):
         explanation = plain_label(
             f"The timer on {running.organisation_name} has been running for {hours} hours, since "
             f"{local_text(running.started_at)}. It was probably left running: say when the work "
-            "ended. Record any further work as manual entries, one per day.")
+            "ended. Record any further work as manual entries, one per day."
+        )
         explanation.setWordWrap(True)
         self.end_edit = TimeEntryDialog._datetime_edit(
-            min(running.started_at + self.GUESS, self._latest))
+            min(running.started_at + self.GUESS, self._latest)
+        )
         self.end_edit.setMinimumDateTime(
-            QDateTime.fromSecsSinceEpoch(int(running.started_at.timestamp())))
-        self.end_edit.setMaximumDateTime(QDateTime.fromSecsSinceEpoch(
-            int(self._latest.timestamp()) // 60 * 60))
+            QDateTime.fromSecsSinceEpoch(int(running.started_at.timestamp()))
+        )
+        self.end_edit.setMaximumDateTime(
+            QDateTime.fromSecsSinceEpoch(int(self._latest.timestamp()) // 60 * 60)
+        )
         self.error = InlineMessage()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.stop_button = buttons.addButton("Stop at this time",
-                                             QDialogButtonBox.ButtonRole.AcceptRole)
+        self.stop_button = buttons.addButton(
+            "Stop at this time", QDialogButtonBox.ButtonRole.AcceptRole
+        )
         buttons.accepted.connect(self.save)
         buttons.rejected.connect(self.reject)
         form = QFormLayout()
@@ -229,9 +241,12 @@ class ForgottenTimerDialog(QDialog):
 class VoidEntryDialog(QDialog):
     """Remove an entry without replacing it, saying why (the ledger keeps both)."""
 
-    def __init__(self, entries: Sequence[EntryInfo],
-                 submit: Callable[[uuid.UUID, str, Answer], None],
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        entries: Sequence[EntryInfo],
+        submit: Callable[[uuid.UUID, str, Answer], None],
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Void a time entry")
         self._submit = submit

@@ -22,13 +22,15 @@ class IdleMonitor(QObject):
     """Records when the agent last used the keyboard or mouse anywhere in the application
     (an application-wide event filter; it only reads the event type and never consumes)."""
 
-    _INPUT = frozenset({
-        QEvent.Type.KeyPress,
-        QEvent.Type.MouseButtonPress,
-        QEvent.Type.MouseMove,
-        QEvent.Type.Wheel,
-        QEvent.Type.TouchBegin,
-    })
+    _INPUT = frozenset(
+        {
+            QEvent.Type.KeyPress,
+            QEvent.Type.MouseButtonPress,
+            QEvent.Type.MouseMove,
+            QEvent.Type.Wheel,
+            QEvent.Type.TouchBegin,
+        }
+    )
 
     def __init__(self, clock: Clock, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -45,21 +47,26 @@ class IdleMonitor(QObject):
 
 
 class IdlePrompt(QMessageBox):
-    """"You have been idle N minutes": keep the time, or discard it (and go on, or stop)."""
+    """ "You have been idle N minutes": keep the time, or discard it (and go on, or stop)."""
 
-    def __init__(self, idle_start: datetime, minutes: int, timer_id: uuid.UUID,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self, idle_start: datetime, minutes: int, timer_id: uuid.UUID, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.idle_start = idle_start
         self.timer_id = timer_id
         self.minutes = minutes
         self.setIcon(QMessageBox.Icon.Question)
         self.setWindowTitle("Still working?")
-        self.setText(f"No keyboard or mouse input for {minutes} minutes "
-                     f"(since {to_local(idle_start):%H:%M}). The timer kept running.")
+        self.setText(
+            f"No keyboard or mouse input for {minutes} minutes "
+            f"(since {to_local(idle_start):%H:%M}). The timer kept running."
+        )
         self.keep_button = self.addButton("Keep", QMessageBox.ButtonRole.AcceptRole)
         self.discard_button = self.addButton(
-            f"Discard the idle {minutes} minutes", QMessageBox.ButtonRole.DestructiveRole)
+            f"Discard the idle {minutes} minutes", QMessageBox.ButtonRole.DestructiveRole
+        )
         self.discard_stop_button = self.addButton(
-            f"Discard the idle {minutes} minutes and stop", QMessageBox.ButtonRole.RejectRole)
+            f"Discard the idle {minutes} minutes and stop", QMessageBox.ButtonRole.RejectRole
+        )
         self.setDefaultButton(self.keep_button)

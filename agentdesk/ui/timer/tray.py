@@ -36,8 +36,9 @@ class TimerTray(QObject):
     desktop without one (or a headless test) gets no warning and still has :attr:`menu`.
     """
 
-    def __init__(self, timer: TimerWidget, tray: QSystemTrayIcon | None = None,
-                 parent: QObject | None = None) -> None:
+    def __init__(
+        self, timer: TimerWidget, tray: QSystemTrayIcon | None = None, parent: QObject | None = None
+    ) -> None:
         super().__init__(parent or timer)
         self.timer = timer
         self.menu = QMenu()

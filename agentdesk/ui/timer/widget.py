@@ -92,7 +92,7 @@ __all__ = ["TimerWidget", "elapsed_text", "prepaid_text"]
 
 
 def elapsed_text(elapsed: timedelta) -> str:
-    """"1:02:03": whole seconds, never negative (a clock set back shows 0:00:00)."""
+    """ "1:02:03": whole seconds, never negative (a clock set back shows 0:00:00)."""
     total = max(int(elapsed.total_seconds()), 0)
     hours, rest = divmod(total, 3600)
     minutes, seconds = divmod(rest, 60)
@@ -116,17 +116,18 @@ def _minutes_text(value: timedelta) -> str:
     return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m"
 
 
-
-
 def prepaid_text(prepaid: Prepaid | None, left: billing.Balance | None) -> tuple[str, str]:
     """The toolbar's prepaid-hours label and its tooltip."""
-    rule = ("Prepaid 1-on-1 hours must be used within 90 days of purchase or they are "
-            "forfeited; they are never refunded. Each day's billed time draws on the oldest "
-            "valid block first.")
+    rule = (
+        "Prepaid 1-on-1 hours must be used within 90 days of purchase or they are "
+        "forfeited; they are never refunded. Each day's billed time draws on the oldest "
+        "valid block first."
+    )
     if prepaid is None:
-        return ("No prepaid hours",
-                "This customer has bought no 1-on-1 hours: billable time is invoiced as it "
-                "is worked.")
+        return (
+            "No prepaid hours",
+            "This customer has bought no 1-on-1 hours: billable time is invoiced as it is worked.",
+        )
     if left is None:
         expired = local_text(prepaid.last_expired)
         return ("Prepaid hours expired", f"The last block expired {expired}. {rule}")
@@ -144,7 +145,8 @@ def prepaid_text(prepaid: Prepaid | None, left: billing.Balance | None) -> tuple
         f"{_minutes_text(timedelta(minutes=b.used_minutes))} used, "
         f"{_minutes_text(timedelta(minutes=b.remaining_minutes))} left, "
         f"expires {local_text(b.expires_at)}"
-        for b in left.blocks if b.expires_at > left.as_of
+        for b in left.blocks
+        if b.expires_at > left.as_of
     ]
     if left.total_minutes <= 0:
         lines.append("Billable time beyond the prepaid hours is invoiced as overage.")
@@ -281,12 +283,20 @@ class TimerWidget(QWidget):
         shown; the tickets it names; the team's zone; names; a reset), not on every pull of a
         busy team's queue."""
         mine = self._user_id in change.person_ids and "running_timers" in change.tables
-        shown = {t for t in (self._ticket_id, self._running.ticket_id if self._running else None)
-                 if t is not None}
+        shown = {
+            t
+            for t in (self._ticket_id, self._running.ticket_id if self._running else None)
+            if t is not None
+        }
         orgs = {self._customer[0]} if self._customer is not None else set()
-        if (change.everything or change.lookups or bool(shown & change.ticket_ids)
-                or mine or "tenants" in change.tables
-                or bool(orgs & change.organisation_ids)):
+        if (
+            change.everything
+            or change.lookups
+            or bool(shown & change.ticket_ids)
+            or mine
+            or "tenants" in change.tables
+            or bool(orgs & change.organisation_ids)
+        ):
             self.refresh()
 
     def refresh(self) -> None:
@@ -302,8 +312,9 @@ class TimerWidget(QWidget):
 
         def work() -> TimerView:
             with replica.session() as s:
-                return read_timer(s, user_id=user_id, tenant_id=tenant_id,
-                                  ticket_id=ticket_id, now=now)
+                return read_timer(
+                    s, user_id=user_id, tenant_id=tenant_id, ticket_id=ticket_id, now=now
+                )
 
         def done(view: TimerView) -> None:
             op.deleteLater()
@@ -316,7 +327,8 @@ class TimerWidget(QWidget):
             log.error("reading the timer failed: %s", exc, exc_info=exc)
 
         op: background.Operation[TimerView] = background.Operation(
-            work, on_success=done, on_failure=failed, parent=self)
+            work, on_success=done, on_failure=failed, parent=self
+        )
         op.start()
 
     def _show_view(self, view: TimerView) -> None:
@@ -359,8 +371,10 @@ class TimerWidget(QWidget):
 
     def open_forgotten_timer_dialog(self, running: RunningInfo, now: datetime) -> None:
         def submit(at: datetime, answer: Callable[[str | None], None]) -> None:
-            self._queue(self._stop_step(running, at, "timer stopped at the time you gave"),
-                        then=lambda outcome: answer(outcome.refusal))
+            self._queue(
+                self._stop_step(running, at, "timer stopped at the time you gave"),
+                then=lambda outcome: answer(outcome.refusal),
+            )
 
         _discard(self.forgotten_dialog)
         dialog = ForgottenTimerDialog(running, now, submit, self)
@@ -377,8 +391,10 @@ class TimerWidget(QWidget):
         assert self._running is not None
         assert self._ticket is not None
         now = self._clock()
-        self._queue(self._stop_step(self._running, now, None), self._start_step(
-            self._ticket, now, f"switched to {self._ticket.organisation_name}"))
+        self._queue(
+            self._stop_step(self._running, now, None),
+            self._start_step(self._ticket, now, f"switched to {self._ticket.organisation_name}"),
+        )
         return True
 
     # ------------------------------------------------------------------ reading
@@ -389,8 +405,9 @@ class TimerWidget(QWidget):
             return []
         mine_only = self._role not in TIMEKEEPERS
         with self.replica.session() as s:
-            return recent_entries(s, self._customer[0], self._clock(),
-                                  person_id=self._user_id if mine_only else None)
+            return recent_entries(
+                s, self._customer[0], self._clock(), person_id=self._user_id if mine_only else None
+            )
 
     # ------------------------------------------------------------------ rules
 
@@ -398,8 +415,10 @@ class TimerWidget(QWidget):
         if self._user_id is None:
             return "sign in first"
         if self._running is not None:
-            return (f"a timer is already running on {self._running.organisation_name}: stop "
-                    "it first (one running timer per person)")
+            return (
+                f"a timer is already running on {self._running.organisation_name}: stop "
+                "it first (one running timer per person)"
+            )
         if self._ticket_id != self._read_for:
             return "the selected ticket is still loading"
         if self._ticket is None:
@@ -470,9 +489,14 @@ class TimerWidget(QWidget):
         at = max(ticket.escalated_at or running.started_at, running.started_at)
         at = min(at, self._clock())
         self._split_tried.add(running.timer_id)
-        self._queue(self._stop_step(running, at, None), self._start_step(
-            ticket, at, "the ticket escalated to 1-on-1: the timer is billable from the "
-            "escalation on"))
+        self._queue(
+            self._stop_step(running, at, None),
+            self._start_step(
+                ticket,
+                at,
+                "the ticket escalated to 1-on-1: the timer is billable from the escalation on",
+            ),
+        )
         return True
 
     # ------------------------------------------------------------------ display
@@ -484,7 +508,8 @@ class TimerWidget(QWidget):
             self.toggle_button.setEnabled(True)
             self.toggle_button.setToolTip(
                 f"Stop timing {running.organisation_name} (started "
-                f"{local_text(running.started_at)})")
+                f"{local_text(running.started_at)})"
+            )
             what = running.organisation_name
             if running.ticket_subject:
                 what += f" · {running.ticket_subject}"
@@ -496,20 +521,28 @@ class TimerWidget(QWidget):
         else:
             self.toggle_button.setText("Start")
             refusal = self._start_refusal()
-            purpose = (f"Start timing {self._ticket.organisation_name} on this ticket"
-                       if self._ticket is not None else "")
+            purpose = (
+                f"Start timing {self._ticket.organisation_name} on this ticket"
+                if self._ticket is not None
+                else ""
+            )
             show_availability(self.toggle_button, refusal, purpose)
             self.subject_label.setText("No timer running")
             self.subject_label.setToolTip("")
-        switch_purpose = (f"Stop the running timer and start one on {self._ticket.subject}"
-                          if self._ticket is not None else "")
+        switch_purpose = (
+            f"Stop the running timer and start one on {self._ticket.subject}"
+            if self._ticket is not None
+            else ""
+        )
         show_availability(self.switch_button, self._switch_refusal(), switch_purpose)
         can_record = self._customer is not None
         self.add_time_action.setEnabled(can_record)
         self.void_action.setEnabled(can_record)
         self.more_button.setToolTip(
-            "Add, correct or void time" if can_record
-            else "Select a ticket to record time for its organisation")
+            "Add, correct or void time"
+            if can_record
+            else "Select a ticket to record time for its organisation"
+        )
 
     def _show_prepaid(self, now: datetime, running: RunningInfo | None) -> None:
         """The customer's prepaid balance, recomputed once a minute while time runs. The
@@ -541,7 +574,8 @@ class TimerWidget(QWidget):
             log.error("prepaid balance failed: %s", exc, exc_info=exc)
 
         op: background.Operation[PrepaidFigures] = background.Operation(
-            work, on_success=done, on_failure=failed, parent=self)
+            work, on_success=done, on_failure=failed, parent=self
+        )
         op.start()
 
     def tick(self) -> None:
@@ -552,22 +586,34 @@ class TimerWidget(QWidget):
             self.refresh()  # the team's day turned: today's entries are other entries
             return
         self.elapsed_label.setText(
-            elapsed_text(now - running.started_at) if running is not None else "0:00:00")
+            elapsed_text(now - running.started_at) if running is not None else "0:00:00"
+        )
         self.totals = None
         if self._customer is not None and self._day is not None and self._user_id is not None:
-            self.totals = today_totals(self._items, self._customer[0], self._day, self._tz,
-                                       running, str(self._user_id), now)
+            self.totals = today_totals(
+                self._items,
+                self._customer[0],
+                self._day,
+                self._tz,
+                running,
+                str(self._user_id),
+                now,
+            )
             t = self.totals
-            text = (f"Today, {self._customer[1]}: {_minutes_text(t.raw)} raw billable · "
-                    f"{t.billed_minutes}m billed")
+            text = (
+                f"Today, {self._customer[1]}: {_minutes_text(t.raw)} raw billable · "
+                f"{t.billed_minutes}m billed"
+            )
             if t.raw > timedelta(0):
-                text += (f" · next {t.increment_minutes}-min increment in "
-                         f"{_mm_ss(t.to_next_increment)}")
+                text += (
+                    f" · next {t.increment_minutes}-min increment in {_mm_ss(t.to_next_increment)}"
+                )
             self.totals_label.setText(text)
             self.totals_label.setToolTip(
                 "Billable 1-on-1 time outside scheduled blocks is added up per customer per "
                 f"day and rounded up once to {t.increment_minutes}-minute increments "
-                "(the running timer counts provisionally).")
+                "(the running timer counts provisionally)."
+            )
             self._show_prepaid(now, running)
         else:
             self.totals_label.setText("")
@@ -620,13 +666,20 @@ class TimerWidget(QWidget):
         # The stop names the timer: if it changed since the last read, the writer refuses it
         # and nothing is discarded.
         ticket = self._running_ticket
-        steps = [self._stop_step(running, prompt.idle_start,
-                                 f"discarded the idle {prompt.minutes} minutes")]
+        steps = [
+            self._stop_step(
+                running, prompt.idle_start, f"discarded the idle {prompt.minutes} minutes"
+            )
+        ]
         gone = button is prompt.discard_button and ticket is None
         if button is prompt.discard_button and ticket is not None:
-            steps.append(self._start_step(
-                ticket, self._clock(),
-                f"discarded the idle {prompt.minutes} minutes; timing again"))
+            steps.append(
+                self._start_step(
+                    ticket,
+                    self._clock(),
+                    f"discarded the idle {prompt.minutes} minutes; timing again",
+                )
+            )
 
         def then(outcome: Outcome) -> None:
             if outcome.ok and gone:
@@ -641,8 +694,11 @@ class TimerWidget(QWidget):
             self.message.show_error("select a ticket to record time for its organisation")
             return
         org_id, org_name = self._customer
-        ticket = self._ticket if (
-            self._ticket is not None and self._ticket.organisation_id == org_id) else None
+        ticket = (
+            self._ticket
+            if (self._ticket is not None and self._ticket.organisation_id == org_id)
+            else None
+        )
         entries = self.recent_entries()
 
         def submit(values: dict[str, object], answer: Callable[[str | None], None]) -> None:
@@ -661,27 +717,40 @@ class TimerWidget(QWidget):
         self.entry_dialog = dialog
         dialog.open()
 
-    def _add_entry(self, org_id: uuid.UUID, ticket_id: uuid.UUID | None,
-                   values: dict[str, object], answer: Callable[[str | None], None]) -> None:
-        args = {"entry_id": new_id(), "organisation_id": org_id, "ticket_id": ticket_id,
-                **values}
+    def _add_entry(
+        self,
+        org_id: uuid.UUID,
+        ticket_id: uuid.UUID | None,
+        values: dict[str, object],
+        answer: Callable[[str | None], None],
+    ) -> None:
+        args = {"entry_id": new_id(), "organisation_id": org_id, "ticket_id": ticket_id, **values}
         correcting = values.get("voids_id") is not None
-        self._queue(Step("add_time_entry", args,
-                         "the correction" if correcting else "the manual time",
-                         "time corrected" if correcting else "time added"),
-                    then=lambda outcome: answer(outcome.refusal))
+        self._queue(
+            Step(
+                "add_time_entry",
+                args,
+                "the correction" if correcting else "the manual time",
+                "time corrected" if correcting else "time added",
+            ),
+            then=lambda outcome: answer(outcome.refusal),
+        )
 
     def open_void_dialog(self) -> None:
         if self._customer is None:
             self.message.show_error("select a ticket to void time of its organisation")
             return
 
-        def submit(entry_id: uuid.UUID, reason: str,
-                   answer: Callable[[str | None], None]) -> None:
-            self._queue(Step("void_time_entry",
-                             {"entry_id": new_id(), "voids_id": entry_id, "note": reason},
-                             "voiding the entry", "the entry was voided"),
-                        then=lambda outcome: answer(outcome.refusal))
+        def submit(entry_id: uuid.UUID, reason: str, answer: Callable[[str | None], None]) -> None:
+            self._queue(
+                Step(
+                    "void_time_entry",
+                    {"entry_id": new_id(), "voids_id": entry_id, "note": reason},
+                    "voiding the entry",
+                    "the entry was voided",
+                ),
+                then=lambda outcome: answer(outcome.refusal),
+            )
 
         _discard(self.void_dialog)
         dialog = VoidEntryDialog(self.recent_entries(), submit, self)

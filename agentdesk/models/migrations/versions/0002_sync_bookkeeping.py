@@ -66,7 +66,6 @@ def upgrade() -> None:
         )
 
 
-
 def downgrade() -> None:
     with op.batch_alter_table("mutation_records", schema=None) as batch_op:
         batch_op.drop_index("ix_mutation_records_client_status")

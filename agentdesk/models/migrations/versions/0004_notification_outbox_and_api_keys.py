@@ -23,8 +23,15 @@ depends_on = None
 _DT = agentdesk.models.base.UTCDateTime(timezone=True)
 
 _KINDS = (
-    "acknowledgement", "assignment", "reply", "extra_charges", "waiting_on_customer",
-    "resolution", "redirect_requester", "redirect_contacts", "late_cancellation",
+    "acknowledgement",
+    "assignment",
+    "reply",
+    "extra_charges",
+    "waiting_on_customer",
+    "resolution",
+    "redirect_requester",
+    "redirect_contacts",
+    "late_cancellation",
     "allowance_coordinators",
 )
 _STATUSES = ("queued", "sending", "sent", "failed")
@@ -37,8 +44,13 @@ def upgrade() -> None:
         sa.Column("tenant_id", sa.Uuid(), nullable=False),
         sa.Column(
             "kind",
-            sa.Enum(*_KINDS, name="notification_kind", native_enum=False, create_constraint=True,
-                    length=32),
+            sa.Enum(
+                *_KINDS,
+                name="notification_kind",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
             nullable=False,
         ),
         sa.Column("ticket_id", sa.Uuid(), nullable=True),
@@ -47,12 +59,18 @@ def upgrade() -> None:
         sa.Column("body_html", sa.Text(), nullable=False),
         sa.Column("created_at", _DT, nullable=False),
         sa.Column("cause", sa.String(length=200), nullable=False),
-        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"],
-                                name=op.f("fk_notifications_tenant_id_tenants"),
-                                ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["ticket_id"], ["tickets.id"],
-                                name=op.f("fk_notifications_ticket_id_tickets"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_notifications_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["ticket_id"],
+            ["tickets.id"],
+            name=op.f("fk_notifications_ticket_id_tickets"),
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_notifications")),
     )
     op.create_index("ix_notifications_ticket_kind", "notifications", ["ticket_id", "kind"])
@@ -67,35 +85,54 @@ def upgrade() -> None:
         sa.Column("message_id", sa.String(length=255), nullable=False),
         sa.Column(
             "status",
-            sa.Enum(*_STATUSES, name="delivery_status", native_enum=False,
-                    create_constraint=True, length=32),
+            sa.Enum(
+                *_STATUSES,
+                name="delivery_status",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
             nullable=False,
         ),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", _DT, nullable=False),
         sa.Column("last_error", sa.Text(), nullable=False),
         sa.Column("sent_at", _DT, nullable=True),
-        sa.CheckConstraint("attempts >= 0",
-                           name=op.f("ck_notification_deliveries_attempts_non_negative")),
-        sa.ForeignKeyConstraint(["contact_id"], ["contacts.id"],
-                                name=op.f("fk_notification_deliveries_contact_id_contacts"),
-                                ondelete="SET NULL"),
+        sa.CheckConstraint(
+            "attempts >= 0", name=op.f("ck_notification_deliveries_attempts_non_negative")
+        ),
         sa.ForeignKeyConstraint(
-            ["notification_id"], ["notifications.id"],
+            ["contact_id"],
+            ["contacts.id"],
+            name=op.f("fk_notification_deliveries_contact_id_contacts"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["notification_id"],
+            ["notifications.id"],
             name=op.f("fk_notification_deliveries_notification_id_notifications"),
-            ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"],
-                                name=op.f("fk_notification_deliveries_tenant_id_tenants"),
-                                ondelete="CASCADE"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_notification_deliveries_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_notification_deliveries")),
         sa.UniqueConstraint("message_id", name="uq_notification_deliveries_message_id"),
-        sa.UniqueConstraint("notification_id", "email",
-                            name="uq_notification_deliveries_recipient"),
+        sa.UniqueConstraint(
+            "notification_id", "email", name="uq_notification_deliveries_recipient"
+        ),
     )
-    op.create_index("ix_notification_deliveries_due", "notification_deliveries",
-                    ["status", "next_attempt_at"])
-    op.create_index(op.f("ix_notification_deliveries_notification_id"),
-                    "notification_deliveries", ["notification_id"])
+    op.create_index(
+        "ix_notification_deliveries_due", "notification_deliveries", ["status", "next_attempt_at"]
+    )
+    op.create_index(
+        op.f("ix_notification_deliveries_notification_id"),
+        "notification_deliveries",
+        ["notification_id"],
+    )
     op.create_table(
         "api_keys",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -109,11 +146,18 @@ def upgrade() -> None:
         sa.Column("revoked_at", _DT, nullable=True),
         sa.Column("last_used_at", _DT, nullable=True),
         sa.Column("settings", sa.JSON(), nullable=False),
-        sa.ForeignKeyConstraint(["created_by_id"], ["users.id"],
-                                name=op.f("fk_api_keys_created_by_id_users"),
-                                ondelete="SET NULL"),
-        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"],
-                                name=op.f("fk_api_keys_tenant_id_tenants"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["created_by_id"],
+            ["users.id"],
+            name=op.f("fk_api_keys_created_by_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_api_keys_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
         sa.UniqueConstraint("key_hash", name="uq_api_keys_key_hash"),
         sa.UniqueConstraint("tenant_id", "name", name="uq_api_keys_tenant_name"),
@@ -122,8 +166,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("api_keys")
-    op.drop_index(op.f("ix_notification_deliveries_notification_id"),
-                  table_name="notification_deliveries")
+    op.drop_index(
+        op.f("ix_notification_deliveries_notification_id"), table_name="notification_deliveries"
+    )
     op.drop_index("ix_notification_deliveries_due", table_name="notification_deliveries")
     op.drop_table("notification_deliveries")
     op.drop_index("ix_notifications_ticket_kind", table_name="notifications")

@@ -38,8 +38,18 @@ def upgrade() -> None:
         batch_op.create_index("ix_tickets_resolved", ["resolved_at"], unique=False)
         batch_op.create_index(
             "ix_tickets_dashboard",
-            ["status", "deleted", "tier", "level", "organisation_id", "assignee_id",
-             "arrived_at", "first_response_at", "sla_due_at", "sla_risk_at"],
+            [
+                "status",
+                "deleted",
+                "tier",
+                "level",
+                "organisation_id",
+                "assignee_id",
+                "arrived_at",
+                "first_response_at",
+                "sla_due_at",
+                "sla_risk_at",
+            ],
             unique=False,
         )
 

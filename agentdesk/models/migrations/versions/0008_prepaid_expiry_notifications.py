@@ -20,8 +20,15 @@ branch_labels = None
 depends_on = None
 
 _KINDS = (
-    "acknowledgement", "assignment", "reply", "extra_charges", "waiting_on_customer",
-    "resolution", "redirect_requester", "redirect_contacts", "late_cancellation",
+    "acknowledgement",
+    "assignment",
+    "reply",
+    "extra_charges",
+    "waiting_on_customer",
+    "resolution",
+    "redirect_requester",
+    "redirect_contacts",
+    "late_cancellation",
     "allowance_coordinators",
 )
 _NEW_KINDS = (*_KINDS, "prepaid_expiry")
@@ -36,8 +43,9 @@ def upgrade() -> None:
         batch_op.drop_constraint(op.f("ck_notifications_notification_kind"), type_="check")
         batch_op.create_check_constraint("notification_kind", _kinds(_NEW_KINDS))
         batch_op.add_column(sa.Column("once_key", sa.String(length=200), nullable=True))
-        batch_op.create_unique_constraint(op.f("uq_notifications_once_key"),
-                                           ["tenant_id", "once_key"])
+        batch_op.create_unique_constraint(
+            op.f("uq_notifications_once_key"), ["tenant_id", "once_key"]
+        )
 
 
 def downgrade() -> None:

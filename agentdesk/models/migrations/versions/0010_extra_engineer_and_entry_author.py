@@ -28,21 +28,31 @@ def upgrade() -> None:
     with op.batch_alter_table("appointments", schema=None) as batch_op:
         batch_op.add_column(sa.Column("extra_engineer_id", sa.Uuid(), nullable=True))
         batch_op.create_foreign_key(
-            batch_op.f("fk_appointments_extra_engineer_id_users"), "users",
-            ["extra_engineer_id"], ["id"], ondelete="SET NULL")
+            batch_op.f("fk_appointments_extra_engineer_id_users"),
+            "users",
+            ["extra_engineer_id"],
+            ["id"],
+            ondelete="SET NULL",
+        )
     with op.batch_alter_table("time_entries", schema=None) as batch_op:
         batch_op.add_column(sa.Column("recorded_by_id", sa.Uuid(), nullable=True))
         batch_op.create_foreign_key(
-            batch_op.f("fk_time_entries_recorded_by_id_users"), "users",
-            ["recorded_by_id"], ["id"], ondelete="SET NULL")
+            batch_op.f("fk_time_entries_recorded_by_id_users"),
+            "users",
+            ["recorded_by_id"],
+            ["id"],
+            ondelete="SET NULL",
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("time_entries", schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f("fk_time_entries_recorded_by_id_users"),
-                                 type_="foreignkey")
+        batch_op.drop_constraint(
+            batch_op.f("fk_time_entries_recorded_by_id_users"), type_="foreignkey"
+        )
         batch_op.drop_column("recorded_by_id")
     with op.batch_alter_table("appointments", schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f("fk_appointments_extra_engineer_id_users"),
-                                 type_="foreignkey")
+        batch_op.drop_constraint(
+            batch_op.f("fk_appointments_extra_engineer_id_users"), type_="foreignkey"
+        )
         batch_op.drop_column("extra_engineer_id")
