@@ -142,9 +142,16 @@ def test_server_migrates_an_older_database_with_its_data_after_a_backup(
     err = stop(proc)
     assert current_revision(engine) == head_revision()
     new = raw_snapshot(engine)
+    # The started server queues what it owes at once (prepaid-hours expiry warnings for the
+    # demo's blocks): rows added there, none changed or lost; every other table is as it was.
+    queued_at_start = {"notifications", "notification_deliveries"}
     for table, rows in old.items():
         columns = set(rows[0]) if rows else set()
-        assert [{k: r[k] for k in columns} for r in new[table]] == rows, table
+        kept = [{k: r[k] for k in columns} for r in new[table]]
+        if table in queued_at_start:
+            assert all(r in kept for r in rows), table
+        else:
+            assert kept == rows, table
     made = list(backups.iterdir())
     assert len(made) == 1
     assert f"from-{previous}" in made[0].name
