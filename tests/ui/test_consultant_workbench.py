@@ -29,7 +29,7 @@ from agentdesk.queries.statement import read_statement
 from agentdesk.queries.timesheet import BILLED_HEADER
 from agentdesk.ui import background
 from agentdesk.ui.consultant.models import Column, RowsModel
-from agentdesk.ui.consultant.workbench import ConsultantWorkbench
+from agentdesk.ui.consultant.workbench import ConsultantWorkbench, _pydate
 from tests.plugins.live_team import Team
 from tests.plugins.panels import TEAM_TZ, PanelDesk, quiet_past
 
@@ -456,3 +456,21 @@ def test_picking_another_customer_during_a_read_shows_that_customer(
     qtbot.waitUntil(
         lambda: page.contract is not None and page.contract.organisation_id == other, timeout=10_000
     )
+
+
+def test_the_pages_open_on_the_teams_today_not_utcs(qtbot: QtBot, panel_desk: PanelDesk) -> None:
+    """At 02:00 UTC on 7 December it is still 6 December in New York (the team's zone): "my
+    day", "my week", the appointments and the contracts' "as of" open on the 6th, not the 7th
+    the computer's UTC date says."""
+    desk = panel_desk("consultant")
+    late = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
+    bench = _bench(qtbot, desk, clock=lambda: late)
+    for page in (bench.timesheet, bench.appointments, bench.contracts):
+        page.refresh()
+    assert _pydate(bench.timesheet.day_edit) == date(2026, 12, 6)
+    assert _pydate(bench.appointments.day_edit) == date(2026, 12, 6)
+    assert _pydate(bench.contracts.as_of_edit) == date(2026, 12, 6)
+    # A date the consultant chose stays theirs.
+    bench.timesheet.day_edit.setDate(_qdate(date(2026, 11, 2)))
+    bench.timesheet.refresh()
+    assert _pydate(bench.timesheet.day_edit) == date(2026, 11, 2)

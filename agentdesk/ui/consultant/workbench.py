@@ -196,6 +196,28 @@ class _Page(QWidget):
         self.runner = MutationRunner(replica, self.message)
         self._op: Operation[Any] | None = None
         self._again = False
+        #: Date fields that start on "today": set before the team's zone is known (the first
+        #: read tells it), they move to the team's today then, unless the user changed them.
+        self._follow_today: list[QDateEdit] = []
+        self._zone_known = False
+
+    def _on_today(self, edit: QDateEdit) -> QDateEdit:
+        self._follow_today.append(edit)
+        return edit
+
+    def _move_to_team_today(self) -> bool:
+        """The team's date, not UTC's: between UTC midnight and the team's midnight "my week"
+        would otherwise open on the wrong day. True when a field moved (read again)."""
+        if self._zone_known or self.who is None:
+            return False
+        self._zone_known = True
+        utc_day, today = self.clock().date(), self.today()
+        moved = False
+        for edit in self._follow_today:
+            if _pydate(edit) == utc_day != today:
+                edit.setDate(_qdate(today))
+                moved = True
+        return moved
 
     def today(self) -> date:
         tz = self.who.tz if self.who else "UTC"
@@ -229,7 +251,7 @@ class _Page(QWidget):
         # left on screen after picking another one).
         self._op = None
         self.show_result(result)
-        if self._again:
+        if self._move_to_team_today() or self._again:
             self.refresh()
 
     def _failed(self, exc: Exception) -> None:
@@ -281,7 +303,7 @@ class ContractsPage(_Page):
         super().__init__(replica, clock, parent)
         self.org_combo = QComboBox()
         self.org_combo.setMinimumContentsLength(18)
-        self.as_of_edit = _date_edit(clock().date())
+        self.as_of_edit = self._on_today(_date_edit(clock().date()))
         self.horizon_combo = QComboBox()
         self.horizon_combo.addItem("next 14 days", 14)
         self.horizon_combo.addItem("next 30 days", 30)
@@ -546,7 +568,7 @@ class TimesheetPage(_Page):
         self.span_combo = QComboBox()
         self.span_combo.addItem("My day", "day")
         self.span_combo.addItem("My week", "week")
-        self.day_edit = _date_edit(clock().date())
+        self.day_edit = self._on_today(_date_edit(clock().date()))
         self.rows = RowsModel(_ROW_COLUMNS, key=lambda r: (r.day, r.organisation_id), parent=self)
         self.rows_view = _table(self.rows)
         self.entries = RowsModel(_ENTRY_COLUMNS, key=lambda e: (e.entry_id, e.day), parent=self)
@@ -769,7 +791,7 @@ class AppointmentsPage(_Page):
         self.span_combo.addItem("Day", "day")
         self.span_combo.addItem("Week", "week")
         self.span_combo.setCurrentIndex(1)
-        self.day_edit = _date_edit(clock().date())
+        self.day_edit = self._on_today(_date_edit(clock().date()))
         self.model = RowsModel(_APPOINTMENT_COLUMNS, key=lambda a: a.id, parent=self)
         self.view = _table(self.model)
         self.schedule_button = QPushButton("Schedule…")
