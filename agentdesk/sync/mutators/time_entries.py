@@ -74,15 +74,7 @@ def start_timer(ctx: MutationContext, a: StartTimer) -> None:
     if running is not None:
         raise MutationRejected("conflict", "a timer is already running; stop it first", "timer_id")
     get_row(ctx, Organisation, a.organisation_id, "organisation")
-    billable = a.billable
-    if a.ticket_id is not None:
-        ticket = get_ticket(ctx, a.ticket_id)
-        if ticket.organisation_id != a.organisation_id:
-            raise MutationRejected(
-                "invalid", "the ticket belongs to another organisation", "ticket_id"
-            )
-        # Seed 001: general support time is never billable.
-        billable = billable and ticket.kind is TicketKind.ONE_ON_ONE
+    billable = _billable_on(ctx, a.organisation_id, a.ticket_id, a.billable)
     ctx.session.add(
         RunningTimer(
             id=a.timer_id,
@@ -177,15 +169,7 @@ def add_time_entry(ctx: MutationContext, a: AddTimeEntry) -> None:
         raise MutationRejected("invalid", "time cannot be recorded in the future", "ended_at")
     get_row(ctx, Organisation, a.organisation_id, "organisation")
     get_row(ctx, User, person_id, "person")
-    billable = a.billable
-    if a.ticket_id is not None:
-        ticket = get_ticket(ctx, a.ticket_id)
-        if ticket.organisation_id != a.organisation_id:
-            raise MutationRejected(
-                "invalid", "the ticket belongs to another organisation", "ticket_id"
-            )
-        # Seed 001: general support time is never billable (as for the timer).
-        billable = billable and ticket.kind is TicketKind.ONE_ON_ONE
+    billable = _billable_on(ctx, a.organisation_id, a.ticket_id, a.billable)
     if a.voids_id is not None:
         voided: TimeEntry = get_row(ctx, TimeEntry, a.voids_id, "voided entry", "voids_id")
         _check_may_void(ctx, voided)
@@ -242,6 +226,19 @@ def void_time_entry(ctx: MutationContext, a: VoidTimeEntry) -> None:
         note=a.note,
         voids_id=voided.id,
     )
+
+
+def _billable_on(
+    ctx: MutationContext, organisation_id: uuid.UUID, ticket_id: uuid.UUID | None, billable: bool
+) -> bool:
+    """Whether time asked to be billable is, on this ticket: the ticket must be the
+    organisation's, and general support time is never billable (seed 001), timer or manual."""
+    if ticket_id is None:
+        return billable
+    ticket = get_ticket(ctx, ticket_id)
+    if ticket.organisation_id != organisation_id:
+        raise MutationRejected(INVALID, "the ticket belongs to another organisation", "ticket_id")
+    return billable and ticket.kind is TicketKind.ONE_ON_ONE
 
 
 def _record_entry(
