@@ -24,7 +24,18 @@ from typing import Any
 import shiboken6
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPalette
-from PySide6.QtWidgets import QAbstractButton, QApplication, QLabel, QLineEdit, QWidget
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QApplication,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..models import Role
 from ..sync.replica import Replica
@@ -333,6 +344,30 @@ class ElidedLabel(QLabel):
             self.shown_text(),
             self.foregroundRole(),
         )
+
+
+def accept_cancel(
+    dialog: QDialog, accept: str, on_accept: Callable[[], None]
+) -> tuple[QDialogButtonBox, QPushButton]:
+    """Cancel, and one accept button named for what it does ("Book", "Void entry"): the
+    accept runs ``on_accept`` (which closes the dialog itself once the work is recorded, so a
+    refusal can be shown in the dialog), Cancel rejects."""
+    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+    button = buttons.addButton(accept, QDialogButtonBox.ButtonRole.AcceptRole)
+    buttons.accepted.connect(on_accept)
+    buttons.rejected.connect(dialog.reject)
+    return buttons, button
+
+
+def form_dialog_layout(
+    dialog: QDialog, form: QFormLayout, error: QWidget, buttons: QDialogButtonBox
+) -> QVBoxLayout:
+    """The form dialogs' one layout: the fields, the inline refusal under them, the buttons."""
+    layout = QVBoxLayout(dialog)
+    layout.addLayout(form)
+    layout.addWidget(error)
+    layout.addWidget(buttons)
+    return layout
 
 
 def plain_label(text: str = "") -> QLabel:

@@ -71,7 +71,7 @@ from ...queries.timesheet import (
 from ...sync.mutators import BILLING_ADMINS, TIMEKEEPERS, TRIAGERS
 from ...sync.replica import Replica
 from ..background import Operation
-from ..panel_widgets import InlineMessage, MutationRunner
+from ..panel_widgets import InlineMessage, MutationRunner, accept_cancel, form_dialog_layout
 from .models import Column, RowsModel
 
 log = logging.getLogger(__name__)
@@ -473,14 +473,8 @@ class PurchaseDialog(QDialog):
                 "forfeited; they are never refunded."
             ),
         )
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.save_button = buttons.addButton("Record", QDialogButtonBox.ButtonRole.AcceptRole)
-        buttons.accepted.connect(self.save)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.error)
-        layout.addWidget(buttons)
+        buttons, self.save_button = accept_cancel(self, "Record", self.save)
+        form_dialog_layout(self, form, self.error, buttons)
 
     def save(self) -> None:
         price: Decimal | None = None
@@ -713,16 +707,10 @@ class CorrectionDialog(QDialog):
             form.addRow("Start:", self.start)
             form.addRow("End:", self.end)
         form.addRow("Why:", self.why)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.save_button = buttons.addButton(
-            "Void" if void else "Save correction", QDialogButtonBox.ButtonRole.AcceptRole
+        buttons, self.save_button = accept_cancel(
+            self, "Void" if void else "Save correction", self.save
         )
-        buttons.accepted.connect(self.save)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.error)
-        layout.addWidget(buttons)
+        form_dialog_layout(self, form, self.error, buttons)
 
     def save(self) -> None:
         why = self.why.text().strip()
@@ -1007,14 +995,8 @@ class ScheduleDialog(QDialog):
                 ),
             )
         form.addRow("Note:", self.note)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.save_button = buttons.addButton("Book", QDialogButtonBox.ButtonRole.AcceptRole)
-        buttons.accepted.connect(self.save)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.error)
-        layout.addWidget(buttons)
+        buttons, self.save_button = accept_cancel(self, "Book", self.save)
+        form_dialog_layout(self, form, self.error, buttons)
 
     def save(self) -> None:
         start, end = _instant(self.start), _instant(self.end)
@@ -1095,10 +1077,7 @@ class StatementDialog(QDialog):
         self.save_button = buttons.addButton("Save", QDialogButtonBox.ButtonRole.AcceptRole)
         buttons.accepted.connect(self.save)
         buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.error)
-        layout.addWidget(buttons)
+        form_dialog_layout(self, form, self.error, buttons)
         self.format.currentIndexChanged.connect(self._suggest)
         self.org.currentIndexChanged.connect(self._suggest)
         self._suggest()

@@ -30,7 +30,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QFrame,
     QGridLayout,
     QHBoxLayout,
@@ -54,6 +53,7 @@ from ..panel_widgets import (
     InlineMessage,
     MoneyEdit,
     MutationRunner,
+    accept_cancel,
     capitalised,
     error_colour,
     local_text,
@@ -156,12 +156,7 @@ class TellCustomerDialog(QDialog):
         self.setWindowTitle("Tell the customer who has it and what is next")
         self.editor = QPlainTextEdit(message)
         self.error = InlineMessage()
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.send_button = buttons.addButton(
-            "Send to customer", QDialogButtonBox.ButtonRole.AcceptRole
-        )
-        buttons.accepted.connect(self._accept_if_written)
-        buttons.rejected.connect(self.reject)
+        buttons, self.send_button = accept_cancel(self, "Send to customer", self._accept_if_written)
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("The customer receives this message as the first update:"))
         layout.addWidget(self.editor)

@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDateTimeEdit,
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
     QLineEdit,
     QVBoxLayout,
@@ -29,7 +28,14 @@ from PySide6.QtWidgets import (
 from ...queries.balances import RunningInfo
 from ...queries.timer import Clock, EntryInfo, entry_problem
 from ...sync.bounds import MAX_SPAN
-from ..panel_widgets import InlineMessage, local_text, plain_label, show_availability
+from ..panel_widgets import (
+    InlineMessage,
+    accept_cancel,
+    form_dialog_layout,
+    local_text,
+    plain_label,
+    show_availability,
+)
 from ..shown_time import to_local
 
 __all__ = ["Answer", "ForgottenTimerDialog", "TimeEntryDialog", "VoidEntryDialog", "entry_label"]
@@ -104,16 +110,10 @@ class TimeEntryDialog(QDialog):
         form.addRow("End:", self.end_edit)
         form.addRow("", self.billable_check)
         form.addRow("Note:", self.note_edit)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.save_button = buttons.addButton("Add time", QDialogButtonBox.ButtonRole.AcceptRole)
-        buttons.accepted.connect(self.save)
-        buttons.rejected.connect(self.reject)
+        buttons, self.save_button = accept_cancel(self, "Add time", self.save)
         for edit in (self.start_edit, self.end_edit):
             edit.dateTimeChanged.connect(self._check)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.error)
-        layout.addWidget(buttons)
+        form_dialog_layout(self, form, self.error, buttons)
         self._check()
 
     @staticmethod
@@ -214,12 +214,7 @@ class ForgottenTimerDialog(QDialog):
             QDateTime.fromSecsSinceEpoch(int(self._latest.timestamp()) // 60 * 60)
         )
         self.error = InlineMessage()
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.stop_button = buttons.addButton(
-            "Stop at this time", QDialogButtonBox.ButtonRole.AcceptRole
-        )
-        buttons.accepted.connect(self.save)
-        buttons.rejected.connect(self.reject)
+        buttons, self.stop_button = accept_cancel(self, "Stop at this time", self.save)
         form = QFormLayout()
         form.addRow("Work ended:", self.end_edit)
         layout = QVBoxLayout(self)
@@ -260,14 +255,8 @@ class VoidEntryDialog(QDialog):
         form = QFormLayout()
         form.addRow("Entry:", self.entry_combo)
         form.addRow("Reason:", self.reason_edit)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.void_button = buttons.addButton("Void entry", QDialogButtonBox.ButtonRole.AcceptRole)
-        buttons.accepted.connect(self.save)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.error)
-        layout.addWidget(buttons)
+        buttons, self.void_button = accept_cancel(self, "Void entry", self.save)
+        form_dialog_layout(self, form, self.error, buttons)
         if not entries:
             self.error.show_error("there is no entry to void")
             self.void_button.setEnabled(False)
