@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +38,24 @@ def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.setenv(var, str(path))
     monkeypatch.setenv("AGENTDESK_DATA_DIR", str(home / "agentdesk"))
     return home
+
+
+@pytest.fixture(autouse=True)
+def restored_logging() -> Iterator[None]:
+    """A command run in-process (``agentdesk server``) configures the process's logging: the
+    ``agentdesk`` logger stops propagating, and later tests' ``caplog`` saw none of its lines.
+    Each test gets the loggers back as they were."""
+    names = ("", "agentdesk", "uvicorn", "uvicorn.error", "uvicorn.access")
+    saved = [
+        (lg, lg.level, list(lg.handlers), lg.propagate, lg.disabled)
+        for lg in (logging.getLogger(n) for n in names)
+    ]
+    yield
+    for lg, level, handlers, propagate, disabled in saved:
+        lg.setLevel(level)
+        lg.handlers[:] = handlers
+        lg.propagate = propagate
+        lg.disabled = disabled
 
 
 @pytest.fixture(params=ENGINES)

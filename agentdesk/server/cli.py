@@ -839,8 +839,7 @@ def run_server(args: argparse.Namespace) -> int:
     from .serving import AgentDeskServer, proxy_options
     from .settings import ServerSettings
 
-    logging.config.dictConfig(logging_config(args.log_level, args.log_format))
-    url = database_url(args)
+    # Refused settings end the command before it touches the process's logging.
     try:
         smtp = SmtpConfig.from_env()
     except SmtpConfigError as exc:
@@ -848,6 +847,8 @@ def run_server(args: argparse.Namespace) -> int:
             f"{exc}; the server did not start (unset AGENTDESK_SMTP_HOST to keep "
             "notifications queued without sending them)"
         )
+    logging.config.dictConfig(logging_config(args.log_level, args.log_format))
+    url = database_url(args)
     try:
         shown = safe_url(url)
         log.info("AgentDesk server %s starting; database %s", __version__, shown)
