@@ -474,3 +474,27 @@ def test_the_pages_open_on_the_teams_today_not_utcs(qtbot: QtBot, panel_desk: Pa
     bench.timesheet.day_edit.setDate(_qdate(date(2026, 11, 2)))
     bench.timesheet.refresh()
     assert _pydate(bench.timesheet.day_edit) == date(2026, 11, 2)
+
+
+def test_appointment_times_are_on_the_persons_chosen_clock() -> None:
+    """Issue 15's time-zone setting holds in the workbench too: an appointment at 14:00 UTC
+    reads 23:00 for a person who chose Tokyo, whatever the computer's zone."""
+    from agentdesk.models import AppointmentStatus
+    from agentdesk.queries.appointments import AppointmentLine
+    from agentdesk.ui import shown_time
+    from agentdesk.ui.consultant.workbench import _APPOINTMENT_COLUMNS
+
+    line = AppointmentLine(
+        id=uuid.uuid4(), organisation_id=uuid.uuid4(), organisation="Globex",
+        consultant_id=None, consultant="", extra_engineer_id=None, extra_engineer="",
+        ticket_id=None, ticket="", starts_at=datetime(2026, 12, 7, 14, 0, tzinfo=UTC),
+        ends_at=datetime(2026, 12, 7, 15, 0, tzinfo=UTC), status=AppointmentStatus.SCHEDULED,
+        note="",
+    )  # fmt: skip
+    assert shown_time.set_display_zone("Asia/Tokyo") is None
+    try:
+        start, end = (c.text(line) for c in _APPOINTMENT_COLUMNS[:2])
+    finally:
+        shown_time.set_display_zone("")
+    assert start.endswith("2026-12-07 23:00")
+    assert end == "00:00"

@@ -72,6 +72,7 @@ from ...sync.mutators import BILLING_ADMINS, TIMEKEEPERS, TRIAGERS
 from ...sync.replica import Replica
 from ..background import Operation
 from ..panel_widgets import InlineMessage, MutationRunner, accept_cancel, form_dialog_layout
+from ..shown_time import to_local
 from .models import Column, RowsModel
 
 log = logging.getLogger(__name__)
@@ -270,7 +271,7 @@ class _Page(QWidget):
 
 def _block_columns(show_prices: bool) -> list[Column[ContractBlock]]:
     cols: list[Column[ContractBlock]] = [
-        Column("Purchased", lambda b: f"{b.purchased_at.astimezone():%Y-%m-%d}"),
+        Column("Purchased", lambda b: f"{to_local(b.purchased_at):%Y-%m-%d}"),
         Column("Hours", lambda b: hours_text(b.minutes), right=True),
     ]
     if show_prices:
@@ -278,7 +279,7 @@ def _block_columns(show_prices: bool) -> list[Column[ContractBlock]]:
             Column("Price", lambda b: "" if b.price is None else f"{b.price:,.2f}", right=True)
         )
     cols += [
-        Column("Expires", lambda b: f"{b.expires_at.astimezone():%Y-%m-%d %H:%M}"),
+        Column("Expires", lambda b: f"{to_local(b.expires_at):%Y-%m-%d %H:%M}"),
         Column("Used (oldest first)", lambda b: hours_text(b.drawn), right=True),
         Column("Forfeited", lambda b: hours_text(b.forfeited), right=True),
         Column("Left", lambda b: hours_text(b.remaining), right=True),
@@ -288,7 +289,7 @@ def _block_columns(show_prices: bool) -> list[Column[ContractBlock]]:
 
 
 _EXPIRING_COLUMNS: list[Column[ExpiringHours]] = [
-    Column("Expires", lambda e: f"{e.expires_at.astimezone():%Y-%m-%d %H:%M}"),
+    Column("Expires", lambda e: f"{to_local(e.expires_at):%Y-%m-%d %H:%M}"),
     Column("Customer", lambda e: e.organisation),
     Column("Hours left", lambda e: hours_text(e.remaining), right=True),
 ]
@@ -412,7 +413,7 @@ class ContractsPage(_Page):
             self.blocks.set_rows(contract.blocks)
             self.summary.setText(
                 f"{contract.organisation} ({contract.plan}) as of "
-                f"{contract.as_of.astimezone():%Y-%m-%d %H:%M}: balance "
+                f"{to_local(contract.as_of):%Y-%m-%d %H:%M}: balance "
                 f"{hours_text(contract.balance)}, overage to invoice "
                 f"{hours_text(contract.overage)}. Balances are replayed from the ledger."
             )
@@ -751,8 +752,8 @@ class CorrectionDialog(QDialog):
 
 
 _APPOINTMENT_COLUMNS: list[Column[AppointmentLine]] = [
-    Column("Start", lambda a: f"{a.starts_at.astimezone():%a %Y-%m-%d %H:%M}"),
-    Column("End", lambda a: f"{a.ends_at.astimezone():%H:%M}"),
+    Column("Start", lambda a: f"{to_local(a.starts_at):%a %Y-%m-%d %H:%M}"),
+    Column("End", lambda a: f"{to_local(a.ends_at):%H:%M}"),
     Column("Customer", lambda a: a.organisation),
     Column("Consultant", lambda a: a.consultant),
     Column(
@@ -891,7 +892,7 @@ class AppointmentsPage(_Page):
         prompt = QMessageBox(
             QMessageBox.Icon.Question,
             "Cancel the appointment?",
-            f"{line.organisation}, {line.starts_at.astimezone():%Y-%m-%d %H:%M}.\n\n{consequence}",
+            f"{line.organisation}, {to_local(line.starts_at):%Y-%m-%d %H:%M}.\n\n{consequence}",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
             self,
         )
