@@ -140,6 +140,9 @@ def retry_delivery(delivery_id: uuid.UUID, user: Lead, session: WriteSession) ->
 
 class TemplateOut(BaseModel):
     kind: NotificationKind
+    #: The kind's name for people, and when it is sent and to whom.
+    title: str
+    sent_when: str
     #: True when the team wrote its own; False: the built-in wording is in use.
     customised: bool
     subject: str
@@ -181,8 +184,11 @@ def _template_out(kind: NotificationKind, row: NotificationTemplate | None) -> T
     subject, text, html = (
         (row.subject, row.body_text, row.body_html) if row is not None else templates.SOURCES[kind]
     )
+    title, sent_when = templates.DESCRIPTIONS[kind]
     return TemplateOut(
         kind=kind,
+        title=title,
+        sent_when=sent_when,
         customised=row is not None,
         subject=subject,
         body_text=text,
