@@ -289,7 +289,10 @@ def test_leads_open_it_from_the_file_menu_and_agents_never_reach_it(
             tab = dialog.email_templates
             assert tab is not None
             assert dialog.tabs.currentWidget() is tab
-            qtbot.waitUntil(lambda: tab.kinds.count() == len(NotificationKind), timeout=15_000)
+            qtbot.waitUntil(
+                lambda t=tab: t.kinds.count() == len(NotificationKind),  # type: ignore[misc]
+                timeout=15_000,
+            )
             action.trigger()  # again: the open dialog comes forward, no second one
             assert window.admin_dialog is dialog  # type: ignore[attr-defined]
         finally:
