@@ -153,7 +153,11 @@ def list_deliveries(
     stmt = (
         select(NotificationDelivery, Notification)
         .join(Notification, Notification.id == NotificationDelivery.notification_id)
-        .where(NotificationDelivery.tenant_id == user.tenant_id)
+        # The notification's tenant: read along ix_notifications_tenant_created, newest first.
+        .where(
+            Notification.tenant_id == user.tenant_id,
+            NotificationDelivery.tenant_id == user.tenant_id,
+        )
         .order_by(*_ORDER)
         .limit(limit + 1)  # one more: is there a next page?
     )
