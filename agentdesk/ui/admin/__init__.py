@@ -47,6 +47,8 @@ from ...policy.errors import PolicyError
 from ...sync import admin as api
 from ...sync.client import ApiClient, ApiError
 from .. import background
+from .email_templates import EmailTemplatesTab
+from .refusals import FieldError, refusal_text
 
 __all__ = [
     "ADMIN_ROLES",
@@ -63,14 +65,6 @@ __all__ = [
 
 ADMIN_ROLES = frozenset({Role.LEAD, Role.ADMIN})
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-class FieldError(Exception):
-    """A form value that cannot be sent as typed; ``field`` is the API's name for it."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
 
 
 def parse_hours(text: str, field: str) -> list[list[str]]:
@@ -302,13 +296,7 @@ class _Tab(QWidget):
         label = label or self.error
         if isinstance(exc, ApiError | FieldError):
             self.last_error = exc
-            field = getattr(exc, "field", None)
-            text = exc.message if isinstance(exc, ApiError) else str(exc).split(": ", 1)[-1]
-            if field and text.startswith(f"{field}: "):
-                text = text[len(field) + 2 :]
-            label.setText(f"Not saved: {field}: {text}" if field else f"Not saved: {text}")
-        else:
-            label.setText(f"Not saved: {exc}")
+        label.setText(refusal_text(exc))
 
     def _picked(self, item: QListWidgetItem | None) -> None:
         if item is None:
@@ -887,16 +875,19 @@ class OrganisationsTab(_Tab):
 
 class AdminDialog(QDialog):
     """The admin tabs; each loads its rows from the server when first shown. Roles outside
-    :data:`ADMIN_ROLES` get people, calendars and plans read-only (no edit buttons)."""
+    :data:`ADMIN_ROLES` get people, calendars and plans read-only (no edit buttons), and
+    neither organisations nor the email templates (the server refuses them those)."""
 
-    def __init__(self, client: ApiClient, role: Role, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, client: ApiClient, role: Role, parent: QWidget | None = None, *, local: bool = False
+    ) -> None:
         super().__init__(parent)
         self.read_only = role not in ADMIN_ROLES
         self.setObjectName("adminDialog")
         self.setWindowTitle(
             "Team administration (read-only)" if self.read_only else "Team administration"
         )
-        self.resize(980, 720)
+        self.resize(1100, 740)
         self.people = PeopleTab(
             client, can_grant_admin=role is Role.ADMIN, read_only=self.read_only
         )
@@ -913,6 +904,11 @@ class AdminDialog(QDialog):
             shown.append((self.organisations, "Organisations"))
         for tab, title in shown:
             self.tabs.addTab(tab, title)
+        self.email_templates = (
+            None if self.read_only else EmailTemplatesTab(client, local=local, parent=self)
+        )
+        if self.email_templates is not None:
+            self.tabs.addTab(self.email_templates, "Email templates")
         layout = QVBoxLayout(self)
         if self.read_only:
             note = QLabel("Read-only: team leads and admins change these settings.")
@@ -922,32 +918,63 @@ class AdminDialog(QDialog):
         layout.addWidget(self.tabs)
         for tab, _title in shown:
             tab.reload()
+        if self.email_templates is not None:
+            self.email_templates.reload()
+
+    def show_email_templates(self) -> None:
+        if self.email_templates is not None:
+            self.tabs.setCurrentWidget(self.email_templates)
 
 
 def attach(window: Any, workspace: Any) -> QAction:
-    """File > Team administration… (read-only for roles outside :data:`ADMIN_ROLES`)."""
+    """File > Team administration… (read-only for roles outside :data:`ADMIN_ROLES`), and for
+    those roles File > Email templates…, the same dialog opened on that tab."""
     editing = workspace.user.role in ADMIN_ROLES
     action = QAction("Team &administration…" if editing else "Team &settings (read-only)…", window)
     action.setObjectName("adminAction")
 
-    def open_dialog() -> None:
-        dialog = AdminDialog(workspace.client, workspace.user.role, window)
+    def open_dialog() -> AdminDialog:
+        dialog = getattr(window, "admin_dialog", None)
+        if isinstance(dialog, AdminDialog) and dialog.isVisible():
+            dialog.raise_()
+            dialog.activateWindow()
+            return dialog
+        dialog = AdminDialog(
+            workspace.client, workspace.user.role, window, local=bool(workspace.local)
+        )
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.destroyed.connect(lambda _obj=None: _forget_dialog(window, dialog))
         window.admin_dialog = dialog
         dialog.show()
+        return dialog
 
-    action.triggered.connect(open_dialog)
+    menu = window.menuBar().actions()[0].menu()
+    action.triggered.connect(lambda: open_dialog())
     window.file_menu_admin = action
-    window.menuBar().actions()[0].menu().insertAction(window.settings_action, action)
+    menu.insertAction(window.settings_action, action)
+    window.file_menu_templates = None
+    if editing:
+        templates = QAction("Email &templates…", window)
+        templates.setObjectName("emailTemplatesAction")
+        templates.triggered.connect(lambda: open_dialog().show_email_templates())
+        window.file_menu_templates = templates
+        menu.insertAction(window.settings_action, templates)
     return action
 
 
+def _forget_dialog(window: Any, dialog: AdminDialog) -> None:
+    if getattr(window, "admin_dialog", None) is dialog:
+        window.admin_dialog = None
+
+
 def detach(window: Any) -> None:
-    action = getattr(window, "file_menu_admin", None)
-    if action is not None:
-        window.menuBar().actions()[0].menu().removeAction(action)
-        action.deleteLater()
-        window.file_menu_admin = None
+    menu = window.menuBar().actions()[0].menu()
+    for name in ("file_menu_admin", "file_menu_templates"):
+        action = getattr(window, name, None)
+        if action is not None:
+            menu.removeAction(action)
+            action.deleteLater()
+            setattr(window, name, None)
     dialog = getattr(window, "admin_dialog", None)
     if dialog is not None:
         dialog.close()
