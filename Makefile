@@ -56,7 +56,7 @@ build-test: build
 # one). CI runs 4 seeds; SOAK_SEEDS=1000 for a soak. A seed costs a few seconds of one core:
 # SOAK_JOBS=2 splits the seeds into two ranges run by parallel pytest processes (scripts/soak.sh;
 # one seed or range alone: AGENTDESK_SIM_SEED=17 or AGENTDESK_SIM_SEED=501-1000). A 1,000-seed
-# soak of one engine on both cores of an idle 2-core machine: about half an hour.
+# soak of one engine on both cores of an idle 2-core machine: about 45 minutes.
 SOAK_SEEDS ?= 100
 SOAK_JOBS ?= 1
 SOAK_ENGINE ?=

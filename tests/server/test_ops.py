@@ -189,6 +189,9 @@ def test_the_asgi_entry_point_takes_its_connection_budget_from_the_environment(
             pool = app.state.engine.pool
             assert isinstance(pool, QueuePool)
             assert pool.size() == budget - (1 if db_kind == "postgresql" else 0)
+            # What a running worker was given, for its operator: /metrics says it.
+            metrics = app.state.metrics.render().decode()
+            assert f"\nagentdesk_db_connections_budget {float(budget)}\n" in metrics
         finally:
             app.state.engine.dispose()
 
