@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Match
 
 
 class Metrics:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, max_db_connections: int) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "agentdesk_http_requests",
@@ -40,6 +40,14 @@ class Metrics:
             ["state"],
             registry=self.registry,
         )
+        # The ceiling the pool gauges are read against (``--max-db-connections`` or
+        # AGENTDESK_MAX_DB_CONNECTIONS): an alert on checked_out / budget, and a way to see
+        # which budget a running worker was given.
+        Gauge(
+            "agentdesk_db_connections_budget",
+            "The most database connections this process opens (its pool and LISTEN)",
+            registry=self.registry,
+        ).set(max_db_connections)
         self._engine = engine
         pool.labels("checked_out").set_function(lambda: self._pool_stat("checkedout"))
         pool.labels("idle").set_function(lambda: self._pool_stat("checkedin"))
