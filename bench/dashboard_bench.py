@@ -18,14 +18,19 @@ run and the ratio against it (the machine is shared: absolute numbers wander, ra
 
 Run: ``QT_QPA_PLATFORM=offscreen python bench/dashboard_bench.py`` (a few minutes on 2 cores,
 most of it generating the replica; ``DASHBOARD_BENCH_OPEN=20000`` for a smaller replica).
+``DASHBOARD_BENCH_KEEP=DIR`` keeps the generated replica in ``DIR`` and later runs start from a
+copy of it (the runs change tickets), so comparing two versions of the code does not pay for
+the generation twice; delete ``DIR`` after a change to the generator or the schema.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pickle
 import platform
 import random
+import shutil
 import sqlite3
 import statistics
 import sys
@@ -33,6 +38,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -52,6 +58,8 @@ from PySide6.QtCore import (  # noqa: E402
 )
 from PySide6.QtWidgets import QApplication  # noqa: E402
 from sqlalchemy import Table, bindparam, select, update  # noqa: E402
+
+from agentdesk.models.db import sqlite_url  # noqa: E402
 
 from agentdesk.models import Ticket, TicketStatus  # noqa: E402
 from agentdesk.models.base import new_id  # noqa: E402
@@ -190,6 +198,26 @@ def store_instants(data: QueueData, where: Any = None) -> int:
     return len(updates)
 
 
+def prepared(target: Path, rng: random.Random) -> tuple[QueueData, int]:
+    """The bench's replica at ``target``: generated, or copied from ``DASHBOARD_BENCH_KEEP``."""
+    kept = os.environ.get("DASHBOARD_BENCH_KEEP")
+    keep = Path(kept) / f"open-{N_OPEN}" if kept else None
+    if keep is not None and (keep / "data.pickle").exists():
+        shutil.copyfile(keep / "replica.sqlite3", target)
+        with (keep / "data.pickle").open("rb") as f:
+            data, stored = pickle.load(f)
+        return replace(data, path=target, url=sqlite_url(target)), stored
+    data = generate(target, N_OPEN, open_only=True)
+    add_closed_year(data, rng)
+    stored = store_instants(data)
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(target, keep / "replica.sqlite3")
+        with (keep / "data.pickle").open("wb") as f:
+            pickle.dump((data, stored), f)
+    return data, stored
+
+
 def main() -> None:
     qInstallMessageHandler(quiet)
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -197,9 +225,8 @@ def main() -> None:
     rng = random.Random(12)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="agentdesk-dashboard-bench-") as tmp:
-        data = generate(Path(tmp) / "replica.sqlite3", N_OPEN, open_only=True)
-        add_closed_year(data, rng)
-        stored = store_instants(data)
+        data, stored = prepared(Path(tmp) / "replica.sqlite3", rng)
+        rng = random.Random(1212)  # the same changes whether generated or kept
         replica = Replica(data.path)
         print(
             json.dumps(
