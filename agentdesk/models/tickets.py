@@ -20,9 +20,11 @@ from sqlalchemy import (
     String,
     Text,
     and_,
+    bindparam,
     false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.elements import BindParameter
 
 from ..policy.workflow import OPEN_STATUSES
 from .base import Base, SyncedMixin, str_enum, synced_indexes, utcnow
@@ -185,7 +187,10 @@ class Ticket(SyncedMixin, Base):
 def open_ticket() -> ColumnElement[bool]:
     """A live ticket in the work queue, written as ``ix_tickets_open``'s WHERE (the literal
     statuses of :data:`OPEN_STATUS_ORDER`): a query with this clause can read that index."""
-    return and_(Ticket.deleted == false(), Ticket.status.in_(OPEN_STATUS_ORDER))
+    statuses: BindParameter[Any] = bindparam(
+        "open_statuses", list(OPEN_STATUS_ORDER), expanding=True, literal_execute=True
+    )
+    return and_(Ticket.deleted == false(), Ticket.status.in_(statuses))
 
 
 # The dashboard's open queue (migration 0011): only open tickets, in assignee order, with every
