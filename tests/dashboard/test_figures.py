@@ -409,7 +409,8 @@ def _statements(desk: LeadDesk, sections: set[dash.Section]) -> list[tuple[str, 
             board = dash.compute(s, at, at - timedelta(days=30), at, sections=sections)
     finally:
         event.remove(engine, "before_cursor_execute", record)
-    assert board.open is not None and board.open.total.value > 0
+    assert board.open is not None
+    assert board.open.total.value > 0
     return seen
 
 

@@ -4,9 +4,12 @@ business, every number a way into the tickets behind it.
 * Figures come from :func:`agentdesk.queries.dashboard.compute`, run as a background operation
   (:mod:`agentdesk.ui.background`): the GUI thread only swaps results into widgets.
 * Live: :meth:`DashboardView.changes_arrived` takes the sync bridge's :class:`ReplicaChange`
-  and recomputes only the sections whose tables the pull touched (a pull of tickets leaves the
-  1-on-1 hours alone), coalescing pulls that arrive while a computation runs. SLA states also
-  move with the clock, so the ticket figures are recomputed once a minute.
+  and hands the changed ticket ids to :func:`agentdesk.queries.dashboard_live.advance`, which
+  moves the figures by what those tickets contribute (the queue model's ``apply_changes``
+  pattern); the 1-on-1 hours are recomputed only when their tables changed. Pulls that arrive
+  while a refresh runs are merged into the next. SLA states and ages also move with the clock,
+  so the figures are moved once a minute with no change at all; lookups (plans, organisations,
+  calendars, people) or a reset recompute everything.
 * Click-through: every figure carries its :class:`TicketFilter`; :attr:`filterRequested` hands
   it to the main window, which shows the queue filtered to exactly those tickets.
 * Remembered per user in QSettings: the time range (or dates), the splitter and the open tab.
@@ -15,6 +18,7 @@ business, every number a way into the tickets behind it.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -38,6 +42,7 @@ from PySide6.QtWidgets import (
 
 from ...exports.csv_safe import Cell
 from ...queries import dashboard as figures
+from ...queries import dashboard_live as live
 from ...queries.dashboard import Count, Dashboard, Section, TicketFilter
 from ...sync.replica import Replica
 from .. import background
@@ -128,9 +133,15 @@ class DashboardView(QWidget):
         self._prefix = f"dashboard/{username or 'default'}"
         self._now = now or (lambda: datetime.now(UTC))
         self.dashboard: Dashboard | None = None
-        self._running: background.Operation[Dashboard] | None = None
-        self._pending: set[Section] = set()
+        #: The shown figures and what the next incremental refresh starts from (its snapshot);
+        #: handed to the worker while a refresh runs.
+        self._live: live.LiveDashboard | None = None
+        self._running: background.Operation[live.LiveDashboard] | None = None
+        self._stopped = False
+        self._pending = False
         self._pending_full = False
+        self._pending_ids: set[uuid.UUID] = set()
+        self._pending_hours = False
 
         # --- range
         self.range_box = QComboBox()
@@ -247,7 +258,7 @@ class DashboardView(QWidget):
 
         self._clock = QTimer(self)
         self._clock.setInterval(CLOCK_REFRESH_MS)
-        self._clock.timeout.connect(lambda: self.refresh([Section.TICKETS]))
+        self._clock.timeout.connect(lambda: self.refresh([Section.TICKETS, Section.ONE_ON_ONE]))
         self._restore()
         self.range_box.currentIndexChanged.connect(self._range_changed)
         self.date_from.dateChanged.connect(self._range_changed)
@@ -317,68 +328,95 @@ class DashboardView(QWidget):
 
     def start(self) -> None:
         """First computation, then the clock's once-a-minute refresh of the SLA figures."""
+        self._stopped = False
         self.refresh()
         self._clock.start()
 
     def stop(self) -> None:
+        """No more refreshes; the snapshot the next one would start from is let go."""
         self._clock.stop()
         self.save_layout()
+        self._stopped = True
+        if self._live is not None:
+            self._live.close()
+            self._live = None
 
     def changes_arrived(self, change: ReplicaChange) -> None:
-        """A pull or a local mutation changed the replica: recompute what it touched."""
+        """A pull or a local mutation changed the replica: move the figures by what it
+        touched (its tickets), or recompute all after a reset or a change of lookups."""
         if change.empty:
             return
         if change.everything or change.lookups:
             self.refresh()
             return
-        sections = {s for s, tables in figures.SECTION_TABLES.items() if tables & change.tables}
-        if change.ticket_ids:
-            sections |= {Section.TICKETS, Section.ALLOWANCES}
-        if not sections:
-            sections = set(Section)  # a local mutation of something else: recheck all
-        self.refresh(sections)
+        hours = bool(figures.SECTION_TABLES[Section.ONE_ON_ONE] & change.tables)
+        if not change.ticket_ids and not change.tables:
+            hours = True  # a local mutation of something else (the timer): recheck the hours
+        self._request(False, change.ticket_ids, hours)
 
     def refresh(self, sections: Iterable[Section] | None = None) -> None:
-        """Recompute ``sections`` (all when None) on a worker; coalesced while one runs."""
-        wanted = set(Section) if sections is None else set(sections)
-        if self._running is not None and not self._running.done:
-            self._pending |= wanted
-            self._pending_full = self._pending_full or sections is None
+        """Recompute everything (``sections`` None), or move the figures with the clock and
+        recompute ``sections``' own reads (the 1-on-1 hours); on a worker, merged into the
+        next while one runs."""
+        hours = sections is None or Section.ONE_ON_ONE in set(sections)
+        self._request(sections is None, set(), hours)
+
+    def _request(self, full: bool, ids: Iterable[uuid.UUID], hours: bool) -> None:
+        self._pending = True
+        self._pending_full = self._pending_full or full
+        self._pending_ids.update(ids)
+        self._pending_hours = self._pending_hours or hours
+        if self._running is None or self._running.done:
+            self._next()
+
+    def _next(self) -> None:
+        if not self._pending or self._stopped:
             return
-        previous = None if sections is None else self.dashboard
-        if (
-            previous is not None
-            and self.time_range()[0] != previous.start
-            and (RANGES.get(self.range_box.currentText()) is None)
-        ):
-            previous = None  # the dates moved: the range-bound figures must be recomputed
+        full, ids, hours = self._pending_full, frozenset(self._pending_ids), self._pending_hours
+        self._pending, self._pending_full, self._pending_ids = False, False, set()
+        self._pending_hours = False
+        previous, self._live = self._live, None
+        if previous is not None and self._range_jumped(previous.dashboard):
+            full = True
         start, end = self.time_range()
         at = self._now()
-        replica = self._replica
+        engine = self._replica.engine
 
-        def work() -> Dashboard:
-            with replica.session() as s:
-                return figures.compute(s, at, start, end, sections=wanted, previous=previous)
+        def work() -> live.LiveDashboard:
+            if full or previous is None:
+                if previous is not None:
+                    previous.close()
+                return live.start(engine, at, start, end)
+            return live.advance(previous, at, start, end, ids, one_on_one_too=hours)
 
         self.status.setText("Updating…")
         self._running = background.run_in_background(work, self._show, self._failed, parent=self)
 
-    def _next(self) -> None:
-        if self._pending:
-            pending, full = self._pending, self._pending_full
-            self._pending, self._pending_full = set(), False
-            self.refresh(None if full else pending)
+    def _range_jumped(self, shown: Dashboard) -> bool:
+        """Chosen dates that moved: the range-bound figures are recomputed (a rolling "last N
+        days" range rolls with the clock, which the incremental refresh follows)."""
+        start, end = self.time_range()
+        return (start, end) != (shown.start, shown.end) and RANGES.get(
+            self.range_box.currentText()
+        ) is None
 
     def _failed(self, exc: Exception) -> None:
         log.error("dashboard refresh failed: %s", exc, exc_info=exc)
         self.status.setText("Could not update the dashboard (see the log)")
         self._running = None
-        self._next()
+        self._pending_full = True  # the snapshot it started from is gone
+        if self._pending and not self._stopped:
+            self._next()
 
     # ------------------------------------------------------------------ showing results
 
-    def _show(self, d: Dashboard) -> None:
+    def _show(self, result: live.LiveDashboard) -> None:
         self._running = None
+        if self._stopped:
+            result.close()
+            return
+        self._live = result
+        d = result.dashboard
         self.dashboard = d
         self._show_tiles(d)
         self._show_charts(d)
