@@ -339,6 +339,11 @@ class Context:
     team_calendar: BusinessCalendar
     org_plan: dict[uuid.UUID, uuid.UUID]
     org_name: dict[uuid.UUID, str]
+    #: (verified reviews, reviews in the last six months) per organisation (seed 000's bonus).
+    org_reviews: dict[uuid.UUID, tuple[int, int]]
+    #: Driver values of organisation and people ids -> ``uuid.UUID``, each converted once
+    #: (kept from one refresh to the next by :mod:`.dashboard_live`).
+    uuids: Uuids = field(default_factory=Uuids)
 
 
 def _zone_name(session: Session, tenant_id: uuid.UUID | None) -> str:
@@ -376,13 +381,30 @@ def context(session: Session, at: datetime, tenant_id: uuid.UUID | None) -> Cont
         plans[plan.id] = (plan, policy, cal or default)
     org_plan: dict[uuid.UUID, uuid.UUID] = {}
     org_name: dict[uuid.UUID, str] = {}
-    for oid, pid, name in session.execute(
-        select(Organisation.id, Organisation.plan_id, Organisation.name).where(
-            Organisation.deleted.is_(False)
+    org_reviews: dict[uuid.UUID, tuple[int, int]] = {}
+    o = Organisation
+    for oid, pid, name, verified, recent in session.execute(
+        select(o.id, o.plan_id, o.name, o.verified_reviews, o.recent_reviews).where(
+            o.deleted.is_(False)
         )
     ):
-        org_plan[oid], org_name[oid] = pid, name
-    return Context(session, at, _zone_name(session, tenant_id), plans, default, org_plan, org_name)
+        org_plan[oid], org_name[oid], org_reviews[oid] = pid, name, (verified, recent)
+    tz = _zone_name(session, tenant_id)
+    return Context(session, at, tz, plans, default, org_plan, org_name, org_reviews)
+
+
+#: What :func:`context` reads besides the team's zone: a change to any of these rows changes
+#: some figure's lookups (every change to a synced row is stamped with a new version).
+LOOKUP_MODELS = (Calendar, Plan, Organisation, User)
+
+
+def lookups_signature(session: Session, tenant_id: uuid.UUID | None) -> tuple[Any, ...]:
+    """How many rows :func:`context` and the figures' names read, and their newest version:
+    equal signatures, equal lookups (the rows change only by pulls, which stamp versions)."""
+    out: list[Any] = [_zone_name(session, tenant_id)]
+    for model in LOOKUP_MODELS:
+        out += session.execute(select(func.count(), func.max(model.version))).one()
+    return tuple(out)
 
 
 # ------------------------------------------------------------------------------- figures
@@ -576,11 +598,17 @@ def open_queue(
             *(_sum_of(c) for c in (*sla_conds, *age_conds, *tier_conds, *level_conds, *plan_conds)),
         )
         .select_from(source)
-        .where(open_ticket(), *where)
+        .where(*where)
         .group_by(t.assignee_id)
     )
-    if ids is not None:
-        stmt = stmt.where(t.id.in_(ids))
+    if ids is None:
+        stmt = stmt.where(open_ticket())
+    else:
+        # The same tickets, but found by primary key: the planner (no statistics) would
+        # rather scan the status index, so the status term is kept away from it.
+        stmt = stmt.where(
+            t.deleted == false(), func.coalesce(t.status, "").in_(OPEN), t.id.in_(ids)
+        )
     rows = ctx.session.execute(stmt).all()
     n_sla, n_age, n_tier, n_level = len(sla_conds), len(age_conds), len(tiers), len(levels)
     total = 0
@@ -588,7 +616,7 @@ def open_queue(
     agents = []
     unassigned: tuple[int, datetime | None] = (0, None)
     new_count, new_oldest = 0, None
-    users = Uuids()
+    users = ctx.uuids
     risk_i, late_i = (
         list(SlaBucket).index(SlaBucket.AT_RISK),
         list(SlaBucket).index(SlaBucket.BREACHED),
@@ -768,8 +796,8 @@ def response_keys(
     return (
         ("team", None),
         ("tier", urgency),
-        ("plan", ctx.org_plan.get(as_uuid(org))),
-        ("agent", None if assignee is None else as_uuid(assignee)),
+        ("plan", ctx.org_plan.get(ctx.uuids[org])),
+        ("agent", None if assignee is None else ctx.uuids[assignee]),
     )
 
 
@@ -808,9 +836,9 @@ def response_groups(ctx: Context, rows: Iterable[ResponseRow]) -> ResponseGroups
         if kind == 0:
             keys = (("team", None), ("tier", value))
         elif kind == 1:
-            keys = (("plan", ctx.org_plan.get(as_uuid(value))),)
+            keys = (("plan", ctx.org_plan.get(ctx.uuids[value])),)
         else:
-            keys = (("agent", None if value is None else as_uuid(value)),)
+            keys = (("agent", None if value is None else ctx.uuids[value]),)
         for key in keys:
             merged[key] += took
             met_of[key] += met_by.get((kind, value), 0)
@@ -983,22 +1011,20 @@ def _limited(ctx: Context) -> dict[uuid.UUID, tuple[Plan, SupportPlan, BusinessC
 
 
 def allowance_counts(
-    ctx: Context, organisations: Sequence[uuid.UUID] | None = None
+    ctx: Context, tickets: Sequence[uuid.UUID] | None = None
 ) -> dict[uuid.UUID, int]:
-    """This calendar year's conversations of each organisation on a limited plan (of
-    ``organisations`` only, when given); organisations with none are absent."""
+    """This calendar year's conversations of each organisation on a limited plan (counting
+    only ``tickets``, when given); organisations with none are absent."""
     limited = _limited(ctx)
     if not limited:
         return {}
     orgs: Any = select(Organisation.id).where(
         Organisation.plan_id.in_(list(limited)), Organisation.deleted.is_(False)
     )
-    if organisations is not None:
-        orgs = [o for o in organisations if ctx.org_plan.get(o) in limited]
-        if not orgs:
-            return {}
+    if tickets is not None:  # the same organisations, as a list (see the count's notes)
+        orgs = [o for o, pid in ctx.org_plan.items() if pid in limited]
     year = calendar_year_of(ctx.at, ctx.tz)
-    return conversations_in_year_by_organisation(ctx.session, orgs, year, ctx.tz)
+    return conversations_in_year_by_organisation(ctx.session, orgs, year, ctx.tz, tickets=tickets)
 
 
 def allowances(ctx: Context, used: dict[uuid.UUID, int] | None = None) -> tuple[AllowanceRow, ...]:
@@ -1012,24 +1038,21 @@ def allowances(ctx: Context, used: dict[uuid.UUID, int] | None = None) -> tuple[
         used = allowance_counts(ctx)
     year = calendar_year_of(ctx.at, ctx.tz)
     start, end = calendar_year_bounds(year, ctx.tz)
-    orgs = ctx.session.execute(
-        select(
-            Organisation.id,
-            Organisation.name,
-            Organisation.plan_id,
-            Organisation.verified_reviews,
-            Organisation.recent_reviews,
-        ).where(Organisation.id.in_(list(used)))
-    ).all()
     out = []
-    for oid, name, pid, verified, recent in orgs:
-        plan = limited.get(pid)
+    for oid in used:
+        pid = ctx.org_plan.get(oid)
+        plan = limited.get(pid) if pid is not None else None
         if plan is None:
             continue
+        n = used[oid]
+        base = plan[1].conversations_per_year or 0
+        if n * NEAR_SHARE[1] < base * NEAR_SHARE[0]:
+            continue  # not near even the allowance without the bonus (most organisations)
+        name = ctx.org_name[oid]
+        verified, recent = ctx.org_reviews[oid]
         allowance = conversation_allowance(plan[1], verified, recent)
         if allowance is None:
             continue
-        n = used[oid]
         if n * NEAR_SHARE[1] < allowance * NEAR_SHARE[0]:
             continue
         out.append(

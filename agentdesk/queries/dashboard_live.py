@@ -46,12 +46,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, false, or_, select
+from sqlalchemy import Connection, Engine, false, select
 from sqlalchemy.orm import Session
 
-from ..models import Ticket, TicketStatus, open_ticket
+from ..models import Ticket, TicketStatus
 from ..policy.entitlements import calendar_year_of
 from .dashboard import (
+    OPEN,
     Context,
     Dashboard,
     OpenQueue,
@@ -62,6 +63,7 @@ from .dashboard import (
     allowances,
     as_uuid,
     context,
+    lookups_signature,
     one_on_one,
     open_queue,
     response_groups,
@@ -157,7 +159,10 @@ class LiveDashboard:
     responses: ResponseGroups
     used: dict[uuid.UUID, int]
     year: int
-    lookups: tuple[Any, ...]
+    #: :func:`~agentdesk.queries.dashboard.lookups_signature` in the snapshot, and the
+    #: lookups read there (reused while the signature holds).
+    signature: tuple[Any, ...]
+    lookups: Context
     #: Moved by a delta from the previous one (False: computed afresh).
     moved: bool = False
 
@@ -167,14 +172,6 @@ class LiveDashboard:
 
 class _Stale(Exception):
     """The kept state does not fit the snapshot: compute everything instead."""
-
-
-def _lookups(ctx: Context) -> tuple[Any, ...]:
-    """What the figures read besides tickets: a change here means a full computation."""
-    plans = tuple(
-        sorted((pid, p[0].rank, p[0].name, p[1], p[2].to_dict()) for pid, p in ctx.plans.items())
-    )
-    return (ctx.tz, plans, tuple(sorted(ctx.org_plan.items())), tuple(sorted(ctx.org_name.items())))
 
 
 def start(
@@ -189,6 +186,7 @@ def start(
     pin = Pin(engine, checkpoint=True)
     try:
         with pin.session() as s:
+            signature = lookups_signature(s, tenant_id)
             ctx = context(s, at, tenant_id)
             queue = open_queue(ctx)
             groups = response_groups(ctx, response_rows(s, start, end))
@@ -211,7 +209,8 @@ def start(
                 groups,
                 used,
                 calendar_year_of(at, ctx.tz),
-                _lookups(ctx),
+                signature,
+                ctx,
             )
     except BaseException:
         pin.close()
@@ -278,9 +277,9 @@ def _moved(
 ) -> LiveDashboard:
     before = live.dashboard
     with live.pin.session() as s0, new.session() as s1:
-        ctx1 = context(s1, at, live.tenant_id)
-        if _lookups(ctx1) != live.lookups:
-            raise _Stale("plans, organisations or calendars changed")
+        if lookups_signature(s1, live.tenant_id) != live.signature:
+            raise _Stale("plans, organisations, calendars, people or the zone changed")
+        ctx1 = replace(live.lookups, session=s1, at=at)
         year = calendar_year_of(at, ctx1.tz)
         if year != live.year:
             raise _Stale("a new calendar year")
@@ -304,7 +303,7 @@ def _moved(
             weeks=weeks,
         )
     return LiveDashboard(
-        board, new, live.tenant_id, queue, groups, used, year, live.lookups, moved=True
+        board, new, live.tenant_id, queue, groups, used, year, live.signature, live.lookups, True
     )
 
 
@@ -325,27 +324,38 @@ def _clock_moved(
     at0: datetime,
     bounds0: tuple[tuple[datetime | None, datetime | None], ...],
     bounds1: tuple[tuple[datetime | None, datetime | None], ...],
-) -> list[Any]:
-    """Open tickets whose SLA state or age bucket may differ between the two clocks although
-    the ticket did not change: an instant or an arrival between the old and the new edge
-    (closed ranges: a superset, the delta of an unmoved ticket is nothing)."""
+) -> set[uuid.UUID]:
+    """Tickets whose SLA state or age bucket may differ between the two clocks although they
+    did not change: an instant or an arrival between the old and the new edge (closed ranges,
+    closed tickets too: a superset, and what did not move contributes nothing). Index ranges,
+    never a scan of the queue: ``ix_tickets_sla`` (due), ``ix_tickets_risk`` (turning at risk)
+    and ``ix_tickets_dashboard`` (open arrivals)."""
     t = Ticket.__table__.c
     lo, hi = min(at0, ctx1.at), max(at0, ctx1.at)
-    moved: list[Any] = []
+    found: list[Any] = []
+    reads: list[Any] = []
     if lo != hi:
-        moved.append(
-            and_(
+        reads.append(
+            select(raw(t.id)).where(
                 t.first_response_at.is_(None),
-                or_(t.sla_risk_at.between(lo, hi), t.sla_due_at.between(lo, hi)),
+                t.status.in_(OPEN),
+                t.deleted == false(),
+                t.sla_due_at.between(lo, hi),
             )
         )
+        reads.append(select(raw(t.id)).where(t.sla_risk_at.between(lo, hi)))
     for e0, e1 in zip(_edges(bounds0), _edges(bounds1), strict=True):
         if e0 != e1:
-            moved.append(t.arrived_at.between(min(e0, e1), max(e0, e1)))
-    if not moved:
-        return []
-    found = driver_rows(ctx1.session, select(raw(t.id)).where(open_ticket(), or_(*moved)))
-    return [as_uuid(r[0]) for r in found]
+            reads.append(
+                select(raw(t.id)).where(
+                    t.status.in_(OPEN),
+                    t.deleted == false(),
+                    t.arrived_at.between(min(e0, e1), max(e0, e1)),
+                )
+            )
+    for read in reads:
+        found += driver_rows(ctx1.session, read)
+    return {as_uuid(r[0]) for r in found}
 
 
 def _queue_of(
@@ -363,7 +373,7 @@ def _moved_queue(
     affected tickets' old aggregates, plus their new ones; oldest arrivals re-read for the
     groups whose oldest ticket was among them."""
     bounds1 = age_bounds(ctx1)
-    affected = sorted(set(changed) | set(_clock_moved(ctx1, q0.at, q0.age_bounds, bounds1)))
+    affected = list(set(changed).union(_clock_moved(ctx1, q0.at, q0.age_bounds, bounds1)))
     if len(affected) > MAX_AFFECTED:
         raise _Stale(f"{len(affected)} tickets affected")
     olds = _queue_of(ctx0, q0.age_bounds, affected)
@@ -503,7 +513,7 @@ def _moved_responses(
             affected.update(as_uuid(r[0]) for r in rows)
     if len(affected) > MAX_AFFECTED:
         raise _Stale(f"{len(affected)} responses affected")
-    ids = sorted(affected)
+    ids = list(affected)
     old = [r for chunk in _chunks(ids) for r in response_rows(s0, before.start, before.end, chunk)]
     new = [r for chunk in _chunks(ids) for r in response_rows(s1, start_at, end, chunk)]
     return _edited(live.responses, ctx1, old, new)
@@ -517,16 +527,26 @@ def _edited(
     removed: dict[tuple[str, Any], list[int]] = defaultdict(list)
     added: dict[tuple[str, Any], list[int]] = defaultdict(list)
     met: Counter[tuple[str, Any]] = Counter()
+    keys_of: dict[tuple[Any, Any, Any], tuple[tuple[str, Any], ...]] = {}
     for rows, into, sign in ((old, removed, -1), (new, added, 1)):
         for took, ok, urgency, org, assignee, _tid in rows:
-            for key in response_keys(ctx, urgency, org, assignee):
+            keys = keys_of.get((urgency, org, assignee))
+            if keys is None:
+                keys = keys_of[(urgency, org, assignee)] = response_keys(
+                    ctx, urgency, org, assignee
+                )
+            for key in keys:
                 into[key].append(took)
                 if ok:
                     met[key] += sign
     out = dict(groups)
     for key in set(removed) | set(added):
         took, n_met = groups.get(key, ([], 0))
-        took = _sorted_edit(took, removed.get(key, []), added.get(key, []))
+        gone, came = Counter(removed.get(key, ())), Counter(added.get(key, ()))
+        same = gone & came  # a changed ticket whose response did not change: nothing to edit
+        gone, came = gone - same, came - same
+        if gone or came:
+            took = _sorted_edit(took, list(gone.elements()), list(came.elements()))
         n_met += met[key]
         if n_met < 0 or n_met > len(took):
             raise _Stale("a response group's count went out of range")
@@ -567,22 +587,17 @@ def _sorted_edit(values: list[int], removed: list[int], added: list[int]) -> lis
 
 
 def _moved_counts(
-    used: dict[uuid.UUID, int], ctx0: Context, ctx1: Context, changed: list[Any]
+    used: dict[uuid.UUID, int], ctx0: Context, ctx1: Context, changed: list[uuid.UUID]
 ) -> dict[uuid.UUID, int]:
-    """This year's conversation counts, re-counted for the organisations of the changed
-    tickets (before and after: a ticket's organisation is kept, but a count must not depend
-    on it)."""
+    """This year's conversation counts moved by what the changed tickets count for, before
+    and after (the allowance rule's own query over those tickets only)."""
     if not changed:
         return used
-    t = Ticket.__table__.c
-    orgs: set[uuid.UUID] = set()
-    for ctx in (ctx0, ctx1):
+    out = dict(used)
+    for ctx, sign in ((ctx0, -1), (ctx1, 1)):
         for chunk in _chunks(changed):
-            rows = driver_rows(
-                ctx.session, select(raw(t.organisation_id)).where(t.id.in_(chunk)).distinct()
-            )
-            orgs.update(as_uuid(r[0]) for r in rows)
-    recounted = allowance_counts(ctx1, sorted(orgs))
-    out = {k: v for k, v in used.items() if k not in orgs}
-    out.update(recounted)
-    return out
+            for org, n in allowance_counts(ctx, chunk).items():
+                out[org] = out.get(org, 0) + sign * n
+    if any(n < 0 for n in out.values()):
+        raise _Stale("a conversation count went negative")
+    return {org: n for org, n in out.items() if n}

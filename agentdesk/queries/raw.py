@@ -31,9 +31,10 @@ def driver_rows(session: Session | Connection, stmt: Executable) -> list[tuple[A
     """Every row of ``stmt`` as the driver returns it: no per-row result object and no
     per-value processing (booleans stay SQLite's 0/1). For reads of tens of thousands of rows
     whose columns are plain numbers or :func:`raw` values."""
-    result = session.execute(stmt)
+    conn = session.connection() if isinstance(session, Session) else session
+    result = conn.execute(stmt)  # Core, also for ORM-annotated columns: a cursor result
     try:
-        return list(result.cursor.fetchall())  # type: ignore[attr-defined]
+        return list(result.cursor.fetchall())  # type: ignore[union-attr,unused-ignore]
     finally:
         result.close()
 

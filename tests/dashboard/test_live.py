@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 
 from agentdesk.models import Level, Organisation, Ticket, TicketStatus, User, new_id
 from agentdesk.queries import dashboard as dash
@@ -175,8 +175,9 @@ def test_a_refresh_after_nothing_changed_reads_nothing_but_the_clock(replica: Re
 
 
 def test_what_a_delta_cannot_follow_is_computed_afresh(replica: Replica) -> None:
-    """A plan change (lookups), a range that jumps, a clock that goes back, too many changed
-    tickets: each is recomputed, and still right."""
+    """An organisation moved to another plan (a lookup, noticed by its new version), a range
+    that jumps, a clock that goes back, too many changed tickets: each is recomputed, and
+    still right."""
     world = World(replica)
     at = datetime.now(UTC).replace(microsecond=0)
     live = live_mod.start(replica.engine, at, at - RANGE, at)
@@ -189,7 +190,13 @@ def test_what_a_delta_cannot_follow_is_computed_afresh(replica: Replica) -> None
                 for p in plans
                 if p != conn.scalar(select(Organisation.plan_id).where(Organisation.id == org))
             )
-            conn.execute(update(Organisation).where(Organisation.id == org).values(plan_id=other))
+            # As a pull writes it: the server stamps the change with a new version.
+            newest = conn.scalar(select(func.max(Organisation.version))) or 0
+            conn.execute(
+                update(Organisation)
+                .where(Organisation.id == org)
+                .values(plan_id=other, version=newest + 1)
+            )
         live = live_mod.advance(live, at, at - RANGE, at, set())
         assert not live.moved
         assert live.dashboard == full(replica, at, at - RANGE, at)

@@ -8,8 +8,12 @@ whole queue in a temporary B-tree. Now:
 
 * ``ix_tickets_sla`` also holds what the first-response statistics read, and ``id`` right after
   the due instant (the next tickets to breach come out of the index in order);
-* ``ix_tickets_organisation_arrived`` also holds status and deleted (what the count judges);
-* ``ix_tickets_open`` is a partial index of the open queue only, in assignee order.
+* ``ix_tickets_organisation_arrived`` also holds status and deleted (what the count judges),
+  and ``ix_tickets_resolved`` deleted (the last 14 days' resolutions);
+* ``ix_tickets_open`` is a partial index of the open queue only, in assignee order, so
+  ``ix_tickets_dashboard`` (which held those columns for the old scan) is narrowed to status and
+  arrival (the status views, the oldest of a status, the tickets crossing an ageing edge);
+* ``ix_tickets_risk``: the tickets turning at risk between two refreshes, as a range.
 
 Indexes only: no row changes, so a desktop's replica keeps its rows (``REPLICA_RELOAD``).
 
@@ -46,6 +50,18 @@ _OPEN_COLUMNS = [
     "id",
     "deleted",
 ]
+_DASHBOARD_BEFORE = [
+    "status",
+    "deleted",
+    "tier",
+    "level",
+    "organisation_id",
+    "assignee_id",
+    "arrived_at",
+    "first_response_at",
+    "sla_due_at",
+    "sla_risk_at",
+]
 _SLA_BEFORE = ["first_response_at", "status", "sla_due_at", "sla_risk_at"]
 _SLA_AFTER = [
     "first_response_at",
@@ -71,6 +87,13 @@ def upgrade() -> None:
             ["organisation_id", "arrived_at", "status", "deleted"],
             unique=False,
         )
+        batch_op.drop_index("ix_tickets_resolved")
+        batch_op.create_index("ix_tickets_resolved", ["resolved_at", "deleted"], unique=False)
+        batch_op.drop_index("ix_tickets_dashboard")
+        batch_op.create_index(
+            "ix_tickets_dashboard", ["status", "deleted", "arrived_at", "id"], unique=False
+        )
+        batch_op.create_index("ix_tickets_risk", ["sla_risk_at", "id"], unique=False)
         batch_op.create_index(
             "ix_tickets_open",
             _OPEN_COLUMNS,
@@ -83,6 +106,11 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("tickets", schema=None) as batch_op:
         batch_op.drop_index("ix_tickets_open")
+        batch_op.drop_index("ix_tickets_risk")
+        batch_op.drop_index("ix_tickets_dashboard")
+        batch_op.create_index("ix_tickets_dashboard", _DASHBOARD_BEFORE, unique=False)
+        batch_op.drop_index("ix_tickets_resolved")
+        batch_op.create_index("ix_tickets_resolved", ["resolved_at"], unique=False)
         batch_op.drop_index("ix_tickets_organisation_arrived")
         batch_op.create_index(
             "ix_tickets_organisation_arrived", ["organisation_id", "arrived_at"], unique=False
