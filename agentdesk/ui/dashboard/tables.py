@@ -46,6 +46,11 @@ class FigureRow:
     filters: tuple[TicketFilter | None, ...]
 
 
+def _shown(row: FigureRow) -> tuple[object, ...]:
+    """What a row shows: its texts, values (alignment) and its filters' labels (tooltips)."""
+    return (row.texts, row.values, tuple(f.label if f else None for f in row.filters))
+
+
 class FigureTableModel(QAbstractTableModel):
     """Rows replaced in place: changed cells get ``dataChanged``, added or removed rows their
     insert/remove signals; never a reset (the view keeps its selection and scroll position)."""
@@ -95,14 +100,16 @@ class FigureTableModel(QAbstractTableModel):
         return list(self._rows)
 
     def set_rows(self, rows: Sequence[FigureRow]) -> None:
+        """Rows whose shown values changed get ``dataChanged``; rows whose filters alone moved
+        (their clock: every refresh) are replaced silently, as nothing shows them but a click."""
         new = list(rows)
         old_n, new_n = len(self._rows), len(new)
         if new_n < old_n:
             self.beginRemoveRows(_ROOT, new_n, old_n - 1)
             del self._rows[new_n:]
             self.endRemoveRows()
-        changed = [i for i in range(min(old_n, new_n)) if self._rows[i] != new[i]]
-        for i in changed:
+        changed = [i for i in range(min(old_n, new_n)) if _shown(self._rows[i]) != _shown(new[i])]
+        for i in range(min(old_n, new_n)):
             self._rows[i] = new[i]
         if changed:
             self.dataChanged.emit(

@@ -142,6 +142,12 @@ class DashboardView(QWidget):
         self._pending_full = False
         self._pending_ids: set[uuid.UUID] = set()
         self._pending_hours = False
+        #: What is left to show of the last result (see :meth:`_show`), a step a turn.
+        self._steps: list[Callable[[], None]] = []
+        self._stepper = QTimer(self)
+        self._stepper.setSingleShot(True)
+        self._stepper.setInterval(0)
+        self._stepper.timeout.connect(self._step)
 
         # --- range
         self.range_box = QComboBox()
@@ -337,6 +343,8 @@ class DashboardView(QWidget):
         self._clock.stop()
         self.save_layout()
         self._stopped = True
+        self._steps = []
+        self._stepper.stop()
         if self._live is not None:
             self._live.close()
             self._live = None
@@ -366,8 +374,8 @@ class DashboardView(QWidget):
         self._pending_full = self._pending_full or full
         self._pending_ids.update(ids)
         self._pending_hours = self._pending_hours or hours
-        if self._running is None or self._running.done:
-            self._next()
+        if (self._running is None or self._running.done) and not self._steps:
+            self._next()  # else when the running refresh has been shown
 
     def _next(self) -> None:
         if not self._pending or self._stopped:
@@ -417,10 +425,25 @@ class DashboardView(QWidget):
             return
         self._live = result
         d = result.dashboard
+        # In steps, one per event-loop turn (the tiles, each chart, each table), each painted
+        # before the next: all at once kept the GUI thread busy for one long turn.
+        self._steps = [
+            lambda: self._show_tiles(d),
+            *self._chart_steps(d),
+            *self._table_steps(d),
+            lambda: self._shown(d),
+        ]
+        self._step()
+
+    def _step(self) -> None:
+        if self._steps:
+            self._steps.pop(0)()
+        if self._steps:
+            self._stepper.start()
+
+    def _shown(self, d: Dashboard) -> None:
+        """Every widget shows ``d``: it is the dashboard now; the next refresh may start."""
         self.dashboard = d
-        self._show_tiles(d)
-        self._show_charts(d)
-        self._show_tables(d)
         self.status.setText(f"Updated {to_local(d.at):%H:%M:%S}")
         self.refreshed.emit(d)
         self._next()
@@ -456,37 +479,47 @@ class DashboardView(QWidget):
         self._chart_filters[chart] = [c.filter for c in items]
         chart.set_data([c.label for c in items], [c.value for c in items], colours)
 
-    def _show_charts(self, d: Dashboard) -> None:
+    def _chart_steps(self, d: Dashboard) -> list[Callable[[], None]]:
+        steps: list[Callable[[], None]] = []
         if d.open is not None:
-            self._set_chart(self.tier_chart, d.open.by_tier)
-            self._set_chart(self.plan_chart, d.open.by_plan)
+            opened = d.open
+            steps.append(lambda: self._set_chart(self.tier_chart, opened.by_tier))
+            steps.append(lambda: self._set_chart(self.plan_chart, opened.by_plan))
         if d.sla:
             colours = [
                 QColor(_SLA_COLOURS[c.filter.sla.value]) for c in d.sla if c.filter.sla is not None
             ]
-            self._set_chart(self.sla_chart, d.sla, colours)
+            steps.append(lambda: self._set_chart(self.sla_chart, d.sla, colours))
         if d.ageing is not None:
-            self._set_chart(self.age_chart, d.ageing.buckets)
+            buckets = d.ageing.buckets
+            steps.append(lambda: self._set_chart(self.age_chart, buckets))
+        return steps
 
-    def _show_tables(self, d: Dashboard) -> None:
+    def _table_steps(self, d: Dashboard) -> list[Callable[[], None]]:
+        """One step per table: each builds its rows and hands them to its model."""
         now = d.at
-        self.soon.model.set_rows(
-            [
-                _row(
-                    (r.subject, r.filter),
-                    (r.organisation, None),
-                    (r.urgency, r.filter),
-                    (r.due.isoformat(), r.filter, _when(r.due)),
-                    (
-                        round(r.business_left.total_seconds() / 60),
-                        r.filter,
-                        _duration(r.business_left),
-                    ),
-                )
-                for r in d.breaching_soon
-            ]
-        )
-        if d.first_response is not None:
+
+        def soon() -> None:
+            self.soon.model.set_rows(
+                [
+                    _row(
+                        (r.subject, r.filter),
+                        (r.organisation, None),
+                        (r.urgency, r.filter),
+                        (r.due.isoformat(), r.filter, _when(r.due)),
+                        (
+                            round(r.business_left.total_seconds() / 60),
+                            r.filter,
+                            _duration(r.business_left),
+                        ),
+                    )
+                    for r in d.breaching_soon
+                ]
+            )
+
+        def response() -> None:
+            if d.first_response is None:
+                return
             fr = d.first_response
             groups = [fr.team, *fr.by_tier, *fr.by_plan, *fr.by_agent]
             self.response.model.set_rows([_response_row(g) for g in groups])
@@ -494,61 +527,90 @@ class DashboardView(QWidget):
                 f"First responses from {_when(fr.start)} to {_when(fr.end)}; business time, "
                 "nearest-rank percentiles"
             )
-        self.load.model.set_rows(
-            [
-                _row(
-                    (a.name, a.open.filter),
-                    (a.open.value, a.open.filter),
-                    (_age(a.open.oldest, now), a.open.filter),
-                    (a.at_risk.value, a.at_risk.filter),
-                    (a.breached.value, a.breached.filter),
+
+        def load() -> None:
+            self.load.model.set_rows(
+                [
+                    _row(
+                        (a.name, a.open.filter),
+                        (a.open.value, a.open.filter),
+                        (_age(a.open.oldest, now), a.open.filter),
+                        (a.at_risk.value, a.at_risk.filter),
+                        (a.breached.value, a.breached.filter),
+                    )
+                    for a in d.load
+                ]
+            )
+
+        def health() -> None:
+            counts: list[Count] = []
+            if d.open is not None:
+                counts += [*d.open.by_level]
+            counts += [c for c in (d.unassigned, d.untriaged, d.redirected) if c is not None]
+            self.levels.model.set_rows(
+                [
+                    _row((c.label, c.filter), (c.value, c.filter), (_age(c.oldest, now), c.filter))
+                    for c in counts
+                ]
+            )
+
+        def allowance() -> None:
+            self.allowance.model.set_rows(
+                [
+                    _row(
+                        (r.name, r.filter),
+                        (r.plan, None),
+                        (r.used, r.filter),
+                        (r.allowance, None),
+                        ("over" if r.over else "near", None),
+                    )
+                    for r in d.allowances
+                ]
+            )
+
+        def hours() -> None:
+            self.hours.model.set_rows(
+                [
+                    _row(
+                        (r.name, r.filter),
+                        (round(r.prepaid_left_minutes / 60, 1), None),
+                        (round(sum(m for _, m in r.expiring) / 60, 1), None),
+                        ("; ".join(f"{t:%Y-%m-%d}: {m / 60:.1f} h" for t, m in r.expiring), None),
+                    )
+                    for r in d.one_on_one
+                ]
+            )
+
+        def weekly() -> None:
+            headers = ["Organisation", *(f"Week of {w:%d %b}" for w in d.weeks)]
+            if headers != self.weekly.model.headers:
+                self.weekly.model.headers = headers
+                self.weekly.model.headerDataChanged.emit(
+                    Qt.Orientation.Horizontal, 0, max(len(headers) - 1, 0)
                 )
-                for a in d.load
-            ]
-        )
-        health: list[Count] = []
-        if d.open is not None:
-            health += [*d.open.by_level]
-        health += [c for c in (d.unassigned, d.untriaged, d.redirected) if c is not None]
-        self.levels.model.set_rows(
-            [
-                _row((c.label, c.filter), (c.value, c.filter), (_age(c.oldest, now), c.filter))
-                for c in health
-            ]
-        )
-        self.allowance.model.set_rows(
-            [
-                _row(
-                    (r.name, r.filter),
-                    (r.plan, None),
-                    (r.used, r.filter),
-                    (r.allowance, None),
-                    ("over" if r.over else "near", None),
-                )
-                for r in d.allowances
-            ]
-        )
-        self.hours.model.set_rows(
-            [
-                _row(
-                    (r.name, r.filter),
-                    (round(r.prepaid_left_minutes / 60, 1), None),
-                    (round(sum(m for _, m in r.expiring) / 60, 1), None),
-                    ("; ".join(f"{t:%Y-%m-%d}: {m / 60:.1f} h" for t, m in r.expiring), None),
-                )
-                for r in d.one_on_one
-            ]
-        )
-        self.weekly.model.headers = ["Organisation", *(f"Week of {w:%d %b}" for w in d.weeks)]
-        self.weekly.model.headerDataChanged.emit(
-            Qt.Orientation.Horizontal, 0, max(len(self.weekly.model.headers) - 1, 0)
-        )
-        self.weekly.model.set_rows(
-            [
-                _row((r.name, r.filter), *((round(m / 60, 1), None) for _, m in r.weekly_billed))
-                for r in d.one_on_one
-            ]
-        )
+            self.weekly.model.set_rows(
+                [
+                    _row(
+                        (r.name, r.filter), *((round(m / 60, 1), None) for _, m in r.weekly_billed)
+                    )
+                    for r in d.one_on_one
+                ]
+            )
+
+        # The table on show first: the others are not painted until their tab is opened.
+        steps = {
+            self.soon: soon,
+            self.response: response,
+            self.load: load,
+            self.levels: health,
+            self.allowance: allowance,
+            self.hours: hours,
+            self.weekly: weekly,
+        }
+        current = self.tabs.currentWidget()
+        return [step for table, step in steps.items() if table is current] + [
+            step for table, step in steps.items() if table is not current
+        ]
 
     # ------------------------------------------------------------------ click-through
 
