@@ -19,7 +19,14 @@ from collections.abc import Sequence
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QGridLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QGraphicsItem,
+    QGridLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 __all__ = ["BarChart"]
 
@@ -52,6 +59,10 @@ class BarChart(QWidget):
         item = self.plot.getPlotItem()
         item.showGrid(x=False, y=True, alpha=0.25)
         item.getAxis("left").setWidth(36)
+        for axis in ("left", "bottom"):
+            # Painted from a cached pixmap until the axis itself changes (its ticks or range):
+            # a refresh that moves the bars repainted both axes' text from scratch.
+            item.getAxis(axis).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self._bars = pg.BarGraphItem(x=[], height=[], width=_BAR_WIDTH)
         self.plot.addItem(self._bars)
         self._texts: list[pg.TextItem] = []

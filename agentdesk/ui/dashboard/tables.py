@@ -141,8 +141,12 @@ class FigureTable(QWidget):
         self.view.setSelectionBehavior(QTableView.SelectionBehavior.SelectItems)
         self.view.setEditTriggers(QTableView.EditTrigger.NoEditTriggers)
         self.view.verticalHeader().hide()
-        self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # Fitted to the contents when rows or headers come and go, not on every changed
+        # number: refitting measured every cell again on each refresh (and made columns jump).
+        self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.view.horizontalHeader().setStretchLastSection(True)
+        self.model.rowsInserted.connect(lambda *_: self.view.resizeColumnsToContents())
+        self.model.headerDataChanged.connect(lambda *_: self.view.resizeColumnsToContents())
         self.view.clicked.connect(self._activated)
         self.view.activated.connect(self._activated)
         self.note = QLabel()
