@@ -276,15 +276,16 @@ def test_a_pull_of_changed_tickets_moves_the_figures_without_recomputing(
         assert d.unassigned is not None
         return d.unassigned.value
 
-    qtbot.waitUntil(lambda: unassigned() == before.unassigned.value - 1, timeout=20_000)
+    was = before.unassigned.value
+    qtbot.waitUntil(lambda: unassigned() == was - 1, timeout=20_000)
     qtbot.waitUntil(lambda: view._running is None or view._running.done, timeout=20_000)
     assert view._live is not None
     assert view._live.moved
     d = view.dashboard
     assert d is not None
     load = {a.user_id: a.open.value for a in d.load}
-    was = {a.user_id: a.open.value for a in before.load}
-    assert load[agent] == was.get(agent, 0) + 1
+    loaded = {a.user_id: a.open.value for a in before.load}
+    assert load[agent] == loaded.get(agent, 0) + 1
     with lead_desk.replica.session() as s:
         assert figures.compute(s, d.at, d.start, d.end) == d
 
