@@ -122,5 +122,22 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+def reload_needed(before: str | None, after: str | None) -> bool:
+    """Whether rows written under revision ``before`` can lack what ``after`` adds.
+
+    A desktop reloads its replica from the server after an upgrade (new columns start empty).
+    A revision whose script sets ``REPLICA_RELOAD = False`` (new indexes, nothing a row holds)
+    spares that reload; crossing any other revision needs it."""
+    if before is None or before == after:
+        return False
+    script = ScriptDirectory.from_config(alembic_config())
+    for rev in script.iterate_revisions(after, before):
+        if rev.revision == before:
+            continue
+        if getattr(rev.module, "REPLICA_RELOAD", True):
+            return True
+    return False
+
+
 def head_revision() -> str | None:
     return _scripts().get_current_head()

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import date, datetime, time, timedelta
-from typing import Any
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, get_args
 from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import Qt, Signal
@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...models import Role
+from ...models.support import Membership
 from ...policy.calendar import BusinessCalendar
 from ...policy.errors import PolicyError
 from ...sync import admin as api
@@ -131,6 +132,24 @@ def target_text(target: dict[str, int] | None) -> str:
         return f"{target['business_days']}d"
     minutes = target.get("minutes", 0)
     return f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes}m"
+
+
+def since_text(instant: str | None) -> str:
+    """An organisation's "member since" instant (the server's ISO text) as its UTC date."""
+    if not instant:
+        return ""
+    return datetime.fromisoformat(instant).astimezone(UTC).date().isoformat()
+
+
+def since_instant(text: str) -> str | None:
+    """What to send for a typed "member since": nothing for a blank, midnight UTC for a date
+    written YYYY-MM-DD, anything else as typed (the server says what is wrong with it)."""
+    text = text.strip()
+    if not text:
+        return None
+    if len(text) == 10 and text[4] == "-" and text[7] == "-":
+        return f"{text}T00:00:00Z"
+    return text
 
 
 def calendar_preview(data: dict[str, Any], start: date, days: int = 14) -> list[str]:
@@ -679,7 +698,8 @@ class PlansTab(_Tab):
 
 
 class OrganisationsTab(_Tab):
-    """Organisations (name, plan, review counts) and, below, the chosen one's contacts.
+    """Organisations (name, plan, membership and since when, review counts) and, below, the
+    chosen one's contacts.
 
     Contacts are added unvalidated and their name, email and phone changed here; validating
     one takes a slot of the plan's allotment (seed 003's swap), which is the sync mutators'
@@ -689,12 +709,21 @@ class OrganisationsTab(_Tab):
         super().__init__(client, "Organisations")
         self.name = QLineEdit()
         self.plan = QComboBox()
+        self.membership = QComboBox()
+        self.membership.setAccessibleName("Membership")
+        for state in get_args(Membership):
+            self.membership.addItem(state, state)
+        self.member_since = QLineEdit()
+        self.member_since.setAccessibleName("Member since")
+        self.member_since.setPlaceholderText("YYYY-MM-DD, blank if not known")
         self.verified = QSpinBox()
         self.verified.setRange(0, 1_000_000)
         self.recent = QSpinBox()
         self.recent.setRange(0, 1_000_000)
         self.form.addRow("Name", self.name)
         self.form.addRow("Plan", self.plan)
+        self.form.addRow("Membership", self.membership)
+        self.form.addRow("Member since", self.member_since)
         self.form.addRow("Verified reviews", self.verified)
         self.form.addRow("Reviews, last 6 months", self.recent)
         note = QLabel(
@@ -758,17 +787,34 @@ class OrganisationsTab(_Tab):
     def show_row(self, row: dict[str, Any] | None) -> None:
         self.name.setText(row["name"] if row else "")
         self.plan.setCurrentIndex(max(0, self.plan.findData(row["plan_id"] if row else None)))
+        state = row["membership"] if row else "active"
+        if self.membership.findData(state) < 0:  # e.g. intake's "unknown": shown, not offered
+            self.membership.addItem(state, state)
+        self.membership.setCurrentIndex(self.membership.findData(state))
+        self.member_since.setText(since_text(row["member_since"]) if row else "")
         self.verified.setValue(row["verified_reviews"] if row else 0)
         self.recent.setValue(row["recent_reviews"] if row else 0)
         self._show_contacts_for(row)
 
     def body(self) -> dict[str, Any]:
-        return {
+        """The form's values; for an organisation already saved, only those that differ from
+        it (a PATCH): a "member since" shown as a date is not re-sent as that day's midnight
+        unless it was edited. The date is sent as typed (as midnight UTC when it is written
+        YYYY-MM-DD): the server judges it and names the field when it is not a date."""
+        since = self.member_since.text().strip()
+        values: dict[str, Any] = {
             "name": self.name.text().strip(),
             "plan_id": self.plan.currentData(),
+            "membership": self.membership.currentData(),
+            "member_since": since_instant(since),
             "verified_reviews": self.verified.value(),
             "recent_reviews": self.recent.value(),
         }
+        row = self.current
+        if row is None:
+            return values
+        shown = {**row, "member_since": since_instant(since_text(row["member_since"]))}
+        return {k: v for k, v in values.items() if v != shown.get(k)}
 
     def send(self, row_id: uuid.UUID | None, body: dict[str, Any]) -> dict[str, Any]:
         return api.save_organisation(self.client, row_id, body)

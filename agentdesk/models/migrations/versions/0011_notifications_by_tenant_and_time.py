@@ -20,6 +20,10 @@ down_revision = "0010"
 branch_labels = None
 depends_on = None
 
+#: Read by :func:`agentdesk.models.migrate.reload_needed`: a new index changes no row, so a
+#: desktop's replica keeps its rows.
+REPLICA_RELOAD = False
+
 
 def upgrade() -> None:
     with op.batch_alter_table("notifications", schema=None) as batch_op:
