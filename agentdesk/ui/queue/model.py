@@ -508,9 +508,12 @@ class QueueModel(QAbstractTableModel):
                 self._forget(tid.bytes)
         if plan.keys is not None:
             assert plan.membership is not None
-            assert plan.pos is not None
+            assert plan.moved is not None
             self._apply_plan(plan.membership, forget=False)
-            self._relayout(plan.keys, self._desc, plan.pos)
+            pos = self._pos  # the runs updated it for the rows that left or joined
+            for key in plan.moved:
+                pos[kid(key)] = key
+            self._relayout(plan.keys, self._desc, pos)
             self._emit_all_changed([])
             return
         for tid in sorted(plan.ids, key=lambda t: t.bytes):
