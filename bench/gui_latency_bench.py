@@ -42,6 +42,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,6 @@ from PySide6.QtCore import (
     QSettings,
     Qt,
     QTimer,
-    QtMsgType,
     qInstallMessageHandler,
 )
 from PySide6.QtTest import QTest
@@ -67,6 +67,8 @@ from agentdesk.sync.protocol import PullResponse
 from agentdesk.sync.replica import Replica
 from agentdesk.sync.rows import row_to_wire
 from agentdesk.ui.shell.main_window import MainWindow, Workspace
+from bench._common import ms as _ms
+from bench._common import pct, quiet
 from tests.ui.queue_fixtures import generate
 
 N_TICKETS = 100_000
@@ -79,18 +81,7 @@ TARGET_P99_MS = 16.0
 TARGET_MAX_MS = 50.0
 
 
-def quiet(kind: QtMsgType, _context: Any, message: str) -> None:
-    if kind != QtMsgType.QtDebugMsg and "propagateSizeHints" not in message:
-        print(message, file=sys.stderr)
-
-
-def pct(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def ms(seconds: float) -> float:
-    return round(seconds * 1000, 1)
+ms = partial(_ms, digits=1)
 
 
 class Probe:
