@@ -119,32 +119,48 @@ class Probe:
         }
 
 
+#: A thread whose innermost Python frame is one of these is blocked, not taking the GIL.
+_WAITING = frozenset({"wait", "get", "_pause", "select", "_wait_for_tstate_lock"})
+
+
 class StallSampler(threading.Thread):
     """Where the GUI thread is while it stalls: every 20 ms that the probe has not ticked for
-    over 50 ms, the innermost AgentDesk frame of the GUI thread's stack is counted. The
+    over 50 ms, the innermost AgentDesk frame of the GUI thread's stack is counted (or, outside
+    AgentDesk, the innermost frame at all: ``run_loop`` is Qt's own work or a wait for the GIL
+    inside ``processEvents``). What the other threads run at the same moments is counted too
+    (their innermost AgentDesk frame, or the bench's): those are the GIL's other takers. The
     top sites name what a stall is made of (the figures' "why")."""
 
     def __init__(self, probe: Probe, gui_thread: int) -> None:
         super().__init__(name="bench-stall-sampler", daemon=True)
         self.probe, self.gui_thread = probe, gui_thread
         self.sites: Counter[str] = Counter()
+        self.others: Counter[str] = Counter()
         self.halt = threading.Event()
+        self.root = str(Path(__file__).resolve().parent.parent)
 
     def run(self) -> None:
-        root = str(Path(__file__).resolve().parent.parent / "agentdesk")
+        me = threading.get_ident()
         while not self.halt.wait(0.02):
             if time.perf_counter() - self.probe.last < 0.05:
                 continue
-            frame = sys._current_frames().get(self.gui_thread)
-            outer = None
-            while frame is not None:
-                code = frame.f_code
-                if code.co_filename.startswith(root):
-                    where = code.co_filename[len(root) - len("agentdesk") :]
-                    outer = f"{where}:{code.co_name}"
-                    break
-                frame = frame.f_back
-            self.sites[outer or "(outside agentdesk: Qt or the bench)"] += 1
+            for ident, frame in sys._current_frames().items():
+                if ident == me:
+                    continue
+                site = self._site(frame)
+                if ident == self.gui_thread:
+                    self.sites[site or "(outside agentdesk: Qt or the bench)"] += 1
+                elif site is not None and frame.f_code.co_name not in _WAITING:
+                    self.others[site] += 1
+
+    def _site(self, frame: Any) -> str | None:
+        """The innermost frame in AgentDesk (or in the bench), as ``path:function``."""
+        while frame is not None:
+            code = frame.f_code
+            if code.co_filename.startswith(self.root) and "/.venv/" not in code.co_filename:
+                return f"{code.co_filename[len(self.root) + 1 :]}:{code.co_name}"
+            frame = frame.f_back
+        return None
 
 
 def run_loop(app: QApplication, seconds: float) -> None:
@@ -164,6 +180,7 @@ class Feeder(threading.Thread):
         self.rng = random.Random(seed)
         self.page_seconds: list[float] = []
         self.error: BaseException | None = None
+        self.resting = threading.Event()
         with replica.session() as s:
             self.ids = list(s.scalars(select(Ticket.id)))
 
@@ -172,7 +189,8 @@ class Feeder(threading.Thread):
             for _ in range(self.pulls):
                 began = time.perf_counter()
                 self._one_pull()
-                time.sleep(max(0.0, PULL_EVERY - (time.perf_counter() - began)))
+                # An Event's wait, not time.sleep: the stall sampler sees it as waiting.
+                self.resting.wait(max(0.0, PULL_EVERY - (time.perf_counter() - began)))
         except BaseException as exc:  # reported by the process
             self.error = exc
 
@@ -319,6 +337,7 @@ def desktop(path: str, tenant: str, user: str, pulls: int, seed: int) -> None:
                     "page_apply_p50_ms": ms(pct(feeder.page_seconds, 0.5)),
                     "page_apply_max_ms": ms(max(feeder.page_seconds)),
                     "stall_samples": sampler.sites.most_common(6),
+                    "stall_other_threads": sampler.others.most_common(6),
                 }
             ),
             flush=True,
@@ -336,8 +355,10 @@ def summary(runs: list[dict[str, Any]], code: str | None) -> dict[str, Any]:
         return round(statistics.median(values), 1)
 
     sites: Counter[str] = Counter()
+    others: Counter[str] = Counter()
     for r in runs:
         sites.update(dict(r["stall_samples"]))
+        others.update(dict(r.get("stall_other_threads", [])))
     p99, stall = med("latency_p99_ms", "under_load"), med("longest_stall_ms", "under_load")
     idle_p99 = med("latency_p99_ms", "idle")
     return {
@@ -358,6 +379,7 @@ def summary(runs: list[dict[str, Any]], code: str | None) -> dict[str, Any]:
         "page_apply_p50_ms": med("page_apply_p50_ms"),
         "page_apply_max_ms": med("page_apply_max_ms"),
         "stall_samples_20ms": sites.most_common(6),
+        "stall_other_threads_20ms": others.most_common(6),
         "target_p99_ms": TARGET_P99_MS,
         "target_max_ms": TARGET_MAX_MS,
         "meets_target": p99 <= TARGET_P99_MS and stall <= TARGET_MAX_MS,

@@ -935,6 +935,28 @@ def test_lookup_changes_are_picked_up_on_request(
     }
 
 
+def test_plans_and_calendars_are_re_read_off_the_gui_thread(
+    qtbot: QtBot, engine: Engine, data: QueueData
+) -> None:
+    from agentdesk.models import Plan
+
+    model = make_model(engine, data, asynchronous=True)
+    with qtbot.waitSignal(model.queryApplied, timeout=10_000):
+        pass
+    threads: list[int] = []
+    event.listen(engine, "before_cursor_execute", lambda *_a: threads.append(threading.get_ident()))
+    with engine.begin() as conn:
+        conn.execute(update(Plan).values(name="Platinum"))
+    threads.clear()
+    with qtbot.waitSignal(model.queryApplied, timeout=10_000):
+        model.invalidate_lookups()
+        assert threads == []  # nothing read before the event loop runs the worker's answer
+    assert threads
+    assert threading.get_ident() not in threads
+    assert {p.name for p in model.sla_clock.plans().values()} == {"Platinum"}
+    assert model.index(0, Column.PLAN).data() == "Platinum"
+
+
 def test_my_tickets_follow_the_signed_in_user(engine: Engine, data: QueueData) -> None:
     model = make_model(engine, data, view=SavedView.MY_TICKETS)
     assert model.rowCount() == 0

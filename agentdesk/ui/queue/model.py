@@ -392,9 +392,35 @@ class QueueModel(QAbstractTableModel):
 
         Visible rows re-read lazily after one ``dataChanged`` over the table; the key list is
         re-queried (as a diff) too, since a rename can change a search match or a column sort.
+        The plans and calendars are re-read on a worker first (the GUI thread never reads the
+        replica); until then the rows show what they showed.
         """
-        with self._engine.connect() as conn:
-            self.sla_clock.load(conn)
+        engine, clock = self._engine, self.sla_clock
+
+        def load() -> None:
+            with engine.connect() as conn:
+                clock.load(conn)
+
+        if not self._async:
+            load()
+            self._lookups_loaded()
+            return
+
+        def done(result: object) -> None:
+            if not shiboken6.isValid(self):
+                return  # the model was deleted while the worker read
+            QTimer.singleShot(0, self, lambda: self._ops.discard(op))
+            if isinstance(result, Exception):  # the rows are still re-read: names may differ
+                log.error("re-reading plans and calendars failed: %s", result, exc_info=result)
+            self._lookups_loaded()
+
+        op: background.Operation[None] = background.Operation(
+            load, on_success=done, on_failure=done
+        )
+        self._ops.add(op)
+        op.start()
+
+    def _lookups_loaded(self) -> None:
         self._rows.clear()
         self._last = None
         self._emit_all_changed([])
