@@ -50,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6.QtCore import (
+    QEventLoop,
     QPoint,
     QSettings,
     Qt,
@@ -127,7 +128,7 @@ class StallSampler(threading.Thread):
     """Where the GUI thread is while it stalls: every 20 ms that the probe has not ticked for
     over 50 ms, the innermost AgentDesk frame of the GUI thread's stack is counted (or, outside
     AgentDesk, the innermost frame at all: ``run_loop`` is Qt's own work or a wait for the GIL
-    inside ``processEvents``). What the other threads run at the same moments is counted too
+    inside the event loop). What the other threads run at the same moments is counted too
     (their innermost AgentDesk frame, or the bench's): those are the GIL's other takers. The
     top sites name what a stall is made of (the figures' "why")."""
 
@@ -164,10 +165,14 @@ class StallSampler(threading.Thread):
 
 
 def run_loop(app: QApplication, seconds: float) -> None:
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        app.processEvents()
-        time.sleep(0.001)
+    """Run the application's event loop for ``seconds``, as ``app.exec()`` does: the GUI thread
+    waits in Qt's poll with the GIL released and takes it only to run Python slots. (The bench
+    used to spin ``processEvents()`` and ``time.sleep(0.001)``: both return into Python, so the
+    GUI thread re-took the GIL twice a millisecond, and under contention each time cost up to
+    the interpreter's switch interval: latency the application's own loop does not have.)"""
+    loop = QEventLoop()
+    QTimer.singleShot(max(1, round(seconds * 1000)), loop.quit)
+    loop.exec()
 
 
 class Feeder(threading.Thread):
