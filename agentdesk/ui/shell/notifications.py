@@ -139,7 +139,7 @@ def scan_replica(
 
 
 def _among(scope: frozenset[uuid.UUID] | None) -> tuple[ColumnElement[bool], ...]:
-    return () if scope is None else (TICKETS.c.id.in_(sorted(scope)),)
+    return () if scope is None else (TICKETS.c.id.in_(list(scope)),)
 
 
 class Notifier(QObject):
