@@ -431,6 +431,15 @@ def test_after_the_baseline_the_notifier_reads_only_the_changed_tickets(
     qtbot.waitUntil(lambda: not notifier.busy())
     assert scopes[3] == (frozenset({fresh}), frozenset({fresh}))
     assert heard == ["New tier-1 ticket"]  # announced once
+    # A change naming more tickets than a query should (a first sync): one pass over all.
+    notifier.SCOPE_LIMIT = 1
+    notifier.on_change(
+        ReplicaChange(kinds=frozenset({"pull"}), ticket_ids=frozenset({fresh, known}))
+    )
+    qtbot.wait(700)
+    qtbot.waitUntil(lambda: not notifier.busy())
+    assert scopes[4] == (None, None)
+    assert heard == ["New tier-1 ticket"]
     notifier.stop()
 
 

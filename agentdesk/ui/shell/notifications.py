@@ -151,6 +151,7 @@ class Notifier(QObject):
     openRequested = Signal(object)
 
     DEBOUNCE_MS = 500
+    SCOPE_LIMIT = 5_000
     CHECK_MS = 60_000
     MESSAGE_MS = 10_000
 
@@ -248,9 +249,14 @@ class Notifier(QObject):
         self._full_again = False
         changed = frozenset(self._changed)
         self._changed = set()
-        tier1_scope = None if self._all_tier1 or self._known_tier1 is None else changed
+        # Past a few thousand tickets (a first sync) one pass over all is cheaper than a
+        # query naming each, and stays within SQLite's limit on bound parameters.
+        everything = len(changed) > self.SCOPE_LIMIT
+        tier1_scope = (
+            None if everything or self._all_tier1 or self._known_tier1 is None else changed
+        )
         self._all_tier1 = False
-        mine_scope = None if all_mine or self._reload else changed
+        mine_scope = None if everything or all_mine or self._reload else changed
         engine, clock, user_id, now = self._engine, self._clock, self._user_id, self._now()
         reload_lookups, self._reload = self._reload, False
 
