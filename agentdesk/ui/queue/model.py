@@ -470,7 +470,12 @@ class QueueModel(QAbstractTableModel):
         engine, clock, query, now = self._engine, self.sla_clock, self._query, self._now_fn()
         version, limit = self._version, self.SMALL_CHANGE
         snapshot = list(self._keys)  # the GUI thread edits its list in place meanwhile
-        old = {tid.bytes: self._pos[tid.bytes] for tid in ids if tid.bytes in self._pos}
+        pos, old = self._pos, {}
+        for tid in ids:  # UUID.bytes is a Python property: read once per ticket
+            k = tid.bytes
+            key = pos.get(k)
+            if key is not None:
+                old[k] = key
 
         def work() -> PullPlan:
             with engine.connect() as conn:
