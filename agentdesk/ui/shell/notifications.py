@@ -5,13 +5,13 @@ assigned to me late, or the desktop was closed or asleep through its at-risk str
 What to say is found by a scan of the replica on a worker thread (:mod:`agentdesk.ui.background`),
 never on the GUI thread: after a sync changes tickets (debounced), and every minute, since "about
 to breach" happens with the clock, not with data. Tier-1 tickets already open at start-up are
-the baseline, not news; each ticket is announced once per session.
+the baseline, not news; each ticket is announced once per session. The preferences are read at
+announcement time, so switching a notification off in Settings takes effect at once.
 
 Only the start-up baseline (and a replica reset) reads every open tier-1 ticket: tens of
 thousands of rows on a large team, and a scan that long holds Python's lock against the GUI
 thread. After that a change re-reads only the tickets it names (whether a ticket is tier-1 and
-open changes only with its own row), and the minute's check only my unanswered tickets. The preferences are read at
-announcement time, so switching a notification off in Settings takes effect at once.
+open changes only with its own row), and the minute's check only my unanswered tickets.
 
 Without a system tray (some Linux desktops, the offscreen test platform) the messages still go
 out through :attr:`Notifier.notified`; the main window shows them in the status bar.
@@ -302,23 +302,22 @@ class Notifier(QObject):
             # back is news again, as a full scan would find.
             known.difference_update(scan.tier1_scope - scan.tier1.keys())
             known.update(scan.tier1)
-        if known is not None:
-            if fresh and settings.NOTIFY_TIER1.read(self._store):
-                if len(fresh) == 1:
-                    n = fresh[0]
-                    self._announce(
-                        "New tier-1 ticket",
-                        f"{n.organisation}: {n.subject}",
-                        n.ticket_id,
-                        critical=True,
-                    )
-                else:
-                    self._announce(
-                        f"{len(fresh)} new tier-1 tickets",
-                        "; ".join(f"{n.organisation}: {n.subject}" for n in fresh[:3]),
-                        fresh[0].ticket_id,
-                        critical=True,
-                    )
+        if fresh and settings.NOTIFY_TIER1.read(self._store):  # none for the baseline
+            if len(fresh) == 1:
+                n = fresh[0]
+                self._announce(
+                    "New tier-1 ticket",
+                    f"{n.organisation}: {n.subject}",
+                    n.ticket_id,
+                    critical=True,
+                )
+            else:
+                self._announce(
+                    f"{len(fresh)} new tier-1 tickets",
+                    "; ".join(f"{n.organisation}: {n.subject}" for n in fresh[:3]),
+                    fresh[0].ticket_id,
+                    critical=True,
+                )
         # Each of my tickets once, at risk or (if it got there unseen) breached: a ticket warned
         # at risk is not announced again when it breaches.
         due = [n for tid, n in scan.at_risk_mine.items() if tid not in self._warned]
