@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 from PySide6.QtWidgets import QSystemTrayIcon
-from sqlalchemy import ColumnElement, Engine, Table, false, select
+from sqlalchemy import Engine, Table, false, select
 
 from ...models import Organisation, Ticket, WaitingPeriod
 from ...policy.sla import SlaState
@@ -83,37 +84,64 @@ def scan_replica(
     with engine.connect() as conn:
         if reload_lookups or not clock.loaded:
             clock.load(conn)
-        open_ = TICKETS.c.status.in_(_OPEN) & (TICKETS.c.deleted == false())
         joined = TICKETS.join(ORGS, ORGS.c.id == TICKETS.c.organisation_id)
-        tier1: dict[uuid.UUID, Notice] = {}
-        if tier1_scope is None or tier1_scope:
-            tier1 = {
-                r.id: Notice(r.id, r.subject, r.name)
-                for r in conn.execute(
-                    select(TICKETS.c.id, TICKETS.c.subject, ORGS.c.name)
-                    .select_from(joined)
-                    .where(open_, TICKETS.c.urgency == 1, *_among(tier1_scope))
-                )
-            }
-        mine: dict[uuid.UUID, Notice] = {}
-        if user_id is not None and (mine_scope is None or mine_scope):
-            rows = conn.execute(
+        columns = (
+            TICKETS.c.id,
+            TICKETS.c.subject,
+            TICKETS.c.arrived_at,
+            TICKETS.c.urgency,
+            ORGS.c.plan_id,
+            ORGS.c.name,
+        )
+        # A scope's tickets are read by id and sorted out here: with the open-status filter
+        # in the query, SQLite walks the index of every open ticket to find a thousand ids.
+        wanted = (tier1_scope or frozenset()) | (mine_scope or frozenset())
+        scoped = (
+            conn.execute(
                 select(
-                    TICKETS.c.id,
-                    TICKETS.c.subject,
-                    TICKETS.c.arrived_at,
-                    TICKETS.c.urgency,
-                    ORGS.c.plan_id,
-                    ORGS.c.name,
+                    *columns,
+                    TICKETS.c.status,
+                    TICKETS.c.deleted,
+                    TICKETS.c.assignee_id,
+                    TICKETS.c.first_response_at,
                 )
                 .select_from(joined)
-                .where(
-                    open_,
-                    TICKETS.c.assignee_id == user_id,
-                    TICKETS.c.first_response_at.is_(None),
-                    *_among(mine_scope),
-                )
+                .where(TICKETS.c.id.in_(list(wanted)))
             ).all()
+            if wanted
+            else []
+        )
+        scoped = [r for r in scoped if r.status in OPEN_STATUSES and not r.deleted]
+        open_ = TICKETS.c.status.in_(_OPEN) & (TICKETS.c.deleted == false())
+        tier1_rows: Sequence[Any]
+        if tier1_scope is None:
+            tier1_rows = conn.execute(
+                select(*columns).select_from(joined).where(open_, TICKETS.c.urgency == 1)
+            ).all()
+        else:
+            tier1_rows = [r for r in scoped if r.id in tier1_scope and r.urgency == 1]
+        tier1 = {r.id: Notice(r.id, r.subject, r.name) for r in tier1_rows}
+        mine: dict[uuid.UUID, Notice] = {}
+        if user_id is not None:
+            rows: Sequence[Any]
+            if mine_scope is None:
+                rows = conn.execute(
+                    select(*columns)
+                    .select_from(joined)
+                    .where(
+                        open_,
+                        TICKETS.c.assignee_id == user_id,
+                        TICKETS.c.first_response_at.is_(None),
+                    )
+                ).all()
+            else:
+                rows = [
+                    r
+                    for r in scoped
+                    if r.id in mine_scope
+                    and r.assignee_id == user_id
+                    and r.first_response_at is None
+                ]
             pauses: dict[uuid.UUID, list[tuple[datetime, datetime | None]]] = {}
             if rows:
                 for w in conn.execute(
@@ -136,10 +164,6 @@ def scan_replica(
                         overdue=status.state is SlaState.BREACHED,
                     )
     return Scan(tier1=tier1, at_risk_mine=mine, tier1_scope=tier1_scope, mine_scope=mine_scope)
-
-
-def _among(scope: frozenset[uuid.UUID] | None) -> tuple[ColumnElement[bool], ...]:
-    return () if scope is None else (TICKETS.c.id.in_(list(scope)),)
 
 
 class Notifier(QObject):
