@@ -36,7 +36,6 @@ import platform
 import random
 import shutil
 import sqlite3
-import statistics
 import sys
 import tempfile
 import time
@@ -44,6 +43,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -57,7 +57,6 @@ from PySide6.QtCore import (  # noqa: E402
     QElapsedTimer,
     QSettings,
     QTimer,
-    QtMsgType,
     qInstallMessageHandler,
 )
 from PySide6.QtWidgets import QApplication  # noqa: E402
@@ -75,52 +74,15 @@ from agentdesk.ui.dashboard import DashboardView  # noqa: E402
 from agentdesk.ui.queue.model import QueueQuery, fetch_keys  # noqa: E402
 from agentdesk.ui.shell.sync_bridge import ReplicaChange  # noqa: E402
 from agentdesk.ui.sla_display import SlaClock  # noqa: E402
+from bench._common import ms, quiet, timed  # noqa: E402
+from bench._common import report as _report  # noqa: E402
 from tests.ui.queue_fixtures import OFFICE, QueueData, generate  # noqa: E402
 
 N_OPEN = int(os.environ.get("DASHBOARD_BENCH_OPEN", "100000"))
 TICKETS = cast(Table, Ticket.__table__)
 
 
-def ms(seconds: float) -> float:
-    return round(seconds * 1000, 2)
-
-
-def report(
-    metric: str,
-    samples: list[float],
-    *,
-    baseline: str | None = None,
-    baseline_ms: float | None = None,
-    **extra: Any,
-) -> float:
-    median = statistics.median(samples)
-    line: dict[str, Any] = {
-        "bench": "dashboard",
-        "metric": metric,
-        "median_ms": ms(median),
-        "runs": len(samples),
-        "max_ms": ms(max(samples)),
-    }
-    if baseline is not None and baseline_ms:
-        line["baseline"] = baseline
-        line["ratio"] = round(ms(median) / baseline_ms, 2)
-    line.update(extra)
-    print(json.dumps(line), flush=True)
-    return ms(median)
-
-
-def timed(fn: Callable[[], object], runs: int) -> list[float]:
-    samples = []
-    for _ in range(runs):
-        began = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - began)
-    return samples
-
-
-def quiet(_kind: QtMsgType, _context: object, message: str) -> None:
-    if "propagateSizeHints" not in message:
-        print(message, file=sys.stderr)
+report = partial(_report, "dashboard")
 
 
 def add_closed_year(data: QueueData, rng: random.Random) -> None:

@@ -28,10 +28,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import requests
-import sync_bench
 from sqlalchemy import insert
 
 from agentdesk.models import (
@@ -53,6 +52,8 @@ from agentdesk.policy.plans import seed_calendars, seed_plans
 from agentdesk.server.intake.api import key_hash
 from agentdesk.server.notifications.config import SmtpConfig
 from agentdesk.server.notifications.sender import Sender
+from bench import sync_bench
+from bench._common import ms, rank_pct
 
 KEY = "adk_bench-key-not-secret"
 
@@ -138,8 +139,8 @@ def load(url: str, clients: int, seconds: float, make: Any) -> dict[str, float]:
         "per_s": round(len(latencies) / elapsed, 1),
         "requests": len(latencies),
         "errors": errors[0],
-        "p50_ms": sync_bench.ms(sync_bench.pct(latencies, 50)),
-        "p99_ms": sync_bench.ms(sync_bench.pct(latencies, 99)),
+        "p50_ms": ms(rank_pct(latencies, 50)),
+        "p99_ms": ms(rank_pct(latencies, 99)),
     }
 
 
