@@ -314,8 +314,8 @@ def test_after_a_schema_change_the_desktop_drains_its_outbox_before_reloading(te
 
 
 def test_a_replica_migrated_across_new_indexes_only_keeps_its_rows(team: Team) -> None:
-    """0011 and 0012 add indexes only: the desktop's replica is migrated in place and is not reloaded
-    from the server (a reload of a large team's history takes minutes)."""
+    """0011 and 0012 add indexes only: the desktop's replica is migrated in place and is not
+    reloaded from the server (a reload of a large team's history takes minutes)."""
     desk = team.desk("agent")
     desk.sync()
     desk.replica.mutate("create_ticket", ticket_args(team.world, subject="Kept"))
