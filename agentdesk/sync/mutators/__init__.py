@@ -42,6 +42,7 @@ from .core import (
     MutationRejected,
     Mutator,
     mutator,
+    preload_org_contacts,
     resolve_references,
     run_mutation,
 )
@@ -69,6 +70,7 @@ __all__ = [
     "hour_blocks",
     "mutator",
     "plan_calendar",
+    "preload_org_contacts",
     "refresh_open_sla",
     "refresh_sla",
     "resolve_references",

@@ -103,7 +103,7 @@ class CreateTicket(Args):
     reported_at: Instant | None = None
 
 
-@mutator("create_ticket", CreateTicket)
+@mutator("create_ticket", CreateTicket, contacts_of="organisation_id")
 def create_ticket(ctx: MutationContext, a: CreateTicket) -> None:
     """Record a request. Arrival is the clock of whoever runs the mutation (the server's, for
     the authoritative copy), so queue order never depends on a desktop's clock. Entitlement and
