@@ -57,6 +57,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..models import (
     MutationRecord,
+    Organisation,
     SyncClient,
     SyncedMixin,
     User,
@@ -81,7 +82,9 @@ from ..sync.mutators import (
     MUTATORS,
     MutationContext,
     MutationRejected,
+    held,
     preload_org_contacts,
+    preload_plans,
     run_mutation,
 )
 from ..sync.protocol import (
@@ -478,13 +481,22 @@ class _Group:
             if isinstance(org, str):
                 with suppress(ValueError):
                     contacts_of.add(uuid.UUID(org))
+        # The contact lists first: they hold the requesters, which then need no query.
+        preload_org_contacts(session, self.user.tenant_id, contacts_of)
         # Without an autoflush: a fast group's rows wait for its one flush at the end, and rows
-        # already in the session keep their unflushed state (a query does not overwrite them).
+        # already in the session keep their unflushed state (a query does not overwrite them,
+        # so a row held and not expired is not asked for again).
         with session.no_autoflush:
             for model, ids in wanted.items():
-                session.scalars(
-                    select(model).where(model.id.in_(ids), model.tenant_id == self.user.tenant_id)
-                ).all()
+                ids = {i for i in ids if not held(session, model, i)}
+                if ids:
+                    session.scalars(
+                        select(model).where(
+                            model.id.in_(ids), model.tenant_id == self.user.tenant_id
+                        )
+                    ).all()
+            # The plans and calendars the rules read through those organisations.
+            preload_plans(session, self.user.tenant_id, wanted.get(Organisation, set()))
             # The ids the next mutations create, checked unused in one query (an intake burst
             # is all create_ticket: one SELECT per ticket, and the autoflush it triggered, was
             # most of a push's round trips). Only a fast group trusts it: two mutations that
@@ -492,7 +504,6 @@ class _Group:
             unused: set[uuid.UUID] = session.info.setdefault(KNOWN_UNUSED_IDS, set())
             for model, ids in new.items() if not careful else ():
                 unused.update(ids - set(session.scalars(select(model.id).where(model.id.in_(ids)))))
-        preload_org_contacts(session, self.user.tenant_id, contacts_of)
 
 
 #: Per SQLite database, the process's queue for its write lock (see _write_gate).

@@ -13,9 +13,10 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, ValidationError
-from sqlalchemy import event, select
+from sqlalchemy import event, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from ...models import (
     Appointment,
@@ -290,6 +291,36 @@ def plan_of(ctx: MutationContext, org: Organisation) -> tuple[Plan, SupportPlan]
         cal = ctx.session.get(Calendar, plan.calendar_id)
         calendar_name = cal.name if cal is not None else None
     return plan, plan.to_policy(calendar_name)
+
+
+def preload_plans(session: Session, tenant_id: uuid.UUID, org_ids: set[uuid.UUID]) -> None:
+    """Load the plans and calendars of the organisations in ``org_ids`` (as the session holds
+    them) that the session does not hold yet, in one query each: what :func:`plan_of` reads.
+    For a push group, which preloads its rows so that reading one does not flush the rest
+    (``Session.get`` autoflushes when it has to query)."""
+    orgs = [session.identity_map.get(identity_key(Organisation, i)) for i in org_ids]
+    plan_ids = {o.plan_id for o in orgs if isinstance(o, Organisation)}
+    with session.no_autoflush:
+        _load_missing(session, Plan, tenant_id, plan_ids)
+        plans = [session.identity_map.get(identity_key(Plan, i)) for i in plan_ids]
+        calendar_ids = {p.calendar_id for p in plans if isinstance(p, Plan) and p.calendar_id}
+        _load_missing(session, Calendar, tenant_id, calendar_ids)
+
+
+def _load_missing(
+    session: Session, model: type[Any], tenant_id: uuid.UUID, ids: set[uuid.UUID]
+) -> None:
+    missing = {i for i in ids if not held(session, model, i)}
+    if missing:
+        session.scalars(
+            select(model).where(model.id.in_(missing), model.tenant_id == tenant_id)
+        ).all()
+
+
+def held(session: Session, model: type[Any], row_id: uuid.UUID) -> bool:
+    """Whether the session holds the row loaded, so ``Session.get`` would not query."""
+    row = session.identity_map.get(identity_key(model, row_id))
+    return row is not None and not inspect(row).expired_attributes
 
 
 def record_event(
