@@ -252,8 +252,19 @@ def arrival(desks: list[Desk], filed: dict[str, float]) -> dict[str, float]:
     }
 
 
-def load(url: str, clients: int, seconds: float, make: Any) -> dict[str, float]:
-    """``make(session, n)`` issues one request; returns requests/s and latency percentiles."""
+def cpu_seconds(pid: int) -> float:
+    """The process's CPU time so far (user + system), from ``/proc``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load(
+    url: str, clients: int, seconds: float, make: Any, server_pid: int | None = None
+) -> dict[str, float]:
+    """``make(session, n)`` issues one request; returns requests/s and latency percentiles,
+    and with ``server_pid`` the server's CPU time per request: what bounds its throughput on a
+    saturated machine, and far steadier than requests/s when other work shares the cores."""
+    cpu = cpu_seconds(server_pid) if server_pid else 0.0
     latencies: list[float] = []
     errors = [0]
     lock = threading.Lock()
@@ -282,7 +293,11 @@ def load(url: str, clients: int, seconds: float, make: Any) -> dict[str, float]:
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - started
+    used = {}
+    if server_pid and latencies:
+        used["server_cpu_ms"] = round((cpu_seconds(server_pid) - cpu) * 1000 / len(latencies), 2)
     return {
+        **used,
         "per_s": round(len(latencies) / elapsed, 1),
         "requests": len(latencies),
         "errors": errors[0],
@@ -330,9 +345,9 @@ def bench_intake(url: str, args: argparse.Namespace) -> None:
             for _ in range(args.runs):
                 filed.clear()
                 quiet = time.perf_counter()
-                base = load(url, args.clients, args.seconds, healthz)
+                base = load(url, args.clients, args.seconds, healthz, server.pid)
                 busy = time.perf_counter()
-                got = load(url, args.clients, args.seconds, file)
+                got = load(url, args.clients, args.seconds, file, server.pid)
                 done = time.perf_counter()
                 rows.append((base, got))
                 if desks:
@@ -367,6 +382,8 @@ def bench_intake(url: str, args: argparse.Namespace) -> None:
         ratio=round(rate / base_rate, 3),
         intake_p99_ms=statistics.median(g["p99_ms"] for _, g in rows),
         errors=sum(g["errors"] for _, g in rows),
+        server_cpu_ms_intake=statistics.median(g["server_cpu_ms"] for _, g in rows),
+        server_cpu_ms_healthz=statistics.median(b["server_cpu_ms"] for b, _ in rows),
     )
     if runs:
 
