@@ -240,7 +240,7 @@ def test_a_push_failing_after_a_committed_group_loses_and_repeats_nothing(
     first_client = batcher.client_id
     items = _items(requests)
     batcher._push(items)
-    answered = []
+    answered: list[str] = []
     for _args, _at, future in items:
         failed = future.exception(timeout=0)
         if failed is None:
