@@ -119,7 +119,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     )
     app.state.listener = listener
     app.state.engine = engine
-    metrics = Metrics(engine)
+    metrics = Metrics(engine, settings.max_db_connections)
     app.state.metrics = metrics
     install_error_handlers(app)
     # Added first, so innermost: refused bodies and protocols never take a slot.

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class Metrics:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, max_db_connections: int) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "agentdesk_http_requests",
@@ -39,6 +39,14 @@ class Metrics:
             ["state"],
             registry=self.registry,
         )
+        # The ceiling the pool gauges are read against (``--max-db-connections`` or
+        # AGENTDESK_MAX_DB_CONNECTIONS): an alert on checked_out / budget, and a way to see
+        # which budget a running worker was given.
+        Gauge(
+            "agentdesk_db_connections_budget",
+            "The most database connections this process opens (its pool and LISTEN)",
+            registry=self.registry,
+        ).set(max_db_connections)
         self._engine = engine
         self._routes: tuple[list[BaseRoute], int, Sequence[Any]] | None = None
         pool.labels("checked_out").set_function(lambda: self._pool_stat("checkedout"))

@@ -341,8 +341,10 @@ def test_idle_time_can_be_kept_or_discarded(
     ticket_id = _one_on_one(desk, panel_team)
     timer = _timer(qtbot, desk, panel_clock, tmp_path, idle_minutes=10)
     timer.set_current_ticket(ticket_id)
+    assert not timer.idle_monitor.watching, "no application-wide filter while no timer runs"
     t0 = panel_clock.now
     timer.start()
+    qtbot.waitUntil(lambda: timer.idle_monitor.watching)
 
     panel_clock.advance(minutes=3)
     qtbot.keyClick(timer, Qt.Key.Key_A)  # any input anywhere in the app counts
@@ -380,6 +382,7 @@ def test_idle_time_can_be_kept_or_discarded(
     assert timer.idle_prompt is not None
     timer.idle_prompt.discard_stop_button.click()
     assert timer.running is None
+    qtbot.waitUntil(lambda: not timer.idle_monitor.watching)
     second = _entries(desk.replica)[-1]
     assert (second.started_at, second.ended_at) == (
         t0 + timedelta(minutes=15),

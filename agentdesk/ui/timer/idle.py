@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from PySide6.QtCore import QEvent, QObject
+from PySide6.QtCore import QCoreApplication, QEvent, QObject
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from ...queries.timer import Clock
@@ -20,7 +20,13 @@ __all__ = ["IdleMonitor", "IdlePrompt"]
 
 class IdleMonitor(QObject):
     """Records when the agent last used the keyboard or mouse anywhere in the application
-    (an application-wide event filter; it only reads the event type and never consumes)."""
+    (an application-wide event filter; it only reads the event type and never consumes).
+
+    The filter is installed only while a timer runs (:meth:`watch`): an application-wide filter
+    is a Python call for every event Qt delivers to every object, paints and timers included,
+    and idleness only matters to a running timer (whose idle stretch starts no earlier than the
+    timer itself).
+    """
 
     _INPUT = frozenset(
         {
@@ -36,6 +42,22 @@ class IdleMonitor(QObject):
         super().__init__(parent)
         self._clock = clock
         self.last_input = clock()
+        self._app: QCoreApplication | None = None
+
+    @property
+    def watching(self) -> bool:
+        return self._app is not None
+
+    def watch(self, on: bool) -> None:
+        """Install or remove the application-wide filter; installing counts as input now."""
+        app = QCoreApplication.instance()
+        if on and self._app is None and app is not None:
+            self.note_input()
+            app.installEventFilter(self)
+            self._app = app
+        elif not on and self._app is not None:
+            self._app.removeEventFilter(self)
+            self._app = None
 
     def note_input(self) -> None:
         self.last_input = self._clock()
