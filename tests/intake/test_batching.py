@@ -6,6 +6,7 @@ bounds (``service.INTAKE_GROUPS``).
   request reads nothing back after its group (the answer comes from the group's rows, and says
   what reading the database would).
 * The group bound is honoured; a refusal affects only its own request.
+* An answer that could not be kept from the group is read back instead.
 * A push that fails after a group committed answers that group's requests as recorded (never
   as a failure that a retry would file again), tells the others to try again, and the batcher
   goes on with the next batch; nothing is lost or recorded twice.
@@ -185,6 +186,29 @@ def test_the_answer_from_the_groups_rows_is_what_the_database_recorded(
         assert outcome == read, name
         statuses.append(outcome.status)
     assert statuses == ["accepted", "redirected", "flagged", "redirected"]
+
+
+def test_a_group_whose_answers_cannot_be_kept_answers_from_the_database(
+    engine: Engine,
+    world: World,
+    state: ServerState,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Keeping the answers is an optimisation: if it fails, the group still commits and the
+    request reads its answer back."""
+
+    def broken(*_args: Any) -> dict[int, service._Recorded]:
+        raise RuntimeError("cannot keep the answers")
+
+    monkeypatch.setattr(service, "_recorded", broken)
+    req = service.IntakeRequest("cy@globex.test", "", "Globex", "Down", "", 2)
+    with caplog.at_level("ERROR", logger="agentdesk.server.intake.service"):
+        outcome = service.submit(state, world.tenant, req, client_time=AT)
+    assert outcome.status == "redirected"
+    assert "could not keep what a group recorded" in caplog.text
+    with Session(engine) as s:
+        assert s.get_one(Ticket, outcome.ticket_id).status is TicketStatus.REDIRECTED
 
 
 def test_the_intake_bound_ends_a_group_and_a_refusal_affects_only_its_request(

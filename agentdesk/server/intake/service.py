@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -48,6 +49,7 @@ from ...models.db import session_scope
 from ...models.versioning import enable_stamping
 from ...policy import intake as words
 from ...policy.calendar import BusinessCalendar
+from ...policy.errors import PolicyError
 from ...policy.plans import SupportPlan
 from ...sync.protocol import Mutation, MutationResult, PushRequest
 from ..deps import ServerState
@@ -174,7 +176,10 @@ class _Batcher:
         recorded: dict[int, _Recorded] = {}
 
         def keep(session: Session, results: Sequence[MutationResult]) -> None:
-            recorded.update(_recorded(session, mutations, first, results))
+            try:
+                recorded.update(_recorded(session, mutations, first, results))
+            except Exception:  # the group stands; its requests read their answers back
+                log.exception("intake: could not keep what a group recorded")
 
         try:
             pushed = push_results(
@@ -184,9 +189,9 @@ class _Batcher:
                 INTAKE_GROUPS,
                 keep,
             )
-        except Exception as exc:  # every waiting request is answered, never left hanging
+        except Exception:  # every waiting request is answered, never left hanging
             log.exception("intake: a push of %d request(s) failed", len(items))
-            pushed = self._recover(mutations, exc)
+            pushed = self._recover(mutations)
             # Start over as a new client: the server's last mutation id for this one is
             # unknown now, and a gap in the numbering would hold up every later push.
             self.client_id, self.last_id = uuid.uuid4(), 0
@@ -198,7 +203,7 @@ class _Batcher:
             else:
                 future.set_result((result, recorded.get(mutation.id)))
 
-    def _recover(self, mutations: list[Mutation], exc: Exception) -> list[MutationResult]:
+    def _recover(self, mutations: list[Mutation]) -> list[MutationResult]:
         """The results of a failed push's mutations that were committed (their records)."""
         try:
             with session_scope(self.state.read_sessions) as s:
@@ -470,7 +475,8 @@ def submit(
 
 def _read_recorded(state: ServerState, ticket_id: uuid.UUID) -> _Recorded:
     """What was recorded for ``ticket_id``, read from the database: for a request whose group
-    did not hand it over (a push that failed after committing it)."""
+    did not hand it over (its answers could not be kept, or the push failed after committing
+    it)."""
     with session_scope(state.read_sessions) as s:
         ticket, org, plan, cal = s.execute(
             select(Ticket, Organisation, Plan, Calendar)
@@ -505,9 +511,10 @@ def _answer(
 ) -> IntakeOutcome:
     """What the customer is told, from what was recorded (never decided a second time)."""
     plan = recorded.plan
-    calendar = (
-        BusinessCalendar.from_dict(recorded.calendar) if recorded.calendar is not None else None
-    )
+    calendar = None
+    if recorded.calendar is not None:
+        with suppress(PolicyError):  # an unreadable calendar: no hours notice, never a 500
+            calendar = BusinessCalendar.from_dict(recorded.calendar)
     code, flag = recorded.entitlement or (None, "")
     checks = [
         Check(
