@@ -318,9 +318,12 @@ class ServerProcess:
     """The app served on 127.0.0.1 by a child process (this script with ``--serve``). Closing
     its stdin stops it, so it never outlives the bench."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, script: Path | None = None, *extra: str) -> None:
+        """``script``: another bench whose ``--serve`` runs :func:`serve` (with ``extra``
+        arguments of its own)."""
+        script = script or Path(__file__).resolve()
         self.proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--serve", database_url],
+            [sys.executable, str(script), "--serve", database_url, *extra],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
