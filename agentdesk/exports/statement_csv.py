@@ -36,8 +36,54 @@ HEADER = (
 )
 
 
+#: "HH:MM" for each minute of a day.
+_CLOCK = tuple(f"{m // 60:02}:{m % 60:02}" for m in range(24 * 60))
+
+
 def _blank(n: int) -> list[Cell]:
     return [None] * n
+
+
+def _entry_rows(view: StatementView) -> dict[date, list[Sequence[Cell]]]:
+    """The entry lines, by day. A year is ~20,000 entries: each day's date is written out once,
+    each time of day looked up (docs/performance.md)."""
+    entries_by_day: dict[date, list[Sequence[Cell]]] = {}
+    day_text: dict[date, str] = {}
+    clock = _CLOCK
+    for e in view.entries:
+        what = e.kind
+        if e.extra_engineer:
+            what += ", extra engineer"
+        if not e.billable:
+            what += ", not billable"
+        if e.ticket:
+            what += " - " + e.ticket
+        if e.note:
+            what += " - " + e.note
+        day = e.day
+        rows = entries_by_day.get(day)
+        if rows is None:
+            rows = entries_by_day[day] = []
+            day_text[day] = day.isoformat()
+        start, end = e.start, e.end
+        rows.append(
+            [
+                "entry",
+                day_text[day],
+                what,
+                e.person,
+                clock[start.hour * 60 + start.minute],
+                clock[end.hour * 60 + end.minute],
+                e.minutes,
+                e.charged_minutes,
+                None,
+                None,
+                None,
+                None,
+                None,
+            ]
+        )
+    return entries_by_day
 
 
 def statement_rows(view: StatementView) -> Iterator[Sequence[Cell]]:
@@ -60,25 +106,7 @@ def statement_rows(view: StatementView) -> Iterator[Sequence[Cell]]:
             None,
             None,
         ]
-    entries_by_day: dict[date, list[Sequence[Cell]]] = {}
-    for e in view.entries:
-        what = e.kind + (", extra engineer" if e.extra_engineer else "")
-        if not e.billable:
-            what += ", not billable"
-        label = " - ".join(x for x in (what, e.ticket, e.note) if x)
-        entries_by_day.setdefault(e.day, []).append(
-            [
-                "entry",
-                e.day.isoformat(),
-                label,
-                e.person,
-                f"{e.start.hour:02}:{e.start.minute:02}",
-                f"{e.end.hour:02}:{e.end.minute:02}",
-                e.minutes,
-                e.charged_minutes,
-                *_blank(5),
-            ]
-        )
+    entries_by_day = _entry_rows(view)
     billed_days = {d.day: d for d in view.days}
     for day in sorted(set(entries_by_day) | set(billed_days)):
         yield from entries_by_day.get(day, [])

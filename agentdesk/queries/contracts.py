@@ -89,7 +89,7 @@ def read_contract(
         raise QueryError("as_of", "must be time-zone aware")
     org = org_facts(session, org_id)
     since = as_of - CONTRACT_HISTORY
-    ledger = load_ledger(session, org_id, since, as_of + timedelta(microseconds=1))
+    ledger = load_ledger(session, org_id, since, as_of + timedelta(microseconds=1), details=False)
     bills = billing.bill_days([i for i in ledger.items if i.start <= as_of], tz=org.tz)
     bal = billing.balance(ledger.blocks, bills, as_of, customer_id=str(org_id))
     first_day = ledger.since.astimezone(ZoneInfo(org.tz)).date()
