@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..models import HourBlock, Organisation, Role
+from ..models import HourBlock, Organisation
 from ..policy import billing
 from .ledger import QueryError, load_ledger, org_facts
 from .statement import hours_text
@@ -29,7 +29,6 @@ __all__ = [
     "ContractBlock",
     "ExpiringHours",
     "expiring_hours",
-    "may_see_prices",
     "read_contract",
 ]
 
@@ -37,11 +36,6 @@ __all__ = [
 CONTRACT_HISTORY = timedelta(days=365)
 #: The furthest ahead the all-customers expiry list looks.
 MAX_EXPIRY_HORIZON = timedelta(days=90)
-
-
-def may_see_prices(role: Role) -> bool:
-    """What customers paid is for consultants, leads and admins, not for agents."""
-    return role in (Role.CONSULTANT, Role.LEAD, Role.ADMIN)
 
 
 @dataclass(frozen=True)
