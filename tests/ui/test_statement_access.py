@@ -108,7 +108,8 @@ def test_consultants_get_the_statement_from_both_buttons(
     bench.contracts.select_org(org)
     button.click()
     dialog = bench.statement_dialog
-    assert dialog is not None and dialog.isVisible()
+    assert dialog is not None
+    assert dialog.isVisible()
     assert dialog.org.currentData() == str(org)
     dialog.format.setCurrentIndex(dialog.format.findData("csv"))
     dialog.path.setText(str(tmp_path / "statement.csv"))
