@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO
 from zoneinfo import ZoneInfo
 
-from ..queries.statement import StatementView, hours_text
+from ..queries.statement import StatementEntry, StatementView, hours_text
 from .csv_safe import Cell, save_csv, write_csv
 
 __all__ = ["HEADER", "save_statement_csv", "statement_rows", "write_statement_csv"]
@@ -44,13 +44,11 @@ def _blank(n: int) -> list[Cell]:
     return [None] * n
 
 
-def _entry_rows(view: StatementView) -> dict[date, list[Sequence[Cell]]]:
-    """The entry lines, by day. A year is ~20,000 entries: each day's date is written out once,
-    each time of day looked up (docs/performance.md)."""
-    entries_by_day: dict[date, list[Sequence[Cell]]] = {}
-    day_text: dict[date, str] = {}
+def _entry_lines(entries: Sequence[StatementEntry], day: str) -> Iterator[Sequence[Cell]]:
+    """One day's entry lines. A year is ~20,000 entries: each is made as it is written, its
+    day's date written out once, its times of day looked up (docs/performance.md)."""
     clock = _CLOCK
-    for e in view.entries:
+    for e in entries:
         what = e.kind
         if e.extra_engineer:
             what += ", extra engineer"
@@ -60,30 +58,22 @@ def _entry_rows(view: StatementView) -> dict[date, list[Sequence[Cell]]]:
             what += " - " + e.ticket
         if e.note:
             what += " - " + e.note
-        day = e.day
-        rows = entries_by_day.get(day)
-        if rows is None:
-            rows = entries_by_day[day] = []
-            day_text[day] = day.isoformat()
         start, end = e.start, e.end
-        rows.append(
-            [
-                "entry",
-                day_text[day],
-                what,
-                e.person,
-                clock[start.hour * 60 + start.minute],
-                clock[end.hour * 60 + end.minute],
-                e.minutes,
-                e.charged_minutes,
-                None,
-                None,
-                None,
-                None,
-                None,
-            ]
-        )
-    return entries_by_day
+        yield [
+            "entry",
+            day,
+            what,
+            e.person,
+            clock[start.hour * 60 + start.minute],
+            clock[end.hour * 60 + end.minute],
+            e.minutes,
+            e.charged_minutes,
+            None,
+            None,
+            None,
+            None,
+            None,
+        ]
 
 
 def statement_rows(view: StatementView) -> Iterator[Sequence[Cell]]:
@@ -106,10 +96,12 @@ def statement_rows(view: StatementView) -> Iterator[Sequence[Cell]]:
             None,
             None,
         ]
-    entries_by_day = _entry_rows(view)
+    entries_by_day: dict[date, list[StatementEntry]] = {}
+    for e in view.entries:
+        entries_by_day.setdefault(e.day, []).append(e)
     billed_days = {d.day: d for d in view.days}
     for day in sorted(set(entries_by_day) | set(billed_days)):
-        yield from entries_by_day.get(day, [])
+        yield from _entry_lines(entries_by_day.get(day, ()), day.isoformat())
         d = billed_days.get(day)
         if d is None:
             continue

@@ -341,11 +341,12 @@ class _LocalDays:
     is a zone look-up: done per item, it was a third of a year's bill (docs/performance.md).
     """
 
-    __slots__ = ("_starts", "zone")
+    __slots__ = ("_ends", "_starts", "zone")
 
     def __init__(self, zone: ZoneInfo) -> None:
         self.zone = zone
         self._starts: dict[date, datetime] = {}
+        self._ends: dict[date, datetime] = {}
 
     def start(self, day: date) -> datetime:
         found = self._starts.get(day)
@@ -355,7 +356,10 @@ class _LocalDays:
 
     def end(self, day: date) -> datetime:
         """The first instant after the local day ``day``."""
-        return self.start(day + _ONE_DAY)
+        found = self._ends.get(day)
+        if found is None:
+            found = self._ends[day] = self.start(day + _ONE_DAY)
+        return found
 
 
 def _day_parts(item: WorkItem, days: _LocalDays) -> list[tuple[date, WorkItem, datetime]]:

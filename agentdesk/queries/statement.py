@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -62,9 +63,13 @@ def hours_text(minutes: int) -> str:
     return f"{value:f} h"
 
 
-@dataclass(frozen=True, slots=True)
-class StatementEntry:
-    """One line of work (or a fee) on a day, as the time report lists it."""
+class StatementEntry(NamedTuple):
+    """One line of work (or a fee) on a day, as the time report lists it.
+
+    A named tuple, where the other records are frozen dataclasses: a year's statement makes
+    ~20,000 of them, and a frozen dataclass sets each field through ``object.__setattr__``
+    (several times the cost of a tuple, docs/performance.md).
+    """
 
     day: date
     start: datetime
