@@ -56,8 +56,8 @@ def write_csv(out: IO[str], header: Sequence[str], rows: Iterable[Sequence[Cell]
             [
                 cell
                 if cell is None
-                or ((kind := type(cell)) is str and cell[:1] not in firsts)
-                or kind in plain
+                or (type(cell) is str and cell[:1] not in firsts)
+                or type(cell) in plain
                 else escape_cell(cell)
                 for cell in row
             ]

@@ -14,6 +14,7 @@ import random
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -356,7 +357,7 @@ def test_statements_equal_the_policy_over_the_typed_read(world: World, seed: int
                 opens, closes = ledger.day_bounds(first, last, view.tz)
                 until = min(closes, NOW)
                 led = ledger.load_ledger(s, org, opens, until)
-                typed = old_live_entries(s, led.since, until, org)
+                typed: list[Any] = old_live_entries(s, led.since, until, org)
                 assert sorted(
                     (i.id, i.person, i.kind.value, i.start, i.end, i.billable, i.extra_engineer)
                     for i in led.items
