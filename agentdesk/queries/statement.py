@@ -1,8 +1,9 @@
 """The customer's time statement (seed 001: "reports can be requested at any time").
 
-Built only from :func:`agentdesk.policy.billing.statement` and
-:func:`~agentdesk.policy.billing.time_report` over the ledger read by :mod:`.ledger`; nothing here
-rounds, draws or expires anything. What this adds is what a reader needs next to the figures:
+Built only from :func:`agentdesk.policy.billing.statement`,
+:func:`~agentdesk.policy.billing.time_report` (the period) and
+:func:`~agentdesk.policy.billing.bill_days` (the days replayed before it for the opening balance)
+over the ledger read by :mod:`.ledger`; nothing here rounds, draws or expires anything. What this adds is what a reader needs next to the figures:
 names, ticket subjects, notes, extra-engineer minutes per day, and the sentences that say the
 rules in plain words. The CSV and PDF exports and the desktop render this one object, so their
 totals cannot disagree.
@@ -199,16 +200,22 @@ def read_statement(
     with collector.paused():  # ~100,000 objects that never form a cycle (see collector)
         ledger = load_ledger(session, org_id, opens, min(closes, now))
         items = [i for i in ledger.items if i.start <= now]
-        # One report from the start of the replay: its day bills feed the hour-block ledger (days
-        # before the period give the opening balance), its rows in the period are the detail.
+        # Days from the start of the replay to the period only give the opening balance: their
+        # bills, no report rows (a month's statement may replay up to two years before it). The
+        # period's report takes every item reaching into it, and its day bills follow.
         first = min(start, ledger.since.astimezone(ZoneInfo(org.tz)).date())
         try:
+            earlier = billing.bill_days([i for i in items if i.start < opens], tz=org.tz)
             report = billing.time_report(
-                items, tz=org.tz, start=first, end=end, customer_id=str(org_id)
+                [i for i in items if i.start >= opens or i.end > opens],
+                tz=org.tz,
+                start=start,
+                end=end,
+                customer_id=str(org_id),
             )
             stmt = billing.statement(
                 ledger.blocks,
-                report.days,
+                [*(b for b in earlier if first <= b.day < start), *report.days],
                 start=start,
                 end=end,
                 tz=org.tz,
@@ -223,8 +230,6 @@ def read_statement(
         extra: dict[date, int] = {}
         entries = []
         for row in report.rows:
-            if row.day < start:
-                continue
             shown = details.get(row.item_id)
             minutes = -(-row.duration // _MINUTE)  # whole minutes, rounded up
             if row.extra_engineer and row.billable:
@@ -244,7 +249,7 @@ def read_statement(
                     note=shown[1] if shown else "",
                 )
             )
-        raw = {d.day: d.raw_unscheduled_seconds for d in report.days if d.day >= start}
+        raw = {d.day: d.raw_unscheduled_seconds for d in report.days}
         days = tuple(
             StatementDay(
                 day=u.day,
