@@ -51,6 +51,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from .errors import PolicyError
@@ -548,14 +549,17 @@ def _item_order(item: WorkItem) -> tuple[datetime, datetime, str, str, str]:
 # --- the time report -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class TimeReportRow:
+class TimeReportRow(NamedTuple):
     """One line of the customer's time report.
 
     ``start``/``end`` are in the report's time zone. ``duration`` is time worked (zero for a
     late cancellation: ``start``/``end`` show the cancelled appointment). ``charged_minutes`` is
     what the row bills on its own: a scheduled block's booked minutes, a cancellation fee, 0 for
     non-billable time, and ``None`` for unscheduled work, which is billed through the day's pool.
+
+    A named tuple, where the other records are frozen dataclasses: a year's report has ~20,000
+    rows, and a frozen dataclass sets each field through ``object.__setattr__`` (four times the
+    cost of a tuple; docs/performance.md, "Statement CSV").
     """
 
     day: date

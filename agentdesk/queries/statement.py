@@ -3,10 +3,10 @@
 Built only from :func:`agentdesk.policy.billing.statement`,
 :func:`~agentdesk.policy.billing.time_report` (the period) and
 :func:`~agentdesk.policy.billing.bill_days` (the days replayed before it for the opening balance)
-over the ledger read by :mod:`.ledger`; nothing here rounds, draws or expires anything. What this adds is what a reader needs next to the figures:
-names, ticket subjects, notes, extra-engineer minutes per day, and the sentences that say the
-rules in plain words. The CSV and PDF exports and the desktop render this one object, so their
-totals cannot disagree.
+over the ledger read by :mod:`.ledger`; nothing here rounds, draws or expires anything. What this
+adds is what a reader needs next to the figures: names, ticket subjects, notes, extra-engineer
+minutes per day, and the sentences that say the rules in plain words. The CSV and PDF exports and
+the desktop render this one object, so their totals cannot disagree.
 """
 
 from __future__ import annotations
