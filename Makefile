@@ -51,12 +51,18 @@ build-test: build
 	QT_QPA_PLATFORM=offscreen dist/AgentDesk/AgentDesk --self-test
 	@du -sh dist/AgentDesk | sed 's/^/bundle size: /'
 
-# The seeded fault simulation (tests/sync/test_convergence.py) over many seeds, on SQLite and,
-# when AGENTDESK_TEST_DATABASE_URL is set, PostgreSQL. CI runs 4 seeds; SOAK_SEEDS=1000 for a soak.
+# The seeded fault simulation (tests/sync/test_convergence.py) over seeds 1..SOAK_SEEDS, on SQLite
+# and, when AGENTDESK_TEST_DATABASE_URL is set, PostgreSQL (SOAK_ENGINE=sqlite or postgresql for
+# one). CI runs 4 seeds; SOAK_SEEDS=1000 for a soak. A seed costs a few seconds of one core:
+# SOAK_JOBS=2 splits the seeds into two ranges run by parallel pytest processes (scripts/soak.sh;
+# one seed or range alone: AGENTDESK_SIM_SEED=17 or AGENTDESK_SIM_SEED=501-1000). A 1,000-seed
+# soak of one engine on both cores of an idle 2-core machine: about 45 minutes.
 SOAK_SEEDS ?= 100
+SOAK_JOBS ?= 1
+SOAK_ENGINE ?=
 soak: $(VENV)/.stamp-test
-	AGENTDESK_SIM_SEEDS=$(SOAK_SEEDS) QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q \
-	  -p no:cacheprovider tests/sync/test_convergence.py -k simulation_converges
+	SOAK_SEEDS=$(SOAK_SEEDS) SOAK_JOBS=$(SOAK_JOBS) SOAK_ENGINE=$(SOAK_ENGINE) PY=$(PY) \
+	  scripts/soak.sh
 
 # On a virtual X screen when xvfb-run is installed (as a person sees it), else offscreen.
 screenshot: $(VENV)/.stamp-test

@@ -55,6 +55,7 @@ from agentdesk.models.db import make_engine, make_session_factory, session_scope
 from agentdesk.policy.plans import seed_plans
 from agentdesk.queries.balances import clipped_work, day_bounds, prepaid_figures, today_totals
 from agentdesk.ui import background
+from agentdesk.ui.gc_pacing import CollectorPacing
 
 TZ = "America/New_York"
 NOW = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)
@@ -153,36 +154,56 @@ def worker_ms(sessions: Any, org_id: uuid.UUID, person: str, runs: int) -> list[
 
 def gui_stall_ms(
     app: QApplication, sessions: Any, org_id: uuid.UUID, person: str, runs: int, idle: bool = False
-) -> list[float]:
-    """The longest gap between GUI-thread ticks while each background run is in flight."""
-    stalls = []
+) -> dict[str, list[float]]:
+    """The longest gap between GUI-thread ticks while each background run is in flight: with
+    the collector paced as the desktop paces it (``ui/gc_pacing.py``: what was alive before the
+    run is frozen, so no automatic full pass walks it) and, alternately in the same run, without
+    (``unpaced``: every object in the process walked by each full pass)."""
+    out: dict[str, list[float]] = {"gui_stall": [], "gui_stall_unpaced": []}
     for _ in range(runs):
-        clock = QElapsedTimer()
-        clock.start()
-        last = [clock.elapsed()]
-        worst = [0]
+        for paced in (False, True):
+            pacing = CollectorPacing(app) if paced else None
+            if pacing is not None:
+                pacing.start()
+            try:
+                out["gui_stall" if paced else "gui_stall_unpaced"].append(
+                    _one_stall(app, sessions, org_id, person, idle)
+                )
+            finally:
+                if pacing is not None:
+                    pacing.stop()
+                    pacing.deleteLater()
+    return out
 
-        def tick(
-            clock: QElapsedTimer = clock, last: list[int] = last, worst: list[int] = worst
-        ) -> None:
-            now = clock.elapsed()
-            worst[0] = max(worst[0], now - last[0])
-            last[0] = now
 
-        timer = QTimer()
-        timer.setInterval(1)
-        timer.timeout.connect(tick)
-        timer.start()
-        op = background.Operation(
-            (lambda: time.sleep(0.5)) if idle else (lambda: figures(sessions, org_id, person))
-        )
-        op.start()
-        while not op.done:
-            app.processEvents()
-            time.sleep(0.0005)
-        timer.stop()
-        stalls.append(float(worst[0]))
-    return stalls
+def _one_stall(
+    app: QApplication, sessions: Any, org_id: uuid.UUID, person: str, idle: bool
+) -> float:
+    clock = QElapsedTimer()
+    clock.start()
+    last = [clock.elapsed()]
+    worst = [0]
+
+    def tick(
+        clock: QElapsedTimer = clock, last: list[int] = last, worst: list[int] = worst
+    ) -> None:
+        now = clock.elapsed()
+        worst[0] = max(worst[0], now - last[0])
+        last[0] = now
+
+    timer = QTimer()
+    timer.setInterval(1)
+    timer.timeout.connect(tick)
+    timer.start()
+    op = background.Operation(
+        (lambda: time.sleep(0.5)) if idle else (lambda: figures(sessions, org_id, person))
+    )
+    op.start()
+    while not op.done:
+        app.processEvents()
+        time.sleep(0.0005)
+    timer.stop()
+    return float(worst[0])
 
 
 def main() -> None:
@@ -197,12 +218,10 @@ def main() -> None:
             figures(sessions, org_id, person)  # warm the caches, as a running app has them
             results[label] = {
                 "worker": worker_ms(sessions, org_id, person, runs),
-                "gui_stall": gui_stall_ms(app, sessions, org_id, person, runs),
+                **gui_stall_ms(app, sessions, org_id, person, runs),
             }
             if not hostile:  # the noise floor: the same loop while the worker only sleeps
-                results["idle"] = {
-                    "gui_stall": gui_stall_ms(app, sessions, org_id, person, runs, idle=True)
-                }
+                results["idle"] = gui_stall_ms(app, sessions, org_id, person, runs, idle=True)
     base = statistics.median(results["baseline"]["worker"])
     for label, rows in results.items():
         for what, values in rows.items():

@@ -46,20 +46,12 @@ from agentdesk.sync.protocol import PullResponse
 from agentdesk.sync.replica import Replica
 from agentdesk.sync.rows import row_to_wire
 from agentdesk.ui.writer import MutationWriter, Outcome, Step
+from bench._common import ms, pct
 from tests.ui.queue_fixtures import generate
 
 PAGE_ROWS = 1000
 PULL_GAP = 0.05
 CLICK_EVERY = 0.1
-
-
-def pct(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def ms(seconds: float) -> float:
-    return round(seconds * 1000, 2)
 
 
 def figures(samples: list[float]) -> dict[str, float]:

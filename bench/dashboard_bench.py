@@ -10,30 +10,40 @@ run and the ratio against it (the machine is shared: absolute numbers wander, ra
 * ``queue_first_load`` (baseline): the queue model's key query for the same replica (what the
   queue does on its first load, ``fetch_keys``), on this thread.
 * ``dashboard_full``: every figure (``compute``, 30-day range), as the worker thread runs it.
+* ``dashboard_live_start``: the same, as the view computes it: in a pinned snapshot that the
+  next refresh starts from (:mod:`agentdesk.queries.dashboard_live`).
 * ``dashboard_incremental``: after a pull of 1,000 changed tickets (tier changes with their new
-  instants, written as a pull writes them), the refresh the view runs for it (the sections whose
-  tables the pull touched: tickets and allowances; the 1-on-1 section is reused).
+  instants, written as a pull writes them) and 10 seconds on the clock (the 30-day range rolls
+  with it), the refresh the view runs for it (:func:`~agentdesk.queries.dashboard_live.advance`
+  with the pull's ticket ids; the 1-on-1 section is carried over). Checked equal to a full
+  computation afterwards. ``dashboard_incremental_same_clock``: the same with the clock still.
 * ``gui_stall``: the longest gap between two runs of a 5 ms GUI-thread timer while a real
   :class:`DashboardView` recomputes everything on the worker thread (``max_ms``: the stall).
 
 Run: ``QT_QPA_PLATFORM=offscreen python bench/dashboard_bench.py`` (a few minutes on 2 cores,
 most of it generating the replica; ``DASHBOARD_BENCH_OPEN=20000`` for a smaller replica).
+``DASHBOARD_BENCH_KEEP=DIR`` keeps the generated replica in ``DIR`` and later runs start from a
+copy of it (the runs change tickets), so comparing two versions of the code does not pay for
+the generation twice; delete ``DIR`` after a change to the generator or the schema.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pickle
 import platform
 import random
+import shutil
 import sqlite3
-import statistics
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -47,7 +57,6 @@ from PySide6.QtCore import (  # noqa: E402
     QElapsedTimer,
     QSettings,
     QTimer,
-    QtMsgType,
     qInstallMessageHandler,
 )
 from PySide6.QtWidgets import QApplication  # noqa: E402
@@ -55,60 +64,25 @@ from sqlalchemy import Table, bindparam, select, update  # noqa: E402
 
 from agentdesk.models import Ticket, TicketStatus  # noqa: E402
 from agentdesk.models.base import new_id  # noqa: E402
+from agentdesk.models.db import sqlite_url  # noqa: E402
 from agentdesk.policy.calendar import BusinessCalendar  # noqa: E402
 from agentdesk.policy.sla import response_business_time, response_instants  # noqa: E402
 from agentdesk.queries import dashboard as figures  # noqa: E402
-from agentdesk.queries.dashboard import Section  # noqa: E402
+from agentdesk.queries import dashboard_live as live  # noqa: E402
 from agentdesk.sync.replica import Replica  # noqa: E402
 from agentdesk.ui.dashboard import DashboardView  # noqa: E402
 from agentdesk.ui.queue.model import QueueQuery, fetch_keys  # noqa: E402
+from agentdesk.ui.shell.sync_bridge import ReplicaChange  # noqa: E402
 from agentdesk.ui.sla_display import SlaClock  # noqa: E402
+from bench._common import ms, quiet, timed  # noqa: E402
+from bench._common import report as _report  # noqa: E402
 from tests.ui.queue_fixtures import OFFICE, QueueData, generate  # noqa: E402
 
 N_OPEN = int(os.environ.get("DASHBOARD_BENCH_OPEN", "100000"))
 TICKETS = cast(Table, Ticket.__table__)
 
 
-def ms(seconds: float) -> float:
-    return round(seconds * 1000, 2)
-
-
-def report(
-    metric: str,
-    samples: list[float],
-    *,
-    baseline: str | None = None,
-    baseline_ms: float | None = None,
-    **extra: Any,
-) -> float:
-    median = statistics.median(samples)
-    line: dict[str, Any] = {
-        "bench": "dashboard",
-        "metric": metric,
-        "median_ms": ms(median),
-        "runs": len(samples),
-        "max_ms": ms(max(samples)),
-    }
-    if baseline is not None and baseline_ms:
-        line["baseline"] = baseline
-        line["ratio"] = round(ms(median) / baseline_ms, 2)
-    line.update(extra)
-    print(json.dumps(line), flush=True)
-    return ms(median)
-
-
-def timed(fn: Callable[[], object], runs: int) -> list[float]:
-    samples = []
-    for _ in range(runs):
-        began = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - began)
-    return samples
-
-
-def quiet(_kind: QtMsgType, _context: object, message: str) -> None:
-    if "propagateSizeHints" not in message:
-        print(message, file=sys.stderr)
+report = partial(_report, "dashboard")
 
 
 def add_closed_year(data: QueueData, rng: random.Random) -> None:
@@ -143,6 +117,16 @@ def add_closed_year(data: QueueData, rng: random.Random) -> None:
         for start in range(0, len(rows), 5000):
             conn.execute(TICKETS.insert(), rows[start : start + 5000])
     engine.dispose()
+
+
+def change_tickets(data: QueueData, ids: list[uuid.UUID], rng: random.Random) -> None:
+    """A pull's worth of changes: 1,000 tickets re-triaged, with their new SLA instants."""
+    engine = data.engine()
+    with engine.begin() as conn:
+        tier = rng.randint(1, 4)
+        conn.execute(update(TICKETS).where(TICKETS.c.id.in_(ids)).values(tier=tier, urgency=tier))
+    engine.dispose()
+    store_instants(data, TICKETS.c.id.in_(ids))
 
 
 def store_instants(data: QueueData, where: Any = None) -> int:
@@ -190,6 +174,26 @@ def store_instants(data: QueueData, where: Any = None) -> int:
     return len(updates)
 
 
+def prepared(target: Path, rng: random.Random) -> tuple[QueueData, int]:
+    """The bench's replica at ``target``: generated, or copied from ``DASHBOARD_BENCH_KEEP``."""
+    kept = os.environ.get("DASHBOARD_BENCH_KEEP")
+    keep = Path(kept) / f"open-{N_OPEN}" if kept else None
+    if keep is not None and (keep / "data.pickle").exists():
+        shutil.copyfile(keep / "replica.sqlite3", target)
+        with (keep / "data.pickle").open("rb") as f:
+            data, stored = pickle.load(f)
+        return replace(data, path=target, url=sqlite_url(target)), stored
+    data = generate(target, N_OPEN, open_only=True)
+    add_closed_year(data, rng)
+    stored = store_instants(data)
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(target, keep / "replica.sqlite3")
+        with (keep / "data.pickle").open("wb") as f:
+            pickle.dump((data, stored), f)
+    return data, stored
+
+
 def main() -> None:
     qInstallMessageHandler(quiet)
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -197,9 +201,8 @@ def main() -> None:
     rng = random.Random(12)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="agentdesk-dashboard-bench-") as tmp:
-        data = generate(Path(tmp) / "replica.sqlite3", N_OPEN, open_only=True)
-        add_closed_year(data, rng)
-        stored = store_instants(data)
+        data, stored = prepared(Path(tmp) / "replica.sqlite3", rng)
+        rng = random.Random(1212)  # the same changes whether generated or kept
         replica = Replica(data.path)
         print(
             json.dumps(
@@ -246,37 +249,48 @@ def main() -> None:
             target_ms=200,
         )
 
-        # -- incremental refresh after a pull of 1,000 changed tickets --------------------
-        ids = [t["id"] for t in rng.sample(data.tickets, 1000)]
+        # -- the same, kept live: computed in a pinned snapshot (the next refresh's "before")
+        kept = live.start(replica.engine, at, start, end)
         samples = []
         for _ in range(5):
-            engine = data.engine()
-            with engine.begin() as conn:
-                tier = rng.randint(1, 4)
-                conn.execute(
-                    update(TICKETS).where(TICKETS.c.id.in_(ids)).values(tier=tier, urgency=tier)
-                )
-            engine.dispose()
-            store_instants(data, TICKETS.c.id.in_(ids))
+            kept.close()
             began = time.perf_counter()
-            with replica.session() as s:
-                board = figures.compute(
-                    s,
-                    at,
-                    start,
-                    end,
-                    previous=board,
-                    sections={Section.TICKETS, Section.ALLOWANCES},
-                )
+            kept = live.start(replica.engine, at, start, end)
             samples.append(time.perf_counter() - began)
+        assert kept.dashboard == board
         report(
-            "dashboard_incremental",
+            "dashboard_live_start",
             samples,
             baseline="queue_first_load",
             baseline_ms=baseline,
-            changed=1000,
-            target_ms=100,
+            target_ms=200,
+            note="every figure plus the pinned snapshot and a passive WAL checkpoint",
         )
+
+        # -- incremental refresh after a pull of 1,000 changed tickets --------------------
+        ids = [t["id"] for t in rng.sample(data.tickets, 1000)]
+        for label, step in (("dashboard_incremental", 10), ("dashboard_incremental_same_clock", 0)):
+            samples = []
+            for _ in range(5):
+                change_tickets(data, ids, rng)
+                at += timedelta(seconds=step)  # pulls come seconds apart: the clock moves too
+                start, end = at - timedelta(days=30), at
+                began = time.perf_counter()
+                kept = live.advance(kept, at, start, end, ids)
+                samples.append(time.perf_counter() - began)
+                assert kept.moved
+            with replica.session() as s:
+                assert figures.compute(s, at, start, end) == kept.dashboard
+            report(
+                label,
+                samples,
+                baseline="queue_first_load",
+                baseline_ms=baseline,
+                changed=1000,
+                clock_step_s=step,
+                target_ms=100,
+            )
+        kept.close()
 
         # -- the GUI thread while the view recomputes on its worker -----------------------
         settings = QSettings(str(Path(tmp) / "bench.ini"), QSettings.Format.IniFormat)
@@ -293,28 +307,44 @@ def main() -> None:
             elapsed.restart()
 
         ticker.timeout.connect(tick)
-        stalls = []
-        for _ in range(5):
+
+        def stall_of(trigger: Callable[[], None]) -> float:
             done: list[object] = []
             view.refreshed.connect(done.append)
             elapsed.start()
             gaps.clear()
             ticker.start()
-            view.refresh()
+            trigger()
             deadline = time.perf_counter() + 60
             while not done and time.perf_counter() < deadline:
                 app.processEvents()
                 time.sleep(0.001)
             ticker.stop()
             view.refreshed.disconnect(done.append)
-            stalls.append(max(gaps, default=0.0))
+            return max(gaps, default=0.0)
+
+        stalls = [stall_of(view.refresh) for _ in range(5)]
         report(
             "gui_stall",
             stalls,
+            first_ms=ms(stalls[0]),
             target_ms=50,
-            note="longest gap of a 5 ms GUI timer while the view recomputes everything; "
-            "includes applying the result to the widgets on the GUI thread",
+            note="longest gap of a 5 ms GUI timer while the view recomputes everything (the "
+            "first run fills the empty widgets); includes applying the result on the GUI thread",
         )
+        pulled = ReplicaChange(tables=frozenset({"tickets"}), ticket_ids=frozenset(ids))
+        stalls = []
+        for _ in range(5):
+            change_tickets(data, ids, rng)
+            at += timedelta(seconds=10)
+            stalls.append(stall_of(lambda: view.changes_arrived(pulled)))
+        report(
+            "gui_stall_incremental",
+            stalls,
+            target_ms=50,
+            note="the same while the view moves the figures after a pull of 1,000 tickets",
+        )
+        view.stop()
         view.close()
         replica.close()
 

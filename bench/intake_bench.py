@@ -11,6 +11,12 @@ run (``GET /healthz`` at the same concurrency, on the same server process), sinc
   the requests come from a non-validated contact (redirected: two more notices each).
 * ``sender``: ``--messages`` queued deliveries drained by one :class:`Sender` to an aiosmtpd
   server on 127.0.0.1 (one connection per batch of 200).
+* ``desks`` (with ``--desks N``, default 2): N agents' desktops online throughout, each
+  long-polling and pulling as the sync engine does (pages parsed, not applied to a replica)
+  and pushing a note every ``--push-every`` seconds. Reported per intake run: how long a filed
+  request took from its POST being sent to being in *every* desk's pulled changes (p50, p99,
+  and how many never arrived within 3 s of the run's end), and the desks' push round trips
+  while intake runs against the same during the ``GET /healthz`` phase (no intake writes).
 
 Usage: ``python bench/intake_bench.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres``
 (default: ``AGENTDESK_BENCH_DATABASE_URL``, else SQLite).
@@ -25,17 +31,20 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import requests
-import sync_bench
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from agentdesk.models import (
     ApiKey,
+    AuthToken,
     Calendar,
     Contact,
     DeliveryStatus,
@@ -44,7 +53,9 @@ from agentdesk.models import (
     NotificationKind,
     Organisation,
     Plan,
+    Role,
     Tenant,
+    User,
     new_id,
     utcnow,
 )
@@ -53,11 +64,18 @@ from agentdesk.policy.plans import seed_calendars, seed_plans
 from agentdesk.server.intake.api import key_hash
 from agentdesk.server.notifications.config import SmtpConfig
 from agentdesk.server.notifications.sender import Sender
+from agentdesk.server.security import token_hash
+from agentdesk.sync.client import ApiClient
+from agentdesk.sync.protocol import Mutation, PullRequest, PushRequest
+from bench import sync_bench
+from bench._common import ms, rank_pct
 
 KEY = "adk_bench-key-not-secret"
 
 
-def seed(url: str, orgs: int = 50) -> None:
+def seed(url: str, orgs: int = 50, desks: int = 0) -> list[str]:
+    """The team, its organisations and contacts, the integration key; returns the tokens of
+    ``desks`` signed-in agents."""
     engine = make_engine(url)
     with session_scope(make_session_factory(engine)) as s:
         tenant = Tenant(name="Bench Support", timezone="America/New_York")
@@ -101,11 +119,153 @@ def seed(url: str, orgs: int = 50) -> None:
                 settings={},
             )
         )
+        tokens = []
+        for i in range(desks):
+            agent = User(
+                tenant_id=tenant.id, username=f"desk{i}", display_name=f"Desk {i}", role=Role.AGENT
+            )
+            s.add(agent)
+            s.flush()
+            tokens.append(f"bench-desk-{i}-{uuid.uuid4().hex}")
+            s.add(
+                AuthToken(
+                    user_id=agent.id,
+                    token_hash=token_hash(tokens[-1]),
+                    expires_at=utcnow() + timedelta(hours=2),
+                )
+            )
+        ids = s.execute(
+            select(Organisation.id, Contact.id).join(Contact).where(Contact.validated).limit(1)
+        ).one()
     engine.dispose()
+    DESK_TICKET_OF.update(organisation_id=str(ids[0]), requester_id=str(ids[1]))
+    return tokens
 
 
-def load(url: str, clients: int, seconds: float, make: Any) -> dict[str, float]:
-    """``make(session, n)`` issues one request; returns requests/s and latency percentiles."""
+#: The organisation and a contact each desk opens its own ticket with (set by ``seed``).
+DESK_TICKET_OF: dict[str, str] = {}
+
+
+class Desk:
+    """An agent's desktop online during the run: a long-poll + pull loop like the sync
+    engine's (pages parsed, not applied), noting when each ticket first arrives; and a note
+    pushed on its own ticket every ``every`` seconds, its round trip timed."""
+
+    def __init__(self, url: str, token: str, every: float) -> None:
+        self.api = ApiClient(url, token=token, read_timeout=120)
+        self.puller = self.api.clone()
+        self.every = every
+        self.client_id = uuid.uuid4()
+        self.next_id = 1
+        self.seen: dict[str, float] = {}
+        self.pushes: list[tuple[float, float]] = []  # (sent at, round trip)
+        self.errors = 0
+        self.stop = threading.Event()
+        self.ticket = str(uuid.uuid4())
+        self._push(
+            "create_ticket",
+            {**DESK_TICKET_OF, "ticket_id": self.ticket, "subject": "Desk", "channel": "portal"}
+            | {"stated_urgency": 3},
+        )
+        self.threads = [
+            threading.Thread(target=self._watch, daemon=True),
+            threading.Thread(target=self._note, daemon=True),
+        ]
+        for t in self.threads:
+            t.start()
+
+    def _push(self, name: str, args: dict[str, Any]) -> None:
+        began = time.perf_counter()
+        resp = self.api.push(
+            PushRequest(
+                client_id=self.client_id,
+                mutations=[Mutation(id=self.next_id, name=name, args=args)],
+            )
+        )
+        self.pushes.append((began, time.perf_counter() - began))
+        if resp.results[0].status != "applied":
+            self.errors += 1
+        self.next_id += 1
+
+    def _note(self) -> None:
+        while not self.stop.wait(self.every):
+            try:
+                self._push("add_note", {"ticket_id": self.ticket, "body": "Still looking."})
+            except Exception:
+                self.errors += 1
+
+    def _watch(self) -> None:
+        cursor = self.puller.poke(0, wait=0).version
+        while not self.stop.is_set():
+            try:
+                if not self.puller.poke(cursor, wait=2).changed:
+                    continue
+                more = True
+                while more:
+                    page = self.puller.pull(
+                        PullRequest(client_id=self.client_id, cursor=cursor, limit=1000)
+                    )
+                    now = time.perf_counter()
+                    for change in page.changes:
+                        if change.table == "tickets":
+                            self.seen.setdefault(str(change.id), now)
+                    cursor, more = page.cursor, page.has_more
+            except Exception:
+                self.errors += 1
+                time.sleep(0.1)
+
+    def close(self) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=10)
+        self.api.close()
+        self.puller.close()
+
+
+def push_times(desks: list[Desk], window: tuple[float, float]) -> dict[str, float]:
+    """The desks' push round trips sent within ``window``."""
+    took = [t for d in desks for at, t in d.pushes if window[0] <= at < window[1]]
+    if not took:
+        return {"pushes": 0}
+    return {
+        "pushes": len(took),
+        "p50_ms": ms(rank_pct(took, 50)),
+        "p99_ms": ms(rank_pct(took, 99)),
+    }
+
+
+def arrival(desks: list[Desk], filed: dict[str, float]) -> dict[str, float]:
+    """From a request's POST being sent to its ticket being pulled by every desk."""
+    took, missed = [], 0
+    for ticket_id, sent in filed.items():
+        seen = [d.seen.get(ticket_id) for d in desks]
+        if any(at is None for at in seen):
+            missed += 1
+        else:
+            took.append(max(at for at in seen if at is not None) - sent)
+    if not took:
+        return {"tickets": 0, "missed": missed}
+    return {
+        "tickets": len(took),
+        "missed": missed,
+        "p50_ms": ms(rank_pct(took, 50)),
+        "p99_ms": ms(rank_pct(took, 99)),
+    }
+
+
+def cpu_seconds(pid: int) -> float:
+    """The process's CPU time so far (user + system), from ``/proc``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load(
+    url: str, clients: int, seconds: float, make: Any, server_pid: int | None = None
+) -> dict[str, float]:
+    """``make(session, n)`` issues one request; returns requests/s and latency percentiles,
+    and with ``server_pid`` the server's CPU time per request: what bounds its throughput on a
+    saturated machine, and far steadier than requests/s when other work shares the cores."""
+    cpu = cpu_seconds(server_pid) if server_pid else 0.0
     latencies: list[float] = []
     errors = [0]
     lock = threading.Lock()
@@ -134,18 +294,26 @@ def load(url: str, clients: int, seconds: float, make: Any) -> dict[str, float]:
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - started
+    used = {}
+    if server_pid and latencies:
+        used["server_cpu_ms"] = round((cpu_seconds(server_pid) - cpu) * 1000 / len(latencies), 2)
     return {
+        **used,
         "per_s": round(len(latencies) / elapsed, 1),
         "requests": len(latencies),
         "errors": errors[0],
-        "p50_ms": sync_bench.ms(sync_bench.pct(latencies, 50)),
-        "p99_ms": sync_bench.ms(sync_bench.pct(latencies, 99)),
+        "p50_ms": ms(rank_pct(latencies, 50)),
+        "p99_ms": ms(rank_pct(latencies, 99)),
     }
 
 
 def bench_intake(url: str, args: argparse.Namespace) -> None:
-    seed(url)
-    with sync_bench.ServerProcess(url) as server:
+    tokens = seed(url, desks=args.desks)
+    extra = []
+    if args.intake_group_seconds is not None:
+        extra = ["--intake-group-seconds", str(args.intake_group_seconds)]
+    with sync_bench.ServerProcess(url, Path(__file__).resolve(), *extra) as server:
+        filed: dict[str, float] = {}
 
         def healthz(http: requests.Session, _n: int) -> bool:
             return http.get(f"{server.url}/healthz", timeout=30).status_code == 200
@@ -153,6 +321,7 @@ def bench_intake(url: str, args: argparse.Namespace) -> None:
         def file(http: requests.Session, n: int) -> bool:
             org = n % 50
             who = "other" if n % 4 == 0 else "valid"
+            sent = time.perf_counter()
             r = http.post(
                 f"{server.url}/api/v1/requests",
                 headers={"X-API-Key": KEY},
@@ -165,15 +334,44 @@ def bench_intake(url: str, args: argparse.Namespace) -> None:
                 },
                 timeout=30,
             )
+            if r.status_code == 201:
+                filed[r.json()["ticket_id"]] = sent
             return r.status_code == 201
 
         load(url, args.clients, 2, file)  # warm-up: pools, caches, the intake account
+        desks = [Desk(server.url, token, args.push_every) for token in tokens]
         rows = []
-        for _ in range(args.runs):
-            base = load(url, args.clients, args.seconds, healthz)
-            got = load(url, args.clients, args.seconds, file)
-            rows.append((base, got))
-            sync_bench.emit("intake_run", clients=args.clients, healthz=base, intake=got)
+        runs: list[dict[str, Any]] = []
+        try:
+            for _ in range(args.runs):
+                filed.clear()
+                quiet = time.perf_counter()
+                base = load(url, args.clients, args.seconds, healthz, server.pid)
+                busy = time.perf_counter()
+                got = load(url, args.clients, args.seconds, file, server.pid)
+                done = time.perf_counter()
+                rows.append((base, got))
+                if desks:
+                    time.sleep(3)  # the last requests' way to the desks
+                    runs.append(
+                        {
+                            "to_every_desk": arrival(desks, filed),
+                            "desk_push_intake": push_times(desks, (busy, done)),
+                            "desk_push_healthz": push_times(desks, (quiet, busy)),
+                        }
+                    )
+                sync_bench.emit(
+                    "intake_run",
+                    clients=args.clients,
+                    healthz=base,
+                    intake=got,
+                    loadavg=os.getloadavg()[0],
+                    **(runs[-1] if desks else {}),
+                )
+        finally:
+            for desk in desks:
+                desk.close()
+        desk_errors = sum(d.errors for d in desks)
     base_rate = statistics.median(b["per_s"] for b, _ in rows)
     rate = statistics.median(g["per_s"] for _, g in rows)
     sync_bench.emit(
@@ -185,7 +383,27 @@ def bench_intake(url: str, args: argparse.Namespace) -> None:
         ratio=round(rate / base_rate, 3),
         intake_p99_ms=statistics.median(g["p99_ms"] for _, g in rows),
         errors=sum(g["errors"] for _, g in rows),
+        server_cpu_ms_intake=statistics.median(g["server_cpu_ms"] for _, g in rows),
+        server_cpu_ms_healthz=statistics.median(b["server_cpu_ms"] for b, _ in rows),
     )
+    if runs:
+
+        def median(key: str, field: str) -> float:
+            return float(statistics.median(r[key].get(field, float("nan")) for r in runs))
+
+        sync_bench.emit(
+            "intake_desks",
+            desks=args.desks,
+            runs=args.runs,
+            to_every_desk_p50_ms=median("to_every_desk", "p50_ms"),
+            to_every_desk_p99_ms=median("to_every_desk", "p99_ms"),
+            missed=sum(r["to_every_desk"]["missed"] for r in runs),
+            push_p50_ms_intake=median("desk_push_intake", "p50_ms"),
+            push_p99_ms_intake=median("desk_push_intake", "p99_ms"),
+            push_p50_ms_healthz=median("desk_push_healthz", "p50_ms"),
+            push_p99_ms_healthz=median("desk_push_healthz", "p99_ms"),
+            desk_errors=desk_errors,
+        )
 
 
 def bench_sender(url: str, args: argparse.Namespace) -> None:
@@ -293,9 +511,23 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--desks", type=int, default=2, help="desktops online (0: none)")
+    parser.add_argument("--push-every", type=float, default=0.1, help="a desk's note interval")
+    parser.add_argument(
+        "--intake-group-seconds",
+        type=float,
+        help="the server's time bound on an intake group (default: the code's)",
+    )
+    parser.add_argument("--skip-sender", action="store_true")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
+        if args.intake_group_seconds is not None:
+            from agentdesk.server.intake import service
+
+            service.INTAKE_GROUPS = replace(
+                service.INTAKE_GROUPS, seconds=args.intake_group_seconds
+            )
         sync_bench.serve(args.serve)
         return
     with tempfile.TemporaryDirectory() as tmp:
@@ -303,7 +535,8 @@ def main() -> None:
         sync_bench.ENGINE_NAME = dbs.kind
         try:
             bench_intake(dbs.new("intake"), args)
-            bench_sender(dbs.new("sender"), args)
+            if not args.skip_sender:
+                bench_sender(dbs.new("sender"), args)
         finally:
             dbs.drop_all()
 

@@ -23,10 +23,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import sync_bench
-from intake_bench import seed, sync_bench_port
 from sqlalchemy import func, insert, select
 
 from agentdesk.models import (
@@ -45,6 +43,8 @@ from agentdesk.models import (
 from agentdesk.models.db import make_engine, make_session_factory, session_scope
 from agentdesk.server.notifications.config import SmtpConfig
 from agentdesk.server.notifications.sender import Sender
+from bench import sync_bench
+from bench.intake_bench import seed, sync_bench_port
 
 
 def _tickets(sessions: Any, tenant_id: uuid.UUID, n: int) -> list[uuid.UUID]:

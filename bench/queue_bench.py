@@ -52,7 +52,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any, cast
@@ -63,7 +62,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import PySide6  # noqa: E402
-from PySide6.QtCore import QEvent, QObject, QtMsgType, qInstallMessageHandler  # noqa: E402
+from PySide6.QtCore import QEvent, QObject, qInstallMessageHandler  # noqa: E402
 from PySide6.QtGui import QStandardItemModel  # noqa: E402
 from PySide6.QtWidgets import QApplication, QTableView  # noqa: E402
 from sqlalchemy import Table, update  # noqa: E402
@@ -79,10 +78,15 @@ from agentdesk.ui.queue.model import (  # noqa: E402
 )
 from agentdesk.ui.queue.view import QueueView  # noqa: E402
 from agentdesk.ui.sla_display import SlaClock  # noqa: E402
+from bench._common import ms, quiet, timed  # noqa: E402
+from bench._common import report as _report  # noqa: E402
 from tests.ui.queue_fixtures import OFFICE, generate  # noqa: E402
 
 N_TICKETS = 100_000
 TICKETS = cast(Table, Ticket.__table__)
+
+
+report = partial(_report, "queue", p95=True)
 
 
 class PaintCounter(QObject):
@@ -108,45 +112,6 @@ def change_tickets(engine: Any, ticket_ids: Any, rng: random.Random) -> None:
             conn.execute(update(TICKETS).where(TICKETS.c.id == tid).values(**values))
 
 
-def ms(seconds: float) -> float:
-    return round(seconds * 1000, 2)
-
-
-def report(
-    metric: str,
-    samples: list[float],
-    *,
-    baseline: str | None = None,
-    baseline_ms: float | None = None,
-    **extra: Any,
-) -> float:
-    median = statistics.median(samples)
-    line: dict[str, Any] = {
-        "bench": "queue",
-        "metric": metric,
-        "median_ms": ms(median),
-        "runs": len(samples),
-    }
-    if len(samples) >= 20:
-        line["p95_ms"] = ms(sorted(samples)[int(len(samples) * 0.95) - 1])
-    line["max_ms"] = ms(max(samples))
-    if baseline is not None and baseline_ms:
-        line["baseline"] = baseline
-        line["ratio"] = round(ms(median) / baseline_ms, 2)
-    line.update(extra)
-    print(json.dumps(line), flush=True)
-    return ms(median)
-
-
-def timed(fn: Callable[[], object], runs: int) -> list[float]:
-    samples = []
-    for _ in range(runs):
-        began = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - began)
-    return samples
-
-
 def wait_painted(
     app: QApplication, counter: PaintCounter, before: int, limit: float = 10.0
 ) -> None:
@@ -155,12 +120,6 @@ def wait_painted(
         app.processEvents()
         if time.perf_counter() > deadline:
             raise RuntimeError("no paint within the time limit")
-
-
-def quiet(kind: QtMsgType, _context: object, message: str) -> None:
-    """Drop the offscreen plugin's own noise; anything else still reaches stderr."""
-    if "propagateSizeHints" not in message:
-        print(message, file=sys.stderr)
 
 
 def main() -> None:

@@ -87,6 +87,7 @@ from agentdesk.sync.engine import PULL_PAGE_ROWS, SyncEngine
 from agentdesk.sync.protocol import Mutation, PushRequest
 from agentdesk.sync.replica import Replica
 from agentdesk.sync.rows import SYNCED_MODELS
+from bench._common import ms, rank_pct
 
 ENV_URL = "AGENTDESK_BENCH_DATABASE_URL"
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -101,20 +102,9 @@ def emit(bench: str, **row: Any) -> dict[str, Any]:
     return line
 
 
-def pct(samples: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (nearest rank) of ``samples``."""
-    ordered = sorted(samples)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
-
-
 def _reached(state: dict[str, float], target: int) -> bool:
     """The replica's cursor has caught up with ``target`` (read under the condition's lock)."""
     return state["cursor"] >= target
-
-
-def ms(seconds: float) -> float:
-    return round(seconds * 1000, 2)
 
 
 # --------------------------------------------------------------------------- databases
@@ -328,9 +318,12 @@ class ServerProcess:
     """The app served on 127.0.0.1 by a child process (this script with ``--serve``). Closing
     its stdin stops it, so it never outlives the bench."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, script: Path | None = None, *extra: str) -> None:
+        """``script``: another bench whose ``--serve`` runs :func:`serve` (with ``extra``
+        arguments of its own)."""
+        script = script or Path(__file__).resolve()
         self.proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--serve", database_url],
+            [sys.executable, str(script), "--serve", database_url, *extra],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -551,8 +544,8 @@ def bench_initial(dbs: Databases, args: argparse.Namespace, workdir: Path) -> No
                 runs_s=[round(r[0], 2) for r in timings],
                 http_pull_s=round(statistics.median(r[1] for r in timings), 2),
                 apply_pull_s=round(statistics.median(r[2] for r in timings), 2),
-                page_apply_ms_p50=ms(pct(page_applies[(limit, prefetch)], 50)),
-                page_apply_ms_p95=ms(pct(page_applies[(limit, prefetch)], 95)),
+                page_apply_ms_p50=ms(rank_pct(page_applies[(limit, prefetch)], 50)),
+                page_apply_ms_p95=ms(rank_pct(page_applies[(limit, prefetch)], 95)),
                 target_rows_per_s=10_000,
                 meets_target=rate >= 10_000,
                 x_bare_select=round(rate / select_rate, 3),
@@ -783,8 +776,8 @@ def concurrent_push(team: WorkTeam, url: str, args: argparse.Namespace, write_ra
         mutations=total,
         seconds=round(seconds, 2),
         mutations_per_s=round(rate),
-        batch_p50_ms=ms(pct(latencies, 50)),
-        batch_p99_ms=ms(pct(latencies, 99)),
+        batch_p50_ms=ms(rank_pct(latencies, 50)),
+        batch_p99_ms=ms(rank_pct(latencies, 99)),
         errors=len(errors),
         first_error=errors[0] if errors else None,
         target=1000,
@@ -850,7 +843,7 @@ def bench_propagation(team: WorkTeam, args: argparse.Namespace, workdir: Path) -
         replica.close()
         writer.close()
         reader_client.close()
-    p50, p90, p99 = (pct(latencies, q) for q in (50, 90, 99))
+    p50, p90, p99 = (rank_pct(latencies, q) for q in (50, 90, 99))
     emit(
         "propagation push -> other replica (poke + pull)",
         changes=len(latencies),
@@ -860,7 +853,7 @@ def bench_propagation(team: WorkTeam, args: argparse.Namespace, workdir: Path) -
         max_ms=ms(max(latencies)),
         held_before_push_returned=early,
         timeouts=timeouts,
-        push_rtt_p50_ms=ms(pct(push_rtts, 50)),
+        push_rtt_p50_ms=ms(rank_pct(push_rtts, 50)),
         healthz_ms=ms(rtt),
         x_healthz_p50=round(p50 / rtt, 1),
         target_p50_ms=50,
@@ -976,8 +969,8 @@ def _pollers(team: WorkTeam, args: argparse.Namespace, servers: list[ServerProce
             lat = [r.done_at - pushed_at for r in woken]
             row.update(
                 woken=len(woken),
-                wake_p50_ms=ms(pct(lat, 50)),
-                wake_p99_ms=ms(pct(lat, 99)),
+                wake_p50_ms=ms(rank_pct(lat, 50)),
+                wake_p99_ms=ms(rank_pct(lat, 99)),
                 wake_max_ms=ms(max(lat)),
                 push_rtt_ms=ms(returned - pushed_at),
             )

@@ -2,9 +2,11 @@
 # Runs the commands of docs/deploy.md on this machine, in order, in a scratch directory:
 # PostgreSQL role and database, the URL in a root-only environment file, server init and a user,
 # the systemd unit (verified with systemd-analyze; its ExecStart line is what starts the three
-# workers here, since a build machine has no systemd), nginx with the doc's configuration in
-# front of them (a self-signed certificate stands in for the real one), the checks through the
-# proxy (TLS, sign-in, request id, X-Forwarded-For not spoofable, /metrics not exposed), each
+# workers here, since a build machine has no systemd) and their connection budget, the ASGI
+# factory under uvicorn with its budget from the environment, nginx with the doc's configuration
+# in front of the workers (a self-signed certificate stands in for the real one), the checks
+# through the proxy (TLS, sign-in, request id, X-Forwarded-For not spoofable, /metrics not
+# exposed), each
 # worker's /healthz and /metrics, a backup while serving, a restore into a new database, and the
 # upgrade procedure. Everything is removed at the end. Needs: PostgreSQL reachable as a
 # superuser (PGADMIN), nginx, openssl, curl, systemd-analyze.
@@ -93,14 +95,59 @@ for port in "${PORTS[@]}"; do
         || fail "worker $port is not healthy: $(cat "$WORK/worker-$port.log")"
 done
 echo "3 workers healthy"
-# Section 2's look at the connections: three workers stay within 3 x 20 (the default budget).
+# Section 2: the unit states each worker's connection budget, and each worker took it.
+BUDGET=$(sed -n 's/.*--max-db-connections \([0-9][0-9]*\).*/\1/p' <<< "$EXEC")
+[ -n "$BUDGET" ] || fail "the unit's ExecStart states no --max-db-connections"
+budget_of() { curl -fsS "http://127.0.0.1:$1/metrics" | sed -n 's/^agentdesk_db_connections_budget //p'; }
+for port in "${PORTS[@]}"; do
+    [ "$(budget_of "$port")" = "$BUDGET.0" ] \
+        || fail "worker $port does not report the unit's budget of $BUDGET connections"
+done
+echo "each worker's connection budget is the unit's: $BUDGET"
+# Section 2's look at the connections: three workers stay within 3 x the budget.
 psql "${PGADMIN[@]}" -c "SELECT datname, count(*) FROM pg_stat_activity GROUP BY 1"
 USED=$(psql "${PGADMIN[@]}" -Atc "SELECT count(*) FROM pg_stat_activity WHERE datname = '$DB'")
-[ "$USED" -le 60 ] || fail "the 3 workers hold $USED connections, more than 3 x 20"
+[ "$USED" -le $((3 * BUDGET)) ] || fail "the 3 workers hold $USED connections, more than 3 x $BUDGET"
 if ps -eo args | grep -F -- "$PASSWORD" | grep -v grep; then
     fail "the database password is visible in the process list"
 fi
 echo "the database password is in no process's command line"
+
+step "4b. Another ASGI server: the factory, its budget from the environment"
+# Section 5's uvicorn command, on a port of its own, from the same environment file. A budget
+# it cannot use stops it before it serves; the one the doc gives reaches every worker.
+UVICORN=$(dirname "$AGENTDESK")/uvicorn
+ASGI_PORT=18764
+if env -i PATH="$PATH" AGENTDESK_DATABASE_URL="$AGENTDESK_DATABASE_URL" \
+    AGENTDESK_MAX_DB_CONNECTIONS=1 "$UVICORN" --factory agentdesk.server.asgi:app_from_env \
+    --host 127.0.0.1 --port "$ASGI_PORT" > "$WORK/asgi-refused.log" 2>&1; then
+    fail "uvicorn started with AGENTDESK_MAX_DB_CONNECTIONS=1"
+fi
+grep -q "AGENTDESK_MAX_DB_CONNECTIONS must be a whole number from 2" "$WORK/asgi-refused.log" \
+    || fail "the refusal does not name the variable: $(cat "$WORK/asgi-refused.log")"
+echo "AGENTDESK_MAX_DB_CONNECTIONS=1 refused, naming the variable"
+(
+    set -a; . "$ETC/agentdesk.env"; set +a
+    exec env -i PATH="$PATH" AGENTDESK_DATABASE_URL="$AGENTDESK_DATABASE_URL" \
+        AGENTDESK_MAX_DB_CONNECTIONS=20 "$UVICORN" --factory \
+        agentdesk.server.asgi:app_from_env --host 127.0.0.1 --port "$ASGI_PORT" --workers 3 \
+        --forwarded-allow-ips 127.0.0.1
+) > "$WORK/asgi.log" 2>&1 &
+ASGI_PID=$!
+PIDS+=("$ASGI_PID")
+for _ in $(seq 150); do
+    curl -fsS "http://127.0.0.1:$ASGI_PORT/healthz" > /dev/null 2>&1 && break
+    sleep 0.2
+done
+# The three workers share the port; a few scrapes reach more than one of them.
+for _ in $(seq 6); do
+    [ "$(budget_of "$ASGI_PORT")" = "20.0" ] \
+        || fail "a uvicorn worker does not report the budget of 20: $(cat "$WORK/asgi.log")"
+done
+kill -TERM "$ASGI_PID"
+wait "$ASGI_PID" || fail "uvicorn did not stop cleanly: $(cat "$WORK/asgi.log")"
+unset 'PIDS[-1]'
+echo "uvicorn --workers 3 served with a budget of 20 connections per worker, and stopped"
 
 step "5. nginx with TLS in front of them"
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=$HOSTNAME_" \

@@ -18,6 +18,7 @@ from .support import Calendar, Contact, Organisation, Plan
 from .syncstate import MutationRecord, SyncClient
 from .tenancy import AuthToken, LoginFailure, RateLimitHit, Role, Tenant, TenantCounter, User
 from .tickets import (
+    OPEN_STATUS_ORDER,
     EventKind,
     Level,
     Ticket,
@@ -25,9 +26,11 @@ from .tickets import (
     TicketKind,
     TicketStatus,
     WaitingPeriod,
+    open_ticket,
 )
 
 __all__ = [
+    "OPEN_STATUS_ORDER",
     "ApiKey",
     "Appointment",
     "AppointmentStatus",
@@ -63,5 +66,6 @@ __all__ = [
     "User",
     "WaitingPeriod",
     "new_id",
+    "open_ticket",
     "utcnow",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 from alembic import command
@@ -39,9 +40,16 @@ class SchemaTooNew(Exception):
         self.what = what
 
 
+@cache
+def _scripts() -> ScriptDirectory:
+    """The migration scripts, read once per process: they ship with the code and cannot change
+    under it, and reading them (every version file executed) cost a desktop ~30 ms each time
+    it opened its replica, current or not."""
+    return ScriptDirectory.from_config(alembic_config())
+
+
 def known_revisions() -> frozenset[str]:
-    script = ScriptDirectory.from_config(alembic_config())
-    return frozenset(rev.revision for rev in script.walk_revisions())
+    return frozenset(rev.revision for rev in _scripts().walk_revisions())
 
 
 def check_known(revision: str | None, what: str = "the database") -> None:
@@ -56,7 +64,10 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     Raises :class:`SchemaTooNew`, changing nothing, on a database newer than this code."""
     config = alembic_config()
     with engine.connect() as connection, _foreign_keys_deferred(connection), connection.begin():
-        check_known(MigrationContext.configure(connection).get_current_revision())
+        current = MigrationContext.configure(connection).get_current_revision()
+        check_known(current)
+        if revision == "head" and current == head_revision():
+            return  # the common case on every start: nothing to run, no Alembic environment
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
         _check_foreign_keys(connection)
@@ -111,5 +122,22 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+def reload_needed(before: str | None, after: str | None) -> bool:
+    """Whether rows written under revision ``before`` can lack what ``after`` adds.
+
+    A desktop reloads its replica from the server after an upgrade (new columns start empty).
+    A revision whose script sets ``REPLICA_RELOAD = False`` (new indexes, nothing a row holds)
+    spares that reload; crossing any other revision needs it."""
+    if before is None or before == after:
+        return False
+    script = ScriptDirectory.from_config(alembic_config())
+    for rev in script.iterate_revisions(after, before):
+        if rev.revision == before:
+            continue
+        if getattr(rev.module, "REPLICA_RELOAD", True):
+            return True
+    return False
+
+
 def head_revision() -> str | None:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+    return _scripts().get_current_head()

@@ -56,6 +56,8 @@ class Notification(Base):
     __tablename__ = "notifications"
     __table_args__ = (
         Index("ix_notifications_ticket_kind", "ticket_id", "kind"),
+        # The outbox newest first, a page at a time (the Notifications view).
+        Index("ix_notifications_tenant_created", "tenant_id", "created_at"),
         UniqueConstraint("tenant_id", "once_key", name="uq_notifications_once_key"),
     )
 

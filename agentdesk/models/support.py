@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy import false as sql_false
@@ -92,6 +92,11 @@ class Plan(SyncedMixin, Base):
                 for tier, target in (self.response_targets or {}).items()
             },
         )
+
+
+#: The membership states an organisation can be given (the server's schema and the admin
+#: screen offer these; intake records "unknown" for an organisation it had to create).
+Membership = Literal["active", "trial", "lapsed"]
 
 
 class Organisation(SyncedMixin, Base):

@@ -50,6 +50,9 @@ _VERSION_KEY = "stamp_version"
 _TOP_KEY = "stamp_top"
 #: The counter row's value as this transaction last wrote it (its lock is held from then on).
 _WRITTEN_KEY = "stamp_written"
+#: The counter row's value when :func:`hold_counter` locked it: a commit announces only a
+#: version past it (a transaction that locked the row and then changed nothing announces none).
+_BASE_KEY = "stamp_base"
 _TENANT_KEY = "stamp_tenant"
 #: Per open SAVEPOINT, the (unit, top, written) versions when it began, restored if it rolls
 #: back.
@@ -81,7 +84,12 @@ _WRITE_COUNTER = (
     .where(_COUNTERS.c.tenant_id == bindparam("b_tenant"))
     .values(version=bindparam("b_version"))
 )
-_KEYS = (_VERSION_KEY, _TOP_KEY, _WRITTEN_KEY)
+_HOLD_COUNTER = (
+    select(_COUNTERS.c.version)
+    .where(_COUNTERS.c.tenant_id == bindparam("b_tenant"))
+    .with_for_update()
+)
+_KEYS = (_VERSION_KEY, _TOP_KEY, _WRITTEN_KEY, _BASE_KEY)
 
 
 def next_version(session: Session, tenant_id: uuid.UUID) -> int:
@@ -96,11 +104,36 @@ def next_version(session: Session, tenant_id: uuid.UUID) -> int:
         following = int(top) + 1
         session.info[_VERSION_KEY] = session.info[_TOP_KEY] = following
         return following
-    stmt, params = _TAKE_VERSION, {"b_tenant": tenant_id}
+    version = _locked(session, _TAKE_VERSION, tenant_id)
+    session.info[_VERSION_KEY] = session.info[_TOP_KEY] = session.info[_WRITTEN_KEY] = version
+    _expire_counter(session, tenant_id)
+    return version
+
+
+def hold_counter(session: Session, tenant_id: uuid.UUID) -> None:
+    """Lock the tenant's counter row now, before the transaction's first version; the units
+    after it count on from the value read (one ``SELECT ... FOR UPDATE`` instead of the first
+    unit's ``UPDATE``; :func:`write_counter` stores the last).
+
+    For a writer that reads many rows before it writes and wants them read under the lock (the
+    server's intake group: no other writer can change a synced row of the tenant until it
+    commits, so everything it reads up front stays true). A transaction that then changes
+    nothing leaves the counter as it was and announces nothing.
+    """
+    if session.info.get(_TOP_KEY) is not None:
+        return  # the lock is held already
+    version = _locked(session, _HOLD_COUNTER, tenant_id)
+    for key in (_TOP_KEY, _WRITTEN_KEY, _BASE_KEY):
+        session.info[key] = version
+
+
+def _locked(session: Session, stmt: Any, tenant_id: uuid.UUID) -> int:
+    """Run ``stmt`` (which locks the tenant's counter row and returns its version)."""
+    params = {"b_tenant": tenant_id}
     version = session.execute(stmt, params).scalar_one_or_none()
     if version is None:
         # First write of a tenant: create the row without racing another first writer, then
-        # take the lock through the same UPDATE as always.
+        # take the lock through the same statement as always.
         dialect = session.get_bind().dialect.name
         insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
         session.execute(
@@ -109,9 +142,15 @@ def next_version(session: Session, tenant_id: uuid.UUID) -> int:
             .on_conflict_do_nothing(index_elements=["tenant_id"])
         )
         version = session.execute(stmt, params).scalar_one()
-    session.info[_VERSION_KEY] = session.info[_TOP_KEY] = session.info[_WRITTEN_KEY] = version
-    _expire_counter(session, tenant_id)
     return int(version)
+
+
+def _announced(session: Session) -> int | None:
+    """The version a commit announces: the highest taken, if past the locked one."""
+    top, base = session.info.get(_TOP_KEY), session.info.get(_BASE_KEY)
+    if top is None or (base is not None and int(top) <= int(base)):
+        return None
+    return int(top)
 
 
 def _expire_counter(session: Session, tenant_id: uuid.UUID) -> None:
@@ -146,8 +185,9 @@ def write_counter(session: Session) -> None:
 
 
 def transaction_version(session: Session) -> int | None:
-    """The highest version the session's transaction has taken so far (``None``: none yet, so
-    it does not hold the counter row's lock)."""
+    """The highest version the session's transaction has taken so far, or the counter's value
+    when :func:`hold_counter` locked it (``None``: neither, so it does not hold the counter
+    row's lock)."""
     top = session.info.get(_TOP_KEY)
     return None if top is None else int(top)
 
@@ -289,7 +329,7 @@ def _write_and_notify(session: Session) -> None:
     # announced.
     session.flush()
     write_counter(session)
-    top = session.info.get(_TOP_KEY)
+    top = _announced(session)
     if top is not None and session.get_bind().dialect.name == "postgresql":
         # Sent inside the transaction: PostgreSQL delivers it on commit and drops it on
         # rollback, so listeners never hear of a version that does not exist. Once per
@@ -303,7 +343,7 @@ def _write_and_notify(session: Session) -> None:
 def _announce_version(session: Session) -> None:
     if session.get_nested_transaction() is not None:
         return  # a savepoint was released: nothing is visible to others yet
-    top = session.info.get(_TOP_KEY)
+    top = _announced(session)
     forget_version(session)
     listener = session.info.get(LISTENER_KEY)
     if top is not None and listener is not None:

@@ -33,10 +33,24 @@ from math import ceil
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import ColumnElement, String, and_, case, false, func, select, true, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    String,
+    and_,
+    case,
+    false,
+    func,
+    select,
+    true,
+    type_coerce,
+)
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.selectable import Join
 
 from ..models import (
+    OPEN_STATUS_ORDER,
     Calendar,
     HourBlock,
     Level,
@@ -47,20 +61,20 @@ from ..models import (
     TicketStatus,
     TimeEntry,
     User,
+    open_ticket,
 )
 from ..policy import billing
 from ..policy.calendar import BusinessCalendar
 from ..policy.entitlements import calendar_year_bounds, calendar_year_of, conversation_allowance
 from ..policy.errors import PolicyError
 from ..policy.plans import SupportPlan, seed_calendars
-from ..policy.workflow import OPEN_STATUSES
 from . import balances, ledger
 from .conversations import conversations_in_year_by_organisation
-from .raw import Uuids, instant, raw
+from .raw import Uuids, driver_rows, instant, raw
 
 T = TypeVar("T")
 
-OPEN: tuple[TicketStatus, ...] = tuple(sorted(TicketStatus(s) for s in OPEN_STATUSES))
+OPEN: tuple[TicketStatus, ...] = OPEN_STATUS_ORDER
 #: Ageing buckets of the open queue, in business days of the team calendar.
 AGE_EDGES: tuple[int, ...] = (1, 2, 5)
 AGE_LABELS: tuple[str, ...] = ("< 1 day", "1-2 days", "2-5 days", "> 5 days")
@@ -317,7 +331,7 @@ SECTION_TABLES: dict[Section, frozenset[str]] = {
 
 
 @dataclass
-class _Context:
+class Context:
     session: Session
     at: datetime
     tz: str
@@ -325,6 +339,11 @@ class _Context:
     team_calendar: BusinessCalendar
     org_plan: dict[uuid.UUID, uuid.UUID]
     org_name: dict[uuid.UUID, str]
+    #: (verified reviews, reviews in the last six months) per organisation (seed 000's bonus).
+    org_reviews: dict[uuid.UUID, tuple[int, int]]
+    #: Driver values of organisation and people ids -> ``uuid.UUID``, each converted once
+    #: (kept from one refresh to the next by :mod:`.dashboard_live`).
+    uuids: Uuids = field(default_factory=Uuids)
 
 
 def _zone_name(session: Session, tenant_id: uuid.UUID | None) -> str:
@@ -344,7 +363,7 @@ def team_calendar() -> BusinessCalendar:
     return BusinessCalendar.from_dict(seed_calendars()["office"][1])
 
 
-def _context(session: Session, at: datetime, tenant_id: uuid.UUID | None) -> _Context:
+def context(session: Session, at: datetime, tenant_id: uuid.UUID | None) -> Context:
     default = team_calendar()
     calendars: dict[uuid.UUID, BusinessCalendar] = {}
     for row in session.scalars(select(Calendar).where(Calendar.deleted.is_(False))):
@@ -362,13 +381,30 @@ def _context(session: Session, at: datetime, tenant_id: uuid.UUID | None) -> _Co
         plans[plan.id] = (plan, policy, cal or default)
     org_plan: dict[uuid.UUID, uuid.UUID] = {}
     org_name: dict[uuid.UUID, str] = {}
-    for oid, pid, name in session.execute(
-        select(Organisation.id, Organisation.plan_id, Organisation.name).where(
-            Organisation.deleted.is_(False)
+    org_reviews: dict[uuid.UUID, tuple[int, int]] = {}
+    o = Organisation
+    for oid, pid, name, verified, recent in session.execute(
+        select(o.id, o.plan_id, o.name, o.verified_reviews, o.recent_reviews).where(
+            o.deleted.is_(False)
         )
     ):
-        org_plan[oid], org_name[oid] = pid, name
-    return _Context(session, at, _zone_name(session, tenant_id), plans, default, org_plan, org_name)
+        org_plan[oid], org_name[oid], org_reviews[oid] = pid, name, (verified, recent)
+    tz = _zone_name(session, tenant_id)
+    return Context(session, at, tz, plans, default, org_plan, org_name, org_reviews)
+
+
+#: What :func:`context` reads besides the team's zone: a change to any of these rows changes
+#: some figure's lookups (every change to a synced row is stamped with a new version).
+LOOKUP_MODELS = (Calendar, Plan, Organisation, User)
+
+
+def lookups_signature(session: Session, tenant_id: uuid.UUID | None) -> tuple[Any, ...]:
+    """How many rows :func:`context` and the figures' names read, and their newest version:
+    equal signatures, equal lookups (the rows change only by pulls, which stamp versions)."""
+    out: list[Any] = [_zone_name(session, tenant_id)]
+    for model in LOOKUP_MODELS:
+        out += session.execute(select(func.count(), func.max(model.version))).one()
+    return tuple(out)
 
 
 # ------------------------------------------------------------------------------- figures
@@ -389,7 +425,7 @@ def compute(
     Only ``sections`` are computed; the others are taken from ``previous`` (an incremental
     refresh after a pull that touched only some tables)."""
     wanted = set(sections)
-    ctx = _context(session, at, tenant_id)
+    ctx = context(session, at, tenant_id)
     parts: dict[str, Any] = {}
     if previous is not None:
         parts = {
@@ -410,20 +446,34 @@ def compute(
             )
         }
     if Section.TICKETS in wanted or previous is None:
-        queue = open_queue(ctx)
-        parts["open"] = open_tickets(ctx, queue)
-        parts["sla"] = sla_now(ctx, queue)
-        parts["breaching_soon"] = breaching_soon(ctx)
-        parts["first_response"] = first_response(ctx, start, end)
-        parts["load"] = agent_load(ctx, queue)
-        parts["unassigned"], parts["untriaged"] = queue_health(ctx, queue)
-        parts["ageing"] = ageing(ctx, parts["open"].total.value, queue)
-        parts["redirected"] = redirected(ctx)
+        groups = response_groups(ctx, response_rows(session, start, end))
+        parts.update(ticket_figures(ctx, open_queue(ctx), groups, start, end))
     if Section.ALLOWANCES in wanted or previous is None:
         parts["allowances"] = allowances(ctx)
     if Section.ONE_ON_ONE in wanted or previous is None:
         parts["weeks"], parts["one_on_one"] = one_on_one(ctx, start, end)
     return Dashboard(at=at, start=start, end=end, **parts)
+
+
+def ticket_figures(
+    ctx: Context, queue: OpenQueue, groups: ResponseGroups, start: datetime, end: datetime
+) -> dict[str, Any]:
+    """The ticket section's figures (:class:`Dashboard` fields) from the open queue's
+    aggregates and the range's first responses by group, plus the small reads the section
+    makes afresh each time (the next to breach, the resolution rate, redirected requests)."""
+    opened = open_tickets(ctx, queue)
+    unassigned, untriaged = queue_health(ctx, queue)
+    return {
+        "open": opened,
+        "sla": sla_now(ctx, queue),
+        "breaching_soon": breaching_soon(ctx),
+        "first_response": first_response_of(ctx, start, end, groups),
+        "load": agent_load(ctx, queue),
+        "unassigned": unassigned,
+        "untriaged": untriaged,
+        "ageing": ageing(ctx, opened.total.value, queue),
+        "redirected": redirected(ctx),
+    }
 
 
 def count(session: Session, flt: TicketFilter) -> int:
@@ -449,7 +499,7 @@ class OpenQueue:
     #: Per :data:`AGE_LABELS` bucket, and the arrival bounds each bucket counts.
     ages: tuple[int, ...]
     age_bounds: tuple[tuple[datetime | None, datetime | None], ...]
-    #: (assignee, open, oldest arrival, at risk, breached), assigned tickets only.
+    #: (assignee, open, oldest arrival, at risk, breached), assigned tickets only, by assignee.
     agents: tuple[tuple[uuid.UUID, int, datetime | None, int, int], ...]
     unassigned: tuple[int, datetime | None]
     untriaged: tuple[int, datetime | None]
@@ -461,7 +511,7 @@ def _sum_of(cond: ColumnElement[bool]) -> Any:
     return func.count().filter(cond)
 
 
-def _age_bounds(ctx: _Context) -> tuple[tuple[datetime | None, datetime | None], ...]:
+def age_bounds(ctx: Context) -> tuple[tuple[datetime | None, datetime | None], ...]:
     """Arrival ranges of the ageing buckets: "younger than d business days" is "arrived after
     the latest arrival that is d business days old"."""
     edges = [business_age_threshold(ctx.team_calendar, ctx.at, d) for d in AGE_EDGES]
@@ -475,38 +525,70 @@ def _age_bounds(ctx: _Context) -> tuple[tuple[datetime | None, datetime | None],
     return tuple(bounds)
 
 
-def open_queue(ctx: _Context) -> OpenQueue:
-    """The open queue's figures in one scan of ``ix_tickets_dashboard`` (index-only), grouped
-    by assignee, every per-ticket condition a filtered count (SLA states at ``ctx.at``, age
-    buckets, tiers, levels, plans, untriaged). Before, each figure scanned the open queue
-    again (eight scans), and the rows came back through per-value type processing."""
+def _age_conditions(
+    bounds: tuple[tuple[datetime | None, datetime | None], ...],
+) -> list[ColumnElement[bool]]:
     t = Ticket.__table__.c
-    at = ctx.at
-    sla_conds = [and_(*sla_clauses(b, at)) for b in SlaBucket]
-    bounds = _age_bounds(ctx)
-    age_conds = []
+    conds = []
     for lo, hi in bounds:
         parts: list[ColumnElement[bool]] = [true()]
         if lo is not None:
             parts.append(t.arrived_at >= lo)
         if hi is not None:
             parts.append(t.arrived_at < hi)
-        age_conds.append(and_(*parts))
+        conds.append(and_(*parts))
+    return conds
+
+
+class _OpenQueueJoin(Join):
+    """``tickets LEFT JOIN organisations`` that SQLite reads through ``ix_tickets_open``: with
+    no statistics its planner prefers the status index and a sort of the whole queue."""
+
+    inherit_cache = True
+
+
+@compiles(_OpenQueueJoin, "sqlite")
+def _through_open_index(element: _OpenQueueJoin, compiler: Any, **kw: Any) -> str:
+    left = element.left._compiler_dispatch(compiler, asfrom=True)
+    text = str(compiler.visit_join(element, **kw))
+    if not text.startswith(left):  # pragma: no cover - a compiler change; the index is a hint
+        return text
+    return f"{left} INDEXED BY ix_tickets_open{text[len(left) :]}"
+
+
+def open_queue(
+    ctx: Context,
+    *,
+    bounds: tuple[tuple[datetime | None, datetime | None], ...] | None = None,
+    ids: Sequence[Any] | None = None,
+    where: Sequence[ColumnElement[bool]] = (),
+) -> OpenQueue:
+    """The open queue's figures in one index-only scan of ``ix_tickets_open`` in assignee order
+    (no sort), every per-ticket condition a filtered count (SLA states at ``ctx.at``, age
+    buckets, tiers, levels, plans, untriaged), the plan through one lookup of the ticket's
+    organisation. ``ids`` (driver values of ticket ids): the same figures over those tickets
+    only, which is what an incremental refresh subtracts and adds (:mod:`.dashboard_live`);
+    ``where``: more clauses (one assignee's tickets)."""
+    t = Ticket.__table__.c
+    o = Organisation.__table__.c
+    at = ctx.at
+    sla_conds = [and_(*sla_clauses(b, at)) for b in SlaBucket]
+    if bounds is None:
+        bounds = age_bounds(ctx)
+    age_conds = _age_conditions(bounds)
     tiers: tuple[int | None, ...] = (None, 1, 2, 3, 4)
     tier_conds = [t.tier.is_(None) if k is None else t.tier == k for k in tiers]
     levels = tuple(Level)
     level_conds = [t.level == lv for lv in levels]
     plan_ids = list(ctx.plans)
-    plan_conds = [
-        t.organisation_id.in_(
-            select(Organisation.id)
-            .where(Organisation.plan_id == pid, Organisation.deleted.is_(False))
-            .correlate(None)
-        )
-        for pid in plan_ids
-    ]
+    plan_conds = [and_(o.plan_id == pid, o.deleted == false()) for pid in plan_ids]
     is_new = t.status == TicketStatus.NEW
-    rows = ctx.session.execute(
+    tickets, orgs = Ticket.__table__, Organisation.__table__
+    on = o.id == t.organisation_id
+    # All of the queue: in assignee order from ix_tickets_open. A few ids: by primary key.
+    join = Join if ids is not None else _OpenQueueJoin
+    source = join(tickets, orgs, on, isouter=True)
+    stmt = (
         select(
             raw(t.assignee_id),
             func.count(),
@@ -515,16 +597,26 @@ def open_queue(ctx: _Context) -> OpenQueue:
             type_coerce(func.min(case((is_new, t.arrived_at), else_=None)), String),
             *(_sum_of(c) for c in (*sla_conds, *age_conds, *tier_conds, *level_conds, *plan_conds)),
         )
-        .where(t.deleted == false(), t.status.in_(OPEN))
+        .select_from(source)
+        .where(*where)
         .group_by(t.assignee_id)
-    ).all()
+    )
+    if ids is None:
+        stmt = stmt.where(open_ticket())
+    else:
+        # The same tickets, but found by primary key: the planner (no statistics) would
+        # rather scan the status index, so the status term is kept away from it.
+        stmt = stmt.where(
+            t.deleted == false(), func.coalesce(t.status, "").in_(OPEN), t.id.in_(ids)
+        )
+    rows = ctx.session.execute(stmt).all()
     n_sla, n_age, n_tier, n_level = len(sla_conds), len(age_conds), len(tiers), len(levels)
     total = 0
     sums = [0] * (n_sla + n_age + n_tier + n_level + len(plan_ids))
     agents = []
     unassigned: tuple[int, datetime | None] = (0, None)
     new_count, new_oldest = 0, None
-    users = Uuids()
+    users = ctx.uuids
     risk_i, late_i = (
         list(SlaBucket).index(SlaBucket.AT_RISK),
         list(SlaBucket).index(SlaBucket.BREACHED),
@@ -558,13 +650,13 @@ def open_queue(ctx: _Context) -> OpenQueue:
         sla,
         ages,
         bounds,
-        tuple(agents),
+        tuple(sorted(agents)),
         unassigned,
         (new_count, new_oldest),
     )
 
 
-def open_tickets(ctx: _Context, queue: OpenQueue | None = None) -> OpenTickets:
+def open_tickets(ctx: Context, queue: OpenQueue | None = None) -> OpenTickets:
     q = queue or open_queue(ctx)
     by_tier = [Count("Untriaged", q.by_tier.get(None, 0), _base("Open, untriaged", untriaged=True))]
     by_tier += [
@@ -594,7 +686,7 @@ def open_tickets(ctx: _Context, queue: OpenQueue | None = None) -> OpenTickets:
     )
 
 
-def sla_now(ctx: _Context, queue: OpenQueue | None = None) -> tuple[Count, ...]:
+def sla_now(ctx: Context, queue: OpenQueue | None = None) -> tuple[Count, ...]:
     """Unanswered open tickets by first-response SLA state at ``ctx.at`` (ranges on the
     stored instants, counted in :func:`open_queue`'s pass)."""
     q = queue or open_queue(ctx)
@@ -604,22 +696,30 @@ def sla_now(ctx: _Context, queue: OpenQueue | None = None) -> tuple[Count, ...]:
     )
 
 
-def breaching_soon(ctx: _Context, limit: int = BREACHING_SOON) -> tuple[SoonRow, ...]:
-    """The next unanswered tickets to breach, with business time left on their calendar."""
+def breaching_soon(ctx: Context, limit: int = BREACHING_SOON) -> tuple[SoonRow, ...]:
+    """The next unanswered tickets to breach, with business time left on their calendar.
+
+    One read per open status: ``ix_tickets_sla`` holds each status's unanswered tickets in
+    ``(sla_due_at, id)`` order, so each read stops after ``limit`` entries. A single read with
+    ``status IN (...)`` sorted every unanswered ticket due later (thousands) and read each row
+    for its subject first."""
     t = Ticket.__table__.c
-    rows = ctx.session.execute(
-        select(t.id, t.subject, t.organisation_id, t.urgency, t.sla_due_at)
-        .where(
-            t.deleted == false(),
-            t.status.in_(OPEN),
-            t.first_response_at.is_(None),
-            t.sla_due_at >= ctx.at,
-        )
-        .order_by(t.sla_due_at, t.id)
-        .limit(limit)
-    ).all()
+    found: list[Any] = []
+    for status in OPEN:
+        found += ctx.session.execute(
+            select(t.sla_due_at, t.id, t.subject, t.organisation_id, t.urgency)
+            .where(
+                t.first_response_at.is_(None),
+                t.status == status,
+                t.sla_due_at >= ctx.at,
+                t.deleted == false(),
+            )
+            .order_by(t.sla_due_at, t.id)
+            .limit(limit)
+        ).all()
+    found.sort(key=lambda r: (r[0], r[1]))
     out = []
-    for tid, subject, org_id, urgency, due in rows:
+    for due, tid, subject, org_id, urgency in found[:limit]:
         plan = ctx.plans.get(ctx.org_plan.get(org_id) or uuid.UUID(int=0))
         cal = plan[2] if plan else ctx.team_calendar
         out.append(
@@ -636,7 +736,7 @@ def breaching_soon(ctx: _Context, limit: int = BREACHING_SOON) -> tuple[SoonRow,
     return tuple(out)
 
 
-def _uuid(text: Any) -> uuid.UUID:
+def as_uuid(text: Any) -> uuid.UUID:
     """A UUID read as text: SQLite stores 32 hex digits, PostgreSQL the canonical form."""
     return text if isinstance(text, uuid.UUID) else uuid.UUID(str(text))
 
@@ -653,53 +753,120 @@ def _seconds(value: int | None) -> timedelta | None:
     return None if value is None else timedelta(seconds=value)
 
 
-def first_response(ctx: _Context, start: datetime, end: datetime) -> FirstResponse:
-    """First responses given in ``[start, end)``: a range scan of ``ix_tickets_sla``'s leading
-    column, reading the business time each response took (stored with it by the mutators)."""
+#: Per group of first responses (``("team", None)``, ``("tier", urgency)``, ``("plan", id)``,
+#: ``("agent", id)``): the business seconds each response took, sorted, and how many met.
+ResponseGroups = dict[tuple[str, Any], tuple[list[int], int]]
+#: One response as :func:`response_rows` reads it: business seconds, target met (0/1),
+#: urgency, organisation and assignee (driver values), and with ``ids`` the ticket id last.
+ResponseRow = tuple[Any, ...]
+
+
+def response_rows(
+    session: Session, start: datetime, end: datetime, ids: Sequence[Any] | None = None
+) -> list[ResponseRow]:
+    """First responses given in ``[start, end)`` (of ``ids`` only, when given, with each
+    ticket's id): a range of ``ix_tickets_sla``, index-only (it holds every column read here,
+    migration 0012), read as the driver returns it (a month can hold tens of thousands)."""
     t = Ticket.__table__.c
-    # Read with no per-value processing (a month can hold tens of thousands of responses);
-    # grouped by the few distinct ids, then each group's ids converted once.
-    result = ctx.session.execute(
-        select(
-            t.first_response_business_s,
-            t.first_response_at <= t.sla_due_at,
-            t.urgency,
-            raw(t.organisation_id),
-            raw(t.assignee_id),
-        ).where(
-            t.deleted == false(),
-            t.first_response_at >= start,
-            t.first_response_at < end,
-            t.sla_due_at.is_not(None),
-            t.first_response_business_s.is_not(None),
-        )
+    columns = [
+        t.first_response_business_s,
+        type_coerce(t.first_response_at <= t.sla_due_at, Integer),
+        t.urgency,
+        raw(t.organisation_id),
+        raw(t.assignee_id),
+    ]
+    if ids is not None:
+        columns.append(raw(t.id))
+    stmt = select(*columns).where(
+        t.deleted == false(),
+        t.first_response_at >= start,
+        t.first_response_at < end,
+        t.sla_due_at.is_not(None),
+        t.first_response_business_s.is_not(None),
     )
-    raw_groups: dict[tuple[str, Any], list[tuple[int, bool]]] = defaultdict(list)
-    for seconds, met, urgency, org_id, assignee in result:
-        item = (seconds, bool(met))
-        raw_groups[("tier", urgency)].append(item)
-        raw_groups[("org", org_id)].append(item)
-        raw_groups[("agent", assignee)].append(item)
-    groups: dict[tuple[str, Any], list[tuple[int, bool]]] = defaultdict(list)
-    for (kind, key), items in raw_groups.items():
-        if kind == "tier":
-            groups[("team", None)].extend(items)
-        elif kind == "org":
-            kind, key = "plan", ctx.org_plan.get(_uuid(key))
-        elif key is not None:
-            key = _uuid(key)
-        groups[(kind, key)].extend(items)
+    if ids is not None:
+        stmt = stmt.where(t.id.in_(ids))
+    return driver_rows(session, stmt)
+
+
+def response_keys(
+    ctx: Context, urgency: int, org: Any, assignee: Any
+) -> tuple[tuple[str, Any], ...]:
+    """The groups a response counts in (``org`` and ``assignee`` as the driver returns them)."""
+    return (
+        ("team", None),
+        ("tier", urgency),
+        ("plan", ctx.org_plan.get(ctx.uuids[org])),
+        ("agent", None if assignee is None else ctx.uuids[assignee]),
+    )
+
+
+def response_groups(ctx: Context, rows: Iterable[ResponseRow]) -> ResponseGroups:
+    """Responses (rows of :func:`response_rows` without ids) by group: by the raw urgency,
+    organisation and assignee values first (few distinct ones, one dictionary step per value),
+    then each raw group's keys found once."""
+    by_tier: dict[Any, list[int]] = defaultdict(list)
+    by_org: dict[Any, list[int]] = defaultdict(list)
+    by_agent: dict[Any, list[int]] = defaultdict(list)
+    met_tier: dict[Any, int] = defaultdict(int)
+    met_org: dict[Any, int] = defaultdict(int)
+    met_agent: dict[Any, int] = defaultdict(int)
+    for took, met, urgency, org, assignee in rows:
+        by_tier[urgency].append(took)
+        by_org[org].append(took)
+        by_agent[assignee].append(took)
+        if met:
+            met_tier[urgency] += 1
+            met_org[org] += 1
+            met_agent[assignee] += 1
+    took_by = {
+        **{(0, k): v for k, v in by_tier.items()},
+        **{(1, k): v for k, v in by_org.items()},
+        **{(2, k): v for k, v in by_agent.items()},
+    }
+    met_by = {
+        **{(0, k): v for k, v in met_tier.items()},
+        **{(1, k): v for k, v in met_org.items()},
+        **{(2, k): v for k, v in met_agent.items()},
+    }
+    merged: dict[tuple[str, Any], list[int]] = defaultdict(list)
+    met_of: dict[tuple[str, Any], int] = defaultdict(int)
+    for (kind, value), took in took_by.items():
+        keys: tuple[tuple[str, Any], ...]
+        if kind == 0:
+            keys = (("team", None), ("tier", value))
+        elif kind == 1:
+            keys = (("plan", ctx.org_plan.get(ctx.uuids[value])),)
+        else:
+            keys = (("agent", None if value is None else ctx.uuids[value]),)
+        for key in keys:
+            merged[key] += took
+            met_of[key] += met_by.get((kind, value), 0)
+    return {key: (sorted(took), met_of[key]) for key, took in merged.items()}
+
+
+def first_response(ctx: Context, start: datetime, end: datetime) -> FirstResponse:
+    """First responses given in ``[start, end)``: median, 90th percentile and targets met."""
+    return first_response_of(
+        ctx, start, end, response_groups(ctx, response_rows(ctx.session, start, end))
+    )
+
+
+def first_response_of(
+    ctx: Context, start: datetime, end: datetime, groups: ResponseGroups
+) -> FirstResponse:
+    """The figures of responses already grouped (a full read, or one kept up to date by
+    :mod:`.dashboard_live`)."""
     rng = {"responded_from": start, "responded_before": end, "open_only": False}
 
     def stats(label: str, key: tuple[str, Any], **kw: Any) -> ResponseStats:
-        items = groups.get(key, [])
-        took = sorted(x for x, _ in items)  # whole seconds: the same ranks as the durations
+        took, met = groups.get(key, ([], 0))  # whole seconds: the same ranks as durations
         return ResponseStats(
             label,
-            len(items),
-            _seconds(nearest_rank(took, 0.5)),
-            _seconds(nearest_rank(took, 0.9)),
-            sum(1 for _, ok in items if ok),
+            len(took),
+            _seconds(_ranked(took, 0.5)),
+            _seconds(_ranked(took, 0.9)),
+            met,
             _base(f"First responses: {label}", **rng, **kw),
         )
 
@@ -711,19 +878,28 @@ def first_response(ctx: _Context, start: datetime, end: datetime) -> FirstRespon
     )
     names = dict(ctx.session.execute(select(User.id, User.display_name)).all())
     agents = sorted(
-        (k[1] for k in groups if k[0] == "agent" and k[1] is not None),
-        key=lambda u: names.get(u, ""),
+        (k[1] for k, (took, _) in groups.items() if k[0] == "agent" and k[1] is not None and took),
+        key=lambda u: (names.get(u, ""), u),
     )
     by_agent = tuple(stats(names.get(a, "?"), ("agent", a), assignee_id=a) for a in agents)
     return FirstResponse(start, end, team, by_tier, by_plan, by_agent)
 
 
-def agent_load(ctx: _Context, queue: OpenQueue | None = None) -> tuple[AgentLoad, ...]:
+def _ranked(ordered: Sequence[int], share: float) -> int | None:
+    """:func:`nearest_rank` of values already in order."""
+    if not ordered:
+        return None
+    return ordered[max(0, ceil(share * len(ordered)) - 1)]
+
+
+def agent_load(ctx: Context, queue: OpenQueue | None = None) -> tuple[AgentLoad, ...]:
     q = queue or open_queue(ctx)
     at = ctx.at
     names = dict(ctx.session.execute(select(User.id, User.display_name)).all())
     out = []
-    for uid, n, oldest, n_risk, n_late in sorted(q.agents, key=lambda r: names.get(r[0], "")):
+    for uid, n, oldest, n_risk, n_late in sorted(
+        q.agents, key=lambda r: (names.get(r[0], ""), r[0])
+    ):
         name = names.get(uid, "?")
         out.append(
             AgentLoad(
@@ -745,14 +921,14 @@ def agent_load(ctx: _Context, queue: OpenQueue | None = None) -> tuple[AgentLoad
     return tuple(out)
 
 
-def _count_oldest(ctx: _Context, label: str, flt: TicketFilter) -> Count:
+def _count_oldest(ctx: Context, label: str, flt: TicketFilter) -> Count:
     n, oldest = ctx.session.execute(
         select(func.count(), func.min(Ticket.__table__.c.arrived_at)).where(*flt.clauses())
     ).one()
     return Count(label, int(n), flt, oldest)
 
 
-def queue_health(ctx: _Context, queue: OpenQueue | None = None) -> tuple[Count, Count]:
+def queue_health(ctx: Context, queue: OpenQueue | None = None) -> tuple[Count, Count]:
     q = queue or open_queue(ctx)
     return (
         Count(
@@ -770,7 +946,7 @@ def queue_health(ctx: _Context, queue: OpenQueue | None = None) -> tuple[Count, 
     )
 
 
-def redirected(ctx: _Context) -> Count:
+def redirected(ctx: Context) -> Count:
     """Seed 003's redirected requests, waiting for the organisation's validated contacts."""
     return _count_oldest(
         ctx,
@@ -802,7 +978,7 @@ def business_age_threshold(cal: BusinessCalendar, at: datetime, days: int) -> da
     return lo
 
 
-def ageing(ctx: _Context, open_total: int, queue: OpenQueue | None = None) -> Ageing:
+def ageing(ctx: Context, open_total: int, queue: OpenQueue | None = None) -> Ageing:
     """Open tickets by business-day age on the team calendar, and days to clear the queue."""
     t = Ticket.__table__.c
     q = queue or open_queue(ctx)
@@ -830,38 +1006,53 @@ def ageing(ctx: _Context, open_total: int, queue: OpenQueue | None = None) -> Ag
     return Ageing(buckets, resolved, (open_total / rate) if rate else None)
 
 
-def allowances(ctx: _Context) -> tuple[AllowanceRow, ...]:
+def _limited(ctx: Context) -> dict[uuid.UUID, tuple[Plan, SupportPlan, BusinessCalendar]]:
+    return {pid: p for pid, p in ctx.plans.items() if p[1].conversations_per_year is not None}
+
+
+def allowance_counts(
+    ctx: Context, tickets: Sequence[uuid.UUID] | None = None
+) -> dict[uuid.UUID, int]:
+    """This calendar year's conversations of each organisation on a limited plan (counting
+    only ``tickets``, when given); organisations with none are absent."""
+    limited = _limited(ctx)
+    if not limited:
+        return {}
+    orgs: Any = select(Organisation.id).where(
+        Organisation.plan_id.in_(list(limited)), Organisation.deleted.is_(False)
+    )
+    if tickets is not None:  # the same organisations, as a list (see the count's notes)
+        orgs = [o for o, pid in ctx.org_plan.items() if pid in limited]
+    year = calendar_year_of(ctx.at, ctx.tz)
+    return conversations_in_year_by_organisation(ctx.session, orgs, year, ctx.tz, tickets=tickets)
+
+
+def allowances(ctx: Context, used: dict[uuid.UUID, int] | None = None) -> tuple[AllowanceRow, ...]:
     """Organisations on a limited plan (seed 000: 5 a year, 10 with the review bonus) at or
-    above :data:`NEAR_SHARE` of this calendar year's allowance."""
-    limited = {pid: p for pid, p in ctx.plans.items() if p[1].conversations_per_year is not None}
+    above :data:`NEAR_SHARE` of this calendar year's allowance (``used``: the counts of
+    :func:`allowance_counts`, read when not given)."""
+    limited = _limited(ctx)
     if not limited:
         return ()
+    if used is None:
+        used = allowance_counts(ctx)
     year = calendar_year_of(ctx.at, ctx.tz)
     start, end = calendar_year_bounds(year, ctx.tz)
-    used = conversations_in_year_by_organisation(
-        ctx.session,
-        select(Organisation.id).where(
-            Organisation.plan_id.in_(list(limited)), Organisation.deleted.is_(False)
-        ),
-        year,
-        ctx.tz,
-    )
-    orgs = ctx.session.execute(
-        select(
-            Organisation.id,
-            Organisation.name,
-            Organisation.plan_id,
-            Organisation.verified_reviews,
-            Organisation.recent_reviews,
-        ).where(Organisation.id.in_(list(used)))
-    ).all()
     out = []
-    for oid, name, pid, verified, recent in orgs:
-        plan = limited[pid]
+    for oid in used:
+        pid = ctx.org_plan.get(oid)
+        plan = limited.get(pid) if pid is not None else None
+        if plan is None:
+            continue
+        n = used[oid]
+        base = plan[1].conversations_per_year or 0
+        if n * NEAR_SHARE[1] < base * NEAR_SHARE[0]:
+            continue  # not near even the allowance without the bonus (most organisations)
+        name = ctx.org_name[oid]
+        verified, recent = ctx.org_reviews[oid]
         allowance = conversation_allowance(plan[1], verified, recent)
         if allowance is None:
             continue
-        n = used[oid]
         if n * NEAR_SHARE[1] < allowance * NEAR_SHARE[0]:
             continue
         out.append(
@@ -882,7 +1073,7 @@ def allowances(ctx: _Context) -> tuple[AllowanceRow, ...]:
                 ),
             )
         )
-    out.sort(key=lambda r: (-r.used / max(r.allowance, 1), r.name))
+    out.sort(key=lambda r: (-r.used / max(r.allowance, 1), r.name, r.organisation_id))
     return tuple(out)
 
 
@@ -898,7 +1089,7 @@ def _weeks(start: datetime, end: datetime, zone: ZoneInfo) -> tuple[date, ...]:
 
 
 def one_on_one(
-    ctx: _Context, start: datetime, end: datetime
+    ctx: Context, start: datetime, end: datetime
 ) -> tuple[tuple[date, ...], tuple[OneOnOneRow, ...]]:
     """Per organisation with prepaid hours or billed time: billed minutes per week of the
     range, prepaid minutes left at ``at`` and what expires in the next 30 days (seed 001).

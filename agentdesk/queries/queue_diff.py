@@ -122,7 +122,11 @@ class PullPlan:
     most ``move_limit`` rows changing place the GUI thread applies them one by one (a binary
     search and a row signal each, against whatever the list is then). With more, the plan was
     made against a snapshot of the list (``base_version``): ``membership``, the rows that left or
-    joined, as runs, then one layout change to ``keys`` (the final list, ``pos`` its id index).
+    joined, as runs, then one layout change to ``keys`` (the final list) with ``moved``, the new
+    keys of the tickets that changed place. The model updates its id index with the runs and
+    ``moved`` (a few hundred entries) rather than taking a new index of every row: building
+    one was a hundred thousand Python calls per pull, all of them holding the GIL against the
+    GUI thread.
     """
 
     query: QueueQuery
@@ -132,7 +136,7 @@ class PullPlan:
     moves: int
     membership: DiffPlan | None = None
     keys: list[Key] | None = None
-    pos: dict[bytes, Key] | None = None
+    moved: list[Key] | None = None
 
 
 def plan_pull(
@@ -163,15 +167,19 @@ def plan_pull(
     plan = PullPlan(query, base_version, ids, dict(rows), len(moves))
     if len(moves) <= move_limit:
         return plan
-    middle = [key for key in snapshot if key not in removed] if removed else list(snapshot)
-    if inserted:
-        middle.extend(inserted)
-        middle.sort()  # two sorted runs: Timsort merges them in O(n)
-    plan.membership = diff_plan(snapshot, middle)
+    if removed or inserted:
+        middle = [key for key in snapshot if key not in removed] if removed else list(snapshot)
+        if inserted:
+            middle.extend(inserted)
+            middle.sort()  # two sorted runs: Timsort merges them in O(n)
+        plan.membership = diff_plan(snapshot, middle)
+    else:  # only moves (a retriage): no row leaves or joins, no merge of the whole list
+        middle = list(snapshot)
+        plan.membership = DiffPlan([], [], 0, 0)
     leaving = {before for before, _ in moves}
     final = [key for key in middle if key not in leaving]
-    final.extend(after for _, after in moves)
+    plan.moved = sorted(after for _, after in moves)
+    final.extend(plan.moved)
     final.sort()
     plan.keys = final
-    plan.pos = {kid(key): key for key in final}
     return plan

@@ -16,14 +16,27 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import String, type_coerce
+from sqlalchemy import Connection, Executable, String, type_coerce
+from sqlalchemy.orm import Session
 
-__all__ = ["Texts", "Uuids", "instant", "raw", "uuid_text"]
+__all__ = ["Texts", "Uuids", "driver_rows", "instant", "raw", "uuid_text"]
 
 
 def raw(column: Any) -> Any:
     """``column`` selected with no result processing, under its own key."""
     return type_coerce(column, String).label(column.key)
+
+
+def driver_rows(session: Session | Connection, stmt: Executable) -> list[tuple[Any, ...]]:
+    """Every row of ``stmt`` as the driver returns it: no per-row result object and no
+    per-value processing (booleans stay SQLite's 0/1). For reads of tens of thousands of rows
+    whose columns are plain numbers or :func:`raw` values."""
+    conn = session.connection() if isinstance(session, Session) else session
+    result = conn.execute(stmt)  # Core, also for ORM-annotated columns: a cursor result
+    try:
+        return list(result.cursor.fetchall())  # type: ignore[union-attr,unused-ignore]
+    finally:
+        result.close()
 
 
 def instant(value: Any) -> datetime:

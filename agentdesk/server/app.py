@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from anyio import to_thread
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ..models.db import make_engine, make_session_factory
@@ -117,14 +119,14 @@ def create_app(settings: ServerSettings) -> FastAPI:
     )
     app.state.listener = listener
     app.state.engine = engine
-    metrics = Metrics(engine)
+    metrics = Metrics(engine, settings.max_db_connections)
     app.state.metrics = metrics
     install_error_handlers(app)
     # Added first, so innermost: refused bodies and protocols never take a slot.
     app.add_middleware(gate.middleware)
-    app.middleware("http")(_body_limit(settings.max_body_bytes))
-    app.middleware("http")(_protocol_check(settings.min_client_protocol))
-    app.middleware("http")(metrics.middleware)
+    app.add_middleware(_body_limit(settings.max_body_bytes))
+    app.add_middleware(_protocol_check(settings.min_client_protocol))
+    app.add_middleware(metrics.middleware)
     app.add_middleware(RequestIdMiddleware)  # last added, outermost: ids every line
 
     @app.get("/healthz", tags=["ops"], summary="Liveness: the database answers")
@@ -158,76 +160,122 @@ def create_app(settings: ServerSettings) -> FastAPI:
     return app
 
 
-def _protocol_check(
-    oldest: int,
-) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
+def _protocol_check(oldest: int) -> Callable[[ASGIApp], ASGIApp]:
     """Refuse sync requests from desktops whose protocol this server does not serve (426), so
     an old desktop never misreads a newer schema's rows or pushes what the server would
-    misapply; every response says the server's protocol."""
+    misapply; every response says the server's protocol.
 
-    async def middleware(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        if request.url.path.startswith(SYNC_PREFIX):
-            declared = request.headers.get(PROTOCOL_HEADER)
-            try:
-                theirs = int(declared) if declared is not None else UNDECLARED_PROTOCOL
-            except ValueError:
-                return JSONResponse(
-                    error_body("invalid", f"bad {PROTOCOL_HEADER} header", PROTOCOL_HEADER),
-                    400,
-                    headers={PROTOCOL_HEADER: str(PROTOCOL_VERSION)},
-                )
-            refusal = None
-            if theirs < oldest:
-                refusal = error_body(
-                    "client_too_old",
-                    f"this AgentDesk is too old for the server (sync protocol {theirs}; the "
-                    f"server, AgentDesk {__version__}, needs {oldest} or newer): update "
-                    "AgentDesk on this computer. Work not sent yet stays on it until then.",
-                )
-            elif theirs > PROTOCOL_VERSION:
-                refusal = error_body(
-                    "server_too_old",
-                    f"the server (AgentDesk {__version__}, sync protocol {PROTOCOL_VERSION}) "
-                    f"is older than this AgentDesk (protocol {theirs}): ask whoever runs it to "
-                    "upgrade it. Work not sent yet stays on this computer until then.",
-                )
+    Plain ASGI, like the other middleware here: Starlette's ``BaseHTTPMiddleware`` (what
+    ``app.middleware("http")`` adds) runs each request through a task group and memory
+    streams, and three of them were most of the event loop's time per request
+    (docs/performance.md, "Intake throughput").
+    """
+    ours = (PROTOCOL_HEADER.lower().encode(), str(PROTOCOL_VERSION).encode())
+    header = {PROTOCOL_HEADER: str(PROTOCOL_VERSION)}
+
+    def wrap(app: ASGIApp) -> ASGIApp:
+        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            refusal = _protocol_refusal(scope, oldest) if _is_sync(scope) else None
             if refusal is not None:
-                return JSONResponse(refusal, 426, headers={PROTOCOL_HEADER: str(PROTOCOL_VERSION)})
-        response = await call_next(request)
-        response.headers[PROTOCOL_HEADER] = str(PROTOCOL_VERSION)
-        return response
+                await JSONResponse(refusal[1], refusal[0], headers=header)(scope, receive, send)
+                return
 
-    return middleware
+            async def send_with_protocol(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    kept = [h for h in message.get("headers", []) if h[0].lower() != ours[0]]
+                    message = {**message, "headers": [*kept, ours]}
+                await send(message)
+
+            await app(scope, receive, send_with_protocol)
+
+        return middleware
+
+    return wrap
 
 
-def _body_limit(
-    limit: int,
-) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
+def _is_sync(scope: Scope) -> bool:
+    return str(scope.get("path", "")).startswith(SYNC_PREFIX)
+
+
+def _protocol_refusal(scope: Scope, oldest: int) -> tuple[int, dict[str, Any]] | None:
+    declared = Headers(scope=scope).get(PROTOCOL_HEADER)
+    try:
+        theirs = int(declared) if declared is not None else UNDECLARED_PROTOCOL
+    except ValueError:
+        return 400, error_body("invalid", f"bad {PROTOCOL_HEADER} header", PROTOCOL_HEADER)
+    if theirs < oldest:
+        return 426, error_body(
+            "client_too_old",
+            f"this AgentDesk is too old for the server (sync protocol {theirs}; the "
+            f"server, AgentDesk {__version__}, needs {oldest} or newer): update "
+            "AgentDesk on this computer. Work not sent yet stays on it until then.",
+        )
+    if theirs > PROTOCOL_VERSION:
+        return 426, error_body(
+            "server_too_old",
+            f"the server (AgentDesk {__version__}, sync protocol {PROTOCOL_VERSION}) "
+            f"is older than this AgentDesk (protocol {theirs}): ask whoever runs it to "
+            "upgrade it. Work not sent yet stays on this computer until then.",
+        )
+    return None
+
+
+def _body_limit(limit: int) -> Callable[[ASGIApp], ASGIApp]:
     """Refuse oversized bodies before anything parses them (413), whether or not the client
     declares a Content-Length."""
 
-    async def middleware(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        declared = request.headers.get("content-length")
-        too_large = JSONResponse(
+    def too_large() -> JSONResponse:
+        return JSONResponse(
             error_body("too_large", f"request body is larger than {limit} bytes"), status_code=413
         )
-        if declared is not None:
-            try:
-                if int(declared) > limit:
-                    return too_large
-            except ValueError:
-                return JSONResponse(error_body("invalid", "bad Content-Length header"), 400)
-        elif request.method in ("POST", "PUT", "PATCH"):
-            body = b""
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > limit:
-                    return too_large
-            request._body = body  # re-use the buffered body for the endpoint
-        return await call_next(request)
 
-    return middleware
+    def wrap(app: ASGIApp) -> ASGIApp:
+        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            declared = Headers(scope=scope).get("content-length")
+            if declared is not None:
+                try:
+                    size = int(declared)
+                except ValueError:
+                    bad = JSONResponse(error_body("invalid", "bad Content-Length header"), 400)
+                    await bad(scope, receive, send)
+                    return
+                if size > limit:
+                    await too_large()(scope, receive, send)
+                    return
+                await app(scope, receive, send)
+                return
+            if scope.get("method") not in ("POST", "PUT", "PATCH"):
+                await app(scope, receive, send)
+                return
+            # No declared length: read the body here, within the limit, and hand it on.
+            body = bytearray()
+            more = True
+            while more:
+                message = await receive()
+                if message["type"] != "http.request":
+                    break  # the client went away: the app sees an empty body and the end
+                body += message.get("body", b"")
+                more = bool(message.get("more_body", False))
+                if len(body) > limit:
+                    await too_large()(scope, receive, send)
+                    return
+            handed = False
+
+            async def replay() -> Message:
+                nonlocal handed
+                if not handed:
+                    handed = True
+                    return {"type": "http.request", "body": bytes(body), "more_body": False}
+                return await receive()
+
+            await app(scope, replay, send)
+
+        return middleware
+
+    return wrap

@@ -163,10 +163,11 @@ def add_server_commands(commands: Any) -> None:
         type=_count(2, 10_000),
         default=None,
         metavar="N",
-        help="the most database connections this process opens (default: 20); it serves with "
-        "that many request threads (one fewer on PostgreSQL, whose LISTEN takes one) and "
-        "queues the rest. Several processes on one PostgreSQL: processes x N <= "
-        "max_connections - other connections (docs/deploy.md)",
+        help="the most database connections this process opens (default: "
+        "$AGENTDESK_MAX_DB_CONNECTIONS, else 20); it serves with that many request threads "
+        "(one fewer on PostgreSQL, whose LISTEN takes one) and queues the rest. Several "
+        "processes on one PostgreSQL: processes x N <= max_connections - other connections "
+        "(docs/deploy.md)",
     )
     server.add_argument(
         "--log-level",
@@ -837,16 +838,21 @@ def run_server(args: argparse.Namespace) -> int:
     from .logs import logging_config
     from .notifications.config import SmtpConfig, SmtpConfigError
     from .serving import AgentDeskServer, proxy_options
-    from .settings import ServerSettings
+    from .settings import ServerSettings, SettingError, max_db_connections_from_env
 
     # Refused settings end the command before it touches the process's logging.
     try:
         smtp = SmtpConfig.from_env()
+        budget = args.max_db_connections
+        if budget is None:
+            budget = max_db_connections_from_env()
     except SmtpConfigError as exc:
         return _fail(
             f"{exc}; the server did not start (unset AGENTDESK_SMTP_HOST to keep "
             "notifications queued without sending them)"
         )
+    except SettingError as exc:
+        return _fail(f"{exc}; the server did not start")
     logging.config.dictConfig(logging_config(args.log_level, args.log_format))
     url = database_url(args)
     try:
@@ -866,8 +872,8 @@ def run_server(args: argparse.Namespace) -> int:
             trusted_proxies=tuple(args.trusted_proxy or ()),
             expiry_check_interval=timedelta(hours=1),
         )
-        if args.max_db_connections is not None:  # else the settings' default, stated once
-            settings = replace(settings, max_db_connections=args.max_db_connections)
+        if budget is not None:  # else the settings' default, stated once
+            settings = replace(settings, max_db_connections=budget)
         app = create_app(settings)
     except CommandError as exc:
         return _fail(str(exc))

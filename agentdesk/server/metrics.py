@@ -7,19 +7,18 @@ its own scrape target.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import Engine
 from sqlalchemy.pool import QueuePool
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class Metrics:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, max_db_connections: int) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "agentdesk_http_requests",
@@ -40,7 +39,16 @@ class Metrics:
             ["state"],
             registry=self.registry,
         )
+        # The ceiling the pool gauges are read against (``--max-db-connections`` or
+        # AGENTDESK_MAX_DB_CONNECTIONS): an alert on checked_out / budget, and a way to see
+        # which budget a running worker was given.
+        Gauge(
+            "agentdesk_db_connections_budget",
+            "The most database connections this process opens (its pool and LISTEN)",
+            registry=self.registry,
+        ).set(max_db_connections)
         self._engine = engine
+        self._routes: tuple[list[BaseRoute], int, Sequence[Any]] | None = None
         pool.labels("checked_out").set_function(lambda: self._pool_stat("checkedout"))
         pool.labels("idle").set_function(lambda: self._pool_stat("checkedin"))
         pool.labels("overflow").set_function(lambda: self._pool_stat("overflow"))
@@ -55,29 +63,46 @@ class Metrics:
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
-    async def middleware(
-        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        route = _route_template(request)
-        start = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            self.requests.labels(request.method, route, str(status)).inc()
-            self.latency.labels(request.method, route).observe(time.perf_counter() - start)
+    def middleware(self, app: ASGIApp) -> ASGIApp:
+        """Plain ASGI middleware counting each request by route template and status and
+        timing it until its response is sent (a ``BaseHTTPMiddleware`` cost more per request
+        than a small route's own work)."""
 
+        async def measure(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            route = self._route_template(scope)
+            start = time.perf_counter()
+            status = 500
 
-def _route_template(request: Request) -> str:
-    """The route's path template (``/api/v1/organisations/{org_id}``), never the raw path, so
-    label cardinality stays bounded whatever clients send."""
-    for route in _flat_routes(request.app.router.routes):
-        match, _ = route.matches(request.scope)
-        if match == Match.FULL:
-            return str(getattr(route, "path", "unmatched"))
-    return "unmatched"
+            async def send_status(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = int(message["status"])
+                await send(message)
+
+            try:
+                await app(scope, receive, send_status)
+            finally:
+                method = str(scope.get("method", ""))
+                self.requests.labels(method, route, str(status)).inc()
+                self.latency.labels(method, route).observe(time.perf_counter() - start)
+
+        return measure
+
+    def _route_template(self, scope: Scope) -> str:
+        """The route's path template (``/api/v1/organisations/{org_id}``), never the raw path,
+        so label cardinality stays bounded whatever clients send."""
+        routes = scope["app"].router.routes
+        if self._routes is None or self._routes[0] is not routes or self._routes[1] != len(routes):
+            # Flattened once, not per request, and again only if routes were added since.
+            self._routes = (routes, len(routes), _flat_routes(routes))
+        for route in self._routes[2]:
+            match, _ = route.matches(scope)
+            if match == Match.FULL:
+                return str(getattr(route, "path", "unmatched"))
+        return "unmatched"
 
 
 def _flat_routes(routes: Sequence[BaseRoute]) -> Sequence[Any]:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from ..models import Role
+from ..models.support import Membership
 from .security import MIN_PASSWORD_LENGTH
 
 # Control characters (tab, newline and carriage return are allowed in multi-line text only) and
@@ -80,7 +81,6 @@ OrgName = Annotated[str, _line_field(200), _single]
 PersonName = Annotated[str, _line_field(200), _single]
 Phone = Annotated[str, _line_field(50), _single]
 TimeZoneName = Annotated[str, _line_field(64), _single]
-Membership = Literal["active", "trial", "lapsed"]
 
 
 #: The default of a PATCH field: "not sent". Typed ``Any`` because ``None`` is not a valid value

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -67,3 +69,37 @@ class ServerSettings:
 
 #: One pooled connection for the request threads and one for PostgreSQL's LISTEN.
 MIN_DB_CONNECTIONS = 2
+#: The most a budget may say: far above any PostgreSQL's ``max_connections``, so a typo with
+#: extra digits is caught rather than taken.
+MAX_DB_CONNECTIONS = 10_000
+#: The connection budget in the environment: how the ASGI entry point
+#: (``agentdesk.server.asgi:app_from_env``) is told it, and what ``agentdesk server`` uses when
+#: it has no ``--max-db-connections``.
+MAX_DB_CONNECTIONS_VARIABLE = "AGENTDESK_MAX_DB_CONNECTIONS"
+
+
+class SettingError(ValueError):
+    """A server variable in the environment holds a value the server cannot use."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable} {problem}")
+        self.variable = variable
+
+
+def max_db_connections_from_env(env: Mapping[str, str] | None = None) -> int | None:
+    """The budget in ``AGENTDESK_MAX_DB_CONNECTIONS``; ``None`` when unset or blank (the
+    settings' default applies). Raises :class:`SettingError`, naming the variable, on a value
+    that is not a whole number from :data:`MIN_DB_CONNECTIONS` to :data:`MAX_DB_CONNECTIONS`."""
+    env = os.environ if env is None else env
+    text = env.get(MAX_DB_CONNECTIONS_VARIABLE, "").strip()
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit()) or not (
+        MIN_DB_CONNECTIONS <= int(text) <= MAX_DB_CONNECTIONS
+    ):
+        raise SettingError(
+            MAX_DB_CONNECTIONS_VARIABLE,
+            f"must be a whole number from {MIN_DB_CONNECTIONS} (one connection for requests, "
+            f"one for PostgreSQL's LISTEN) to {MAX_DB_CONNECTIONS}, not {text!r}",
+        )
+    return int(text)

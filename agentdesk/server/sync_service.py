@@ -43,8 +43,9 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
+from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Integer, Select, Table, bindparam, event, insert, select, update
@@ -56,6 +57,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..models import (
     MutationRecord,
+    Organisation,
     SyncClient,
     SyncedMixin,
     User,
@@ -66,6 +68,7 @@ from ..models.versioning import (
     current_version,
     enable_stamping,
     end_unit,
+    hold_counter,
     stamp_unit,
     transaction_version,
     unit_changed_anything,
@@ -79,6 +82,9 @@ from ..sync.mutators import (
     MUTATORS,
     MutationContext,
     MutationRejected,
+    held,
+    preload_org_contacts,
+    preload_plans,
     run_mutation,
 )
 from ..sync.protocol import (
@@ -176,17 +182,47 @@ def push(state: ServerState, user: User, request: PushRequest) -> PushResponse:
     )
 
 
-def push_results(state: ServerState, user: User, request: PushRequest) -> list[MutationResult]:
+#: Called with a group's session and results after its mutations ran, before it commits.
+Observer = Callable[[Session, Sequence[MutationResult]], None]
+
+
+def push_results(
+    state: ServerState,
+    user: User,
+    request: PushRequest,
+    bounds: GroupBounds | None = None,
+    observe: Observer | None = None,
+) -> list[MutationResult]:
     """A push made by the server itself (intake's batcher): the results only. There is no
     replica to hint a pull to, so the tenant's version is not read (a pooled connection and
-    three round trips per push saved on intake's one, serial, writer)."""
-    return _run_groups(state, user, request).results
+    three round trips per push saved on intake's one, serial, writer).
+
+    ``bounds``: the writer's own group bounds (:class:`GroupBounds`). ``observe`` sees each
+    group's session and results before the group commits, so the writer can keep what its
+    mutations recorded without reading it back; what it keeps holds only if the push returns
+    (a push that raises may have committed none, or only its earlier groups, of what was
+    observed)."""
+    return _run_groups(state, user, request, bounds, observe).results
 
 
-def _run_groups(state: ServerState, user: User, request: PushRequest) -> _Group:
+def _run_groups(
+    state: ServerState,
+    user: User,
+    request: PushRequest,
+    bounds: GroupBounds | None = None,
+    observe: Observer | None = None,
+) -> _Group:
     mutations = sorted(request.mutations, key=lambda m: m.id)
     results: list[MutationResult] = []
-    group = _Group(request.client_id, user, mutations, results, mail_domain(state.settings.smtp))
+    group = _Group(
+        request.client_id,
+        user,
+        mutations,
+        results,
+        mail_domain(state.settings.smtp),
+        bounds,
+        observe,
+    )
     # One connection for the whole batch, one transaction per group on it: checking a
     # connection out of the pool (and, on PostgreSQL, pinging it) per group costs as much as
     # a small mutation.
@@ -214,6 +250,28 @@ GROUP_MAX_SECONDS = 0.025
 #: Rows named by the next this-many mutations are loaded in one query once the group holds
 #: the counter lock (``_Group._preload``): about what fits in the rest of a group's 25 ms.
 PRELOAD_WINDOW = 16
+
+
+@dataclass(frozen=True)
+class GroupBounds:
+    """How a push is cut into groups, and when a group takes the counter lock.
+
+    ``lock_first``: take the tenant's counter lock before the first mutation (one
+    ``SELECT ... FOR UPDATE``, ``versioning.hold_counter``) instead of at its first write, so
+    the rows of every mutation of the group, the first one's too, are read in one query per
+    model. Right for a writer whose mutations nearly all write (intake: each one a new ticket);
+    a desktop's push may be refused whole, and must not hold the lock for it.
+    """
+
+    mutations: int = GROUP_MAX_MUTATIONS
+    seconds: float = GROUP_MAX_SECONDS
+    preload: int = PRELOAD_WINDOW
+    lock_first: bool = False
+
+
+def _desktop_groups() -> GroupBounds:
+    """A desktop's push: the module's bounds, read when the push starts."""
+    return GroupBounds(GROUP_MAX_MUTATIONS, GROUP_MAX_SECONDS, PRELOAD_WINDOW)
 
 
 class _Replay(Exception):
@@ -245,8 +303,12 @@ class _Group:
         mutations: list[Mutation],
         results: list[MutationResult],
         domain: str,
+        bounds: GroupBounds | None = None,
+        observe: Observer | None = None,
     ) -> None:
         self.client_id = client_id
+        self.bounds = bounds or _desktop_groups()
+        self.observe = observe
         self.domain = domain
         self.user = user
         self.mutations = mutations
@@ -283,6 +345,8 @@ class _Group:
         event.listen(session, "after_flush", self._count_flush)
         event.listen(session, "transient_to_pending", lambda _s, row: self.added.append(row))
         self.last = _lock_client(session, client_id, user)
+        if self.bounds.lock_first:
+            hold_counter(session, user.tenant_id)
         mark = self.mark()
         # Fast, inside one SAVEPOINT for the whole group: a replay rolls back to it, so the
         # client row stays locked throughout (a retry of this push waits for the outcome).
@@ -302,6 +366,8 @@ class _Group:
             conn.execute(_ACKNOWLEDGE, {"b_client": client_id, "b_last": self.last})
             conn.execute(_RECORD, records)
             outbox.write(session, user.tenant_id, self.notifications, utcnow(), self.domain)
+        if self.observe is not None:
+            self.observe(session, self.results[mark[2] :])
 
     def _mutations(self, session: Session, *, careful: bool) -> list[dict[str, Any]]:
         """Process the group's mutations; returns their records."""
@@ -327,9 +393,10 @@ class _Group:
                 self.expected = last + 1
                 break
             had_version = transaction_version(session) is not None
+            bounds = self.bounds
             if had_version and self.position >= self.preloaded_until:
                 self._preload(
-                    session, min(PRELOAD_WINDOW, GROUP_MAX_MUTATIONS - applied), careful=careful
+                    session, min(bounds.preload, bounds.mutations - applied), careful=careful
                 )
             if not had_version:
                 # Nothing in this transaction holds the counter row yet, so other writers may
@@ -351,7 +418,7 @@ class _Group:
                 # The clock bounds how long the counter lock is held, not how long this group
                 # waited for it (under contention the first flush queues behind other groups).
                 started = time.perf_counter()
-            if applied >= GROUP_MAX_MUTATIONS or time.perf_counter() - started >= GROUP_MAX_SECONDS:
+            if applied >= bounds.mutations or time.perf_counter() - started >= bounds.seconds:
                 break
         return records
 
@@ -398,22 +465,38 @@ class _Group:
         """
         wanted: dict[type[Any], set[uuid.UUID]] = {}
         new: dict[type[Any], set[uuid.UUID]] = {}
+        contacts_of: set[uuid.UUID] = set()
         self.preloaded_until = self.position + count
         for mutation in self.mutations[self.position : self.preloaded_until]:
             m = MUTATORS.get(mutation.name)
-            for arg, marker in m.references if m is not None else ():
+            if m is None:
+                continue
+            for arg, marker in m.references:
                 value = mutation.args.get(arg)
                 if isinstance(marker, Ref | NewRow) and isinstance(value, str):
                     into = wanted if isinstance(marker, Ref) else new
                     with suppress(ValueError):  # the mutation's own validation says so
                         into.setdefault(marker.model, set()).add(uuid.UUID(value))
+            org = mutation.args.get(m.contacts_of) if m.contacts_of else None
+            if isinstance(org, str):
+                with suppress(ValueError):
+                    contacts_of.add(uuid.UUID(org))
+        # The contact lists first: they hold the requesters, which then need no query.
+        preload_org_contacts(session, self.user.tenant_id, contacts_of)
         # Without an autoflush: a fast group's rows wait for its one flush at the end, and rows
-        # already in the session keep their unflushed state (a query does not overwrite them).
+        # already in the session keep their unflushed state (a query does not overwrite them,
+        # so a row held and not expired is not asked for again).
         with session.no_autoflush:
             for model, ids in wanted.items():
-                session.scalars(
-                    select(model).where(model.id.in_(ids), model.tenant_id == self.user.tenant_id)
-                ).all()
+                ids = {i for i in ids if not held(session, model, i)}
+                if ids:
+                    session.scalars(
+                        select(model).where(
+                            model.id.in_(ids), model.tenant_id == self.user.tenant_id
+                        )
+                    ).all()
+            # The plans and calendars the rules read through those organisations.
+            preload_plans(session, self.user.tenant_id, wanted.get(Organisation, set()))
             # The ids the next mutations create, checked unused in one query (an intake burst
             # is all create_ticket: one SELECT per ticket, and the autoflush it triggered, was
             # most of a push's round trips). Only a fast group trusts it: two mutations that

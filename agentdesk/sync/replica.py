@@ -53,7 +53,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 from ..models import Role, SyncedMixin, Tenant, User, utcnow
 from ..models.base import UTCDateTime
 from ..models.db import make_engine, make_session_factory, sqlite_url
-from ..models.migrate import current_revision, upgrade
+from ..models.migrate import current_revision, reload_needed, upgrade
 from .mutators import MutationContext, MutationRejected, run_mutation
 from .protocol import Change, Mutation, PullResponse, Rejection
 from .replica_upsert import replace_rows
@@ -320,7 +320,7 @@ class Replica:
                         rejections_after=0,
                     )
                 )
-            if before is not None and before != after:
+            if reload_needed(before, after):
                 log.info(
                     "replica schema upgraded %s -> %s; it reloads from the server once "
                     "its unsent work is acknowledged",

@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 from ..models import Role
 from ..sync.replica import Replica
 from .shown_time import local_text
+from .sla_display import is_dark
 from .writer import MutationWriter, Outcome, Step
 
 __all__ = [
@@ -85,18 +86,14 @@ def show_availability(button: QAbstractButton, refusal: str | None, purpose: str
     button.setToolTip(purpose if refusal is None else capitalised(refusal))
 
 
-def _is_dark(palette: QPalette) -> bool:
-    return palette.color(QPalette.ColorRole.Base).lightness() < 128
-
-
 def error_colour(palette: QPalette) -> QColor:
     """A red readable on the palette's own background, light or dark."""
-    return QColor("#ff6e6e" if _is_dark(palette) else "#c62828")
+    return QColor("#ff6e6e" if is_dark(palette) else "#c62828")
 
 
 def ok_colour(palette: QPalette) -> QColor:
     """A green readable on the palette's own background, light or dark."""
-    return QColor("#81c784" if _is_dark(palette) else "#2e7d32")
+    return QColor("#81c784" if is_dark(palette) else "#2e7d32")
 
 
 class InlineMessage(QLabel):

@@ -160,6 +160,64 @@ def test_organisation_plan_and_review_counts(
     assert stored["plan_id"] == tab.plan.itemData(other)
 
 
+def test_organisation_membership_and_member_since_are_edited_through_the_server(
+    qtbot: QtBot,
+    dialog: AdminDialog,
+    lead_desk: LeadDesk,
+) -> None:
+    """Membership and "member since" were only editable through the REST API. In the
+    organisations screen: a date that is not one is refused by the server, whose message names
+    the field, and nothing (not even the membership changed with it) is saved; a good change is
+    stored and shown again; the date can be cleared."""
+    tab = dialog.organisations
+    assert tab is not None
+    pick(qtbot, tab)
+    org = tab.current
+    assert org is not None
+    client = lead_desk.client
+    before = api.list_organisations(client)
+    lapsed = tab.membership.findData("lapsed")
+    assert lapsed >= 0
+    assert [tab.membership.itemData(i) for i in range(3)] == ["active", "trial", "lapsed"]
+    other = next(s for s in ("active", "trial", "lapsed") if s != org["membership"])
+    tab.membership.setCurrentIndex(tab.membership.findData(other))
+    tab.member_since.setText("2026-02-30")
+    message = saved_or_refused(qtbot, tab)
+    assert message.startswith("Not saved: member_since: "), message
+    assert "day" in message  # the server's own words: the day is out of range
+    tab.member_since.setText("last spring")
+    message = saved_or_refused(qtbot, tab)
+    assert message.startswith("Not saved: member_since: "), message
+    assert api.list_organisations(client) == before
+
+    tab.member_since.setText("2019-04-01")
+    assert saved_or_refused(qtbot, tab) == "Saved."
+    stored = next(o for o in api.list_organisations(client) if o["id"] == org["id"])
+    assert stored["membership"] == other
+    assert stored["member_since"] == "2019-04-01T00:00:00Z"
+    untouched = {k: v for k, v in org.items() if k not in ("membership", "member_since", "version")}
+    assert {k: stored[k] for k in untouched} == untouched
+
+    qtbot.waitUntil(lambda: tab.busy is None, timeout=15_000)  # the list is read again
+    row = next(
+        i
+        for i in range(tab.items.count())
+        if tab.items.item(i).data(Qt.ItemDataRole.UserRole) == org["id"]
+    )
+    tab.items.setCurrentRow(row + 1)  # another organisation, then this one again
+    assert tab.member_since.text() != "2019-04-01"
+    tab.items.setCurrentRow(row)
+    assert tab.current is not None
+    assert tab.current["id"] == org["id"]
+    assert tab.member_since.text() == "2019-04-01"
+    assert tab.membership.currentData() == other
+    tab.member_since.setText("")
+    assert saved_or_refused(qtbot, tab) == "Saved."
+    stored = next(o for o in api.list_organisations(client) if o["id"] == org["id"])
+    assert stored["member_since"] is None
+    assert stored["membership"] == other
+
+
 def test_people_add_refuse_and_deactivate(
     qtbot: QtBot,
     dialog: AdminDialog,

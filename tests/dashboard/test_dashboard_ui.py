@@ -19,6 +19,7 @@ from sqlalchemy import select
 from agentdesk.models import Ticket
 from agentdesk.queries import dashboard as figures
 from agentdesk.queries.dashboard import SlaBucket, TicketFilter
+from agentdesk.sync import admin as api
 from agentdesk.ui.dashboard import DashboardView
 from agentdesk.ui.dashboard.charts import BarChart
 from agentdesk.ui.shell.main_window import MainWindow, Workspace
@@ -227,6 +228,66 @@ def test_a_pull_that_breaches_a_ticket_moves_it_between_sla_buckets_without_a_re
     with lead_desk.replica.session() as s:
         assert figures.compute(s, d.at, d.start, d.end) == d
     assert resets == []
+
+
+def test_a_pull_of_changed_tickets_moves_the_figures_without_recomputing(
+    qtbot: QtBot,
+    lead_window: MainWindow,
+    lead_desk: LeadDesk,
+    tmp_path: Path,
+) -> None:
+    """The coordinator, on another desktop, assigns an unassigned ticket to an agent: the lead's
+    sync loop pulls it, the view hands the ticket's id to the incremental refresh, and the
+    figures move by that one ticket (unassigned down one, the agent's load up one) to exactly
+    what a full computation gives."""
+    view = lead_window.dashboard_view
+    assert view is not None
+    assert view.dashboard is not None
+    before = view.dashboard
+    assert before.unassigned is not None
+    with lead_desk.replica.session() as s:
+        ticket = s.scalar(
+            select(Ticket.id)
+            .where(*before.unassigned.filter.clauses())
+            .order_by(Ticket.id)
+            .limit(1)
+        )
+    assert ticket is not None
+    coordinator = desk_for(lead_desk.server, tmp_path, "coordinator", lead_desk.database)
+    try:
+        agent = next(
+            uuid.UUID(u["id"])
+            for u in api.list_users(coordinator.client)
+            if u["username"] == "agent2"
+        )
+        coordinator.replica.mutate(
+            "assign_ticket",
+            {"ticket_id": str(ticket), "assignee_id": str(agent), "expected_assignee_id": None},
+        )
+        coordinator.sync()
+        assert coordinator.replica.pending_count() == 0
+    finally:
+        coordinator.client.close()
+        coordinator.replica.close()
+
+    def unassigned() -> int:
+        d = view.dashboard
+        assert d is not None
+        assert d.unassigned is not None
+        return d.unassigned.value
+
+    was = before.unassigned.value
+    qtbot.waitUntil(lambda: unassigned() == was - 1, timeout=20_000)
+    qtbot.waitUntil(lambda: view._running is None or view._running.done, timeout=20_000)
+    assert view._live is not None
+    assert view._live.moved
+    d = view.dashboard
+    assert d is not None
+    load = {a.user_id: a.open.value for a in d.load}
+    loaded = {a.user_id: a.open.value for a in before.load}
+    assert load[agent] == loaded.get(agent, 0) + 1
+    with lead_desk.replica.session() as s:
+        assert figures.compute(s, d.at, d.start, d.end) == d
 
 
 def test_tables_export_csv_through_the_dialog(

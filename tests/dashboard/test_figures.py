@@ -392,34 +392,72 @@ def test_one_on_one_hours(figures: Any) -> None:
         assert {wk: m for wk, m in row.weekly_billed if m} == dict(weekly), row.name
 
 
+def _statements(desk: LeadDesk, sections: set[dash.Section]) -> list[tuple[str, Any]]:
+    """The SQL a full computation of ``sections`` sends, with its parameters."""
+    from sqlalchemy import event
+
+    seen: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, params: Any, *_rest: Any) -> None:
+        seen.append((statement, params))
+
+    engine = desk.replica.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        at = datetime.now(UTC).replace(microsecond=0)
+        with desk.replica.session() as s:
+            board = dash.compute(s, at, at - timedelta(days=30), at, sections=sections)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert board.open is not None
+    assert board.open.total.value > 0
+    return seen
+
+
+def _plan(desk: LeadDesk, statement: str, params: Any) -> list[str]:
+    with desk.replica.engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        return [row[3] for row in raw.execute(f"EXPLAIN QUERY PLAN {statement}", params)]
+
+
 def test_the_open_queue_is_read_in_one_pass(shared_lead: LeadDesk) -> None:
     """Every figure over the open queue (tiers, levels, plans, SLA states, ages, load per
     agent, unassigned, untriaged) comes from one scan of the open tickets, not one scan per
     figure: at 100,000 open tickets each scan cost about as much as the target for the whole
     dashboard. The figures themselves are checked against the reference by the tests above."""
-    from sqlalchemy import event
-
-    statements: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
-        statements.append(" ".join(statement.split()))
-
-    open_filter = "tickets.status IN (" + ", ".join("?" * len(dash.OPEN)) + ")"
-    engine = shared_lead.replica.engine
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
-        at = datetime.now(UTC).replace(microsecond=0)
-        with shared_lead.replica.session() as s:
-            board = dash.compute(
-                s, at, at - timedelta(days=30), at, sections={dash.Section.TICKETS}
-            )
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
-    assert board.open is not None
-    assert board.open.total.value > 0
+    open_filter = "tickets.status IN (" + ", ".join(f"'{s.value}'" for s in dash.OPEN) + ")"
     scans = [
         st
-        for st in statements
+        for st, _ in _statements(shared_lead, {dash.Section.TICKETS})
         if "FROM tickets" in st and open_filter in st and " LIMIT " not in st
     ]
     assert len(scans) == 1, scans
+
+
+def test_the_dashboard_reads_indexes_only(shared_lead: LeadDesk) -> None:
+    """The big reads never touch a ticket row nor sort (migration 0011): the open queue is one
+    scan of the partial ``ix_tickets_open`` in assignee order (no temporary B-tree for its
+    GROUP BY), the month's first responses and the year's conversation counts are ranges of
+    covering indexes, and the next tickets to breach come out of ``ix_tickets_sla`` in order."""
+    plans = {
+        " ".join(st.split()): _plan(shared_lead, st, params)
+        for st, params in _statements(shared_lead, {dash.Section.TICKETS, dash.Section.ALLOWANCES})
+        if "FROM tickets" in st
+    }
+
+    def plan_of(*fragments: str) -> list[str]:
+        found = [p for st, p in plans.items() if all(f in st for f in fragments)]
+        assert len(found) >= 1, (fragments, list(plans))
+        return found[0]
+
+    queue = plan_of("INDEXED BY ix_tickets_open", "GROUP BY tickets.assignee_id")
+    assert queue[0] == "SCAN tickets USING COVERING INDEX ix_tickets_open", queue
+    assert not any("TEMP B-TREE" in step for step in queue), queue
+    responses = plan_of("tickets.first_response_business_s", "tickets.first_response_at >=")
+    assert responses[0].startswith("SEARCH tickets USING COVERING INDEX ix_tickets_sla"), responses
+    counts = plan_of("tickets.organisation_id, count(*)")
+    assert any("COVERING INDEX ix_tickets_organisation_arrived" in s for s in counts), counts
+    soon = plan_of("ORDER BY tickets.sla_due_at, tickets.id")
+    assert soon[0].startswith("SEARCH tickets USING INDEX ix_tickets_sla"), soon
+    assert not any("TEMP B-TREE" in step for step in soon), soon

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
 from agentdesk.models import Base
 from agentdesk.models.db import make_engine
-from agentdesk.models.migrate import current_revision, downgrade, head_revision, upgrade
+from agentdesk.models.migrate import (
+    alembic_config,
+    current_revision,
+    downgrade,
+    head_revision,
+    upgrade,
+)
 from tests.databases import drop_database, new_database_url
 
 
@@ -43,6 +53,33 @@ def test_upgrade_is_idempotent_and_downgrade_is_clean(empty_url: str) -> None:
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
     upgrade(engine)
     assert current_revision(engine) == head_revision()
+    engine.dispose()
+
+
+def test_a_current_database_is_not_handed_to_alembic(
+    empty_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every desktop start opens its replica and every server start its database, nearly always
+    already current: that costs one query, not Alembic's environment and every migration
+    script read again (~30 ms a replica open; the fault simulation reopens replicas dozens of
+    times a seed). An older database is still upgraded."""
+    previous = ScriptDirectory.from_config(alembic_config()).get_revision("head").down_revision
+    assert isinstance(previous, str)
+    engine = make_engine(empty_url)
+    upgrade(engine, previous)
+    runs: list[str] = []
+    real = command.upgrade
+
+    def counted(config: Config, revision: str, **kw: Any) -> None:
+        runs.append(revision)
+        real(config, revision, **kw)
+
+    monkeypatch.setattr(command, "upgrade", counted)
+    upgrade(engine)
+    assert (runs, current_revision(engine)) == (["head"], head_revision())
+    upgrade(engine)
+    upgrade(engine)
+    assert runs == ["head"], "a current database went through Alembic again"
     engine.dispose()
 
 

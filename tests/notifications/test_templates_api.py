@@ -62,6 +62,12 @@ def test_bad_templates_are_refused_naming_the_problem_and_change_nothing(api: Ap
         ({**OWN, "body_text": "{{ assignee }}"}, "body_text", "'assignee'"),
         ({**OWN, "body_text": "{{ name.__class__.__mro__ }}"}, "body_text", "cannot be rendered"),
         ({**OWN, "subject": ""}, "subject", ""),
+        ({**OWN, "body_html": "<p>{{ body|safe }}</p>"}, "body_html", "'safe' filter"),
+        (
+            {**OWN, "body_html": "{% autoescape false %}{{ body }}{% endautoescape %}"},
+            "body_html",
+            "'autoescape' block",
+        ),
     ]
     for body, field, words in cases:
         r = _put(api, "resolution", body)
@@ -79,8 +85,15 @@ def test_preview_renders_the_template_in_use_or_a_draft_with_sample_data(api: Ap
     built_in = api.client.post(f"{URL}/assignment/preview", headers=lead)
     assert built_in.status_code == 200, built_in.text
     shown = built_in.json()
-    assert shown["subject"] == "[AD-1A2B-3C4D] Sam Rivera has your request: Checkout is down"
+    sample_subject = "Checkout shows <Error 500> & no payments"  # customer text with markup
+    assert shown["subject"] == f"[AD-1A2B-3C4D] Sam Rivera has your request: {sample_subject}"
     assert shown["sample"]["team"] == "Acme Support"
+    assert "<b>Checkout shows &lt;Error 500&gt; &amp; no payments</b>" in shown["body_html"]
+    assert sample_subject in shown["body_text"]  # plain text is never interpreted
+    # The kind's name and when it is sent, for the editor's list.
+    listed = api.client.get(f"{URL}/assignment", headers=lead).json()
+    assert listed["title"] == "Assignment"
+    assert "first assignment" in listed["sent_when"]
     draft = {**OWN, "body_html": "<p>{{ assignee }} has it, {{ name }}.</p>"}
     r = api.client.post(f"{URL}/assignment/preview", json=draft, headers=lead)
     assert r.status_code == 200, r.text

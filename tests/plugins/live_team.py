@@ -38,6 +38,7 @@ from agentdesk.server.settings import ServerSettings
 from agentdesk.sync.client import ApiClient, LoginResult
 from agentdesk.sync.engine import SyncEngine
 from agentdesk.sync.replica import Replica
+from tests.databases import new_replica_file
 from tests.sync.world import World, build_world
 
 PASSWORD = "correct horse battery staple"
@@ -170,7 +171,9 @@ class Team:
         """A desktop signed in (over HTTP) as ``who``, not yet synced."""
         client = self.client()
         login = client.login(who, PASSWORD)
-        replica = Replica(self.tmp_path / f"replica-{who}-{next(self._n)}.sqlite3")
+        replica = Replica(
+            new_replica_file(self.tmp_path / f"replica-{who}-{next(self._n)}.sqlite3")
+        )
         replica.configure(
             server_url=self.url,
             tenant_id=login.user.tenant_id,

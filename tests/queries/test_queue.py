@@ -203,9 +203,13 @@ def test_a_pull_with_many_moves_is_planned_as_runs_then_one_layout_change(seed: 
     plan = plan_pull(QueueQuery(), snapshot, old, ids, rows, 7, move_limit=50)
     assert plan.moves == 200
     assert plan.keys == sorted(expected)
-    assert plan.pos == {kid(k): k for k in sorted(expected)}
     assert plan.membership is not None
     middle = _replay(snapshot, plan.membership)
+    # the model's id index after the runs, updated with the moved keys, indexes the final list
+    index = {kid(k): k for k in middle}
+    assert plan.moved is not None
+    index.update((kid(k), k) for k in plan.moved)
+    assert index == {kid(k): k for k in sorted(expected)}
     assert middle == sorted(middle)
     # the runs only add and drop rows: the moved tickets are still at their old keys
     assert sorted(kid(k) for k in middle) == sorted(kid(k) for k in plan.keys)
@@ -233,3 +237,26 @@ def test_a_pull_with_few_moves_leaves_the_list_to_the_model() -> None:
     assert plan.keys is None
     assert plan.membership is None
     assert plan.rows == rows
+
+
+def test_a_pull_that_only_moves_rows_plans_no_runs_and_the_moved_keys() -> None:
+    """A retriage moves rows but none leaves or joins: no merge of the whole list (it held the
+    GIL against the GUI thread on every pull), only the final list and the moved keys."""
+    rng = random.Random(3)
+    snapshot = _random_keys(rng, 2000)
+    chosen = rng.sample(snapshot, 300)
+    rows: dict[bytes, ChangedRow] = {}
+    expected = set(snapshot)
+    moved = []
+    for key in chosen:
+        new = queue_key(rng.randint(1, 4), 2, datetime(2026, 3, 1, tzinfo=UTC), key[-16:])
+        rows[kid(key)] = _changed(new)
+        expected.discard(key)
+        expected.add(new)
+        moved.append(new)
+    ids = frozenset(uuid.UUID(bytes=k) for k in rows)
+    old = {kid(k): k for k in chosen}
+    plan = plan_pull(QueueQuery(), snapshot, old, ids, rows, 4, move_limit=50)
+    assert plan.membership == DiffPlan([], [], 0, 0)
+    assert plan.keys == sorted(expected)
+    assert plan.moved == sorted(moved)

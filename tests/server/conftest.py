@@ -8,7 +8,6 @@ and verifies, not argon2's cost settings.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,12 +16,11 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi import FastAPI
 from sqlalchemy import Engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from agentdesk.models import Base
-from agentdesk.models.db import make_engine, make_session_factory, sqlite_url
+from agentdesk.models.db import make_engine, make_session_factory
 from agentdesk.server import security
 from agentdesk.server.app import create_app
 from agentdesk.server.settings import ServerSettings
@@ -49,27 +47,15 @@ def _pg_database() -> Iterator[Engine]:
     drop_database(url)
 
 
-@pytest.fixture(scope="session")
-def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated SQLite file, copied for each test (cheaper than migrating each time)."""
-    from tests.databases import new_database_url
-
-    url = new_database_url("sqlite", tmp_path_factory.mktemp("sqlite-template"))
-    path = Path(make_url(url).database or "")
-    assert path.is_file()
-    return path
-
-
 @pytest.fixture
 def database_url(db_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     """Overrides the suite-wide fixture with the same guarantee (every test starts from an
     empty, migrated schema) at a fraction of the cost: on SQLite a copy of a migrated file, on
     PostgreSQL one database whose tables are truncated before each test."""
     if db_kind != "postgresql":
-        template: Path = request.getfixturevalue("_sqlite_template")
-        copy = tmp_path / "server.sqlite3"
-        shutil.copyfile(template, copy)
-        yield sqlite_url(copy)
+        from tests.databases import new_database_url
+
+        yield new_database_url("sqlite", tmp_path)
         return
     engine: Engine = request.getfixturevalue("_pg_database")
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)

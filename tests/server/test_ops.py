@@ -16,8 +16,14 @@ from sqlalchemy.pool import NullPool, QueuePool
 
 from agentdesk.models.db import make_engine, make_session_factory
 from agentdesk.server.app import create_app, pool_options, request_threads
+from agentdesk.server.asgi import app_from_env
 from agentdesk.server.embedded import EmbeddedServer
-from agentdesk.server.settings import ServerSettings
+from agentdesk.server.settings import (
+    MAX_DB_CONNECTIONS_VARIABLE,
+    ServerSettings,
+    SettingError,
+    max_db_connections_from_env,
+)
 from agentdesk.sync.protocol import PROTOCOL_HEADER, PROTOCOL_VERSION
 from tests.server.helpers import PASSWORD, Login, TestClient, World, seed_tenant
 
@@ -141,6 +147,60 @@ def test_request_threads_match_the_pool_and_the_pool_never_overflows(
     assert pool_options(ServerSettings(database_url="sqlite://")) == {}
     with pytest.raises(ValueError, match="max_db_connections must be at least 2"):
         ServerSettings(database_url=database_url, max_db_connections=1)
+
+
+@pytest.mark.parametrize(
+    "value", ["1", "0", "-3", "twenty", "20.5", "10001", "\uff12\uff10", "2 0"]
+)
+def test_a_connection_budget_in_the_environment_that_cannot_be_used_is_refused_by_name(
+    value: str,
+) -> None:
+    with pytest.raises(SettingError) as caught:
+        max_db_connections_from_env({MAX_DB_CONNECTIONS_VARIABLE: value})
+    assert caught.value.variable == "AGENTDESK_MAX_DB_CONNECTIONS"
+    assert str(caught.value) == (
+        "AGENTDESK_MAX_DB_CONNECTIONS must be a whole number from 2 (one connection for "
+        f"requests, one for PostgreSQL's LISTEN) to 10000, not {value!r}"
+    )
+
+
+def test_a_connection_budget_in_the_environment_is_read_when_set() -> None:
+    assert max_db_connections_from_env({MAX_DB_CONNECTIONS_VARIABLE: " 15 "}) == 15
+    assert max_db_connections_from_env({MAX_DB_CONNECTIONS_VARIABLE: "2"}) == 2
+    assert max_db_connections_from_env({MAX_DB_CONNECTIONS_VARIABLE: ""}) is None
+    assert max_db_connections_from_env({}) is None
+
+
+def test_the_asgi_entry_point_takes_its_connection_budget_from_the_environment(
+    database_url: str, db_kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``uvicorn --factory agentdesk.server.asgi:app_from_env --workers N`` (issue 14): each
+    worker's budget comes from ``AGENTDESK_MAX_DB_CONNECTIONS``, the default without it, and
+    a value it cannot use stops the start before the database is touched."""
+    monkeypatch.setenv("AGENTDESK_DATABASE_URL", database_url)
+    for value, budget in (("7", 7), (None, ServerSettings.max_db_connections)):
+        if value is None:
+            monkeypatch.delenv(MAX_DB_CONNECTIONS_VARIABLE)
+        else:
+            monkeypatch.setenv(MAX_DB_CONNECTIONS_VARIABLE, value)
+        app = app_from_env()
+        try:
+            assert app.state.agentdesk.settings.max_db_connections == budget
+            pool = app.state.engine.pool
+            assert isinstance(pool, QueuePool)
+            assert pool.size() == budget - (1 if db_kind == "postgresql" else 0)
+            # What a running worker was given, for its operator: /metrics says it.
+            metrics = app.state.metrics.render().decode()
+            assert f"\nagentdesk_db_connections_budget {float(budget)}\n" in metrics
+        finally:
+            app.state.engine.dispose()
+
+    untouched = tmp_path / "never-created.sqlite3"
+    monkeypatch.setenv("AGENTDESK_DATABASE_URL", f"sqlite+pysqlite:///{untouched}")
+    monkeypatch.setenv(MAX_DB_CONNECTIONS_VARIABLE, "1")
+    with pytest.raises(SettingError, match=r"^AGENTDESK_MAX_DB_CONNECTIONS must be"):
+        app_from_env()
+    assert not untouched.exists()
 
 
 def test_a_server_never_opens_more_connections_than_its_budget(

@@ -21,7 +21,12 @@ from agentdesk.models.migrate import current_revision, head_revision
 from agentdesk.server.app import create_app
 from agentdesk.server.cli import ROLES
 from agentdesk.server.security import verify_password
-from agentdesk.server.settings import ServerSettings
+from agentdesk.server.settings import (
+    MAX_DB_CONNECTIONS,
+    MAX_DB_CONNECTIONS_VARIABLE,
+    MIN_DB_CONNECTIONS,
+    ServerSettings,
+)
 from tests.databases import drop_database, new_database_url
 
 PASSWORD = "correct horse battery"
@@ -462,12 +467,51 @@ def test_the_connection_budget_option_states_the_settings_default_and_refuses_to
     out = " ".join(capsys.readouterr().out.split())
     assert (
         "--max-db-connections N the most database connections this process opens "
-        f"(default: {ServerSettings.max_db_connections})"
+        f"(default: ${MAX_DB_CONNECTIONS_VARIABLE}, else {ServerSettings.max_db_connections})"
     ) in out
     with pytest.raises(SystemExit) as exc:
         main(["server", "--max-db-connections", "1"])
     assert exc.value.code == 2
-    assert "must be between 2 and 10000, got 1" in capsys.readouterr().err
+    assert (
+        f"must be between {MIN_DB_CONNECTIONS} and {MAX_DB_CONNECTIONS}, got 1"
+        in capsys.readouterr().err
+    )
+
+
+class _Started(Exception):
+    """Raised in place of building the app: the settings it was given are what is checked."""
+
+
+def test_the_server_command_takes_its_connection_budget_from_the_environment_unless_given(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The systemd unit and the ASGI entry point can share one variable
+    (docs/deploy.md): ``--max-db-connections`` wins over it, and a value it cannot use stops
+    the command before anything starts."""
+    budgets: list[int] = []
+
+    def create_app(settings: ServerSettings) -> None:
+        budgets.append(settings.max_db_connections)
+        raise _Started
+
+    monkeypatch.setattr("agentdesk.server.app.create_app", create_app)
+    args = ["server", "--database-url", database_url]
+    with pytest.raises(_Started):
+        main(args)
+    monkeypatch.setenv(MAX_DB_CONNECTIONS_VARIABLE, "9")
+    with pytest.raises(_Started):
+        main(args)
+    with pytest.raises(_Started):
+        main([*args, "--max-db-connections", "5"])
+    assert budgets == [ServerSettings.max_db_connections, 9, 5]
+
+    capsys.readouterr()
+    monkeypatch.setenv(MAX_DB_CONNECTIONS_VARIABLE, "lots")
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "AGENTDESK_MAX_DB_CONNECTIONS must be a whole number from 2" in err
+    assert "'lots'; the server did not start" in err
+    assert budgets == [ServerSettings.max_db_connections, 9, 5]
 
 
 def test_top_level_help_lists_the_commands_without_loading_frameworks() -> None:

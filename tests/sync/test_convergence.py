@@ -6,8 +6,9 @@ applied exactly once or refused with a record.
 
 The seeded simulation lives in ``tests/sync/simulation.py``; here are one focused test per
 fault (so a failure points at its cause) and the seeds. Knobs: ``AGENTDESK_SIM_SEEDS=N`` runs
-seeds 1..N, ``AGENTDESK_SIM_SEED=7,12`` runs just those, ``AGENTDESK_SIM_STEPS=M`` makes each
-run longer.
+seeds 1..N, ``AGENTDESK_SIM_SEED=7,12`` runs just those and ``AGENTDESK_SIM_SEED=501-1000`` a
+range (``make soak`` gives each of its parallel processes one), ``AGENTDESK_SIM_STEPS=M`` makes
+each run longer.
 """
 
 from __future__ import annotations
@@ -50,10 +51,29 @@ DEFAULT_SEEDS = 4
 DEFAULT_STEPS = 120
 
 
+def seed_list(text: str) -> list[int]:
+    """``7,12`` or ``1-500`` or ``1-10,40``: the seeds of ``AGENTDESK_SIM_SEED``, in order."""
+    seeds: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        first, dash, last = part.partition("-")
+        if not (first.strip().isdigit() and (not dash or last.strip().isdigit())):
+            raise ValueError(
+                f"AGENTDESK_SIM_SEED: {part!r} is not a seed or a range like 1-500 "
+                "(seeds are whole numbers, separated by commas)"
+            )
+        low, high = int(first), int(last if dash else first)
+        if high < low:
+            raise ValueError(f"AGENTDESK_SIM_SEED: the range {part!r} runs backwards")
+        seeds.extend(range(low, high + 1))
+    return seeds
+
+
 def _seeds() -> list[int]:
     only = os.environ.get("AGENTDESK_SIM_SEED", "").strip()
     if only:
-        return [int(s) for s in only.split(",") if s.strip()]
+        return seed_list(only)
     return list(range(1, int(os.environ.get("AGENTDESK_SIM_SEEDS", DEFAULT_SEEDS)) + 1))
 
 
@@ -526,3 +546,20 @@ def test_a_page_before_the_last_acknowledges_nothing(
     desk.replica.apply_pull(page.model_copy(update={"has_more": False}), since=cursor)
     assert desk.replica.pending_count() == 0
     assert desk.replica.state.last_mutation_id == 1
+
+
+# --------------------------------------------------------------------------- the seed knob
+
+
+def test_the_seed_knob_takes_lists_and_ranges() -> None:
+    assert seed_list("7,12") == [7, 12]
+    assert seed_list("1-3, 10 ,20-21,") == [1, 2, 3, 10, 20, 21]
+    assert seed_list("5-5") == [5]
+    for bad, why in (
+        ("1..3", "not a seed"),
+        ("a", "not a seed"),
+        ("-3", "not a seed"),
+        ("9-2", "runs backwards"),
+    ):
+        with pytest.raises(ValueError, match=f"AGENTDESK_SIM_SEED: .*{why}"):
+            seed_list(bad)

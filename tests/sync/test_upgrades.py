@@ -25,7 +25,13 @@ from sqlalchemy import Engine, MetaData, create_engine, select, text
 from agentdesk import __version__
 from agentdesk.models import Ticket, TicketEvent
 from agentdesk.models.db import make_engine
-from agentdesk.models.migrate import alembic_config, current_revision, downgrade, head_revision
+from agentdesk.models.migrate import (
+    alembic_config,
+    current_revision,
+    downgrade,
+    head_revision,
+    reload_needed,
+)
 from agentdesk.server.demo import generate_demo
 from agentdesk.sync.client import IncompatibleVersion, Offline
 from agentdesk.sync.engine import SyncEngine
@@ -39,6 +45,27 @@ def previous_revision() -> str:
     assert head is not None
     assert isinstance(head.down_revision, str)
     return head.down_revision
+
+
+def before_last_reload() -> str:
+    """The revision before the newest one whose rows a replica must reload (a migration that
+    adds columns): a replica written there reloads after the update."""
+    script = ScriptDirectory.from_config(alembic_config())
+    for rev in script.walk_revisions():
+        if getattr(rev.module, "REPLICA_RELOAD", True):
+            assert isinstance(rev.down_revision, str)
+            return rev.down_revision
+    raise AssertionError("no revision needs a reload")
+
+
+def test_index_only_revisions_spare_the_replica_a_reload() -> None:
+    head = head_revision()
+    assert head is not None
+    assert not reload_needed(head, head)
+    assert not reload_needed(None, head)  # a new replica has nothing to reload
+    assert not reload_needed("0010", "0012")  # 0011 and 0012 add indexes only
+    assert reload_needed("0009", "0012")  # 0010 adds columns
+    assert reload_needed(before_last_reload(), head)
 
 
 def raw_snapshot(engine: Engine) -> dict[str, list[dict[str, Any]]]:
@@ -238,8 +265,8 @@ def test_after_a_schema_change_the_desktop_drains_its_outbox_before_reloading(te
     path = desk.replica.path
     desk.replica.close()
 
-    # The desktop is updated: its replica was written by the previous schema revision.
-    previous = previous_revision()
+    # The desktop is updated: its replica was written before a revision that adds columns.
+    previous = before_last_reload()
     old = make_engine(f"sqlite+pysqlite:///{path}")
     downgrade(old, previous)
     old.dispose()
@@ -284,3 +311,29 @@ def test_after_a_schema_change_the_desktop_drains_its_outbox_before_reloading(te
     engine.sync_once()
     assert "reset" not in events  # reloaded once, not on every sync
     replica.close()
+
+
+def test_a_replica_migrated_across_new_indexes_only_keeps_its_rows(team: Team) -> None:
+    """0011 and 0012 add indexes only: the desktop's replica is migrated in place and is not
+    reloaded from the server (a reload of a large team's history takes minutes)."""
+    desk = team.desk("agent")
+    desk.sync()
+    desk.replica.mutate("create_ticket", ticket_args(team.world, subject="Kept"))
+    desk.sync()
+    assert desk.replica.pending_count() == 0
+    path = desk.replica.path
+    with desk.replica.session() as s:
+        tickets = set(s.scalars(select(Ticket.id)))
+    assert tickets
+    desk.replica.close()
+    old = make_engine(f"sqlite+pysqlite:///{path}")
+    downgrade(old, "0010")
+    old.dispose()
+    replica = Replica(path)
+    try:
+        assert current_revision(replica.engine) == head_revision()
+        assert replica.schema_reset_pending() is None
+        with replica.session() as s:
+            assert set(s.scalars(select(Ticket.id))) == tickets
+    finally:
+        replica.close()

@@ -385,6 +385,64 @@ def test_theme_override_and_back_to_the_system(qtbot: QtBot) -> None:
     assert is_dark(app.palette()) == system_dark
 
 
+def test_after_the_baseline_the_notifier_reads_only_the_changed_tickets(
+    qtbot: QtBot,
+    shell_settings: QSettings,
+    panel_team: Team,
+    panel_desk: PanelDesk,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only the start-up baseline reads every open tier-1 ticket: on a large team that scan,
+    after every pull, held the GIL against the GUI thread. A change re-reads its tickets; the
+    minute's check reads my tickets only."""
+    import agentdesk.ui.shell.notifications as notifications
+
+    scopes: list[tuple[frozenset[uuid.UUID] | None, frozenset[uuid.UUID] | None]] = []
+    real = notifications.scan_replica
+
+    def spy(*args: object, **kwargs: object) -> notifications.Scan:
+        scan = real(*args, **kwargs)  # type: ignore[arg-type]
+        scopes.append((scan.tier1_scope, scan.mine_scope))
+        return scan
+
+    monkeypatch.setattr(notifications, "scan_replica", spy)
+    desk = panel_desk("agent")
+    known = new_ticket(desk, panel_team, stated_urgency=1)  # the baseline
+    notifier = Notifier(desk.replica.engine, desk.user_id, shell_settings)
+    heard: list[str] = []
+    notifier.notified.connect(lambda title, _message: heard.append(title))
+    notifier.start()
+    qtbot.waitUntil(lambda: not notifier.busy())
+    assert scopes == [(None, None)]
+
+    fresh = new_ticket(desk, panel_team, stated_urgency=1, subject="Checkout is down again")
+    notifier.on_change(
+        ReplicaChange(kinds=frozenset({"pull"}), ticket_ids=frozenset({fresh, known}))
+    )
+    qtbot.waitUntil(lambda: len(heard) == 1, timeout=5_000)
+    assert heard == ["New tier-1 ticket"]  # the baseline's ticket, changed too, is not news
+    assert scopes[1] == (frozenset({fresh, known}), frozenset({fresh, known}))
+
+    notifier.check()
+    qtbot.waitUntil(lambda: not notifier.busy())
+    assert scopes[2] == (frozenset(), None)  # no tier-1 ticket changed; all of my tickets
+    notifier.on_change(ReplicaChange(kinds=frozenset({"pull"}), ticket_ids=frozenset({fresh})))
+    qtbot.wait(700)
+    qtbot.waitUntil(lambda: not notifier.busy())
+    assert scopes[3] == (frozenset({fresh}), frozenset({fresh}))
+    assert heard == ["New tier-1 ticket"]  # announced once
+    # A change naming more tickets than a query should (a first sync): one pass over all.
+    notifier.SCOPE_LIMIT = 1
+    notifier.on_change(
+        ReplicaChange(kinds=frozenset({"pull"}), ticket_ids=frozenset({fresh, known}))
+    )
+    qtbot.wait(700)
+    qtbot.waitUntil(lambda: not notifier.busy())
+    assert scopes[4] == (None, None)
+    assert heard == ["New tier-1 ticket"]
+    notifier.stop()
+
+
 def test_notifications_for_new_tier1_and_my_tickets_about_to_breach_or_breached(
     qtbot: QtBot,
     shell_settings: QSettings,

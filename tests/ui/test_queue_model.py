@@ -69,6 +69,15 @@ def engine(data: QueueData) -> Iterator[Engine]:
     eng.dispose()
 
 
+def rows_read(qtbot: QtBot, model: QueueModel, column: int = Column.SUBJECT) -> None:
+    """Wait until every row shows its cells: an asynchronous model reads uncached rows on a
+    worker, showing "…" meanwhile."""
+    qtbot.waitUntil(
+        lambda: all(model.index(r, column).data() != "…" for r in range(model.rowCount())),
+        timeout=10_000,
+    )
+
+
 def make_model(engine: Engine, data: QueueData, **kwargs: Any) -> QueueModel:
     kwargs.setdefault("asynchronous", False)
     kwargs.setdefault("now", lambda: data.now)
@@ -705,6 +714,7 @@ def test_only_the_newest_of_overlapping_queries_is_applied(
     qtbot.waitUntil(lambda: not model.is_loading(), timeout=10_000)
     assert applied == ["slow"]
     assert loading == [True, False]
+    rows_read(qtbot, model)
     assert all(
         "slow" in model.index(r, Column.SUBJECT).data().lower()
         or "slow" in (model.index(r, Column.ORGANISATION).data() or "").lower()
@@ -933,6 +943,54 @@ def test_lookup_changes_are_picked_up_on_request(
     assert {model.ticket_id(r) for r in range(model.rowCount())} == {
         t["id"] for t in open_tickets(data) if t["organisation_id"] == org
     }
+
+
+def test_plans_and_calendars_are_re_read_off_the_gui_thread(
+    qtbot: QtBot, engine: Engine, data: QueueData
+) -> None:
+    from agentdesk.models import Plan
+
+    model = make_model(engine, data, asynchronous=True)
+    with qtbot.waitSignal(model.queryApplied, timeout=10_000):
+        pass
+    threads: list[int] = []
+    event.listen(engine, "before_cursor_execute", lambda *_a: threads.append(threading.get_ident()))
+    with engine.begin() as conn:
+        conn.execute(update(Plan).values(name="Platinum"))
+    threads.clear()
+    with qtbot.waitSignal(model.queryApplied, timeout=10_000):
+        model.invalidate_lookups()
+        assert threading.get_ident() not in threads  # the GUI thread read nothing
+    assert threads
+    assert threading.get_ident() not in threads
+    assert {p.name for p in model.sla_clock.plans().values()} == {"Platinum"}
+    rows_read(qtbot, model, Column.PLAN)
+    assert model.index(0, Column.PLAN).data() == "Platinum"
+    assert threading.get_ident() not in threads
+
+
+def test_rows_not_yet_read_are_read_off_the_gui_thread(
+    qtbot: QtBot, engine: Engine, data: QueueData
+) -> None:
+    """Scrolling to rows not cached: the cells show "…" (the ticket id is already known) and
+    the block of rows is read on a worker, then repainted; the GUI thread never reads."""
+    model = make_model(engine, data, asynchronous=True)
+    with qtbot.waitSignal(model.queryApplied, timeout=10_000):
+        pass
+    threads: list[int] = []
+    event.listen(engine, "before_cursor_execute", lambda *_a: threads.append(threading.get_ident()))
+    row = model.rowCount() - 1  # the last block: not read by the first paint
+    tid = model.ticket_id(row)
+    assert model.index(row, Column.SUBJECT).data() == "…"
+    assert model.index(row, Column.SUBJECT).data(TicketIdRole) == tid
+    assert threading.get_ident() not in threads
+    with qtbot.waitSignal(model.dataChanged, timeout=10_000):
+        pass  # the block's rows arrived: repainted
+    qtbot.waitUntil(lambda: model.index(row, Column.SUBJECT).data() != "…", timeout=10_000)
+    subject = next(t["subject"] for t in data.tickets if t["id"] == tid)
+    assert model.index(row, Column.SUBJECT).data() == subject
+    assert threads
+    assert threading.get_ident() not in threads
 
 
 def test_my_tickets_follow_the_signed_in_user(engine: Engine, data: QueueData) -> None:

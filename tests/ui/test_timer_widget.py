@@ -341,8 +341,10 @@ def test_idle_time_can_be_kept_or_discarded(
     ticket_id = _one_on_one(desk, panel_team)
     timer = _timer(qtbot, desk, panel_clock, tmp_path, idle_minutes=10)
     timer.set_current_ticket(ticket_id)
+    assert not timer.idle_monitor.watching, "no application-wide filter while no timer runs"
     t0 = panel_clock.now
     timer.start()
+    qtbot.waitUntil(lambda: timer.idle_monitor.watching)
 
     panel_clock.advance(minutes=3)
     qtbot.keyClick(timer, Qt.Key.Key_A)  # any input anywhere in the app counts
@@ -380,6 +382,7 @@ def test_idle_time_can_be_kept_or_discarded(
     assert timer.idle_prompt is not None
     timer.idle_prompt.discard_stop_button.click()
     assert timer.running is None
+    qtbot.waitUntil(lambda: not timer.idle_monitor.watching)
     second = _entries(desk.replica)[-1]
     assert (second.started_at, second.ended_at) == (
         t0 + timedelta(minutes=15),
@@ -658,3 +661,36 @@ def test_the_timer_reads_off_the_gui_thread_and_never_starts_on_the_previous_tic
     qtbot.waitUntil(lambda: timer.running is not None)
     [row] = _live_timers(desk.replica)
     assert row.ticket_id == second
+
+
+def test_the_idle_monitor_steps_aside_after_an_input(qtbot: QtBot) -> None:
+    """After an input the application-wide filter is removed for a rest, so the GUI thread's
+    other events (paints, timers, queued signals) do not each call into Python; then it
+    watches again and the next input counts."""
+    from PySide6.QtWidgets import QLineEdit
+
+    from agentdesk.ui.timer.idle import IdleMonitor
+
+    clock = FakeClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    monitor = IdleMonitor(clock, rest_ms=200)
+    field = QLineEdit()
+    qtbot.addWidget(field)
+    monitor.watch(True)
+    try:
+        assert monitor.watching
+        assert not monitor.resting
+        t1 = clock.advance(minutes=1)
+        qtbot.keyClick(field, Qt.Key.Key_A)
+        assert monitor.last_input == t1
+        assert monitor.resting  # the filter is out: no call into Python per event meanwhile
+        clock.advance(seconds=1)
+        qtbot.keyClick(field, Qt.Key.Key_B)
+        assert monitor.last_input == t1  # within the rest: known to within its length
+        qtbot.waitUntil(lambda: not monitor.resting, timeout=2_000)
+        t3 = clock.advance(minutes=2)
+        qtbot.keyClick(field, Qt.Key.Key_C)
+        assert monitor.last_input == t3
+    finally:
+        monitor.watch(False)
+    assert not monitor.watching
+    assert not monitor.resting

@@ -8,12 +8,17 @@ mode keeps everything queued).
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Security
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, not_, or_, select
 from sqlalchemy.orm import Session
 
 from ...models import (
@@ -57,6 +62,9 @@ class OutboxOut(BaseModel):
     #: False when this server has no SMTP configured: messages stay queued, unsent.
     delivery: bool
     deliveries: list[DeliveryOut]
+    #: Pass as ``before`` for the next page; None when there is nothing after this page
+    #: (within ``through``, when given).
+    next: str | None = None
 
 
 def _out(d: NotificationDelivery, n: Notification) -> DeliveryOut:
@@ -77,10 +85,60 @@ def _out(d: NotificationDelivery, n: Notification) -> DeliveryOut:
     )
 
 
+# The outbox's order, newest first: (notification's created_at desc, email, delivery id). The
+# id makes it total, so a page boundary (a cursor: the last row's three values) is exact however
+# many rows share a time; each key is fixed once a delivery is written, so a row never moves.
+_ORDER = (Notification.created_at.desc(), NotificationDelivery.email, NotificationDelivery.id)
+
+
+@dataclass(frozen=True)
+class _Cursor:
+    created_at: datetime
+    email: str
+    id: uuid.UUID
+
+    def encode(self) -> str:
+        raw = json.dumps([self.created_at.isoformat(), self.email, str(self.id)])
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str, field: str) -> _Cursor:
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            created, email, delivery_id = json.loads(raw)
+            at = datetime.fromisoformat(created)
+            if at.tzinfo is None or not isinstance(email, str):
+                raise ValueError("not a cursor")
+            return cls(at, email, uuid.UUID(delivery_id))
+        except (ValueError, TypeError, binascii.Error):
+            raise ApiError(
+                422,
+                "invalid",
+                f"{field} is not a position this server gave (use the outbox's 'next')",
+                field,
+            ) from None
+
+    def after(self) -> ColumnElement[bool]:
+        """Rows after this position in :data:`_ORDER`."""
+        created = Notification.created_at
+        email, ident = NotificationDelivery.email, NotificationDelivery.id
+        return or_(
+            created < self.created_at,
+            and_(
+                created == self.created_at,
+                or_(email > self.email, and_(email == self.email, ident > self.id)),
+            ),
+        )
+
+
 @router.get(
     "/notifications",
     response_model=OutboxOut,
-    summary="The outbox: queued, sent and failed deliveries, newest first",
+    summary="The outbox: queued, sent and failed deliveries, newest first, a page at a time",
+    description="``limit`` rows from the newest, or from after ``before`` (the ``next`` of the "
+    "previous page); ``through`` (a ``next`` given earlier) stops at that position, so a "
+    "client can re-read exactly the range it holds. A cursor this server did not give is "
+    "refused with 422 naming the parameter.",
 )
 def list_deliveries(
     user: Lead,
@@ -89,21 +147,41 @@ def list_deliveries(
     status: Annotated[Literal["queued", "sending", "sent", "failed"] | None, Query()] = None,
     ticket_id: Annotated[uuid.UUID | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    before: Annotated[str | None, Query(max_length=1000)] = None,
+    through: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> OutboxOut:
     stmt = (
         select(NotificationDelivery, Notification)
         .join(Notification, Notification.id == NotificationDelivery.notification_id)
-        .where(NotificationDelivery.tenant_id == user.tenant_id)
-        .order_by(Notification.created_at.desc(), NotificationDelivery.email)
-        .limit(limit)
+        # The notification's tenant: read along ix_notifications_tenant_created, newest first.
+        .where(
+            Notification.tenant_id == user.tenant_id,
+            NotificationDelivery.tenant_id == user.tenant_id,
+        )
+        .order_by(*_ORDER)
+        .limit(limit + 1)  # one more: is there a next page?
     )
     if status is not None:
         stmt = stmt.where(NotificationDelivery.status == DeliveryStatus(status))
     if ticket_id is not None:
         stmt = stmt.where(Notification.ticket_id == ticket_id)
+    if before is not None:
+        stmt = stmt.where(_Cursor.decode(before, "before").after())
+    if through is not None:
+        stmt = stmt.where(not_(_Cursor.decode(through, "through").after()))
     rows = session.execute(stmt).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    last = rows[-1] if rows else None
+    following = (
+        _Cursor(last[1].created_at, last[0].email, last[0].id).encode()
+        if more and last is not None
+        else None
+    )
     return OutboxOut(
-        delivery=state.settings.smtp is not None, deliveries=[_out(d, n) for d, n in rows]
+        delivery=state.settings.smtp is not None,
+        deliveries=[_out(d, n) for d, n in rows],
+        next=following,
     )
 
 
@@ -140,6 +218,9 @@ def retry_delivery(delivery_id: uuid.UUID, user: Lead, session: WriteSession) ->
 
 class TemplateOut(BaseModel):
     kind: NotificationKind
+    #: The kind's name for people, and when it is sent and to whom.
+    title: str
+    sent_when: str
     #: True when the team wrote its own; False: the built-in wording is in use.
     customised: bool
     subject: str
@@ -181,8 +262,11 @@ def _template_out(kind: NotificationKind, row: NotificationTemplate | None) -> T
     subject, text, html = (
         (row.subject, row.body_text, row.body_html) if row is not None else templates.SOURCES[kind]
     )
+    title, sent_when = templates.DESCRIPTIONS[kind]
     return TemplateOut(
         kind=kind,
+        title=title,
+        sent_when=sent_when,
         customised=row is not None,
         subject=subject,
         body_text=text,

@@ -4,7 +4,8 @@ Each delivery row is one recipient of one notification, with a Message-ID fixed 
 queued. The sender *claims* a batch of due deliveries in a short transaction (PostgreSQL:
 ``SELECT ... FOR UPDATE SKIP LOCKED``, so several server processes take disjoint batches without
 waiting on each other; SQLite: its single writer), marking them ``sending`` with a lease, then
-talks SMTP outside any transaction, then records each outcome. So:
+talks SMTP outside any transaction, then records each outcome together with the ticket's history
+line ("Email sent to ...", or a note that it was not) in one transaction. So:
 
 * a refused recipient fails (or retries) alone: the other recipients have rows of their own,
   and a message always goes to exactly one recipient;
@@ -23,6 +24,7 @@ import logging
 import smtplib
 import ssl
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,22 +35,15 @@ from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr, parseaddr
+from typing import NamedTuple
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from ...models import (
-    DeliveryStatus,
-    EventKind,
-    Notification,
-    NotificationDelivery,
-    TicketEvent,
-    utcnow,
-)
+from ...models import DeliveryStatus, Notification, NotificationDelivery, utcnow
 from ...models.db import session_scope
-from ...models.versioning import enable_stamping
 from .config import SmtpConfig
-from .history import record_sent
+from .history import add_failure_notes, add_sent_events
 
 log = logging.getLogger(__name__)
 
@@ -108,10 +103,27 @@ class RetryPolicy:
     attempts: int = 8
     #: How long a claimed delivery is ours before another process may take it over.
     lease: timedelta = timedelta(minutes=5)
+    #: How often recording a batch's outcomes is tried before the states are recorded alone,
+    #: and the pause between tries (see ``Sender._record``).
+    record_tries: int = 3
+    record_pause: timedelta = timedelta(milliseconds=200)
 
     def delay(self, attempts: int) -> timedelta:
         delay: timedelta = self.first * (2 ** max(attempts - 1, 0))
         return delay if delay < self.longest else self.longest
+
+
+class Outcome(NamedTuple):
+    """What became of one claimed delivery."""
+
+    delivery_id: uuid.UUID
+    tenant_id: uuid.UUID
+    #: Attempts before this one.
+    attempts: int
+    #: None: the mail server accepted it.
+    error: str | None
+    #: The server refused it for good (5xx), or it can never be sent (a header refused).
+    permanent: bool
 
 
 @dataclass
@@ -177,99 +189,100 @@ class Sender:
             s.expunge_all()
         return out
 
-    def _record(self, outcomes: list[tuple[uuid.UUID, int, str | None, bool]]) -> None:
-        """``(delivery id, attempts so far, error or None, permanent)`` each, in one
-        transaction; the sent ones (nearly all, usually) in one statement."""
-        now = self.clock()
-        table = NotificationDelivery
-        sent = [delivery_id for delivery_id, _a, error, _p in outcomes if error is None]
-        gave_up = [
-            (delivery_id, error)
-            for delivery_id, attempts, error, permanent in outcomes
-            if error is not None and (permanent or attempts + 1 >= self.retry.attempts)
-        ]
-        with session_scope(self.sessions) as s:
-            if sent:
-                s.execute(
-                    update(table)
-                    .where(table.id.in_(sent))
-                    .values(
-                        status=DeliveryStatus.SENT,
-                        sent_at=now,
-                        last_error="",
-                        attempts=table.attempts + 1,
-                    )
-                )
-            for delivery_id, attempts, error, permanent in outcomes:
-                if error is None:
-                    continue
-                values: dict[str, object]
-                if permanent or attempts + 1 >= self.retry.attempts:
-                    values = {
-                        "status": DeliveryStatus.FAILED,
-                        "last_error": error[:2000],
-                        "attempts": attempts + 1,
-                    }
-                else:
-                    values = {
-                        "status": DeliveryStatus.QUEUED,
-                        "last_error": error[:2000],
-                        "attempts": attempts + 1,
-                        "next_attempt_at": now + self.retry.delay(attempts + 1),
-                    }
-                s.execute(update(table).where(table.id == delivery_id).values(**values))
-        if sent:
-            record_sent(self.sessions, sent, now)  # the tickets' histories: sent to whom
-        if gave_up:
-            self._note_failures(gave_up, now)
+    def _record(self, outcomes: list[Outcome]) -> None:
+        """Record what became of each claimed delivery, one transaction per tenant: the
+        deliveries' new states and their tickets' history (sent to whom, or a note that it was
+        not) commit together, the sent ones (nearly all, usually) in one statement.
 
-    def _note_failures(self, gave_up: list[tuple[uuid.UUID, str]], now: datetime) -> None:
-        """A delivery that will not be retried leaves an internal note on its ticket, so the
-        agent working it knows the customer did not get the message."""
+        A transaction that fails is tried again (``RetryPolicy.record_tries``): the mail server
+        has the messages already, and a delivery left claimed would go out again once its
+        lease ends. If it keeps failing, the states are recorded alone (logged as an error):
+        a history line is worth less than not sending a customer the same email again. Only
+        if that fails too does the error propagate, leaving the deliveries claimed."""
+        if not outcomes:
+            return
+        now = self.clock()
+        by_tenant: dict[uuid.UUID, list[Outcome]] = {}
+        for outcome in outcomes:
+            by_tenant.setdefault(outcome.tenant_id, []).append(outcome)
+        for tenant_id, group in by_tenant.items():
+            self._record_tenant(tenant_id, group, now)
+
+    def _record_tenant(self, tenant_id: uuid.UUID, group: list[Outcome], now: datetime) -> None:
+        tries = max(self.retry.record_tries, 1)
+        for attempt in range(1, tries + 1):
+            try:
+                with session_scope(self.sessions) as s:
+                    self._write_outcomes(s, tenant_id, group, now, history=True)
+                return
+            except Exception as exc:  # the database's or the history's: tried again the same
+                log.warning(
+                    "recording %d deliveries failed (try %d of %d): %s",
+                    len(group),
+                    attempt,
+                    tries,
+                    exc,
+                )
+                if attempt < tries:
+                    time.sleep(self.retry.record_pause.total_seconds())
+        log.error(
+            "recording %d deliveries with their history lines kept failing; recording their "
+            "states alone so that none is sent again (the tickets' histories miss them): %s",
+            len(group),
+            ", ".join(str(o.delivery_id) for o in group),
+        )
         with session_scope(self.sessions) as s:
-            rows = s.execute(
-                select(
-                    NotificationDelivery.email,
-                    Notification.subject,
-                    Notification.ticket_id,
-                    Notification.tenant_id,
+            self._write_outcomes(s, tenant_id, group, now, history=False)
+
+    def _write_outcomes(
+        self,
+        s: Session,
+        tenant_id: uuid.UUID,
+        group: list[Outcome],
+        now: datetime,
+        *,
+        history: bool,
+    ) -> None:
+        table = NotificationDelivery
+        sent = [o.delivery_id for o in group if o.error is None]
+        gave_up: dict[uuid.UUID, str] = {}
+        if sent:
+            s.execute(
+                update(table)
+                .where(table.id.in_(sent))
+                .values(
+                    status=DeliveryStatus.SENT,
+                    sent_at=now,
+                    last_error="",
+                    attempts=table.attempts + 1,
                 )
-                .join(Notification, Notification.id == NotificationDelivery.notification_id)
-                .where(
-                    NotificationDelivery.id.in_([d for d, _e in gave_up]),
-                    Notification.ticket_id.is_not(None),
-                )
-            ).all()
-            errors = dict(gave_up)
-            by_email = {
-                d.email: errors[d.id]
-                for d in s.scalars(
-                    select(NotificationDelivery).where(
-                        NotificationDelivery.id.in_([d for d, _e in gave_up])
-                    )
-                )
-            }
-            for email_address, subject, ticket_id, tenant_id in rows:
-                enable_stamping(s, tenant_id)
-                s.add(
-                    TicketEvent(
-                        tenant_id=tenant_id,
-                        ticket_id=ticket_id,
-                        kind=EventKind.NOTE,
-                        author_id=None,
-                        at=now,
-                        body=(
-                            f'Email not delivered to {email_address}: "{subject}" '
-                            f"({by_email.get(email_address) or 'refused'}). Contact the customer "
-                            f"another way, or retry it from the outbox."
-                        ),
-                        data={"delivery_failed": email_address},
-                    )
-                )
+            )
+        for o in group:
+            if o.error is None:
+                continue
+            values: dict[str, object]
+            if o.permanent or o.attempts + 1 >= self.retry.attempts:
+                gave_up[o.delivery_id] = o.error
+                values = {
+                    "status": DeliveryStatus.FAILED,
+                    "last_error": o.error[:2000],
+                    "attempts": o.attempts + 1,
+                }
+            else:
+                values = {
+                    "status": DeliveryStatus.QUEUED,
+                    "last_error": o.error[:2000],
+                    "attempts": o.attempts + 1,
+                    "next_attempt_at": now + self.retry.delay(o.attempts + 1),
+                }
+            s.execute(update(table).where(table.id == o.delivery_id).values(**values))
+        if history:
+            add_sent_events(s, tenant_id, sent, now)  # the tickets' histories: sent to whom
+            add_failure_notes(s, tenant_id, gave_up, now)
 
     def _release(self, rows: list[tuple[NotificationDelivery, Notification]], error: str) -> None:
         """The server could not be reached: each unsent delivery counts an attempt and waits."""
-        self._record([(d.id, d.attempts, error, False) for d, _ in rows])
+        self._record([Outcome(d.id, d.tenant_id, d.attempts, error, False) for d, _ in rows])
 
     # ----------------------------------------------------------------- SMTP
 
@@ -304,7 +317,7 @@ class Sender:
             self._release(rows, f"mail server unreachable: {exc}")
             result.retrying = len(rows)
             return result
-        outcomes: list[tuple[uuid.UUID, int, str | None, bool]] = []
+        outcomes: list[Outcome] = []
         try:
             for i, (delivery, note) in enumerate(rows):
                 try:
@@ -315,17 +328,14 @@ class Sender:
                         msg, from_addr=parseaddr(self.config.sender)[1], to_addrs=[delivery.email]
                     )
                 except HeaderRefused as exc:
-                    outcomes.append((delivery.id, delivery.attempts, str(exc), True))
+                    outcomes.append(_outcome(delivery, str(exc), True))
                 except smtplib.SMTPRecipientsRefused as exc:
                     code, text = next(iter(exc.recipients.values()))
-                    outcomes.append(
-                        (delivery.id, delivery.attempts, f"{code} {_text(text)}", code >= 500)
-                    )
+                    outcomes.append(_outcome(delivery, f"{code} {_text(text)}", code >= 500))
                 except smtplib.SMTPResponseException as exc:
                     outcomes.append(
-                        (
-                            delivery.id,
-                            delivery.attempts,
+                        _outcome(
+                            delivery,
                             f"{exc.smtp_code} {_text(exc.smtp_error)}",
                             exc.smtp_code >= 500,
                         )
@@ -340,7 +350,7 @@ class Sender:
                     self._release(rows[i:], f"connection lost: {exc}")
                     return _tally(result, outcomes, len(rows) - i)
                 else:
-                    outcomes.append((delivery.id, delivery.attempts, None, False))
+                    outcomes.append(_outcome(delivery, None, False))
         finally:
             try:
                 smtp.quit()
@@ -367,12 +377,16 @@ def _text(value: bytes | str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
-def _tally(
-    result: BatchResult, outcomes: list[tuple[uuid.UUID, int, str | None, bool]], released: int
-) -> BatchResult:
-    result.sent += sum(1 for o in outcomes if o[2] is None)
-    result.failed += sum(1 for o in outcomes if o[2] is not None and o[3])
-    result.retrying += released + sum(1 for o in outcomes if o[2] is not None and not o[3])
+def _outcome(delivery: NotificationDelivery, error: str | None, permanent: bool) -> Outcome:
+    return Outcome(delivery.id, delivery.tenant_id, delivery.attempts, error, permanent)
+
+
+def _tally(result: BatchResult, outcomes: list[Outcome], released: int) -> BatchResult:
+    result.sent += sum(1 for o in outcomes if o.error is None)
+    result.failed += sum(1 for o in outcomes if o.error is not None and o.permanent)
+    result.retrying += released + sum(
+        1 for o in outcomes if o.error is not None and not o.permanent
+    )
     return result
 
 

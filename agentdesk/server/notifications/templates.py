@@ -17,6 +17,7 @@ from jinja2 import (
     Template,
     TemplateSyntaxError,
     meta,
+    nodes,
     select_autoescape,
 )
 from jinja2.sandbox import SandboxedEnvironment
@@ -154,6 +155,50 @@ SOURCES: dict[NotificationKind, tuple[str, str, str]] = {
 }
 
 
+#: kind -> (its name for people, when it is sent and to whom): what the template editor lists.
+DESCRIPTIONS: dict[NotificationKind, tuple[str, str]] = {
+    NotificationKind.ACKNOWLEDGEMENT: (
+        "Acknowledgement",
+        "To the requester when a request arrives: the reference and what happens next.",
+    ),
+    NotificationKind.ASSIGNMENT: (
+        "Assignment",
+        "To the requester on a ticket's first assignment: who has it and what to expect.",
+    ),
+    NotificationKind.REPLY: ("Reply", "An agent's reply to the requester."),
+    NotificationKind.EXTRA_CHARGES: (
+        "Extra charges",
+        "To the requester when resolving a request needs billable work beyond the agreement.",
+    ),
+    NotificationKind.WAITING_ON_CUSTOMER: (
+        "Waiting on customer",
+        "To the requester when the team needs something from them to continue.",
+    ),
+    NotificationKind.RESOLUTION: ("Resolution", "To the requester when a request is completed."),
+    NotificationKind.REDIRECT_REQUESTER: (
+        "Redirect: requester",
+        "To a requester who is not a validated support contact of their organisation.",
+    ),
+    NotificationKind.REDIRECT_CONTACTS: (
+        "Redirect: validated contacts",
+        "To the organisation's validated contacts when someone else asked for help.",
+    ),
+    NotificationKind.LATE_CANCELLATION: (
+        "Late cancellation",
+        "To the validated contacts when a 1-on-1 appointment is cancelled less than 24 hours "
+        "before its start.",
+    ),
+    NotificationKind.ALLOWANCE_COORDINATORS: (
+        "Over allowance: coordinators",
+        "To the Support Coordinators when a request is over its organisation's allowance.",
+    ),
+    NotificationKind.PREPAID_EXPIRY: (
+        "Prepaid hours expiring",
+        "To the validated contacts and their consultant before prepaid 1-on-1 hours expire.",
+    ),
+}
+
+
 _FRAME_HTML = (
     '<!doctype html><html><body style="font-family:sans-serif;font-size:14px">',
     "</body></html>",
@@ -218,17 +263,38 @@ class TemplateProblem(ValueError):
         self.field = field
 
 
+def _unescaping(tree: nodes.Template) -> str | None:
+    """What in an HTML body would let customer text through unescaped, if anything: the
+    ``safe`` filter or an ``autoescape`` block (the HTML body's values are escaped, always)."""
+    for node in tree.find_all((nodes.Filter, nodes.ScopedEvalContextModifier)):
+        if isinstance(node, nodes.Filter) and node.name == "safe":
+            return "the 'safe' filter"
+        if isinstance(node, nodes.ScopedEvalContextModifier) and any(
+            option.key == "autoescape" for option in node.options
+        ):
+            return "an 'autoescape' block"
+    return None
+
+
 def check(kind: NotificationKind, override: Override) -> None:
     """Raise :class:`TemplateProblem` naming the first field that would fail to render."""
     allowed = variables(kind)
     for field_name, source in zip(FIELDS, override, strict=True):
         env = _LEAD_HTML_ENV if field_name == "body_html" else _LEAD_ENV
         try:
-            used = _used(env, source)
+            tree = env.parse(source)
         except TemplateSyntaxError as exc:
             raise TemplateProblem(
                 field_name, f"{field_name} does not compile: {exc.message} (line {exc.lineno})"
             ) from None
+        used = set(meta.find_undeclared_variables(tree))
+        unescaping = _unescaping(tree) if field_name == "body_html" else None
+        if unescaping is not None:
+            raise TemplateProblem(
+                field_name,
+                f"{field_name} uses {unescaping}, which would put customer text into the email "
+                "as HTML; values are always escaped in the HTML body",
+            )
         unknown = sorted(used - allowed)
         if unknown:
             raise TemplateProblem(
@@ -272,7 +338,8 @@ def render(
 SAMPLE: dict[str, str] = {
     "name": "Ann Lee",
     "ref": "AD-1A2B-3C4D",
-    "subject": "Checkout is down",
+    # Customer text with markup in it, so that a preview shows it escaped in the HTML body.
+    "subject": "Checkout shows <Error 500> & no payments",
     "team": "Acme Support",
     "organisation": "Globex",
     "requester": "Ann Lee",

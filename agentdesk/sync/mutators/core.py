@@ -13,9 +13,10 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, ValidationError
-from sqlalchemy import select
+from sqlalchemy import event, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from ...models import (
     Appointment,
@@ -133,6 +134,9 @@ class Mutator:
     apply: Callable[[MutationContext, Any], None]
     #: The id arguments and what they name (see :func:`resolve_references`).
     references: tuple[tuple[str, Ref | NewRow], ...] = ()
+    #: The argument naming the organisation whose contacts the mutator reads through
+    #: :func:`policy_contacts`, for a push group to load them with its other rows.
+    contacts_of: str | None = None
 
 
 MUTATORS: dict[str, Mutator] = {}
@@ -144,7 +148,11 @@ BILLING_ADMINS = frozenset({Role.LEAD, Role.ADMIN})
 
 
 def mutator(
-    name: str, args: type[A], roles: frozenset[Role] = ALL_ROLES
+    name: str,
+    args: type[A],
+    roles: frozenset[Role] = ALL_ROLES,
+    *,
+    contacts_of: str | None = None,
 ) -> Callable[[Callable[[MutationContext, A], None]], Callable[[MutationContext, A], None]]:
     def register(fn: Callable[[MutationContext, A], None]) -> Callable[[MutationContext, A], None]:
         if name in MUTATORS:
@@ -155,7 +163,9 @@ def mutator(
                 f"mutator {name!r}: arguments {', '.join(loose)} have no bound; declare them"
                 " with the types of agentdesk.sync.bounds (or Ref/NewRow for ids)"
             )
-        MUTATORS[name] = Mutator(name, args, roles, fn, _references(args))
+        if contacts_of is not None and contacts_of not in args.model_fields:
+            raise TypeError(f"mutator {name!r}: contacts_of names no argument {contacts_of!r}")
+        MUTATORS[name] = Mutator(name, args, roles, fn, _references(args), contacts_of)
         return fn
 
     return register
@@ -283,6 +293,36 @@ def plan_of(ctx: MutationContext, org: Organisation) -> tuple[Plan, SupportPlan]
     return plan, plan.to_policy(calendar_name)
 
 
+def preload_plans(session: Session, tenant_id: uuid.UUID, org_ids: set[uuid.UUID]) -> None:
+    """Load the plans and calendars of the organisations in ``org_ids`` (as the session holds
+    them) that the session does not hold yet, in one query each: what :func:`plan_of` reads.
+    For a push group, which preloads its rows so that reading one does not flush the rest
+    (``Session.get`` autoflushes when it has to query)."""
+    orgs = [session.identity_map.get(identity_key(Organisation, i)) for i in org_ids]
+    plan_ids = {o.plan_id for o in orgs if isinstance(o, Organisation)}
+    with session.no_autoflush:
+        _load_missing(session, Plan, tenant_id, plan_ids)
+        plans = [session.identity_map.get(identity_key(Plan, i)) for i in plan_ids]
+        calendar_ids = {p.calendar_id for p in plans if isinstance(p, Plan) and p.calendar_id}
+        _load_missing(session, Calendar, tenant_id, calendar_ids)
+
+
+def _load_missing(
+    session: Session, model: type[Any], tenant_id: uuid.UUID, ids: set[uuid.UUID]
+) -> None:
+    missing = {i for i in ids if not held(session, model, i)}
+    if missing:
+        session.scalars(
+            select(model).where(model.id.in_(missing), model.tenant_id == tenant_id)
+        ).all()
+
+
+def held(session: Session, model: type[Any], row_id: uuid.UUID) -> bool:
+    """Whether the session holds the row loaded, so ``Session.get`` would not query."""
+    row = session.identity_map.get(identity_key(model, row_id))
+    return row is not None and not inspect(row).expired_attributes
+
+
 def record_event(
     ctx: MutationContext, ticket: Ticket, payload: ev.Payload, body: str = ""
 ) -> TicketEvent:
@@ -308,6 +348,7 @@ def record_event(
 def policy_contacts(ctx: MutationContext, org_id: uuid.UUID) -> list[contact_rules.Contact]:
     session = ctx.session
     ordered = select(Contact).order_by(Contact.name, Contact.id)
+    known: dict[uuid.UUID, list[Contact]] = session.info.get(ORG_CONTACTS) or {}
     if any(isinstance(o, Contact) for o in (*session.new, *session.dirty)):
         # A contact added or changed in this transaction: let the autoflush write it so the
         # database filters and orders it like the others.
@@ -316,6 +357,10 @@ def policy_contacts(ctx: MutationContext, org_id: uuid.UUID) -> list[contact_rul
                 ordered.where(Contact.organisation_id == org_id, Contact.deleted.is_(False))
             )
         )
+    elif org_id in known:
+        # Loaded with the group's other rows (preload_org_contacts) and no contact changed
+        # since: the same rows, in the same order, as the query below would give.
+        rows = [c for c in known[org_id] if not c.deleted and c.organisation_id == org_id]
     else:
         # No autoflush: a server push group writes its tickets once, at its end (a flush here
         # cost every request its own INSERTs). Filtered on the rows' session state, which is
@@ -330,6 +375,49 @@ def policy_contacts(ctx: MutationContext, org_id: uuid.UUID) -> list[contact_rul
         contact_rules.Contact(id=str(c.id), name=c.name, email=c.email, validated=c.validated)
         for c in rows
     ]
+
+
+#: ``Session.info`` key: organisation id -> all its contacts (deleted too), in the order
+#: :func:`policy_contacts` reads them, loaded for many organisations in one query by
+#: :func:`preload_org_contacts`. Dropped as soon as a contact is written or a rollback may have
+#: undone one, since a list cannot tell that a contact joined or left the organisation.
+ORG_CONTACTS = "agentdesk.org_contacts"
+
+
+def preload_org_contacts(session: Session, tenant_id: uuid.UUID, org_ids: set[uuid.UUID]) -> None:
+    """Load the contacts of ``org_ids`` in one query for :func:`policy_contacts` (a server push
+    group of new tickets read them one query per request).
+
+    Only for a caller that holds the tenant's counter lock until it commits (the push group's
+    ``_preload``): no other writer can change a contact meanwhile, so the lists stay the
+    database's except for this transaction's own changes, which drop them. The rows are held by
+    the caller (the session's identity map holds them only weakly)."""
+    if not org_ids or any(isinstance(o, Contact) for o in (*session.new, *session.dirty)):
+        return
+    known: dict[uuid.UUID, list[Contact]] = session.info.setdefault(ORG_CONTACTS, {})
+    with session.no_autoflush:
+        rows = session.scalars(
+            select(Contact)
+            .where(Contact.organisation_id.in_(org_ids), Contact.tenant_id == tenant_id)
+            .order_by(Contact.name, Contact.id)
+        ).all()
+    for org_id in org_ids:
+        known[org_id] = []
+    for c in rows:
+        known[c.organisation_id].append(c)
+
+
+@event.listens_for(Session, "before_flush")
+def _drop_org_contacts(session: Session, _context: Any, _instances: Any) -> None:
+    if ORG_CONTACTS in session.info and any(
+        isinstance(o, Contact) for o in (*session.new, *session.dirty, *session.deleted)
+    ):
+        del session.info[ORG_CONTACTS]
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_org_contacts(session: Session, _transaction: Any) -> None:
+    session.info.pop(ORG_CONTACTS, None)
 
 
 # --------------------------------------------------------------------------- SLA instants

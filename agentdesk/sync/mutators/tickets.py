@@ -103,7 +103,7 @@ class CreateTicket(Args):
     reported_at: Instant | None = None
 
 
-@mutator("create_ticket", CreateTicket)
+@mutator("create_ticket", CreateTicket, contacts_of="organisation_id")
 def create_ticket(ctx: MutationContext, a: CreateTicket) -> None:
     """Record a request. Arrival is the clock of whoever runs the mutation (the server's, for
     the authoritative copy), so queue order never depends on a desktop's clock. Entitlement and
@@ -129,6 +129,10 @@ def create_ticket(ctx: MutationContext, a: CreateTicket) -> None:
         plan_rank=plan.rank,
         arrived_at=ctx.now,
         updated_at=ctx.now,
+        # Set on every new ticket, redirected or not, so a push group's new tickets have the
+        # same columns and go out as one multi-row INSERT (rows that differ split it).
+        status=TicketStatus.NEW,
+        first_response_business_s=None,
     )
     ctx.session.add(ticket)
     record_event(

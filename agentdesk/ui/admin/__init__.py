@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import date, datetime, time, timedelta
-from typing import Any
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, get_args
 from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import Qt, Signal
@@ -42,11 +42,14 @@ from PySide6.QtWidgets import (
 )
 
 from ...models import Role
+from ...models.support import Membership
 from ...policy.calendar import BusinessCalendar
 from ...policy.errors import PolicyError
 from ...sync import admin as api
 from ...sync.client import ApiClient, ApiError
 from .. import background
+from .email_templates import EmailTemplatesTab
+from .refusals import FieldError, refusal_text
 
 __all__ = [
     "ADMIN_ROLES",
@@ -63,14 +66,6 @@ __all__ = [
 
 ADMIN_ROLES = frozenset({Role.LEAD, Role.ADMIN})
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-class FieldError(Exception):
-    """A form value that cannot be sent as typed; ``field`` is the API's name for it."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
 
 
 def parse_hours(text: str, field: str) -> list[list[str]]:
@@ -137,6 +132,24 @@ def target_text(target: dict[str, int] | None) -> str:
         return f"{target['business_days']}d"
     minutes = target.get("minutes", 0)
     return f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes}m"
+
+
+def since_text(instant: str | None) -> str:
+    """An organisation's "member since" instant (the server's ISO text) as its UTC date."""
+    if not instant:
+        return ""
+    return datetime.fromisoformat(instant).astimezone(UTC).date().isoformat()
+
+
+def since_instant(text: str) -> str | None:
+    """What to send for a typed "member since": nothing for a blank, midnight UTC for a date
+    written YYYY-MM-DD, anything else as typed (the server says what is wrong with it)."""
+    text = text.strip()
+    if not text:
+        return None
+    if len(text) == 10 and text[4] == "-" and text[7] == "-":
+        return f"{text}T00:00:00Z"
+    return text
 
 
 def calendar_preview(data: dict[str, Any], start: date, days: int = 14) -> list[str]:
@@ -302,13 +315,7 @@ class _Tab(QWidget):
         label = label or self.error
         if isinstance(exc, ApiError | FieldError):
             self.last_error = exc
-            field = getattr(exc, "field", None)
-            text = exc.message if isinstance(exc, ApiError) else str(exc).split(": ", 1)[-1]
-            if field and text.startswith(f"{field}: "):
-                text = text[len(field) + 2 :]
-            label.setText(f"Not saved: {field}: {text}" if field else f"Not saved: {text}")
-        else:
-            label.setText(f"Not saved: {exc}")
+        label.setText(refusal_text(exc))
 
     def _picked(self, item: QListWidgetItem | None) -> None:
         if item is None:
@@ -691,7 +698,8 @@ class PlansTab(_Tab):
 
 
 class OrganisationsTab(_Tab):
-    """Organisations (name, plan, review counts) and, below, the chosen one's contacts.
+    """Organisations (name, plan, membership and since when, review counts) and, below, the
+    chosen one's contacts.
 
     Contacts are added unvalidated and their name, email and phone changed here; validating
     one takes a slot of the plan's allotment (seed 003's swap), which is the sync mutators'
@@ -701,12 +709,21 @@ class OrganisationsTab(_Tab):
         super().__init__(client, "Organisations")
         self.name = QLineEdit()
         self.plan = QComboBox()
+        self.membership = QComboBox()
+        self.membership.setAccessibleName("Membership")
+        for state in get_args(Membership):
+            self.membership.addItem(state, state)
+        self.member_since = QLineEdit()
+        self.member_since.setAccessibleName("Member since")
+        self.member_since.setPlaceholderText("YYYY-MM-DD, blank if not known")
         self.verified = QSpinBox()
         self.verified.setRange(0, 1_000_000)
         self.recent = QSpinBox()
         self.recent.setRange(0, 1_000_000)
         self.form.addRow("Name", self.name)
         self.form.addRow("Plan", self.plan)
+        self.form.addRow("Membership", self.membership)
+        self.form.addRow("Member since", self.member_since)
         self.form.addRow("Verified reviews", self.verified)
         self.form.addRow("Reviews, last 6 months", self.recent)
         note = QLabel(
@@ -770,17 +787,34 @@ class OrganisationsTab(_Tab):
     def show_row(self, row: dict[str, Any] | None) -> None:
         self.name.setText(row["name"] if row else "")
         self.plan.setCurrentIndex(max(0, self.plan.findData(row["plan_id"] if row else None)))
+        state = row["membership"] if row else "active"
+        if self.membership.findData(state) < 0:  # e.g. intake's "unknown": shown, not offered
+            self.membership.addItem(state, state)
+        self.membership.setCurrentIndex(self.membership.findData(state))
+        self.member_since.setText(since_text(row["member_since"]) if row else "")
         self.verified.setValue(row["verified_reviews"] if row else 0)
         self.recent.setValue(row["recent_reviews"] if row else 0)
         self._show_contacts_for(row)
 
     def body(self) -> dict[str, Any]:
-        return {
+        """The form's values; for an organisation already saved, only those that differ from
+        it (a PATCH): a "member since" shown as a date is not re-sent as that day's midnight
+        unless it was edited. The date is sent as typed (as midnight UTC when it is written
+        YYYY-MM-DD): the server judges it and names the field when it is not a date."""
+        since = self.member_since.text().strip()
+        values: dict[str, Any] = {
             "name": self.name.text().strip(),
             "plan_id": self.plan.currentData(),
+            "membership": self.membership.currentData(),
+            "member_since": since_instant(since),
             "verified_reviews": self.verified.value(),
             "recent_reviews": self.recent.value(),
         }
+        row = self.current
+        if row is None:
+            return values
+        shown = {**row, "member_since": since_instant(since_text(row["member_since"]))}
+        return {k: v for k, v in values.items() if v != shown.get(k)}
 
     def send(self, row_id: uuid.UUID | None, body: dict[str, Any]) -> dict[str, Any]:
         return api.save_organisation(self.client, row_id, body)
@@ -887,16 +921,19 @@ class OrganisationsTab(_Tab):
 
 class AdminDialog(QDialog):
     """The admin tabs; each loads its rows from the server when first shown. Roles outside
-    :data:`ADMIN_ROLES` get people, calendars and plans read-only (no edit buttons)."""
+    :data:`ADMIN_ROLES` get people, calendars and plans read-only (no edit buttons), and
+    neither organisations nor the email templates (the server refuses them those)."""
 
-    def __init__(self, client: ApiClient, role: Role, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, client: ApiClient, role: Role, parent: QWidget | None = None, *, local: bool = False
+    ) -> None:
         super().__init__(parent)
         self.read_only = role not in ADMIN_ROLES
         self.setObjectName("adminDialog")
         self.setWindowTitle(
             "Team administration (read-only)" if self.read_only else "Team administration"
         )
-        self.resize(980, 720)
+        self.resize(1100, 740)
         self.people = PeopleTab(
             client, can_grant_admin=role is Role.ADMIN, read_only=self.read_only
         )
@@ -913,6 +950,11 @@ class AdminDialog(QDialog):
             shown.append((self.organisations, "Organisations"))
         for tab, title in shown:
             self.tabs.addTab(tab, title)
+        self.email_templates = (
+            None if self.read_only else EmailTemplatesTab(client, local=local, parent=self)
+        )
+        if self.email_templates is not None:
+            self.tabs.addTab(self.email_templates, "Email templates")
         layout = QVBoxLayout(self)
         if self.read_only:
             note = QLabel("Read-only: team leads and admins change these settings.")
@@ -922,32 +964,63 @@ class AdminDialog(QDialog):
         layout.addWidget(self.tabs)
         for tab, _title in shown:
             tab.reload()
+        if self.email_templates is not None:
+            self.email_templates.reload()
+
+    def show_email_templates(self) -> None:
+        if self.email_templates is not None:
+            self.tabs.setCurrentWidget(self.email_templates)
 
 
 def attach(window: Any, workspace: Any) -> QAction:
-    """File > Team administration… (read-only for roles outside :data:`ADMIN_ROLES`)."""
+    """File > Team administration… (read-only for roles outside :data:`ADMIN_ROLES`), and for
+    those roles File > Email templates…, the same dialog opened on that tab."""
     editing = workspace.user.role in ADMIN_ROLES
     action = QAction("Team &administration…" if editing else "Team &settings (read-only)…", window)
     action.setObjectName("adminAction")
 
-    def open_dialog() -> None:
-        dialog = AdminDialog(workspace.client, workspace.user.role, window)
+    def open_dialog() -> AdminDialog:
+        dialog = getattr(window, "admin_dialog", None)
+        if isinstance(dialog, AdminDialog) and dialog.isVisible():
+            dialog.raise_()
+            dialog.activateWindow()
+            return dialog
+        dialog = AdminDialog(
+            workspace.client, workspace.user.role, window, local=bool(workspace.local)
+        )
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.destroyed.connect(lambda _obj=None: _forget_dialog(window, dialog))
         window.admin_dialog = dialog
         dialog.show()
+        return dialog
 
-    action.triggered.connect(open_dialog)
+    menu = window.menuBar().actions()[0].menu()
+    action.triggered.connect(lambda: open_dialog())
     window.file_menu_admin = action
-    window.menuBar().actions()[0].menu().insertAction(window.settings_action, action)
+    menu.insertAction(window.settings_action, action)
+    window.file_menu_templates = None
+    if editing:
+        templates = QAction("Email &templates…", window)
+        templates.setObjectName("emailTemplatesAction")
+        templates.triggered.connect(lambda: open_dialog().show_email_templates())
+        window.file_menu_templates = templates
+        menu.insertAction(window.settings_action, templates)
     return action
 
 
+def _forget_dialog(window: Any, dialog: AdminDialog) -> None:
+    if getattr(window, "admin_dialog", None) is dialog:
+        window.admin_dialog = None
+
+
 def detach(window: Any) -> None:
-    action = getattr(window, "file_menu_admin", None)
-    if action is not None:
-        window.menuBar().actions()[0].menu().removeAction(action)
-        action.deleteLater()
-        window.file_menu_admin = None
+    menu = window.menuBar().actions()[0].menu()
+    for name in ("file_menu_admin", "file_menu_templates"):
+        action = getattr(window, name, None)
+        if action is not None:
+            menu.removeAction(action)
+            action.deleteLater()
+            setattr(window, name, None)
     dialog = getattr(window, "admin_dialog", None)
     if dialog is not None:
         dialog.close()

@@ -19,7 +19,14 @@ from collections.abc import Sequence
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QGridLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QGraphicsItem,
+    QGridLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 __all__ = ["BarChart"]
 
@@ -52,6 +59,10 @@ class BarChart(QWidget):
         item = self.plot.getPlotItem()
         item.showGrid(x=False, y=True, alpha=0.25)
         item.getAxis("left").setWidth(36)
+        for axis in ("left", "bottom"):
+            # Painted from a cached pixmap until the axis itself changes (its ticks or range):
+            # a refresh that moves the bars repainted both axes' text from scratch.
+            item.getAxis(axis).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self._bars = pg.BarGraphItem(x=[], height=[], width=_BAR_WIDTH)
         self.plot.addItem(self._bars)
         self._texts: list[pg.TextItem] = []
@@ -87,39 +98,49 @@ class BarChart(QWidget):
     def set_data(
         self, labels: Sequence[str], values: Sequence[int], colours: Sequence[QColor] | None = None
     ) -> None:
-        """Show ``values`` (same length as ``labels``); unchanged data repaints nothing."""
+        """Show ``values`` (same length as ``labels``). Only what changed is touched: a refresh
+        usually moves a few numbers, and rebuilding the axis ticks, the value labels and the
+        text buttons made every refresh repaint and re-lay out the whole chart."""
         labels, values = list(labels), [int(v) for v in values]
         colours = list(colours) if colours is not None else [self._accent()] * len(values)
         if labels == self._labels and values == self._values and colours == self._colours:
             return
         relabel = labels != self._labels
+        recolour = relabel or colours != self._colours
+        old_top = max(self._values, default=0)
         self._labels, self._values, self._colours = labels, values, colours
         xs = list(range(len(values)))
-        self._bars.setOpts(
-            x=xs,
-            height=values,
-            width=_BAR_WIDTH,
-            brushes=[pg.mkBrush(c) for c in colours],
-            pens=[pg.mkPen(None)] * len(xs),
-        )
+        opts: dict[str, object] = {"x": xs, "height": values, "width": _BAR_WIDTH}
+        if recolour:
+            opts["brushes"] = [pg.mkBrush(c) for c in colours]
+            opts["pens"] = [pg.mkPen(None)] * len(xs)
+        self._bars.setOpts(**opts)
         item = self.plot.getPlotItem()
-        item.getAxis("bottom").setTicks([[(i, text) for i, text in enumerate(labels)]])
+        if relabel:
+            item.getAxis("bottom").setTicks([[(i, text) for i, text in enumerate(labels)]])
+            item.setXRange(-0.6, max(len(values) - 0.4, 0.4), padding=0)
         top = max(values, default=0)
-        item.setXRange(-0.6, max(len(values) - 0.4, 0.4), padding=0)
-        item.setYRange(0, max(top * 1.18, 1), padding=0)
-        for text in self._texts:
-            self.plot.removeItem(text)
-        self._texts = []
-        for i, v in enumerate(values):
-            label = pg.TextItem(str(v), anchor=(0.5, 1.0), color=self._text_colour())
+        if relabel or top != old_top:
+            item.setYRange(0, max(top * 1.18, 1), padding=0)
+        if len(self._texts) != len(values):
+            for text in self._texts:
+                self.plot.removeItem(text)
+            self._texts = []
+            for _ in values:
+                label = pg.TextItem("", anchor=(0.5, 1.0), color=self._text_colour())
+                self.plot.addItem(label)
+                self._texts.append(label)
+        for i, (label, v) in enumerate(zip(self._texts, values, strict=True)):
+            if label.toPlainText() != str(v):
+                label.setText(str(v))
             label.setPos(i, v)
-            self.plot.addItem(label)
-            self._texts.append(label)
         if relabel:
             self._rebuild_buttons()
         else:
             for button, text, v in zip(self.buttons(), labels, values, strict=True):
-                button.setText(f"{text}: {v:,}")
+                shown = f"{text}: {v:,}"
+                if button.text() != shown:
+                    button.setText(shown)
 
     def bar_scene_pos(self, index: int) -> QPointF:
         """The middle of a bar in scene coordinates (for tests that click like a user)."""

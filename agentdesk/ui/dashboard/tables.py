@@ -46,6 +46,11 @@ class FigureRow:
     filters: tuple[TicketFilter | None, ...]
 
 
+def _shown(row: FigureRow) -> tuple[object, ...]:
+    """What a row shows: its texts, values (alignment) and its filters' labels (tooltips)."""
+    return (row.texts, row.values, tuple(f.label if f else None for f in row.filters))
+
+
 class FigureTableModel(QAbstractTableModel):
     """Rows replaced in place: changed cells get ``dataChanged``, added or removed rows their
     insert/remove signals; never a reset (the view keeps its selection and scroll position)."""
@@ -95,14 +100,16 @@ class FigureTableModel(QAbstractTableModel):
         return list(self._rows)
 
     def set_rows(self, rows: Sequence[FigureRow]) -> None:
+        """Rows whose shown values changed get ``dataChanged``; rows whose filters alone moved
+        (their clock: every refresh) are replaced silently, as nothing shows them but a click."""
         new = list(rows)
         old_n, new_n = len(self._rows), len(new)
         if new_n < old_n:
             self.beginRemoveRows(_ROOT, new_n, old_n - 1)
             del self._rows[new_n:]
             self.endRemoveRows()
-        changed = [i for i in range(min(old_n, new_n)) if self._rows[i] != new[i]]
-        for i in changed:
+        changed = [i for i in range(min(old_n, new_n)) if _shown(self._rows[i]) != _shown(new[i])]
+        for i in range(min(old_n, new_n)):
             self._rows[i] = new[i]
         if changed:
             self.dataChanged.emit(
@@ -134,8 +141,12 @@ class FigureTable(QWidget):
         self.view.setSelectionBehavior(QTableView.SelectionBehavior.SelectItems)
         self.view.setEditTriggers(QTableView.EditTrigger.NoEditTriggers)
         self.view.verticalHeader().hide()
-        self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # Fitted to the contents when rows or headers come and go, not on every changed
+        # number: refitting measured every cell again on each refresh (and made columns jump).
+        self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.view.horizontalHeader().setStretchLastSection(True)
+        self.model.rowsInserted.connect(lambda *_: self.view.resizeColumnsToContents())
+        self.model.headerDataChanged.connect(lambda *_: self.view.resizeColumnsToContents())
         self.view.clicked.connect(self._activated)
         self.view.activated.connect(self._activated)
         self.note = QLabel()

@@ -4,9 +4,12 @@ business, every number a way into the tickets behind it.
 * Figures come from :func:`agentdesk.queries.dashboard.compute`, run as a background operation
   (:mod:`agentdesk.ui.background`): the GUI thread only swaps results into widgets.
 * Live: :meth:`DashboardView.changes_arrived` takes the sync bridge's :class:`ReplicaChange`
-  and recomputes only the sections whose tables the pull touched (a pull of tickets leaves the
-  1-on-1 hours alone), coalescing pulls that arrive while a computation runs. SLA states also
-  move with the clock, so the ticket figures are recomputed once a minute.
+  and hands the changed ticket ids to :func:`agentdesk.queries.dashboard_live.advance`, which
+  moves the figures by what those tickets contribute (the queue model's ``apply_changes``
+  pattern); the 1-on-1 hours are recomputed only when their tables changed. Pulls that arrive
+  while a refresh runs are merged into the next. SLA states and ages also move with the clock,
+  so the figures are moved once a minute with no change at all; lookups (plans, organisations,
+  calendars, people) or a reset recompute everything.
 * Click-through: every figure carries its :class:`TicketFilter`; :attr:`filterRequested` hands
   it to the main window, which shows the queue filtered to exactly those tickets.
 * Remembered per user in QSettings: the time range (or dates), the splitter and the open tab.
@@ -15,6 +18,7 @@ business, every number a way into the tickets behind it.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -38,6 +42,7 @@ from PySide6.QtWidgets import (
 
 from ...exports.csv_safe import Cell
 from ...queries import dashboard as figures
+from ...queries import dashboard_live as live
 from ...queries.dashboard import Count, Dashboard, Section, TicketFilter
 from ...sync.replica import Replica
 from .. import background
@@ -128,9 +133,21 @@ class DashboardView(QWidget):
         self._prefix = f"dashboard/{username or 'default'}"
         self._now = now or (lambda: datetime.now(UTC))
         self.dashboard: Dashboard | None = None
-        self._running: background.Operation[Dashboard] | None = None
-        self._pending: set[Section] = set()
+        #: The shown figures and what the next incremental refresh starts from (its snapshot);
+        #: handed to the worker while a refresh runs.
+        self._live: live.LiveDashboard | None = None
+        self._running: background.Operation[live.LiveDashboard] | None = None
+        self._stopped = False
+        self._pending = False
         self._pending_full = False
+        self._pending_ids: set[uuid.UUID] = set()
+        self._pending_hours = False
+        #: What is left to show of the last result (see :meth:`_show`), a step a turn.
+        self._steps: list[Callable[[], None]] = []
+        self._stepper = QTimer(self)
+        self._stepper.setSingleShot(True)
+        self._stepper.setInterval(0)
+        self._stepper.timeout.connect(self._step)
 
         # --- range
         self.range_box = QComboBox()
@@ -247,7 +264,7 @@ class DashboardView(QWidget):
 
         self._clock = QTimer(self)
         self._clock.setInterval(CLOCK_REFRESH_MS)
-        self._clock.timeout.connect(lambda: self.refresh([Section.TICKETS]))
+        self._clock.timeout.connect(lambda: self.refresh([Section.TICKETS, Section.ONE_ON_ONE]))
         self._restore()
         self.range_box.currentIndexChanged.connect(self._range_changed)
         self.date_from.dateChanged.connect(self._range_changed)
@@ -317,72 +334,116 @@ class DashboardView(QWidget):
 
     def start(self) -> None:
         """First computation, then the clock's once-a-minute refresh of the SLA figures."""
+        self._stopped = False
         self.refresh()
         self._clock.start()
 
     def stop(self) -> None:
+        """No more refreshes; the snapshot the next one would start from is let go."""
         self._clock.stop()
         self.save_layout()
+        self._stopped = True
+        self._steps = []
+        self._stepper.stop()
+        if self._live is not None:
+            self._live.close()
+            self._live = None
 
     def changes_arrived(self, change: ReplicaChange) -> None:
-        """A pull or a local mutation changed the replica: recompute what it touched."""
+        """A pull or a local mutation changed the replica: move the figures by what it
+        touched (its tickets), or recompute all after a reset or a change of lookups."""
         if change.empty:
             return
         if change.everything or change.lookups:
             self.refresh()
             return
-        sections = {s for s, tables in figures.SECTION_TABLES.items() if tables & change.tables}
-        if change.ticket_ids:
-            sections |= {Section.TICKETS, Section.ALLOWANCES}
-        if not sections:
-            sections = set(Section)  # a local mutation of something else: recheck all
-        self.refresh(sections)
+        hours = bool(figures.SECTION_TABLES[Section.ONE_ON_ONE] & change.tables)
+        if not change.ticket_ids and not change.tables:
+            hours = True  # a local mutation of something else (the timer): recheck the hours
+        self._request(False, change.ticket_ids, hours)
 
     def refresh(self, sections: Iterable[Section] | None = None) -> None:
-        """Recompute ``sections`` (all when None) on a worker; coalesced while one runs."""
-        wanted = set(Section) if sections is None else set(sections)
-        if self._running is not None and not self._running.done:
-            self._pending |= wanted
-            self._pending_full = self._pending_full or sections is None
+        """Recompute everything (``sections`` None), or move the figures with the clock and
+        recompute ``sections``' own reads (the 1-on-1 hours); on a worker, merged into the
+        next while one runs."""
+        hours = sections is None or Section.ONE_ON_ONE in set(sections)
+        self._request(sections is None, set(), hours)
+
+    def _request(self, full: bool, ids: Iterable[uuid.UUID], hours: bool) -> None:
+        self._pending = True
+        self._pending_full = self._pending_full or full
+        self._pending_ids.update(ids)
+        self._pending_hours = self._pending_hours or hours
+        if (self._running is None or self._running.done) and not self._steps:
+            self._next()  # else when the running refresh has been shown
+
+    def _next(self) -> None:
+        if not self._pending or self._stopped:
             return
-        previous = None if sections is None else self.dashboard
-        if (
-            previous is not None
-            and self.time_range()[0] != previous.start
-            and (RANGES.get(self.range_box.currentText()) is None)
-        ):
-            previous = None  # the dates moved: the range-bound figures must be recomputed
+        full, ids, hours = self._pending_full, frozenset(self._pending_ids), self._pending_hours
+        self._pending, self._pending_full, self._pending_ids = False, False, set()
+        self._pending_hours = False
+        previous, self._live = self._live, None
+        if previous is not None and self._range_jumped(previous.dashboard):
+            full = True
         start, end = self.time_range()
         at = self._now()
-        replica = self._replica
+        engine = self._replica.engine
 
-        def work() -> Dashboard:
-            with replica.session() as s:
-                return figures.compute(s, at, start, end, sections=wanted, previous=previous)
+        def work() -> live.LiveDashboard:
+            if full or previous is None:
+                if previous is not None:
+                    previous.close()
+                return live.start(engine, at, start, end)
+            return live.advance(previous, at, start, end, ids, one_on_one_too=hours)
 
         self.status.setText("Updating…")
         self._running = background.run_in_background(work, self._show, self._failed, parent=self)
 
-    def _next(self) -> None:
-        if self._pending:
-            pending, full = self._pending, self._pending_full
-            self._pending, self._pending_full = set(), False
-            self.refresh(None if full else pending)
+    def _range_jumped(self, shown: Dashboard) -> bool:
+        """Chosen dates that moved: the range-bound figures are recomputed (a rolling "last N
+        days" range rolls with the clock, which the incremental refresh follows)."""
+        start, end = self.time_range()
+        return (start, end) != (shown.start, shown.end) and RANGES.get(
+            self.range_box.currentText()
+        ) is None
 
     def _failed(self, exc: Exception) -> None:
         log.error("dashboard refresh failed: %s", exc, exc_info=exc)
         self.status.setText("Could not update the dashboard (see the log)")
         self._running = None
-        self._next()
+        self._pending_full = True  # the snapshot it started from is gone
+        if self._pending and not self._stopped:
+            self._next()
 
     # ------------------------------------------------------------------ showing results
 
-    def _show(self, d: Dashboard) -> None:
+    def _show(self, result: live.LiveDashboard) -> None:
         self._running = None
+        if self._stopped:
+            result.close()
+            return
+        self._live = result
+        d = result.dashboard
+        # In steps, one per event-loop turn (the tiles, each chart, each table), each painted
+        # before the next: all at once kept the GUI thread busy for one long turn.
+        self._steps = [
+            lambda: self._show_tiles(d),
+            *self._chart_steps(d),
+            *self._table_steps(d),
+            lambda: self._shown(d),
+        ]
+        self._step()
+
+    def _step(self) -> None:
+        if self._steps:
+            self._steps.pop(0)()
+        if self._steps:
+            self._stepper.start()
+
+    def _shown(self, d: Dashboard) -> None:
+        """Every widget shows ``d``: it is the dashboard now; the next refresh may start."""
         self.dashboard = d
-        self._show_tiles(d)
-        self._show_charts(d)
-        self._show_tables(d)
         self.status.setText(f"Updated {to_local(d.at):%H:%M:%S}")
         self.refreshed.emit(d)
         self._next()
@@ -418,37 +479,47 @@ class DashboardView(QWidget):
         self._chart_filters[chart] = [c.filter for c in items]
         chart.set_data([c.label for c in items], [c.value for c in items], colours)
 
-    def _show_charts(self, d: Dashboard) -> None:
+    def _chart_steps(self, d: Dashboard) -> list[Callable[[], None]]:
+        steps: list[Callable[[], None]] = []
         if d.open is not None:
-            self._set_chart(self.tier_chart, d.open.by_tier)
-            self._set_chart(self.plan_chart, d.open.by_plan)
+            opened = d.open
+            steps.append(lambda: self._set_chart(self.tier_chart, opened.by_tier))
+            steps.append(lambda: self._set_chart(self.plan_chart, opened.by_plan))
         if d.sla:
             colours = [
                 QColor(_SLA_COLOURS[c.filter.sla.value]) for c in d.sla if c.filter.sla is not None
             ]
-            self._set_chart(self.sla_chart, d.sla, colours)
+            steps.append(lambda: self._set_chart(self.sla_chart, d.sla, colours))
         if d.ageing is not None:
-            self._set_chart(self.age_chart, d.ageing.buckets)
+            buckets = d.ageing.buckets
+            steps.append(lambda: self._set_chart(self.age_chart, buckets))
+        return steps
 
-    def _show_tables(self, d: Dashboard) -> None:
+    def _table_steps(self, d: Dashboard) -> list[Callable[[], None]]:
+        """One step per table: each builds its rows and hands them to its model."""
         now = d.at
-        self.soon.model.set_rows(
-            [
-                _row(
-                    (r.subject, r.filter),
-                    (r.organisation, None),
-                    (r.urgency, r.filter),
-                    (r.due.isoformat(), r.filter, _when(r.due)),
-                    (
-                        round(r.business_left.total_seconds() / 60),
-                        r.filter,
-                        _duration(r.business_left),
-                    ),
-                )
-                for r in d.breaching_soon
-            ]
-        )
-        if d.first_response is not None:
+
+        def soon() -> None:
+            self.soon.model.set_rows(
+                [
+                    _row(
+                        (r.subject, r.filter),
+                        (r.organisation, None),
+                        (r.urgency, r.filter),
+                        (r.due.isoformat(), r.filter, _when(r.due)),
+                        (
+                            round(r.business_left.total_seconds() / 60),
+                            r.filter,
+                            _duration(r.business_left),
+                        ),
+                    )
+                    for r in d.breaching_soon
+                ]
+            )
+
+        def response() -> None:
+            if d.first_response is None:
+                return
             fr = d.first_response
             groups = [fr.team, *fr.by_tier, *fr.by_plan, *fr.by_agent]
             self.response.model.set_rows([_response_row(g) for g in groups])
@@ -456,61 +527,90 @@ class DashboardView(QWidget):
                 f"First responses from {_when(fr.start)} to {_when(fr.end)}; business time, "
                 "nearest-rank percentiles"
             )
-        self.load.model.set_rows(
-            [
-                _row(
-                    (a.name, a.open.filter),
-                    (a.open.value, a.open.filter),
-                    (_age(a.open.oldest, now), a.open.filter),
-                    (a.at_risk.value, a.at_risk.filter),
-                    (a.breached.value, a.breached.filter),
+
+        def load() -> None:
+            self.load.model.set_rows(
+                [
+                    _row(
+                        (a.name, a.open.filter),
+                        (a.open.value, a.open.filter),
+                        (_age(a.open.oldest, now), a.open.filter),
+                        (a.at_risk.value, a.at_risk.filter),
+                        (a.breached.value, a.breached.filter),
+                    )
+                    for a in d.load
+                ]
+            )
+
+        def health() -> None:
+            counts: list[Count] = []
+            if d.open is not None:
+                counts += [*d.open.by_level]
+            counts += [c for c in (d.unassigned, d.untriaged, d.redirected) if c is not None]
+            self.levels.model.set_rows(
+                [
+                    _row((c.label, c.filter), (c.value, c.filter), (_age(c.oldest, now), c.filter))
+                    for c in counts
+                ]
+            )
+
+        def allowance() -> None:
+            self.allowance.model.set_rows(
+                [
+                    _row(
+                        (r.name, r.filter),
+                        (r.plan, None),
+                        (r.used, r.filter),
+                        (r.allowance, None),
+                        ("over" if r.over else "near", None),
+                    )
+                    for r in d.allowances
+                ]
+            )
+
+        def hours() -> None:
+            self.hours.model.set_rows(
+                [
+                    _row(
+                        (r.name, r.filter),
+                        (round(r.prepaid_left_minutes / 60, 1), None),
+                        (round(sum(m for _, m in r.expiring) / 60, 1), None),
+                        ("; ".join(f"{t:%Y-%m-%d}: {m / 60:.1f} h" for t, m in r.expiring), None),
+                    )
+                    for r in d.one_on_one
+                ]
+            )
+
+        def weekly() -> None:
+            headers = ["Organisation", *(f"Week of {w:%d %b}" for w in d.weeks)]
+            if headers != self.weekly.model.headers:
+                self.weekly.model.headers = headers
+                self.weekly.model.headerDataChanged.emit(
+                    Qt.Orientation.Horizontal, 0, max(len(headers) - 1, 0)
                 )
-                for a in d.load
-            ]
-        )
-        health: list[Count] = []
-        if d.open is not None:
-            health += [*d.open.by_level]
-        health += [c for c in (d.unassigned, d.untriaged, d.redirected) if c is not None]
-        self.levels.model.set_rows(
-            [
-                _row((c.label, c.filter), (c.value, c.filter), (_age(c.oldest, now), c.filter))
-                for c in health
-            ]
-        )
-        self.allowance.model.set_rows(
-            [
-                _row(
-                    (r.name, r.filter),
-                    (r.plan, None),
-                    (r.used, r.filter),
-                    (r.allowance, None),
-                    ("over" if r.over else "near", None),
-                )
-                for r in d.allowances
-            ]
-        )
-        self.hours.model.set_rows(
-            [
-                _row(
-                    (r.name, r.filter),
-                    (round(r.prepaid_left_minutes / 60, 1), None),
-                    (round(sum(m for _, m in r.expiring) / 60, 1), None),
-                    ("; ".join(f"{t:%Y-%m-%d}: {m / 60:.1f} h" for t, m in r.expiring), None),
-                )
-                for r in d.one_on_one
-            ]
-        )
-        self.weekly.model.headers = ["Organisation", *(f"Week of {w:%d %b}" for w in d.weeks)]
-        self.weekly.model.headerDataChanged.emit(
-            Qt.Orientation.Horizontal, 0, max(len(self.weekly.model.headers) - 1, 0)
-        )
-        self.weekly.model.set_rows(
-            [
-                _row((r.name, r.filter), *((round(m / 60, 1), None) for _, m in r.weekly_billed))
-                for r in d.one_on_one
-            ]
-        )
+            self.weekly.model.set_rows(
+                [
+                    _row(
+                        (r.name, r.filter), *((round(m / 60, 1), None) for _, m in r.weekly_billed)
+                    )
+                    for r in d.one_on_one
+                ]
+            )
+
+        # The table on show first: the others are not painted until their tab is opened.
+        steps = {
+            self.soon: soon,
+            self.response: response,
+            self.load: load,
+            self.levels: health,
+            self.allowance: allowance,
+            self.hours: hours,
+            self.weekly: weekly,
+        }
+        current = self.tabs.currentWidget()
+        return [step for table, step in steps.items() if table is current] + [
+            step for table, step in steps.items() if table is not current
+        ]
 
     # ------------------------------------------------------------------ click-through
 

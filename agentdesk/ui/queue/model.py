@@ -212,6 +212,10 @@ class QueueModel(QAbstractTableModel):
         self._change_op: background.Operation[PullPlan] | bool | None = None
         self._applied_after_changes = False
         self._ops: set[background.Operation[Any]] = set()
+        #: Blocks of rows being read (their first list index), and a count of the times
+        #: cached rows were dropped: a block read across one is not cached (it may be older).
+        self._blocks: set[int] = set()
+        self._epoch = 0
         self._visible: tuple[int, int] | None = None
         self._palette: QPalette = QGuiApplication.palette()
         self._colours: dict[SlaState | None, QColor | None] = {}
@@ -258,9 +262,15 @@ class QueueModel(QAbstractTableModel):
         r = index.row()
         if not 0 <= r < n or not index.isValid():
             return None
-        row = self._row_at(n - 1 - r if self._desc else r)
+        i = n - 1 - r if self._desc else r
+        row = self._row_at(i)
         if row is None:
+            if role == TicketIdRole and self._rows.get(kid(self._keys[i])) is None:
+                # Still being read (not gone from the replica): the key knows the ticket.
+                return uuid.UUID(bytes=kid(self._keys[i]))
             return "…" if role == _DISPLAY else None
+        if role == TicketIdRole:
+            return row.id
         if role == _DISPLAY:
             if col == Column.SLA:
                 return sla_text(self._sla(row))
@@ -285,8 +295,6 @@ class QueueModel(QAbstractTableModel):
                     now=now,
                 )
             return row.tooltip(col)
-        if role == TicketIdRole:
-            return row.id
         status = self._sla(row)  # SlaStateRole
         return status.state.value if status else None
 
@@ -392,10 +400,37 @@ class QueueModel(QAbstractTableModel):
 
         Visible rows re-read lazily after one ``dataChanged`` over the table; the key list is
         re-queried (as a diff) too, since a rename can change a search match or a column sort.
+        The plans and calendars are re-read on a worker first (the GUI thread never reads the
+        replica); until then the rows show what they showed.
         """
-        with self._engine.connect() as conn:
-            self.sla_clock.load(conn)
+        engine, clock = self._engine, self.sla_clock
+
+        def load() -> None:
+            with engine.connect() as conn:
+                clock.load(conn)
+
+        if not self._async:
+            load()
+            self._lookups_loaded()
+            return
+
+        def done(result: object) -> None:
+            if not shiboken6.isValid(self):
+                return  # the model was deleted while the worker read
+            QTimer.singleShot(0, self, lambda: self._ops.discard(op))
+            if isinstance(result, Exception):  # the rows are still re-read: names may differ
+                log.error("re-reading plans and calendars failed: %s", result, exc_info=result)
+            self._lookups_loaded()
+
+        op: background.Operation[None] = background.Operation(
+            load, on_success=done, on_failure=done
+        )
+        self._ops.add(op)
+        op.start()
+
+    def _lookups_loaded(self) -> None:
         self._rows.clear()
+        self._epoch += 1
         self._last = None
         self._emit_all_changed([])
         self._request(self._wanted)
@@ -435,7 +470,12 @@ class QueueModel(QAbstractTableModel):
         engine, clock, query, now = self._engine, self.sla_clock, self._query, self._now_fn()
         version, limit = self._version, self.SMALL_CHANGE
         snapshot = list(self._keys)  # the GUI thread edits its list in place meanwhile
-        old = {tid.bytes: self._pos[tid.bytes] for tid in ids if tid.bytes in self._pos}
+        pos, old = self._pos, {}
+        for tid in ids:  # UUID.bytes is a Python property: read once per ticket
+            k = tid.bytes
+            key = pos.get(k)
+            if key is not None:
+                old[k] = key
 
         def work() -> PullPlan:
             with engine.connect() as conn:
@@ -508,9 +548,12 @@ class QueueModel(QAbstractTableModel):
                 self._forget(tid.bytes)
         if plan.keys is not None:
             assert plan.membership is not None
-            assert plan.pos is not None
+            assert plan.moved is not None
             self._apply_plan(plan.membership, forget=False)
-            self._relayout(plan.keys, self._desc, plan.pos)
+            pos = self._pos  # the runs updated it for the rows that left or joined
+            for key in plan.moved:
+                pos[kid(key)] = key
+            self._relayout(plan.keys, self._desc, pos)
             self._emit_all_changed([])
             return
         for tid in sorted(plan.ids, key=lambda t: t.bytes):
@@ -767,10 +810,18 @@ class QueueModel(QAbstractTableModel):
     def _forget(self, k: bytes) -> None:
         self._rows.pop(k, None)
         self._last = None
+        self._epoch += 1
 
     def _fetch_block(self, i: int) -> None:
-        """Read the block of rows around list index ``i`` that are not cached, in one query."""
+        """Read the block of rows around list index ``i`` that are not cached, in one query.
+
+        Asynchronous (the application's model): on a worker, the cells showing "…" until the
+        rows arrive, then one ``dataChanged`` repaints them. A block read holds the GIL tens
+        of milliseconds (two hundred rows and their SLA clocks), too long for the GUI thread.
+        """
         start = i - i % self.BLOCK
+        if start in self._blocks:
+            return  # already on its way
         wanted = [
             uuid.UUID(bytes=kid(k))
             for k in self._keys[start : start + self.BLOCK]
@@ -778,10 +829,43 @@ class QueueModel(QAbstractTableModel):
         ]
         if not wanted:
             return
-        with self._engine.connect() as conn:
-            found = read_rows(conn, self.sla_clock, wanted)
-        for tid in wanted:
-            self._cache(tid.bytes, found.get(tid.bytes, _GONE))
+        engine, clock = self._engine, self.sla_clock
+        if not self._async:
+            with engine.connect() as conn:
+                found = read_rows(conn, clock, wanted)
+            for tid in wanted:
+                self._cache(tid.bytes, found.get(tid.bytes, _GONE))
+            return
+        epoch = self._epoch
+
+        def read() -> dict[bytes, QueueRow]:
+            with engine.connect() as conn:
+                return read_rows(conn, clock, wanted)
+
+        def done(result: object) -> None:
+            if not shiboken6.isValid(self):
+                return  # the model was deleted while the worker read
+            QTimer.singleShot(0, self, lambda: self._ops.discard(op))
+            self._blocks.discard(start)
+            if isinstance(result, Exception):
+                log.error("reading queue rows failed: %s", result, exc_info=result)
+                self.queryFailed.emit(str(result) or type(result).__name__)
+                return
+            assert isinstance(result, dict)
+            if epoch == self._epoch:  # else a pull or a lookup change forgot rows meanwhile
+                for tid in wanted:
+                    if tid.bytes not in self._rows:  # a pull's newer read stays
+                        self._cache(tid.bytes, result.get(tid.bytes, _GONE))
+            # The rows may have moved meanwhile: repaint what is visible (the view asks
+            # again, and reads what is still missing).
+            self._emit_all_changed([])
+
+        self._blocks.add(start)
+        op: background.Operation[dict[bytes, QueueRow]] = background.Operation(
+            read, on_success=done, on_failure=done
+        )
+        self._ops.add(op)
+        op.start()
 
     def _sla(self, row: QueueRow) -> SlaStatus | None:
         now = self._now_fn()

@@ -42,7 +42,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QHideEvent, QKeyEvent, QKeySequence, QShortcut, QShowEvent
+from PySide6.QtGui import QHideEvent, QKeyEvent, QKeySequence, QResizeEvent, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -85,6 +85,14 @@ class QueueTable(QTableView):
     """The table itself, with the queue's keys."""
 
     openRequested = Signal(object)
+    #: The table was resized (so its viewport may show other rows).
+    resized = Signal()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        # Not an event filter on the viewport: that would call into Python (and wait for the
+        # GIL) on every paint and mouse move of the table.
+        super().resizeEvent(event)
+        self.resized.emit()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         key = event.key()
@@ -225,7 +233,7 @@ class QueueView(QWidget):
         model.modelReset.connect(self._restore_current)
         model.rowsRemoved.connect(self._rows_gone)
         self._table.verticalScrollBar().valueChanged.connect(self.update_visible_rows)
-        self._table.viewport().installEventFilter(self)
+        self._table.resized.connect(lambda: QTimer.singleShot(0, self, self.update_visible_rows))
         self._update_status()
 
     # ------------------------------------------------------------------ public API
@@ -308,9 +316,7 @@ class QueueView(QWidget):
     # ------------------------------------------------------------------ Qt overrides
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self._table.viewport() and event.type() == QEvent.Type.Resize:
-            QTimer.singleShot(0, self, self.update_visible_rows)
-        elif watched is self._search and event.type() == QEvent.Type.KeyPress:
+        if watched is self._search and event.type() == QEvent.Type.KeyPress:
             assert isinstance(event, QKeyEvent)
             key = event.key()
             if key == Qt.Key.Key_Escape:

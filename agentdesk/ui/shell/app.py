@@ -24,6 +24,7 @@ from ...sync.engine import SyncStatus
 from ...sync.replica import ReplicaBound
 from ...sync.server_url import normalise_server
 from .. import background, settings
+from ..gc_pacing import CollectorPacing
 from ..theme import app_icon, apply_theme
 from .main_window import MainWindow, Workspace
 from .sign_in import LocalPerson, SignedIn, SignInDialog
@@ -421,9 +422,12 @@ def run_desktop(server: str | None, launcher: Launcher) -> int:
     window.show()
     controller.start()
     restore_signals = quit_on_signals(app, window.close)
+    pacing = CollectorPacing(app)
+    pacing.start()
     try:
         return app.exec()
     finally:
+        pacing.stop()
         restore_signals()
         controller.shutdown()
         # A launcher call still running (a local-mode start, say) finishes before the launcher

@@ -471,7 +471,7 @@ class MainWindow(QMainWindow):
         self._check_view_action(view)
         dashboard.attach(self, workspace, bridge)  # the dashboard page (leads, coordinators)
         admin.attach(self, workspace)  # File > Team administration… (leads, admins)
-        outbox.attach(self, workspace)  # File > Email notifications… (leads, admins)
+        outbox.attach(self, workspace, bridge)  # File > Email notifications… (leads, admins)
         bridge.start()
         return bridge
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from PySide6.QtCore import QEvent, QObject
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from ...queries.timer import Clock
@@ -20,7 +20,17 @@ __all__ = ["IdleMonitor", "IdlePrompt"]
 
 class IdleMonitor(QObject):
     """Records when the agent last used the keyboard or mouse anywhere in the application
-    (an application-wide event filter; it only reads the event type and never consumes)."""
+    (an application-wide event filter; it only reads the event type and never consumes).
+
+    An application-wide filter written in Python is a Python call for every event Qt delivers
+    to every object, paints and timers included, and so, while a sync or a query runs on
+    another thread, a wait for the GIL per event: it multiplied the GUI thread's stalls under
+    load (docs/performance.md). So the filter is installed only while a timer runs
+    (:meth:`watch`; idleness only matters to a running timer, whose idle stretch starts no
+    earlier than the timer itself), and after an input it steps aside for ``rest_ms`` before
+    watching again: idleness is measured in minutes, and the last input is known to within
+    those seconds (at most that much early, never late).
+    """
 
     _INPUT = frozenset(
         {
@@ -31,18 +41,55 @@ class IdleMonitor(QObject):
             QEvent.Type.TouchBegin,
         }
     )
+    REST_MS = 5_000
 
-    def __init__(self, clock: Clock, parent: QObject | None = None) -> None:
+    def __init__(
+        self, clock: Clock, parent: QObject | None = None, *, rest_ms: int = REST_MS
+    ) -> None:
         super().__init__(parent)
         self._clock = clock
         self.last_input = clock()
+        self._app: QCoreApplication | None = None
+        self._rest = QTimer(self)
+        self._rest.setSingleShot(True)
+        self._rest.setInterval(rest_ms)
+        self._rest.timeout.connect(self._install)
+
+    @property
+    def watching(self) -> bool:
+        """A timer runs: input is being watched (the filter may be resting)."""
+        return self._app is not None
+
+    @property
+    def resting(self) -> bool:
+        """The filter stepped aside after an input and is not installed now."""
+        return self._rest.isActive()
+
+    def watch(self, on: bool) -> None:
+        """Install or remove the application-wide filter; installing counts as input now."""
+        app = QCoreApplication.instance()
+        if on and self._app is None and app is not None:
+            self.note_input()
+            self._app = app
+            self._install()
+        elif not on and self._app is not None:
+            self._rest.stop()
+            self._app.removeEventFilter(self)
+            self._app = None
 
     def note_input(self) -> None:
         self.last_input = self._clock()
 
+    def _install(self) -> None:
+        if self._app is not None:
+            self._app.installEventFilter(self)
+
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() in self._INPUT:
             self.last_input = self._clock()
+            if self._app is not None:
+                self._app.removeEventFilter(self)  # Qt allows this from inside the filter
+                self._rest.start()
         return False
 
 

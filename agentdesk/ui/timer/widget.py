@@ -38,7 +38,6 @@ from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QAbstractButton,
-    QApplication,
     QHBoxLayout,
     QLabel,
     QMenu,
@@ -198,9 +197,6 @@ class TimerWidget(QWidget):
         self._build()
         self._runner = MutationRunner(replica, self.message)
         self.idle_monitor = IdleMonitor(clock, self)
-        app = QApplication.instance()
-        if app is not None:
-            app.installEventFilter(self.idle_monitor)
         self._ticker = QTimer(self)
         self._ticker.setInterval(1000)
         self._ticker.timeout.connect(self.tick)
@@ -333,6 +329,7 @@ class TimerWidget(QWidget):
 
     def _show_view(self, view: TimerView) -> None:
         self._tz, self._running, self._ticket = view.tz, view.running, view.ticket
+        self.idle_monitor.watch(view.running is not None)
         self._running_ticket = view.running_ticket
         self._customer, self._day, self._items = view.customer, view.day, list(view.items)
         self._prepaid = None

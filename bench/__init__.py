@@ -1,0 +1,1 @@
+"""Benchmarks (run as scripts); a package so they share :mod:`bench._common`."""

@@ -1,0 +1,108 @@
+"""The collector's pacing (agentdesk/ui/gc_pacing.py): what is alive after start-up and quiet
+spells is frozen, so the automatic full passes that run on any thread (and hold the GIL while
+the GUI thread waits) never walk it, and a real full collection runs only while the window is
+not the active one."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from collections.abc import Iterator
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+
+from agentdesk.ui.gc_pacing import CollectorPacing
+
+
+class Node:
+    """A cycle: it can be freed only by the cyclic collector, never by refcounting."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def pacing(qapp: QApplication, clock: Clock) -> Iterator[CollectorPacing]:
+    pacer = CollectorPacing(qapp, refreeze_every_ms=3_600_000, full_every_s=300, clock=clock)
+    pacer.start()
+    yield pacer
+    pacer.stop()
+    assert gc.get_freeze_count() == 0
+
+
+def _walked_by_a_full_pass(obj: object) -> bool:
+    return any(o is obj for o in gc.get_objects(generation=2))
+
+
+def test_what_was_alive_at_start_is_not_walked_by_automatic_full_passes(
+    pacing: CollectorPacing,
+) -> None:
+    assert gc.get_freeze_count() > 0
+    assert pacing.full_collections == 1
+    # A module-level object alive since import time sits in the permanent generation.
+    assert not _walked_by_a_full_pass(Node)
+
+
+def test_a_refreeze_moves_survivors_out_of_the_full_pass(pacing: CollectorPacing) -> None:
+    rows = [[i] for i in range(100)]  # the kind of cache a queue load leaves behind
+    gc.collect()  # now in generation 2: a full pass would walk it
+    assert _walked_by_a_full_pass(rows)
+    pacing.refreeze()
+    assert not _walked_by_a_full_pass(rows)
+    assert pacing.refreezes == 1
+
+
+def test_young_cyclic_garbage_is_collected_before_a_refreeze(pacing: CollectorPacing) -> None:
+    node = Node()
+    gone = weakref.ref(node)
+    del node
+    pacing.refreeze()
+    assert gone() is None
+
+
+def test_a_cycle_frozen_alive_and_dropped_is_freed_when_the_window_goes_inactive(
+    pacing: CollectorPacing, clock: Clock
+) -> None:
+    node = Node()
+    gone = weakref.ref(node)
+    pacing.refreeze()  # frozen while alive
+    del node
+    gc.collect()
+    assert gone() is not None, "explicit passes do not walk the permanent generation"
+
+    pacing.state_changed(Qt.ApplicationState.ApplicationActive)
+    clock.now += 301
+    pacing.state_changed(Qt.ApplicationState.ApplicationActive)
+    assert gone() is not None, "no full collection while the agent is using the window"
+    assert pacing.full_collections == 1
+
+    pacing.state_changed(Qt.ApplicationState.ApplicationInactive)
+    assert gone() is None
+    assert pacing.full_collections == 2
+    assert gc.get_freeze_count() > 0, "what is still alive is frozen again"
+
+
+def test_full_collections_are_not_repeated_within_their_interval(
+    pacing: CollectorPacing, clock: Clock
+) -> None:
+    clock.now += 299
+    pacing.state_changed(Qt.ApplicationState.ApplicationInactive)
+    assert pacing.full_collections == 1
+    clock.now += 2
+    pacing.state_changed(Qt.ApplicationState.ApplicationHidden)
+    assert pacing.full_collections == 2
