@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_FIRSTS = frozenset(_FORMULA_STARTS)
 
 Cell = str | int | float | Decimal | None
 
@@ -45,17 +46,18 @@ def write_csv(out: IO[str], header: Sequence[str], rows: Iterable[Sequence[Cell]
     writer.writerow([escape_cell(h) for h in header])
     count = 0
     plain = _AS_WRITTEN
-    starts = _FORMULA_STARTS
-    # The common cells take a shortcut (a statement has ~250,000): numbers and None are what
-    # the csv module writes as escape_cell would, plain text needs only the formula check.
+    firsts = _FORMULA_FIRSTS
+    # The common cells take a shortcut (a statement has ~250,000): None and numbers are what
+    # the csv module writes as escape_cell would, plain text needs only the formula check;
+    # anything else (text to escape, a bool) goes through escape_cell.
     batch: list[list[Cell]] = []
     for row in rows:
         batch.append(
             [
                 cell
-                if type(cell) in plain
-                else (cell if not cell.startswith(starts) else "'" + cell)
-                if type(cell) is str
+                if cell is None
+                or (type(cell) is str and cell[:1] not in firsts)
+                or type(cell) in plain
                 else escape_cell(cell)
                 for cell in row
             ]

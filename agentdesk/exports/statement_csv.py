@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO
 from zoneinfo import ZoneInfo
 
-from ..queries.statement import StatementView, hours_text
+from ..queries.statement import StatementEntry, StatementView, hours_text
 from .csv_safe import Cell, save_csv, write_csv
 
 __all__ = ["HEADER", "save_statement_csv", "statement_rows", "write_statement_csv"]
@@ -36,8 +36,44 @@ HEADER = (
 )
 
 
+#: "HH:MM" for each minute of a day.
+_CLOCK = tuple(f"{m // 60:02}:{m % 60:02}" for m in range(24 * 60))
+
+
 def _blank(n: int) -> list[Cell]:
     return [None] * n
+
+
+def _entry_lines(entries: Sequence[StatementEntry], day: str) -> Iterator[Sequence[Cell]]:
+    """One day's entry lines. A year is ~20,000 entries: each is made as it is written, its
+    day's date written out once, its times of day looked up (docs/performance.md)."""
+    clock = _CLOCK
+    for e in entries:
+        what = e.kind
+        if e.extra_engineer:
+            what += ", extra engineer"
+        if not e.billable:
+            what += ", not billable"
+        if e.ticket:
+            what += " - " + e.ticket
+        if e.note:
+            what += " - " + e.note
+        start, end = e.start, e.end
+        yield [
+            "entry",
+            day,
+            what,
+            e.person,
+            clock[start.hour * 60 + start.minute],
+            clock[end.hour * 60 + end.minute],
+            e.minutes,
+            e.charged_minutes,
+            None,
+            None,
+            None,
+            None,
+            None,
+        ]
 
 
 def statement_rows(view: StatementView) -> Iterator[Sequence[Cell]]:
@@ -60,28 +96,12 @@ def statement_rows(view: StatementView) -> Iterator[Sequence[Cell]]:
             None,
             None,
         ]
-    entries_by_day: dict[date, list[Sequence[Cell]]] = {}
+    entries_by_day: dict[date, list[StatementEntry]] = {}
     for e in view.entries:
-        what = e.kind + (", extra engineer" if e.extra_engineer else "")
-        if not e.billable:
-            what += ", not billable"
-        label = " - ".join(x for x in (what, e.ticket, e.note) if x)
-        entries_by_day.setdefault(e.day, []).append(
-            [
-                "entry",
-                e.day.isoformat(),
-                label,
-                e.person,
-                f"{e.start.hour:02}:{e.start.minute:02}",
-                f"{e.end.hour:02}:{e.end.minute:02}",
-                e.minutes,
-                e.charged_minutes,
-                *_blank(5),
-            ]
-        )
+        entries_by_day.setdefault(e.day, []).append(e)
     billed_days = {d.day: d for d in view.days}
     for day in sorted(set(entries_by_day) | set(billed_days)):
-        yield from entries_by_day.get(day, [])
+        yield from _entry_lines(entries_by_day.get(day, ()), day.isoformat())
         d = billed_days.get(day)
         if d is None:
             continue

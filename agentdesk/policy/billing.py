@@ -45,11 +45,13 @@ within 90 days of purchase or they are forfeited." Balances are computed from th
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from .errors import PolicyError
@@ -105,6 +107,10 @@ class WorkKind(StrEnum):
     LATE_CANCELLATION = "late_cancellation"
 
 
+#: Each kind's value as a plain string (``.value`` is a Python-level property: per row it shows).
+_KIND_TEXT = {k: k.value for k in WorkKind}
+
+
 # --- small validators ----------------------------------------------------------------------------
 
 
@@ -135,7 +141,7 @@ def _text(value: object, field_name: str) -> str:
 
 def _us(instant: datetime) -> int:
     """Microseconds since the epoch: exact, integer interval arithmetic."""
-    return (instant.astimezone(UTC) - _EPOCH) // _MICRO
+    return (instant - _EPOCH) // _MICRO  # aware instants subtract as UTC, whatever their zone
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -158,7 +164,7 @@ def round_up_to_increment(
 # --- work items ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class WorkItem:
     """One piece of time on a customer's account, as an append-only fact.
 
@@ -181,6 +187,25 @@ class WorkItem:
     id: str = ""
 
     def __post_init__(self) -> None:
+        start, end = self.start, self.end
+        if (  # what a ledger read builds (aware UTC instants, a kind, flags): checked at once
+            type(self.customer_id) is str
+            and type(self.person) is str
+            and self.customer_id.strip()
+            and self.person.strip()
+            and type(start) is datetime
+            and type(end) is datetime
+            and start.tzinfo is UTC
+            and end.tzinfo is UTC
+            and type(self.kind) is WorkKind
+            and type(self.billable) is bool
+            and type(self.extra_engineer) is bool
+            and self.cancelled_at is None
+            and type(self.id) is str
+        ):
+            if end < start:
+                raise PolicyError("end", "must not be before start")
+            return
         _text(self.customer_id, "customer_id")
         _text(self.person, "person")
         try:
@@ -254,7 +279,7 @@ def cancellation_fee_minutes(
 # --- daily bills ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class DayBill:
     """What one customer is billed for one local day of the team's time zone.
 
@@ -307,22 +332,55 @@ def _day_start(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
 
-def _local_date(instant: datetime, zone: ZoneInfo) -> date:
-    return instant.astimezone(zone).date()
+_ONE_DAY = timedelta(days=1)
 
 
-def _day_parts(item: WorkItem, zone: ZoneInfo) -> list[tuple[date, WorkItem]]:
-    """Where an item is billed: unscheduled work per local day, anything else on its start date."""
+class _LocalDays:
+    """The zone's local midnights as UTC instants, worked out once per day for one call.
+
+    A year of items falls on a few hundred days, and turning a local midnight into an instant
+    is a zone look-up: done per item, it was a third of a year's bill (docs/performance.md).
+    """
+
+    __slots__ = ("_ends", "_starts", "zone")
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        self.zone = zone
+        self._starts: dict[date, datetime] = {}
+        self._ends: dict[date, datetime] = {}
+
+    def start(self, day: date) -> datetime:
+        found = self._starts.get(day)
+        if found is None:
+            found = self._starts[day] = _day_start(day, self.zone)
+        return found
+
+    def end(self, day: date) -> datetime:
+        """The first instant after the local day ``day``."""
+        found = self._ends.get(day)
+        if found is None:
+            found = self._ends[day] = self.start(day + _ONE_DAY)
+        return found
+
+
+def _day_parts(item: WorkItem, days: _LocalDays) -> list[tuple[date, WorkItem, datetime]]:
+    """Where an item is billed: unscheduled work per local day, anything else on its start date.
+
+    Each part comes with its local day and its start on the local clock (what a report shows).
+    """
     start, end = item.start.astimezone(UTC), item.end.astimezone(UTC)
-    first = _local_date(start, zone)
-    if item.kind is not WorkKind.UNSCHEDULED or end <= _day_start(first + timedelta(days=1), zone):
-        return [(first, item)]
-    parts: list[tuple[date, WorkItem]] = []
+    zone = days.zone
+    local = start.astimezone(zone)
+    first = local.date()
+    if item.kind is not WorkKind.UNSCHEDULED or end <= days.end(first):
+        return [(first, item, local)]
+    parts: list[tuple[date, WorkItem, datetime]] = []
     cursor = start
     while cursor < end:
-        day = _local_date(cursor, zone)
-        boundary = min(end, _day_start(day + timedelta(days=1), zone))
-        parts.append((day, replace(item, start=cursor, end=boundary)))
+        local = cursor.astimezone(zone)
+        day = local.date()
+        boundary = min(end, days.end(day))
+        parts.append((day, replace(item, start=cursor, end=boundary), local))
         cursor = boundary
     return parts
 
@@ -337,12 +395,31 @@ def _merge(intervals: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
-def _measure_minus(intervals: Iterable[tuple[int, int]], cuts: Iterable[tuple[int, int]]) -> int:
-    """Length of the union of ``intervals`` outside the union of ``cuts``."""
+class _Holes:
+    """A person's own bookings for a customer, merged once (sorted, disjoint) for every day's
+    measure: a year of appointments is hundreds of them, and each day only meets a few."""
+
+    __slots__ = ("ends", "spans")
+
+    def __init__(self, cuts: Iterable[tuple[int, int]]) -> None:
+        self.spans = _merge(cuts)
+        self.ends = [e for _, e in self.spans]
+
+
+_NO_HOLES = _Holes(())
+
+
+def _measure_minus(intervals: Iterable[tuple[int, int]], holes: _Holes) -> int:
+    """Length of the union of ``intervals`` outside the union of ``holes``."""
     total = 0
-    holes = _merge(cuts)
+    spans, ends = holes.spans, holes.ends
     for s, e in _merge(intervals):
-        covered = sum(max(0, min(e, he) - max(s, hs)) for hs, he in holes)
+        covered = 0
+        i = bisect_right(ends, s)  # the first hole ending after s; earlier ones miss [s, e)
+        while i < len(spans) and spans[i][0] < e:
+            hs, he = spans[i]
+            covered += max(0, min(e, he) - max(s, hs))
+            i += 1
         total += (e - s) - covered
     return total
 
@@ -360,12 +437,70 @@ def _charged_minutes(item: WorkItem, fee: int, notice: timedelta) -> int:
     raise AssertionError("unscheduled work is pooled, not charged per item")
 
 
-@dataclass
+@dataclass(slots=True)
 class _DayAcc:
     unscheduled: dict[str, list[tuple[int, int]]] = field(default_factory=lambda: defaultdict(list))
     scheduled_minutes: int = 0
     late_minutes: int = 0
     items: list[WorkItem] = field(default_factory=list)
+
+
+class _DayBook:
+    """Billable items' day parts gathered into day bills (:func:`bill_days`); the time report
+    feeds it the parts it works out for its rows, so they are worked out once."""
+
+    __slots__ = ("accs", "booked", "fee", "notice")
+
+    def __init__(self, fee: int, notice: timedelta) -> None:
+        self.fee, self.notice = fee, notice
+        self.accs: dict[tuple[str, date], _DayAcc] = defaultdict(_DayAcc)
+        # A person's own billable booking already bills that stretch of time.
+        self.booked: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
+
+    def add(self, item: WorkItem, parts: Iterable[tuple[date, WorkItem, datetime]]) -> None:
+        """A billable item and where it is billed (:func:`_day_parts`)."""
+        kind = item.kind
+        if kind is WorkKind.SCHEDULED_BLOCK:
+            self.booked[item.customer_id, item.person].append((_us(item.start), _us(item.end)))
+        accs = self.accs
+        epoch, micro = _EPOCH, _MICRO
+        for day, part, _ in parts:
+            acc = accs[item.customer_id, day]
+            acc.items.append(part)
+            if kind is WorkKind.UNSCHEDULED:  # _us, inline: this runs for every piece of work
+                acc.unscheduled[item.person].append(
+                    ((part.start - epoch) // micro, (part.end - epoch) // micro)
+                )
+            elif kind is WorkKind.SCHEDULED_BLOCK:
+                acc.scheduled_minutes += _charged_minutes(item, self.fee, self.notice)
+            else:
+                acc.late_minutes += _charged_minutes(item, self.fee, self.notice)
+
+    def bills(self, days: _LocalDays, *, tz: str, inc: int) -> list[DayBill]:
+        holes = {key: _Holes(cuts) for key, cuts in self.booked.items()}
+        bills = []
+        for (customer_id, day), acc in sorted(self.accs.items()):
+            raw_us = sum(
+                _measure_minus(spans, holes.get((customer_id, person), _NO_HOLES))
+                for person, spans in acc.unscheduled.items()
+            )
+            raw = timedelta(microseconds=raw_us)
+            bills.append(
+                DayBill(
+                    customer_id=customer_id,
+                    day=day,
+                    tz=tz,
+                    day_start=days.start(day),
+                    day_end=days.end(day),
+                    increment_minutes=inc,
+                    raw_unscheduled=raw,
+                    unscheduled_minutes=round_up_to_increment(raw, inc),
+                    scheduled_minutes=acc.scheduled_minutes,
+                    late_cancellation_minutes=acc.late_minutes,
+                    items=tuple(sorted(acc.items, key=_item_order)),
+                )
+            )
+        return bills
 
 
 def _check_params(
@@ -392,51 +527,13 @@ def bill_days(
 
     Sorted by (customer_id, day). The order of ``items`` never matters.
     """
-    zone = _zone(tz)
+    days = _LocalDays(_zone(tz))
     inc, fee, notice = _check_params(increment_minutes, late_cancel_minutes, cancel_notice)
-    billable = [item for item in items if item.billable]
-
-    # A person's own billable booking already bills that stretch of time.
-    booked: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
-    for item in billable:
-        if item.kind is WorkKind.SCHEDULED_BLOCK:
-            booked[item.customer_id, item.person].append((_us(item.start), _us(item.end)))
-
-    days: dict[tuple[str, date], _DayAcc] = defaultdict(_DayAcc)
-    for item in billable:
-        for day, part in _day_parts(item, zone):
-            acc = days[item.customer_id, day]
-            acc.items.append(part)
-            if item.kind is WorkKind.UNSCHEDULED:
-                acc.unscheduled[item.person].append((_us(part.start), _us(part.end)))
-            elif item.kind is WorkKind.SCHEDULED_BLOCK:
-                acc.scheduled_minutes += _charged_minutes(item, fee, notice)
-            else:
-                acc.late_minutes += _charged_minutes(item, fee, notice)
-
-    bills = []
-    for (customer_id, day), acc in sorted(days.items()):
-        raw_us = sum(
-            _measure_minus(spans, booked.get((customer_id, person), ()))
-            for person, spans in acc.unscheduled.items()
-        )
-        raw = timedelta(microseconds=raw_us)
-        bills.append(
-            DayBill(
-                customer_id=customer_id,
-                day=day,
-                tz=tz,
-                day_start=_day_start(day, zone),
-                day_end=_day_start(day + timedelta(days=1), zone),
-                increment_minutes=inc,
-                raw_unscheduled=raw,
-                unscheduled_minutes=round_up_to_increment(raw, inc),
-                scheduled_minutes=acc.scheduled_minutes,
-                late_cancellation_minutes=acc.late_minutes,
-                items=tuple(sorted(acc.items, key=_item_order)),
-            )
-        )
-    return bills
+    book = _DayBook(fee, notice)
+    for item in items:
+        if item.billable:
+            book.add(item, _day_parts(item, days))
+    return book.bills(days, tz=tz, inc=inc)
 
 
 def _item_order(item: WorkItem) -> tuple[datetime, datetime, str, str, str]:
@@ -444,7 +541,7 @@ def _item_order(item: WorkItem) -> tuple[datetime, datetime, str, str, str]:
         item.start.astimezone(UTC),
         item.end.astimezone(UTC),
         item.person,
-        item.kind.value,
+        _KIND_TEXT[item.kind],
         item.id,
     )
 
@@ -452,14 +549,17 @@ def _item_order(item: WorkItem) -> tuple[datetime, datetime, str, str, str]:
 # --- the time report -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
-class TimeReportRow:
+class TimeReportRow(NamedTuple):
     """One line of the customer's time report.
 
     ``start``/``end`` are in the report's time zone. ``duration`` is time worked (zero for a
     late cancellation: ``start``/``end`` show the cancelled appointment). ``charged_minutes`` is
     what the row bills on its own: a scheduled block's booked minutes, a cancellation fee, 0 for
     non-billable time, and ``None`` for unscheduled work, which is billed through the day's pool.
+
+    A named tuple, where the other records are frozen dataclasses: a year's report has ~20,000
+    rows, and a frozen dataclass sets each field through ``object.__setattr__`` (four times the
+    cost of a tuple; docs/performance.md, "Statement CSV").
     """
 
     day: date
@@ -521,62 +621,63 @@ def time_report(
     zone = _zone(tz)
     _check_period(start, end)
     inc, fee, notice = _check_params(increment_minutes, late_cancel_minutes, cancel_notice)
-    chosen = [i for i in items if customer_id is None or i.customer_id == customer_id]
-    rows = []
-    for item in chosen:
-        for day, part in _day_parts(item, zone):
+    days = _LocalDays(zone)
+    book = _DayBook(fee, notice)  # the day bills, from the same parts as the rows
+    keys: list[tuple[date, str, datetime, str, str, str]] = []
+    rows: list[TimeReportRow] = []
+    none = timedelta(0)
+    kind_text = _KIND_TEXT
+    for item in items:
+        if customer_id is not None and item.customer_id != customer_id:
+            continue
+        parts = _day_parts(item, days)
+        charged: int | None
+        if not item.billable:
+            charged = 0
+        elif item.kind is WorkKind.UNSCHEDULED:
+            charged = None
+        else:
+            charged = _charged_minutes(item, fee, notice)
+        if item.billable:
+            book.add(item, parts)
+        late = item.kind is WorkKind.LATE_CANCELLATION
+        for day, part, local in parts:
             if not start <= day <= end:
                 continue
-            charged: int | None
-            if not item.billable:
-                charged = 0
-            elif item.kind is WorkKind.UNSCHEDULED:
-                charged = None
-            else:
-                charged = _charged_minutes(item, fee, notice)
+            begins = part.start.astimezone(UTC)
             rows.append(
                 TimeReportRow(
                     day=day,
                     customer_id=item.customer_id,
                     person=item.person,
                     kind=item.kind,
-                    start=part.start.astimezone(zone),
+                    start=local,
                     end=part.end.astimezone(zone),
-                    duration=(
-                        timedelta(0) if item.kind is WorkKind.LATE_CANCELLATION else part.duration
-                    ),
+                    duration=none if late else part.end.astimezone(UTC) - begins,
                     billable=item.billable,
                     extra_engineer=item.extra_engineer,
                     item_id=item.id,
                     charged_minutes=charged,
                 )
             )
-    rows.sort(
-        key=lambda r: (
-            r.day,
-            r.customer_id,
-            r.start.astimezone(UTC),
-            r.person,
-            r.kind.value,
-            r.item_id,
-        )
-    )
-    days = [
-        b
-        for b in bill_days(
-            chosen, tz=tz, increment_minutes=inc, late_cancel_minutes=fee, cancel_notice=notice
-        )
-        if start <= b.day <= end
-    ]
+            keys.append((day, item.customer_id, begins, item.person, kind_text[item.kind], item.id))
+    # Sorted as (day, customer, instant, person, kind, id), stably; the keys hold no objects
+    # the garbage collector tracks, so they are cheap to keep while sorting.
+    order = sorted(range(len(rows)), key=keys.__getitem__)
     return TimeReport(
-        customer_id=customer_id, start=start, end=end, tz=tz, rows=tuple(rows), days=tuple(days)
+        customer_id=customer_id,
+        start=start,
+        end=end,
+        tz=tz,
+        rows=tuple([rows[i] for i in order]),
+        days=tuple(b for b in book.bills(days, tz=tz, inc=inc) if start <= b.day <= end),
     )
 
 
 # --- prepaid hour blocks -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class HourBlock:
     """A purchase of prepaid 1-on-1 minutes. ``valid_for`` travels with the purchase's terms."""
 
@@ -625,7 +726,7 @@ class HourBlock:
         ) and self.expires_at > bill.day_start.astimezone(UTC)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Draw:
     """Minutes of one day's bill taken from one block."""
 
@@ -633,7 +734,7 @@ class Draw:
     minutes: int
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class UsageLine:
     """One billed day and how it was paid: ``drawn_minutes + overage_minutes == billed``."""
 

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..models import HourBlock, Organisation, Role
+from ..models import HourBlock, Organisation
 from ..policy import billing
 from .ledger import QueryError, load_ledger, org_facts
 from .statement import hours_text
@@ -29,7 +29,6 @@ __all__ = [
     "ContractBlock",
     "ExpiringHours",
     "expiring_hours",
-    "may_see_prices",
     "read_contract",
 ]
 
@@ -37,11 +36,6 @@ __all__ = [
 CONTRACT_HISTORY = timedelta(days=365)
 #: The furthest ahead the all-customers expiry list looks.
 MAX_EXPIRY_HORIZON = timedelta(days=90)
-
-
-def may_see_prices(role: Role) -> bool:
-    """What customers paid is for consultants, leads and admins, not for agents."""
-    return role in (Role.CONSULTANT, Role.LEAD, Role.ADMIN)
 
 
 @dataclass(frozen=True)
@@ -89,7 +83,7 @@ def read_contract(
         raise QueryError("as_of", "must be time-zone aware")
     org = org_facts(session, org_id)
     since = as_of - CONTRACT_HISTORY
-    ledger = load_ledger(session, org_id, since, as_of + timedelta(microseconds=1))
+    ledger = load_ledger(session, org_id, since, as_of + timedelta(microseconds=1), details=False)
     bills = billing.bill_days([i for i in ledger.items if i.start <= as_of], tz=org.tz)
     bal = billing.balance(ledger.blocks, bills, as_of, customer_id=str(org_id))
     first_day = ledger.since.astimezone(ZoneInfo(org.tz)).date()

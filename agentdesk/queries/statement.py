@@ -1,19 +1,21 @@
 """The customer's time statement (seed 001: "reports can be requested at any time").
 
-Built only from :func:`agentdesk.policy.billing.statement` and
-:func:`~agentdesk.policy.billing.time_report` over the ledger read by :mod:`.ledger`; nothing here
-rounds, draws or expires anything. What this adds is what a reader needs next to the figures:
-names, ticket subjects, notes, extra-engineer minutes per day, and the sentences that say the
-rules in plain words. The CSV and PDF exports and the desktop render this one object, so their
-totals cannot disagree.
+Built only from :func:`agentdesk.policy.billing.statement`,
+:func:`~agentdesk.policy.billing.time_report` (the period) and
+:func:`~agentdesk.policy.billing.bill_days` (the days replayed before it for the opening balance)
+over the ledger read by :mod:`.ledger`; nothing here rounds, draws or expires anything. What this
+adds is what a reader needs next to the figures: names, ticket subjects, notes, extra-engineer
+minutes per day, and the sentences that say the rules in plain words. The CSV and PDF exports and
+the desktop render this one object, so their totals cannot disagree.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -21,6 +23,7 @@ from sqlalchemy.orm import Session
 from ..policy import billing
 from ..policy.billing import WorkKind
 from ..policy.errors import PolicyError
+from . import collector
 from .corrections import Correction, read_corrections
 from .ledger import (
     QueryError,
@@ -61,9 +64,13 @@ def hours_text(minutes: int) -> str:
     return f"{value:f} h"
 
 
-@dataclass(frozen=True)
-class StatementEntry:
-    """One line of work (or a fee) on a day, as the time report lists it."""
+class StatementEntry(NamedTuple):
+    """One line of work (or a fee) on a day, as the time report lists it.
+
+    A named tuple, where the other records are frozen dataclasses: a year's statement makes
+    ~20,000 of them, and a frozen dataclass sets each field through ``object.__setattr__``
+    (several times the cost of a tuple, docs/performance.md).
+    """
 
     day: date
     start: datetime
@@ -167,6 +174,9 @@ def _local(instant: datetime, tz: str) -> datetime:
     return instant.astimezone(ZoneInfo(tz))
 
 
+_MINUTE = timedelta(minutes=1)
+
+
 def _ceil_minutes(seconds: float) -> int:
     whole = int(seconds)
     minutes, rest = divmod(whole, 60)
@@ -187,80 +197,86 @@ def read_statement(
     opens, closes = day_bounds(start, end, org.tz)
     if opens > now:
         raise QueryError("from", f"the period starts ({start}) in the future")
-    ledger = load_ledger(session, org_id, opens, min(closes, now))
-    items = [i for i in ledger.items if i.start <= now]
-    # One report from the start of the replay: its day bills feed the hour-block ledger (days
-    # before the period give the opening balance), its rows in the period are the detail.
-    first = min(start, ledger.since.astimezone(ZoneInfo(org.tz)).date())
-    try:
-        report = billing.time_report(
-            items, tz=org.tz, start=first, end=end, customer_id=str(org_id)
+    with collector.paused():  # ~100,000 objects that never form a cycle (see collector)
+        ledger = load_ledger(session, org_id, opens, min(closes, now))
+        items = [i for i in ledger.items if i.start <= now]
+        # Days from the start of the replay to the period only give the opening balance: their
+        # bills, no report rows (a month's statement may replay up to two years before it). The
+        # period's report takes every item reaching into it, and its day bills follow.
+        first = min(start, ledger.since.astimezone(ZoneInfo(org.tz)).date())
+        try:
+            earlier = billing.bill_days([i for i in items if i.start < opens], tz=org.tz)
+            report = billing.time_report(
+                [i for i in items if i.start >= opens or i.end > opens],
+                tz=org.tz,
+                start=start,
+                end=end,
+                customer_id=str(org_id),
+            )
+            stmt = billing.statement(
+                ledger.blocks,
+                [*(b for b in earlier if first <= b.day < start), *report.days],
+                start=start,
+                end=end,
+                tz=org.tz,
+                as_of=now if now < closes else None,
+                customer_id=str(org_id),
+            )
+        except PolicyError as exc:
+            raise QueryError(exc.field, exc.message) from None
+        people = person_names(session, {uuid.UUID(p) for p in {i.person for i in items}})
+        names = {str(i): n for i, n in people.items()}  # by the report rows' text ids
+        details = ledger.details
+        extra: dict[date, int] = {}
+        entries = []
+        for row in report.rows:
+            shown = details.get(row.item_id)
+            minutes = -(-row.duration // _MINUTE)  # whole minutes, rounded up
+            if row.extra_engineer and row.billable:
+                extra[row.day] = extra.get(row.day, 0) + minutes
+            entries.append(
+                StatementEntry(
+                    day=row.day,
+                    start=row.start,
+                    end=row.end,
+                    person=names.get(row.person, "someone") if shown else row.person,
+                    kind=_KIND_TEXT[row.kind],
+                    minutes=minutes,
+                    charged_minutes=row.charged_minutes,
+                    billable=row.billable,
+                    extra_engineer=row.extra_engineer,
+                    ticket=shown[0] if shown else "",
+                    note=shown[1] if shown else "",
+                )
+            )
+        raw = {d.day: d.raw_unscheduled_seconds for d in report.days}
+        days = tuple(
+            StatementDay(
+                day=u.day,
+                raw_minutes=_ceil_minutes(raw.get(u.day, 0)),
+                work_billed=u.unscheduled_minutes,
+                scheduled=u.scheduled_minutes,
+                late_cancellation=u.late_cancellation_minutes,
+                extra_engineer_minutes=extra.get(u.day, 0),
+                billed=u.billed_minutes,
+                drawn=u.drawn_minutes,
+                overage=u.overage_minutes,
+            )
+            for u in stmt.usage
         )
-        stmt = billing.statement(
-            ledger.blocks,
-            report.days,
+        return StatementView(
+            organisation_id=org_id,
+            organisation=org.name,
+            plan=org.plan,
+            tz=org.tz,
             start=start,
             end=end,
-            tz=org.tz,
-            as_of=now if now < closes else None,
-            customer_id=str(org_id),
+            generated_at=now,
+            statement=stmt,
+            days=days,
+            entries=tuple(entries),
+            prices={k: v for k, v in ledger.prices.items()},
+            corrections=read_corrections(
+                session, since=opens, until=min(closes, now), tz=org.tz, org_id=org_id
+            ),
         )
-    except PolicyError as exc:
-        raise QueryError(exc.field, exc.message) from None
-    people = person_names(session, {f.person_id for f in ledger.facts.values()})
-    names = {str(i): n for i, n in people.items()}  # by the report rows' text ids
-    extra: dict[date, int] = {}
-    entries = []
-    for row in report.rows:
-        if row.day < start:
-            continue
-        facts = ledger.facts.get(row.item_id)
-        minutes = _ceil_minutes(row.duration.total_seconds())
-        if row.extra_engineer and row.billable:
-            extra[row.day] = extra.get(row.day, 0) + minutes
-        entries.append(
-            StatementEntry(
-                day=row.day,
-                start=row.start,
-                end=row.end,
-                person=names.get(row.person, "someone") if facts else row.person,
-                kind=_KIND_TEXT[row.kind],
-                minutes=minutes,
-                charged_minutes=row.charged_minutes,
-                billable=row.billable,
-                extra_engineer=row.extra_engineer,
-                ticket=facts.ticket_subject if facts else "",
-                note=facts.note if facts else "",
-            )
-        )
-    raw = {d.day: d.raw_unscheduled_seconds for d in report.days if d.day >= start}
-    days = tuple(
-        StatementDay(
-            day=u.day,
-            raw_minutes=_ceil_minutes(raw.get(u.day, 0)),
-            work_billed=u.unscheduled_minutes,
-            scheduled=u.scheduled_minutes,
-            late_cancellation=u.late_cancellation_minutes,
-            extra_engineer_minutes=extra.get(u.day, 0),
-            billed=u.billed_minutes,
-            drawn=u.drawn_minutes,
-            overage=u.overage_minutes,
-        )
-        for u in stmt.usage
-    )
-    return StatementView(
-        organisation_id=org_id,
-        organisation=org.name,
-        plan=org.plan,
-        tz=org.tz,
-        start=start,
-        end=end,
-        generated_at=now,
-        statement=stmt,
-        days=days,
-        entries=tuple(entries),
-        prices={k: v for k, v in ledger.prices.items()},
-        corrections=read_corrections(
-            session, since=opens, until=min(closes, now), tz=org.tz, org_id=org_id
-        ),
-    )

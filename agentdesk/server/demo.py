@@ -430,6 +430,7 @@ class _Builder:
         self.past_appointments = 0
         self.future_appointments = 0
         self.held_appointments = 0
+        self.engineer_this_week = False
         self.invoice_no = itertools.count(101)
 
     # --- helpers ---
@@ -1444,12 +1445,14 @@ class _Builder:
                     self.now - timedelta(hours=rng.randint(1, 48)),
                     starts - timedelta(hours=24 + rng.randint(1, 48)),
                 )
+        extra = self._extra_engineer(day, minute, length, status, starts)
         appointment_id = new_id()
         self.rows["appointments"].append(
             self._row(
                 id=appointment_id,
                 organisation_id=org.id,
                 consultant_id=consultant,
+                extra_engineer_id=extra,
                 ticket_id=ticket_id,
                 starts_at=starts,
                 ends_at=ends,
@@ -1460,20 +1463,23 @@ class _Builder:
         )
         if status is AppointmentStatus.HELD:
             self.held_appointments += 1
-            self._entry(
-                org=org,
-                person=consultant,
-                kind=TimeKind.SCHEDULED_BLOCK,
-                start=starts,
-                end=ends,
-                ticket_id=ticket_id,
-                appointment_id=appointment_id,
-                note=note,
-                source="schedule",
-            )
-            self._draw(blocks, starts, length)
-            if self.held_appointments == 2 or rng.random() < 0.08:
-                self._extra_engineer(org, day, minute, length, starts, ticket_id, appointment_id)
+            # Delivered: billed as booked, the extra engineer's time in addition (what the
+            # deliver_appointment mutation records).
+            for person, in_addition in ((consultant, False), (extra, True)):
+                if person is not None:
+                    self._entry(
+                        org=org,
+                        person=person,
+                        kind=TimeKind.SCHEDULED_BLOCK,
+                        start=starts,
+                        end=ends,
+                        ticket_id=ticket_id,
+                        appointment_id=appointment_id,
+                        extra_engineer=in_addition,
+                        note=note,
+                        source="schedule",
+                    )
+                    self._draw(blocks, starts, length)
         elif (
             status is AppointmentStatus.CANCELLED
             and cancelled_at is not None
@@ -1496,33 +1502,28 @@ class _Builder:
             self._draw(blocks, starts, 30)
 
     def _extra_engineer(
-        self,
-        org: _Org,
-        day: date,
-        minute: int,
-        length: int,
-        starts: datetime,
-        ticket_id: uuid.UUID | None,
-        appointment_id: uuid.UUID,
-    ) -> None:
-        """Seed 001: an engineer the customer asked for on the call is billed in addition."""
-        joined = self.rng.randrange(0, 15, 5)
-        stay = max(15, length - joined - self.rng.randrange(0, 20, 5))
-        if self._book("engineer", day, stay, at=minute + joined) is None:
-            return
-        start = starts + timedelta(minutes=joined)
-        self._entry(
-            org=org,
-            person=self._uid("engineer"),
-            kind=TimeKind.UNSCHEDULED,
-            start=start,
-            end=start + timedelta(minutes=stay),
-            ticket_id=ticket_id,
-            appointment_id=appointment_id,
-            extra_engineer=True,
-            note="Joined the call at the customer's request (billed in addition).",
-            source="manual",
+        self, day: date, minute: int, length: int, status: AppointmentStatus, starts: datetime
+    ) -> uuid.UUID | None:
+        """Seed 001: an engineer the customer asks for on a booked call is billed in addition.
+
+        A few bookings ask for one (about one in fifteen), and three always do when the
+        engineer is free, so the demo shows it wherever it appears: the second delivered call
+        (the statements), the first delivered call of the current week (the engineer's "my
+        week" timesheet) and the first upcoming call (the appointment lists).
+        """
+        week_start = self.today - timedelta(days=self.today.weekday())
+        this_week = status is AppointmentStatus.HELD and day >= week_start
+        asked = (
+            (status is AppointmentStatus.HELD and self.held_appointments == 1)
+            or (this_week and not self.engineer_this_week)
+            or (status is AppointmentStatus.SCHEDULED and self.future_appointments == 1)
         )
+        if not (self.rng.random() < 0.07 or asked):
+            return None
+        if self._book("engineer", day, length, at=minute) is None:
+            return None
+        self.engineer_this_week = self.engineer_this_week or this_week
+        return self._uid("engineer")
 
     def _entry(
         self,

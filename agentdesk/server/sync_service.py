@@ -74,7 +74,7 @@ from ..models.versioning import (
     unit_changed_anything,
     write_counter,
 )
-from ..queries.contracts import may_see_prices
+from ..queries.access import may_see_prices
 from ..sync.bounds import NewRow, Ref
 from ..sync.mutators import (
     INTERNAL_ERROR,

@@ -297,7 +297,7 @@ def test_report_time_against_a_signed_in_team_server(
     assert f"Total billed in the period {view.billed} min" in "\n".join(texts)
 
     assert main([*base, "--user", "agent", "--out", str(tmp_path / "a.csv")]) == 1
-    assert "this needs one of the roles: admin, consultant, lead" in capsys.readouterr().err
+    assert "only consultants, leads and admins export time statements" in capsys.readouterr().err
     assert main([*base, "--user", "lead", "--out", str(tmp_path / "l.csv")]) == 1
     assert "not signed in to" in capsys.readouterr().err
     long = [*base[:7], "2016-10-01", "--to", "2026-10-31", "--user", "consultant"]

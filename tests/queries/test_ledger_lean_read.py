@@ -9,10 +9,13 @@ zero-length entries, entries on tickets (general support or not), several organi
 
 from __future__ import annotations
 
+import gc
 import random
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -24,6 +27,7 @@ from agentdesk.policy import billing
 from agentdesk.policy.billing import WorkItem, WorkKind
 from agentdesk.queries import ledger
 from agentdesk.queries.balances import clipped_work, prepaid_figures, read_prepaid
+from agentdesk.queries.statement import read_statement
 from tests.sync.world import World, build_world
 
 NOW = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)
@@ -333,3 +337,64 @@ def test_the_lean_ledger_read_matches_the_typed_read(world: World, seed: int) ->
                 assert sorted(lean, key=str) == sorted(typed, key=str)
                 assert lean, "the random ledger has live entries in the window"
     assert checked, "at least one balance was compared"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_statements_equal_the_policy_over_the_typed_read(world: World, seed: int) -> None:
+    """``read_statement`` reads the ledger lean straight into the policy's items, runs one time
+    report from the replay start and pauses the cycle collector while it builds. Against it:
+    the previous typed read of the same window, billed by ``bill_days`` and stated by
+    ``statement`` the plain way, on random ledgers and periods."""
+    rnd = random.Random(100 + seed)
+    orgs = _random_ledger(world, rnd)
+    compared = 0
+    with session_scope(world.sessions) as s:
+        for org in orgs:
+            for _ in range(4):
+                last = (NOW - timedelta(days=rnd.randrange(0, 500))).date()
+                first = last - timedelta(days=rnd.randrange(0, 300))
+                view = read_statement(s, org, first, last, now=NOW)
+                opens, closes = ledger.day_bounds(first, last, view.tz)
+                until = min(closes, NOW)
+                led = ledger.load_ledger(s, org, opens, until)
+                typed: list[Any] = old_live_entries(s, led.since, until, org)
+                assert sorted(
+                    (i.id, i.person, i.kind.value, i.start, i.end, i.billable, i.extra_engineer)
+                    for i in led.items
+                ) == sorted((t[0], str(t[2]), t[6].value, t[7], t[8], t[9], t[10]) for t in typed)
+                assert led.details == {t[0]: (t[4], t[11]) for t in typed}
+                items = [
+                    WorkItem(
+                        customer_id=str(org),
+                        person=str(t[2]),
+                        kind=WorkKind(t[6].value),
+                        start=t[7],
+                        end=t[8],
+                        billable=t[9],
+                        extra_engineer=t[10],
+                        id=t[0],
+                    )
+                    for t in typed
+                    if t[7] <= NOW
+                ]
+                bills = billing.bill_days(items, tz=view.tz)
+                expected = billing.statement(
+                    led.blocks,
+                    bills,
+                    start=first,
+                    end=last,
+                    tz=view.tz,
+                    as_of=NOW if closes > NOW else None,
+                    customer_id=str(org),
+                )
+                assert view.statement == expected
+                raw = {b.day: b.raw_unscheduled_seconds for b in bills}
+                assert [(d.day, d.billed, d.raw_minutes) for d in view.days] == [
+                    (u.day, u.billed_minutes, -(-raw.get(u.day, 0) // 60)) for u in expected.usage
+                ]
+                zone = ZoneInfo(view.tz)
+                in_period = [i for i in items if first <= i.start.astimezone(zone).date() <= last]
+                assert len(view.entries) >= len(in_period)
+                compared += bool(view.entries)
+    assert compared, "some periods have entries"
+    assert gc.isenabled(), "the collector runs again after the statements"

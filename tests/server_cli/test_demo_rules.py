@@ -10,8 +10,10 @@ import uuid
 from collections import Counter, defaultdict
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
 from agentdesk.models import (
     AppointmentStatus,
@@ -21,6 +23,7 @@ from agentdesk.models import (
     TicketStatus,
     TimeKind,
 )
+from agentdesk.policy.billing import WorkKind
 from agentdesk.policy.calendar import BusinessCalendar
 from agentdesk.policy.contacts import Contact as PolicyContact
 from agentdesk.policy.contacts import allotment_usage
@@ -30,6 +33,8 @@ from agentdesk.policy.entitlements import (
     conversation_allowance,
 )
 from agentdesk.policy.sla import SlaState, sla_status
+from agentdesk.queries.statement import read_statement
+from agentdesk.queries.timesheet import read_timesheet, week_of
 from agentdesk.server.app import create_app
 from agentdesk.server.demo import DEMO_TEAM_NAME, DEMO_TIMEZONE, DEMO_USERS, VERSION_BATCH
 from agentdesk.server.settings import ServerSettings
@@ -322,6 +327,61 @@ def test_appointments_and_time_entries(demo_db: DemoDatabase) -> None:
         mine.sort()
         for (_, end), (start, _) in itertools.pairwise(mine):
             assert end <= start, person
+
+
+def test_an_extra_engineer_is_booked_delivered_and_billed_in_addition(
+    demo_db: DemoDatabase,
+) -> None:
+    """Seed 001: an extra engineer the customer asked for is billed in addition. The demo books
+    one on some calls as the app does (the appointment names them; delivering it records a
+    scheduled block for each person, the engineer's marked), so the appointment lists, the
+    customer's statement and the engineer's timesheet all show one."""
+    rows = demo_db.rows
+    engineer = next(u.id for u in rows["users"] if u.username == "engineer")
+    with_engineer = [a for a in rows["appointments"] if a.extra_engineer_id is not None]
+    assert {a.extra_engineer_id for a in with_engineer} == {engineer}
+    assert all(a.consultant_id != engineer for a in with_engineer)
+    assert any(a.status is AppointmentStatus.SCHEDULED and a.starts_at > NOW for a in with_engineer)
+    held = [a for a in with_engineer if a.status is AppointmentStatus.HELD]
+    assert held
+    blocks = defaultdict(list)
+    for e in rows["time_entries"]:
+        if e.kind is TimeKind.SCHEDULED_BLOCK:
+            blocks[e.appointment_id].append(e)
+    for a in held:
+        assert sorted((e.person_id == engineer, e.extra_engineer) for e in blocks[a.id]) == [
+            (False, False),
+            (True, True),
+        ]
+        assert all((e.started_at, e.ended_at) == (a.starts_at, a.ends_at) for e in blocks[a.id])
+    assert not any(
+        e.extra_engineer for a, es in blocks.items() for e in es if a not in {h.id for h in held}
+    )
+
+    first = min(held, key=lambda a: a.starts_at)
+    day = first.starts_at.astimezone(ZoneInfo(DEMO_TIMEZONE)).date()
+    with Session(demo_db.engine) as s:
+        view = read_statement(s, first.organisation_id, day, day, now=NOW)
+        sheet = read_timesheet(s, first.tenant_id, engineer, *week_of(day))
+    (billed_day,) = [d for d in view.days if d.day == day]
+    minutes = int((first.ends_at - first.starts_at).total_seconds() // 60)
+    assert billed_day.extra_engineer_minutes >= minutes
+    assert billed_day.scheduled >= 2 * minutes
+    assert any(e.extra_engineer and e.kind == "scheduled block" for e in view.entries)
+    mine = [e for e in sheet.entries if e.extra_engineer]
+    assert mine
+    assert all(e.kind is WorkKind.SCHEDULED_BLOCK for e in mine)
+
+    # The engineer's "my week" opens on the demo's current week: a delivered call is in it.
+    zone = ZoneInfo(DEMO_TIMEZONE)
+    monday, sunday = week_of(NOW.astimezone(zone).date())
+    this_week = [
+        a
+        for a in rows["appointments"]
+        if a.status is AppointmentStatus.HELD
+        and monday <= a.starts_at.astimezone(zone).date() <= sunday
+    ]
+    assert any(a.extra_engineer_id == engineer for a in this_week)
 
 
 def test_rows_are_stamped_for_sync(demo_db: DemoDatabase) -> None:

@@ -3,8 +3,9 @@
 ``agentdesk report time`` against a team server asks here with the token the desktop stored in
 the keyring, so the command line and the desktop hand the customer the same document (both are
 built by :mod:`agentdesk.queries.statement` and rendered by :mod:`agentdesk.exports`, which need
-no Qt). Consultants, leads and admins only: a statement is the customer's bill, and agents see
-no prices or balances (seed 001's contract terms are the consultants' business).
+no Qt). Who may have one is :func:`agentdesk.queries.access.statement_refusal`'s rule, the one
+the desktop's "Statement…" actions ask too: a statement is the customer's bill, and agents see no
+prices or balances (seed 001's contract terms are the consultants' business).
 """
 
 from __future__ import annotations
@@ -17,17 +18,25 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from ...exports.statement_csv import write_statement_csv
 from ...exports.statement_pdf import render_statement_pdf
-from ...models import Role, User
+from ...models import User
+from ...queries.access import statement_refusal
 from ...queries.ledger import QueryError, find_organisation
 from ...queries.statement import read_statement
-from ..deps import ReadSession, require_roles
+from ..deps import CurrentUser, ReadSession
 from ..errors import ApiError
 
 router = APIRouter(tags=["reports"])
 
-#: Who may read a customer's statement (the roles that see prices and balances).
-STATEMENT_READERS = (Role.CONSULTANT, Role.LEAD, Role.ADMIN)
-StatementReader = Annotated[User, Depends(require_roles(*STATEMENT_READERS))]
+
+def _statement_reader(user: CurrentUser) -> User:
+    """403 with the rule's own words for those who get no statement."""
+    refusal = statement_refusal(user.role)
+    if refusal is not None:
+        raise ApiError(403, "forbidden", f"{refusal}; you are signed in as {user.role.value}")
+    return user
+
+
+StatementReader = Annotated[User, Depends(_statement_reader)]
 
 _MEDIA = {"csv": "text/csv; charset=utf-8", "pdf": "application/pdf"}
 

@@ -47,13 +47,13 @@ from PySide6.QtWidgets import (
 from sqlalchemy import select
 
 from ...models import Organisation, Role, User, new_id, utcnow
+from ...queries.access import may_see_prices, statement_refusal
 from ...queries.appointments import AppointmentLine, cancellation_consequence, read_appointments
 from ...queries.contracts import (
     Contract,
     ContractBlock,
     ExpiringHours,
     expiring_hours,
-    may_see_prices,
     read_contract,
 )
 from ...queries.corrections import Correction
@@ -71,7 +71,14 @@ from ...queries.timesheet import (
 from ...sync.mutators import BILLING_ADMINS, TIMEKEEPERS, TRIAGERS
 from ...sync.replica import Replica
 from ..background import Operation
-from ..panel_widgets import InlineMessage, MutationRunner, accept_cancel, form_dialog_layout
+from ..panel_widgets import (
+    InlineMessage,
+    MutationRunner,
+    accept_cancel,
+    capitalised,
+    form_dialog_layout,
+    show_availability,
+)
 from ..shown_time import to_local
 from .models import Column, RowsModel
 
@@ -316,6 +323,7 @@ class ContractsPage(_Page):
         self.expiring_view = _table(self.expiring)
         self.purchase_button = QPushButton("Record purchase…")
         self.statement_button = QPushButton("Statement…")
+        self.statement_button.setEnabled(False)  # until the signed-in role is read
         self.purchase_button.clicked.connect(self.open_purchase)
         self.statement_button.clicked.connect(
             lambda: self.statementRequested.emit(_uuid(self.org_combo.currentData()))
@@ -398,6 +406,7 @@ class ContractsPage(_Page):
         self.purchase_button.setToolTip(
             "Record hours the customer bought" if allowed else "Only team leads record purchases"
         )
+        show_availability(self.statement_button, statement_refusal(who.role), STATEMENT_PURPOSE)
         self.contract = contract
         if contract is not None:
             if contract.prices_shown != self._prices_shown:
@@ -1031,6 +1040,9 @@ class ScheduleDialog(QDialog):
 
 # ----------------------------------------------------------------------------- statement
 
+#: The "Statement…" buttons' tooltip for those who may have one (statement_refusal's otherwise).
+STATEMENT_PURPOSE = "The customer's time statement as PDF or CSV"
+
 
 class StatementDialog(QDialog):
     """Period and format of a customer's statement, saved as CSV or PDF off the GUI thread."""
@@ -1106,6 +1118,10 @@ class StatementDialog(QDialog):
         start, end = _pydate(self.start), _pydate(self.end)
         fmt = str(self.format.currentData())
         target = Path(self.path.text().strip())
+        refusal = statement_refusal(self.replica.state.role)  # who is signed in now
+        if refusal is not None:
+            self.error.show_error(capitalised(refusal))
+            return
         if org_id is None:
             self.error.show_error("choose a customer")
             return
@@ -1198,6 +1214,11 @@ class ConsultantWorkbench(QTabWidget):
 
     def _open_statement(self, who: _Who | None, org_id: uuid.UUID | None) -> None:
         if who is None:  # signed out meanwhile
+            return
+        refusal = statement_refusal(who.role)
+        if refusal is not None:  # the buttons say so too; this is for any other way in
+            self.setCurrentWidget(self.contracts)
+            self.contracts.message.show_error(capitalised(refusal))
             return
         self.statement_dialog = StatementDialog(self.replica, who, org_id, self.clock, self)
         self.statement_dialog.open()

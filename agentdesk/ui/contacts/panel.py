@@ -51,6 +51,7 @@ from ...policy import entitlements, workflow
 from ...policy.errors import PolicyError
 from ...policy.plans import SupportPlan
 from ...policy.zones import zone_or_utc
+from ...queries.access import statement_refusal
 from ...queries.conversations import conversations_in_year
 from ...sync.replica import Replica
 from .. import background
@@ -316,7 +317,6 @@ class ContactPanel(QWidget):
         self.redirect_button = QPushButton("Redirect the ticket")
         self.redirect_button.clicked.connect(self.redirect)
         self.statement_button = QPushButton("Statement…")
-        self.statement_button.setToolTip("The organisation's time statement as PDF or CSV")
         self.statement_button.clicked.connect(self._request_statement)
         self.message = InlineMessage()
 
@@ -581,11 +581,16 @@ class ContactPanel(QWidget):
             routing = contact_rules.route_request(view.plan, view.contacts, view.requester.id)
             purpose = routing.history
         show_availability(self.redirect_button, refusal, purpose)
+        show_availability(
+            self.statement_button,
+            statement_refusal(self.replica.state.role),
+            "The organisation's time statement as PDF or CSV",
+        )
 
     # ------------------------------------------------------------------ actions
 
     def _request_statement(self) -> None:
-        if self._view is not None:
+        if self._view is not None and statement_refusal(self.replica.state.role) is None:
             self.statementRequested.emit(self._view.organisation_id)
 
     def _run(self, name: str, args: dict[str, object], done: str, what: str) -> None:
