@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections.abc import Iterator
@@ -92,3 +93,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+@pytest.fixture(scope="session", autouse=True)
+def collector_on_the_main_thread() -> Iterator[None]:
+    """The cyclic collector runs between tests on the main thread, never on a worker: a pass
+    that ran on a background read's or a test server's thread and freed a cycle holding a Qt
+    object destroyed it on the wrong thread while the GUI thread delivered an event to it (a
+    segmentation fault). The desktop does the same (``agentdesk/ui/gc_pacing.py``)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    yield
+    if was_enabled:
+        gc.enable()
+
+
+@pytest.fixture(autouse=True)
+def collected_between_tests(collector_on_the_main_thread: None) -> Iterator[None]:
+    """What CPython's thresholds say is due, collected after each test on the main thread."""
+    from agentdesk.ui.gc_pacing import collect_due
+
+    yield
+    collect_due()

@@ -1,20 +1,22 @@
-"""When Python's cyclic garbage collector may stop the GUI thread, and for how long.
+"""Where and when Python's cyclic garbage collector may run in the desktop.
 
-CPython's collector runs on whichever thread allocates the object that crosses a threshold,
-holding the GIL for the whole pass. A full (generation 2) pass walks every tracked object in
-the process: the Qt wrappers, SQLAlchemy's mappers, the queue's row cache. With a year of
-ledger replayed on a worker it was the longest GUI stall measured (``bench/balance_bench.py``:
-one pass of ~200 ms in a 1.3 s replay, while the replay itself never held the GIL longer than
-the interpreter's 5 ms switch interval; see docs/performance.md).
+Two hazards, one cause: CPython runs the collector on whichever thread allocates the object that
+crosses a threshold, holding the GIL for the whole pass.
 
-The cure is the one large Python services use (``gc.freeze``, Python 3.7+): objects that are
-alive after start-up and after each quiet spell are moved to the permanent generation, which
-automatic passes never walk, so a full pass only walks what was allocated since. Freezing is
-cheap (generation lists are spliced), and refcounting still frees frozen objects that are not
-in cycles; only a cycle frozen while alive and dropped later waits for a real collection. That
-real collection (unfreeze, collect, freeze) runs when nobody is watching the window: when the
-application stops being the active one (the agent switched to the mail client), at most once per
-``FULL_COLLECTION_EVERY``.
+* **Where.** On a worker thread (a background read, the writer, the sync engine), a pass that
+  frees a cycle holding a Qt object destroys that object on the wrong thread while the GUI thread
+  may be delivering an event to it: a segmentation fault (seen in the test suite: a worker's
+  ``emit`` on one side, the GUI thread's event loop on the other). So automatic collection is
+  off and the collections run on the GUI thread, from a timer, with CPython's own thresholds
+  (the pattern of pyqtgraph's ``GarbageCollector``).
+* **How long.** A full (generation 2) pass walks every tracked object in the process: the Qt
+  wrappers, SQLAlchemy's mappers, the queue's row cache. It was the longest GUI stall measured
+  while a year of ledger replayed on a worker (``bench/balance_bench.py``: one pass of ~200 ms;
+  docs/performance.md). With ``freeze`` on (the app), what is alive after start-up and after
+  each minute is moved to the permanent generation (``gc.freeze``), which passes never walk;
+  young passes stay short, and the real full collection (unfreeze, collect, freeze) runs while
+  the window is not the active one, or after ``FULL_COLLECTION_AT_LEAST_EVERY_S`` of continuous
+  use, so a cycle frozen while alive and dropped later is freed in the end.
 """
 
 from __future__ import annotations
@@ -26,54 +28,101 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 
-__all__ = ["CollectorPacing"]
+__all__ = ["CollectorPacing", "collect_due"]
 
-#: How often what survived recent work is frozen, so automatic full passes stay short.
+#: How often the GUI thread looks at the collector's counts (a young pass takes well under 1 ms).
+COLLECT_EVERY_MS = 250
+#: How often what survived recent work is frozen, so full passes stay short.
 REFREEZE_EVERY_MS = 60_000
-#: Full collections (which may stall a few hundred ms) only while the window is not active,
-#: and not more often than this.
+#: Full collections while the window is not active, and not more often than this.
 FULL_COLLECTION_EVERY_S = 300.0
+#: ... and at least this often even if the window never stops being the active one.
+FULL_COLLECTION_AT_LEAST_EVERY_S = 3600.0
+
+
+def collect_due(oldest: bool = True) -> bool:
+    """Collect on this thread what CPython's thresholds say is due (automatic collection being
+    off); the oldest generation only if ``oldest``. Returns whether a pass ran."""
+    counts, thresholds = gc.get_count(), gc.get_threshold()
+    if counts[0] <= thresholds[0]:
+        return False
+    generation = 0
+    if counts[1] > thresholds[1]:
+        generation = 1
+        if oldest and counts[2] > thresholds[2]:
+            generation = 2
+    gc.collect(generation)
+    return True
 
 
 class CollectorPacing(QObject):
-    """Keeps the collector's full passes short while the app is in use; see the module doc.
+    """Runs the cyclic collector on the GUI thread only, and (``freeze``) keeps its full passes
+    short while the app is in use; see the module doc.
 
-    ``start()`` collects once and freezes (call it when start-up is over: the window is shown);
-    a timer re-freezes what survived every :data:`REFREEZE_EVERY_MS` after a young-generation
-    pass (so fresh cyclic garbage is not frozen); a full collection runs when the application
-    becomes inactive. ``stop()`` unfreezes everything (tests, and the end of the app).
+    ``start()`` turns automatic collection off (collections then run from a GUI-thread timer by
+    CPython's thresholds) and, with ``freeze``, collects once and freezes; a second timer
+    re-freezes what survived every :data:`REFREEZE_EVERY_MS`, and a full collection runs when the
+    application becomes inactive. ``stop()`` restores automatic collection as it was found and
+    unfreezes.
     """
 
     def __init__(
         self,
         app: QGuiApplication,
+        *,
+        freeze: bool = True,
+        collect_every_ms: int = COLLECT_EVERY_MS,
         refreeze_every_ms: int = REFREEZE_EVERY_MS,
         full_every_s: float = FULL_COLLECTION_EVERY_S,
+        full_at_least_every_s: float = FULL_COLLECTION_AT_LEAST_EVERY_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(app)
         self._app = app
+        self._freeze = freeze
         self._clock = clock
         self._full_every_s = full_every_s
+        self._full_at_least_every_s = full_at_least_every_s
         self._last_full: float | None = None
-        self._timer = QTimer(self)
-        self._timer.setInterval(refreeze_every_ms)
-        self._timer.timeout.connect(self.refreeze)
+        self._was_enabled = True
+        self._collector = QTimer(self)
+        self._collector.setInterval(collect_every_ms)
+        self._collector.timeout.connect(self.collect_due)
+        self._refreezer = QTimer(self)
+        self._refreezer.setInterval(refreeze_every_ms)
+        self._refreezer.timeout.connect(self.refreeze)
         self.full_collections = 0
         self.refreezes = 0
+        self.young_collections = 0
 
     def start(self) -> None:
-        self.full_collection()
-        self._timer.start()
-        self._app.applicationStateChanged.connect(self.state_changed)
+        self._was_enabled = gc.isenabled()
+        gc.disable()
+        self._collector.start()
+        if self._freeze:
+            self.full_collection()
+            self._refreezer.start()
+            self._app.applicationStateChanged.connect(self.state_changed)
 
     def stop(self) -> None:
-        self._timer.stop()
-        self._app.applicationStateChanged.disconnect(self.state_changed)
-        gc.unfreeze()
+        self._collector.stop()
+        if self._freeze:
+            self._refreezer.stop()
+            self._app.applicationStateChanged.disconnect(self.state_changed)
+            gc.unfreeze()
+        if self._was_enabled:
+            gc.enable()
+
+    def collect_due(self) -> None:
+        """What CPython would have collected by now, here on the GUI thread. With ``freeze``
+        the oldest generation is left to :meth:`refreeze` and :meth:`full_collection`."""
+        if self._freeze and self._full_overdue():
+            self.full_collection()
+        elif collect_due(oldest=not self._freeze):
+            self.young_collections += 1
 
     def refreeze(self) -> None:
-        """Young garbage first (a cheap pass), then freeze what is still alive."""
+        """Young garbage first (a short pass), then freeze what is still alive."""
         gc.collect(1)
         gc.freeze()
         self.refreezes += 1
@@ -92,3 +141,9 @@ class CollectorPacing(QObject):
         if self._last_full is not None and self._clock() - self._last_full < self._full_every_s:
             return
         self.full_collection()
+
+    def _full_overdue(self) -> bool:
+        return (
+            self._last_full is not None
+            and self._clock() - self._last_full >= self._full_at_least_every_s
+        )

@@ -106,3 +106,36 @@ def test_full_collections_are_not_repeated_within_their_interval(
     clock.now += 2
     pacing.state_changed(Qt.ApplicationState.ApplicationHidden)
     assert pacing.full_collections == 2
+
+
+def test_automatic_collection_is_off_while_paced_and_restored_after(qapp: QApplication) -> None:
+    """A pass on a worker thread could destroy a Qt object there: only the GUI thread's timer
+    collects while the app is paced; stop() gives back the state it found."""
+    gc.enable()
+    try:
+        pacer = CollectorPacing(qapp, freeze=False)
+        pacer.start()
+        assert not gc.isenabled()
+        pacer.stop()
+        assert gc.isenabled()
+    finally:
+        gc.disable()  # as the test session keeps it (tests/conftest.py)
+
+
+def test_the_gui_thread_collects_what_the_thresholds_say_is_due(
+    pacing: CollectorPacing,
+) -> None:
+    node = Node()
+    gone = weakref.ref(node)
+    del node
+    threshold = gc.get_threshold()[0]
+    keep: list[list[int]] = [
+        [] for _ in range(threshold + 1)
+    ]  # enough tracked allocations to make a pass due
+    assert gc.get_count()[0] > threshold
+    before = pacing.young_collections
+    pacing.collect_due()
+    assert pacing.young_collections == before + 1
+    assert gc.get_count()[0] < threshold
+    del keep
+    assert gone() is None
