@@ -1095,12 +1095,22 @@ class Simulation:
             desk.network.offline = False
             desk.network.drop_rate = desk.network.dup_rate = 0.0
             desk.network.script.clear()
+        if not any(k.startswith("drop") for d in self.desks for k in d.network.counts):
+            # The random faults of a few seeds (seed 557 of 1,000) never lost an answer: the
+            # first desk's next pull answer is lost after the server answered. No random draw,
+            # so every seed that lost one runs as before.
+            self.desks[0].network.script.append((PULL, "drop"))
+            self.note("answer lost (forced)", self.desks[0])
         quiet = 0
         for rounds in range(1, max_rounds + 1):
             moved = False
             for desk in self.desks:
-                pushed = desk.engine.push_outbox()
-                pulled = desk.engine.pull_all()
+                try:
+                    pushed = desk.engine.push_outbox()
+                    pulled = desk.engine.pull_all()
+                except Offline:  # the forced lost answer above: the next round asks again
+                    moved = True
+                    continue
                 moved = moved or bool(pushed.applied or pushed.rejected or pulled)
                 self.check_desk(desk)
             head = self.server_head()
