@@ -13,6 +13,7 @@ from sqlalchemy import (
     CheckConstraint,
     ColumnElement,
     ForeignKey,
+    FromClause,
     Index,
     Integer,
     Numeric,
@@ -176,13 +177,16 @@ class Ticket(SyncedMixin, Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-def open_ticket() -> ColumnElement[bool]:
+def open_ticket(tickets: FromClause | None = None) -> ColumnElement[bool]:
     """A live ticket in the work queue, written as ``ix_tickets_open``'s WHERE (the literal
-    statuses of :data:`OPEN_STATUS_ORDER`): a query with this clause can read that index."""
+    statuses of :data:`OPEN_STATUS_ORDER`): a query with this clause can read that index.
+    ``tickets``: another FROM for the tickets table (one with an index hint), by column name."""
     statuses: BindParameter[Any] = bindparam(
         "open_statuses", list(OPEN_STATUS_ORDER), expanding=True, literal_execute=True
     )
-    return and_(Ticket.deleted == false(), Ticket.status.in_(statuses))
+    if tickets is None:
+        return and_(Ticket.deleted == false(), Ticket.status.in_(statuses))
+    return and_(tickets.c.deleted == false(), tickets.c.status.in_(statuses))
 
 
 # The dashboard's open queue (migration 0012): only open tickets, in assignee order, with every

@@ -49,15 +49,21 @@ from sqlalchemy import (
     FromClause,
     String,
     Table,
+    TableClause,
     and_,
+    column,
     false,
+    func,
     or_,
     select,
     type_coerce,
 )
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
 
 from ..models import Contact, Organisation, Ticket, TicketEvent, User, WaitingPeriod
 from ..models.db import unicode_lower
+from ..models.tickets import open_ticket
 from ..policy.plans import TIERS, ResponseTarget
 from ..policy.sla import SlaState
 from ..policy.workflow import NEW, OPEN_STATUSES, STATUSES, WAITING_ON_CUSTOMER
@@ -78,6 +84,7 @@ __all__ = [
     "id_bytes",
     "is_queue_order",
     "kid",
+    "open_counts_by_assignee",
     "queue_key",
     "sort_value",
 ]
@@ -537,3 +544,36 @@ def uuid_of(raw: Any) -> uuid.UUID | None:
             _UUIDS[None] = None
         found = _UUIDS[raw] = raw if isinstance(raw, uuid.UUID) else uuid.UUID(str(raw))
     return found
+
+
+class _ThroughOpenIndex(TableClause):
+    """``tickets`` that SQLite reads through the partial index ``ix_tickets_open`` (open tickets
+    in assignee order, migration 0012). With no statistics its planner prefers the status index
+    and looks up every open row: ~300 ms on 100,000 open tickets, against ~10 ms index-only."""
+
+    inherit_cache = True
+
+
+@compiles(_ThroughOpenIndex, "sqlite")
+def _sqlite_through_open_index(element: _ThroughOpenIndex, compiler: Any, **kw: Any) -> str:
+    return f"{compiler.visit_table(element, **kw)} INDEXED BY ix_tickets_open"
+
+
+_OPEN_BY_ASSIGNEE = _ThroughOpenIndex(
+    "tickets",
+    *(column(name, TICKETS.c[name].type) for name in ("assignee_id", "status", "deleted")),
+)
+
+
+def open_counts_by_assignee(conn: Connection | Session) -> dict[uuid.UUID, int]:
+    """How many open tickets each agent holds (the ticket card's "assign to" list): one
+    index-only scan in assignee order. The WHERE is :func:`~agentdesk.models.tickets.open_ticket`
+    as written, which the partial index requires."""
+    t = _OPEN_BY_ASSIGNEE
+    rows = conn.execute(
+        select(t.c.assignee_id, func.count())
+        .select_from(t)
+        .where(t.c.assignee_id.is_not(None), open_ticket(t))
+        .group_by(t.c.assignee_id)
+    )
+    return {row[0]: int(row[1]) for row in rows if row[0] is not None}

@@ -260,3 +260,45 @@ def test_a_pull_that_only_moves_rows_plans_no_runs_and_the_moved_keys() -> None:
     assert plan.membership == DiffPlan([], [], 0, 0)
     assert plan.keys == sorted(expected)
     assert plan.moved == sorted(moved)
+
+
+def test_open_tickets_per_agent_are_one_index_only_scan(engine: Engine, data: QueueData) -> None:
+    """The ticket card's "assign to" loads: the same counts as a plain count of open tickets,
+    read through ``ix_tickets_open`` (SQLite's planner, left alone, took the status index and
+    looked up every open row: ~370 ms on 100,000 open tickets, ~10 ms through the index)."""
+    from sqlalchemy import func, select
+
+    from agentdesk.policy.workflow import OPEN_STATUSES
+    from agentdesk.queries.queue import open_counts_by_assignee
+
+    with engine.connect() as conn:
+        plain = {
+            row[0]: int(row[1])
+            for row in conn.execute(
+                select(Ticket.assignee_id, func.count())
+                .where(
+                    Ticket.assignee_id.is_not(None),
+                    Ticket.deleted.is_(False),
+                    Ticket.status.in_(sorted(OPEN_STATUSES)),
+                )
+                .group_by(Ticket.assignee_id)
+            )
+        }
+        plans: list[str] = []
+
+        def explain(_conn: Any, cursor: Any, statement: str, params: Any, *_a: Any) -> None:
+            if "count(*)" in statement:
+                plans.extend(
+                    str(r[-1]) for r in cursor.connection.execute(f"EXPLAIN QUERY PLAN {statement}")
+                )
+
+        from sqlalchemy import event
+
+        event.listen(engine, "before_cursor_execute", explain)
+        try:
+            counted = open_counts_by_assignee(conn)
+        finally:
+            event.remove(engine, "before_cursor_execute", explain)
+    assert plain
+    assert counted == plain
+    assert any("COVERING INDEX ix_tickets_open" in p for p in plans), plans

@@ -187,6 +187,7 @@ def test_the_workstation_fits_and_keeps_its_panes_usable(
             or contacts.body.isVisible()
         )
     )
+    qtbot.waitUntil(timer.toggle_button.isEnabled)  # the timer reads the ticket on a worker
     timer.start()
     qtbot.waitUntil(lambda: timer.running is not None)
     QApplication.processEvents()

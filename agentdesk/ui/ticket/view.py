@@ -25,7 +25,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ...models import (
@@ -50,6 +50,7 @@ from ...policy.calendar import BusinessCalendar
 from ...policy.errors import PolicyError
 from ...policy.plans import SupportPlan
 from ...policy.sla import SlaStatus, sla_status
+from ...queries.queue import open_counts_by_assignee
 from ...sync.mutators import MUTATORS
 from ..panel_widgets import money_text, roles_text
 from ..sla_display import AT_RISK_SHARE, LOADING, default_team_calendar, target_text
@@ -209,19 +210,7 @@ def load_ticket_view(session: Session, ticket_id: uuid.UUID) -> TicketView | Non
     plan_row = session.get(Plan, org.plan_id) if org is not None else None
     plan, calendar = _plan_and_calendar(session, plan_row)
     users = list(session.scalars(select(User).where(User.deleted.is_(False))))
-    loads: dict[uuid.UUID, int] = {
-        row[0]: int(row[1])
-        for row in session.execute(
-            select(Ticket.assignee_id, func.count())
-            .where(
-                Ticket.assignee_id.is_not(None),
-                Ticket.deleted.is_(False),
-                Ticket.status.in_([TicketStatus(s) for s in sorted(workflow.OPEN_STATUSES)]),
-            )
-            .group_by(Ticket.assignee_id)
-        )
-        if row[0] is not None
-    }
+    loads = open_counts_by_assignee(session)
     members = tuple(
         Person(u.id, u.display_name, u.role, u.active, loads.get(u.id, 0))
         for u in sorted(users, key=lambda u: (u.display_name.casefold(), u.id))
