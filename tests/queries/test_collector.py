@@ -12,9 +12,14 @@ from agentdesk.queries import collector
 
 
 @pytest.fixture(autouse=True)
-def _collector_back_on() -> Iterator[None]:
-    yield
+def _collector_on() -> Iterator[None]:
+    """These tests start with automatic collection on (as a server process has it); the test
+    session keeps it off (tests/conftest.py), so it is put back as it was."""
+    was_enabled = gc.isenabled()
     gc.enable()
+    yield
+    if not was_enabled:
+        gc.disable()
 
 
 def test_paused_inside_and_back_on_after_even_on_an_error() -> None:
