@@ -345,6 +345,7 @@ def test_statements_equal_the_policy_over_the_typed_read(world: World, seed: int
     report from the replay start and pauses the cycle collector while it builds. Against it:
     the previous typed read of the same window, billed by ``bill_days`` and stated by
     ``statement`` the plain way, on random ledgers and periods."""
+    collector_was_enabled = gc.isenabled()  # the test session keeps it off (tests/conftest.py)
     rnd = random.Random(100 + seed)
     orgs = _random_ledger(world, rnd)
     compared = 0
@@ -397,4 +398,4 @@ def test_statements_equal_the_policy_over_the_typed_read(world: World, seed: int
                 assert len(view.entries) >= len(in_period)
                 compared += bool(view.entries)
     assert compared, "some periods have entries"
-    assert gc.isenabled(), "the collector runs again after the statements"
+    assert gc.isenabled() == collector_was_enabled, "the collector is back as it was"
