@@ -7,15 +7,25 @@ run operations inline, so they can assert on results without sleeping.
 
 Modelled on Anki's ``aqt.operations`` (QueryOp: a function off the main thread, a success
 callback on it) and Picard's thread helper.
+
+A worker thread never holds the last reference to anything the GUI thread made. The function
+an operation runs is usually a closure over panel state, its callbacks are bound to widgets, and
+a Python object freed on a worker thread that was the last owner of a Qt object destroys that
+object there, while the GUI thread may be delivering an event to it (a segmentation fault, seen
+in CI). So an operation in flight is pinned in :data:`_IN_FLIGHT` until the GUI thread has its
+outcome; the worker drops its own reference to the function before it hands the outcome over,
+and hands it over through a dictionary, signalling only the operation's number.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+import shiboken6
+from PySide6.QtCore import QCoreApplication, QObject, QRunnable, Qt, QThreadPool, Signal
 
 log = logging.getLogger(__name__)
 
@@ -24,31 +34,72 @@ T = TypeVar("T")
 #: Run operations inline (tests only).
 SYNCHRONOUS = False
 
+#: Operations started and not yet reported back, by number (touched on the GUI thread only).
+_IN_FLIGHT: dict[int, Operation[Any]] = {}
+#: Outcomes handed over by workers, by operation number: (succeeded, value or exception).
+_OUTCOMES: dict[int, tuple[bool, Any]] = {}
+_numbers = itertools.count(1)
 
-class _Signals(QObject):
-    succeeded = Signal(object)
-    failed = Signal(object)
+
+class _Dispatcher(QObject):
+    """Lives on the GUI thread; a worker's ``ready`` is queued to it."""
+
+    ready = Signal(int)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ready.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
+
+    @staticmethod
+    def _deliver(number: int) -> None:
+        op = _IN_FLIGHT.pop(number, None)
+        succeeded, value = _OUTCOMES.pop(number, (False, None))
+        if op is not None:
+            op._report(succeeded, value)
+
+
+_dispatcher: _Dispatcher | None = None
+
+
+def _the_dispatcher() -> _Dispatcher:
+    """Made on first use by the GUI thread (operations are started there)."""
+    global _dispatcher
+    if _dispatcher is None or not shiboken6.isValid(_dispatcher):
+        _dispatcher = _Dispatcher()
+        app = QCoreApplication.instance()
+        if app is not None and _dispatcher.thread() is not app.thread():
+            _dispatcher.moveToThread(app.thread())
+    return _dispatcher
 
 
 class _Job(QRunnable):
-    def __init__(self, fn: Callable[[], Any], signals: _Signals) -> None:
+    """Holds the operation's number and its function, nothing else (the pool frees the job on
+    the worker thread)."""
+
+    def __init__(self, number: int, fn: Callable[[], Any], dispatcher: _Dispatcher) -> None:
         super().__init__()
-        self._fn = fn
-        self._signals = signals
+        self._number = number
+        self._fn: Callable[[], Any] | None = fn
+        self._dispatcher = dispatcher
 
     def run(self) -> None:  # runs on a pool thread
+        fn, self._fn = self._fn, None
+        assert fn is not None
         try:
-            result = self._fn()
+            outcome: tuple[bool, Any] = (True, fn())
         except Exception as exc:  # reported to the GUI thread, never swallowed
-            self._signals.failed.emit(exc)
-        else:
-            self._signals.succeeded.emit(result)
+            outcome = (False, exc)
+        del fn  # the operation, pinned until reported, still holds the function
+        _OUTCOMES[self._number] = outcome
+        del outcome
+        self._dispatcher.ready.emit(self._number)
 
 
 class Operation(QObject, Generic[T]):
     """A function run off the GUI thread, with success and failure reported as signals.
 
-    Keep a reference (or give it a parent) until it finishes; ``start`` returns ``self``.
+    Once started it is kept until it has reported, so a caller need not hold it. Give it a
+    parent to drop the report when the parent (a closed panel) is gone.
     """
 
     succeeded = Signal(object)
@@ -64,10 +115,6 @@ class Operation(QObject, Generic[T]):
     ) -> None:
         super().__init__(parent)
         self._fn = fn
-        self._signals = _Signals()
-        # Queued across threads: the slots run on the thread that owns ``self`` (the GUI one).
-        self._signals.succeeded.connect(self.succeeded)
-        self._signals.failed.connect(self.failed)
         if on_success is not None:
             self.succeeded.connect(on_success)
         if on_failure is not None:
@@ -75,22 +122,34 @@ class Operation(QObject, Generic[T]):
         else:
             self.failed.connect(self._log_failure)
         self.done = False
-        self.succeeded.connect(self._mark_done)
-        self.failed.connect(self._mark_done)
 
     def start(self, pool: QThreadPool | None = None) -> Operation[T]:
         if SYNCHRONOUS:
-            _Job(self._fn, self._signals).run()
-        else:
-            (pool or QThreadPool.globalInstance()).start(_Job(self._fn, self._signals))
+            try:
+                outcome: tuple[bool, Any] = (True, self._fn())
+            except Exception as exc:
+                outcome = (False, exc)
+            self._report(*outcome)
+            return self
+        number = next(_numbers)
+        _IN_FLIGHT[number] = self
+        (pool or QThreadPool.globalInstance()).start(_Job(number, self._fn, _the_dispatcher()))
         return self
 
-    def _mark_done(self, _value: object) -> None:
+    def _report(self, succeeded: bool, value: Any) -> None:
+        if not shiboken6.isValid(self):
+            return  # its parent was deleted meanwhile: nobody is waiting for it
+        (self.succeeded if succeeded else self.failed).emit(value)
         self.done = True
 
     @staticmethod
     def _log_failure(exc: Exception) -> None:
         log.error("background operation failed: %s", exc, exc_info=exc)
+
+
+def in_flight() -> int:
+    """How many operations have started and not yet reported back."""
+    return len(_IN_FLIGHT)
 
 
 def run_in_background(

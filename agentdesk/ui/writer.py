@@ -192,9 +192,13 @@ class MutationWriter(QObject):
             self._scheduled = False
         for request in done:
             assert request.outcome is not None
-            if request.reply is not None:
+            # Dropped here, on the GUI thread: the writer thread may still hold the request,
+            # and a reply is bound to panels it must never be the one to free (see
+            # agentdesk/ui/background.py).
+            reply, request.reply = request.reply, None
+            if reply is not None:
                 try:
-                    request.reply(request.outcome)
+                    reply(request.outcome)
                 except Exception:  # one panel's bug must not cost another its outcome
                     log.exception("a mutation's reply failed")
             self.outcomeReady.emit(request.outcome)

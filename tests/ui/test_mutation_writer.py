@@ -156,3 +156,32 @@ def test_one_writer_per_replica_and_closing_it_at_detach(
     assert first.closed
     assert MutationWriter.of(desk.replica) is not first
     MutationWriter.close_for(desk.replica)
+
+
+def test_a_reply_is_freed_on_the_gui_thread_not_the_writer_thread(
+    qtbot: QtBot, panel_team: Team, panel_desk: PanelDesk
+) -> None:
+    """A reply is bound to a panel; the writer thread keeps the request it last applied until
+    the next one arrives, and must not be the one to free the reply (and with it, maybe, the
+    panel's Qt objects) when it lets go."""
+    desk = panel_desk("agent")
+    ticket_id = new_ticket(desk, panel_team)
+    writer = MutationWriter(desk.replica)
+    freed_on: list[str] = []
+
+    class Panel:
+        def __del__(self) -> None:
+            freed_on.append(threading.current_thread().name)
+
+    panel = Panel()
+
+    def reply(_outcome: Outcome, kept: Panel = panel) -> None:
+        pass
+
+    with qtbot.waitSignal(writer.outcomeReady):
+        writer.submit([_note(ticket_id, "first")], reply)
+    del panel, reply
+    with qtbot.waitSignal(writer.outcomeReady):
+        writer.submit([_note(ticket_id, "second")])  # the writer thread lets go of the first
+    writer.close()
+    assert freed_on == [threading.main_thread().name]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QSettings
+import shiboken6
+from PySide6.QtCore import QObject, QSettings
 from pytestqt.qtbot import QtBot
 
 from agentdesk.ui import background
@@ -83,3 +85,66 @@ def test_synchronous_mode_for_tests(monkeypatch: pytest.MonkeyPatch) -> None:
     op = background.run_in_background(lambda: "now", got.append)
     assert op.done
     assert got == ["now"]
+
+
+class _Canary:
+    """Records the thread that freed it: a stand-in for a panel a closure keeps alive."""
+
+    def __init__(self, freed_on: list[str]) -> None:
+        self._freed_on = freed_on
+
+    def __del__(self) -> None:
+        self._freed_on.append(threading.current_thread().name)
+
+
+def test_what_an_operation_holds_is_freed_on_the_gui_thread(qtbot: QtBot) -> None:
+    """The caller keeps nothing and the work outlasts it: the function (a closure over a panel)
+    and the callbacks are still freed on the GUI thread, never on the worker, and the outcome
+    still arrives. A Qt object freed on a worker while the GUI thread used it crashed CI."""
+    freed_on: list[str] = []
+    got: list[int] = []
+    canary = _Canary(freed_on)
+
+    def work(kept: _Canary = canary) -> int:
+        time.sleep(0.2)  # the caller has let go long before
+        return 7
+
+    background.run_in_background(work, got.append)
+    del work, canary
+    qtbot.waitUntil(lambda: bool(freed_on), timeout=5000)
+    assert freed_on == [threading.main_thread().name]
+    assert got == [7]
+
+
+def test_a_failure_and_its_traceback_are_freed_on_the_gui_thread(qtbot: QtBot) -> None:
+    freed_on: list[str] = []
+    errors: list[Exception] = []
+
+    def boom() -> None:
+        panel = _Canary(freed_on)  # in the failing frame: the traceback keeps it
+        time.sleep(0.1)
+        raise RuntimeError(f"failed with {type(panel).__name__}")
+
+    background.run_in_background(boom, lambda _v: None, errors.append)
+    qtbot.waitUntil(lambda: bool(errors), timeout=5000)
+    assert str(errors[0]) == "failed with _Canary"
+    errors.clear()
+    qtbot.waitUntil(lambda: bool(freed_on), timeout=5000)
+    assert freed_on == [threading.main_thread().name]
+
+
+def test_an_operation_whose_parent_is_gone_reports_nothing(qtbot: QtBot) -> None:
+    parent = QObject()
+    release = threading.Event()
+    got: list[str] = []
+
+    def late() -> str:
+        release.wait(5)
+        return "late"
+
+    background.Operation(late, on_success=got.append, parent=parent).start()
+    shiboken6.delete(parent)  # the panel closed while its read ran
+    release.set()
+    qtbot.waitUntil(lambda: background.in_flight() == 0, timeout=5000)
+    qtbot.wait(20)
+    assert got == []
