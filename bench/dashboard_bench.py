@@ -55,6 +55,7 @@ if str(ROOT) not in sys.path:
 import PySide6  # noqa: E402
 from PySide6.QtCore import (  # noqa: E402
     QElapsedTimer,
+    QEventLoop,
     QSettings,
     QTimer,
     qInstallMessageHandler,
@@ -71,6 +72,7 @@ from agentdesk.queries import dashboard as figures  # noqa: E402
 from agentdesk.queries import dashboard_live as live  # noqa: E402
 from agentdesk.sync.replica import Replica  # noqa: E402
 from agentdesk.ui.dashboard import DashboardView  # noqa: E402
+from agentdesk.ui.gc_pacing import CollectorPacing  # noqa: E402
 from agentdesk.ui.queue.model import QueueQuery, fetch_keys  # noqa: E402
 from agentdesk.ui.shell.sync_bridge import ReplicaChange  # noqa: E402
 from agentdesk.ui.sla_display import SlaClock  # noqa: E402
@@ -308,19 +310,24 @@ def main() -> None:
 
         ticker.timeout.connect(tick)
 
+        # The desktop's pacing (the collector on the GUI thread, the switch interval), and
+        # the application's own event loop: spinning processEvents() + sleep returned into
+        # Python twice per turn, each a wait for the interpreter lock that app.exec() does not
+        # have (see bench/gui_latency_bench.py).
+        pacing = CollectorPacing(app)
+        pacing.start()
+
         def stall_of(trigger: Callable[[], None]) -> float:
-            done: list[object] = []
-            view.refreshed.connect(done.append)
+            loop = QEventLoop()
+            view.refreshed.connect(loop.quit)
+            QTimer.singleShot(60_000, loop.quit)  # a bench never hangs
             elapsed.start()
             gaps.clear()
             ticker.start()
             trigger()
-            deadline = time.perf_counter() + 60
-            while not done and time.perf_counter() < deadline:
-                app.processEvents()
-                time.sleep(0.001)
+            loop.exec()
             ticker.stop()
-            view.refreshed.disconnect(done.append)
+            view.refreshed.disconnect(loop.quit)
             return max(gaps, default=0.0)
 
         stalls = [stall_of(view.refresh) for _ in range(5)]
@@ -344,6 +351,7 @@ def main() -> None:
             target_ms=50,
             note="the same while the view moves the figures after a pull of 1,000 tickets",
         )
+        pacing.stop()
         view.stop()
         view.close()
         replica.close()

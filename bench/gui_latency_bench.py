@@ -35,6 +35,8 @@ run alternately on the same replica, so the before and the after share the machi
 from __future__ import annotations
 
 import argparse
+import cProfile
+import gc
 import json
 import os
 import random
@@ -100,28 +102,62 @@ class Probe:
         self.timer.setInterval(PROBE_MS)
         self.timer.timeout.connect(self._tick)
         self.gaps: list[float] = []
-        self.last = 0.0
+        #: The GUI thread's own CPU time within each gap: near the gap, the thread was busy
+        #: (Qt's work or ours); near zero, it waited (for the interpreter lock, or the OS).
+        self.cpu: list[float] = []
+        self.last = self.last_cpu = 0.0
 
     def start(self) -> None:
         self.gaps.clear()
-        self.last = time.perf_counter()
+        self.cpu.clear()
+        self.last, self.last_cpu = time.perf_counter(), time.thread_time()
         self.timer.start()
 
     def stop(self) -> None:
         self.timer.stop()
 
     def _tick(self) -> None:
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.thread_time()
         self.gaps.append(now - self.last)
-        self.last = now
+        self.cpu.append(cpu - self.last_cpu)
+        self.last, self.last_cpu = now, cpu
 
-    def figures(self) -> dict[str, float]:
+    def figures(self) -> dict[str, Any]:
         late = [max(0.0, g - PROBE_MS / 1000) for g in self.gaps]
         return {
             "ticks": len(self.gaps),
             "latency_p50_ms": ms(pct(late, 0.5)),
             "latency_p99_ms": ms(pct(late, 0.99)),
             "longest_stall_ms": ms(max(self.gaps)),
+            "longest_stall_gui_cpu_ms": ms(self.cpu[self.gaps.index(max(self.gaps))]),
+            "stalls_over_30ms_gap_and_gui_cpu_ms": [
+                [ms(g), ms(c)] for g, c in zip(self.gaps, self.cpu, strict=True) if g > 0.03
+            ],
+        }
+
+
+class CollectorPasses:
+    """The cyclic collector's passes while the load runs (``gc.callbacks``): with the desktop's
+    pacing they all run on the GUI thread, so each one is part of some gap between ticks."""
+
+    def __init__(self) -> None:
+        self.began = 0.0
+        self.passes: list[tuple[int, float]] = []
+
+    def callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self.began = time.perf_counter()
+        else:
+            self.passes.append((info["generation"], time.perf_counter() - self.began))
+
+    def figures(self) -> dict[str, Any]:
+        took = [t for _, t in self.passes]
+        return {
+            "passes": len(took),
+            "by_generation": dict(Counter(g for g, _ in self.passes)),
+            "p50_ms": ms(pct(took, 0.5)) if took else 0.0,
+            "max_ms": ms(max(took, default=0.0)),
+            "total_ms": ms(sum(took)),
         }
 
 
@@ -326,15 +362,27 @@ def desktop(path: str, tenant: str, user: str, pulls: int, seed: int) -> None:
         clicker.timeout.connect(click)
         feeder = Feeder(replica, engine, pulls, seed)
         sampler = StallSampler(probe, threading.get_ident())
+        # GUI_BENCH_PROFILE=FILE: the GUI thread's Python under load, for pstats (cProfile
+        # profiles only the thread that enables it): which of our handlers the stalls run.
+        passes = CollectorPasses()
+        gc.callbacks.append(passes.callback)
+        profile_to = os.environ.get("GUI_BENCH_PROFILE")
+        profiler = cProfile.Profile() if profile_to else None
         probe.start()
         sampler.start()
         clicker.start()
         feeder.start()
+        if profiler is not None:
+            profiler.enable()
         while feeder.is_alive():
             run_loop(app, 0.1)
         run_loop(app, 0.5)  # the last page's delivery
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(f"{profile_to}.{os.getpid()}")
         clicker.stop()
         probe.stop()
+        gc.callbacks.remove(passes.callback)
         sampler.halt.set()
         if feeder.error is not None:
             raise feeder.error
@@ -352,6 +400,7 @@ def desktop(path: str, tenant: str, user: str, pulls: int, seed: int) -> None:
                     "pulls": len(feeder.page_seconds),
                     "page_apply_p50_ms": ms(pct(feeder.page_seconds, 0.5)),
                     "page_apply_max_ms": ms(max(feeder.page_seconds)),
+                    "collector": passes.figures(),
                     "stall_samples": sampler.sites.most_common(6),
                     "stall_other_threads": sampler.others.most_common(6),
                 }

@@ -14,7 +14,11 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from agentdesk.ui.gc_pacing import GUI_SWITCH_INTERVAL_S, CollectorPacing
+from agentdesk.ui.gc_pacing import (
+    FREEZE_INSTEAD_ABOVE,
+    GUI_SWITCH_INTERVAL_S,
+    CollectorPacing,
+)
 
 
 class Node:
@@ -161,3 +165,27 @@ def test_the_gui_thread_collects_what_the_thresholds_say_is_due(
     assert gc.get_count()[0] < threshold
     del keep
     assert gone() is None
+
+
+def test_a_burst_of_new_objects_is_frozen_not_walked_and_its_cycles_freed_later(
+    pacing: CollectorPacing, clock: Clock
+) -> None:
+    """A pull page or a replayed ledger leaves thousands of new objects at once: walking them
+    on the GUI thread took up to ~30 ms, freezing them costs nothing. A cycle among them is
+    freed by the next full collection."""
+    node = Node()
+    gone = weakref.ref(node)
+    del node
+    burst: list[list[int]] = [[] for _ in range(FREEZE_INSTEAD_ABOVE + 1)]
+    assert gc.get_count()[0] > FREEZE_INSTEAD_ABOVE
+    young, frozen = pacing.young_collections, gc.get_freeze_count()
+    pacing.collect_due()
+    assert pacing.burst_freezes == 1
+    assert pacing.young_collections == young, "not walked"
+    assert gc.get_freeze_count() > frozen + FREEZE_INSTEAD_ABOVE
+    assert gc.get_count()[0] < gc.get_threshold()[0]
+    assert gone() is not None, "the cycle waits"
+    clock.now += 301
+    pacing.state_changed(Qt.ApplicationState.ApplicationInactive)
+    assert gone() is None
+    del burst
