@@ -1,5 +1,4 @@
-"""Where and when Python's cyclic garbage collector may run in the desktop, and how long the GUI
-thread may wait for the interpreter.
+"""Where and when Python's cyclic garbage collector may run in the desktop.
 
 Two hazards, one cause: CPython runs the collector on whichever thread allocates the object that
 crosses a threshold, holding the GIL for the whole pass.
@@ -17,20 +16,14 @@ crosses a threshold, holding the GIL for the whole pass.
   each minute is moved to the permanent generation (``gc.freeze``), which passes never walk;
   young passes stay short, and the real full collection (unfreeze, collect, freeze) runs while
   the window is not the active one, or after ``FULL_COLLECTION_AT_LEAST_EVERY_S`` of continuous
-  use, so a cycle frozen while alive and dropped later is freed in the end.
-
-And one more wait: every Python slot, model ``data()`` call and event filter on the GUI thread
-needs the interpreter lock, and while a worker runs Python the GUI thread gets it only after the
-interpreter's switch interval (5 ms by default), often twice per event. While the desktop runs,
-the interval is :data:`GUI_SWITCH_INTERVAL_S`: a year of ledger replayed on a worker stalled the
-GUI thread 19 ms at 5 ms and 7 ms at 1 ms, with the worker's own time unchanged
-(``bench/balance_bench.py``, docs/performance.md).
+  use, so a cycle frozen while alive and dropped later is freed in the end. The timer looks
+  every 50 ms, and a burst of new objects (a pull page, a replayed ledger) is frozen rather
+  than walked: the young passes stay a few milliseconds.
 """
 
 from __future__ import annotations
 
 import gc
-import sys
 import time
 from collections.abc import Callable
 
@@ -39,8 +32,6 @@ from PySide6.QtGui import QGuiApplication
 
 __all__ = ["CollectorPacing", "collect_due"]
 
-#: The interpreter's switch interval while the desktop runs (seconds; CPython's default is 0.005).
-GUI_SWITCH_INTERVAL_S = 0.001
 #: How often the GUI thread looks at the collector's counts: often, so that a young pass has
 #: few objects to walk (at 250 ms, passes after a pull page took up to 39 ms).
 COLLECT_EVERY_MS = 50
@@ -78,9 +69,8 @@ class CollectorPacing(QObject):
     ``start()`` turns automatic collection off (collections then run from a GUI-thread timer by
     CPython's thresholds) and, with ``freeze``, collects once and freezes; a second timer
     re-freezes what survived every :data:`REFREEZE_EVERY_MS`, and a full collection runs when the
-    application becomes inactive. It also shortens the interpreter's switch interval
-    (``switch_interval_s``; None leaves it). ``stop()`` restores automatic collection and the
-    interval as it found them, and unfreezes.
+    application becomes inactive. ``stop()`` restores automatic collection as it was found and
+    unfreezes.
     """
 
     def __init__(
@@ -88,7 +78,6 @@ class CollectorPacing(QObject):
         app: QGuiApplication,
         *,
         freeze: bool = True,
-        switch_interval_s: float | None = GUI_SWITCH_INTERVAL_S,
         collect_every_ms: int = COLLECT_EVERY_MS,
         freeze_instead_above: int = FREEZE_INSTEAD_ABOVE,
         refreeze_every_ms: int = REFREEZE_EVERY_MS,
@@ -99,9 +88,7 @@ class CollectorPacing(QObject):
         super().__init__(app)
         self._app = app
         self._freeze = freeze
-        self._switch_interval_s = switch_interval_s
         self._freeze_instead_above = freeze_instead_above
-        self._was_switch_interval = sys.getswitchinterval()
         self._clock = clock
         self._full_every_s = full_every_s
         self._full_at_least_every_s = full_at_least_every_s
@@ -121,9 +108,6 @@ class CollectorPacing(QObject):
     def start(self) -> None:
         self._was_enabled = gc.isenabled()
         gc.disable()
-        self._was_switch_interval = sys.getswitchinterval()
-        if self._switch_interval_s is not None:
-            sys.setswitchinterval(self._switch_interval_s)
         self._collector.start()
         if self._freeze:
             self.full_collection()
@@ -138,7 +122,6 @@ class CollectorPacing(QObject):
             gc.unfreeze()
         if self._was_enabled:
             gc.enable()
-        sys.setswitchinterval(self._was_switch_interval)
 
     def collect_due(self) -> None:
         """What CPython would have collected by now, here on the GUI thread. With ``freeze``
