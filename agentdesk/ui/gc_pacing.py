@@ -33,8 +33,8 @@ from PySide6.QtGui import QGuiApplication
 __all__ = ["CollectorPacing", "collect_due"]
 
 #: How often the GUI thread looks at the collector's counts. Not more often: each look is a
-#: Python call on the GUI thread, a wait for the interpreter lock while workers run (at 50 ms
-#: the event loop's p99 under load was 19 ms against 11 ms at 250 ms).
+#: Python call on the GUI thread, a wait for the interpreter lock while workers run (in one
+#: run the event loop's p99 was 19 ms at 50 ms and 11 ms at 250 ms; docs/performance.md).
 COLLECT_EVERY_MS = 250
 #: More new objects than this since the last pass (a pull page's rows, a plan, a replayed
 #: ledger: data, not cycles) are frozen instead of walked: freezing costs nothing, walking them
