@@ -124,6 +124,10 @@ class FigureTableModel(QAbstractTableModel):
         return save_csv(path, self.headers, (row.values for row in self._rows))
 
 
+#: How many rows beyond the visible ones a column's fit looks at.
+FIT_ROWS = 50
+
+
 class FigureTable(QWidget):
     """A titled table with an "Export CSV…" button; activating a figure cell emits
     :attr:`filterRequested` with the tickets behind it."""
@@ -145,6 +149,10 @@ class FigureTable(QWidget):
         # number: refitting measured every cell again on each refresh (and made columns jump).
         self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.view.horizontalHeader().setStretchLastSection(True)
+        # Fitted to the rows on screen and the next ones, not to every row: Qt measures up to
+        # 1,000 rows by default, each cell a call into Python, and the first fill of a year's
+        # tables took ~190 ms of the GUI thread (docs/performance.md).
+        self.view.horizontalHeader().setResizeContentsPrecision(FIT_ROWS)
         self.model.rowsInserted.connect(lambda *_: self.view.resizeColumnsToContents())
         self.model.headerDataChanged.connect(lambda *_: self.view.resizeColumnsToContents())
         self.view.clicked.connect(self._activated)
