@@ -19,11 +19,18 @@ crosses a threshold, holding the GIL for the whole pass.
   use, so a cycle frozen while alive and dropped later is freed in the end. A burst of new
   objects (a pull page, a replayed ledger) is frozen rather than walked: young passes stay
   under ~10 ms.
+
+And a wait for the interpreter: every Python slot, model ``data()`` call and event filter on the
+GUI thread needs its lock, and while a worker runs Python the GUI thread gets it only after the
+switch interval. While the desktop runs the interval is :data:`GUI_SWITCH_INTERVAL_S` (1 ms,
+CPython's default is 5 ms): the balance read's GUI stall is 5-8 ms instead of 10-19 ms. Whether
+it helps the GUI thread under many threads' load was not settled (docs/performance.md).
 """
 
 from __future__ import annotations
 
 import gc
+import sys
 import time
 from collections.abc import Callable
 
@@ -32,6 +39,8 @@ from PySide6.QtGui import QGuiApplication
 
 __all__ = ["CollectorPacing", "collect_due"]
 
+#: The interpreter's switch interval while the desktop runs (seconds; CPython's default is 0.005).
+GUI_SWITCH_INTERVAL_S = 0.001
 #: How often the GUI thread looks at the collector's counts. Not more often: each look is a
 #: Python call on the GUI thread, a wait for the interpreter lock while workers run (in one
 #: run the event loop's p99 was 19 ms at 50 ms and 11 ms at 250 ms; docs/performance.md).
@@ -70,8 +79,9 @@ class CollectorPacing(QObject):
     ``start()`` turns automatic collection off (collections then run from a GUI-thread timer by
     CPython's thresholds) and, with ``freeze``, collects once and freezes; a second timer
     re-freezes what survived every :data:`REFREEZE_EVERY_MS`, and a full collection runs when the
-    application becomes inactive. ``stop()`` restores automatic collection as it was found and
-    unfreezes.
+    application becomes inactive. It also shortens the interpreter's switch interval
+    (``switch_interval_s``; None leaves it). ``stop()`` restores automatic collection and the
+    interval as it found them, and unfreezes.
     """
 
     def __init__(
@@ -79,6 +89,7 @@ class CollectorPacing(QObject):
         app: QGuiApplication,
         *,
         freeze: bool = True,
+        switch_interval_s: float | None = GUI_SWITCH_INTERVAL_S,
         collect_every_ms: int = COLLECT_EVERY_MS,
         freeze_instead_above: int = FREEZE_INSTEAD_ABOVE,
         refreeze_every_ms: int = REFREEZE_EVERY_MS,
@@ -90,6 +101,8 @@ class CollectorPacing(QObject):
         self._app = app
         self._freeze = freeze
         self._freeze_instead_above = freeze_instead_above
+        self._switch_interval_s = switch_interval_s
+        self._was_switch_interval = sys.getswitchinterval()
         self._clock = clock
         self._full_every_s = full_every_s
         self._full_at_least_every_s = full_at_least_every_s
@@ -109,6 +122,9 @@ class CollectorPacing(QObject):
     def start(self) -> None:
         self._was_enabled = gc.isenabled()
         gc.disable()
+        self._was_switch_interval = sys.getswitchinterval()
+        if self._switch_interval_s is not None:
+            sys.setswitchinterval(self._switch_interval_s)
         self._collector.start()
         if self._freeze:
             self.full_collection()
@@ -123,6 +139,7 @@ class CollectorPacing(QObject):
             gc.unfreeze()
         if self._was_enabled:
             gc.enable()
+        sys.setswitchinterval(self._was_switch_interval)
 
     def collect_due(self) -> None:
         """What CPython would have collected by now, here on the GUI thread. With ``freeze``

@@ -6,6 +6,7 @@ not the active one."""
 from __future__ import annotations
 
 import gc
+import sys
 import weakref
 from collections.abc import Iterator
 
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import QApplication
 
 from agentdesk.ui.gc_pacing import (
     FREEZE_INSTEAD_ABOVE,
+    GUI_SWITCH_INTERVAL_S,
     CollectorPacing,
 )
 
@@ -123,6 +125,27 @@ def test_automatic_collection_is_off_while_paced_and_restored_after(qapp: QAppli
         assert gc.isenabled()
     finally:
         gc.disable()  # as the test session keeps it (tests/conftest.py)
+
+
+def test_the_switch_interval_is_short_while_paced_and_restored_after(qapp: QApplication) -> None:
+    """The GUI thread waits for the interpreter lock up to a switch interval per Python call
+    while a worker runs Python; the desktop shortens it (bench/balance_bench.py), and stop()
+    gives back what it found."""
+    before = sys.getswitchinterval()
+    pacer = CollectorPacing(qapp, freeze=False)
+    pacer.start()
+    try:
+        assert sys.getswitchinterval() == pytest.approx(GUI_SWITCH_INTERVAL_S)
+        assert before > GUI_SWITCH_INTERVAL_S
+    finally:
+        pacer.stop()
+        gc.disable()  # as the test session keeps it (tests/conftest.py)
+    assert sys.getswitchinterval() == before
+    untouched = CollectorPacing(qapp, freeze=False, switch_interval_s=None)
+    untouched.start()
+    assert sys.getswitchinterval() == before
+    untouched.stop()
+    gc.disable()
 
 
 def test_the_gui_thread_collects_what_the_thresholds_say_is_due(
