@@ -8,7 +8,7 @@ run operations inline, so they can assert on results without sleeping.
 Modelled on Anki's ``aqt.operations`` (QueryOp: a function off the main thread, a success
 callback on it) and Picard's thread helper.
 
-A worker thread never holds the last reference to anything the GUI thread made. The function
+A worker thread never holds the last reference to what an operation holds. The function
 an operation runs is usually a closure over panel state, its callbacks are bound to widgets, and
 a Python object freed on a worker thread that was the last owner of a Qt object destroys that
 object there, while the GUI thread may be delivering an event to it (a segmentation fault, seen
@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import shiboken6
-from PySide6.QtCore import QCoreApplication, QObject, QRunnable, Qt, QThreadPool, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +50,8 @@ class _Dispatcher(QObject):
         super().__init__()
         self.ready.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
 
-    @staticmethod
-    def _deliver(number: int) -> None:
+    @Slot(int)
+    def _deliver(self, number: int) -> None:
         op = _IN_FLIGHT.pop(number, None)
         succeeded, value = _OUTCOMES.pop(number, (False, None))
         if op is not None:
@@ -87,8 +87,8 @@ class _Job(QRunnable):
         assert fn is not None
         try:
             outcome: tuple[bool, Any] = (True, fn())
-        except Exception as exc:  # reported to the GUI thread, never swallowed
-            outcome = (False, exc)
+        except BaseException as exc:  # reported to the GUI thread, never swallowed, so the
+            outcome = (False, exc)  # operation is always unpinned
         del fn  # the operation, pinned until reported, still holds the function
         _OUTCOMES[self._number] = outcome
         del outcome
@@ -133,14 +133,20 @@ class Operation(QObject, Generic[T]):
             return self
         number = next(_numbers)
         _IN_FLIGHT[number] = self
-        (pool or QThreadPool.globalInstance()).start(_Job(number, self._fn, _the_dispatcher()))
+        try:
+            (pool or QThreadPool.globalInstance()).start(_Job(number, self._fn, _the_dispatcher()))
+        except BaseException:
+            del _IN_FLIGHT[number]
+            raise
         return self
 
     def _report(self, succeeded: bool, value: Any) -> None:
         if not shiboken6.isValid(self):
             return  # its parent was deleted meanwhile: nobody is waiting for it
-        (self.succeeded if succeeded else self.failed).emit(value)
-        self.done = True
+        try:
+            (self.succeeded if succeeded else self.failed).emit(value)
+        finally:
+            self.done = True
 
     @staticmethod
     def _log_failure(exc: Exception) -> None:

@@ -49,6 +49,11 @@ COLLECT_EVERY_MS = 250
 #: ledger: data, not cycles) are frozen instead of walked: freezing costs nothing, walking them
 #: took up to 39 ms of the GUI thread. Cycles among them wait for the next full collection.
 FREEZE_INSTEAD_ABOVE = 5_000
+#: ... but once what is frozen has doubled since the last full collection (cyclic garbage frozen
+#: with the bursts, or data that grew), the full collection runs then, window active or not:
+#: memory stays within about twice the live heap, and full passes are amortised as CPython's
+#: own oldest-generation rule does (it collects when the long-lived objects grew by a quarter).
+FULL_COLLECTION_WHEN_FROZEN_GROWS = 2.0
 #: How often what survived recent work is frozen, so full passes stay short.
 REFREEZE_EVERY_MS = 60_000
 #: Full collections while the window is not active, and not more often than this.
@@ -118,6 +123,7 @@ class CollectorPacing(QObject):
         self.refreezes = 0
         self.young_collections = 0
         self.burst_freezes = 0
+        self._frozen_after_full = 0
 
     def start(self) -> None:
         self._was_enabled = gc.isenabled()
@@ -150,6 +156,10 @@ class CollectorPacing(QObject):
         elif self._freeze and gc.get_count()[0] > self._freeze_instead_above:
             gc.freeze()
             self.burst_freezes += 1
+            if gc.get_freeze_count() > FULL_COLLECTION_WHEN_FROZEN_GROWS * max(
+                self._frozen_after_full, self._freeze_instead_above
+            ):
+                self.full_collection()
         elif collect_due(oldest=not self._freeze):
             self.young_collections += 1
 
@@ -164,6 +174,7 @@ class CollectorPacing(QObject):
         gc.unfreeze()
         gc.collect()
         gc.freeze()
+        self._frozen_after_full = gc.get_freeze_count()
         self._last_full = self._clock()
         self.full_collections += 1
 

@@ -189,3 +189,22 @@ def test_a_burst_of_new_objects_is_frozen_not_walked_and_its_cycles_freed_later(
     pacing.state_changed(Qt.ApplicationState.ApplicationInactive)
     assert gone() is None
     del burst
+
+
+def test_bursts_that_double_what_is_frozen_bring_the_full_collection_forward(
+    pacing: CollectorPacing,
+) -> None:
+    """Cycles frozen with bursts wait for a full collection; once the frozen heap has doubled
+    since the last one, it runs then, so memory stays bounded while the window stays active."""
+    node = Node()
+    gone = weakref.ref(node)
+    del node
+    fulls = pacing.full_collections
+    kept: list[list[list[int]]] = []
+    while pacing.full_collections == fulls and len(kept) < 1_000:
+        kept.append([[] for _ in range(FREEZE_INSTEAD_ABOVE + 1)])
+        pacing.collect_due()
+    assert pacing.full_collections == fulls + 1, "the frozen heap doubled: a full collection"
+    assert gone() is None
+    assert pacing.burst_freezes >= 1
+    del kept

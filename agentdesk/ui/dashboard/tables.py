@@ -124,7 +124,8 @@ class FigureTableModel(QAbstractTableModel):
         return save_csv(path, self.headers, (row.values for row in self._rows))
 
 
-#: How many rows beyond the visible ones a column's fit looks at.
+#: How many rows a column's fit measures, the visible ones first (a dashboard table shows
+#: fewer; Qt's default is 1,000).
 FIT_ROWS = 50
 
 
@@ -149,9 +150,9 @@ class FigureTable(QWidget):
         # number: refitting measured every cell again on each refresh (and made columns jump).
         self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.view.horizontalHeader().setStretchLastSection(True)
-        # Fitted to the rows on screen and the next ones, not to every row: Qt measures up to
-        # 1,000 rows by default, each cell a call into Python, and the first fill of a year's
-        # tables took ~190 ms of the GUI thread (docs/performance.md).
+        # Fitted to at most FIT_ROWS rows, the visible ones first, not to every row: Qt
+        # measures up to 1,000 rows by default, each cell a call into Python, and the first
+        # fill of a year's tables took ~190 ms of the GUI thread (docs/performance.md).
         self.view.horizontalHeader().setResizeContentsPrecision(FIT_ROWS)
         self.model.rowsInserted.connect(lambda *_: self.view.resizeColumnsToContents())
         self.model.headerDataChanged.connect(lambda *_: self.view.resizeColumnsToContents())
