@@ -208,3 +208,18 @@ def test_bursts_that_double_what_is_frozen_bring_the_full_collection_forward(
     assert gone() is None
     assert pacing.burst_freezes >= 1
     del kept
+
+
+def test_the_data_loaded_after_start_up_is_not_counted_as_growth(
+    pacing: CollectorPacing,
+) -> None:
+    """The replica's rows and the queue load in the first minute: the first re-freeze is what
+    "doubled" is measured from, so the agent's first bursts do not trigger a full pass."""
+    loaded: list[list[int]] = [[] for _ in range(gc.get_freeze_count() + FREEZE_INSTEAD_ABOVE)]
+    pacing.refreeze()
+    fulls = pacing.full_collections
+    burst: list[list[int]] = [[] for _ in range(FREEZE_INSTEAD_ABOVE + 1)]
+    pacing.collect_due()
+    assert pacing.burst_freezes == 1
+    assert pacing.full_collections == fulls, "loading the data is not growth"
+    del loaded, burst
