@@ -100,6 +100,7 @@ class CollectorPacing(QObject):
         refreeze_every_ms: int = REFREEZE_EVERY_MS,
         full_every_s: float = FULL_COLLECTION_EVERY_S,
         full_at_least_every_s: float = FULL_COLLECTION_AT_LEAST_EVERY_S,
+        full_when_frozen_grows: float = FULL_COLLECTION_WHEN_FROZEN_GROWS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(app)
@@ -111,6 +112,7 @@ class CollectorPacing(QObject):
         self._clock = clock
         self._full_every_s = full_every_s
         self._full_at_least_every_s = full_at_least_every_s
+        self._full_when_frozen_grows = full_when_frozen_grows
         self._last_full: float | None = None
         self._was_enabled = True
         self._collector = QTimer(self)
@@ -157,7 +159,7 @@ class CollectorPacing(QObject):
         elif self._freeze and gc.get_count()[0] > self._freeze_instead_above:
             gc.freeze()
             self.burst_freezes += 1
-            if gc.get_freeze_count() > FULL_COLLECTION_WHEN_FROZEN_GROWS * max(
+            if gc.get_freeze_count() > self._full_when_frozen_grows * max(
                 self._frozen_after_full, self._freeze_instead_above
             ):
                 self.full_collection()

@@ -154,40 +154,50 @@ def test_click_through_opens_exactly_the_rows_behind_a_figure(
     assert len(ids_of(lead_desk, agent.open.filter)) == agent.open.value
 
 
-def on_track_ticket(view: DashboardView, desk: LeadDesk) -> tuple[uuid.UUID, uuid.UUID]:
-    """The oldest unanswered ticket on track now, and its organisation."""
+def sla_ticket(view: DashboardView, desk: LeadDesk) -> tuple[uuid.UUID, uuid.UUID]:
+    """The oldest ticket the SLA figures count (on track, at risk or breached), and its
+    organisation. Which bucket it is in depends on the hour the demo was generated at (early
+    on a Monday in New York the demo has none on track), so the test puts it where it needs it."""
     d = view.dashboard
     assert d is not None
-    on_track = next(c for c in d.sla if c.filter.sla is SlaBucket.ON_TRACK)
+    counted = [c for c in d.sla if c.filter.sla is not SlaBucket.PAUSED]
+    rows = []
     with desk.replica.session() as s:
-        row = s.execute(
-            select(Ticket.id, Ticket.organisation_id)
-            .where(*on_track.filter.clauses())
-            .order_by(Ticket.arrived_at)
-            .limit(1)
-        ).first()
-    assert row is not None, "the demo has tickets on track"
-    return row[0], row[1]
+        for bucket in counted:
+            row = s.execute(
+                select(Ticket.arrived_at, Ticket.id, Ticket.organisation_id)
+                .where(*bucket.filter.clauses())
+                .order_by(Ticket.arrived_at)
+                .limit(1)
+            ).first()
+            if row is not None:
+                rows.append(row)
+    assert rows, "the demo has tickets with a response due"
+    _, ticket, org = min(rows)
+    return ticket, org
 
 
-def test_a_pull_that_breaches_a_ticket_moves_it_between_sla_buckets_without_a_reload(
-    qtbot: QtBot,
-    lead_window: MainWindow,
-    lead_desk: LeadDesk,
-) -> None:
-    """The lead puts an organisation on a new round-the-clock plan promising a first response
-    within a minute (through the REST API, as the admin screens do): the server recomputes its
-    open tickets' instants, the desk's sync loop pulls them, and the dashboard moves the ticket
-    from on track to breached in place."""
-    view = lead_window.dashboard_view
-    assert view is not None
-    assert view.dashboard is not None
-    before = {c.filter.sla: c.value for c in view.dashboard.sla}
-    resets: list[str] = []
-    for table in view.tables:
-        table.model.modelReset.connect(lambda t=table.title: resets.append(t))
-    ticket, org = on_track_ticket(view, lead_desk)
-    client = lead_desk.client
+def bucket_of(view: DashboardView, desk: LeadDesk, ticket: uuid.UUID) -> SlaBucket | None:
+    """The ticket's bucket once the dashboard shows what the replica holds (None before)."""
+    d = view.dashboard
+    assert d is not None
+    with desk.replica.session() as s, s.begin():  # one snapshot: a pull may land meanwhile
+        if figures.compute(s, d.at, d.start, d.end) != d:
+            return None  # pulled, not yet counted
+        return next(
+            (
+                c.filter.sla
+                for c in d.sla
+                if ticket in set(s.scalars(select(Ticket.id).where(*c.filter.clauses())))
+            ),
+            None,
+        )
+
+
+def put_on_plan(desk: LeadDesk, org: uuid.UUID, key: str, minutes: int) -> None:
+    """A round-the-clock plan promising a first response within ``minutes``, for ``org``
+    (through the REST API, as the admin screens do)."""
+    client = desk.client
     calendars = client.request("GET", "/api/v1/calendars").json()
     always = next(
         c["id"]
@@ -198,12 +208,12 @@ def test_a_pull_that_breaches_a_ticket_moves_it_between_sla_buckets_without_a_re
         "POST",
         "/api/v1/plans",
         json={
-            "key": "urgent",
-            "name": "Urgent",
+            "key": key,
+            "name": key.title(),
             "rank": 9,
             "channels": ["portal"],
             "calendar_id": always,
-            "response_targets": {str(k): {"minutes": 1} for k in (1, 2, 3, 4)},
+            "response_targets": {str(k): {"minutes": minutes} for k in (1, 2, 3, 4)},
         },
     )
     assert plan.status_code == 201, plan.text
@@ -212,18 +222,40 @@ def test_a_pull_that_breaches_a_ticket_moves_it_between_sla_buckets_without_a_re
     )
     assert moved_org.status_code == 200, moved_org.text
 
-    def breached() -> int:
-        d = view.dashboard
-        assert d is not None
-        return next(c.value for c in d.sla if c.filter.sla is SlaBucket.BREACHED)
 
-    qtbot.waitUntil(lambda: breached() > before[SlaBucket.BREACHED], timeout=20_000)
+def test_a_pull_that_breaches_a_ticket_moves_it_between_sla_buckets_without_a_reload(
+    qtbot: QtBot,
+    lead_window: MainWindow,
+    lead_desk: LeadDesk,
+) -> None:
+    """The lead puts an organisation on a plan with a generous target, then on one promising a
+    first response within a minute: each time the server recomputes its open tickets' instants,
+    the desk's sync loop pulls them, and the dashboard moves the ticket from its bucket to on
+    track, then to breached, in place."""
+    view = lead_window.dashboard_view
+    assert view is not None
+    assert view.dashboard is not None
+    resets: list[str] = []
+    for table in view.tables:
+        table.model.modelReset.connect(lambda t=table.title: resets.append(t))
+    ticket, org = sla_ticket(view, lead_desk)
+
+    put_on_plan(lead_desk, org, "relaxed", 1_000_000)
+    qtbot.waitUntil(
+        lambda: bucket_of(view, lead_desk, ticket) is SlaBucket.ON_TRACK, timeout=20_000
+    )
+    assert view.dashboard is not None
+    before = {c.filter.sla: c.value for c in view.dashboard.sla}
+
+    put_on_plan(lead_desk, org, "urgent", 1)
+    qtbot.waitUntil(
+        lambda: bucket_of(view, lead_desk, ticket) is SlaBucket.BREACHED, timeout=20_000
+    )
     d = view.dashboard
     assert d is not None
     now = {c.filter.sla: c.value for c in d.sla}
-    behind = next(c for c in d.sla if c.filter.sla is SlaBucket.BREACHED)
-    assert ticket in ids_of(lead_desk, behind.filter)
     assert now[SlaBucket.ON_TRACK] < before[SlaBucket.ON_TRACK]
+    assert now[SlaBucket.BREACHED] > before[SlaBucket.BREACHED]
     assert view.sla_chart.values() == [c.value for c in d.sla]
     assert view.tiles["Breached"].text() == f"Breached\n{now[SlaBucket.BREACHED]:,}"
     with lead_desk.replica.session() as s:
