@@ -18,7 +18,10 @@ crosses a threshold, holding the GIL for the whole pass.
   the window is not the active one, or after ``FULL_COLLECTION_AT_LEAST_EVERY_S`` of continuous
   use, so a cycle frozen while alive and dropped later is freed in the end. A burst of new
   objects (a pull page, a replayed ledger) is frozen rather than walked: young passes stay
-  under ~10 ms.
+  under ~10 ms. What is frozen is tracked by counting what each freeze moves (the young
+  generations' lists), not with ``gc.get_freeze_count()``, which walks the whole frozen heap:
+  ~50 ms for 380,000 scattered objects, ~160 ms for a million (``bench/freeze_count_bench.py``),
+  on the GUI thread at every burst. It runs only when the count says the heap may have grown.
 
 And a wait for the interpreter: every Python slot, model ``data()`` call and event filter on the
 GUI thread needs its lock, and while a worker runs Python the GUI thread gets it only after the
@@ -77,6 +80,13 @@ def collect_due(oldest: bool = True) -> bool:
     return True
 
 
+def _not_frozen() -> int:
+    """The tracked objects a ``gc.freeze()`` would move now. Each generation's list is built
+    from what is not frozen yet, which the pacing keeps small; ``gc.get_freeze_count()`` instead
+    walks every frozen object (hundreds of milliseconds on a heap of millions)."""
+    return sum(len(gc.get_objects(generation=g)) for g in range(3))
+
+
 class CollectorPacing(QObject):
     """Runs the cyclic collector on the GUI thread only, and (``freeze``) keeps its full passes
     short while the app is in use; see the module doc.
@@ -126,6 +136,9 @@ class CollectorPacing(QObject):
         self.young_collections = 0
         self.burst_freezes = 0
         self._frozen_after_full = 0
+        #: What is frozen, give or take: exact after a full collection, then plus what each
+        #: freeze moves; frozen objects freed since are not subtracted (see collect_due).
+        self._frozen = 0
         self._rebased = False
 
     def start(self) -> None:
@@ -157,25 +170,30 @@ class CollectorPacing(QObject):
         if self._freeze and self._full_overdue():
             self.full_collection()
         elif self._freeze and gc.get_count()[0] > self._freeze_instead_above:
+            self._frozen += _not_frozen()
             gc.freeze()
             self.burst_freezes += 1
-            if gc.get_freeze_count() > self._full_when_frozen_grows * max(
-                self._frozen_after_full, self._freeze_instead_above
-            ):
-                self.full_collection()
+            if self._frozen > self._full_limit():
+                # The estimate misses frozen objects freed since; the exact count walks the
+                # whole frozen heap (gc.get_freeze_count), so only when the estimate says so.
+                self._frozen = gc.get_freeze_count()
+                if self._frozen > self._full_limit():
+                    self.full_collection()
         elif collect_due(oldest=not self._freeze):
             self.young_collections += 1
 
     def refreeze(self) -> None:
         """Young garbage first (a short pass), then freeze what is still alive."""
         gc.collect(1)
+        self._frozen += _not_frozen()
         gc.freeze()
         self.refreezes += 1
         if not self._rebased:
             # The first re-freeze after a full collection (a minute after start-up: the
             # replica's rows and the queue loaded) is what "doubled" is measured from, so
             # loading the app's data does not trigger a full pass while the agent works.
-            self._frozen_after_full = max(self._frozen_after_full, gc.get_freeze_count())
+            self._frozen = gc.get_freeze_count()
+            self._frozen_after_full = max(self._frozen_after_full, self._frozen)
             self._rebased = True
 
     def full_collection(self) -> None:
@@ -183,7 +201,7 @@ class CollectorPacing(QObject):
         gc.unfreeze()
         gc.collect()
         gc.freeze()
-        self._frozen_after_full = gc.get_freeze_count()
+        self._frozen = self._frozen_after_full = gc.get_freeze_count()
         self._rebased = False
         self._last_full = self._clock()
         self.full_collections += 1
@@ -194,6 +212,11 @@ class CollectorPacing(QObject):
         if self._last_full is not None and self._clock() - self._last_full < self._full_every_s:
             return
         self.full_collection()
+
+    def _full_limit(self) -> float:
+        return self._full_when_frozen_grows * max(
+            self._frozen_after_full, self._freeze_instead_above
+        )
 
     def _full_overdue(self) -> bool:
         return (

@@ -191,6 +191,20 @@ def test_a_burst_of_new_objects_is_frozen_not_walked_and_its_cycles_freed_later(
     del burst
 
 
+#: A burst well over the freeze threshold (the young count is only roughly the objects made).
+BURST = 2 * FREEZE_INSTEAD_ABOVE
+
+
+def paced(qapp: QApplication, clock: Clock, factor: float) -> CollectorPacing:
+    return CollectorPacing(
+        qapp,
+        refreeze_every_ms=3_600_000,
+        full_every_s=300,
+        full_when_frozen_grows=factor,
+        clock=clock,
+    )
+
+
 def test_bursts_that_grow_what_is_frozen_bring_the_full_collection_forward(
     qapp: QApplication, clock: Clock
 ) -> None:
@@ -199,29 +213,22 @@ def test_bursts_that_grow_what_is_frozen_bring_the_full_collection_forward(
     bounded while the window stays active. A factor of 1.1 here: the suite's own heap at this
     point is millions of objects, and doubling it would take as many again."""
     factor = 1.1
-    pacer = CollectorPacing(
-        qapp,
-        refreeze_every_ms=3_600_000,
-        full_every_s=300,
-        full_when_frozen_grows=factor,
-        clock=clock,
-    )
+    pacer = paced(qapp, clock, factor)
     pacer.start()
     try:
         node = Node()
         gone = weakref.ref(node)
         del node
-        bound = factor * max(gc.get_freeze_count(), FREEZE_INSTEAD_ABOVE)
+        need = (factor - 1) * max(gc.get_freeze_count(), FREEZE_INSTEAD_ABOVE)
         fulls = pacer.full_collections
         kept: list[list[list[int]]] = []
-        frozen_before = 0
+        grown = 0
         while pacer.full_collections == fulls:
-            assert gc.get_freeze_count() <= bound, "grown by the factor, yet no full collection"
-            assert len(kept) * FREEZE_INSTEAD_ABOVE <= 2 * bound, "the growth went unnoticed"
-            kept.append([[] for _ in range(FREEZE_INSTEAD_ABOVE + 1)])
-            frozen_before = gc.get_freeze_count()
+            assert grown <= need + 2 * BURST, "grown by the factor, no full pass"
+            kept.append([[] for _ in range(BURST)])
+            grown += BURST + 1
             pacer.collect_due()
-        assert frozen_before + FREEZE_INSTEAD_ABOVE > bound, "it ran once the heap had grown"
+        assert grown > need - 2 * BURST, "a full pass before the heap grew"
         assert pacer.full_collections == fulls + 1
         assert gone() is None
         assert pacer.burst_freezes >= 1
@@ -231,16 +238,50 @@ def test_bursts_that_grow_what_is_frozen_bring_the_full_collection_forward(
     assert gc.get_freeze_count() == 0
 
 
+def test_frozen_objects_freed_since_are_not_counted_as_growth(
+    qapp: QApplication, clock: Clock
+) -> None:
+    """A pull replaces what it froze before (old rows freed, new ones frozen): the frozen heap
+    does not grow, and no full pass runs however many pulls come."""
+    factor = 1.25  # room for the two pulls alive at once, even on a small heap
+    pacer = paced(qapp, clock, factor)
+    pacer.start()
+    try:
+        need = (factor - 1) * max(gc.get_freeze_count(), FREEZE_INSTEAD_ABOVE)
+        fulls = pacer.full_collections
+        churned = 0
+        rows: list[list[int]] = []
+        while churned < 2 * need:
+            pulled: list[list[int]] = [[] for _ in range(BURST)]
+            churned += BURST
+            pacer.collect_due()
+            rows = pulled  # the last pull's rows, frozen by then, are freed
+            del pulled
+        assert pacer.full_collections == fulls
+        assert pacer.burst_freezes * BURST >= churned
+        del rows
+    finally:
+        pacer.stop()
+
+
 def test_the_data_loaded_after_start_up_is_not_counted_as_growth(
-    pacing: CollectorPacing,
+    qapp: QApplication, clock: Clock
 ) -> None:
     """The replica's rows and the queue load in the first minute: the first re-freeze is what
-    "doubled" is measured from, so the agent's first bursts do not trigger a full pass."""
-    loaded: list[list[int]] = [[] for _ in range(gc.get_freeze_count() + FREEZE_INSTEAD_ABOVE)]
-    pacing.refreeze()
-    fulls = pacing.full_collections
-    burst: list[list[int]] = [[] for _ in range(FREEZE_INSTEAD_ABOVE + 1)]
-    pacing.collect_due()
-    assert pacing.burst_freezes == 1
-    assert pacing.full_collections == fulls, "loading the data is not growth"
-    del loaded, burst
+    "grown" is measured from, so the agent's first bursts do not trigger a full pass."""
+    factor = 1.1
+    pacer = paced(qapp, clock, factor)
+    pacer.start()
+    try:
+        loaded: list[list[int]] = [
+            [] for _ in range(int(0.2 * gc.get_freeze_count()) + 2 * FREEZE_INSTEAD_ABOVE)
+        ]
+        pacer.refreeze()
+        fulls = pacer.full_collections
+        burst: list[list[int]] = [[] for _ in range(BURST)]
+        pacer.collect_due()
+        assert pacer.burst_freezes == 1
+        assert pacer.full_collections == fulls, "loading the data is not growth"
+        del loaded, burst
+    finally:
+        pacer.stop()
