@@ -401,6 +401,8 @@ def desktop(path: str, tenant: str, user: str, pulls: int, seed: int) -> None:
                     "page_apply_p50_ms": ms(pct(feeder.page_seconds, 0.5)),
                     "page_apply_max_ms": ms(max(feeder.page_seconds)),
                     "collector": passes.figures(),
+                    "burst_freezes": pacing.burst_freezes,
+                    "frozen_objects": gc.get_freeze_count(),
                     "stall_samples": sampler.sites.most_common(6),
                     "stall_other_threads": sampler.others.most_common(6),
                 }
