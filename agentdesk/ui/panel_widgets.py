@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..models import Role
+from ..queries.formatting import money_text
 from ..sync.replica import Replica
 from .shown_time import local_text
 from .sla_display import is_dark
@@ -51,7 +52,6 @@ __all__ = [
     "capitalised",
     "error_colour",
     "local_text",
-    "money_text",
     "parse_money",
     "roles_text",
     "show_availability",
@@ -162,10 +162,6 @@ def parse_money(text: str) -> Decimal:
         return Decimal(digits).quantize(Decimal("0.01"))
     except InvalidOperation:  # pragma: no cover - the patterns above only let numbers through
         raise ValueError(f"{text.strip()!r} is not an amount") from None
-
-
-def money_text(amount: Decimal) -> str:
-    return f"{amount:,.2f}"
 
 
 class MoneyEdit(QLineEdit):

@@ -16,12 +16,12 @@ from pytestqt.qtbot import QtBot
 
 from agentdesk.models import DeliveryStatus, NotificationDelivery
 from agentdesk.models.db import session_scope
+from agentdesk.queries.ticket_card import load_ticket_view
 from agentdesk.server.notifications.sender import Sender
 from agentdesk.sync import outbox as api
 from agentdesk.sync.client import ApiClient, BadRequest
 from agentdesk.ui.outbox import OutboxDialog
 from agentdesk.ui.shell.main_window import MainWindow, Workspace
-from agentdesk.ui.ticket.view import load_ticket_view
 from tests.notifications.test_sender import Smtp
 from tests.plugins.live_team import PASSWORD, Desk, Team, ticket_args
 from tests.ui.shell_fixtures import shell_settings

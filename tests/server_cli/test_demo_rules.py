@@ -34,11 +34,11 @@ from agentdesk.policy.entitlements import (
 )
 from agentdesk.policy.sla import SlaState, sla_status
 from agentdesk.queries.statement import read_statement
+from agentdesk.queries.ticket_card import describe_event
 from agentdesk.queries.timesheet import read_timesheet, week_of
 from agentdesk.server.app import create_app
 from agentdesk.server.demo import DEMO_TEAM_NAME, DEMO_TIMEZONE, DEMO_USERS, VERSION_BATCH
 from agentdesk.server.settings import ServerSettings
-from agentdesk.ui.ticket.view import describe_event
 from tests.plugins.demo_data import NOW, DemoDatabase, billing_overview
 
 OPEN = {

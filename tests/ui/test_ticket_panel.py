@@ -26,10 +26,11 @@ from agentdesk.models import (
     WaitingPeriod,
 )
 from agentdesk.policy.plans import seed_plans
+from agentdesk.queries.ticket_card import Person, TicketView
 from agentdesk.ui.panel_widgets import parse_money
 from agentdesk.ui.sla_display import default_team_calendar
 from agentdesk.ui.ticket.panel import TicketPanel
-from agentdesk.ui.ticket.view import Action, Me, Person, TicketView, action_refusals
+from agentdesk.ui.ticket.view import Action, Me, action_refusals
 from tests.plugins.live_team import Desk, Team, ticket_args
 from tests.plugins.panels import PanelDesk, new_ticket
 

@@ -1,7 +1,8 @@
 """The ticket panel: details, history, the reply/note composer and the workflow actions.
 
-It reads one ticket from the local replica (:mod:`agentdesk.ui.ticket.view`) and changes it only
-through ``replica.mutate`` (optimistic, so it works offline; the sync engine sends it later).
+It reads one ticket from the local replica (:mod:`agentdesk.queries.ticket_card`) and changes it
+only through ``replica.mutate`` (optimistic, so it works offline; the sync engine sends it
+later).
 A refusal the replica makes at once is shown inline; a refusal the server makes later (a
 check-and-set conflict on assignment, say) arrives with a sync pull as a stored rejection, and
 the panel shows it beside the ticket it concerns.
@@ -46,6 +47,8 @@ from PySide6.QtWidgets import (
 from ...models import Level, Role, TicketKind, TicketStatus, utcnow
 from ...policy import workflow
 from ...policy.sla import SlaState
+from ...queries.formatting import money_text
+from ...queries.ticket_card import HistoryItem, TicketView, load_ticket_view
 from ...sync.replica import Replica
 from .. import background
 from ..icons import icon
@@ -57,7 +60,6 @@ from ..panel_widgets import (
     capitalised,
     error_colour,
     local_text,
-    money_text,
     ok_colour,
     plain_label,
     rich_label,
@@ -70,13 +72,10 @@ from ..writer import Outcome, Step
 from .view import (
     TRIAGE_REQUEST,
     Action,
-    HistoryItem,
     Me,
-    TicketView,
     action_refusals,
     assign_picker_refusal,
     assignee_choices,
-    load_ticket_view,
     reopen_target,
     sla_of,
     target_words,

@@ -1,0 +1,12 @@
+"""Amounts as people read them, the same on the desktop, in statements and on the server."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+__all__ = ["money_text"]
+
+
+def money_text(amount: Decimal) -> str:
+    """``Decimal("1250.5")`` -> "1,250.50"."""
+    return f"{amount:,.2f}"
