@@ -222,7 +222,8 @@ def store_instants(data: QueueData, where: Any = None) -> int:
 def prepared(target: Path, rng: random.Random) -> tuple[QueueData, int]:
     """The bench's replica at ``target``: generated, or copied from ``DASHBOARD_BENCH_KEEP``."""
     kept = os.environ.get("DASHBOARD_BENCH_KEEP")
-    keep = Path(kept) / f"open-{N_OPEN}" if kept else None
+    # "-v2": generated since the answers no longer pile at `now` (an older copy would not do).
+    keep = Path(kept) / f"open-{N_OPEN}-v2" if kept else None
     if keep is not None and (keep / "data.pickle").exists():
         shutil.copyfile(keep / "replica.sqlite3", target)
         with (keep / "data.pickle").open("rb") as f:

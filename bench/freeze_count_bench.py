@@ -1,6 +1,6 @@
 """What the collector pacing's bookkeeping costs the GUI thread at each burst freeze
 (``agentdesk/ui/gc_pacing.py``): ``gc.get_freeze_count()``, which walks every frozen object,
-against counting what a freeze moves (the young generations' lists, ``_not_frozen``).
+against counting what a freeze moves (the young generations' lists, ``not_frozen_count``).
 
 The heap is N objects made as a long-running process makes them (see ``made_heap``), frozen as
 the desktop freezes it; each run then makes a burst of 10,000 new objects, counts what a freeze
@@ -8,7 +8,7 @@ would move, freezes and walks.
 ``not_frozen`` is the baseline: the ratio says how many times longer the walk is.
 
 Run: ``python bench/freeze_count_bench.py`` (about a minute; ``FREEZE_BENCH_SIZES=200000`` for
-a quick run). No Qt needed.
+a quick run).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from agentdesk.ui.gc_pacing import _not_frozen  # noqa: E402
+from agentdesk.ui.gc_pacing import not_frozen_count  # noqa: E402
 from bench._common import report  # noqa: E402
 
 SIZES = [int(n) for n in os.environ.get("FREEZE_BENCH_SIZES", "1000000,3000000").split(",")]
@@ -67,7 +67,7 @@ def main() -> None:
         kept: list[list[list[int]]] = []
         for _ in range(RUNS):
             kept.append([[] for _ in range(BURST)])
-            count.append(timed_once(_not_frozen))
+            count.append(timed_once(not_frozen_count))
             gc.freeze()
             walk.append(timed_once(gc.get_freeze_count))
         base = report("freeze_count", "not_frozen", count, frozen_objects=frozen, burst=BURST)

@@ -1,4 +1,4 @@
-"""Amounts as people read them, the same on the desktop, in statements and on the server."""
+"""Amounts as people read them: one rule for every price and charge the desktop shows."""
 
 from __future__ import annotations
 

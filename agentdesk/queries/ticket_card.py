@@ -2,9 +2,10 @@
 
 :func:`load_ticket_view` reads one ticket with everything around it (requester, organisation,
 plan and its calendar, waiting periods, history, team) in one short read of the replica: a
-handful of indexed lookups. The desktop runs it on a worker (the ticket panel's background
-read). Everything is copied into frozen dataclasses, so nothing a caller holds can lazy-load or
-go stale behind its back. :func:`describe_event` words one history entry.
+handful of indexed lookups. The ticket panel reads it on a worker (its background read), or
+inline where a caller asks for the card at once. Everything is copied into frozen
+dataclasses, so nothing a caller holds can lazy-load or go stale behind its back.
+:func:`describe_event` words one history entry.
 
 What the panel allows on the card (the refusals) is in :mod:`agentdesk.ui.ticket.view`.
 """

@@ -8,7 +8,7 @@ from __future__ import annotations
 import gc
 import sys
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from PySide6.QtCore import Qt
@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QApplication
 from agentdesk.ui.gc_pacing import (
     FREEZE_INSTEAD_ABOVE,
     GUI_SWITCH_INTERVAL_S,
+    RECOUNT_AFTER,
     CollectorPacing,
 )
 
@@ -195,93 +196,141 @@ def test_a_burst_of_new_objects_is_frozen_not_walked_and_its_cycles_freed_later(
 BURST = 2 * FREEZE_INSTEAD_ABOVE
 
 
-def paced(qapp: QApplication, clock: Clock, factor: float) -> CollectorPacing:
-    return CollectorPacing(
-        qapp,
-        refreeze_every_ms=3_600_000,
-        full_every_s=300,
-        full_when_frozen_grows=factor,
-        clock=clock,
-    )
+def factor_for(frozen: int) -> float:
+    """A growth factor that allows at least 10% and at least ten bursts: the same few bursts
+    on any heap (the file alone holds ~175,000 objects; the whole suite ~9 million)."""
+    return 1 + max(0.1, 10 * BURST / frozen)
 
 
-def test_bursts_that_grow_what_is_frozen_bring_the_full_collection_forward(
-    qapp: QApplication, clock: Clock
-) -> None:
-    """Cycles frozen with bursts wait for a full collection; once the frozen heap has grown by
-    the factor (the app's is 2) since the last one, it runs then, not before, so memory stays
-    bounded while the window stays active. A factor of 1.1 here: the suite's own heap at this
-    point is millions of objects, and doubling it would take as many again."""
-    factor = 1.1
-    pacer = paced(qapp, clock, factor)
-    pacer.start()
-    try:
-        node = Node()
-        gone = weakref.ref(node)
-        del node
-        need = (factor - 1) * max(gc.get_freeze_count(), FREEZE_INSTEAD_ABOVE)
-        fulls = pacer.full_collections
-        kept: list[list[list[int]]] = []
-        grown = 0
-        while pacer.full_collections == fulls:
-            assert grown <= need + 2 * BURST, "grown by the factor, no full pass"
-            kept.append([[] for _ in range(BURST)])
-            grown += BURST + 1
-            pacer.collect_due()
-        assert grown > need - 2 * BURST, "a full pass before the heap grew"
-        assert pacer.full_collections == fulls + 1
-        assert gone() is None
-        assert pacer.burst_freezes >= 1
-        del kept
-    finally:
+@pytest.fixture
+def paced(qapp: QApplication, clock: Clock) -> Iterator[Callable[[], CollectorPacing]]:
+    """Started pacers with a growth factor fit for the heap (``factor_for``); stopped after."""
+    made: list[CollectorPacing] = []
+
+    def make() -> CollectorPacing:
+        pacer = CollectorPacing(
+            qapp,
+            refreeze_every_ms=3_600_000,
+            full_every_s=300,
+            full_when_frozen_grows=factor_for(max(gc.get_freeze_count(), len(gc.get_objects()))),
+            clock=clock,
+        )
+        made.append(pacer)
+        pacer.start()
+        return pacer
+
+    yield make
+    for pacer in made:
         pacer.stop()
+        pacer.deleteLater()
     assert gc.get_freeze_count() == 0
 
 
+def allowed_growth(pacer: CollectorPacing) -> float:
+    """How many objects may be frozen on top of the current heap before a full collection."""
+    return (pacer._full_when_frozen_grows - 1) * gc.get_freeze_count()
+
+
+class CountedWalks:
+    """``gc.get_freeze_count``, counted: each call walks the whole frozen heap."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        self._real = gc.get_freeze_count
+        monkeypatch.setattr(gc, "get_freeze_count", self)
+
+    def __call__(self) -> int:
+        self.calls += 1
+        return self._real()
+
+
+def test_bursts_that_grow_what_is_frozen_bring_the_full_collection_forward(
+    paced: Callable[[], CollectorPacing], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cycles frozen with bursts wait for a full collection; once the frozen heap has grown by
+    the factor (the app's is 2) since the last one, it runs then, not before, so memory stays
+    bounded while the window stays active. The frozen heap is walked (counted exactly) only
+    when the bursts' own count says it may have grown."""
+    pacer = paced()
+    node = Node()
+    gone = weakref.ref(node)
+    del node
+    need = allowed_growth(pacer)
+    fulls = pacer.full_collections
+    walks = CountedWalks(monkeypatch)
+    kept: list[list[list[int]]] = []
+    grown = 0
+    while pacer.full_collections == fulls:
+        assert grown <= need + 2 * BURST, "grown by the factor, yet no full collection"
+        kept.append([[] for _ in range(BURST)])
+        grown += BURST + 1
+        pacer.collect_due()
+    assert grown > need - 2 * BURST, "a full collection before the heap grew"
+    assert pacer.full_collections == fulls + 1
+    assert walks.calls <= 3, "the frozen heap is walked to confirm, not at every burst"
+    assert len(kept) >= 5
+    assert gone() is None
+    assert pacer.burst_freezes >= 1
+    del kept
+
+
 def test_frozen_objects_freed_since_are_not_counted_as_growth(
-    qapp: QApplication, clock: Clock
+    paced: Callable[[], CollectorPacing],
 ) -> None:
     """A pull replaces what it froze before (old rows freed, new ones frozen): the frozen heap
     does not grow, and no full pass runs however many pulls come."""
-    factor = 1.25  # room for the two pulls alive at once, even on a small heap
-    pacer = paced(qapp, clock, factor)
-    pacer.start()
-    try:
-        need = (factor - 1) * max(gc.get_freeze_count(), FREEZE_INSTEAD_ABOVE)
-        fulls = pacer.full_collections
-        churned = 0
-        rows: list[list[int]] = []
-        while churned < 2 * need:
-            pulled: list[list[int]] = [[] for _ in range(BURST)]
-            churned += BURST
-            pacer.collect_due()
-            rows = pulled  # the last pull's rows, frozen by then, are freed
-            del pulled
-        assert pacer.full_collections == fulls
-        assert pacer.burst_freezes * BURST >= churned
-        del rows
-    finally:
-        pacer.stop()
+    pacer = paced()
+    need = allowed_growth(pacer)
+    fulls = pacer.full_collections
+    churned = 0
+    rows: list[list[int]] = []
+    while churned < 2 * need:
+        pulled: list[list[int]] = [[] for _ in range(BURST)]
+        churned += BURST
+        pacer.collect_due()
+        rows = pulled  # the last pull's rows, frozen by then, are freed
+        del pulled
+    assert pacer.full_collections == fulls
+    assert pacer.burst_freezes * BURST >= churned
+    assert pacer.exact_counts >= 1, "the estimate crossed the limit and was corrected"
+    del rows
+
+
+def test_a_heap_just_under_the_limit_is_not_walked_at_every_burst(
+    paced: Callable[[], CollectorPacing], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Data grown to just under the limit, then pulls replacing their rows: after one exact
+    count, the next waits until a quarter of the heap more has been frozen (RECOUNT_AFTER)."""
+    pacer = paced()
+    near: list[list[int]] = [[] for _ in range(int(allowed_growth(pacer)) - 4 * BURST)]
+    pacer.collect_due()  # frozen as a burst, under the limit by four bursts
+    fulls = pacer.full_collections
+    per_recount = RECOUNT_AFTER * gc.get_freeze_count() / BURST  # bursts between two counts
+    walks = CountedWalks(monkeypatch)
+    rows: list[list[int]] = []
+    pulls = 30
+    for _ in range(pulls):
+        pulled: list[list[int]] = [[] for _ in range(BURST)]
+        pacer.collect_due()
+        rows = pulled
+        del pulled
+    assert pacer.full_collections == fulls
+    assert walks.calls >= 1
+    assert walks.calls <= 1 + pulls / per_recount, f"{walks.calls} walks in {pulls} pulls"
+    del near, rows
 
 
 def test_the_data_loaded_after_start_up_is_not_counted_as_growth(
-    qapp: QApplication, clock: Clock
+    paced: Callable[[], CollectorPacing],
 ) -> None:
     """The replica's rows and the queue load in the first minute: the first re-freeze is what
     "grown" is measured from, so the agent's first bursts do not trigger a full pass."""
-    factor = 1.1
-    pacer = paced(qapp, clock, factor)
-    pacer.start()
-    try:
-        loaded: list[list[int]] = [
-            [] for _ in range(int(0.2 * gc.get_freeze_count()) + 2 * FREEZE_INSTEAD_ABOVE)
-        ]
-        pacer.refreeze()
-        fulls = pacer.full_collections
-        burst: list[list[int]] = [[] for _ in range(BURST)]
-        pacer.collect_due()
-        assert pacer.burst_freezes == 1
-        assert pacer.full_collections == fulls, "loading the data is not growth"
-        del loaded, burst
-    finally:
-        pacer.stop()
+    pacer = paced()
+    loaded: list[list[int]] = [[] for _ in range(int(allowed_growth(pacer)) + 2 * BURST)]
+    pacer.refreeze()
+    fulls = pacer.full_collections
+    burst: list[list[int]] = [[] for _ in range(BURST)]
+    pacer.collect_due()
+    assert pacer.burst_freezes == 1
+    assert pacer.full_collections == fulls, "loading the data is not growth"
+    del loaded, burst

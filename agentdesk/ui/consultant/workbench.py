@@ -57,6 +57,7 @@ from ...queries.contracts import (
     read_contract,
 )
 from ...queries.corrections import Correction
+from ...queries.formatting import money_text
 from ...queries.ledger import QueryError, team_timezone
 from ...queries.statement import hours_text, read_statement
 from ...queries.timesheet import (
@@ -283,7 +284,7 @@ def _block_columns(show_prices: bool) -> list[Column[ContractBlock]]:
     ]
     if show_prices:
         cols.append(
-            Column("Price", lambda b: "" if b.price is None else f"{b.price:,.2f}", right=True)
+            Column("Price", lambda b: "" if b.price is None else money_text(b.price), right=True)
         )
     cols += [
         Column("Expires", lambda b: f"{to_local(b.expires_at):%Y-%m-%d %H:%M}"),
