@@ -35,19 +35,18 @@ changed, or the clock ticked), else carried over.
 from __future__ import annotations
 
 import logging
-import time
 import uuid
-import weakref
 from bisect import bisect_left, insort
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, false, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, false, select
 
 from ..models import Ticket, TicketStatus
 from ..policy.entitlements import calendar_year_of
@@ -72,8 +71,11 @@ from .dashboard import (
     ticket_figures,
 )
 from .raw import driver_rows, instant, raw
+from .snapshot import Pin, pin_twins
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 __all__ = ["MAX_CHANGED", "MAX_PIN_AGE", "LiveDashboard", "Pin", "advance", "start"]
 
@@ -89,63 +91,6 @@ MAX_ROLL = timedelta(hours=1)
 _FEW = 64
 #: SQLite's host-parameter limit is 32,766; ids are sent in chunks well below it.
 _CHUNK = 2_000
-
-
-class Pin:
-    """A read transaction held open on its own connection: the replica as it was when the
-    figures were computed. Used by one refresh at a time (any thread); :meth:`close` lets it
-    go (also done when the pin is garbage-collected)."""
-
-    def __init__(self, engine: Engine, *, checkpoint: bool = False) -> None:
-        self.engine = engine
-        conn = engine.connect()
-        try:
-            if checkpoint and engine.dialect.name == "sqlite":
-                # Outside a transaction (the driver's autocommit): a passive checkpoint moves
-                # what was written since into the database file without waiting, so the log
-                # can start over once this snapshot is the only reader.
-                driver = conn.connection.driver_connection
-                assert driver is not None
-                driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            conn.begin()
-            # The snapshot is taken by the first read, not by BEGIN.
-            conn.execute(select(Ticket.id).limit(1)).all()
-        except BaseException:
-            conn.close()
-            raise
-        self._conn: Connection | None = conn
-        self.taken = time.monotonic()
-        self._finalizer = weakref.finalize(self, _release, conn)
-
-    @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A session that reads the pinned snapshot (it never commits nor ends it)."""
-        if self._conn is None:
-            raise RuntimeError("the dashboard's snapshot was released")
-        s = Session(bind=self._conn, join_transaction_mode="rollback_only")
-        try:
-            yield s
-        finally:
-            s.close()
-
-    @property
-    def age(self) -> float:
-        return time.monotonic() - self.taken
-
-    @property
-    def closed(self) -> bool:
-        return self._conn is None
-
-    def close(self) -> None:
-        self._conn = None
-        self._finalizer()
-
-
-def _release(conn: Connection) -> None:
-    try:
-        conn.close()
-    except Exception:  # an engine already disposed: the connection is gone with it
-        log.debug("dashboard snapshot released after its engine", exc_info=True)
 
 
 @dataclass
@@ -182,16 +127,21 @@ def start(
     *,
     tenant_id: uuid.UUID | None = None,
 ) -> LiveDashboard:
-    """Every figure, computed in a new pinned snapshot (the next refresh's "before")."""
-    pin = Pin(engine, checkpoint=True)
+    """Every figure, computed in a new pinned snapshot (the next refresh's "before").
+
+    The two large reads, the open queue's aggregates and the range's first responses, run on
+    two threads in twin snapshots (:func:`~.snapshot.pin_twins`) when those can be had at
+    once, else one after the other in the one."""
+    pin, twin = pin_twins(engine, checkpoint=True)
     try:
         with pin.session() as s:
             signature = lookups_signature(s, tenant_id)
             ctx = context(s, at, tenant_id)
-            queue = open_queue(ctx)
-            groups = response_groups(ctx, response_rows(s, start, end))
-            used = allowance_counts(ctx)
-            weeks, hours = one_on_one(ctx, start, end)
+            aside = partial(_responses_and_counts, start=start, end=end)
+            with _beside(twin, ctx, aside) as result:
+                queue = open_queue(ctx)
+                weeks, hours = one_on_one(ctx, start, end)
+            groups, used = result()
             board = Dashboard(
                 at=at,
                 start=start,
@@ -215,6 +165,39 @@ def start(
     except BaseException:
         pin.close()
         raise
+    finally:
+        if twin is not None:
+            twin.close()
+
+
+def _responses_and_counts(
+    ctx: Context, *, start: datetime, end: datetime
+) -> tuple[ResponseGroups, dict[uuid.UUID, int]]:
+    """The first responses in ``[start, end)`` by group, and the year's conversations per
+    limited organisation: the reads of :func:`start` that can run beside the open queue's."""
+    return response_groups(ctx, response_rows(ctx.session, start, end)), allowance_counts(ctx)
+
+
+@contextmanager
+def _beside(
+    twin: Pin | None, ctx: Context, work: Callable[[Context], T]
+) -> Iterator[Callable[[], T]]:
+    """Runs ``work`` on a thread of its own, in ``twin``'s snapshot, while the block runs; or,
+    with no twin, after the block in ``ctx``'s own session. Yields how to get its result once
+    the block is done (its exception, if it raised). ``work`` reads only through the context it
+    is given: the lookups it shares with the block are read, never changed (their id caches may
+    fill the same entries from both threads, with equal values)."""
+    if twin is None:
+        yield lambda: work(ctx)
+        return
+
+    def on_twin() -> T:
+        with twin.session() as s:
+            return work(replace(ctx, session=s))
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dashboard-read") as pool:
+        future = pool.submit(on_twin)
+        yield future.result  # leaving the pool waits for the thread, whatever the block did
 
 
 def advance(

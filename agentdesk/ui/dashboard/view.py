@@ -1,8 +1,10 @@
 """The team lead's (and coordinator's) home: the live state of the queue and of the 1-on-1
 business, every number a way into the tickets behind it.
 
-* Figures come from :func:`agentdesk.queries.dashboard.compute`, run as a background operation
-  (:mod:`agentdesk.ui.background`): the GUI thread only swaps results into widgets.
+* Figures come from :func:`agentdesk.queries.dashboard_live.start` (the rules of
+  :mod:`agentdesk.queries.dashboard`, its two large reads on two threads in one snapshot), run
+  as a background operation (:mod:`agentdesk.ui.background`): the GUI thread only swaps
+  results into widgets.
 * Live: :meth:`DashboardView.changes_arrived` takes the sync bridge's :class:`ReplicaChange`
   and hands the changed ticket ids to :func:`agentdesk.queries.dashboard_live.advance`, which
   moves the figures by what those tickets contribute (the queue model's ``apply_changes``

@@ -1,0 +1,196 @@
+"""Two snapshots of one instant, and the dashboard read on two threads in them.
+
+:func:`agentdesk.queries.snapshot.pin_twins` must give two read transactions that see the same
+commit even when a writer commits while they are taken, must not wait behind a long write, and
+:func:`agentdesk.queries.dashboard_live.start` must read its two large parts on two threads and
+still equal the one-snapshot computation."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, QueuePool, select
+
+from agentdesk.models import Ticket
+from agentdesk.models.db import make_engine
+from agentdesk.models.migrate import upgrade
+from agentdesk.queries import dashboard as dash
+from agentdesk.queries import dashboard_live as live_mod
+from agentdesk.queries import snapshot
+from agentdesk.sync.replica import Replica
+
+RANGE = timedelta(days=30)
+
+
+@pytest.fixture
+def replica(dash_template: Path, tmp_path: Path) -> Iterator[Replica]:
+    path = tmp_path / "replica.sqlite3"
+    shutil.copyfile(dash_template, path)
+    r = Replica(path)
+    try:
+        yield r
+    finally:
+        r.close()
+
+
+def subject_in(pin: snapshot.Pin, ticket: Any) -> str:
+    with pin.session() as s:
+        return str(s.scalar(select(Ticket.subject).where(Ticket.id == ticket)))
+
+
+def test_a_commit_asked_for_between_the_two_pins_waits_until_both_are_taken(
+    replica: Replica, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer that commits right after the first pin is taken (as the sync thread may) lands
+    after the second too: both see the replica as it was, a new read sees the commit."""
+    with replica.engine.connect() as conn:
+        ticket, subject = conn.execute(select(Ticket.id, Ticket.subject).limit(1)).one()
+    path = str(replica.engine.url.database)
+    committed = threading.Event()
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            with sqlite3.connect(path, timeout=10, isolation_level=None) as conn:
+                conn.execute(
+                    "UPDATE tickets SET subject = 'changed meanwhile' WHERE id = ?",
+                    (ticket.hex,),
+                )
+            committed.set()
+        except BaseException as error:  # surfaced by the test's thread
+            errors.append(error)
+
+    taken: list[snapshot.Pin] = []
+    real_pin = snapshot.Pin
+
+    def pin_then_write(engine: Engine) -> snapshot.Pin:
+        pin = real_pin(engine)
+        taken.append(pin)
+        if len(taken) == 1:
+            thread = threading.Thread(target=writer)
+            thread.start()
+            # Without the write lock this commit lands now, before the second pin.
+            committed.wait(0.5)
+        return pin
+
+    monkeypatch.setattr(snapshot, "Pin", pin_then_write)
+    first, second = snapshot.pin_twins(replica.engine)
+    assert second is not None
+    try:
+        assert committed.wait(10), errors
+        assert subject_in(first, ticket) == subject
+        assert subject_in(second, ticket) == subject
+        with replica.engine.connect() as conn:
+            now = conn.scalar(select(Ticket.subject).where(Ticket.id == ticket))
+        assert now == "changed meanwhile"
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_write_in_progress_gives_one_pin_at_once(replica: Replica) -> None:
+    path = str(replica.engine.url.database)
+    with sqlite3.connect(path, isolation_level=None) as other:
+        other.execute("BEGIN IMMEDIATE")  # a pull page being applied
+        started = time.monotonic()
+        first, second = snapshot.pin_twins(replica.engine)
+        waited = time.monotonic() - started
+        other.execute("ROLLBACK")
+    try:
+        assert second is None
+        assert waited < 10 * snapshot.TWIN_LOCK_WAIT_S + 1
+        with first.session() as s:
+            assert s.scalar(select(Ticket.id).limit(1)) is not None
+    finally:
+        first.close()
+
+
+def test_an_in_memory_database_gets_one_pin() -> None:
+    """No file to open a locking connection on: one pin, read on one thread."""
+    engine = make_engine("sqlite+pysqlite:///:memory:")
+    try:
+        upgrade(engine)
+        first, second = snapshot.pin_twins(engine)
+        assert second is None
+        first.close()
+    finally:
+        engine.dispose()
+
+
+def checked_out(r: Replica) -> int:
+    pool = r.engine.pool
+    assert isinstance(pool, QueuePool)
+    return pool.checkedout()
+
+
+def full(r: Replica, at: datetime) -> dash.Dashboard:
+    with r.session() as s:
+        return dash.compute(s, at, at - RANGE, at)
+
+
+def test_start_reads_the_responses_on_a_second_thread_and_equals_the_computation(
+    replica: Replica, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[str] = []
+    real = dash.response_rows
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(live_mod, "response_rows", recorded)
+    at = datetime.now(UTC).replace(microsecond=0)
+    live = live_mod.start(replica.engine, at, at - RANGE, at)
+    try:
+        assert len(threads) == 1
+        assert threads[0].startswith("dashboard-read")
+        assert live.dashboard == full(replica, at)
+    finally:
+        live.close()
+    assert checked_out(replica) == 0, "the twin's connection went back"
+
+
+def test_without_a_twin_start_reads_on_its_own_thread_and_equals_the_computation(
+    replica: Replica, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[str] = []
+    real = dash.response_rows
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(live_mod, "response_rows", recorded)
+    monkeypatch.setattr(
+        live_mod,
+        "pin_twins",
+        lambda engine, checkpoint=False: (snapshot.Pin(engine, checkpoint=checkpoint), None),
+    )
+    at = datetime.now(UTC).replace(microsecond=0)
+    live = live_mod.start(replica.engine, at, at - RANGE, at)
+    try:
+        assert threads == [threading.current_thread().name]
+        assert live.dashboard == full(replica, at)
+    finally:
+        live.close()
+
+
+def test_an_error_on_the_second_thread_reaches_the_caller_and_both_snapshots_are_let_go(
+    replica: Replica, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("disk I/O error")
+
+    monkeypatch.setattr(live_mod, "response_rows", broken)
+    at = datetime.now(UTC).replace(microsecond=0)
+    with pytest.raises(RuntimeError, match="disk I/O error"):
+        live_mod.start(replica.engine, at, at - RANGE, at)
+    assert checked_out(replica) == 0
