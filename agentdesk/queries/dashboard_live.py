@@ -174,7 +174,11 @@ def _responses_and_counts(
     ctx: Context, *, start: datetime, end: datetime
 ) -> tuple[ResponseGroups, dict[uuid.UUID, int]]:
     """The first responses in ``[start, end)`` by group, and the year's conversations per
-    limited organisation: the reads of :func:`start` that can run beside the open queue's."""
+    limited organisation: the reads of :func:`start` that can run beside the open queue's.
+
+    On the second thread this reads only through ``ctx.session`` (the twin's) and plain values
+    of ``ctx``; the ORM objects in ``ctx.plans`` belong to the first thread's session, and an
+    attribute of theirs not yet loaded would load through it, from the wrong thread."""
     return response_groups(ctx, response_rows(ctx.session, start, end)), allowance_counts(ctx)
 
 

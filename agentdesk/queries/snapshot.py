@@ -12,9 +12,10 @@ start reading one after the other see the same commit only if nothing commits in
 the replica's writers (the sync thread's pull pages, the desktop's one writer) commit whenever
 they like. ``BEGIN IMMEDIATE`` on a connection of our own takes SQLite's write lock, which every
 writer needs to commit, for the moment it takes to start the two reads; it is given back with a
-rollback (it wrote nothing). A writer that asks meanwhile waits on its busy timeout, a
-millisecond or two. If a write is already in progress the lock is not waited for past
-:data:`TWIN_LOCK_WAIT_S`: the caller reads on one thread instead, which is correct, only slower.
+rollback (it wrote nothing). A writer that asks meanwhile waits on its busy timeout for a few
+milliseconds (the two connections are checked out of the pool before the lock is taken). If a
+write is already in progress the lock is not waited for past :data:`TWIN_LOCK_WAIT_S`: the
+caller reads on one thread instead, which is correct, only slower.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import time
 import weakref
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
+from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session
@@ -46,11 +48,15 @@ class Pin:
     figures were computed. Used by one thread at a time (any thread); :meth:`close` lets it
     go (also done when the pin is garbage-collected)."""
 
-    def __init__(self, engine: Engine, *, checkpoint: bool = False) -> None:
+    def __init__(
+        self, engine: Engine, *, checkpoint: bool = False, connection: Connection | None = None
+    ) -> None:
+        """``connection``: one of ``engine``'s, already checked out (see :func:`pin_twins`);
+        the pin then owns it."""
         self.engine = engine
         if checkpoint:
             passive_checkpoint(engine)
-        conn = engine.connect()
+        conn = connection if connection is not None else engine.connect()
         try:
             conn.begin()
             # The snapshot is taken by the first read, not by BEGIN.
@@ -105,39 +111,71 @@ def passive_checkpoint(engine: Engine) -> None:
         driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
-def _database_file(engine: Engine) -> str | None:
-    """The SQLite file behind ``engine``, or None (another engine, an in-memory database)."""
-    if engine.dialect.name != "sqlite":
+def _database_file(conn: Connection) -> str | None:
+    """The file behind a SQLite connection, as SQLite opened it (absolute), or None (an
+    in-memory or temporary database)."""
+    driver = conn.connection.driver_connection  # autocommit: no transaction begun here
+    assert driver is not None
+    for _seq, name, file in driver.execute("PRAGMA database_list").fetchall():
+        if name == "main":
+            return str(file) or None
+    return None  # pragma: no cover - every SQLite connection has "main"
+
+
+def _write_lock(path: str) -> sqlite3.Connection | None:
+    """A connection of our own to ``path`` holding the write lock, or None if it cannot be had
+    within :data:`TWIN_LOCK_WAIT_S` or the database is not in write-ahead-log mode (there a
+    reader would block writers, and the lock would block readers too)."""
+    # Our own connection, not the pool's: its busy timeout is this wait, not the replica's 30 s;
+    # read-write on the existing file only (never a new empty database by mistake).
+    lock = sqlite3.connect(
+        f"file:{quote(path)}?mode=rw", uri=True, timeout=TWIN_LOCK_WAIT_S, isolation_level=None
+    )
+    try:
+        (mode,) = lock.execute("PRAGMA journal_mode").fetchone()
+        if str(mode).lower() != "wal":
+            log.debug("dashboard: one snapshot, one thread (journal mode %s)", mode)
+            lock.close()
+            return None
+        lock.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as busy:  # "database is locked": a write in progress
+        log.debug("dashboard: one snapshot, one thread (%s)", busy)
+        lock.close()
         return None
-    name = engine.url.database
-    if not name or name == ":memory:" or name.startswith("file:"):
-        return None
-    return name
+    except BaseException:
+        lock.close()
+        raise
+    return lock
 
 
 def pin_twins(engine: Engine, *, checkpoint: bool = False) -> tuple[Pin, Pin | None]:
     """Two pins of one snapshot (see the module's notes), or the first pin and None when the
-    second cannot be had at once: not a SQLite file, or a write in progress for longer than
-    :data:`TWIN_LOCK_WAIT_S`."""
+    second cannot be had at once: not a SQLite file in write-ahead-log mode, or a write in
+    progress for longer than :data:`TWIN_LOCK_WAIT_S`.
+
+    Both connections are checked out of the pool (and opened, if new) before the lock is taken,
+    so that while it is held only two ``BEGIN``s and two one-row reads run."""
     if checkpoint:
         passive_checkpoint(engine)
-    path = _database_file(engine)
-    if path is None:
-        return Pin(engine), None
-    # Our own connection, not the pool's: its busy timeout is this wait, not the replica's 30 s.
-    with closing(sqlite3.connect(path, timeout=TWIN_LOCK_WAIT_S, isolation_level=None)) as lock:
-        try:
-            lock.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as busy:  # "database is locked": a write in progress
-            log.debug("dashboard: one snapshot, one thread (%s)", busy)
-            return Pin(engine), None
-        try:
-            first = Pin(engine)
-            try:
-                second = Pin(engine)
-            except BaseException:
-                first.close()
-                raise
-        finally:
-            lock.execute("ROLLBACK")
-    return first, second
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return Pin(engine), None  # (an in-memory database's pool shares one connection)
+    conns = [engine.connect(), engine.connect()]
+    try:
+        path = _database_file(conns[0])
+        lock = _write_lock(path) if path is not None else None
+        if lock is None:
+            return Pin(engine, connection=conns.pop(0)), None
+        with closing(lock):
+            try:  # a pin that fails closes its connection
+                first = Pin(engine, connection=conns.pop(0))
+                try:
+                    second = Pin(engine, connection=conns.pop(0))
+                except BaseException:
+                    first.close()
+                    raise
+            finally:
+                lock.execute("ROLLBACK")
+        return first, second
+    finally:
+        for conn in conns:  # not handed to a pin
+            conn.close()

@@ -12,6 +12,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -46,59 +47,46 @@ def subject_in(pin: snapshot.Pin, ticket: Any) -> str:
         return str(s.scalar(select(Ticket.subject).where(Ticket.id == ticket)))
 
 
-def test_a_commit_asked_for_between_the_two_pins_waits_until_both_are_taken(
+def test_no_commit_can_land_between_the_two_pins(
     replica: Replica, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A writer that commits right after the first pin is taken (as the sync thread may) lands
-    after the second too: both see the replica as it was, a new read sees the commit."""
+    """A writer that tries to commit right after the first pin is taken (as the sync thread
+    may) is refused until both are taken; both see the replica as it was."""
     with replica.engine.connect() as conn:
         ticket, subject = conn.execute(select(Ticket.id, Ticket.subject).limit(1)).one()
     path = str(replica.engine.url.database)
-    committed = threading.Event()
-    errors: list[BaseException] = []
-
-    def writer() -> None:
-        try:
-            with sqlite3.connect(path, timeout=10, isolation_level=None) as conn:
-                conn.execute(
-                    "UPDATE tickets SET subject = 'changed meanwhile' WHERE id = ?",
-                    (ticket.hex,),
-                )
-            committed.set()
-        except BaseException as error:  # surfaced by the test's thread
-            errors.append(error)
-
-    taken: list[snapshot.Pin] = []
+    change = "UPDATE tickets SET subject = 'changed meanwhile' WHERE id = ?"
+    refused: list[str] = []
     real_pin = snapshot.Pin
 
-    def pin_then_write(engine: Engine) -> snapshot.Pin:
-        pin = real_pin(engine)
-        taken.append(pin)
-        if len(taken) == 1:
-            thread = threading.Thread(target=writer)
-            thread.start()
-            # Without the write lock this commit lands now, before the second pin.
-            committed.wait(0.5)
+    def pin_then_write(engine: Engine, **kw: Any) -> snapshot.Pin:
+        pin = real_pin(engine, **kw)
+        if not refused:
+            with closing(sqlite3.connect(path, timeout=0, isolation_level=None)) as writer:
+                try:
+                    writer.execute(change, (ticket.hex,))
+                    refused.append("committed")  # without the lock: lands between the pins
+                except sqlite3.OperationalError as error:
+                    refused.append(str(error))
         return pin
 
     monkeypatch.setattr(snapshot, "Pin", pin_then_write)
     first, second = snapshot.pin_twins(replica.engine)
     assert second is not None
     try:
-        assert committed.wait(10), errors
+        assert refused == ["database is locked"]
         assert subject_in(first, ticket) == subject
         assert subject_in(second, ticket) == subject
-        with replica.engine.connect() as conn:
-            now = conn.scalar(select(Ticket.subject).where(Ticket.id == ticket))
-        assert now == "changed meanwhile"
     finally:
         first.close()
         second.close()
+    with closing(sqlite3.connect(path, timeout=5, isolation_level=None)) as writer:
+        writer.execute(change, (ticket.hex,))  # after: at once
 
 
 def test_a_write_in_progress_gives_one_pin_at_once(replica: Replica) -> None:
     path = str(replica.engine.url.database)
-    with sqlite3.connect(path, isolation_level=None) as other:
+    with closing(sqlite3.connect(path, isolation_level=None)) as other:
         other.execute("BEGIN IMMEDIATE")  # a pull page being applied
         started = time.monotonic()
         first, second = snapshot.pin_twins(replica.engine)
@@ -125,6 +113,21 @@ def test_an_in_memory_database_gets_one_pin() -> None:
         engine.dispose()
 
 
+def record_pins(
+    monkeypatch: pytest.MonkeyPatch,
+) -> list[tuple[snapshot.Pin, snapshot.Pin | None]]:
+    """The pins ``start`` takes, as :func:`snapshot.pin_twins` hands them out."""
+    taken: list[tuple[snapshot.Pin, snapshot.Pin | None]] = []
+
+    def recording(engine: Engine, *, checkpoint: bool = False) -> Any:
+        pair = snapshot.pin_twins(engine, checkpoint=checkpoint)
+        taken.append(pair)
+        return pair
+
+    monkeypatch.setattr(live_mod, "pin_twins", recording)
+    return taken
+
+
 def checked_out(r: Replica) -> int:
     pool = r.engine.pool
     assert isinstance(pool, QueuePool)
@@ -147,15 +150,21 @@ def test_start_reads_the_responses_on_a_second_thread_and_equals_the_computation
         return real(*args, **kwargs)
 
     monkeypatch.setattr(live_mod, "response_rows", recorded)
+    pins = record_pins(monkeypatch)
     at = datetime.now(UTC).replace(microsecond=0)
     live = live_mod.start(replica.engine, at, at - RANGE, at)
     try:
         assert len(threads) == 1
         assert threads[0].startswith("dashboard-read")
         assert live.dashboard == full(replica, at)
+        first, twin = pins[0]
+        assert live.pin is first
+        assert not first.closed
+        assert twin is not None
+        assert twin.closed, "the twin is let go once read"
     finally:
         live.close()
-    assert checked_out(replica) == 0, "the twin's connection went back"
+    assert checked_out(replica) == 0
 
 
 def test_without_a_twin_start_reads_on_its_own_thread_and_equals_the_computation(
@@ -190,7 +199,12 @@ def test_an_error_on_the_second_thread_reaches_the_caller_and_both_snapshots_are
         raise RuntimeError("disk I/O error")
 
     monkeypatch.setattr(live_mod, "response_rows", broken)
+    pins = record_pins(monkeypatch)
     at = datetime.now(UTC).replace(microsecond=0)
     with pytest.raises(RuntimeError, match="disk I/O error"):
         live_mod.start(replica.engine, at, at - RANGE, at)
+    first, twin = pins[0]
+    assert first.closed
+    assert twin is not None
+    assert twin.closed
     assert checked_out(replica) == 0

@@ -9,15 +9,15 @@ import gc
 import weakref
 
 import requests
+from fastapi.dependencies import models
 
 from tests.plugins.app_caches import CACHES
 from tests.plugins.live_team import LiveServer
 
 
 def cached_callables() -> int:
-    from fastapi.dependencies import models
-
-    return sum(getattr(models, name).cache_info().currsize for name in CACHES)
+    caches = (getattr(models, name, None) for name in CACHES)
+    return sum(c.cache_info().currsize for c in caches if c is not None)
 
 
 def test_a_stopped_servers_app_is_freed_after_it_answered(database_url: str) -> None:
@@ -34,7 +34,8 @@ def test_a_stopped_servers_app_is_freed_after_it_answered(database_url: str) -> 
             # An empty database: the portal answers 503 "no support team yet", after its
             # route's callables were classified.
             assert http.get(f"{server.url}/portal/", timeout=10).status_code == 503
-        assert cached_callables() > 0, "FastAPI classified the routes' callables"
+        # (A FastAPI without these caches keeps nothing there: the check below still holds.)
+        assert cached_callables() > 0 or not any(hasattr(models, n) for n in CACHES)
     finally:
         server.stop()
     assert server.app is not None
