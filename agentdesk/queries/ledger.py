@@ -43,7 +43,7 @@ from ..models import (
 from ..policy import billing
 from ..policy.billing import WorkItem, WorkKind
 from ..policy.zones import zone_or_utc
-from .raw import Texts, Uuids, instant, raw, uuid_text
+from .raw import Texts, Uuids, driver_rows, instant, raw, uuid_text
 
 __all__ = [
     "MAX_LOOKBACK",
@@ -349,7 +349,7 @@ def clipped_work(
     people = Texts()
     kinds = _WORK_KINDS
     items = []
-    for i, person, kind, start, end, billable, extra in session.execute(query):
+    for i, person, kind, start, end, billable, extra in driver_rows(session, query):
         start, end = instant(start), instant(end)
         if start < since or end > until:
             start, end = max(start, since), min(end, until)
@@ -361,8 +361,8 @@ def clipped_work(
                 kind=kinds[kind],
                 start=start,
                 end=end,
-                billable=billable,
-                extra_engineer=extra,
+                billable=bool(billable),  # the driver's 0/1 (SQLite) or boolean
+                extra_engineer=bool(extra),
                 id=uuid_text(i),
             )
         )
@@ -455,8 +455,9 @@ def load_ledger(
     kinds = _WORK_KINDS
     items = []
     shown: dict[str, tuple[str, str]] = {}
-    # Core rows: the ORM's result handling costs a little per row and adds nothing to columns.
-    for row in session.connection().execute(query):
+    # The driver's rows, fetched at once: a result object per row (even Core's) cost more than
+    # the columns; the flags come as SQLite's 0/1 (PostgreSQL's booleans), hence bool().
+    for row in driver_rows(session, query):
         item_id = uuid_text(row[0])
         items.append(
             WorkItem(
@@ -465,8 +466,8 @@ def load_ledger(
                 kind=kinds[row[2]],
                 start=instant(row[3]),
                 end=instant(row[4]),
-                billable=row[5],
-                extra_engineer=row[6],
+                billable=bool(row[5]),
+                extra_engineer=bool(row[6]),
                 id=item_id,
             )
         )
