@@ -114,39 +114,52 @@ class Operation(QObject, Generic[T]):
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
-        self._fn = fn
-        if on_success is not None:
-            self.succeeded.connect(on_success)
-        if on_failure is not None:
-            self.failed.connect(on_failure)
-        else:
-            self.failed.connect(self._log_failure)
+        self._fn: Callable[[], T] | None = fn
+        # Called directly, not connected: a Python callable connected to a signal is held by
+        # PySide's hidden receiver, and these closures hold the operation itself (their
+        # ``op.deleteLater()``), a cycle through PySide's internals for every read. Both are
+        # dropped once the operation has reported.
+        self._on_success: Callable[[T], None] | None = on_success
+        self._on_failure: Callable[[Exception], None] | None = (
+            on_failure if on_failure is not None else self._log_failure
+        )
         self.done = False
 
     def start(self, pool: QThreadPool | None = None) -> Operation[T]:
+        # The operation keeps the function (pinned in _IN_FLIGHT) until it has reported, so the
+        # worker never holds the last reference to it; _report lets it go, on the GUI thread.
+        fn = self._fn
+        if fn is None or self.done:
+            raise RuntimeError("an operation runs once")
         if SYNCHRONOUS:
             try:
-                outcome: tuple[bool, Any] = (True, self._fn())
+                outcome: tuple[bool, Any] = (True, fn())
             except Exception as exc:
                 outcome = (False, exc)
+            del fn
             self._report(*outcome)
             return self
         number = next(_numbers)
         _IN_FLIGHT[number] = self
         try:
-            (pool or QThreadPool.globalInstance()).start(_Job(number, self._fn, _the_dispatcher()))
+            (pool or QThreadPool.globalInstance()).start(_Job(number, fn, _the_dispatcher()))
         except BaseException:
             del _IN_FLIGHT[number]
             raise
         return self
 
     def _report(self, succeeded: bool, value: Any) -> None:
+        on_success, on_failure = self._on_success, self._on_failure
+        self._on_success = self._on_failure = self._fn = None
         if not shiboken6.isValid(self):
             return  # its parent was deleted meanwhile: nobody is waiting for it
         try:
-            (self.succeeded if succeeded else self.failed).emit(value)
+            callback = on_success if succeeded else on_failure
+            if callback is not None:
+                callback(value)
         finally:
             self.done = True
+            (self.succeeded if succeeded else self.failed).emit(value)
 
     @staticmethod
     def _log_failure(exc: Exception) -> None:
