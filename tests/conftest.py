@@ -14,7 +14,6 @@ from tests.databases import ENGINES
 
 # Shared test support: loaded here once, so no conftest imports another (see tests/plugins/).
 pytest_plugins = [
-    "tests.plugins.app_caches",
     "tests.plugins.live_team",
     "tests.plugins.panels",
     "tests.plugins.demo_data",

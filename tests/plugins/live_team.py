@@ -39,7 +39,6 @@ from agentdesk.sync.client import ApiClient, LoginResult
 from agentdesk.sync.engine import SyncEngine
 from agentdesk.sync.replica import Replica
 from tests.databases import new_replica_file
-from tests.plugins.app_caches import forget_endpoint_callables
 from tests.sync.world import World, build_world
 
 PASSWORD = "correct horse battery staple"
@@ -109,8 +108,6 @@ class LiveServer:
         if self.app is not None:
             self.app.state.engine.dispose()
         self._server = self._thread = self._sock = None
-        # A restart builds a new app: let the old one go (see tests/plugins/app_caches.py).
-        forget_endpoint_callables()
 
 
 @dataclass
