@@ -7,6 +7,7 @@ seconds) and copied per test with SQLite's backup API, so each test may change i
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,6 +52,18 @@ def dash_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     generate_demo(engine, tickets=DEMO_TICKETS, seed=12)
     engine.dispose()
     return path
+
+
+@pytest.fixture
+def replica(dash_template: Path, tmp_path: Path) -> Iterator[Replica]:
+    """A copy of the demo team's database, opened as a desktop's replica."""
+    path = tmp_path / "replica.sqlite3"
+    shutil.copyfile(dash_template, path)
+    r = Replica(path)
+    try:
+        yield r
+    finally:
+        r.close()
 
 
 def desk_for(server: LiveServer, tmp_path: Path, who: str, database: Path) -> LeadDesk:

@@ -11,11 +11,8 @@ not recomputed."""
 from __future__ import annotations
 
 import random
-import shutil
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -28,17 +25,6 @@ from agentdesk.sync.replica import Replica
 
 TICKETS = cast(Table, Ticket.__table__)
 RANGE = timedelta(days=30)
-
-
-@pytest.fixture
-def replica(dash_template: Path, tmp_path: Path) -> Iterator[Replica]:
-    path = tmp_path / "replica.sqlite3"
-    shutil.copyfile(dash_template, path)
-    r = Replica(path)
-    try:
-        yield r
-    finally:
-        r.close()
 
 
 class World:

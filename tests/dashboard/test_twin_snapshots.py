@@ -7,14 +7,11 @@ still equal the one-snapshot computation."""
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,17 +26,6 @@ from agentdesk.queries import snapshot
 from agentdesk.sync.replica import Replica
 
 RANGE = timedelta(days=30)
-
-
-@pytest.fixture
-def replica(dash_template: Path, tmp_path: Path) -> Iterator[Replica]:
-    path = tmp_path / "replica.sqlite3"
-    shutil.copyfile(dash_template, path)
-    r = Replica(path)
-    try:
-        yield r
-    finally:
-        r.close()
 
 
 def subject_in(pin: snapshot.Pin, ticket: Any) -> str:
@@ -113,6 +99,19 @@ def test_an_in_memory_database_gets_one_pin() -> None:
         engine.dispose()
 
 
+def record_response_threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the threads ``start`` reads the first responses on."""
+    threads: list[str] = []
+    real = dash.response_rows
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(live_mod, "response_rows", recorded)
+    return threads
+
+
 def record_pins(
     monkeypatch: pytest.MonkeyPatch,
 ) -> list[tuple[snapshot.Pin, snapshot.Pin | None]]:
@@ -142,14 +141,7 @@ def full(r: Replica, at: datetime) -> dash.Dashboard:
 def test_start_reads_the_responses_on_a_second_thread_and_equals_the_computation(
     replica: Replica, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    threads: list[str] = []
-    real = dash.response_rows
-
-    def recorded(*args: Any, **kwargs: Any) -> Any:
-        threads.append(threading.current_thread().name)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(live_mod, "response_rows", recorded)
+    threads = record_response_threads(monkeypatch)
     pins = record_pins(monkeypatch)
     at = datetime.now(UTC).replace(microsecond=0)
     live = live_mod.start(replica.engine, at, at - RANGE, at)
@@ -170,14 +162,7 @@ def test_start_reads_the_responses_on_a_second_thread_and_equals_the_computation
 def test_without_a_twin_start_reads_on_its_own_thread_and_equals_the_computation(
     replica: Replica, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    threads: list[str] = []
-    real = dash.response_rows
-
-    def recorded(*args: Any, **kwargs: Any) -> Any:
-        threads.append(threading.current_thread().name)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(live_mod, "response_rows", recorded)
+    threads = record_response_threads(monkeypatch)
     monkeypatch.setattr(
         live_mod,
         "pin_twins",
