@@ -40,20 +40,33 @@ def escape_cell(value: Cell) -> str:
     return text
 
 
-def write_csv(out: IO[str], header: Sequence[str], rows: Iterable[Sequence[Cell]]) -> int:
-    """Write ``header`` and ``rows`` to ``out``; returns the number of data rows written."""
+def write_csv(
+    out: IO[str],
+    header: Sequence[str],
+    rows: Iterable[Sequence[Cell]],
+    *,
+    text_columns: Sequence[int] | None = None,
+) -> int:
+    """Write ``header`` and ``rows`` to ``out``; returns the number of data rows written.
+
+    ``text_columns``: when the caller knows that only these columns can hold text from outside
+    the program (names, subjects, notes) and every other cell is a number, None or the program's
+    own words, only those are checked. A statement's ~20,000 lines of 13 cells each spent a third
+    of their writing in the check of every cell (docs/performance.md); its export is tested to
+    give the same bytes as the full check, hostile text in every field.
+    """
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow([escape_cell(h) for h in header])
     count = 0
     plain = _AS_WRITTEN
     firsts = _FORMULA_FIRSTS
-    # The common cells take a shortcut (a statement has ~250,000): None and numbers are what
-    # the csv module writes as escape_cell would, plain text needs only the formula check;
-    # anything else (text to escape, a bool) goes through escape_cell.
-    batch: list[list[Cell]] = []
+    batch: list[Sequence[Cell]] = []
     for row in rows:
-        batch.append(
-            [
+        if text_columns is None:
+            # The common cells take a shortcut: None and numbers are what the csv module
+            # writes as escape_cell would, plain text needs only the formula check; anything
+            # else (text to escape, a bool) goes through escape_cell.
+            row = [
                 cell
                 if cell is None
                 or (type(cell) is str and cell[:1] not in firsts)
@@ -61,7 +74,13 @@ def write_csv(out: IO[str], header: Sequence[str], rows: Iterable[Sequence[Cell]
                 else escape_cell(cell)
                 for cell in row
             ]
-        )
+        else:
+            for i in text_columns:
+                cell = row[i]
+                if type(cell) is str and cell[:1] in firsts:
+                    row = list(row)
+                    row[i] = escape_cell(cell)
+        batch.append(row)
         if len(batch) == 1000:
             writer.writerows(batch)
             count += len(batch)
@@ -76,7 +95,13 @@ def csv_text(header: Sequence[str], rows: Iterable[Sequence[Cell]]) -> str:
     return buffer.getvalue()
 
 
-def save_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Cell]]) -> int:
+def save_csv(
+    path: Path,
+    header: Sequence[str],
+    rows: Iterable[Sequence[Cell]],
+    *,
+    text_columns: Sequence[int] | None = None,
+) -> int:
     """Write a CSV file with a UTF-8 byte-order mark (Excel then reads accents correctly)."""
     with path.open("w", encoding="utf-8-sig", newline="") as out:
-        return write_csv(out, header, rows)
+        return write_csv(out, header, rows, text_columns=text_columns)

@@ -167,9 +167,15 @@ def statement_rows(view: StatementView) -> Iterator[Sequence[Cell]]:
         ]
 
 
+#: The only columns of :func:`statement_rows` that carry text from outside the program: the
+#: description (subjects, notes, the organisation's name, a correction's text) and the person.
+#: Every other cell is a date, a time of day, a number, None or the program's own words.
+TEXT_COLUMNS = (2, 3)
+
+
 def write_statement_csv(out: IO[str], view: StatementView) -> int:
-    return write_csv(out, HEADER, statement_rows(view))
+    return write_csv(out, HEADER, statement_rows(view), text_columns=TEXT_COLUMNS)
 
 
 def save_statement_csv(path: Path, view: StatementView) -> int:
-    return save_csv(path, HEADER, statement_rows(view))
+    return save_csv(path, HEADER, statement_rows(view), text_columns=TEXT_COLUMNS)

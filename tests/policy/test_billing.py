@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import FrozenInstanceError, replace
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -301,8 +301,8 @@ def test_escalation_bills_from_the_escalation_moment() -> None:
 def test_split_at_keeps_everything_but_the_times() -> None:
     item = work(ny(2024, 5, 6, 10), 30, extra_engineer=True, id="x")
     before, after = split_at(item, ny(2024, 5, 6, 10, 10))
-    assert before == replace(item, end=ny(2024, 5, 6, 10, 10))
-    assert after == replace(item, start=ny(2024, 5, 6, 10, 10))
+    assert before == item._replace(end=ny(2024, 5, 6, 10, 10))
+    assert after == item._replace(start=ny(2024, 5, 6, 10, 10))
     # The ends are allowed: one part is empty.
     empty, whole = split_at(item, item.start)
     assert empty.duration == timedelta(0)
@@ -450,7 +450,7 @@ def test_late_cancellation_fee_and_notice_are_parameters() -> None:
     assert one_bill([item], cancel_notice=timedelta(hours=12)).late_cancellation_minutes == 0
     assert (
         one_bill(
-            [replace(item, cancelled_at=None)], cancel_notice=timedelta(hours=1)
+            [item._replace(cancelled_at=None)], cancel_notice=timedelta(hours=1)
         ).late_cancellation_minutes
         == 30
     )
@@ -620,13 +620,13 @@ def test_work_item_accepts_the_kind_by_value_and_is_frozen() -> None:
         billable=True,
     )
     assert item.kind is BLOCK
-    with pytest.raises(FrozenInstanceError):
+    with pytest.raises(AttributeError):
         item.billable = False  # type: ignore[misc]
 
 
 def test_duration_is_elapsed_time_even_in_one_zone_across_dst() -> None:
     item = work(ny(2024, 3, 9, 12), 0)
-    item = replace(item, end=ny(2024, 3, 10, 12))
+    item = item._replace(end=ny(2024, 3, 10, 12))
     assert item.duration == timedelta(hours=23)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -69,7 +69,7 @@ def _day_parts(item: WorkItem, zone: ZoneInfo) -> list[tuple[date, WorkItem]]:
     while cursor < end:
         day = _local_date(cursor, zone)
         boundary = min(end, _day_start(day + timedelta(days=1), zone))
-        parts.append((day, replace(item, start=cursor, end=boundary)))
+        parts.append((day, item._replace(start=cursor, end=boundary)))
         cursor = boundary
     return parts
 
