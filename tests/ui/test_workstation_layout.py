@@ -22,6 +22,8 @@ from sqlalchemy import select
 
 from agentdesk.models import EventKind, TicketEvent
 from agentdesk.policy.calendar import BusinessCalendar
+from agentdesk.sync.engine import SyncStatus
+from agentdesk.sync.replica import RejectionInfo
 from agentdesk.ui import settings, shown_time
 from agentdesk.ui.queue.model import Column
 from agentdesk.ui.queue.view import QueueView
@@ -192,7 +194,8 @@ def test_the_workstation_fits_and_keeps_its_panes_usable(
     qtbot.waitUntil(lambda: timer.running is not None)
     QApplication.processEvents()
     # The window keeps the size it was given: nothing in it asks for more.
-    assert (window.width(), window.height()) == size
+    if (window.width(), window.height()) != size:
+        assert (window.width(), window.height()) == size
     hint = window.minimumSizeHint()
     assert hint.width() <= LAPTOP[0]
     assert hint.height() <= LAPTOP[1]
@@ -208,6 +211,77 @@ def test_the_workstation_fits_and_keeps_its_panes_usable(
     right = timer.more_button.mapTo(window, QPoint(timer.more_button.width(), 0)).x()
     assert right <= window.width()
     timer.stop()
+
+
+def test_a_busy_status_bar_never_widens_the_window(qtbot: QtBot, shell_app: Shell) -> None:
+    """Changes waiting, refusals, a long server address and a long name at once, on a laptop.
+
+    The status bar's labels used to ask for their whole text: a timer start's "1 change
+    waiting to sync", shown while the push was on its way, widened the window by ~100 px
+    (an intermittent failure of the test above on a busy machine)."""
+    window = _ready_on_a_ticket(qtbot, shell_app, LAPTOP)
+    bar = window.status_bar
+    bar.set_status(
+        SyncStatus(
+            state="online",
+            pending=1234,
+            last_sync_at=datetime.now(UTC) - timedelta(minutes=3),
+            last_error=None,
+            server_url="https://support-desk.a-rather-long-company-name.example.com:8443",
+        )
+    )
+    bar.set_server("support-desk.a-rather-long-company-name.example.com:8443")
+    bar.set_user("Maximiliana Alexandra Fitzgerald-Montgomery (coordinator, Premium Support)")
+    bar.set_rejections(
+        [
+            RejectionInfo(
+                client_id=uuid.uuid4(),
+                mutation_id=n,
+                name="add_note",
+                code="forbidden",
+                message="no",
+                field=None,
+                seen=False,
+                received_at=datetime.now(UTC),
+            )
+            for n in range(12)
+        ]
+    )
+    QApplication.processEvents()
+    assert (window.width(), window.height()) == LAPTOP
+    assert window.minimumSizeHint().width() <= LAPTOP[0]
+    # What is cut short is still there in full for whoever hovers or reads it out.
+    assert bar.pending_label.isVisible()
+    assert "1234 changes waiting to sync" in bar.pending_label.text()
+
+
+def test_a_ticket_with_every_next_step_shown_fits_a_laptop(qtbot: QtBot, shell_app: Shell) -> None:
+    """Which workflow buttons show depends on the ticket; in one row they set the card's
+    minimum width, and a ticket with many widened the window (the first test's intermittent
+    failure, after a timer start had changed the ticket's next steps)."""
+    window = _ready_on_a_ticket(qtbot, shell_app, LAPTOP)
+    panel = window.ticket_panel
+    assert panel is not None
+    buttons = (
+        panel.redirect_button,
+        panel.tell_button,
+        panel.wait_button,
+        panel.resume_button,
+        panel.escalate_button,
+        panel.resolve_button,
+        panel.close_button,
+        panel.reopen_button,
+    )
+    for button in buttons:
+        button.setVisible(True)
+    QApplication.processEvents()
+    assert (window.width(), window.height()) == LAPTOP
+    assert window.minimumSizeHint().width() <= LAPTOP[0]
+    for button in buttons:  # wrapped, not cut: each whole and inside the card
+        assert button.isVisible()
+        right = button.mapTo(panel, QPoint(button.width(), 0)).x()
+        assert right <= panel.width(), button.text()
+        assert button.width() >= button.sizeHint().width(), button.text()
 
 
 # ------------------------------------------------------------------------------ clock

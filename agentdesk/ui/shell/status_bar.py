@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from ...policy.sla import SlaState
 from ...sync.engine import SyncStatus
 from ...sync.replica import RejectionInfo
+from ..panel_widgets import ElidedLabel
 from ..shown_time import to_local
 from ..sla_display import is_dark, sla_colour
 
@@ -132,18 +133,19 @@ class SyncStatusBar(QStatusBar):
         self.state_label = QLabel()
         self.state_label.setObjectName("syncState")
         self.state_label.setAccessibleName("Sync state")
-        self.pending_label = QLabel()
+        # Elided, not widening: on a laptop the labels' whole texts together ("1 change waiting
+        # to sync" while a push is on its way, a long name and server address) asked ~200 px
+        # more than the window had. Each keeps its whole text in its tooltip.
+        self.pending_label = ElidedLabel()
         self.pending_label.setObjectName("pendingChanges")
         self.pending_label.setAccessibleName("Changes waiting to sync")
-        self.last_sync_label = QLabel()
+        self.last_sync_label = ElidedLabel()
         self.last_sync_label.setObjectName("lastSync")
         self.last_sync_label.setAccessibleName("Last successful sync")
-        self.server_label = QLabel()
-        self.server_label.setTextFormat(Qt.TextFormat.PlainText)  # names and URLs as typed
+        self.server_label = ElidedLabel()  # plain text: names and URLs as typed
         self.server_label.setObjectName("serverName")
         self.server_label.setAccessibleName("Server")
-        self.user_label = QLabel()
-        self.user_label.setTextFormat(Qt.TextFormat.PlainText)  # names and URLs as typed
+        self.user_label = ElidedLabel()  # plain text: names and URLs as typed
         self.user_label.setObjectName("signedInUser")
         self.user_label.setAccessibleName("Signed in as")
         self.user_label.setContentsMargins(4, 0, 8, 0)
@@ -187,12 +189,12 @@ class SyncStatusBar(QStatusBar):
 
     def set_server(self, label: str, tooltip: str = "") -> None:
         self.server_label.setText(label)
-        self.server_label.setToolTip(tooltip)
+        self.server_label.setToolTip(tooltip or label)
         self.server_label.setVisible(bool(label))
 
     def set_user(self, text: str, tooltip: str = "") -> None:
         self.user_label.setText(text)
-        self.user_label.setToolTip(tooltip)
+        self.user_label.setToolTip(tooltip or text)
 
     def set_connecting(self) -> None:
         self.state_label.setText("Connecting…")
@@ -210,10 +212,11 @@ class SyncStatusBar(QStatusBar):
         self._paint_state()
         pending = status.pending
         self.pending_label.setVisible(pending > 0)
-        self.pending_label.setText(f"{pending} change{'s' if pending != 1 else ''} waiting to sync")
+        waiting = f"{pending} change{'s' if pending != 1 else ''} waiting to sync"
+        self.pending_label.setText(waiting)
         self.pending_label.setToolTip(
-            "Changes made on this desktop that the server has not confirmed yet. They are "
-            "kept on this computer until it does."
+            f"{waiting}: changes made on this desktop that the server has not confirmed yet. "
+            "They are kept on this computer until it does."
         )
         self._refresh_times()
 

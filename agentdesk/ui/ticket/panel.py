@@ -51,6 +51,7 @@ from ...queries.formatting import money_text
 from ...queries.ticket_card import HistoryItem, TicketView, load_ticket_view
 from ...sync.replica import Replica
 from .. import background
+from ..flow_layout import FlowLayout
 from ..icons import icon
 from ..panel_widgets import (
     InlineMessage,
@@ -358,7 +359,7 @@ class TicketPanel(QWidget):
             (self.charges_button, "charges"),
         ):
             button.setIcon(icon(name))
-        flow = QHBoxLayout()
+        flow = FlowLayout()  # wraps: which buttons show depends on the ticket
         for button in (
             self.redirect_button,
             self.tell_button,
@@ -370,7 +371,6 @@ class TicketPanel(QWidget):
             self.reopen_button,
         ):
             flow.addWidget(button)
-        flow.addStretch(1)
 
         self.message = InlineMessage()
         #: Shown when the ticket left the queue's list (resolved, changed elsewhere) while on

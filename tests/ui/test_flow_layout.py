@@ -1,0 +1,57 @@
+"""The wrapping row of the ticket card's workflow buttons."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QApplication, QPushButton, QWidget
+from pytestqt.qtbot import QtBot
+
+from agentdesk.ui.flow_layout import FlowLayout
+
+
+def _row(qtbot: QtBot, *texts: str) -> tuple[QWidget, FlowLayout, list[QPushButton]]:
+    host = QWidget()
+    qtbot.addWidget(host)
+    flow = FlowLayout(host)
+    flow.setContentsMargins(0, 0, 0, 0)
+    buttons = [QPushButton(text) for text in texts]
+    for button in buttons:
+        flow.addWidget(button)
+    return host, flow, buttons
+
+
+def test_one_row_when_it_fits_and_wrapped_when_it_does_not(qtbot: QtBot) -> None:
+    host, flow, buttons = _row(qtbot, "Tell customer…", "Wait on customer", "Resolve", "Close")
+    wide = flow.sizeHint().width()
+    one_row = flow.heightForWidth(wide)
+    assert one_row == max(b.sizeHint().height() for b in buttons)
+    host.resize(wide, one_row)
+    host.show()
+    qtbot.waitExposed(host)
+    assert len({b.y() for b in buttons}) == 1
+    assert buttons[-1].geometry().right() <= host.width()
+
+    narrow = max(b.sizeHint().width() for b in buttons)
+    assert flow.minimumSize().width() == narrow  # the widest item, nothing more
+    assert flow.heightForWidth(narrow) > one_row * 2  # one button a row
+    host.resize(narrow, flow.heightForWidth(narrow))
+    QApplication.processEvents()
+    assert len({b.y() for b in buttons}) == len(buttons)
+    for button in buttons:
+        assert button.x() == 0
+        assert button.width() == button.sizeHint().width()  # whole, never squeezed
+
+
+def test_hidden_buttons_take_no_room(qtbot: QtBot) -> None:
+    _host, flow, buttons = _row(qtbot, "Resume", "Escalate to 1-on-1…", "Reopen")
+    everything = flow.sizeHint().width()
+    buttons[1].setVisible(False)
+    assert flow.sizeHint().width() < everything - buttons[1].sizeHint().width() + 1
+    assert flow.minimumSize().width() == max(
+        buttons[0].sizeHint().width(), buttons[2].sizeHint().width()
+    )
+    assert flow.count() == 3
+    taken = flow.takeAt(0)
+    assert taken is not None
+    assert flow.count() == 2
+    assert flow.itemAt(5) is None
+    assert flow.takeAt(-1) is None
