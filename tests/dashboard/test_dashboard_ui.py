@@ -379,6 +379,33 @@ def test_range_and_layout_are_remembered_per_user(
     assert other.range_box.currentText() == "30 days"
 
 
+def test_a_chart_waits_in_words_and_shows_its_plot_with_its_first_figures(
+    qtbot: QtBot,
+    shell_settings: QSettings,
+    lead_desk: LeadDesk,
+) -> None:
+    """Empty plots are not painted with the window (their first paint was its longest stall):
+    each chart says it is waiting until its figures come, then shows them."""
+    view = DashboardView(lead_desk.replica, shell_settings, username="lead")
+    qtbot.addWidget(view)
+    charts = (view.tier_chart, view.sla_chart, view.age_chart, view.plan_chart)
+    view.resize(1400, 900)
+    view.show()
+    qtbot.waitExposed(view)
+    for chart in charts:
+        assert chart.plot.isHidden()
+        assert chart._waiting.isVisible()
+    with qtbot.waitSignal(view.refreshed, timeout=20_000):
+        view.refresh()
+    for chart in charts:
+        assert chart.plot.isVisible()
+        assert not chart._waiting.isVisible()
+        assert chart.values(), chart.objectName()
+    opened = view.dashboard.open
+    assert opened is not None
+    assert view.tier_chart.values() == [c.value for c in opened.by_tier]
+
+
 def test_agents_get_no_dashboard(
     qtbot: QtBot, shell_settings: QSettings, dash_template: Path, tmp_path: Path
 ) -> None:

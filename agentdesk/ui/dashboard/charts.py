@@ -56,6 +56,15 @@ class BarChart(QWidget):
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
         self.plot.setMinimumHeight(150)
+        # Until the first figures arrive a plain line stands in for the plot: a plot's first
+        # paint (axes, grid, fonts) is 10-30 ms, and four empty ones painted with the window
+        # were the dashboard's longest stall of the GUI thread (docs/performance.md). Each
+        # plot is then first painted in the turn its own figures are shown.
+        self._waiting = QLabel("Waiting for the figures…")
+        self._waiting.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._waiting.setMinimumHeight(150)
+        self._waiting.setEnabled(False)
+        self.plot.hide()
         item = self.plot.getPlotItem()
         item.showGrid(x=False, y=True, alpha=0.25)
         item.getAxis("left").setWidth(36)
@@ -74,6 +83,7 @@ class BarChart(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self._title)
+        layout.addWidget(self._waiting, 1)
         layout.addWidget(self.plot, 1)
         layout.addLayout(self._buttons)
         self._apply_palette()
@@ -103,6 +113,9 @@ class BarChart(QWidget):
         text buttons made every refresh repaint and re-lay out the whole chart."""
         labels, values = list(labels), [int(v) for v in values]
         colours = list(colours) if colours is not None else [self._accent()] * len(values)
+        if self.plot.isHidden():
+            self._waiting.hide()
+            self.plot.show()
         if labels == self._labels and values == self._values and colours == self._colours:
             return
         relabel = labels != self._labels
