@@ -401,6 +401,7 @@ def test_a_chart_waits_in_words_and_shows_its_plot_with_its_first_figures(
         assert chart.plot.isVisible()
         assert not chart._waiting.isVisible()
         assert chart.values(), chart.objectName()
+    assert view.dashboard is not None
     opened = view.dashboard.open
     assert opened is not None
     assert view.tier_chart.values() == [c.value for c in opened.by_tier]
