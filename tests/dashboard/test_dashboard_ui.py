@@ -391,16 +391,26 @@ def test_a_chart_waits_in_words_and_shows_its_plot_with_its_first_figures(
     charts = (view.tier_chart, view.sla_chart, view.age_chart, view.plan_chart)
     view.resize(1400, 900)
     view.show()
+    # Asked for before the window's first paint, the computation starts after it (the paint
+    # would otherwise wait on the interpreter lock for each cell's text while it runs).
+    view.refresh()
+    assert view._running is None
     qtbot.waitExposed(view)
     for chart in charts:
         assert chart.plot.isHidden()
         assert chart._waiting.isVisible()
+    sizes = [(chart.width(), chart.height()) for chart in charts]
     with qtbot.waitSignal(view.refreshed, timeout=20_000):
-        view.refresh()
+        qtbot.waitUntil(lambda: view._running is not None, timeout=2_000)
     for chart in charts:
         assert chart.plot.isVisible()
         assert not chart._waiting.isVisible()
         assert chart.values(), chart.objectName()
+        # The first figures fit the room each chart had: none asked for more and made its
+        # neighbours re-lay out and repaint (the first fill's longest stall).
+        assert chart.minimumSizeHint().width() <= chart.width(), chart.objectName()
+        assert all(b.isVisible() and b.width() >= b.sizeHint().width() for b in chart.buttons())
+    assert [(chart.width(), chart.height()) for chart in charts] == sizes
     assert view.dashboard is not None
     opened = view.dashboard.open
     assert opened is not None

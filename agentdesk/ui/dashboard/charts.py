@@ -21,17 +21,17 @@ from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
     QGraphicsItem,
-    QGridLayout,
     QLabel,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
+from ..flow_layout import FlowLayout
+
 __all__ = ["BarChart"]
 
 _BAR_WIDTH = 0.62
-_PER_ROW = 3
 
 
 class BarChart(QWidget):
@@ -76,8 +76,11 @@ class BarChart(QWidget):
         self.plot.addItem(self._bars)
         self._texts: list[pg.TextItem] = []
         self.plot.scene().sigMouseClicked.connect(self._scene_clicked)
-        # The numbers as text, three to a row so the chart can be narrow.
-        self._buttons = QGridLayout()
+        # The numbers as text, as many to a row as fit: the chart's minimum width is its widest
+        # number, not three of them (a grid of three made the charts ask for more width than
+        # the window had as their first figures came, and every chart beside one re-laid out
+        # and repainted: the dashboard's first fill stalled the GUI thread for ~70 ms).
+        self._buttons = FlowLayout()
         self._buttons.setContentsMargins(0, 0, 0, 0)
         self._buttons.setSpacing(2)
         layout = QVBoxLayout(self)
@@ -85,7 +88,14 @@ class BarChart(QWidget):
         layout.addWidget(self._title)
         layout.addWidget(self._waiting, 1)
         layout.addWidget(self.plot, 1)
-        layout.addLayout(self._buttons)
+        # Room for three rows of numbers from the start: the first figures then fill it without
+        # making the chart taller, which re-laid out and repainted every chart beside it.
+        numbers = QWidget()
+        numbers.setLayout(self._buttons)
+        probe = QPushButton("0")
+        probe.setFlat(True)
+        numbers.setMinimumHeight(3 * probe.sizeHint().height() + 2 * self._buttons.spacing())
+        layout.addWidget(numbers)
         self._apply_palette()
 
     # ------------------------------------------------------------------ data
@@ -174,7 +184,7 @@ class BarChart(QWidget):
             button.setFlat(True)
             button.setToolTip(f"Open the queue filtered to these tickets ({text})")
             button.clicked.connect(lambda _checked=False, n=i: self.barClicked.emit(n))
-            self._buttons.addWidget(button, i // _PER_ROW, i % _PER_ROW)
+            self._buttons.addWidget(button)
 
     def _scene_clicked(self, event: object) -> None:
         pos = event.scenePos()  # type: ignore[attr-defined]
