@@ -1047,3 +1047,41 @@ def test_search_folds_case_beyond_ascii(model: QueueModel, engine: Engine) -> No
         assert ids(model) == [listed[5]], query
     model.set_search("émilia")
     assert ids(model) == []
+
+
+def test_a_repaint_asks_each_cell_once_with_the_values_data_gives(
+    qtbot: QtBot, model: QueueModel
+) -> None:
+    """Qt's delegates ask a cell's roles together; the model answers them in one entry into
+    Python per cell (each entry can wait for the interpreter lock while a pull is applied on
+    another thread), with exactly what data() answers."""
+    import sys
+
+    from PySide6.QtWidgets import QTableView
+
+    view = QTableView()
+    qtbot.addWidget(view)
+    view.setModel(model)
+    view.resize(900, 500)
+    view.show()
+    qtbot.waitExposed(view)
+    answered: list[tuple[int, int, int, Any]] = []
+    from_qt = 0
+    plain_data = model.data
+
+    def data(index: Any, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        nonlocal from_qt
+        value = plain_data(index, role)
+        if sys._getframe(1).f_code.co_name == "multiData":
+            answered.append((index.row(), index.column(), role, value))
+        else:
+            from_qt += 1  # entered from C++ (the caller's frame is this test's)
+        return value
+
+    model.data = data  # type: ignore[method-assign]
+    view.viewport().grab()
+    cells = {(r, c) for r, c, _role, _value in answered}
+    assert len(cells) >= 8  # every visible cell of at least a row
+    assert from_qt == 0
+    for r, c, role, value in answered:
+        assert plain_data(model.index(r, c), role) == value
