@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
 
 from ...exports.csv_safe import Cell, save_csv
 from ...queries.dashboard import TicketFilter
-from ..item_models import RolesInOneCall
 
 __all__ = ["FigureRow", "FigureTable", "FigureTableModel"]
 
@@ -52,7 +51,7 @@ def _shown(row: FigureRow) -> tuple[object, ...]:
     return (row.texts, row.values, tuple(f.label if f else None for f in row.filters))
 
 
-class FigureTableModel(RolesInOneCall, QAbstractTableModel):
+class FigureTableModel(QAbstractTableModel):
     """Rows replaced in place: changed cells get ``dataChanged``, added or removed rows their
     insert/remove signals; never a reset (the view keeps its selection and scroll position)."""
 

@@ -52,7 +52,6 @@ from ...policy import intake
 from ...sync import outbox as api
 from ...sync.client import ApiClient, Forbidden, Offline, Unauthorized
 from .. import background
-from ..item_models import RolesInOneCall
 from ..panel_widgets import local_text
 from ..shell.sync_bridge import ReplicaChange
 
@@ -85,7 +84,7 @@ def error_text(exc: Exception) -> str:
     return f"Could not read the outbox: {getattr(exc, 'message', None) or exc}"
 
 
-class OutboxModel(RolesInOneCall, QAbstractTableModel):
+class OutboxModel(QAbstractTableModel):
     """The deliveries as rows; a retried delivery changes its own row only."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
