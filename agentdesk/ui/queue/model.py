@@ -45,18 +45,16 @@ import bisect
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 from fractions import Fraction
-from typing import Any, cast
+from typing import Any
 
 import shiboken6
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
-    QModelRoleData,
-    QModelRoleDataSpan,
     QObject,
     QPersistentModelIndex,
     Qt,
@@ -299,27 +297,6 @@ class QueueModel(QAbstractTableModel):
             return row.tooltip(col)
         status = self._sla(row)  # SlaStateRole
         return status.state.value if status else None
-
-    def multiData(
-        self,
-        index: QModelIndex | QPersistentModelIndex,
-        roleDataSpan: QModelRoleDataSpan | QModelRoleData,
-    ) -> None:
-        """Every role a delegate asks of a cell, in one call from Qt.
-
-        Qt's item delegates ask for a cell's roles together (``QModelIndex.multiData``); the
-        base class then calls :meth:`data` once per role, each call a separate entry into
-        Python from C++ that must take the interpreter lock. While a pull is applied on
-        another thread each entry can wait for that lock, so a repaint of the queue (~240
-        cells, ~1,000 entries) stalled the GUI thread; this makes it one entry per cell with
-        the same values as :meth:`data` gives.
-        """
-        if isinstance(roleDataSpan, QModelRoleData):
-            roleDataSpan.setData(self.data(index, roleDataSpan.role()))
-            return
-        # A sequence at run time (len and indexing); the stubs do not say so.
-        for role_data in cast(Sequence[QModelRoleData], roleDataSpan):
-            role_data.setData(self.data(index, role_data.role()))
 
     def _colour(self, state: SlaState | None) -> QColor | None:
         if state not in self._colours:
