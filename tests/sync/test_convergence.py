@@ -77,6 +77,47 @@ def _seeds() -> list[int]:
     return list(range(1, int(os.environ.get("AGENTDESK_SIM_SEEDS", DEFAULT_SEEDS)) + 1))
 
 
+# --------------------------------------------------------------------------- a soak's memory
+
+#: FastAPI's module-level caches of 4,096 entries each, keyed by every endpoint and dependency
+#: callable it classified (``fastapi.dependencies.models``).
+_FASTAPI_CACHES = (
+    "_is_gen_callable_cached",
+    "_is_async_gen_callable_cached",
+    "_is_coroutine_callable_cached",
+)
+
+
+def forget_endpoint_callables() -> int:
+    """Empties FastAPI's callable caches; returns how many entries they held."""
+    from fastapi.dependencies import models
+
+    held = 0
+    for name in _FASTAPI_CACHES:
+        cached = getattr(models, name, None)
+        if cached is not None and hasattr(cached, "cache_clear"):
+            held += cached.cache_info().currsize
+            cached.cache_clear()
+    return held
+
+
+@pytest.fixture(autouse=True)
+def _apps_let_go_between_soak_seeds() -> Iterator[None]:
+    """In a soak, each seed's apps are let go when it is over.
+
+    Each cache entry keeps its callable alive, so its closure, so the app that defined it (our
+    routes are closures over the server's state). The simulation restarts its server several
+    times a seed, each start a new app: a soak process kept ~1,300 apps and grew to 5 GB over
+    500 seeds (docs/performance.md). Only in a soak (``scripts/soak.sh`` sets
+    AGENTDESK_SIM_SEED and runs nothing but these seeds, whose servers close their databases
+    when they stop): in the whole suite, emptying the caches would also free other tests' apps,
+    some of whose fixtures leave PostgreSQL connections open, and those warn when freed.
+    """
+    yield
+    if os.environ.get("AGENTDESK_SIM_SEED"):
+        forget_endpoint_callables()
+
+
 # --------------------------------------------------------------------------- the simulation
 
 
