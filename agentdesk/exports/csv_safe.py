@@ -77,7 +77,9 @@ def write_csv(
         else:
             for i in text_columns:
                 cell = row[i]
-                if type(cell) is str and cell[:1] in firsts:
+                # Anything but None or plain text with a safe first character goes through
+                # escape_cell (text to escape, a str subclass, a bool, a number).
+                if cell is not None and (type(cell) is not str or cell[:1] in firsts):
                     row = list(row)
                     row[i] = escape_cell(cell)
         batch.append(row)

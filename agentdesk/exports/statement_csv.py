@@ -170,7 +170,7 @@ def statement_rows(view: StatementView) -> Iterator[Sequence[Cell]]:
 #: The only columns of :func:`statement_rows` that carry text from outside the program: the
 #: description (subjects, notes, the organisation's name, a correction's text) and the person.
 #: Every other cell is a date, a time of day, a number, None or the program's own words.
-TEXT_COLUMNS = (2, 3)
+TEXT_COLUMNS = (HEADER.index("Description"), HEADER.index("Person"))
 
 
 def write_statement_csv(out: IO[str], view: StatementView) -> int:

@@ -51,7 +51,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Self
 from zoneinfo import ZoneInfo
 
 from .errors import PolicyError
@@ -253,6 +253,11 @@ class WorkItem(_WorkItemFields):
         return _new_tuple(
             cls, (customer_id, person, kind, start, end, billable, extra_engineer, cancelled_at, id)
         )
+
+    @classmethod
+    def _make(cls, iterable: Iterable[Any]) -> Self:  # type: ignore[override]  # same call
+        """From field values in order, checked (the named tuple's own skips the checks)."""
+        return cls(*iterable)
 
     def _replace(self, **changes: Any) -> WorkItem:
         """A copy with ``changes``, checked as a new item is (the named tuple's own skips it)."""

@@ -401,7 +401,7 @@ def test_a_chart_waits_in_words_and_shows_its_plot_with_its_first_figures(
         assert chart._waiting.isVisible()
     sizes = [(chart.width(), chart.height()) for chart in charts]
     with qtbot.waitSignal(view.refreshed, timeout=20_000):
-        qtbot.waitUntil(lambda: view._running is not None, timeout=2_000)
+        pass  # started by the first paint (waitExposed above), shown when refreshed
     for chart in charts:
         assert chart.plot.isVisible()
         assert not chart._waiting.isVisible()
@@ -415,6 +415,27 @@ def test_a_chart_waits_in_words_and_shows_its_plot_with_its_first_figures(
     opened = view.dashboard.open
     assert opened is not None
     assert view.tier_chart.values() == [c.value for c in opened.by_tier]
+
+
+def test_a_failed_computation_says_so_where_the_charts_would_be(
+    qtbot: QtBot,
+    shell_settings: QSettings,
+    lead_desk: LeadDesk,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from agentdesk.queries import dashboard_live
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("the replica could not be read")
+
+    monkeypatch.setattr(dashboard_live, "start", broken)
+    view = DashboardView(lead_desk.replica, shell_settings, username="lead")
+    qtbot.addWidget(view)
+    with qtbot.captureExceptions(), qtbot.assertNotEmitted(view.refreshed, wait=0):
+        view.refresh()
+        qtbot.waitUntil(lambda: view.status.text().startswith("Could not"), timeout=10_000)
+    assert view.tier_chart.plot.isHidden()
+    assert "could not be computed" in view.tier_chart._waiting.text()
 
 
 def test_agents_get_no_dashboard(

@@ -622,6 +622,16 @@ def test_work_item_accepts_the_kind_by_value_and_is_frozen() -> None:
     assert item.kind is BLOCK
     with pytest.raises(AttributeError):
         item.billable = False  # type: ignore[misc]
+    # The named tuple's own ways to make one are checked too (and keep instants in UTC).
+    with pytest.raises(PolicyError) as err:
+        item._replace(end=ny(2024, 5, 6, 8))
+    assert err.value.field == "end"
+    with pytest.raises(PolicyError) as err:
+        WorkItem._make(["acme", "ann", "nonsense", item.start, item.end, True])
+    assert err.value.field == "kind"
+    made = WorkItem._make(["acme", "ann", "scheduled_block", ny(2024, 5, 6, 9), item.end, True])
+    assert made == item
+    assert made.start.tzinfo is UTC
 
 
 def test_duration_is_elapsed_time_even_in_one_zone_across_dst() -> None:

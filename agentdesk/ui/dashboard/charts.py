@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pyqtgraph as pg
+import shiboken6
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
@@ -165,6 +166,10 @@ class BarChart(QWidget):
                 if button.text() != shown:
                     button.setText(shown)
 
+    def waiting_text(self, text: str) -> None:
+        """What stands in for the plot until the first figures (a failure, say)."""
+        self._waiting.setText(text)
+
     def bar_scene_pos(self, index: int) -> QPointF:
         """The middle of a bar in scene coordinates (for tests that click like a user)."""
         vb = self.plot.getPlotItem().getViewBox()
@@ -176,9 +181,12 @@ class BarChart(QWidget):
     def _rebuild_buttons(self) -> None:
         while self._buttons.count():
             item = self._buttons.takeAt(0)
-            widget = item.widget() if item is not None else None
+            if item is None:
+                break
+            widget = item.widget()
             if widget is not None:
                 widget.deleteLater()
+            shiboken6.delete(item)  # the layout's C++ item: nobody else frees it
         for i, (text, v) in enumerate(zip(self._labels, self._values, strict=True)):
             button = QPushButton(f"{text}: {v:,}")
             button.setFlat(True)

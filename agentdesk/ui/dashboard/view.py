@@ -438,6 +438,8 @@ class DashboardView(QWidget):
     def _failed(self, exc: Exception) -> None:
         log.error("dashboard refresh failed: %s", exc, exc_info=exc)
         self.status.setText("Could not update the dashboard (see the log)")
+        for chart in (self.tier_chart, self.sla_chart, self.age_chart, self.plan_chart):
+            chart.waiting_text("No figures yet: the dashboard could not be computed")
         self._running = None
         self._pending_full = True  # the snapshot it started from is gone
         if self._pending and not self._stopped:

@@ -189,12 +189,12 @@ class SyncStatusBar(QStatusBar):
 
     def set_server(self, label: str, tooltip: str = "") -> None:
         self.server_label.setText(label)
-        self.server_label.setToolTip(tooltip or label)
+        self.server_label.setToolTip(f"{label}\n{tooltip}" if tooltip else label)
         self.server_label.setVisible(bool(label))
 
     def set_user(self, text: str, tooltip: str = "") -> None:
         self.user_label.setText(text)
-        self.user_label.setToolTip(tooltip or text)
+        self.user_label.setToolTip(f"{text}\n{tooltip}" if tooltip else text)
 
     def set_connecting(self) -> None:
         self.state_label.setText("Connecting…")
