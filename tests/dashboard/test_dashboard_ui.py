@@ -411,6 +411,11 @@ def test_a_chart_waits_in_words_and_shows_its_plot_with_its_first_figures(
         assert chart.minimumSizeHint().width() <= chart.width(), chart.objectName()
         assert all(b.isVisible() and b.width() >= b.sizeHint().width() for b in chart.buttons())
     assert [(chart.width(), chart.height()) for chart in charts] == sizes
+    # Under the bars, the words before an explanation; the buttons keep the whole label.
+    assert view.sla_chart.tick_labels() == ["On track", "At risk", "Breached", "Paused"]
+    assert any(
+        b.text().startswith("Paused (waiting on customer): ") for b in view.sla_chart.buttons()
+    )
     assert view.dashboard is not None
     opened = view.dashboard.open
     assert opened is not None

@@ -141,7 +141,7 @@ class BarChart(QWidget):
         self._bars.setOpts(**opts)
         item = self.plot.getPlotItem()
         if relabel:
-            item.getAxis("bottom").setTicks([[(i, text) for i, text in enumerate(labels)]])
+            item.getAxis("bottom").setTicks([list(enumerate(self.tick_labels()))])
             item.setXRange(-0.6, max(len(values) - 0.4, 0.4), padding=0)
         top = max(values, default=0)
         if relabel or top != old_top:
@@ -165,6 +165,12 @@ class BarChart(QWidget):
                 shown = f"{text}: {v:,}"
                 if button.text() != shown:
                     button.setText(shown)
+
+    def tick_labels(self) -> list[str]:
+        """The words under each bar: a label's words before its explanation in parentheses
+        ("Paused (waiting on customer)" is "Paused"), which the buttons below show in full.
+        A tick wider than its bar is left out by the plot, so the whole label went missing."""
+        return [text.split(" (", 1)[0] for text in self._labels]
 
     def waiting_text(self, text: str) -> None:
         """What stands in for the plot until the first figures (a failure, say)."""
