@@ -58,12 +58,11 @@ def _pdf_text(data: bytes) -> tuple[int, list[str]]:
 def test_csv_and_pdf_show_who_corrected_an_entry_and_why(ledger: Ledger) -> None:  # noqa: F811
     ledger.buy(at("2026-10-01", "08:00"), 5)
     old = ledger.work(at("2026-10-05", "09:00"), at("2026-10-05", "11:00"))
-    ledger.at(at("2026-10-06", "10:00")).work(
+    ledger.correct(
+        old,
         at("2026-10-05", "09:00"),
         at("2026-10-05", "09:45"),
-        who="lead",
-        person_id=str(ledger.user("consultant")),
-        voids_id=old,
+        on=at("2026-10-06", "10:00"),
         note="Timer left running",
     )
     with ledger.session() as s:
@@ -142,12 +141,11 @@ def test_checking_only_the_text_columns_writes_what_the_full_check_writes(
         extra_engineer=True,
         note="@SUM(A1)",
     )
-    ledger.at(at("2026-10-08", "10:00")).work(
+    ledger.correct(
+        old,
         at("2026-10-05", "09:00"),
         at("2026-10-05", "09:45"),
-        who="lead",
-        person_id=str(ledger.user("consultant")),
-        voids_id=old,
+        on=at("2026-10-08", "10:00"),
         note="=HYPERLINK(1)",
     )
     with ledger.session() as s:

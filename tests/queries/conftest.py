@@ -77,6 +77,28 @@ class Ledger:
         self.world.run(who, "add_time_entry", **args)
         return entry
 
+    def correct(
+        self,
+        entry: str,
+        start: datetime,
+        end: datetime,
+        *,
+        on: datetime,
+        note: str,
+        who: str = "lead",
+        person: str = "consultant",
+    ) -> str:
+        """``who`` replaces ``person``'s ``entry`` with ``start``-``end`` on ``on`` (a
+        correction: a new entry voiding the old one)."""
+        return self.at(on).work(
+            start,
+            end,
+            who=who,
+            person_id=str(self.user(person)),
+            voids_id=entry,
+            note=note,
+        )
+
     def ticket(self, **kw: Any) -> uuid.UUID:
         args = ticket_args(self.world, **kw)
         self.world.run("coordinator", "create_ticket", **args)

@@ -223,12 +223,11 @@ def test_corrections_say_who_made_them_and_why(ledger: Ledger) -> None:
     ledger.buy(at("2026-10-01", "08:00"), 5)
     typo = ledger.work(at("2026-10-05", "09:00"), at("2026-10-05", "11:00"))
     twice = ledger.work(at("2026-10-05", "13:00"), at("2026-10-05", "13:30"))
-    ledger.at(at("2026-10-06", "10:00")).work(
+    ledger.correct(
+        typo,
         at("2026-10-05", "09:00"),
         at("2026-10-05", "09:45"),
-        who="lead",
-        person_id=str(ledger.user("consultant")),
-        voids_id=typo,
+        on=at("2026-10-06", "10:00"),
         note="Typed 11:00 for 09:45",
     )
     ledger.world.run(
