@@ -401,6 +401,8 @@ class DashboardView(QWidget):
         if self._painted:
             return
         self._painted = True
+        # Not needed again: it would otherwise run Python at every paint of the status line.
+        self.status.removeEventFilter(self)
         if (self._running is None or self._running.done) and not self._steps:
             self._next()
 
