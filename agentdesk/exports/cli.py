@@ -138,9 +138,7 @@ def run_report_time(args: argparse.Namespace) -> int:
     """Write the statement to a temporary file next to --out, then move it into place."""
     from ..models.db import make_session_factory, session_scope
     from ..queries.ledger import QueryError, find_organisation
-    from ..queries.statement import read_statement
-    from .statement_csv import save_statement_csv
-    from .statement_pdf import save_statement_pdf
+    from .statement_file import replace_file, statement_file
 
     out: Path = args.out
     fmt = args.format or out.suffix.lower().lstrip(".")
@@ -157,21 +155,13 @@ def run_report_time(args: argparse.Namespace) -> int:
     ):
         try:
             org = find_organisation(session, args.org)
-            view = read_statement(session, org.id, args.start, args.end)
+            made = statement_file(session, org.id, args.start, args.end, fmt)
         except QueryError as exc:
             raise CommandError(exc.message) from None
-    partial = out.with_name(f".{out.name}.partial")
-    try:
-        if fmt == "csv":
-            save_statement_csv(partial, view)
-        else:
-            save_statement_pdf(partial, view)
-        partial.replace(out)
-    finally:
-        partial.unlink(missing_ok=True)
+    replace_file(out, made.body)
     print(
-        f"wrote the {fmt.upper()} time statement of {view.organisation} for {view.start} to "
-        f"{view.end} to {out} (billed {view.billed} min; closing balance {view.closing} min; "
+        f"wrote the {fmt.upper()} time statement of {made.organisation} for {made.start} to "
+        f"{made.end} to {out} (billed {made.billed} min; closing balance {made.closing} min; "
         f"database {safe_url(url)})"
     )
     return 0
@@ -182,6 +172,7 @@ def _report_from_server(args: argparse.Namespace, out: Path, fmt: str) -> int:
     from ..sync.client import ApiClient, ApiError, Unauthorized
     from ..sync.credentials import TokenStore
     from ..sync.server_url import normalise_server
+    from .statement_file import replace_file
 
     if not (args.server and args.user):
         raise CommandError(
@@ -210,12 +201,7 @@ def _report_from_server(args: argparse.Namespace, out: Path, fmt: str) -> int:
         ) from None
     except ApiError as exc:
         raise CommandError(f"{server}: {exc}") from None
-    partial = out.with_name(f".{out.name}.partial")
-    try:
-        partial.write_bytes(response.content)
-        partial.replace(out)
-    finally:
-        partial.unlink(missing_ok=True)
+    replace_file(out, response.content)
     print(
         f"wrote the {fmt.upper()} time statement of {args.org} for {args.start} to "
         f"{args.end} to {out} (billed {response.headers.get('X-Statement-Billed-Minutes')} "

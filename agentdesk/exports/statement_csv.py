@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import date
-from pathlib import Path
 from typing import IO
 from zoneinfo import ZoneInfo
 
 from ..queries.statement import StatementEntry, StatementView, hours_text
-from .csv_safe import Cell, save_csv, write_csv
+from .csv_safe import Cell, write_csv
 
-__all__ = ["HEADER", "save_statement_csv", "statement_rows", "write_statement_csv"]
+__all__ = ["HEADER", "statement_rows", "write_statement_csv"]
 
 HEADER = (
     "Section",
@@ -175,7 +174,3 @@ TEXT_COLUMNS = (HEADER.index("Description"), HEADER.index("Person"))
 
 def write_statement_csv(out: IO[str], view: StatementView) -> int:
     return write_csv(out, HEADER, statement_rows(view), text_columns=TEXT_COLUMNS)
-
-
-def save_statement_csv(path: Path, view: StatementView) -> int:
-    return save_csv(path, HEADER, statement_rows(view), text_columns=TEXT_COLUMNS)

@@ -24,7 +24,7 @@ from fpdf.enums import TextMode, XPos, YPos
 
 from ..queries.statement import StatementView, hours_text
 
-__all__ = ["render_statement_pdf", "save_statement_pdf"]
+__all__ = ["render_statement_pdf"]
 
 _FONT_DIRS = (
     Path("/usr/share/fonts/truetype/dejavu"),
@@ -401,9 +401,3 @@ def render_statement_pdf(view: StatementView) -> bytes:
             )
     pdf.set_creation_date(view.generated_at.astimezone(UTC))
     return bytes(pdf.output())
-
-
-def save_statement_pdf(path: Path, view: StatementView) -> int:
-    data = render_statement_pdf(view)
-    path.write_bytes(data)
-    return len(data)

@@ -10,18 +10,15 @@ prices or balances (seed 001's contract terms are the consultants' business).
 
 from __future__ import annotations
 
-import io
 from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from ...exports.statement_csv import write_statement_csv
-from ...exports.statement_pdf import render_statement_pdf
+from ...exports.statement_file import statement_file
 from ...models import User
 from ...queries.access import statement_refusal
 from ...queries.ledger import QueryError, find_organisation
-from ...queries.statement import read_statement
 from ..deps import CurrentUser, ReadSession
 from ..errors import ApiError
 
@@ -66,24 +63,15 @@ def time_statement(
 ) -> Response:
     try:
         facts = find_organisation(session, org, tenant_id=user.tenant_id)
-        view = read_statement(session, facts.id, start, end)
+        made = statement_file(session, facts.id, start, end, format)
     except QueryError as exc:
         raise ApiError(422, "invalid", exc.message, field=exc.field) from None
-    if format == "csv":
-        out = io.StringIO()
-        write_statement_csv(out, view)
-        body = out.getvalue().encode("utf-8-sig")  # as the desktop saves it (Excel and accents)
-    else:
-        body = render_statement_pdf(view)
-    name = "".join(c if c.isalnum() else "-" for c in view.organisation).strip("-") or "statement"
     return Response(
-        content=body,
+        content=made.body,
         media_type=_MEDIA[format],
         headers={
-            "Content-Disposition": (
-                f'attachment; filename="{name}-{view.start}-{view.end}.{format}"'
-            ),
-            "X-Statement-Billed-Minutes": str(view.billed),
-            "X-Statement-Closing-Minutes": str(view.closing),
+            "Content-Disposition": f'attachment; filename="{made.filename}"',
+            "X-Statement-Billed-Minutes": str(made.billed),
+            "X-Statement-Closing-Minutes": str(made.closing),
         },
     )

@@ -59,7 +59,7 @@ from ...queries.contracts import (
 from ...queries.corrections import Correction
 from ...queries.formatting import money_text
 from ...queries.ledger import QueryError, team_timezone
-from ...queries.statement import hours_text, read_statement
+from ...queries.statement import hours_text
 from ...queries.timesheet import (
     BILLED_HEADER,
     BILLED_TOOLTIP,
@@ -1134,20 +1134,14 @@ class StatementDialog(QDialog):
         self.error.show_info("Preparing the statement…")
 
         def work() -> str:
-            from ...exports.statement_csv import save_statement_csv
-            from ...exports.statement_pdf import save_statement_pdf
+            from ...exports.statement_file import replace_file, statement_file
 
             with replica.session() as s:
-                view = read_statement(s, org_id, start, end, now=clock())
-            partial = target.with_name(f".{target.name}.partial")
-            try:
-                (save_statement_pdf if fmt == "pdf" else save_statement_csv)(partial, view)
-                partial.replace(target)
-            finally:
-                partial.unlink(missing_ok=True)
+                made = statement_file(s, org_id, start, end, fmt, now=clock())
+            replace_file(target, made.body)
             return (
-                f"Saved {target.name}: billed {hours_text(view.billed)}, closing balance "
-                f"{hours_text(view.closing)}"
+                f"Saved {target.name}: billed {hours_text(made.billed)}, closing balance "
+                f"{hours_text(made.closing)}"
             )
 
         self.op = Operation(work, on_success=self._done, on_failure=self._failed, parent=self)
