@@ -36,10 +36,15 @@ def rank_pct(samples: Sequence[float], q: float) -> float:
     return ordered[rank - 1]
 
 
-def timed(fn: Callable[[], object], runs: int) -> list[float]:
-    """``fn``'s wall-clock time, in seconds, ``runs`` times."""
+def timed(
+    fn: Callable[[], object], runs: int, *, between: Callable[[], object] | None = None
+) -> list[float]:
+    """``fn``'s wall-clock time, in seconds, ``runs`` times; ``between`` runs (untimed) before
+    each run."""
     samples = []
     for _ in range(runs):
+        if between is not None:
+            between()
         began = time.perf_counter()
         fn()
         samples.append(time.perf_counter() - began)

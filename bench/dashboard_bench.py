@@ -25,6 +25,9 @@ run and the ratio against it (the machine is shared: absolute numbers wander, ra
 * ``gui_stall``: the longest gap between two runs of a 5 ms GUI-thread timer while a real
   :class:`DashboardView` recomputes everything on the worker thread (``max_ms``: the stall).
 
+Every figure is measured in the desktop's collector regime (:class:`CollectorPacing`, started
+first, as the app does): automatic collection off, the GUI thread's timer collecting between runs.
+
 Run: ``QT_QPA_PLATFORM=offscreen python bench/dashboard_bench.py`` (a few minutes on 2 cores,
 most of it generating the replica; ``DASHBOARD_BENCH_OPEN=20000`` for a smaller replica).
 ``DASHBOARD_BENCH_KEEP=DIR`` keeps the generated replica in ``DIR`` and later runs start from a
@@ -251,6 +254,16 @@ def main() -> None:
     qInstallMessageHandler(quiet)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
+    # The desktop's collector regime, as the app starts it before the first window: automatic
+    # collection off on every thread, the GUI thread's timer collecting (or freezing bursts)
+    # between turns, and its switch interval. A worker's dashboard read in the app never runs
+    # a collection pass inline; in a plain process it ran gen-0/1 passes over its new objects
+    # (10-19 ms a start) and, every few starts, a full pass over the replica's heap (~300 ms),
+    # which the app's pacing freezes instead (agentdesk/ui/gc_pacing.py; docs/performance.md).
+    # Qt events are processed between runs, so its timers run where the app's would.
+    pacing = CollectorPacing(app)
+    pacing.start()
+    settle = app.processEvents
     rng = random.Random(12)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="agentdesk-dashboard-bench-") as tmp:
@@ -283,7 +296,8 @@ def main() -> None:
             clock.load(conn)
             fetch_keys(conn, clock, QueueQuery(), at)
             baseline = report(
-                "queue_first_load", timed(lambda: fetch_keys(conn, clock, QueueQuery(), at), 5)
+                "queue_first_load",
+                timed(lambda: fetch_keys(conn, clock, QueueQuery(), at), 5, between=settle),
             )
 
         # -- the whole dashboard ----------------------------------------------------------
@@ -295,7 +309,7 @@ def main() -> None:
         assert board.open is not None
         report(
             "dashboard_full",
-            timed(full, 5),
+            timed(full, 5, between=settle),
             baseline="queue_first_load",
             baseline_ms=baseline,
             open=board.open.total.value,
@@ -312,6 +326,7 @@ def main() -> None:
         for i in range(10):
             for how in ("two", "one") if i % 2 == 0 else ("one", "two"):
                 kept.close()
+                settle()
                 twins = pin_twins if how == "two" else one_snapshot
                 with patch.object(live, "pin_twins", twins):
                     began = time.perf_counter()
@@ -341,6 +356,7 @@ def main() -> None:
             for _ in range(5):
                 ids = change_tickets(data, rng)
                 at += timedelta(seconds=step)  # pulls come seconds apart: the clock moves too
+                settle()
                 start, end = at - timedelta(days=30), at
                 began = time.perf_counter()
                 kept = live.advance(kept, at, start, end, ids)
@@ -375,12 +391,9 @@ def main() -> None:
 
         ticker.timeout.connect(tick)
 
-        # The desktop's pacing (the collector on the GUI thread, the switch interval), and
-        # the application's own event loop: spinning processEvents() + sleep returned into
-        # Python twice per turn, each a wait for the interpreter lock that app.exec() does not
-        # have (see bench/gui_latency_bench.py).
-        pacing = CollectorPacing(app)
-        pacing.start()
+        # The application's own event loop (the pacing runs since the start): spinning
+        # processEvents() + sleep returned into Python twice per turn, each a wait for the
+        # interpreter lock that app.exec() does not have (see bench/gui_latency_bench.py).
 
         def stall_of(trigger: Callable[[], None]) -> float:
             loop = QEventLoop()
