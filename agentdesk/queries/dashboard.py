@@ -45,9 +45,7 @@ from sqlalchemy import (
     true,
     type_coerce,
 )
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.selectable import Join
 
 from ..models import (
     OPEN_STATUS_ORDER,
@@ -71,6 +69,7 @@ from ..policy.plans import SupportPlan, seed_calendars
 from . import balances, ledger
 from .conversations import conversations_in_year_by_organisation
 from .raw import Uuids, driver_rows, instant, raw
+from .ticket_indexes import ThroughOpenIndex, ThroughOpenOrganisationIndex, through
 
 T = TypeVar("T")
 
@@ -183,9 +182,11 @@ class TicketFilter:
         return out
 
 
-def sla_clauses(bucket: SlaBucket, at: datetime) -> list[ColumnElement[bool]]:
-    """An SLA state at ``at`` as ranges on the stored instants (unanswered tickets only)."""
-    t = Ticket.__table__.c
+def sla_clauses(
+    bucket: SlaBucket, at: datetime, t: Any = Ticket.__table__.c
+) -> list[ColumnElement[bool]]:
+    """An SLA state at ``at`` as ranges on the stored instants (unanswered tickets only);
+    ``t``: the columns of another FROM for the tickets table."""
     base = [t.first_response_at.is_(None)]
     if bucket is SlaBucket.PAUSED:
         return [*base, t.sla_due_at.is_(None)]
@@ -526,9 +527,8 @@ def age_bounds(ctx: Context) -> tuple[tuple[datetime | None, datetime | None], .
 
 
 def _age_conditions(
-    bounds: tuple[tuple[datetime | None, datetime | None], ...],
+    bounds: tuple[tuple[datetime | None, datetime | None], ...], t: Any = Ticket.__table__.c
 ) -> list[ColumnElement[bool]]:
-    t = Ticket.__table__.c
     conds = []
     for lo, hi in bounds:
         parts: list[ColumnElement[bool]] = [true()]
@@ -540,20 +540,23 @@ def _age_conditions(
     return conds
 
 
-class _OpenQueueJoin(Join):
-    """``tickets LEFT JOIN organisations`` that SQLite reads through ``ix_tickets_open``: with
-    no statistics its planner prefers the status index and a sort of the whole queue."""
-
-    inherit_cache = True
-
-
-@compiles(_OpenQueueJoin, "sqlite")
-def _through_open_index(element: _OpenQueueJoin, compiler: Any, **kw: Any) -> str:
-    left = element.left._compiler_dispatch(compiler, asfrom=True)
-    text = str(compiler.visit_join(element, **kw))
-    if not text.startswith(left):  # pragma: no cover - a compiler change; the index is a hint
-        return text
-    return f"{left} INDEXED BY ix_tickets_open{text[len(left) :]}"
+#: The columns :func:`open_queue` reads, all in ``ix_tickets_open``.
+_QUEUE_COLUMNS = (
+    "assignee_id",
+    "tier",
+    "level",
+    "status",
+    "arrived_at",
+    "first_response_at",
+    "sla_due_at",
+    "sla_risk_at",
+    "deleted",
+    "id",
+)
+_TIERS: tuple[int | None, ...] = (None, 1, 2, 3, 4)
+#: :func:`open_queue`'s "every assignee's tickets".
+EVERYONE: Any = object()
+_LEVELS = {lv.value: lv for lv in Level}
 
 
 def open_queue(
@@ -561,99 +564,142 @@ def open_queue(
     *,
     bounds: tuple[tuple[datetime | None, datetime | None], ...] | None = None,
     ids: Sequence[Any] | None = None,
-    where: Sequence[ColumnElement[bool]] = (),
+    assignee: Any = EVERYONE,
 ) -> OpenQueue:
-    """The open queue's figures in one index-only scan of ``ix_tickets_open`` in assignee order
-    (no sort), every per-ticket condition a filtered count (SLA states at ``ctx.at``, age
-    buckets, tiers, levels, plans, untriaged), the plan through one lookup of the ticket's
-    organisation. ``ids`` (driver values of ticket ids): the same figures over those tickets
-    only, which is what an incremental refresh subtracts and adds (:mod:`.dashboard_live`);
-    ``where``: more clauses (one assignee's tickets)."""
-    t = Ticket.__table__.c
-    o = Organisation.__table__.c
+    """The open queue's figures in two index-only scans and no sort.
+
+    ``ix_tickets_open`` in its own order, grouped by (assignee, tier, level): counts, oldest
+    arrivals and every per-ticket condition as a filtered count (SLA states at ``ctx.at``, age
+    buckets, untriaged); tiers, levels and assignees are the groups' keys. Then
+    ``ix_tickets_open_org``, grouped by organisation, each organisation's count added to its
+    plan's (``ctx``'s lookups, read in the same snapshot): the plan once per organisation, not
+    a join per ticket (a third of the scan's time; docs/performance.md). Tickets by id
+    (a thousand at most) are joined to their organisations in the one read.
+
+    ``ids`` (driver values of ticket ids): the same figures over those tickets only, found by
+    primary key, which is what an incremental refresh subtracts and adds
+    (:mod:`.dashboard_live`). ``assignee``: one assignee's tickets only (a ``uuid.UUID``, or
+    None for the unassigned), and no plan figures (``by_plan`` all zero)."""
     at = ctx.at
-    sla_conds = [and_(*sla_clauses(b, at)) for b in SlaBucket]
-    if bounds is None:
-        bounds = age_bounds(ctx)
-    age_conds = _age_conditions(bounds)
-    tiers: tuple[int | None, ...] = (None, 1, 2, 3, 4)
-    tier_conds = [t.tier.is_(None) if k is None else t.tier == k for k in tiers]
-    levels = tuple(Level)
-    level_conds = [t.level == lv for lv in levels]
-    plan_ids = list(ctx.plans)
-    plan_conds = [and_(o.plan_id == pid, o.deleted == false()) for pid in plan_ids]
-    is_new = t.status == TicketStatus.NEW
-    tickets, orgs = Ticket.__table__, Organisation.__table__
-    on = o.id == t.organisation_id
-    # All of the queue: in assignee order from ix_tickets_open. A few ids: by primary key.
-    join = Join if ids is not None else _OpenQueueJoin
-    source = join(tickets, orgs, on, isouter=True)
-    stmt = (
-        select(
-            raw(t.assignee_id),
-            func.count(),
-            type_coerce(func.min(t.arrived_at), String),
-            _sum_of(is_new),
-            type_coerce(func.min(case((is_new, t.arrived_at), else_=None)), String),
-            *(_sum_of(c) for c in (*sla_conds, *age_conds, *tier_conds, *level_conds, *plan_conds)),
-        )
-        .select_from(source)
-        .where(*where)
-        .group_by(t.assignee_id)
-    )
+    t: Any
     if ids is None:
-        stmt = stmt.where(open_ticket())
+        t = through(ThroughOpenIndex, *_QUEUE_COLUMNS)
+        chosen: list[ColumnElement[bool]] = [open_ticket(t)]
     else:
         # The same tickets, but found by primary key: the planner (no statistics) would
         # rather scan the status index, so the status term is kept away from it.
-        stmt = stmt.where(
-            t.deleted == false(), func.coalesce(t.status, "").in_(OPEN), t.id.in_(ids)
+        t = Ticket.__table__
+        chosen = [
+            t.c.deleted == false(),
+            func.coalesce(t.c.status, "").in_(OPEN),
+            t.c.id.in_(ids),
+        ]
+    c = t.c
+    if assignee is not EVERYONE:
+        chosen.append(c.assignee_id.is_(None) if assignee is None else c.assignee_id == assignee)
+    sla_conds = [and_(*sla_clauses(b, at, c)) for b in SlaBucket]
+    if bounds is None:
+        bounds = age_bounds(ctx)
+    age_conds = _age_conditions(bounds, c)
+    is_new = c.status == TicketStatus.NEW
+    # A few tickets by primary key: their plans come in the same read, an organisation look-up
+    # each; the whole queue has its own scan for them (see above).
+    plan_ids = list(ctx.plans) if ids is not None else []
+    source, plan_conds = t, []
+    if plan_ids:
+        o = Organisation.__table__
+        source = t.join(o, o.c.id == c.organisation_id, isouter=True)
+        plan_conds = [and_(o.c.plan_id == pid, o.c.deleted == false()) for pid in plan_ids]
+    stmt = (
+        select(
+            raw(c.assignee_id),
+            c.tier,
+            type_coerce(c.level, String),
+            func.count(),
+            type_coerce(func.min(c.arrived_at), String),
+            _sum_of(is_new),
+            type_coerce(func.min(case((is_new, c.arrived_at), else_=None)), String),
+            *(_sum_of(cond) for cond in (*sla_conds, *age_conds, *plan_conds)),
         )
-    rows = ctx.session.execute(stmt).all()
-    n_sla, n_age, n_tier, n_level = len(sla_conds), len(age_conds), len(tiers), len(levels)
+        .select_from(source)
+        .where(*chosen)
+        .group_by(c.assignee_id, c.tier, c.level)
+    )
+    n_sla, n_age = len(sla_conds), len(age_conds)
     total = 0
-    sums = [0] * (n_sla + n_age + n_tier + n_level + len(plan_ids))
-    agents = []
-    unassigned: tuple[int, datetime | None] = (0, None)
+    sums = [0] * (n_sla + n_age + len(plan_conds))
+    by_tier: dict[int | None, int] = dict.fromkeys(_TIERS, 0)
+    by_level: dict[Level, int] = dict.fromkeys(Level, 0)
+    # Per assignee: [open, oldest arrival, at risk, breached]; None is the unassigned.
+    people: dict[Any, list[Any]] = {}
     new_count, new_oldest = 0, None
-    users = ctx.uuids
     risk_i, late_i = (
         list(SlaBucket).index(SlaBucket.AT_RISK),
         list(SlaBucket).index(SlaBucket.BREACHED),
     )
-    for assignee, n, oldest_raw, n_new, new_raw, *figures in rows:
+    rows = driver_rows(ctx.session, stmt)
+    for who, tier, level, n, oldest_raw, n_new, new_raw, *figures in rows:
         total += n
         sums = [a + int(b) for a, b in zip(sums, figures, strict=True)]
+        if tier in by_tier:
+            by_tier[tier] += n
+        if level in _LEVELS:
+            by_level[_LEVELS[level]] += n
         oldest = instant(oldest_raw) if oldest_raw is not None else None
-        if assignee is None:
-            unassigned = (n, oldest)
+        person = people.get(who)
+        if person is None:
+            people[who] = [n, oldest, int(figures[risk_i]), int(figures[late_i])]
         else:
-            agents.append((users[assignee], n, oldest, int(figures[risk_i]), int(figures[late_i])))
+            person[0] += n
+            if oldest is not None and (person[1] is None or oldest < person[1]):
+                person[1] = oldest
+            person[2] += int(figures[risk_i])
+            person[3] += int(figures[late_i])
         new_count += int(n_new)
         if new_raw is not None:
             first_new = instant(new_raw)
             new_oldest = first_new if new_oldest is None else min(new_oldest, first_new)
-    sla = tuple(sums[:n_sla])
-    ages = tuple(sums[n_sla : n_sla + n_age])
-    by_tier = dict(zip(tiers, sums[n_sla + n_age : n_sla + n_age + n_tier], strict=True))
-    at_level = n_sla + n_age + n_tier
-    by_level = dict(zip(levels, sums[at_level : at_level + n_level], strict=True))
-    by_plan: dict[uuid.UUID | None, int] = dict(
-        zip(plan_ids, sums[at_level + n_level :], strict=True)
-    )
+    users = ctx.uuids
+    agents = [(users[k], *v) for k, v in people.items() if k is not None]
+    unassigned = people.get(None)
     return OpenQueue(
         at,
         total,
         by_tier,
         by_level,
-        by_plan,
-        sla,
-        ages,
+        (
+            dict(zip(plan_ids, sums[n_sla + n_age :], strict=True))
+            if plan_ids
+            else _open_by_plan(ctx)
+            if assignee is EVERYONE
+            else dict.fromkeys(ctx.plans, 0)
+        ),
+        tuple(sums[:n_sla]),
+        tuple(sums[n_sla : n_sla + n_age]),
         bounds,
         tuple(sorted(agents)),
-        unassigned,
+        (0, None) if unassigned is None else (unassigned[0], unassigned[1]),
         (new_count, new_oldest),
     )
+
+
+def _open_by_plan(ctx: Context) -> dict[uuid.UUID | None, int]:
+    """Open tickets per live plan, through their organisation (a deleted organisation's, or
+    one on a deleted plan, count in none): one pass of ``ix_tickets_open_org`` (see
+    :func:`open_queue`)."""
+    t = through(ThroughOpenOrganisationIndex, "organisation_id", "status", "deleted")
+    stmt = (
+        select(raw(t.c.organisation_id), func.count())
+        .select_from(t)
+        .where(open_ticket(t))
+        .group_by(t.c.organisation_id)
+    )
+    by_plan: dict[uuid.UUID | None, int] = dict.fromkeys(ctx.plans, 0)
+    orgs, org_plan = ctx.uuids, ctx.org_plan
+    for org, n in driver_rows(ctx.session, stmt):
+        if org is not None and (plan := org_plan.get(orgs[org])) in by_plan:
+            by_plan[plan] += n
+    return by_plan
 
 
 def open_tickets(ctx: Context, queue: OpenQueue | None = None) -> OpenTickets:

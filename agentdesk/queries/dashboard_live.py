@@ -137,11 +137,12 @@ def start(
         with pin.session() as s:
             signature = lookups_signature(s, tenant_id)
             ctx = context(s, at, tenant_id)
-            aside = partial(_responses_and_counts, start=start, end=end)
+            aside = partial(_responses, start=start, end=end)
             with _beside(twin, ctx, aside) as result:
                 queue = open_queue(ctx)
+                used = allowance_counts(ctx)
                 weeks, hours = one_on_one(ctx, start, end)
-            groups, used = result()
+            groups = result()
             board = Dashboard(
                 at=at,
                 start=start,
@@ -170,16 +171,15 @@ def start(
             twin.close()
 
 
-def _responses_and_counts(
-    ctx: Context, *, start: datetime, end: datetime
-) -> tuple[ResponseGroups, dict[uuid.UUID, int]]:
-    """The first responses in ``[start, end)`` by group, and the year's conversations per
-    limited organisation: the reads of :func:`start` that can run beside the open queue's.
+def _responses(ctx: Context, *, start: datetime, end: datetime) -> ResponseGroups:
+    """The first responses in ``[start, end)`` by group: the read of :func:`start` that runs
+    beside the open queue's (the year's conversation counts run with the open queue: its two
+    scans are the lighter half since migration 0013; docs/performance.md).
 
     On the second thread this reads only through ``ctx.session`` (the twin's) and plain values
     of ``ctx``; the ORM objects in ``ctx.plans`` belong to the first thread's session, and an
     attribute of theirs not yet loaded would load through it, from the wrong thread."""
-    return response_groups(ctx, response_rows(ctx.session, start, end)), allowance_counts(ctx)
+    return response_groups(ctx, response_rows(ctx.session, start, end))
 
 
 @contextmanager
@@ -467,8 +467,7 @@ def _oldest(ctx: Context, key: Any) -> datetime | None:
             .limit(1)
         )
         return None if found is None else instant(found)
-    who = t.assignee_id.is_(None) if key == _UNASSIGNED else t.assignee_id == key
-    q = open_queue(ctx, bounds=(), where=[who])
+    q = open_queue(ctx, bounds=(), assignee=None if key == _UNASSIGNED else key)
     if key == _UNASSIGNED:
         return q.unassigned[1]
     return next((oldest for uid, _n, oldest, _r, _l in q.agents if uid == key), None)

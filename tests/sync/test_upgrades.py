@@ -63,7 +63,7 @@ def test_index_only_revisions_spare_the_replica_a_reload() -> None:
     assert head is not None
     assert not reload_needed(head, head)
     assert not reload_needed(None, head)  # a new replica has nothing to reload
-    assert not reload_needed("0010", "0012")  # 0011 and 0012 add indexes only
+    assert not reload_needed("0010", "0013")  # 0011, 0012 and 0013 add indexes only
     assert reload_needed("0009", "0012")  # 0010 adds columns
     assert reload_needed(before_last_reload(), head)
 
@@ -314,7 +314,7 @@ def test_after_a_schema_change_the_desktop_drains_its_outbox_before_reloading(te
 
 
 def test_a_replica_migrated_across_new_indexes_only_keeps_its_rows(team: Team) -> None:
-    """0011 and 0012 add indexes only: the desktop's replica is migrated in place and is not
+    """0011 to 0013 add indexes only: the desktop's replica is migrated in place and is not
     reloaded from the server (a reload of a large team's history takes minutes)."""
     desk = team.desk("agent")
     desk.sync()
