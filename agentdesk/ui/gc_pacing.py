@@ -25,9 +25,13 @@ crosses a threshold, holding the GIL for the whole pass.
 
 And a wait for the interpreter: every Python slot, model ``data()`` call and event filter on the
 GUI thread needs its lock, and while a worker runs Python the GUI thread gets it only after the
-switch interval. While the desktop runs the interval is :data:`GUI_SWITCH_INTERVAL_S` (1 ms,
-CPython's default is 5 ms): the balance read's GUI stall is 5-8 ms instead of 10-19 ms. Whether
-it helps the GUI thread under many threads' load was not settled (docs/performance.md).
+switch interval. While the desktop runs the interval is :data:`GUI_SWITCH_INTERVAL_S` (0.2 ms,
+CPython's default is 5 ms). At 1 ms the balance read's GUI stall was 5-8 ms instead of 10-19 ms;
+under pulls, clicks and background reads together (``bench/gui_latency_bench.py``) 0.2 ms cut
+the GUI thread's longest stall by about a quarter against 1 ms, with no slower pull pages: a
+repaint re-enters Python hundreds of times, and each entry may wait out the interval
+(docs/performance.md, stop 21). The GUI thread idles with the lock released, so while it idles
+no thread is made to switch.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from PySide6.QtGui import QGuiApplication
 __all__ = ["CollectorPacing", "collect_due", "not_frozen_count"]
 
 #: The interpreter's switch interval while the desktop runs (seconds; CPython's default is 0.005).
-GUI_SWITCH_INTERVAL_S = 0.001
+GUI_SWITCH_INTERVAL_S = 0.0002
 #: How often the GUI thread looks at the collector's counts. Not more often: each look is a
 #: Python call on the GUI thread, a wait for the interpreter lock while workers run (in one
 #: run the event loop's p99 was 19 ms at 50 ms and 11 ms at 250 ms; docs/performance.md).
