@@ -11,7 +11,7 @@ runs. The machine is shared, so absolute numbers wander; the ratio is the figure
 Targets (issue 11): statement CSV <= 300 ms, PDF <= 2 s, my week's timesheet <= 50 ms. The
 statement files are made as the server, the desktop and the CLI make them
 (:func:`agentdesk.exports.statement_file.statement_file`), in a process whose cycle collector is
-on, as theirs is.
+on, as the server's and the CLI's are (the desktop paces it on its GUI thread instead).
 
 Two figures without a target say where a statement's time goes: ``statement_read_year`` is the
 statement's own read of the ledger (the nine columns it uses, no per-value result processing,

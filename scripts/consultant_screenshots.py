@@ -45,9 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     from sqlalchemy import func, select
 
     from agentdesk.desktop import DesktopLauncher
-    from agentdesk.exports.statement_pdf import save_statement_pdf
+    from agentdesk.exports.statement_file import replace_file, statement_file
     from agentdesk.models import HourBlock, Organisation, Role, Tenant, User
-    from agentdesk.queries.statement import read_statement
     from agentdesk.ui.shell.app import DesktopController
     from agentdesk.ui.shell.main_window import MainWindow
     from agentdesk.ui.theme import app_icon, apply_theme
@@ -167,8 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         pdf = scratch / "statement.pdf"
         today = now.date()
         with replica.session() as s:
-            view = read_statement(s, org_id, today - timedelta(days=60), today)
-        save_statement_pdf(pdf, view)
+            made = statement_file(s, org_id, today - timedelta(days=60), today, "pdf")
+        replace_file(pdf, made.body)
         if shutil.which("pdftoppm") is None:
             raise SystemExit("pdftoppm (poppler-utils) is needed for the PDF picture")
         subprocess.run(["pdftoppm", "-png", "-r", "90", "-f", "1", "-l", "1", "-singlefile",

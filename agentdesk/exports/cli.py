@@ -138,11 +138,11 @@ def run_report_time(args: argparse.Namespace) -> int:
     """Write the statement to a temporary file next to --out, then move it into place."""
     from ..models.db import make_session_factory, session_scope
     from ..queries.ledger import QueryError, find_organisation
-    from .statement_file import replace_file, statement_file
+    from .statement_file import FORMATS, replace_file, statement_file
 
     out: Path = args.out
     fmt = args.format or out.suffix.lower().lstrip(".")
-    if fmt not in ("csv", "pdf"):
+    if fmt not in FORMATS:
         raise CommandError("say --format csv or --format pdf (the file name does not tell)")
     if not out.parent.is_dir():
         raise CommandError(f"the folder {out.parent} does not exist")

@@ -11,6 +11,12 @@ first pass then scanned every one of them (~20 ms), promoted them, and every few
 full pass scanned the whole heap (~90 ms), for objects reference counting frees anyway
 (docs/performance.md). Here the collector stays off until the file is made and the view is
 gone, so it comes back to a heap that did not grow.
+
+That is for the server and the command line, where automatic collection is on. The price: it
+stays off while the file renders (a year's PDF, ~1.3 s), for the whole process, and while any
+overlapping statement is made; cycles made meanwhile (fpdf2 leaves some) wait for the
+next collection. The desktop runs with automatic collection off anyway and its GUI thread's
+pacing freezes such bursts (:mod:`agentdesk.ui.gc_pacing`): there the pause changes nothing.
 """
 
 from __future__ import annotations

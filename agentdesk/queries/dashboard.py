@@ -551,7 +551,6 @@ _QUEUE_COLUMNS = (
     "sla_due_at",
     "sla_risk_at",
     "deleted",
-    "id",
 )
 _TIERS: tuple[int | None, ...] = (None, 1, 2, 3, 4)
 #: :func:`open_queue`'s "every assignee's tickets".
@@ -669,7 +668,7 @@ def open_queue(
         by_level,
         (
             dict(zip(plan_ids, sums[n_sla + n_age :], strict=True))
-            if plan_ids
+            if ids is not None
             else _open_by_plan(ctx)
             if assignee is EVERYONE
             else dict.fromkeys(ctx.plans, 0)

@@ -133,14 +133,35 @@ def test_its_objects_are_freed_before_the_collector_is_back(
     assert collector_on == [0] * len(collector_on), collector_on
 
 
-def test_replace_file_leaves_the_old_file_when_writing_fails(tmp_path: Path) -> None:
+def test_replace_file_leaves_the_old_file_when_writing_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder = tmp_path / "statements"
     folder.mkdir()
     target = folder / "october.csv"
     target.write_bytes(b"the good one")
     replace_file(target, b"a new one")
     assert target.read_bytes() == b"a new one"
-    with pytest.raises(TypeError):
-        replace_file(target, "not bytes")  # type: ignore[arg-type]
+
+    write_bytes = Path.write_bytes
+
+    def half_then_full_disk(self: Path, data: bytes) -> int:
+        write_bytes(self, data[: len(data) // 2])
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Path, "write_bytes", half_then_full_disk)
+        with pytest.raises(OSError, match="No space left"):
+            replace_file(target, b"a third version, cut short")
+    assert target.read_bytes() == b"a new one"  # the last good file, whole
+    assert sorted(p.name for p in folder.iterdir()) == ["october.csv"]  # no partial left
+
+    def refused(self: Path, target: Path) -> Path:
+        raise PermissionError(13, "Permission denied")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Path, "replace", refused)
+        with pytest.raises(PermissionError):
+            replace_file(target, b"a fourth version")
     assert target.read_bytes() == b"a new one"
     assert sorted(p.name for p in folder.iterdir()) == ["october.csv"]
