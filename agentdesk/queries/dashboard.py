@@ -28,9 +28,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from enum import StrEnum
+from enum import Enum, StrEnum
 from math import ceil
-from typing import Any, TypeVar
+from typing import Any, Final, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import (
@@ -346,6 +346,11 @@ class Context:
     #: (kept from one refresh to the next by :mod:`.dashboard_live`).
     uuids: Uuids = field(default_factory=Uuids)
 
+    def plan_of(self, org: Any) -> uuid.UUID | None:
+        """The live plan of an organisation whose id is given as the driver returns it (None
+        for none, a deleted organisation's, or no organisation)."""
+        return None if org is None else self.org_plan.get(self.uuids[org])
+
 
 def _zone_name(session: Session, tenant_id: uuid.UUID | None) -> str:
     stmt = select(Tenant.timezone)
@@ -553,8 +558,14 @@ _QUEUE_COLUMNS = (
     "deleted",
 )
 _TIERS: tuple[int | None, ...] = (None, 1, 2, 3, 4)
-#: :func:`open_queue`'s "every assignee's tickets".
-EVERYONE: Any = object()
+
+
+class _Everyone(Enum):
+    EVERYONE = "everyone"
+
+
+#: :func:`open_queue`'s "every assignee's tickets" (not one assignee's, nor the unassigned).
+EVERYONE: Final = _Everyone.EVERYONE
 _LEVELS = {lv.value: lv for lv in Level}
 
 
@@ -563,7 +574,7 @@ def open_queue(
     *,
     bounds: tuple[tuple[datetime | None, datetime | None], ...] | None = None,
     ids: Sequence[Any] | None = None,
-    assignee: Any = EVERYONE,
+    assignee: uuid.UUID | Literal[_Everyone.EVERYONE] | None = EVERYONE,
 ) -> OpenQueue:
     """The open queue's figures in two index-only scans and no sort.
 
@@ -661,18 +672,19 @@ def open_queue(
     users = ctx.uuids
     agents = [(users[k], *v) for k, v in people.items() if k is not None]
     unassigned = people.get(None)
+    by_plan: dict[uuid.UUID | None, int]
+    if ids is not None:
+        by_plan = dict(zip(plan_ids, sums[n_sla + n_age :], strict=True))
+    elif assignee is EVERYONE:
+        by_plan = _open_by_plan(ctx)
+    else:
+        by_plan = dict.fromkeys(ctx.plans, 0)  # one assignee's: asked for its groups only
     return OpenQueue(
         at,
         total,
         by_tier,
         by_level,
-        (
-            dict(zip(plan_ids, sums[n_sla + n_age :], strict=True))
-            if ids is not None
-            else _open_by_plan(ctx)
-            if assignee is EVERYONE
-            else dict.fromkeys(ctx.plans, 0)
-        ),
+        by_plan,
         tuple(sums[:n_sla]),
         tuple(sums[n_sla : n_sla + n_age]),
         bounds,
@@ -694,9 +706,8 @@ def _open_by_plan(ctx: Context) -> dict[uuid.UUID | None, int]:
         .group_by(t.c.organisation_id)
     )
     by_plan: dict[uuid.UUID | None, int] = dict.fromkeys(ctx.plans, 0)
-    orgs, org_plan = ctx.uuids, ctx.org_plan
     for org, n in driver_rows(ctx.session, stmt):
-        if org is not None and (plan := org_plan.get(orgs[org])) in by_plan:
+        if (plan := ctx.plan_of(org)) in by_plan:
             by_plan[plan] += n
     return by_plan
 
@@ -841,7 +852,7 @@ def response_keys(
     return (
         ("team", None),
         ("tier", urgency),
-        ("plan", ctx.org_plan.get(ctx.uuids[org])),
+        ("plan", ctx.plan_of(org)),
         ("agent", None if assignee is None else ctx.uuids[assignee]),
     )
 
@@ -881,7 +892,7 @@ def response_groups(ctx: Context, rows: Iterable[ResponseRow]) -> ResponseGroups
         if kind == 0:
             keys = (("team", None), ("tier", value))
         elif kind == 1:
-            keys = (("plan", ctx.org_plan.get(ctx.uuids[value])),)
+            keys = (("plan", ctx.plan_of(value)),)
         else:
             keys = (("agent", None if value is None else ctx.uuids[value]),)
         for key in keys:
