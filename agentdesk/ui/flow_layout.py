@@ -22,16 +22,11 @@ class FlowLayout(QLayout):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._items: list[QLayoutItem] = []
-        #: The last width asked and its height. Qt asks the same width many times per layout
-        #: pass (~17 per ticket shown), each a walk of the items from the GUI thread into
-        #: Python; Qt's own layouts cache it the same way, until ``invalidate``.
-        self._height_for: tuple[int, int] | None = None
 
     # ------------------------------------------------------------------ QLayout
 
     def addItem(self, item: QLayoutItem) -> None:
         self._items.append(item)
-        self.invalidate()
 
     def count(self) -> int:
         return len(self._items)
@@ -40,16 +35,7 @@ class FlowLayout(QLayout):
         return self._items[index] if 0 <= index < len(self._items) else None
 
     def takeAt(self, index: int) -> QLayoutItem | None:
-        if not 0 <= index < len(self._items):
-            return None
-        self.invalidate()
-        return self._items.pop(index)
-
-    def invalidate(self) -> None:
-        """An item was added, taken, shown, hidden or changed its size hint (Qt calls this
-        for each): the cached height is stale."""
-        self._height_for = None
-        super().invalidate()
+        return self._items.pop(index) if 0 <= index < len(self._items) else None
 
     def expandingDirections(self) -> Qt.Orientation:
         return Qt.Orientation(0)
@@ -58,10 +44,7 @@ class FlowLayout(QLayout):
         return True
 
     def heightForWidth(self, width: int) -> int:
-        cached = self._height_for
-        if cached is None or cached[0] != width:
-            cached = self._height_for = (width, self._arrange(QRect(0, 0, width, 0), place=False))
-        return cached[1]
+        return self._arrange(QRect(0, 0, width, 0), place=False)
 
     def setGeometry(self, rect: QRect) -> None:
         super().setGeometry(rect)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-from PySide6.QtCore import QRect
 from PySide6.QtWidgets import QApplication, QPushButton, QWidget
 from pytestqt.qtbot import QtBot
 
@@ -57,41 +55,3 @@ def test_hidden_buttons_take_no_room(qtbot: QtBot) -> None:
     assert flow.count() == 2
     assert flow.itemAt(5) is None
     assert flow.takeAt(-1) is None
-
-
-def test_the_height_for_a_width_is_worked_out_once_until_something_changes(
-    qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _host, flow, buttons = _row(qtbot, "Tell customer…", "Wait on customer", "Resolve", "Close")
-    narrow = max(b.sizeHint().width() for b in buttons)
-    one_row = flow.sizeHint().width()
-    arranged: list[bool] = []
-    arrange = flow._arrange
-
-    def counted(rect: QRect, *, place: bool) -> int:
-        arranged.append(place)
-        return arrange(rect, place=place)
-
-    monkeypatch.setattr(flow, "_arrange", counted)
-    four_rows = flow.heightForWidth(narrow)
-    assert flow.heightForWidth(narrow) == four_rows
-    assert arranged == [False]  # asked twice, measured once
-    wide = flow.heightForWidth(one_row)
-    assert wide < four_rows
-    assert arranged == [False, False]
-
-    buttons[1].setVisible(False)  # Qt invalidates the layout: measured afresh
-    assert flow.heightForWidth(flow.sizeHint().width()) == wide
-    three_rows = flow.heightForWidth(narrow)
-    assert three_rows < four_rows
-    buttons[1].setVisible(True)
-    assert flow.heightForWidth(narrow) == four_rows
-    assert flow.heightForWidth(one_row) == wide
-    buttons[2].setText("Resolve this ticket, with a longer label")
-    assert flow.heightForWidth(one_row) > wide  # a size hint changed: measured afresh, wraps
-    buttons[2].setText("Resolve")
-    assert flow.heightForWidth(one_row) == wide
-    taken = flow.takeAt(0)
-    assert taken is not None
-    assert flow.heightForWidth(one_row) == wide  # three buttons still fit in one row
-    assert flow.sizeHint().width() < one_row
