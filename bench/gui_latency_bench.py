@@ -5,10 +5,12 @@ panel, timer, sync bridge) attached to a replica of 100,000 open tickets, in a p
 own (the replica is built first, by the generator of ``tests/ui/queue_fixtures.py``, as
 ``bench/queue_bench.py`` does). While it runs:
 
-* pulls: a feeder thread stands in for the sync thread and applies pull pages of 1,000 changed
-  tickets (subject, tier) with :meth:`Replica.apply_pull`, then tells the engine's page
-  observers, so the sync bridge delivers them to the window exactly as after a real pull. No
-  server: the figure is the desktop's, not the network's;
+* pulls: a feeder thread stands in for the sync thread: it parses pull pages of 1,000 changed
+  tickets (subject, tier) from the server's JSON as the API client does, applies them with
+  :meth:`Replica.apply_pull`, then tells the engine's page observers, so the sync bridge
+  delivers them to the window exactly as after a real pull. No server: the figure is the
+  desktop's, not the network's (the pages' bytes are made before the measurement; until stop 22
+  each page was made during it from an ORM read, ``--feeder orm``);
 * clicks: every ``CLICK_EVERY`` seconds the agent clicks a visible row of the queue (the ticket
   and contact panels and the timer follow it), and the next time "Assign to me" when it is
   enabled: a mutation of the replica on the GUI thread, which queues behind a pull page holding
@@ -218,58 +220,85 @@ def run_loop(app: QApplication, seconds: float) -> None:
 
 class Feeder(threading.Thread):
     """Stands in for the sync thread: pull pages of ``PAGE_ROWS`` changed tickets, applied
-    with ``Replica.apply_pull`` and announced to the engine's page observers (the bridge)."""
+    with ``Replica.apply_pull`` and announced to the engine's page observers (the bridge).
 
-    def __init__(self, replica: Replica, engine: SyncEngine, pulls: int, seed: int) -> None:
+    ``wire`` (the default) does per page what the sync thread does after the network: the
+    page's JSON, as the server sends it, parsed as :class:`~agentdesk.sync.client.ApiClient`
+    parses it, then applied. The pages' bytes are made before the measurement. ``orm`` makes
+    each page during the measurement, from an ORM read of its 1,000 tickets: work the sync
+    thread never does, kept to compare with the figures measured that way (before stop 22).
+    """
+
+    def __init__(
+        self, replica: Replica, engine: SyncEngine, pulls: int, seed: int, mode: str = "wire"
+    ) -> None:
         super().__init__(name="bench-feeder", daemon=True)
-        self.replica, self.engine, self.pulls = replica, engine, pulls
+        self.replica, self.engine, self.pulls, self.mode = replica, engine, pulls, mode
         self.rng = random.Random(seed)
         self.page_seconds: list[float] = []
         self.error: BaseException | None = None
         self.resting = threading.Event()
         with replica.session() as s:
             self.ids = list(s.scalars(select(Ticket.id)))
+        self.cursor = replica.state.cursor
+        self.bodies = [
+            self._page(self.cursor + k * PAGE_ROWS).model_dump_json().encode()
+            for k in range(pulls if mode == "wire" else 0)
+        ]
 
     def run(self) -> None:
         try:
-            for _ in range(self.pulls):
+            for k in range(self.pulls):
                 began = time.perf_counter()
-                self._one_pull()
+                self._one_pull(k)
                 # An Event's wait, not time.sleep: the stall sampler sees it as waiting.
                 self.resting.wait(max(0.0, PULL_EVERY - (time.perf_counter() - began)))
         except BaseException as exc:  # reported by the process
             self.error = exc
 
-    def _one_pull(self) -> None:
-        state = self.replica.state
+    def _page(self, cursor: int) -> PullResponse:
+        """A page of ``PAGE_ROWS`` random tickets, each with a new subject and every other one
+        with a new tier, versioned after ``cursor``."""
         chosen = self.rng.sample(self.ids, PAGE_ROWS)
         with self.replica.session() as s:
             tickets = list(s.scalars(select(Ticket).where(Ticket.id.in_(chosen))))
         changes = []
         for i, ticket in enumerate(tickets, start=1):
             wire = row_to_wire(ticket)
-            wire["version"] = state.cursor + i
+            wire["version"] = cursor + i
             wire["values"]["subject"] = f"changed {self.rng.random():.6f}"
             if i % 2:
                 tier = self.rng.randint(1, 4)
                 wire["values"]["tier"] = wire["values"]["urgency"] = tier
             changes.append(wire)
-        page = PullResponse.model_validate(
+        return PullResponse.model_validate(
             {
-                "cursor": state.cursor + len(changes),
+                "cursor": cursor + len(changes),
                 "has_more": False,
                 "changes": changes,
-                "last_mutation_id": state.last_mutation_id,
+                "last_mutation_id": self.replica.state.last_mutation_id,
                 "rejections": [],
             }
         )
-        began = time.perf_counter()
+
+    def _one_pull(self, k: int) -> None:
+        state = self.replica.state
+        if self.mode == "wire":
+            if state.cursor != self.cursor + k * PAGE_ROWS:
+                raise RuntimeError(f"the replica's cursor moved under the feeder: {state.cursor}")
+            began = time.perf_counter()
+            page = PullResponse.model_validate_json(self.bodies[k])  # as ApiClient._parse
+        else:
+            page = self._page(state.cursor)
+            began = time.perf_counter()
         applied = self.replica.apply_pull(page, since=state.cursor)
         self.page_seconds.append(time.perf_counter() - began)
         self.engine._tell_page(applied)
 
 
-def desktop(path: str, tenant: str, user: str, pulls: int, seed: int) -> None:
+def desktop(
+    path: str, tenant: str, user: str, pulls: int, seed: int, feeder_mode: str = "wire"
+) -> None:
     """One measurement, in a fresh process (see the module docstring)."""
     qInstallMessageHandler(quiet)
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -360,7 +389,7 @@ def desktop(path: str, tenant: str, user: str, pulls: int, seed: int) -> None:
         clicker = QTimer()
         clicker.setInterval(int(CLICK_EVERY * 1000))
         clicker.timeout.connect(click)
-        feeder = Feeder(replica, engine, pulls, seed)
+        feeder = Feeder(replica, engine, pulls, seed, feeder_mode)
         sampler = StallSampler(probe, threading.get_ident())
         # GUI_BENCH_PROFILE=FILE: the GUI thread's Python under load, for pstats (cProfile
         # profiles only the thread that enables it): which of our handlers the stalls run.
@@ -466,6 +495,13 @@ def main() -> None:
         "bench runs alternately with this one's, on the same replica, so the before and "
         "after share the machine's load; one summary line each",
     )
+    parser.add_argument(
+        "--feeder",
+        choices=("wire", "orm", "both"),
+        default="wire",
+        help="how the stand-in sync thread makes its pages (see Feeder); 'both' alternates "
+        "the two in each process round, one summary line each",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     here = Path(__file__).resolve()
@@ -475,6 +511,17 @@ def main() -> None:
         if not baseline.is_file():
             parser.error(f"--baseline-tree: no {baseline}")
         trees = [("baseline", baseline), ("this tree", here)]
+    feeders = ("orm", "wire") if args.feeder == "both" else (args.feeder,)
+    sides = [
+        (
+            " ".join(filter(None, (code, f"feeder {feeder}" if len(feeders) > 1 else None)))
+            or None,
+            script,
+            feeder,
+        )
+        for code, script in trees
+        for feeder in feeders
+    ]
     with tempfile.TemporaryDirectory(prefix="agentdesk-gui-bench-") as tmp:
         data = generate(Path(tmp) / "replica.sqlite3", N_TICKETS, open_only=True)
         generated = round(time.perf_counter() - started, 1)
@@ -488,6 +535,7 @@ def main() -> None:
                     "cpus": os.cpu_count(),
                     "platform": os.environ["QT_QPA_PLATFORM"],
                     "page_rows": PAGE_ROWS,
+                    "feeder": args.feeder,
                     "probe_ms": PROBE_MS,
                     "click_every_s": CLICK_EVERY,
                     "pull_every_s": PULL_EVERY,
@@ -495,9 +543,9 @@ def main() -> None:
             ),
             flush=True,
         )
-        runs: dict[str | None, list[dict[str, Any]]] = {code: [] for code, _ in trees}
+        runs: dict[str | None, list[dict[str, Any]]] = {code: [] for code, _, _ in sides}
         for i in range(args.processes):
-            for code, script in trees:
+            for code, script, feeder in sides:
                 child = subprocess.run(
                     [
                         sys.executable,
@@ -508,6 +556,7 @@ def main() -> None:
                         str(data.user_ids[0]),
                         str(args.pulls),
                         str(i),
+                        feeder,
                     ],
                     check=True,
                     timeout=900,
@@ -529,12 +578,14 @@ def main() -> None:
                         ),
                         flush=True,
                     )
-        for code, _ in trees:
+        for code, _, _ in sides:
             print(json.dumps(summary(runs[code], code)), flush=True)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 7 and sys.argv[1] == "--desktop":
-        desktop(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
+    if len(sys.argv) == 8 and sys.argv[1] == "--desktop":
+        desktop(
+            sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]), sys.argv[7]
+        )
     else:
         main()
