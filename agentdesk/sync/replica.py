@@ -109,6 +109,10 @@ state_table = Table(
     Column("last_sync_at", UTCDateTime, nullable=True),
 )
 
+#: Set in a write transaction's ``Session.info`` when it changed :data:`rejection_table`: the
+#: in-memory copy of the refusals is then read again before the commit.
+_REJECTIONS_WRITTEN = "agentdesk.rejections_written"
+
 rejection_table = Table(
     "rejections",
     replica_metadata,
@@ -304,11 +308,13 @@ class Replica:
         self._listeners: list[Listener] = []
         self._listeners_lock = threading.Lock()
         self._write_lock = _FairLock()
-        #: The state row and the outbox's size as of the last committed write. Every write is a
-        #: :meth:`_transaction`, which refreshes them before it commits (under the write lock),
-        #: so :attr:`state` and :meth:`pending_count` are memory reads: the UI asks often, and a
-        #: SELECT from the GUI thread could wait behind a pull page's checkpoint.
-        self._snapshot: tuple[ReplicaState, int] | None = None
+        #: The state row, the outbox's size and the stored refusals as of the last committed
+        #: write. Every write is a :meth:`_transaction`, which refreshes them before it commits
+        #: (under the write lock), so :attr:`state`, :meth:`pending_count` and
+        #: :meth:`rejections` are memory reads: the UI asks often (the refusals at every ticket
+        #: shown while changes await an answer), and a SELECT from the GUI thread could wait
+        #: behind a pull page's checkpoint.
+        self._snapshot: tuple[ReplicaState, int, tuple[RejectionInfo, ...]] | None = None
         with self._transaction() as s:
             if s.execute(select(state_table.c.id)).first() is None:
                 s.execute(
@@ -396,7 +402,14 @@ class Replica:
                 try:
                     yield session
                     session.flush()
-                    snapshot = (self._state_in(session), self._outbox_size(session))
+                    before = self._snapshot
+                    snapshot = (
+                        self._state_in(session),
+                        self._outbox_size(session),
+                        self._rejections_in(session)
+                        if before is None or session.info.get(_REJECTIONS_WRITTEN)
+                        else before[2],
+                    )
                     session.commit()
                     self._snapshot = snapshot
                 except BaseException:
@@ -495,6 +508,7 @@ class Replica:
                 self._wipe_synced(s)
                 s.execute(delete(undo_table))
                 s.execute(delete(rejection_table))
+                s.info[_REJECTIONS_WRITTEN] = True
                 s.execute(
                     update(state_table)
                     .where(state_table.c.id == _STATE_ID)
@@ -564,15 +578,20 @@ class Replica:
             return list(ids)
 
     def rejections(self, *, unseen_only: bool = False) -> list[RejectionInfo]:
-        """Mutations the server refused, oldest first (for the UI to surface)."""
-        with self.session() as s:
-            query = select(rejection_table)
-            if unseen_only:
-                query = query.where(rejection_table.c.seen.is_(False))
-            rows = s.execute(
-                query.order_by(rejection_table.c.received_at, rejection_table.c.mutation_id)
-            ).all()
-        return [
+        """Mutations the server refused, oldest first (for the UI to surface), as of the last
+        committed write (no I/O)."""
+        snapshot = self._snapshot
+        assert snapshot is not None
+        return [r for r in snapshot[2] if not (unseen_only and r.seen)]
+
+    @staticmethod
+    def _rejections_in(session: Session) -> tuple[RejectionInfo, ...]:
+        rows = session.execute(
+            select(rejection_table).order_by(
+                rejection_table.c.received_at, rejection_table.c.mutation_id
+            )
+        ).all()
+        return tuple(
             RejectionInfo(
                 client_id=r.client_id,
                 mutation_id=r.mutation_id,
@@ -584,7 +603,7 @@ class Replica:
                 received_at=r.received_at,
             )
             for r in rows
-        ]
+        )
 
     def unseen_rejections(self) -> list[RejectionInfo]:
         return self.rejections(unseen_only=True)
@@ -592,6 +611,7 @@ class Replica:
     def mark_rejections_seen(self, seen: Sequence[RejectionInfo] | None = None) -> None:
         """The agent has read these refusals (all of them when ``seen`` is None)."""
         with self._transaction() as s:
+            s.info[_REJECTIONS_WRITTEN] = True
             if seen is None:
                 s.execute(update(rejection_table).values(seen=True))
                 return
@@ -871,6 +891,7 @@ class Replica:
         )
         fresh = [r for r in resp.rejections if r.mutation_id not in known]
         if fresh:
+            session.info[_REJECTIONS_WRITTEN] = True
             session.execute(
                 insert(rejection_table),
                 [

@@ -110,3 +110,67 @@ def test_a_write_that_fails_to_commit_leaves_the_state_as_it_was(team: Team) -> 
         assert Replica._state_in(s) == before  # the file agrees
     desk.replica.apply_pull(page, since=before.cursor)
     assert desk.replica.state.cursor == before.cursor + 5
+
+
+def _refusing(replica: Replica, *mutation_ids: int) -> PullResponse:
+    """A page with nothing but the server's refusals of ``mutation_ids``."""
+    state = replica.state
+    return PullResponse.model_validate(
+        {
+            "cursor": state.cursor,
+            "has_more": False,
+            "changes": [],
+            "last_mutation_id": state.last_mutation_id,
+            "rejections": [
+                {
+                    "mutation_id": m,
+                    "name": "assign_ticket",
+                    "code": "conflict",
+                    "message": f"refusal {m}",
+                }
+                for m in mutation_ids
+            ],
+        }
+    )
+
+
+def test_the_refusals_are_read_without_sql_and_current_after_every_write(
+    tmp_path: Path,
+) -> None:
+    """The panels ask for the refusals each time they show a ticket while a change awaits its
+    answer: on the GUI thread, so from memory. A pull that stores one, a mark as seen and a
+    fresh sign-in's wipe each leave the copy current; other writes keep it as it was."""
+    with Replica(tmp_path / "r.sqlite3") as replica:
+        replica.configure(
+            server_url="http://127.0.0.1:1",
+            tenant_id=uuid.uuid4(),
+            user_id=uuid.uuid4(),
+            username="ann",
+            role="agent",
+        )
+        assert replica.rejections() == []
+        replica.apply_pull(_refusing(replica, 1, 2), since=replica.state.cursor)
+        with statements(replica) as seen:
+            shown = replica.rejections()
+            unseen = replica.unseen_rejections()
+        assert seen == []
+        assert [(r.mutation_id, r.message, r.seen) for r in shown] == [
+            (1, "refusal 1", False),
+            (2, "refusal 2", False),
+        ]
+        assert unseen == shown
+        replica.apply_pull(_refusing(replica, 2), since=replica.state.cursor)  # known: kept once
+        assert [r.mutation_id for r in replica.rejections()] == [1, 2]
+        replica.mark_rejections_seen(shown[:1])
+        assert [(r.mutation_id, r.seen) for r in replica.rejections()] == [(1, True), (2, False)]
+        assert [r.mutation_id for r in replica.unseen_rejections()] == [2]
+        with replica.session() as s:  # the file agrees with the copy
+            assert Replica._rejections_in(s) == tuple(replica.rejections())
+        replica.configure(  # another user, nothing waiting: a fresh replica
+            server_url="http://127.0.0.1:1",
+            tenant_id=uuid.uuid4(),
+            user_id=uuid.uuid4(),
+            username="bo",
+            role="agent",
+        )
+        assert replica.rejections() == []
