@@ -47,26 +47,25 @@ def _entry_lines(entries: Sequence[StatementEntry], day: str) -> Iterator[Sequen
     """One day's entry lines. A year is ~20,000 entries: each is made as it is written, its
     day's date written out once, its times of day looked up (docs/performance.md)."""
     clock = _CLOCK
-    for e in entries:
-        what = e.kind
-        if e.extra_engineer:
+    # Unpacked once: a named tuple's field by name is a descriptor call.
+    for _, start, end, person, what, minutes, charged, billable, extra, ticket, note in entries:
+        if extra:
             what += ", extra engineer"
-        if not e.billable:
+        if not billable:
             what += ", not billable"
-        if e.ticket:
-            what += " - " + e.ticket
-        if e.note:
-            what += " - " + e.note
-        start, end = e.start, e.end
+        if ticket:
+            what += " - " + ticket
+        if note:
+            what += " - " + note
         yield [
             "entry",
             day,
             what,
-            e.person,
+            person,
             clock[start.hour * 60 + start.minute],
             clock[end.hour * 60 + end.minute],
-            e.minutes,
-            e.charged_minutes,
+            minutes,
+            charged,
             None,
             None,
             None,
