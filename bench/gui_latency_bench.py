@@ -558,12 +558,17 @@ def main() -> None:
                         str(i),
                         feeder,
                     ],
-                    check=True,
+                    check=False,
                     timeout=900,
                     capture_output=True,
                     text=True,
                     cwd=script.parent.parent,
                 )
+                if child.returncode != 0:
+                    sys.exit(
+                        f"the desktop of process {i} ({code or 'this tree'}) failed:\n"
+                        f"{child.stderr[-4000:]}"
+                    )
                 for line in child.stdout.splitlines():
                     figure = json.loads(line)
                     runs[code].append(figure)
