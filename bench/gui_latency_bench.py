@@ -227,6 +227,9 @@ class Feeder(threading.Thread):
     parses it, then applied. The pages' bytes are made before the measurement. ``orm`` makes
     each page during the measurement, from an ORM read of its 1,000 tickets: work the sync
     thread never does, kept to compare with the figures measured that way (before stop 22).
+    Wire pages are made from the tickets as they were before the measurement, so a later page
+    also puts back what an earlier one changed in its tickets (a tier); ORM pages start from
+    the replica as it is. ``page_seconds`` is the apply alone in both; the parse is apart.
     """
 
     def __init__(
@@ -236,6 +239,7 @@ class Feeder(threading.Thread):
         self.replica, self.engine, self.pulls, self.mode = replica, engine, pulls, mode
         self.rng = random.Random(seed)
         self.page_seconds: list[float] = []
+        self.parse_seconds: list[float] = []
         self.error: BaseException | None = None
         self.resting = threading.Event()
         with replica.session() as s:
@@ -286,11 +290,12 @@ class Feeder(threading.Thread):
         if self.mode == "wire":
             if state.cursor != self.cursor + k * PAGE_ROWS:
                 raise RuntimeError(f"the replica's cursor moved under the feeder: {state.cursor}")
-            began = time.perf_counter()
+            parsing = time.perf_counter()
             page = PullResponse.model_validate_json(self.bodies[k])  # as ApiClient._parse
+            self.parse_seconds.append(time.perf_counter() - parsing)
         else:
             page = self._page(state.cursor)
-            began = time.perf_counter()
+        began = time.perf_counter()  # the apply alone in either mode (the figure until stop 21)
         applied = self.replica.apply_pull(page, since=state.cursor)
         self.page_seconds.append(time.perf_counter() - began)
         self.engine._tell_page(applied)
@@ -429,6 +434,11 @@ def desktop(
                     "pulls": len(feeder.page_seconds),
                     "page_apply_p50_ms": ms(pct(feeder.page_seconds, 0.5)),
                     "page_apply_max_ms": ms(max(feeder.page_seconds)),
+                    **(
+                        {"page_parse_p50_ms": ms(pct(feeder.parse_seconds, 0.5))}
+                        if feeder.parse_seconds
+                        else {}
+                    ),
                     "collector": passes.figures(),
                     "burst_freezes": pacing.burst_freezes,
                     "frozen_objects": gc.get_freeze_count(),
@@ -475,6 +485,11 @@ def summary(runs: list[dict[str, Any]], code: str | None) -> dict[str, Any]:
         "click_max_ms": med("click_max_ms"),
         "page_apply_p50_ms": med("page_apply_p50_ms"),
         "page_apply_max_ms": med("page_apply_max_ms"),
+        **(
+            {"page_parse_p50_ms": med("page_parse_p50_ms")}
+            if all("page_parse_p50_ms" in r for r in runs)
+            else {}
+        ),
         "stall_samples_20ms": sites.most_common(6),
         "stall_other_threads_20ms": others.most_common(6),
         "target_p99_ms": TARGET_P99_MS,
@@ -512,16 +527,15 @@ def main() -> None:
             parser.error(f"--baseline-tree: no {baseline}")
         trees = [("baseline", baseline), ("this tree", here)]
     feeders = ("orm", "wire") if args.feeder == "both" else (args.feeder,)
-    sides = [
-        (
-            " ".join(filter(None, (code, f"feeder {feeder}" if len(feeders) > 1 else None)))
-            or None,
-            script,
-            feeder,
-        )
-        for code, script in trees
-        for feeder in feeders
-    ]
+    sides: list[tuple[str | None, Path, str | None]] = []
+    for code, script in trees:
+        if "--feeder" not in script.read_text(encoding="utf-8"):
+            # A tree from before stop 22: its bench knows only its own feeder (ORM pages).
+            sides.append((f"{code} (its own feeder: orm)", script, None))
+            continue
+        for feeder in feeders:
+            label = f"feeder {feeder}" if len(feeders) > 1 else None
+            sides.append((" ".join(filter(None, (code, label))) or None, script, feeder))
     with tempfile.TemporaryDirectory(prefix="agentdesk-gui-bench-") as tmp:
         data = generate(Path(tmp) / "replica.sqlite3", N_TICKETS, open_only=True)
         generated = round(time.perf_counter() - started, 1)
@@ -556,7 +570,7 @@ def main() -> None:
                         str(data.user_ids[0]),
                         str(args.pulls),
                         str(i),
-                        feeder,
+                        *([feeder] if feeder is not None else []),
                     ],
                     check=False,
                     timeout=900,
@@ -588,9 +602,10 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 8 and sys.argv[1] == "--desktop":
-        desktop(
-            sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]), sys.argv[7]
-        )
+    if len(sys.argv) in (7, 8) and sys.argv[1] == "--desktop":
+        mode = sys.argv[7] if len(sys.argv) == 8 else "wire"
+        if mode not in ("wire", "orm"):
+            sys.exit(f"--desktop: feeder {mode!r} is neither wire nor orm")
+        desktop(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]), mode)
     else:
         main()

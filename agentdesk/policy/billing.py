@@ -189,7 +189,8 @@ class WorkItem(_WorkItemFields):
 
     A named tuple checked as it is made, not a frozen dataclass: a year's statement reads
     ~20,000 of them, and a frozen dataclass sets each field through ``object.__setattr__``
-    (1.9 us an item against 0.8 us, docs/performance.md). Use keywords to make one, and
+    (1.9 us an item against 0.8 us, docs/performance.md). Use keywords to make one (the
+    ledger's bulk read passes them by position, half the cost of a keyword call), and
     :meth:`_replace` (checked too) to change one. Its instants are kept in UTC, whatever
     zone they were given in, so the replay compares and subtracts them as they are.
     """

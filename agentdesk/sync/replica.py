@@ -313,7 +313,9 @@ class Replica:
         #: (under the write lock), so :attr:`state`, :meth:`pending_count` and
         #: :meth:`rejections` are memory reads: the UI asks often (the refusals at every ticket
         #: shown while changes await an answer), and a SELECT from the GUI thread could wait
-        #: behind a pull page's checkpoint.
+        #: behind a pull page's checkpoint. The copy is this object's: the refusals are read
+        #: again by its writes that store, mark or wipe them, and by every pull page carrying
+        #: any (what another object on the same file stored shows up then).
         self._snapshot: tuple[ReplicaState, int, tuple[RejectionInfo, ...]] | None = None
         with self._transaction() as s:
             if s.execute(select(state_table.c.id)).first() is None:
@@ -881,6 +883,9 @@ class Replica:
     ) -> None:
         if not resp.rejections:
             return
+        # Read again even when all of them are known: another Replica object on the file (a
+        # sign-in replacing a workspace whose sync thread is ending) may have stored them.
+        session.info[_REJECTIONS_WRITTEN] = True
         known = set(
             session.scalars(
                 select(rejection_table.c.mutation_id).where(
@@ -891,7 +896,6 @@ class Replica:
         )
         fresh = [r for r in resp.rejections if r.mutation_id not in known]
         if fresh:
-            session.info[_REJECTIONS_WRITTEN] = True
             session.execute(
                 insert(rejection_table),
                 [

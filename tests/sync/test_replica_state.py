@@ -174,3 +174,53 @@ def test_the_refusals_are_read_without_sql_and_current_after_every_write(
             role="agent",
         )
         assert replica.rejections() == []
+
+
+def test_a_second_replica_object_on_the_file_catches_up_on_refusals_it_did_not_store(
+    tmp_path: Path,
+) -> None:
+    """A sign-in opens a new Replica on the file while the old workspace's sync thread may still
+    commit a page: the refusals that page stored reach the new object's copy with the next page
+    carrying them, even though it finds them already in the file."""
+    path = tmp_path / "r.sqlite3"
+    with Replica(path) as old, Replica(path) as new:
+        old.configure(
+            server_url="http://127.0.0.1:1",
+            tenant_id=uuid.uuid4(),
+            user_id=uuid.uuid4(),
+            username="ann",
+            role="agent",
+        )
+        new.apply_pull(_refusing(new, 7), since=new.state.cursor)  # a first copy, then...
+        old.apply_pull(_refusing(old, 8), since=old.state.cursor)  # ...one it did not store
+        assert [r.mutation_id for r in new.rejections()] == [7]
+        new.apply_pull(_refusing(new, 8), since=new.state.cursor)
+        assert [r.mutation_id for r in new.rejections()] == [7, 8]
+
+
+def test_a_write_that_fails_to_commit_keeps_the_refusals_as_they_were(tmp_path: Path) -> None:
+    with Replica(tmp_path / "r.sqlite3") as replica:
+        replica.configure(
+            server_url="http://127.0.0.1:1",
+            tenant_id=uuid.uuid4(),
+            user_id=uuid.uuid4(),
+            username="ann",
+            role="agent",
+        )
+        replica.apply_pull(_refusing(replica, 1), since=replica.state.cursor)
+        before = replica.rejections()
+
+        def disk_full(_conn: Any) -> None:
+            raise OSError("disk full")
+
+        event.listen(replica.engine, "commit", disk_full)
+        try:
+            with pytest.raises(OSError, match="disk full"):
+                replica.apply_pull(_refusing(replica, 2), since=replica.state.cursor)
+            with pytest.raises(OSError, match="disk full"):
+                replica.mark_rejections_seen()
+        finally:
+            event.remove(replica.engine, "commit", disk_full)
+        assert replica.rejections() == before
+        with replica.session() as s:
+            assert Replica._rejections_in(s) == tuple(before)
