@@ -9,10 +9,18 @@ past the screen (a layout test failed on the tickets that had the most).
 
 from __future__ import annotations
 
+import shiboken6
 from PySide6.QtCore import QMargins, QPoint, QRect, QSize, Qt
 from PySide6.QtWidgets import QLayout, QLayoutItem, QSizePolicy, QWidget
 
 __all__ = ["FlowLayout"]
+
+
+def _free(items: list[QLayoutItem]) -> None:
+    """Delete a destroyed layout's items (what :meth:`FlowLayout.takeAt` gave back is no longer
+    among them: its taker owns it)."""
+    while items:
+        shiboken6.delete(items.pop())
 
 
 class FlowLayout(QLayout):
@@ -22,6 +30,12 @@ class FlowLayout(QLayout):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._items: list[QLayoutItem] = []
+        # Qt's layouts delete their items (not the widgets) in their destructor, and so does
+        # Qt's example; a Python layout has no destructor, so it happens when Qt says the layout
+        # is gone. That is still inside the host's destructor, before its child widgets go (a
+        # widget item tells its widget it is going). The closure holds the list, not the layout.
+        items = self._items
+        self.destroyed.connect(lambda: _free(items))
 
     # ------------------------------------------------------------------ QLayout
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shiboken6
 from PySide6.QtWidgets import QApplication, QPushButton, QWidget
 from pytestqt.qtbot import QtBot
 
@@ -55,3 +56,24 @@ def test_hidden_buttons_take_no_room(qtbot: QtBot) -> None:
     assert flow.count() == 2
     assert flow.itemAt(5) is None
     assert flow.takeAt(-1) is None
+
+
+def test_its_layout_items_are_freed_with_it(qtbot: QtBot) -> None:
+    """Qt's layouts delete their items in their destructor; a Python layout has none, so the
+    items (one per button) are freed when the layout is destroyed with its host. An item given
+    back by ``takeAt`` (Qt deletes it) is not touched again."""
+    host = QWidget()
+    flow = FlowLayout(host)
+    buttons = [QPushButton(text) for text in ("Resolve", "Close", "Reopen")]
+    for button in buttons:
+        flow.addWidget(button)
+    items = [flow.itemAt(i) for i in range(flow.count())]
+    assert all(item is not None and shiboken6.isValid(item) for item in items)
+    keep = QWidget()
+    qtbot.addWidget(keep)
+    buttons[0].setParent(keep)  # Qt takes its item out of the layout (and deletes it)
+    assert flow.count() == 2
+    shiboken6.delete(host)  # the layout with it, then the two buttons left in it
+    assert not any(shiboken6.isValid(item) for item in items[1:])
+    assert shiboken6.isValid(buttons[0])
+    assert not any(shiboken6.isValid(button) for button in buttons[1:])
