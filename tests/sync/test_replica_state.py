@@ -134,6 +134,17 @@ def _refusing(replica: Replica, *mutation_ids: int) -> PullResponse:
     )
 
 
+def _sign_in(replica: Replica, username: str = "ann") -> None:
+    """Bind ``replica`` to a new user of a new team on a closed local port."""
+    replica.configure(
+        server_url="http://127.0.0.1:1",
+        tenant_id=uuid.uuid4(),
+        user_id=uuid.uuid4(),
+        username=username,
+        role="agent",
+    )
+
+
 def test_the_refusals_are_read_without_sql_and_current_after_every_write(
     tmp_path: Path,
 ) -> None:
@@ -141,13 +152,7 @@ def test_the_refusals_are_read_without_sql_and_current_after_every_write(
     answer: on the GUI thread, so from memory. A pull that stores one, a mark as seen and a
     fresh sign-in's wipe each leave the copy current; other writes keep it as it was."""
     with Replica(tmp_path / "r.sqlite3") as replica:
-        replica.configure(
-            server_url="http://127.0.0.1:1",
-            tenant_id=uuid.uuid4(),
-            user_id=uuid.uuid4(),
-            username="ann",
-            role="agent",
-        )
+        _sign_in(replica)
         assert replica.rejections() == []
         replica.apply_pull(_refusing(replica, 1, 2), since=replica.state.cursor)
         with statements(replica) as seen:
@@ -166,13 +171,7 @@ def test_the_refusals_are_read_without_sql_and_current_after_every_write(
         assert [r.mutation_id for r in replica.unseen_rejections()] == [2]
         with replica.session() as s:  # the file agrees with the copy
             assert Replica._rejections_in(s) == tuple(replica.rejections())
-        replica.configure(  # another user, nothing waiting: a fresh replica
-            server_url="http://127.0.0.1:1",
-            tenant_id=uuid.uuid4(),
-            user_id=uuid.uuid4(),
-            username="bo",
-            role="agent",
-        )
+        _sign_in(replica, "bo")  # another user, nothing waiting: a fresh replica
         assert replica.rejections() == []
 
 
@@ -184,13 +183,7 @@ def test_a_second_replica_object_on_the_file_catches_up_on_refusals_it_did_not_s
     carrying them, even though it finds them already in the file."""
     path = tmp_path / "r.sqlite3"
     with Replica(path) as old, Replica(path) as new:
-        old.configure(
-            server_url="http://127.0.0.1:1",
-            tenant_id=uuid.uuid4(),
-            user_id=uuid.uuid4(),
-            username="ann",
-            role="agent",
-        )
+        _sign_in(old)
         new.apply_pull(_refusing(new, 7), since=new.state.cursor)  # a first copy, then...
         old.apply_pull(_refusing(old, 8), since=old.state.cursor)  # ...one it did not store
         assert [r.mutation_id for r in new.rejections()] == [7]
@@ -200,13 +193,7 @@ def test_a_second_replica_object_on_the_file_catches_up_on_refusals_it_did_not_s
 
 def test_a_write_that_fails_to_commit_keeps_the_refusals_as_they_were(tmp_path: Path) -> None:
     with Replica(tmp_path / "r.sqlite3") as replica:
-        replica.configure(
-            server_url="http://127.0.0.1:1",
-            tenant_id=uuid.uuid4(),
-            user_id=uuid.uuid4(),
-            username="ann",
-            role="agent",
-        )
+        _sign_in(replica)
         replica.apply_pull(_refusing(replica, 1), since=replica.state.cursor)
         before = replica.rejections()
 
