@@ -89,6 +89,8 @@ PULL_EVERY = 1.0
 IDLE_SECONDS = 3.0
 TARGET_P99_MS = 16.0
 TARGET_MAX_MS = 50.0
+#: How the stand-in sync thread makes its pages (see :class:`Feeder`); the first is the default.
+FEEDERS = ("wire", "orm")
 
 
 ms = partial(_ms, digits=1)
@@ -512,8 +514,8 @@ def main() -> None:
     )
     parser.add_argument(
         "--feeder",
-        choices=("wire", "orm", "both"),
-        default="wire",
+        choices=(*FEEDERS, "both"),
+        default=FEEDERS[0],
         help="how the stand-in sync thread makes its pages (see Feeder); 'both' alternates "
         "the two in each process round, one summary line each",
     )
@@ -526,7 +528,7 @@ def main() -> None:
         if not baseline.is_file():
             parser.error(f"--baseline-tree: no {baseline}")
         trees = [("baseline", baseline), ("this tree", here)]
-    feeders = ("orm", "wire") if args.feeder == "both" else (args.feeder,)
+    feeders = FEEDERS[::-1] if args.feeder == "both" else (args.feeder,)
     sides: list[tuple[str | None, Path, str | None]] = []
     for code, script in trees:
         if "--feeder" not in script.read_text(encoding="utf-8"):
@@ -603,9 +605,9 @@ def main() -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) in (7, 8) and sys.argv[1] == "--desktop":
-        mode = sys.argv[7] if len(sys.argv) == 8 else "wire"
-        if mode not in ("wire", "orm"):
-            sys.exit(f"--desktop: feeder {mode!r} is neither wire nor orm")
+        mode = sys.argv[7] if len(sys.argv) == 8 else FEEDERS[0]
+        if mode not in FEEDERS:
+            sys.exit(f"--desktop: feeder {mode!r} is not one of {', '.join(FEEDERS)}")
         desktop(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]), mode)
     else:
         main()
